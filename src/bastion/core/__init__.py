@@ -1,0 +1,1 @@
+"""Pure logic with no Django imports: names, filenames, metadata, archives, caveats."""

@@ -1,0 +1,152 @@
+"""Recording security events and advancing the index serial.
+
+Every service that changes state calls :func:`record` inside its transaction. Events form
+a hash chain: each one's hash covers its content and the previous event's hash, so an edit
+or deletion of any stored row breaks the chain (see :func:`verify_chain`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone as dt_timezone
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from .models import IndexState, SecurityEvent
+
+GENESIS_HASH = "0" * 64
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """Who is on the other end: enough of a request to record, without the request."""
+
+    ip_address: str = ""
+    user_agent: str = ""
+
+    @classmethod
+    def from_request(cls, request) -> "RequestInfo":
+        if request is None:
+            return cls()
+        ip = request.META.get("REMOTE_ADDR", "")
+        if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
+            forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+            if forwarded:
+                ip = forwarded.split(",")[0].strip()
+        return cls(ip_address=ip[:64], user_agent=request.META.get("HTTP_USER_AGENT", "")[:512])
+
+
+CLI = RequestInfo(ip_address="", user_agent="bastion-cli")
+
+
+def _locked_state() -> IndexState:
+    state = IndexState.objects.select_for_update().filter(pk=1).first()
+    if state is None:
+        IndexState.objects.get_or_create(pk=1)
+        state = IndexState.objects.select_for_update().get(pk=1)
+    return state
+
+
+def next_serial() -> int:
+    """Advance and return the index serial. Call inside the transaction of the change."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("next_serial() must run inside transaction.atomic()")
+    state = _locked_state()
+    state.last_serial += 1
+    state.save(update_fields=["last_serial"])
+    return state.last_serial
+
+
+def current_serial() -> int:
+    state = IndexState.objects.filter(pk=1).values_list("last_serial", flat=True).first()
+    return state or 0
+
+
+def event_digest(fields: dict, previous_hash: str) -> str:
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256((previous_hash + "\n" + canonical).encode()).hexdigest()
+
+
+def _chained_fields(event: SecurityEvent) -> dict:
+    time: datetime = event.time
+    return {
+        "sequence": event.sequence,
+        "tag": event.tag,
+        "time": time.astimezone(dt_timezone.utc).isoformat(timespec="microseconds"),
+        "actor_id": event.actor_id,
+        "actor_name": event.actor_name,
+        "user_id": event.user_id,
+        "user_name": event.user_name,
+        "project_id": event.project_id_ref,
+        "project_name": event.project_name,
+        "ip_address": event.ip_address,
+        "user_agent": event.user_agent,
+        "additional": event.additional,
+    }
+
+
+def record(tag: str, *, info: RequestInfo | None = None, actor=None, user=None, project=None,
+           additional: dict | None = None) -> SecurityEvent:
+    """Append one event to the chain. Must run inside the transaction of the change."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("record() must run inside transaction.atomic()")
+    info = info or RequestInfo()
+    state = _locked_state()
+    event = SecurityEvent(
+        sequence=state.last_event_sequence + 1,
+        tag=tag,
+        time=timezone.now(),
+        actor=actor,
+        actor_name=getattr(actor, "username", "") or "",
+        user=user,
+        user_name=getattr(user, "username", "") or "",
+        project_id_ref=getattr(project, "pk", None),
+        project_name=getattr(project, "normalized_name", "") or "",
+        ip_address=info.ip_address,
+        user_agent=info.user_agent,
+        # Round-trip through JSON so the hashed form equals what the database returns.
+        additional=json.loads(json.dumps(additional or {}, default=str)),
+        previous_hash=state.last_event_hash,
+    )
+    event.hash = event_digest(_chained_fields(event), event.previous_hash)
+    event.save()
+    state.last_event_sequence = event.sequence
+    state.last_event_hash = event.hash
+    state.save(update_fields=["last_event_sequence", "last_event_hash"])
+    return event
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    checked: int
+    first_break: int | None = None
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.first_break is None
+
+
+def verify_chain() -> ChainReport:
+    """Walk every event in order and report the first one whose link or hash is wrong."""
+    previous = GENESIS_HASH
+    expected_sequence = 1
+    checked = 0
+    for event in SecurityEvent.objects.order_by("sequence").iterator(chunk_size=2000):
+        if event.sequence != expected_sequence:
+            return ChainReport(checked, expected_sequence, "event missing (sequence gap)")
+        if event.previous_hash != previous:
+            return ChainReport(checked, event.sequence, "previous-hash link broken")
+        if event_digest(_chained_fields(event), previous) != event.hash:
+            return ChainReport(checked, event.sequence, "content does not match its hash")
+        previous = event.hash
+        expected_sequence += 1
+        checked += 1
+    state = IndexState.objects.filter(pk=1).first()
+    if state and (state.last_event_sequence != checked or state.last_event_hash != previous):
+        return ChainReport(checked, checked + 1, "events missing at the end of the chain")
+    return ChainReport(checked)

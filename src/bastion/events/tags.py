@@ -1,0 +1,20 @@
+"""The fixed list of event tags, ``domain:object:action``."""
+
+ACCOUNT_CREATE = "account:create"
+ACCOUNT_API_TOKEN_ADDED = "account:api_token:added"
+ACCOUNT_API_TOKEN_REMOVED = "account:api_token:removed"
+ACCOUNT_API_TOKEN_USED = "account:api_token:used"
+ACCOUNT_API_TOKEN_REMOVED_LEAK = "account:api_token:removed_leak"
+
+PROJECT_CREATE = "project:create"
+PROJECT_ROLE_ADD = "project:role:add"
+PROJECT_RELEASE_ADD = "project:release:add"
+PROJECT_RELEASE_YANK = "project:release:yank"
+PROJECT_RELEASE_UNYANK = "project:release:unyank"
+PROJECT_RELEASE_REMOVE = "project:release:remove"
+PROJECT_STATUS_CHANGE = "project:status:change"
+PROJECT_REMOVE = "project:remove"
+FILE_ADD = "file:add"
+FILE_REMOVE = "file:remove"
+
+ADMIN_PROHIBITED_NAME_ADD = "admin:prohibited_name:add"

@@ -1,0 +1,151 @@
+from django.conf import settings
+from django.db import models
+
+
+class ProjectStatus(models.TextChoices):
+    """PEP 792 project status markers."""
+
+    ACTIVE = "active"
+    ARCHIVED = "archived"
+    QUARANTINED = "quarantined"
+    DEPRECATED = "deprecated"
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200)
+    normalized_name = models.CharField(max_length=200, unique=True)
+    # Separators removed and confusables folded; two projects may not share one.
+    ultranormalized_name = models.CharField(max_length=200, db_index=True)
+    created = models.DateTimeField()
+    last_serial = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=20, choices=ProjectStatus.choices,
+                              default=ProjectStatus.ACTIVE)
+    status_reason = models.TextField(blank=True)
+    upload_limit = models.BigIntegerField(null=True, blank=True,
+                                          help_text="Per-file size limit in bytes (default from settings).")
+    total_size_limit = models.BigIntegerField(null=True, blank=True,
+                                              help_text="Project size limit in bytes (default from settings).")
+    total_size = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "packaging_project"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RoleName(models.TextChoices):
+    OWNER = "Owner"
+    MAINTAINER = "Maintainer"
+
+
+class Role(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="roles")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="roles")
+    role_name = models.CharField(max_length=20, choices=RoleName.choices)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "packaging_role"
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="one_role_per_user")]
+
+
+class Release(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="releases")
+    version = models.CharField(max_length=100)
+    canonical_version = models.CharField(max_length=100)
+    is_prerelease = models.BooleanField(default=False)
+    created = models.DateTimeField()
+    uploader = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                 on_delete=models.SET_NULL, related_name="+")
+    yanked = models.BooleanField(default=False)
+    yanked_reason = models.TextField(blank=True)
+
+    # Core metadata, taken from the first file of the release (the artifact, never the form).
+    metadata_version = models.CharField(max_length=10)
+    summary = models.CharField(max_length=512, blank=True)
+    description = models.TextField(blank=True)
+    description_content_type = models.CharField(max_length=200, blank=True)
+    description_html = models.TextField(blank=True)
+    keywords = models.TextField(blank=True)
+    home_page = models.TextField(blank=True)
+    download_url = models.TextField(blank=True)
+    author = models.TextField(blank=True)
+    author_email = models.TextField(blank=True)
+    maintainer = models.TextField(blank=True)
+    maintainer_email = models.TextField(blank=True)
+    license = models.TextField(blank=True)
+    license_expression = models.TextField(blank=True)
+    requires_python = models.TextField(blank=True)
+    classifiers = models.JSONField(default=list, blank=True)
+    requires_dist = models.JSONField(default=list, blank=True)
+    provides_extra = models.JSONField(default=list, blank=True)
+    project_urls = models.JSONField(default=dict, blank=True)
+    platforms = models.JSONField(default=list, blank=True)
+    dynamic = models.JSONField(default=list, blank=True)
+    license_files = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        db_table = "packaging_release"
+        constraints = [
+            models.UniqueConstraint(fields=["project", "canonical_version"], name="one_release_per_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project.name} {self.version}"
+
+
+class PackageType(models.TextChoices):
+    SDIST = "sdist"
+    WHEEL = "bdist_wheel"
+
+
+class File(models.Model):
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="files")
+    filename = models.CharField(max_length=255, unique=True)
+    packagetype = models.CharField(max_length=20, choices=PackageType.choices)
+    python_version = models.CharField(max_length=100)
+    requires_python = models.TextField(blank=True)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64, db_index=True)
+    blake2_256 = models.CharField(max_length=64, unique=True)
+    md5 = models.CharField(max_length=32)
+    path = models.CharField(max_length=400, unique=True)
+    upload_time = models.DateTimeField()
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="+")
+    comment = models.TextField(blank=True)
+    # PEP 658: the wheel's METADATA, stored beside the file; empty when there is none.
+    metadata_sha256 = models.CharField(max_length=64, blank=True)
+    metadata_blake2_256 = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        db_table = "packaging_file"
+
+    def __str__(self) -> str:
+        return self.filename
+
+    @property
+    def metadata_path(self) -> str:
+        return self.path + ".metadata"
+
+
+class FilenameRegistry(models.Model):
+    """Every filename ever accepted. Deleting a file never frees its name."""
+
+    filename = models.CharField(max_length=255, unique=True)
+
+    class Meta:
+        db_table = "packaging_filename_registry"
+
+
+class ProhibitedProjectName(models.Model):
+    normalized_name = models.CharField(max_length=200, unique=True)
+    comment = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "packaging_prohibited_name"
+
+    def __str__(self) -> str:
+        return self.normalized_name

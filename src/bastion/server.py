@@ -1,0 +1,40 @@
+"""Run the WSGI application under gunicorn (HTTP/1.1 with custom reason phrases)."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+from gunicorn.app.base import BaseApplication
+
+
+class _Gunicorn(BaseApplication):
+    def __init__(self, options: dict):
+        self.options = options
+        super().__init__()
+
+    def load_config(self):
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from bastion.wsgi import application
+
+        return application
+
+
+def run(*, host: str, port: int, workers: int = 0) -> int:
+    options = {
+        "bind": f"{host}:{port}",
+        "workers": workers or (multiprocessing.cpu_count() * 2 + 1),
+        "worker_class": "sync",
+        "timeout": 600,  # large uploads on slow links
+        "graceful_timeout": 10,
+        "keepalive": 5,
+        "accesslog": "-",
+        "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms',
+        "errorlog": "-",
+        "preload_app": True,
+        "limit_request_line": 8190,
+    }
+    _Gunicorn(options).run()
+    return 0

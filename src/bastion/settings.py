@@ -1,0 +1,286 @@
+"""Django settings: the one place that reads Bastion's configuration.
+
+Every option is an environment variable ``BASTION_<NAME>``; a TOML file named by
+``BASTION_CONFIG`` may provide the same options in lower case (``read_policy = "public"``).
+The environment wins over the file. Every option is listed in the README's table.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+
+class ConfigError(Exception):
+    pass
+
+
+def _load_toml() -> dict:
+    path = os.environ.get("BASTION_CONFIG")
+    if not path:
+        return {}
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read BASTION_CONFIG={path}: {exc}") from exc
+
+
+_FILE = _load_toml()
+
+
+def option(name: str, default=None, *, cast=str):
+    raw = os.environ.get(f"BASTION_{name.upper()}")
+    if raw is None:
+        value = _FILE.get(name.lower(), default)
+        if value is None or not isinstance(value, str):
+            return value
+        raw = value
+    if cast is bool:
+        if isinstance(raw, bool):
+            return raw
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off", ""}:
+            return False
+        raise ConfigError(f"BASTION_{name.upper()} must be true or false, not {raw!r}")
+    try:
+        return cast(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"BASTION_{name.upper()}={raw!r} is not valid: {exc}") from exc
+
+
+def _list(raw) -> list[str]:
+    if isinstance(raw, list):
+        return [str(item).strip() for item in raw if str(item).strip()]
+    return [item.strip() for item in str(raw).split(",") if item.strip()]
+
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+DATA_DIR = Path(option("data_dir", "./var")).resolve()
+DEBUG = option("debug", False, cast=bool)
+
+HOST = option("host", "127.0.0.1")
+PORT = option("port", 8000, cast=int)
+WORKERS = option("workers", 0, cast=int)  # 0 = 2 * cores + 1
+
+# Public URL of the index, used in links that leave the request (emails, CLI output).
+BASE_URL = option("base_url", "")
+
+
+def _secret_key() -> str:
+    configured = option("secret_key", "")
+    if configured:
+        return configured
+    # The embedded default keeps a generated key in the data dir so that sessions and
+    # tokens survive restarts; production sets BASTION_SECRET_KEY explicitly.
+    key_file = DATA_DIR / "secret_key"
+    try:
+        return key_file.read_text().strip()
+    except FileNotFoundError:
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+        return key
+    except FileExistsError:  # pragma: no cover - raced with another process
+        return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+
+ALLOWED_HOSTS = _list(option("allowed_hosts", "*"))
+CSRF_TRUSTED_ORIGINS = _list(option("csrf_trusted_origins", ""))
+
+# Who may read the index: "public" or "authenticated" (every read needs a token).
+READ_POLICY = option("read_policy", "public")
+if READ_POLICY not in {"public", "authenticated"}:
+    raise ConfigError("BASTION_READ_POLICY must be 'public' or 'authenticated'")
+
+# Upload policy.
+MAX_FILE_SIZE = option("max_file_size", 100 * MiB, cast=int)
+MAX_PROJECT_SIZE = option("max_project_size", 10 * GiB, cast=int)
+MAX_RELEASE_AGE_DAYS = option("max_release_age_days", 14, cast=int)
+ALLOW_ZIP_SDISTS = option("allow_zip_sdists", False, cast=bool)
+PROHIBITED_NAMES = _list(option("prohibited_names", ""))
+# Archive inspection limits (zip and tar bombs).
+ARCHIVE_MAX_MEMBERS = option("archive_max_members", 100_000, cast=int)
+ARCHIVE_MAX_UNCOMPRESSED = option("archive_max_uncompressed", 1 * GiB, cast=int)
+ARCHIVE_MAX_RATIO = option("archive_max_ratio", 100, cast=int)
+
+# File storage: "local" (under DATA_DIR/files) or "s3".
+STORAGE_BACKEND = option("storage", "local")
+STORAGE_DIR = Path(option("storage_dir", str(DATA_DIR / "files"))).resolve()
+S3_BUCKET = option("s3_bucket", "")
+S3_ENDPOINT_URL = option("s3_endpoint_url", "")
+S3_REGION = option("s3_region", "us-east-1")
+S3_ACCESS_KEY_ID = option("s3_access_key_id", "")
+S3_SECRET_ACCESS_KEY = option("s3_secret_access_key", "")
+
+# Seconds index pages may be cached by clients; short so yanks reach users quickly.
+SIMPLE_CACHE_SECONDS = option("simple_cache_seconds", 60, cast=int)
+
+TOKEN_PREFIX = "bastion-"
+
+# --- Django wiring -------------------------------------------------------------------
+
+def _database() -> dict:
+    url = option("database_url", "")
+    if not url or url.startswith("sqlite"):
+        path = DATA_DIR / "bastion.sqlite3"
+        if url.startswith("sqlite:///"):
+            path = Path(unquote(url[len("sqlite:///"):]))
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(path),
+            "OPTIONS": {
+                # IMMEDIATE avoids the "database is locked" upgrade race between workers.
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+                "init_command": (
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                    "PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000;"
+                ),
+            },
+        }
+    parsed = urlparse(url)
+    if parsed.scheme not in {"postgres", "postgresql"}:
+        raise ConfigError("BASTION_DATABASE_URL must be sqlite:///... or postgresql://...")
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parsed.path.lstrip("/")),
+        "USER": unquote(parsed.username or ""),
+        "PASSWORD": unquote(parsed.password or ""),
+        "HOST": parsed.hostname or "",
+        "PORT": str(parsed.port or ""),
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+    }
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "bastion.accounts",
+    "bastion.events",
+    "bastion.packaging",
+    "bastion.tokens",
+    "bastion.upload",
+    "bastion.simple",
+    "bastion.web",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.gzip.GZipMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "bastion.web.middleware.SecurityHeadersMiddleware",
+]
+
+ROOT_URLCONF = "bastion.urls"
+WSGI_APPLICATION = "bastion.wsgi.application"
+AUTH_USER_MODEL = "accounts.User"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    }
+]
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": option("password_min_length", 12, cast=int)}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# Cookies and transport security. BASTION_SECURE_COOKIES=false only for plain-http local use.
+SECURE_COOKIES = option("secure_cookies", False, cast=bool)
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if option("behind_tls_proxy", False, cast=bool):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = 31536000
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+
+# Uploads are streamed to temporary files beyond this size rather than held in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * MiB
+DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * MiB
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
+FILE_UPLOAD_TEMP_DIR = None
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+REDIS_URL = option("redis_url", "")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": REDIS_URL}}
+
+EMAIL_HOST = option("smtp_host", "")
+EMAIL_PORT = option("smtp_port", 25, cast=int)
+EMAIL_HOST_USER = option("smtp_user", "")
+EMAIL_HOST_PASSWORD = option("smtp_password", "")
+EMAIL_USE_TLS = option("smtp_starttls", False, cast=bool)
+DEFAULT_FROM_EMAIL = option("mail_from", "bastion@localhost")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(DATA_DIR / "outbox")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": option("log_level", "INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}

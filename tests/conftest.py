@@ -1,0 +1,136 @@
+"""Test set-up: one data directory and database per test process, and real servers.
+
+The test process configures Django against the same database and file store as the
+servers it starts, so tests talk HTTP to a real gunicorn and then look at the database
+and the store directly to check what was (and was not) written.
+
+``BASTION_TEST_DATABASE_URL=postgresql://user@host:port/db`` runs everything on PostgreSQL:
+each test process creates its own fresh database next to the one named.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+DATA_DIR = Path(tempfile.mkdtemp(prefix=f"bastion-test-{WORKER}-"))
+BASE_ENV = {
+    "BASTION_DATA_DIR": str(DATA_DIR),
+    "BASTION_SECRET_KEY": "test-secret-" + secrets.token_hex(16),
+    "BASTION_READ_POLICY": "public",
+    "BASTION_LOG_LEVEL": "WARNING",
+}
+
+
+def _postgres_url() -> str | None:
+    base = os.environ.get("BASTION_TEST_DATABASE_URL", "")
+    if not base.startswith("postgres"):
+        return None
+    import psycopg
+    from urllib.parse import urlparse, urlunparse
+
+    parsed = urlparse(base)
+    name = f"bastion_test_{WORKER}_{os.getpid()}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return urlunparse(parsed._replace(path="/" + name))
+
+
+_pg = _postgres_url()
+if _pg:
+    BASE_ENV["BASTION_DATABASE_URL"] = _pg
+else:
+    BASE_ENV["BASTION_DATABASE_URL"] = ""
+os.environ.update(BASE_ENV)
+os.environ["DJANGO_SETTINGS_MODULE"] = "bastion.settings"
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+
+call_command("migrate", interactive=False, verbosity=0)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A real ``bastion serve`` (gunicorn) on 127.0.0.1 sharing the test database."""
+
+    def __init__(self, env: dict[str, str] | None = None, workers: int = 2):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, **BASE_ENV, **(env or {})}
+        self.log = open(DATA_DIR / f"server-{self.port}.log", "w+")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bastion.cli", "serve", "--no-migrate", "--host", "127.0.0.1",
+             "--port", str(self.port), "--workers", str(workers)],
+            env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        self._wait()
+
+    def _wait(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.output()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"server did not start:\n{self.output()}")
+
+    def output(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def server():
+    srv = Server()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def private_server():
+    """The same index under the ``authenticated`` read policy."""
+    srv = Server({"BASTION_READ_POLICY": "authenticated"})
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def unique():
+    """A fresh project-name-safe suffix, so tests sharing a database never collide."""
+    return "t" + secrets.token_hex(5)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(DATA_DIR, ignore_errors=True)
