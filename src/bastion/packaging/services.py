@@ -1,0 +1,301 @@
+"""Every change to projects, releases and files goes through these functions.
+
+Each one runs in a single transaction that writes the rows, the stored bytes, a security
+event and a new serial together, so the index is never seen half-changed.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from packaging.utils import canonicalize_name, canonicalize_version
+
+from bastion.core import names
+from bastion.core.errors import ValidationError
+from bastion.events import tags
+from bastion.events.services import RequestInfo, next_serial, record
+from bastion.storage import content_path, get_store
+
+from .models import (
+    File,
+    FilenameRegistry,
+    PackageType,
+    ProhibitedProjectName,
+    Project,
+    ProjectStatus,
+    Release,
+    Role,
+    RoleName,
+)
+
+UPLOAD_ROLES = (RoleName.OWNER, RoleName.MAINTAINER)
+
+
+class PermissionDenied(ValidationError):
+    def __init__(self, message: str):
+        super().__init__(message, status=403)
+
+
+@dataclass(frozen=True)
+class Digests:
+    sha256: str
+    blake2_256: str
+    md5: str
+    size: int
+
+
+@dataclass(frozen=True)
+class AddFileResult:
+    file: File
+    created: bool  # False: the identical file was already there, nothing was written
+
+
+def find_project(name: str) -> Project | None:
+    return Project.objects.filter(normalized_name=canonicalize_name(name)).first()
+
+
+def check_new_project_name(name: str) -> None:
+    """Raise ValidationError when ``name`` may not be registered as a new project."""
+    normalized = canonicalize_name(name)
+    prohibited = set(ProhibitedProjectName.objects.filter(normalized_name=normalized)
+                     .values_list("normalized_name", flat=True))
+    prohibited |= {canonicalize_name(n) for n in settings.PROHIBITED_NAMES}
+    ultra = names.ultranormalize(name)
+    existing = dict(Project.objects.filter(ultranormalized_name=ultra)
+                    .values_list("ultranormalized_name", "name")[:1])
+    names.validate_new_project_name(name, prohibited=prohibited, existing_ultranormalized=existing)
+
+
+def create_project(name: str, owner, *, info: RequestInfo | None = None) -> Project:
+    """Register a new project with ``owner`` as its Owner. Call inside a transaction."""
+    check_new_project_name(name)
+    now = timezone.now()
+    project = Project(name=name, normalized_name=canonicalize_name(name),
+                      ultranormalized_name=names.ultranormalize(name), created=now)
+    try:
+        with transaction.atomic():
+            project.save()
+    except IntegrityError:
+        raise ValidationError(f"The name '{name}' is already taken.") from None
+    Role.objects.create(project=project, user=owner, role_name=RoleName.OWNER)
+    record(tags.PROJECT_CREATE, info=info, actor=owner, user=owner, project=project,
+           additional={"name": name})
+    record(tags.PROJECT_ROLE_ADD, info=info, actor=owner, user=owner, project=project,
+           additional={"role": RoleName.OWNER, "target_user": owner.username})
+    return project
+
+
+def role_of(user, project: Project) -> str | None:
+    return Role.objects.filter(project=project, user=user).values_list("role_name", flat=True).first()
+
+
+def check_can_upload(user, project: Project) -> None:
+    if project.status == ProjectStatus.QUARANTINED:
+        raise PermissionDenied(f"Project '{project.name}' is quarantined; uploads are not allowed.")
+    if project.status == ProjectStatus.ARCHIVED:
+        raise ValidationError(f"Project '{project.name}' is archived; uploads are not allowed.")
+    if role_of(user, project) not in UPLOAD_ROLES:
+        raise PermissionDenied(
+            f"The user '{user.username}' isn't allowed to upload to project '{project.name}'."
+        )
+
+
+def find_existing_file(filename: str, digests: Digests) -> File | None:
+    """The identical file if it was already uploaded; ValidationError if the name is taken.
+
+    A filename once used can never carry other bytes, even after the file was deleted.
+    """
+    existing = File.objects.filter(filename=filename).first()
+    if existing is not None:
+        if existing.sha256 == digests.sha256 and existing.blake2_256 == digests.blake2_256:
+            return existing
+        raise ValidationError(
+            f"File already exists ('{filename}', with blake2_256 hash '{existing.blake2_256}'). "
+            "Use a new version number."
+        )
+    same_bytes = File.objects.filter(blake2_256=digests.blake2_256).only("filename").first()
+    if same_bytes is not None:
+        raise ValidationError(
+            f"File already exists: the same content was uploaded as '{same_bytes.filename}'."
+        )
+    if FilenameRegistry.objects.filter(filename=filename).exists():
+        raise ValidationError(
+            "This filename was previously used by a file that has since been deleted. "
+            "Use a different version."
+        )
+    return None
+
+
+def _release_fields(meta) -> dict:
+    fields = dict(meta.fields)
+    return {
+        "metadata_version": meta.metadata_version,
+        "summary": fields.get("summary", ""),
+        "description": fields.get("description", ""),
+        "description_content_type": fields.get("description_content_type", ""),
+        "description_html": meta.description_html,
+        "keywords": fields.get("keywords", ""),
+        "home_page": fields.get("home_page", ""),
+        "download_url": fields.get("download_url", ""),
+        "author": fields.get("author", ""),
+        "author_email": fields.get("author_email", ""),
+        "maintainer": fields.get("maintainer", ""),
+        "maintainer_email": fields.get("maintainer_email", ""),
+        "license": fields.get("license", ""),
+        "license_expression": fields.get("license_expression", ""),
+        "requires_python": fields.get("requires_python", ""),
+        "classifiers": fields.get("classifiers", []),
+        "requires_dist": fields.get("requires_dist", []),
+        "provides_extra": fields.get("provides_extra", []),
+        "project_urls": fields.get("project_urls", {}),
+        "platforms": fields.get("platforms", []),
+        "dynamic": fields.get("dynamic", []),
+        "license_files": fields.get("license_files", []),
+    }
+
+
+def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
+             python_version: str, info: RequestInfo | None = None, token=None,
+             comment: str = "") -> AddFileResult:
+    """Add one validated distribution file, creating the project and release as needed.
+
+    ``verified`` is a ``core.distributions.VerifiedDistribution``. Either everything is
+    written (rows, stored bytes, events, serial) or nothing is.
+    """
+    dist = verified.dist
+    meta = verified.metadata
+    filename = dist.filename
+    store = get_store()
+    written: list[str] = []
+    try:
+        with transaction.atomic():
+            existing = find_existing_file(filename, digests)
+            if existing is not None:
+                return AddFileResult(existing, created=False)
+
+            project = find_project(meta.name)
+            if project is None:
+                project = create_project(meta.name, user, info=info)
+            check_can_upload(user, project)
+
+            now = timezone.now()
+            limit = project.upload_limit or settings.MAX_FILE_SIZE
+            if digests.size > limit:
+                raise ValidationError(
+                    f"File too large. Limit for project '{project.name}' is {limit // (1024 * 1024)} MiB."
+                )
+            total_limit = project.total_size_limit or settings.MAX_PROJECT_SIZE
+            if project.total_size + digests.size > total_limit:
+                raise ValidationError(
+                    f"Project size too large. Limit for project '{project.name}' total size is "
+                    f"{total_limit // (1024 ** 3)} GiB."
+                )
+
+            canonical = canonicalize_version(meta.version)
+            release = Release.objects.filter(project=project, canonical_version=canonical).first()
+            new_release = release is None
+            if new_release:
+                release = Release.objects.create(
+                    project=project, version=str(meta.version), canonical_version=canonical,
+                    is_prerelease=meta.version.is_prerelease, created=now, uploader=user,
+                    **_release_fields(meta),
+                )
+            else:
+                max_age = timedelta(days=settings.MAX_RELEASE_AGE_DAYS)
+                if settings.MAX_RELEASE_AGE_DAYS > 0 and now - release.created > max_age:
+                    raise ValidationError(
+                        f"Uploading new files to releases older than {settings.MAX_RELEASE_AGE_DAYS} "
+                        "days is not allowed."
+                    )
+                if dist.kind == PackageType.SDIST and release.files.filter(
+                        packagetype=PackageType.SDIST).exists():
+                    raise ValidationError("Only one sdist may be uploaded per release.")
+
+            path = content_path(digests.blake2_256, filename)
+            file = File(
+                release=release, filename=filename, packagetype=dist.kind,
+                python_version=python_version, requires_python=release.requires_python,
+                size=digests.size, sha256=digests.sha256, blake2_256=digests.blake2_256,
+                md5=digests.md5, path=path, upload_time=now, uploaded_by=user, comment=comment,
+            )
+            if verified.pep658_metadata is not None:
+                import hashlib
+
+                file.metadata_sha256 = hashlib.sha256(verified.pep658_metadata).hexdigest()
+                file.metadata_blake2_256 = hashlib.blake2b(verified.pep658_metadata,
+                                                           digest_size=32).hexdigest()
+            try:
+                with transaction.atomic():
+                    file.save()
+                    FilenameRegistry.objects.create(filename=filename)
+            except IntegrityError:
+                # Another upload of the same name won the race; answer as if we came second.
+                raise ValidationError(f"File already exists ('{filename}').") from None
+
+            with open(content_path_on_disk, "rb") as source:
+                store.put(path, source)
+            written.append(path)
+            if verified.pep658_metadata is not None:
+                store.put(file.metadata_path, io.BytesIO(verified.pep658_metadata))
+                written.append(file.metadata_path)
+
+            serial = next_serial()
+            Project.objects.filter(pk=project.pk).update(
+                last_serial=serial, total_size=project.total_size + digests.size)
+            token_info = {"token_id": str(token.id)} if token is not None else {}
+            if new_release:
+                record(tags.PROJECT_RELEASE_ADD, info=info, actor=user, user=user, project=project,
+                       additional={"version": release.version, **token_info})
+            record(tags.FILE_ADD, info=info, actor=user, user=user, project=project,
+                   additional={"filename": filename, "version": release.version,
+                               "sha256": digests.sha256, "size": digests.size,
+                               "new_release": new_release, **token_info})
+            return AddFileResult(file, created=True)
+    except BaseException:
+        for stored in written:
+            store.delete(stored)
+        raise
+
+
+def _project_changed(project: Project) -> int:
+    serial = next_serial()
+    Project.objects.filter(pk=project.pk).update(last_serial=serial)
+    project.last_serial = serial
+    return serial
+
+
+def yank_release(release: Release, *, reason: str = "", actor=None,
+                 info: RequestInfo | None = None) -> None:
+    with transaction.atomic():
+        Release.objects.filter(pk=release.pk).update(yanked=True, yanked_reason=reason)
+        release.yanked, release.yanked_reason = True, reason
+        _project_changed(release.project)
+        record(tags.PROJECT_RELEASE_YANK, info=info, actor=actor, user=actor,
+               project=release.project, additional={"version": release.version, "reason": reason})
+
+
+def unyank_release(release: Release, *, actor=None, info: RequestInfo | None = None) -> None:
+    with transaction.atomic():
+        Release.objects.filter(pk=release.pk).update(yanked=False, yanked_reason="")
+        release.yanked, release.yanked_reason = False, ""
+        _project_changed(release.project)
+        record(tags.PROJECT_RELEASE_UNYANK, info=info, actor=actor, user=actor,
+               project=release.project, additional={"version": release.version})
+
+
+def set_project_status(project: Project, status: str, *, reason: str = "", actor=None,
+                       info: RequestInfo | None = None) -> None:
+    if status not in ProjectStatus.values:
+        raise ValidationError(f"Unknown project status '{status}'.")
+    with transaction.atomic():
+        previous = project.status
+        Project.objects.filter(pk=project.pk).update(status=status, status_reason=reason)
+        project.status, project.status_reason = status, reason
+        _project_changed(project)
+        record(tags.PROJECT_STATUS_CHANGE, info=info, actor=actor, user=actor, project=project,
+               additional={"from": previous, "to": status, "reason": reason})
