@@ -35,6 +35,8 @@ def run(*, host: str, port: int, workers: int = 0) -> int:
         "errorlog": "-",
         "preload_app": True,
         "limit_request_line": 8190,
+        # One shared control socket per user would collide between several instances.
+        "control_socket_disable": True,
     }
     _Gunicorn(options).run()
     return 0
