@@ -126,10 +126,72 @@ def private_server():
     srv.stop()
 
 
+@pytest.fixture(autouse=True)
+def _real_database(request):
+    """pytest-django, when installed, blocks database access; these tests use the real one."""
+    if request.config.pluginmanager.hasplugin("django"):
+        with request.getfixturevalue("django_db_blocker").unblock():
+            yield
+    else:
+        yield
+
+
 @pytest.fixture
 def unique():
     """A fresh project-name-safe suffix, so tests sharing a database never collide."""
     return "t" + secrets.token_hex(5)
+
+
+class Mailbox:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps every message it receives."""
+
+    def __init__(self):
+        from aiosmtpd.controller import Controller
+
+        self.messages: list = []
+        self.port = free_port()
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    async def handle_DATA(self, server, session, envelope):
+        import email
+        from email import policy
+
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"BASTION_SMTP_HOST": "127.0.0.1", "BASTION_SMTP_PORT": str(self.port)}
+
+    def wait_for(self, to: str, subject: str = "", timeout: float = 10.0):
+        """The newest message to ``to`` whose subject contains ``subject``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in reversed(self.messages):
+                if to.lower() in str(message["To"]).lower() and subject in str(message["Subject"]):
+                    return message
+            time.sleep(0.05)
+        seen = [(str(m["To"]), str(m["Subject"])) for m in self.messages]
+        raise AssertionError(f"no mail to {to} about {subject!r}; received: {seen}")
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+
+@pytest.fixture(scope="session")
+def mailbox():
+    box = Mailbox()
+    yield box
+    box.stop()
+
+
+@pytest.fixture(scope="session")
+def mail_server(mailbox):
+    """A server that sends its mail to ``mailbox``."""
+    srv = Server(mailbox.env)
+    yield srv
+    srv.stop()
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -70,7 +70,7 @@ def check(predicate: str | bytes, ctx: Context) -> None:
         if isinstance(predicate, bytes):
             predicate = predicate.decode("utf-8")
         value = json.loads(predicate)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise CaveatError("malformed caveat") from exc
     if not isinstance(value, list) or not value or not isinstance(value[0], str):
         raise CaveatError("malformed caveat")
@@ -106,7 +106,8 @@ def _check_projects(fields, ctx: Context) -> None:
 
 
 def _check_user(fields, ctx: Context) -> None:
-    if not isinstance(fields[0], int) or fields[0] != ctx.user_id:
+    user_id = fields[0]
+    if not isinstance(user_id, int) or isinstance(user_id, bool) or user_id != ctx.user_id:
         raise CaveatError("token belongs to another user")
 
 

@@ -36,8 +36,26 @@ class RequestInfo:
         if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
             forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
             if forwarded:
-                ip = forwarded.split(",")[0].strip()
-        return cls(ip_address=ip[:64], user_agent=request.META.get("HTTP_USER_AGENT", "")[:512])
+                # Our proxy appends the address it saw; entries to its left come from the
+                # client and can say anything.
+                ip = forwarded.split(",")[-1].strip()
+        return cls(ip_address=_text(ip)[:64],
+                   user_agent=_text(request.META.get("HTTP_USER_AGENT", ""))[:512])
+
+
+def _text(value: str) -> str:
+    # PostgreSQL refuses NUL in text and jsonb; dropping it keeps client input from failing a write.
+    return value.replace("\x00", "")
+
+
+def _clean(value):
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, dict):
+        return {_text(str(k)): _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
 
 
 CLI = RequestInfo(ip_address="", user_agent="bastion-cli")
@@ -106,10 +124,10 @@ def record(tag: str, *, info: RequestInfo | None = None, actor=None, user=None, 
         user_name=getattr(user, "username", "") or "",
         project_id_ref=getattr(project, "pk", None),
         project_name=getattr(project, "normalized_name", "") or "",
-        ip_address=info.ip_address,
-        user_agent=info.user_agent,
+        ip_address=_text(info.ip_address)[:64],
+        user_agent=_text(info.user_agent)[:512],
         # Round-trip through JSON so the hashed form equals what the database returns.
-        additional=json.loads(json.dumps(additional or {}, default=str)),
+        additional=_clean(json.loads(json.dumps(additional or {}, default=str))),
         previous_hash=state.last_event_hash,
     )
     event.hash = event_digest(_chained_fields(event), event.previous_hash)
@@ -132,11 +150,20 @@ class ChainReport:
 
 
 def verify_chain() -> ChainReport:
-    """Walk every event in order and report the first one whose link or hash is wrong."""
+    """Walk every event in order and report the first one whose link or hash is wrong.
+
+    The chain head in ``IndexState`` is read first: it and its event are committed together,
+    so events appended while the walk runs are not mistaken for tampering.
+    """
+    state = IndexState.objects.filter(pk=1).first()
+    head_sequence = state.last_event_sequence if state else None
+    events = SecurityEvent.objects.order_by("sequence")
+    if head_sequence is not None:
+        events = events.filter(sequence__lte=head_sequence)
     previous = GENESIS_HASH
     expected_sequence = 1
     checked = 0
-    for event in SecurityEvent.objects.order_by("sequence").iterator(chunk_size=2000):
+    for event in events.iterator(chunk_size=2000):
         if event.sequence != expected_sequence:
             return ChainReport(checked, expected_sequence, "event missing (sequence gap)")
         if event.previous_hash != previous:
@@ -146,7 +173,15 @@ def verify_chain() -> ChainReport:
         previous = event.hash
         expected_sequence += 1
         checked += 1
-    state = IndexState.objects.filter(pk=1).first()
-    if state and (state.last_event_sequence != checked or state.last_event_hash != previous):
+    if state is None:
+        return ChainReport(checked, 1, "chain head record missing") if checked else ChainReport(0)
+    if head_sequence > checked:
         return ChainReport(checked, checked + 1, "events missing at the end of the chain")
+    if state.last_event_hash != previous:
+        return ChainReport(checked, checked, "last event does not match the recorded chain head")
+    if SecurityEvent.objects.filter(sequence__gt=head_sequence).exists():
+        current = IndexState.objects.filter(pk=1).values_list("last_event_sequence", flat=True).first()
+        if current == head_sequence:
+            return ChainReport(checked, head_sequence + 1,
+                               "event beyond the recorded chain head (not written by Bastion)")
     return ChainReport(checked)

@@ -15,8 +15,9 @@ class LocalFileStore:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def _resolve(self, path: str) -> Path:
-        target = (self.root / path).resolve()
-        if not target.is_relative_to(self.root.resolve()):
+        root = self.root.resolve()
+        target = (root / path).resolve()
+        if target == root or not target.is_relative_to(root):
             raise ValueError(f"path escapes the store: {path!r}")
         return target
 

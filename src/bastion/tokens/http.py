@@ -40,7 +40,8 @@ def credentials(request) -> Credentials | None:
         try:
             decoded = base64.b64decode(value, validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError, ValueError):
-            return Credentials("", "")
+            # Unreadable credentials are an invalid token, not a refused password.
+            return Credentials(TOKEN_USERNAME, "")
         username, _, secret = decoded.partition(":")
         return Credentials(username, secret)
     if scheme in {"bearer", "token"} and value:

@@ -19,17 +19,21 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 from pymacaroons import MACAROON_V2, Macaroon, Verifier
-from pymacaroons.exceptions import MacaroonException
 
 from bastion.core import caveats
 from bastion.core.errors import ValidationError
+from bastion.core.names import is_valid_name
 from bastion.events import tags
 from bastion.events.services import RequestInfo, record
 
 from .models import ApiToken, TokenPermission
 
 LOCATION = "bastion"
+# Longer than any token we mint plus a generous set of offline caveats; bounds parsing work.
+MAX_TOKEN_LENGTH = 8192
+MAX_EXPIRES_DAYS = 3650
 # Write last_used at most this often per token, so that authenticated reads stay cheap.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 
@@ -57,8 +61,18 @@ def create_token(user, *, projects: list[str] | None = None,
                  version: str | None = None, description: str = "",
                  info: RequestInfo | None = None, actor=None) -> tuple[str, ApiToken]:
     """Mint a token for ``user`` and return it (shown once) with its row."""
-    if expires_days is not None and expires_days <= 0:
-        raise ValidationError("Expiry must be a positive number of days.")
+    if expires_days is not None and not 0 < expires_days <= MAX_EXPIRES_DAYS:
+        raise ValidationError(f"Expiry must be between 1 and {MAX_EXPIRES_DAYS} days.")
+    if str(permission) not in caveats.PERMISSIONS:
+        raise ValidationError("Permission must be 'read' or 'upload'.")
+    for name in projects or []:
+        if not is_valid_name(name):
+            raise ValidationError(f"{name!r} is not a valid project name.")
+    if version:
+        try:
+            Version(version)
+        except InvalidVersion:
+            raise ValidationError(f"{version!r} is not a valid version.") from None
     now = timezone.now()
     issued = [caveats.user(user.pk), caveats.permission(str(permission))]
     if projects:
@@ -84,6 +98,9 @@ def create_token(user, *, projects: list[str] | None = None,
                            "permission": str(permission),
                            "projects": sorted(canonicalize_name(p) for p in projects or []),
                            "version": version, "expires": expires.isoformat() if expires else None})
+        from bastion.packaging.notifications import on_token_created  # after commit only
+
+        on_token_created(row)
     return token, row
 
 
@@ -94,16 +111,17 @@ class Identity:
 
 
 def parse_token(raw: str) -> tuple[ApiToken, Macaroon]:
-    """Find the live token row for a presented token string, or raise TokenError."""
-    if not raw or not raw.startswith(settings.TOKEN_PREFIX):
+    """Find the live token row for a presented token string, or raise TokenError.
+
+    Only finds the row: the signature and caveats are checked by :func:`verify`.
+    """
+    if (not isinstance(raw, str) or not raw.startswith(settings.TOKEN_PREFIX)
+            or len(raw) > MAX_TOKEN_LENGTH):
         raise TokenError()
     try:
         macaroon = Macaroon.deserialize(raw[len(settings.TOKEN_PREFIX):])
         token_id = uuid.UUID(macaroon.identifier_bytes.decode("ascii"))
-    except (MacaroonException, ValueError, TypeError, UnicodeDecodeError, IndexError, KeyError,
-            AttributeError):
-        raise TokenError() from None
-    except Exception:  # pymacaroons raises bare errors on some malformed binary input
+    except Exception:  # pymacaroons raises bare and assorted errors on malformed input
         raise TokenError() from None
     row = (ApiToken.objects.select_related("user").filter(pk=token_id, revoked__isnull=True)
            .first())
@@ -112,38 +130,61 @@ def parse_token(raw: str) -> tuple[ApiToken, Macaroon]:
     return row, macaroon
 
 
+def is_genuine(row: ApiToken, macaroon: Macaroon) -> bool:
+    """Whether ``macaroon`` was really derived from ``row``'s key (caveats not evaluated).
+
+    A known token id alone is not enough: this tells a real (possibly attenuated) token from
+    a forged one carrying someone else's id.
+    """
+    verifier = Verifier()
+    verifier.satisfy_general(lambda _predicate: True)
+    try:
+        return bool(verifier.verify(macaroon, _root_key(row.id, row.key_salt)))
+    except Exception:  # pymacaroons signals a bad signature with several exception types
+        return False
+
+
 def verify(raw: str, *, permission: str, project: str | None = None, version: str | None = None,
            info: RequestInfo | None = None) -> Identity:
-    """Check a presented token for one action; raise TokenError with the reason otherwise."""
+    """Check a presented token for one action; raise TokenError with the reason otherwise.
+
+    The signature is checked before any caveat, so that only the holder of a genuine token
+    learns why it was refused; anything else gets the same generic message.
+    """
+    if permission not in caveats.PERMISSIONS:
+        raise ValueError(f"unknown permission {permission!r}")
     row, macaroon = parse_token(raw)
     ctx = caveats.Context(now=int(time.time()), user_id=row.user_id, permission=permission,
                           project=canonicalize_name(project) if project else None, version=version)
-    if permission == "upload" and row.permission != TokenPermission.UPLOAD:
-        raise TokenError("This token is read-only and cannot upload.")
     failures: list[str] = []
 
-    def satisfied(predicate) -> bool:
+    def record_failure(predicate) -> bool:
         try:
             caveats.check(predicate, ctx)
         except caveats.CaveatError as exc:
             failures.append(str(exc))
-            return False
+        except Exception:  # fail closed on anything check() did not foresee
+            failures.append("malformed caveat")
+        # Every caveat counts as met for the signature; failures are judged afterwards.
         return True
 
+    verifier = Verifier()
+    verifier.satisfy_general(record_failure)
+    try:
+        genuine = verifier.verify(macaroon, _root_key(row.id, row.key_salt))
+    except Exception:  # bad signature, third-party caveats, undecodable predicates
+        genuine = False
+    if not genuine:
+        raise TokenError()
+    if permission != "read" and row.permission != TokenPermission.UPLOAD:
+        raise TokenError("This token is read-only and cannot upload.")
     # The caveats stored at issue time are checked again, so the server can narrow a token.
     for predicate in row.caveats:
-        if not satisfied(predicate):
-            raise TokenError(f"Token refused: {failures[0]}.")
-    verifier = Verifier()
-    verifier.satisfy_general(satisfied)
-    try:
-        ok = verifier.verify(macaroon, _root_key(row.id, row.key_salt))
-    except MacaroonException:
-        ok = False
-    except Exception:
-        ok = False
-    if not ok:
-        raise TokenError(f"Token refused: {failures[0]}." if failures else INVALID_CREDENTIALS)
+        record_failure(predicate)
+    if row.expires is not None and row.expires <= timezone.now():
+        failures.append("token has expired")
+    if failures:
+        raise TokenError(f"Token refused: {failures[0]}.")
     _touch(row, info)
     return Identity(user=row.user, token=row)
 
@@ -158,7 +199,7 @@ def _touch(row: ApiToken, info: RequestInfo | None) -> None:
 
 
 def revoke(row: ApiToken, *, reason: str = "revoked", info: RequestInfo | None = None,
-           actor=None) -> None:
+           actor=None, additional: dict | None = None) -> None:
     with transaction.atomic():
         updated = ApiToken.objects.filter(pk=row.pk, revoked__isnull=True).update(
             revoked=timezone.now(), revoked_reason=reason[:100])
@@ -166,4 +207,4 @@ def revoke(row: ApiToken, *, reason: str = "revoked", info: RequestInfo | None =
             tag = (tags.ACCOUNT_API_TOKEN_REMOVED_LEAK if reason == "leaked"
                    else tags.ACCOUNT_API_TOKEN_REMOVED)
             record(tag, info=info, actor=actor, user=row.user,
-                   additional={"token_id": str(row.id), "reason": reason})
+                   additional={**(additional or {}), "token_id": str(row.id), "reason": reason})

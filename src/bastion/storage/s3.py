@@ -1,0 +1,129 @@
+"""Files in an S3 bucket (AWS or any S3-compatible service: MinIO, Ceph, R2, ...).
+
+boto3 is used directly rather than django-storages' S3Storage: the FileStore protocol is six
+small calls, and boto3 lets each be exact. Its managed transfer aborts a failed multipart
+upload itself, missing keys map cleanly to FileNotFoundError, and reads stream. S3Storage
+would add Django Storage semantics we would only have to undo (name mangling and
+get_available_name, per-file buffering in S3File, overwrite settings).
+
+Complete-or-absent: a single PUT becomes visible only once all its bytes arrived, and a
+multipart upload only at CompleteMultipartUpload; on any failure the parts are aborted.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import BinaryIO, Iterator
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+MiB = 1024 * 1024
+_NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+
+
+def _failure(exc: Exception, path: str) -> OSError:
+    """An OSError for callers that handle storage failures (integrity check, file serving)."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        if code in _NOT_FOUND:
+            return FileNotFoundError(f"no such object: {path}")
+        return OSError(f"S3 error {code or 'unknown'} for {path}")
+    return OSError(f"S3 unreachable for {path}: {exc.__class__.__name__}")
+
+
+class S3FileStore:
+    def __init__(self, bucket: str, *, client=None, prefix: str = "",
+                 multipart_threshold: int = 64 * MiB, multipart_chunksize: int = 16 * MiB):
+        if not bucket:
+            raise ValueError("an S3 bucket name is required")
+        self.bucket = bucket
+        self.client = client or boto3.client("s3")
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.transfer = TransferConfig(multipart_threshold=multipart_threshold,
+                                       multipart_chunksize=multipart_chunksize,
+                                       max_concurrency=4)
+
+    @classmethod
+    def from_settings(cls) -> "S3FileStore":
+        from django.conf import settings
+        from django.core.exceptions import ImproperlyConfigured
+
+        if not settings.S3_BUCKET:
+            raise ImproperlyConfigured("BASTION_STORAGE=s3 needs BASTION_S3_BUCKET.")
+        endpoint = settings.S3_ENDPOINT_URL or None
+        client = boto3.session.Session().client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name=settings.S3_REGION or None,
+            # Unset keys fall back to boto3's usual chain (environment, instance role, ...).
+            aws_access_key_id=settings.S3_ACCESS_KEY_ID or None,
+            aws_secret_access_key=settings.S3_SECRET_ACCESS_KEY or None,
+            config=Config(
+                signature_version="s3v4",
+                retries={"max_attempts": 5, "mode": "standard"},
+                # S3-compatible servers on a custom endpoint rarely have wildcard DNS.
+                s3={"addressing_style": "path" if endpoint else "auto"},
+            ),
+        )
+        return cls(settings.S3_BUCKET, client=client)
+
+    def _key(self, path: str) -> str:
+        # Keys are opaque to S3, but the same paths must be valid in every store.
+        normalized = posixpath.normpath(path) if path else ""
+        if (not path or "\x00" in path or path.startswith("/") or normalized != path
+                or normalized == "." or normalized.split("/")[0] == ".."):
+            raise ValueError(f"path escapes the store: {path!r}")
+        return self.prefix + path
+
+    def put(self, path: str, source: BinaryIO) -> None:
+        key = self._key(path)
+        try:
+            self.client.upload_fileobj(source, self.bucket, key, Config=self.transfer)
+        except (ClientError, BotoCoreError) as exc:
+            raise _failure(exc, path) from exc
+
+    def open(self, path: str) -> BinaryIO:
+        key = self._key(path)
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        except (ClientError, BotoCoreError) as exc:
+            raise _failure(exc, path) from exc
+
+    def size(self, path: str) -> int:
+        key = self._key(path)
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"]
+        except (ClientError, BotoCoreError) as exc:
+            raise _failure(exc, path) from exc
+
+    def exists(self, path: str) -> bool:
+        try:
+            self.size(path)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def delete(self, path: str) -> None:
+        key = self._key(path)
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        except (ClientError, BotoCoreError) as exc:
+            failure = _failure(exc, path)
+            if not isinstance(failure, FileNotFoundError):
+                raise failure from exc
+
+    def iter_paths(self) -> Iterator[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+                for item in page.get("Contents", []):
+                    yield item["Key"][len(self.prefix):]
+        except (ClientError, BotoCoreError) as exc:
+            raise _failure(exc, self.prefix or "/") from exc
+
+    def local_path(self, path: str) -> str | None:
+        return None

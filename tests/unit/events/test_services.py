@@ -1,0 +1,175 @@
+"""The security event chain: recording, verifying, and finding tampering.
+
+Tests share one database, so each one that tampers with the chain restores it before it ends.
+"""
+
+import contextlib
+
+import pytest
+from django.db import transaction
+from django.test import RequestFactory, override_settings
+
+from bastion.events.models import IndexState, SecurityEvent
+from bastion.events.services import (
+    GENESIS_HASH,
+    RequestInfo,
+    _chained_fields,
+    event_digest,
+    next_serial,
+    record,
+    verify_chain,
+)
+
+
+def add_events(count: int, tag: str = "test:event:add") -> list[SecurityEvent]:
+    with transaction.atomic():
+        return [record(tag, info=RequestInfo(ip_address="192.0.2.1", user_agent="pytest"),
+                       additional={"n": n}) for n in range(count)]
+
+
+@pytest.fixture
+def intact_chain():
+    assert verify_chain().ok, "the chain was already broken before this test"
+    yield
+    report = verify_chain()
+    assert report.ok, f"the test did not restore the chain: {report}"
+
+
+@contextlib.contextmanager
+def deleted(*events: SecurityEvent):
+    SecurityEvent.objects.filter(pk__in=[e.pk for e in events]).delete()
+    try:
+        yield
+    finally:
+        for event in events:
+            event.save(force_insert=True)
+
+
+def test_each_event_links_to_the_hash_of_the_one_before(intact_chain):
+    first, second = add_events(2)
+    assert second.sequence == first.sequence + 1
+    assert second.previous_hash == first.hash
+    assert first.hash == event_digest(_chained_fields(first), first.previous_hash)
+    state = IndexState.objects.get(pk=1)
+    assert (state.last_event_sequence, state.last_event_hash) == (second.sequence, second.hash)
+
+
+def test_the_first_event_links_to_the_genesis_hash():
+    add_events(1)
+    assert SecurityEvent.objects.get(sequence=1).previous_hash == GENESIS_HASH
+
+
+def test_recording_outside_a_transaction_is_refused():
+    with pytest.raises(RuntimeError):
+        record("test:event:add")
+    with pytest.raises(RuntimeError):
+        next_serial()
+
+
+def test_serial_advances_by_one_per_change():
+    with transaction.atomic():
+        first = next_serial()
+        second = next_serial()
+    assert second == first + 1
+
+
+def test_clean_chain_verifies():
+    add_events(3)
+    report = verify_chain()
+    assert report.ok and report.first_break is None
+    assert report.checked == SecurityEvent.objects.count()
+
+
+def test_edited_event_content_is_reported_at_that_event(intact_chain):
+    _before, target, _after = add_events(3)
+    SecurityEvent.objects.filter(pk=target.pk).update(additional={"n": "forged"})
+    try:
+        report = verify_chain()
+        assert (report.first_break, report.reason) == (target.sequence, "content does not match its hash")
+        assert report.checked == target.sequence - 1
+    finally:
+        SecurityEvent.objects.filter(pk=target.pk).update(additional=target.additional)
+
+
+@pytest.mark.parametrize("field, value", [("tag", "test:event:other"), ("ip_address", "198.51.100.1"),
+                                          ("actor_name", "someone-else"), ("project_name", "elsewhere")])
+def test_any_edited_field_breaks_the_chain(intact_chain, field, value):
+    (target,) = add_events(1)
+    SecurityEvent.objects.filter(pk=target.pk).update(**{field: value})
+    try:
+        assert verify_chain().first_break == target.sequence
+    finally:
+        SecurityEvent.objects.filter(pk=target.pk).update(**{field: getattr(target, field)})
+
+
+def test_edit_with_a_recomputed_hash_is_reported_at_the_next_link(intact_chain):
+    target, following = add_events(2)
+    forged = SecurityEvent.objects.get(pk=target.pk)
+    forged.additional = {"n": "forged"}
+    forged_hash = event_digest(_chained_fields(forged), forged.previous_hash)
+    SecurityEvent.objects.filter(pk=target.pk).update(additional=forged.additional, hash=forged_hash)
+    try:
+        report = verify_chain()
+        assert (report.first_break, report.reason) == (following.sequence, "previous-hash link broken")
+    finally:
+        SecurityEvent.objects.filter(pk=target.pk).update(additional=target.additional, hash=target.hash)
+
+
+def test_deleted_event_is_reported_as_a_gap(intact_chain):
+    _before, target, _after = add_events(3)
+    with deleted(target):
+        report = verify_chain()
+        assert (report.first_break, report.reason) == (target.sequence, "event missing (sequence gap)")
+
+
+def test_removed_tail_is_reported(intact_chain):
+    _kept, last_but_one, last = add_events(3)
+    with deleted(last_but_one, last):
+        report = verify_chain()
+        assert report.first_break == last_but_one.sequence
+        assert report.reason == "events missing at the end of the chain"
+
+
+def test_event_appended_behind_bastions_back_is_reported(intact_chain):
+    (last,) = add_events(1)
+    forged = SecurityEvent(sequence=last.sequence + 1, tag="test:event:add", time=last.time,
+                           previous_hash=last.hash, additional={})
+    forged.hash = event_digest(_chained_fields(forged), last.hash)
+    forged.save()
+    try:
+        report = verify_chain()
+        assert report.first_break == forged.sequence
+        assert "chain head" in report.reason
+    finally:
+        SecurityEvent.objects.filter(pk=forged.pk).delete()
+
+
+def test_nul_characters_from_clients_are_dropped_and_the_chain_still_verifies(intact_chain):
+    with transaction.atomic():
+        event = record("test:event:add", info=RequestInfo(user_agent="curl\x00/8"),
+                       additional={"name\x00": ["a\x00b", {"k": "v\x00"}]})
+    stored = SecurityEvent.objects.get(pk=event.pk)
+    assert stored.user_agent == "curl/8"
+    assert stored.additional == {"name": ["ab", {"k": "v"}]}
+
+
+def test_additional_data_is_stored_as_hashed(intact_chain):
+    import datetime
+
+    with transaction.atomic():
+        event = record("test:event:add", additional={"when": datetime.date(2024, 1, 2), "n": 1.5})
+    assert SecurityEvent.objects.get(pk=event.pk).additional == {"when": "2024-01-02", "n": 1.5}
+
+
+def test_client_address_is_the_remote_address_without_a_proxy():
+    request = RequestFactory().get("/", REMOTE_ADDR="192.0.2.10", HTTP_X_FORWARDED_FOR="203.0.113.5",
+                                   HTTP_USER_AGENT="pip/25")
+    info = RequestInfo.from_request(request)
+    assert (info.ip_address, info.user_agent) == ("192.0.2.10", "pip/25")
+
+
+def test_behind_a_proxy_the_address_it_appended_is_recorded_not_the_clients_claim():
+    request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.1",
+                                   HTTP_X_FORWARDED_FOR="203.0.113.5, 198.51.100.77")
+    with override_settings(SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https")):
+        assert RequestInfo.from_request(request).ip_address == "198.51.100.77"
