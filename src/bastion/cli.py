@@ -42,19 +42,30 @@ def cmd_serve(args) -> int:
 def cmd_create_user(args) -> int:
     _setup_django()
     from django.core.exceptions import ValidationError
+    from django.db import IntegrityError
 
-    from .accounts.services import create_user
+    from .accounts import services as accounts
+    from .core.errors import ValidationError as BastionValidationError
     from .events.services import CLI
 
     password = None
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            return _fail("no password on standard input (one line expected)")
     try:
-        user = create_user(args.name, args.email, password, is_admin=args.admin,
-                           email_verified=True, info=CLI)
+        # The same name and address rules as sign-up on the web, so the CLI cannot create
+        # an account that differs from an existing one only by case.
+        name = accounts.check_username(args.name)
+        email = accounts.check_new_email(args.email)
+        user = accounts.create_user(name, email, password, is_admin=args.admin,
+                                    email_verified=True, info=CLI)
+    except BastionValidationError as exc:
+        return _fail(exc.message)
     except ValidationError as exc:
-        print(f"error: {'; '.join(exc.messages)}", file=sys.stderr)
-        return 2
+        return _fail(" ".join(exc.messages))
+    except IntegrityError:
+        return _fail(f"a user named {args.name!r} or with that email address already exists")
     print(f"created user {user.username}{' (admin)' if args.admin else ''}")
     return 0
 
@@ -70,8 +81,7 @@ def cmd_create_token(args) -> int:
 
     user = get_user_model().objects.filter(username=args.user).first()
     if user is None:
-        print(f"error: no user named {args.user!r}", file=sys.stderr)
-        return 2
+        return _fail(f"no user named {args.user!r}")
     try:
         token, _row = create_token(
             user,
@@ -82,8 +92,7 @@ def cmd_create_token(args) -> int:
             info=CLI,
         )
     except ValidationError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 2
+        return _fail(exc.message)
     print(token)
     return 0
 
@@ -92,15 +101,128 @@ def cmd_check(args) -> int:
     _setup_django()
     from .packaging.integrity import check_files
 
-    report = check_files()
+    report = check_files(projects=args.project)
     for line in report.problems:
         print(line)
-    print(f"checked {report.checked} files: {len(report.problems)} problem(s)")
-    return 1 if report.problems else 0
+    if report.problems:
+        print(f"FAILED: {len(report.problems)} problem(s) in {report.checked} files checked")
+        return 1
+    print(f"OK: {report.checked} files verified")
+    return 0
+
+
+def cmd_verify_events(args) -> int:
+    _setup_django()
+    from .events.services import verify_chain
+
+    report = verify_chain()
+    if report.ok:
+        print(f"OK: {report.checked} events verified")
+        return 0
+    print(f"BROKEN at event #{report.first_break}: {report.reason}")
+    return 1
+
+
+def _printable(text: str) -> str:
+    # Log fields come from clients (user agents, names); keep their control characters
+    # away from the admin's terminal.
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
+def cmd_events(args) -> int:
+    _setup_django()
+    import json
+
+    from django.db.models import Q
+    from packaging.utils import canonicalize_name
+
+    from .events.models import SecurityEvent
+
+    if args.limit < 0:
+        return _fail("--limit must be 0 (no limit) or more")
+    events = SecurityEvent.objects.all()
+    if args.user:
+        events = events.filter(Q(user_name=args.user) | Q(actor_name=args.user))
+    if args.project:
+        events = events.filter(project_name=canonicalize_name(args.project))
+    if args.tag:
+        # A tag or a prefix of whole parts: "account:api_token" matches its added/removed/...
+        tag = args.tag.rstrip(":")
+        events = events.filter(Q(tag=tag) | Q(tag__startswith=tag + ":"))
+    events = events.order_by("-sequence")
+    if args.limit:
+        events = events[:args.limit]
+    for event in reversed(list(events)):
+        fields = {
+            "sequence": event.sequence, "time": event.time.isoformat(), "tag": event.tag,
+            "actor": event.actor_name, "user": event.user_name, "project": event.project_name,
+            "ip_address": event.ip_address, "user_agent": event.user_agent,
+            "additional": event.additional,
+        }
+        if args.json:
+            print(json.dumps(fields, sort_keys=True))
+            continue
+        line = f"#{event.sequence} {event.time:%Y-%m-%d %H:%M:%S} {event.tag}"
+        for key in ("actor", "user", "project", "ip_address", "user_agent"):
+            if fields[key]:
+                line += f" {key}={fields[key]}"
+        if event.additional:
+            line += " " + json.dumps(event.additional, sort_keys=True)
+        print(_printable(line))
+    return 0
+
+
+def cmd_prohibit_name(args) -> int:
+    _setup_django()
+    from django.db import IntegrityError, transaction
+    from packaging.utils import canonicalize_name
+
+    from .core.names import is_valid_name
+    from .events import tags
+    from .events.services import CLI, record
+    from .packaging.models import ProhibitedProjectName, Project
+
+    if not is_valid_name(args.name):
+        return _fail(f"{args.name!r} is not a valid project name")
+    normalized = canonicalize_name(args.name)
+    try:
+        with transaction.atomic():
+            ProhibitedProjectName.objects.create(normalized_name=normalized, comment=args.comment or "")
+            record(tags.ADMIN_PROHIBITED_NAME_ADD, info=CLI,
+                   additional={"name": normalized, "comment": args.comment or ""})
+    except IntegrityError:
+        return _fail(f"{normalized!r} is already prohibited")
+    print(f"prohibited {normalized}")
+    if Project.objects.filter(normalized_name=normalized).exists():
+        print(f"note: the existing project {normalized!r} is not removed", file=sys.stderr)
+    return 0
+
+
+def cmd_release_name(args) -> int:
+    _setup_django()
+    from .events.services import CLI
+    from .packaging.lifecycle import release_name
+
+    if not release_name(args.name, info=CLI):
+        return _fail(f"{args.name!r} is not the reserved name of a deleted project")
+    print(f"released {args.name}: anyone may register it again")
+    return 0
+
+
+def _fail(message: str, status: int = 2) -> int:
+    print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
+    return status
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line, like every other error of the command."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bastion", description=__doc__)
+    parser = _Parser(prog="bastion", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("init", help="create the data directory and apply database migrations")
@@ -132,13 +254,67 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_create_token)
 
     p = admin.add_parser("check", help="verify every stored file against its recorded hash")
+    p.add_argument("--project", action="append", help="check only this project's files (repeatable)")
     p.set_defaults(func=cmd_check)
+
+    p = admin.add_parser("verify-events", help="verify the hash chain of the security event log")
+    p.set_defaults(func=cmd_verify_events)
+
+    p = admin.add_parser("events", help="show security events, oldest first")
+    p.add_argument("--user", help="events by or about this user")
+    p.add_argument("--project", help="events about this project")
+    p.add_argument("--tag", help="this tag, or every tag under a prefix such as account:api_token")
+    p.add_argument("--limit", type=int, default=100, help="the most recent N events (0: all; default 100)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=cmd_events)
+
+    p = admin.add_parser("prohibit-name", help="forbid a project name from being registered")
+    p.add_argument("name")
+    p.add_argument("--comment", help="why (kept with the name and in the event log)")
+    p.set_defaults(func=cmd_prohibit_name)
+
+    p = admin.add_parser("release-name",
+                         help="let anyone register the name of a deleted project again")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_release_name)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args) or 0
+    try:
+        return args.func(args) or 0
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if _debug():
+            raise
+        return _fail(_describe(exc), 1)
+
+
+def _debug() -> bool:
+    try:
+        from django.conf import settings
+
+        return bool(settings.DEBUG)
+    except Exception:  # the settings themselves may be what failed
+        return False
+
+
+def _describe(exc: Exception) -> str:
+    """One line, no traceback: the cause, and for the database the likely remedy."""
+    from django.core.exceptions import ImproperlyConfigured
+    from django.db import DatabaseError
+
+    lines = str(exc).strip().splitlines()
+    detail = lines[0] if lines else "unexpected failure"
+    # Not imported: bastion.settings raising ConfigError is what fails to import.
+    config_error = type(exc).__name__ == "ConfigError" and type(exc).__module__ == "bastion.settings"
+    if config_error or isinstance(exc, ImproperlyConfigured):
+        return f"configuration: {detail}"
+    if isinstance(exc, DatabaseError):
+        return f"database: {detail} (has `bastion init` been run?)"
+    return f"{exc.__class__.__name__}: {detail}"
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import tomllib
+import warnings
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -129,6 +130,14 @@ SIMPLE_CACHE_SECONDS = option("simple_cache_seconds", 60, cast=int)
 
 TOKEN_PREFIX = "bastion-"
 
+# Project membership: invitations die after this long; the project page lists members
+# idle (no login and no upload) for longer than INACTIVE_MEMBER_DAYS.
+INVITATION_EXPIRY_HOURS = option("invitation_expiry_hours", 72, cast=int)
+INACTIVE_MEMBER_DAYS = option("inactive_member_days", 365, cast=int)
+# Keys that sign token leak reports (GitHub secret scanning format): a path to a JSON or PEM
+# file, or the JSON itself. Empty = leak reports are refused. See tokens/disclosure.py.
+DISCLOSURE_PUBLIC_KEYS = option("disclosure_public_keys", "")
+
 # --- Django wiring -------------------------------------------------------------------
 
 def _database() -> dict:
@@ -140,6 +149,9 @@ def _database() -> dict:
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(path),
+            # One connection per worker for its lifetime: opening one and running the PRAGMAs
+            # below costs several times more than serving a cached index page.
+            "CONN_MAX_AGE": None,
             "OPTIONS": {
                 # IMMEDIATE avoids the "database is locked" upgrade race between workers.
                 "transaction_mode": "IMMEDIATE",
@@ -186,6 +198,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves /static/ from the apps' static folders under gunicorn, no collectstatic step.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.gzip.GZipMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -215,8 +229,13 @@ TEMPLATES = [
     }
 ]
 
+# argon2id; changing these rehashes each password transparently at its next login.
+# Defaults follow OWASP's argon2id recommendation (19 MiB, 2 passes, 1 lane).
+ARGON2_TIME_COST = option("argon2_time_cost", 2, cast=int)
+ARGON2_MEMORY_COST = option("argon2_memory_cost", 19456, cast=int)  # KiB
+ARGON2_PARALLELISM = option("argon2_parallelism", 1, cast=int)
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "bastion.accounts.hashers.ConfiguredArgon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
@@ -225,6 +244,8 @@ AUTH_PASSWORD_VALIDATORS = [
      "OPTIONS": {"min_length": option("password_min_length", 12, cast=int)}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "bastion.accounts.passwords.StrengthValidator",
+     "OPTIONS": {"min_score": option("password_min_strength", 2, cast=int)}},
 ]
 
 # Cookies and transport security. BASTION_SECURE_COOKIES=false only for plain-http local use.
@@ -233,6 +254,26 @@ SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_SECURE = SECURE_COOKIES
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = option("session_age_seconds", 12 * 3600, cast=int)
+LOGIN_URL = "/account/login/"
+LOGIN_REDIRECT_URL = "/account/"
+CSRF_FAILURE_VIEW = "bastion.accounts.views.csrf_failure"
+# A password-reset link dies after this long, at first use, or when the password changes.
+PASSWORD_RESET_TIMEOUT = option("password_reset_seconds", 3600, cast=int)
+EMAIL_VERIFY_SECONDS = option("email_verify_seconds", 48 * 3600, cast=int)
+# Failed sign-ins (and failed second factors) allowed per account and per IP address
+# within the window before further attempts are refused with 429.
+LOGIN_MAX_ATTEMPTS = option("login_max_attempts", 10, cast=int)
+LOGIN_IP_MAX_ATTEMPTS = option("login_ip_max_attempts", 50, cast=int)
+LOGIN_WINDOW_SECONDS = option("login_window_seconds", 300, cast=int)
+# Sensitive actions need a password (and second factor) entered this recently.
+REAUTH_SECONDS = option("reauth_seconds", 600, cast=int)
+# Accounts need a second factor (and a verified email) to create tokens and projects.
+REQUIRE_2FA = option("require_2fa", True, cast=bool)
+# WebAuthn relying party; empty = derived from each request's host (fine for one host name).
+WEBAUTHN_RP_ID = option("webauthn_rp_id", "")
+WEBAUTHN_ORIGIN = option("webauthn_origin", "")
+WEBAUTHN_RP_NAME = option("webauthn_rp_name", "Bastion")
 CSRF_COOKIE_SECURE = SECURE_COOKIES
 CSRF_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -257,6 +298,11 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+WHITENOISE_USE_FINDERS = True
+# Static files are served from the installed package (finders); STATIC_ROOT only exists
+# after an optional collectstatic, so its absence is expected, not worth a warning.
+warnings.filterwarnings("ignore", message="No directory at: ", category=UserWarning)
+WHITENOISE_AUTOREFRESH = DEBUG
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 REDIS_URL = option("redis_url", "")

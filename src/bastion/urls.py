@@ -1,11 +1,18 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from bastion.upload import views as upload_views
+
 urlpatterns = [
     path("simple/", include("bastion.simple.urls")),
     path("pypi/", include("bastion.simple.json_urls")),
     path("packages/", include("bastion.simple.file_urls")),
+    path("legacy/+simple/", include("bastion.simple.hatch_urls")),
     path("legacy/", include("bastion.upload.urls")),
+    # Served directly: twine and poetry treat any redirect of a POST as fatal.
+    path("legacy", upload_views.upload),
+    path("_/", include("bastion.tokens.urls")),
+    path("account/", include("bastion.accounts.urls")),
     path("admin/", admin.site.urls),
     path("", include("bastion.web.urls")),
 ]

@@ -149,3 +149,64 @@ class ProhibitedProjectName(models.Model):
 
     def __str__(self) -> str:
         return self.normalized_name
+
+
+class InvitationStatus(models.TextChoices):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+
+class RoleInvitation(models.Model):
+    """An offer of a role on a project; the invitee becomes a member only by accepting it.
+
+    A pending invitation also counts as expired once ``expires`` has passed, whether or not a
+    later action has written the ``expired`` status yet.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invitations")
+    invitee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                related_name="role_invitations")
+    inviter = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                on_delete=models.SET_NULL, related_name="+")
+    role_name = models.CharField(max_length=20, choices=RoleName.choices)
+    status = models.CharField(max_length=20, choices=InvitationStatus.choices,
+                              default=InvitationStatus.PENDING)
+    created = models.DateTimeField()
+    expires = models.DateTimeField()
+    responded = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "packaging_role_invitation"
+        constraints = [
+            models.UniqueConstraint(fields=["project", "invitee"],
+                                    condition=models.Q(status="pending"),
+                                    name="one_pending_invitation_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.invitee} as {self.role_name} of {self.project} ({self.status})"
+
+
+class ReservedProjectName(models.Model):
+    """The name of a deleted project, kept so nobody else can take it over.
+
+    Only the project's Owners at the time of deletion may register the name again, until an
+    admin releases it (``bastion admin release-name``).
+    """
+
+    normalized_name = models.CharField(max_length=200, unique=True)
+    ultranormalized_name = models.CharField(max_length=200, db_index=True)
+    name = models.CharField(max_length=200)
+    # Project ids are not foreign keys: the project row is gone.
+    former_project_id = models.BigIntegerField()
+    former_owners = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    deleted = models.DateTimeField()
+
+    class Meta:
+        db_table = "packaging_reserved_name"
+
+    def __str__(self) -> str:
+        return self.normalized_name

@@ -59,8 +59,8 @@ def find_project(name: str) -> Project | None:
     return Project.objects.filter(normalized_name=canonicalize_name(name)).first()
 
 
-def check_new_project_name(name: str) -> None:
-    """Raise ValidationError when ``name`` may not be registered as a new project."""
+def check_new_project_name(name: str, user=None) -> None:
+    """Raise ValidationError when ``name`` may not be registered as a new project (by ``user``)."""
     normalized = canonicalize_name(name)
     prohibited = set(ProhibitedProjectName.objects.filter(normalized_name=normalized)
                      .values_list("normalized_name", flat=True))
@@ -69,11 +69,14 @@ def check_new_project_name(name: str) -> None:
     existing = dict(Project.objects.filter(ultranormalized_name=ultra)
                     .values_list("ultranormalized_name", "name")[:1])
     names.validate_new_project_name(name, prohibited=prohibited, existing_ultranormalized=existing)
+    from .lifecycle import check_name_not_reserved  # lifecycle imports this module
+
+    check_name_not_reserved(name, user)
 
 
 def create_project(name: str, owner, *, info: RequestInfo | None = None) -> Project:
     """Register a new project with ``owner`` as its Owner. Call inside a transaction."""
-    check_new_project_name(name)
+    check_new_project_name(name, owner)
     now = timezone.now()
     project = Project(name=name, normalized_name=canonicalize_name(name),
                       ultranormalized_name=names.ultranormalize(name), created=now)
@@ -102,6 +105,30 @@ def check_can_upload(user, project: Project) -> None:
     if role_of(user, project) not in UPLOAD_ROLES:
         raise PermissionDenied(
             f"The user '{user.username}' isn't allowed to upload to project '{project.name}'."
+        )
+
+
+def human_size(size: int) -> str:
+    for unit, scale in (("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024)):
+        if size >= scale:
+            return f"{size / scale:.4g} {unit}"
+    return f"{size} bytes"
+
+
+def check_upload_size(project: Project | None, size: int, name: str = "") -> None:
+    """Refuse a file over the per-file or per-project limit (``project`` None: a new one)."""
+    label = project.name if project is not None else name
+    limit = (project.upload_limit if project is not None else None) or settings.MAX_FILE_SIZE
+    if size > limit:
+        raise ValidationError(
+            f"File too large. Limit for project '{label}' is {human_size(limit)}."
+        )
+    total_limit = (project.total_size_limit if project is not None else None) or settings.MAX_PROJECT_SIZE
+    total = project.total_size if project is not None else 0
+    if total + size > total_limit:
+        raise ValidationError(
+            f"Project size too large. Limit for project '{label}' total size is "
+            f"{human_size(total_limit)}."
         )
 
 
@@ -184,17 +211,7 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
             check_can_upload(user, project)
 
             now = timezone.now()
-            limit = project.upload_limit or settings.MAX_FILE_SIZE
-            if digests.size > limit:
-                raise ValidationError(
-                    f"File too large. Limit for project '{project.name}' is {limit // (1024 * 1024)} MiB."
-                )
-            total_limit = project.total_size_limit or settings.MAX_PROJECT_SIZE
-            if project.total_size + digests.size > total_limit:
-                raise ValidationError(
-                    f"Project size too large. Limit for project '{project.name}' total size is "
-                    f"{total_limit // (1024 ** 3)} GiB."
-                )
+            check_upload_size(project, digests.size)
 
             canonical = canonicalize_version(meta.version)
             release = Release.objects.filter(project=project, canonical_version=canonical).first()
@@ -255,6 +272,9 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
                    additional={"filename": filename, "version": release.version,
                                "sha256": digests.sha256, "size": digests.size,
                                "new_release": new_release, **token_info})
+            from .notifications import on_file_added  # mailed only once the upload commits
+
+            on_file_added(file, new_release=new_release, user=user, token=token)
             return AddFileResult(file, created=True)
     except BaseException:
         for stored in written:

@@ -1,5 +1,90 @@
-from django.shortcuts import render
+from functools import wraps
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404
+from django.shortcuts import redirect, render
+from packaging.utils import canonicalize_name
+
+from bastion.packaging.models import Project
+
+from . import projects
 
 
 def home(request):
     return render(request, "web/home.html")
+
+
+def readable(view):
+    """Under the ``authenticated`` read policy, browsing the index needs a signed-in user.
+
+    Every page redirects the same way whether or not what it names exists, so an anonymous
+    visitor learns nothing about private projects or accounts.
+    """
+
+    @wraps(view)
+    def guarded(request, *args, **kwargs):
+        if settings.READ_POLICY == "authenticated" and not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        return view(request, *args, **kwargs)
+
+    return guarded
+
+
+def _index_url(request) -> str:
+    base = (settings.BASE_URL or "").rstrip("/") or request.build_absolute_uri("/").rstrip("/")
+    return f"{base}/simple/"
+
+
+def _project_or_404(request, name: str) -> Project:
+    project = Project.objects.filter(normalized_name=canonicalize_name(name)).first()
+    if project is None or not projects.can_see(request.user, project):
+        raise Http404(f"No project named '{name}'.")
+    return project
+
+
+@readable
+def project_detail(request, name: str, version: str | None = None):
+    project = _project_or_404(request, name)
+    page = projects.project_page(project, request.user, version)
+    if page is None:
+        raise Http404(f"'{project.name}' has no release {version}.")
+    if version is not None and (name != project.normalized_name or version != page.release.version):
+        return redirect("project-release", project.normalized_name, page.release.version,
+                        permanent=True)
+    if version is None and name != project.normalized_name:
+        return redirect("project", project.normalized_name, permanent=True)
+    requirement = project.normalized_name
+    if version is not None:
+        requirement += f"=={page.release.version}"
+    return render(request, "web/project.html", {
+        "page": page, "project": project, "release": page.release,
+        "index_url": _index_url(request), "requirement": requirement,
+        "private_index": settings.READ_POLICY == "authenticated",
+        "inactive_days": settings.INACTIVE_MEMBER_DAYS,
+        "files": [(f, projects.file_url(f)) for f in page.files],
+    })
+
+
+@readable
+def search(request):
+    query = request.GET.get("q", "")[:projects.MAX_QUERY_LENGTH]
+    hits = projects.search(query, request.user)
+    return render(request, "web/search.html", {
+        "query": query, "hits": hits, "limit": projects.MAX_SEARCH_RESULTS,
+    })
+
+
+@readable
+def user_profile(request, username: str):
+    User = get_user_model()
+    profile = User.objects.filter(username=username, is_active=True).first()
+    if profile is None:
+        profile = User.objects.filter(username__iexact=username, is_active=True).first()
+        if profile is None:
+            raise Http404(f"No user named '{username}'.")
+        return redirect("user-profile", profile.username, permanent=True)
+    return render(request, "web/user.html", {
+        "profile": profile, "hits": projects.user_projects(profile, request.user),
+    })

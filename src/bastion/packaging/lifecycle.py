@@ -1,0 +1,230 @@
+"""Deleting files, releases and projects; archiving; reserved names of deleted projects.
+
+Deletion is for Owners (and site admins) only and needs a typed confirmation: the caller
+passes what the person typed, and it must equal the filename, version or project name.
+Filenames stay in ``FilenameRegistry`` forever, so deleted bytes can never be replaced by
+other bytes under the same name. A deleted project's name stays reserved for its former
+Owners until an admin releases it. Stored bytes are removed only after the transaction
+commits, so a rollback never leaves rows pointing at missing files.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from packaging.utils import canonicalize_name, canonicalize_version
+
+from bastion.core import names
+from bastion.core.errors import ValidationError
+from bastion.events import tags
+from bastion.events.services import RequestInfo, next_serial, record
+from bastion.storage import get_store
+
+from . import notifications
+from .models import File, Project, ProjectStatus, Release, ReservedProjectName, Role, RoleName
+from .roles import require_owner, revoke_project_tokens
+from .services import set_project_status
+
+
+def _confirmed(typed: str | None, *accepted: str) -> bool:
+    return (typed or "").strip() in {a for a in accepted if a}
+
+
+def _stored_paths(files) -> list[str]:
+    paths = []
+    for file in files:
+        paths.append(file.path)
+        if file.metadata_sha256:
+            paths.append(file.metadata_path)
+    return paths
+
+
+def _delete_stored_after_commit(paths: list[str]) -> None:
+    def delete() -> None:
+        store = get_store()
+        for path in paths:
+            store.delete(path)
+
+    transaction.on_commit(delete)
+
+
+def _lock(project: Project) -> Project:
+    locked = Project.objects.select_for_update().filter(pk=project.pk).first()
+    if locked is None:
+        raise ValidationError(f"Project '{project.name}' does not exist anymore.")
+    return locked
+
+
+def _changed(project: Project, *, freed_bytes: int) -> None:
+    serial = next_serial()
+    fresh = Project.objects.get(pk=project.pk)
+    Project.objects.filter(pk=project.pk).update(
+        last_serial=serial, total_size=max(0, fresh.total_size - freed_bytes))
+    project.last_serial = serial
+    project.total_size = max(0, fresh.total_size - freed_bytes)
+
+
+def delete_file(file: File, actor, *, confirm: str, info: RequestInfo | None = None) -> None:
+    release = file.release
+    project = release.project
+    if not _confirmed(confirm, file.filename):
+        raise ValidationError(
+            f"Confirmation did not match: type the filename '{file.filename}' to delete it."
+        )
+    with transaction.atomic():
+        _lock(project)
+        require_owner(actor, project, "delete files")
+        file = File.objects.filter(pk=file.pk).first()
+        if file is None:
+            raise ValidationError("This file was already deleted.")
+        paths = _stored_paths([file])
+        filename, size, sha256 = file.filename, file.size, file.sha256
+        file.delete()
+        _changed(project, freed_bytes=size)
+        record(tags.FILE_REMOVE, info=info, actor=actor, user=actor, project=project,
+               additional={"filename": filename, "version": release.version,
+                           "sha256": sha256, "size": size})
+        notifications.notify_owners(
+            project, f"file {filename} deleted",
+            f"{actor.username} deleted {filename} (release {release.version}, sha256 {sha256}) "
+            f"from {project.name}. The filename can never be used again.")
+        _delete_stored_after_commit(paths)
+
+
+def delete_release(release: Release, actor, *, confirm: str,
+                   info: RequestInfo | None = None) -> None:
+    project = release.project
+    if not _confirmed(confirm, release.version, release.canonical_version):
+        raise ValidationError(
+            f"Confirmation did not match: type the version '{release.version}' to delete it."
+        )
+    with transaction.atomic():
+        _lock(project)
+        require_owner(actor, project, "delete releases")
+        files = list(File.objects.filter(release_id=release.pk))
+        if not Release.objects.filter(pk=release.pk).exists():
+            raise ValidationError("This release was already deleted.")
+        paths = _stored_paths(files)
+        freed = sum(f.size for f in files)
+        filenames = sorted(f.filename for f in files)
+        Release.objects.filter(pk=release.pk).delete()
+        _changed(project, freed_bytes=freed)
+        record(tags.PROJECT_RELEASE_REMOVE, info=info, actor=actor, user=actor, project=project,
+               additional={"version": release.version, "filenames": filenames})
+        notifications.notify_owners(
+            project, f"release {release.version} deleted",
+            f"{actor.username} deleted release {release.version} of {project.name} and its "
+            f"{len(filenames)} file(s):\n" + "".join(f"  {n}\n" for n in filenames) +
+            "These filenames can never be used again.")
+        _delete_stored_after_commit(paths)
+
+
+def delete_project(project: Project, actor, *, confirm: str,
+                   info: RequestInfo | None = None) -> None:
+    if not _confirmed(confirm, project.name, project.normalized_name):
+        raise ValidationError(
+            f"Confirmation did not match: type the project name '{project.name}' to delete it."
+        )
+    with transaction.atomic():
+        project = _lock(project)
+        require_owner(actor, project, "delete the project")
+        files = list(File.objects.filter(release__project=project))
+        paths = _stored_paths(files)
+        members = list(Role.objects.select_related("user").filter(project=project))
+        owners = [r.user for r in members if r.role_name == RoleName.OWNER]
+        revoked: list[str] = []
+        for role in members:
+            # A token naming this project must not come back to life if the name is
+            # registered again.
+            revoked += revoke_project_tokens(role.user, project, reason="project deleted",
+                                             actor=actor, info=info)
+        notifications.notify_owners(
+            project, "project deleted",
+            f"{actor.username} deleted the project {project.name} with {len(files)} file(s). "
+            "Its name stays reserved for its former Owners; its filenames can never be used "
+            "again.", also=[r.user.email for r in members])
+        record(tags.PROJECT_REMOVE, info=info, actor=actor, user=actor, project=project,
+               additional={"name": project.name, "files": len(files),
+                           "members": sorted(r.user.username for r in members),
+                           "revoked_tokens": revoked})
+        reservation, _ = ReservedProjectName.objects.update_or_create(
+            normalized_name=project.normalized_name,
+            defaults={"ultranormalized_name": project.ultranormalized_name, "name": project.name,
+                      "former_project_id": project.pk, "deleted": timezone.now()})
+        reservation.former_owners.set(owners)
+        project.delete()
+        next_serial()
+        _delete_stored_after_commit(paths)
+
+
+def check_name_not_reserved(name: str, user=None) -> None:
+    """Refuse a new project name that belonged to a deleted project, except to its Owners."""
+    normalized = canonicalize_name(name)
+    reserved = ReservedProjectName.objects.filter(
+        Q(normalized_name=normalized) | Q(ultranormalized_name=names.ultranormalize(name))).first()
+    if reserved is None:
+        return
+    if user is not None and getattr(user, "pk", None) and \
+            reserved.former_owners.filter(pk=user.pk).exists():
+        return
+    if reserved.normalized_name == normalized:
+        raise ValidationError(
+            f"The name '{name}' belonged to a deleted project and is reserved; "
+            "ask an administrator to release it."
+        )
+    raise ValidationError(
+        f"The name '{name}' is too similar to '{reserved.name}', a deleted project whose name "
+        "is reserved."
+    )
+
+
+def release_name(name: str, *, actor=None, info: RequestInfo | None = None) -> bool:
+    """Let anyone register a deleted project's name again. False if it was not reserved."""
+    with transaction.atomic():
+        reservation = ReservedProjectName.objects.filter(
+            normalized_name=canonicalize_name(name)).first()
+        if reservation is None:
+            return False
+        record(tags.ADMIN_RESERVED_NAME_RELEASE, info=info, actor=actor, user=actor,
+               additional={"name": reservation.name, "normalized_name": reservation.normalized_name,
+                           "former_project_id": reservation.former_project_id})
+        reservation.delete()
+    return True
+
+
+def _set_archived(project: Project, actor, *, archived: bool, reason: str,
+                  info: RequestInfo | None) -> None:
+    with transaction.atomic():
+        project.status = _lock(project).status
+        require_owner(actor, project, "archive or unarchive it")
+        if project.status == ProjectStatus.QUARANTINED:
+            raise ValidationError(
+                f"Project '{project.name}' is quarantined; only an administrator can change its status."
+            )
+        target = ProjectStatus.ARCHIVED if archived else ProjectStatus.ACTIVE
+        if project.status == target:
+            raise ValidationError(f"Project '{project.name}' is already {target}.")
+        set_project_status(project, target, reason=reason, actor=actor, info=info)
+        notifications.notify_owners(
+            project, "archived" if archived else "unarchived",
+            f"{actor.username} {'archived' if archived else 'unarchived'} {project.name}."
+            + (f" Reason: {reason}" if reason else "")
+            + (" No uploads are accepted until it is unarchived." if archived else ""))
+
+
+def archive(project: Project, actor, *, reason: str = "",
+            info: RequestInfo | None = None) -> None:
+    _set_archived(project, actor, archived=True, reason=reason, info=info)
+
+
+def unarchive(project: Project, actor, *, info: RequestInfo | None = None) -> None:
+    _set_archived(project, actor, archived=False, reason="", info=info)
+
+
+def find_release(project: Project, version: str) -> Release | None:
+    try:
+        canonical = canonicalize_version(version)
+    except Exception:  # an unparsable version simply matches nothing
+        return None
+    return Release.objects.filter(project=project, canonical_version=canonical).first()

@@ -1,0 +1,386 @@
+"""Project membership: invitations, role changes, removal and leaving.
+
+Rules enforced here, for every caller (web UI, CLI, admin):
+- only Owners (and site admins) manage members; under the 2FA policy they must satisfy it;
+- a member is added only by accepting an invitation that has not expired; the invitee must
+  have a verified email and satisfy the 2FA policy, at invitation and at acceptance;
+- a project always keeps at least one Owner: the last one can neither leave, be removed
+  nor be demoted;
+- ownership moves only by inviting the new Owner and the old one leaving;
+- each change is a security event on the project and on both users, and mails the Owners;
+- a removed member's API tokens scoped to the project are revoked.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from bastion.core.errors import ValidationError
+from bastion.events import tags
+from bastion.events.services import RequestInfo, record
+
+from . import notifications
+from .models import InvitationStatus, Project, Role, RoleInvitation, RoleName
+from .services import PermissionDenied
+
+ROLES = tuple(RoleName.values)
+
+_EVENT_TAGS = {
+    "invite": (tags.PROJECT_ROLE_INVITE, tags.ACCOUNT_ROLE_INVITE),
+    "revoke_invite": (tags.PROJECT_ROLE_REVOKE_INVITE, tags.ACCOUNT_ROLE_REVOKE_INVITE),
+    "accept": (tags.PROJECT_ROLE_ACCEPT, tags.ACCOUNT_ROLE_ACCEPT),
+    "decline": (tags.PROJECT_ROLE_DECLINE, tags.ACCOUNT_ROLE_DECLINE),
+    "change": (tags.PROJECT_ROLE_CHANGE, tags.ACCOUNT_ROLE_CHANGE),
+    "remove": (tags.PROJECT_ROLE_REMOVE, tags.ACCOUNT_ROLE_REMOVE),
+}
+
+
+def publishing_policy(user) -> tuple[bool, str]:
+    """Whether ``user`` meets the account policy for publishing and managing roles, and why not.
+
+    The accounts app owns the policy (verified email, and 2FA when BASTION_REQUIRE_2FA is
+    on). Without it, only a verified email with the 2FA requirement switched off passes:
+    when we cannot tell whether an account has 2FA, we assume it has not.
+    """
+    try:
+        from bastion.accounts.services import can_publish as policy
+    except ImportError:
+        if not (user.is_active and user.email_verified):
+            return False, "a verified email address is required"
+        if settings.REQUIRE_2FA:
+            return False, "two-factor authentication is required"
+        return True, ""
+    verdict = policy(user)
+    if isinstance(verdict, tuple):
+        return bool(verdict[0]), str(verdict[1] or "")
+    return bool(verdict), ""
+
+
+def is_admin(user) -> bool:
+    return bool(user is not None and user.is_active and user.is_superuser)
+
+
+def role_of(user, project: Project) -> str | None:
+    if user is None or not getattr(user, "pk", None):
+        return None
+    return (Role.objects.filter(project=project, user=user)
+            .values_list("role_name", flat=True).first())
+
+
+def require_owner(user, project: Project, action: str) -> None:
+    """Raise PermissionDenied unless ``user`` is an Owner of ``project`` or a site admin."""
+    if is_admin(user) or role_of(user, project) == RoleName.OWNER:
+        return
+    raise PermissionDenied(f"Only Owners of '{project.name}' may {action}.")
+
+
+def _require_manager(actor, project: Project) -> None:
+    require_owner(actor, project, "manage its members")
+    if not is_admin(actor):
+        allowed, why = publishing_policy(actor)
+        if not allowed:
+            raise PermissionDenied(f"You cannot manage project members yet: {why}")
+
+
+def _check_role(role_name: str) -> str:
+    if role_name not in ROLES:
+        raise ValidationError(f"Unknown role '{role_name}': choose Owner or Maintainer.")
+    return role_name
+
+
+def _find_user(username: str):
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise ValidationError(f"There is no user named '{username}'.")
+    return user
+
+
+def _owner_count(project: Project) -> int:
+    return Role.objects.filter(project=project, role_name=RoleName.OWNER).count()
+
+
+def _lock_roles(project: Project) -> None:
+    """Serialize membership changes of one project, so two Owners leaving at once cannot
+    both pass the last-Owner check."""
+    Project.objects.select_for_update().filter(pk=project.pk).first()
+
+
+def _record(action: str, project: Project, *, actor, target, info: RequestInfo | None,
+            additional: dict) -> None:
+    project_tag, account_tag = _EVENT_TAGS[action]
+    details = {"project": project.name, "target_user": target.username,
+               "actor": getattr(actor, "username", ""), **additional}
+    record(project_tag, info=info, actor=actor, user=target, project=project, additional=details)
+    record(account_tag, info=info, actor=actor, user=target, project=project, additional=details)
+    if actor is not None and actor.pk != target.pk:
+        record(account_tag, info=info, actor=actor, user=actor, project=project,
+               additional=details)
+
+
+def _expire(invitation: RoleInvitation) -> None:
+    RoleInvitation.objects.filter(pk=invitation.pk, status=InvitationStatus.PENDING).update(
+        status=InvitationStatus.EXPIRED)
+    invitation.status = InvitationStatus.EXPIRED
+
+
+def is_expired(invitation: RoleInvitation) -> bool:
+    return invitation.status == InvitationStatus.EXPIRED or (
+        invitation.status == InvitationStatus.PENDING and invitation.expires <= timezone.now())
+
+
+def pending_invitations(user) -> list[RoleInvitation]:
+    """The invitations ``user`` can still answer."""
+    return list(RoleInvitation.objects.select_related("project", "inviter")
+                .filter(invitee=user, status=InvitationStatus.PENDING,
+                        expires__gt=timezone.now()).order_by("created"))
+
+
+def invite(project: Project, inviter, invitee_username: str, role_name: str, *,
+           info: RequestInfo | None = None) -> RoleInvitation:
+    role_name = _check_role(role_name)
+    with transaction.atomic():
+        _lock_roles(project)
+        _require_manager(inviter, project)
+        invitee = _find_user(invitee_username)
+        if role_of(invitee, project) is not None:
+            raise ValidationError(f"'{invitee.username}' is already a member of '{project.name}'.")
+        if not invitee.email_verified:
+            raise ValidationError(
+                f"'{invitee.username}' must verify their email address before they can be invited."
+            )
+        if not publishing_policy(invitee)[0]:
+            # The email is verified (checked above), so what is missing is the second factor.
+            raise ValidationError(
+                f"'{invitee.username}' must enable two-factor authentication before they can be invited."
+            )
+        stale = RoleInvitation.objects.filter(project=project, invitee=invitee,
+                                              status=InvitationStatus.PENDING).first()
+        if stale is not None:
+            if not is_expired(stale):
+                raise ValidationError(
+                    f"'{invitee.username}' already has a pending invitation to '{project.name}'."
+                )
+            _expire(stale)
+        now = timezone.now()
+        invitation = RoleInvitation(
+            project=project, invitee=invitee, inviter=inviter, role_name=role_name, created=now,
+            expires=now + timedelta(hours=settings.INVITATION_EXPIRY_HOURS))
+        try:
+            with transaction.atomic():
+                invitation.save()
+        except IntegrityError:
+            raise ValidationError(
+                f"'{invitee.username}' already has a pending invitation to '{project.name}'."
+            ) from None
+        _record("invite", project, actor=inviter, target=invitee, info=info,
+                additional={"role": role_name, "invitation_id": invitation.pk,
+                            "expires": invitation.expires.isoformat()})
+        notifications.on_invitation(invitation)
+        notifications.notify_owners(
+            project, f"{invitee.username} invited as {role_name}",
+            f"{inviter.username} invited {invitee.username} to become {role_name} of "
+            f"{project.name}. The invitation expires at "
+            f"{invitation.expires.isoformat(timespec='minutes')}.")
+    return invitation
+
+
+def _pending_for(invitation: RoleInvitation, user) -> RoleInvitation:
+    """The invitation, locked and re-read, if ``user`` may still answer it."""
+    # of=("self",): PostgreSQL cannot lock the nullable side of the inviter join.
+    current = (RoleInvitation.objects.select_for_update(of=("self",))
+               .select_related("project", "inviter").filter(pk=invitation.pk).first())
+    if current is None or user is None or current.invitee_id != user.pk:
+        raise PermissionDenied("This invitation is not addressed to you.")
+    if current.status != InvitationStatus.PENDING:
+        raise ValidationError(f"This invitation was already {current.status}.")
+    return current
+
+
+def accept(invitation: RoleInvitation, user, *, info: RequestInfo | None = None) -> Role:
+    expired = False
+    with transaction.atomic():
+        current = _pending_for(invitation, user)
+        project = current.project
+        if is_expired(current):
+            _expire(current)
+            expired = True
+        else:
+            _lock_roles(project)
+            if not (is_admin(current.inviter) or
+                    role_of(current.inviter, project) == RoleName.OWNER):
+                # An invitation is only as good as its author's standing: a removed Owner's
+                # outstanding invitations die with their role.
+                raise ValidationError(
+                    "This invitation is no longer valid: the person who sent it is not an Owner anymore."
+                )
+            allowed, why = publishing_policy(user)
+            if not allowed:
+                raise ValidationError(f"You cannot join a project yet: {why}")
+            if role_of(user, project) is not None:
+                raise ValidationError(f"You are already a member of '{project.name}'.")
+            role = Role.objects.create(project=project, user=user, role_name=current.role_name)
+            RoleInvitation.objects.filter(pk=current.pk).update(
+                status=InvitationStatus.ACCEPTED, responded=timezone.now())
+            invitation.status = InvitationStatus.ACCEPTED
+            _record("accept", project, actor=user, target=user, info=info,
+                    additional={"role": current.role_name, "invitation_id": current.pk,
+                                "invited_by": getattr(current.inviter, "username", "")})
+            notifications.notify_owners(
+                project, f"{user.username} joined as {current.role_name}",
+                f"{user.username} accepted the invitation and is now {current.role_name} of "
+                f"{project.name}.")
+    if expired:
+        # Raised outside the transaction so that the expired status is kept.
+        raise ValidationError("This invitation has expired; ask an Owner to invite you again.")
+    return role
+
+
+def decline(invitation: RoleInvitation, user, *, info: RequestInfo | None = None) -> None:
+    with transaction.atomic():
+        current = _pending_for(invitation, user)
+        project = current.project
+        RoleInvitation.objects.filter(pk=current.pk).update(
+            status=InvitationStatus.DECLINED, responded=timezone.now())
+        invitation.status = InvitationStatus.DECLINED
+        _record("decline", project, actor=user, target=user, info=info,
+                additional={"role": current.role_name, "invitation_id": current.pk})
+        notifications.notify_owners(
+            project, f"{user.username} declined the invitation",
+            f"{user.username} declined the invitation to become {current.role_name} of "
+            f"{project.name}.")
+
+
+def revoke_invitation(invitation: RoleInvitation, actor, *,
+                      info: RequestInfo | None = None) -> None:
+    with transaction.atomic():
+        current = (RoleInvitation.objects.select_for_update(of=("self",))
+                   .select_related("project", "invitee").filter(pk=invitation.pk).first())
+        if current is None:
+            raise ValidationError("This invitation does not exist.")
+        project = current.project
+        _require_manager(actor, project)
+        if current.status != InvitationStatus.PENDING:
+            raise ValidationError(f"This invitation was already {current.status}.")
+        RoleInvitation.objects.filter(pk=current.pk).update(
+            status=InvitationStatus.REVOKED, responded=timezone.now())
+        invitation.status = InvitationStatus.REVOKED
+        _record("revoke_invite", project, actor=actor, target=current.invitee, info=info,
+                additional={"role": current.role_name, "invitation_id": current.pk})
+        notifications.notify_owners(
+            project, f"invitation of {current.invitee.username} withdrawn",
+            f"{actor.username} withdrew the invitation of {current.invitee.username} to become "
+            f"{current.role_name} of {project.name}.", also=[current.invitee.email])
+
+
+def _member(project: Project, username: str) -> Role:
+    role = (Role.objects.select_related("user")
+            .filter(project=project, user__username=username).first())
+    if role is None:
+        raise ValidationError(f"'{username}' is not a member of '{project.name}'.")
+    return role
+
+
+def change_role(project: Project, actor, username: str, role_name: str, *,
+                info: RequestInfo | None = None) -> Role:
+    role_name = _check_role(role_name)
+    with transaction.atomic():
+        _lock_roles(project)
+        _require_manager(actor, project)
+        role = _member(project, username)
+        previous = role.role_name
+        if previous == role_name:
+            raise ValidationError(f"'{username}' already is {role_name} of '{project.name}'.")
+        if previous == RoleName.OWNER and _owner_count(project) <= 1:
+            raise ValidationError(
+                f"'{username}' is the last Owner of '{project.name}' and cannot be demoted: "
+                "invite another Owner first."
+            )
+        Role.objects.filter(pk=role.pk).update(role_name=role_name)
+        role.role_name = role_name
+        _record("change", project, actor=actor, target=role.user, info=info,
+                additional={"from": previous, "to": role_name})
+        notifications.notify_owners(
+            project, f"{username} is now {role_name}",
+            f"{actor.username} changed the role of {username} on {project.name} from "
+            f"{previous} to {role_name}.", also=[role.user.email])
+    return role
+
+
+def token_project_scope(token) -> set[str] | None:
+    """The normalized project names a token is limited to, or None when it is user-wide.
+
+    Several ``projects`` caveats intersect, as the verifier applies them all.
+    """
+    scope: set[str] | None = None
+    for predicate in token.caveats or []:
+        try:
+            value = json.loads(predicate)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(value, list) and len(value) > 1 and value[0] == "projects" \
+                and isinstance(value[1], list):
+            names = {str(n) for n in value[1]}
+            scope = names if scope is None else scope & names
+    return scope
+
+
+def revoke_project_tokens(user, project: Project, *, reason: str, actor=None,
+                          info: RequestInfo | None = None) -> list[str]:
+    """Revoke ``user``'s live tokens whose scope names ``project``; return their ids."""
+    from bastion.tokens.models import ApiToken
+    from bastion.tokens.services import revoke
+
+    revoked = []
+    for token in ApiToken.objects.select_related("user").filter(user=user, revoked__isnull=True):
+        scope = token_project_scope(token)
+        if scope is not None and project.normalized_name in scope:
+            revoke(token, reason=reason, info=info, actor=actor)
+            revoked.append(str(token.id))
+    return revoked
+
+
+def _remove(project: Project, actor, role: Role, *, info: RequestInfo | None, left: bool) -> None:
+    if role.role_name == RoleName.OWNER and _owner_count(project) <= 1:
+        who = "You are" if left else f"'{role.user.username}' is"
+        raise ValidationError(
+            f"{who} the last Owner of '{project.name}': invite another Owner first "
+            "(or delete the project)."
+        )
+    Role.objects.filter(pk=role.pk).delete()
+    revoked = revoke_project_tokens(role.user, project, reason="member removed", actor=actor,
+                                    info=info)
+    _record("remove", project, actor=actor, target=role.user, info=info,
+            additional={"role": role.role_name, "left": left, "revoked_tokens": revoked})
+    what = (f"{role.user.username} left {project.name}" if left else
+            f"{actor.username} removed {role.user.username} ({role.role_name}) from {project.name}")
+    notifications.notify_owners(
+        project, f"{role.user.username} is no longer a member",
+        f"{what}. {len(revoked)} API token(s) of theirs scoped to the project were revoked.",
+        also=[role.user.email])
+
+
+def remove_member(project: Project, actor, username: str, *,
+                  info: RequestInfo | None = None) -> None:
+    with transaction.atomic():
+        _lock_roles(project)
+        if actor is not None and actor.username == username:
+            role = _member(project, username)
+            _remove(project, actor, role, info=info, left=True)
+            return
+        _require_manager(actor, project)
+        _remove(project, actor, _member(project, username), info=info, left=False)
+
+
+def leave(project: Project, user, *, info: RequestInfo | None = None) -> None:
+    with transaction.atomic():
+        _lock_roles(project)
+        role = Role.objects.select_related("user").filter(project=project, user=user).first()
+        if role is None:
+            raise ValidationError(f"You are not a member of '{project.name}'.")
+        _remove(project, user, role, info=info, left=True)

@@ -1,0 +1,214 @@
+"""What the public project, search and profile pages show, gathered from the database.
+
+Kept apart from the views so the rules (who sees a quarantined project, which release is
+"current", which members count as idle, which URLs become links) read in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import quote, urlparse
+
+from django.conf import settings
+from django.db.models import Max, Q
+from django.utils import timezone
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from bastion.packaging.models import File, Project, ProjectStatus, Release, Role, RoleName
+
+MAX_SEARCH_RESULTS = 50
+MAX_QUERY_LENGTH = 100
+
+
+def version_key(version: str):
+    try:
+        return (1, Version(version))
+    except InvalidVersion:  # never fail a page over a version that does not parse
+        return (0, version)
+
+
+def is_admin(user) -> bool:
+    return bool(getattr(user, "is_authenticated", False) and user.is_active and user.is_superuser)
+
+
+def role_of(user, project: Project) -> str | None:
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return Role.objects.filter(project=project, user=user).values_list("role_name", flat=True).first()
+
+
+def can_see(user, project: Project) -> bool:
+    """Quarantined projects are hidden from everyone but their members and admins."""
+    if project.status != ProjectStatus.QUARANTINED:
+        return True
+    return is_admin(user) or role_of(user, project) is not None
+
+
+def sorted_releases(releases) -> list[Release]:
+    return sorted(releases, key=lambda r: version_key(r.version), reverse=True)
+
+
+def current_release(releases: list[Release]) -> Release | None:
+    """What the project page describes: the newest stable, unyanked release, as on PyPI."""
+    for wanted in (lambda r: not r.yanked and not r.is_prerelease, lambda r: not r.yanked,
+                   lambda r: True):
+        for release in releases:  # newest first
+            if wanted(release):
+                return release
+    return None
+
+
+@dataclass(frozen=True)
+class Link:
+    label: str
+    url: str
+    is_link: bool  # only http(s) URLs become links; anything else is shown as text
+
+
+def _link(label: str, url: str) -> Link:
+    scheme = urlparse(url.strip()).scheme.lower()
+    return Link(label, url, scheme in {"http", "https"})
+
+
+def project_links(release: Release | None) -> list[Link]:
+    if release is None:
+        return []
+    links = []
+    if release.home_page:
+        links.append(_link("Homepage", release.home_page))
+    if release.download_url:
+        links.append(_link("Download", release.download_url))
+    urls = release.project_urls or {}
+    if isinstance(urls, dict):
+        links += [_link(str(label), str(url)) for label, url in urls.items()]
+    elif isinstance(urls, list):  # "label, url" strings, as in raw core metadata
+        for entry in urls:
+            label, _, url = str(entry).partition(",")
+            links.append(_link(label.strip(), url.strip()))
+    return links
+
+
+@dataclass(frozen=True)
+class Member:
+    username: str
+    role: str
+    idle: bool
+
+
+def members(project: Project) -> list[Member]:
+    roles = list(Role.objects.select_related("user").filter(project=project)
+                 .order_by("-role_name", "user__username"))
+    cutoff = timezone.now() - timedelta(days=settings.INACTIVE_MEMBER_DAYS)
+    last_uploads = dict(File.objects.filter(uploaded_by__in=[r.user_id for r in roles])
+                        .values_list("uploaded_by").annotate(last=Max("upload_time")))
+
+    def idle(role: Role) -> bool:
+        recent = [t for t in (role.created, role.user.last_login, last_uploads.get(role.user_id))
+                  if t is not None]
+        return max(recent) < cutoff
+
+    return [Member(r.user.username, r.role_name, idle(r)) for r in roles]
+
+
+@dataclass
+class ProjectPage:
+    project: Project
+    releases: list[Release]
+    release: Release | None  # the release the page describes
+    files: list[File]
+    links: list[Link]
+    members: list[Member]
+    viewer_role: str | None
+    viewer_is_admin: bool
+
+    @property
+    def owners(self) -> list[Member]:
+        return [m for m in self.members if m.role == RoleName.OWNER]
+
+    @property
+    def single_owner(self) -> bool:
+        return len(self.owners) == 1
+
+    @property
+    def idle_members(self) -> list[Member]:
+        return [m for m in self.members if m.idle]
+
+    @property
+    def sees_membership_details(self) -> bool:
+        # Who is an Owner and who is idle helps attackers pick a target, so only the
+        # project's own members (and admins) see it; everyone sees the member list.
+        return self.viewer_role is not None or self.viewer_is_admin
+
+    @property
+    def is_latest(self) -> bool:
+        return bool(self.releases) and self.release is not None and \
+            self.release.pk == current_release(self.releases).pk
+
+
+def project_page(project: Project, user, version: str | None = None) -> ProjectPage | None:
+    """The page's data, or None if ``version`` names no release of ``project``."""
+    releases = sorted_releases(Release.objects.filter(project=project))
+    if version is None:
+        release = current_release(releases)
+    else:
+        from bastion.packaging.lifecycle import find_release
+
+        release = find_release(project, version)
+        if release is None:
+            return None
+    files = list(File.objects.filter(release=release).order_by("packagetype", "filename")) \
+        if release is not None else []
+    return ProjectPage(project=project, releases=releases, release=release, files=files,
+                       links=project_links(release), members=members(project),
+                       viewer_role=role_of(user, project), viewer_is_admin=is_admin(user))
+
+
+def file_url(file: File) -> str:
+    return "/" + quote(file.path, safe="/!")
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    project: Project
+    version: str
+    summary: str
+    created: datetime
+
+
+def _hits(projects) -> list[SearchHit]:
+    hits = []
+    for project in projects:
+        latest = current_release(sorted_releases(project.releases.all()))
+        hits.append(SearchHit(project, latest.version if latest else "",
+                              latest.summary if latest else "", project.created))
+    return hits
+
+
+def search(query: str, user) -> list[SearchHit]:
+    query = query.strip()[:MAX_QUERY_LENGTH]
+    if not query:
+        return []
+    normalized = canonicalize_name(query)
+    matches = (Project.objects.filter(Q(name__icontains=query)
+                                      | Q(normalized_name__icontains=normalized)
+                                      | Q(releases__summary__icontains=query))
+               .distinct())
+    if not is_admin(user):
+        visible = ~Q(status=ProjectStatus.QUARANTINED)
+        if getattr(user, "is_authenticated", False):
+            visible |= Q(roles__user=user)
+        matches = matches.filter(visible).distinct()
+    # Exact name first, then names starting with the query, then the rest by name.
+    ranked = sorted(matches.prefetch_related("releases")[:500],
+                    key=lambda p: (p.normalized_name != normalized,
+                                   not p.normalized_name.startswith(normalized),
+                                   p.normalized_name))
+    return _hits(ranked[:MAX_SEARCH_RESULTS])
+
+
+def user_projects(profile_user, viewer) -> list[SearchHit]:
+    projects = (Project.objects.filter(roles__user=profile_user).prefetch_related("releases")
+                .order_by("normalized_name").distinct())
+    return _hits([p for p in projects if can_see(viewer, p)])
