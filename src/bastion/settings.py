@@ -198,6 +198,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Hands GET /simple/<project>/ straight to its view, past layers it does not use.
+    "bastion.simple.middleware.SimpleFastPathMiddleware",
     # Serves /static/ from the apps' static folders under gunicorn, no collectstatic step.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.gzip.GZipMiddleware",

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from bastion.events import views as event_views
 from bastion.upload import views as upload_views
 
 urlpatterns = [
@@ -13,6 +14,9 @@ urlpatterns = [
     path("legacy", upload_views.upload),
     path("_/", include("bastion.tokens.urls")),
     path("account/", include("bastion.accounts.urls")),
+    path("manage/", include("bastion.packaging.urls")),
+    # Before Django's admin, whose catch-all would answer for it.
+    path("admin/events.json", event_views.admin_events, name="admin-events"),
     path("admin/", admin.site.urls),
     path("", include("bastion.web.urls")),
 ]

@@ -1,12 +1,43 @@
+"""Account operations. Each change of state records a security event and, where the
+owner should know, sends a notification. Views call these and render the outcome."""
+
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.password_validation import validate_password
-from django.db import transaction
+import re
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import BaseUserManager
+from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.tokens import default_token_generator
+from django.core import signing
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.urls import reverse
+from django.utils.encoding import force_bytes, force_str
+from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
+
+from bastion.core.errors import ValidationError
 from bastion.events import tags
 from bastion.events.services import RequestInfo, record
 
+from . import notifications, recovery, sessions
+from .models import EmailAddress, TOTPDevice, UserSession, WebAuthnCredential
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,48}[A-Za-z0-9])?$")
+VERIFY_SALT = "bastion.accounts.verify-email"
+
+
+def _info(request) -> RequestInfo:
+    return RequestInfo.from_request(request)
+
+
+def _django_messages(exc: DjangoValidationError) -> str:
+    return " ".join(exc.messages)
+
+
+# --- creating accounts --------------------------------------------------------------
 
 def create_user(username: str, email: str, password: str | None = None, *, is_admin: bool = False,
                 email_verified: bool = False, info: RequestInfo | None = None, actor=None):
@@ -25,3 +56,426 @@ def create_user(username: str, email: str, password: str | None = None, *, is_ad
         record(tags.ACCOUNT_CREATE, info=info, actor=actor or user, user=user,
                additional={"admin": is_admin})
     return user
+
+
+def check_username(username: str) -> str:
+    username = (username or "").strip()
+    if not USERNAME_RE.match(username):
+        raise ValidationError("Usernames are 1 to 50 letters, digits, '.', '_' or '-', and start "
+                              "and end with a letter or digit.")
+    if get_user_model().objects.filter(username__iexact=username).exists():
+        raise ValidationError("That username is taken. Choose another.")
+    return username
+
+
+def check_new_email(email: str) -> str:
+    email = BaseUserManager.normalize_email((email or "").strip())
+    try:
+        validate_email(email)
+    except DjangoValidationError:
+        raise ValidationError("Enter a valid email address.") from None
+    if (get_user_model().objects.filter(email__iexact=email).exists()
+            or EmailAddress.objects.filter(email__iexact=email).exists()):
+        raise ValidationError("That email address is already in use by an account.")
+    return email
+
+
+def register(request, *, username: str, email: str, password: str):
+    username = check_username(username)
+    email = check_new_email(email)
+    probe = get_user_model()(username=username, email=email)
+    try:
+        validate_password(password, probe)
+    except DjangoValidationError as exc:
+        raise ValidationError(_django_messages(exc)) from None
+    with transaction.atomic():
+        user = create_user(username, email, password, info=_info(request))
+        send_verification(request, user, email)
+    return user
+
+
+# --- email addresses ------------------------------------------------------------------
+
+def verification_token(user, email: str) -> str:
+    return signing.dumps({"u": user.pk, "e": email.lower()}, salt=VERIFY_SALT, compress=True)
+
+
+def send_verification(request, user, email: str) -> None:
+    link = notifications.site_url(request) + reverse(
+        "accounts:verify_email", args=[verification_token(user, email)])
+    hours = settings.EMAIL_VERIFY_SECONDS // 3600
+    notifications.send(email, "Verify your email address", (
+        f"Hello {user.username},\n\nPlease confirm that {email} is your address by opening this "
+        f"link within {hours} hours:\n\n{link}\n\nIf you did not create an account or add this "
+        "address, ignore this message."))
+
+
+def verify_email(request, token: str):
+    """Mark the address in ``token`` verified; return (user, email)."""
+    try:
+        payload = signing.loads(token, salt=VERIFY_SALT, max_age=settings.EMAIL_VERIFY_SECONDS)
+    except signing.SignatureExpired:
+        raise ValidationError("This verification link has expired. Ask for a new one on your "
+                              "account's email page.") from None
+    except signing.BadSignature:
+        raise ValidationError("This verification link is not valid.") from None
+    user = get_user_model().objects.filter(pk=payload.get("u")).first()
+    email = str(payload.get("e", ""))
+    if user is None:
+        raise ValidationError("This verification link is not valid.")
+    with transaction.atomic():
+        if user.email.lower() == email:
+            if user.email_verified:
+                return user, user.email
+            user.email_verified = True
+            user.save(update_fields=["email_verified"])
+            address = user.email
+        else:
+            extra = EmailAddress.objects.filter(user=user, email__iexact=email).first()
+            if extra is None:
+                raise ValidationError("This address is no longer on the account.")
+            if extra.verified:
+                return user, extra.email
+            extra.verified = True
+            extra.save(update_fields=["verified"])
+            address = extra.email
+        record(tags.ACCOUNT_EMAIL_VERIFIED, info=_info(request), actor=user, user=user,
+               additional={"email": address})
+    return user, address
+
+
+def add_email(request, user, email: str) -> EmailAddress:
+    email = check_new_email(email)
+    if EmailAddress.objects.filter(user=user).count() >= 5:
+        raise ValidationError("An account can have at most 5 additional addresses.")
+    with transaction.atomic():
+        address = EmailAddress.objects.create(user=user, email=email)
+        record(tags.ACCOUNT_EMAIL_ADD, info=_info(request), actor=user, user=user,
+               additional={"email": email})
+        send_verification(request, user, email)
+        notifications.notify(user, "Email address added", (
+            f"The address {email} was added to your account."), request=request)
+    return address
+
+
+def remove_email(request, user, address: EmailAddress) -> None:
+    with transaction.atomic():
+        address.delete()
+        record(tags.ACCOUNT_EMAIL_REMOVE, info=_info(request), actor=user, user=user,
+               additional={"email": address.email})
+        notifications.notify(user, "Email address removed", (
+            f"The address {address.email} was removed from your account."),
+            request=request, also=[address.email])
+
+
+def make_primary(request, user, address: EmailAddress) -> None:
+    if not address.verified:
+        raise ValidationError("Verify this address before making it your primary address.")
+    with transaction.atomic():
+        old_email, old_verified = user.email, user.email_verified
+        new_email = address.email
+        # The swap goes through a placeholder so both unique constraints hold at every step.
+        address.email, address.verified = f"swap-{address.pk}@invalid.invalid", old_verified
+        address.save(update_fields=["email", "verified"])
+        user.email, user.email_verified = new_email, True
+        user.save(update_fields=["email", "email_verified"])
+        address.email = old_email
+        address.save(update_fields=["email"])
+        record(tags.ACCOUNT_EMAIL_PRIMARY_CHANGE, info=_info(request), actor=user, user=user,
+               additional={"old": old_email, "new": user.email})
+        notifications.notify(user, "Primary email address changed", (
+            f"Your primary address changed from {old_email} to {user.email}."),
+            request=request, also=[old_email])
+
+
+# --- second factors -------------------------------------------------------------------
+
+def second_factor_count(user) -> int:
+    return (TOTPDevice.objects.filter(user=user).count()
+            + WebAuthnCredential.objects.filter(user=user).count())
+
+
+def has_two_factor(user) -> bool:
+    return second_factor_count(user) > 0
+
+
+def can_publish(user) -> tuple[bool, str]:
+    """Whether ``user`` may create projects, tokens and roles, and if not, why."""
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False, "Sign in first."
+    if not user.email_verified:
+        return False, "Verify your primary email address before publishing or creating tokens."
+    if settings.REQUIRE_2FA and not has_two_factor(user):
+        return False, ("Enable two-factor authentication (an authenticator app or a security key) "
+                       "before publishing or creating tokens.")
+    return True, ""
+
+
+def require_verified_email(user) -> None:
+    if not user.email_verified:
+        raise ValidationError("Verify your primary email address before setting up "
+                              "two-factor authentication.")
+
+
+def _after_factor_added(request, user, method: str, name: str) -> list[str] | None:
+    """Events, mail and fresh recovery codes when the first factor arrives."""
+    record(tags.ACCOUNT_TWO_FACTOR_METHOD_ADDED, info=_info(request), actor=user, user=user,
+           additional={"method": method, "name": name})
+    notifications.notify(user, "Two-factor method added", (
+        f"A {'security key' if method == 'webauthn' else 'authenticator app'} named {name!r} "
+        "was added to your account's two-factor authentication."), request=request)
+    codes = None
+    if recovery.remaining(user) == 0:
+        codes = recovery.generate(user)
+        record(tags.ACCOUNT_RECOVERY_CODES_GENERATED, info=_info(request), actor=user, user=user)
+    return codes
+
+
+def add_totp(request, user, *, name: str, secret: str, code: str) -> tuple[TOTPDevice, list | None]:
+    from . import totp
+
+    require_verified_email(user)
+    name = (name or "").strip() or "Authenticator app"
+    if len(name) > 64:
+        raise ValidationError("Names are at most 64 characters.")
+    step = totp.matching_step(secret, code)
+    if step is None:
+        raise ValidationError("That code is not valid. Check your device's clock and enter the "
+                              "current six-digit code.")
+    with transaction.atomic():
+        device = TOTPDevice.objects.create(user=user, name=name, secret=secret, last_used_step=step)
+        codes = _after_factor_added(request, user, "totp", name)
+    sessions.rotate(request)
+    return device, codes
+
+
+def add_security_key(request, user, *, name: str, credential_json: str,
+                     passwordless: bool) -> tuple[WebAuthnCredential, list | None]:
+    from . import security_keys
+
+    require_verified_email(user)
+    with transaction.atomic():
+        credential = security_keys.register(request, user, name=name,
+                                            credential_json=credential_json,
+                                            passwordless=passwordless)
+        codes = _after_factor_added(request, user, "webauthn", credential.name)
+        if passwordless:
+            record(tags.ACCOUNT_PASSKEY_CHANGE, info=_info(request), actor=user, user=user,
+                   additional={"name": credential.name, "passwordless": True})
+    sessions.rotate(request)
+    return credential, codes
+
+
+def remove_second_factor(request, user, device) -> None:
+    method = "webauthn" if isinstance(device, WebAuthnCredential) else "totp"
+    with transaction.atomic():
+        device.delete()
+        record(tags.ACCOUNT_TWO_FACTOR_METHOD_REMOVED, info=_info(request), actor=user, user=user,
+               additional={"method": method, "name": device.name})
+        if not has_two_factor(user):
+            # Without a second factor, recovery codes would be a bypass of nothing.
+            user.recovery_codes.all().delete()
+        notifications.notify(user, "Two-factor method removed", (
+            f"The {'security key' if method == 'webauthn' else 'authenticator app'} "
+            f"{device.name!r} was removed from your account's two-factor authentication."),
+            request=request)
+    sessions.rotate(request)
+
+
+def set_passwordless(request, user, credential: WebAuthnCredential, enabled: bool) -> None:
+    if enabled and not credential.user_verified:
+        raise ValidationError("This key did not verify you with a PIN or biometric when it was "
+                              "registered, so it cannot sign in without a password.")
+    with transaction.atomic():
+        credential.passwordless = enabled
+        credential.save(update_fields=["passwordless"])
+        record(tags.ACCOUNT_PASSKEY_CHANGE, info=_info(request), actor=user, user=user,
+               additional={"name": credential.name, "passwordless": enabled})
+        notifications.notify(user, "Passkey sign-in " + ("enabled" if enabled else "disabled"), (
+            f"Signing in without a password using the key {credential.name!r} is now "
+            f"{'allowed' if enabled else 'turned off'}."), request=request)
+
+
+def regenerate_recovery_codes(request, user) -> list[str]:
+    if not has_two_factor(user):
+        raise ValidationError("Set up two-factor authentication first; recovery codes back it up.")
+    with transaction.atomic():
+        codes = recovery.generate(user)
+        record(tags.ACCOUNT_RECOVERY_CODES_REGENERATED, info=_info(request), actor=user, user=user)
+        notifications.notify(user, "New recovery codes", (
+            "New recovery codes were generated for your account; the old ones no longer work."),
+            request=request)
+    return codes
+
+
+def use_recovery_code(request, user, code: str) -> bool:
+    with transaction.atomic():
+        if not recovery.use(user, code):
+            return False
+        left = recovery.remaining(user)
+        record(tags.ACCOUNT_RECOVERY_CODES_USED, info=_info(request), actor=user, user=user,
+               additional={"remaining": left})
+        notifications.notify(user, "A recovery code was used", (
+            f"A recovery code was used to sign in to your account. {left} unused codes remain. "
+            "If you lost your second factor, set up a new one and generate new codes."),
+            request=request)
+    return True
+
+
+# --- passwords --------------------------------------------------------------------------
+
+def check_new_password(user, password: str, confirm: str) -> None:
+    if password != confirm:
+        raise ValidationError("The two passwords do not match.")
+    try:
+        validate_password(password, user)
+    except DjangoValidationError as exc:
+        raise ValidationError(_django_messages(exc)) from None
+
+
+def change_password(request, user, *, current: str, new: str, confirm: str) -> None:
+    from django.contrib.auth import update_session_auth_hash
+
+    if not user.check_password(current):
+        raise ValidationError("Your current password is not correct.")
+    check_new_password(user, new, confirm)
+    with transaction.atomic():
+        user.set_password(new)
+        user.save(update_fields=["password"])
+        old_key = request.session.session_key
+        update_session_auth_hash(request, user)  # keeps this session, under a new key
+        UserSession.objects.filter(session_key=old_key).update(
+            session_key=request.session.session_key)
+        ended = sessions.end_sessions(user, keep_key=request.session.session_key)
+        record(tags.ACCOUNT_PASSWORD_CHANGE, info=_info(request), actor=user, user=user,
+               additional={"sessions_ended": ended})
+        notifications.notify(user, "Password changed", (
+            "Your password was changed. Every other signed-in session was signed out."),
+            request=request)
+
+
+def find_account(identifier: str):
+    identifier = (identifier or "").strip()
+    if not identifier:
+        return None
+    User = get_user_model()
+    if "@" in identifier:
+        return User.objects.filter(email__iexact=identifier, is_active=True).first()
+    return User.objects.filter(username__iexact=identifier, is_active=True).first()
+
+
+def request_password_reset(request, identifier: str) -> None:
+    """Mail a reset link if the account exists; the caller answers the same either way."""
+    user = find_account(identifier)
+    if user is None:
+        return
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    link = notifications.site_url(request) + reverse(
+        "accounts:password_reset_confirm", args=[uid, default_token_generator.make_token(user)])
+    minutes = settings.PASSWORD_RESET_TIMEOUT // 60
+    with transaction.atomic():
+        record(tags.ACCOUNT_PASSWORD_RESET_REQUEST, info=_info(request), actor=None, user=user)
+        notifications.send(user.email, "Reset your password", (
+            f"Hello {user.username},\n\nSomeone (hopefully you) asked to reset the password of "
+            f"your account. Open this link within {minutes} minutes to choose a new one; it works "
+            f"once:\n\n{link}\n\nIf this was not you, ignore this message: your password has not "
+            "changed."))
+
+
+def user_for_reset(uidb64: str, token: str):
+    """The account a reset link is for, or None if the link is invalid, used or expired."""
+    try:
+        pk = force_str(urlsafe_base64_decode(uidb64))
+        user = get_user_model().objects.filter(pk=int(pk), is_active=True).first()
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if user is None or not default_token_generator.check_token(user, token):
+        return None
+    return user
+
+
+def reset_password(request, user, *, new: str, confirm: str) -> None:
+    check_new_password(user, new, confirm)
+    with transaction.atomic():
+        user.set_password(new)
+        user.save(update_fields=["password"])
+        ended = sessions.end_sessions(user)
+        record(tags.ACCOUNT_PASSWORD_RESET, info=_info(request), actor=user, user=user,
+               additional={"sessions_ended": ended})
+        notifications.notify(user, "Password reset", (
+            "Your password was reset with a link sent to this address. Every signed-in session "
+            "was signed out."), request=request)
+
+
+# --- sign-in bookkeeping -----------------------------------------------------------------
+
+def record_login(request, user, *, method: str) -> None:
+    with transaction.atomic():
+        record(tags.ACCOUNT_LOGIN_SUCCESS, info=_info(request), actor=user, user=user,
+               additional={"method": method})
+
+
+def record_login_failure(request, user, *, reason: str) -> None:
+    with transaction.atomic():
+        record(tags.ACCOUNT_LOGIN_FAILURE, info=_info(request), actor=None, user=user,
+               additional={"reason": reason})
+
+
+def record_simple(request, user, tag: str, **additional) -> None:
+    with transaction.atomic():
+        record(tag, info=_info(request), actor=user, user=user, additional=additional)
+
+
+# --- deleting -----------------------------------------------------------------------------
+
+def sole_owner_projects(user) -> list[str]:
+    """Names of the projects that would be left without an owner if ``user`` went away."""
+    from django.db.models import Count
+
+    from bastion.packaging.models import Role, RoleName
+
+    owners = Role.objects.filter(role_name=RoleName.OWNER)
+    mine = owners.filter(user=user).values_list("project_id", flat=True)
+    counts = (owners.filter(project_id__in=list(mine)).values("project_id", "project__name")
+              .annotate(n=Count("id")))
+    return sorted(row["project__name"] for row in counts if row["n"] <= 1)
+
+
+def delete_account(request, user, *, confirmation: str) -> None:
+    """Close the account for good.
+
+    The row itself stays, emptied and disabled: security events reference it by id inside
+    their hash chain (a deleted row would null those ids and break the chain), and keeping
+    the username reserved stops someone else from taking it over to impersonate its owner.
+    """
+    from django.utils import timezone
+
+    from bastion.packaging.models import Role
+    from bastion.tokens.models import ApiToken
+
+    if confirmation.strip() != user.username:
+        raise ValidationError("Type your username exactly to confirm the deletion.")
+    blocking = sole_owner_projects(user)
+    if blocking:
+        raise ValidationError("You are the only owner of " + ", ".join(blocking) + ". Add another "
+                              "owner or remove the project before deleting your account.")
+    with transaction.atomic():
+        address = user.email
+        notifications.send(address, "Account deleted", (
+            f"Hello {user.username},\n\nYour account was deleted. If this was not you, contact "
+            "the index's administrators at once."))
+        sessions.end_sessions(user)
+        Role.objects.filter(user=user).delete()
+        ApiToken.objects.filter(user=user, revoked__isnull=True).update(
+            revoked=timezone.now(), revoked_reason="account deleted")
+        for related in (EmailAddress, TOTPDevice, WebAuthnCredential):
+            related.objects.filter(user=user).delete()
+        user.recovery_codes.all().delete()
+        user.email = f"deleted-{user.pk}@invalid.invalid"
+        user.email_verified = False
+        user.first_name = user.last_name = ""
+        user.webauthn_handle = None
+        user.is_active = user.is_staff = user.is_superuser = False
+        user.set_unusable_password()
+        user.save()
+        record(tags.ACCOUNT_DELETE, info=_info(request), actor=user, user=user)

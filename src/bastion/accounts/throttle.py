@@ -1,0 +1,124 @@
+"""Counting failed sign-in attempts per account and per IP address.
+
+The store is the database (shared by every server process) or, when BASTION_REDIS_URL is
+set, the Redis cache. Only failures count; a success clears the account's counter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+
+from .models import LoginFailure
+
+
+@dataclass(frozen=True)
+class Limit:
+    key: str
+    max_failures: int
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:40]
+
+
+def account_limit(identifier: str) -> Limit:
+    """Keyed by what was typed, so unknown and known names behave alike."""
+    return Limit("acct:" + _digest(identifier.strip().lower()), settings.LOGIN_MAX_ATTEMPTS)
+
+
+def ip_limit(ip: str) -> Limit:
+    return Limit("ip:" + ip[:64], settings.LOGIN_IP_MAX_ATTEMPTS)
+
+
+def second_factor_limit(user) -> Limit:
+    return Limit(f"2fa:{user.pk}", settings.LOGIN_MAX_ATTEMPTS)
+
+
+def _window() -> int:
+    return settings.LOGIN_WINDOW_SECONDS
+
+
+class _DatabaseStore:
+    def retry_after(self, limit: Limit) -> int:
+        since = timezone.now() - timedelta(seconds=_window())
+        times = list(LoginFailure.objects.filter(key=limit.key, time__gte=since)
+                     .order_by("time").values_list("time", flat=True)[:limit.max_failures + 1])
+        if len(times) < limit.max_failures:
+            return 0
+        # The block lifts when enough of the oldest failures have left the window.
+        oldest_that_matters = times[len(times) - limit.max_failures]
+        wait = (oldest_that_matters + timedelta(seconds=_window()) - timezone.now()).total_seconds()
+        return max(1, math.ceil(wait))
+
+    def hit(self, limit: Limit) -> None:
+        now = timezone.now()
+        LoginFailure.objects.create(key=limit.key, time=now)
+        # Expired rows of every key go, so the table only ever holds the current window.
+        LoginFailure.objects.filter(time__lt=now - timedelta(seconds=_window())).delete()
+
+    def clear(self, limit: Limit) -> None:
+        LoginFailure.objects.filter(key=limit.key).delete()
+
+
+class _CacheStore:
+    """A fixed window per key in the shared cache (Redis)."""
+
+    def _keys(self, limit: Limit) -> tuple[str, str]:
+        return f"bastion:throttle:{limit.key}", f"bastion:throttle:{limit.key}:start"
+
+    def retry_after(self, limit: Limit) -> int:
+        count_key, start_key = self._keys(limit)
+        count = cache.get(count_key) or 0
+        if count < limit.max_failures:
+            return 0
+        start = cache.get(start_key) or time.time()
+        return max(1, math.ceil(start + _window() - time.time()))
+
+    def hit(self, limit: Limit) -> None:
+        count_key, start_key = self._keys(limit)
+        cache.add(start_key, time.time(), _window())
+        cache.add(count_key, 0, _window())
+        try:
+            cache.incr(count_key)
+        except ValueError:  # expired between add and incr
+            cache.set(count_key, 1, _window())
+
+    def clear(self, limit: Limit) -> None:
+        cache.delete_many(list(self._keys(limit)))
+
+
+def _store():
+    return _CacheStore() if settings.REDIS_URL else _DatabaseStore()
+
+
+def retry_after(limits: list[Limit]) -> int:
+    """Seconds until another attempt is allowed; 0 when none of the limits is reached."""
+    store = _store()
+    return max((store.retry_after(limit) for limit in limits), default=0)
+
+
+def hit(limits: list[Limit]) -> None:
+    store = _store()
+    for limit in limits:
+        store.hit(limit)
+
+
+def clear(limits: list[Limit]) -> None:
+    store = _store()
+    for limit in limits:
+        store.clear(limit)
+
+
+def describe_wait(seconds: int) -> str:
+    minutes = math.ceil(seconds / 60)
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"

@@ -1,0 +1,38 @@
+// Copy-to-clipboard for elements marked data-copy="<id of the element holding the text>".
+// Static file because the Content-Security-Policy forbids inline script.
+(function () {
+  "use strict";
+
+  function announce(button, text) {
+    var status = document.getElementById(button.getAttribute("aria-describedby") || "");
+    if (status) { status.textContent = text; }
+  }
+
+  function selectContents(element) {
+    var range = document.createRange();
+    range.selectNodeContents(element);
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+  }
+
+  document.querySelectorAll("[data-copy]").forEach(function (button) {
+    button.hidden = false;  // without script the value is still selectable by hand
+    button.addEventListener("click", function () {
+      var source = document.getElementById(button.getAttribute("data-copy"));
+      if (!source) { return; }
+      var text = source.textContent.trim();
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(text).then(function () {
+          announce(button, "Copied.");
+        }, function () {
+          selectContents(source);
+          announce(button, "Selected: press Ctrl+C to copy.");
+        });
+      } else {
+        selectContents(source);
+        announce(button, "Selected: press Ctrl+C to copy.");
+      }
+    });
+  });
+})();
