@@ -1,0 +1,195 @@
+"""Property tests: for any input, the validators either accept or raise ValidationError.
+
+Bounded so the whole module runs in well under 30 seconds.
+"""
+
+import gzip
+import io
+import os
+import tarfile
+import tempfile
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bastion.core.archives import ArchiveLimits, inspect_sdist, inspect_wheel
+from bastion.core.distributions import validate_distribution
+from bastion.core.errors import ValidationError
+from bastion.core.filenames import parse_filename
+from bastion.core.metadata import check_form_agrees, parse_metadata
+from tests.artifacts import Sdist, Wheel, metadata_text
+
+FUZZ = settings(max_examples=100, deadline=None, database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+LIMITS = ArchiveLimits(max_members=200, max_uncompressed=4 << 20)
+
+WHEEL = Wheel("demo", "1.0", entry_points="[console_scripts]\ndemo = demo:main\n",
+              files={"demo/data.txt": b"some data\n" * 20}).build()
+SDIST_TAR = gzip.decompress(Sdist("demo", "1.0", files={"demo-1.0/README": b"read me\n" * 20})
+                            .build())
+WHEEL_DIST = parse_filename("demo-1.0-py3-none-any.whl")
+SDIST_DIST = parse_filename("demo-1.0.tar.gz")
+METADATA_FIELDS = ["Metadata-Version", "Name", "Version", "Summary", "Description",
+                   "Description-Content-Type", "Keywords", "Home-page", "Download-URL",
+                   "Author-email", "Maintainer-email", "License", "License-Expression",
+                   "License-File", "Classifier", "Requires-Dist", "Requires-Python",
+                   "Project-URL", "Provides-Extra", "Provides-Dist", "Obsoletes-Dist",
+                   "Dynamic", "Platform", "Import-Name", "X-Unknown"]
+
+
+@pytest.fixture(scope="module")
+def scratch():
+    with tempfile.TemporaryDirectory(prefix="bastion-fuzz-") as directory:
+        yield directory
+
+
+def write(directory: str, name: str, data: bytes) -> str:
+    path = os.path.join(directory, name)
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+def only_refusals(call) -> None:
+    try:
+        call()
+    except ValidationError as exc:
+        assert exc.message and "\n" not in exc.message and exc.status == 400
+
+
+def mutated(base: bytes, edits: list[tuple[int, int]], cut: int | None,
+            insert: tuple[int, bytes] | None) -> bytes:
+    data = bytearray(base)
+    for position, value in edits:
+        data[position % len(data)] = value
+    if insert is not None:
+        at, chunk = insert
+        data[at % len(data): at % len(data)] = chunk
+    if cut is not None:
+        del data[cut % len(data):]
+    return bytes(data)
+
+
+edits = st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), max_size=6)
+cuts = st.none() | st.integers(min_value=0)
+inserts = st.none() | st.tuples(st.integers(min_value=0), st.binary(min_size=1, max_size=64))
+
+
+@FUZZ
+@given(st.text(max_size=300), st.booleans())
+def test_any_filename_is_parsed_or_refused(filename, allow_zip):
+    only_refusals(lambda: parse_filename(filename, allow_zip_sdist=allow_zip))
+
+
+@settings(FUZZ, max_examples=40)
+@given(st.from_regex(r"[A-Za-z0-9._+!-]{1,20}-[0-9a-z.+!_-]{1,12}(-[0-9a-zA-Z_.]{1,10}){2,4}"
+                     r"\.(whl|tar\.gz|zip)", fullmatch=True))
+def test_filename_shaped_strings_are_parsed_or_refused(filename):
+    only_refusals(lambda: parse_filename(filename))
+
+
+@FUZZ
+@given(st.binary(max_size=2000))
+def test_any_metadata_bytes_are_parsed_or_refused(raw):
+    only_refusals(lambda: parse_metadata(raw))
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.sampled_from(METADATA_FIELDS), st.text(max_size=60)), max_size=12),
+       st.text(max_size=200), st.dictionaries(st.sampled_from(["name", "version",
+                                                               "metadata_version"]),
+                                              st.text(max_size=20)))
+def test_structured_metadata_is_parsed_or_refused(headers, body, form):
+    lines = [f"{key}: {value}" for key, value in headers]
+    raw = ("\n".join(lines) + "\n\n" + body).encode("utf-8", "surrogatepass")
+
+    def check():
+        meta = parse_metadata(raw)
+        check_form_agrees(form, meta)
+    only_refusals(check)
+
+
+@FUZZ
+@given(st.sampled_from(["1.0", "1.1", "1.2", "2.1", "2.2", "2.3", "2.4", "2.5"]),
+       st.text(max_size=400), st.sampled_from(["", "text/x-rst", "text/markdown",
+                                               "text/plain", "text/markdown; variant=CommonMark"]))
+def test_any_description_renders_or_is_refused(metadata_version, description, content_type):
+    if metadata_version < "2.1":
+        content_type = ""
+    raw = metadata_text("demo", "1.0", metadata_version=metadata_version, description=description,
+                        description_content_type=content_type).encode("utf-8", "surrogatepass")
+    only_refusals(lambda: parse_metadata(raw))
+
+
+@FUZZ
+@given(st.binary(max_size=4000))
+def test_random_bytes_as_a_wheel_are_refused(scratch, data):
+    path = write(scratch, "random.whl", data)
+    only_refusals(lambda: inspect_wheel(path, WHEEL_DIST, LIMITS))
+
+
+@FUZZ
+@given(edits, cuts, inserts)
+def test_mutated_wheels_are_accepted_or_refused(scratch, changes, cut, insert):
+    path = write(scratch, "mutated.whl", mutated(WHEEL, changes, cut, insert))
+    only_refusals(lambda: inspect_wheel(path, WHEEL_DIST, LIMITS))
+
+
+@FUZZ
+@given(st.binary(max_size=4000))
+def test_random_bytes_as_an_sdist_are_refused(scratch, data):
+    path = write(scratch, "random.tar.gz", data)
+    only_refusals(lambda: inspect_sdist(path, SDIST_DIST, LIMITS))
+
+
+@FUZZ
+@given(st.binary(max_size=4000))
+def test_random_gzipped_bytes_as_an_sdist_are_refused(scratch, data):
+    path = write(scratch, "gzipped.tar.gz", gzip.compress(data, mtime=0))
+    only_refusals(lambda: inspect_sdist(path, SDIST_DIST, LIMITS))
+
+
+@FUZZ
+@given(edits, cuts, inserts)
+def test_mutated_sdists_are_accepted_or_refused(scratch, changes, cut, insert):
+    data = gzip.compress(mutated(SDIST_TAR, changes, cut, insert), mtime=0)
+    path = write(scratch, "mutated.tar.gz", data)
+    only_refusals(lambda: inspect_sdist(path, SDIST_DIST, LIMITS))
+
+
+@FUZZ
+@given(edits, cuts)
+def test_mutated_compressed_sdists_are_refused(scratch, changes, cut):
+    data = mutated(Sdist("demo", "1.0").build(), changes, cut, None)
+    path = write(scratch, "compressed.tar.gz", data)
+    only_refusals(lambda: inspect_sdist(path, SDIST_DIST, LIMITS))
+
+
+@FUZZ
+@given(st.binary(max_size=3000), st.sampled_from([tarfile.XHDTYPE, tarfile.XGLTYPE,
+                                                 tarfile.GNUTYPE_LONGNAME]))
+def test_any_extended_header_is_accepted_or_refused(scratch, payload, kind):
+    header = tarfile.TarInfo("pax")
+    header.type = kind
+    header.size = len(payload)
+    raw = io.BytesIO()
+    raw.write(header.tobuf(tarfile.USTAR_FORMAT) + payload + b"\0" * (-len(payload) % 512))
+    raw.write(SDIST_TAR)
+    path = write(scratch, "pax.tar.gz", gzip.compress(raw.getvalue(), mtime=0))
+    only_refusals(lambda: inspect_sdist(path, SDIST_DIST, LIMITS))
+
+
+@FUZZ
+@given(edits, cuts, st.sampled_from(["demo-1.0-py3-none-any.whl", "demo-1.0.tar.gz",
+                                     "demo-1.0.zip", "Demo-1.0-cp311-cp311-linux_x86_64.whl",
+                                     "other-2.0.tar.gz"]),
+       st.sampled_from([None, "demo", "other"]), st.booleans())
+def test_validate_distribution_accepts_or_refuses(scratch, changes, cut, filename, project,
+                                                  allow_zip):
+    base = WHEEL if filename.endswith(".whl") or filename.endswith(".zip") else gzip.compress(
+        SDIST_TAR, mtime=0)
+    path = write(scratch, "upload.bin", mutated(base, changes, cut, None))
+    only_refusals(lambda: validate_distribution(
+        path, filename, form={"name": "demo", "version": "1.0"}, project_name=project,
+        limits=LIMITS, allow_zip_sdist=allow_zip))
