@@ -132,6 +132,17 @@ def check_upload_size(project: Project | None, size: int, name: str = "") -> Non
         )
 
 
+def check_column_lengths(model, values: dict) -> None:
+    """Refuse values longer than their column: SQLite would keep them, PostgreSQL would fail."""
+    for name, value in values.items():
+        limit = getattr(model._meta.get_field(name), "max_length", None)
+        if limit and isinstance(value, str) and len(value) > limit:
+            label = {"python_version": "pyversion"}.get(name, name.replace("_", " "))
+            raise ValidationError(
+                f"The {label} is too long: at most {limit} characters are allowed."
+            )
+
+
 def find_existing_file(filename: str, digests: Digests) -> File | None:
     """The identical file if it was already uploaded; ValidationError if the name is taken.
 
@@ -217,10 +228,12 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
             release = Release.objects.filter(project=project, canonical_version=canonical).first()
             new_release = release is None
             if new_release:
+                values = {"version": str(meta.version), "canonical_version": canonical,
+                          **_release_fields(meta)}
+                check_column_lengths(Release, values)
                 release = Release.objects.create(
-                    project=project, version=str(meta.version), canonical_version=canonical,
-                    is_prerelease=meta.version.is_prerelease, created=now, uploader=user,
-                    **_release_fields(meta),
+                    project=project, is_prerelease=meta.version.is_prerelease, created=now,
+                    uploader=user, **values,
                 )
             else:
                 max_age = timedelta(days=settings.MAX_RELEASE_AGE_DAYS)
@@ -240,6 +253,7 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
                 size=digests.size, sha256=digests.sha256, blake2_256=digests.blake2_256,
                 md5=digests.md5, path=path, upload_time=now, uploaded_by=user, comment=comment,
             )
+            check_column_lengths(File, {"filename": filename, "python_version": python_version})
             if verified.pep658_metadata is not None:
                 import hashlib
 

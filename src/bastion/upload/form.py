@@ -1,0 +1,224 @@
+"""The legacy upload form ("protocol 1") as twine, uv, poetry, pdm, hatch and flit fill it.
+
+Pure Python: it reads the already-parsed multipart fields and says what was asked for, or
+raises a ValidationError naming the one thing that is wrong. The form is only a hint about
+the file; the artifact's own METADATA/PKG-INFO is judged later and is what gets stored.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from bastion.core.errors import ValidationError
+from bastion.core.names import is_valid_name
+
+FILE_UPLOAD = "file_upload"
+GONE_ACTIONS = {
+    "submit": ("Project pre-registration is no longer required or supported, "
+               "upload your files instead."),
+    "doc_upload": ("Uploading documentation is no longer supported; host your documentation "
+                   "elsewhere, for example on Read the Docs."),
+}
+FILETYPES = ("sdist", "bdist_wheel")
+
+# Fields that may carry one value. Sending one of them twice is ambiguous: refused.
+SINGLE_USE = frozenset({
+    ":action", "protocol_version", "filetype", "pyversion", "comment",
+    "md5_digest", "sha256_digest", "blake2_256_digest", "attestations",
+    "metadata_version", "name", "version", "summary", "description",
+    "description_content_type", "keywords", "home_page", "download_url", "author",
+    "author_email", "maintainer", "maintainer_email", "license", "license_expression",
+    "requires_python",
+})
+
+# Clients disagree on singular and plural spellings of multi-use fields (pdm sends
+# provides_extras, uv import_names, hatch provides_extra): every spelling maps to one name.
+MULTI_USE_ALIASES = {
+    "classifiers": "classifiers",
+    "classifier": "classifiers",
+    "platform": "platforms",
+    "platforms": "platforms",
+    "supported_platform": "supported_platforms",
+    "supported_platforms": "supported_platforms",
+    "requires_dist": "requires_dist",
+    "provides_dist": "provides_dist",
+    "obsoletes_dist": "obsoletes_dist",
+    "requires_external": "requires_external",
+    "project_urls": "project_urls",
+    "project_url": "project_urls",
+    "provides_extra": "provides_extra",
+    "provides_extras": "provides_extra",
+    "dynamic": "dynamic",
+    "license_file": "license_files",
+    "license_files": "license_files",
+    "import_name": "import_names",
+    "import_names": "import_names",
+    "import_namespace": "import_namespaces",
+    "import_namespaces": "import_namespaces",
+    "requires": "requires",
+    "provides": "provides",
+    "obsoletes": "obsoletes",
+}
+
+# The form fields the artifact's metadata is cross-checked against.
+CROSS_CHECKED = ("name", "version", "metadata_version")
+REQUIRED = ("name", "version", "metadata_version", "filetype")
+
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+_HEX32 = re.compile(r"[0-9a-fA-F]{32}")
+_B64_MD5 = re.compile(r"[A-Za-z0-9_-]{22}")
+
+DIGEST_MISMATCH = ("The digest supplied does not match a digest calculated from the "
+                   "uploaded file.")
+
+
+@dataclass(frozen=True)
+class FormDigests:
+    """The digests a client claims for its file; each is None when not sent."""
+
+    sha256: str | None = None
+    blake2_256: str | None = None
+    md5: str | None = None
+
+    def check(self, *, sha256: str, blake2_256: str, md5: bytes) -> None:
+        """Raise unless every supplied digest matches the computed ones (constant time)."""
+        claims = []
+        if self.sha256 is not None:
+            claims.append((self.sha256.lower(), sha256))
+        if self.blake2_256 is not None:
+            claims.append((self.blake2_256.lower(), blake2_256))
+        if self.md5 is not None:
+            # PyPI documents urlsafe base64 without padding; poetry and hatch send hex.
+            if len(self.md5) == 32:
+                claims.append((self.md5.lower(), md5.hex()))
+            else:
+                claims.append((self.md5, base64.urlsafe_b64encode(md5).rstrip(b"=").decode()))
+        # Compare all of them, so timing says nothing about which one differed.
+        matches = [hmac.compare_digest(claimed.encode("ascii"), actual.encode("ascii"))
+                   for claimed, actual in claims]
+        if not all(matches):
+            raise ValidationError(DIGEST_MISMATCH)
+
+
+@dataclass(frozen=True)
+class UploadForm:
+    action: str
+    filetype: str
+    pyversion: str
+    name: str
+    version: str
+    metadata_version: str
+    digests: FormDigests
+    comment: str = ""
+    # Single-use metadata fields as sent (empty ones dropped).
+    fields: dict[str, str] = field(default_factory=dict)
+    # Multi-use metadata fields under one spelling each.
+    lists: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def cross_check(self) -> dict[str, str]:
+        """What ``core.distributions.validate_distribution`` compares with the artifact."""
+        return {key: self.fields[key] for key in CROSS_CHECKED if key in self.fields}
+
+
+def check_action(values: dict[str, list[str]]) -> None:
+    """Refuse requests that are not a file upload, before anything else is looked at."""
+    actions = values.get(":action", [])
+    if len(actions) > 1:
+        raise ValidationError("The field ':action' was sent more than once.")
+    action = actions[0] if actions else ""
+    if action in GONE_ACTIONS:
+        raise ValidationError(GONE_ACTIONS[action], status=410)
+    if action != FILE_UPLOAD:
+        raise ValidationError(
+            f"Unknown or missing ':action' {action[:50]!r}; this endpoint accepts 'file_upload'."
+        )
+    versions = values.get("protocol_version", [])
+    if versions != ["1"]:
+        raise ValidationError("Unknown protocol version.")
+
+
+def non_empty_values(pairs: Iterable[tuple[str, list[str]]]) -> dict[str, list[str]]:
+    """Field name → its values, with empty strings (pdm sends them for absent fields) dropped."""
+    result: dict[str, list[str]] = {}
+    for key, values in pairs:
+        kept = [v for v in values if isinstance(v, str) and v.strip() != ""]
+        if kept:
+            result.setdefault(key, []).extend(kept)
+    return result
+
+
+def _digest(values: dict[str, list[str]], key: str, pattern: re.Pattern[str],
+            description: str, alternative: re.Pattern[str] | None = None) -> str | None:
+    value = values.get(key, [None])[0]
+    if value is None:
+        return None
+    value = value.strip()
+    if not (pattern.fullmatch(value) or (alternative and alternative.fullmatch(value))):
+        raise ValidationError(f"Invalid value for {key}. Use a valid, {description} digest.")
+    return value
+
+
+def parse_form(pairs: Iterable[tuple[str, list[str]]]) -> UploadForm:
+    """Read the text fields of an upload (``content`` travels separately as a file)."""
+    values = non_empty_values(pairs)
+    check_action(values)
+    for key in sorted(values):
+        if (key in SINGLE_USE or key in MULTI_USE_ALIASES) and any("\x00" in v for v in values[key]):
+            # Databases refuse NUL in text; say so instead of failing later.
+            raise ValidationError(f"The field '{key}' contains a NUL character.")
+
+    for key in sorted(values):
+        if key in SINGLE_USE and len(values[key]) > 1:
+            raise ValidationError(f"The field '{key}' was sent more than once; send it once.")
+    for key in REQUIRED:
+        if key not in values:
+            raise ValidationError(f"The form field '{key}' is required.")
+
+    name = values["name"][0]
+    if not is_valid_name(name):
+        raise ValidationError(
+            f"{name[:100]!r} is an invalid value for Name: use ASCII letters, digits, '.', '_' "
+            "and '-', starting and ending with a letter or digit."
+        )
+    filetype = values["filetype"][0]
+    if filetype not in FILETYPES:
+        raise ValidationError(
+            f"Unknown filetype {filetype[:50]!r}: uploads must be 'sdist' or 'bdist_wheel'."
+        )
+    pyversion = values.get("pyversion", [""])[0]
+    if filetype == "sdist":
+        pyversion = pyversion or "source"
+        if pyversion != "source":
+            raise ValidationError("Use 'source' as Python version for an sdist.")
+    elif not pyversion:
+        raise ValidationError("Python version is required for binary distribution uploads.")
+
+    digests = FormDigests(
+        sha256=_digest(values, "sha256_digest", _HEX64, "hex-encoded SHA256"),
+        blake2_256=_digest(values, "blake2_256_digest", _HEX64, "hex-encoded BLAKE2b-256"),
+        md5=_digest(values, "md5_digest", _HEX32, "hex or base64url-encoded MD5", _B64_MD5),
+    )
+    if digests == FormDigests():
+        raise ValidationError(
+            "Include at least one message digest: sha256_digest, blake2_256_digest or md5_digest."
+        )
+
+    fields = {key: vals[0] for key, vals in values.items()
+              if key in SINGLE_USE and not key.startswith(":")}
+    lists: dict[str, list[str]] = {}
+    for key, vals in values.items():
+        canonical = MULTI_USE_ALIASES.get(key)
+        if canonical is not None:
+            lists.setdefault(canonical, []).extend(vals)
+    return UploadForm(
+        action=FILE_UPLOAD, filetype=filetype, pyversion=pyversion,
+        name=fields["name"], version=fields["version"],
+        metadata_version=fields["metadata_version"], digests=digests,
+        comment=fields.get("comment", ""), fields=fields, lists=lists,
+    )
+

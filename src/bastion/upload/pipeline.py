@@ -1,0 +1,152 @@
+"""One upload, from the request to the stored file, cheapest refusals first.
+
+Order matters: credentials are looked at before the body is read and the token is verified
+before any project is looked up, so an unauthenticated client learns nothing about projects;
+the identical-file short cut and the size and permission checks come before the archive is
+opened, because archive inspection is the expensive part.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Max
+from packaging.utils import canonicalize_name, canonicalize_version
+
+from bastion.core.archives import ArchiveLimits
+from bastion.core.distributions import validate_distribution
+from bastion.core.errors import ValidationError
+from bastion.core.filenames import parse_filename
+from bastion.events.services import RequestInfo
+from bastion.packaging import services
+from bastion.packaging.models import Project
+from bastion.tokens import http as token_http
+from bastion.tokens.services import Identity, TokenError, parse_token
+
+from .form import UploadForm, parse_form
+from .receiving import ReceivedFile, check_declared_length, receive
+
+EMAIL_NOT_VERIFIED = (
+    "You must verify your email address before you can upload. "
+    "Verify it on your account page, then try again."
+)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    filename: str
+    created: bool  # False: the identical file was already there
+
+
+def handle_upload(request) -> Accepted:
+    """Run the upload in ``request``; raise ValidationError or TokenError to refuse it."""
+    _check_credentials_present(request)
+    ceiling = _largest_file_limit()
+    check_declared_length(request, ceiling)
+    body = receive(request, ceiling)
+    try:
+        form = parse_form(body.fields.lists())
+        content = _the_file(body.files.getlist("content"))
+        identity = token_http.authenticate(request, permission="upload", project=form.name,
+                                           version=form.version)
+        return _store(request, form, content, identity)
+    finally:
+        body.close()
+
+
+def _check_credentials_present(request) -> None:
+    """Refuse requests that carry no token before their body is read.
+
+    Only the token's row is looked up here; its signature and caveats are verified once the
+    form says which project and version the upload is for.
+    """
+    creds = token_http.credentials(request)
+    if creds is None or not creds.secret:
+        raise TokenError()
+    if not creds.is_token and not creds.secret.startswith(settings.TOKEN_PREFIX):
+        raise TokenError(token_http.PASSWORDS_REFUSED)
+    parse_token(creds.secret)
+
+
+def _largest_file_limit() -> int:
+    # Before the form is read the project is unknown, so the body may be as large as the
+    # most generous per-project limit; the exact limit is applied once the project is known.
+    largest_override = Project.objects.aggregate(largest=Max("upload_limit"))["largest"] or 0
+    return max(settings.MAX_FILE_SIZE, largest_override)
+
+
+def _the_file(parts: list[ReceivedFile]) -> ReceivedFile:
+    if not parts:
+        raise ValidationError("Upload payload does not have a file.")
+    if len(parts) > 1:
+        raise ValidationError("The field 'content' was sent more than once; send one file.")
+    return parts[0]
+
+
+def _store(request, form: UploadForm, content: ReceivedFile, identity: Identity) -> Accepted:
+    user = identity.user
+    if not getattr(user, "email_verified", False):
+        raise services.PermissionDenied(EMAIL_NOT_VERIFIED)
+    form.digests.check(sha256=content.sha256, blake2_256=content.blake2_256, md5=content.md5)
+    digests = services.Digests(sha256=content.sha256, blake2_256=content.blake2_256,
+                               md5=content.md5.hex(), size=content.size)
+
+    project = services.find_project(form.name)
+    if project is not None:
+        services.check_can_upload(user, project)
+    services.check_upload_size(project, content.size, form.name)
+
+    # The filename is checked before it is used in any query.
+    dist = parse_filename(content.filename, allow_zip_sdist=settings.ALLOW_ZIP_SDISTS)
+    if dist.kind != form.filetype:
+        raise ValidationError(
+            f"The filetype '{form.filetype}' does not match the file '{content.filename}', "
+            f"which is a{'n sdist' if dist.kind == 'sdist' else ' wheel'}."
+        )
+
+    # Retries and re-runs send the same file again: answer 200 without opening the archive.
+    # Another file under this name is refused here too.
+    existing = services.find_existing_file(content.filename, digests)
+    if (existing is not None and project is not None
+            and existing.release.project_id == project.pk
+            and existing.release.canonical_version == canonicalize_version(form.version)):
+        return Accepted(content.filename, created=False)
+
+    if project is None:
+        services.check_new_project_name(form.name, user)
+
+    verified = validate_distribution(
+        content.path, content.filename, form=form.cross_check,
+        project_name=project.name if project is not None else None,
+        limits=ArchiveLimits(max_members=settings.ARCHIVE_MAX_MEMBERS,
+                             max_uncompressed=settings.ARCHIVE_MAX_UNCOMPRESSED,
+                             max_ratio=settings.ARCHIVE_MAX_RATIO),
+        allow_zip_sdist=settings.ALLOW_ZIP_SDISTS,
+    )
+    _check_token_scope_holds(form, verified)
+    result = services.add_file(
+        user=user, verified=verified, content_path_on_disk=content.path, digests=digests,
+        python_version=form.pyversion, info=RequestInfo.from_request(request),
+        token=identity.token, comment=form.comment,
+    )
+    return Accepted(content.filename, created=result.created)
+
+
+def _check_token_scope_holds(form: UploadForm, verified) -> None:
+    """The token was checked against the form's name and version; the file must agree.
+
+    validate_distribution already compares the form with the metadata; this keeps a
+    project- or version-scoped token safe even if that comparison ever changes.
+    """
+    meta = verified.metadata
+    if canonicalize_name(meta.name) != canonicalize_name(form.name):
+        raise ValidationError(
+            f"The form name '{form.name}' does not match the name '{meta.name}' in the "
+            "file's metadata."
+        )
+    if canonicalize_version(str(meta.version)) != canonicalize_version(form.version):
+        raise ValidationError(
+            f"The form version '{form.version}' does not match the version '{meta.version}' "
+            "in the file's metadata."
+        )

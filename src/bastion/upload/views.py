@@ -1,0 +1,45 @@
+"""``/legacy/``: the upload endpoint every Python publishing tool speaks."""
+
+from __future__ import annotations
+
+import logging
+
+from django.views.decorators.csrf import csrf_exempt
+
+from bastion.core.errors import ValidationError
+from bastion.tokens.services import TokenError
+
+from .pipeline import handle_upload
+from .responses import error_response, success_response
+
+logger = logging.getLogger(__name__)
+
+NOT_AN_UPLOAD = (
+    "This is the upload endpoint: POST files here with twine, uv publish or another "
+    "publishing tool. Browse and install packages from /simple/ instead."
+)
+UNEXPECTED_FAILURE = (
+    "The upload failed because of an error on the server; nothing was stored. "
+    "The administrator can find the details in the server log."
+)
+
+
+# Token-authenticated API without cookies: there is no session for a forged request to ride.
+@csrf_exempt
+def upload(request):
+    if request.method != "POST":
+        response = error_response(request, 405, NOT_AN_UPLOAD)
+        response["Allow"] = "POST"
+        return response
+    try:
+        accepted = handle_upload(request)
+    except ValidationError as exc:
+        return error_response(request, exc.status, exc.message)
+    except TokenError as exc:
+        return error_response(request, 403, exc.message)
+    except Exception:
+        logger.exception("upload failed with an unexpected error")
+        return error_response(request, 500, UNEXPECTED_FAILURE)
+    if not accepted.created:
+        return success_response(f"{accepted.filename} was already uploaded with identical content.")
+    return success_response(f"{accepted.filename} uploaded.")
