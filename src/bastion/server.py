@@ -17,8 +17,13 @@ class _Gunicorn(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
+        from django.urls import get_resolver
+
         from bastion.wsgi import application
 
+        # Import every view (and readme_renderer, docutils ...) once in the master, before
+        # the workers fork, instead of in each worker's first request.
+        get_resolver().url_patterns
         return application
 
 
