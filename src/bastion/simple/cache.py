@@ -1,0 +1,89 @@
+"""Rendered index pages, kept per server process and rebuilt only when a project changes.
+
+Every change to a project advances its ``last_serial`` (packaging.services), so a page
+rendered at serial N stays right until the serial moves. A request therefore costs one
+indexed query for the serial plus a dictionary lookup; no cross-process invalidation is
+needed, and a worker never serves a page older than the database.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable, Hashable
+
+# Bodies shorter than this gain nothing from compression (the same floor as Django's).
+GZIP_MIN_LENGTH = 200
+DEFAULT_BUDGET_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Page:
+    body: bytes
+    gzipped: bytes | None  # None when compression would not make it smaller
+    etag: str  # strong, quoted; the gzip variant is sent as its weak form
+    content_type: str
+    serial: int
+
+    @classmethod
+    def build(cls, body: bytes, content_type: str, serial: int) -> "Page":
+        gzipped = None
+        if len(body) >= GZIP_MIN_LENGTH:
+            # mtime=0 keeps the bytes stable, so every worker sends the same ones.
+            compressed = gzip.compress(body, compresslevel=6, mtime=0)
+            if len(compressed) < len(body):
+                gzipped = compressed
+        etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+        return cls(body=body, gzipped=gzipped, etag=etag, content_type=content_type, serial=serial)
+
+    @property
+    def cost(self) -> int:
+        return len(self.body) + len(self.gzipped or b"")
+
+
+class PageCache:
+    """A size-bounded LRU of pages, each valid for exactly one serial."""
+
+    def __init__(self, budget_bytes: int = DEFAULT_BUDGET_BYTES):
+        self.budget = budget_bytes
+        self._pages: OrderedDict[Hashable, Page] = OrderedDict()
+        self._used = 0
+        self._lock = threading.Lock()
+
+    def get_or_build(self, key: Hashable, serial: int, build: Callable[[], Page | None]) -> Page | None:
+        with self._lock:
+            page = self._pages.get(key)
+            if page is not None and page.serial == serial:
+                self._pages.move_to_end(key)
+                return page
+        page = build()
+        if page is not None:
+            self._store(key, page)
+        return page
+
+    def _store(self, key: Hashable, page: Page) -> None:
+        if page.cost > self.budget:
+            return
+        with self._lock:
+            old = self._pages.pop(key, None)
+            if old is not None:
+                self._used -= old.cost
+            self._pages[key] = page
+            self._used += page.cost
+            while self._used > self.budget and self._pages:
+                _, evicted = self._pages.popitem(last=False)
+                self._used -= evicted.cost
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pages.clear()
+            self._used = 0
+
+    def __len__(self) -> int:
+        return len(self._pages)
+
+
+pages = PageCache()
