@@ -36,7 +36,8 @@ def cmd_serve(args) -> int:
     from .server import run
 
     return run(host=args.host or settings.HOST, port=args.port or settings.PORT,
-               workers=args.workers or settings.WORKERS)
+               workers=args.workers or settings.WORKERS, threads=settings.THREADS,
+               access_log=settings.ACCESS_LOG)
 
 
 def cmd_create_user(args) -> int:

@@ -27,15 +27,19 @@ class _Gunicorn(BaseApplication):
         return application
 
 
-def run(*, host: str, port: int, workers: int = 0) -> int:
+def run(*, host: str, port: int, workers: int = 0, threads: int = 0,
+        access_log: bool = False) -> int:
     options = {
         "bind": f"{host}:{port}",
         "workers": workers or (multiprocessing.cpu_count() * 2 + 1),
-        "worker_class": "sync",
+        # Threaded workers keep HTTP/1.1 connections alive: pip and uv fetch many pages
+        # over one connection, and a sync worker would close it after every request.
+        "worker_class": "gthread",
+        "threads": threads or 4,
         "timeout": 600,  # large uploads on slow links
         "graceful_timeout": 10,
         "keepalive": 5,
-        "accesslog": "-",
+        "accesslog": "-" if access_log else None,
         "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms',
         "errorlog": "-",
         "preload_app": True,

@@ -70,6 +70,8 @@ DEBUG = option("debug", False, cast=bool)
 HOST = option("host", "127.0.0.1")
 PORT = option("port", 8000, cast=int)
 WORKERS = option("workers", 0, cast=int)  # 0 = 2 * cores + 1
+THREADS = option("threads", 4, cast=int)
+ACCESS_LOG = option("access_log", False, cast=bool)
 
 # Public URL of the index, used in links that leave the request (emails, CLI output).
 BASE_URL = option("base_url", "")
