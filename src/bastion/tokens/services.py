@@ -98,10 +98,39 @@ def create_token(user, *, projects: list[str] | None = None,
                            "permission": str(permission),
                            "projects": sorted(canonicalize_name(p) for p in projects or []),
                            "version": version, "expires": expires.isoformat() if expires else None})
+        _record_on_projects(row, tags.PROJECT_API_TOKEN_ADDED, info=info, actor=actor or user,
+                            additional={"token_id": str(row.id), "description": row.description,
+                                        "permission": str(permission), "version": version,
+                                        "expires": expires.isoformat() if expires else None})
         from bastion.packaging.notifications import on_token_created  # after commit only
 
         on_token_created(row)
     return token, row
+
+
+def _record_on_projects(row: ApiToken, tag: str, *, info: RequestInfo | None, actor,
+                        additional: dict) -> None:
+    """Put a token's creation or revocation on the security log of each project it can act on.
+
+    A user-wide token acts on every project of its user; a scoped one on the projects it
+    names, of which only those its user is a member of are its concern at creation.
+    """
+    from bastion.packaging.models import Project
+    from bastion.packaging.roles import token_project_scope
+
+    scope = token_project_scope(row)
+    member_of = Project.objects.filter(roles__user_id=row.user_id)
+    if scope is None:
+        projects = member_of
+    elif tag == tags.PROJECT_API_TOKEN_ADDED:
+        projects = member_of.filter(normalized_name__in=scope)
+    else:
+        # Revocation often follows the loss of the role (member removed, project deleted).
+        projects = Project.objects.filter(normalized_name__in=scope)
+    scope_text = "user" if scope is None else "projects"
+    for project in projects.distinct().order_by("normalized_name"):
+        record(tag, info=info, actor=actor, user=row.user, project=project,
+               additional={**additional, "scope": scope_text})
 
 
 @dataclass(frozen=True)
@@ -208,3 +237,5 @@ def revoke(row: ApiToken, *, reason: str = "revoked", info: RequestInfo | None =
                    else tags.ACCOUNT_API_TOKEN_REMOVED)
             record(tag, info=info, actor=actor, user=row.user,
                    additional={**(additional or {}), "token_id": str(row.id), "reason": reason})
+            _record_on_projects(row, tags.PROJECT_API_TOKEN_REMOVED, info=info, actor=actor,
+                                additional={"token_id": str(row.id), "reason": reason})
