@@ -199,6 +199,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "bastion.web.middleware.RejectNulBytesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Hands GET /simple/<project>/ straight to its view, past layers it does not use.
     "bastion.simple.middleware.SimpleFastPathMiddleware",

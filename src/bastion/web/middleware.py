@@ -1,4 +1,9 @@
-"""Security headers on every response (Django's SecurityMiddleware covers the rest)."""
+"""Request hygiene and security headers on every response.
+
+Django's SecurityMiddleware covers the rest of the headers.
+"""
+
+from django.http import HttpResponseBadRequest
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -18,3 +23,20 @@ class SecurityHeadersMiddleware:
                                     "camera=(), microphone=(), geolocation=(), payment=()")
         response.headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
         return response
+
+
+class RejectNulBytesMiddleware:
+    """Refuse a NUL anywhere in the path or query before any view sees it.
+
+    PostgreSQL cannot store or compare strings holding NUL, so one reaching a query would be
+    a 500; no legitimate client sends one.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.path_info or "%00" in request.META.get("QUERY_STRING", ""):
+            return HttpResponseBadRequest("The request contains a NUL character.\n",
+                                          content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
