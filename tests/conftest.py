@@ -29,6 +29,8 @@ BASE_ENV = {
     "BASTION_SECRET_KEY": "test-secret-" + secrets.token_hex(16),
     "BASTION_READ_POLICY": "public",
     "BASTION_LOG_LEVEL": "WARNING",
+    # Some tests read the access log to see what a client fetched.
+    "BASTION_ACCESS_LOG": "true",
 }
 
 

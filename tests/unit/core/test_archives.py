@@ -221,7 +221,8 @@ def test_dist_info_named_with_unnormalized_name_and_version_is_accepted(wheel_fi
 
 # -- wheels: not a zip, or a zip with tricks ----------------------------------------------------
 
-@pytest.mark.parametrize("data", [b"", b"PK", b"garbage" * 100, gzip.compress(b"x" * 1000)])
+@pytest.mark.parametrize("data", [b"", b"PK", b"garbage" * 100, gzip.compress(b"x" * 1000, mtime=0)],
+                         ids=["empty", "zip-magic-only", "garbage", "gzip"])
 def test_file_that_is_not_a_zip_is_refused(wheel_file, data):
     assert "not a zip file" in refused(wheel_file, data)
 
