@@ -30,13 +30,15 @@ def site_url(request=None) -> str:
 
 
 def _deliver(recipients: list[str], subject: str, body: str) -> None:
-    message = EmailMessage(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL,
-                           to=recipients)
-    try:
-        message.send()
-    except Exception:  # a broken mail server must not break sign-in or settings pages
-        logger.exception("could not send mail %r", subject)
-        return
+    # One message per recipient, so that no one sees the others' addresses.
+    for address in sorted(set(recipients)):
+        message = EmailMessage(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL,
+                               to=[address])
+        try:
+            message.send()
+        except Exception:  # a broken mail server must not break the request that sent mail
+            logger.exception("could not send mail %r", subject)
+            continue
     if getattr(settings, "EMAIL_FILE_PATH", None) and "filebased" in settings.EMAIL_BACKEND:
         logger.info("mail %r written to the outbox %s (no SMTP server configured)", subject,
                     settings.EMAIL_FILE_PATH)

@@ -7,16 +7,11 @@ recipient gets their own message so that Owners' addresses are not shown to one 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 
-from django.conf import settings
-from django.core.mail import send_mail
-from django.db import transaction
+from bastion.accounts.notifications import send, site_url
 
 from .models import Project, Role, RoleName
-
-log = logging.getLogger(__name__)
 
 SIGNATURE = (
     "\n\nIf you did not expect this, revoke your API tokens, check the project's security "
@@ -25,21 +20,7 @@ SIGNATURE = (
 
 
 def _link(path: str) -> str:
-    base = (settings.BASE_URL or "").rstrip("/")
-    return f"{base}{path}" if base else path
-
-
-def _deliver(recipients: Iterable[str], subject: str, body: str) -> None:
-    for address in sorted({r for r in recipients if r}):
-        try:
-            send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [address])
-        except Exception:  # the change is committed; a mail failure must not turn into a 500
-            log.exception("could not send %r to one recipient", subject)
-
-
-def send_after_commit(recipients: Iterable[str], subject: str, body: str) -> None:
-    recipients = list(recipients)
-    transaction.on_commit(lambda: _deliver(recipients, subject, body))
+    return site_url() + path
 
 
 def owner_addresses(project_id: int) -> list[str]:
@@ -51,8 +32,7 @@ def owner_addresses(project_id: int) -> list[str]:
 def notify_owners(project: Project, subject: str, body: str, *,
                   also: Iterable[str] = ()) -> None:
     """Mail the project's current Owners (read when the message is built) and ``also``."""
-    send_after_commit([*owner_addresses(project.pk), *also], f"[Bastion] {project.name}: {subject}",
-                      body + SIGNATURE)
+    send([*owner_addresses(project.pk), *also], f"{project.name}: {subject}", body + SIGNATURE)
 
 
 def on_file_added(file, *, new_release: bool, user, token=None) -> None:
@@ -95,7 +75,14 @@ def on_token_created(token) -> None:
             f"'{token.description or token.id}' valid for {scope_text}.\n"
             f"Expires: {token.expires.isoformat() if token.expires else 'never'}."
         )
-        send_after_commit([address], "[Bastion] new API token for your project", body + SIGNATURE)
+        send([address], "new API token for your project", body + SIGNATURE)
+    if token.user.email not in per_recipient:
+        # The account's owner always hears of a new token, even with no project yet.
+        from bastion.accounts.notifications import notify
+
+        notify(token.user, "new API token",
+               f"A new {kind} API token '{token.description or token.id}' was created for your "
+               f"account. Expires: {token.expires.isoformat() if token.expires else 'never'}.")
 
 
 def on_token_leaked(token, *, url: str) -> None:
@@ -105,8 +92,7 @@ def on_token_leaked(token, *, url: str) -> None:
         "and reported to Bastion, so it has been revoked. Create a new token and keep it out of "
         "code, logs and issue trackers."
     )
-    send_after_commit([token.user.email], "[Bastion] an API token of yours leaked and was revoked",
-                      body + SIGNATURE)
+    send([token.user.email], "an API token of yours leaked and was revoked", body + SIGNATURE)
 
 
 def on_invitation(invitation) -> None:
@@ -117,5 +103,4 @@ def on_invitation(invitation) -> None:
         f"Sign in and answer the invitation at {_link('/manage/invitations/')} "
         f"before {invitation.expires.isoformat(timespec='minutes')}."
     )
-    send_after_commit([invitation.invitee.email],
-                      f"[Bastion] invitation to {project.name}", body + SIGNATURE)
+    send([invitation.invitee.email], f"invitation to {project.name}", body + SIGNATURE)
