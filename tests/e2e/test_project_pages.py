@@ -163,9 +163,11 @@ def test_single_owner_warning_and_idle_members_are_shown_to_members_only(server,
     assert "Single Owner." in as_owner
     assert "Idle members." in as_owner and idle.username in as_owner
     assert ">Owner</span>" in as_owner
+    assert f'href="/manage/project/{name}/"' in as_owner
 
     anonymous = get(server, f"/project/{name}/").text
     assert "Single Owner." not in anonymous and "Idle members." not in anonymous
+    assert "Manage this project" not in anonymous
     assert ">Owner</span>" not in anonymous
     assert idle.username in anonymous  # the member list itself is public
 
