@@ -50,7 +50,7 @@ def credentials(request) -> Credentials | None:
 
 
 def authenticate(request, *, permission: str, project: str | None = None,
-                 version: str | None = None) -> Identity:
+                 version: str | None = None, found=None) -> Identity:
     """Verify the request's token for one action or raise TokenError."""
     creds = credentials(request)
     if creds is None:
@@ -62,7 +62,7 @@ def authenticate(request, *, permission: str, project: str | None = None,
         else:
             raise TokenError(PASSWORDS_REFUSED)
     return verify(creds.secret, permission=permission, project=project, version=version,
-                  info=RequestInfo.from_request(request))
+                  info=RequestInfo.from_request(request), found=found)
 
 
 def unauthorized(message: str) -> HttpResponse:

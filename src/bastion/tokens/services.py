@@ -174,7 +174,8 @@ def is_genuine(row: ApiToken, macaroon: Macaroon) -> bool:
 
 
 def verify(raw: str, *, permission: str, project: str | None = None, version: str | None = None,
-           info: RequestInfo | None = None) -> Identity:
+           info: RequestInfo | None = None,
+           found: tuple[ApiToken, Macaroon] | None = None) -> Identity:
     """Check a presented token for one action; raise TokenError with the reason otherwise.
 
     The signature is checked before any caveat, so that only the holder of a genuine token
@@ -182,7 +183,8 @@ def verify(raw: str, *, permission: str, project: str | None = None, version: st
     """
     if permission not in caveats.PERMISSIONS:
         raise ValueError(f"unknown permission {permission!r}")
-    row, macaroon = parse_token(raw)
+    # ``found`` is parse_token(raw) done earlier in the same request; it saves a query.
+    row, macaroon = found if found is not None else parse_token(raw)
     ctx = caveats.Context(now=int(time.time()), user_id=row.user_id, permission=permission,
                           project=canonicalize_name(project) if project else None, version=version)
     failures: list[str] = []

@@ -41,7 +41,7 @@ class Accepted:
 
 def handle_upload(request) -> Accepted:
     """Run the upload in ``request``; raise ValidationError or TokenError to refuse it."""
-    _check_credentials_present(request)
+    found = _check_credentials_present(request)
     ceiling = _largest_file_limit()
     check_declared_length(request, ceiling)
     body = receive(request, ceiling)
@@ -49,13 +49,13 @@ def handle_upload(request) -> Accepted:
         form = parse_form(body.fields.lists())
         content = _the_file(body.files.getlist("content"))
         identity = token_http.authenticate(request, permission="upload", project=form.name,
-                                           version=form.version)
+                                           version=form.version, found=found)
         return _store(request, form, content, identity)
     finally:
         body.close()
 
 
-def _check_credentials_present(request) -> None:
+def _check_credentials_present(request):
     """Refuse requests that carry no token before their body is read.
 
     Only the token's row is looked up here; its signature and caveats are verified once the
@@ -66,7 +66,7 @@ def _check_credentials_present(request) -> None:
         raise TokenError()
     if not creds.is_token and not creds.secret.startswith(settings.TOKEN_PREFIX):
         raise TokenError(token_http.PASSWORDS_REFUSED)
-    parse_token(creds.secret)
+    return parse_token(creds.secret)
 
 
 def _largest_file_limit() -> int:
