@@ -585,14 +585,7 @@ def _find_dist_info(archive: _ZipArchive, dist: DistFilename) -> str:
     dist_info = tops[0]
     filename_version = dist.filename.split("-")[1]
     expected = f"{dist.name}-{filename_version}.dist-info"
-    stem = dist_info[: -len(".dist-info")]
-    name, _, version = stem.rpartition("-")
-    try:
-        matches = (is_valid_name(name) and canonicalize_name(name) == dist.normalized_name
-                   and Version(version) == dist.version)
-    except InvalidVersion:
-        matches = False
-    if not matches:
+    if not _names_this_distribution(dist_info[: -len(".dist-info")], dist):
         raise _invalid(
             f"The wheel's metadata directory {dist_info!r} does not match the filename; "
             f"it should be {expected!r}."
@@ -728,16 +721,20 @@ def _expected_top(dist: DistFilename) -> str:
     return f"{dist.normalized_name.replace('-', '_')}-{dist.version}"
 
 
+def _names_this_distribution(stem: str, dist: DistFilename) -> bool:
+    """Whether ``<name>-<version>`` names the same project and version as the filename."""
+    name, _, version = stem.rpartition("-")
+    try:
+        return (is_valid_name(name) and canonicalize_name(name) == dist.normalized_name
+                and Version(version) == dist.version)
+    except InvalidVersion:
+        return False
+
+
 def _check_sdist_top(top: str | None, dist: DistFilename) -> str:
     if top is None:
         raise _invalid("Incorrect number of top-level directories in sdist")
-    name, _, version = top.rpartition("-")
-    try:
-        matches = (is_valid_name(name) and canonicalize_name(name) == dist.normalized_name
-                   and Version(version) == dist.version)
-    except InvalidVersion:
-        matches = False
-    if not matches:
+    if not _names_this_distribution(top, dist):
         raise _invalid(
             f"The sdist's top-level directory {top!r} does not match the filename; "
             f"it should be {_expected_top(dist)!r}."
