@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timezone as dt_timezone
 
@@ -69,13 +71,49 @@ def _locked_state() -> IndexState:
     return state
 
 
+_STATE_FIELDS = ["last_serial", "last_event_sequence", "last_event_hash"]
+_held_state: ContextVar[IndexState | None] = ContextVar("bastion_held_index_state", default=None)
+
+
+@contextmanager
+def holding_chain_head():
+    """Lock the serial and chain head once for several changes in one transaction.
+
+    A change that records several events (an upload that creates a project records four)
+    reads and writes the head row once instead of once per event. Use it directly inside
+    ``transaction.atomic()``: an exception leaving the block must also leave the transaction,
+    because the head is written back only when the block ends normally.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("holding_chain_head() must run inside transaction.atomic()")
+    if _held_state.get() is not None:
+        yield
+        return
+    state = _locked_state()
+    reset = _held_state.set(state)
+    try:
+        yield
+    finally:
+        _held_state.reset(reset)
+    state.save(update_fields=_STATE_FIELDS)
+
+
+def _state_for_change() -> tuple[IndexState, bool]:
+    """The locked head row, and whether the caller must write it back itself."""
+    held = _held_state.get()
+    if held is not None:
+        return held, False
+    return _locked_state(), True
+
+
 def next_serial() -> int:
     """Advance and return the index serial. Call inside the transaction of the change."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("next_serial() must run inside transaction.atomic()")
-    state = _locked_state()
+    state, write_back = _state_for_change()
     state.last_serial += 1
-    state.save(update_fields=["last_serial"])
+    if write_back:
+        state.save(update_fields=["last_serial"])
     return state.last_serial
 
 
@@ -113,7 +151,7 @@ def record(tag: str, *, info: RequestInfo | None = None, actor=None, user=None, 
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("record() must run inside transaction.atomic()")
     info = info or RequestInfo()
-    state = _locked_state()
+    state, write_back = _state_for_change()
     event = SecurityEvent(
         sequence=state.last_event_sequence + 1,
         tag=tag,
@@ -134,7 +172,8 @@ def record(tag: str, *, info: RequestInfo | None = None, actor=None, user=None, 
     event.save()
     state.last_event_sequence = event.sequence
     state.last_event_hash = event.hash
-    state.save(update_fields=["last_event_sequence", "last_event_hash"])
+    if write_back:
+        state.save(update_fields=["last_event_sequence", "last_event_hash"])
     return event
 
 

@@ -18,7 +18,7 @@ from packaging.utils import canonicalize_name, canonicalize_version
 from bastion.core import names
 from bastion.core.errors import ValidationError
 from bastion.events import tags
-from bastion.events.services import RequestInfo, next_serial, record
+from bastion.events.services import RequestInfo, holding_chain_head, next_serial, record
 from bastion.storage import content_path, get_store
 
 from .models import (
@@ -211,7 +211,7 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
     store = get_store()
     written: list[str] = []
     try:
-        with transaction.atomic():
+        with transaction.atomic(), holding_chain_head():
             existing = find_existing_file(filename, digests)
             if existing is not None:
                 return AddFileResult(existing, created=False)

@@ -15,6 +15,7 @@ from bastion.events.services import (
     RequestInfo,
     _chained_fields,
     event_digest,
+    holding_chain_head,
     next_serial,
     record,
     verify_chain,
@@ -173,3 +174,26 @@ def test_behind_a_proxy_the_address_it_appended_is_recorded_not_the_clients_clai
                                    HTTP_X_FORWARDED_FOR="203.0.113.5, 198.51.100.77")
     with override_settings(SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https")):
         assert RequestInfo.from_request(request).ip_address == "198.51.100.77"
+
+
+def test_events_recorded_while_holding_the_head_chain_like_any_others(intact_chain):
+    with transaction.atomic(), holding_chain_head():
+        serial = next_serial()
+        first = record("test:event:held", additional={"n": 1})
+        second = record("test:event:held", additional={"n": 2})
+    assert second.previous_hash == first.hash
+    state = IndexState.objects.get(pk=1)
+    assert (state.last_serial, state.last_event_sequence, state.last_event_hash) == (
+        serial, second.sequence, second.hash)
+    assert verify_chain().ok
+
+
+def test_a_failure_while_holding_the_head_leaves_chain_and_serial_untouched(intact_chain):
+    before = IndexState.objects.get(pk=1)
+    with pytest.raises(RuntimeError), transaction.atomic(), holding_chain_head():
+        next_serial()
+        record("test:event:held")
+        raise RuntimeError("the change failed")
+    after = IndexState.objects.get(pk=1)
+    assert (after.last_serial, after.last_event_hash) == (before.last_serial, before.last_event_hash)
+    assert not SecurityEvent.objects.filter(sequence__gt=before.last_event_sequence).exists()
