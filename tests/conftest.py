@@ -128,16 +128,6 @@ def private_server():
     srv.stop()
 
 
-@pytest.fixture(autouse=True)
-def _real_database(request):
-    """pytest-django, when installed, blocks database access; these tests use the real one."""
-    if request.config.pluginmanager.hasplugin("django"):
-        with request.getfixturevalue("django_db_blocker").unblock():
-            yield
-    else:
-        yield
-
-
 @pytest.fixture
 def unique():
     """A fresh project-name-safe suffix, so tests sharing a database never collide."""

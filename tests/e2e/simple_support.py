@@ -10,7 +10,6 @@ import os
 import secrets
 import subprocess
 import sys
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from html.parser import HTMLParser
@@ -28,16 +27,6 @@ from bastion.packaging.models import File, Project, Release
 from bastion.tokens.models import TokenPermission
 from bastion.tokens.services import create_token
 from tests.artifacts import Sdist, Wheel, metadata_text, upload_form
-
-
-@contextmanager
-def database(request):
-    """Database access for module- and session-scoped fixtures (pytest-django blocks it)."""
-    if request.config.pluginmanager.hasplugin("django"):
-        with request.getfixturevalue("django_db_blocker").unblock():
-            yield
-    else:
-        yield
 
 
 @dataclass

@@ -27,7 +27,6 @@ from bastion.tokens.models import ApiToken
 from bastion.tokens.services import create_token
 from tests.artifacts import upload_form
 from tests.e2e.manage_support import Client, add_member, make_user, new_project
-from tests.e2e.simple_support import database
 from tests.unit.packaging.support import wheel
 
 ACTORS = ("anonymous", "other", "maintainer", "owner", "admin")
@@ -43,17 +42,15 @@ class People:
 
 @pytest.fixture(scope="module")
 def people(request) -> People:
-    with database(request):
-        return People(owner=make_user("own"), maintainer=make_user("mnt"),
-                      other=make_user("oth"), admin=make_user("adm", admin=True))
+    return People(owner=make_user("own"), maintainer=make_user("mnt"),
+                  other=make_user("oth"), admin=make_user("adm", admin=True))
 
 
 @pytest.fixture(scope="module")
 def clients(server, people, request) -> dict[str, Client]:
-    with database(request):
-        return {"anonymous": Client(server), "other": Client(server, people.other),
-                "maintainer": Client(server, people.maintainer),
-                "owner": Client(server, people.owner), "admin": Client(server, people.admin)}
+    return {"anonymous": Client(server), "other": Client(server, people.other),
+            "maintainer": Client(server, people.maintainer),
+            "owner": Client(server, people.owner), "admin": Client(server, people.admin)}
 
 
 @dataclass

@@ -8,15 +8,14 @@ import pytest
 import requests
 
 from bastion.storage import get_store
-from tests.e2e.simple_support import build_catalog, database
+from tests.e2e.simple_support import build_catalog
 
 JSON = "application/vnd.pypi.simple.v1+json"
 
 
 @pytest.fixture(scope="module")
 def catalog(server, request):
-    with database(request):
-        return build_catalog(server.url, secrets.token_hex(4))
+    return build_catalog(server.url, secrets.token_hex(4))
 
 
 def url_of(server, row):

@@ -11,7 +11,6 @@ import pytest
 from tests.e2e.simple_support import (
     WheelFile,
     client_env,
-    database,
     installed_version,
     new_publisher,
     new_venv,
@@ -56,16 +55,15 @@ def _flit_sdist(name: str, version: str):
 def index(server, request, tmp_path_factory):
     suffix = secrets.token_hex(4)
     names = {"wheel": f"wheelpkg-{suffix}", "sdist": f"sdistpkg-{suffix}", "timed": f"timedpkg-{suffix}"}
-    with database(request):
-        publisher = new_publisher()
-        files = {}
-        for version in ("1.0", "2.0"):
-            files[f"wheel-{version}"] = publish(server.url, publisher, wheel(names["wheel"], version))
-            files[f"timed-{version}"] = publish(server.url, publisher, wheel(names["timed"], version))
-        files["sdist"] = publish(server.url, publisher, _flit_sdist(names["sdist"], "1.0"))
-        flit_core = _flit_core_wheel(tmp_path_factory.mktemp("flit"))
-        publish(server.url, shared_publisher(), flit_core)
-        set_upload_time(files["timed-1.0"].filename, datetime.now(timezone.utc) - timedelta(days=10))
+    publisher = new_publisher()
+    files = {}
+    for version in ("1.0", "2.0"):
+        files[f"wheel-{version}"] = publish(server.url, publisher, wheel(names["wheel"], version))
+        files[f"timed-{version}"] = publish(server.url, publisher, wheel(names["timed"], version))
+    files["sdist"] = publish(server.url, publisher, _flit_sdist(names["sdist"], "1.0"))
+    flit_core = _flit_core_wheel(tmp_path_factory.mktemp("flit"))
+    publish(server.url, shared_publisher(), flit_core)
+    set_upload_time(files["timed-1.0"].filename, datetime.now(timezone.utc) - timedelta(days=10))
     return {"url": server.url + "/simple/", "names": names, "files": files}
 
 

@@ -7,15 +7,14 @@ import secrets
 import pytest
 import requests
 
-from tests.e2e.simple_support import build_catalog, database
+from tests.e2e.simple_support import build_catalog
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
 
 @pytest.fixture(scope="module")
 def catalog(server, request):
-    with database(request):
-        return build_catalog(server.url, secrets.token_hex(4))
+    return build_catalog(server.url, secrets.token_hex(4))
 
 
 def get(server, path, **kwargs):

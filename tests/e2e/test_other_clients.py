@@ -16,7 +16,7 @@ import requests
 
 from bastion.packaging.models import File
 from tests.e2e.clients import downloads_of, install_tools, output_of, run, tool_env
-from tests.e2e.simple_support import database, new_publisher, new_venv, uv_install
+from tests.e2e.simple_support import new_publisher, new_venv, uv_install
 
 pytestmark = pytest.mark.slow
 
@@ -90,8 +90,7 @@ class Published:
 
 
 def new_token(request) -> str:
-    with database(request):
-        return new_publisher().token
+    return new_publisher().token
 
 
 def poetry_env(env, server, token) -> dict[str, str]:

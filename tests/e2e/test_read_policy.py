@@ -10,7 +10,6 @@ import requests
 from tests.artifacts import upload_form
 from tests.e2e.simple_support import (
     client_env,
-    database,
     installed_version,
     new_publisher,
     new_venv,
@@ -29,12 +28,11 @@ JSON = "application/vnd.pypi.simple.v1+json"
 def private(private_server, request):
     name = f"secret-{secrets.token_hex(4)}"
     other = f"other-{secrets.token_hex(4)}"
-    with database(request):
-        publisher = new_publisher()
-        row = publish(private_server.url, publisher, wheel(name, "1.0"))
-        publish(private_server.url, publisher, wheel(other, "1.0"))
-        token = read_token()
-        scoped = read_token(projects=[name])
+    publisher = new_publisher()
+    row = publish(private_server.url, publisher, wheel(name, "1.0"))
+    publish(private_server.url, publisher, wheel(other, "1.0"))
+    token = read_token()
+    scoped = read_token(projects=[name])
     return {
         "server": private_server, "name": name, "other": other, "row": row,
         "publisher": publisher, "token": token, "scoped": scoped,

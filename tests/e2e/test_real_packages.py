@@ -14,7 +14,6 @@ from bastion.packaging.models import File
 from tests.e2e.clients import UpstreamFile, downloads_of, fetch, output_of, run
 from tests.e2e.simple_support import (
     client_env,
-    database,
     new_venv,
     pip_install,
     shared_publisher,
@@ -89,9 +88,8 @@ def downloaded(tmp_path_factory):
 @pytest.fixture(scope="module")
 def published(server, request, downloaded, tmp_path_factory):
     """Every file uploaded in one ``twine upload`` run: that run's result."""
-    with database(request):
-        # Shared: other modules publish real build backends (flit_core) under the same owner.
-        token = shared_publisher().token
+    # Shared: other modules publish real build backends (flit_core) under the same owner.
+    token = shared_publisher().token
     env = client_env(tmp_path_factory.mktemp("twine-home"))
     return run([TWINE, "upload", "--non-interactive", "--disable-progress-bar",
                 "--repository-url", f"{server.url}/legacy/", "-u", "__token__", "-p", token,

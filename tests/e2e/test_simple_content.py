@@ -9,7 +9,7 @@ import requests
 from packaging.utils import parse_sdist_filename, parse_wheel_filename
 
 from bastion.packaging import services
-from tests.e2e.simple_support import build_catalog, database, new_publisher, parse_page, project, publish, wheel
+from tests.e2e.simple_support import build_catalog, new_publisher, parse_page, project, publish, wheel
 
 JSON = "application/vnd.pypi.simple.v1+json"
 UPLOAD_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
@@ -17,8 +17,7 @@ UPLOAD_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
 
 @pytest.fixture(scope="module")
 def catalog(server, request):
-    with database(request):
-        return build_catalog(server.url, secrets.token_hex(4))
+    return build_catalog(server.url, secrets.token_hex(4))
 
 
 def html_page(server, name):

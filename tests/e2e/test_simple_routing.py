@@ -6,7 +6,7 @@ import secrets
 import pytest
 import requests
 
-from tests.e2e.simple_support import database, new_publisher, parse_page, publish, wheel
+from tests.e2e.simple_support import new_publisher, parse_page, publish, wheel
 
 JSON = "application/vnd.pypi.simple.v1+json"
 V1_HTML = "application/vnd.pypi.simple.v1+html"
@@ -17,8 +17,7 @@ UV_ACCEPT = f"{JSON}, {V1_HTML};q=0.2, text/html;q=0.01"
 @pytest.fixture(scope="module")
 def project(server, request):
     name = f"Route_Me.{secrets.token_hex(4)}"
-    with database(request):
-        publish(server.url, new_publisher(), wheel(name, "1.0"))
+    publish(server.url, new_publisher(), wheel(name, "1.0"))
     return name, name.lower().replace("_", "-").replace(".", "-")
 
 
