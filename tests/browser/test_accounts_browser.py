@@ -2,27 +2,13 @@
 
 import os
 import re
-import shutil
-import subprocess
-import time
 
 import pyotp
 import pytest
 
-from .conftest import localhost
+from .conftest import PASSWORD, localhost, totp_code
 
 pytestmark = pytest.mark.browser
-
-PASSWORD = "plinth-marmot-saffron-91"
-
-
-def totp_code(secret: str, offset_steps: int = 0) -> str:
-    """Computed independently of the server: oathtool when installed, else pyotp."""
-    at = int(time.time()) + 30 * offset_steps
-    if shutil.which("oathtool"):
-        return subprocess.run(["oathtool", "--totp", "-b", secret, "--now", f"@{at}"],
-                              capture_output=True, text=True, check=True).stdout.strip()
-    return pyotp.TOTP(secret).at(at)
 
 
 def screenshot(page, tmp_path, name: str) -> None:

@@ -4,13 +4,11 @@ the Owner reads all of it on the project's security log, and a tampered log is c
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import pyotp
 import pytest
 from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
@@ -23,21 +21,11 @@ from bastion.packaging.models import File, Role
 from tests.artifacts import Wheel
 from tests.unit.packaging.support import new_project
 
-from .conftest import localhost
+from .conftest import PASSWORD, localhost, totp_code
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "plinth-marmot-saffron-91"
 BIN = Path(sys.executable).parent
-
-
-def totp_code(secret: str, offset_steps: int = 0) -> str:
-    """Computed independently of the server: oathtool when installed, else pyotp."""
-    at = int(time.time()) + 30 * offset_steps
-    if shutil.which("oathtool"):
-        return subprocess.run(["oathtool", "--totp", "-b", secret, "--now", f"@{at}"],
-                              capture_output=True, text=True, check=True).stdout.strip()
-    return pyotp.TOTP(secret).at(at)
 
 
 def person(prefix: str):

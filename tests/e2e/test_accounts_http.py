@@ -6,6 +6,7 @@ import time
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import Argon2PasswordHasher, identify_hasher
 from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sessions.models import Session
 from django.utils import timezone
 
 from bastion.accounts.models import TOTPDevice, UserSession
@@ -24,10 +25,14 @@ def test_password_login_without_second_factor_signs_in_and_rotates_the_session(s
     user, _ = make_user(unique)
     client = Client(server.url)
     client.get("/account/login/")
-    client.http.cookies.set("sessionid", "attacker-chosen-session-id", domain="127.0.0.1", path="/")
+    # A real, stored session planted before login (session fixation): login must replace it.
+    planted = SessionStore()
+    planted.create()
+    client.http.cookies.set("sessionid", planted.session_key, domain="127.0.0.1", path="/")
     response = client.login(user.username)
     assert response.status_code == 200 and response.url.endswith("/account/")
-    assert client.session_id not in (None, "attacker-chosen-session-id")
+    assert client.session_id not in (None, planted.session_key)
+    assert not Session.objects.filter(session_key=planted.session_key).exists()
     assert client.signed_in()
     assert "account:login:success" in tags_for(user)
 

@@ -53,6 +53,15 @@ class MediaRange:
         return 2 if self.subtype == msub else -1
 
 
+def _quality(params: list[str]) -> float | None:
+    """The q of one Accept/Accept-Encoding entry: 1 when absent, None when malformed."""
+    for param in params:
+        key, eq, value = param.partition("=")
+        if key.strip().lower() == "q" and eq:
+            return _parse_q(value)
+    return 1.0
+
+
 def _parse_q(value: str) -> float | None:
     value = value.strip()
     # RFC 9110 qvalue; anything else makes the entry unreadable rather than guessed at.
@@ -72,12 +81,7 @@ def parse_accept(header: str | None) -> list[MediaRange]:
             continue
         media = _ALIASES.get(media, media)
         mtype, _, msub = media.partition("/")
-        q: float | None = 1.0
-        for param in params:
-            key, eq, value = param.partition("=")
-            if key.strip().lower() == "q" and eq:
-                q = _parse_q(value)
-                break
+        q = _quality(params)
         if q is None:
             continue
         ranges.append(MediaRange(mtype, msub, q))
@@ -202,12 +206,7 @@ def accepts_encoding(header: str | None, coding: str) -> bool:
     for entry in header.split(",")[:MAX_ACCEPT_ENTRIES]:
         name, *params = entry.split(";")
         name = name.strip().lower()
-        q: float | None = 1.0
-        for param in params:
-            key, eq, value = param.partition("=")
-            if key.strip().lower() == "q" and eq:
-                q = _parse_q(value)
-                break
+        q = _quality(params)
         if q is None:
             continue
         if name == coding:

@@ -6,6 +6,7 @@ event and a new serial together, so the index is never seen half-changed.
 
 from __future__ import annotations
 
+import hashlib
 import io
 from dataclasses import dataclass
 from datetime import timedelta
@@ -148,7 +149,7 @@ def find_existing_file(filename: str, digests: Digests) -> File | None:
 
     A filename once used can never carry other bytes, even after the file was deleted.
     """
-    existing = File.objects.filter(filename=filename).first()
+    existing = File.objects.select_related("release").filter(filename=filename).first()
     if existing is not None:
         if existing.sha256 == digests.sha256 and existing.blake2_256 == digests.blake2_256:
             return existing
@@ -211,85 +212,90 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
     store = get_store()
     written: list[str] = []
     try:
-        with transaction.atomic(), holding_chain_head():
+        with transaction.atomic():
+            # Lock order everywhere: the project row first, then the chain head; lifecycle
+            # and role changes take them in that order too, so they cannot deadlock.
+            project = (Project.objects.select_for_update()
+                       .filter(normalized_name=canonicalize_name(meta.name)).first())
+            if project is not None:
+                check_can_upload(user, project)
             existing = find_existing_file(filename, digests)
             if existing is not None:
+                if project is None or existing.release.project_id != project.pk:
+                    raise ValidationError(f"File already exists ('{filename}').")
                 return AddFileResult(existing, created=False)
-
-            project = find_project(meta.name)
             if project is None:
                 project = create_project(meta.name, user, info=info)
-            check_can_upload(user, project)
 
-            now = timezone.now()
-            check_upload_size(project, digests.size)
+            with holding_chain_head():
+                now = timezone.now()
+                check_upload_size(project, digests.size)
 
-            canonical = canonicalize_version(meta.version)
-            release = Release.objects.filter(project=project, canonical_version=canonical).first()
-            new_release = release is None
-            if new_release:
-                values = {"version": str(meta.version), "canonical_version": canonical,
-                          **_release_fields(meta)}
-                check_column_lengths(Release, values)
-                release = Release.objects.create(
-                    project=project, is_prerelease=meta.version.is_prerelease, created=now,
-                    uploader=user, **values,
-                )
-            else:
-                max_age = timedelta(days=settings.MAX_RELEASE_AGE_DAYS)
-                if settings.MAX_RELEASE_AGE_DAYS > 0 and now - release.created > max_age:
-                    raise ValidationError(
-                        f"Uploading new files to releases older than {settings.MAX_RELEASE_AGE_DAYS} "
-                        "days is not allowed."
+                canonical = canonicalize_version(meta.version)
+                release = (Release.objects.filter(project=project, canonical_version=canonical)
+                           .first())
+                new_release = release is None
+                if new_release:
+                    values = {"version": str(meta.version), "canonical_version": canonical,
+                              **_release_fields(meta)}
+                    check_column_lengths(Release, values)
+                    release = Release.objects.create(
+                        project=project, is_prerelease=meta.version.is_prerelease, created=now,
+                        uploader=user, **values,
                     )
-                if dist.kind == PackageType.SDIST and release.files.filter(
-                        packagetype=PackageType.SDIST).exists():
-                    raise ValidationError("Only one sdist may be uploaded per release.")
+                else:
+                    max_age = timedelta(days=settings.MAX_RELEASE_AGE_DAYS)
+                    if settings.MAX_RELEASE_AGE_DAYS > 0 and now - release.created > max_age:
+                        raise ValidationError(
+                            "Uploading new files to releases older than "
+                            f"{settings.MAX_RELEASE_AGE_DAYS} days is not allowed."
+                        )
+                    if dist.kind == PackageType.SDIST and release.files.filter(
+                            packagetype=PackageType.SDIST).exists():
+                        raise ValidationError("Only one sdist may be uploaded per release.")
 
-            path = content_path(digests.blake2_256, filename)
-            file = File(
-                release=release, filename=filename, packagetype=dist.kind,
-                python_version=python_version, requires_python=release.requires_python,
-                size=digests.size, sha256=digests.sha256, blake2_256=digests.blake2_256,
-                md5=digests.md5, path=path, upload_time=now, uploaded_by=user, comment=comment,
-            )
-            check_column_lengths(File, {"filename": filename, "python_version": python_version})
-            if verified.pep658_metadata is not None:
-                import hashlib
+                path = content_path(digests.blake2_256, filename)
+                file = File(
+                    release=release, filename=filename, packagetype=dist.kind,
+                    python_version=python_version, requires_python=release.requires_python,
+                    size=digests.size, sha256=digests.sha256, blake2_256=digests.blake2_256,
+                    md5=digests.md5, path=path, upload_time=now, uploaded_by=user, comment=comment,
+                )
+                check_column_lengths(File, {"filename": filename, "python_version": python_version})
+                if verified.pep658_metadata is not None:
+                    file.metadata_sha256 = hashlib.sha256(verified.pep658_metadata).hexdigest()
+                    file.metadata_blake2_256 = hashlib.blake2b(verified.pep658_metadata,
+                                                               digest_size=32).hexdigest()
+                try:
+                    with transaction.atomic():
+                        file.save()
+                        FilenameRegistry.objects.create(filename=filename)
+                except IntegrityError:
+                    # Another upload of the same name won the race; answer as if we came second.
+                    raise ValidationError(f"File already exists ('{filename}').") from None
 
-                file.metadata_sha256 = hashlib.sha256(verified.pep658_metadata).hexdigest()
-                file.metadata_blake2_256 = hashlib.blake2b(verified.pep658_metadata,
-                                                           digest_size=32).hexdigest()
-            try:
-                with transaction.atomic():
-                    file.save()
-                    FilenameRegistry.objects.create(filename=filename)
-            except IntegrityError:
-                # Another upload of the same name won the race; answer as if we came second.
-                raise ValidationError(f"File already exists ('{filename}').") from None
+                with open(content_path_on_disk, "rb") as source:
+                    store.put(path, source)
+                written.append(path)
+                if verified.pep658_metadata is not None:
+                    store.put(file.metadata_path, io.BytesIO(verified.pep658_metadata))
+                    written.append(file.metadata_path)
 
-            with open(content_path_on_disk, "rb") as source:
-                store.put(path, source)
-            written.append(path)
-            if verified.pep658_metadata is not None:
-                store.put(file.metadata_path, io.BytesIO(verified.pep658_metadata))
-                written.append(file.metadata_path)
+                serial = next_serial()
+                Project.objects.filter(pk=project.pk).update(
+                    last_serial=serial, total_size=project.total_size + digests.size)
+                token_info = {"token_id": str(token.id)} if token is not None else {}
+                if new_release:
+                    record(tags.PROJECT_RELEASE_ADD, info=info, actor=user, user=user,
+                           project=project, additional={"version": release.version, **token_info})
+                record(tags.FILE_ADD, info=info, actor=user, user=user, project=project,
+                       additional={"filename": filename, "version": release.version,
+                                   "sha256": digests.sha256, "size": digests.size,
+                                   "new_release": new_release, **token_info})
+                from .notifications import on_file_added  # mailed only once the upload commits
 
-            serial = next_serial()
-            Project.objects.filter(pk=project.pk).update(
-                last_serial=serial, total_size=project.total_size + digests.size)
-            token_info = {"token_id": str(token.id)} if token is not None else {}
-            if new_release:
-                record(tags.PROJECT_RELEASE_ADD, info=info, actor=user, user=user, project=project,
-                       additional={"version": release.version, **token_info})
-            record(tags.FILE_ADD, info=info, actor=user, user=user, project=project,
-                   additional={"filename": filename, "version": release.version,
-                               "sha256": digests.sha256, "size": digests.size,
-                               "new_release": new_release, **token_info})
-            from .notifications import on_file_added  # mailed only once the upload commits
-
-            on_file_added(file, new_release=new_release, user=user, token=token)
-            return AddFileResult(file, created=True)
+                on_file_added(file, new_release=new_release, user=user, token=token)
+                return AddFileResult(file, created=True)
     except BaseException:
         for stored in written:
             store.delete(stored)
@@ -297,6 +303,8 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
 
 
 def _project_changed(project: Project) -> int:
+    # The project row is locked before the chain head, the order every change uses.
+    list(Project.objects.select_for_update().filter(pk=project.pk).values_list("pk", flat=True))
     serial = next_serial()
     Project.objects.filter(pk=project.pk).update(last_serial=serial)
     project.last_serial = serial

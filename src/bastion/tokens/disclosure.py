@@ -136,7 +136,7 @@ def parse_report(body: bytes) -> list[Finding]:
 
 def _known_revoked(raw: str) -> bool:
     digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
-    return ApiToken.objects.filter(token_hash=digest).exists()
+    return ApiToken.objects.filter(token_hash=digest, revoked__isnull=False).exists()
 
 
 def revoke_leaked(finding: Finding, info: RequestInfo | None) -> bool:
@@ -144,7 +144,7 @@ def revoke_leaked(finding: Finding, info: RequestInfo | None) -> bool:
     from bastion.packaging.notifications import on_token_leaked
 
     try:
-        row, macaroon = parse_token(finding.token)
+        row, macaroon = parse_token(finding.token, require_active_user=False)
     except TokenError:
         return _known_revoked(finding.token)
     # A forged token carrying a real token's id must not get that token revoked.
@@ -181,7 +181,7 @@ def revoke_presented(raw: str, *, info: RequestInfo | None = None) -> ApiToken:
     Any genuine copy of the token may do it, including one its holder attenuated: revoking
     can only take power away, just as a leak report can.
     """
-    row, macaroon = parse_token(raw)
+    row, macaroon = parse_token(raw, require_active_user=False)
     if not is_genuine(row, macaroon):
         raise TokenError()
     revoke(row, reason="revoked by itself", info=info, actor=row.user)

@@ -139,10 +139,12 @@ class Identity:
     token: ApiToken
 
 
-def parse_token(raw: str) -> tuple[ApiToken, Macaroon]:
+def parse_token(raw: str, *, require_active_user: bool = True) -> tuple[ApiToken, Macaroon]:
     """Find the live token row for a presented token string, or raise TokenError.
 
-    Only finds the row: the signature and caveats are checked by :func:`verify`.
+    Only finds the row: the signature and caveats are checked by :func:`verify`. Revocation
+    passes ``require_active_user=False``: a disabled account's tokens must still be killable,
+    or re-enabling the account would bring a leaked token back to life.
     """
     if (not isinstance(raw, str) or not raw.startswith(settings.TOKEN_PREFIX)
             or len(raw) > MAX_TOKEN_LENGTH):
@@ -154,7 +156,7 @@ def parse_token(raw: str) -> tuple[ApiToken, Macaroon]:
         raise TokenError() from None
     row = (ApiToken.objects.select_related("user").filter(pk=token_id, revoked__isnull=True)
            .first())
-    if row is None or not row.user.is_active:
+    if row is None or (require_active_user and not row.user.is_active):
         raise TokenError()
     return row, macaroon
 

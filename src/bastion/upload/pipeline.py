@@ -22,7 +22,7 @@ from bastion.events.services import RequestInfo
 from bastion.packaging import services
 from bastion.packaging.models import Project
 from bastion.tokens import http as token_http
-from bastion.tokens.services import Identity, TokenError, parse_token
+from bastion.tokens.services import Identity, TokenError, is_genuine, parse_token
 
 from .form import UploadForm, parse_form
 from .receiving import ReceivedFile, check_declared_length, receive
@@ -66,7 +66,11 @@ def _check_credentials_present(request):
         raise TokenError()
     if not creds.is_token and not creds.secret.startswith(settings.TOKEN_PREFIX):
         raise TokenError(token_http.PASSWORDS_REFUSED)
-    return parse_token(creds.secret)
+    row, macaroon = parse_token(creds.secret)
+    # A known token id with a forged signature must not get a body streamed to disk.
+    if not is_genuine(row, macaroon):
+        raise TokenError()
+    return row, macaroon
 
 
 def _largest_file_limit() -> int:

@@ -61,9 +61,9 @@ def test_the_first_event_links_to_the_genesis_hash():
 
 
 def test_recording_outside_a_transaction_is_refused():
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="inside transaction.atomic"):
         record("test:event:add")
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="inside transaction.atomic"):
         next_serial()
 
 
@@ -190,9 +190,10 @@ def test_events_recorded_while_holding_the_head_chain_like_any_others(intact_cha
 
 def test_a_failure_while_holding_the_head_leaves_chain_and_serial_untouched(intact_chain):
     before = IndexState.objects.get(pk=1)
-    with pytest.raises(RuntimeError), transaction.atomic(), holding_chain_head():
-        next_serial()
-        record("test:event:held")
+    with pytest.raises(RuntimeError, match="the change failed"), transaction.atomic(), \
+            holding_chain_head():
+        assert next_serial() == before.last_serial + 1
+        assert record("test:event:held").sequence == before.last_event_sequence + 1
         raise RuntimeError("the change failed")
     after = IndexState.objects.get(pk=1)
     assert (after.last_serial, after.last_event_hash) == (before.last_serial, before.last_event_hash)

@@ -83,6 +83,19 @@ def test_signed_report_revokes_the_token_records_the_url_and_mails_the_owner(rep
     assert "ci.yml" in sent[0].body
 
 
+def test_leaked_token_of_a_disabled_account_is_revoked_so_reenabling_cannot_revive_it(
+        reporter, owner):
+    token, row = create_token(owner)
+    type(owner).objects.filter(pk=owner.pk).update(is_active=False)
+    with outbox():
+        answers = handle(reporter, report(token))
+    assert answers[0]["label"] == "true_positive"
+    assert is_revoked(row)
+    type(owner).objects.filter(pk=owner.pk).update(is_active=True)
+    with pytest.raises(TokenError):
+        verify(token, permission="read")
+
+
 def test_strings_that_are_not_our_tokens_are_false_positives(reporter, owner):
     answers = handle(reporter, report("bastion-notatoken", "ghp_something", ""))
     assert [a["label"] for a in answers] == ["false_positive"] * 3
