@@ -136,8 +136,8 @@ TOKEN_PREFIX = "bastion-"
 # idle (no login and no upload) for longer than INACTIVE_MEMBER_DAYS.
 INVITATION_EXPIRY_HOURS = option("invitation_expiry_hours", 72, cast=int)
 INACTIVE_MEMBER_DAYS = option("inactive_member_days", 365, cast=int)
-# Keys that sign token leak reports (GitHub secret scanning format): a path to a JSON or PEM
-# file, or the JSON itself. Empty = leak reports are refused. See tokens/disclosure.py.
+# Keys that sign token leak reports (GitHub secret scanning format): a path to a JSON
+# file, or the JSON itself (GitHub's listing or {"key id": "PEM"}). Empty = reports refused.
 DISCLOSURE_PUBLIC_KEYS = option("disclosure_public_keys", "")
 
 # --- Django wiring -------------------------------------------------------------------

@@ -3,7 +3,6 @@
 ACCOUNT_CREATE = "account:create"
 ACCOUNT_API_TOKEN_ADDED = "account:api_token:added"
 ACCOUNT_API_TOKEN_REMOVED = "account:api_token:removed"
-ACCOUNT_API_TOKEN_USED = "account:api_token:used"
 ACCOUNT_API_TOKEN_REMOVED_LEAK = "account:api_token:removed_leak"
 ACCOUNT_LOGIN_SUCCESS = "account:login:success"
 ACCOUNT_LOGIN_FAILURE = "account:login:failure"

@@ -77,11 +77,6 @@ class PageCache:
                 _, evicted = self._pages.popitem(last=False)
                 self._used -= evicted.cost
 
-    def clear(self) -> None:
-        with self._lock:
-            self._pages.clear()
-            self._used = 0
-
     def __len__(self) -> int:
         return len(self._pages)
 

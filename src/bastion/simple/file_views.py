@@ -117,8 +117,7 @@ def serve(request, path: str):
     # The bytes are final; GZipMiddleware must not re-encode them (it would change what the
     # client hashes and drop Content-Length), so it is told the client accepts no encoding.
     request.META.pop("HTTP_ACCEPT_ENCODING", None)
-    if "\x00" in path or len(path) > MAX_PATH_LENGTH:
-        # Never a stored path; PostgreSQL would refuse the NUL rather than find nothing.
+    if len(path) > MAX_PATH_LENGTH:  # never a stored path (NULs are refused by middleware)
         return authorize_read(request) or _not_found()
     project, served = _lookup(path)
     # Authorize before saying whether the path exists.

@@ -131,8 +131,14 @@ def project_json(request, name: str, version: str | None = None):
         return json_error(404, f"Not Found: no project named '{normalized}'.")
     canonical = canonicalize_version(version) if version is not None else None
     base_url = _base_url(request)
-    page = page_cache.get_or_build(("json", normalized, canonical, base_url), project.last_serial,
-                                   lambda: json_page(project, canonical, base_url))
+    if settings.BASE_URL or "*" not in settings.ALLOWED_HOSTS:
+        page = page_cache.get_or_build(("json", normalized, canonical, base_url),
+                                       project.last_serial,
+                                       lambda: json_page(project, canonical, base_url))
+    else:
+        # Any Host is accepted, so a cache keyed on it could be flooded with made-up hosts
+        # that push the index pages out; set BASTION_BASE_URL to cache this API too.
+        page = json_page(project, canonical, base_url)
     if page is None:
         if version is None:
             return json_error(404, f"Not Found: project '{normalized}' has no releases.")

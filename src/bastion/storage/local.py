@@ -13,9 +13,10 @@ class LocalFileStore:
     def __init__(self, root: Path | str):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self._resolved_root = self.root.resolve()
 
     def _resolve(self, path: str) -> Path:
-        root = self.root.resolve()
+        root = self._resolved_root
         target = (root / path).resolve()
         if target == root or not target.is_relative_to(root):
             raise ValueError(f"path escapes the store: {path!r}")

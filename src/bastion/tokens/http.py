@@ -49,20 +49,30 @@ def credentials(request) -> Credentials | None:
     return None
 
 
+AUTH_REQUIRED = "Authentication required. Use an API token with the username __token__."
+
+
+def presented_token(request, *, missing: str = AUTH_REQUIRED) -> str:
+    """The API token the request carries, or TokenError saying why there is none.
+
+    A token sent under the user's own name instead of ``__token__`` is taken the way it
+    was meant; any other password is refused with a pointer to tokens.
+    """
+    creds = credentials(request)
+    if creds is None:
+        raise TokenError(missing)
+    if not creds.secret:  # unreadable Basic credentials or an empty token
+        raise TokenError()
+    if not creds.is_token and not creds.secret.startswith(settings.TOKEN_PREFIX):
+        raise TokenError(PASSWORDS_REFUSED)
+    return creds.secret
+
+
 def authenticate(request, *, permission: str, project: str | None = None,
                  version: str | None = None, found=None) -> Identity:
     """Verify the request's token for one action or raise TokenError."""
-    creds = credentials(request)
-    if creds is None:
-        raise TokenError("Authentication required. Use an API token with the username __token__.")
-    if not creds.is_token:
-        if creds.secret.startswith(settings.TOKEN_PREFIX):
-            # Someone put the token under their own username; accept it the way it was meant.
-            creds = Credentials(TOKEN_USERNAME, creds.secret)
-        else:
-            raise TokenError(PASSWORDS_REFUSED)
-    return verify(creds.secret, permission=permission, project=project, version=version,
-                  info=RequestInfo.from_request(request), found=found)
+    return verify(presented_token(request), permission=permission, project=project,
+                  version=version, info=RequestInfo.from_request(request), found=found)
 
 
 def unauthorized(message: str) -> HttpResponse:

@@ -4,14 +4,13 @@ is involved in either)."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from bastion.events.services import RequestInfo
 
 from . import disclosure
-from .http import credentials
+from .http import presented_token
 from .services import TokenError
 
 
@@ -58,12 +57,9 @@ def revoke_self(request):
     the token revokes itself."""
     if request.method != "POST":
         return _method_not_allowed()
-    creds = credentials(request)
-    raw = ""
-    if creds is not None and (creds.is_token or creds.secret.startswith(settings.TOKEN_PREFIX)):
-        raw = creds.secret
     try:
-        row = disclosure.revoke_presented(raw, info=RequestInfo.from_request(request))
+        row = disclosure.revoke_presented(presented_token(request),
+                                          info=RequestInfo.from_request(request))
     except TokenError:
         return _refuse("Invalid, unknown or already revoked API token.", 403)
     response = JsonResponse({"revoked": True, "token_id": str(row.id),

@@ -22,7 +22,13 @@ from bastion.events.services import RequestInfo
 from bastion.packaging import services
 from bastion.packaging.models import Project
 from bastion.tokens import http as token_http
-from bastion.tokens.services import Identity, TokenError, is_genuine, parse_token
+from bastion.tokens.services import (
+    INVALID_CREDENTIALS,
+    Identity,
+    TokenError,
+    is_genuine,
+    parse_token,
+)
 
 from .form import UploadForm, parse_form
 from .receiving import ReceivedFile, check_declared_length, receive
@@ -61,12 +67,7 @@ def _check_credentials_present(request):
     Only the token's row is looked up here; its signature and caveats are verified once the
     form says which project and version the upload is for.
     """
-    creds = token_http.credentials(request)
-    if creds is None or not creds.secret:
-        raise TokenError()
-    if not creds.is_token and not creds.secret.startswith(settings.TOKEN_PREFIX):
-        raise TokenError(token_http.PASSWORDS_REFUSED)
-    row, macaroon = parse_token(creds.secret)
+    row, macaroon = parse_token(token_http.presented_token(request, missing=INVALID_CREDENTIALS))
     # A known token id with a forged signature must not get a body streamed to disk.
     if not is_genuine(row, macaroon):
         raise TokenError()
