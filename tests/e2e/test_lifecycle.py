@@ -17,16 +17,9 @@ from tests.unit.packaging.support import (
     add,
     make_member,
     new_user,
-    policy_without_2fa_fallback,
     sdist,
     wheel,
 )
-
-
-@pytest.fixture(autouse=True)
-def _policy():
-    with policy_without_2fa_fallback():
-        yield
 
 
 @pytest.fixture

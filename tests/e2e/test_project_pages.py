@@ -16,19 +16,12 @@ from tests.unit.packaging.support import (
     add,
     make_member,
     new_user,
-    policy_without_2fa_fallback,
     sdist,
     session_cookie,
     wheel,
 )
 
 DESCRIPTION = "# Fancy\n\nHello **world**, see [the docs](https://docs.example.org/).\n"
-
-
-@pytest.fixture(autouse=True)
-def _policy():
-    with policy_without_2fa_fallback():
-        yield
 
 
 @pytest.fixture

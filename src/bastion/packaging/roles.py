@@ -21,6 +21,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from bastion.accounts.services import can_publish
 from bastion.core.errors import ValidationError
 from bastion.events import tags
 from bastion.events.services import RequestInfo, record
@@ -39,27 +40,6 @@ _EVENT_TAGS = {
     "change": (tags.PROJECT_ROLE_CHANGE, tags.ACCOUNT_ROLE_CHANGE),
     "remove": (tags.PROJECT_ROLE_REMOVE, tags.ACCOUNT_ROLE_REMOVE),
 }
-
-
-def publishing_policy(user) -> tuple[bool, str]:
-    """Whether ``user`` meets the account policy for publishing and managing roles, and why not.
-
-    The accounts app owns the policy (verified email, and 2FA when BASTION_REQUIRE_2FA is
-    on). Without it, only a verified email with the 2FA requirement switched off passes:
-    when we cannot tell whether an account has 2FA, we assume it has not.
-    """
-    try:
-        from bastion.accounts.services import can_publish as policy
-    except ImportError:
-        if not (user.is_active and user.email_verified):
-            return False, "a verified email address is required"
-        if settings.REQUIRE_2FA:
-            return False, "two-factor authentication is required"
-        return True, ""
-    verdict = policy(user)
-    if isinstance(verdict, tuple):
-        return bool(verdict[0]), str(verdict[1] or "")
-    return bool(verdict), ""
 
 
 def is_admin(user) -> bool:
@@ -83,7 +63,7 @@ def require_owner(user, project: Project, action: str) -> None:
 def _require_manager(actor, project: Project) -> None:
     require_owner(actor, project, "manage its members")
     if not is_admin(actor):
-        allowed, why = publishing_policy(actor)
+        allowed, why = can_publish(actor)
         if not allowed:
             raise PermissionDenied(f"You cannot manage project members yet: {why}")
 
@@ -154,7 +134,7 @@ def invite(project: Project, inviter, invitee_username: str, role_name: str, *,
             raise ValidationError(
                 f"'{invitee.username}' must verify their email address before they can be invited."
             )
-        if not publishing_policy(invitee)[0]:
+        if not can_publish(invitee)[0]:
             # The email is verified (checked above), so what is missing is the second factor.
             raise ValidationError(
                 f"'{invitee.username}' must enable two-factor authentication before they can be invited."
@@ -219,7 +199,7 @@ def accept(invitation: RoleInvitation, user, *, info: RequestInfo | None = None)
                 raise ValidationError(
                     "This invitation is no longer valid: the person who sent it is not an Owner anymore."
                 )
-            allowed, why = publishing_policy(user)
+            allowed, why = can_publish(user)
             if not allowed:
                 raise ValidationError(f"You cannot join a project yet: {why}")
             if role_of(user, project) is not None:

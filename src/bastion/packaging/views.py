@@ -29,6 +29,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from bastion.accounts.reauth import is_recent
+from bastion.accounts.services import can_publish
 from bastion.core.errors import ValidationError
 from bastion.core.text import one_line
 from bastion.events.services import RequestInfo
@@ -104,7 +105,7 @@ def _require_policy(user, doing: str) -> None:
     """Members changing releases must meet the publishing policy (verified email, 2FA)."""
     if roles.is_admin(user):
         return
-    allowed, why = roles.publishing_policy(user)
+    allowed, why = can_publish(user)
     if not allowed:
         raise PermissionDenied(f"You cannot {doing} yet: {why}")
 
@@ -282,7 +283,7 @@ def leave(request, project, role):
 @login_required
 @require_GET
 def invitations(request):
-    allowed, why = roles.publishing_policy(request.user)
+    allowed, why = can_publish(request.user)
     return render(request, "packaging/invitations.html", {
         "invitations": roles.pending_invitations(request.user),
         "can_accept": allowed, "policy_reason": why,
@@ -299,7 +300,7 @@ def _answer_invitation(request, invitation_id: int, answer) -> object:
     try:
         answer(invitation, request.user, info=_info(request))
     except ValidationError as exc:
-        allowed, why = roles.publishing_policy(request.user)
+        allowed, why = can_publish(request.user)
         return render(request, "packaging/invitations.html", {
             "invitations": roles.pending_invitations(request.user), "error": exc.message,
             "can_accept": allowed, "policy_reason": why,

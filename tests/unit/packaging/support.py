@@ -12,7 +12,6 @@ import os
 import secrets
 import tempfile
 from contextlib import contextmanager
-from types import SimpleNamespace
 
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
@@ -21,7 +20,11 @@ from django.core import mail
 from django.test import override_settings
 from packaging.utils import canonicalize_name
 
+from bastion.accounts.models import TOTPDevice
 from bastion.accounts.services import create_user
+from bastion.accounts.totp import new_secret
+from bastion.core.archives import ArchiveLimits
+from bastion.core.distributions import validate_distribution
 from bastion.packaging import roles, services
 from bastion.packaging.models import File, Project, RoleName
 from tests.artifacts import Sdist, Wheel, metadata_text
@@ -38,40 +41,10 @@ def new_user(prefix: str = "u", *, email_verified: bool = True, two_factor: bool
 
 
 def give_second_factor(user) -> None:
-    """What the accounts app counts as 2FA, when it exists (before that, nothing to add)."""
-    try:
-        from bastion.accounts.models import TOTPDevice
-        from bastion.accounts.totp import new_secret
-    except ImportError:
-        return
     TOTPDevice.objects.create(user=user, name="tests", secret=new_secret())
 
 
-@contextmanager
-def policy_without_2fa_fallback():
-    """Before the accounts app has its 2FA policy, roles fall back to refusing everyone
-    while BASTION_REQUIRE_2FA is on; switch it off then so happy paths can run."""
-    try:
-        from bastion.accounts.services import can_publish  # noqa: F401
-    except ImportError:
-        with override_settings(REQUIRE_2FA=False):
-            yield
-        return
-    yield
-
-
-def _verified(artifact, raw_metadata: bytes, path: str):
-    try:
-        from bastion.core.distributions import validate_distribution
-    except ImportError:
-        from bastion.core.filenames import parse_filename
-        from bastion.core.metadata import parse_metadata
-
-        return SimpleNamespace(dist=parse_filename(artifact.filename),
-                               metadata=parse_metadata(raw_metadata),
-                               pep658_metadata=raw_metadata if isinstance(artifact, Wheel) else None)
-    from bastion.core.archives import ArchiveLimits
-
+def _verified(artifact, path: str):
     return validate_distribution(
         path, artifact.filename, form={}, project_name=None,
         limits=ArchiveLimits(max_members=settings.ARCHIVE_MAX_MEMBERS,
@@ -83,8 +56,6 @@ def _verified(artifact, raw_metadata: bytes, path: str):
 def add(user, artifact, *, token=None) -> File:
     """Store ``artifact`` (a tests.artifacts Wheel or Sdist) as ``user`` and return its row."""
     content = artifact.build()
-    raw = (artifact.metadata_bytes() if isinstance(artifact, Wheel)
-           else (artifact.metadata or metadata_text(artifact.name, artifact.version)).encode())
     digests = services.Digests(sha256=hashlib.sha256(content).hexdigest(),
                                blake2_256=hashlib.blake2b(content, digest_size=32).hexdigest(),
                                md5=hashlib.md5(content).hexdigest(), size=len(content))
@@ -92,7 +63,7 @@ def add(user, artifact, *, token=None) -> File:
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(content)
-        verified = _verified(artifact, raw, path)
+        verified = _verified(artifact, path)
         python_version = "source" if isinstance(artifact, Sdist) else artifact.tag.split("-")[0]
         return services.add_file(user=user, verified=verified, content_path_on_disk=path,
                                  digests=digests, python_version=python_version, token=token).file
@@ -114,9 +85,8 @@ def new_project(owner, name: str, version: str = "1.0") -> Project:
 
 
 def make_member(project: Project, owner, member, role: str = RoleName.MAINTAINER) -> None:
-    with policy_without_2fa_fallback():
-        invitation = roles.invite(project, owner, member.username, role)
-        roles.accept(invitation, member)
+    invitation = roles.invite(project, owner, member.username, role)
+    roles.accept(invitation, member)
 
 
 @contextmanager
