@@ -1,6 +1,7 @@
 """The ``authenticated`` read policy: every simple, JSON, metadata and file read needs a token."""
 
 import base64
+import hashlib
 import secrets
 from pathlib import Path
 
@@ -83,6 +84,13 @@ def test_unknown_project_and_file_paths_are_401_not_404_without_a_token(private)
 def test_read_token_reads_and_responses_are_never_publicly_cacheable(private, what):
     response = requests.get(private["urls"][what], headers=basic(private["token"]), timeout=10)
     assert response.status_code == 200
+    # The real content, not just any 200.
+    if what == "file":
+        assert hashlib.sha256(response.content).hexdigest() == private["row"].sha256
+    elif what == "metadata":
+        assert response.text.startswith("Metadata-Version:")
+    else:
+        assert private["name"] in response.text
     directives = {d.strip() for d in response.headers["Cache-Control"].split(",")}
     assert "private" in directives
     assert "public" not in directives

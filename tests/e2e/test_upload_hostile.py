@@ -24,7 +24,14 @@ from tests.conftest import Server
 
 from . import hostile
 from .hostile import Upload, sdist, sdist_members, tar_member, wheel, wheel_members
-from .uploads import assert_nothing_stored, assert_refused, create_project, send, uploader
+from .uploads import (
+    assert_nothing_stored,
+    assert_refused,
+    create_project,
+    index_snapshot,
+    send,
+    uploader,
+)
 
 DEPRECATED_CLASSIFIER = sorted(deprecated_classifiers)[0]
 LIMITED_FILE_SIZE = 512 * 1024
@@ -46,9 +53,12 @@ def limited_server():
 
 
 def refused(server, token, item: Upload, status: int, text: str, **form) -> None:
+    before = index_snapshot()
     response = send(server, token, item, **form)
     assert_refused(response, status, text)
     assert_nothing_stored(item.filename, project=item.name, version=item.version)
+    # Also under any other name: no row of any kind and no stored file appeared.
+    assert index_snapshot() == before
 
 
 def metadata(name, version="1.0", *, metadata_version="2.1", headers=(), **options):

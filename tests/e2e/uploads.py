@@ -12,7 +12,7 @@ from packaging.utils import canonicalize_name, canonicalize_version
 
 from bastion.accounts.services import create_user
 from bastion.packaging import services
-from bastion.packaging.models import File, Project, Release
+from bastion.packaging.models import File, FilenameRegistry, Project, Release
 from bastion.tokens.services import create_token
 from tests.artifacts import Sdist, Wheel, upload_form
 
@@ -88,6 +88,15 @@ def stored_names() -> set[str]:
     for _dirpath, _dirs, files in os.walk(settings.STORAGE_DIR):
         names.update(files)
     return names
+
+
+def index_snapshot() -> tuple:
+    """Everything an upload could leave behind, whatever name it would have used."""
+    stored = set()
+    for dirpath, _dirs, files in os.walk(settings.STORAGE_DIR):
+        stored.update(os.path.join(dirpath, name) for name in files)
+    return (Project.objects.count(), Release.objects.count(), File.objects.count(),
+            FilenameRegistry.objects.count(), frozenset(stored))
 
 
 def assert_refused(response, status: int, text: str) -> None:

@@ -67,8 +67,9 @@ def test_rolled_back_upload_sends_nothing(owner, project):
 
 def test_mail_server_failure_does_not_undo_the_upload(owner, project):
     with outbox(), mock.patch("bastion.accounts.notifications.EmailMessage.send",
-                              side_effect=OSError("connection refused")):
+                              side_effect=OSError("connection refused")) as send:
         file = add(owner, wheel(project.name, "4.0"))
+    assert send.called  # the failing delivery was really attempted
     assert File.objects.filter(pk=file.pk).exists()
 
 
