@@ -8,25 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import quote, urlparse
+from urllib.parse import urlparse
 
 from django.conf import settings
 from django.db.models import Max, Q
 from django.utils import timezone
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
 from bastion.packaging.models import File, Project, ProjectStatus, Release, Role, RoleName
+from bastion.simple.pages import file_url_path, version_key
 
 MAX_SEARCH_RESULTS = 50
 MAX_QUERY_LENGTH = 100
-
-
-def version_key(version: str):
-    try:
-        return (1, Version(version))
-    except InvalidVersion:  # never fail a page over a version that does not parse
-        return (0, version)
 
 
 def is_admin(user) -> bool:
@@ -166,7 +159,7 @@ def project_page(project: Project, user, version: str | None = None) -> ProjectP
 
 
 def file_url(file: File) -> str:
-    return "/" + quote(file.path, safe="/!")
+    return file_url_path(file.path)
 
 
 @dataclass(frozen=True)
