@@ -64,6 +64,24 @@ def _dump(value) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+def project_scope(predicates) -> set[str] | None:
+    """The normalized project names these caveats limit a token to; None when unlimited.
+
+    Several ``projects`` caveats intersect, as checking applies them all.
+    """
+    scope: set[str] | None = None
+    for predicate in predicates or []:
+        try:
+            value = json.loads(predicate)
+        except (TypeError, ValueError, RecursionError):
+            continue
+        if (isinstance(value, list) and len(value) > 1 and value[0] == "projects"
+                and isinstance(value[1], list)):
+            names = {canonicalize_name(n) for n in value[1] if isinstance(n, str)}
+            scope = names if scope is None else scope & names
+    return scope
+
+
 def check(predicate: str | bytes, ctx: Context) -> None:
     """Raise :class:`CaveatError` with the reason when ``predicate`` does not allow ``ctx``."""
     try:

@@ -13,7 +13,6 @@ Rules enforced here, for every caller (web UI, CLI, admin):
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 from django.conf import settings
@@ -22,6 +21,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from bastion.accounts.services import can_publish
+from bastion.core import caveats
 from bastion.core.errors import ValidationError
 from bastion.events import tags
 from bastion.events.services import RequestInfo, record
@@ -293,21 +293,8 @@ def change_role(project: Project, actor, username: str, role_name: str, *,
 
 
 def token_project_scope(token) -> set[str] | None:
-    """The normalized project names a token is limited to, or None when it is user-wide.
-
-    Several ``projects`` caveats intersect, as the verifier applies them all.
-    """
-    scope: set[str] | None = None
-    for predicate in token.caveats or []:
-        try:
-            value = json.loads(predicate)
-        except (TypeError, ValueError):
-            continue
-        if isinstance(value, list) and len(value) > 1 and value[0] == "projects" \
-                and isinstance(value[1], list):
-            names = {str(n) for n in value[1]}
-            scope = names if scope is None else scope & names
-    return scope
+    """The normalized project names a token is limited to, or None when it is user-wide."""
+    return caveats.project_scope(token.caveats)
 
 
 def revoke_project_tokens(user, project: Project, *, reason: str, actor=None,

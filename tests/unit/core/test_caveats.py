@@ -148,3 +148,11 @@ def test_deeply_nested_json_fails_closed_with_caveat_error():
 
 def test_boolean_is_not_a_user_id():
     reason('["user",true]', ctx(user_id=1))
+
+
+def test_project_scope_intersects_project_caveats_and_normalizes_names():
+    from bastion.core.caveats import project_scope
+
+    assert project_scope(['["user",1]']) is None
+    assert project_scope(['["projects",["A_b","c"]]', '["projects",["a-b"]]']) == {"a-b"}
+    assert project_scope(["not json", '["projects","x"]']) is None
