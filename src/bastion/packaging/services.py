@@ -170,32 +170,18 @@ def find_existing_file(filename: str, digests: Digests) -> File | None:
     return None
 
 
+# Core-metadata fields kept on a Release; ValidatedMetadata.fields always has every one.
+RELEASE_METADATA_FIELDS = (
+    "summary", "description", "description_content_type", "keywords", "home_page",
+    "download_url", "author", "author_email", "maintainer", "maintainer_email", "license",
+    "license_expression", "requires_python", "classifiers", "requires_dist", "provides_extra",
+    "project_urls", "platforms", "dynamic", "license_files",
+)
+
+
 def _release_fields(meta) -> dict:
-    fields = dict(meta.fields)
-    return {
-        "metadata_version": meta.metadata_version,
-        "summary": fields.get("summary", ""),
-        "description": fields.get("description", ""),
-        "description_content_type": fields.get("description_content_type", ""),
-        "description_html": meta.description_html,
-        "keywords": fields.get("keywords", ""),
-        "home_page": fields.get("home_page", ""),
-        "download_url": fields.get("download_url", ""),
-        "author": fields.get("author", ""),
-        "author_email": fields.get("author_email", ""),
-        "maintainer": fields.get("maintainer", ""),
-        "maintainer_email": fields.get("maintainer_email", ""),
-        "license": fields.get("license", ""),
-        "license_expression": fields.get("license_expression", ""),
-        "requires_python": fields.get("requires_python", ""),
-        "classifiers": fields.get("classifiers", []),
-        "requires_dist": fields.get("requires_dist", []),
-        "provides_extra": fields.get("provides_extra", []),
-        "project_urls": fields.get("project_urls", {}),
-        "platforms": fields.get("platforms", []),
-        "dynamic": fields.get("dynamic", []),
-        "license_files": fields.get("license_files", []),
-    }
+    return {"metadata_version": meta.metadata_version, "description_html": meta.description_html,
+            **{name: meta.fields[name] for name in RELEASE_METADATA_FIELDS}}
 
 
 def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
