@@ -37,32 +37,15 @@ SINGLE_USE = frozenset({
 
 # Clients disagree on singular and plural spellings of multi-use fields (pdm sends
 # provides_extras, uv import_names, hatch provides_extra): every spelling maps to one name.
-MULTI_USE_ALIASES = {
-    "classifiers": "classifiers",
-    "classifier": "classifiers",
-    "platform": "platforms",
-    "platforms": "platforms",
-    "supported_platform": "supported_platforms",
-    "supported_platforms": "supported_platforms",
-    "requires_dist": "requires_dist",
-    "provides_dist": "provides_dist",
-    "obsoletes_dist": "obsoletes_dist",
-    "requires_external": "requires_external",
-    "project_urls": "project_urls",
-    "project_url": "project_urls",
-    "provides_extra": "provides_extra",
-    "provides_extras": "provides_extra",
-    "dynamic": "dynamic",
-    "license_file": "license_files",
-    "license_files": "license_files",
-    "import_name": "import_names",
-    "import_names": "import_names",
-    "import_namespace": "import_namespaces",
-    "import_namespaces": "import_namespaces",
-    "requires": "requires",
-    "provides": "provides",
-    "obsoletes": "obsoletes",
-}
+# Multi-use metadata fields in every spelling clients send (pdm's provides_extras, uv's
+# import_names, ...). The artifact's metadata is what gets stored, so they are only screened.
+MULTI_USE_FIELDS = frozenset({
+    "classifiers", "classifier", "platform", "platforms", "supported_platform",
+    "supported_platforms", "requires_dist", "provides_dist", "obsoletes_dist",
+    "requires_external", "project_urls", "project_url", "provides_extra", "provides_extras",
+    "dynamic", "license_file", "license_files", "import_name", "import_names",
+    "import_namespace", "import_namespaces", "requires", "provides", "obsoletes",
+})
 
 # The form fields the artifact's metadata is cross-checked against.
 CROSS_CHECKED = ("name", "version", "metadata_version")
@@ -106,7 +89,6 @@ class FormDigests:
 
 @dataclass(frozen=True)
 class UploadForm:
-    action: str
     filetype: str
     pyversion: str
     name: str
@@ -116,8 +98,6 @@ class UploadForm:
     comment: str = ""
     # Single-use metadata fields as sent (empty ones dropped).
     fields: dict[str, str] = field(default_factory=dict)
-    # Multi-use metadata fields under one spelling each.
-    lists: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def cross_check(self) -> dict[str, str]:
@@ -168,7 +148,7 @@ def parse_form(pairs: Iterable[tuple[str, list[str]]]) -> UploadForm:
     values = non_empty_values(pairs)
     check_action(values)
     for key in sorted(values):
-        if (key in SINGLE_USE or key in MULTI_USE_ALIASES) and any("\x00" in v for v in values[key]):
+        if (key in SINGLE_USE or key in MULTI_USE_FIELDS) and any("\x00" in v for v in values[key]):
             # Databases refuse NUL in text; say so instead of failing later.
             raise ValidationError(f"The field '{key}' contains a NUL character.")
 
@@ -210,15 +190,9 @@ def parse_form(pairs: Iterable[tuple[str, list[str]]]) -> UploadForm:
 
     fields = {key: vals[0] for key, vals in values.items()
               if key in SINGLE_USE and not key.startswith(":")}
-    lists: dict[str, list[str]] = {}
-    for key, vals in values.items():
-        canonical = MULTI_USE_ALIASES.get(key)
-        if canonical is not None:
-            lists.setdefault(canonical, []).extend(vals)
     return UploadForm(
-        action=FILE_UPLOAD, filetype=filetype, pyversion=pyversion,
-        name=fields["name"], version=fields["version"],
+        filetype=filetype, pyversion=pyversion, name=fields["name"], version=fields["version"],
         metadata_version=fields["metadata_version"], digests=digests,
-        comment=fields.get("comment", ""), fields=fields, lists=lists,
+        comment=fields.get("comment", ""), fields=fields,
     )
 
