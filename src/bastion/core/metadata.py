@@ -111,7 +111,10 @@ def _parse_metadata(raw: bytes) -> ValidatedMetadata:
         metadata = None
     except Exception:  # packaging bug on odd input: still one readable refusal
         raise ValidationError("The distribution's metadata could not be validated.") from None
-    lenient = Metadata.from_raw(dict(fields), validate=False)  # type: ignore[arg-type]
+    # The index's own rules run even when packaging refused something, so that the first
+    # error reported follows one priority order; a lenient parse is only needed then.
+    lenient = metadata if metadata is not None else Metadata.from_raw(
+        dict(fields), validate=False)  # type: ignore[arg-type]
     errors += _index_rules(lenient)
     if errors or metadata is None:
         raise _first_error(errors, fields)
