@@ -28,7 +28,7 @@ from bastion.events.services import RequestInfo, record
 
 from . import notifications
 from .models import InvitationStatus, Project, Role, RoleInvitation, RoleName
-from .services import PermissionDenied
+from .services import PermissionDenied, role_of
 
 ROLES = tuple(RoleName.values)
 
@@ -44,13 +44,6 @@ _EVENT_TAGS = {
 
 def is_admin(user) -> bool:
     return bool(user is not None and user.is_active and user.is_superuser)
-
-
-def role_of(user, project: Project) -> str | None:
-    if user is None or not getattr(user, "pk", None):
-        return None
-    return (Role.objects.filter(project=project, user=user)
-            .values_list("role_name", flat=True).first())
 
 
 def require_owner(user, project: Project, action: str) -> None:

@@ -95,7 +95,11 @@ def create_project(name: str, owner, *, info: RequestInfo | None = None) -> Proj
 
 
 def role_of(user, project: Project) -> str | None:
-    return Role.objects.filter(project=project, user=user).values_list("role_name", flat=True).first()
+    """The user's role in the project; None for non-members and anonymous visitors."""
+    if user is None or not getattr(user, "pk", None):
+        return None
+    return (Role.objects.filter(project=project, user=user)
+            .values_list("role_name", flat=True).first())
 
 
 def check_can_upload(user, project: Project) -> None:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from packaging.utils import canonicalize_name
 
 from bastion.packaging.models import File, Project, ProjectStatus, Release, Role, RoleName
+from bastion.packaging.services import role_of
 from bastion.simple.pages import file_url_path, version_key
 
 MAX_SEARCH_RESULTS = 50
@@ -24,12 +25,6 @@ MAX_QUERY_LENGTH = 100
 
 def is_admin(user) -> bool:
     return bool(getattr(user, "is_authenticated", False) and user.is_active and user.is_superuser)
-
-
-def role_of(user, project: Project) -> str | None:
-    if not getattr(user, "is_authenticated", False):
-        return None
-    return Role.objects.filter(project=project, user=user).values_list("role_name", flat=True).first()
 
 
 def can_see(user, project: Project) -> bool:
