@@ -24,7 +24,7 @@ from bastion.storage import get_store
 from . import notifications
 from .models import File, Project, ProjectStatus, Release, ReservedProjectName, Role, RoleName
 from .roles import require_owner, revoke_project_tokens
-from .services import set_project_status
+from .services import project_changed, set_project_status
 
 
 def _confirmed(typed: str | None, *accepted: str) -> bool:
@@ -56,15 +56,6 @@ def _lock(project: Project) -> Project:
     return locked
 
 
-def _changed(project: Project, *, freed_bytes: int) -> None:
-    serial = next_serial()
-    fresh = Project.objects.get(pk=project.pk)
-    Project.objects.filter(pk=project.pk).update(
-        last_serial=serial, total_size=max(0, fresh.total_size - freed_bytes))
-    project.last_serial = serial
-    project.total_size = max(0, fresh.total_size - freed_bytes)
-
-
 def delete_file(file: File, actor, *, confirm: str, info: RequestInfo | None = None) -> None:
     release = file.release
     project = release.project
@@ -81,7 +72,7 @@ def delete_file(file: File, actor, *, confirm: str, info: RequestInfo | None = N
         paths = _stored_paths([file])
         filename, size, sha256 = file.filename, file.size, file.sha256
         file.delete()
-        _changed(project, freed_bytes=size)
+        project_changed(project, size_change=-size)
         record(tags.FILE_REMOVE, info=info, actor=actor, user=actor, project=project,
                additional={"filename": filename, "version": release.version,
                            "sha256": sha256, "size": size})
@@ -109,7 +100,7 @@ def delete_release(release: Release, actor, *, confirm: str,
         freed = sum(f.size for f in files)
         filenames = sorted(f.filename for f in files)
         Release.objects.filter(pk=release.pk).delete()
-        _changed(project, freed_bytes=freed)
+        project_changed(project, size_change=-freed)
         record(tags.PROJECT_RELEASE_REMOVE, info=info, actor=actor, user=actor, project=project,
                additional={"version": release.version, "filenames": filenames})
         notifications.notify_owners(

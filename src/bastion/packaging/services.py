@@ -13,6 +13,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 from packaging.utils import canonicalize_name, canonicalize_version
 
@@ -271,9 +273,7 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
                     store.put(file.metadata_path, io.BytesIO(verified.pep658_metadata))
                     written.append(file.metadata_path)
 
-                serial = next_serial()
-                Project.objects.filter(pk=project.pk).update(
-                    last_serial=serial, total_size=project.total_size + digests.size)
+                project_changed(project, size_change=digests.size)
                 token_info = {"token_id": str(token.id)} if token is not None else {}
                 if new_release:
                     record(tags.PROJECT_RELEASE_ADD, info=info, actor=user, user=user,
@@ -292,12 +292,20 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
         raise
 
 
-def _project_changed(project: Project) -> int:
-    # The project row is locked before the chain head, the order every change uses.
+def project_changed(project: Project, *, size_change: int = 0) -> int:
+    """Give the project a new serial (and adjust its size); call in the change's transaction.
+
+    The project row is locked before the chain head, the order every change uses.
+    """
     list(Project.objects.select_for_update().filter(pk=project.pk).values_list("pk", flat=True))
     serial = next_serial()
-    Project.objects.filter(pk=project.pk).update(last_serial=serial)
+    updates: dict = {"last_serial": serial}
+    if size_change:
+        updates["total_size"] = Greatest(F("total_size") + size_change, 0)
+    Project.objects.filter(pk=project.pk).update(**updates)
     project.last_serial = serial
+    if size_change:
+        project.refresh_from_db(fields=["total_size"])
     return serial
 
 
@@ -306,7 +314,7 @@ def yank_release(release: Release, *, reason: str = "", actor=None,
     with transaction.atomic():
         Release.objects.filter(pk=release.pk).update(yanked=True, yanked_reason=reason)
         release.yanked, release.yanked_reason = True, reason
-        _project_changed(release.project)
+        project_changed(release.project)
         record(tags.PROJECT_RELEASE_YANK, info=info, actor=actor, user=actor,
                project=release.project, additional={"version": release.version, "reason": reason})
 
@@ -315,7 +323,7 @@ def unyank_release(release: Release, *, actor=None, info: RequestInfo | None = N
     with transaction.atomic():
         Release.objects.filter(pk=release.pk).update(yanked=False, yanked_reason="")
         release.yanked, release.yanked_reason = False, ""
-        _project_changed(release.project)
+        project_changed(release.project)
         record(tags.PROJECT_RELEASE_UNYANK, info=info, actor=actor, user=actor,
                project=release.project, additional={"version": release.version})
 
@@ -328,6 +336,6 @@ def set_project_status(project: Project, status: str, *, reason: str = "", actor
         previous = project.status
         Project.objects.filter(pk=project.pk).update(status=status, status_reason=reason)
         project.status, project.status_reason = status, reason
-        _project_changed(project)
+        project_changed(project)
         record(tags.PROJECT_STATUS_CHANGE, info=info, actor=actor, user=actor, project=project,
                additional={"from": previous, "to": status, "reason": reason})
