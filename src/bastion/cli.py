@@ -134,32 +134,16 @@ def cmd_events(args) -> int:
     _setup_django()
     import json
 
-    from django.db.models import Q
-    from packaging.utils import canonicalize_name
-
-    from .events.models import SecurityEvent
+    from .events.services import event_as_dict, query_events
 
     if args.limit < 0:
         return _fail("--limit must be 0 (no limit) or more")
-    events = SecurityEvent.objects.all()
-    if args.user:
-        events = events.filter(Q(user_name=args.user) | Q(actor_name=args.user))
-    if args.project:
-        events = events.filter(project_name=canonicalize_name(args.project))
-    if args.tag:
-        # A tag or a prefix of whole parts: "account:api_token" matches its added/removed/...
-        tag = args.tag.rstrip(":")
-        events = events.filter(Q(tag=tag) | Q(tag__startswith=tag + ":"))
+    events = query_events(user=args.user or "", project=args.project or "", tag=args.tag or "")
     events = events.order_by("-sequence")
     if args.limit:
         events = events[:args.limit]
     for event in reversed(list(events)):
-        fields = {
-            "sequence": event.sequence, "time": event.time.isoformat(), "tag": event.tag,
-            "actor": event.actor_name, "user": event.user_name, "project": event.project_name,
-            "ip_address": event.ip_address, "user_agent": event.user_agent,
-            "additional": event.additional,
-        }
+        fields = event_as_dict(event, with_hashes=False)
         if args.json:
             print(json.dumps(fields, sort_keys=True))
             continue

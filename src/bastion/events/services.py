@@ -224,3 +224,38 @@ def verify_chain() -> ChainReport:
             return ChainReport(checked, head_sequence + 1,
                                "event beyond the recorded chain head (not written by Bastion)")
     return ChainReport(checked)
+
+
+def query_events(*, user: str = "", project: str = "", tag: str = "", start=None, end=None):
+    """Events by or about ``user``, on ``project``, with a tag or tag prefix, in a time span.
+
+    ``tag`` is a whole tag or a prefix of whole parts ("project:role" matches its actions).
+    """
+    from django.db.models import Q
+    from packaging.utils import canonicalize_name
+
+    events = SecurityEvent.objects.all()
+    if user:
+        events = events.filter(Q(user_name=user) | Q(actor_name=user))
+    if project:
+        events = events.filter(project_name=canonicalize_name(project))
+    tag = (tag or "").strip().rstrip(":")
+    if tag:
+        events = events.filter(Q(tag=tag) | Q(tag__startswith=tag + ":"))
+    if start is not None:
+        events = events.filter(time__gte=start)
+    if end is not None:
+        events = events.filter(time__lte=end)
+    return events
+
+
+def event_as_dict(event: SecurityEvent, *, with_hashes: bool = True) -> dict:
+    fields = {
+        "sequence": event.sequence, "time": event.time.isoformat(), "tag": event.tag,
+        "actor": event.actor_name, "user": event.user_name, "project": event.project_name,
+        "ip_address": event.ip_address, "user_agent": event.user_agent,
+        "additional": event.additional,
+    }
+    if with_hashes:
+        fields.update(previous_hash=event.previous_hash, hash=event.hash)
+    return fields

@@ -12,16 +12,16 @@ from datetime import datetime, time as dtime, timezone as dt_timezone
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from packaging.utils import canonicalize_name
 
 from bastion.core.text import one_line
 
 from .models import SecurityEvent
+from .services import event_as_dict, query_events
 
 PAGE_SIZE = 50
 JSON_DEFAULT_LIMIT = 500
@@ -38,16 +38,8 @@ def parse_day(value: str, *, end: bool = False) -> datetime | None:
 
 
 def filtered(events: QuerySet, *, tag: str = "", since: str = "", until: str = "") -> QuerySet:
-    """``tag`` is a whole tag or a prefix of whole parts ("project:role" matches its actions)."""
-    tag = (tag or "").strip().rstrip(":")
-    if tag:
-        events = events.filter(Q(tag=tag) | Q(tag__startswith=tag + ":"))
-    start, end = parse_day(since), parse_day(until, end=True)
-    if start:
-        events = events.filter(time__gte=start)
-    if end:
-        events = events.filter(time__lte=end)
-    return events
+    """``events`` narrowed by tag (or tag prefix) and by UTC days ``since``..``until``."""
+    return events & query_events(tag=tag, start=parse_day(since), end=parse_day(until, end=True))
 
 
 @never_cache
@@ -69,15 +61,6 @@ def project_history(request, name: str):
     })
 
 
-def _as_json(event: SecurityEvent) -> dict:
-    return {
-        "sequence": event.sequence, "time": event.time.isoformat(), "tag": event.tag,
-        "actor": event.actor_name, "user": event.user_name, "project": event.project_name,
-        "ip_address": event.ip_address, "user_agent": event.user_agent,
-        "additional": event.additional, "previous_hash": event.previous_hash, "hash": event.hash,
-    }
-
-
 def _json_refusal(message: str, status: int) -> JsonResponse:
     response = JsonResponse({"message": message}, status=status)
     response["Cache-Control"] = "no-store"
@@ -94,13 +77,8 @@ def admin_events(request):
     user = request.user
     if not (user.is_authenticated and user.is_active and user.is_superuser):
         return _json_refusal("Only site administrators can read the event log.", 403)
-    events = SecurityEvent.objects.all()
-    username = one_line(request.GET.get("user"), 150)
-    if username:
-        events = events.filter(Q(user_name=username) | Q(actor_name=username))
-    project = one_line(request.GET.get("project"), 200)
-    if project:
-        events = events.filter(project_name=canonicalize_name(project))
+    events = query_events(user=one_line(request.GET.get("user"), 150),
+                          project=one_line(request.GET.get("project"), 200))
     since, until = one_line(request.GET.get("since"), 10), one_line(request.GET.get("until"), 10)
     for name, value in (("since", since), ("until", until)):
         if value and parse_day(value) is None:
@@ -121,7 +99,7 @@ def admin_events(request):
     more = len(page) > limit
     page = page[:limit]
     response = JsonResponse({
-        "events": [_as_json(e) for e in page],
+        "events": [event_as_dict(e) for e in page],
         "next": page[-1].sequence if more and page else None,
     })
     response["Cache-Control"] = "no-store"
