@@ -18,6 +18,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from bastion import sql
+
 from .models import IndexState, SecurityEvent
 
 GENESIS_HASH = "0" * 64
@@ -63,16 +65,36 @@ def _clean(value):
 CLI = RequestInfo(ip_address="", user_agent="bastion-cli")
 
 
+# Every change reads the head row under lock; by hand for speed (see bastion.sql).
+_STATE_SQL = (f"SELECT id, last_serial, last_event_sequence, last_event_hash "
+              f"FROM {IndexState._meta.db_table} WHERE id = 1")
+
+
 def _locked_state() -> IndexState:
-    state = IndexState.objects.select_for_update().filter(pk=1).first()
-    if state is None:
+    row = sql.first(_STATE_SQL + sql.for_update())
+    if row is None:
         IndexState.objects.get_or_create(pk=1)
-        state = IndexState.objects.select_for_update().get(pk=1)
-    return state
+        row = sql.first(_STATE_SQL + sql.for_update())
+    return IndexState(id=row[0], last_serial=row[1], last_event_sequence=row[2],
+                      last_event_hash=row[3])
 
 
-_STATE_FIELDS = ["last_serial", "last_event_sequence", "last_event_hash"]
-_held_state: ContextVar[IndexState | None] = ContextVar("bastion_held_index_state", default=None)
+_STATE_SQL_UPDATE = (f"UPDATE {IndexState._meta.db_table} SET last_serial = %s, "
+                     "last_event_sequence = %s, last_event_hash = %s WHERE id = 1")
+
+
+@dataclass
+class _HeldHead:
+    state: IndexState
+    pending: list[SecurityEvent]
+
+
+_held: ContextVar[_HeldHead | None] = ContextVar("bastion_held_chain_head", default=None)
+
+
+def _write_head(state: IndexState) -> None:
+    sql.execute(_STATE_SQL_UPDATE,
+                [state.last_serial, state.last_event_sequence, state.last_event_hash])
 
 
 @contextmanager
@@ -80,29 +102,32 @@ def holding_chain_head():
     """Lock the serial and chain head once for several changes in one transaction.
 
     A change that records several events (an upload that creates a project records four)
-    reads and writes the head row once instead of once per event. Use it directly inside
-    ``transaction.atomic()``: an exception leaving the block must also leave the transaction,
-    because the head is written back only when the block ends normally.
+    reads and writes the head row once instead of once per event, and writes its events in
+    one statement when the block ends (they are not in the table before that). Use it
+    directly inside ``transaction.atomic()``: an exception leaving the block must also leave
+    the transaction, because the head and the events are written only when it ends normally.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("holding_chain_head() must run inside transaction.atomic()")
-    if _held_state.get() is not None:
+    if _held.get() is not None:
         yield
         return
-    state = _locked_state()
-    reset = _held_state.set(state)
+    held = _HeldHead(_locked_state(), [])
+    reset = _held.set(held)
     try:
         yield
     finally:
-        _held_state.reset(reset)
-    state.save(update_fields=_STATE_FIELDS)
+        _held.reset(reset)
+    if held.pending:
+        SecurityEvent.objects.bulk_create(held.pending)
+    _write_head(held.state)
 
 
 def _state_for_change() -> tuple[IndexState, bool]:
     """The locked head row, and whether the caller must write it back itself."""
-    held = _held_state.get()
+    held = _held.get()
     if held is not None:
-        return held, False
+        return held.state, False
     return _locked_state(), True
 
 
@@ -113,7 +138,7 @@ def next_serial() -> int:
     state, write_back = _state_for_change()
     state.last_serial += 1
     if write_back:
-        state.save(update_fields=["last_serial"])
+        _write_head(state)
     return state.last_serial
 
 
@@ -169,11 +194,13 @@ def record(tag: str, *, info: RequestInfo | None = None, actor=None, user=None, 
         previous_hash=state.last_event_hash,
     )
     event.hash = event_digest(_chained_fields(event), event.previous_hash)
-    event.save()
     state.last_event_sequence = event.sequence
     state.last_event_hash = event.hash
     if write_back:
-        state.save(update_fields=["last_event_sequence", "last_event_hash"])
+        event.save()
+        _write_head(state)
+    else:
+        _held.get().pending.append(event)
     return event
 
 

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import io
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
-from django.db.models.functions import Greatest
 from django.utils import timezone
 from packaging.utils import canonicalize_name, canonicalize_version
 
+from bastion import sql
 from bastion.core import names
 from bastion.core.errors import ValidationError
 from bastion.events import tags
@@ -62,15 +62,38 @@ def find_project(name: str) -> Project | None:
     return Project.objects.filter(normalized_name=canonicalize_name(name)).first()
 
 
+# The upload path's reads, by hand (see bastion.sql): each runs on every upload, some twice.
+_PROJECTS = sql.Loader(Project)
+_PROJECT_AND_ROLE_SQL = (
+    f"SELECT {_PROJECTS.columns('p')}, (SELECT r.role_name FROM {Role._meta.db_table} r "
+    "WHERE r.project_id = p.id AND r.user_id = %s) "
+    f"FROM {Project._meta.db_table} p WHERE p.normalized_name = %s"
+)
+_PROHIBITED_SQL = f"SELECT 1 FROM {ProhibitedProjectName._meta.db_table} WHERE normalized_name = %s"
+_SIMILAR_SQL = (f"SELECT ultranormalized_name, name FROM {Project._meta.db_table} "
+                "WHERE ultranormalized_name = %s")
+
+
+def project_for_upload(name: str, user, *, lock: bool = False) -> tuple[Project | None, str | None]:
+    """The project called ``name`` (None if there is none yet) and ``user``'s role in it.
+
+    ``lock``: also lock the project row (the first lock a change takes, see add_file).
+    """
+    statement = _PROJECT_AND_ROLE_SQL + (sql.for_update(of="p") if lock else "")
+    row = sql.first(statement, [user.pk, canonicalize_name(name)])
+    if row is None:
+        return None, None
+    return _PROJECTS.load(row), row[_PROJECTS.width]
+
+
 def check_new_project_name(name: str, user=None) -> None:
     """Raise ValidationError when ``name`` may not be registered as a new project (by ``user``)."""
     normalized = canonicalize_name(name)
-    prohibited = set(ProhibitedProjectName.objects.filter(normalized_name=normalized)
-                     .values_list("normalized_name", flat=True))
-    prohibited |= {canonicalize_name(n) for n in settings.PROHIBITED_NAMES}
+    prohibited = {canonicalize_name(n) for n in settings.PROHIBITED_NAMES}
+    if sql.first(_PROHIBITED_SQL, [normalized]) is not None:
+        prohibited.add(normalized)
     ultra = names.ultranormalize(name)
-    existing = dict(Project.objects.filter(ultranormalized_name=ultra)
-                    .values_list("ultranormalized_name", "name")[:1])
+    existing = dict(sql.rows(_SIMILAR_SQL + " LIMIT 1", [ultra]))
     names.validate_new_project_name(name, prohibited=prohibited, existing_ultranormalized=existing)
     from .lifecycle import check_name_not_reserved  # lifecycle imports this module
 
@@ -104,12 +127,18 @@ def role_of(user, project: Project) -> str | None:
             .values_list("role_name", flat=True).first())
 
 
-def check_can_upload(user, project: Project) -> None:
+_LOOK_IT_UP = object()
+
+
+def check_can_upload(user, project: Project, role=_LOOK_IT_UP) -> None:
+    """Refuse an upload by ``user`` to ``project`` (``role``: theirs, when already known)."""
     if project.status == ProjectStatus.QUARANTINED:
         raise PermissionDenied(f"Project '{project.name}' is quarantined; uploads are not allowed.")
     if project.status == ProjectStatus.ARCHIVED:
         raise ValidationError(f"Project '{project.name}' is archived; uploads are not allowed.")
-    if role_of(user, project) not in UPLOAD_ROLES:
+    if role is _LOOK_IT_UP:
+        role = role_of(user, project)
+    if role not in UPLOAD_ROLES:
         raise PermissionDenied(
             f"The user '{user.username}' isn't allowed to upload to project '{project.name}'."
         )
@@ -150,25 +179,47 @@ def check_column_lengths(model, values: dict) -> None:
             )
 
 
-def find_existing_file(filename: str, digests: Digests) -> File | None:
+@dataclass(frozen=True)
+class ExistingFile:
+    """A stored file that an upload's name or bytes collide with."""
+
+    id: int
+    filename: str
+    sha256: str
+    blake2_256: str
+    project_id: int
+    canonical_version: str
+
+
+_COLLIDING_FILES_SQL = (
+    "SELECT f.id, f.filename, f.sha256, f.blake2_256, r.project_id, r.canonical_version "
+    f"FROM {File._meta.db_table} f JOIN {Release._meta.db_table} r ON r.id = f.release_id "
+    "WHERE f.filename = %s OR f.blake2_256 = %s"
+)
+_FILENAME_USED_SQL = f"SELECT 1 FROM {FilenameRegistry._meta.db_table} WHERE filename = %s"
+
+
+def find_existing_file(filename: str, digests: Digests) -> ExistingFile | None:
     """The identical file if it was already uploaded; ValidationError if the name is taken.
 
     A filename once used can never carry other bytes, even after the file was deleted.
     """
-    existing = File.objects.select_related("release").filter(filename=filename).first()
-    if existing is not None:
+    colliding = [ExistingFile(*row) for row in sql.rows(_COLLIDING_FILES_SQL,
+                                                         [filename, digests.blake2_256])]
+    for existing in colliding:
+        if existing.filename != filename:
+            continue
         if existing.sha256 == digests.sha256 and existing.blake2_256 == digests.blake2_256:
             return existing
         raise ValidationError(
             f"File already exists ('{filename}', with blake2_256 hash '{existing.blake2_256}'). "
             "Use a new version number."
         )
-    same_bytes = File.objects.filter(blake2_256=digests.blake2_256).only("filename").first()
-    if same_bytes is not None:
+    if colliding:
         raise ValidationError(
-            f"File already exists: the same content was uploaded as '{same_bytes.filename}'."
+            f"File already exists: the same content was uploaded as '{colliding[0].filename}'."
         )
-    if FilenameRegistry.objects.filter(filename=filename).exists():
+    if sql.first(_FILENAME_USED_SQL, [filename]) is not None:
         raise ValidationError(
             "This filename was previously used by a file that has since been deleted. "
             "Use a different version."
@@ -190,6 +241,13 @@ def _release_fields(meta) -> dict:
             **{name: meta.fields[name] for name in RELEASE_METADATA_FIELDS}}
 
 
+_RELEASES = sql.Loader(Release)
+_RELEASE_SQL = (f"SELECT {_RELEASES.columns('r')} FROM {Release._meta.db_table} r "
+                "WHERE r.project_id = %s AND r.canonical_version = %s")
+_RELEASE_HAS_SDIST_SQL = (f"SELECT 1 FROM {File._meta.db_table} "
+                          "WHERE release_id = %s AND packagetype = %s")
+
+
 def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
              python_version: str, info: RequestInfo | None = None, token=None,
              comment: str = "") -> AddFileResult:
@@ -202,78 +260,79 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
     meta = verified.metadata
     filename = dist.filename
     store = get_store()
-    written: list[str] = []
+    storing: _Storing | None = None
     try:
         with transaction.atomic():
             # Lock order everywhere: the project row first, then the chain head; lifecycle
             # and role changes take them in that order too, so they cannot deadlock.
-            project = (Project.objects.select_for_update()
-                       .filter(normalized_name=canonicalize_name(meta.name)).first())
+            project, role = project_for_upload(meta.name, user, lock=True)
             if project is not None:
-                check_can_upload(user, project)
+                check_can_upload(user, project, role)
             existing = find_existing_file(filename, digests)
             if existing is not None:
-                if project is None or existing.release.project_id != project.pk:
+                if project is None or existing.project_id != project.pk:
                     raise ValidationError(f"File already exists ('{filename}').")
-                return AddFileResult(existing, created=False)
-            if project is None:
-                project = create_project(meta.name, user, info=info)
-
+                return AddFileResult(File.objects.get(pk=existing.id), created=False)
             with holding_chain_head():
+                if project is None:
+                    project = create_project(meta.name, user, info=info)
                 now = timezone.now()
                 check_upload_size(project, digests.size)
 
                 canonical = canonicalize_version(meta.version)
-                release = (Release.objects.filter(project=project, canonical_version=canonical)
-                           .first())
+                found = sql.first(_RELEASE_SQL, [project.pk, canonical])
+                release = _RELEASES.load(found) if found is not None else None
+                if release is not None:
+                    release.project = project
                 new_release = release is None
-                if new_release:
-                    values = {"version": str(meta.version), "canonical_version": canonical,
-                              **_release_fields(meta)}
-                    check_column_lengths(Release, values)
-                    release = Release.objects.create(
-                        project=project, is_prerelease=meta.version.is_prerelease, created=now,
-                        uploader=user, **values,
-                    )
-                else:
+                if not new_release:
                     max_age = timedelta(days=settings.MAX_RELEASE_AGE_DAYS)
                     if settings.MAX_RELEASE_AGE_DAYS > 0 and now - release.created > max_age:
                         raise ValidationError(
                             "Uploading new files to releases older than "
                             f"{settings.MAX_RELEASE_AGE_DAYS} days is not allowed."
                         )
-                    if dist.kind == PackageType.SDIST and release.files.filter(
-                            packagetype=PackageType.SDIST).exists():
+                    if dist.kind == PackageType.SDIST and sql.first(
+                            _RELEASE_HAS_SDIST_SQL, [release.pk, PackageType.SDIST]):
                         raise ValidationError("Only one sdist may be uploaded per release.")
+                release_values = {"version": str(meta.version), "canonical_version": canonical,
+                                  **_release_fields(meta)}
+                check_column_lengths(Release, release_values)
+                check_column_lengths(File, {"filename": filename, "python_version": python_version})
 
+                # Every check has passed and the locks are held: the bytes are written (and
+                # fsynced) in the background while the rows are, and waited for before commit.
                 path = content_path(digests.blake2_256, filename)
+                to_store = [(path, content_path_on_disk)]
+                if verified.pep658_metadata is not None:
+                    to_store.append((path + ".metadata", verified.pep658_metadata))
+                storing = _Storing(store, to_store)
+
+                if new_release:
+                    release = Release.objects.create(
+                        project=project, is_prerelease=meta.version.is_prerelease, created=now,
+                        uploader=user, **release_values,
+                    )
                 file = File(
                     release=release, filename=filename, packagetype=dist.kind,
                     python_version=python_version, requires_python=release.requires_python,
                     size=digests.size, sha256=digests.sha256, blake2_256=digests.blake2_256,
                     md5=digests.md5, path=path, upload_time=now, uploaded_by=user, comment=comment,
                 )
-                check_column_lengths(File, {"filename": filename, "python_version": python_version})
                 if verified.pep658_metadata is not None:
                     file.metadata_sha256 = hashlib.sha256(verified.pep658_metadata).hexdigest()
                     file.metadata_blake2_256 = hashlib.blake2b(verified.pep658_metadata,
                                                                digest_size=32).hexdigest()
                 try:
-                    with transaction.atomic():
-                        file.save()
-                        FilenameRegistry.objects.create(filename=filename)
+                    # No savepoint needed: a failure here ends the whole transaction.
+                    file.save()
+                    FilenameRegistry.objects.create(filename=filename)
                 except IntegrityError:
-                    # Another upload of the same name won the race; answer as if we came second.
+                    # Another upload of the same name or bytes won the race; answer as if we
+                    # came second.
                     raise ValidationError(f"File already exists ('{filename}').") from None
 
-                with open(content_path_on_disk, "rb") as source:
-                    store.put(path, source)
-                written.append(path)
-                if verified.pep658_metadata is not None:
-                    store.put(file.metadata_path, io.BytesIO(verified.pep658_metadata))
-                    written.append(file.metadata_path)
-
-                project_changed(project, size_change=digests.size)
+                project_changed(project, size_change=digests.size, locked=True)
                 token_info = {"token_id": str(token.id)} if token is not None else {}
                 if new_release:
                     record(tags.PROJECT_RELEASE_ADD, info=info, actor=user, user=user,
@@ -285,27 +344,70 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
                 from .notifications import on_file_added  # mailed only once the upload commits
 
                 on_file_added(file, new_release=new_release, user=user, token=token)
-                return AddFileResult(file, created=True)
+            # The rows must never commit pointing at bytes that are not durably stored.
+            storing.wait()
+            return AddFileResult(file, created=True)
     except BaseException:
-        for stored in written:
-            store.delete(stored)
+        if storing is not None:
+            storing.discard()
         raise
 
 
-def project_changed(project: Project, *, size_change: int = 0) -> int:
+# Writes stored files next to the database work of their upload; see add_file.
+_store_writers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bastion-store")
+
+
+class _Storing:
+    """Stored files being written in the background: ``(path, local file path or bytes)``."""
+
+    def __init__(self, store, items: list[tuple[str, str | bytes]]):
+        self.store = store
+        self.paths = [path for path, _source in items]
+        self._future = _store_writers.submit(self._write_all, items)
+
+    def _write_all(self, items) -> None:
+        for path, source in items:
+            if isinstance(source, bytes):
+                self.store.put(path, io.BytesIO(source))
+            else:
+                with open(source, "rb") as handle:
+                    self.store.put(path, handle)
+
+    def wait(self) -> None:
+        self._future.result()
+
+    def discard(self) -> None:
+        """Wait for the writes to end (in success or failure), then delete what they wrote."""
+        try:
+            self._future.result()
+        except Exception:  # the write's own failure is what is being cleaned up after
+            pass
+        for path in self.paths:
+            self.store.delete(path)
+
+
+_PROJECT_CHANGED_SQL = (f"UPDATE {Project._meta.db_table} SET last_serial = %s, "
+                        "total_size = {greatest} WHERE id = %s")
+
+
+def project_changed(project: Project, *, size_change: int = 0, locked: bool = False) -> int:
     """Give the project a new serial (and adjust its size); call in the change's transaction.
 
-    The project row is locked before the chain head, the order every change uses.
+    The project row is locked before the chain head, the order every change uses; ``locked``
+    says the caller already holds that lock, having read ``project`` under it.
     """
-    list(Project.objects.select_for_update().filter(pk=project.pk).values_list("pk", flat=True))
+    if not locked:
+        list(Project.objects.select_for_update().filter(pk=project.pk)
+             .values_list("pk", flat=True))
     serial = next_serial()
-    updates: dict = {"last_serial": serial}
-    if size_change:
-        updates["total_size"] = Greatest(F("total_size") + size_change, 0)
-    Project.objects.filter(pk=project.pk).update(**updates)
+    sql.execute(_PROJECT_CHANGED_SQL.format(greatest=sql.greatest("total_size + %s", "0")),
+                [serial, size_change, project.pk])
     project.last_serial = serial
     if size_change:
-        project.refresh_from_db(fields=["total_size"])
+        if locked:
+            project.total_size = max(project.total_size + size_change, 0)
+        else:
+            project.refresh_from_db(fields=["total_size"])
     return serial
 
 

@@ -48,7 +48,7 @@ class Accepted:
 def handle_upload(request) -> Accepted:
     """Run the upload in ``request``; raise ValidationError or TokenError to refuse it."""
     found = _check_credentials_present(request)
-    ceiling = _largest_file_limit()
+    ceiling = _body_ceiling(request)
     check_declared_length(request, ceiling)
     body = receive(request, ceiling)
     try:
@@ -74,9 +74,19 @@ def _check_credentials_present(request):
     return row, macaroon
 
 
-def _largest_file_limit() -> int:
-    # Before the form is read the project is unknown, so the body may be as large as the
-    # most generous per-project limit; the exact limit is applied once the project is known.
+def _body_ceiling(request) -> int:
+    """The most a file in this request may be, before the form says which project it is for.
+
+    Until then the body may be as large as the most generous per-project limit; the exact
+    limit is applied once the project is known. A body whose declared length is within the
+    default limit cannot hold a larger file, so the usual upload skips the query.
+    """
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or "")
+    except ValueError:
+        declared = None
+    if declared is not None and declared <= settings.MAX_FILE_SIZE:
+        return settings.MAX_FILE_SIZE
     largest_override = Project.objects.aggregate(largest=Max("upload_limit"))["largest"] or 0
     return max(settings.MAX_FILE_SIZE, largest_override)
 
@@ -97,9 +107,9 @@ def _store(request, form: UploadForm, content: ReceivedFile, identity: Identity)
     digests = services.Digests(sha256=content.sha256, blake2_256=content.blake2_256,
                                md5=content.md5.hex(), size=content.size)
 
-    project = services.find_project(form.name)
+    project, role = services.project_for_upload(form.name, user)
     if project is not None:
-        services.check_can_upload(user, project)
+        services.check_can_upload(user, project, role)
     services.check_upload_size(project, content.size, form.name)
 
     # The filename is checked before it is used in any query.
@@ -114,8 +124,8 @@ def _store(request, form: UploadForm, content: ReceivedFile, identity: Identity)
     # Another file under this name is refused here too.
     existing = services.find_existing_file(content.filename, digests)
     if (existing is not None and project is not None
-            and existing.release.project_id == project.pk
-            and existing.release.canonical_version == canonicalize_version(form.version)):
+            and existing.project_id == project.pk
+            and existing.canonical_version == canonicalize_version(form.version)):
         return Accepted(content.filename, created=False)
 
     if project is None:

@@ -1,0 +1,91 @@
+"""Hand-written SQL for the statements on the hottest paths (upload and index reads).
+
+Django compiles every QuerySet anew, and on the 2-core machines Bastion is measured on that
+costs 0.4–0.8 ms of Python per statement, ten to twenty times what SQLite or PostgreSQL need
+for the indexed lookup itself (``bench/profile_upload.py`` shows it). An upload runs a few
+dozen statements, so the upload path keeps its reads and its small writes here, in plain SQL
+both databases accept; everything else uses the ORM. Model instances, where wanted, are
+built by :class:`Loader` with the same field converters and ``Model.from_db`` a QuerySet uses.
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+
+
+def rows(sql: str, params=()) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def first(sql: str, params=()) -> tuple | None:
+    found = rows(sql, params)
+    return found[0] if found else None
+
+
+def execute(sql: str, params=()) -> int:
+    """Run a write statement; the number of rows it changed."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+class Loader:
+    """Builds instances of one model from hand-selected rows.
+
+    ``columns(alias)`` is the select list to put in the SQL; ``load(row, offset)`` turns that
+    slice of a result row into an instance, converting values exactly as the ORM would (the
+    converters are looked up once, not per query as ``Model.objects.raw()`` does).
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.fields = list(model._meta.concrete_fields)
+        self.attnames = [field.attname for field in self.fields]
+        self._converters = None
+
+    def columns(self, alias: str) -> str:
+        return ", ".join(f'{alias}."{field.column}"' for field in self.fields)
+
+    @property
+    def width(self) -> int:
+        return len(self.fields)
+
+    def _converters_for_connection(self):
+        if self._converters is None:
+            converters = []
+            for field in self.fields:
+                column = field.get_col(self.model._meta.db_table)
+                found = (connection.ops.get_db_converters(column)
+                         + column.get_db_converters(connection))
+                converters.append((column, tuple(found)))
+            self._converters = converters
+        return self._converters
+
+    def load(self, row, offset: int = 0):
+        values = list(row[offset:offset + len(self.fields)])
+        for index, (column, converters) in enumerate(self._converters_for_connection()):
+            for converter in converters:
+                values[index] = converter(values[index], column, connection)
+        return self.model.from_db(connection.alias, self.attnames, values)
+
+
+def for_update(of: str = "") -> str:
+    """The row-locking suffix where the database has one.
+
+    SQLite has none and needs none: Bastion's write transactions there begin IMMEDIATE, so
+    they already run one at a time.
+    """
+    if not connection.features.has_select_for_update:
+        return ""
+    return f" FOR UPDATE OF {of}" if of else " FOR UPDATE"
+
+
+def db_value(model, field_name: str, value):
+    """``value`` as the database stores ``model.field_name`` (UUIDs are text on SQLite)."""
+    return model._meta.get_field(field_name).get_db_prep_value(value, connection)
+
+
+def greatest(*expressions: str) -> str:
+    return ("MAX(" if connection.vendor == "sqlite" else "GREATEST(") + ", ".join(expressions) + ")"
