@@ -8,10 +8,12 @@ sentence an uploader sees.
 
 from __future__ import annotations
 
+import email
 import email.message
 import email.parser
 import email.policy
 import email.utils
+import functools
 import io
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -453,11 +455,27 @@ def _shorten(value: object, limit: int = 60) -> str:
 
 # -- description --------------------------------------------------------------------------------
 
+# A release's wheels and sdist almost always carry the same description, and rendering (with
+# syntax highlighting) is a good part of an upload's work: small ones are remembered.
+_CACHED_DESCRIPTION_MAX_CHARS = 32 * 1024
+
+
 def _render_description(description: str | None, content_type: str | None) -> str:
     """Safe HTML for the description, rendered as PyPI does; a description that does not
     render is refused, as on PyPI, so what users see is what the author meant."""
     if not description or not description.strip():
         return ""
+    if len(description) <= _CACHED_DESCRIPTION_MAX_CHARS:
+        return _render_small_description(description, content_type)
+    return _render_any_description(description, content_type)
+
+
+@functools.lru_cache(maxsize=64)  # thread-safe; failures raise and are not remembered
+def _render_small_description(description: str, content_type: str | None) -> str:
+    return _render_any_description(description, content_type)
+
+
+def _render_any_description(description: str, content_type: str | None) -> str:
     kind, variant = _content_type(content_type)
     warnings = io.StringIO()
     try:
