@@ -1,26 +1,21 @@
 """Reading an upload body: fields in memory, files streamed to disk and hashed on the way.
 
-The body is parsed here rather than through ``request.POST`` so that the file part's name
-reaches the validators exactly as sent (Django would quietly strip path parts and control
-characters, turning ``../x.whl`` into an acceptable ``x.whl``), and so that the digests and
-the size are known without reading the file a second time.
+The body is parsed here, with the ``multipart`` library's push parser, rather than through
+``request.POST``: the file part's name reaches the validators exactly as sent (Django would
+quietly strip path parts and control characters, turning ``../x.whl`` into an acceptable
+``x.whl``), the digests and the size are known without reading the file a second time, and
+it costs a fifth of Django's parser for the two dozen small fields every upload carries.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import tempfile
 from dataclasses import dataclass, field
 
+import multipart
 from django.conf import settings
-from django.core.exceptions import (
-    RequestDataTooBig,
-    SuspiciousOperation,
-    TooManyFieldsSent,
-    TooManyFilesSent,
-)
-from django.core.files.uploadhandler import FileUploadHandler, StopUpload
-from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from django.utils.datastructures import MultiValueDict
 
 from bastion.core.errors import ValidationError
@@ -28,6 +23,10 @@ from bastion.packaging.services import human_size
 
 # Multipart boundaries and part headers around the fields; generous on purpose.
 _ENVELOPE_SLACK = 1024 * 1024
+_READ_SIZE = 256 * 1024
+# RFC 2046 section 5.1.1: 1 to 70 characters of this set, not ending in a space.
+_BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]")
+UNREADABLE = "The upload is not a readable multipart/form-data body."
 
 
 @dataclass
@@ -49,55 +48,34 @@ class ReceivedFile:
             self._handle = None
 
 
-class HashingUploadHandler(FileUploadHandler):
-    """Writes each file part to a temporary file, hashing and counting as it goes."""
+class _IncomingFile:
+    """A file part being written to a temporary file, hashed and counted as it arrives."""
 
-    chunk_size = 256 * 1024
-
-    def __init__(self, request, max_file_size: int):
-        super().__init__(request)
-        self.max_file_size = max_file_size
-        self.too_large = False
-        self.file = None
-
-    def new_file(self, field_name, file_name, *args, **kwargs):
-        super().new_file(field_name, file_name, *args, **kwargs)
+    def __init__(self, field_name: str, filename: str):
+        self.field_name = field_name
+        self.filename = filename
         # Our own name for the temporary file: the client's name never touches the filesystem.
-        self.file = tempfile.NamedTemporaryFile(prefix="bastion-upload-", suffix=".part",
-                                                dir=settings.FILE_UPLOAD_TEMP_DIR)
-        self._size = 0
-        self._sha256 = hashlib.sha256()
-        self._blake2 = hashlib.blake2b(digest_size=32)
-        self._md5 = hashlib.md5(usedforsecurity=False)
+        self.handle = tempfile.NamedTemporaryFile(prefix="bastion-upload-", suffix=".part",
+                                                  dir=settings.FILE_UPLOAD_TEMP_DIR)
+        self.size = 0
+        self.sha256 = hashlib.sha256()
+        self.blake2 = hashlib.blake2b(digest_size=32)
+        self.md5 = hashlib.md5(usedforsecurity=False)
 
-    def receive_data_chunk(self, raw_data, start):
-        self._size += len(raw_data)
-        if self._size > self.max_file_size:
-            self.too_large = True
-            # Drain the rest (bounded by the Content-Length checked beforehand) so the client
-            # reads our answer instead of a reset connection.
-            raise StopUpload(connection_reset=False)
-        self._sha256.update(raw_data)
-        self._blake2.update(raw_data)
-        self._md5.update(raw_data)
-        self.file.write(raw_data)
-        return None
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        self.sha256.update(chunk)
+        self.blake2.update(chunk)
+        self.md5.update(chunk)
+        self.handle.write(chunk)
 
-    def file_complete(self, file_size):
-        self.file.flush()
-        received = ReceivedFile(
-            field_name=self.field_name, filename=self.file_name, path=self.file.name,
-            size=self._size, sha256=self._sha256.hexdigest(),
-            blake2_256=self._blake2.hexdigest(), md5=self._md5.digest(), _handle=self.file,
+    def finish(self) -> ReceivedFile:
+        self.handle.flush()
+        return ReceivedFile(
+            field_name=self.field_name, filename=self.filename, path=self.handle.name,
+            size=self.size, sha256=self.sha256.hexdigest(), blake2_256=self.blake2.hexdigest(),
+            md5=self.md5.digest(), _handle=self.handle,
         )
-        self.file = None
-        return received
-
-
-class _VerbatimNameParser(MultiPartParser):
-    def sanitize_file_name(self, file_name):
-        # Kept as sent; the filename validator refuses what is unsafe, with a reason.
-        return file_name or None
 
 
 @dataclass
@@ -136,30 +114,115 @@ def check_declared_length(request, max_file_size: int) -> None:
 def receive(request, max_file_size: int) -> ReceivedBody:
     """Parse the multipart body, or raise ValidationError saying why it cannot be read."""
     content_type = request.META.get("CONTENT_TYPE", "")
-    if not content_type.lower().startswith("multipart/form-data"):
+    kind, options = multipart.parse_options_header(content_type)
+    if kind != "multipart/form-data":
         raise ValidationError("Uploads must be sent as multipart/form-data.")
-    handler = HashingUploadHandler(request, max_file_size)
+    boundary = options.get("boundary", "")
+    if not _BOUNDARY.fullmatch(boundary):
+        raise ValidationError(UNREADABLE)
+    reader = _FormReader(boundary, max_file_size)
     try:
-        parser = _VerbatimNameParser(request.META, request, [handler], request.encoding)
-        fields, files = parser.parse()
-    except RequestDataTooBig:
-        limit = human_size(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
-        raise ValidationError(
-            f"The form fields of this upload are larger than {limit} in total.", status=413,
-        ) from None
-    except TooManyFieldsSent:
-        raise ValidationError("The upload has too many form fields.") from None
-    except TooManyFilesSent:
-        raise ValidationError("The upload has too many file parts.") from None
-    except (MultiPartParserError, SuspiciousOperation, UnicodeError):
-        raise ValidationError("The upload is not a readable multipart/form-data body.") from None
-    finally:
-        if handler.file is not None:  # a part cut short: its temporary file is not kept
-            handler.file.close()
-    body = ReceivedBody(fields, files)
-    if handler.too_large:
-        body.close()
-        raise ValidationError(
-            f"File too large. The limit is {human_size(max_file_size)} per file."
-        )
-    return body
+        reader.read_all(request)
+    except BaseException:
+        reader.discard()
+        raise
+    return reader.body()
+
+
+class _FormReader:
+    """Feeds the request body to the push parser and sorts its events into fields and files."""
+
+    def __init__(self, boundary: str, max_file_size: int):
+        self.max_file_size = max_file_size
+        self.max_field_bytes = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        self.max_fields = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        self.max_files = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        self.parser = multipart.PushMultipartParser(boundary)
+        self.fields = MultiValueDict()
+        self.files = MultiValueDict()
+        self.field_bytes = 0
+        self.field_count = 0
+        self.file_count = 0
+        self.too_large = False
+        self._field_name: str | None = None
+        self._field_value: list[bytes] = []
+        self._file: _IncomingFile | None = None
+
+    def read_all(self, request) -> None:
+        try:
+            while True:
+                # Django's request stream stops at the declared Content-Length.
+                chunk = request.read(_READ_SIZE)
+                for event in self.parser.parse(chunk):
+                    self._on(event)
+                if not chunk:
+                    break
+        except multipart.ParserLimitReached:
+            raise ValidationError(UNREADABLE) from None
+        except multipart.MultipartError:
+            raise ValidationError(UNREADABLE) from None
+        if self.too_large:
+            raise ValidationError(
+                f"File too large. The limit is {human_size(self.max_file_size)} per file."
+            )
+
+    def _on(self, event) -> None:
+        if isinstance(event, multipart.MultipartSegment):
+            self._start(event)
+        elif event is None:
+            self._end()
+        elif self._file is not None:
+            if self._file.size + len(event) > self.max_file_size:
+                # Keep reading (the length was bounded beforehand) so that the client reads
+                # our answer rather than a reset connection, but store nothing more.
+                self.too_large = True
+            if not self.too_large:
+                self._file.write(event)
+        else:
+            self.field_bytes += len(event)
+            if self.max_field_bytes is not None and self.field_bytes > self.max_field_bytes:
+                raise ValidationError(
+                    f"The form fields of this upload are larger than "
+                    f"{human_size(self.max_field_bytes)} in total.", status=413,
+                )
+            self._field_value.append(event)
+
+    def _start(self, segment) -> None:
+        if segment.filename is not None:
+            self.file_count += 1
+            if self.max_files is not None and self.file_count > self.max_files:
+                raise ValidationError("The upload has too many file parts.")
+            if "\\" in (segment.header("Content-Disposition") or ""):
+                # The parser would cut a Windows path off the name; nothing valid has one.
+                raise ValidationError("The name of the uploaded file may not contain a backslash.")
+            self._file = _IncomingFile(segment.name, segment.filename)
+        else:
+            self.field_count += 1
+            if self.max_fields is not None and self.field_count > self.max_fields:
+                raise ValidationError("The upload has too many form fields.")
+            self._field_name = segment.name
+            self._field_value = []
+
+    def _end(self) -> None:
+        if self._file is not None:
+            received = self._file.finish()
+            self._file = None
+            self.files.appendlist(received.field_name, received)
+            return
+        try:
+            value = b"".join(self._field_value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValidationError(
+                f"The form field '{self._field_name}' is not valid UTF-8."
+            ) from None
+        self.fields.appendlist(self._field_name, value)
+        self._field_value = []
+
+    def body(self) -> ReceivedBody:
+        return ReceivedBody(self.fields, self.files)
+
+    def discard(self) -> None:
+        if self._file is not None:  # a part cut short: its temporary file is not kept
+            self._file.handle.close()
+            self._file = None
+        ReceivedBody(self.fields, self.files).close()

@@ -40,7 +40,7 @@ def test_file_is_streamed_to_disk_with_its_digests_and_size():
         body.close()
 
 
-@pytest.mark.parametrize("filename", ["../../etc/demo-1.0.tar.gz", "a\\b.whl", "x&amp;y.whl",
+@pytest.mark.parametrize("filename", ["../../etc/demo-1.0.tar.gz", "x&amp;y.whl",
                                       "demo\x01-1.0.tar.gz"])
 def test_filename_reaches_the_validators_exactly_as_sent(filename):
     # Django would strip the path, unescape entities and drop control characters silently.
@@ -49,6 +49,54 @@ def test_filename_reaches_the_validators_exactly_as_sent(filename):
         assert body.files["content"].filename == filename
     finally:
         body.close()
+
+
+@pytest.mark.parametrize("filename", ["a\\b.whl", "C:\\dist\\demo-1.0.tar.gz"])
+def test_a_backslash_in_the_filename_is_refused_rather_than_cut(filename):
+    # A multipart parser drops a Windows path in front of the name; none is valid anyway.
+    with pytest.raises(ValidationError) as info:
+        receive(post(*multipart(filename)), max_file_size=10 ** 6)
+    assert info.value.message == "The name of the uploaded file may not contain a backslash."
+
+
+def test_several_values_of_a_field_and_utf8_text_are_kept():
+    body = receive(post(*multipart("a.whl", fields=[("classifiers", "A :: B"),
+                                                     ("classifiers", "C :: D"),
+                                                     ("author", "Zoë Ünicode")])), 10 ** 6)
+    try:
+        assert body.fields.getlist("classifiers") == ["A :: B", "C :: D"]
+        assert body.fields["author"] == "Zoë Ünicode"
+    finally:
+        body.close()
+
+
+def test_a_field_that_is_not_utf8_is_refused():
+    raw, content_type = multipart("a.whl", fields=[("author", "PLACEHOLDER")])
+    with pytest.raises(ValidationError) as info:
+        receive(post(raw.replace(b"PLACEHOLDER", b"\xff\xfe"), content_type), 10 ** 6)
+    assert info.value.message == "The form field 'author' is not valid UTF-8."
+
+
+@override_settings(DATA_UPLOAD_MAX_NUMBER_FILES=2)
+def test_too_many_file_parts_are_refused_and_nothing_is_left_behind(tmp_path):
+    raw, content_type = multipart("a.whl")
+    part = raw[raw.index(b"--testboundary1234\r\nContent-Disposition: form-data; name=\"content\""):
+               raw.rindex(b"--testboundary1234--")]
+    body = raw.replace(part, part * 3)
+    with override_settings(FILE_UPLOAD_TEMP_DIR=str(tmp_path)), \
+            pytest.raises(ValidationError) as info:
+        receive(post(body, content_type), 10 ** 6)
+    assert info.value.message == "The upload has too many file parts."
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_body_cut_short_leaves_no_temporary_file(tmp_path):
+    raw, content_type = multipart("a.whl")
+    with override_settings(FILE_UPLOAD_TEMP_DIR=str(tmp_path)), \
+            pytest.raises(ValidationError) as info:
+        receive(post(raw[: len(raw) // 2], content_type), 10 ** 6)
+    assert "not a readable multipart/form-data body" in info.value.message
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_temporary_file_is_removed_when_closed():
