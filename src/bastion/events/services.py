@@ -83,6 +83,9 @@ _STATE_SQL_UPDATE = (f"UPDATE {IndexState._meta.db_table} SET last_serial = %s, 
                      "last_event_sequence = %s, last_event_hash = %s WHERE id = 1")
 
 
+_EVENTS = sql.Inserter(SecurityEvent)
+
+
 @dataclass
 class _HeldHead:
     state: IndexState
@@ -119,7 +122,7 @@ def holding_chain_head():
     finally:
         _held.reset(reset)
     if held.pending:
-        SecurityEvent.objects.bulk_create(held.pending)
+        _EVENTS.insert(held.pending)
     _write_head(held.state)
 
 
