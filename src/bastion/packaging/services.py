@@ -71,7 +71,7 @@ _PROJECT_AND_ROLE_SQL = (
 )
 _PROHIBITED_SQL = f"SELECT 1 FROM {ProhibitedProjectName._meta.db_table} WHERE normalized_name = %s"
 _SIMILAR_SQL = (f"SELECT ultranormalized_name, name FROM {Project._meta.db_table} "
-                "WHERE ultranormalized_name = %s")
+                "WHERE ultranormalized_name = %s LIMIT 1")
 
 
 def project_for_upload(name: str, user, *, lock: bool = False) -> tuple[Project | None, str | None]:
@@ -93,7 +93,7 @@ def check_new_project_name(name: str, user=None) -> None:
     if sql.first(_PROHIBITED_SQL, [normalized]) is not None:
         prohibited.add(normalized)
     ultra = names.ultranormalize(name)
-    existing = dict(sql.rows(_SIMILAR_SQL + " LIMIT 1", [ultra]))
+    existing = dict(sql.rows(_SIMILAR_SQL, [ultra]))
     names.validate_new_project_name(name, prohibited=prohibited, existing_ultranormalized=existing)
     from .lifecycle import check_name_not_reserved  # lifecycle imports this module
 
