@@ -15,6 +15,7 @@ import email.policy
 import email.utils
 import functools
 import io
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -193,7 +194,14 @@ def _drop_placeholders(fields: RawMetadata) -> dict:
     return cleaned
 
 
+_MAYBE_DESCRIPTION_HEADER = re.compile(r"^description:", re.IGNORECASE | re.MULTILINE)
+
+
 def _has_description_header(text: str) -> bool:
+    # Most files carry the description as the body: skip the second parse when no line
+    # anywhere could be a Description header.
+    if _MAYBE_DESCRIPTION_HEADER.search(text) is None:
+        return False
     headers = email.parser.Parser(policy=email.policy.compat32).parsestr(text, headersonly=True)
     return any(key.lower() == "description" for key in headers.keys())
 
