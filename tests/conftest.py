@@ -31,6 +31,9 @@ BASE_ENV = {
     "BASTION_LOG_LEVEL": "WARNING",
     # Some tests read the access log to see what a client fetched.
     "BASTION_ACCESS_LOG": "true",
+    # Mail goes out in-process after commit, except from servers with a Mailbox (its env):
+    # those share one queue in the test database, so every worker on it must deliver alike.
+    "BASTION_TASKS_BACKEND": "immediate",
 }
 
 
@@ -154,7 +157,20 @@ class Mailbox:
 
     @property
     def env(self) -> dict[str, str]:
-        return {"BASTION_SMTP_HOST": "127.0.0.1", "BASTION_SMTP_PORT": str(self.port)}
+        """Settings for a server whose own worker delivers its queued mail here, quickly."""
+        return {"BASTION_SMTP_HOST": "127.0.0.1", "BASTION_SMTP_PORT": str(self.port),
+                "BASTION_TASKS_BACKEND": "database", "BASTION_RUN_WORKER": "true",
+                "BASTION_WORKER_POLL_SECONDS": "0.1"}
+
+    def wait_until_sent(self, timeout: float = 10.0) -> None:
+        """Until no queued mail is due or being sent: all mail queued before has arrived."""
+        from django_tasks_db.models import DBTaskResult
+
+        deadline = time.monotonic() + timeout
+        while (DBTaskResult.objects.ready() | DBTaskResult.objects.running()).exists():
+            if time.monotonic() > deadline:
+                raise AssertionError("queued mail still unsent: is a worker running?")
+            time.sleep(0.05)
 
     def wait_for(self, to: str, subject: str = "", timeout: float = 10.0):
         """The newest message to ``to`` whose subject contains ``subject``."""

@@ -33,11 +33,32 @@ def cmd_serve(args) -> int:
     if not args.no_migrate:
         args.quiet = True
         cmd_init(args)
+    from . import worker
     from .server import run
 
-    return run(host=args.host or settings.HOST, port=args.port or settings.PORT,
-               workers=args.workers or settings.WORKERS, threads=settings.THREADS,
-               access_log=settings.ACCESS_LOG)
+    # One task worker next to gunicorn (not in each of its workers) sends the queued mail.
+    with worker.alongside(settings.RUN_WORKER and settings.TASKS_BACKEND == "database"):
+        return run(host=args.host or settings.HOST, port=args.port or settings.PORT,
+                   workers=args.workers or settings.WORKERS, threads=settings.THREADS,
+                   access_log=settings.ACCESS_LOG)
+
+
+def cmd_worker(args) -> int:
+    _setup_django()
+    import math
+
+    from django.conf import settings
+
+    from . import worker
+
+    if settings.TASKS_BACKEND != "database":
+        return _fail(f"BASTION_TASKS_BACKEND is {settings.TASKS_BACKEND!r}: tasks run as they "
+                     "are queued, there is no queue for a worker")
+    interval = settings.WORKER_POLL_SECONDS if args.interval is None else args.interval
+    if not (math.isfinite(interval) and 0 < interval <= 3600):
+        return _fail("--interval must be more than 0 and at most 3600 seconds")
+    worker.run(interval=interval, batch=args.batch, parent=args.parent)
+    return 0
 
 
 def cmd_create_user(args) -> int:
@@ -220,6 +241,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int)
     p.add_argument("--no-migrate", action="store_true")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("worker", help="run queued background tasks (outgoing mail) until stopped")
+    p.add_argument("--interval", type=float, help="seconds between looks at an idle queue "
+                   "(default: BASTION_WORKER_POLL_SECONDS)")
+    p.add_argument("--batch", action="store_true", help="run the tasks that are due, then exit")
+    p.add_argument("--parent", type=int, help=argparse.SUPPRESS)  # set by `bastion serve`
+    p.set_defaults(func=cmd_worker)
 
     admin = sub.add_parser("admin", help="administration").add_subparsers(dest="admin_command", required=True)
 

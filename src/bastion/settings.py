@@ -189,6 +189,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_tasks",
+    "django_tasks_db",
     "bastion.accounts",
     "bastion.events",
     "bastion.packaging",
@@ -320,6 +322,8 @@ EMAIL_PORT = option("smtp_port", 25, cast=int)
 EMAIL_HOST_USER = option("smtp_user", "")
 EMAIL_HOST_PASSWORD = option("smtp_password", "")
 EMAIL_USE_TLS = option("smtp_starttls", False, cast=bool)
+# Seconds: a mail server that accepts the connection and then hangs must not stall the worker.
+EMAIL_TIMEOUT = 30
 DEFAULT_FROM_EMAIL = option("mail_from", "bastion@localhost")
 if EMAIL_HOST:
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
@@ -327,11 +331,29 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = str(DATA_DIR / "outbox")
 
+# Background work (outgoing mail). "database": a durable queue in the database, written in
+# the same transaction as the change that queued it and run by `bastion worker` (which
+# `bastion serve` starts unless BASTION_RUN_WORKER=false). "immediate": each task runs in the
+# process that queued it once the transaction commits (tiny set-ups, debugging).
+TASKS_BACKEND = option("tasks_backend", "database")
+_TASK_BACKENDS = {"database": "django_tasks_db.DatabaseBackend",
+                  "immediate": "django_tasks.backends.immediate.ImmediateBackend"}
+if TASKS_BACKEND not in _TASK_BACKENDS:
+    raise ConfigError("BASTION_TASKS_BACKEND must be 'database' or 'immediate'")
+TASKS = {"default": {"BACKEND": _TASK_BACKENDS[TASKS_BACKEND]}}
+RUN_WORKER = option("run_worker", True, cast=bool)
+# How long an idle worker waits before looking for new tasks again (the most a mail waits).
+WORKER_POLL_SECONDS = option("worker_poll_seconds", 1.0, cast=float)
+if not 0 < WORKER_POLL_SECONDS <= 3600:
+    raise ConfigError("BASTION_WORKER_POLL_SECONDS must be more than 0 and at most 3600")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": option("log_level", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    # Task failures are logged as errors; a line for every task started and finished is not.
+    "loggers": {"django.request": {"level": "ERROR"}, "django_tasks": {"level": "WARNING"},
+                "django_tasks_db": {"level": "WARNING"}},
 }

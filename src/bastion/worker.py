@@ -1,0 +1,143 @@
+"""The background worker: runs the tasks queued in the database (outgoing mail).
+
+``bastion worker`` runs one in the foreground (e.g. as its own systemd unit);
+``bastion serve`` starts one next to gunicorn, never inside its workers, unless
+``BASTION_RUN_WORKER=false``, and stops it with the server.
+
+Claiming and running a task is django-tasks-db's own worker (``db_worker``). Around it, this
+loop looks for due tasks with a plain read first: on SQLite the claim takes the database's
+write lock, which an idle worker would otherwise take at every poll, in the way of uploads.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+
+logger = logging.getLogger(__name__)
+
+# After a database failure (e.g. PostgreSQL restarting), wait at least this long to retry.
+DATABASE_RETRY_SECONDS = 5.0
+# Seconds a stopping worker may take to finish the message it is sending.
+STOP_GRACE_SECONDS = 10.0
+# Seconds before the server starts another worker in place of one that died.
+RESTART_DELAY_SECONDS = 5.0
+
+
+def run(*, interval: float, batch: bool = False, parent: int | None = None) -> None:
+    """Run due tasks until SIGTERM or SIGINT; with ``batch``, until none is due.
+
+    ``parent``: the server process that started this worker; the worker stops when that
+    process is gone, even if it was killed without a chance to stop its worker.
+    """
+    from django.db import DatabaseError, close_old_connections, connection
+    from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, DEFAULT_TASK_QUEUE_NAME
+    from django_tasks_db.management.commands.db_worker import Worker
+    from django_tasks_db.models import DBTaskResult
+
+    worker = Worker(
+        queue_names=[DEFAULT_TASK_QUEUE_NAME], excluded_queue_names=[],
+        backend_name=DEFAULT_TASK_BACKEND_ALIAS, interval=interval,
+        # Its own loop runs only while tasks are due, then hands back to ours.
+        batch=True, startup_delay=False, max_tasks=None,
+        worker_id=f"{socket.gethostname()}:{os.getpid()}"[-64:],
+    )
+    # A database that is not set up (no `bastion init`) is a mistake to report, not to retry.
+    DBTaskResult.objects.exists()
+    # SIGTERM and SIGINT: an idle worker exits at once, a busy one after its current task.
+    worker.configure_signals()
+    logger.info("worker %s: running queued tasks (idle poll every %s s)", worker.worker_id,
+                interval)
+    while worker.running:
+        if parent and os.getppid() != parent:
+            logger.warning("the server that started this worker has stopped; stopping too")
+            return
+        try:
+            due = DBTaskResult.objects.ready().filter(backend_name=DEFAULT_TASK_BACKEND_ALIAS,
+                                                      queue_name=DEFAULT_TASK_QUEUE_NAME)
+            if batch or due.exists():
+                worker.run()
+            if batch:
+                return
+            close_old_connections()
+        except DatabaseError:
+            if batch:
+                raise
+            logger.exception("the task queue is unavailable; trying again in %s s",
+                             max(interval, DATABASE_RETRY_SECONDS))
+            connection.close()
+            time.sleep(max(interval, DATABASE_RETRY_SECONDS))
+            continue
+        time.sleep(interval)
+
+
+class _Supervisor:
+    """One ``bastion worker`` child of the server process, replaced if it dies."""
+
+    def __init__(self):
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._process = None
+
+    def _spawn(self) -> subprocess.Popen:
+        # Its own session: a Ctrl-C meant for the server must not stop the worker before the
+        # server has stopped (it would be restarted); the server stops it last.
+        return subprocess.Popen([sys.executable, "-m", "bastion.cli", "worker",
+                                 "--parent", str(os.getpid())], start_new_session=True)
+
+    def start(self) -> None:
+        self._owner = os.getpid()
+        self._process = self._spawn()
+        threading.Thread(target=self._watch, name="bastion-worker-watch", daemon=True).start()
+
+    def _watch(self) -> None:
+        while True:
+            status = self._process.wait()
+            if self._stopping.is_set():
+                return
+            # gunicorn's master reaps every child it sees exit, so the status may read 0.
+            logger.error("the background worker stopped (status %s); starting another in %s s",
+                         status, RESTART_DELAY_SECONDS)
+            if self._stopping.wait(RESTART_DELAY_SECONDS):
+                return
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                self._process = self._spawn()
+
+    def stop(self) -> None:
+        if os.getpid() != self._owner:
+            # A gunicorn worker: forked inside the server's block, it leaves it too (by
+            # SystemExit) and must leave the server's worker alone.
+            return
+        with self._lock:
+            self._stopping.set()
+            process = self._process
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def alongside(enabled: bool):
+    """Keep one worker process running while the block (the server) runs."""
+    if not enabled:
+        yield
+        return
+    supervisor = _Supervisor()
+    supervisor.start()
+    try:
+        yield
+    finally:
+        supervisor.stop()

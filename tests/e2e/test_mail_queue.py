@@ -1,0 +1,176 @@
+"""Mail leaves the request path: requests queue it, a separate worker process sends it.
+
+The tests that need a queue no other test server works on (no worker at all, or a worker
+whose mail server is down) use a database of their own; the others share the test database
+and a Mailbox with the rest of the suite.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import pytest
+from django.db import connections
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from tests.conftest import BASE_ENV, Server, free_port
+
+from .accounts_client import PASSWORD, Client, text_of
+
+BASTION = [sys.executable, "-m", "bastion.cli"]
+
+
+@pytest.fixture(scope="module")
+def own_database(tmp_path_factory):
+    """(settings, Django database alias) of a fresh, migrated database for this module."""
+    data_dir = tmp_path_factory.mktemp("own-queue")
+    env = {"BASTION_DATA_DIR": str(data_dir)}
+    settings = dict(connections.settings["default"])
+    shared_url = BASE_ENV["BASTION_DATABASE_URL"]
+    if shared_url.startswith("postgres"):
+        import psycopg
+
+        settings["NAME"] = settings["NAME"] + "_own_queue"
+        with psycopg.connect(shared_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{settings["NAME"]}"')
+            conn.execute(f'CREATE DATABASE "{settings["NAME"]}"')
+        env["BASTION_DATABASE_URL"] = urlunparse(
+            urlparse(shared_url)._replace(path="/" + settings["NAME"]))
+    else:
+        settings["NAME"] = str(data_dir / "bastion.sqlite3")
+    subprocess.run([*BASTION, "init", "--quiet"], env={**os.environ, **BASE_ENV, **env},
+                   check=True)
+    alias = "own_queue"
+    connections.settings[alias] = settings
+    yield env, alias
+    connections[alias].close()
+    del connections[alias]
+    del connections.settings[alias]
+
+
+def queued_to(alias: str, address: str) -> list[DBTaskResult]:
+    return [row for row in DBTaskResult.objects.using(alias).all()
+            if row.args_kwargs["args"][0] == address]
+
+
+def sign_up(server: Server, name: str) -> str:
+    """Register an account (the request mails a verification link); its address."""
+    address = f"{name}@example.com"
+    response = Client(server.url).post("/account/register/", {
+        "username": name, "email": address, "password": PASSWORD, "password_confirm": PASSWORD})
+    assert response.status_code == 200 and "We sent a link" in text_of(response.text)
+    return address
+
+
+def eventually(check, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+    return found
+
+
+def children(pid: int) -> dict[int, list[str]]:
+    """The live child processes of ``pid``: their command lines."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        state, parent = stat.rsplit(")", 1)[1].split()[:2]
+        if int(parent) == pid and state != "Z":
+            found[int(entry.name)] = argv
+    return found
+
+
+def task_worker_of(server: Server) -> int:
+    [pid] = [pid for pid, argv in children(server.proc.pid).items() if "worker" in argv]
+    return pid
+
+
+def running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_mail_waits_in_the_queue_until_a_worker_sends_it(own_database, mailbox, unique,
+                                                         tmp_path):
+    env, alias = own_database
+    server = Server({**mailbox.env, **env, "BASTION_RUN_WORKER": "false"}, workers=1)
+    try:
+        assert not [argv for argv in children(server.proc.pid).values() if "worker" in argv]
+        address = sign_up(server, f"q{unique}")
+        [row] = queued_to(alias, address)
+        assert row.status == "READY"
+        assert not [m for m in mailbox.messages if address in str(m["To"])]
+        with open(tmp_path / "worker.log", "w+") as log:
+            done = subprocess.run([*BASTION, "worker", "--batch"], env=server.env, stdout=log,
+                                  stderr=subprocess.STDOUT, timeout=60)
+            log.seek(0)
+            assert done.returncode == 0, log.read()
+        assert "Verify your email" in str(mailbox.wait_for(address, timeout=1)["Subject"])
+        # Delivered mail leaves no copy of its link behind.
+        assert queued_to(alias, address) == []
+    finally:
+        server.stop()
+
+
+def test_a_mail_server_that_is_down_fails_the_task_not_the_request(own_database, unique):
+    env, alias = own_database
+    server = Server({**env, "BASTION_SMTP_HOST": "127.0.0.1", "BASTION_SMTP_PORT": str(free_port()),
+                     "BASTION_TASKS_BACKEND": "database", "BASTION_WORKER_POLL_SECONDS": "0.1"},
+                    workers=1)
+    try:
+        address = sign_up(server, f"d{unique}")
+        [failed] = eventually(lambda: [row for row in queued_to(alias, address)
+                                       if row.status == "FAILED"])
+        assert failed.exception_class_path == "builtins.ConnectionRefusedError"
+        assert "ConnectionRefusedError" in failed.traceback
+        [retry] = [row for row in queued_to(alias, address) if row.status == "READY"]
+        assert retry.args_kwargs["args"][-1] == 2
+        assert retry.run_after > timezone.now() + timedelta(seconds=50)
+        assert "could not send mail '[Bastion] Verify your email address' (attempt 1: " \
+               "ConnectionRefusedError); trying again in 60 s" in server.output()
+    finally:
+        server.stop()
+        DBTaskResult.objects.using(alias).filter(status="READY").delete()
+
+
+def test_serve_runs_one_worker_and_stops_it_when_it_stops(mailbox):
+    server = Server(mailbox.env, workers=1)
+    worker = task_worker_of(server)
+    for pid in children(server.proc.pid):
+        assert children(pid) == {}  # gunicorn's workers run no task worker of their own
+    server.stop()
+    assert not Path(f"/proc/{worker}").exists()  # stopped and reaped by the server
+
+
+def test_a_worker_whose_server_was_killed_stops_by_itself(mailbox):
+    server = Server(mailbox.env, workers=1)
+    worker = task_worker_of(server)
+    server.proc.kill()
+    try:
+        eventually(lambda: not running(worker), timeout=5)
+    finally:
+        server.stop()
+
+
+def test_worker_refuses_to_run_without_a_database_queue():
+    done = subprocess.run([*BASTION, "worker"], env={**os.environ, **BASE_ENV,
+                                                     "BASTION_TASKS_BACKEND": "immediate"},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: BASTION_TASKS_BACKEND is 'immediate'")
