@@ -2,9 +2,44 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.gthread import ThreadWorker
+
+
+class BalancedThreadWorker(ThreadWorker):
+    """gunicorn's gthread worker, taking a new connection only while one of its threads is free.
+
+    Every worker waits on the same listening socket and the first one awake accepts whatever
+    is queued, so a burst of connections (an installer's parallel downloads, a load test) can
+    land mostly on one worker: 13 of 16 was seen. Kept alive, they stay there, queued behind
+    that worker's threads and its one GIL while other workers idle, and it shows in the
+    latency tail. A worker whose threads are all busy now leaves new connections to the
+    others, so a new client does not wait behind someone else's long uploads either.
+
+    Relies on ThreadWorker's enqueue_req / finish_request / set_accept_enabled, which all run
+    on the worker's main thread (gunicorn is pinned in constraints.txt).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.requests_in_pool = 0  # handed to the thread pool, not yet finished
+
+    def set_accept_enabled(self, enabled):
+        super().set_accept_enabled(enabled and self.alive and self.requests_in_pool < self.cfg.threads)
+
+    def enqueue_req(self, conn):
+        self.requests_in_pool += 1
+        if self.requests_in_pool >= self.cfg.threads:
+            self.set_accept_enabled(False)
+        super().enqueue_req(conn)
+
+    def finish_request(self, conn, fs):
+        self.requests_in_pool -= 1
+        super().finish_request(conn, fs)
+        self.set_accept_enabled(self.nr_conns < self.worker_connections)
 
 
 class _Gunicorn(BaseApplication):
@@ -24,6 +59,12 @@ class _Gunicorn(BaseApplication):
         # Import every view (and readme_renderer, docutils ...) once in the master, before
         # the workers fork, instead of in each worker's first request.
         get_resolver().url_patterns
+        # Everything loaded so far lives as long as the server. Frozen, it is left out of the
+        # workers' garbage collections: a worker's first full collection otherwise walked it
+        # all, stalling that worker's requests for 80-190 ms, and wrote to (so copied) the
+        # memory pages the workers share with this process.
+        gc.collect()
+        gc.freeze()
         return application
 
 
@@ -31,11 +72,14 @@ def run(*, host: str, port: int, workers: int = 0, threads: int = 0,
         access_log: bool = False) -> int:
     options = {
         "bind": f"{host}:{port}",
-        "workers": workers or (multiprocessing.cpu_count() * 2 + 1),
+        # A worker runs Python on one core at a time (one GIL): two per core let one compute
+        # while the other waits on the database or a client. Each process beyond that only
+        # added scheduling contention to the page latency tail (bench/README.md).
+        "workers": workers or multiprocessing.cpu_count() * 2,
         # Threaded workers keep HTTP/1.1 connections alive: pip and uv fetch many pages
         # over one connection, and a sync worker would close it after every request.
-        "worker_class": "gthread",
-        "threads": threads or 4,
+        "worker_class": BalancedThreadWorker,
+        "threads": threads or 2,  # see settings.THREADS
         "timeout": 600,  # large uploads on slow links
         "graceful_timeout": 10,
         "keepalive": 5,

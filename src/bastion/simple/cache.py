@@ -53,12 +53,19 @@ class PageCache:
         self._used = 0
         self._lock = threading.Lock()
 
-    def get_or_build(self, key: Hashable, serial: int, build: Callable[[], Page | None]) -> Page | None:
+    def get(self, key: Hashable, serial: int) -> Page | None:
+        """The page stored under ``key`` if it was rendered at ``serial``, else None."""
         with self._lock:
             page = self._pages.get(key)
             if page is not None and page.serial == serial:
                 self._pages.move_to_end(key)
                 return page
+        return None
+
+    def get_or_build(self, key: Hashable, serial: int, build: Callable[[], Page | None]) -> Page | None:
+        page = self.get(key, serial)
+        if page is not None:
+            return page
         page = build()
         if page is not None:
             self._store(key, page)
