@@ -358,30 +358,36 @@ _store_writers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bastion-s
 
 
 class _Storing:
-    """Stored files being written in the background: ``(path, local file path or bytes)``."""
+    """Stored files being written in the background: ``(path, local file path or bytes)``.
+
+    Each file is written (and fsynced) by its own thread: a wheel and its metadata file wait
+    on the disk together rather than one after the other.
+    """
 
     def __init__(self, store, items: list[tuple[str, str | bytes]]):
         self.store = store
         self.paths = [path for path, _source in items]
-        self._future = _store_writers.submit(self._write_all, items)
+        self._futures = [_store_writers.submit(self._write, path, source)
+                         for path, source in items]
 
-    def _write_all(self, items) -> None:
-        for path, source in items:
-            if isinstance(source, bytes):
-                self.store.put(path, io.BytesIO(source))
-            else:
-                with open(source, "rb") as handle:
-                    self.store.put(path, handle)
+    def _write(self, path: str, source: str | bytes) -> None:
+        if isinstance(source, bytes):
+            self.store.put(path, io.BytesIO(source))
+        else:
+            with open(source, "rb") as handle:
+                self.store.put(path, handle)
 
     def wait(self) -> None:
-        self._future.result()
+        for future in self._futures:
+            future.result()
 
     def discard(self) -> None:
         """Wait for the writes to end (in success or failure), then delete what they wrote."""
-        try:
-            self._future.result()
-        except Exception:  # the write's own failure is what is being cleaned up after
-            pass
+        for future in self._futures:
+            try:
+                future.result()
+            except Exception:  # the write's own failure is what is being cleaned up after
+                pass
         for path in self.paths:
             self.store.delete(path)
 
