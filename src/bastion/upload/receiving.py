@@ -157,9 +157,7 @@ class _FormReader:
                     self._on(event)
                 if not chunk:
                     break
-        except multipart.ParserLimitReached:
-            raise ValidationError(UNREADABLE) from None
-        except multipart.MultipartError:
+        except multipart.MultipartError:  # malformed input, or one of the parser's limits
             raise ValidationError(UNREADABLE) from None
         if self.too_large:
             raise ValidationError(
