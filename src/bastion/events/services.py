@@ -126,21 +126,21 @@ def holding_chain_head():
     _write_head(held.state)
 
 
-def _state_for_change() -> tuple[IndexState, bool]:
-    """The locked head row, and whether the caller must write it back itself."""
+def _state_for_change() -> tuple[IndexState, _HeldHead | None]:
+    """The locked head row, and the held head if a block holds it (else write it back)."""
     held = _held.get()
     if held is not None:
-        return held.state, False
-    return _locked_state(), True
+        return held.state, held
+    return _locked_state(), None
 
 
 def next_serial() -> int:
     """Advance and return the index serial. Call inside the transaction of the change."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("next_serial() must run inside transaction.atomic()")
-    state, write_back = _state_for_change()
+    state, held = _state_for_change()
     state.last_serial += 1
-    if write_back:
+    if held is None:
         _write_head(state)
     return state.last_serial
 
@@ -179,7 +179,7 @@ def record(tag: str, *, info: RequestInfo | None = None, actor=None, user=None, 
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("record() must run inside transaction.atomic()")
     info = info or RequestInfo()
-    state, write_back = _state_for_change()
+    state, held = _state_for_change()
     event = SecurityEvent(
         sequence=state.last_event_sequence + 1,
         tag=tag,
@@ -199,11 +199,11 @@ def record(tag: str, *, info: RequestInfo | None = None, actor=None, user=None, 
     event.hash = event_digest(_chained_fields(event), event.previous_hash)
     state.last_event_sequence = event.sequence
     state.last_event_hash = event.hash
-    if write_back:
+    if held is None:
         event.save()
         _write_head(state)
     else:
-        _held.get().pending.append(event)
+        held.pending.append(event)
     return event
 
 
