@@ -10,10 +10,28 @@ built by :class:`Loader` with the same field converters and ``Model.from_db`` a 
 
 from __future__ import annotations
 
+import re
+
 from django.db import connection
+
+# Django's SQLite placeholder rule: %s becomes ?, %% becomes %.
+_FORMAT_PLACEHOLDER = re.compile(r"(?<!%)%s")
+_qmark_statements: dict[str, str] = {}
 
 
 def rows(sql: str, params=()) -> list[tuple]:
+    if (connection.vendor == "sqlite" and not connection.execute_wrappers
+            and not connection.queries_logged):
+        # Straight to sqlite3, past Django's cursor wrapper (which costs more than an indexed
+        # lookup); errors are still Django's, and fetchall() leaves no read snapshot open.
+        # Query logging (DEBUG) and execute wrappers (profilers) keep the usual way.
+        statement = _qmark_statements.get(sql)
+        if statement is None:
+            statement = _FORMAT_PLACEHOLDER.sub("?", sql).replace("%%", "%")
+            _qmark_statements[sql] = statement
+        connection.ensure_connection()
+        with connection.wrap_database_errors:
+            return connection.connection.execute(statement, tuple(params)).fetchall()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()

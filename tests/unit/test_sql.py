@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import uuid
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from bastion import sql
@@ -75,3 +75,21 @@ def test_greatest_and_row_locks_match_the_database():
         # The locking suffix must be valid SQL here, whatever the database.
         sql.rows(f"SELECT id FROM {Project._meta.db_table} p WHERE p.id = %s"
                  + sql.for_update(of="p"), [0])
+
+
+def test_reads_answer_the_same_with_and_without_the_sqlite_short_way(unique):
+    owner = new_user("sqlway")
+    project = new_project(owner, f"sqlway-{unique}")
+    statement = (f"SELECT name, last_serial FROM {Project._meta.db_table} "
+                 "WHERE normalized_name = %s AND name LIKE '%%'")
+    short = sql.first(statement, [project.normalized_name])
+    seen = []
+
+    def record(execute, sql_text, params, many, context):
+        seen.append(sql_text)
+        return execute(sql_text, params, many, context)
+
+    with connection.execute_wrapper(record):
+        usual = sql.first(statement, [project.normalized_name])
+    assert short == usual == (project.name, project.last_serial)
+    assert seen == [statement]  # with a wrapper installed, statements go through Django

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import connection
 from django.urls import get_script_prefix
 from packaging.utils import canonicalize_name
 
+from bastion import sql
 from bastion.core import names
 from bastion.core.negotiation import SIMPLE_TYPES, TEXT_HTML, simple_format
 from bastion.events.services import current_serial
@@ -37,25 +37,15 @@ class ProjectState:
     status_reason: str
 
 
-# Every index request runs this one query, so it skips the ORM's query compilation (and, on
-# SQLite, Django's cursor wrapper), which cost more than the indexed lookup itself.
+# Every index request runs this one query, so it skips the ORM's query compilation.
 _PROJECT_STATE_SQL = (
     f"SELECT id, name, last_serial, status, status_reason FROM {Project._meta.db_table} "
     "WHERE normalized_name = %s"
 )
-_PROJECT_STATE_SQLITE = _PROJECT_STATE_SQL.replace("%s", "?")
 
 
 def _project_row(normalized: str):
-    if connection.vendor == "sqlite":
-        connection.ensure_connection()
-        with connection.wrap_database_errors:
-            # fetchall() runs the statement to completion, so no read snapshot stays open.
-            rows = connection.connection.execute(_PROJECT_STATE_SQLITE, (normalized,)).fetchall()
-        return rows[0] if rows else None
-    with connection.cursor() as cursor:
-        cursor.execute(_PROJECT_STATE_SQL, [normalized])
-        return cursor.fetchone()
+    return sql.first(_PROJECT_STATE_SQL, [normalized])
 
 
 def visible_project(normalized: str) -> ProjectState | None:
