@@ -150,7 +150,7 @@ def measure_server(server, files, projects, args, wrk) -> dict:
         log(f"    {result['upload']['files_per_s']} files/s, "
             f"{result['upload']['server_cpu_ms_per_file']} ms server CPU per file")
         result["simple"] = {}
-        for accept in (load.HTML, load.JSON):
+        for accept in (load.HTML, load.JSON) if "simple" in args.phases else ():
             kind = "json" if accept == load.JSON else "html"
             log(f"  simple {kind}: wrk {args.duration}s, {args.connections} connections, {args.threads} threads")
             result["simple"][kind] = measure_simple(server, projects, accept, args, wrk, WORK / "tmp")
@@ -159,7 +159,7 @@ def measure_server(server, files, projects, args, wrk) -> dict:
                 f"errors {r['errors']}, served {r['content_type']}")
         install_packages = [*corpus.REAL_REQUIREMENTS, *(p.name for p in projects[:3])]
         result["install"] = {"packages": install_packages}
-        for tool in ("pip", "uv"):
+        for tool in ("pip", "uv") if "install" in args.phases else ():
             log(f"  {tool} install x{args.install_rounds}: {' '.join(install_packages)}")
             result["install"][tool] = measure_installs(server, tool, install_packages, args.install_rounds)
             log(f"    median {result['install'][tool]['seconds']:.2f} s")
@@ -244,6 +244,8 @@ def notes(results: dict) -> list[str]:
         if upload_cpu is not None:
             lines.append(f"{name}: upload: {upload_cpu} ms server CPU per file")
         for kind in ("html", "json"):
+            if _get(result, f"simple.{kind}") is None:
+                continue
             errors = _get(result, f"simple.{kind}.error_detail")
             if errors:
                 lines.append(f"{name}: wrk {kind} errors {errors}")
@@ -269,7 +271,13 @@ def parse_args(argv=None):
     parser.add_argument("--bastion-workers", type=int, default=0, help="gunicorn workers (0 = Bastion's default)")
     parser.add_argument("--bastion-env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for the Bastion server (repeatable)")
+    parser.add_argument("--phases", default="upload,simple,install",
+                        help="comma-separated subset of upload,simple,install (the upload always runs: "
+                             "the other phases need its data)")
     args = parser.parse_args(argv)
+    args.phases = {p.strip() for p in args.phases.split(",") if p.strip()}
+    if args.phases - {"upload", "simple", "install"}:
+        parser.error(f"unknown phases: {', '.join(sorted(args.phases - {'upload', 'simple', 'install'}))}")
     args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     unknown = set(args.servers) - set(SERVER_CLASSES)
     if unknown:
@@ -324,7 +332,7 @@ def main(argv=None) -> int:
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "loadavg_at_end": os.getloadavg()},
-        "args": {k: v for k, v in vars(args).items()},
+        "args": {k: sorted(v) if isinstance(v, set) else v for k, v in vars(args).items()},
         "corpus": {"files": len(files), "bytes": corpus_bytes, "projects": args.projects,
                    "real_wheels": [p.name for p in real]},
         "results": results,
