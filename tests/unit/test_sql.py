@@ -93,3 +93,33 @@ def test_reads_answer_the_same_with_and_without_the_sqlite_short_way(unique):
         usual = sql.first(statement, [project.normalized_name])
     assert short == usual == (project.name, project.last_serial)
     assert seen == [statement]  # with a wrapper installed, statements go through Django
+
+
+def test_added_rows_get_their_key_and_read_back_as_saved_by_the_orm(unique):
+    owner = new_user("sqladd")
+    project = new_project(owner, f"sqladd-{unique}", "1.0")
+    template = Release.objects.get(project=project)
+    values = {f.attname: getattr(template, f.attname) for f in Release._meta.concrete_fields
+              if not f.primary_key}
+    with transaction.atomic():
+        added = Release(**{**values, "version": "2.0", "canonical_version": "2"})
+        sql.Inserter(Release).add(added)
+        saved = Release(**{**values, "version": "3.0", "canonical_version": "3"})
+        saved.save()
+        assert isinstance(added.pk, int) and not added._state.adding
+        reread = {r.version: r for r in Release.objects.filter(pk__in=[added.pk, saved.pk])}
+        transaction.set_rollback(True)
+    for field in Release._meta.concrete_fields:
+        if field.name in ("id", "version", "canonical_version"):
+            continue
+        assert getattr(reread["2.0"], field.attname) == getattr(reread["3.0"], field.attname), field.name
+
+
+def test_writes_count_rows_the_same_with_and_without_the_sqlite_short_way(unique):
+    owner = new_user("sqlexec")
+    project = new_project(owner, f"sqlexec-{unique}")
+    statement = f"UPDATE {Project._meta.db_table} SET last_serial = last_serial WHERE id IN (%s, %s)"
+    short = sql.execute(statement, [project.pk, 0])
+    with connection.execute_wrapper(lambda execute, *args: execute(*args)):
+        usual = sql.execute(statement, [project.pk, 0])
+    assert short == usual == 1

@@ -100,18 +100,25 @@ def check_new_project_name(name: str, user=None) -> None:
     check_name_not_reserved(name, user)
 
 
+_NEW_PROJECT = sql.Inserter(Project)
+_NEW_ROLE = sql.Inserter(Role)
+
+
 def create_project(name: str, owner, *, info: RequestInfo | None = None) -> Project:
-    """Register a new project with ``owner`` as its Owner. Call inside a transaction."""
+    """Register a new project with ``owner`` as its Owner.
+
+    Call inside a transaction that is abandoned when this raises (the upload's).
+    """
     check_new_project_name(name, owner)
     now = timezone.now()
     project = Project(name=name, normalized_name=canonicalize_name(name),
                       ultranormalized_name=names.ultranormalize(name), created=now)
     try:
-        with transaction.atomic():
-            project.save()
+        # No savepoint: the caller's whole change fails with this error, and rolls back.
+        _NEW_PROJECT.add(project)
     except IntegrityError:
         raise ValidationError(f"The name '{name}' is already taken.") from None
-    Role.objects.create(project=project, user=owner, role_name=RoleName.OWNER)
+    _NEW_ROLE.insert([Role(project=project, user=owner, role_name=RoleName.OWNER)])
     record(tags.PROJECT_CREATE, info=info, actor=owner, user=owner, project=project,
            additional={"name": name})
     record(tags.PROJECT_ROLE_ADD, info=info, actor=owner, user=owner, project=project,
@@ -248,6 +255,11 @@ _RELEASE_HAS_SDIST_SQL = (f"SELECT 1 FROM {File._meta.db_table} "
                           "WHERE release_id = %s AND packagetype = %s")
 
 
+_NEW_RELEASE = sql.Inserter(Release)
+_NEW_FILE = sql.Inserter(File)
+_REGISTER_FILENAME_SQL = f"INSERT INTO {FilenameRegistry._meta.db_table} (filename) VALUES (%s)"
+
+
 def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
              python_version: str, info: RequestInfo | None = None, token=None,
              comment: str = "") -> AddFileResult:
@@ -309,10 +321,9 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
                 storing = _Storing(store, to_store)
 
                 if new_release:
-                    release = Release.objects.create(
-                        project=project, is_prerelease=meta.version.is_prerelease, created=now,
-                        uploader=user, **release_values,
-                    )
+                    release = Release(project=project, is_prerelease=meta.version.is_prerelease,
+                                      created=now, uploader=user, **release_values)
+                    _NEW_RELEASE.add(release)
                 file = File(
                     release=release, filename=filename, packagetype=dist.kind,
                     python_version=python_version, requires_python=release.requires_python,
@@ -325,8 +336,8 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
                                                                digest_size=32).hexdigest()
                 try:
                     # No savepoint needed: a failure here ends the whole transaction.
-                    file.save()
-                    FilenameRegistry.objects.create(filename=filename)
+                    _NEW_FILE.add(file)
+                    sql.execute(_REGISTER_FILENAME_SQL, [filename])
                 except IntegrityError:
                     # Another upload of the same name or bytes won the race; answer as if we
                     # came second.
@@ -353,41 +364,48 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
         raise
 
 
-# Writes stored files next to the database work of their upload; see add_file.
+# Writes an upload's stored files next to its database work; see add_file and _Storing.
 _store_writers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bastion-store")
 
 
 class _Storing:
-    """Stored files being written in the background: ``(path, local file path or bytes)``.
+    """An upload's stored files, ``(path, local file path or bytes)``, written in the background.
 
-    Each file is written (and fsynced) by its own thread: a wheel and its metadata file wait
-    on the disk together rather than one after the other.
+    One thread writes them all with ``store.put_many`` (one directory walk, one round of
+    syncs) while the request thread writes the rows, and ``wait`` joins it before commit.
+    Measured in-process (bench/profile_upload.py, median of 5 interleaved runs, ms per upload):
+    this thread blocks ``wait`` for 0.9 and add_file takes 3.9; writing inline in ``wait``
+    blocks it for 1.35 (the whole write) and add_file takes 4.4, for the same CPU (8.2-8.3).
+    The overlap outweighs the hand-off. One thread per file instead costs ~0.4 ms more CPU in
+    the writes and slows the request thread (add_file 5.35, CPU 10.3), the writers contending
+    with it for the GIL.
     """
 
     def __init__(self, store, items: list[tuple[str, str | bytes]]):
         self.store = store
         self.paths = [path for path, _source in items]
-        self._futures = [_store_writers.submit(self._write, path, source)
-                         for path, source in items]
+        self._future = _store_writers.submit(self._write, list(items))
 
-    def _write(self, path: str, source: str | bytes) -> None:
-        if isinstance(source, bytes):
-            self.store.put(path, io.BytesIO(source))
-        else:
-            with open(source, "rb") as handle:
-                self.store.put(path, handle)
+    def _write(self, items: list[tuple[str, str | bytes]]) -> None:
+        sources = []
+        try:
+            for path, source in items:
+                sources.append((path, io.BytesIO(source) if isinstance(source, bytes)
+                                else open(source, "rb", buffering=0)))  # read whole anyway
+            self.store.put_many(sources)
+        finally:
+            for _path, handle in sources:
+                handle.close()
 
     def wait(self) -> None:
-        for future in self._futures:
-            future.result()
+        self._future.result()
 
     def discard(self) -> None:
-        """Wait for the writes to end (in success or failure), then delete what they wrote."""
-        for future in self._futures:
-            try:
-                future.result()
-            except Exception:  # the write's own failure is what is being cleaned up after
-                pass
+        """Wait for the write to end (in success or failure), then delete what it wrote."""
+        try:
+            self._future.result()
+        except Exception:  # the write's own failure is what is being cleaned up after
+            pass
         for path in self.paths:
             self.store.delete(path)
 

@@ -6,12 +6,19 @@ so a stored path can never point at other bytes than the ones it was written wit
 
 from __future__ import annotations
 
-from typing import BinaryIO, Iterator, Protocol
+from typing import BinaryIO, Iterable, Iterator, Protocol
 
 
 class FileStore(Protocol):
     def put(self, path: str, source: BinaryIO) -> None:
         """Store the bytes read from ``source`` at ``path``; visible only when complete."""
+
+    def put_many(self, items: Iterable[tuple[str, BinaryIO]]) -> None:
+        """``put`` each ``(path, source)``, durably, in one call a store can make cheaper.
+
+        Each file is visible only when complete. On failure no partial file is visible;
+        files already stored may remain, and the caller deletes them if it needs none.
+        """
 
     def open(self, path: str) -> BinaryIO: ...
 

@@ -1,6 +1,6 @@
 """Files in an S3 bucket (AWS or any S3-compatible service: MinIO, Ceph, R2, ...).
 
-boto3 is used directly rather than django-storages' S3Storage: the FileStore protocol is six
+boto3 is used directly rather than django-storages' S3Storage: the FileStore protocol is a few
 small calls, and boto3 lets each be exact. Its managed transfer aborts a failed multipart
 upload itself, missing keys map cleanly to FileNotFoundError, and reads stream. S3Storage
 would add Django Storage semantics we would only have to undo (name mangling and
@@ -13,7 +13,7 @@ multipart upload only at CompleteMultipartUpload; on any failure the parts are a
 from __future__ import annotations
 
 import posixpath
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterable, Iterator
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -85,6 +85,15 @@ class S3FileStore:
             self.client.upload_fileobj(source, self.bucket, key, Config=self.transfer)
         except (ClientError, BotoCoreError) as exc:
             raise _failure(exc, path) from exc
+
+    def put_many(self, items: Iterable[tuple[str, BinaryIO]]) -> None:
+        # One request per object whatever the grouping (S3 has no multi-object PUT), and an
+        # upload stores at most two small files, so one after the other on this thread.
+        pairs = list(items)
+        for path, _source in pairs:
+            self._key(path)  # refuse a bad path before storing anything
+        for path, source in pairs:
+            self.put(path, source)
 
     def open(self, path: str) -> BinaryIO:
         key = self._key(path)

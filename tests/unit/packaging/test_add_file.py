@@ -50,10 +50,10 @@ def test_a_store_that_fails_to_write_leaves_no_rows(owner, unique, monkeypatch):
     artifact = wheel(f"nostore-{unique}", "1.0")
     serial = current_serial()
 
-    def broken_put(path, source):
+    def broken_put_many(items):
         raise OSError("disk full")
 
-    monkeypatch.setattr(get_store(), "put", broken_put)
+    monkeypatch.setattr(get_store(), "put_many", broken_put_many)
     with pytest.raises(OSError, match="disk full"):
         add(owner, artifact)
     monkeypatch.undo()

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from bastion.storage import content_path
+from bastion.storage import content_path, local
 from bastion.storage.local import LocalFileStore
 
 
@@ -67,7 +67,8 @@ def test_content_path_is_derived_from_the_blake2_digest():
     assert path == f"packages/{digest[:2]}/{digest[2:4]}/{digest[4:]}/demo-1.0-py3-none-any.whl"
 
 
-@pytest.mark.parametrize("path", ["../outside", "packages/../../outside", "/etc/passwd", "", "."])
+@pytest.mark.parametrize("path", ["../outside", "packages/../../outside", "/etc/passwd", "", ".",
+                                  "packages//x", "packages/x/", "a\x00b"])
 def test_paths_outside_the_store_are_refused(store, path):
     for operation in (lambda: store.put(path, io.BytesIO(b"x")), lambda: store.open(path),
                       lambda: store.exists(path), lambda: store.delete(path)):
@@ -104,10 +105,181 @@ def test_temp_files_are_created_beside_the_target_so_the_rename_is_atomic(store,
     seen = []
     real_replace = os.replace
 
-    def spy(src, dst):
-        seen.append((os.path.dirname(src), os.path.dirname(dst)))
-        return real_replace(src, dst)
+    def spy(src, dst, *, src_dir_fd=None, dst_dir_fd=None):
+        seen.append((src, src_dir_fd, dst, dst_dir_fd))
+        return real_replace(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
 
     monkeypatch.setattr(os, "replace", spy)
     store.put("packages/aa/bb/f.whl", io.BytesIO(b"x"))
-    assert seen and seen[0][0] == seen[0][1]
+    [(src, src_dir, dst, dst_dir)] = seen
+    # Both names are single components relative to one directory handle: the same directory.
+    assert src_dir is not None and src_dir == dst_dir
+    assert "/" not in src and dst == "f.whl"
+
+
+# put_many: the files of one upload, written together.
+
+WHEEL = "packages/aa/bb/cc/demo-1.0-py3-none-any.whl"
+
+
+def test_put_many_stores_every_file(store):
+    store.put_many([(WHEEL, io.BytesIO(b"wheel")), (WHEEL + ".metadata", io.BytesIO(b"meta")),
+                    ("packages/dd/ee/other.tar.gz", io.BytesIO(b"sdist"))])
+    for path, content in ((WHEEL, b"wheel"), (WHEEL + ".metadata", b"meta"),
+                          ("packages/dd/ee/other.tar.gz", b"sdist")):
+        with store.open(path) as fh:
+            assert fh.read() == content
+    assert all_files(store.root) == sorted(
+        [WHEEL, WHEEL + ".metadata", "packages/dd/ee/other.tar.gz"])
+
+
+class WatchingSource(io.RawIOBase):
+    """Yields its bytes in small pieces, noting at each read which stored paths exist."""
+
+    def __init__(self, store, data: bytes, watched: list[str]):
+        self.store, self.data, self.watched = store, data, watched
+        self.seen: list[list[str]] = []
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        self.seen.append([path for path in self.watched if self.store.exists(path)])
+        n = min(len(buffer), len(self.data), 3)
+        buffer[:n], self.data = self.data[:n], self.data[n:]
+        return n
+
+
+def test_put_many_makes_no_file_visible_before_every_file_is_complete(store):
+    paths = [WHEEL, WHEEL + ".metadata"]
+    first = WatchingSource(store, b"wheel bytes", paths)
+    second = WatchingSource(store, b"metadata bytes", paths)
+    store.put_many([(paths[0], first), (paths[1], second)])
+    assert first.seen and second.seen
+    assert all(visible == [] for visible in first.seen + second.seen)
+    assert all(store.exists(path) for path in paths)
+
+
+def test_put_many_that_fails_leaves_no_file_and_no_temp_file(store):
+    with pytest.raises(ConnectionResetError):
+        store.put_many([(WHEEL, io.BytesIO(b"complete")), (WHEEL + ".metadata", FailingSource(10))])
+    assert not store.exists(WHEEL)
+    assert all_files(store.root) == []
+
+
+def test_put_many_that_fails_to_rename_removes_the_temp_files_left(store, monkeypatch):
+    real_replace = os.replace
+
+    def second_fails(src, dst, **kwargs):
+        if dst.endswith(".metadata"):
+            raise OSError("no space left")
+        return real_replace(src, dst, **kwargs)
+
+    monkeypatch.setattr(os, "replace", second_fails)
+    with pytest.raises(OSError, match="no space"):
+        store.put_many([(WHEEL, io.BytesIO(b"wheel")), (WHEEL + ".metadata", io.BytesIO(b"m"))])
+    # The first file was already complete and renamed; the caller deletes it if it wants.
+    assert all_files(store.root) == [WHEEL]
+
+
+@pytest.mark.parametrize("bad", ["../outside", "/etc/passwd", "packages//x", "packages/./x",
+                                 "packages/x/", "packages/a\x00b", ""])
+def test_put_many_with_a_path_outside_the_store_writes_nothing(store, bad):
+    with pytest.raises(ValueError):
+        store.put_many([(WHEEL, io.BytesIO(b"wheel")), (bad, io.BytesIO(b"x"))])
+    assert all_files(store.root.parent) == []
+
+
+def test_symlinked_directory_in_a_path_is_refused(store, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.whl").write_bytes(b"secret")
+    (store.root / "packages").mkdir()
+    (store.root / "packages" / "aa").symlink_to(outside)
+    for operation in (lambda: store.put("packages/aa/new.whl", io.BytesIO(b"x")),
+                      lambda: store.put_many([("packages/aa/bb/new.whl", io.BytesIO(b"x"))]),
+                      lambda: store.open("packages/aa/secret.whl"),
+                      lambda: store.size("packages/aa/secret.whl"),
+                      lambda: store.exists("packages/aa/secret.whl"),
+                      lambda: store.local_path("packages/aa/secret.whl"),
+                      lambda: store.delete("packages/aa/secret.whl")):
+        with pytest.raises(ValueError):
+            operation()
+    assert sorted(p.name for p in outside.iterdir()) == ["secret.whl"]
+
+
+def test_a_missing_file_or_directory_is_file_not_found(store):
+    store.put("packages/aa/x.whl", io.BytesIO(b"x"))
+    for path in ("packages/aa/y.whl", "packages/zz/y.whl"):
+        assert not store.exists(path)
+        with pytest.raises(FileNotFoundError):
+            store.open(path)
+        with pytest.raises(FileNotFoundError):
+            store.size(path)
+        store.delete(path)
+
+
+class SyncSpy:
+    """Records what put_many syncs, as (kind, inode): a crash cannot be simulated here."""
+
+    def __init__(self, monkeypatch):
+        self.calls: list[tuple[str, int]] = []
+        real_fsync, real_sync_data = os.fsync, local._sync_data
+
+        def fsync(fd):
+            self.calls.append(("fsync", os.fstat(fd).st_ino))
+            return real_fsync(fd)
+
+        def sync_data(fd):
+            self.calls.append(("data", os.fstat(fd).st_ino))
+            return real_sync_data(fd)
+
+        monkeypatch.setattr(os, "fsync", fsync)
+        monkeypatch.setattr(local, "_sync_data", sync_data)
+
+    def synced_directories(self, root) -> list[str]:
+        names = {os.stat(path).st_ino: str(path.relative_to(root)) if path != root else "."
+                 for path in [root, *root.rglob("*")] if path.is_dir()}
+        return [names.get(inode, "?") for kind, inode in self.calls if kind == "fsync"]
+
+
+def test_put_many_syncs_each_file_then_its_directory_once_and_every_directory_it_created(
+        store, monkeypatch):
+    store.put("packages/zz/other.whl", io.BytesIO(b"x"))  # packages/ already exists
+    spy = SyncSpy(monkeypatch)
+    store.put_many([(WHEEL, io.BytesIO(b"wheel")), (WHEEL + ".metadata", io.BytesIO(b"m"))])
+    files = {os.stat(store.root / path).st_ino for path in (WHEEL, WHEEL + ".metadata")}
+    assert {inode for kind, inode in spy.calls if kind == "data"} == files
+    assert [kind for kind, _inode in spy.calls] == ["data", "data", "fsync", "fsync", "fsync",
+                                                     "fsync"]
+    # The target directory once, then each created directory's parent, up to packages/
+    # which existed already and now holds the new entry aa/.
+    assert spy.synced_directories(store.root) == [
+        "packages/aa/bb/cc", "packages/aa/bb", "packages/aa", "packages"]
+
+
+def test_put_many_into_an_existing_parent_syncs_only_what_changed(store, monkeypatch):
+    store.put("packages/aa/bb/cc/first.whl", io.BytesIO(b"x"))
+    spy = SyncSpy(monkeypatch)
+    store.put_many([("packages/aa/bb/dd/demo.whl", io.BytesIO(b"wheel")),
+                    ("packages/aa/bb/dd/demo.whl.metadata", io.BytesIO(b"m"))])
+    assert spy.synced_directories(store.root) == ["packages/aa/bb/dd", "packages/aa/bb"]
+
+
+def test_data_is_synced_before_the_rename_that_makes_it_visible(store, monkeypatch):
+    events = []
+    real_replace, real_sync_data = os.replace, local._sync_data
+
+    def replace(src, dst, **kwargs):
+        events.append(("rename", dst))
+        return real_replace(src, dst, **kwargs)
+
+    def sync_data(fd):
+        events.append(("data", None))
+        return real_sync_data(fd)
+
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(local, "_sync_data", sync_data)
+    store.put_many([(WHEEL, io.BytesIO(b"wheel")), (WHEEL + ".metadata", io.BytesIO(b"m"))])
+    assert events == [("data", None), ("data", None), ("rename", "demo-1.0-py3-none-any.whl"),
+                      ("rename", "demo-1.0-py3-none-any.whl.metadata")]

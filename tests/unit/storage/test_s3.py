@@ -194,3 +194,26 @@ def test_s3_without_a_bucket_is_a_configuration_error():
     with override_settings(S3_BUCKET=""):
         with pytest.raises(ImproperlyConfigured, match="BASTION_S3_BUCKET"):
             S3FileStore.from_settings()
+
+
+def test_put_many_stores_every_object(store):
+    store.put_many([("packages/aa/demo.whl", io.BytesIO(b"wheel")),
+                    ("packages/aa/demo.whl.metadata", io.BytesIO(b"meta"))])
+    with store.open("packages/aa/demo.whl") as fh:
+        assert fh.read() == b"wheel"
+    with store.open("packages/aa/demo.whl.metadata") as fh:
+        assert fh.read() == b"meta"
+
+
+def test_put_many_with_a_bad_path_stores_nothing(store):
+    with pytest.raises(ValueError):
+        store.put_many([("packages/aa/demo.whl", io.BytesIO(b"wheel")),
+                        ("../outside", io.BytesIO(b"x"))])
+    assert list(store.iter_paths()) == []
+
+
+def test_put_many_that_fails_leaves_no_partial_object(store):
+    with pytest.raises(ConnectionResetError):
+        store.put_many([("packages/aa/demo.whl", io.BytesIO(b"wheel")),
+                        ("packages/aa/demo.whl.metadata", FailingSource(1000))])
+    assert not store.exists("packages/aa/demo.whl.metadata")
