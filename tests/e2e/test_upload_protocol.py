@@ -60,6 +60,22 @@ def test_wheel_upload_creates_project_release_and_file(server, owner, unique):
         assert stored.read() == content
 
 
+def test_upload_answers_carry_the_headers_of_every_page(server, owner, unique):
+    # Uploads skip most of the middleware stack (upload.middleware); what it adds must stay.
+    _user, token = owner
+    accepted = upload(server, token, Wheel(f"hdr-{unique}", "1.0"))
+    refused = upload(server, token, Wheel(f"hdr-{unique}", "1.0"), content=b"not a zip")
+    home = requests.get(server.url + "/", timeout=10)
+    assert accepted.status_code == 200 and refused.status_code == 400
+    for response in (accepted, refused):
+        for header in ("Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Options",
+                       "Referrer-Policy", "Cross-Origin-Opener-Policy", "Permissions-Policy",
+                       "Cross-Origin-Resource-Policy"):
+            assert response.headers.get(header) == home.headers[header], header
+        assert int(response.headers["Content-Length"]) == len(response.content)
+        assert "Transfer-Encoding" not in response.headers
+
+
 def test_wheel_metadata_is_stored_for_pep658(server, owner, unique):
     _user, token = owner
     wheel = Wheel(f"demo-{unique}", "1.0")

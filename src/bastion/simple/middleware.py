@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import re
 
-from django.middleware.clickjacking import XFrameOptionsMiddleware
-
-from bastion.web.middleware import SecurityHeadersMiddleware
+from bastion.web.middleware import set_content_length, with_header_layers
 
 from . import views
 
@@ -32,7 +30,7 @@ class SimpleFastPathMiddleware:
     @staticmethod
     def around_view(view):
         """``view`` wrapped in the layers this short way keeps (the WSGI fast path reuses them)."""
-        return SecurityHeadersMiddleware(XFrameOptionsMiddleware(view))
+        return with_header_layers(view)
 
     def __call__(self, request):
         if request.method in ("GET", "HEAD"):
@@ -44,9 +42,4 @@ class SimpleFastPathMiddleware:
 
     @staticmethod
     def _detail(request):
-        response = views.detail_response(request, request.simple_project_name)
-        # CommonMiddleware's job on the long way round; without it gunicorn would chunk.
-        if (response.status_code != 304 and not response.streaming
-                and not response.has_header("Content-Length")):
-            response["Content-Length"] = str(len(response.content))
-        return response
+        return set_content_length(views.detail_response(request, request.simple_project_name))
