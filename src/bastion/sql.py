@@ -166,9 +166,15 @@ class Inserter:
 
     def insert(self, instances: list) -> None:
         """Insert rows nobody needs the primary keys of (e.g. security events)."""
-        rows = [self._values(instance) for instance in instances]
-        with connection.cursor() as cursor:
-            cursor.executemany(self.statement, rows)
+        values = [self._values(instance) for instance in instances]
+        db = _db()
+        if _sqlite_short_way(db):
+            db.ensure_connection()
+            with db.wrap_database_errors:
+                db.connection.executemany(_qmark(self.statement), values)
+            return
+        with db.cursor() as cursor:
+            cursor.executemany(self.statement, values)
 
     def add(self, instance) -> None:
         """Insert one new row and give ``instance`` its primary key, as ``save()`` would."""
