@@ -4,9 +4,13 @@
 ``bastion serve`` starts one next to gunicorn, never inside its workers, unless
 ``BASTION_RUN_WORKER=false``, and stops it with the server.
 
-Claiming and running a task is django-tasks-db's own worker (``db_worker``). Around it, this
-loop looks for due tasks with a plain read first: on SQLite the claim takes the database's
-write lock, which an idle worker would otherwise take at every poll, in the way of uploads.
+Queued mail, the one kind of task there is, goes out in batches
+(``bastion.accounts.notifications.deliver_due``): one claim, one connection to the mail
+server and one clean-up for up to MAIL_BATCH_SIZE messages, where django-tasks-db's own
+worker (``db_worker``) spends several ORM statements on each. Tasks of any other kind are
+still run by that worker. Either way, this loop looks for due tasks with a plain read first:
+on SQLite a claim takes the database's write lock, which an idle worker would otherwise take
+at every poll, in the way of uploads.
 """
 
 from __future__ import annotations
@@ -24,8 +28,12 @@ logger = logging.getLogger(__name__)
 
 # After a database failure (e.g. PostgreSQL restarting), wait at least this long to retry.
 DATABASE_RETRY_SECONDS = 5.0
-# Seconds a stopping worker may take to finish the message it is sending.
+# Seconds a stopping worker may take to finish the message it is sending (the rest of its
+# batch goes back to the queue).
 STOP_GRACE_SECONDS = 10.0
+# Messages claimed and sent at once. Larger batches save little more (the per-batch
+# statements are already a small share), and hold more claims if the worker dies.
+MAIL_BATCH_SIZE = 50
 # Seconds before the server starts another worker in place of one that died.
 RESTART_DELAY_SECONDS = 5.0
 # Added to the worker's scheduling niceness: mail can wait a moment, requests cannot. On a
@@ -45,6 +53,8 @@ def run(*, interval: float, batch: bool = False, parent: int | None = None) -> N
     from django_tasks_db.management.commands.db_worker import Worker
     from django_tasks_db.models import DBTaskResult
 
+    from bastion.accounts import notifications
+
     worker = Worker(
         queue_names=[DEFAULT_TASK_QUEUE_NAME], excluded_queue_names=[],
         backend_name=DEFAULT_TASK_BACKEND_ALIAS, interval=interval,
@@ -58,7 +68,8 @@ def run(*, interval: float, batch: bool = False, parent: int | None = None) -> N
         pass
     # A database that is not set up (no `bastion init`) is a mistake to report, not to retry.
     DBTaskResult.objects.exists()
-    # SIGTERM and SIGINT: an idle worker exits at once, a busy one after its current task.
+    # SIGTERM and SIGINT: an idle worker exits at once; a busy one finishes the message (or
+    # other task) it is running, hands the rest of its batch back to the queue, then exits.
     worker.configure_signals()
     logger.info("worker %s: running queued tasks (idle poll every %s s)", worker.worker_id,
                 interval)
@@ -67,11 +78,19 @@ def run(*, interval: float, batch: bool = False, parent: int | None = None) -> N
             logger.warning("the server that started this worker has stopped; stopping too")
             return
         try:
-            due = DBTaskResult.objects.ready().filter(backend_name=DEFAULT_TASK_BACKEND_ALIAS,
-                                                      queue_name=DEFAULT_TASK_QUEUE_NAME)
-            if batch or due.exists():
+            mail_due, other_due = notifications.due_work()
+            claimed = 0
+            if mail_due:
+                # Busy: a signal now lets the batch finish its current message.
+                worker.running_task = True
+                try:
+                    claimed = notifications.deliver_due(
+                        worker.worker_id, limit=MAIL_BATCH_SIZE, keep_going=lambda: worker.running)
+                finally:
+                    worker.running_task = False
+            if other_due and worker.running:
                 worker.run()
-            if batch:
+            if batch and not (mail_due or other_due):
                 return
             close_old_connections()
         except DatabaseError:
@@ -82,7 +101,8 @@ def run(*, interval: float, batch: bool = False, parent: int | None = None) -> N
             connection.close()
             time.sleep(max(interval, DATABASE_RETRY_SECONDS))
             continue
-        time.sleep(interval)
+        if not (claimed or other_due):
+            time.sleep(interval)
 
 
 class _Supervisor:

@@ -7,7 +7,9 @@ and a Mailbox with the rest of the suite.
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -174,3 +176,93 @@ def test_worker_refuses_to_run_without_a_database_queue():
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert done.stderr.startswith("error: BASTION_TASKS_BACKEND is 'immediate'")
+
+
+# Run with a database's env: queue argv[2] messages to argv[1]-<n>@example.com in one commit.
+QUEUE_SCRIPT = """
+import sys, django
+django.setup()
+from django.db import transaction
+from bastion.accounts.notifications import send
+with transaction.atomic():
+    for n in range(int(sys.argv[2])):
+        send(f"{sys.argv[1]}-{n}@example.com", f"burst {n}", "body")
+"""
+
+# Wait for the file argv[2], then claim 2 messages at a time as worker argv[1] until none is
+# left; print the subjects claimed. The pause between claims is a worker's sending time: on
+# SQLite without it, one claimer can take the lock back again and again before the other's
+# busy handler wakes up, and the race would not be run.
+CLAIM_SCRIPT = """
+import json, os, sys, time, django
+django.setup()
+from bastion.accounts import notifications
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.001)
+claimed = []
+while batch := notifications._claim(sys.argv[1], limit=2):
+    claimed += [message.subject for message in batch]
+    time.sleep(0.002)
+print(json.dumps(claimed))
+"""
+
+
+def with_queue(env: dict) -> dict:
+    return {**os.environ, **BASE_ENV, **env, "BASTION_TASKS_BACKEND": "database"}
+
+
+def queue_burst(env: dict, prefix: str, count: int) -> None:
+    subprocess.run([sys.executable, "-c", QUEUE_SCRIPT, prefix, str(count)],
+                   env=with_queue(env), check=True, timeout=60)
+
+
+def test_two_claimers_never_take_the_same_message(own_database, unique, tmp_path):
+    env, alias = own_database
+    queue_burst(env, f"c{unique}", 200)
+    go = tmp_path / "go"
+    claimers = [subprocess.Popen([sys.executable, "-c", CLAIM_SCRIPT, f"claimer-{n}", str(go)],
+                                 env=with_queue(env), stdout=subprocess.PIPE,
+                                 text=True) for n in (1, 2)]
+    try:
+        time.sleep(1.5)  # both set up and waiting
+        go.touch()
+        claimed = [json.loads(claimer.communicate(timeout=60)[0]) for claimer in claimers]
+    finally:
+        for claimer in claimers:
+            claimer.kill()
+        DBTaskResult.objects.using(alias).filter(status="RUNNING").delete()
+    mine = [[s for s in subjects if s.startswith("[Bastion] burst ")] for subjects in claimed]
+    assert not set(mine[0]) & set(mine[1])
+    assert sorted(mine[0] + mine[1]) == sorted(f"[Bastion] burst {n}" for n in range(200))
+    assert all(mine), "one claimer took everything: the race was not run"
+
+
+def test_two_workers_deliver_every_message_exactly_once(own_database, mailbox, unique, tmp_path):
+    env, alias = own_database
+    worker_env = {**os.environ, **BASE_ENV, **mailbox.env, **env, "BASTION_LOG_LEVEL": "INFO"}
+    logs = [open(tmp_path / f"worker-{n}.log", "w+") for n in (1, 2)]
+    workers = [subprocess.Popen([*BASTION, "worker", "--interval", "0.05"], env=worker_env,
+                                stdout=log, stderr=subprocess.STDOUT) for log in logs]
+    try:
+        for log in logs:  # both idle, polling
+            eventually(lambda: "running queued tasks" in (tmp_path / log.name).read_text(), 30)
+        prefix = f"w{unique}"
+        queue_burst(env, prefix, 300)
+        addresses = {f"{prefix}-{n}@example.com" for n in range(300)}
+
+        def received():
+            return [str(m["To"]) for m in mailbox.messages if str(m["To"]) in addresses]
+
+        eventually(lambda: len(received()) >= 300, timeout=60)
+        time.sleep(0.5)  # a message sent twice would have arrived by now
+        assert sorted(received()) == sorted(addresses)
+        assert not [row for row in DBTaskResult.objects.using(alias).all()
+                    if row.args_kwargs["args"][0] in addresses]
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        assert [worker.wait(10) for worker in workers] == [0, 0]
+    finally:
+        for worker in workers:
+            worker.kill()
+        for log in logs:
+            log.close()
