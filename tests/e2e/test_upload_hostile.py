@@ -220,6 +220,20 @@ def test_description_that_does_not_render_is_refused(server, token, unique):
     refused(server, token, item, 400, "The description failed to render")
 
 
+def test_a_file_joining_a_release_must_render_its_own_description(server, token, unique):
+    # The release's stored rendering stands in only for the very same description.
+    name = f"bad-{unique}"
+    accepted = send(server, token, wheel(name, "1.0"))
+    assert accepted.status_code == 200, accepted.reason
+    item = sdist(name, "1.0", metadata=metadata(
+        name, description_content_type="text/x-rst",
+        description="Title\n=====\n\n.. no-such-directive:: boom\n"))
+    before = index_snapshot()
+    assert_refused(send(server, token, item), 400, "The description failed to render")
+    assert index_snapshot() == before
+    assert not FilenameRegistry.objects.filter(filename=item.filename).exists()
+
+
 def test_digest_mismatch_is_refused(server, token, unique):
     refused(server, token, wheel(f"bad-{unique}", "1.0"), 400,
             "The digest supplied does not match a digest calculated from the uploaded file.",

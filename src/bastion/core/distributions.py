@@ -14,7 +14,7 @@ from packaging.utils import canonicalize_name
 from .archives import ArchiveContents, ArchiveLimits, inspect_sdist, inspect_wheel
 from .errors import ValidationError
 from .filenames import DistFilename, parse_filename
-from .metadata import ValidatedMetadata, check_form_agrees, parse_metadata
+from .metadata import RenderedDescription, ValidatedMetadata, check_form_agrees, parse_metadata
 
 
 @dataclass(frozen=True)
@@ -26,11 +26,15 @@ class VerifiedDistribution:
 
 def validate_distribution(path: str, filename: str, *, form: dict[str, str],
                           project_name: str | None, limits: ArchiveLimits,
-                          allow_zip_sdist: bool = False) -> VerifiedDistribution:
-    """Everything we check about an uploaded file; raises ValidationError with the reason."""
+                          allow_zip_sdist: bool = False,
+                          rendered: RenderedDescription | None = None) -> VerifiedDistribution:
+    """Everything we check about an uploaded file; raises ValidationError with the reason.
+
+    ``rendered``: the description of the release the file joins, as already rendered.
+    """
     try:
         return _validate(path, filename, form=form, project_name=project_name, limits=limits,
-                         allow_zip_sdist=allow_zip_sdist)
+                         allow_zip_sdist=allow_zip_sdist, rendered=rendered)
     except ValidationError:
         raise
     except Exception:  # whatever slipped through the validators: a refusal, never a 500
@@ -38,13 +42,14 @@ def validate_distribution(path: str, filename: str, *, form: dict[str, str],
 
 
 def _validate(path: str, filename: str, *, form: dict[str, str], project_name: str | None,
-              limits: ArchiveLimits, allow_zip_sdist: bool) -> VerifiedDistribution:
+              limits: ArchiveLimits, allow_zip_sdist: bool,
+              rendered: RenderedDescription | None) -> VerifiedDistribution:
     dist = parse_filename(filename, allow_zip_sdist=allow_zip_sdist)
     if dist.kind == "bdist_wheel":
         contents = inspect_wheel(path, dist, limits)
     else:
         contents = inspect_sdist(path, dist, limits)
-    meta = parse_metadata(contents.metadata_bytes)
+    meta = parse_metadata(contents.metadata_bytes, rendered=rendered)
 
     if dist.kind == "sdist":
         _check_sdist_filename(dist, meta)

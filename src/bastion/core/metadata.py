@@ -70,17 +70,34 @@ class ValidatedMetadata:
     fields: dict
 
 
-def parse_metadata(raw: bytes) -> ValidatedMetadata:
-    """Parse and validate a distribution's core metadata file, or say what is wrong with it."""
+@dataclass(frozen=True)
+class RenderedDescription:
+    """A description rendered before, e.g. by the first file of the release being added to.
+
+    The rest of a release's files nearly always carry the same description; rendering it
+    again (a millisecond or more, with syntax highlighting) would only repeat a success.
+    """
+
+    description: str
+    content_type: str
+    html: str
+
+
+def parse_metadata(raw: bytes, *, rendered: RenderedDescription | None = None) -> ValidatedMetadata:
+    """Parse and validate a distribution's core metadata file, or say what is wrong with it.
+
+    ``rendered``: a known rendering, used instead of rendering when the description and its
+    content type are the same.
+    """
     try:
-        return _parse_metadata(raw)
+        return _parse_metadata(raw, rendered)
     except ValidationError:
         raise
     except Exception:  # e.g. RecursionError on absurdly nested markers: refuse, never crash
         raise ValidationError("The distribution's metadata could not be validated.") from None
 
 
-def _parse_metadata(raw: bytes) -> ValidatedMetadata:
+def _parse_metadata(raw: bytes, rendered: RenderedDescription | None = None) -> ValidatedMetadata:
     if isinstance(raw, (bytearray, memoryview)):
         raw = bytes(raw)
     if not isinstance(raw, bytes):
@@ -122,8 +139,12 @@ def _parse_metadata(raw: bytes) -> ValidatedMetadata:
     if errors or metadata is None:
         raise _first_error(errors, fields)
 
-    description_html = _render_description(metadata.description,
-                                           metadata.description_content_type)
+    if (rendered is not None and rendered.description == (metadata.description or "")
+            and rendered.content_type == (metadata.description_content_type or "")):
+        description_html = rendered.html
+    else:
+        description_html = _render_description(metadata.description,
+                                               metadata.description_content_type)
     return ValidatedMetadata(
         raw=raw,
         metadata=metadata,

@@ -20,6 +20,7 @@ from packaging.utils import canonicalize_name, canonicalize_version
 from bastion import sql
 from bastion.core import names
 from bastion.core.errors import ValidationError
+from bastion.core.metadata import RenderedDescription
 from bastion.events import tags
 from bastion.events.services import RequestInfo, holding_chain_head, next_serial, record
 from bastion.storage import content_path, get_store
@@ -251,6 +252,21 @@ def _release_fields(meta) -> dict:
 _RELEASES = sql.Loader(Release)
 _RELEASE_SQL = (f"SELECT {_RELEASES.columns('r')} FROM {Release._meta.db_table} r "
                 "WHERE r.project_id = %s AND r.canonical_version = %s")
+_RELEASE_DESCRIPTION_SQL = (f"SELECT description, description_content_type, description_html "
+                            f"FROM {Release._meta.db_table} "
+                            "WHERE project_id = %s AND canonical_version = %s")
+
+
+def release_description(project: Project, version: str) -> RenderedDescription | None:
+    """The description of ``project``'s release ``version`` as rendered, if it exists."""
+    try:
+        canonical = canonicalize_version(version)
+    except Exception:  # not a version: the metadata check says so in its own words
+        return None
+    found = sql.first(_RELEASE_DESCRIPTION_SQL, [project.pk, canonical])
+    return RenderedDescription(*found) if found is not None else None
+
+
 _RELEASE_HAS_SDIST_SQL = (f"SELECT 1 FROM {File._meta.db_table} "
                           "WHERE release_id = %s AND packagetype = %s")
 

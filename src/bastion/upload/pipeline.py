@@ -138,6 +138,7 @@ def _store(request, form: UploadForm, content: ReceivedFile, identity: Identity)
                              max_uncompressed=settings.ARCHIVE_MAX_UNCOMPRESSED,
                              max_ratio=settings.ARCHIVE_MAX_RATIO),
         allow_zip_sdist=settings.ALLOW_ZIP_SDISTS,
+        rendered=services.release_description(project, form.version) if project else None,
     )
     _check_token_scope_holds(form, verified)
     result = services.add_file(

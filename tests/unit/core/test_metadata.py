@@ -4,7 +4,7 @@ import pytest
 from packaging.version import Version
 
 from bastion.core.errors import ValidationError
-from bastion.core.metadata import check_form_agrees, parse_metadata
+from bastion.core.metadata import RenderedDescription, check_form_agrees, parse_metadata
 from tests.artifacts import metadata_text
 
 FIELD_KEYS = {
@@ -215,6 +215,30 @@ def test_rendered_description_is_sanitised():
 
 def test_empty_description_renders_to_nothing():
     assert parse_metadata(meta(description="")).description_html == ""
+
+
+def test_a_known_rendering_of_the_same_description_is_used_as_it_is():
+    raw = meta(description="Hello **world**.\n", content_type="text/markdown")
+    description = parse_metadata(raw).fields["description"]
+    known = RenderedDescription(description, "text/markdown", "<p>as rendered before</p>")
+    assert parse_metadata(raw, rendered=known).description_html == "<p>as rendered before</p>"
+
+
+@pytest.mark.parametrize("description, content_type", [
+    ("Hello **world**.\n", "text/x-rst"),          # same text, other markup
+    ("Other **world**.\n", "text/markdown"),       # other text
+])
+def test_a_known_rendering_of_another_description_is_not_used(description, content_type):
+    known = RenderedDescription("Hello **world**.\n", "text/markdown", "<p>stale</p>")
+    html = parse_metadata(meta(description=description, content_type=content_type),
+                          rendered=known).description_html
+    assert html != "<p>stale</p>" and "world" in html
+
+
+def test_a_description_that_does_not_render_is_refused_whatever_was_rendered_before():
+    known = RenderedDescription("Hello **world**.\n", "text/markdown", "<p>fine</p>")
+    with pytest.raises(ValidationError, match="failed to render"):
+        parse_metadata(meta(description="`unclosed\n", content_type="text/x-rst"), rendered=known)
 
 
 def test_metadata_that_is_not_utf8_is_refused():
