@@ -160,6 +160,9 @@ def main() -> int:
     # Its own directory: the corpus cache of bench/run.py is keyed by count.
     files = corpus.build_generated(HERE / ".work" / "profile-corpus", (args.files + 2) // 2)
     files = files[: args.files + 1]
+    # In twine's order: it sends every wheel before any sdist (so a release's first file is a
+    # wheel, and its sdist comes after all the other projects' wheels).
+    files = [files[0]] + sorted(files[1:], key=lambda path: not path.name.endswith(".whl"))
     bodies = [_twine_body(path) for path in files]
 
     statements: Counter = Counter()
