@@ -25,8 +25,7 @@ from bastion.tokens import http as token_http
 from bastion.tokens.services import (
     INVALID_CREDENTIALS,
     Identity,
-    TokenError,
-    is_genuine,
+    genuine_token,
     parse_token,
 )
 
@@ -69,9 +68,7 @@ def _check_credentials_present(request):
     """
     row, macaroon = parse_token(token_http.presented_token(request, missing=INVALID_CREDENTIALS))
     # A known token id with a forged signature must not get a body streamed to disk.
-    if not is_genuine(row, macaroon):
-        raise TokenError()
-    return row, macaroon
+    return genuine_token(row, macaroon)
 
 
 def _body_ceiling(request) -> int:

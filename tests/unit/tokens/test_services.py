@@ -25,6 +25,7 @@ from bastion.tokens.services import (
     TokenError,
     _root_key,
     create_token,
+    genuine_token,
     parse_token,
     revoke,
     verify,
@@ -277,6 +278,32 @@ def test_unknown_or_malformed_caveat_added_offline_fails_closed(user, predicate)
     token, _row = create_token(user)
     message = refused(attenuate(token, predicate), permission="read")
     assert message.startswith("Token refused:")
+
+
+@pytest.mark.parametrize("check_signature_first", [False, True])
+def test_caveats_are_judged_whether_or_not_the_signature_was_checked_first(user, unique,
+                                                                           check_signature_first):
+    token, _row = create_token(user, projects=[f"mine-{unique}"])
+    narrowed = attenuate(token, caveats.permission("read"))
+
+    def found():
+        row, macaroon = parse_token(narrowed)
+        return genuine_token(row, macaroon) if check_signature_first else (row, macaroon)
+
+    verify(narrowed, permission="read", project=f"mine-{unique}", found=found())
+    for project, permission, reason in [(f"theirs-{unique}", "read", "not valid for project"),
+                                        (f"mine-{unique}", "upload", "read-only")]:
+        with pytest.raises(TokenError, match=reason):
+            verify(narrowed, permission=permission, project=project, found=found())
+
+
+def test_a_forged_signature_is_never_taken_for_genuine(user):
+    token, _row = create_token(user)
+    row, macaroon = parse_token(token)
+    forged = Macaroon(location=macaroon.location, identifier=macaroon.identifier_bytes,
+                      key=b"not the key", version=MACAROON_V2)
+    with pytest.raises(TokenError):
+        genuine_token(row, forged)
 
 
 def test_caveat_naming_another_user_is_refused(user, other_user):
