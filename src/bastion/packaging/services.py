@@ -288,9 +288,12 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
     meta = verified.metadata
     filename = dist.filename
     store = get_store()
-    storing: _Storing | None = None
+    stored = _DiscardedOnFailure()
     try:
-        with transaction.atomic():
+        # The files are discarded before the failed transaction rolls back (the inner block
+        # exits first), while its locks still hold off a concurrent upload of the same file:
+        # that upload must not have its own copy, written at the same path, deleted.
+        with transaction.atomic(), stored:
             # Lock order everywhere: the project row first, then the chain head; lifecycle
             # and role changes take them in that order too, so they cannot deadlock.
             project, role = project_for_upload(meta.name, user, lock=True)
@@ -334,7 +337,7 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
                 to_store = [(path, content_path_on_disk)]
                 if verified.pep658_metadata is not None:
                     to_store.append((path + ".metadata", verified.pep658_metadata))
-                storing = _Storing(store, to_store)
+                stored.storing = _Storing(store, to_store)
 
                 if new_release:
                     release = Release(project=project, is_prerelease=meta.version.is_prerelease,
@@ -372,12 +375,31 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
 
                 on_file_added(file, new_release=new_release, user=user, token=token)
             # The rows must never commit pointing at bytes that are not durably stored.
-            storing.wait()
+            stored.storing.wait()
             return AddFileResult(file, created=True)
     except BaseException:
-        if storing is not None:
-            storing.discard()
+        stored.discard()  # the commit itself failed (else already done)
         raise
+
+
+class _DiscardedOnFailure:
+    """The upload's files being stored, deleted if the block they are stored in fails."""
+
+    def __init__(self):
+        self.storing: _Storing | None = None
+
+    def discard(self) -> None:
+        if self.storing is not None:
+            storing, self.storing = self.storing, None
+            storing.discard()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> bool:
+        if exc_type is not None:
+            self.discard()
+        return False
 
 
 # Writes an upload's stored files next to its database work; see add_file and _Storing.

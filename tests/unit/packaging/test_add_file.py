@@ -46,6 +46,32 @@ def test_a_failure_after_the_bytes_were_written_removes_them(owner, unique, monk
     assert verify_chain().ok
 
 
+def test_written_files_are_deleted_before_the_failed_change_lets_go_of_its_locks(
+        owner, unique, monkeypatch):
+    # A concurrent upload of the same file waits on those locks, then writes the same path:
+    # a deletion after the rollback could remove that upload's committed copy.
+    from django.db import transaction
+
+    project = new_project(owner, f"lockdel-{unique}")
+    artifact = wheel(project.name, "2.0")
+    seen = []
+    original = services._Storing.discard
+
+    def discard(self):
+        seen.append(transaction.get_connection().in_atomic_block)
+        original(self)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(services._Storing, "discard", discard)
+    monkeypatch.setattr(services, "project_changed", fail)
+    with pytest.raises(RuntimeError, match="went away"):
+        add(owner, artifact)
+    assert seen == [True]
+    _nothing_left(artifact, current_serial())
+
+
 def test_a_store_that_fails_to_write_leaves_no_rows(owner, unique, monkeypatch):
     artifact = wheel(f"nostore-{unique}", "1.0")
     serial = current_serial()
