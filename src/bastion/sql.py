@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+from contextlib import contextmanager
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
@@ -39,16 +40,45 @@ def _qmark(sql: str) -> str:
     return statement
 
 
-def rows(sql: str, params=()) -> list[tuple]:
+class _SQLiteCursor:
+    """sqlite3 itself, taking Django's ``%s`` placeholders (the short way, see ``_cursor``)."""
+
+    def __init__(self, sqlite_connection):
+        self._connection = sqlite_connection
+        self._cursor = None
+
+    def execute(self, sql: str, params) -> None:
+        self._cursor = self._connection.execute(_qmark(sql), tuple(params))
+
+    def executemany(self, sql: str, param_list) -> None:
+        self._cursor = self._connection.executemany(_qmark(sql), param_list)
+
+    def fetchall(self) -> list[tuple]:
+        return self._cursor.fetchall()
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+
+@contextmanager
+def _cursor():
     db = _db()
     if _sqlite_short_way(db):
         # Straight to sqlite3, past Django's cursor wrapper (which costs more than an indexed
-        # lookup); errors are still Django's, and fetchall() leaves no read snapshot open.
+        # lookup); errors are still Django's.
         db.ensure_connection()
         with db.wrap_database_errors:
-            return db.connection.execute(_qmark(sql), tuple(params)).fetchall()
+            yield _SQLiteCursor(db.connection)
+        return
     with db.cursor() as cursor:
+        yield cursor
+
+
+def rows(sql: str, params=()) -> list[tuple]:
+    with _cursor() as cursor:
         cursor.execute(sql, params)
+        # All of them: fetchall() leaves no read snapshot open on SQLite.
         return cursor.fetchall()
 
 
@@ -59,12 +89,7 @@ def first(sql: str, params=()) -> tuple | None:
 
 def execute(sql: str, params=()) -> int:
     """Run a write statement; the number of rows it changed."""
-    db = _db()
-    if _sqlite_short_way(db):
-        db.ensure_connection()
-        with db.wrap_database_errors:
-            return db.connection.execute(_qmark(sql), tuple(params)).rowcount
-    with db.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
 
@@ -128,7 +153,8 @@ class Inserter:
 
     ``save()`` and ``bulk_create`` spend 0.3–1 ms of Python per row deciding between insert
     and update, sending signals and planning batches; an upload inserts a handful of rows
-    whose shape never changes. (No model inserted this way has signal receivers.)
+    whose shape never changes. No signal is sent: a caller inserting a model with receivers
+    does their work itself (the mail queue sets what DBTaskResult's pre_save would).
     """
 
     def __init__(self, model):
@@ -167,13 +193,7 @@ class Inserter:
     def insert(self, instances: list) -> None:
         """Insert rows nobody needs the primary keys of (e.g. security events)."""
         values = [self._values(instance) for instance in instances]
-        db = _db()
-        if _sqlite_short_way(db):
-            db.ensure_connection()
-            with db.wrap_database_errors:
-                db.connection.executemany(_qmark(self.statement), values)
-            return
-        with db.cursor() as cursor:
+        with _cursor() as cursor:
             cursor.executemany(self.statement, values)
 
     def add(self, instance) -> None:

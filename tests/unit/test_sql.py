@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import uuid
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
 from bastion import sql
@@ -123,3 +123,19 @@ def test_writes_count_rows_the_same_with_and_without_the_sqlite_short_way(unique
     with connection.execute_wrapper(lambda execute, *args: execute(*args)):
         usual = sql.execute(statement, [project.pk, 0])
     assert short == usual == 1
+
+
+def test_on_sqlite_statements_go_past_djangos_cursor_wrapper(unique, monkeypatch):
+    if connection.vendor != "sqlite":
+        return  # the short way is SQLite's only
+    owner = new_user("sqlpast")
+    project = new_project(owner, f"sqlpast-{unique}")
+
+    def no_django_cursor(*args, **kwargs):
+        raise AssertionError("went through Django's cursor wrapper")
+
+    monkeypatch.setattr(connections[DEFAULT_DB_ALIAS], "cursor", no_django_cursor)
+    assert sql.first(f"SELECT name FROM {Project._meta.db_table} WHERE id = %s",
+                     [project.pk]) == (project.name,)
+    assert sql.execute(f"UPDATE {Project._meta.db_table} SET last_serial = last_serial "
+                       "WHERE id = %s", [project.pk]) == 1
