@@ -137,27 +137,6 @@ def _forget_delivered_mail(sender, task_result, **kwargs) -> None:
 # --- Queueing -----------------------------------------------------------------------------
 
 _TASK_ROWS = sql.Inserter(DBTaskResult)
-# The columns that differ from one message to the next; the others are prepared once.
-_PER_MESSAGE = ("id", "enqueued_at", "args_kwargs", "run_after")
-_prepared: dict[tuple, tuple] = {}
-
-
-def _prepared_columns(db, backend) -> tuple[list, list]:
-    """(every column's value with the per-message ones left None, those columns' fields)."""
-    key = (db.vendor, backend.alias)
-    if key not in _prepared:
-        # The task's and its backend's values, as DatabaseBackend.enqueue gives them, the
-        # model's defaults for the rest, each prepared by its field as save() prepares it.
-        template = DBTaskResult(priority=deliver.priority, task_path=deliver.module_path,
-                                queue_name=deliver.queue_name, backend_name=backend.alias)
-        fields = _TASK_ROWS.fields
-        _prepared[key] = (
-            [None if field.attname in _PER_MESSAGE
-             else field.get_db_prep_save(field.pre_save(template, True), db)
-             for field in fields],
-            [(index, field) for index, field in enumerate(fields)
-             if field.attname in _PER_MESSAGE])
-    return _prepared[key]
 
 
 def _queue(recipient: str, subject: str, body: str, *, attempt: int | None = None,
@@ -170,23 +149,16 @@ def _queue(recipient: str, subject: str, body: str, *, attempt: int | None = Non
     ``task_enqueued`` signal, whose only receiver is a DEBUG log line of django-tasks.
     """
     backend = deliver.get_backend()
-    # The connection object itself: each attribute read through django.db.connection is a
-    # context-local lookup.
-    db = transaction.get_connection()
-    constant, per_message = _prepared_columns(db, backend)
     args = [recipient, subject, body] if attempt is None else [recipient, subject, body, attempt]
-    value_of = {
-        # The backend's id function: uuid4 unless the TASKS options name another.
-        "id": backend._get_id(),
-        "enqueued_at": timezone.now(),  # auto_now_add
-        "args_kwargs": {"args": args, "kwargs": {}},
-        # What django-tasks-db's pre_save receiver stores for "no later than now".
-        "run_after": run_after or get_date_max(),
-    }
-    values = list(constant)
-    for index, field in per_message:
-        values[index] = field.get_db_prep_save(value_of[field.attname], db)
-    sql.execute(_TASK_ROWS.statement, values)
+    _TASK_ROWS.insert([DBTaskResult(
+        id=backend._get_id(),  # the backend's id function: uuid4 unless TASKS names another
+        priority=deliver.priority, task_path=deliver.module_path,
+        queue_name=deliver.queue_name, backend_name=backend.alias,
+        args_kwargs={"args": args, "kwargs": {}},
+        # What django-tasks-db's pre_save receiver (not sent by Inserter) stores for "no
+        # later than now".
+        run_after=run_after or get_date_max(),
+    )])
 
 
 def _enqueue(recipient: str, subject: str, body: str) -> None:
