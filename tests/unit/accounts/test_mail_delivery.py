@@ -20,6 +20,8 @@ from bastion import sql
 from bastion.accounts import notifications
 from tests.conftest import Mailbox, free_port
 
+from .mail_support import assert_tried_again_in_a_minute, queued_to
+
 DATABASE_QUEUE = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 
@@ -67,10 +69,6 @@ def rolled_back():
         transaction.set_rollback(True)
 
 
-def rows_to(address: str) -> list[DBTaskResult]:
-    return [row for row in DBTaskResult.objects.all() if row.args_kwargs["args"][0] == address]
-
-
 def deliver_all(worker_id: str = "test-worker") -> None:
     while notifications.deliver_due(worker_id, limit=50):
         pass
@@ -79,7 +77,7 @@ def deliver_all(worker_id: str = "test-worker") -> None:
 def queue_claimed_at(address: str, age: timedelta, worker_ids: list[str]) -> None:
     """A message a worker claimed ``age`` ago and never finished."""
     notifications.send(address, "left behind", "body")
-    [row] = rows_to(address)
+    [row] = queued_to(address)
     DBTaskResult.objects.filter(pk=row.pk).update(
         status="RUNNING", started_at=timezone.now() - age, worker_ids=worker_ids)
 
@@ -94,7 +92,7 @@ def test_due_messages_go_out_over_one_connection_and_leave_no_rows(smtp, rolled_
     assert len({smtp.sessions[address] for address in addresses}) == 1
     assert str(smtp.to(addresses[0])[0]["Subject"]) == "[Bastion] New file"
     # Delivered mail leaves no copy of its link behind.
-    assert all(rows_to(address) == [] for address in addresses)
+    assert all(queued_to(address) == [] for address in addresses)
 
 
 def test_a_refused_recipient_fails_alone_and_is_tried_again_later(smtp, rolled_back, unique,
@@ -106,18 +104,15 @@ def test_a_refused_recipient_fails_alone_and_is_tried_again_later(smtp, rolled_b
         deliver_all()
     assert len(smtp.to(good)) == len(smtp.to(later)) == 1
     assert smtp.to(refused) == []
-    assert rows_to(good) == rows_to(later) == []
-    [failed] = [row for row in rows_to(refused) if row.status == "FAILED"]
+    assert queued_to(good) == queued_to(later) == []
+    [failed] = [row for row in queued_to(refused) if row.status == "FAILED"]
     assert failed.exception_class_path == "smtplib.SMTPRecipientsRefused"
     assert "no such mailbox here" in failed.traceback
     assert failed.finished_at is not None and failed.worker_ids == ["test-worker"]
-    [retry] = [row for row in rows_to(refused) if row.status == "READY"]
-    assert retry.args_kwargs == {"args": [refused, "[Bastion] Password changed", "body", 2],
-                                 "kwargs": {}}
-    assert timedelta(seconds=50) < retry.run_after - timezone.now() <= timedelta(seconds=60)
-    assert ("could not send mail '[Bastion] Password changed' (attempt 1: "
-            "SMTPRecipientsRefused); trying again in 60 s") in caplog.text
-    assert refused not in caplog.text
+    [retry] = [row for row in queued_to(refused) if row.status == "READY"]
+    assert_tried_again_in_a_minute(retry, caplog.text, address=refused,
+                                   subject="[Bastion] Password changed",
+                                   error="SMTPRecipientsRefused")
 
 
 def test_the_last_attempt_gives_up(smtp, rolled_back, unique, caplog):
@@ -126,7 +121,7 @@ def test_the_last_attempt_gives_up(smtp, rolled_back, unique, caplog):
     notifications._queue(address, "[Bastion] subject", "body", attempt=last)
     with caplog.at_level(logging.WARNING):
         deliver_all()
-    assert [row.status for row in rows_to(address)] == ["FAILED"]
+    assert [row.status for row in queued_to(address)] == ["FAILED"]
     assert f"(attempt {last}: SMTPRecipientsRefused); giving up" in caplog.text
 
 
@@ -139,7 +134,7 @@ def test_an_unreachable_mail_server_fails_each_message_of_the_batch(rolled_back,
             notifications.send(address, "subject", "body")
         deliver_all()
     for address in addresses:
-        assert sorted(row.status for row in rows_to(address)) == ["FAILED", "READY"]
+        assert sorted(row.status for row in queued_to(address)) == ["FAILED", "READY"]
 
 
 def test_rolled_back_mail_is_never_sent(smtp, rolled_back, unique):
@@ -169,10 +164,10 @@ def test_a_stopping_worker_sends_the_current_message_and_hands_back_the_rest(smt
     sent = [address for address in addresses if smtp.to(address)]
     assert len(sent) == 1  # the message being sent when the stop came
     for address in set(addresses) - set(sent):
-        [row] = rows_to(address)
+        [row] = queued_to(address)
         assert row.status == "READY" and row.started_at is None
     deliver_all()
-    assert all(len(smtp.to(address)) == 1 and rows_to(address) == [] for address in addresses)
+    assert all(len(smtp.to(address)) == 1 and queued_to(address) == [] for address in addresses)
 
 
 def test_a_claim_is_marked_with_its_worker_and_time(smtp, rolled_back, unique):
@@ -180,7 +175,7 @@ def test_a_claim_is_marked_with_its_worker_and_time(smtp, rolled_back, unique):
     notifications.send(address, "subject", "body")
     claimed = notifications._claim("claimer-1", limit=10_000)
     assert address in [message.recipient for message in claimed]
-    [row] = rows_to(address)
+    [row] = queued_to(address)
     assert row.status == "RUNNING" and row.worker_ids == ["claimer-1"]
     assert timezone.now() - row.started_at < timedelta(seconds=5)
     # A running claim is nobody else's to take.
@@ -195,9 +190,9 @@ def test_a_claim_left_by_a_dead_worker_is_taken_up_after_a_while(smtp, rolled_ba
     claimed = notifications._claim("claimer", limit=10_000)
     assert stale in [m.recipient for m in claimed]
     assert fresh not in [m.recipient for m in claimed]
-    assert rows_to(stale)[0].worker_ids == ["dead-worker", "claimer"]
+    assert queued_to(stale)[0].worker_ids == ["dead-worker", "claimer"]
     # That claimer dies too; a while later the next worker sends it.
-    DBTaskResult.objects.filter(pk=rows_to(stale)[0].pk).update(
+    DBTaskResult.objects.filter(pk=queued_to(stale)[0].pk).update(
         started_at=timezone.now() - stale_age)
     deliver_all()
     assert len(smtp.to(stale)) == 1 and smtp.to(fresh) == []
@@ -206,11 +201,11 @@ def test_a_claim_left_by_a_dead_worker_is_taken_up_after_a_while(smtp, rolled_ba
 def test_tasks_of_other_kinds_are_left_to_django_tasks_db(smtp, rolled_back, unique):
     address = f"o{unique}@example.test"
     notifications.send(address, "subject", "body")
-    [row] = rows_to(address)
+    [row] = queued_to(address)
     DBTaskResult.objects.filter(pk=row.pk).update(task_path="somewhere.else.task")
     assert notifications.due_work()[1] is True
     deliver_all()
-    assert [r.status for r in rows_to(address)] == ["READY"]
+    assert [r.status for r in queued_to(address)] == ["READY"]
     assert smtp.to(address) == []
 
 
@@ -225,11 +220,11 @@ def test_a_task_row_that_is_no_message_fails_alone(smtp, rolled_back, unique, ca
     broken, good = f"x{unique}@example.test", f"y{unique}@example.test"
     notifications.send(broken, "subject", "body")
     notifications.send(good, "subject", "body")
-    [row] = rows_to(broken)
+    [row] = queued_to(broken)
     DBTaskResult.objects.filter(pk=row.pk).update(args_kwargs={"args": [broken], "kwargs": {}})
     with caplog.at_level(logging.ERROR):
         deliver_all()
     assert len(smtp.to(good)) == 1 and smtp.to(broken) == []
-    [failed] = rows_to(broken)
+    [failed] = queued_to(broken)
     assert failed.status == "FAILED" and failed.exception_class_path == "builtins.TypeError"
     assert f"mail task {row.pk} is not a message this version can read (TypeError)" in caplog.text
