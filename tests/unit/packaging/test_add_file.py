@@ -104,3 +104,13 @@ def test_an_identical_reupload_keeps_the_stored_bytes(owner, unique):
     again = add(owner, artifact)
     assert again.pk == first.pk
     assert stored(first.path) and stored(first.metadata_path)
+
+
+def test_a_release_offers_its_rendered_description_to_its_later_files(owner, unique):
+    project = new_project(owner, f"rendered-{unique}", "1.0")
+    release = project.releases.get()
+    known = services.release_description(project, "1.0.0")  # found by its canonical version
+    assert known is not None and known.html and "<" in known.html
+    assert (known.description, known.content_type, known.html) == (
+        release.description, release.description_content_type, release.description_html)
+    assert services.release_description(project, "2.0") is None
