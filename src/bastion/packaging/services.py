@@ -7,8 +7,6 @@ event and a new serial together, so the index is never seen half-changed.
 from __future__ import annotations
 
 import hashlib
-import io
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -23,7 +21,7 @@ from bastion.core.errors import ValidationError
 from bastion.core.metadata import RenderedDescription
 from bastion.events import tags
 from bastion.events.services import RequestInfo, holding_chain_head, next_serial, record
-from bastion.storage import content_path, get_store
+from bastion.storage import Staging, content_path, get_store
 
 from .models import (
     File,
@@ -276,19 +274,34 @@ _NEW_FILE = sql.Inserter(File)
 _REGISTER_FILENAME_SQL = f"INSERT INTO {FilenameRegistry._meta.db_table} (filename) VALUES (%s)"
 
 
+def stage_file(local_path: str, digests: Digests, filename: str) -> Staging:
+    """Begin writing an upload's bytes into the store, out of sight until add_file publishes
+    them; the caller hands the result to add_file, or discards it if it never gets there."""
+    staging = get_store().start_staging()
+    staging.add([(content_path(digests.blake2_256, filename), local_path)])
+    return staging
+
+
 def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
              python_version: str, info: RequestInfo | None = None, token=None,
-             comment: str = "") -> AddFileResult:
+             comment: str = "", staged: Staging | None = None) -> AddFileResult:
     """Add one validated distribution file, creating the project and release as needed.
 
     ``verified`` is a ``core.distributions.VerifiedDistribution``. Either everything is
-    written (rows, stored bytes, events, serial) or nothing is.
+    written (rows, stored bytes, events, serial) or nothing is. ``staged`` is what
+    ``stage_file`` began for these bytes; add_file ends it either way.
     """
     dist = verified.dist
     meta = verified.metadata
     filename = dist.filename
     store = get_store()
-    stored = _DiscardedOnFailure()
+    path = content_path(digests.blake2_256, filename)
+    if staged is None:
+        staged = stage_file(content_path_on_disk, digests, filename)
+    elif staged.paths != [path]:
+        staged.discard(store)
+        raise ValueError(f"staged {staged.paths!r}, not {path!r}")
+    stored = _DiscardedOnFailure(store, staged)
     try:
         # The files are discarded before the failed transaction rolls back (the inner block
         # exits first), while its locks still hold off a concurrent upload of the same file:
@@ -303,6 +316,7 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
             if existing is not None:
                 if project is None or existing.project_id != project.pk:
                     raise ValidationError(f"File already exists ('{filename}').")
+                stored.discard()  # unpublished: only our own out-of-sight copy goes
                 return AddFileResult(File.objects.get(pk=existing.id), created=False)
             with holding_chain_head():
                 if project is None:
@@ -331,13 +345,12 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
                 check_column_lengths(Release, release_values)
                 check_column_lengths(File, {"filename": filename, "python_version": python_version})
 
-                # Every check has passed and the locks are held: the bytes are written (and
-                # fsynced) in the background while the rows are, and waited for before commit.
-                path = content_path(digests.blake2_256, filename)
-                to_store = [(path, content_path_on_disk)]
+                # Every check has passed and the locks are held: the staged bytes are
+                # published in the background while the rows are written, and waited for
+                # before commit.
                 if verified.pep658_metadata is not None:
-                    to_store.append((path + ".metadata", verified.pep658_metadata))
-                stored.storing = _Storing(store, to_store)
+                    staged.add([(path + ".metadata", verified.pep658_metadata)])
+                staged.start_publish()
 
                 if new_release:
                     release = Release(project=project, is_prerelease=meta.version.is_prerelease,
@@ -375,7 +388,7 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
 
                 on_file_added(file, new_release=new_release, user=user, token=token)
             # The rows must never commit pointing at bytes that are not durably stored.
-            stored.storing.wait()
+            staged.wait()
             return AddFileResult(file, created=True)
     except BaseException:
         stored.discard()  # the commit itself failed (else already done)
@@ -383,15 +396,16 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
 
 
 class _DiscardedOnFailure:
-    """The upload's files being stored, deleted if the block they are stored in fails."""
+    """The upload's staged files, discarded if the block they are published in fails."""
 
-    def __init__(self):
-        self.storing: _Storing | None = None
+    def __init__(self, store, staging: Staging):
+        self.store = store
+        self.staging: Staging | None = staging
 
     def discard(self) -> None:
-        if self.storing is not None:
-            storing, self.storing = self.storing, None
-            storing.discard()
+        if self.staging is not None:
+            staging, self.staging = self.staging, None
+            staging.discard(self.store)
 
     def __enter__(self):
         return self
@@ -400,52 +414,6 @@ class _DiscardedOnFailure:
         if exc_type is not None:
             self.discard()
         return False
-
-
-# Writes an upload's stored files next to its database work; see add_file and _Storing.
-_store_writers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bastion-store")
-
-
-class _Storing:
-    """An upload's stored files, ``(path, local file path or bytes)``, written in the background.
-
-    One thread writes them all with ``store.put_many`` (one directory walk, one round of
-    syncs) while the request thread writes the rows, and ``wait`` joins it before commit.
-    Measured in-process (bench/profile_upload.py, median of 5 interleaved runs, ms per upload):
-    this thread blocks ``wait`` for 0.9 and add_file takes 3.9; writing inline in ``wait``
-    blocks it for 1.35 (the whole write) and add_file takes 4.4, for the same CPU (8.2-8.3).
-    The overlap outweighs the hand-off. One thread per file instead costs ~0.4 ms more CPU in
-    the writes and slows the request thread (add_file 5.35, CPU 10.3), the writers contending
-    with it for the GIL.
-    """
-
-    def __init__(self, store, items: list[tuple[str, str | bytes]]):
-        self.store = store
-        self.paths = [path for path, _source in items]
-        self._future = _store_writers.submit(self._write, list(items))
-
-    def _write(self, items: list[tuple[str, str | bytes]]) -> None:
-        sources = []
-        try:
-            for path, source in items:
-                sources.append((path, io.BytesIO(source) if isinstance(source, bytes)
-                                else open(source, "rb", buffering=0)))  # read whole anyway
-            self.store.put_many(sources)
-        finally:
-            for _path, handle in sources:
-                handle.close()
-
-    def wait(self) -> None:
-        self._future.result()
-
-    def discard(self) -> None:
-        """Wait for the write to end (in success or failure), then delete what it wrote."""
-        try:
-            self._future.result()
-        except Exception:  # the write's own failure is what is being cleaned up after
-            pass
-        for path in self.paths:
-            self.store.delete(path)
 
 
 _PROJECT_CHANGED_SQL = (f"UPDATE {Project._meta.db_table} SET last_serial = %s, "

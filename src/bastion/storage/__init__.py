@@ -6,7 +6,35 @@ so a stored path can never point at other bytes than the ones it was written wit
 
 from __future__ import annotations
 
-from typing import BinaryIO, Iterable, Iterator, Protocol
+import io
+from concurrent.futures import ThreadPoolExecutor
+from typing import BinaryIO, Iterable, Iterator, Protocol, Sequence
+
+# A file to store: its path in the store and where its bytes are (a local file's path, or the
+# bytes themselves).
+Source = tuple[str, "str | bytes"]
+
+
+class Staging(Protocol):
+    """Files written in the background, out of sight until published (see start_staging)."""
+
+    paths: list[str]
+    publishing: bool
+
+    def add(self, items: Sequence[Source]) -> None:
+        """Begin writing these files; returns at once."""
+
+    def start_publish(self) -> None:
+        """Begin making every added file visible and durable; returns at once."""
+
+    def wait(self) -> None:
+        """Return once all that was begun is done (after start_publish: the files are durable
+        and visible), or raise the first failure."""
+
+    def discard(self, store: "FileStore") -> None:
+        """End the staging leaving none of its files: unpublished ones are dropped; once
+        publishing began, the paths are deleted (callers hold off concurrent writers of the
+        same paths while they do this)."""
 
 
 class FileStore(Protocol):
@@ -20,6 +48,10 @@ class FileStore(Protocol):
         files already stored may remain, and the caller deletes them if it needs none.
         """
 
+    def start_staging(self) -> Staging:
+        """Write files in the background while the caller goes on: ``add`` them as they are
+        known, ``start_publish`` once they may be kept, then ``wait``; or ``discard``."""
+
     def open(self, path: str) -> BinaryIO: ...
 
     def size(self, path: str) -> int: ...
@@ -32,6 +64,59 @@ class FileStore(Protocol):
 
     def local_path(self, path: str) -> str | None:
         """A filesystem path for zero-copy serving, or None for remote stores."""
+
+
+# Threads, for stores whose writes wait on the network (S3): while a thread waits on a socket
+# it does not hold the interpreter lock. Local writes go to a process instead (.writer).
+_put_threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bastion-store")
+
+
+def _put_sources(store: FileStore, items: Sequence[Source]) -> None:
+    sources = []
+    try:
+        for path, source in items:
+            sources.append((path, io.BytesIO(source) if isinstance(source, bytes)
+                            else open(source, "rb", buffering=0)))  # read whole anyway
+        store.put_many(sources)
+    finally:
+        for _path, handle in sources:
+            handle.close()
+
+
+class ThreadedStaging:
+    """:class:`Staging` for stores without a place out of sight (S3): nothing is written
+    before ``start_publish``, which runs ``put_many`` on a thread."""
+
+    def __init__(self, store: FileStore):
+        self._store = store
+        self._items: list[Source] = []
+        self._future = None
+        self.paths: list[str] = []
+        self.publishing = False
+
+    def add(self, items: Sequence[Source]) -> None:
+        self._items.extend(items)
+        self.paths.extend(path for path, _source in items)
+
+    def start_publish(self) -> None:
+        self.publishing = True
+        self._future = _put_threads.submit(_put_sources, self._store, self._items)
+
+    def wait(self) -> None:
+        if self._future is not None:
+            self._future.result()
+
+    def discard(self, store: FileStore) -> None:
+        try:
+            self.wait()
+        except Exception:  # the failure being cleaned up after
+            pass
+        if self.publishing:
+            for path in self.paths:
+                try:
+                    store.delete(path)
+                except ValueError:  # a path the store refuses holds nothing of ours
+                    pass
 
 
 def content_path(blake2_256: str, filename: str) -> str:
@@ -59,4 +144,7 @@ def get_store() -> FileStore:
 
 def reset_store() -> None:
     global _store
-    _store = None
+    store, _store = _store, None
+    close = getattr(store, "close", None)
+    if close is not None:
+        close()

@@ -23,8 +23,12 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import threading
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Iterable, Iterator
+
+if TYPE_CHECKING:
+    from .writer import WriterPool, WriterStaging
 
 _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
@@ -144,6 +148,83 @@ class _Directories:
         self.close()
 
 
+def _create_temp(dir_fd: int) -> tuple[int, str]:
+    # Like mkstemp (exclusive create, owner-only mode) but relative to the directory handle.
+    while True:
+        name = f"{TEMP_PREFIX}{os.urandom(8).hex()}.part"
+        try:
+            return os.open(name, _NEW_FILE, 0o600, dir_fd=dir_fd), name
+        except FileExistsError:
+            continue
+
+
+class Staging:
+    """Files written out of sight, then published (made visible) together, or abandoned.
+
+    ``add`` writes each file to a temporary file beside its target and syncs its data;
+    ``publish`` renames them into place and syncs each directory whose entries changed (and
+    those its walk created) once, however many files it received. Readers see a file complete
+    or not at all, and once ``publish`` returns, a crash loses none of them. Staging early and
+    publishing later lets a caller write the bytes while it still checks whether it may keep
+    them: until ``publish`` nothing is visible, and ``abandon`` removes every trace but the
+    directories.
+    """
+
+    def __init__(self, store: "LocalFileStore"):
+        self._store = store
+        self._directories: dict[str, _Directories] = {}
+        self._staged: list[tuple[int, str, str]] = []  # (directory fd, temporary name, name)
+
+    def add(self, items: Iterable[tuple[str, BinaryIO]]) -> None:
+        items = list(items)
+        for path, _source in items:
+            _components(path)  # refuse a bad path before writing anything
+        fds: list[int] = []
+        try:
+            for path, source in items:
+                directory, _, name = path.rpartition("/")
+                directories = self._directories.get(directory)
+                if directories is None:
+                    directories, _name = self._store._directories(path, create=True)
+                    self._directories[directory] = directories
+                fd, temp = _create_temp(directories.leaf)
+                fds.append(fd)
+                self._staged.append((directories.leaf, temp, name))
+                _copy(source, fd)
+            # Every file's data first, then the syncs: the disk can take them together.
+            for fd in fds:
+                _sync_data(fd)
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def publish(self) -> None:
+        """Rename every staged file into place and make the renames durable."""
+        try:
+            while self._staged:
+                leaf, temp, name = self._staged[0]
+                os.replace(temp, name, src_dir_fd=leaf, dst_dir_fd=leaf)
+                self._staged.pop(0)
+            for directories in self._directories.values():
+                directories.sync()
+        finally:
+            self.abandon()
+
+    def abandon(self) -> None:
+        """Remove what was staged and not published; nothing published is touched."""
+        staged, self._staged = self._staged, []
+        try:
+            for leaf, temp, _name in staged:
+                try:
+                    os.unlink(temp, dir_fd=leaf)
+                except FileNotFoundError:
+                    pass
+        finally:
+            directories, self._directories = self._directories, {}
+            for handle in directories.values():
+                handle.close()
+
+
 class LocalFileStore:
     """Files under one directory, written atomically and durably (see the module docstring)."""
 
@@ -154,6 +235,8 @@ class LocalFileStore:
         # is followed.
         self._resolved_root = self.root.resolve()
         self._root = str(self._resolved_root)
+        self._writers: WriterPool | None = None
+        self._writers_lock = threading.Lock()
 
     def _directories(self, path: str, *, create: bool = False) -> tuple[_Directories, str]:
         *dirs, name = _components(path)
@@ -166,58 +249,34 @@ class LocalFileStore:
     def put_many(self, items: Iterable[tuple[str, BinaryIO]]) -> None:
         """Store several files; each becomes visible only when complete and durable.
 
-        The files of one directory are written together: one walk to it, every file's data
-        synced before any rename, then one sync of the directory after all the renames (and of
-        the directories the walk created). On failure no temporary file is left behind; files
-        already renamed stay, complete, for the caller to delete or keep.
+        The files of one directory are written together (see :class:`Staging`). On failure no
+        temporary file is left behind; files already renamed stay, complete, for the caller to
+        delete or keep.
         """
-        by_directory: dict[str, list[tuple[str, BinaryIO]]] = {}
-        for path, source in items:
-            _components(path)  # refuse a bad path before writing anything
-            by_directory.setdefault(path.rpartition("/")[0], []).append((path, source))
-        for batch in by_directory.values():
-            self._put_batch(batch)
+        staging = Staging(self)
+        try:
+            staging.add(items)
+            staging.publish()
+        except BaseException:
+            staging.abandon()
+            raise
 
-    def _put_batch(self, batch: list[tuple[str, BinaryIO]]) -> None:
-        directories, _name = self._directories(batch[0][0], create=True)
-        with directories:
-            leaf = directories.leaf
-            temps: list[str] = []
-            renamed = 0
-            try:
-                fds: list[int] = []
-                try:
-                    for _path, source in batch:
-                        fd, temp = self._create_temp(leaf)
-                        fds.append(fd)
-                        temps.append(temp)
-                        _copy(source, fd)
-                    for fd in fds:
-                        _sync_data(fd)
-                finally:
-                    for fd in fds:
-                        os.close(fd)
-                for temp, (path, _source) in zip(temps, batch):
-                    os.replace(temp, path.rpartition("/")[2], src_dir_fd=leaf, dst_dir_fd=leaf)
-                    renamed += 1
-            except BaseException:
-                for temp in temps[renamed:]:
-                    try:
-                        os.unlink(temp, dir_fd=leaf)
-                    except FileNotFoundError:
-                        pass
-                raise
-            directories.sync()
+    def start_staging(self) -> "WriterStaging":
+        """A :class:`Staging` in a writer process (see .writer for why not a thread)."""
+        with self._writers_lock:
+            if self._writers is None:
+                from .writer import WriterPool
 
-    @staticmethod
-    def _create_temp(dir_fd: int) -> tuple[int, str]:
-        # Like mkstemp (exclusive create, owner-only mode) but relative to the directory handle.
-        while True:
-            name = f"{TEMP_PREFIX}{os.urandom(8).hex()}.part"
-            try:
-                return os.open(name, _NEW_FILE, 0o600, dir_fd=dir_fd), name
-            except FileExistsError:
-                continue
+                self._writers = WriterPool(self._root, self)
+            writers = self._writers
+        return writers.start_staging()
+
+    def close(self) -> None:
+        """Stop the writer processes, if any were started."""
+        with self._writers_lock:
+            writers, self._writers = self._writers, None
+        if writers is not None:
+            writers.close()
 
     def open(self, path: str) -> BinaryIO:
         directories, name = self._directories(path)

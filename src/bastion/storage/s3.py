@@ -20,6 +20,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from . import ThreadedStaging
+
 MiB = 1024 * 1024
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 
@@ -94,6 +96,9 @@ class S3FileStore:
             self._key(path)  # refuse a bad path before storing anything
         for path, source in pairs:
             self.put(path, source)
+
+    def start_staging(self) -> ThreadedStaging:
+        return ThreadedStaging(self)
 
     def open(self, path: str) -> BinaryIO:
         key = self._key(path)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 
 import pytest
+from django.conf import settings
 from packaging.utils import canonicalize_name
 
 from bastion.events.models import SecurityEvent
@@ -55,16 +57,17 @@ def test_written_files_are_deleted_before_the_failed_change_lets_go_of_its_locks
     project = new_project(owner, f"lockdel-{unique}")
     artifact = wheel(project.name, "2.0")
     seen = []
-    original = services._Storing.discard
+    original = services._DiscardedOnFailure.discard
 
     def discard(self):
-        seen.append(transaction.get_connection().in_atomic_block)
+        if self.staging is not None:  # the first call discards; a later one has nothing left
+            seen.append(transaction.get_connection().in_atomic_block)
         original(self)
 
     def fail(*args, **kwargs):
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(services._Storing, "discard", discard)
+    monkeypatch.setattr(services._DiscardedOnFailure, "discard", discard)
     monkeypatch.setattr(services, "project_changed", fail)
     with pytest.raises(RuntimeError, match="went away"):
         add(owner, artifact)
@@ -72,19 +75,35 @@ def test_written_files_are_deleted_before_the_failed_change_lets_go_of_its_locks
     _nothing_left(artifact, current_serial())
 
 
-def test_a_store_that_fails_to_write_leaves_no_rows(owner, unique, monkeypatch):
+def test_a_store_that_fails_to_write_leaves_no_rows(owner, unique, tmp_path):
+    # A real refusal by the writer process: a symlink planted where the file's directory goes.
     artifact = wheel(f"nostore-{unique}", "1.0")
     serial = current_serial()
-
-    def broken_put_many(items):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(get_store(), "put_many", broken_put_many)
-    with pytest.raises(OSError, match="disk full"):
-        add(owner, artifact)
-    monkeypatch.undo()
+    digest = hashlib.blake2b(artifact.build(), digest_size=32).hexdigest()
+    leaf = os.path.join(settings.STORAGE_DIR, content_path(digest, artifact.filename))
+    leaf = os.path.dirname(leaf)
+    os.makedirs(os.path.dirname(leaf), exist_ok=True)
+    os.symlink(tmp_path, leaf)
+    try:
+        with pytest.raises(ValueError, match="symlink"):
+            add(owner, artifact)
+    finally:
+        os.unlink(leaf)
     _nothing_left(artifact, serial)
+    assert list(tmp_path.iterdir()) == []
     assert not Project.objects.filter(normalized_name=canonicalize_name(artifact.name)).exists()
+
+
+def test_an_upload_staged_and_not_kept_leaves_no_file_at_all(owner, unique):
+    # The identical file arriving again past the pipeline's short cut: add_file finds it under
+    # the lock and drops its own out-of-sight copy, not the stored one.
+    artifact = wheel(f"again-staged-{unique}", "1.0")
+    first = add(owner, artifact)
+    directory = os.path.dirname(os.path.join(settings.STORAGE_DIR, first.path))
+    before = sorted(os.listdir(directory))
+    again = add(owner, artifact)
+    assert again.pk == first.pk
+    assert sorted(os.listdir(directory)) == before  # no temporary file left, none deleted
 
 
 def test_a_stored_file_and_its_metadata_are_complete_when_the_upload_returns(owner, unique):

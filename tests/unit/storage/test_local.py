@@ -283,3 +283,42 @@ def test_data_is_synced_before_the_rename_that_makes_it_visible(store, monkeypat
     store.put_many([(WHEEL, io.BytesIO(b"wheel")), (WHEEL + ".metadata", io.BytesIO(b"m"))])
     assert events == [("data", None), ("data", None), ("rename", "demo-1.0-py3-none-any.whl"),
                       ("rename", "demo-1.0-py3-none-any.whl.metadata")]
+
+
+# -- staging: written out of sight, then published or abandoned ----------------------------------
+
+def test_staged_files_are_invisible_until_published(store, tmp_path):
+    source = tmp_path / "upload.whl"
+    source.write_bytes(b"wheel bytes")
+    staging = local.Staging(store)
+    with open(source, "rb") as handle:
+        staging.add([("packages/aa/bb/cc/demo-1.0-py3-none-any.whl", handle)])
+    staging.add([("packages/aa/bb/cc/demo-1.0-py3-none-any.whl.metadata", io.BytesIO(b"meta"))])
+    assert list(store.iter_paths()) == []
+    assert not store.exists("packages/aa/bb/cc/demo-1.0-py3-none-any.whl")
+    staging.publish()
+    assert sorted(store.iter_paths()) == ["packages/aa/bb/cc/demo-1.0-py3-none-any.whl",
+                                          "packages/aa/bb/cc/demo-1.0-py3-none-any.whl.metadata"]
+    with store.open("packages/aa/bb/cc/demo-1.0-py3-none-any.whl.metadata") as handle:
+        assert handle.read() == b"meta"
+    assert all_files(store.root) == sorted(store.iter_paths())  # no temporary file left
+
+
+def test_an_abandoned_staging_leaves_no_file_and_keeps_what_was_published(store):
+    store.put("packages/aa/bb/cc/demo-1.0.tar.gz", io.BytesIO(b"the stored one"))
+    staging = local.Staging(store)
+    # The same path staged again (the identical upload arriving twice), then dropped.
+    staging.add([("packages/aa/bb/cc/demo-1.0.tar.gz", io.BytesIO(b"the stored one")),
+                 ("packages/dd/ee/ff/other-1.0.tar.gz", io.BytesIO(b"never kept"))])
+    staging.abandon()
+    assert all_files(store.root) == ["packages/aa/bb/cc/demo-1.0.tar.gz"]
+    with store.open("packages/aa/bb/cc/demo-1.0.tar.gz") as handle:
+        assert handle.read() == b"the stored one"
+
+
+def test_staging_refuses_a_path_out_of_the_store_before_writing_anything(store):
+    staging = local.Staging(store)
+    with pytest.raises(ValueError, match="escapes"):
+        staging.add([("packages/aa/ok.whl", io.BytesIO(b"x")), ("packages/../../evil", io.BytesIO(b"x"))])
+    staging.abandon()
+    assert all_files(store.root) == []

@@ -217,3 +217,25 @@ def test_put_many_that_fails_leaves_no_partial_object(store):
         store.put_many([("packages/aa/demo.whl", io.BytesIO(b"wheel")),
                         ("packages/aa/demo.whl.metadata", FailingSource(1000))])
     assert not store.exists("packages/aa/demo.whl.metadata")
+
+
+def test_staging_writes_nothing_before_publish_then_stores_durably(store, tmp_path):
+    upload = tmp_path / "upload.whl"
+    upload.write_bytes(b"wheel")
+    staging = store.start_staging()
+    staging.add([("packages/aa/bb/cc/demo.whl", str(upload))])
+    staging.add([("packages/aa/bb/cc/demo.whl.metadata", b"meta")])
+    assert list(store.iter_paths()) == []  # S3 has no place out of sight
+    staging.start_publish()
+    staging.wait()
+    assert sorted(store.iter_paths()) == ["packages/aa/bb/cc/demo.whl",
+                                          "packages/aa/bb/cc/demo.whl.metadata"]
+    staging.discard(store)  # the rows failed to commit after all
+    assert list(store.iter_paths()) == []
+
+
+def test_an_unpublished_staging_discarded_stores_nothing(store):
+    staging = store.start_staging()
+    staging.add([("packages/aa/bb/cc/demo.whl", b"wheel")])
+    staging.discard(store)
+    assert list(store.iter_paths()) == []
