@@ -71,9 +71,13 @@ class _Gunicorn(BaseApplication):
 
         from bastion.wsgi import application
 
+        from bastion.core.metadata import warm_up_rendering
+
         # Import every view (and readme_renderer, docutils ...) once in the master, before
-        # the workers fork, instead of in each worker's first request.
+        # the workers fork, instead of in each worker's first request; the same for what
+        # the first description rendering sets up.
         get_resolver().url_patterns
+        warm_up_rendering()
         # Everything loaded so far lives as long as the server. Frozen, it is left out of the
         # workers' garbage collections: a worker's first full collection otherwise walked it
         # all, stalling that worker's requests for 80-190 ms, and wrote to (so copied) the

@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import pytest
 from packaging.version import Version
@@ -340,3 +342,17 @@ def test_invalid_form_version_is_refused():
 def test_form_metadata_version_must_match_exactly():
     with pytest.raises(ValidationError, match="metadata_version '2.1' in the upload form"):
         check_form_agrees({"metadata_version": "2.1"}, parse_metadata(meta()))
+
+
+def test_warming_up_does_the_first_renderings_one_time_work():
+    # In a fresh interpreter: what a server's master does before forking its workers.
+    check = (
+        "import sys\n"
+        "from bastion.core import metadata\n"
+        "from pygments.lexers.python import PythonLexer\n"
+        "assert '_tokens' not in PythonLexer.__dict__\n"
+        "metadata.warm_up_rendering()\n"
+        "assert '_tokens' in PythonLexer.__dict__  # compiled once, shared by forked workers\n"
+        "assert 'docutils.parsers.rst' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", check], check=True, timeout=60)
