@@ -356,3 +356,11 @@ def test_warming_up_does_the_first_renderings_one_time_work():
         "assert 'docutils.parsers.rst' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", check], check=True, timeout=60)
+
+
+@pytest.mark.parametrize("address", ["not an address", "x" * 600 + "@@example.com"])
+def test_a_bad_author_email_is_refused_every_time_short_or_long(address):
+    # Checks of short addresses are remembered; the answer must not change for it.
+    for _ in range(2):
+        with pytest.raises(ValidationError, match="not a valid email address"):
+            parse_metadata(metadata_text("demo", "1.0", extra_headers=[("Author-email", address)]).encode())
