@@ -25,6 +25,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -135,6 +136,11 @@ def serve(root: str, sock: socket.socket) -> None:
 
 
 def main() -> None:
+    # A writer ends when its worker closes the socket, never on a signal meant for the server:
+    # Ctrl-C reaches the terminal's whole process group, and a service manager's SIGTERM the
+    # whole group of processes, while the worker may still be finishing an upload.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     root = sys.argv[1]
     sock = socket.socket(fileno=0)  # the parent's end is our standard input
     serve(root, sock)
@@ -177,10 +183,13 @@ class WriterStaging:
         self._pool = pool
         self._writer: _Writer | None = writer
         self._unanswered = 0
+        self._broken: WriterError | None = None  # the writer failed: every later wait says so
         self.paths: list[str] = []
         self.publishing = False
 
     def _send(self, request: bytes) -> None:
+        if self._broken is not None:
+            raise self._broken
         if self._writer is None:
             raise WriterError("this staging has ended")
         try:
@@ -193,7 +202,9 @@ class WriterStaging:
         writer, self._writer = self._writer, None
         if writer is not None:
             writer.close()
-        raise WriterError(f"the file writer process failed: {exc!r}") from None
+        self._unanswered = 0
+        self._broken = WriterError(f"the file writer process failed: {exc!r}")
+        raise self._broken from None
 
     def add(self, items: Iterable[tuple[str, str | bytes]]) -> None:
         """Begin writing ``(path, local file path or bytes)`` items out of sight."""
@@ -215,6 +226,8 @@ class WriterStaging:
 
     def wait(self) -> None:
         """Return once every request sent so far is done, or raise the first failure."""
+        if self._broken is not None:
+            raise self._broken
         failure: BaseException | None = None
         while self._unanswered:
             try:
@@ -247,8 +260,8 @@ class WriterStaging:
             try:
                 self._send(_message({"op": "abandon"}))
                 self.wait()
-            except Exception:  # a writer that fails here is closed; its temporary files
-                pass           # are skipped by iter_paths and deleted by nobody else
+            except Exception:  # a writer failing here is closed, and abandons what it staged
+                pass           # when it sees the socket close (unless it was killed)
             self._release()
         if self.publishing:
             for path in self.paths:

@@ -149,3 +149,31 @@ def test_closing_the_store_ends_its_writers(store):
     assert process.poll() is not None
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_a_writer_outlives_signals_meant_for_the_server(store):
+    # Ctrl-C reaches the whole process group, a service manager's SIGTERM the whole unit; the
+    # worker may still be finishing an upload, so its writer goes on until the worker closes it.
+    staging = store.start_staging()
+    staging.add([(WHEEL, b"one")])
+    staging.wait()
+    staging._writer.process.send_signal(signal.SIGINT)
+    staging._writer.process.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    staging.start_publish()
+    staging.wait()
+    assert store.exists(WHEEL)
+
+
+def test_a_failed_writer_keeps_saying_so(store):
+    staging = store.start_staging()
+    staging.add([(WHEEL, b"one")])
+    staging.wait()
+    process = staging._writer.process
+    process.kill()
+    process.wait()
+    with pytest.raises(WriterError):
+        staging.start_publish()
+        staging.wait()
+    with pytest.raises(WriterError):
+        staging.wait()  # never a silent success after a failure
