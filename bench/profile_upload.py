@@ -61,11 +61,11 @@ SECTIONS = [
     "bastion.upload.pipeline:receive",
     "bastion.upload.pipeline:parse_form",
     "bastion.upload.pipeline:parse_token",
-    "bastion.upload.pipeline:is_genuine",
+    "bastion.upload.pipeline:genuine_token",
     "bastion.upload.pipeline:_body_ceiling",
     "bastion.tokens.http:authenticate",
     "bastion.upload.pipeline:_store",
-    "bastion.packaging.services:find_project",
+    "bastion.packaging.services:project_for_upload",
     "bastion.packaging.services:check_can_upload",
     "bastion.packaging.services:find_existing_file",
     "bastion.packaging.services:check_new_project_name",
@@ -79,7 +79,8 @@ SECTIONS = [
     "bastion.packaging.services:project_changed",
     "bastion.packaging.services:record",
     "bastion.packaging.services:holding_chain_head",
-    "bastion.storage.local:LocalFileStore.put",
+    "bastion.packaging.services:stage_file",
+    "bastion.storage.writer:WriterStaging.wait",
     "bastion.accounts.notifications:send",
 ]
 
