@@ -87,9 +87,9 @@ class _Gunicorn(BaseApplication):
         return application
 
 
-def run(*, host: str, port: int, workers: int = 0, threads: int = 0,
-        access_log: bool = False) -> int:
-    options = {
+def gunicorn_options(*, host: str, port: int, workers: int = 0, threads: int = 0,
+                     access_log: bool = False) -> dict:
+    return {
         "bind": f"{host}:{port}",
         # A worker runs Python on one core at a time (one GIL): two per core let one compute
         # while the other waits on the database or a client. Each process beyond that only
@@ -109,6 +109,16 @@ def run(*, host: str, port: int, workers: int = 0, threads: int = 0,
         "limit_request_line": 8190,
         # One shared control socket per user would collide between several instances.
         "control_socket_disable": True,
+        # gunicorn would switch to its C parser (gunicorn_h1c, beta) whenever that package
+        # happens to be installed. Parsing is where request smuggling lives: the index keeps
+        # the one parser it is tested with. (Measured: ~15% less CPU per simple page, so
+        # reconsider once that parser is stable.)
+        "http_parser": "python",
     }
-    _Gunicorn(options).run()
+
+
+def run(*, host: str, port: int, workers: int = 0, threads: int = 0,
+        access_log: bool = False) -> int:
+    _Gunicorn(gunicorn_options(host=host, port=port, workers=workers, threads=threads,
+                               access_log=access_log)).run()
     return 0
