@@ -74,26 +74,23 @@ def _error(exc: BaseException) -> dict:
 
 
 def _stage(staging: Staging, sock: socket.socket, items: list[dict]) -> None:
-    sources: list[tuple[str, io.RawIOBase | io.BytesIO]] = []
+    # Every payload is read off the socket before anything can fail, so that a refused request
+    # leaves the stream at the start of the next one.
+    payloads = {index: _recv_exactly(sock, item["size"])
+                for index, item in enumerate(items) if "file" not in item}
+    opened: list[io.RawIOBase] = []
     try:
-        # Every payload is read off the socket before anything can fail, so a refused request
-        # leaves the stream at the next request.
-        for item in items:
-            if "file" not in item:
-                sources.append((item["path"], io.BytesIO(_recv_exactly(sock, item["size"]))))
-        payloads = iter(sources)
-        ordered: list[tuple[str, io.RawIOBase | io.BytesIO]] = []
-        for item in items:
-            if "file" in item:
-                # Read whole anyway, so unbuffered: no copy through a buffer.
-                handle = open(item["file"], "rb", buffering=0)
-                sources.append((item["path"], handle))
-                ordered.append((item["path"], handle))
+        sources: list[tuple[str, io.RawIOBase | io.BytesIO]] = []
+        for index, item in enumerate(items):
+            if index in payloads:
+                sources.append((item["path"], io.BytesIO(payloads[index])))
             else:
-                ordered.append(next(payloads))
-        staging.add(ordered)
+                # Read whole anyway, so unbuffered: no copy through a buffer.
+                opened.append(open(item["file"], "rb", buffering=0))
+                sources.append((item["path"], opened[-1]))
+        staging.add(sources)
     finally:
-        for _path, handle in sources:
+        for handle in opened:
             handle.close()
 
 
