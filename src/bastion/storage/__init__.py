@@ -112,11 +112,16 @@ class ThreadedStaging:
         except Exception:  # the failure being cleaned up after
             pass
         if self.publishing:
-            for path in self.paths:
-                try:
-                    store.delete(path)
-                except ValueError:  # a path the store refuses holds nothing of ours
-                    pass
+            delete_published(store, self.paths)
+
+
+def delete_published(store: FileStore, paths: list[str]) -> None:
+    """Delete what a failed staging may have published (see Staging.discard)."""
+    for path in paths:
+        try:
+            store.delete(path)
+        except ValueError:  # a path the store refuses holds nothing of ours
+            pass
 
 
 def content_path(blake2_256: str, filename: str) -> str:

@@ -33,6 +33,7 @@ import sys
 import threading
 from typing import Iterable
 
+from . import delete_published
 from .local import LocalFileStore, Staging
 
 _LENGTH = struct.Struct(">I")
@@ -261,11 +262,7 @@ class WriterStaging:
                 pass           # when it sees the socket close (unless it was killed)
             self._release()
         if self.publishing:
-            for path in self.paths:
-                try:
-                    store.delete(path)
-                except ValueError:  # a path the store refuses holds nothing of ours
-                    pass
+            delete_published(store, self.paths)
 
     def _release(self) -> None:
         writer, self._writer = self._writer, None

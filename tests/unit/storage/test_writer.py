@@ -25,6 +25,13 @@ def files_under(root) -> list[str]:
 WHEEL = "packages/aa/bb/cc/demo-1.0-py3-none-any.whl"
 
 
+def publish(store, path: str, data: bytes) -> None:
+    staging = store.start_staging()
+    staging.add([(path, data)])
+    staging.start_publish()
+    staging.wait()
+
+
 def writer_pids(store) -> set[int]:
     return {writer.process.pid for writer in store._writers._idle}
 
@@ -48,10 +55,7 @@ def test_staged_files_appear_only_once_published(store, tmp_path):
 
 def test_one_writer_serves_one_upload_after_another(store):
     for number in range(3):
-        staging = store.start_staging()
-        staging.add([(f"packages/aa/bb/{number}/f.whl", b"x" * number)])
-        staging.start_publish()
-        staging.wait()
+        publish(store, f"packages/aa/bb/{number}/f.whl", b"x" * number)
     assert len(writer_pids(store)) == 1
     assert files_under(store.root) == [f"packages/aa/bb/{n}/f.whl" for n in range(3)]
 
@@ -103,10 +107,7 @@ def test_a_path_out_of_the_store_is_refused_by_the_writer(store):
 
 
 def test_a_writer_that_died_while_idle_is_replaced(store):
-    staging = store.start_staging()
-    staging.add([(WHEEL, b"one")])
-    staging.start_publish()
-    staging.wait()
+    publish(store, WHEEL, b"one")
     (dead,) = writer_pids(store)
     os.kill(dead, signal.SIGKILL)
     time.sleep(0.2)
@@ -118,7 +119,8 @@ def test_a_writer_that_died_while_idle_is_replaced(store):
     assert dead not in writer_pids(store)
 
 
-def test_a_writer_dying_mid_upload_fails_that_upload_only(store):
+def staged_then_killed(store):
+    """A staging whose writer was killed after staging WHEEL, and the failure it gave."""
     staging = store.start_staging()
     staging.add([(WHEEL, b"one")])
     staging.wait()
@@ -128,6 +130,11 @@ def test_a_writer_dying_mid_upload_fails_that_upload_only(store):
     with pytest.raises(WriterError):
         staging.start_publish()
         staging.wait()
+    return staging
+
+
+def test_a_writer_dying_mid_upload_fails_that_upload_only(store):
+    staging = staged_then_killed(store)
     staging.discard(store)  # must not raise
     assert not store.exists(WHEEL)
     staging = store.start_staging()
@@ -139,10 +146,7 @@ def test_a_writer_dying_mid_upload_fails_that_upload_only(store):
 
 
 def test_closing_the_store_ends_its_writers(store):
-    staging = store.start_staging()
-    staging.add([(WHEEL, b"one")])
-    staging.start_publish()
-    staging.wait()
+    publish(store, WHEEL, b"one")
     (pid,) = writer_pids(store)
     process = store._writers._idle[0].process
     store.close()
@@ -166,14 +170,6 @@ def test_a_writer_outlives_signals_meant_for_the_server(store):
 
 
 def test_a_failed_writer_keeps_saying_so(store):
-    staging = store.start_staging()
-    staging.add([(WHEEL, b"one")])
-    staging.wait()
-    process = staging._writer.process
-    process.kill()
-    process.wait()
-    with pytest.raises(WriterError):
-        staging.start_publish()
-        staging.wait()
+    staging = staged_then_killed(store)
     with pytest.raises(WriterError):
         staging.wait()  # never a silent success after a failure
