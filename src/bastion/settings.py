@@ -350,6 +350,10 @@ RUN_WORKER = option("run_worker", True, cast=bool)
 WORKER_POLL_SECONDS = option("worker_poll_seconds", 1.0, cast=float)
 if not 0 < WORKER_POLL_SECONDS <= 3600:
     raise ConfigError("BASTION_WORKER_POLL_SECONDS must be more than 0 and at most 3600")
+# A failed mail attempt stays in the task table this long (without its body) for inspection.
+FAILED_MAIL_KEEP_DAYS = option("failed_mail_keep_days", 30, cast=int)
+if FAILED_MAIL_KEEP_DAYS < 1:
+    raise ConfigError("BASTION_FAILED_MAIL_KEEP_DAYS must be at least 1")
 
 LOGGING = {
     "version": 1,

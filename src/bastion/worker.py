@@ -40,6 +40,8 @@ RESTART_DELAY_SECONDS = 5.0
 # shared machine a burst of uploads queues a mail each, and a worker competing with the web
 # workers for the cores slowed the uploads themselves by 12 % (bench/README.md).
 NICENESS = 10
+# How often a worker deletes failed mail attempts past settings.FAILED_MAIL_KEEP_DAYS.
+PRUNE_SECONDS = 3600
 
 
 def run(*, interval: float, batch: bool = False, parent: int | None = None) -> None:
@@ -48,6 +50,7 @@ def run(*, interval: float, batch: bool = False, parent: int | None = None) -> N
     ``parent``: the server process that started this worker; the worker stops when that
     process is gone, even if it was killed without a chance to stop its worker.
     """
+    from django.conf import settings
     from django.db import DatabaseError, close_old_connections, connection
     from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, DEFAULT_TASK_QUEUE_NAME
     from django_tasks_db.management.commands.db_worker import Worker
@@ -73,11 +76,18 @@ def run(*, interval: float, batch: bool = False, parent: int | None = None) -> N
     worker.configure_signals()
     logger.info("worker %s: running queued tasks (idle poll every %s s)", worker.worker_id,
                 interval)
+    next_prune = time.monotonic()
     while worker.running:
         if parent and os.getppid() != parent:
             logger.warning("the server that started this worker has stopped; stopping too")
             return
         try:
+            if time.monotonic() >= next_prune:
+                next_prune = time.monotonic() + PRUNE_SECONDS
+                pruned = notifications.prune_failed_mail()
+                if pruned:
+                    logger.info("removed %d failed mail attempt(s) older than %d days", pruned,
+                                settings.FAILED_MAIL_KEEP_DAYS)
             mail_due, other_due = notifications.due_work()
             claimed = 0
             if mail_due:

@@ -266,3 +266,28 @@ def test_two_workers_deliver_every_message_exactly_once(own_database, mailbox, u
             worker.kill()
         for log in logs:
             log.close()
+
+
+def test_a_worker_deletes_failed_attempts_past_the_keep_days(own_database, unique, tmp_path):
+    from bastion.accounts.notifications import BODY_REMOVED, deliver
+
+    env, alias = own_database
+    now = timezone.now()
+    for name, age in (("stale", 8), ("fresh", 6)):
+        DBTaskResult.objects.using(alias).create(
+            task_path=deliver.module_path, backend_name="default", queue_name="default",
+            status="FAILED", finished_at=now - timedelta(days=age), run_after=now,
+            args_kwargs={"args": [f"{name}{unique}@example.test", "s", BODY_REMOVED, 4],
+                         "kwargs": {}})
+    with open(tmp_path / "worker.log", "w+") as log:
+        done = subprocess.run([*BASTION, "worker", "--batch"],
+                              env={**os.environ, **BASE_ENV, **env,
+                                   "BASTION_TASKS_BACKEND": "database", "BASTION_LOG_LEVEL": "INFO",
+                                   "BASTION_FAILED_MAIL_KEEP_DAYS": "7"},
+                              stdout=log, stderr=subprocess.STDOUT, timeout=60)
+        log.seek(0)
+        output = log.read()
+    assert done.returncode == 0, output
+    assert queued_to(alias, f"stale{unique}@example.test") == []
+    assert [row.status for row in queued_to(alias, f"fresh{unique}@example.test")] == ["FAILED"]
+    assert "removed 1 failed mail attempt(s) older than 7 days" in output

@@ -45,8 +45,12 @@ FOOTER = (
 )
 
 # Seconds before the second, third and fourth attempt at a message the mail server refused
-# or could not be reached for; each failed attempt stays in the task table as FAILED.
+# or could not be reached for; each failed attempt stays in the task table as FAILED, its body
+# removed (the next attempt has its own copy), for settings.FAILED_MAIL_KEEP_DAYS.
 RETRY_DELAYS = (60, 600, 3600)
+# What a failed attempt's row holds instead of the body: a verification or reset link in it
+# is a live credential, and the row outlives the attempt by weeks.
+BODY_REMOVED = "(removed from failed attempts: a body may hold a live link)"
 
 # A batch stops taking up further messages after this many seconds and hands the rest back to
 # the queue, so that a live worker never holds a claim anywhere near STALE_CLAIM_SECONDS, even
@@ -119,19 +123,33 @@ def _retry_later(recipient: str, subject: str, body: str, attempt: int, exc: Exc
                    attempt, type(exc).__name__, delay)
 
 
+def _without_body(args_kwargs) -> dict:
+    """A message's task arguments with its body replaced by BODY_REMOVED."""
+    try:
+        recipient, subject, _body, attempt = _mail_args(*args_kwargs["args"],
+                                                        **args_kwargs["kwargs"])
+    except Exception:  # not a message this version wrote: left as it is
+        return args_kwargs
+    return {"args": [recipient, subject, BODY_REMOVED, attempt], "kwargs": {}}
+
+
 @receiver(task_finished)
-def _forget_delivered_mail(sender, task_result, **kwargs) -> None:
-    # A delivered message's row holds its body, which may carry a live reset or verification
-    # link: keep failed attempts for inspection, but not what was sent. (Messages sent in
-    # batches are deleted by deliver_due; this covers django-tasks-db's own worker.)
-    if task_result.status != TaskResultStatus.SUCCESSFUL:
+def _forget_mail_body(sender, task_result, **kwargs) -> None:
+    # A message's row holds its body, which may carry a live reset or verification link: a
+    # delivered message's row goes, a failed attempt's keeps all but the body. (Messages sent
+    # in batches are handled by deliver_due; this covers django-tasks-db's own worker.)
+    if task_result.status not in (TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED):
         return
     if task_result.task.func is not deliver.func or getattr(task_result, "db_result", None) is None:
         return
     try:
-        DBTaskResult.objects.filter(pk=task_result.db_result.pk).delete()
+        rows = DBTaskResult.objects.filter(pk=task_result.db_result.pk)
+        if task_result.status == TaskResultStatus.SUCCESSFUL:
+            rows.delete()
+        else:
+            rows.update(args_kwargs=_without_body(task_result.db_result.args_kwargs))
     except Exception:  # the worker records a raising receiver as a failed task: never raise
-        logger.exception("could not remove the delivered mail task %s", task_result.id)
+        logger.exception("could not remove the body of mail task %s", task_result.id)
 
 
 # --- Queueing -----------------------------------------------------------------------------
@@ -205,7 +223,10 @@ _DUE_SQL = (f"SELECT EXISTS (SELECT 1 FROM {_TABLE} WHERE {_MAIL_DUE}), "
 _CLAIM_SQL = (f'SELECT "id", "args_kwargs", "worker_ids" FROM {_TABLE} WHERE {_MAIL_DUE} '
               f'ORDER BY "priority" DESC, "run_after" ASC, "enqueued_at" ASC LIMIT %s')
 _FAILED_SQL = (f'UPDATE {_TABLE} SET "status" = %s, "finished_at" = %s, "return_value" = NULL, '
-               f'"exception_class_path" = %s, "traceback" = %s WHERE "id" = %s')
+               f'"exception_class_path" = %s, "traceback" = %s, "args_kwargs" = %s '
+               f'WHERE "id" = %s')
+_PRUNE_SQL = (f'DELETE FROM {_TABLE} WHERE "task_path" = %s AND "status" = %s '
+              f'AND "finished_at" < %s')
 
 
 def _field(name: str):
@@ -238,10 +259,11 @@ def _in(ids: list) -> str:
 
 
 class _Claimed:
-    __slots__ = ("id", "recipient", "subject", "body", "attempt", "unreadable")
+    __slots__ = ("id", "args_kwargs", "recipient", "subject", "body", "attempt", "unreadable")
 
     def __init__(self, id, args_kwargs):
         self.id = id
+        self.args_kwargs = args_kwargs
         self.unreadable = None
         try:
             self.recipient, self.subject, self.body, self.attempt = _mail_args(
@@ -339,7 +361,9 @@ def _record(delivered: list, failed: list, unsent: list) -> None:
             # The class path and traceback as django-tasks-db's set_failed stores them.
             sql.execute(_FAILED_SQL, [
                 _FAILED, finished, f"{type(exc).__module__}.{type(exc).__qualname__}",
-                "".join(format_exception(exc)), message.id])
+                "".join(format_exception(exc)),
+                sql.db_value(DBTaskResult, "args_kwargs", _without_body(message.args_kwargs)),
+                message.id])
             if message.unreadable is None:
                 _retry_later(message.recipient, message.subject, message.body, message.attempt,
                              exc)
@@ -352,6 +376,13 @@ def _record(delivered: list, failed: list, unsent: list) -> None:
             ids = [message.id for message in unsent]
             sql.execute(f'UPDATE {_TABLE} SET "status" = %s, "started_at" = NULL '
                         f'WHERE {_in(ids)}', [_READY, *ids])
+
+
+def prune_failed_mail() -> int:
+    """Delete failed attempts older than settings.FAILED_MAIL_KEEP_DAYS; how many went."""
+    before = timezone.now() - timedelta(days=settings.FAILED_MAIL_KEEP_DAYS)
+    return sql.execute(_PRUNE_SQL, [deliver.module_path, _FAILED,
+                                    sql.db_value(DBTaskResult, "finished_at", before)])
 
 
 def deliver_due(worker_id: str, *, limit: int, keep_going=lambda: True) -> int:

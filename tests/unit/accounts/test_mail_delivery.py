@@ -8,6 +8,7 @@ assertions look only at this test's addresses.
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -228,3 +229,59 @@ def test_a_task_row_that_is_no_message_fails_alone(smtp, rolled_back, unique, ca
     [failed] = queued_to(broken)
     assert failed.status == "FAILED" and failed.exception_class_path == "builtins.TypeError"
     assert f"mail task {row.pk} is not a message this version can read (TypeError)" in caplog.text
+
+
+LINK_BODY = "Reset it here: https://example.test/reset/secret-token"
+
+
+def test_a_failed_attempt_keeps_no_body_and_its_retry_does(smtp, rolled_back, unique):
+    refused = f"refused{unique}@example.test"
+    notifications.send(refused, "Reset your password", LINK_BODY)
+    deliver_all()
+    [failed] = [row for row in queued_to(refused) if row.status == "FAILED"]
+    assert failed.args_kwargs == {"args": [refused, "[Bastion] Reset your password",
+                                           notifications.BODY_REMOVED, 1], "kwargs": {}}
+    [retry] = [row for row in queued_to(refused) if row.status == "READY"]
+    assert retry.args_kwargs["args"][2] == LINK_BODY
+
+
+def test_a_message_failed_by_django_tasks_own_worker_keeps_no_body(rolled_back, unique):
+    from django_tasks_db.management.commands.db_worker import Worker
+
+    address = f"own{unique}@example.test"
+    with override_settings(TASKS=DATABASE_QUEUE,
+                           EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+                           EMAIL_HOST="127.0.0.1", EMAIL_PORT=free_port(), EMAIL_TIMEOUT=5):
+        notifications.send(address, "Reset your password", LINK_BODY)
+        [row] = queued_to(address)
+        Worker(queue_names=["default"], interval=0, batch=True, backend_name="default",
+               startup_delay=False, max_tasks=None, worker_id="own-worker",
+               excluded_queue_names=[]).run_task(row)
+    failed = DBTaskResult.objects.get(pk=row.pk)
+    assert failed.status == "FAILED"
+    assert failed.args_kwargs["args"][2] == notifications.BODY_REMOVED
+    assert LINK_BODY not in str(failed.args_kwargs)
+
+
+@override_settings(TASKS=DATABASE_QUEUE, FAILED_MAIL_KEEP_DAYS=30)
+def test_failed_attempts_go_once_older_than_the_keep_days(rolled_back, unique):
+    old, recent, waiting = (f"{name}{unique}@example.test" for name in ("old", "new", "wait"))
+    for address in (old, recent, waiting):
+        notifications.send(address, "subject", "body")
+    now = timezone.now()
+    for address, age in ((old, timedelta(days=31)), (recent, timedelta(days=29))):
+        [row] = queued_to(address)
+        DBTaskResult.objects.filter(pk=row.pk).update(status="FAILED", finished_at=now - age)
+    # A task of another kind is not the mail queue's to delete.
+    [other] = queued_to(waiting)
+    foreign = DBTaskResult.objects.get(pk=other.pk)
+    foreign.pk = None
+    foreign.id = uuid.uuid4()
+    foreign.task_path = "somewhere.else"
+    foreign.status = "FAILED"
+    foreign.finished_at = now - timedelta(days=400)
+    foreign.save()
+    assert notifications.prune_failed_mail() >= 1
+    assert queued_to(old) == []
+    assert [row.status for row in queued_to(recent)] == ["FAILED"]
+    assert sorted(row.status for row in queued_to(waiting)) == ["FAILED", "READY"]
