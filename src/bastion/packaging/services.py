@@ -294,14 +294,13 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
     dist = verified.dist
     meta = verified.metadata
     filename = dist.filename
-    store = get_store()
     path = content_path(digests.blake2_256, filename)
     if staged is None:
         staged = stage_file(content_path_on_disk, digests, filename)
     elif staged.paths != [path]:
-        staged.discard(store)
+        staged.discard()
         raise ValueError(f"staged {staged.paths!r}, not {path!r}")
-    stored = _DiscardedOnFailure(store, staged)
+    stored = _DiscardedOnFailure(staged)
     try:
         # The files are discarded before the failed transaction rolls back (the inner block
         # exits first), while its locks still hold off a concurrent upload of the same file:
@@ -398,14 +397,13 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
 class _DiscardedOnFailure:
     """The upload's staged files, discarded if the block they are published in fails."""
 
-    def __init__(self, store, staging: Staging):
-        self.store = store
+    def __init__(self, staging: Staging):
         self.staging: Staging | None = staging
 
     def discard(self) -> None:
         if self.staging is not None:
             staging, self.staging = self.staging, None
-            staging.discard(self.store)
+            staging.discard()
 
     def __enter__(self):
         return self

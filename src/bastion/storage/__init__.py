@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from typing import BinaryIO, Iterable, Iterator, Protocol, Sequence
 
 # A file to store: its path in the store and where its bytes are (a local file's path, or the
@@ -19,7 +20,6 @@ class Staging(Protocol):
     """Files written in the background, out of sight until published (see start_staging)."""
 
     paths: list[str]
-    publishing: bool
 
     def add(self, items: Sequence[Source]) -> None:
         """Begin writing these files; returns at once."""
@@ -31,7 +31,7 @@ class Staging(Protocol):
         """Return once all that was begun is done (after start_publish: the files are durable
         and visible), or raise the first failure."""
 
-    def discard(self, store: "FileStore") -> None:
+    def discard(self) -> None:
         """End the staging leaving none of its files: unpublished ones are dropped; once
         publishing began, the paths are deleted (callers hold off concurrent writers of the
         same paths while they do this)."""
@@ -71,16 +71,19 @@ class FileStore(Protocol):
 _put_threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bastion-store")
 
 
+@contextmanager
+def opened(items: Sequence[Source]) -> Iterator[list[tuple[str, BinaryIO]]]:
+    """``(path, readable file)`` for each item, open until the block ends."""
+    with ExitStack() as stack:
+        yield [(path, io.BytesIO(source) if isinstance(source, bytes)
+                # Read whole anyway, so unbuffered: no copy through a buffer.
+                else stack.enter_context(open(source, "rb", buffering=0)))
+               for path, source in items]
+
+
 def _put_sources(store: FileStore, items: Sequence[Source]) -> None:
-    sources = []
-    try:
-        for path, source in items:
-            sources.append((path, io.BytesIO(source) if isinstance(source, bytes)
-                            else open(source, "rb", buffering=0)))  # read whole anyway
+    with opened(items) as sources:
         store.put_many(sources)
-    finally:
-        for _path, handle in sources:
-            handle.close()
 
 
 class ThreadedStaging:
@@ -106,13 +109,13 @@ class ThreadedStaging:
         if self._future is not None:
             self._future.result()
 
-    def discard(self, store: FileStore) -> None:
+    def discard(self) -> None:
         try:
             self.wait()
         except Exception:  # the failure being cleaned up after
             pass
         if self.publishing:
-            delete_published(store, self.paths)
+            delete_published(self._store, self.paths)
 
 
 def delete_published(store: FileStore, paths: list[str]) -> None:

@@ -267,7 +267,7 @@ class LocalFileStore:
             if self._writers is None:
                 from .writer import WriterPool
 
-                self._writers = WriterPool(self._root, self)
+                self._writers = WriterPool(self)
             writers = self._writers
         return writers.start_staging()
 

@@ -22,7 +22,6 @@ own making, and the child refuses any path that leaves the store exactly as
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
@@ -33,7 +32,7 @@ import sys
 import threading
 from typing import Iterable
 
-from . import delete_published
+from . import delete_published, opened
 from .local import LocalFileStore, Staging
 
 _LENGTH = struct.Struct(">I")
@@ -77,22 +76,10 @@ def _error(exc: BaseException) -> dict:
 def _stage(staging: Staging, sock: socket.socket, items: list[dict]) -> None:
     # Every payload is read off the socket before anything can fail, so that a refused request
     # leaves the stream at the start of the next one.
-    payloads = {index: _recv_exactly(sock, item["size"])
-                for index, item in enumerate(items) if "file" not in item}
-    opened: list[io.RawIOBase] = []
-    try:
-        sources: list[tuple[str, io.RawIOBase | io.BytesIO]] = []
-        for index, item in enumerate(items):
-            if index in payloads:
-                sources.append((item["path"], io.BytesIO(payloads[index])))
-            else:
-                # Read whole anyway, so unbuffered: no copy through a buffer.
-                opened.append(open(item["file"], "rb", buffering=0))
-                sources.append((item["path"], opened[-1]))
-        staging.add(sources)
-    finally:
-        for handle in opened:
-            handle.close()
+    sources = [(item["path"], item["file"] if "file" in item
+                else _recv_exactly(sock, item["size"])) for item in items]
+    with opened(sources) as readable:
+        staging.add(readable)
 
 
 def serve(root: str, sock: socket.socket) -> None:
@@ -179,6 +166,7 @@ class WriterStaging:
 
     def __init__(self, pool: "WriterPool", writer: _Writer):
         self._pool = pool
+        self._store = pool.store
         self._writer: _Writer | None = writer
         self._unanswered = 0
         self._broken: WriterError | None = None  # the writer failed: every later wait says so
@@ -242,7 +230,7 @@ class WriterStaging:
         if failure is not None:
             raise failure
 
-    def discard(self, store: LocalFileStore) -> None:
+    def discard(self) -> None:
         """End this staging, successful or not, leaving none of its files behind.
 
         Unpublished files are abandoned; once publishing began, the paths are deleted, which
@@ -262,7 +250,7 @@ class WriterStaging:
                 pass           # when it sees the socket close (unless it was killed)
             self._release()
         if self.publishing:
-            delete_published(store, self.paths)
+            delete_published(self._store, self.paths)
 
     def _release(self) -> None:
         writer, self._writer = self._writer, None
@@ -273,8 +261,7 @@ class WriterStaging:
 class WriterPool:
     """Writer processes for one store, started when first needed, one per concurrent upload."""
 
-    def __init__(self, root: str, store: LocalFileStore):
-        self.root = root
+    def __init__(self, store: LocalFileStore):
         self.store = store
         self._idle: list[_Writer] = []
         self._lock = threading.Lock()
@@ -285,7 +272,7 @@ class WriterPool:
         if writer is not None and writer.process.poll() is not None:
             writer.close()  # it died while idle (killed, say): a new one takes its place
             writer = None
-        return WriterStaging(self, writer or _Writer(self.root))
+        return WriterStaging(self, writer or _Writer(str(self.store.root)))
 
     def _release(self, writer: _Writer) -> None:
         with self._lock:

@@ -21,7 +21,6 @@ from bastion.core.filenames import parse_filename
 from bastion.events.services import RequestInfo
 from bastion.packaging import services
 from bastion.packaging.models import Project
-from bastion.storage import get_store
 from bastion.tokens import http as token_http
 from bastion.tokens.services import (
     INVALID_CREDENTIALS,
@@ -144,7 +143,7 @@ def _store(request, form: UploadForm, content: ReceivedFile, identity: Identity)
         )
         _check_token_scope_holds(form, verified)
     except BaseException:
-        staged.discard(get_store())
+        staged.discard()
         raise
     result = services.add_file(
         user=user, verified=verified, content_path_on_disk=content.path, digests=digests,

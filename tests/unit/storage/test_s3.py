@@ -230,12 +230,12 @@ def test_staging_writes_nothing_before_publish_then_stores_durably(store, tmp_pa
     staging.wait()
     assert sorted(store.iter_paths()) == ["packages/aa/bb/cc/demo.whl",
                                           "packages/aa/bb/cc/demo.whl.metadata"]
-    staging.discard(store)  # the rows failed to commit after all
+    staging.discard()  # the rows failed to commit after all
     assert list(store.iter_paths()) == []
 
 
 def test_an_unpublished_staging_discarded_stores_nothing(store):
     staging = store.start_staging()
     staging.add([("packages/aa/bb/cc/demo.whl", b"wheel")])
-    staging.discard(store)
+    staging.discard()
     assert list(store.iter_paths()) == []

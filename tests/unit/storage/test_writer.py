@@ -64,7 +64,7 @@ def test_a_discarded_staging_leaves_nothing_and_spares_a_stored_copy(store):
     store.put(WHEEL, io.BytesIO(b"the wheel"))
     staging = store.start_staging()
     staging.add([(WHEEL, b"the wheel"), ("packages/dd/ee/ff/new.whl", b"new")])
-    staging.discard(store)
+    staging.discard()
     assert files_under(store.root) == [WHEEL]
     # And the writer is ready for the next upload.
     staging = store.start_staging()
@@ -78,7 +78,7 @@ def test_a_published_staging_discarded_deletes_its_files(store):
     staging = store.start_staging()
     staging.add([(WHEEL, b"the wheel")])
     staging.start_publish()
-    staging.discard(store)  # the rows failed to commit
+    staging.discard()  # the rows failed to commit
     assert files_under(store.root) == []
 
 
@@ -93,7 +93,7 @@ def test_nothing_is_published_after_a_stage_failed(store, tmp_path):
     with pytest.raises(ValueError, match="symlink"):
         staging.wait()
     assert files_under(store.root) == []
-    staging.discard(store)
+    staging.discard()
     assert files_under(store.root) == [] and not (tmp_path / "escape.whl").exists()
 
 
@@ -135,7 +135,7 @@ def staged_then_killed(store):
 
 def test_a_writer_dying_mid_upload_fails_that_upload_only(store):
     staging = staged_then_killed(store)
-    staging.discard(store)  # must not raise
+    staging.discard()  # must not raise
     assert not store.exists(WHEEL)
     staging = store.start_staging()
     staging.add([(WHEEL, b"again")])
