@@ -240,7 +240,7 @@ def main() -> int:
         for sql, seconds in sql_time.most_common(8):
             print(f"  {seconds / n * 1000:6.3f} ms  {sql}")
     from bastion.core import metadata
-    print("description cache:", metadata._render_small_description.cache_info())
+    print("description cache:", metadata._render_any_description.cache_info())
     for name, seconds in sections.most_common():
         print(f"  {name:55s} {seconds / n * 1000:7.2f} ms")
     if profiler:

@@ -379,21 +379,29 @@ def _index_rules(metadata: Metadata) -> list[InvalidMetadata]:
     return errors
 
 
+def _remembered_when_short(max_chars: int, maxsize: int):
+    """``functools.lru_cache`` for a function of a text (and hashable extras), used only when
+    the text is at most ``max_chars`` long, so that hostile uploads cannot fill memory with
+    their keys. The answer must depend on the arguments alone; a call that raises is not
+    remembered."""
+    def decorate(function):
+        remembered = functools.lru_cache(maxsize=maxsize)(function)  # thread-safe
+
+        @functools.wraps(function)
+        def wrapper(text, *args):
+            if text is not None and len(text) <= max_chars:
+                return remembered(text, *args)
+            return function(text, *args)
+
+        wrapper.cache_info = remembered.cache_info
+        return wrapper
+    return decorate
+
+
+# A project's uploads carry the same author and maintainer addresses over and over, and
+# checking them costs ~0.1-0.2 ms.
+@_remembered_when_short(512, maxsize=256)
 def _email_problem(value: str) -> str | None:
-    # A project's uploads carry the same author and maintainer addresses over and over, and
-    # checking them costs ~0.1-0.2 ms; the answer depends on the text alone. Only short texts
-    # are remembered, so hostile uploads cannot fill memory with their keys.
-    if len(value) <= 512:
-        return _remembered_email_problem(value)
-    return _any_email_problem(value)
-
-
-@functools.lru_cache(maxsize=256)
-def _remembered_email_problem(value: str) -> str | None:
-    return _any_email_problem(value)
-
-
-def _any_email_problem(value: str) -> str | None:
     try:
         addresses = email.utils.getaddresses([value])
     except Exception:  # the stdlib address parser on input it did not expect
@@ -498,26 +506,17 @@ def _shorten(value: object, limit: int = 60) -> str:
 
 # -- description --------------------------------------------------------------------------------
 
-# A release's wheels and sdist almost always carry the same description, and rendering (with
-# syntax highlighting) is a good part of an upload's work: small ones are remembered.
-_CACHED_DESCRIPTION_MAX_CHARS = 32 * 1024
-
-
 def _render_description(description: str | None, content_type: str | None) -> str:
     """Safe HTML for the description, rendered as PyPI does; a description that does not
     render is refused, as on PyPI, so what users see is what the author meant."""
     if not description or not description.strip():
         return ""
-    if len(description) <= _CACHED_DESCRIPTION_MAX_CHARS:
-        return _render_small_description(description, content_type)
     return _render_any_description(description, content_type)
 
 
-@functools.lru_cache(maxsize=64)  # thread-safe; failures raise and are not remembered
-def _render_small_description(description: str, content_type: str | None) -> str:
-    return _render_any_description(description, content_type)
-
-
+# Rendering (with syntax highlighting) is a good part of an upload's work, and a project's
+# releases often carry the same description.
+@_remembered_when_short(32 * 1024, maxsize=64)
 def _render_any_description(description: str, content_type: str | None) -> str:
     kind, variant = _content_type(content_type)
     warnings = io.StringIO()
@@ -555,18 +554,8 @@ def warm_up_rendering() -> None:
         _render_any_description(text, content_type)
 
 
+@_remembered_when_short(256, maxsize=64)  # a handful of values in practice
 def _content_type(content_type: str | None) -> tuple[str, str]:
-    if content_type and len(content_type) <= 256:
-        return _remembered_content_type(content_type)  # a handful of values in practice
-    return _any_content_type(content_type)
-
-
-@functools.lru_cache(maxsize=64)
-def _remembered_content_type(content_type: str) -> tuple[str, str]:
-    return _any_content_type(content_type)
-
-
-def _any_content_type(content_type: str | None) -> tuple[str, str]:
     if not content_type:
         return "text/x-rst", "GFM"
     message = email.message.EmailMessage()

@@ -364,3 +364,18 @@ def test_a_bad_author_email_is_refused_every_time_short_or_long(address):
     for _ in range(2):
         with pytest.raises(ValidationError, match="not a valid email address"):
             parse_metadata(metadata_text("demo", "1.0", extra_headers=[("Author-email", address)]).encode())
+
+
+def test_only_short_texts_are_remembered():
+    from bastion.core.metadata import _remembered_when_short
+
+    calls = []
+
+    @_remembered_when_short(8, maxsize=4)
+    def length(text, extra=""):
+        calls.append(text)
+        return len(text) + len(extra)
+
+    assert [length("short"), length("short"), length("a" * 9), length("a" * 9)] == [5, 5, 9, 9]
+    assert calls == ["short", "a" * 9, "a" * 9]  # a long text is never kept as a key
+    assert length.cache_info().currsize == 1
