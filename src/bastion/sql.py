@@ -139,7 +139,6 @@ class _NotPlain:
     """A type no value has: the value always goes through get_db_prep_save."""
 
 
-_NOT_PLAIN = _NotPlain
 _PLAIN_TYPES = {
     "CharField": str, "TextField": str, "EmailField": str, "SlugField": str, "URLField": str,
     "AutoField": int, "BigAutoField": int, "IntegerField": int, "BigIntegerField": int,
@@ -187,7 +186,7 @@ class Inserter:
             kind = field.get_internal_type()
             if kind == "ForeignKey":
                 kind = field.target_field.get_internal_type()
-            plain.append((field, _PLAIN_TYPES.get(kind, _NOT_PLAIN)))
+            plain.append((field, _PLAIN_TYPES.get(kind, _NotPlain)))
         return plain
 
     def insert(self, instances: list) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import uuid
 
+import pytest
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
@@ -127,7 +128,7 @@ def test_writes_count_rows_the_same_with_and_without_the_sqlite_short_way(unique
 
 def test_on_sqlite_statements_go_past_djangos_cursor_wrapper(unique, monkeypatch):
     if connection.vendor != "sqlite":
-        return  # the short way is SQLite's only
+        pytest.skip("the short way is SQLite's only")
     owner = new_user("sqlpast")
     project = new_project(owner, f"sqlpast-{unique}")
 

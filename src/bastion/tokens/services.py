@@ -13,8 +13,8 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from typing import NamedTuple
 from datetime import timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import transaction
