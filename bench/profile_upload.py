@@ -73,7 +73,7 @@ SECTIONS = [
     "bastion.core.distributions:parse_metadata",
     "bastion.core.distributions:inspect_wheel",
     "bastion.core.distributions:inspect_sdist",
-    "bastion.core.metadata:_render_description",
+    "bastion.core.metadata:render_description",
     "bastion.packaging.services:add_file",
     "bastion.packaging.services:create_project",
     "bastion.packaging.services:project_changed",
@@ -239,8 +239,8 @@ def main() -> int:
         print(f"SQL execution {sum(sql_time.values()) / n * 1000:.2f} ms per upload; slowest:")
         for sql, seconds in sql_time.most_common(8):
             print(f"  {seconds / n * 1000:6.3f} ms  {sql}")
-    from bastion.core import metadata
-    print("description cache:", metadata._render_any_description.cache_info())
+    from bastion.core import descriptions
+    print("description cache:", descriptions._render_any_description.cache_info())
     for name, seconds in sections.most_common():
         print(f"  {name:55s} {seconds / n * 1000:7.2f} ms")
     if profiler:

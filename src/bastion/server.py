@@ -71,7 +71,7 @@ class _Gunicorn(BaseApplication):
 
         from bastion.wsgi import application
 
-        from bastion.core.metadata import warm_up_rendering
+        from bastion.core.descriptions import warm_up_rendering
 
         # Import every view (and readme_renderer, docutils ...) once in the master, before
         # the workers fork, instead of in each worker's first request; the same for what

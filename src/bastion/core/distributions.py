@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from packaging.utils import canonicalize_name
 
 from .archives import ArchiveContents, ArchiveLimits, inspect_sdist, inspect_wheel
+from .descriptions import RenderedDescription
 from .errors import ValidationError
 from .filenames import DistFilename, parse_filename
-from .metadata import RenderedDescription, ValidatedMetadata, check_form_agrees, parse_metadata
+from .metadata import ValidatedMetadata, check_form_agrees, parse_metadata
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Core metadata (METADATA / PKG-INFO): parse, validate as PyPI does, and render the description.
+"""Core metadata (METADATA / PKG-INFO): parse and validate as PyPI does.
 
 packaging does the parsing and the spec-level validation; this module adds PyPI's upload rules
 (supported versions, no local versions, length limits, trove classifiers, e-mail and URL checks,
@@ -9,20 +9,14 @@ sentence an uploader sees.
 from __future__ import annotations
 
 import email
-import email.message
 import email.parser
 import email.policy
 import email.utils
-import functools
-import io
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import email_validator
-import readme_renderer.markdown
-import readme_renderer.rst
-import readme_renderer.txt
 from packaging.metadata import (
     _EMAIL_TO_RAW_MAPPING,
     _LIST_FIELDS,
@@ -38,8 +32,10 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 from trove_classifiers import all_classifiers, deprecated_classifiers
 
+from .descriptions import RenderedDescription, render_description
 from .errors import ValidationError
 from .names import MAX_NAME_LENGTH
+from .text import first_line, remembered_when_short
 
 # Descriptions can be long, but a metadata file beyond this is an attack, not a README.
 MAX_METADATA_BYTES = 16 * 1024 * 1024
@@ -68,19 +64,6 @@ class ValidatedMetadata:
     metadata_version: str
     description_html: str
     fields: dict
-
-
-@dataclass(frozen=True)
-class RenderedDescription:
-    """A description rendered before, e.g. by the first file of the release being added to.
-
-    The rest of a release's files nearly always carry the same description; rendering it
-    again (a millisecond or more, with syntax highlighting) would only repeat a success.
-    """
-
-    description: str
-    content_type: str
-    html: str
 
 
 def parse_metadata(raw: bytes, *, rendered: RenderedDescription | None = None) -> ValidatedMetadata:
@@ -143,8 +126,8 @@ def _parse_metadata(raw: bytes, rendered: RenderedDescription | None = None) -> 
             and rendered.content_type == (metadata.description_content_type or "")):
         description_html = rendered.html
     else:
-        description_html = _render_description(metadata.description,
-                                               metadata.description_content_type)
+        description_html = render_description(metadata.description,
+                                              metadata.description_content_type)
     return ValidatedMetadata(
         raw=raw,
         metadata=metadata,
@@ -364,7 +347,7 @@ def _index_rules(metadata: Metadata) -> list[InvalidMetadata]:
             try:
                 requirement = Requirement(text)
             except InvalidRequirement as exc:
-                error(email_name, _first_line(str(exc)), text)
+                error(email_name, first_line(str(exc)), text)
                 continue
             if requirement.url is not None:
                 error(email_name, f"Can't have direct dependency: {text!r}", text)
@@ -379,28 +362,9 @@ def _index_rules(metadata: Metadata) -> list[InvalidMetadata]:
     return errors
 
 
-def _remembered_when_short(max_chars: int, maxsize: int):
-    """``functools.lru_cache`` for a function of a text (and hashable extras), used only when
-    the text is at most ``max_chars`` long, so that hostile uploads cannot fill memory with
-    their keys. The answer must depend on the arguments alone; a call that raises is not
-    remembered."""
-    def decorate(function):
-        remembered = functools.lru_cache(maxsize=maxsize)(function)  # thread-safe
-
-        @functools.wraps(function)
-        def wrapper(text, *args):
-            if text is not None and len(text) <= max_chars:
-                return remembered(text, *args)
-            return function(text, *args)
-
-        wrapper.cache_info = remembered.cache_info
-        return wrapper
-    return decorate
-
-
 # A project's uploads carry the same author and maintainer addresses over and over, and
 # checking them costs ~0.1-0.2 ms.
-@_remembered_when_short(512, maxsize=256)
+@remembered_when_short(512, maxsize=256)
 def _email_problem(value: str) -> str | None:
     try:
         addresses = email.utils.getaddresses([value])
@@ -412,7 +376,7 @@ def _email_problem(value: str) -> str | None:
         try:
             email_validator.validate_email(address, check_deliverability=False)
         except email_validator.EmailNotValidError as exc:
-            return f"{address!r} is not a valid email address: {_first_line(str(exc))}"
+            return f"{address!r} is not a valid email address: {first_line(str(exc))}"
         except Exception:  # the validator on input it did not expect
             return f"{address!r} is not a valid email address"
     return None
@@ -464,7 +428,7 @@ def _first_error(errors: list[InvalidMetadata], fields: dict) -> ValidationError
 def _reason(exc: InvalidMetadata) -> str:
     cause = exc.__cause__
     text = str(cause) if cause is not None and str(cause) else str(exc)
-    return _first_line(text) or "the value is invalid"
+    return first_line(text) or "the value is invalid"
 
 
 def _offending_value(field: str, reason: str, fields: dict) -> str | None:
@@ -490,82 +454,11 @@ def _display(field: str) -> str:
     return "-".join(words) or "metadata"
 
 
-def _first_line(text: str) -> str:
-    for line in str(text).splitlines():
-        if line.strip():
-            return " ".join(line.split())
-    return ""
-
-
 def _shorten(value: object, limit: int = 60) -> str:
     """Long values are cut in the middle so a message stays one readable line (as PyPI does)."""
     text = str(value)
     half = limit // 2
     return text[:half] + "..." + text[-half:] if len(text) > limit else text
-
-
-# -- description --------------------------------------------------------------------------------
-
-def _render_description(description: str | None, content_type: str | None) -> str:
-    """Safe HTML for the description, rendered as PyPI does; a description that does not
-    render is refused, as on PyPI, so what users see is what the author meant."""
-    if not description or not description.strip():
-        return ""
-    return _render_any_description(description, content_type)
-
-
-# Rendering (with syntax highlighting) is a good part of an upload's work, and a project's
-# releases often carry the same description.
-@_remembered_when_short(32 * 1024, maxsize=64)
-def _render_any_description(description: str, content_type: str | None) -> str:
-    kind, variant = _content_type(content_type)
-    warnings = io.StringIO()
-    try:
-        if kind == "text/plain":
-            rendered = readme_renderer.txt.render(description)
-            rendered = f"<pre>{rendered}</pre>" if rendered is not None else None
-        elif kind == "text/markdown":
-            rendered = readme_renderer.markdown.render(description, variant=variant)
-        else:
-            rendered = readme_renderer.rst.render(description, stream=warnings)
-    except Exception:  # a renderer crashing on odd input is a failure to render, not a 500
-        rendered = None
-    if rendered is not None:
-        return rendered
-    if content_type:
-        message = f"The description failed to render for '{kind}'"
-    else:
-        message = "The description failed to render in the default format of reStructuredText"
-    detail = _first_line(warnings.getvalue())
-    if detail and kind not in ("text/plain", "text/markdown"):
-        message += f": {detail}"
-    raise ValidationError(message.rstrip(".") + ".")
-
-
-def warm_up_rendering() -> None:
-    """Render one small description of each kind, for what only the first rendering in a
-    process does: load and compile Pygments' Python lexer and set up docutils' parser (~55 ms).
-    A server that forks its workers calls this first, so no worker's first upload pays it."""
-    for content_type, text in (
-        ("text/markdown", "# Title\n\n```python\nimport this\n```\n"),
-        ("text/x-rst", "Title\n=====\n\nSome *text*.\n\n.. code-block:: python\n\n   import this\n"),
-        ("text/plain", "text"),
-    ):
-        _render_any_description(text, content_type)
-
-
-@_remembered_when_short(256, maxsize=64)  # a handful of values in practice
-def _content_type(content_type: str | None) -> tuple[str, str]:
-    if not content_type:
-        return "text/x-rst", "GFM"
-    message = email.message.EmailMessage()
-    try:
-        message["content-type"] = content_type
-        kind = message.get_content_type()
-        variant = message.get_param("variant") or "GFM"
-    except Exception:  # already validated by packaging; be safe anyway
-        return "text/x-rst", "GFM"
-    return kind, variant if isinstance(variant, str) else "GFM"
 
 
 # -- storage ------------------------------------------------------------------------------------

@@ -17,8 +17,8 @@ from packaging.utils import canonicalize_name, canonicalize_version
 
 from bastion import sql
 from bastion.core import names
+from bastion.core.descriptions import RenderedDescription
 from bastion.core.errors import ValidationError
-from bastion.core.metadata import RenderedDescription
 from bastion.events import tags
 from bastion.events.services import RequestInfo, holding_chain_head, next_serial, record
 from bastion.storage import Staging, content_path, get_store

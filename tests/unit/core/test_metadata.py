@@ -1,12 +1,11 @@
 import json
-import subprocess
-import sys
 
 import pytest
 from packaging.version import Version
 
+from bastion.core.descriptions import RenderedDescription
 from bastion.core.errors import ValidationError
-from bastion.core.metadata import RenderedDescription, check_form_agrees, parse_metadata
+from bastion.core.metadata import check_form_agrees, parse_metadata
 from tests.artifacts import metadata_text
 
 FIELD_KEYS = {
@@ -189,36 +188,6 @@ def test_dynamic_may_list_other_fields():
     assert parse_metadata(meta(("Dynamic", "Requires-Dist"))).fields["dynamic"] == ["Requires-Dist"]
 
 
-def test_broken_default_rst_description_is_refused():
-    message = refusal(meta(description="Title\n=====\n\n.. broken::\n", content_type=""))
-    assert message.startswith(
-        "The description failed to render in the default format of reStructuredText")
-
-
-def test_broken_explicit_rst_description_is_refused():
-    message = refusal(meta(description="`unclosed\n", content_type="text/x-rst"))
-    assert message.startswith("The description failed to render for 'text/x-rst'")
-
-
-def test_valid_rst_description_is_rendered():
-    result = parse_metadata(meta(description="Title\n=====\n\nSome *text*.\n", content_type=""))
-    assert "<em>text</em>" in result.description_html
-
-
-def test_plain_text_description_is_escaped_and_preformatted():
-    result = parse_metadata(meta(description="a < b\n", content_type="text/plain"))
-    assert result.description_html.startswith("<pre>") and "a &lt; b" in result.description_html
-
-
-def test_rendered_description_is_sanitised():
-    result = parse_metadata(meta(description="hi <script>alert(1)</script> <b>ok</b>\n"))
-    assert "<script" not in result.description_html
-
-
-def test_empty_description_renders_to_nothing():
-    assert parse_metadata(meta(description="")).description_html == ""
-
-
 def test_a_known_rendering_of_the_same_description_is_used_as_it_is():
     raw = meta(description="Hello **world**.\n", content_type="text/markdown")
     description = parse_metadata(raw).fields["description"]
@@ -344,38 +313,9 @@ def test_form_metadata_version_must_match_exactly():
         check_form_agrees({"metadata_version": "2.1"}, parse_metadata(meta()))
 
 
-def test_warming_up_does_the_first_renderings_one_time_work():
-    # In a fresh interpreter: what a server's master does before forking its workers.
-    check = (
-        "import sys\n"
-        "from bastion.core import metadata\n"
-        "from pygments.lexers.python import PythonLexer\n"
-        "assert '_tokens' not in PythonLexer.__dict__\n"
-        "metadata.warm_up_rendering()\n"
-        "assert '_tokens' in PythonLexer.__dict__  # compiled once, shared by forked workers\n"
-        "assert 'docutils.parsers.rst' in sys.modules\n"
-    )
-    subprocess.run([sys.executable, "-c", check], check=True, timeout=60)
-
-
 @pytest.mark.parametrize("address", ["not an address", "x" * 600 + "@@example.com"])
 def test_a_bad_author_email_is_refused_every_time_short_or_long(address):
     # Checks of short addresses are remembered; the answer must not change for it.
     for _ in range(2):
         with pytest.raises(ValidationError, match="not a valid email address"):
             parse_metadata(metadata_text("demo", "1.0", extra_headers=[("Author-email", address)]).encode())
-
-
-def test_only_short_texts_are_remembered():
-    from bastion.core.metadata import _remembered_when_short
-
-    calls = []
-
-    @_remembered_when_short(8, maxsize=4)
-    def length(text, extra=""):
-        calls.append(text)
-        return len(text) + len(extra)
-
-    assert [length("short"), length("short"), length("a" * 9), length("a" * 9)] == [5, 5, 9, 9]
-    assert calls == ["short", "a" * 9, "a" * 9]  # a long text is never kept as a key
-    assert length.cache_info().currsize == 1

@@ -1,0 +1,90 @@
+"""The project description: rendered to safe HTML as PyPI renders it (readme_renderer), or
+refused when it does not render."""
+
+from __future__ import annotations
+
+import email.message
+import io
+from dataclasses import dataclass
+
+import readme_renderer.markdown
+import readme_renderer.rst
+import readme_renderer.txt
+
+from .errors import ValidationError
+from .text import first_line, remembered_when_short
+
+
+@dataclass(frozen=True)
+class RenderedDescription:
+    """A description rendered before, e.g. by the first file of the release being added to.
+
+    The rest of a release's files nearly always carry the same description; rendering it
+    again (a millisecond or more, with syntax highlighting) would only repeat a success.
+    """
+
+    description: str
+    content_type: str
+    html: str
+
+
+def render_description(description: str | None, content_type: str | None) -> str:
+    """Safe HTML for the description, rendered as PyPI does; a description that does not
+    render is refused, as on PyPI, so what users see is what the author meant."""
+    if not description or not description.strip():
+        return ""
+    return _render_any_description(description, content_type)
+
+
+# Rendering (with syntax highlighting) is a good part of an upload's work, and a project's
+# releases often carry the same description.
+@remembered_when_short(32 * 1024, maxsize=64)
+def _render_any_description(description: str, content_type: str | None) -> str:
+    kind, variant = _content_type(content_type)
+    warnings = io.StringIO()
+    try:
+        if kind == "text/plain":
+            rendered = readme_renderer.txt.render(description)
+            rendered = f"<pre>{rendered}</pre>" if rendered is not None else None
+        elif kind == "text/markdown":
+            rendered = readme_renderer.markdown.render(description, variant=variant)
+        else:
+            rendered = readme_renderer.rst.render(description, stream=warnings)
+    except Exception:  # a renderer crashing on odd input is a failure to render, not a 500
+        rendered = None
+    if rendered is not None:
+        return rendered
+    if content_type:
+        message = f"The description failed to render for '{kind}'"
+    else:
+        message = "The description failed to render in the default format of reStructuredText"
+    detail = first_line(warnings.getvalue())
+    if detail and kind not in ("text/plain", "text/markdown"):
+        message += f": {detail}"
+    raise ValidationError(message.rstrip(".") + ".")
+
+
+def warm_up_rendering() -> None:
+    """Render one small description of each kind, for what only the first rendering in a
+    process does: load and compile Pygments' Python lexer and set up docutils' parser (~55 ms).
+    A server that forks its workers calls this first, so no worker's first upload pays it."""
+    for content_type, text in (
+        ("text/markdown", "# Title\n\n```python\nimport this\n```\n"),
+        ("text/x-rst", "Title\n=====\n\nSome *text*.\n\n.. code-block:: python\n\n   import this\n"),
+        ("text/plain", "text"),
+    ):
+        _render_any_description(text, content_type)
+
+
+@remembered_when_short(256, maxsize=64)  # a handful of values in practice
+def _content_type(content_type: str | None) -> tuple[str, str]:
+    if not content_type:
+        return "text/x-rst", "GFM"
+    message = email.message.EmailMessage()
+    try:
+        message["content-type"] = content_type
+        kind = message.get_content_type()
+        variant = message.get_param("variant") or "GFM"
+    except Exception:  # already validated by packaging; be safe anyway
+        return "text/x-rst", "GFM"
+    return kind, variant if isinstance(variant, str) else "GFM"
