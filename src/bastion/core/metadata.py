@@ -17,16 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import email_validator
-from packaging.metadata import (
-    _EMAIL_TO_RAW_MAPPING,
-    _LIST_FIELDS,
-    _RAW_TO_EMAIL_MAPPING,
-    _STRING_FIELDS,
-    InvalidMetadata,
-    Metadata,
-    RawMetadata,
-    parse_email,
-)
+from packaging.metadata import InvalidMetadata, Metadata, RawMetadata, parse_email
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -53,6 +44,53 @@ _REQUIRED = ("metadata_version", "name", "version")
 # from the upload form, so they are treated as absent here too (the stored bytes keep them).
 _PLACEHOLDER = "UNKNOWN"
 _CLASSIFIERS = frozenset(all_classifiers)
+
+# Every core metadata field (the spec, up to Metadata-Version 2.6): its header as parse_email
+# reports it (lower case) and its key in packaging's RawMetadata. packaging keeps its own copy
+# of this table private, so this is ours; a test checks it against RawMetadata's keys.
+_HEADER_TO_KEY = {
+    "metadata-version": "metadata_version",
+    "name": "name",
+    "version": "version",
+    "dynamic": "dynamic",
+    "platform": "platforms",
+    "supported-platform": "supported_platforms",
+    "summary": "summary",
+    "description": "description",
+    "description-content-type": "description_content_type",
+    "keywords": "keywords",
+    "home-page": "home_page",
+    "download-url": "download_url",
+    "author": "author",
+    "author-email": "author_email",
+    "maintainer": "maintainer",
+    "maintainer-email": "maintainer_email",
+    "license": "license",
+    "license-expression": "license_expression",
+    "license-file": "license_files",
+    "classifier": "classifiers",
+    "requires-dist": "requires_dist",
+    "requires-python": "requires_python",
+    "requires-external": "requires_external",
+    "project-url": "project_urls",
+    "provides-extra": "provides_extra",
+    "provides-dist": "provides_dist",
+    "obsoletes-dist": "obsoletes_dist",
+    "import-name": "import_names",
+    "import-namespace": "import_namespaces",
+    "requires": "requires",      # Metadata-Version 1.1 only, like the two below
+    "provides": "provides",
+    "obsoletes": "obsoletes",
+}
+_KEY_TO_HEADER = {key: header for header, key in _HEADER_TO_KEY.items()}
+# The fields the spec marks "Multiple use". RawMetadata holds each as a list of its values,
+# except Project-URL (a dict); it holds every other field as one string, except Keywords (the
+# one line split at commas).
+_MULTIPLE_USE = frozenset({
+    "dynamic", "platform", "supported-platform", "license-file", "classifier", "requires-dist",
+    "requires-external", "project-url", "provides-extra", "provides-dist", "obsoletes-dist",
+    "import-name", "import-namespace", "requires", "provides", "obsoletes",
+})
 
 
 @dataclass(frozen=True)
@@ -239,7 +277,7 @@ def _drop_pre_pep639_license_files(fields: dict, unparsed: dict) -> tuple[dict, 
 
 
 def _unparsed_error(key: str) -> InvalidMetadata:
-    if key in _EMAIL_TO_RAW_MAPPING:
+    if key in _HEADER_TO_KEY:
         return InvalidMetadata(key, f"the field {_display(key)} appears more than once or "
                                     "its value cannot be read")
     return InvalidMetadata(key, f"{key!r} is not a core metadata field")
@@ -248,7 +286,7 @@ def _unparsed_error(key: str) -> InvalidMetadata:
 def _missing_required(fields: dict, unparsed: dict) -> list[InvalidMetadata]:
     errors = []
     for key in _REQUIRED:
-        email_name = _RAW_TO_EMAIL_MAPPING[key]
+        email_name = _KEY_TO_HEADER[key]
         if not fields.get(key) and email_name not in unparsed:
             errors.append(InvalidMetadata(email_name, f"{_display(email_name)} is a required field"))
     return errors
@@ -256,7 +294,7 @@ def _missing_required(fields: dict, unparsed: dict) -> list[InvalidMetadata]:
 
 def _reports_missing_required(error: InvalidMetadata, fields: dict) -> bool:
     """packaging also complains about absent required fields; we already said it better."""
-    key = _EMAIL_TO_RAW_MAPPING.get(error.field)
+    key = _HEADER_TO_KEY.get(error.field)
     return key in _REQUIRED and not fields.get(key)
 
 
@@ -307,7 +345,7 @@ def _index_rules(metadata: Metadata) -> list[InvalidMetadata]:
         if value:
             problem = _email_problem(value)
             if problem:
-                error(_RAW_TO_EMAIL_MAPPING[field], problem, value)
+                error(_KEY_TO_HEADER[field], problem, value)
 
     classifiers = _attr(metadata, "classifiers") or []
     for classifier in sorted(set(classifiers) - _CLASSIFIERS):
@@ -323,7 +361,7 @@ def _index_rules(metadata: Metadata) -> list[InvalidMetadata]:
     for field in ("home_page", "download_url"):
         url = _attr(metadata, field)
         if url and not is_valid_http_url(url):
-            error(_RAW_TO_EMAIL_MAPPING[field], f"{url!r} is not a valid http or https URL", url)
+            error(_KEY_TO_HEADER[field], f"{url!r} is not a valid http or https URL", url)
 
     for label, url in (_attr(metadata, "project_urls") or {}).items():
         if not label:
@@ -342,7 +380,7 @@ def _index_rules(metadata: Metadata) -> list[InvalidMetadata]:
             error("requires-dist", f"Can't have direct dependency: '{requirement}'",
                   str(requirement))
     for field in ("provides_dist", "obsoletes_dist"):
-        email_name = _RAW_TO_EMAIL_MAPPING[field]
+        email_name = _KEY_TO_HEADER[field]
         for text in _attr(metadata, field) or []:
             try:
                 requirement = Requirement(text)
@@ -432,13 +470,13 @@ def _reason(exc: InvalidMetadata) -> str:
 
 
 def _offending_value(field: str, reason: str, fields: dict) -> str | None:
-    key = _EMAIL_TO_RAW_MAPPING.get(field)
+    key = _HEADER_TO_KEY.get(field)
     if key is None:
         return None
     value = fields.get(key)
-    if key in _STRING_FIELDS and isinstance(value, str):
+    if field not in _MULTIPLE_USE and isinstance(value, str):
         return value
-    if key in _LIST_FIELDS and isinstance(value, list):
+    if field in _MULTIPLE_USE and isinstance(value, list):
         # packaging names the bad item in its message; find it to show it.
         for item in value:
             if isinstance(item, str) and repr(item) in reason:

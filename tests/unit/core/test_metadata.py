@@ -1,6 +1,8 @@
 import json
+import typing
 
 import pytest
+from packaging.metadata import RawMetadata
 from packaging.version import Version
 
 from bastion.core.descriptions import RenderedDescription
@@ -218,6 +220,29 @@ def test_metadata_that_is_not_utf8_is_refused():
 
 def test_unknown_fields_are_refused():
     assert "'x-custom' is not a core metadata field" in refusal(meta(("X-Custom", "1")))
+
+
+def test_the_refused_value_of_a_single_use_field_is_quoted():
+    message = refusal(meta(("Requires-Python", ">>>1")))
+    assert message.startswith("'>>>1' is an invalid value for Requires-Python. Error:")
+
+
+def test_the_refused_item_of_a_multiple_use_field_is_quoted():
+    message = refusal(meta(("Provides-Extra", "fine"), ("Provides-Extra", "bad extra!")))
+    assert message.startswith("'bad extra!' is an invalid value for Provides-Extra. Error:")
+
+
+def test_our_table_of_core_metadata_fields_names_every_field_packaging_reads():
+    # packaging keeps its own table private; ours must not fall behind a new Metadata-Version.
+    from bastion.core.metadata import _HEADER_TO_KEY, _MULTIPLE_USE
+
+    hints = typing.get_type_hints(RawMetadata)
+    assert set(_HEADER_TO_KEY.values()) == set(hints)
+    for header, key in _HEADER_TO_KEY.items():
+        expected = list if header in _MULTIPLE_USE or key == "keywords" else str
+        if key == "project_urls":
+            expected = dict
+        assert (typing.get_origin(hints[key]) or hints[key]) is expected, header
 
 
 def test_repeated_single_use_field_is_refused():
