@@ -20,7 +20,7 @@ class RenderedDescription:
     """A description rendered before, e.g. by the first file of the release being added to.
 
     The rest of a release's files nearly always carry the same description; rendering it
-    again (a millisecond or more, with syntax highlighting) would only repeat a success.
+    again (with syntax highlighting, a good part of an upload's work) would only repeat a success.
     """
 
     description: str
@@ -66,8 +66,8 @@ def _render_any_description(description: str, content_type: str | None) -> str:
 
 def warm_up_rendering() -> None:
     """Render one small description of each kind, for what only the first rendering in a
-    process does: load and compile Pygments' Python lexer and set up docutils' parser (~55 ms).
-    A server that forks its workers calls this first, so no worker's first upload pays it."""
+    process does: load and compile Pygments' Python lexer and set up docutils' parser. A
+    server that forks its workers calls this first, so no worker's first upload pays it."""
     for content_type, text in (
         ("text/markdown", "# Title\n\n```python\nimport this\n```\n"),
         ("text/x-rst", "Title\n=====\n\nSome *text*.\n\n.. code-block:: python\n\n   import this\n"),
