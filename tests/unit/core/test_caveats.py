@@ -3,8 +3,9 @@
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from packaging.utils import canonicalize_name, canonicalize_version
 
 from bastion.core import caveats
 from bastion.core.caveats import CaveatError, Context, check
@@ -44,6 +45,7 @@ def test_unknown_permission_cannot_be_issued():
 
 def test_bytes_predicates_are_read_like_text():
     check(caveats.user(7).encode(), ctx())
+    assert reason(caveats.user(8).encode(), ctx()) == "token belongs to another user"
 
 
 # --- expiry ----------------------------------------------------------------------------
@@ -58,6 +60,8 @@ def test_expiry_allows_the_window_and_refuses_after_it():
 
 def test_expiry_without_not_before_is_valid_from_the_epoch():
     check('["exp",%d]' % (NOW + 1), ctx())
+    check('["exp",%d]' % (NOW + 1), ctx(now=0))
+    assert reason('["exp",%d]' % NOW, ctx()) == "token has expired"
 
 
 @pytest.mark.parametrize("predicate", ['["exp"]', '["exp","soon"]', '["exp",1.5]', '["exp",true]',
@@ -109,6 +113,7 @@ def test_version_caveat_limits_uploads_not_reads():
 
 def test_fields_appended_by_newer_versions_are_ignored():
     check('["user",7,"a-future-field"]', ctx())
+    assert reason('["user",8,"a-future-field"]', ctx()) == "token belongs to another user"
 
 
 # --- failing closed --------------------------------------------------------------------
@@ -123,23 +128,87 @@ def test_unknown_caveat_tag_fails_closed():
     assert reason('["frobnicate",1]', ctx()) == "unknown caveat 'frobnicate'"
 
 
-@given(st.text(max_size=200) | st.binary(max_size=200))
-def test_arbitrary_predicates_raise_only_caveat_error(predicate):
+# --- any predicate, against the rules in the module's docstring -------------------------
+
+def allows(predicate, context: Context) -> bool:
+    """What check() decides; any exception but CaveatError fails the test."""
     try:
-        check(predicate, ctx())
+        check(predicate, context)
     except CaveatError:
-        pass
+        return False
+    return True
 
 
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=10),
-                    lambda inner: st.lists(inner, max_size=4)
-                    | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=20)
-       .map(lambda value: json.dumps(value)))
-def test_arbitrary_json_raises_only_caveat_error(predicate):
+def rules_allow(predicate, context: Context) -> bool:
+    """The caveat rules restated from the module's docstring, as the oracle for check()."""
     try:
-        check(predicate, ctx())
-    except CaveatError:
-        pass
+        value = json.loads(predicate.decode("utf-8") if isinstance(predicate, bytes) else predicate)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return False
+    if not isinstance(value, list) or not value or len(value) < 2:
+        return False
+    tag, first, *rest = value
+
+    def integer(x) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool)
+
+    if tag == "exp":
+        not_before = rest[0] if rest else 0
+        return integer(first) and integer(not_before) and not_before <= context.now < first
+    if tag == "projects":
+        return (isinstance(first, list) and all(isinstance(n, str) for n in first)
+                and context.project is not None
+                and canonicalize_name(context.project) in {canonicalize_name(n) for n in first})
+    if tag == "user":
+        return integer(first) and first == context.user_id
+    if tag == "perm":
+        return first in ("read", "upload") and (first == "upload" or context.permission == "read")
+    if tag == "version":
+        return isinstance(first, str) and (
+            context.permission != "upload"
+            or (context.version is not None and canonicalize_version(context.version) == first))
+    return False
+
+
+contexts = st.builds(
+    Context, now=st.sampled_from([NOW, NOW - 1, NOW + 1, 0]), user_id=st.sampled_from([7, 8]),
+    permission=st.sampled_from(["read", "upload"]),
+    project=st.sampled_from([None, "demo", "Demo", "other"]),
+    version=st.sampled_from([None, "1.0", "1.0.0", "2"]))
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner,
+                                                                max_size=3),
+    max_leaves=20)
+# Fields a caveat might really carry, so that both answers come up often.
+odd_fields = st.sampled_from([0, True, 1.5, "write", "", None, [7], {"a": 1}])
+fitting_fields = {
+    "exp": st.sampled_from([NOW + 3600, NOW + 1, NOW, NOW - 1, 0]),
+    "projects": st.lists(st.sampled_from(["demo", "DEMO", "other", 7]), max_size=3),
+    "user": st.sampled_from([7, 8]),
+    "perm": st.sampled_from(["read", "upload"]),
+    "version": st.sampled_from(["1", "2", "1.0"]),
+    "other": st.just(1),
+}
+caveat_shaped = st.sampled_from(sorted(fitting_fields)).flatmap(
+    lambda tag: st.lists(fitting_fields[tag] | odd_fields, max_size=3).map(
+        lambda fields: json.dumps([tag, *fields])))
+
+
+@given(st.text(max_size=200) | st.binary(max_size=200), contexts)
+def test_arbitrary_predicates_are_judged_by_the_caveat_rules(predicate, context):
+    assert allows(predicate, context) == rules_allow(predicate, context)
+
+
+@given(json_values.map(json.dumps), contexts)
+def test_arbitrary_json_is_judged_by_the_caveat_rules(predicate, context):
+    assert allows(predicate, context) == rules_allow(predicate, context)
+
+
+@settings(max_examples=500)
+@given(caveat_shaped, contexts)
+def test_caveat_shaped_predicates_are_judged_by_the_caveat_rules(predicate, context):
+    assert allows(predicate, context) == rules_allow(predicate, context)
 
 
 def test_deeply_nested_json_fails_closed_with_caveat_error():
@@ -147,7 +216,7 @@ def test_deeply_nested_json_fails_closed_with_caveat_error():
 
 
 def test_boolean_is_not_a_user_id():
-    reason('["user",true]', ctx(user_id=1))
+    assert reason('["user",true]', ctx(user_id=1)) == "token belongs to another user"
 
 
 def test_project_scope_intersects_project_caveats_and_normalizes_names():
