@@ -121,6 +121,30 @@ def test_any_range_header_parses_without_unexpected_errors(header, size):
         assert 0 <= first <= last < size
 
 
+def rfc_9110_range(first: int | None, last: int | None, size: int):
+    """RFC 9110 §14.1.2 for one byte range: (first, last), None (ignored) or "unsatisfiable"."""
+    if first is None and last is None:
+        return None                                   # "bytes=-" is not a range
+    if first is None:                                 # suffix: the last ``last`` bytes
+        return "unsatisfiable" if last == 0 or size == 0 else (max(0, size - last), size - 1)
+    if last is not None and last < first:
+        return None                                   # invalid: the header is ignored
+    if first >= size:
+        return "unsatisfiable"
+    return first, size - 1 if last is None else min(last, size - 1)
+
+
+@given(st.none() | st.integers(min_value=0, max_value=200),
+       st.none() | st.integers(min_value=0, max_value=200), st.integers(min_value=0, max_value=150))
+def test_a_single_byte_range_is_answered_as_rfc_9110_says(first, last, size):
+    header = f"bytes={'' if first is None else first}-{'' if last is None else last}"
+    try:
+        answer = parse_byte_range(header, size)
+    except RangeNotSatisfiable:
+        answer = "unsatisfiable"
+    assert answer == rfc_9110_range(first, last, size)
+
+
 def test_etags_compare_weakly_for_if_none_match():
     assert etag_matches('"abc"', '"abc"')
     assert etag_matches('W/"abc"', '"abc"')
