@@ -121,9 +121,7 @@ def read_zip(f: BinaryIO, limits: ArchiveLimits) -> ZipArchive:
     """The checked central directory of the zip archive in ``f``, with every local header
     matched against it; the members' data is read later, with :func:`read_zip_member`."""
     file_size = os.fstat(f.fileno()).st_size
-    if file_size < 4 or _read_exact(f, 0, 4) != _SIG_LOCAL:
-        raise invalid("File is not a zip file.")
-    if file_size < _EOCD.size:
+    if file_size < _EOCD.size or _read_exact(f, 0, 4) != _SIG_LOCAL:
         raise invalid("File is not a zip file.")
     eocd_offset = file_size - _EOCD.size
     eocd = _read_exact(f, eocd_offset, _EOCD.size)
