@@ -56,8 +56,18 @@ def new_publisher() -> Publisher:
     return Publisher(user=user, token=token)
 
 
+def full_reader(prefix: str = "reader"):
+    """An account that may read every project of a private index (an admin granted it)."""
+    from bastion.accounts import grants
+
+    user = new_user(prefix)
+    grants.grant(user, grants.READ, notify=False)
+    return user
+
+
 def read_token(user=None, projects: list[str] | None = None) -> str:
-    user = user or new_user()
+    """A read-only token; by default of a new account that may read the whole index."""
+    user = user or full_reader()
     token, _ = create_token(user, permission=TokenPermission.READ, projects=projects,
                             description="read-side tests (read)")
     return token
