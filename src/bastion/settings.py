@@ -120,6 +120,13 @@ SIGNUP_DOMAINS = [d.lower().lstrip("@") for d in _list(option("signup_domains", 
 if SIGNUP == "domain" and not SIGNUP_DOMAINS:
     raise ConfigError("BASTION_SIGNUP=domain needs BASTION_SIGNUP_DOMAINS (comma-separated)")
 
+# Who may register new project names: "everyone" (any account allowed to publish: verified
+# email and, under REQUIRE_2FA, a second factor) or "listed" (only users an administrator
+# allowed with `bastion admin allow-create`).
+PROJECT_CREATORS = option("project_creators", "everyone")
+if PROJECT_CREATORS not in {"everyone", "listed"}:
+    raise ConfigError("BASTION_PROJECT_CREATORS must be 'everyone' or 'listed'")
+
 # Upload policy.
 MAX_FILE_SIZE = option("max_file_size", 100 * MiB, cast=int)
 MAX_PROJECT_SIZE = option("max_project_size", 10 * GiB, cast=int)

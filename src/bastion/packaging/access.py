@@ -1,4 +1,4 @@
-"""Who may read which project: the one place that decides.
+"""Who may read which project, and who may create new ones: the one place that decides.
 
 Reading (``BASTION_READ_POLICY``):
 - ``public``: everyone reads everything (quarantine aside, which each page handles).
@@ -8,6 +8,13 @@ Reading (``BASTION_READ_POLICY``):
   implies no right to read. Pages, the simple and JSON APIs, files and tokens all ask here, at
   the time of use, so revoking the grant, disabling the account or removing a member takes
   effect on the next request, tokens included.
+
+Creating (``BASTION_PROJECT_CREATORS``):
+- ``everyone``: any account allowed to publish (``accounts.services.can_publish``: verified
+  email, a second factor under the policy, approved);
+- ``listed``: additionally an administrator, or a user an administrator listed
+  (``bastion admin allow-create``). Namespace holders come with a later issue: they enter
+  through :func:`_holds_namespace`.
 """
 
 from __future__ import annotations
@@ -17,8 +24,13 @@ from packaging.utils import canonicalize_name
 
 from bastion.accounts import grants
 from bastion.accounts.models import SignupStatus
+from bastion.accounts.services import can_publish
 
 from .models import Project, Role
+from .services import PermissionDenied
+
+CREATION_LIMITED = ("Creating new projects on this index is limited to users an administrator "
+                    "has listed; ask an administrator.")
 
 
 def is_private() -> bool:
@@ -67,3 +79,19 @@ def readable_project_names(user) -> set[str] | None:
         return set()
     return member_project_names(user)
 
+
+def _holds_namespace(user, name: str) -> bool:
+    """Whether ``user`` holds a namespace ``name`` falls in (PEP 752); none exist yet."""
+    return False
+
+
+def check_may_create(user, name: str) -> None:
+    """Raise PermissionDenied, saying why in one line, unless ``user`` may register ``name``."""
+    allowed, why = can_publish(user)
+    if not allowed:
+        raise PermissionDenied(f"You cannot create projects yet: {why}")
+    if settings.PROJECT_CREATORS == "everyone" or user.is_superuser:
+        return
+    if grants.has_grant(user, grants.CREATE_PROJECTS) or _holds_namespace(user, name):
+        return
+    raise PermissionDenied(CREATION_LIMITED)

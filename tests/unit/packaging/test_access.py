@@ -1,4 +1,4 @@
-"""Who may read which project, as packaging.access decides it."""
+"""Who may read which project and who may create one, as packaging.access decides it."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from django.test import override_settings
 from bastion.accounts import grants
 from bastion.accounts.models import SignupStatus
 from bastion.packaging import access
+from bastion.packaging.services import PermissionDenied
 
 from .support import make_member, new_project, new_user
 
@@ -62,3 +63,17 @@ def test_admins_read_everything_and_pending_or_disabled_accounts_nothing(project
             assert not access.may_read_project(user, a)
             assert access.readable_project_names(user) == set()
 
+
+def test_creation_needs_the_publishing_policy_and_under_listed_a_grant(unique):
+    listed, unlisted = new_user("listed"), new_user("unlisted")
+    without_2fa, admin = new_user("no2fa", two_factor=False), new_user("admin", admin=True)
+    grants.grant(listed, grants.CREATE_PROJECTS, notify=False)
+    access.check_may_create(unlisted, "x")
+    with pytest.raises(PermissionDenied, match="two-factor"):
+        access.check_may_create(without_2fa, "x")
+    with override_settings(PROJECT_CREATORS="listed"):
+        access.check_may_create(listed, "x")
+        access.check_may_create(admin, "x")
+        with pytest.raises(PermissionDenied) as refused:
+            access.check_may_create(unlisted, "x")
+        assert refused.value.message == access.CREATION_LIMITED and refused.value.status == 403
