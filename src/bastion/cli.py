@@ -215,6 +215,127 @@ def cmd_release_name(args) -> int:
     return 0
 
 
+# --- sign-up and access (issue 10) -----------------------------------------------------------
+
+def cmd_invite(args) -> int:
+    _setup_django()
+    from .accounts import signup
+    from .core.errors import ValidationError
+    from .events.services import CLI
+
+    try:
+        invited = signup.invite(args.email, grants_read=args.read, info=CLI)
+    except ValidationError as exc:
+        return _fail(exc.message)
+    invitation = invited.invitation
+    print(f"invited {invitation.email}{' with read access' if args.read else ''}; the link was "
+          f"mailed and works once until {invitation.expires.isoformat(timespec='minutes')}:")
+    print(invited.link)
+    return 0
+
+
+def cmd_invitations(args) -> int:
+    _setup_django()
+    from .accounts import signup
+
+    for invitation in signup.pending_invitations():
+        by = invitation.inviter.username if invitation.inviter else "admin (command line)"
+        print(f"#{invitation.pk} {invitation.email} kind={invitation.kind} by={by} "
+              f"read={'yes' if invitation.grants_read else 'no'} "
+              f"expires={invitation.expires.isoformat(timespec='minutes')}")
+    return 0
+
+
+def cmd_withdraw_invitation(args) -> int:
+    _setup_django()
+    from .accounts import signup
+    from .core.errors import ValidationError
+    from .events.services import CLI
+
+    target = args.invitation.strip()
+    pending = signup.pending_invitations()
+    chosen = [i for i in pending if str(i.pk) == target.lstrip("#")
+              or i.email.lower() == target.lower()]
+    if not chosen:
+        return _fail(f"no pending sign-up invitation {target!r} (see 'bastion admin invitations')")
+    for invitation in chosen:
+        try:
+            signup.withdraw(invitation, info=CLI)
+        except ValidationError as exc:
+            return _fail(exc.message)
+        print(f"withdrew #{invitation.pk} to {invitation.email}: its link no longer works")
+    return 0
+
+
+def cmd_pending_accounts(args) -> int:
+    _setup_django()
+    from .accounts import signup
+
+    for user in signup.pending_accounts():
+        print(f"{user.username} {user.email} signed up {user.date_joined.isoformat(timespec='minutes')}")
+    return 0
+
+
+def _account_command(action, done: str):
+    def run(args) -> int:
+        _setup_django()
+        from .core.errors import ValidationError
+        from .events.services import CLI
+
+        try:
+            action(args.user, CLI)
+        except ValidationError as exc:
+            return _fail(exc.message)
+        print(done.format(user=args.user))
+        return 0
+
+    return run
+
+
+def _approve(username, info):
+    from .accounts import signup
+
+    signup.approve(username, info=info)
+
+
+def _reject(username, info):
+    from .accounts import signup
+
+    signup.reject(username, info=info)
+
+
+def _grant(permission: str, give: bool):
+    def action(username, info):
+        from django.contrib.auth import get_user_model
+
+        from .accounts import grants
+        from .core.errors import ValidationError
+
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise ValidationError(f"There is no user named '{username}'.")
+        if give:
+            grants.grant(user, permission, source="admin", info=info)
+        else:
+            grants.revoke(user, permission, info=info)
+
+    return action
+
+
+def cmd_grants(args) -> int:
+    _setup_django()
+    from .accounts import grants
+
+    permissions = {"read": [grants.READ], "create": [grants.CREATE_PROJECTS],
+                   None: [grants.READ, grants.CREATE_PROJECTS]}[args.permission]
+    for permission in permissions:
+        for row in grants.holders(permission):
+            by = row.granted_by.username if row.granted_by else "-"
+            print(f"{permission} {row.user.username} source={row.source} by={by} "
+                  f"since={row.created.isoformat(timespec='minutes')}")
+    return 0
+
+
 def _fail(message: str, status: int = 2) -> int:
     print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
     return status
@@ -290,6 +411,38 @@ def build_parser() -> argparse.ArgumentParser:
                          help="let anyone register the name of a deleted project again")
     p.add_argument("name")
     p.set_defaults(func=cmd_release_name)
+
+    p = admin.add_parser("invite", help="mail a single-use sign-up link to an address")
+    p.add_argument("email")
+    p.add_argument("--read", action="store_true",
+                   help="the new account may read every project of a private index")
+    p.set_defaults(func=cmd_invite)
+
+    p = admin.add_parser("invitations", help="list sign-up invitations whose link still works")
+    p.set_defaults(func=cmd_invitations)
+
+    p = admin.add_parser("withdraw-invitation", help="make a sign-up link stop working")
+    p.add_argument("invitation", help="its number (from 'invitations') or the invited address")
+    p.set_defaults(func=cmd_withdraw_invitation)
+
+    p = admin.add_parser("pending-accounts", help="list accounts waiting for approval")
+    p.set_defaults(func=cmd_pending_accounts)
+
+    for name, action, done, text in (
+        ("approve", _approve, "approved {user}: it may now read the index", "approve a pending account (grants read)"),
+        ("reject", _reject, "rejected {user}: the account is closed", "refuse a pending account (disables it)"),
+        ("grant-read", _grant("read", True), "{user} may now read every project", "let a user read every project of a private index"),
+        ("revoke-read", _grant("read", False), "{user} may no longer read every project", "take index-wide read access away (tokens included, at once)"),
+        ("allow-create", _grant("create_projects", True), "{user} may now create projects", "let a user create projects under BASTION_PROJECT_CREATORS=listed"),
+        ("disallow-create", _grant("create_projects", False), "{user} may no longer create projects", "take the right to create projects away"),
+    ):
+        p = admin.add_parser(name, help=text)
+        p.add_argument("user")
+        p.set_defaults(func=_account_command(action, done))
+
+    p = admin.add_parser("grants", help="list index-wide grants (read access, project creation)")
+    p.add_argument("permission", nargs="?", choices=["read", "create"])
+    p.set_defaults(func=cmd_grants)
     return parser
 
 

@@ -109,6 +109,24 @@ READ_POLICY = option("read_policy", "public")
 if READ_POLICY not in {"public", "authenticated"}:
     raise ConfigError("BASTION_READ_POLICY must be 'public' or 'authenticated'")
 
+# Who may open an account: "open" (anyone), "invite" (only through an emailed invitation from
+# an administrator or a project Owner), "domain" (only addresses at SIGNUP_DOMAINS) or
+# "approval" (anyone, but an administrator approves each account before it can do anything).
+# A private index invites by default: an account must never be a way in by itself.
+SIGNUP = option("signup", "invite" if READ_POLICY == "authenticated" else "open")
+if SIGNUP not in {"open", "invite", "domain", "approval"}:
+    raise ConfigError("BASTION_SIGNUP must be 'open', 'invite', 'domain' or 'approval'")
+SIGNUP_DOMAINS = [d.lower().lstrip("@") for d in _list(option("signup_domains", ""))]
+if SIGNUP == "domain" and not SIGNUP_DOMAINS:
+    raise ConfigError("BASTION_SIGNUP=domain needs BASTION_SIGNUP_DOMAINS (comma-separated)")
+
+# Who may register new project names: "everyone" (any account allowed to publish: verified
+# email and, under REQUIRE_2FA, a second factor) or "listed" (only users an administrator
+# allowed with `bastion admin allow-create`).
+PROJECT_CREATORS = option("project_creators", "everyone")
+if PROJECT_CREATORS not in {"everyone", "listed"}:
+    raise ConfigError("BASTION_PROJECT_CREATORS must be 'everyone' or 'listed'")
+
 # Upload policy.
 MAX_FILE_SIZE = option("max_file_size", 100 * MiB, cast=int)
 MAX_PROJECT_SIZE = option("max_project_size", 10 * GiB, cast=int)
@@ -134,8 +152,8 @@ SIMPLE_CACHE_SECONDS = option("simple_cache_seconds", 60, cast=int)
 
 TOKEN_PREFIX = "bastion-"
 
-# Project membership: invitations die after this long; the project page lists members
-# idle (no login and no upload) for longer than INACTIVE_MEMBER_DAYS.
+# Invitations (to a project role, or to sign up by email) die after this long; the project
+# page lists members idle (no login and no upload) for longer than INACTIVE_MEMBER_DAYS.
 INVITATION_EXPIRY_HOURS = option("invitation_expiry_hours", 72, cast=int)
 INACTIVE_MEMBER_DAYS = option("inactive_member_days", 365, cast=int)
 # Keys that sign token leak reports (GitHub secret scanning format): a path to a JSON

@@ -20,7 +20,9 @@ import requests
 from django.db import transaction
 from packaging.utils import canonicalize_name
 
+from bastion.accounts.models import TOTPDevice
 from bastion.accounts.services import create_user
+from bastion.accounts.totp import new_secret
 from bastion.events.services import next_serial
 from bastion.packaging import services
 from bastion.packaging.models import File, Project, Release
@@ -51,13 +53,25 @@ def shared_publisher() -> Publisher:
 
 
 def new_publisher() -> Publisher:
+    """An account that may publish (a second factor: creating projects needs one) and its token."""
     user = new_user("publisher")
+    TOTPDevice.objects.create(user=user, name="tests", secret=new_secret())
     token, _ = create_token(user, permission=TokenPermission.UPLOAD, description="read-side tests")
     return Publisher(user=user, token=token)
 
 
+def full_reader(prefix: str = "reader"):
+    """An account that may read every project of a private index (an admin granted it)."""
+    from bastion.accounts import grants
+
+    user = new_user(prefix)
+    grants.grant(user, grants.READ, notify=False)
+    return user
+
+
 def read_token(user=None, projects: list[str] | None = None) -> str:
-    user = user or new_user()
+    """A read-only token; by default of a new account that may read the whole index."""
+    user = user or full_reader()
     token, _ = create_token(user, permission=TokenPermission.READ, projects=projects,
                             description="read-side tests (read)")
     return token

@@ -9,6 +9,7 @@ import requests
 from django.db import transaction
 from django.utils import timezone
 
+from bastion.accounts import grants
 from bastion.packaging import lifecycle
 from bastion.packaging.models import Project, ProjectStatus, Release, Role, RoleName
 from bastion.packaging.services import yank_release
@@ -216,7 +217,7 @@ def test_user_profile_lists_their_projects(server, owner, unique):
     assert get(server, f"/user/nobody-{unique}/").status_code == 404
 
 
-def test_private_index_pages_need_a_signed_in_user(private_server, owner, unique):
+def test_private_index_pages_need_a_signed_in_user_with_read_access(private_server, owner, unique):
     name = f"private-{unique}"
     publish(owner, name, summary="Secret sauce")
     for path in (f"/project/{name}/", f"/project/{name}/1.0/", f"/project/missing-{unique}/",
@@ -226,7 +227,9 @@ def test_private_index_pages_need_a_signed_in_user(private_server, owner, unique
         assert response.headers["Location"].startswith("/account/login/?next=")
         assert "Secret sauce" not in response.text
 
-    signed_in = session_cookie(new_user("reader"))
+    reader = new_user("reader")
+    grants.grant(reader, grants.READ, notify=False)
+    signed_in = session_cookie(reader)
     page = get(private_server, f"/project/{name}/", cookies=signed_in)
     assert page.status_code == 200 and "Secret sauce" in page.text
     assert "private" in page.text and "__token__" in page.text

@@ -10,7 +10,9 @@ from django.conf import settings
 from django.db import transaction
 from packaging.utils import canonicalize_name, canonicalize_version
 
+from bastion.accounts.models import TOTPDevice
 from bastion.accounts.services import create_user
+from bastion.accounts.totp import new_secret
 from bastion.packaging import services
 from bastion.packaging.models import File, FilenameRegistry, Project, Release
 from bastion.tokens.services import create_token
@@ -19,14 +21,18 @@ from tests.artifacts import Sdist, Wheel, upload_form
 INVALID_AUTH = "Invalid or non-existent authentication information."
 
 
-def new_user(*, email_verified: bool = True):
+def new_user(*, email_verified: bool = True, two_factor: bool = True):
+    """An account that may publish: creating a project needs a second factor too."""
     name = "u" + secrets.token_hex(6)
-    return create_user(name, f"{name}@example.com", email_verified=email_verified)
+    user = create_user(name, f"{name}@example.com", email_verified=email_verified)
+    if two_factor:
+        TOTPDevice.objects.create(user=user, name="tests", secret=new_secret())
+    return user
 
 
-def uploader(*, email_verified: bool = True, **token_options):
+def uploader(*, email_verified: bool = True, two_factor: bool = True, **token_options):
     """A fresh user and an upload token for them."""
-    user = new_user(email_verified=email_verified)
+    user = new_user(email_verified=email_verified, two_factor=two_factor)
     token, _row = create_token(user, **token_options)
     return user, token
 

@@ -3,14 +3,27 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 
 
+class SignupStatus(models.TextChoices):
+    ACTIVE = "active"
+    # Signed up under BASTION_SIGNUP=approval and not yet approved: may sign in and set up
+    # a second factor, nothing more.
+    PENDING = "pending"
+    # Refused by an administrator; the account is also disabled (is_active is False).
+    REJECTED = "rejected"
+
+
 class User(AbstractUser):
     """An account. Admins are ``is_superuser``; email verification and 2FA live beside it.
 
     ``email`` is the primary address; further addresses are :class:`EmailAddress` rows.
+    An account alone grants nothing on a private index: reading everything and creating
+    projects are :class:`AccessGrant` rows an administrator (or the sign-up policy) gives.
     """
 
     email = models.EmailField(unique=True)
     email_verified = models.BooleanField(default=False)
+    signup_status = models.CharField(max_length=10, choices=SignupStatus.choices,
+                                     default=SignupStatus.ACTIVE)
     # The WebAuthn user handle: random, so a passkey reveals nothing about the account id.
     webauthn_handle = models.CharField(max_length=64, unique=True, null=True, blank=True)
 
@@ -117,3 +130,86 @@ class LoginFailure(models.Model):
     class Meta:
         db_table = "accounts_login_failure"
         indexes = [models.Index(fields=["key", "time"], name="login_failure_key_time")]
+
+
+class Permission(models.TextChoices):
+    """What an :class:`AccessGrant` allows, index-wide."""
+
+    # Read every project of a private index (BASTION_READ_POLICY=authenticated). Without it an
+    # account reads only the projects it is a member of.
+    READ = "read"
+    # Register new project names when BASTION_PROJECT_CREATORS=listed.
+    CREATE_PROJECTS = "create_projects"
+
+
+class AccessGrant(models.Model):
+    """One index-wide permission given to one subject.
+
+    A row rather than a flag on the user, so that organisations and teams can become subjects
+    later (a nullable foreign key each, with the check widened to "exactly one subject")
+    without the policy code changing shape: it asks "is there a grant reaching this user".
+    """
+
+    permission = models.CharField(max_length=20, choices=Permission.choices)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="access_grants", null=True)
+    granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                   related_name="+", null=True, blank=True)
+    # How it came: "admin" (a command or the console), "invitation", "approval" or "domain".
+    source = models.CharField(max_length=20)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "accounts_access_grant"
+        constraints = [
+            models.UniqueConstraint(fields=["permission", "user"], name="one_grant_per_user"),
+            models.CheckConstraint(condition=models.Q(user__isnull=False),
+                                   name="grant_has_a_subject"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.permission} for {self.user}"
+
+
+class InvitationKind(models.TextChoices):
+    # An administrator's: may carry index-wide read, and stands in for approval.
+    ADMIN = "admin"
+    # A project Owner's: an account and a role invitation to that project, nothing index-wide.
+    PROJECT = "project"
+
+
+class SignupInvitationStatus(models.TextChoices):
+    PENDING = "pending"
+    USED = "used"
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+
+
+class SignupInvitation(models.Model):
+    """A single-use link, mailed to ``email``, that lets its holder open an account there.
+
+    Only the sha256 of the link's random token is kept, so a copy of the table opens no
+    account. Several may be pending for one address (two Owners inviting the same person);
+    the first one used spends them all, since the address then belongs to an account.
+    """
+
+    email = models.EmailField(db_index=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=10, choices=InvitationKind.choices)
+    inviter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                related_name="+", null=True, blank=True)
+    grants_read = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=SignupInvitationStatus.choices,
+                              default=SignupInvitationStatus.PENDING)
+    created = models.DateTimeField()
+    expires = models.DateTimeField()
+    used_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                related_name="+", null=True, blank=True)
+    responded = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "accounts_signup_invitation"
+        ordering = ["created", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.kind}, {self.status})"

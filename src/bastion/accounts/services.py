@@ -22,8 +22,8 @@ from bastion.core.errors import ValidationError
 from bastion.events import tags
 from bastion.events.services import RequestInfo, record
 
-from . import notifications, recovery, sessions
-from .models import EmailAddress, TOTPDevice, UserSession, WebAuthnCredential
+from . import notifications, recovery, sessions, signup
+from .models import EmailAddress, SignupStatus, TOTPDevice, UserSession, WebAuthnCredential
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,48}[A-Za-z0-9])?$")
 VERIFY_SALT = "bastion.accounts.verify-email"
@@ -80,7 +80,20 @@ def check_new_email(email: str) -> str:
     return email
 
 
-def register(request, *, username: str, email: str, password: str):
+def register(request, *, username: str, email: str, password: str, invitation_token: str = ""):
+    """Open an account as ``BASTION_SIGNUP`` allows (see ``signup``); refusals store nothing.
+
+    Through an invitation the address is the invitation's (``email`` is ignored) and counts
+    as verified: the link reached it.
+    """
+    invitation = None
+    if invitation_token:
+        invitation = signup.find_invitation(invitation_token)
+        if invitation is None:
+            raise ValidationError(signup.INVALID_LINK)
+        email = invitation.email
+    # First, so that a sign-up the mode refuses learns nothing about taken names or addresses.
+    signup.check_may_register(email, invitation)
     username = check_username(username)
     email = check_new_email(email)
     probe = get_user_model()(username=username, email=email)
@@ -89,8 +102,14 @@ def register(request, *, username: str, email: str, password: str):
     except DjangoValidationError as exc:
         raise ValidationError(_django_messages(exc)) from None
     with transaction.atomic():
-        user = create_user(username, email, password, info=_info(request))
-        send_verification(request, user, email)
+        if invitation is not None:
+            # Read again under lock: two sign-ups racing on one link must not both pass.
+            invitation = signup.claim(invitation_token)
+        user = create_user(username, email, password, info=_info(request),
+                           email_verified=invitation is not None)
+        signup.start(user, invitation=invitation, info=_info(request), request=request)
+        if invitation is None:
+            send_verification(request, user, email)
     return user
 
 
@@ -141,6 +160,7 @@ def verify_email(request, token: str):
             address = extra.email
         record(tags.ACCOUNT_EMAIL_VERIFIED, info=_info(request), actor=user, user=user,
                additional={"email": address})
+        signup.on_address_verified(user, address, info=_info(request))
     return user, address
 
 
@@ -199,10 +219,16 @@ def has_two_factor(user) -> bool:
     return second_factor_count(user) > 0
 
 
+PENDING_APPROVAL = ("An administrator has not approved your account yet: until then it can "
+                    "read nothing, create nothing and mint no token.")
+
+
 def can_publish(user) -> tuple[bool, str]:
     """Whether ``user`` may create projects, tokens and roles, and if not, why."""
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
         return False, "Sign in first."
+    if user.signup_status == SignupStatus.PENDING:
+        return False, PENDING_APPROVAL
     if not user.email_verified:
         return False, "Verify your primary email address before publishing or creating tokens."
     if settings.REQUIRE_2FA and not has_two_factor(user):

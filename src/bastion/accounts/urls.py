@@ -7,6 +7,7 @@ app_name = "accounts"
 urlpatterns = [
     path("", views.account, name="account"),
     path("register/", views.register, name="register"),
+    path("register/invitation/<str:token>/", views.register_invited, name="register_invited"),
     path("login/", views.login, name="login"),
     path("login/two-factor/", views.two_factor, name="two_factor_login"),
     path("login/passkey/", views.passkey_login, name="passkey_login"),

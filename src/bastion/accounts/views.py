@@ -22,8 +22,8 @@ from bastion.events import tags
 from bastion.events.models import SecurityEvent
 from bastion.events.services import RequestInfo
 
-from . import recovery, reauth, security_keys, services, sessions, throttle, totp
-from .models import EmailAddress, TOTPDevice, WebAuthnCredential
+from . import grants, recovery, reauth, security_keys, services, sessions, signup, throttle, totp
+from .models import EmailAddress, SignupStatus, TOTPDevice, WebAuthnCredential
 from .passwords import MAX_PASSWORD_LENGTH
 from .reauth import require_recent_auth
 
@@ -104,12 +104,11 @@ def _show_fresh_codes(request, codes):
 
 # --- sign-up, sign-in, sign-out ------------------------------------------------------------
 
-@never_cache
-@require_http_methods(["GET", "POST"])
-def register(request):
+def _register(request, *, invitation=None, token: str = ""):
+    """The sign-up form, open or through an invitation link (``token``)."""
     if request.user.is_authenticated:
         return redirect("accounts:account")
-    values, error = {}, ""
+    values, error, status = {}, "", 200
     if request.method == "POST":
         # Each sign-up sends mail: a few per address and window are plenty for people.
         signups = [throttle.Limit("register-ip:" + _ip(request), settings.LOGIN_MAX_ATTEMPTS)]
@@ -124,17 +123,45 @@ def register(request):
             if password != confirm:
                 raise ValidationError("The two passwords do not match.")
             user = services.register(request, username=values["username"], email=values["email"],
-                                     password=password)
+                                     password=password, invitation_token=token)
         except ValidationError as exc:
-            error = exc.message
+            if exc.message == signup.INVITATION_ONLY:
+                return render(request, "accounts/register.html", {"closed": exc.message},
+                              status=exc.status)
+            error, status = exc.message, exc.status
         else:
             throttle.hit(signups)
-            messages.success(request, f"Welcome, {user.username}! We sent a link to {user.email}: "
-                                      "open it to verify your address.")
+            if token:
+                messages.success(request, f"Welcome, {user.username}! Your address {user.email} "
+                                          "is verified.")
+            else:
+                messages.success(request, f"Welcome, {user.username}! We sent a link to "
+                                          f"{user.email}: open it to verify your address.")
             return _finish_login(request, user, method="registration",
                                  next_url=reverse("accounts:account"))
-    return render(request, "accounts/register.html", {"values": values, "error": error},
-                  status=400 if error else 200)
+    return render(request, "accounts/register.html", {
+        "values": values, "error": error, "invitation": invitation, "mode": signup.mode(),
+        "domains": signup.domains_text(),
+    }, status=status)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def register(request):
+    if signup.mode() == signup.INVITE and request.method == "GET":
+        # Nothing to fill in without an invitation: say so rather than show a form that fails.
+        return render(request, "accounts/register.html", {"closed": signup.INVITATION_ONLY})
+    return _register(request)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def register_invited(request, token):
+    invitation = signup.find_invitation(token)
+    if invitation is None and not request.user.is_authenticated:
+        return render(request, "accounts/register.html", {"closed": signup.INVALID_LINK},
+                      status=400)
+    return _register(request, invitation=invitation, token=token)
 
 
 @never_cache
@@ -296,6 +323,9 @@ def account(request):
     allowed, reason = services.can_publish(user)
     return render(request, "accounts/account.html", {
         "can_publish": allowed, "publish_reason": reason,
+        "pending": user.signup_status == SignupStatus.PENDING,
+        "private_index": settings.READ_POLICY == "authenticated",
+        "reads_everything": user.is_superuser or grants.has_grant(user, grants.READ),
         "totp_devices": TOTPDevice.objects.filter(user=user),
         "keys": WebAuthnCredential.objects.filter(user=user),
         "recovery_left": recovery.remaining(user),

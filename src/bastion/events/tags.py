@@ -23,6 +23,18 @@ ACCOUNT_RECOVERY_CODES_GENERATED = "account:recovery_codes:generated"
 ACCOUNT_RECOVERY_CODES_REGENERATED = "account:recovery_codes:regenerated"
 ACCOUNT_RECOVERY_CODES_USED = "account:recovery_codes:used"
 ACCOUNT_DELETE = "account:delete"
+# Sign-up: invitations by email (an admin's, or a project Owner's), approval of new accounts.
+ACCOUNT_SIGNUP_INVITATION_CREATE = "account:signup_invitation:create"
+ACCOUNT_SIGNUP_INVITATION_WITHDRAW = "account:signup_invitation:withdraw"
+ACCOUNT_SIGNUP_INVITATION_USE = "account:signup_invitation:use"
+ACCOUNT_SIGNUP_PENDING = "account:signup:pending"
+ACCOUNT_SIGNUP_APPROVE = "account:signup:approve"
+ACCOUNT_SIGNUP_REJECT = "account:signup:reject"
+# Index-wide permissions of an account on a private index (see accounts.grants).
+ACCOUNT_READ_GRANT_ADD = "account:read_grant:add"
+ACCOUNT_READ_GRANT_REMOVE = "account:read_grant:remove"
+ACCOUNT_CREATE_GRANT_ADD = "account:create_grant:add"
+ACCOUNT_CREATE_GRANT_REMOVE = "account:create_grant:remove"
 
 PROJECT_CREATE = "project:create"
 PROJECT_ROLE_ADD = "project:role:add"

@@ -210,3 +210,26 @@ class ReservedProjectName(models.Model):
 
     def __str__(self) -> str:
         return self.normalized_name
+
+
+class EmailRoleInvitation(models.Model):
+    """A role offered by a project Owner to an address that has no account yet.
+
+    The address gets a sign-up link (``accounts.SignupInvitation``, whose status this shares);
+    when an account is opened through it, this becomes an ordinary :class:`RoleInvitation` of
+    the new account, which its owner must still accept. It grants nothing index-wide.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="email_invitations")
+    signup = models.OneToOneField("accounts.SignupInvitation", on_delete=models.CASCADE,
+                                  related_name="+")
+    inviter = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                on_delete=models.SET_NULL, related_name="+")
+    role_name = models.CharField(max_length=20, choices=RoleName.choices)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "packaging_email_role_invitation"
+
+    def __str__(self) -> str:
+        return f"{self.signup.email} as {self.role_name} of {self.project}"

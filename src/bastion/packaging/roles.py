@@ -20,6 +20,8 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from bastion.accounts import signup
+from bastion.accounts.models import InvitationKind, SignupInvitationStatus
 from bastion.accounts.services import can_publish
 from bastion.core import caveats
 from bastion.core.errors import ValidationError
@@ -27,7 +29,7 @@ from bastion.events import tags
 from bastion.events.services import RequestInfo, record
 
 from . import notifications
-from .models import InvitationStatus, Project, Role, RoleInvitation, RoleName
+from .models import EmailRoleInvitation, InvitationStatus, Project, Role, RoleInvitation, RoleName
 from .services import PermissionDenied, role_of
 
 ROLES = tuple(RoleName.values)
@@ -161,6 +163,96 @@ def invite(project: Project, inviter, invitee_username: str, role_name: str, *,
             f"{project.name}. The invitation expires at "
             f"{invitation.expires.isoformat(timespec='minutes')}.")
     return invitation
+
+
+def invite_by_email(project: Project, inviter, email: str, role_name: str, *,
+                    info: RequestInfo | None = None, request=None) -> EmailRoleInvitation:
+    """Offer a role to someone without an account: they get a sign-up link by mail.
+
+    Opening an account through it leaves them a pending invitation to ``project``, which they
+    accept like any other (with a second factor). It gives them nothing else: on a private
+    index they read only the projects they join.
+    """
+    role_name = _check_role(role_name)
+    with transaction.atomic():
+        _lock_roles(project)
+        _require_manager(inviter, project)
+        invited = signup.invite(
+            email, inviter=inviter, kind=InvitationKind.PROJECT, info=info, request=request,
+            note=f"They would like you to become {role_name} of the project {project.name}.")
+        offer = EmailRoleInvitation.objects.create(project=project, signup=invited.invitation,
+                                                   inviter=inviter, role_name=role_name)
+        address = invited.invitation.email
+        details = {"project": project.name, "invitee_email": address, "role": role_name,
+                   "actor": inviter.username, "signup_invitation_id": invited.invitation.pk,
+                   "expires": invited.invitation.expires.isoformat()}
+        record(tags.PROJECT_ROLE_INVITE, info=info, actor=inviter, user=None, project=project,
+               additional=details)
+        record(tags.ACCOUNT_ROLE_INVITE, info=info, actor=inviter, user=inviter, project=project,
+               additional=details)
+        notifications.notify_owners(
+            project, f"{address} invited as {role_name}",
+            f"{inviter.username} invited {address}, who has no account yet, to become "
+            f"{role_name} of {project.name}. The sign-up link expires at "
+            f"{invited.invitation.expires.isoformat(timespec='minutes')}.")
+    return offer
+
+
+def pending_email_invitations(project: Project) -> list[EmailRoleInvitation]:
+    return list(EmailRoleInvitation.objects.select_related("signup", "inviter")
+                .filter(project=project, signup__status=SignupInvitationStatus.PENDING,
+                        signup__expires__gt=timezone.now()).order_by("created"))
+
+
+def withdraw_email_invitation(offer: EmailRoleInvitation, actor, *,
+                              info: RequestInfo | None = None) -> None:
+    project = offer.project
+    with transaction.atomic():
+        _lock_roles(project)
+        _require_manager(actor, project)
+        signup.withdraw(offer.signup, actor=actor, info=info)
+        details = {"project": project.name, "invitee_email": offer.signup.email,
+                   "role": offer.role_name, "actor": actor.username,
+                   "signup_invitation_id": offer.signup_id}
+        record(tags.PROJECT_ROLE_REVOKE_INVITE, info=info, actor=actor, user=None,
+               project=project, additional=details)
+        record(tags.ACCOUNT_ROLE_REVOKE_INVITE, info=info, actor=actor, user=actor,
+               project=project, additional=details)
+        notifications.notify_owners(
+            project, f"invitation of {offer.signup.email} withdrawn",
+            f"{actor.username} withdrew the invitation of {offer.signup.email} to become "
+            f"{offer.role_name} of {project.name}; the sign-up link no longer works.",
+            also=[offer.signup.email])
+
+
+def offer_to_new_account(sender, *, invitation, user, **kwargs) -> None:
+    """A sign-up link of a project Owner was used: the new account gets its role invitation.
+
+    Runs once the account is committed (``accounts.signup.invitation_used``).
+    """
+    offer = (EmailRoleInvitation.objects.select_related("project", "inviter")
+             .filter(signup_id=invitation.pk).first())
+    if offer is None:
+        return
+    project = offer.project
+    now = timezone.now()
+    with transaction.atomic():
+        _lock_roles(project)
+        if role_of(user, project) is not None or RoleInvitation.objects.filter(
+                project=project, invitee=user, status=InvitationStatus.PENDING).exists():
+            return
+        role_invitation = RoleInvitation.objects.create(
+            project=project, invitee=user, inviter=offer.inviter, role_name=offer.role_name,
+            created=now, expires=now + timedelta(hours=settings.INVITATION_EXPIRY_HOURS))
+        actor = offer.inviter
+        project_tag, account_tag = _EVENT_TAGS["invite"]
+        details = {"project": project.name, "target_user": user.username,
+                   "actor": getattr(actor, "username", ""), "role": offer.role_name,
+                   "invitation_id": role_invitation.pk, "by_email": invitation.email,
+                   "expires": role_invitation.expires.isoformat()}
+        record(project_tag, actor=actor, user=user, project=project, additional=details)
+        record(account_tag, actor=actor, user=user, project=project, additional=details)
+        notifications.on_invitation(role_invitation)
 
 
 def _pending_for(invitation: RoleInvitation, user) -> RoleInvitation:

@@ -108,6 +108,9 @@ def create_project(name: str, owner, *, info: RequestInfo | None = None) -> Proj
 
     Call inside a transaction that is abandoned when this raises (the upload's).
     """
+    from .access import check_may_create  # access imports this module
+
+    check_may_create(owner, name)
     check_new_project_name(name, owner)
     now = timezone.now()
     project = Project(name=name, normalized_name=canonicalize_name(name),

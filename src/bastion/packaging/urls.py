@@ -22,6 +22,8 @@ urlpatterns = [
     path("project/<str:name>/invite/", views.invite, name="invite"),
     path("project/<str:name>/invitations/<int:invitation_id>/revoke/", views.revoke_invitation,
          name="invitation-revoke"),
+    path("project/<str:name>/email-invitations/<int:invitation_id>/withdraw/",
+         views.withdraw_email_invitation, name="email-invitation-withdraw"),
     path("project/<str:name>/members/role/", views.change_role, name="change-role"),
     path("project/<str:name>/members/remove/", views.remove_member, name="remove-member"),
     path("project/<str:name>/leave/", views.leave, name="leave"),

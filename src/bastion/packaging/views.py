@@ -37,6 +37,7 @@ from bastion.web import projects as pages
 
 from . import lifecycle, roles
 from .models import (
+    EmailRoleInvitation,
     File,
     InvitationStatus,
     Project,
@@ -164,6 +165,7 @@ def _project_context(request, project: Project, role: str | None) -> dict:
         "is_owner": role == RoleName.OWNER or is_admin, "is_admin": is_admin,
         "can_yank": role in UPLOAD_ROLES or is_admin,
         "invitations": invitations, "role_names": roles.ROLES,
+        "email_invitations": roles.pending_email_invitations(project),
         "releases": [(r, counts.get(r.pk, 0)) for r in page.releases],
         "is_archived": project.status == ProjectStatus.ARCHIVED,
         "is_quarantined": project.status == ProjectStatus.QUARANTINED,
@@ -221,15 +223,36 @@ def _done(request, project: Project, text: str, url: str | None = None):
 
 @project_action()
 def invite(request, project, role):
-    username = _field(request, "username", 150)
+    username = _field(request, "username", 320)
     role_name = _field(request, "role", 20)
     try:
-        roles.invite(project, request.user, username, role_name, info=_info(request))
+        if "@" in username:  # an address: someone without an account yet
+            roles.invite_by_email(project, request.user, username, role_name,
+                                  info=_info(request), request=request)
+        else:
+            roles.invite(project, request.user, username, role_name, info=_info(request))
     except ValidationError as exc:
         return _render_project(request, project, role, error=exc.message, status=exc.status,
                                values={"username": username, "role": role_name})
+    if "@" in username:
+        return _done(request, project, f"Sent {username} a link to open an account. Once they "
+                                       f"have, they must accept the invitation to become "
+                                       f"{role_name}.")
     return _done(request, project, f"Invited {username} to become {role_name}. They must accept "
                                    "the invitation before they become a member.")
+
+
+@project_action()
+def withdraw_email_invitation(request, project, role, invitation_id: int):
+    offer = (EmailRoleInvitation.objects.select_related("signup", "project")
+             .filter(pk=invitation_id, project=project).first())
+    if offer is None:
+        raise Http404("No such invitation.")
+    try:
+        roles.withdraw_email_invitation(offer, request.user, info=_info(request))
+    except ValidationError as exc:
+        return _render_project(request, project, role, error=exc.message, status=exc.status)
+    return _done(request, project, f"Withdrew the invitation of {offer.signup.email}.")
 
 
 @project_action()

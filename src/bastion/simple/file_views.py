@@ -17,7 +17,7 @@ from django.utils.http import http_date
 from bastion.core.negotiation import RangeNotSatisfiable, etag_matches, parse_byte_range
 from bastion.packaging.models import File, ProjectStatus
 from bastion.storage import get_store
-from bastion.tokens.http import authorize_read
+from bastion.tokens.http import read_access
 
 from .responses import cache_control, read_only, text_error
 
@@ -117,14 +117,15 @@ def serve(request, path: str):
     # The bytes are final; GZipMiddleware must not re-encode them (it would change what the
     # client hashes and drop Content-Length), so it is told the client accepts no encoding.
     request.META.pop("HTTP_ACCEPT_ENCODING", None)
+    # Credentials are checked before anything says whether the path exists.
+    reader = read_access(request)
+    if isinstance(reader, HttpResponse):
+        return reader
     if len(path) > MAX_PATH_LENGTH:  # never a stored path (NULs are refused by middleware)
-        return authorize_read(request) or _not_found()
+        return _not_found()
     project, served = _lookup(path)
-    # Authorize before saying whether the path exists.
-    denied = authorize_read(request, project=project)
-    if denied is not None:
-        return denied
-    if served is None:
+    # A file of a project this reader may not read is answered as a file that does not exist.
+    if served is None or not reader.may_read(project):
         return _not_found()
 
     store = get_store()

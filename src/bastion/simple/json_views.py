@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.http import HttpResponse
 from django.urls import get_script_prefix
 from packaging.utils import canonicalize_name, canonicalize_version
 
 from bastion.core import names
 from bastion.packaging.models import File, Release
-from bastion.tokens.http import authorize_read
+from bastion.tokens.http import read_access
 
 from .cache import Page
 from .cache import pages as page_cache
@@ -118,16 +119,17 @@ def _base_url(request) -> str:
 @read_only
 def project_json(request, name: str, version: str | None = None):
     normalized = canonicalize_name(name)
-    denied = authorize_read(request, project=normalized)
-    if denied is not None:
-        return denied
+    reader = read_access(request)
+    if isinstance(reader, HttpResponse):
+        return reader
     if not names.is_valid_name(name):
         return json_error(404, "Not Found: no such project.")
     if name != normalized:
         tail = f"{version}/json" if version is not None else "json"
         return permanent_redirect(request, f"{get_script_prefix()}pypi/{normalized}/{tail}")
     project = visible_project(normalized)
-    if project is None:
+    # A project this reader may not read is answered exactly as one that does not exist.
+    if project is None or not reader.may_read(normalized):
         return json_error(404, f"Not Found: no project named '{normalized}'.")
     canonical = canonicalize_version(version) if version is not None else None
     base_url = _base_url(request)

@@ -128,10 +128,15 @@ def _json_file(f: SimpleFile) -> dict:
     }
 
 
-def index_page(media_type: str, serial: int) -> Page:
-    """``/simple/``: every project that may be listed (quarantined ones are hidden)."""
+def index_page(media_type: str, serial: int, *, only: set[str] | None = None) -> Page:
+    """``/simple/``: every project that may be listed (quarantined ones are hidden).
+
+    ``only``: list just these normalized names (what one reader of a private index may read).
+    """
     rows = (Project.objects.exclude(status=ProjectStatus.QUARANTINED)
             .order_by("normalized_name").values_list("name", "normalized_name", "last_serial"))
+    if only is not None:
+        rows = rows.filter(normalized_name__in=sorted(only))
     if media_type == SIMPLE_JSON:
         body = dump_json({
             "meta": {"api-version": API_VERSION, "_last-serial": serial},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.http import HttpResponse
 from django.urls import get_script_prefix
 from packaging.utils import canonicalize_name
 
@@ -12,7 +13,7 @@ from bastion.core import names
 from bastion.core.negotiation import SIMPLE_TYPES, TEXT_HTML, simple_format
 from bastion.events.services import current_serial
 from bastion.packaging.models import Project, ProjectStatus
-from bastion.tokens.http import authorize_read
+from bastion.tokens.http import read_access
 
 from . import pages
 from .cache import pages as page_cache
@@ -64,13 +65,18 @@ def _negotiated(request) -> str | None:
 
 @read_only
 def index(request):
-    denied = authorize_read(request)
-    if denied is not None:
-        return denied
+    reader = read_access(request)
+    if isinstance(reader, HttpResponse):
+        return reader
     media_type = _negotiated(request)
     if media_type is None:
         return text_error(406, NOT_ACCEPTABLE, vary=VARY)
     serial = current_serial()
+    listing = reader.listing()
+    if listing is not None:
+        # Only what this reader may read; the shared cached page is for full readers.
+        return page_response(request, pages.index_page(media_type, serial, only=listing),
+                             vary=VARY)
     page = page_cache.get_or_build(("index", media_type), serial,
                                    lambda: pages.index_page(media_type, serial))
     return page_response(request, page, vary=VARY)
@@ -78,9 +84,9 @@ def index(request):
 
 def _detail(request, name: str, *, location: str, media_type: str | None = None):
     normalized = canonicalize_name(name)
-    denied = authorize_read(request, project=normalized)
-    if denied is not None:
-        return denied
+    reader = read_access(request)
+    if isinstance(reader, HttpResponse):
+        return reader
     if not names.is_valid_name(name):
         return text_error(404, "Not Found: no such project.", vary=VARY)
     if name != normalized or not request.path.endswith("/"):
@@ -89,7 +95,8 @@ def _detail(request, name: str, *, location: str, media_type: str | None = None)
     if media_type is None:
         return text_error(406, NOT_ACCEPTABLE, vary=VARY)
     project = visible_project(normalized)
-    if project is None:
+    # A project this reader may not read is answered exactly as one that does not exist.
+    if project is None or not reader.may_read(normalized):
         return text_error(404, f"Not Found: no project named '{normalized}'.", vary=VARY)
     page = page_cache.get_or_build(("detail", normalized, media_type), project.last_serial,
                                    lambda: pages.detail_page(project, media_type))

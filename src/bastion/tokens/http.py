@@ -10,6 +10,7 @@ from django.conf import settings
 from django.http import HttpResponse
 
 from bastion.events.services import RequestInfo
+from bastion.packaging import access
 
 from .services import Identity, TokenError, verify
 
@@ -83,16 +84,58 @@ def unauthorized(message: str) -> HttpResponse:
     return response
 
 
-def authorize_read(request, project: str | None = None) -> HttpResponse | None:
-    """None when the read may go ahead, else the 401 response to return.
+class Reader:
+    """Who is reading and what they may read, worked out once per request.
 
-    Under the ``public`` policy every read is allowed. Under ``authenticated`` every read
-    needs a valid token that may read ``project`` (or the whole index when None).
+    On a private index that is the token's user, limited by the token's project caveats and
+    by what the user may read right now (``packaging.access``): a token never reads more
+    than its owner may at the time of use.
+    """
+
+    def __init__(self, user=None, scope: frozenset[str] | None = None, *, public: bool = False):
+        self.user = user
+        self.scope = scope
+        self.public = public
+        self._everything: bool | None = None
+
+    def _reads_everything(self) -> bool:
+        if self._everything is None:
+            self._everything = access.reads_everything(self.user)
+        return self._everything
+
+    def may_read(self, project: str | None) -> bool:
+        """Whether the project with this normalized name may be read (None: no project)."""
+        if self.public:
+            return True
+        if project is None or (self.scope is not None and project not in self.scope):
+            return False
+        return self._reads_everything() or access.reads_as_member(self.user, project)
+
+    def listing(self) -> set[str] | None:
+        """The normalized names an index listing may show; None for all of them."""
+        if self.public:
+            return None
+        names = None if self._reads_everything() else access.readable_project_names(self.user)
+        if self.scope is None:
+            return names
+        return set(self.scope) if names is None else names & self.scope
+
+
+EVERYONE = Reader(public=True)
+
+
+def read_access(request) -> Reader | HttpResponse:
+    """The request's Reader, or the 401 response to return when its credentials fail.
+
+    Under the ``public`` policy everyone reads. Under ``authenticated`` a read needs a valid
+    token with read permission; which projects it then reaches is the Reader's to say, and a
+    project it may not read is answered as one that does not exist.
     """
     if settings.READ_POLICY == "public":
-        return None
+        return EVERYONE
     try:
-        authenticate(request, permission="read", project=project)
+        identity = verify(presented_token(request), permission="read", any_project=True,
+                          info=RequestInfo.from_request(request))
     except TokenError as exc:
         return unauthorized(exc.message)
-    return None
+    return Reader(identity.user, identity.scope)

@@ -26,6 +26,7 @@ from bastion.accounts.services import can_publish
 from bastion.core.errors import ValidationError
 from bastion.core.text import one_line
 from bastion.events.services import RequestInfo
+from bastion.packaging import access
 from bastion.packaging.models import Project, Role
 from bastion.packaging.roles import token_project_scope
 
@@ -119,7 +120,10 @@ def _parse_projects(request, user) -> list[str] | None:
         raise ValidationError(f"A token can name at most {MAX_PROJECTS} projects.")
     mine = {p.normalized_name for p in _member_projects(user)}
     for name in names:
-        if name not in mine and Project.objects.filter(normalized_name=name).exists():
+        # Only about projects the user may read: on a private index the others' names are
+        # not theirs to learn, so such a name is taken like one not registered yet.
+        if (name not in mine and access.may_read_project(user, name)
+                and Project.objects.filter(normalized_name=name).exists()):
             raise ValidationError(f"You are not a member of '{name}', so a token for it would "
                                   "be useless.")
     return names

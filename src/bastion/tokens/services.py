@@ -140,6 +140,8 @@ def _record_on_projects(row: ApiToken, tag: str, *, info: RequestInfo | None, ac
 class Identity:
     user: object
     token: ApiToken
+    # With verify(any_project=True): the projects the token is limited to (None: unlimited).
+    scope: frozenset[str] | None = None
 
 
 def parse_token(raw: str, *, require_active_user: bool = True) -> tuple[ApiToken, Macaroon]:
@@ -216,11 +218,16 @@ def genuine_token(row: ApiToken, macaroon: Macaroon) -> GenuineToken:
 
 def verify(raw: str, *, permission: str, project: str | None = None, version: str | None = None,
            info: RequestInfo | None = None,
-           found: tuple[ApiToken, Macaroon] | GenuineToken | None = None) -> Identity:
+           found: tuple[ApiToken, Macaroon] | GenuineToken | None = None,
+           any_project: bool = False) -> Identity:
     """Check a presented token for one action; raise TokenError with the reason otherwise.
 
     The signature is checked before any caveat, so that only the holder of a genuine token
     learns why it was refused; anything else gets the same generic message.
+
+    ``any_project``: leave the token's project caveats to the caller, who gets them as
+    ``Identity.scope``. Reads use it, so that a project outside the scope is answered like a
+    project that does not exist, and an index listing shows only the scope.
     """
     if permission not in caveats.PERMISSIONS:
         raise ValueError(f"unknown permission {permission!r}")
@@ -229,8 +236,12 @@ def verify(raw: str, *, permission: str, project: str | None = None, version: st
     ctx = caveats.Context(now=int(time.time()), user_id=row.user_id, permission=permission,
                           project=canonicalize_name(project) if project else None, version=version)
     failures: list[str] = []
+    scoping: list = []
 
     def record_failure(predicate) -> bool:
+        if any_project and caveats.project_scope([predicate]) is not None:
+            scoping.append(predicate)
+            return True
         try:
             caveats.check(predicate, ctx)
         except caveats.CaveatError as exc:
@@ -263,7 +274,9 @@ def verify(raw: str, *, permission: str, project: str | None = None, version: st
     if failures:
         raise TokenError(f"Token refused: {failures[0]}.")
     _touch(row, info)
-    return Identity(user=row.user, token=row)
+    scope = caveats.project_scope(scoping) if scoping else None
+    return Identity(user=row.user, token=row,
+                    scope=frozenset(scope) if scope is not None else None)
 
 
 def _touch(row: ApiToken, info: RequestInfo | None) -> None:

@@ -19,7 +19,7 @@ from bastion.core.distributions import validate_distribution
 from bastion.core.errors import ValidationError
 from bastion.core.filenames import parse_filename
 from bastion.events.services import RequestInfo
-from bastion.packaging import services
+from bastion.packaging import access, services
 from bastion.packaging.models import Project
 from bastion.tokens import http as token_http
 from bastion.tokens.services import (
@@ -105,6 +105,10 @@ def _store(request, form: UploadForm, content: ReceivedFile, identity: Identity)
                                md5=content.md5.hex(), size=content.size)
 
     project, role = services.project_for_upload(form.name, user)
+    if project is not None and role is None and not access.may_read_project(user, project):
+        # A project this user may not read is refused as a new name would be, when they may
+        # not create one: an upload must not reveal what a read would not.
+        access.check_may_create(user, form.name)
     if project is not None:
         services.check_can_upload(user, project, role)
     services.check_upload_size(project, content.size, form.name)
@@ -126,6 +130,8 @@ def _store(request, form: UploadForm, content: ReceivedFile, identity: Identity)
         return Accepted(content.filename, created=False)
 
     if project is None:
+        # Before the archive is opened; create_project asks again under the upload's lock.
+        access.check_may_create(user, form.name)
         services.check_new_project_name(form.name, user)
 
     # The bytes are written to the store (out of sight, synced) while the archive is checked;

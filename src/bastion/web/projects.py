@@ -15,6 +15,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 from packaging.utils import canonicalize_name
 
+from bastion.packaging import access
 from bastion.packaging.models import File, Project, ProjectStatus, Release, Role, RoleName
 from bastion.packaging.services import role_of
 from bastion.simple.pages import file_url_path, version_key
@@ -188,6 +189,9 @@ def search(query: str, user) -> list[SearchHit]:
         if getattr(user, "is_authenticated", False):
             visible |= Q(roles__user=user)
         matches = matches.filter(visible).distinct()
+    readable = access.readable_project_names(user)
+    if readable is not None:
+        matches = matches.filter(normalized_name__in=sorted(readable))
     # Exact name first, then names starting with the query, then the rest by name.
     ranked = sorted(matches.prefetch_related("releases")[:500],
                     key=lambda p: (p.normalized_name != normalized,
@@ -199,4 +203,6 @@ def search(query: str, user) -> list[SearchHit]:
 def user_projects(profile_user, viewer) -> list[SearchHit]:
     projects = (Project.objects.filter(roles__user=profile_user).prefetch_related("releases")
                 .order_by("normalized_name").distinct())
-    return _hits([p for p in projects if can_see(viewer, p)])
+    readable = access.readable_project_names(viewer)
+    return _hits([p for p in projects if can_see(viewer, p)
+                  and (readable is None or p.normalized_name in readable)])

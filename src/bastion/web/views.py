@@ -7,6 +7,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from packaging.utils import canonicalize_name
 
+from bastion.packaging import access
 from bastion.packaging.models import Project
 
 from . import projects
@@ -39,7 +40,9 @@ def _index_url(request) -> str:
 
 def _project_or_404(request, name: str) -> Project:
     project = Project.objects.filter(normalized_name=canonicalize_name(name)).first()
-    if project is None or not projects.can_see(request.user, project):
+    # One answer for "no such project" and "not yours to read", so private names do not leak.
+    if (project is None or not projects.can_see(request.user, project)
+            or not access.may_read_project(request.user, project)):
         raise Http404(f"No project named '{name}'.")
     return project
 
@@ -80,11 +83,15 @@ def search(request):
 def user_profile(request, username: str):
     User = get_user_model()
     profile = User.objects.filter(username=username, is_active=True).first()
+    exact = profile is not None
     if profile is None:
         profile = User.objects.filter(username__iexact=username, is_active=True).first()
-        if profile is None:
-            raise Http404(f"No user named '{username}'.")
+    hits = projects.user_projects(profile, request.user) if profile is not None else []
+    # On a private index a profile is shown only to those who could meet its owner anyway:
+    # full readers, the owner, and members of a project of theirs; else it does not exist.
+    if profile is None or not (access.reads_everything(request.user) or hits
+                               or profile.pk == request.user.pk):
+        raise Http404(f"No user named '{username}'.")
+    if not exact:
         return redirect("user-profile", profile.username, permanent=True)
-    return render(request, "web/user.html", {
-        "profile": profile, "hits": projects.user_projects(profile, request.user),
-    })
+    return render(request, "web/user.html", {"profile": profile, "hits": hits})

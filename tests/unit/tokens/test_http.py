@@ -9,8 +9,8 @@ from bastion.tokens.http import (
     PASSWORDS_REFUSED,
     TOKEN_USERNAME,
     authenticate,
-    authorize_read,
     credentials,
+    read_access,
     unauthorized,
 )
 from bastion.tokens.models import TokenPermission
@@ -96,13 +96,32 @@ def test_unauthorized_response_challenges_for_basic_auth_and_is_not_cached():
 
 def test_public_index_lets_anyone_read():
     with override_settings(READ_POLICY="public"):
-        assert authorize_read(request(), project="demo") is None
+        reader = read_access(request())
+        assert reader.may_read("demo") and reader.listing() is None
 
 
-def test_private_index_needs_a_token_that_may_read_the_project(user, unique):
-    token, _row = create_token(user, permission=TokenPermission.READ, projects=[f"p-{unique}"])
+def test_private_index_needs_a_valid_token_and_answers_401_without_one(user):
+    token, _row = create_token(user, permission=TokenPermission.READ)
     with override_settings(READ_POLICY="authenticated"):
-        assert authorize_read(request(), project=f"p-{unique}").status_code == 401
-        assert authorize_read(request(f"Bearer {token}"), project=f"p-{unique}") is None
-        refused = authorize_read(request(f"Bearer {token}"), project=f"q-{unique}")
-        assert refused.status_code == 401 and b"not valid for project" in refused.content
+        for refused in (read_access(request()), read_access(request("Bearer bastion-nonsense"))):
+            assert refused.status_code == 401 and "WWW-Authenticate" in refused
+        assert read_access(request(f"Bearer {token}")).user == user
+
+
+def test_a_token_reads_no_more_than_its_scope_and_its_owner(user, unique):
+    from bastion.accounts import grants
+
+    grants.grant(user, grants.READ, notify=False)
+    wide, _ = create_token(user, permission=TokenPermission.READ)
+    scoped, _ = create_token(user, permission=TokenPermission.READ, projects=[f"p-{unique}"])
+    with override_settings(READ_POLICY="authenticated"):
+        reader = read_access(request(f"Bearer {wide}"))
+        assert reader.may_read(f"q-{unique}") and reader.listing() is None
+        reader = read_access(request(f"Bearer {scoped}"))
+        assert reader.may_read(f"p-{unique}") and not reader.may_read(f"q-{unique}")
+        assert reader.listing() == {f"p-{unique}"}
+        grants.revoke(user, grants.READ)
+        # The owner lost read access: the same tokens now reach nothing they are not a member of.
+        assert not read_access(request(f"Bearer {wide}")).may_read(f"q-{unique}")
+        assert not read_access(request(f"Bearer {scoped}")).may_read(f"p-{unique}")
+        assert read_access(request(f"Bearer {scoped}")).listing() == set()
