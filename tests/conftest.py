@@ -82,6 +82,9 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **BASE_ENV, **(env or {})}
+        # Where its links point (mail, JSON file URLs): the configured base URL, or the
+        # embedded default for a loopback bind.
+        self.base_url = self.env.get("BASTION_BASE_URL") or f"http://localhost:{self.port}"
         self.log = open(DATA_DIR / f"server-{self.port}.log", "w+")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bastion.cli", "serve", "--no-migrate", "--host", "127.0.0.1",

@@ -4,6 +4,9 @@ from django.urls import include, path
 from bastion.events import views as event_views
 from bastion.upload import views as upload_views
 
+# Refusals such as a Host header outside ALLOWED_HOSTS say why, in one line.
+handler400 = "bastion.web.views.bad_request"
+
 urlpatterns = [
     path("simple/", include("bastion.simple.urls")),
     path("pypi/", include("bastion.simple.json_urls")),

@@ -101,7 +101,7 @@ def verification_token(user, email: str) -> str:
 
 
 def send_verification(request, user, email: str) -> None:
-    link = notifications.site_url(request) + reverse(
+    link = notifications.site_url() + reverse(
         "accounts:verify_email", args=[verification_token(user, email)])
     hours = settings.EMAIL_VERIFY_SECONDS // 3600
     notifications.send(email, "Verify your email address", (
@@ -370,7 +370,7 @@ def request_password_reset(request, identifier: str) -> None:
     if user is None:
         return
     uid = urlsafe_base64_encode(force_bytes(user.pk))
-    link = notifications.site_url(request) + reverse(
+    link = notifications.site_url() + reverse(
         "accounts:password_reset_confirm", args=[uid, default_token_generator.make_token(user)])
     minutes = settings.PASSWORD_RESET_TIMEOUT // 60
     with transaction.atomic():
