@@ -234,8 +234,12 @@ def _database() -> dict:
 DATABASES = {"default": _database()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Django's model admin at /admin/, read-only, for debugging (bastion.web.admin_site); off by
+# default: changes go through the services, which record security events.
+DEBUG_ADMIN = option("debug_admin", False, cast=bool)
+
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "bastion.web.admin_config.ReadOnlyAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
