@@ -353,7 +353,9 @@ if option("behind_tls_proxy", False, cast=bool):
 
 # Uploads are streamed to temporary files beyond this size rather than held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * MiB
-DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * MiB
+# Web forms: Django's default. The upload endpoint parses its own body, with a limit per
+# field (bastion.upload.form.FIELD_LIMITS).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2621440
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
 FILE_UPLOAD_TEMP_DIR = None
 
