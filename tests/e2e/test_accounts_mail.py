@@ -26,9 +26,33 @@ def test_sign_up_sends_a_verification_link_that_verifies(mail_server, mailbox, u
     assert response.url.endswith("/account/") and "We sent a link" in text_of(response.text)
     link = link_in(mailbox.wait_for(f"{name}@example.com", "Verify your email"))
     assert link.startswith(mail_server.base_url + "/account/verify-email/")
-    assert "is verified" in Client(mail_server.url).get(link[len(mail_server.base_url):]).text
+    path = link[len(mail_server.base_url):]
+    opened = Client(mail_server.url).get(path)
+    assert opened.status_code == 200 and "Confirm that" in text_of(opened.text)
+    confirmed = Client(mail_server.url).post(path)
+    assert "is verified" in confirmed.text
     assert get_user_model().objects.get(username=name).email_verified
     assert SecurityEvent.objects.filter(user__username=name, tag="account:email:verified").exists()
+
+
+def test_opening_a_verification_link_verifies_nothing_until_confirmed(mail_server, mailbox,
+                                                                     unique):
+    # Mail scanners and link previews open every link they see, with GET or HEAD.
+    name = f"scan{unique}"
+    Client(mail_server.url).post("/account/register/", {
+        "username": name, "email": f"{name}@example.com", "password": PASSWORD,
+        "password_confirm": PASSWORD})
+    path = link_in(mailbox.wait_for(f"{name}@example.com", "Verify your email"))[
+        len(mail_server.base_url):]
+    scanner = Client(mail_server.url)
+    for _ in range(3):
+        assert scanner.get(path).status_code == 200
+        assert scanner.http.head(mail_server.url + path, timeout=10).status_code == 200
+    forged = scanner.post(path, csrf=False)  # a cross-site POST carries no CSRF token
+    assert forged.status_code == 403
+    assert not get_user_model().objects.get(username=name).email_verified
+    assert not SecurityEvent.objects.filter(user__username=name,
+                                            tag="account:email:verified").exists()
 
 
 def test_sign_up_refuses_bad_input_with_reasons(mail_server, unique):
@@ -120,7 +144,7 @@ def test_adding_and_removing_an_address_is_verified_and_notified(mail_server, ma
     client.post("/account/email/add/", {"email": extra})
     mailbox.wait_for(user.email, "Email address added")
     link = link_in(mailbox.wait_for(extra, "Verify your email"))
-    client.get(link[len(mail_server.base_url):])
+    client.post(link[len(mail_server.base_url):])
     address = EmailAddress.objects.get(email=extra)
     assert address.verified
     client.post(f"/account/email/{address.pk}/primary/")

@@ -304,13 +304,22 @@ def account(request):
 
 
 @never_cache
-@require_http_methods(["GET"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def verify_email(request, token):
+    """GET shows the address and a button; only its POST (CSRF-checked) verifies.
+
+    Mail scanners and link previews open links: a GET that verified would let them confirm an
+    address nobody read the mail of.
+    """
     try:
-        _user, email = services.verify_email(request, token)
+        if request.method == "POST":
+            _user, email = services.verify_email(request, token)
+            return render(request, "accounts/verify_email.html", {"email": email, "done": True})
+        user, email = services.verification_target(token)
     except ValidationError as exc:
         return render(request, "accounts/verify_email.html", {"error": exc.message}, status=400)
-    return render(request, "accounts/verify_email.html", {"email": email})
+    return render(request, "accounts/verify_email.html", {
+        "email": email, "done": services.is_verified(user, email)})
 
 
 @never_cache
