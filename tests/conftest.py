@@ -82,6 +82,9 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **BASE_ENV, **(env or {})}
+        # Where its links point (mail, JSON file URLs): the configured base URL, or the
+        # embedded default for a loopback bind.
+        self.base_url = self.env.get("BASTION_BASE_URL") or f"http://localhost:{self.port}"
         self.log = open(DATA_DIR / f"server-{self.port}.log", "w+")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bastion.cli", "serve", "--no-migrate", "--host", "127.0.0.1",
@@ -129,6 +132,19 @@ def private_server():
     srv = Server({"BASTION_READ_POLICY": "authenticated"})
     yield srv
     srv.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_throttle_history():
+    """Every test starts with no counted sign-in or sign-up attempts.
+
+    The servers of one test process share its database, and with it the throttle's counts
+    (keyed by IP address, and every client here is 127.0.0.1): without this, a test's
+    sign-ups would depend on how many earlier tests on the same process signed up.
+    """
+    from bastion.accounts.models import LoginFailure
+
+    LoginFailure.objects.all().delete()
 
 
 @pytest.fixture

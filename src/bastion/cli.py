@@ -27,8 +27,18 @@ def cmd_init(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    # Before the settings load: the base URL and the allowed hosts derive from these.
+    if args.host:
+        os.environ["BASTION_HOST"] = args.host
+    if args.port:
+        os.environ["BASTION_PORT"] = str(args.port)
     _setup_django()
     from django.conf import settings
+
+    if settings.BASE_URL_GUESSED:
+        print(f"bastion: listening on every address without BASTION_BASE_URL: links name "
+              f"{settings.BASE_URL} and only {', '.join(settings.ALLOWED_HOSTS)} are answered; "
+              "set BASTION_BASE_URL to the URL clients use.", file=sys.stderr)
 
     if not args.no_migrate:
         args.quiet = True

@@ -75,8 +75,45 @@ WORKERS = option("workers", 0, cast=int)  # 0 = 2 * cores (server.run says why)
 THREADS = option("threads", 2, cast=int)
 ACCESS_LOG = option("access_log", False, cast=bool)
 
-# Public URL of the index, used in links that leave the request (emails, CLI output).
-BASE_URL = option("base_url", "")
+# Loopback binds name the index http://localhost:PORT: browsers treat localhost, and not
+# 127.0.0.1, as a secure context, which WebAuthn needs. A wildcard bind says nothing about the
+# name clients use, so without BASTION_BASE_URL it is treated as loopback too (cli warns).
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+_WILDCARD_BINDS = ("0.0.0.0", "::", "[::]", "")
+
+
+def is_wildcard_bind(host: str) -> bool:
+    return host.strip() in _WILDCARD_BINDS
+
+
+def _url_host(host: str) -> str:
+    """``host`` as it appears in a URL and in ALLOWED_HOSTS (IPv6 literals bracketed)."""
+    host = host.strip().lower()
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _base_url() -> str:
+    configured = option("base_url", "")
+    if not configured:
+        host = _url_host(HOST)
+        if host in _LOOPBACK_HOSTS or is_wildcard_bind(HOST):
+            host = "localhost"
+        return f"http://{host}:{PORT}"
+    parsed = urlparse(configured)
+    if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+        raise ConfigError(f"BASTION_BASE_URL must be an http:// or https:// URL, not {configured!r}")
+    if parsed.query or parsed.fragment or parsed.username or parsed.password:
+        raise ConfigError("BASTION_BASE_URL must be the index's plain URL: no user, query or "
+                          "fragment")
+    return configured.rstrip("/")
+
+
+# Public URL of the index (no trailing slash). Every link that leaves the request (mail, CLI
+# output, file URLs of the JSON API, the WebAuthn relying party) is built from it, never from
+# the request's Host header, which the client chooses.
+BASE_URL = _base_url()
+# A wildcard bind without a base URL: the server cannot know the name clients use.
+BASE_URL_GUESSED = not option("base_url", "") and is_wildcard_bind(HOST)
 
 
 def _secret_key() -> str:
@@ -101,7 +138,20 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 
-ALLOWED_HOSTS = _list(option("allowed_hosts", "*"))
+
+def _allowed_hosts() -> list[str]:
+    configured = option("allowed_hosts", "")
+    if configured:
+        return _list(configured)
+    if not option("base_url", "") and (_url_host(HOST) in _LOOPBACK_HOSTS
+                                       or is_wildcard_bind(HOST)):
+        return list(_LOOPBACK_HOSTS)
+    return [_url_host(urlparse(BASE_URL).hostname)]
+
+
+# The host names the server answers to; by default only the base URL's (every loopback name
+# for the embedded default), so that a forged Host header is refused with 400.
+ALLOWED_HOSTS = _allowed_hosts()
 CSRF_TRUSTED_ORIGINS = _list(option("csrf_trusted_origins", ""))
 
 # Who may read the index: "public" or "authenticated" (every read needs a token).
@@ -202,8 +252,12 @@ def _database() -> dict:
 DATABASES = {"default": _database()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Django's model admin at /admin/, read-only, for debugging (bastion.web.admin_site); off by
+# default: changes go through the services, which record security events.
+DEBUG_ADMIN = option("debug_admin", False, cast=bool)
+
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "bastion.web.admin_config.ReadOnlyAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -299,9 +353,10 @@ LOGIN_WINDOW_SECONDS = option("login_window_seconds", 300, cast=int)
 REAUTH_SECONDS = option("reauth_seconds", 600, cast=int)
 # Accounts need a second factor (and a verified email) to create tokens and projects.
 REQUIRE_2FA = option("require_2fa", True, cast=bool)
-# WebAuthn relying party; empty = derived from each request's host (fine for one host name).
-WEBAUTHN_RP_ID = option("webauthn_rp_id", "")
-WEBAUTHN_ORIGIN = option("webauthn_origin", "")
+# WebAuthn relying party; by default the base URL's origin and host name.
+WEBAUTHN_ORIGIN = (option("webauthn_origin", "")
+                   or "{0.scheme}://{0.netloc}".format(urlparse(BASE_URL))).rstrip("/")
+WEBAUTHN_RP_ID = option("webauthn_rp_id", "") or (urlparse(WEBAUTHN_ORIGIN).hostname or "")
 WEBAUTHN_RP_NAME = option("webauthn_rp_name", "Bastion")
 CSRF_COOKIE_SECURE = SECURE_COOKIES
 CSRF_COOKIE_HTTPONLY = True
@@ -316,7 +371,9 @@ if option("behind_tls_proxy", False, cast=bool):
 
 # Uploads are streamed to temporary files beyond this size rather than held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * MiB
-DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * MiB
+# Web forms: Django's default. The upload endpoint parses its own body, with a limit per
+# field (bastion.upload.form.FIELD_LIMITS).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2621440
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
 FILE_UPLOAD_TEMP_DIR = None
 

@@ -1,8 +1,13 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
 from bastion.events import views as event_views
 from bastion.upload import views as upload_views
+from bastion.web.admin_site import admin_only_json
+
+# Refusals such as a Host header outside ALLOWED_HOSTS say why, in one line.
+handler400 = "bastion.web.views.bad_request"
 
 urlpatterns = [
     path("simple/", include("bastion.simple.urls")),
@@ -16,7 +21,8 @@ urlpatterns = [
     path("account/", include("bastion.accounts.urls")),
     path("manage/", include("bastion.packaging.urls")),
     # Before Django's admin, whose catch-all would answer for it.
-    path("admin/events.json", event_views.admin_events, name="admin-events"),
-    path("admin/", admin.site.urls),
+    path("admin/events.json", admin_only_json(event_views.admin_events), name="admin-events"),
     path("", include("bastion.web.urls")),
 ]
+if settings.DEBUG_ADMIN:
+    urlpatterns.insert(-1, path("admin/", admin.site.urls))

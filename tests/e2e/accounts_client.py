@@ -11,6 +11,8 @@ import requests
 from bastion.accounts import totp
 from bastion.accounts.models import TOTPDevice
 from bastion.accounts.services import create_user
+from bastion.events import tags
+from bastion.events.models import SecurityEvent
 
 PASSWORD = "plinth-marmot-saffron-91"
 
@@ -70,3 +72,48 @@ def code_at(secret: str, offset_steps: int = 0) -> str:
     import time
 
     return pyotp.TOTP(secret).at(time.time() + 30 * offset_steps)
+
+
+def in_parallel(count: int, send) -> list[requests.Response]:
+    """``send(session)`` from ``count`` threads released at the same moment."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    start = threading.Barrier(count)
+
+    def one(_):
+        with requests.Session() as session:
+            start.wait()
+            return send(session)
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def parallel_form_posts(base_url: str, path: str, data: dict, count: int, *,
+                        cookies: dict | None = None) -> list[requests.Response]:
+    """``count`` copies of one form POST at once, sharing a CSRF token (and ``cookies``)."""
+    client = Client(base_url)
+    token = client.csrf()
+    jar = {"csrftoken": token, **(cookies or {})}
+    return in_parallel(count, lambda session: session.post(
+        base_url + path, data={**data, "csrfmiddlewaretoken": token}, cookies=jar,
+        allow_redirects=False, timeout=120))
+
+
+# Parallel guesses per throttling test: many more than any limit under test.
+GUESSES = 60
+
+
+def failures(user, reason: str) -> int:
+    """Guesses that reached a check: each failed check is a login-failure event."""
+    return SecurityEvent.objects.filter(user=user, tag=tags.ACCOUNT_LOGIN_FAILURE,
+                                        additional__reason=reason).count()
+
+
+def assert_at_most_the_limit_got_through(responses, checked: int, limit: int = 10) -> None:
+    assert {r.status_code for r in responses} <= {400, 429}
+    refused = sum(r.status_code == 429 for r in responses)
+    assert checked <= limit, f"{checked} guesses of {len(responses)} reached a check"
+    assert checked + refused == len(responses)
+    assert all("Too many failed" in r.text for r in responses if r.status_code == 429)

@@ -345,9 +345,3 @@ def test_static_files_are_served(server):
     css = Client(server.url).get("/static/bastion/site.css")
     assert css.status_code == 200 and "text/css" in css.headers["Content-Type"]
     assert Client(server.url).get("/static/bastion/webauthn.js").status_code == 200
-
-
-def test_admin_site_has_no_password_only_login(server):
-    response = Client(server.url).get("/admin/login/?next=/admin/", allow_redirects=False)
-    assert response.status_code == 302
-    assert response.headers["Location"].startswith("/account/login/?next=")

@@ -25,10 +25,34 @@ def test_sign_up_sends_a_verification_link_that_verifies(mail_server, mailbox, u
         "password_confirm": PASSWORD})
     assert response.url.endswith("/account/") and "We sent a link" in text_of(response.text)
     link = link_in(mailbox.wait_for(f"{name}@example.com", "Verify your email"))
-    assert link.startswith(mail_server.url + "/account/verify-email/")
-    assert "is verified" in Client(mail_server.url).get(link[len(mail_server.url):]).text
+    assert link.startswith(mail_server.base_url + "/account/verify-email/")
+    path = link[len(mail_server.base_url):]
+    opened = Client(mail_server.url).get(path)
+    assert opened.status_code == 200 and "Confirm that" in text_of(opened.text)
+    confirmed = Client(mail_server.url).post(path)
+    assert "is verified" in confirmed.text
     assert get_user_model().objects.get(username=name).email_verified
     assert SecurityEvent.objects.filter(user__username=name, tag="account:email:verified").exists()
+
+
+def test_opening_a_verification_link_verifies_nothing_until_confirmed(mail_server, mailbox,
+                                                                     unique):
+    # Mail scanners and link previews open every link they see, with GET or HEAD.
+    name = f"scan{unique}"
+    Client(mail_server.url).post("/account/register/", {
+        "username": name, "email": f"{name}@example.com", "password": PASSWORD,
+        "password_confirm": PASSWORD})
+    path = link_in(mailbox.wait_for(f"{name}@example.com", "Verify your email"))[
+        len(mail_server.base_url):]
+    scanner = Client(mail_server.url)
+    for _ in range(3):
+        assert scanner.get(path).status_code == 200
+        assert scanner.http.head(mail_server.url + path, timeout=10).status_code == 200
+    forged = scanner.post(path, csrf=False)  # a cross-site POST carries no CSRF token
+    assert forged.status_code == 403
+    assert not get_user_model().objects.get(username=name).email_verified
+    assert not SecurityEvent.objects.filter(user__username=name,
+                                            tag="account:email:verified").exists()
 
 
 def test_sign_up_refuses_bad_input_with_reasons(mail_server, unique):
@@ -62,7 +86,7 @@ def test_reset_link_works_once_and_ends_sessions(mail_server, mailbox, unique):
     answer = client.post("/account/password/reset/", {"username": user.username})
     assert "If an account matches" in answer.text
     link = link_in(mailbox.wait_for(user.email, "Reset your password"))
-    path = link[len(mail_server.url):]
+    path = link[len(mail_server.base_url):]
     assert client.get(path).status_code == 200
     done = client.post(path, {"password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD})
     assert done.url.endswith("/account/login/")
@@ -80,7 +104,7 @@ def test_reset_link_dies_when_the_password_changes(mail_server, mailbox, unique)
     user, _ = make_user(unique)
     client = Client(mail_server.url)
     client.post("/account/password/reset/", {"username": user.email})
-    path = link_in(mailbox.wait_for(user.email, "Reset your password"))[len(mail_server.url):]
+    path = link_in(mailbox.wait_for(user.email, "Reset your password"))[len(mail_server.base_url):]
     client.login(user.username)
     client.post("/account/password/", {"current": PASSWORD, "password": NEW_PASSWORD,
                                        "password_confirm": NEW_PASSWORD})
@@ -120,7 +144,7 @@ def test_adding_and_removing_an_address_is_verified_and_notified(mail_server, ma
     client.post("/account/email/add/", {"email": extra})
     mailbox.wait_for(user.email, "Email address added")
     link = link_in(mailbox.wait_for(extra, "Verify your email"))
-    client.get(link[len(mail_server.url):])
+    client.post(link[len(mail_server.base_url):])
     address = EmailAddress.objects.get(email=extra)
     assert address.verified
     client.post(f"/account/email/{address.pk}/primary/")

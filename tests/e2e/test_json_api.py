@@ -112,7 +112,7 @@ def test_file_objects_carry_digests_sizes_times_and_yank_state(server, catalog):
 def test_file_urls_are_absolute_and_serve_the_bytes(server, catalog):
     body = get(server, f"/pypi/{catalog.normalized}/1.0/json").json()
     for entry in body["urls"]:
-        assert entry["url"].startswith(server.url + "/packages/")
+        assert entry["url"].startswith(server.base_url + "/packages/")
         content = requests.get(entry["url"], timeout=10).content
         assert hashlib.sha256(content).hexdigest() == entry["digests"]["sha256"]
 

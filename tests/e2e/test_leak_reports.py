@@ -83,6 +83,14 @@ def test_signed_report_revokes_the_token_and_notifies_the_owner(leak_server, sca
     assert burn.status_code == 403
 
 
+def test_a_leaked_copy_with_bytes_stuck_to_it_still_revokes_the_token(leak_server, scanner_key):
+    # It cannot authenticate (only the exact string does), but it has leaked all the same.
+    token, row = create_token(new_user("sticky"))
+    response = post_report(leak_server, body_for(token + "AAAA"), key=scanner_key)
+    assert response.status_code == 200 and response.json()[0]["label"] == "true_positive"
+    assert revoked(row)
+
+
 @pytest.mark.parametrize("problem", ["wrong key", "tampered body", "no signature", "unknown key id",
                                      "not base64"])
 def test_report_with_a_bad_signature_is_refused_and_revokes_nothing(leak_server, scanner_key, problem):

@@ -59,7 +59,7 @@ def test_project_page_shows_description_metadata_files_and_install_line(server, 
     assert_security_headers(response)
     page = response.text
     assert "<strong>world</strong>" in page  # the README, rendered
-    assert f"pip install --index-url {server.url}/simple/ {normalized}" in page
+    assert f"pip install --index-url {server.base_url}/simple/ {normalized}" in page
     assert file.filename in page and file.sha256 in page
     assert f'title="{file.size} bytes"' in page
     assert file.upload_time.strftime("%Y-%m-%d %H:%M") in page
@@ -98,7 +98,7 @@ def test_release_pages_and_history_mark_yanked_releases(server, owner, unique):
 
     page = get(server, f"/project/{name}/").text
     # The newest stable, unyanked release is the one described.
-    assert f"pip install --index-url {server.url}/simple/ {name}</code>" in page
+    assert f"pip install --index-url {server.base_url}/simple/ {name}</code>" in page
     assert f"{name.replace('-', '_')}-1.0-py3-none-any.whl" in page
     assert "yanked</span> broken &lt;b&gt;build&lt;/b&gt;" in page
     assert "pre-release" in page

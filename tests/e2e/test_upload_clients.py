@@ -190,6 +190,19 @@ def test_twine_prints_our_validation_message(server, workspace, tmp_path, unique
     assert "'Framework :: Bastion :: Imaginary' is not a valid classifier" in output, output
 
 
+def test_twine_prints_the_limit_of_a_field_that_is_too_long(server, workspace, tmp_path, unique):
+    _root, env = workspace
+    wheel = Wheel(f"chatty-{unique}", "1.0")
+    path = tmp_path / wheel.filename
+    path.write_bytes(wheel.build())
+    _user, token = uploader()
+    result = twine_upload(server, token, [path], env, "--comment", "x" * 1001)
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0
+    assert "The field 'comment' is too long: at most 1000 characters." in output, output
+    assert not File.objects.filter(filename=wheel.filename).exists()
+
+
 def test_uv_publish_uploads_a_wheel_and_an_sdist(uv_published):
     _name, dists, _token, result = uv_published
     assert {p.suffix for p in dists} == {".whl", ".gz"}

@@ -14,6 +14,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 from django.utils import timezone
 from trove_classifiers import deprecated_classifiers
 
@@ -252,9 +253,32 @@ def test_values_longer_than_their_database_columns_are_refused(server, token, un
         item = wheel(name, "1.0", metadata=metadata(name, description_content_type=content_type))
     else:
         item, form = wheel(name, "1.0"), {"pyversion": "py3." * 40 + "py3"}
-    limit = {"version": 100, "description content type": 200, "pyversion": 100}[case]
-    refused(server, token, item, 400,
-            f"The {case} is too long: at most {limit} characters are allowed.", **form)
+    # The form's own copies of version and pyversion meet the same limit while it is read.
+    message = {
+        "version": "The field 'version' is too long: at most 100 characters.",
+        "description content type": ("The description content type is too long: at most 200 "
+                                     "characters are allowed."),
+        "pyversion": "The field 'pyversion' is too long: at most 100 characters.",
+    }[case]
+    refused(server, token, item, 400, message, **form)
+
+
+def test_a_15_mib_comment_is_refused_with_its_limit_and_nothing_stored(server, token, unique):
+    refused(server, token, wheel(f"chatty-{unique}", "1.0"), 400,
+            "The field 'comment' is too long: at most 1000 characters.",
+            comment="x" * (15 * 1024 * 1024))
+
+
+def test_a_comment_one_character_over_its_limit_is_refused(server, token, unique):
+    refused(server, token, wheel(f"chatty-{unique}", "1.0"), 400,
+            "The field 'comment' is too long: at most 1000 characters.", comment="é" * 1001)
+
+
+def test_a_comment_at_its_limit_is_stored_and_served(server, token, unique):
+    item = wheel(f"chatty-{unique}", "1.0")
+    assert send(server, token, item, comment="é" * 1000).status_code == 200
+    served = requests.get(f"{server.url}/pypi/{item.name}/1.0/json", timeout=10).json()
+    assert served["urls"][0]["comment_text"] == "é" * 1000
 
 
 # -- archive formats ----------------------------------------------------------------------------

@@ -1,9 +1,5 @@
-from urllib.parse import urlencode
-
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
-from django.shortcuts import redirect
-from django.urls import reverse
 
 from .models import EmailAddress, TOTPDevice, User, WebAuthnCredential
 
@@ -18,24 +14,10 @@ class EmailAddressAdmin(admin.ModelAdmin):
 
 @admin.register(TOTPDevice, WebAuthnCredential)
 class SecondFactorAdmin(admin.ModelAdmin):
-    """Admins may see and remove a user's factors (account recovery), never read secrets."""
+    """Names and dates of a user's factors, never their secrets."""
 
     list_display = ("name", "user", "created", "last_used")
     search_fields = ("name", "user__username")
     fields = ("name", "user", "created", "last_used")
     readonly_fields = fields
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-def _login_with_second_factor(request, extra_context=None):
-    """The admin has no password-only door: it signs in through the account pages (2FA)."""
-    target = request.GET.get("next") or reverse("admin:index")
-    return redirect(reverse("accounts:login") + "?" + urlencode({"next": target}))
-
-
-admin.site.login = _login_with_second_factor

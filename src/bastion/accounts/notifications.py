@@ -63,12 +63,13 @@ STALE_CLAIM_SECONDS = 600
 
 
 def site_url(request=None) -> str:
-    """The index's public URL without a trailing slash, for links in mail."""
-    if settings.BASE_URL:
-        return settings.BASE_URL.rstrip("/")
-    if request is not None:
-        return request.build_absolute_uri("/").rstrip("/")
-    return f"http://{settings.HOST}:{settings.PORT}"
+    """The index's public URL without a trailing slash, for links in mail.
+
+    Always the configured base URL: a link built from the request would follow its Host
+    header, which the client chooses (a reset requested with ``Host: evil.example`` would
+    mail a live token to evil.example). ``request`` is accepted for existing callers only.
+    """
+    return settings.BASE_URL
 
 
 def _message(recipient: str, subject: str, body: str) -> EmailMessage:

@@ -1,7 +1,8 @@
 """WebAuthn security keys and passkeys (py_webauthn).
 
-The relying party comes from settings (BASTION_WEBAUTHN_RP_ID / _ORIGIN) or, when unset,
-from the request's host. Challenges live in the server-side session and are single-use.
+The relying party comes from settings (BASTION_WEBAUTHN_RP_ID / _ORIGIN, by default the base
+URL's host and origin), never from the request's Host header. Challenges live in the
+server-side session and are single-use.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import json
 import logging
 import secrets
 import time
-from urllib.parse import urlparse
 
 import webauthn
 from django.conf import settings
@@ -39,11 +39,9 @@ PASSKEY = "webauthn_passkey"
 KEY_REFUSED = "The security key's answer could not be verified. Try again, or use another method."
 
 
-def relying_party(request) -> tuple[str, str]:
-    """(RP ID, expected origin) for this request."""
-    origin = settings.WEBAUTHN_ORIGIN or f"{request.scheme}://{request.get_host()}"
-    rp_id = settings.WEBAUTHN_RP_ID or (urlparse(origin).hostname or "")
-    return rp_id, origin.rstrip("/")
+def relying_party() -> tuple[str, str]:
+    """(RP ID, expected origin)."""
+    return settings.WEBAUTHN_RP_ID, settings.WEBAUTHN_ORIGIN
 
 
 def user_handle(user) -> bytes:
@@ -89,7 +87,7 @@ def _parse(credential_json: str) -> dict:
 
 
 def registration_options(request, user) -> str:
-    rp_id, _origin = relying_party(request)
+    rp_id, _origin = relying_party()
     options = webauthn.generate_registration_options(
         rp_id=rp_id,
         rp_name=settings.WEBAUTHN_RP_NAME,
@@ -117,7 +115,7 @@ def register(request, user, *, name: str, credential_json: str,
         raise ValidationError("You already have a security key with that name.")
     challenge = _take_challenge(request, REGISTER)
     data = _parse(credential_json)
-    rp_id, origin = relying_party(request)
+    rp_id, origin = relying_party()
     try:
         verified = webauthn.verify_registration_response(
             credential=data, expected_challenge=challenge, expected_rp_id=rp_id,
@@ -141,7 +139,7 @@ def register(request, user, *, name: str, credential_json: str,
 
 def authentication_options(request, user=None) -> str:
     """Options for a second-factor check (``user``) or a passkey sign-in (no user)."""
-    rp_id, _origin = relying_party(request)
+    rp_id, _origin = relying_party()
     if user is None:
         options = webauthn.generate_authentication_options(
             rp_id=rp_id, allow_credentials=[],
@@ -177,7 +175,7 @@ def authenticate(request, credential_json: str, *, user=None) -> WebAuthnCredent
         if not isinstance(handle, str) or not secrets.compare_digest(
                 handle.rstrip("="), expected.rstrip("=")):
             raise ValidationError(KEY_REFUSED)
-    rp_id, origin = relying_party(request)
+    rp_id, origin = relying_party()
     try:
         verified = webauthn.verify_authentication_response(
             credential=data, expected_challenge=challenge, expected_rp_id=rp_id,

@@ -120,7 +120,7 @@ def verification_token(user, email: str) -> str:
 
 
 def send_verification(request, user, email: str) -> None:
-    link = notifications.site_url(request) + reverse(
+    link = notifications.site_url() + reverse(
         "accounts:verify_email", args=[verification_token(user, email)])
     hours = settings.EMAIL_VERIFY_SECONDS // 3600
     notifications.send(email, "Verify your email address", (
@@ -129,8 +129,12 @@ def send_verification(request, user, email: str) -> None:
         "address, ignore this message."))
 
 
-def verify_email(request, token: str):
-    """Mark the address in ``token`` verified; return (user, email)."""
+def verification_target(token: str):
+    """(user, address) a verification link is for, or ValidationError; changes nothing.
+
+    Opening the link only shows this (mail scanners open links); the address is verified
+    by the confirmation the page posts (:func:`verify_email`).
+    """
     try:
         payload = signing.loads(token, salt=VERIFY_SALT, max_age=settings.EMAIL_VERIFY_SECONDS)
     except signing.SignatureExpired:
@@ -142,6 +146,21 @@ def verify_email(request, token: str):
     email = str(payload.get("e", ""))
     if user is None:
         raise ValidationError("This verification link is not valid.")
+    if user.email.lower() != email and not EmailAddress.objects.filter(
+            user=user, email__iexact=email).exists():
+        raise ValidationError("This address is no longer on the account.")
+    return user, email
+
+
+def is_verified(user, email: str) -> bool:
+    if user.email.lower() == email.lower():
+        return user.email_verified
+    return EmailAddress.objects.filter(user=user, email__iexact=email, verified=True).exists()
+
+
+def verify_email(request, token: str):
+    """Mark the address in ``token`` verified; return (user, email)."""
+    user, email = verification_target(token)
     with transaction.atomic():
         if user.email.lower() == email:
             if user.email_verified:
@@ -396,7 +415,7 @@ def request_password_reset(request, identifier: str) -> None:
     if user is None:
         return
     uid = urlsafe_base64_encode(force_bytes(user.pk))
-    link = notifications.site_url(request) + reverse(
+    link = notifications.site_url() + reverse(
         "accounts:password_reset_confirm", args=[uid, default_token_generator.make_token(user)])
     minutes = settings.PASSWORD_RESET_TIMEOUT // 60
     with transaction.atomic():

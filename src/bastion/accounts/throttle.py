@@ -2,6 +2,13 @@
 
 The store is the database (shared by every server process) or, when BASTION_REDIS_URL is
 set, the Redis cache. Only failures count; a success clears the account's counter.
+
+An attempt is counted *before* the password or code is checked (:func:`reserve`), in one
+atomic step per limit, and un-counted when the check succeeds (:meth:`Attempt.release`).
+Checking the count first and adding a failure afterwards would let every request that
+arrives while the others are still checking through: with N limited to 10, dozens of
+parallel guesses would each see fewer than 10 failures. Counted first, at most N checks can
+be under way or have failed in the window, however many arrive at once.
 """
 
 from __future__ import annotations
@@ -9,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -47,6 +54,24 @@ def _window() -> int:
 
 
 class _DatabaseStore:
+    """One row per counted attempt. The row is committed before the count is read (no
+    transaction is open: reserve is called outside atomic blocks), so of any attempts racing
+    the last to commit sees every other one: at most ``max_failures`` rows can pass."""
+
+    def reserve(self, limit: Limit):
+        now = timezone.now()
+        row = LoginFailure.objects.create(key=limit.key, time=now)
+        since = now - timedelta(seconds=_window())
+        if LoginFailure.objects.filter(key=limit.key, time__gte=since).count() > limit.max_failures:
+            row.delete()
+            return None
+        # Expired rows of every key go, so the table only ever holds the current window.
+        LoginFailure.objects.filter(time__lt=since).delete()
+        return row.pk
+
+    def release(self, limit: Limit, handle) -> None:
+        LoginFailure.objects.filter(pk=handle).delete()
+
     def retry_after(self, limit: Limit) -> int:
         since = timezone.now() - timedelta(seconds=_window())
         times = list(LoginFailure.objects.filter(key=limit.key, time__gte=since)
@@ -57,12 +82,6 @@ class _DatabaseStore:
         oldest_that_matters = times[len(times) - limit.max_failures]
         wait = (oldest_that_matters + timedelta(seconds=_window()) - timezone.now()).total_seconds()
         return max(1, math.ceil(wait))
-
-    def hit(self, limit: Limit) -> None:
-        now = timezone.now()
-        LoginFailure.objects.create(key=limit.key, time=now)
-        # Expired rows of every key go, so the table only ever holds the current window.
-        LoginFailure.objects.filter(time__lt=now - timedelta(seconds=_window())).delete()
 
     def clear(self, limit: Limit) -> None:
         LoginFailure.objects.filter(key=limit.key).delete()
@@ -82,14 +101,25 @@ class _CacheStore:
         start = cache.get(start_key) or time.time()
         return max(1, math.ceil(start + _window() - time.time()))
 
-    def hit(self, limit: Limit) -> None:
+    def reserve(self, limit: Limit):
         count_key, start_key = self._keys(limit)
         cache.add(start_key, time.time(), _window())
         cache.add(count_key, 0, _window())
         try:
-            cache.incr(count_key)
+            count = cache.incr(count_key)  # INCR: atomic however many workers race
         except ValueError:  # expired between add and incr
             cache.set(count_key, 1, _window())
+            count = 1
+        if count > limit.max_failures:
+            self.release(limit, True)
+            return None
+        return True
+
+    def release(self, limit: Limit, handle) -> None:
+        try:
+            cache.decr(self._keys(limit)[0])
+        except ValueError:  # the window ended meanwhile: nothing left to take back
+            pass
 
     def clear(self, limit: Limit) -> None:
         cache.delete_many(list(self._keys(limit)))
@@ -105,10 +135,41 @@ def retry_after(limits: list[Limit]) -> int:
     return max((store.retry_after(limit) for limit in limits), default=0)
 
 
-def hit(limits: list[Limit]) -> None:
+@dataclass
+class Attempt:
+    """An attempt counted against its limits, or refused (``wait`` seconds > 0)."""
+
+    wait: int = 0
+    _held: list = field(default_factory=list)
+
+    @property
+    def refused(self) -> bool:
+        return self.wait > 0
+
+    def release(self) -> None:
+        """The check passed (or never ran): this attempt is not a failure, un-count it."""
+        store = _store()
+        for limit, handle in self._held:
+            store.release(limit, handle)
+        self._held = []
+
+
+def reserve(limits: list[Limit]) -> Attempt:
+    """Count one attempt against every limit before checking it; refused if one is full.
+
+    A refused attempt counts nowhere. A counted one stays counted (it is the failure) unless
+    released. Call it outside any transaction, so that other processes see the count at once.
+    """
     store = _store()
+    held = []
     for limit in limits:
-        store.hit(limit)
+        handle = store.reserve(limit)
+        if handle is None:
+            Attempt(_held=held).release()
+            # Attempts still being checked fill a limit without a failure to date the wait.
+            return Attempt(wait=max(1, retry_after(limits)))
+        held.append((limit, handle))
+    return Attempt(_held=held)
 
 
 def clear(limits: list[Limit]) -> None:

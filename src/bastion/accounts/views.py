@@ -112,9 +112,9 @@ def _register(request, *, invitation=None, token: str = ""):
     if request.method == "POST":
         # Each sign-up sends mail: a few per address and window are plenty for people.
         signups = [throttle.Limit("register-ip:" + _ip(request), settings.LOGIN_MAX_ATTEMPTS)]
-        wait = throttle.retry_after(signups)
-        if wait:
-            return _too_many(request, wait, "sign-ups")
+        attempt = throttle.reserve(signups)
+        if attempt.refused:
+            return _too_many(request, attempt.wait, "sign-ups")
         values = {"username": _field(request, "username", 200),
                   "email": _field(request, "email", 320)}
         password, confirm = (_field(request, "password", MAX_PASSWORD_LENGTH + 1),
@@ -125,12 +125,12 @@ def _register(request, *, invitation=None, token: str = ""):
             user = services.register(request, username=values["username"], email=values["email"],
                                      password=password, invitation_token=token)
         except ValidationError as exc:
+            attempt.release()  # only sign-ups that happened count
             if exc.message == signup.INVITATION_ONLY:
                 return render(request, "accounts/register.html", {"closed": exc.message},
                               status=exc.status)
             error, status = exc.message, exc.status
         else:
-            throttle.hit(signups)
             if token:
                 messages.success(request, f"Welcome, {user.username}! Your address {user.email} "
                                           "is verified.")
@@ -174,22 +174,23 @@ def login(request):
     if request.method == "POST":
         identifier = _field(request, "username", 320).strip()
         password = _field(request, "password", MAX_PASSWORD_LENGTH + 1)
-        limits = [throttle.account_limit(identifier), throttle.ip_limit(_ip(request))]
-        wait = throttle.retry_after(limits)
-        if wait:
-            return _too_many(request, wait)
+        # Counted before the password is checked, un-counted if it is right (throttle says why).
+        attempt = throttle.reserve([throttle.account_limit(identifier),
+                                    throttle.ip_limit(_ip(request))])
+        if attempt.refused:
+            return _too_many(request, attempt.wait)
         account = services.find_account(identifier)
         username = account.username if account else identifier
         user = authenticate(request, username=username, password=password) if password else None
         if user is None:
-            throttle.hit(limits)
             if account is not None:
                 services.record_login_failure(request, account, reason="password")
             error = "The username or password is not correct."
-        elif services.has_two_factor(user):
-            _start_pending(request, user, "login", next_url)
-            return redirect("accounts:two_factor_login")
         else:
+            attempt.release()
+            if services.has_two_factor(user):
+                _start_pending(request, user, "login", next_url)
+                return redirect("accounts:two_factor_login")
             return _finish_login(request, user, method="password", next_url=next_url)
     return render(request, "accounts/login.html",
                   {"error": error, "identifier": identifier, "next": next_url},
@@ -203,12 +204,12 @@ def two_factor(request):
     if user is None:
         messages.error(request, "Your sign-in took too long or was not started. Sign in again.")
         return redirect("accounts:login")
-    limits = [throttle.second_factor_limit(user), throttle.ip_limit(_ip(request))]
     error = ""
     if request.method == "POST":
-        wait = throttle.retry_after(limits)
-        if wait:
-            return _too_many(request, wait, "failed second-factor attempts")
+        attempt = throttle.reserve([throttle.second_factor_limit(user),
+                                    throttle.ip_limit(_ip(request))])
+        if attempt.refused:
+            return _too_many(request, attempt.wait, "failed second-factor attempts")
         method = request.POST.get("method", "")
         accepted = False
         try:
@@ -227,6 +228,7 @@ def two_factor(request):
         except ValidationError as exc:
             error = exc.message
         if accepted:
+            attempt.release()
             if pending["purpose"] == "reauth":
                 request.session.pop(PENDING, None)
                 reauth.mark(request)
@@ -236,7 +238,6 @@ def two_factor(request):
                 return redirect(pending.get("next") or "accounts:account")
             return _finish_login(request, user, method=f"password+{method}",
                                  next_url=pending.get("next") or reverse("accounts:account"))
-        throttle.hit(limits)
         services.record_login_failure(request, user, reason=method or "second factor")
     has_keys = WebAuthnCredential.objects.filter(user=user).exists()
     context = {
@@ -255,16 +256,15 @@ def two_factor(request):
 def passkey_login(request):
     error = ""
     if request.method == "POST":
-        limits = [throttle.ip_limit(_ip(request))]
-        wait = throttle.retry_after(limits)
-        if wait:
-            return _too_many(request, wait)
+        attempt = throttle.reserve([throttle.ip_limit(_ip(request))])
+        if attempt.refused:
+            return _too_many(request, attempt.wait)
         try:
             credential = security_keys.authenticate(request, _field(request, "credential", 20000))
         except ValidationError as exc:
-            throttle.hit(limits)
             error = exc.message
         else:
+            attempt.release()
             if credential.user.is_active:
                 return _finish_login(request, credential.user, method="passkey",
                                      next_url=_next_url(request))
@@ -283,18 +283,18 @@ def reauthenticate(request):
     next_url = _next_url(request)
     error = ""
     if request.method == "POST":
-        limits = [throttle.account_limit(user.username), throttle.ip_limit(_ip(request))]
-        wait = throttle.retry_after(limits)
-        if wait:
-            return _too_many(request, wait)
+        attempt = throttle.reserve([throttle.account_limit(user.username),
+                                    throttle.ip_limit(_ip(request))])
+        if attempt.refused:
+            return _too_many(request, attempt.wait)
         if user.check_password(_field(request, "password", MAX_PASSWORD_LENGTH + 1)):
+            attempt.release()
             if services.has_two_factor(user):
                 _start_pending(request, user, "reauth", next_url)
                 return redirect("accounts:two_factor_login")
             reauth.mark(request)
             services.record_simple(request, user, tags.ACCOUNT_REAUTHENTICATE, method="password")
             return redirect(next_url)
-        throttle.hit(limits)
         services.record_login_failure(request, user, reason="reauthentication password")
         error = "That password is not correct."
     return render(request, "accounts/reauthenticate.html", {"error": error, "next": next_url},
@@ -334,13 +334,22 @@ def account(request):
 
 
 @never_cache
-@require_http_methods(["GET"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def verify_email(request, token):
+    """GET shows the address and a button; only its POST (CSRF-checked) verifies.
+
+    Mail scanners and link previews open links: a GET that verified would let them confirm an
+    address nobody read the mail of.
+    """
     try:
-        _user, email = services.verify_email(request, token)
+        if request.method == "POST":
+            _user, email = services.verify_email(request, token)
+            return render(request, "accounts/verify_email.html", {"email": email, "done": True})
+        user, email = services.verification_target(token)
     except ValidationError as exc:
         return render(request, "accounts/verify_email.html", {"error": exc.message}, status=400)
-    return render(request, "accounts/verify_email.html", {"email": email})
+    return render(request, "accounts/verify_email.html", {
+        "email": email, "done": services.is_verified(user, email)})
 
 
 @never_cache
@@ -388,11 +397,6 @@ def email_primary(request, pk):
 @login_required
 def email_resend(request):
     user = request.user
-    limit = [throttle.Limit(f"verify-mail:{user.pk}", 3)]
-    if throttle.retry_after(limit):
-        messages.error(request, "Verification mail was sent several times recently. Check your "
-                                "inbox and spam folder, or try again later.")
-        return redirect("accounts:emails")
     target = request.POST.get("address", "primary")
     if target == "primary":
         email, verified = user.email, user.email_verified
@@ -403,8 +407,10 @@ def email_resend(request):
         email, verified = extra.email, extra.verified
     if verified:
         messages.info(request, f"{email} is already verified.")
+    elif throttle.reserve([throttle.Limit(f"verify-mail:{user.pk}", 3)]).refused:
+        messages.error(request, "Verification mail was sent several times recently. Check your "
+                                "inbox and spam folder, or try again later.")
     else:
-        throttle.hit(limit)
         services.send_verification(request, user, email)
         messages.success(request, f"We sent a new verification link to {email}.")
     return redirect("accounts:emails")
@@ -441,10 +447,9 @@ def password_reset(request):
         identifier = _field(request, "username", 320).strip()
         limits = [throttle.Limit("reset-ip:" + _ip(request), settings.LOGIN_MAX_ATTEMPTS),
                   throttle.Limit("reset:" + throttle.account_limit(identifier).key, 3)]
-        wait = throttle.retry_after(limits)
-        if wait:
-            return _too_many(request, wait, "password-reset requests")
-        throttle.hit(limits)
+        attempt = throttle.reserve(limits)
+        if attempt.refused:
+            return _too_many(request, attempt.wait, "password-reset requests")
         services.request_password_reset(request, identifier)
         sent = True
     return render(request, "accounts/password_reset.html", {"sent": sent})

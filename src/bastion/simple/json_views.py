@@ -112,8 +112,9 @@ def json_page(project: ProjectState, version: str | None, base_url: str) -> Page
 
 
 def _base_url(request) -> str:
-    # File URLs in this API are absolute, as on PyPI; a configured public URL wins over Host.
-    return settings.BASE_URL.rstrip("/") or f"{request.scheme}://{request.get_host()}"
+    # File URLs in this API are absolute, as on PyPI, and always name the configured base URL:
+    # built from the Host header, a forged one would land in a publicly cacheable answer.
+    return settings.BASE_URL
 
 
 @read_only
@@ -133,14 +134,8 @@ def project_json(request, name: str, version: str | None = None):
         return json_error(404, f"Not Found: no project named '{normalized}'.")
     canonical = canonicalize_version(version) if version is not None else None
     base_url = _base_url(request)
-    if settings.BASE_URL or "*" not in settings.ALLOWED_HOSTS:
-        page = page_cache.get_or_build(("json", normalized, canonical, base_url),
-                                       project.last_serial,
-                                       lambda: json_page(project, canonical, base_url))
-    else:
-        # Any Host is accepted, so a cache keyed on it could be flooded with made-up hosts
-        # that push the index pages out; set BASTION_BASE_URL to cache this API too.
-        page = json_page(project, canonical, base_url)
+    page = page_cache.get_or_build(("json", normalized, canonical, base_url), project.last_serial,
+                                   lambda: json_page(project, canonical, base_url))
     if page is None:
         if version is None:
             return json_error(404, f"Not Found: project '{normalized}' has no releases.")

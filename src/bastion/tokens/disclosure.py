@@ -144,7 +144,7 @@ def revoke_leaked(finding: Finding, info: RequestInfo | None) -> bool:
     from bastion.packaging.notifications import on_token_leaked
 
     try:
-        row, macaroon = parse_token(finding.token, require_active_user=False)
+        row, macaroon = parse_token(finding.token, require_active_user=False, exact=False)
     except TokenError:
         return _known_revoked(finding.token)
     # A forged token carrying a real token's id must not get that token revoked.

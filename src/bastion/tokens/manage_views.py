@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
@@ -178,7 +179,7 @@ def create(request):
     # Rendered straight from the POST and never stored: this response is the only place the
     # token ever appears (never_cache keeps it out of caches and the back button).
     return render(request, "tokens/created.html", {
-        "token": token, "row": TokenRow(row, sorted(scope) if scope is not None else None,
+        "base_url": settings.BASE_URL, "token": token, "row": TokenRow(row, sorted(scope) if scope is not None else None,
                                         _version_limit(row), "active"),
     }, status=201)
 

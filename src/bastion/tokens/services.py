@@ -144,21 +144,32 @@ class Identity:
     scope: frozenset[str] | None = None
 
 
-def parse_token(raw: str, *, require_active_user: bool = True) -> tuple[ApiToken, Macaroon]:
+def parse_token(raw: str, *, require_active_user: bool = True,
+                exact: bool = True) -> tuple[ApiToken, Macaroon]:
     """Find the live token row for a presented token string, or raise TokenError.
 
     Only finds the row: the signature and caveats are checked by :func:`verify`. Revocation
     passes ``require_active_user=False``: a disabled account's tokens must still be killable,
     or re-enabling the account would bring a leaked token back to life.
+
+    ``exact``: the string must be the token's own serialisation. The decoder ignores bytes
+    after the macaroon and accepts padding and the standard base64 alphabet, so without this
+    many strings would work as one token (``$TOKEN`` + ``AAAA`` among them), and a token would
+    not be the one string its owner, a scanner or a revocation list knows it as. Only a leak
+    report passes False: a copy with something stuck to it has leaked all the same.
     """
     if (not isinstance(raw, str) or not raw.startswith(settings.TOKEN_PREFIX)
             or len(raw) > MAX_TOKEN_LENGTH):
         raise TokenError()
+    body = raw[len(settings.TOKEN_PREFIX):]
     try:
-        macaroon = Macaroon.deserialize(raw[len(settings.TOKEN_PREFIX):])
+        macaroon = Macaroon.deserialize(body)
         token_id = uuid.UUID(macaroon.identifier_bytes.decode("ascii"))
+        canonical = macaroon.serialize()
     except Exception:  # pymacaroons raises bare and assorted errors on malformed input
         raise TokenError() from None
+    if exact and not (body.isascii() and hmac.compare_digest(canonical.encode(), body.encode())):
+        raise TokenError()
     row = _live_token(token_id)
     if row is None or (require_active_user and not row.user.is_active):
         raise TokenError()

@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from bastion.core.errors import ValidationError
-from bastion.core.names import is_valid_name
+from bastion.core.metadata import MAX_METADATA_BYTES, MAX_SUMMARY_LENGTH
+from bastion.core.names import MAX_NAME_LENGTH, is_valid_name
 
 FILE_UPLOAD = "file_upload"
 GONE_ACTIONS = {
@@ -50,6 +51,47 @@ MULTI_USE_FIELDS = frozenset({
 # The form fields the artifact's metadata is cross-checked against.
 CROSS_CHECKED = ("name", "version", "metadata_version")
 REQUIRED = ("name", "version", "metadata_version", "filetype")
+
+# The most characters a field may carry, by what it is used for. Fields the artifact's own
+# metadata also holds are only a hint here (the artifact's values are checked and stored):
+# none can be longer than the metadata file core accepts, so that is their limit, unless
+# PyPI or the column that stores the value sets a lower one.
+FIELD_LIMITS = {
+    # Protocol tokens: the longest valid value is 'file_upload' or 'bdist_wheel'.
+    ":action": 32, "protocol_version": 8, "filetype": 32,
+    # Stored in File.python_version.
+    "pyversion": 100,
+    # 64 hex digits at most; room for the whitespace that is stripped.
+    "md5_digest": 128, "sha256_digest": 128, "blake2_256_digest": 128,
+    # Stored with the file and served as comment_text; twine's --comment is a one-line note.
+    "comment": 1000,
+    # PEP 740: PyPI takes at most one attestation per supported kind (two), each a Sigstore
+    # bundle of some kilobytes of JSON.
+    "attestations": 256 * 1024,
+    "name": MAX_NAME_LENGTH,
+    "version": 100,  # Release.version
+    "metadata_version": 10,  # Release.metadata_version
+    "summary": MAX_SUMMARY_LENGTH,  # PyPI's Summary limit
+    "description_content_type": 200,  # Release.description_content_type
+}
+# Every other field, and each value of a multi-use one: a copy of (part of) the metadata file.
+METADATA_COPY_LIMIT = MAX_METADATA_BYTES
+# All text fields together, in bytes: the metadata copies add up to at most the metadata
+# file; the rest (digests, comment, attestations) take well under the extra.
+MAX_FIELDS_BYTES = MAX_METADATA_BYTES + 2 * 1024 * 1024
+# UTF-8 takes at most this many bytes per character: a longer value is over its limit
+# whatever it says, and can be refused while it streams in.
+MAX_UTF8_BYTES_PER_CHARACTER = 4
+
+
+def max_characters(field_name: str) -> int:
+    return FIELD_LIMITS.get(field_name, METADATA_COPY_LIMIT)
+
+
+def too_long(field_name: str) -> str:
+    return (f"The field '{field_name[:100]}' is too long: at most {max_characters(field_name)} "
+            "characters.")
+
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
@@ -146,6 +188,10 @@ def _digest(values: dict[str, list[str]], key: str, pattern: re.Pattern[str],
 def parse_form(pairs: Iterable[tuple[str, list[str]]]) -> UploadForm:
     """Read the text fields of an upload (``content`` travels separately as a file)."""
     values = non_empty_values(pairs)
+    for key in sorted(values):
+        limit = max_characters(key)
+        if any(len(value) > limit for value in values[key]):
+            raise ValidationError(too_long(key))
     check_action(values)
     for key in sorted(values):
         if (key in SINGLE_USE or key in MULTI_USE_FIELDS) and any("\x00" in v for v in values[key]):

@@ -21,6 +21,8 @@ from django.utils.datastructures import MultiValueDict
 from bastion.core.errors import ValidationError
 from bastion.packaging.services import human_size
 
+from .form import MAX_FIELDS_BYTES, MAX_UTF8_BYTES_PER_CHARACTER, max_characters, too_long
+
 # Multipart boundaries and part headers around the fields; generous on purpose.
 _ENVELOPE_SLACK = 1024 * 1024
 _READ_SIZE = 256 * 1024
@@ -104,8 +106,7 @@ def check_declared_length(request, max_file_size: int) -> None:
         length = int(raw_length)
     except ValueError:
         raise ValidationError("The Content-Length header is not a number.") from None
-    fields_allowance = settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0
-    if length > max_file_size + fields_allowance + _ENVELOPE_SLACK:
+    if length > max_file_size + MAX_FIELDS_BYTES + _ENVELOPE_SLACK:
         raise ValidationError(
             f"File too large. The limit is {human_size(max_file_size)} per file."
         )
@@ -134,7 +135,7 @@ class _FormReader:
 
     def __init__(self, boundary: str, max_file_size: int):
         self.max_file_size = max_file_size
-        self.max_field_bytes = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        self.max_fields_bytes = MAX_FIELDS_BYTES
         self.max_fields = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
         self.max_files = settings.DATA_UPLOAD_MAX_NUMBER_FILES
         self.parser = multipart.PushMultipartParser(boundary)
@@ -144,8 +145,12 @@ class _FormReader:
         self.field_count = 0
         self.file_count = 0
         self.too_large = False
+        self.field_refused: str | None = None  # why, once a field went over its limit
         self._field_name: str | None = None
         self._field_value: list[bytes] = []
+        self._field_size = 0
+        self._field_cap = 0
+        self._field_over = False
         self._file: _IncomingFile | None = None
 
     def read_all(self, request) -> None:
@@ -159,6 +164,8 @@ class _FormReader:
                     break
         except multipart.MultipartError:  # malformed input, or one of the parser's limits
             raise ValidationError(UNREADABLE) from None
+        if self.field_refused:
+            raise ValidationError(self.field_refused)
         if self.too_large:
             raise ValidationError(
                 f"File too large. The limit is {human_size(self.max_file_size)} per file."
@@ -177,11 +184,19 @@ class _FormReader:
             if not self.too_large:
                 self._file.write(event)
         else:
+            self._field_size += len(event)
+            if self._field_size > self._field_cap:
+                # Too long whatever its characters: keep reading, as for a file that is too
+                # large, so the client reads our answer, but hold none of it.
+                self._field_over = True
+                self.field_refused = self.field_refused or too_long(self._field_name)
+            if self._field_over:
+                return
             self.field_bytes += len(event)
-            if self.max_field_bytes is not None and self.field_bytes > self.max_field_bytes:
+            if self.field_bytes > self.max_fields_bytes:
                 raise ValidationError(
                     f"The form fields of this upload are larger than "
-                    f"{human_size(self.max_field_bytes)} in total.", status=413,
+                    f"{human_size(self.max_fields_bytes)} in total.", status=413,
                 )
             self._field_value.append(event)
 
@@ -200,12 +215,18 @@ class _FormReader:
                 raise ValidationError("The upload has too many form fields.")
             self._field_name = segment.name
             self._field_value = []
+            self._field_size = 0
+            self._field_cap = max_characters(segment.name) * MAX_UTF8_BYTES_PER_CHARACTER
+            self._field_over = False
 
     def _end(self) -> None:
         if self._file is not None:
             received = self._file.finish()
             self._file = None
             self.files.appendlist(received.field_name, received)
+            return
+        if self._field_over:
+            self._field_value = []
             return
         try:
             value = b"".join(self._field_value).decode("utf-8")

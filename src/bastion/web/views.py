@@ -3,7 +3,8 @@ from functools import wraps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.views import redirect_to_login
-from django.http import Http404
+from django.core.exceptions import DisallowedHost, RequestDataTooBig, TooManyFieldsSent
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from packaging.utils import canonicalize_name
 
@@ -14,7 +15,7 @@ from . import projects
 
 
 def home(request):
-    return render(request, "web/home.html")
+    return render(request, "web/home.html", {"index_url": _index_url()})
 
 
 def readable(view):
@@ -33,9 +34,8 @@ def readable(view):
     return guarded
 
 
-def _index_url(request) -> str:
-    base = (settings.BASE_URL or "").rstrip("/") or request.build_absolute_uri("/").rstrip("/")
-    return f"{base}/simple/"
+def _index_url() -> str:
+    return f"{settings.BASE_URL}/simple/"
 
 
 def _project_or_404(request, name: str) -> Project:
@@ -63,7 +63,7 @@ def project_detail(request, name: str, version: str | None = None):
         requirement += f"=={page.release.version}"
     return render(request, "web/project.html", {
         "page": page, "project": project, "release": page.release,
-        "index_url": _index_url(request), "requirement": requirement,
+        "index_url": _index_url(), "requirement": requirement,
         "private_index": settings.READ_POLICY == "authenticated",
         "inactive_days": settings.INACTIVE_MEMBER_DAYS,
         "files": [(f, projects.file_url(f)) for f in page.files],
@@ -95,3 +95,23 @@ def user_profile(request, username: str):
     if not exact:
         return redirect("user-profile", profile.username, permanent=True)
     return render(request, "web/user.html", {"profile": profile, "hits": hits})
+
+
+def bad_request(request, exception=None):
+    """Django's 400 (handler400) as one readable line, also in the reason phrase.
+
+    The forged or unknown host name is not repeated back: the answer says which address to use.
+    """
+    if isinstance(exception, DisallowedHost):
+        message = (f"This index does not answer to the host name in the request; use "
+                   f"{settings.BASE_URL}/ (or add the name to BASTION_ALLOWED_HOSTS).")
+    elif isinstance(exception, RequestDataTooBig):
+        message = "The request body is too large."
+    elif isinstance(exception, TooManyFieldsSent):
+        message = "The request has too many form fields."
+    else:
+        message = "The request could not be understood."
+    response = HttpResponse(message + "\n", status=400, content_type="text/plain; charset=utf-8")
+    response.reason_phrase = message.encode("latin-1", "replace").decode("latin-1")
+    response["Cache-Control"] = "no-store"
+    return response

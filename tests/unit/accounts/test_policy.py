@@ -2,7 +2,7 @@ import pytest
 from django.contrib.auth.hashers import Argon2PasswordHasher, get_hasher, identify_hasher
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.test import RequestFactory, override_settings
+from django.test import override_settings
 from django.utils import timezone
 
 from bastion.accounts import security_keys, services
@@ -81,11 +81,9 @@ def test_old_argon2_parameters_are_rehashed_at_login(user):
     assert not identify_hasher(user.password).must_update(user.password)
 
 
-def test_relying_party_comes_from_the_request_host():
-    request = RequestFactory().get("/", HTTP_HOST="localhost:8123")
-    assert security_keys.relying_party(request) == ("localhost", "http://localhost:8123")
+def test_relying_party_comes_from_settings_never_from_the_request():
     with override_settings(WEBAUTHN_RP_ID="example.org", WEBAUTHN_ORIGIN="https://pkgs.example.org"):
-        assert security_keys.relying_party(request) == ("example.org", "https://pkgs.example.org")
+        assert security_keys.relying_party() == ("example.org", "https://pkgs.example.org")
 
 
 def test_sole_owner_projects_block_deletion(user, unique):

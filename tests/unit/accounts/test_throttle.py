@@ -13,28 +13,65 @@ def limit(unique):
     return throttle.Limit(f"test:{unique}", 3)
 
 
+def fail(limit, times: int) -> None:
+    for _ in range(times):
+        assert not throttle.reserve([limit]).refused
+
+
 def test_failures_below_the_limit_do_not_block(limit):
-    throttle.hit([limit, limit])
+    fail(limit, 2)
     assert throttle.retry_after([limit]) == 0
+    assert not throttle.reserve([limit]).refused
 
 
 def test_reaching_the_limit_blocks_for_the_rest_of_the_window(limit):
     with override_settings(LOGIN_WINDOW_SECONDS=300):
-        throttle.hit([limit] * 3)
-        wait = throttle.retry_after([limit])
-    assert 290 <= wait <= 300
+        fail(limit, 3)
+        attempt = throttle.reserve([limit])
+    assert attempt.refused and 290 <= attempt.wait <= 300
+
+
+def test_a_refused_attempt_is_not_counted(limit):
+    fail(limit, 3)
+    for _ in range(5):
+        assert throttle.reserve([limit]).refused
+    assert LoginFailure.objects.filter(key=limit.key).count() == 3
+
+
+def test_a_released_attempt_is_not_a_failure(limit):
+    for _ in range(10):
+        throttle.reserve([limit]).release()
+    fail(limit, 3)
+    assert throttle.reserve([limit]).refused
+
+
+def test_attempts_under_way_fill_the_limit_before_any_has_failed(limit):
+    # Counted before the check: three in flight leave no room for a fourth.
+    in_flight = [throttle.reserve([limit]) for _ in range(3)]
+    assert throttle.reserve([limit]).refused
+    in_flight[0].release()
+    assert not throttle.reserve([limit]).refused
+
+
+def test_an_attempt_refused_by_one_limit_counts_against_none(limit, unique):
+    other = throttle.Limit(f"other:{unique}", 10)
+    fail(limit, 3)
+    assert throttle.reserve([other, limit]).refused
+    assert not LoginFailure.objects.filter(key=other.key).exists()
 
 
 def test_failures_leave_the_window(limit):
-    throttle.hit([limit] * 3)
+    fail(limit, 3)
     LoginFailure.objects.filter(key=limit.key).update(time=timezone.now() - timedelta(hours=1))
     assert throttle.retry_after([limit]) == 0
+    assert not throttle.reserve([limit]).refused
 
 
 def test_clear_lifts_the_block(limit):
-    throttle.hit([limit] * 3)
+    fail(limit, 3)
     throttle.clear([limit])
     assert throttle.retry_after([limit]) == 0
+    assert not throttle.reserve([limit]).refused
 
 
 def test_account_keys_ignore_case_and_spaces():

@@ -114,6 +114,34 @@ def test_malformed_tokens_get_the_generic_message(user):
         assert refused(candidate) == INVALID_CREDENTIALS, candidate
 
 
+def non_canonical_spellings(token: str) -> dict[str, str]:
+    """Strings pymacaroons decodes to the same macaroon as ``token``."""
+    body = token[len(PREFIX):]
+    spellings = {"bytes appended": token + "AAAA", "one character appended": token + "A",
+                 "padding": token + "=" * (-len(body) % 4 or 2),
+                 "standard alphabet": PREFIX + body.replace("-", "+").replace("_", "/")}
+    return {why: text for why, text in spellings.items() if text != token}
+
+
+def test_only_the_exact_serialisation_of_a_token_authenticates(user):
+    token, _row = create_token(user)
+    while "-" not in token and "_" not in token:  # so the alphabet variant differs
+        token, _row = create_token(user)
+    for why, spelling in non_canonical_spellings(token).items():
+        assert Macaroon.deserialize(spelling[len(PREFIX):]).signature  # the decoder takes it
+        assert refused(spelling) == INVALID_CREDENTIALS, why
+        with pytest.raises(TokenError):
+            parse_token(spelling)
+    verify(token, permission="upload")
+
+
+def test_an_attenuated_token_is_exact_in_its_own_serialisation(user, unique):
+    token, _row = create_token(user)
+    narrowed = attenuate(token, caveats.projects([f"p{unique}"]))
+    verify(narrowed, permission="upload", project=f"p{unique}")
+    assert refused(narrowed + "AAAA", project=f"p{unique}") == INVALID_CREDENTIALS
+
+
 def test_tampered_signature_is_refused_with_the_generic_message(user):
     token, _row = create_token(user)
     macaroon = Macaroon.deserialize(token[len(PREFIX):])

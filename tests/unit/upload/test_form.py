@@ -4,7 +4,16 @@ import hashlib
 import pytest
 
 from bastion.core.errors import ValidationError
-from bastion.upload.form import DIGEST_MISMATCH, FormDigests, parse_form
+from bastion.core.metadata import MAX_METADATA_BYTES
+from bastion.core.names import MAX_NAME_LENGTH
+from bastion.packaging.models import File, Release
+from bastion.upload.form import (
+    DIGEST_MISMATCH,
+    FIELD_LIMITS,
+    METADATA_COPY_LIMIT,
+    FormDigests,
+    parse_form,
+)
 
 CONTENT = b"some wheel bytes"
 SHA256 = hashlib.sha256(CONTENT).hexdigest()
@@ -161,7 +170,7 @@ def test_any_mismatching_digest_fails_the_upload(digests):
     assert info.value.message == DIGEST_MISMATCH
 
 
-@pytest.mark.parametrize("name", ["-demo", "demo!", "d" * 201, "d\u00e9mo"])
+@pytest.mark.parametrize("name", ["-demo", "demo!", "d\u00e9mo"])
 def test_form_name_must_be_a_valid_project_name(name):
     assert "is an invalid value for Name" in refusal(fields(name=name)).message
 
@@ -170,3 +179,53 @@ def test_form_name_must_be_a_valid_project_name(name):
 def test_nul_characters_in_fields_are_refused(key):
     value = "de\x00mo"
     assert refusal(fields(**{key: value})).message == f"The field '{key}' contains a NUL character."
+
+
+# --- field lengths -------------------------------------------------------------------------
+
+def _value_of_length(field: str, length: int) -> str:
+    # A value the field's other checks accept wherever that is easy, so that only the
+    # length can be what refuses it.
+    if field == "name":
+        return "d" * length
+    if field == "sha256_digest":
+        return SHA256 + " " * (length - 64) if length >= 64 else "a" * length
+    return "é" * length  # two UTF-8 bytes each: the limit counts characters
+
+
+LIMITED = sorted(FIELD_LIMITS.items()) + [("keywords", METADATA_COPY_LIMIT),
+                                          ("classifiers", METADATA_COPY_LIMIT),
+                                          ("some_future_field", METADATA_COPY_LIMIT)]
+
+
+@pytest.mark.parametrize("field, limit", LIMITED)
+def test_each_field_is_refused_one_character_past_its_limit(field, limit):
+    error = refusal(fields(**{field.replace(":", "__"): _value_of_length(field, limit + 1)}))
+    assert error.message == f"The field '{field}' is too long: at most {limit} characters."
+    assert error.status == 400
+
+
+@pytest.mark.parametrize("field, limit", LIMITED)
+def test_each_field_at_its_limit_is_not_refused_for_its_length(field, limit):
+    pairs = fields(**{field.replace(":", "__"): _value_of_length(field, limit)})
+    try:
+        parse_form(pairs)
+    except ValidationError as exc:  # another check of that field may refuse the value
+        assert "too long" not in exc.message
+
+
+def test_limits_follow_pypi_and_the_columns_that_store_the_values():
+    assert FIELD_LIMITS["summary"] == 512  # PyPI's Summary limit
+    assert FIELD_LIMITS["comment"] == 1000
+    assert FIELD_LIMITS["name"] == MAX_NAME_LENGTH
+    assert METADATA_COPY_LIMIT == MAX_METADATA_BYTES
+    for field, column in (("pyversion", File._meta.get_field("python_version")),
+                          ("version", Release._meta.get_field("version")),
+                          ("metadata_version", Release._meta.get_field("metadata_version")),
+                          ("description_content_type",
+                           Release._meta.get_field("description_content_type"))):
+        assert FIELD_LIMITS[field] == column.max_length, field
+
+
+def test_a_comment_at_its_limit_is_kept():
+    assert parse_form(fields(comment="c" * 1000)).comment == "c" * 1000

@@ -4,6 +4,7 @@ import pytest
 from django.test import RequestFactory, override_settings
 
 from bastion.core.errors import ValidationError
+from bastion.upload import receiving
 from bastion.upload.receiving import check_declared_length, receive
 
 CONTENT = b"PK\x03\x04" + bytes(range(256)) * 40
@@ -113,12 +114,47 @@ def test_a_file_over_the_limit_is_cut_off_while_streaming():
     assert info.value.message == "File too large. The limit is 1000 bytes per file."
 
 
-@override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1000)
-def test_oversized_form_fields_are_refused_not_a_server_error():
+def test_oversized_form_fields_are_refused_not_a_server_error(monkeypatch):
+    monkeypatch.setattr(receiving, "MAX_FIELDS_BYTES", 1000)
     with pytest.raises(ValidationError) as info:
         receive(post(*multipart("a.whl", fields=[("description", "x" * 5000)])), 10 ** 6)
     assert info.value.status == 413
     assert "form fields of this upload are larger than" in info.value.message
+
+
+def test_a_field_too_long_for_any_reading_is_refused_while_it_streams_and_not_held(monkeypatch):
+    held = []
+    original = receiving._FormReader._on
+
+    def watching(reader, event):
+        original(reader, event)
+        held.append(sum(map(len, reader._field_value)))
+
+    monkeypatch.setattr(receiving._FormReader, "_on", watching)
+    comment = "x" * (4 * 1000 + 1)  # more bytes than 1000 characters can take in UTF-8
+    with pytest.raises(ValidationError) as info:
+        receive(post(*multipart("a.whl", fields=[("name", "demo"), ("comment", comment)])),
+                10 ** 6)
+    assert info.value.message == "The field 'comment' is too long: at most 1000 characters."
+    assert info.value.status == 400
+    assert max(held) <= 4 * 1000
+
+
+def test_a_field_within_its_byte_cap_reaches_the_form_whole():
+    comment = "\U0001F40D" * 1000  # 1000 characters, 4000 bytes
+    body = receive(post(*multipart("a.whl", fields=[("comment", comment)])), 10 ** 6)
+    try:
+        assert body.fields["comment"] == comment
+    finally:
+        body.close()
+
+
+def test_the_body_is_read_to_its_end_after_a_field_is_refused():
+    raw, content_type = multipart("a.whl", fields=[("comment", "x" * 100_000)])
+    request = post(raw, content_type)
+    with pytest.raises(ValidationError):
+        receive(request, 10 ** 6)
+    assert request.read() == b""  # the client gets our answer, not a reset connection
 
 
 @override_settings(DATA_UPLOAD_MAX_NUMBER_FIELDS=5)
