@@ -59,8 +59,10 @@ def strict_server():
 class Trickle:
     """Connections that each send ``opening`` at once, then ``rest`` one byte a second."""
 
-    def __init__(self, port: int, opening: bytes, rest: bytes, count: int = SLOW_CONNECTIONS):
+    def __init__(self, port: int, opening: bytes, rest: bytes, count: int = SLOW_CONNECTIONS,
+                 interval: float = 1.0, settle: float = 1.5):
         self.rest = rest
+        self.interval = interval
         self.sockets = [socket.create_connection(("127.0.0.1", port), timeout=10)
                         for _ in range(count)]
         for sock in self.sockets:
@@ -70,11 +72,11 @@ class Trickle:
         self._thread.start()
         # Every connection is accepted and has sent more than its opening before anyone is
         # timed: a server with a thread per connection is then already stuck on them.
-        time.sleep(1.5)
+        time.sleep(settle)
 
     def _send(self) -> None:
         for index in range(len(self.rest)):
-            if self._stop.wait(1.0):
+            if self._stop.wait(self.interval):
                 return
             for sock in self.sockets:
                 try:
@@ -253,6 +255,18 @@ def test_a_body_that_does_not_arrive_within_the_deadline_gets_408(strict_server)
         status, _reason, _headers, body = read_response(stream)
         assert status == 408
         assert b"did not arrive within" in body
+
+
+def test_an_upload_body_arriving_too_slowly_is_cut_off_and_refused(strict_server):
+    _user, token = uploader()
+    body = b"--slowslowslow\r\nContent-Disposition: form-data; name=\":action\"\r\n\r\n" + b"x" * 100
+    # Never a pause as long as the deadline, but far below BASTION_UPLOAD_MIN_RATE.
+    with Trickle(strict_server.port, _upload_head(token, 200_000), body, count=1,
+                 interval=0.25, settle=0) as slow:
+        stream = slow.sockets[0].makefile("rb")
+        status, reason, _headers, _body = read_response(stream)
+        assert (status, reason) == (400, "The upload is not a readable multipart/form-data body.")
+        assert stream.read() == b""  # closed
 
 
 def test_headers_larger_than_the_server_reads_get_431(strict_server):
