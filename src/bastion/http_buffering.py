@@ -8,7 +8,10 @@ Here the worker's main thread, which already waits on every socket with a select
 each request line, its headers and (when small) its body without blocking, within a
 deadline, and parses them with gunicorn's own parser from that buffer. Only a complete
 request goes to the pool; a slow one costs a socket and a bounded buffer, and is answered
-408 when its deadline passes. Responses, keep-alive and reason phrases stay gunicorn's.
+408 when its deadline passes. A worker's connections and the bytes it buffers are bounded
+too: past its budget, the unfinished requests that started first are dropped, so a flood of
+slow senders cannot crowd out prompt ones. Responses, keep-alive and reason phrases stay
+gunicorn's.
 
 A larger body is an upload, and the upload endpoint judges the head before it reads the
 body: a missing or forged token, or a declared length over the project's limit, is refused
