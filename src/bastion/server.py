@@ -7,18 +7,20 @@ import multiprocessing
 import time
 
 from gunicorn.app.base import BaseApplication
-from gunicorn.workers.gthread import ThreadWorker
+
+from bastion.http_buffering import BufferingThreadWorker, BufferLimits
 
 
-class BalancedThreadWorker(ThreadWorker):
-    """gunicorn's gthread worker, taking a new connection only while one of its threads is free.
+class BalancedThreadWorker(BufferingThreadWorker):
+    """The buffering worker, taking a new connection only while one of its threads is free.
 
     Every worker waits on the same listening socket and the first one awake accepts whatever
     is queued, so a burst of connections (an installer's parallel downloads, a load test) can
     land mostly on one worker: 13 of 16 was seen. Kept alive, they stay there, queued behind
     that worker's threads and its one GIL while other workers idle, and it shows in the
     latency tail. A worker whose threads are all busy now leaves new connections to the
-    others, so a new client does not wait behind someone else's long uploads either.
+    others. Only requests read in full count: a client still sending its request waits in
+    the worker's event loop, not on a thread, and a streamed upload has threads of its own.
 
     Relies on ThreadWorker's enqueue_req / finish_request / set_accept_enabled, which all run
     on the worker's main thread (gunicorn is pinned in constraints.txt).
@@ -88,7 +90,11 @@ class _Gunicorn(BaseApplication):
 
 
 def gunicorn_options(*, host: str, port: int, workers: int = 0, threads: int = 0,
-                     access_log: bool = False) -> dict:
+                     access_log: bool = False, max_connections: int = 1000,
+                     limits: BufferLimits | None = None) -> dict:
+    worker_class = BalancedThreadWorker
+    if limits is not None:
+        worker_class = type("BalancedThreadWorker", (BalancedThreadWorker,), {"limits": limits})
     return {
         "bind": f"{host}:{port}",
         # A worker runs Python on one core at a time (one GIL): two per core let one compute
@@ -97,8 +103,11 @@ def gunicorn_options(*, host: str, port: int, workers: int = 0, threads: int = 0
         "workers": workers or multiprocessing.cpu_count() * 2,
         # Threaded workers keep HTTP/1.1 connections alive: pip and uv fetch many pages
         # over one connection, and a sync worker would close it after every request.
-        "worker_class": BalancedThreadWorker,
+        "worker_class": worker_class,
         "threads": threads or 2,  # see settings.THREADS
+        # Per worker. A connection whose request is still arriving costs a socket and a
+        # buffer, not a thread (bastion.http_buffering).
+        "worker_connections": max_connections,
         "timeout": 600,  # large uploads on slow links
         "graceful_timeout": 10,
         "keepalive": 5,
@@ -119,6 +128,16 @@ def gunicorn_options(*, host: str, port: int, workers: int = 0, threads: int = 0
 
 def run(*, host: str, port: int, workers: int = 0, threads: int = 0,
         access_log: bool = False) -> int:
+    from django.conf import settings
+
+    limits = BufferLimits(
+        request_timeout=settings.REQUEST_TIMEOUT,
+        buffered_body_size=settings.BUFFERED_BODY_SIZE,
+        upload_threads=settings.UPLOAD_THREADS,
+        upload_min_rate=settings.UPLOAD_MIN_RATE,
+        buffer_memory=settings.BUFFER_MEMORY,
+    )
     _Gunicorn(gunicorn_options(host=host, port=port, workers=workers, threads=threads,
-                               access_log=access_log)).run()
+                               access_log=access_log, max_connections=settings.MAX_CONNECTIONS,
+                               limits=limits)).run()
     return 0

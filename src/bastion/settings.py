@@ -74,6 +74,27 @@ WORKERS = option("workers", 0, cast=int)  # 0 = 2 * cores (server.run says why)
 # latency tail of index pages (p99 17-19 ms with 2, 22-27 ms with 4; bench/README.md).
 THREADS = option("threads", 2, cast=int)
 ACCESS_LOG = option("access_log", False, cast=bool)
+# What a worker holds for clients still sending their requests (bastion.http_buffering).
+MAX_CONNECTIONS = option("max_connections", 1000, cast=int)
+REQUEST_TIMEOUT = option("request_timeout", 20.0, cast=float)
+BUFFERED_BODY_SIZE = option("buffered_body_size", 64 * 1024, cast=int)
+BUFFER_MEMORY = option("buffer_memory", 16 * 1024 * 1024, cast=int)
+UPLOAD_THREADS = option("upload_threads", 4, cast=int)
+UPLOAD_MIN_RATE = option("upload_min_rate", 8192, cast=int)
+if MAX_CONNECTIONS < 1:
+    raise ConfigError("BASTION_MAX_CONNECTIONS must be at least 1")
+if not 0 < REQUEST_TIMEOUT < float("inf"):
+    raise ConfigError("BASTION_REQUEST_TIMEOUT must be a number of seconds above 0")
+if BUFFERED_BODY_SIZE < 0:
+    raise ConfigError("BASTION_BUFFERED_BODY_SIZE must be 0 or more")
+# Room for one request's largest head (64 KiB) and buffered body at least.
+if BUFFER_MEMORY < BUFFERED_BODY_SIZE + 64 * 1024:
+    raise ConfigError("BASTION_BUFFER_MEMORY must be at least BASTION_BUFFERED_BODY_SIZE "
+                      "+ 65536 (one request's headers and body)")
+if UPLOAD_THREADS < 1:
+    raise ConfigError("BASTION_UPLOAD_THREADS must be at least 1")
+if UPLOAD_MIN_RATE < 0:
+    raise ConfigError("BASTION_UPLOAD_MIN_RATE must be 0 (no minimum) or more")
 
 # Loopback binds name the index http://localhost:PORT: browsers treat localhost, and not
 # 127.0.0.1, as a secure context, which WebAuthn needs. A wildcard bind says nothing about the

@@ -1,6 +1,8 @@
 """How gunicorn's workers share connections (bastion.server.BalancedThreadWorker)."""
 
 import os
+import re
+import secrets
 import socket
 import time
 from pathlib import Path
@@ -8,7 +10,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.artifacts import Wheel
 from tests.conftest import Server
+
+from .uploads import upload, uploader
 
 
 @pytest.fixture(scope="module")
@@ -18,10 +23,28 @@ def one_thread_each():
     srv.stop()
 
 
-def test_a_worker_with_every_thread_busy_leaves_new_connections_to_an_idle_one(one_thread_each):
-    # A client that connects and says nothing holds a thread: gunicorn waits 5 s for its request.
-    with socket.create_connection(("127.0.0.1", one_thread_each.port)):
-        time.sleep(0.5)  # accepted by one of the two workers by now
+@pytest.fixture(scope="module")
+def large_file_path(one_thread_each):
+    """A file far larger than what a socket buffers, for a client that will not read it."""
+    name = "large-" + secrets.token_hex(4)
+    _user, token = uploader()
+    wheel = Wheel(name, "1.0", files={f"{name.replace('-', '_')}/blob.bin": os.urandom(4 * 1024 * 1024)})
+    assert upload(one_thread_each, token, wheel).status_code == 200
+    page = requests.get(f"{one_thread_each.url}/simple/{name}/", timeout=10).text
+    path = re.search(r'href="([^"#]+)', page).group(1)
+    assert path.startswith("/packages/")
+    return path
+
+
+def test_a_worker_with_every_thread_busy_leaves_new_connections_to_an_idle_one(one_thread_each,
+                                                                              large_file_path):
+    # A client that stops reading a download holds the thread writing it. (One that connects
+    # and says nothing holds no thread: the worker's event loop waits for its request.)
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", one_thread_each.port))
+        sock.sendall(f"GET {large_file_path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        time.sleep(0.5)  # accepted by one of the two workers, whose thread is stuck writing
         # Each request opens a new connection; landing on the busy worker, it would wait there.
         for _ in range(8):
             started = time.monotonic()
