@@ -296,12 +296,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "bastion.web.middleware.HeadWithoutBodyMiddleware",
     "bastion.web.middleware.RejectNulBytesMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Hands GET /simple/<project>/ straight to its view, past layers it does not use.
-    "bastion.simple.middleware.SimpleFastPathMiddleware",
-    # The same for POST /legacy/ (every upload).
-    "bastion.upload.middleware.UploadShortWayMiddleware",
     # Serves /static/ from the apps' static folders under gunicorn, no collectstatic step.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.gzip.GZipMiddleware",

@@ -1,11 +1,13 @@
 """Simple API routing and PEP 691 negotiation (standards.md §7 items 1–11), over HTTP."""
 
 import gzip
+import http.client
 import secrets
 
 import pytest
 import requests
 
+from tests.conftest import Server
 from tests.e2e.simple_support import new_publisher, parse_page, publish, wheel
 
 JSON = "application/vnd.pypi.simple.v1+json"
@@ -200,3 +202,25 @@ def test_simple_pages_carry_the_sites_security_headers(server, project):
     assert response.headers["X-Frame-Options"] == "DENY"
     assert "Set-Cookie" not in response.headers
     assert int(response.headers["Content-Length"]) == len(response.content)
+
+
+@pytest.fixture(scope="module")
+def pinned_server():
+    """The index answering for one host name only (BASTION_ALLOWED_HOSTS)."""
+    srv = Server({"BASTION_ALLOWED_HOSTS": "127.0.0.1"})
+    yield srv
+    srv.stop()
+
+
+def test_a_cached_page_is_refused_to_a_host_name_the_index_does_not_serve(pinned_server, project):
+    # One connection, so both requests reach the worker whose page cache the first one filled.
+    connection = http.client.HTTPConnection("127.0.0.1", pinned_server.port, timeout=10)
+    try:
+        for host, status in (("127.0.0.1", 200), ("127.0.0.1", 200), ("evil.example", 400)):
+            connection.request("GET", f"/simple/{project[1]}/", headers={"Host": host})
+            response = connection.getresponse()
+            body = response.read()
+            assert response.status == status, host
+        assert project[1].encode() not in body
+    finally:
+        connection.close()

@@ -20,39 +20,23 @@ def cache_control(max_age: int, *, immutable: bool = False) -> str:
     return value + ", immutable" if immutable else value
 
 
-def page_representation(page: Page, accept_encoding: str | None, if_none_match: str | None,
-                        *, vary: str) -> tuple[int, list[tuple[str, str]], bytes]:
-    """Status, headers and body of a cached page: 200 or 304, gzipped when the client allows it.
-
-    Shared by page_response and the WSGI fast path (``fastpath``), so both send the same.
-    """
-    use_gzip = page.gzipped is not None and accepts_encoding(accept_encoding, "gzip")
-    # A compressed body is another representation; its tag is the weak form of the plain one.
-    etag = "W/" + page.etag if use_gzip else page.etag
-    if etag_matches(if_none_match, etag):
-        status, body, headers = 304, b"", []
-    else:
-        status, body = 200, page.gzipped if use_gzip else page.body
-        headers = [("Content-Type", page.content_type)]
-        if use_gzip:
-            headers.append(("Content-Encoding", "gzip"))
-    headers += [
-        ("ETag", etag),
-        ("Vary", vary),
-        ("Cache-Control", cache_control(settings.SIMPLE_CACHE_SECONDS)),
-        ("X-PyPI-Last-Serial", str(page.serial)),
-    ]
-    return status, headers, body
-
-
 def page_response(request, page: Page, *, vary: str) -> HttpResponse:
     """A cached page as 200 or 304, gzipped when the client allows it."""
-    status, headers, body = page_representation(
-        page, request.META.get("HTTP_ACCEPT_ENCODING"), request.META.get("HTTP_IF_NONE_MATCH"),
-        vary=vary)
-    response = HttpResponseNotModified() if status == 304 else HttpResponse(body)
-    for name, value in headers:
-        response[name] = value
+    use_gzip = page.gzipped is not None and accepts_encoding(
+        request.META.get("HTTP_ACCEPT_ENCODING"), "gzip")
+    # A compressed body is another representation; its tag is the weak form of the plain one.
+    etag = "W/" + page.etag if use_gzip else page.etag
+    if etag_matches(request.META.get("HTTP_IF_NONE_MATCH"), etag):
+        response = HttpResponseNotModified()
+    else:
+        response = HttpResponse(page.gzipped if use_gzip else page.body,
+                                content_type=page.content_type)
+        if use_gzip:
+            response["Content-Encoding"] = "gzip"
+    response["ETag"] = etag
+    response["Vary"] = vary
+    response["Cache-Control"] = cache_control(settings.SIMPLE_CACHE_SECONDS)
+    response["X-PyPI-Last-Serial"] = str(page.serial)
     return response
 
 

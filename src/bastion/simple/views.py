@@ -103,13 +103,9 @@ def _detail(request, name: str, *, location: str, media_type: str | None = None)
     return page_response(request, page, vary=VARY)
 
 
-def detail_response(request, name: str):
-    return _detail(request, name, location="{prefix}simple/{name}/")
-
-
 @read_only
 def detail(request, name: str):
-    return detail_response(request, name)
+    return _detail(request, name, location="{prefix}simple/{name}/")
 
 
 @read_only

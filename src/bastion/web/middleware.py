@@ -4,7 +4,6 @@ Django's SecurityMiddleware covers the rest of the headers.
 """
 
 from django.http import HttpResponseBadRequest
-from django.middleware.clickjacking import XFrameOptionsMiddleware
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -43,18 +42,24 @@ class RejectNulBytesMiddleware:
         return self.get_response(request)
 
 
-def with_header_layers(view):
-    """``view`` wrapped in the layers that add headers to every response.
+class HeadWithoutBodyMiddleware:
+    """Answers to HEAD carry the headers of the GET answer and no body.
 
-    For the short ways past the middleware stack (``simple.middleware``,
-    ``upload.middleware``): what they skip adds nothing to their answers, but these do.
+    Django leaves the body in (its development server strips it); gunicorn drops it but logs
+    a warning for every such request, which would bury real warnings. First in the stack, so
+    that the headers it keeps (Content-Length above all) are those the other layers gave the
+    GET answer.
     """
-    return SecurityHeadersMiddleware(XFrameOptionsMiddleware(view))
 
+    def __init__(self, get_response):
+        self.get_response = get_response
 
-def set_content_length(response):
-    """CommonMiddleware's job on the long way round; without it gunicorn would chunk."""
-    if (response.status_code != 304 and not response.streaming
-            and not response.has_header("Content-Length")):
-        response["Content-Length"] = str(len(response.content))
-    return response
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.method == "HEAD":
+            if response.streaming:
+                # What it was streaming is still closed with the response.
+                response.streaming_content = ()
+            else:
+                response.content = b""
+        return response
