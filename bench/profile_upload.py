@@ -79,8 +79,8 @@ SECTIONS = [
     "bastion.packaging.services:project_changed",
     "bastion.packaging.services:record",
     "bastion.packaging.services:holding_chain_head",
-    "bastion.packaging.services:stage_file",
-    "bastion.storage.writer:WriterStaging.wait",
+    "bastion.storage.local:LocalFileStore.stage",
+    "bastion.storage.local:Staging.publish",
     "bastion.accounts.notifications:send",
 ]
 

@@ -21,7 +21,7 @@ from bastion.core.descriptions import RenderedDescription
 from bastion.core.errors import ValidationError
 from bastion.events import tags
 from bastion.events.services import RequestInfo, holding_chain_head, next_serial, record
-from bastion.storage import Staging, content_path, get_store
+from bastion.storage import Staged, content_path, get_store
 
 from .models import (
     File,
@@ -277,144 +277,118 @@ _NEW_FILE = sql.Inserter(File)
 _REGISTER_FILENAME_SQL = f"INSERT INTO {FilenameRegistry._meta.db_table} (filename) VALUES (%s)"
 
 
-def stage_file(local_path: str, digests: Digests, filename: str) -> Staging:
-    """Begin writing an upload's bytes into the store, out of sight until add_file publishes
-    them; the caller hands the result to add_file, or discards it if it never gets there."""
-    staging = get_store().start_staging()
-    staging.add([(content_path(digests.blake2_256, filename), local_path)])
-    return staging
-
-
 def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
              python_version: str, info: RequestInfo | None = None, token=None,
-             comment: str = "", staged: Staging | None = None) -> AddFileResult:
+             comment: str = "") -> AddFileResult:
     """Add one validated distribution file, creating the project and release as needed.
 
     ``verified`` is a ``core.distributions.VerifiedDistribution``. Either everything is
-    written (rows, stored bytes, events, serial) or nothing is. ``staged`` is what
-    ``stage_file`` began for these bytes; add_file ends it either way.
+    written (rows, stored bytes, events, serial) or nothing is.
     """
+    path = content_path(digests.blake2_256, verified.dist.filename)
+    items = [(path, content_path_on_disk)]
+    if verified.pep658_metadata is not None:
+        items.append((path + ".metadata", verified.pep658_metadata))
+    # Written and synced out of sight before any lock is taken: under the locks only the
+    # renames and a directory sync remain.
+    staged = get_store().stage(items)
+    with transaction.atomic():
+        try:
+            return _add_staged_file(
+                user=user, verified=verified, digests=digests, path=path, staged=staged,
+                python_version=python_version, info=info, token=token, comment=comment)
+        except BaseException:
+            # Before the transaction rolls back: its locks still hold off a concurrent upload
+            # of the same file, whose own copy at the same path must not be deleted. (If the
+            # commit itself fails, the published file stays: by then it may be that upload's,
+            # and nothing lists a file without its row.)
+            staged.discard()
+            raise
+
+
+def _add_staged_file(*, user, verified, digests: Digests, path: str, staged: Staged,
+                     python_version: str, info, token, comment: str) -> AddFileResult:
     dist = verified.dist
     meta = verified.metadata
     filename = dist.filename
-    path = content_path(digests.blake2_256, filename)
-    if staged is None:
-        staged = stage_file(content_path_on_disk, digests, filename)
-    elif staged.paths != [path]:
-        staged.discard()
-        raise ValueError(f"staged {staged.paths!r}, not {path!r}")
-    stored = _DiscardedOnFailure(staged)
-    try:
-        # The files are discarded before the failed transaction rolls back (the inner block
-        # exits first), while its locks still hold off a concurrent upload of the same file:
-        # that upload must not have its own copy, written at the same path, deleted.
-        with transaction.atomic(), stored:
-            # Lock order everywhere: the project row first, then the chain head; lifecycle
-            # and role changes take them in that order too, so they cannot deadlock.
-            project, role = project_for_upload(meta.name, user, lock=True)
-            if project is not None:
-                check_can_upload(user, project, role)
-            existing = find_existing_file(filename, digests)
-            if existing is not None:
-                if project is None or existing.project_id != project.pk:
-                    raise ValidationError(f"File already exists ('{filename}').")
-                stored.discard()  # unpublished: only our own out-of-sight copy goes
-                return AddFileResult(File.objects.get(pk=existing.id), created=False)
-            with holding_chain_head():
-                if project is None:
-                    project = create_project(meta.name, user, info=info)
-                now = timezone.now()
-                check_upload_size(project, digests.size)
+    # Lock order everywhere: the project row first, then the chain head; lifecycle and role
+    # changes take them in that order too, so they cannot deadlock.
+    project, role = project_for_upload(meta.name, user, lock=True)
+    if project is not None:
+        check_can_upload(user, project, role)
+    existing = find_existing_file(filename, digests)
+    if existing is not None:
+        if project is None or existing.project_id != project.pk:
+            raise ValidationError(f"File already exists ('{filename}').")
+        staged.discard()  # unpublished: only our own out-of-sight copy goes
+        return AddFileResult(File.objects.get(pk=existing.id), created=False)
+    with holding_chain_head():
+        if project is None:
+            project = create_project(meta.name, user, info=info)
+        now = timezone.now()
+        check_upload_size(project, digests.size)
 
-                canonical = canonicalize_version(meta.version)
-                found = sql.first(_RELEASE_SQL, [project.pk, canonical])
-                release = _RELEASES.load(found) if found is not None else None
-                if release is not None:
-                    release.project = project
-                new_release = release is None
-                if not new_release:
-                    max_age = timedelta(days=settings.MAX_RELEASE_AGE_DAYS)
-                    if settings.MAX_RELEASE_AGE_DAYS > 0 and now - release.created > max_age:
-                        raise ValidationError(
-                            "Uploading new files to releases older than "
-                            f"{settings.MAX_RELEASE_AGE_DAYS} days is not allowed."
-                        )
-                    if dist.kind == PackageType.SDIST and sql.first(
-                            _RELEASE_HAS_SDIST_SQL, [release.pk, PackageType.SDIST]):
-                        raise ValidationError("Only one sdist may be uploaded per release.")
-                release_values = {"version": str(meta.version), "canonical_version": canonical,
-                                  **_release_fields(meta)}
-                check_column_lengths(Release, release_values)
-                check_column_lengths(File, {"filename": filename, "python_version": python_version})
-
-                # Every check has passed and the locks are held: the staged bytes are
-                # published in the background while the rows are written, and waited for
-                # before commit.
-                if verified.pep658_metadata is not None:
-                    staged.add([(path + ".metadata", verified.pep658_metadata)])
-                staged.start_publish()
-
-                if new_release:
-                    release = Release(project=project, is_prerelease=meta.version.is_prerelease,
-                                      created=now, uploader=user, **release_values)
-                    _NEW_RELEASE.add(release)
-                file = File(
-                    release=release, filename=filename, packagetype=dist.kind,
-                    python_version=python_version, requires_python=release.requires_python,
-                    size=digests.size, sha256=digests.sha256, blake2_256=digests.blake2_256,
-                    md5=digests.md5, path=path, upload_time=now, uploaded_by=user, comment=comment,
+        canonical = canonicalize_version(meta.version)
+        found = sql.first(_RELEASE_SQL, [project.pk, canonical])
+        release = _RELEASES.load(found) if found is not None else None
+        if release is not None:
+            release.project = project
+        new_release = release is None
+        if not new_release:
+            max_age = timedelta(days=settings.MAX_RELEASE_AGE_DAYS)
+            if settings.MAX_RELEASE_AGE_DAYS > 0 and now - release.created > max_age:
+                raise ValidationError(
+                    "Uploading new files to releases older than "
+                    f"{settings.MAX_RELEASE_AGE_DAYS} days is not allowed."
                 )
-                if verified.pep658_metadata is not None:
-                    file.metadata_sha256 = hashlib.sha256(verified.pep658_metadata).hexdigest()
-                    file.metadata_blake2_256 = hashlib.blake2b(verified.pep658_metadata,
-                                                               digest_size=32).hexdigest()
-                try:
-                    # No savepoint needed: a failure here ends the whole transaction.
-                    _NEW_FILE.add(file)
-                    sql.execute(_REGISTER_FILENAME_SQL, [filename])
-                except IntegrityError:
-                    # Another upload of the same name or bytes won the race; answer as if we
-                    # came second.
-                    raise ValidationError(f"File already exists ('{filename}').") from None
+            if dist.kind == PackageType.SDIST and sql.first(
+                    _RELEASE_HAS_SDIST_SQL, [release.pk, PackageType.SDIST]):
+                raise ValidationError("Only one sdist may be uploaded per release.")
+        release_values = {"version": str(meta.version), "canonical_version": canonical,
+                          **_release_fields(meta)}
+        check_column_lengths(Release, release_values)
+        check_column_lengths(File, {"filename": filename, "python_version": python_version})
 
-                project_changed(project, size_change=digests.size, locked=True)
-                token_info = {"token_id": str(token.id)} if token is not None else {}
-                if new_release:
-                    record(tags.PROJECT_RELEASE_ADD, info=info, actor=user, user=user,
-                           project=project, additional={"version": release.version, **token_info})
-                record(tags.FILE_ADD, info=info, actor=user, user=user, project=project,
-                       additional={"filename": filename, "version": release.version,
-                                   "sha256": digests.sha256, "size": digests.size,
-                                   "new_release": new_release, **token_info})
-                from .notifications import on_file_added  # mailed only once the upload commits
+        # Every check has passed and the locks are held. The rows must never commit pointing
+        # at bytes that are not durably stored: published first.
+        staged.publish()
 
-                on_file_added(file, new_release=new_release, user=user, token=token)
-            # The rows must never commit pointing at bytes that are not durably stored.
-            staged.wait()
-            return AddFileResult(file, created=True)
-    except BaseException:
-        stored.discard()  # the commit itself failed (else already done)
-        raise
+        if new_release:
+            release = Release(project=project, is_prerelease=meta.version.is_prerelease,
+                              created=now, uploader=user, **release_values)
+            _NEW_RELEASE.add(release)
+        file = File(
+            release=release, filename=filename, packagetype=dist.kind,
+            python_version=python_version, requires_python=release.requires_python,
+            size=digests.size, sha256=digests.sha256, blake2_256=digests.blake2_256,
+            md5=digests.md5, path=path, upload_time=now, uploaded_by=user, comment=comment,
+        )
+        if verified.pep658_metadata is not None:
+            file.metadata_sha256 = hashlib.sha256(verified.pep658_metadata).hexdigest()
+            file.metadata_blake2_256 = hashlib.blake2b(verified.pep658_metadata,
+                                                       digest_size=32).hexdigest()
+        try:
+            # No savepoint needed: a failure here ends the whole transaction.
+            _NEW_FILE.add(file)
+            sql.execute(_REGISTER_FILENAME_SQL, [filename])
+        except IntegrityError:
+            # Another upload of the same name or bytes won the race; answer as if we
+            # came second.
+            raise ValidationError(f"File already exists ('{filename}').") from None
 
+        project_changed(project, size_change=digests.size, locked=True)
+        token_info = {"token_id": str(token.id)} if token is not None else {}
+        if new_release:
+            record(tags.PROJECT_RELEASE_ADD, info=info, actor=user, user=user,
+                   project=project, additional={"version": release.version, **token_info})
+        record(tags.FILE_ADD, info=info, actor=user, user=user, project=project,
+               additional={"filename": filename, "version": release.version,
+                           "sha256": digests.sha256, "size": digests.size,
+                           "new_release": new_release, **token_info})
+        from .notifications import on_file_added  # mailed only once the upload commits
 
-class _DiscardedOnFailure:
-    """The upload's staged files, discarded if the block they are published in fails."""
-
-    def __init__(self, staging: Staging):
-        self.staging: Staging | None = staging
-
-    def discard(self) -> None:
-        if self.staging is not None:
-            staging, self.staging = self.staging, None
-            staging.discard()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, traceback) -> bool:
-        if exc_type is not None:
-            self.discard()
-        return False
+        on_file_added(file, new_release=new_release, user=user, token=token)
+    return AddFileResult(file, created=True)
 
 
 _PROJECT_CHANGED_SQL = (f"UPDATE {Project._meta.db_table} SET last_serial = %s, "

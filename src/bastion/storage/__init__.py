@@ -7,7 +7,6 @@ so a stored path can never point at other bytes than the ones it was written wit
 from __future__ import annotations
 
 import io
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from typing import BinaryIO, Iterable, Iterator, Protocol, Sequence
 
@@ -16,25 +15,18 @@ from typing import BinaryIO, Iterable, Iterator, Protocol, Sequence
 Source = tuple[str, "str | bytes"]
 
 
-class Staging(Protocol):
-    """Files written in the background, out of sight until published (see start_staging)."""
+class Staged(Protocol):
+    """Files written for one change, kept only if the change is (see FileStore.stage)."""
 
     paths: list[str]
 
-    def add(self, items: Sequence[Source]) -> None:
-        """Begin writing these files; returns at once."""
-
-    def start_publish(self) -> None:
-        """Begin making every added file visible and durable; returns at once."""
-
-    def wait(self) -> None:
-        """Return once all that was begun is done (after start_publish: the files are durable
-        and visible), or raise the first failure."""
+    def publish(self) -> None:
+        """Make every staged file visible at its path, durably, before returning."""
 
     def discard(self) -> None:
-        """End the staging leaving none of its files: unpublished ones are dropped; once
-        publishing began, the paths are deleted (callers hold off concurrent writers of the
-        same paths while they do this)."""
+        """Leave none of this staging's files: what was not published is dropped, and what was
+        published is deleted. Only while the caller still holds off every other writer of
+        these paths (add_file: its locks), or the file deleted could be theirs."""
 
 
 class FileStore(Protocol):
@@ -48,9 +40,9 @@ class FileStore(Protocol):
         files already stored may remain, and the caller deletes them if it needs none.
         """
 
-    def start_staging(self) -> Staging:
-        """Write files in the background while the caller goes on: ``add`` them as they are
-        known, ``start_publish`` once they may be kept, then ``wait``; or ``discard``."""
+    def stage(self, items: Sequence[Source]) -> Staged:
+        """Write these files where nobody sees them yet, as durably as the store can before
+        they are published; ``publish`` or ``discard`` the result."""
 
     def open(self, path: str) -> BinaryIO: ...
 
@@ -66,11 +58,6 @@ class FileStore(Protocol):
         """A filesystem path for zero-copy serving, or None for remote stores."""
 
 
-# Threads, for stores whose writes wait on the network (S3): while a thread waits on a socket
-# it does not hold the interpreter lock. Local writes go to a process instead (.writer).
-_put_threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bastion-store")
-
-
 @contextmanager
 def opened(items: Sequence[Source]) -> Iterator[list[tuple[str, BinaryIO]]]:
     """``(path, readable file)`` for each item, open until the block ends."""
@@ -81,50 +68,29 @@ def opened(items: Sequence[Source]) -> Iterator[list[tuple[str, BinaryIO]]]:
                for path, source in items]
 
 
-def _put_sources(store: FileStore, items: Sequence[Source]) -> None:
-    with opened(items) as sources:
-        store.put_many(sources)
+class PutOnPublish:
+    """:class:`Staged` for stores without a place out of sight (S3): nothing is written
+    before ``publish``, which stores every file with ``put_many``."""
 
-
-class ThreadedStaging:
-    """:class:`Staging` for stores without a place out of sight (S3): nothing is written
-    before ``start_publish``, which runs ``put_many`` on a thread."""
-
-    def __init__(self, store: FileStore):
+    def __init__(self, store: FileStore, items: Sequence[Source]):
         self._store = store
-        self._items: list[Source] = []
-        self._future = None
-        self.paths: list[str] = []
-        self.publishing = False
+        self._items = list(items)
+        self.paths = [path for path, _source in self._items]
+        self._published = False
 
-    def add(self, items: Sequence[Source]) -> None:
-        self._items.extend(items)
-        self.paths.extend(path for path, _source in items)
-
-    def start_publish(self) -> None:
-        self.publishing = True
-        self._future = _put_threads.submit(_put_sources, self._store, self._items)
-
-    def wait(self) -> None:
-        if self._future is not None:
-            self._future.result()
+    def publish(self) -> None:
+        self._published = True  # a failure half-way leaves some: discard deletes them all
+        with opened(self._items) as sources:
+            self._store.put_many(sources)
 
     def discard(self) -> None:
-        try:
-            self.wait()
-        except Exception:  # the failure being cleaned up after
-            pass
-        if self.publishing:
-            delete_published(self._store, self.paths)
-
-
-def delete_published(store: FileStore, paths: list[str]) -> None:
-    """Delete what a failed staging may have published (see Staging.discard)."""
-    for path in paths:
-        try:
-            store.delete(path)
-        except ValueError:  # a path the store refuses holds nothing of ours
-            pass
+        if not self._published:
+            return
+        for path in self.paths:
+            try:
+                self._store.delete(path)
+            except ValueError:  # a path the store refuses: put_many stored nothing
+                pass
 
 
 def content_path(blake2_256: str, filename: str) -> str:
@@ -152,7 +118,4 @@ def get_store() -> FileStore:
 
 def reset_store() -> None:
     global _store
-    store, _store = _store, None
-    close = getattr(store, "close", None)
-    if close is not None:
-        close()
+    _store = None

@@ -13,14 +13,14 @@ multipart upload only at CompleteMultipartUpload; on any failure the parts are a
 from __future__ import annotations
 
 import posixpath
-from typing import BinaryIO, Iterable, Iterator
+from typing import BinaryIO, Iterable, Iterator, Sequence
 
 import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import ThreadedStaging
+from . import PutOnPublish, Source
 
 MiB = 1024 * 1024
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
@@ -97,8 +97,11 @@ class S3FileStore:
         for path, source in pairs:
             self.put(path, source)
 
-    def start_staging(self) -> ThreadedStaging:
-        return ThreadedStaging(self)
+    def stage(self, items: Sequence[Source]) -> PutOnPublish:
+        # S3 has no place out of sight to write to: the objects are stored when published.
+        for path, _source in items:
+            self._key(path)  # refuse a bad path now, as the local store does
+        return PutOnPublish(self, items)
 
     def open(self, path: str) -> BinaryIO:
         key = self._key(path)

@@ -134,27 +134,20 @@ def _store(request, form: UploadForm, content: ReceivedFile, identity: Identity)
         access.check_may_create(user, form.name)
         services.check_new_project_name(form.name, user)
 
-    # The bytes are written to the store (out of sight, synced) while the archive is checked;
-    # add_file publishes them if it keeps the upload.
-    staged = services.stage_file(content.path, digests, content.filename)
-    try:
-        verified = validate_distribution(
-            content.path, content.filename, form=form.cross_check,
-            project_name=project.name if project is not None else None,
-            limits=ArchiveLimits(max_members=settings.ARCHIVE_MAX_MEMBERS,
-                                 max_uncompressed=settings.ARCHIVE_MAX_UNCOMPRESSED,
-                                 max_ratio=settings.ARCHIVE_MAX_RATIO),
-            allow_zip_sdist=settings.ALLOW_ZIP_SDISTS,
-            rendered=services.release_description(project, form.version) if project else None,
-        )
-        _check_token_scope_holds(form, verified)
-    except BaseException:
-        staged.discard()
-        raise
+    verified = validate_distribution(
+        content.path, content.filename, form=form.cross_check,
+        project_name=project.name if project is not None else None,
+        limits=ArchiveLimits(max_members=settings.ARCHIVE_MAX_MEMBERS,
+                             max_uncompressed=settings.ARCHIVE_MAX_UNCOMPRESSED,
+                             max_ratio=settings.ARCHIVE_MAX_RATIO),
+        allow_zip_sdist=settings.ALLOW_ZIP_SDISTS,
+        rendered=services.release_description(project, form.version) if project else None,
+    )
+    _check_token_scope_holds(form, verified)
     result = services.add_file(
         user=user, verified=verified, content_path_on_disk=content.path, digests=digests,
         python_version=form.pyversion, info=RequestInfo.from_request(request),
-        token=identity.token, comment=form.comment, staged=staged,
+        token=identity.token, comment=form.comment,
     )
     return Accepted(content.filename, created=result.created)
 

@@ -54,29 +54,85 @@ def test_written_files_are_deleted_before_the_failed_change_lets_go_of_its_locks
     # a deletion after the rollback could remove that upload's committed copy.
     from django.db import transaction
 
+    from bastion.storage import local
+
     project = new_project(owner, f"lockdel-{unique}")
     artifact = wheel(project.name, "2.0")
     seen = []
-    original = services._DiscardedOnFailure.discard
+    original = local.Staging.discard
 
     def discard(self):
-        if self.staging is not None:  # the first call discards; a later one has nothing left
-            seen.append(transaction.get_connection().in_atomic_block)
+        seen.append((bool(self._published), transaction.get_connection().in_atomic_block))
         original(self)
 
     def fail(*args, **kwargs):
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(services._DiscardedOnFailure, "discard", discard)
+    monkeypatch.setattr(local.Staging, "discard", discard)
     monkeypatch.setattr(services, "project_changed", fail)
     with pytest.raises(RuntimeError, match="went away"):
         add(owner, artifact)
-    assert seen == [True]
+    assert seen == [(True, True)]  # published, and deleted inside the transaction
     _nothing_left(artifact, current_serial())
 
 
+def test_a_failed_upload_leaves_a_concurrent_identical_upload_its_file(owner, unique, monkeypatch):
+    # Two uploads of the same bytes stage their own copies at the same time; the first takes
+    # the locks, publishes, then fails. The second, waiting on those locks, publishes its copy
+    # at the same path after the rollback and commits: that copy must survive the first's
+    # clean-up.
+    import threading
+
+    from django.db import connection
+
+    from bastion.storage import local
+
+    project = new_project(owner, f"race-{unique}")
+    artifact = wheel(project.name, "2.0")
+    first_published, second_staged = threading.Event(), threading.Event()
+    original_changed, original_stage = services.project_changed, local.LocalFileStore.stage
+    failures: list[BaseException] = []
+
+    def changed(*args, **kwargs):
+        if threading.current_thread().name == "first":
+            first_published.set()
+            assert second_staged.wait(30)
+            raise RuntimeError("the first upload fails after publishing")
+        return original_changed(*args, **kwargs)
+
+    def stage(self, items):
+        staged = original_stage(self, items)
+        if threading.current_thread().name == "second":
+            second_staged.set()
+        return staged
+
+    def upload(name):
+        try:
+            if name == "second":
+                assert first_published.wait(30)
+            add(owner, artifact)
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    monkeypatch.setattr(services, "project_changed", changed)
+    monkeypatch.setattr(local.LocalFileStore, "stage", stage)
+    threads = [threading.Thread(target=upload, args=(name,), name=name)
+               for name in ("first", "second")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert [str(exc) for exc in failures] == ["the first upload fails after publishing"]
+    file = File.objects.get(filename=artifact.filename)
+    with get_store().open(file.path) as handle:
+        assert handle.read() == artifact.build()
+    assert stored(file.metadata_path)
+
+
 def test_a_store_that_fails_to_write_leaves_no_rows(owner, unique, tmp_path):
-    # A real refusal by the writer process: a symlink planted where the file's directory goes.
+    # A real refusal by the store: a symlink planted where the file's directory goes.
     artifact = wheel(f"nostore-{unique}", "1.0")
     serial = current_serial()
     digest = hashlib.blake2b(artifact.build(), digest_size=32).hexdigest()

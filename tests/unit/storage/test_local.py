@@ -285,15 +285,13 @@ def test_data_is_synced_before_the_rename_that_makes_it_visible(store, monkeypat
                       ("rename", "demo-1.0-py3-none-any.whl.metadata")]
 
 
-# -- staging: written out of sight, then published or abandoned ----------------------------------
+# -- staging: written out of sight, then published or discarded ----------------------------------
 
 def test_staged_files_are_invisible_until_published(store, tmp_path):
     source = tmp_path / "upload.whl"
     source.write_bytes(b"wheel bytes")
-    staging = local.Staging(store)
-    with open(source, "rb") as handle:
-        staging.add([("packages/aa/bb/cc/demo-1.0-py3-none-any.whl", handle)])
-    staging.add([("packages/aa/bb/cc/demo-1.0-py3-none-any.whl.metadata", io.BytesIO(b"meta"))])
+    staging = store.stage([("packages/aa/bb/cc/demo-1.0-py3-none-any.whl", str(source)),
+                           ("packages/aa/bb/cc/demo-1.0-py3-none-any.whl.metadata", b"meta")])
     assert list(store.iter_paths()) == []
     assert not store.exists("packages/aa/bb/cc/demo-1.0-py3-none-any.whl")
     staging.publish()
@@ -304,21 +302,39 @@ def test_staged_files_are_invisible_until_published(store, tmp_path):
     assert all_files(store.root) == sorted(store.iter_paths())  # no temporary file left
 
 
-def test_an_abandoned_staging_leaves_no_file_and_keeps_what_was_published(store):
+def test_staged_bytes_are_synced_before_stage_returns(store, monkeypatch):
+    synced = []
+    monkeypatch.setattr(local, "_sync_data", lambda fd: synced.append(os.fstat(fd).st_size))
+    store.stage([(WHEEL, b"wheel"), (WHEEL + ".metadata", b"m")])
+    assert synced == [5, 1]
+
+
+def test_a_discarded_staging_leaves_no_file_and_keeps_what_was_stored(store):
     store.put("packages/aa/bb/cc/demo-1.0.tar.gz", io.BytesIO(b"the stored one"))
-    staging = local.Staging(store)
     # The same path staged again (the identical upload arriving twice), then dropped.
-    staging.add([("packages/aa/bb/cc/demo-1.0.tar.gz", io.BytesIO(b"the stored one")),
-                 ("packages/dd/ee/ff/other-1.0.tar.gz", io.BytesIO(b"never kept"))])
-    staging.abandon()
+    staging = store.stage([("packages/aa/bb/cc/demo-1.0.tar.gz", b"the stored one"),
+                           ("packages/dd/ee/ff/other-1.0.tar.gz", b"never kept")])
+    staging.discard()
     assert all_files(store.root) == ["packages/aa/bb/cc/demo-1.0.tar.gz"]
     with store.open("packages/aa/bb/cc/demo-1.0.tar.gz") as handle:
         assert handle.read() == b"the stored one"
 
 
+def test_a_published_staging_discarded_deletes_its_files(store):
+    staging = store.stage([(WHEEL, b"wheel"), (WHEEL + ".metadata", b"m")])
+    staging.publish()
+    staging.discard()  # the rows failed to commit
+    assert all_files(store.root) == []
+
+
 def test_staging_refuses_a_path_out_of_the_store_before_writing_anything(store):
-    staging = local.Staging(store)
     with pytest.raises(ValueError, match="escapes"):
-        staging.add([("packages/aa/ok.whl", io.BytesIO(b"x")), ("packages/../../evil", io.BytesIO(b"x"))])
-    staging.abandon()
+        store.stage([("packages/aa/ok.whl", b"x"), ("packages/../../evil", b"x")])
+    assert all_files(store.root) == []
+
+
+def test_a_staging_that_fails_to_write_leaves_no_temp_file(store, tmp_path):
+    missing = tmp_path / "gone.whl"
+    with pytest.raises(FileNotFoundError):
+        store.stage([(WHEEL + ".metadata", b"m"), (WHEEL, str(missing))])
     assert all_files(store.root) == []

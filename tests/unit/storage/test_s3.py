@@ -222,12 +222,10 @@ def test_put_many_that_fails_leaves_no_partial_object(store):
 def test_staging_writes_nothing_before_publish_then_stores_durably(store, tmp_path):
     upload = tmp_path / "upload.whl"
     upload.write_bytes(b"wheel")
-    staging = store.start_staging()
-    staging.add([("packages/aa/bb/cc/demo.whl", str(upload))])
-    staging.add([("packages/aa/bb/cc/demo.whl.metadata", b"meta")])
+    staging = store.stage([("packages/aa/bb/cc/demo.whl", str(upload)),
+                           ("packages/aa/bb/cc/demo.whl.metadata", b"meta")])
     assert list(store.iter_paths()) == []  # S3 has no place out of sight
-    staging.start_publish()
-    staging.wait()
+    staging.publish()
     assert sorted(store.iter_paths()) == ["packages/aa/bb/cc/demo.whl",
                                           "packages/aa/bb/cc/demo.whl.metadata"]
     staging.discard()  # the rows failed to commit after all
@@ -235,7 +233,11 @@ def test_staging_writes_nothing_before_publish_then_stores_durably(store, tmp_pa
 
 
 def test_an_unpublished_staging_discarded_stores_nothing(store):
-    staging = store.start_staging()
-    staging.add([("packages/aa/bb/cc/demo.whl", b"wheel")])
+    staging = store.stage([("packages/aa/bb/cc/demo.whl", b"wheel")])
     staging.discard()
     assert list(store.iter_paths()) == []
+
+
+def test_staging_refuses_a_path_out_of_the_store_at_once(store):
+    with pytest.raises(ValueError, match="escapes"):
+        store.stage([("packages/aa/ok.whl", b"x"), ("../outside", b"x")])
