@@ -18,8 +18,6 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from bastion import sql
-
 from .models import IndexState, SecurityEvent
 
 GENESIS_HASH = "0" * 64
@@ -65,25 +63,12 @@ def _clean(value):
 CLI = RequestInfo(ip_address="", user_agent="bastion-cli")
 
 
-# Every change reads the head row under lock; by hand for speed (see bastion.sql).
-_STATE_SQL = (f"SELECT id, last_serial, last_event_sequence, last_event_hash "
-              f"FROM {IndexState._meta.db_table} WHERE id = 1")
-
-
 def _locked_state() -> IndexState:
-    row = sql.first(_STATE_SQL + sql.for_update())
-    if row is None:
+    state = IndexState.objects.select_for_update().filter(pk=1).first()
+    if state is None:
         IndexState.objects.get_or_create(pk=1)
-        row = sql.first(_STATE_SQL + sql.for_update())
-    return IndexState(id=row[0], last_serial=row[1], last_event_sequence=row[2],
-                      last_event_hash=row[3])
-
-
-_STATE_SQL_UPDATE = (f"UPDATE {IndexState._meta.db_table} SET last_serial = %s, "
-                     "last_event_sequence = %s, last_event_hash = %s WHERE id = 1")
-
-
-_EVENTS = sql.Inserter(SecurityEvent)
+        state = IndexState.objects.select_for_update().get(pk=1)
+    return state
 
 
 @dataclass
@@ -96,19 +81,22 @@ _held: ContextVar[_HeldHead | None] = ContextVar("bastion_held_chain_head", defa
 
 
 def _write_head(state: IndexState) -> None:
-    sql.execute(_STATE_SQL_UPDATE,
-                [state.last_serial, state.last_event_sequence, state.last_event_hash])
+    IndexState.objects.filter(pk=1).update(last_serial=state.last_serial,
+                                           last_event_sequence=state.last_event_sequence,
+                                           last_event_hash=state.last_event_hash)
 
 
 @contextmanager
 def holding_chain_head():
-    """Lock the serial and chain head once for several changes in one transaction.
+    """Lock the serial and chain head once for the changes of one transaction.
 
-    A change that records several events (an upload that creates a project records four)
-    reads and writes the head row once instead of once per event, and writes its events in
-    one statement when the block ends (they are not in the table before that). Use it
-    directly inside ``transaction.atomic()``: an exception leaving the block must also leave
-    the transaction, because the head and the events are written only when it ends normally.
+    Every serial and event goes through such a block (``record`` and ``next_serial`` open one
+    of their own when none is held): a change that records several events (an upload that
+    creates a project records four) reads and writes the head row once instead of once per
+    event, and writes its events in one statement when the block ends (they are not in the
+    table before that). Use it directly inside ``transaction.atomic()``: an exception leaving
+    the block must also leave the transaction, because the head and the events are written
+    only when it ends normally.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("holding_chain_head() must run inside transaction.atomic()")
@@ -122,27 +110,20 @@ def holding_chain_head():
     finally:
         _held.reset(reset)
     if held.pending:
-        _EVENTS.insert(held.pending)
+        SecurityEvent.objects.bulk_create(held.pending)
     _write_head(held.state)
-
-
-def _state_for_change() -> tuple[IndexState, _HeldHead | None]:
-    """The locked head row, and the held head if a block holds it (else write it back)."""
-    held = _held.get()
-    if held is not None:
-        return held.state, held
-    return _locked_state(), None
 
 
 def next_serial() -> int:
     """Advance and return the index serial. Call inside the transaction of the change."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("next_serial() must run inside transaction.atomic()")
-    state, held = _state_for_change()
-    state.last_serial += 1
+    held = _held.get()
     if held is None:
-        _write_head(state)
-    return state.last_serial
+        with holding_chain_head():
+            return next_serial()
+    held.state.last_serial += 1
+    return held.state.last_serial
 
 
 def current_serial() -> int:
@@ -178,8 +159,13 @@ def record(tag: str, *, info: RequestInfo | None = None, actor=None, user=None, 
     """Append one event to the chain. Must run inside the transaction of the change."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("record() must run inside transaction.atomic()")
+    held = _held.get()
+    if held is None:
+        with holding_chain_head():
+            return record(tag, info=info, actor=actor, user=user, project=project,
+                          additional=additional)
     info = info or RequestInfo()
-    state, held = _state_for_change()
+    state = held.state
     event = SecurityEvent(
         sequence=state.last_event_sequence + 1,
         tag=tag,
@@ -199,11 +185,7 @@ def record(tag: str, *, info: RequestInfo | None = None, actor=None, user=None, 
     event.hash = event_digest(_chained_fields(event), event.previous_hash)
     state.last_event_sequence = event.sequence
     state.last_event_hash = event.hash
-    if held is None:
-        event.save()
-        _write_head(state)
-    else:
-        held.pending.append(event)
+    held.pending.append(event)
     return event
 
 

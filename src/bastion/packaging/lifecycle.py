@@ -15,7 +15,6 @@ from django.db.models import Q
 from django.utils import timezone
 from packaging.utils import canonicalize_name, canonicalize_version
 
-from bastion import sql
 from bastion.core import names
 from bastion.core.errors import ValidationError
 from bastion.events import tags
@@ -150,19 +149,14 @@ def delete_project(project: Project, actor, *, confirm: str,
         _delete_stored_after_commit(paths)
 
 
-_ANY_RESERVATION_SQL = (f"SELECT 1 FROM {ReservedProjectName._meta.db_table} "
-                        "WHERE normalized_name = %s OR ultranormalized_name = %s")
-
-
 def check_name_not_reserved(name: str, user=None) -> None:
     """Refuse a new project name that belonged to a deleted project, except to its Owners."""
     normalized = canonicalize_name(name)
     ultra = names.ultranormalize(name)
-    # Every new project's first upload asks; almost always nothing is reserved (bastion.sql).
-    if sql.first(_ANY_RESERVATION_SQL, [normalized, ultra]) is None:
-        return
     reserved = ReservedProjectName.objects.filter(
         Q(normalized_name=normalized) | Q(ultranormalized_name=ultra)).first()
+    if reserved is None:
+        return
     if user is not None and getattr(user, "pk", None) and \
             reserved.former_owners.filter(pk=user.pk).exists():
         return

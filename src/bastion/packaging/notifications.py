@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bastion import sql
 from bastion.accounts.notifications import send, site_url
 
 from .models import Project, Role, RoleName
@@ -24,17 +23,10 @@ def _link(path: str) -> str:
     return site_url() + path
 
 
-# Read for every upload's mail, so by hand (see bastion.sql).
-_OWNER_ADDRESSES_SQL = (
-    f"SELECT u.email FROM {Role._meta.db_table} r "
-    f"JOIN {Role.user.field.related_model._meta.db_table} u ON u.id = r.user_id "
-    "WHERE r.project_id = %s AND r.role_name = %s AND u.is_active = %s AND u.email <> ''"
-)
-
-
 def owner_addresses(project_id: int) -> list[str]:
-    return [email for (email,) in sql.rows(_OWNER_ADDRESSES_SQL,
-                                           [project_id, RoleName.OWNER, True])]
+    return list(Role.objects.filter(project_id=project_id, role_name=RoleName.OWNER,
+                                    user__is_active=True)
+                .exclude(user__email="").values_list("user__email", flat=True))
 
 
 def notify_owners(project: Project, subject: str, body: str, *,

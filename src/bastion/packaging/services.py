@@ -12,10 +12,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models.functions import Greatest
 from django.utils import timezone
 from packaging.utils import canonicalize_name, canonicalize_version
 
-from bastion import sql
 from bastion.core import names
 from bastion.core.descriptions import RenderedDescription
 from bastion.core.errors import ValidationError
@@ -61,46 +62,35 @@ def find_project(name: str) -> Project | None:
     return Project.objects.filter(normalized_name=canonicalize_name(name)).first()
 
 
-# The upload path's reads, by hand (see bastion.sql): each runs on every upload, some twice.
-_PROJECTS = sql.Loader(Project)
-_PROJECT_AND_ROLE_SQL = (
-    f"SELECT {_PROJECTS.columns('p')}, (SELECT r.role_name FROM {Role._meta.db_table} r "
-    "WHERE r.project_id = p.id AND r.user_id = %s) "
-    f"FROM {Project._meta.db_table} p WHERE p.normalized_name = %s"
-)
-_PROHIBITED_SQL = f"SELECT 1 FROM {ProhibitedProjectName._meta.db_table} WHERE normalized_name = %s"
-_SIMILAR_SQL = (f"SELECT ultranormalized_name, name FROM {Project._meta.db_table} "
-                "WHERE ultranormalized_name = %s LIMIT 1")
-
-
 def project_for_upload(name: str, user, *, lock: bool = False) -> tuple[Project | None, str | None]:
     """The project called ``name`` (None if there is none yet) and ``user``'s role in it.
 
     ``lock``: also lock the project row (the first lock a change takes, see add_file).
     """
-    statement = _PROJECT_AND_ROLE_SQL + (sql.for_update(of="p") if lock else "")
-    row = sql.first(statement, [user.pk, canonicalize_name(name)])
-    if row is None:
+    projects = Project.objects.filter(normalized_name=canonicalize_name(name)).annotate(
+        user_role=Subquery(Role.objects.filter(project=OuterRef("pk"), user=user)
+                           .values("role_name")[:1]))
+    if lock:
+        projects = projects.select_for_update(of=("self",))
+    project = projects.first()
+    if project is None:
         return None, None
-    return _PROJECTS.load(row), row[_PROJECTS.width]
+    return project, project.user_role
 
 
 def check_new_project_name(name: str, user=None) -> None:
     """Raise ValidationError when ``name`` may not be registered as a new project (by ``user``)."""
     normalized = canonicalize_name(name)
     prohibited = {canonicalize_name(n) for n in settings.PROHIBITED_NAMES}
-    if sql.first(_PROHIBITED_SQL, [normalized]) is not None:
+    if ProhibitedProjectName.objects.filter(normalized_name=normalized).exists():
         prohibited.add(normalized)
     ultra = names.ultranormalize(name)
-    existing = dict(sql.rows(_SIMILAR_SQL, [ultra]))
+    existing = dict(Project.objects.filter(ultranormalized_name=ultra)
+                    .values_list("ultranormalized_name", "name")[:1])
     names.validate_new_project_name(name, prohibited=prohibited, existing_ultranormalized=existing)
     from .lifecycle import check_name_not_reserved  # lifecycle imports this module
 
     check_name_not_reserved(name, user)
-
-
-_NEW_PROJECT = sql.Inserter(Project)
-_NEW_ROLE = sql.Inserter(Role)
 
 
 def create_project(name: str, owner, *, info: RequestInfo | None = None) -> Project:
@@ -117,10 +107,10 @@ def create_project(name: str, owner, *, info: RequestInfo | None = None) -> Proj
                       ultranormalized_name=names.ultranormalize(name), created=now)
     try:
         # No savepoint: the caller's whole change fails with this error, and rolls back.
-        _NEW_PROJECT.add(project)
+        project.save(force_insert=True)
     except IntegrityError:
         raise ValidationError(f"The name '{name}' is already taken.") from None
-    _NEW_ROLE.insert([Role(project=project, user=owner, role_name=RoleName.OWNER)])
+    Role.objects.create(project=project, user=owner, role_name=RoleName.OWNER)
     record(tags.PROJECT_CREATE, info=info, actor=owner, user=owner, project=project,
            additional={"name": name})
     record(tags.PROJECT_ROLE_ADD, info=info, actor=owner, user=owner, project=project,
@@ -200,21 +190,15 @@ class ExistingFile:
     canonical_version: str
 
 
-_COLLIDING_FILES_SQL = (
-    "SELECT f.id, f.filename, f.sha256, f.blake2_256, r.project_id, r.canonical_version "
-    f"FROM {File._meta.db_table} f JOIN {Release._meta.db_table} r ON r.id = f.release_id "
-    "WHERE f.filename = %s OR f.blake2_256 = %s"
-)
-_FILENAME_USED_SQL = f"SELECT 1 FROM {FilenameRegistry._meta.db_table} WHERE filename = %s"
-
-
 def find_existing_file(filename: str, digests: Digests) -> ExistingFile | None:
     """The identical file if it was already uploaded; ValidationError if the name is taken.
 
     A filename once used can never carry other bytes, even after the file was deleted.
     """
-    colliding = [ExistingFile(*row) for row in sql.rows(_COLLIDING_FILES_SQL,
-                                                         [filename, digests.blake2_256])]
+    colliding = [ExistingFile(*row) for row in File.objects.filter(
+        Q(filename=filename) | Q(blake2_256=digests.blake2_256)).values_list(
+        "id", "filename", "sha256", "blake2_256", "release__project_id",
+        "release__canonical_version")]
     for existing in colliding:
         if existing.filename != filename:
             continue
@@ -228,7 +212,7 @@ def find_existing_file(filename: str, digests: Digests) -> ExistingFile | None:
         raise ValidationError(
             f"File already exists: the same content was uploaded as '{colliding[0].filename}'."
         )
-    if sql.first(_FILENAME_USED_SQL, [filename]) is not None:
+    if FilenameRegistry.objects.filter(filename=filename).exists():
         raise ValidationError(
             "This filename was previously used by a file that has since been deleted. "
             "Use a different version."
@@ -250,31 +234,15 @@ def _release_fields(meta) -> dict:
             **{name: meta.fields[name] for name in RELEASE_METADATA_FIELDS}}
 
 
-_RELEASES = sql.Loader(Release)
-_RELEASE_SQL = (f"SELECT {_RELEASES.columns('r')} FROM {Release._meta.db_table} r "
-                "WHERE r.project_id = %s AND r.canonical_version = %s")
-_RELEASE_DESCRIPTION_SQL = (f"SELECT description, description_content_type, description_html "
-                            f"FROM {Release._meta.db_table} "
-                            "WHERE project_id = %s AND canonical_version = %s")
-
-
 def release_description(project: Project, version: str) -> RenderedDescription | None:
     """The description of ``project``'s release ``version`` as rendered, if it exists."""
     try:
         canonical = canonicalize_version(version)
     except Exception:  # not a version: the metadata check says so in its own words
         return None
-    found = sql.first(_RELEASE_DESCRIPTION_SQL, [project.pk, canonical])
+    found = (Release.objects.filter(project=project, canonical_version=canonical)
+             .values_list("description", "description_content_type", "description_html").first())
     return RenderedDescription(*found) if found is not None else None
-
-
-_RELEASE_HAS_SDIST_SQL = (f"SELECT 1 FROM {File._meta.db_table} "
-                          "WHERE release_id = %s AND packagetype = %s")
-
-
-_NEW_RELEASE = sql.Inserter(Release)
-_NEW_FILE = sql.Inserter(File)
-_REGISTER_FILENAME_SQL = f"INSERT INTO {FilenameRegistry._meta.db_table} (filename) VALUES (%s)"
 
 
 def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
@@ -329,8 +297,7 @@ def _add_staged_file(*, user, verified, digests: Digests, path: str, staged: Sta
         check_upload_size(project, digests.size)
 
         canonical = canonicalize_version(meta.version)
-        found = sql.first(_RELEASE_SQL, [project.pk, canonical])
-        release = _RELEASES.load(found) if found is not None else None
+        release = Release.objects.filter(project=project, canonical_version=canonical).first()
         if release is not None:
             release.project = project
         new_release = release is None
@@ -341,8 +308,8 @@ def _add_staged_file(*, user, verified, digests: Digests, path: str, staged: Sta
                     "Uploading new files to releases older than "
                     f"{settings.MAX_RELEASE_AGE_DAYS} days is not allowed."
                 )
-            if dist.kind == PackageType.SDIST and sql.first(
-                    _RELEASE_HAS_SDIST_SQL, [release.pk, PackageType.SDIST]):
+            if dist.kind == PackageType.SDIST and File.objects.filter(
+                    release=release, packagetype=PackageType.SDIST).exists():
                 raise ValidationError("Only one sdist may be uploaded per release.")
         release_values = {"version": str(meta.version), "canonical_version": canonical,
                           **_release_fields(meta)}
@@ -356,7 +323,7 @@ def _add_staged_file(*, user, verified, digests: Digests, path: str, staged: Sta
         if new_release:
             release = Release(project=project, is_prerelease=meta.version.is_prerelease,
                               created=now, uploader=user, **release_values)
-            _NEW_RELEASE.add(release)
+            release.save(force_insert=True)
         file = File(
             release=release, filename=filename, packagetype=dist.kind,
             python_version=python_version, requires_python=release.requires_python,
@@ -369,8 +336,8 @@ def _add_staged_file(*, user, verified, digests: Digests, path: str, staged: Sta
                                                        digest_size=32).hexdigest()
         try:
             # No savepoint needed: a failure here ends the whole transaction.
-            _NEW_FILE.add(file)
-            sql.execute(_REGISTER_FILENAME_SQL, [filename])
+            file.save(force_insert=True)
+            FilenameRegistry.objects.create(filename=filename)
         except IntegrityError:
             # Another upload of the same name or bytes won the race; answer as if we
             # came second.
@@ -391,10 +358,6 @@ def _add_staged_file(*, user, verified, digests: Digests, path: str, staged: Sta
     return AddFileResult(file, created=True)
 
 
-_PROJECT_CHANGED_SQL = (f"UPDATE {Project._meta.db_table} SET last_serial = %s, "
-                        "total_size = {greatest} WHERE id = %s")
-
-
 def project_changed(project: Project, *, size_change: int = 0, locked: bool = False) -> int:
     """Give the project a new serial (and adjust its size); call in the change's transaction.
 
@@ -405,8 +368,8 @@ def project_changed(project: Project, *, size_change: int = 0, locked: bool = Fa
         list(Project.objects.select_for_update().filter(pk=project.pk)
              .values_list("pk", flat=True))
     serial = next_serial()
-    sql.execute(_PROJECT_CHANGED_SQL.format(greatest=sql.greatest("total_size + %s", "0")),
-                [serial, size_change, project.pk])
+    Project.objects.filter(pk=project.pk).update(
+        last_serial=serial, total_size=Greatest(F("total_size") + size_change, 0))
     project.last_serial = serial
     if size_change:
         if locked:

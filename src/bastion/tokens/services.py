@@ -24,7 +24,6 @@ from packaging.version import InvalidVersion, Version
 from pymacaroons import MACAROON_V2, Macaroon, Verifier
 from pymacaroons.utils import convert_to_string
 
-from bastion import sql
 from bastion.core import caveats
 from bastion.core.errors import ValidationError
 from bastion.core.names import is_valid_name
@@ -176,23 +175,9 @@ def parse_token(raw: str, *, require_active_user: bool = True,
     return row, macaroon
 
 
-# Every upload and every authenticated read starts here (see bastion.sql for why by hand).
-_TOKENS = sql.Loader(ApiToken)
-_USERS = sql.Loader(ApiToken.user.field.related_model)
-_LIVE_TOKEN_SQL = (
-    f"SELECT {_TOKENS.columns('t')}, {_USERS.columns('u')} "
-    f"FROM {ApiToken._meta.db_table} t JOIN {_USERS.model._meta.db_table} u ON u.id = t.user_id "
-    "WHERE t.id = %s AND t.revoked IS NULL"
-)
-
-
 def _live_token(token_id: uuid.UUID) -> ApiToken | None:
-    found = sql.first(_LIVE_TOKEN_SQL, [sql.db_value(ApiToken, "id", token_id)])
-    if found is None:
-        return None
-    row = _TOKENS.load(found)
-    row.user = _USERS.load(found, _TOKENS.width)
-    return row
+    return (ApiToken.objects.select_related("user")
+            .filter(pk=token_id, revoked__isnull=True).first())
 
 
 def is_genuine(row: ApiToken, macaroon: Macaroon) -> bool:
