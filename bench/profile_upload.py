@@ -2,8 +2,8 @@
 
 Not a benchmark (bench/run.py is): this calls the WSGI application directly with the bodies
 twine would send for the benchmark corpus, on a throw-away data directory, and prints the time
-per upload, with ``--sql`` the SQL statements per upload (counting them takes Django's slower
-cursor path) and with ``--profile`` the top of a cProfile.
+per upload, with ``--sql`` the SQL statements per upload and with ``--profile`` the top of a
+cProfile.
 
     .venv/bin/python bench/profile_upload.py [--files N] [--profile] [--sql]
 """
@@ -208,8 +208,7 @@ def main() -> int:
     per_upload: list[int] = []
     started = time.perf_counter()
     cpu_started = time.process_time()
-    # Counting statements takes an execute wrapper, and with one installed bastion.sql leaves
-    # its SQLite short way: only --sql counts, so that the default numbers are the served path.
+    # Counting statements takes an execute wrapper (a little slower): only with --sql.
     counting = connection.execute_wrapper(count) if args.sql else contextlib.nullcontext()
     with counting:
         for index, (body, content_type) in enumerate(bodies):

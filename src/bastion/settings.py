@@ -453,8 +453,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"mail_failures_logged_once": {"()": "bastion.worker.MailFailuresLoggedOnce"}},
     "root": {"handlers": ["console"], "level": option("log_level", "INFO")},
     # Task failures are logged as errors; a line for every task started and finished is not.
-    "loggers": {"django.request": {"level": "ERROR"}, "django_tasks": {"level": "WARNING"},
+    "loggers": {"django.request": {"level": "ERROR"},
+                "django_tasks": {"level": "WARNING", "filters": ["mail_failures_logged_once"]},
                 "django_tasks_db": {"level": "WARNING"}},
 }

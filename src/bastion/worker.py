@@ -4,13 +4,11 @@
 ``bastion serve`` starts one next to gunicorn, never inside its workers, unless
 ``BASTION_RUN_WORKER=false``, and stops it with the server.
 
-Queued mail, the one kind of task there is, goes out in batches
-(``bastion.accounts.notifications.deliver_due``): one claim, one connection to the mail
-server and one clean-up for up to MAIL_BATCH_SIZE messages, where django-tasks-db's own
-worker (``db_worker``) spends several ORM statements on each. Tasks of any other kind are
-still run by that worker. Either way, this loop looks for due tasks with a plain read first:
-on SQLite a claim takes the database's write lock, which an idle worker would otherwise take
-at every poll, in the way of uploads.
+The tasks are run by django-tasks-db's worker, one at a time. Around it, this loop looks for
+due tasks with a plain read first (on SQLite a claim takes the database's write lock, which an
+idle worker would otherwise take at every poll, in the way of uploads), stops when the server
+that started it is gone, and keeps the mail queue tidy: messages left running by a worker that
+died go back in the queue, and failed attempts are deleted after a while.
 """
 
 from __future__ import annotations
@@ -28,20 +26,30 @@ logger = logging.getLogger(__name__)
 
 # After a database failure (e.g. PostgreSQL restarting), wait at least this long to retry.
 DATABASE_RETRY_SECONDS = 5.0
-# Seconds a stopping worker may take to finish the message it is sending (the rest of its
-# batch goes back to the queue).
+# Seconds a stopping worker may take to finish the message it is sending.
 STOP_GRACE_SECONDS = 10.0
-# Messages claimed and sent at once. Larger batches save little more (the per-batch
-# statements are already a small share), and hold more claims if the worker dies.
-MAIL_BATCH_SIZE = 50
 # Seconds before the server starts another worker in place of one that died.
 RESTART_DELAY_SECONDS = 5.0
 # Added to the worker's scheduling niceness: mail can wait a moment, requests cannot. On a
 # shared machine a burst of uploads queues a mail each, and a worker competing with the web
-# workers for the cores slowed the uploads themselves by 12 % (bench/README.md).
+# workers for the cores slowed the uploads themselves (bench/README.md).
 NICENESS = 10
-# How often a worker deletes failed mail attempts past settings.FAILED_MAIL_KEEP_DAYS.
-PRUNE_SECONDS = 3600
+# How often a worker tidies the mail queue: claims older than STALE_CLAIM_SECONDS back in
+# the queue, failed attempts past settings.FAILED_MAIL_KEEP_DAYS deleted.
+TIDY_SECONDS = 600
+
+
+class MailFailuresLoggedOnce(logging.Filter):
+    """Leaves out django-tasks' record of a failed mail task (settings.LOGGING).
+
+    Its traceback names the recipient, and ``deliver`` logs each failed attempt itself, without
+    it; the task's row keeps the traceback for inspection. Other tasks' records pass.
+    """
+
+    MAIL_TASK = "bastion.accounts.notifications.deliver"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.args, tuple) and self.MAIL_TASK in record.args)
 
 
 def run(*, interval: float, batch: bool = False, parent: int | None = None) -> None:
@@ -72,35 +80,25 @@ def run(*, interval: float, batch: bool = False, parent: int | None = None) -> N
     # A database that is not set up (no `bastion init`) is a mistake to report, not to retry.
     DBTaskResult.objects.exists()
     # SIGTERM and SIGINT: an idle worker exits at once; a busy one finishes the message (or
-    # other task) it is running, hands the rest of its batch back to the queue, then exits.
+    # other task) it is running, then exits.
     worker.configure_signals()
     logger.info("worker %s: running queued tasks (idle poll every %s s)", worker.worker_id,
                 interval)
-    next_prune = time.monotonic()
+    next_tidy = time.monotonic()
     while worker.running:
         if parent and os.getppid() != parent:
             logger.warning("the server that started this worker has stopped; stopping too")
             return
         try:
-            if time.monotonic() >= next_prune:
-                next_prune = time.monotonic() + PRUNE_SECONDS
-                pruned = notifications.prune_failed_mail()
-                if pruned:
-                    logger.info("removed %d failed mail attempt(s) older than %d days", pruned,
-                                settings.FAILED_MAIL_KEEP_DAYS)
-            mail_due, other_due = notifications.due_work()
-            claimed = 0
-            if mail_due:
-                # Busy: a signal now lets the batch finish its current message.
-                worker.running_task = True
-                try:
-                    claimed = notifications.deliver_due(
-                        worker.worker_id, limit=MAIL_BATCH_SIZE, keep_going=lambda: worker.running)
-                finally:
-                    worker.running_task = False
-            if other_due and worker.running:
+            if time.monotonic() >= next_tidy:
+                next_tidy = time.monotonic() + TIDY_SECONDS
+                _tidy_mail_queue(notifications, settings)
+            found = (DBTaskResult.objects.ready()  # "ready" as of now: built each time
+                     .filter(backend_name=worker.backend_name,
+                             queue_name__in=worker.queue_names).exists())
+            if found:
                 worker.run()
-            if batch and not (mail_due or other_due):
+            elif batch:
                 return
             close_old_connections()
         except DatabaseError:
@@ -111,8 +109,19 @@ def run(*, interval: float, batch: bool = False, parent: int | None = None) -> N
             connection.close()
             time.sleep(max(interval, DATABASE_RETRY_SECONDS))
             continue
-        if not (claimed or other_due):
+        if not found:
             time.sleep(interval)
+
+
+def _tidy_mail_queue(notifications, settings) -> None:
+    requeued = notifications.requeue_stale_mail()
+    if requeued:
+        logger.warning("put %d mail(s) claimed by a worker that stopped back in the queue",
+                       requeued)
+    pruned = notifications.prune_failed_mail()
+    if pruned:
+        logger.info("removed %d failed mail attempt(s) older than %d days", pruned,
+                    settings.FAILED_MAIL_KEEP_DAYS)
 
 
 class _Supervisor:

@@ -7,11 +7,12 @@ and a Mailbox with the rest of the suite.
 
 from __future__ import annotations
 
-import json
+import asyncio
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -22,7 +23,7 @@ from django.db import connections
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from tests.conftest import BASE_ENV, Server, free_port
+from tests.conftest import BASE_ENV, Mailbox, Server, free_port
 
 from .accounts_client import PASSWORD, Client, text_of
 
@@ -189,24 +190,6 @@ with transaction.atomic():
         send(f"{sys.argv[1]}-{n}@example.com", f"burst {n}", "body")
 """
 
-# Wait for the file argv[2], then claim 2 messages at a time as worker argv[1] until none is
-# left; print the subjects claimed. The pause between claims is a worker's sending time: on
-# SQLite without it, one claimer can take the lock back again and again before the other's
-# busy handler wakes up, and the race would not be run.
-CLAIM_SCRIPT = """
-import json, os, sys, time, django
-django.setup()
-from bastion.accounts import notifications
-while not os.path.exists(sys.argv[2]):
-    time.sleep(0.001)
-claimed = []
-while batch := notifications._claim(sys.argv[1], limit=2):
-    claimed += [message.subject for message in batch]
-    time.sleep(0.002)
-print(json.dumps(claimed))
-"""
-
-
 def with_queue(env: dict) -> dict:
     return {**os.environ, **BASE_ENV, **env, "BASTION_TASKS_BACKEND": "database"}
 
@@ -216,25 +199,50 @@ def queue_burst(env: dict, prefix: str, count: int) -> None:
                    env=with_queue(env), check=True, timeout=60)
 
 
-def test_two_claimers_never_take_the_same_message(own_database, unique, tmp_path):
+class HeldMailbox(Mailbox):
+    """Holds each message's DATA until the test lets it through."""
+
+    def __init__(self):
+        super().__init__()
+        self.receiving = threading.Event()
+        self.release = threading.Event()
+
+    async def handle_DATA(self, server, session, envelope):
+        self.receiving.set()
+        assert await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 30)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_stopped_worker_finishes_the_message_it_is_sending_and_leaves_the_rest(
+        own_database, unique, tmp_path):
     env, alias = own_database
-    queue_burst(env, f"c{unique}", 200)
-    go = tmp_path / "go"
-    claimers = [subprocess.Popen([sys.executable, "-c", CLAIM_SCRIPT, f"claimer-{n}", str(go)],
-                                 env=with_queue(env), stdout=subprocess.PIPE,
-                                 text=True) for n in (1, 2)]
+    box = HeldMailbox()
+    prefix = f"t{unique}"
+    queue_burst(env, prefix, 3)
+    log = open(tmp_path / "worker.log", "w+")
+    worker = subprocess.Popen([*BASTION, "worker", "--interval", "0.05"],
+                              env={**with_queue(env), **box.env}, stdout=log,
+                              stderr=subprocess.STDOUT)
     try:
-        time.sleep(1.5)  # both set up and waiting
-        go.touch()
-        claimed = [json.loads(claimer.communicate(timeout=60)[0]) for claimer in claimers]
+        assert box.receiving.wait(30), "no message reached the mail server"
+        worker.send_signal(signal.SIGTERM)  # while the first message is being sent
+        eventually(lambda: "shutting down gracefully" in (tmp_path / "worker.log").read_text(),
+                   timeout=30)
+        box.release.set()
+        assert worker.wait(30) == 0
+        rows = [row for row in DBTaskResult.objects.using(alias).all()
+                if row.args_kwargs["args"][0].startswith(prefix)]
+        [sent] = [str(m["To"]) for m in box.messages]
+        assert sent.startswith(prefix)
+        # The message sent is gone from the queue; the others wait there for the next worker.
+        assert sorted(row.status for row in rows) == ["READY", "READY"]
+        assert sent not in [row.args_kwargs["args"][0] for row in rows]
     finally:
-        for claimer in claimers:
-            claimer.kill()
-        DBTaskResult.objects.using(alias).filter(status="RUNNING").delete()
-    mine = [[s for s in subjects if s.startswith("[Bastion] burst ")] for subjects in claimed]
-    assert not set(mine[0]) & set(mine[1])
-    assert sorted(mine[0] + mine[1]) == sorted(f"[Bastion] burst {n}" for n in range(200))
-    assert all(mine), "one claimer took everything: the race was not run"
+        box.release.set()
+        worker.kill()
+        log.close()
+        box.stop()
+        DBTaskResult.objects.using(alias).filter(status="READY").delete()
 
 
 def test_two_workers_deliver_every_message_exactly_once(own_database, mailbox, unique, tmp_path):

@@ -1,8 +1,9 @@
 """Security mail to project Owners (and the people an action is about).
 
-Every message is queued with ``transaction.on_commit``: a change that rolls back never sends
-mail, and a mail server that is down never undoes a change that already happened. Each
-recipient gets their own message so that Owners' addresses are not shown to one another.
+Every message is queued in the transaction of the change (``accounts.notifications.send``): a
+change that rolls back never sends mail, and a mail server that is down never undoes a change
+that already happened. Each recipient gets their own message so that Owners' addresses are not
+shown to one another.
 """
 
 from __future__ import annotations

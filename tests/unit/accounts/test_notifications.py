@@ -7,13 +7,10 @@ everything they queue, so no worker of a test server ever sees their tasks.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 import pytest
 from django.db import transaction
 from django.test import override_settings
-from django.utils import timezone
-from django_tasks_db.models import DBTaskResult
 
 from bastion.accounts import notifications
 from tests.conftest import free_port
@@ -95,47 +92,3 @@ def test_without_a_database_queue_mail_goes_out_after_commit_and_failures_stay_q
             notifications.send(f"i{unique}@example.test", "subject", "body")
             assert "could not send mail" not in caplog.text  # nothing tried before commit
     assert "giving up" in caplog.text
-
-
-def raw_rows(*ids) -> dict:
-    """The rows as the database holds them (column name: stored value), by id."""
-    from django.db import connection
-
-    table = DBTaskResult._meta.db_table
-    pk = DBTaskResult._meta.pk
-    found = {}
-    for id_ in ids:
-        with connection.cursor() as cursor:
-            cursor.execute(f'SELECT * FROM "{table}" WHERE "id" = %s',
-                           [pk.get_db_prep_value(id_, connection)])
-            columns = [column[0] for column in cursor.description]
-            found[id_] = dict(zip(columns, cursor.fetchone()))
-    return found
-
-
-@pytest.mark.parametrize("later", [False, True], ids=["now", "retry-later"])
-def test_a_queued_message_is_the_row_deliver_enqueue_writes(database_queue, unique, later):
-    address = f"e{unique}@example.test"
-    args = [address, "[Bastion] subject", "body with a link https://example.test/x?y=1 ünïcode"]
-    run_after = timezone.now() + timedelta(minutes=10) if later else None
-    with pytest.raises(RolledBack):
-        with transaction.atomic():
-            task = notifications.deliver
-            if later:
-                task = task.using(run_after=run_after)
-            by_django_tasks = task.enqueue(*args, *([2] if later else [])).db_result.pk
-            before = timezone.now()
-            notifications._queue(*args, attempt=2 if later else None, run_after=run_after)
-            [ours] = [row.pk for row in queued_to(address) if row.pk != by_django_tasks]
-            theirs, mine = raw_rows(by_django_tasks, ours).values()
-            assert set(theirs) == set(mine)
-            assert ({k: v for k, v in mine.items() if k not in ("id", "enqueued_at")}
-                    == {k: v for k, v in theirs.items() if k not in ("id", "enqueued_at")})
-            # django-tasks-db's worker and admin read it as one of their own.
-            result = DBTaskResult.objects.get(pk=ours).task_result
-            assert result.task.func is notifications.deliver.func
-            assert result.args == args + ([2] if later else []) and result.kwargs == {}
-            assert result.status == "READY"
-            assert before <= result.enqueued_at <= timezone.now()
-            assert DBTaskResult.objects.ready().filter(pk=ours).exists() is not later
-            raise RolledBack
