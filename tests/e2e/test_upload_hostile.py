@@ -7,6 +7,7 @@ leaving no file, no release and no project behind, in the database or in the fil
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 import socket
 import tarfile
@@ -575,6 +576,34 @@ def test_filename_of_a_deleted_file_cannot_be_reused(server, project):
     assert_refused(response, 400, "This filename was previously used by a file that has since "
                                   "been deleted. Use a different version.")
     assert_nothing_stored(item.filename, project=project.name, version="1.0", project_existed=True)
+
+
+def _not_an_archive(item: Upload) -> Upload:
+    return dataclasses.replace(item, content=b"not an archive: refused unread, or it says so")
+
+
+@pytest.mark.parametrize("rule", ["no role", "project limit", "second sdist", "old release"])
+def test_the_rules_the_rows_decide_refuse_a_file_before_its_archive_is_opened(server, project,
+                                                                             rule):
+    # The bytes are no archive at all: had they been inspected, that is what the answer says.
+    project, token = project
+    if rule == "no role":
+        token = uploader()[1]
+        item, text = wheel(project.name, "1.0"), "isn't allowed to upload to project"
+    elif rule == "project limit":
+        Project.objects.filter(pk=project.pk).update(upload_limit=20)
+        item, text = wheel(project.name, "1.0"), "File too large. Limit for project"
+    elif rule == "second sdist":
+        assert send(server, token, sdist(project.name, "1.0")).status_code == 200
+        item, text = sdist(project.name, "1.0.0"), "Only one sdist may be uploaded per release."
+    else:
+        assert send(server, token, wheel(project.name, "1.0")).status_code == 200
+        Release.objects.filter(project=project).update(created=timezone.now() - timedelta(days=15))
+        item, text = sdist(project.name, "1.0"), "releases older than 14 days is not allowed"
+    item = _not_an_archive(item)
+    response = send(server, token, item)
+    assert_refused(response, 403 if rule == "no role" else 400, text)
+    assert_nothing_stored(item.filename, project=project.name, project_existed=True)
 
 
 @pytest.mark.parametrize("status, code, text", [

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Callable
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -234,24 +235,86 @@ def _release_fields(meta) -> dict:
             **{name: meta.fields[name] for name in RELEASE_METADATA_FIELDS}}
 
 
-def release_description(project: Project, version: str) -> RenderedDescription | None:
-    """The description of ``project``'s release ``version`` as rendered, if it exists."""
-    try:
-        canonical = canonicalize_version(version)
-    except Exception:  # not a version: the metadata check says so in its own words
+def rendered_description(release: Release | None) -> RenderedDescription | None:
+    """The description of ``release`` as rendered when it was created (None: no release)."""
+    if release is None:
         return None
-    found = (Release.objects.filter(project=project, canonical_version=canonical)
-             .values_list("description", "description_content_type", "description_html").first())
-    return RenderedDescription(*found) if found is not None else None
+    return RenderedDescription(release.description, release.description_content_type,
+                               release.description_html)
+
+
+def _canonical_version(version: str) -> str:
+    try:
+        return canonicalize_version(version)
+    except Exception:  # not a version: the metadata check says so in its own words
+        return version
+
+
+@dataclass(frozen=True)
+class UploadCheck:
+    """What check_upload found."""
+
+    project: Project | None  # None: the upload would create it
+    existing: ExistingFile | None  # the identical file, already there: nothing to store
+    release: Release | None  # the release the file would join (None: a new one)
+
+
+def check_upload(user, *, name: str, version: str, filename: str, kind: str,
+                 digests: Digests, lock: bool = False) -> UploadCheck:
+    """Every refusal of an upload that the rows decide, cheapest first, and what they found.
+
+    The upload pipeline runs it before the archive is opened, so a refused client gets no
+    archive inspection; add_file runs it again with ``lock`` (the project row locked for the
+    rest of the transaction), because the rows may have changed meanwhile: that answer is the
+    one that counts. ``filename`` must have been checked as a filename (it is used in queries).
+    """
+    from .access import check_may_create, may_read_project  # access imports this module
+
+    project, role = project_for_upload(name, user, lock=lock)
+    if project is not None:
+        if role is None and not may_read_project(user, project):
+            # A project this user may not read is refused as a new name would be, when they
+            # may not create one: an upload must not reveal what a read would not.
+            check_may_create(user, name)
+        check_can_upload(user, project, role)
+    canonical = _canonical_version(version)
+    existing = find_existing_file(filename, digests)
+    if existing is not None:
+        if project is None or existing.project_id != project.pk:
+            raise ValidationError(f"File already exists ('{filename}').")
+        if existing.canonical_version == canonical:
+            return UploadCheck(project, existing, None)
+    check_upload_size(project, digests.size, name)
+    if project is None:
+        if not lock:
+            # Under the lock, create_project asks again while it holds the chain head.
+            check_may_create(user, name)
+            check_new_project_name(name, user)
+        return UploadCheck(None, None, None)
+    release = Release.objects.filter(project=project, canonical_version=canonical).first()
+    if release is not None:
+        release.project = project
+        max_age = timedelta(days=settings.MAX_RELEASE_AGE_DAYS)
+        if settings.MAX_RELEASE_AGE_DAYS > 0 and timezone.now() - release.created > max_age:
+            raise ValidationError(
+                "Uploading new files to releases older than "
+                f"{settings.MAX_RELEASE_AGE_DAYS} days is not allowed."
+            )
+        if kind == PackageType.SDIST and File.objects.filter(
+                release=release, packagetype=PackageType.SDIST).exists():
+            raise ValidationError("Only one sdist may be uploaded per release.")
+    return UploadCheck(project, None, release)
 
 
 def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
              python_version: str, info: RequestInfo | None = None, token=None,
-             comment: str = "") -> AddFileResult:
+             comment: str = "", still_allowed: Callable[[], None] | None = None) -> AddFileResult:
     """Add one validated distribution file, creating the project and release as needed.
 
     ``verified`` is a ``core.distributions.VerifiedDistribution``. Either everything is
-    written (rows, stored bytes, events, serial) or nothing is.
+    written (rows, stored bytes, events, serial) or nothing is. ``still_allowed`` is called
+    in the transaction once the project row is locked, and raises to refuse the upload after
+    all (the upload endpoint looks at its token again there).
     """
     path = content_path(digests.blake2_256, verified.dist.filename)
     items = [(path, content_path_on_disk)]
@@ -264,7 +327,8 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
         try:
             return _add_staged_file(
                 user=user, verified=verified, digests=digests, path=path, staged=staged,
-                python_version=python_version, info=info, token=token, comment=comment)
+                python_version=python_version, info=info, token=token, comment=comment,
+                still_allowed=still_allowed)
         except BaseException:
             # Before the transaction rolls back: its locks still hold off a concurrent upload
             # of the same file, whose own copy at the same path must not be deleted. (If the
@@ -275,43 +339,27 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
 
 
 def _add_staged_file(*, user, verified, digests: Digests, path: str, staged: Staged,
-                     python_version: str, info, token, comment: str) -> AddFileResult:
+                     python_version: str, info, token, comment: str,
+                     still_allowed) -> AddFileResult:
     dist = verified.dist
     meta = verified.metadata
     filename = dist.filename
-    # Lock order everywhere: the project row first, then the chain head; lifecycle and role
-    # changes take them in that order too, so they cannot deadlock.
-    project, role = project_for_upload(meta.name, user, lock=True)
-    if project is not None:
-        check_can_upload(user, project, role)
-    existing = find_existing_file(filename, digests)
-    if existing is not None:
-        if project is None or existing.project_id != project.pk:
-            raise ValidationError(f"File already exists ('{filename}').")
+    # Lock order everywhere: the project row first (check_upload takes it), then the chain
+    # head; lifecycle and role changes take them in that order too, so they cannot deadlock.
+    checked = check_upload(user, name=meta.name, version=str(meta.version), filename=filename,
+                           kind=dist.kind, digests=digests, lock=True)
+    if still_allowed is not None:
+        still_allowed()
+    if checked.existing is not None:
         staged.discard()  # unpublished: only our own out-of-sight copy goes
-        return AddFileResult(File.objects.get(pk=existing.id), created=False)
+        return AddFileResult(File.objects.get(pk=checked.existing.id), created=False)
     with holding_chain_head():
-        if project is None:
-            project = create_project(meta.name, user, info=info)
-        now = timezone.now()
-        check_upload_size(project, digests.size)
-
-        canonical = canonicalize_version(meta.version)
-        release = Release.objects.filter(project=project, canonical_version=canonical).first()
-        if release is not None:
-            release.project = project
+        project = checked.project or create_project(meta.name, user, info=info)
+        release = checked.release
         new_release = release is None
-        if not new_release:
-            max_age = timedelta(days=settings.MAX_RELEASE_AGE_DAYS)
-            if settings.MAX_RELEASE_AGE_DAYS > 0 and now - release.created > max_age:
-                raise ValidationError(
-                    "Uploading new files to releases older than "
-                    f"{settings.MAX_RELEASE_AGE_DAYS} days is not allowed."
-                )
-            if dist.kind == PackageType.SDIST and File.objects.filter(
-                    release=release, packagetype=PackageType.SDIST).exists():
-                raise ValidationError("Only one sdist may be uploaded per release.")
-        release_values = {"version": str(meta.version), "canonical_version": canonical,
+        now = timezone.now()
+        release_values = {"version": str(meta.version),
+                          "canonical_version": canonicalize_version(meta.version),
                           **_release_fields(meta)}
         check_column_lengths(Release, release_values)
         check_column_lengths(File, {"filename": filename, "python_version": python_version})

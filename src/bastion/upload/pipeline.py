@@ -2,8 +2,9 @@
 
 Order matters: credentials are looked at before the body is read and the token is verified
 before any project is looked up, so an unauthenticated client learns nothing about projects;
-the identical-file short cut and the size and permission checks come before the archive is
-opened, because archive inspection is the expensive part.
+the checks the rows decide (``packaging.services.check_upload``: permission, the
+identical-file short cut, size, name and release rules) come before the archive is opened,
+because archive inspection is the expensive part, and run again under the lock in add_file.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from bastion.core.distributions import validate_distribution
 from bastion.core.errors import ValidationError
 from bastion.core.filenames import parse_filename
 from bastion.events.services import RequestInfo
-from bastion.packaging import access, services
+from bastion.packaging import services
 from bastion.packaging.models import Project
 from bastion.tokens import http as token_http
 from bastion.tokens.services import (
@@ -104,15 +105,6 @@ def _store(request, form: UploadForm, content: ReceivedFile, identity: Identity)
     digests = services.Digests(sha256=content.sha256, blake2_256=content.blake2_256,
                                md5=content.md5.hex(), size=content.size)
 
-    project, role = services.project_for_upload(form.name, user)
-    if project is not None and role is None and not access.may_read_project(user, project):
-        # A project this user may not read is refused as a new name would be, when they may
-        # not create one: an upload must not reveal what a read would not.
-        access.check_may_create(user, form.name)
-    if project is not None:
-        services.check_can_upload(user, project, role)
-    services.check_upload_size(project, content.size, form.name)
-
     # The filename is checked before it is used in any query.
     dist = parse_filename(content.filename, allow_zip_sdist=settings.ALLOW_ZIP_SDISTS)
     if dist.kind != form.filetype:
@@ -121,27 +113,20 @@ def _store(request, form: UploadForm, content: ReceivedFile, identity: Identity)
             f"which is a{'n sdist' if dist.kind == 'sdist' else ' wheel'}."
         )
 
+    checked = services.check_upload(user, name=form.name, version=form.version,
+                                    filename=content.filename, kind=dist.kind, digests=digests)
     # Retries and re-runs send the same file again: answer 200 without opening the archive.
-    # Another file under this name is refused here too.
-    existing = services.find_existing_file(content.filename, digests)
-    if (existing is not None and project is not None
-            and existing.project_id == project.pk
-            and existing.canonical_version == canonicalize_version(form.version)):
+    if checked.existing is not None:
         return Accepted(content.filename, created=False)
-
-    if project is None:
-        # Before the archive is opened; create_project asks again under the upload's lock.
-        access.check_may_create(user, form.name)
-        services.check_new_project_name(form.name, user)
 
     verified = validate_distribution(
         content.path, content.filename, form=form.cross_check,
-        project_name=project.name if project is not None else None,
+        project_name=checked.project.name if checked.project is not None else None,
         limits=ArchiveLimits(max_members=settings.ARCHIVE_MAX_MEMBERS,
                              max_uncompressed=settings.ARCHIVE_MAX_UNCOMPRESSED,
                              max_ratio=settings.ARCHIVE_MAX_RATIO),
         allow_zip_sdist=settings.ALLOW_ZIP_SDISTS,
-        rendered=services.release_description(project, form.version) if project else None,
+        rendered=services.rendered_description(checked.release),
     )
     _check_token_scope_holds(form, verified)
     result = services.add_file(

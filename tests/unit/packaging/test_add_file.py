@@ -184,8 +184,15 @@ def test_an_identical_reupload_keeps_the_stored_bytes(owner, unique):
 def test_a_release_offers_its_rendered_description_to_its_later_files(owner, unique):
     project = new_project(owner, f"rendered-{unique}", "1.0")
     release = project.releases.get()
-    known = services.release_description(project, "1.0.0")  # found by its canonical version
+    artifact = wheel(project.name, "1.0.0")
+
+    def check(version):
+        return services.check_upload(owner, name=project.name, version=version,
+                                     filename=artifact.filename, kind="bdist_wheel",
+                                     digests=services.Digests("0" * 64, "0" * 64, "0" * 32, 1))
+
+    known = services.rendered_description(check("1.0.0").release)  # by its canonical version
     assert known is not None and known.html and "<" in known.html
     assert (known.description, known.content_type, known.html) == (
         release.description, release.description_content_type, release.description_html)
-    assert services.release_description(project, "2.0") is None
+    assert check("2.0").release is None
