@@ -21,9 +21,23 @@ def cmd_init(args) -> int:
 
     settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
     call_command("migrate", interactive=False, verbosity=0)
+    _remove_upload_leftovers()
     if not args.quiet:
         print(f"Bastion data in {settings.DATA_DIR} ({settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]})")
     return 0
+
+
+def _remove_upload_leftovers() -> None:
+    """Remove what killed uploads left (see storage.leftovers); the upload directory made."""
+    from django.conf import settings
+
+    from .storage import get_store, leftovers
+
+    os.makedirs(settings.FILE_UPLOAD_TEMP_DIR, mode=0o700, exist_ok=True)
+    removed = leftovers.remove(leftovers.find(settings.FILE_UPLOAD_TEMP_DIR, get_store()))
+    if removed:
+        print(f"removed {removed} temporary file(s) left by interrupted uploads",
+              file=sys.stderr)
 
 
 def cmd_serve(args) -> int:
@@ -40,7 +54,9 @@ def cmd_serve(args) -> int:
               f"{settings.BASE_URL} and only {', '.join(settings.ALLOWED_HOSTS)} are answered; "
               "set BASTION_BASE_URL to the URL clients use.", file=sys.stderr)
 
-    if not args.no_migrate:
+    if args.no_migrate:
+        _remove_upload_leftovers()
+    else:
         args.quiet = True
         cmd_init(args)
     from . import worker
@@ -131,11 +147,21 @@ def cmd_create_token(args) -> int:
 
 def cmd_check(args) -> int:
     _setup_django()
+    from django.conf import settings
+
     from .packaging.integrity import check_files
+    from .storage import get_store, leftovers
 
     report = check_files(projects=args.project)
     for line in report.problems:
         print(line)
+    # Reported, not removed: a check changes nothing, and may run beside a live server;
+    # `bastion serve` and `bastion init` remove them.
+    found = leftovers.find(settings.FILE_UPLOAD_TEMP_DIR, get_store())
+    for leftover in found:
+        print(f"LEFTOVER {leftover.path} ({leftover.age_seconds / 3600:.1f} h old): a temporary "
+              "file of an interrupted upload; the next `bastion serve` or `bastion init` "
+              "removes it")
     if report.problems:
         print(f"FAILED: {len(report.problems)} problem(s) in {report.checked} files checked")
         return 1

@@ -393,7 +393,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * MiB
 # field (bastion.upload.form.FIELD_LIMITS).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2621440
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
-FILE_UPLOAD_TEMP_DIR = None
+# Upload bodies stream to temporary files here: Bastion's own directory, so that the files a
+# killed worker leaves are known to be ours and removed (bastion.storage.leftovers).
+FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

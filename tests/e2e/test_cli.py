@@ -211,6 +211,39 @@ def test_check_reports_altered_and_deleted_files(project):
     assert lines[-1] == "FAILED: 3 problem(s) in 4 files checked"
 
 
+def test_files_left_by_killed_uploads_are_reported_by_check_and_removed_at_start(unique):
+    from django.conf import settings
+
+    # What a worker killed in an upload leaves: its body's temporary file, and its file
+    # staged in the store beside its target. The fresh pair is an upload still in progress.
+    uploads = Path(settings.FILE_UPLOAD_TEMP_DIR)
+    staged = Path(settings.STORAGE_DIR, "packages", "ab", "cd", f"ef{unique}")
+    uploads.mkdir(parents=True, exist_ok=True)
+    staged.mkdir(parents=True, exist_ok=True)
+    old = [uploads / f"bastion-upload-{unique}.part", staged / f".tmp-{unique}.part"]
+    fresh = [uploads / f"bastion-upload-{unique}x.part", staged / f".tmp-{unique}x.part"]
+    two_hours_ago = timezone.now().timestamp() - 7200
+    for path in old + fresh:
+        path.write_bytes(b"half an upload")
+    for path in old:
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    try:
+        check = bastion("admin", "check", "--project", f"none-{unique}")
+        assert check.returncode == 0, check.stdout + check.stderr
+        reported = [line for line in check.stdout.splitlines() if line.startswith("LEFTOVER ")]
+        assert sorted(line.split()[1] for line in reported) == sorted(str(path) for path in old)
+        assert all(path.exists() for path in old)  # a check changes nothing
+
+        init = bastion("init", "--quiet")
+        assert init.returncode == 0, init.stderr
+        assert "removed 2 temporary file(s) left by interrupted uploads" in init.stderr
+        assert not any(path.exists() for path in old)
+        assert all(path.exists() for path in fresh)
+    finally:
+        for path in old + fresh:
+            path.unlink(missing_ok=True)
+
+
 # --- the event log ---------------------------------------------------------------------
 
 def test_verify_events_reports_an_intact_chain():

@@ -324,6 +324,13 @@ class LocalFileStore:
                     continue
                 yield str(Path(dirpath, name).relative_to(self.root))
 
+    def temp_files(self) -> Iterator[Path]:
+        """The temporary files of writes in progress, or of writes a killed process left."""
+        for dirpath, _dirs, files in os.walk(self.root):
+            for name in files:
+                if name.startswith(TEMP_PREFIX):
+                    yield Path(dirpath, name)
+
     def local_path(self, path: str) -> str | None:
         try:
             self._lstat(path)  # refuses symlinks

@@ -10,6 +10,7 @@ it costs a fifth of Django's parser for the two dozen small fields every upload 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from django.utils.datastructures import MultiValueDict
 
 from bastion.core.errors import ValidationError
 from bastion.packaging.services import human_size
+from bastion.storage.leftovers import UPLOAD_PREFIX, UPLOAD_SUFFIX
 
 from .form import MAX_FIELDS_BYTES, MAX_UTF8_BYTES_PER_CHARACTER, max_characters, too_long
 
@@ -50,6 +52,18 @@ class ReceivedFile:
             self._handle = None
 
 
+def _temporary_file():
+    # In a directory of Bastion's own, where leftovers are known to be ours (storage.leftovers).
+    directory = settings.FILE_UPLOAD_TEMP_DIR
+    try:
+        return tempfile.NamedTemporaryFile(prefix=UPLOAD_PREFIX, suffix=UPLOAD_SUFFIX,
+                                           dir=directory)
+    except FileNotFoundError:  # not made yet (the server starts without `bastion init`)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        return tempfile.NamedTemporaryFile(prefix=UPLOAD_PREFIX, suffix=UPLOAD_SUFFIX,
+                                           dir=directory)
+
+
 class _IncomingFile:
     """A file part being written to a temporary file, hashed and counted as it arrives."""
 
@@ -57,8 +71,7 @@ class _IncomingFile:
         self.field_name = field_name
         self.filename = filename
         # Our own name for the temporary file: the client's name never touches the filesystem.
-        self.handle = tempfile.NamedTemporaryFile(prefix="bastion-upload-", suffix=".part",
-                                                  dir=settings.FILE_UPLOAD_TEMP_DIR)
+        self.handle = _temporary_file()
         self.size = 0
         self.sha256 = hashlib.sha256()
         self.blake2 = hashlib.blake2b(digest_size=32)

@@ -1,0 +1,64 @@
+"""Temporary files that an interrupted upload leaves behind, found and removed.
+
+An upload's body is streamed to ``bastion-upload-*.part`` in ``FILE_UPLOAD_TEMP_DIR`` (a
+directory under the data directory, Bastion's own), and its file is staged in the local store
+as a ``.tmp-*`` file beside its target. Both are removed when the request ends, however it
+ends, unless the process is killed first (a gunicorn worker past its timeout, the machine
+going down). Such leftovers are only told from the files of uploads in progress by their age:
+another server may share the data directory or the store, and a request runs for at most
+gunicorn's timeout (600 s), which STALE_SECONDS leaves well behind.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+UPLOAD_PREFIX, UPLOAD_SUFFIX = "bastion-upload-", ".part"
+STALE_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class Leftover:
+    path: Path
+    age_seconds: float
+
+
+def _stale(paths, now: float, older_than: float) -> list[Leftover]:
+    found = []
+    for path in paths:
+        try:
+            age = now - path.stat(follow_symlinks=False).st_mtime
+        except OSError:  # gone meanwhile: its upload ended after all
+            continue
+        if age > older_than and path.is_file():
+            found.append(Leftover(path, age))
+    return found
+
+
+def find(upload_dir: str | os.PathLike | None, store=None, *,
+         older_than: float = STALE_SECONDS) -> list[Leftover]:
+    """The upload leftovers older than ``older_than`` seconds, oldest first: in ``upload_dir``
+    and, for a local store (``store``), in the store."""
+    candidates: list[Path] = []
+    if upload_dir is not None and os.path.isdir(upload_dir):
+        candidates += Path(upload_dir).glob(f"{UPLOAD_PREFIX}*{UPLOAD_SUFFIX}")
+    temp_files = getattr(store, "temp_files", None)  # remote stores have none
+    if temp_files is not None:
+        candidates += temp_files()
+    found = _stale(candidates, time.time(), older_than)
+    return sorted(found, key=lambda leftover: -leftover.age_seconds)
+
+
+def remove(leftovers: list[Leftover]) -> int:
+    """Delete ``leftovers``; how many were still there."""
+    removed = 0
+    for leftover in leftovers:
+        try:
+            leftover.path.unlink()
+        except FileNotFoundError:
+            continue
+        removed += 1
+    return removed
