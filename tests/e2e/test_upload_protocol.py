@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import socket
 from urllib.parse import urlsplit
 
@@ -369,6 +370,42 @@ def test_revoked_token_cannot_upload(server, unique):
     response = upload(server, token, wheel)
     assert_refused(response, 403, INVALID_AUTH)
     assert_nothing_stored(wheel.filename, project=wheel.name)
+
+
+def test_a_token_revoked_while_its_upload_streams_in_stores_nothing(server, unique):
+    import time
+    from pathlib import Path
+
+    from django.conf import settings
+
+    user, token = uploader()
+    # Large enough for the server to write part of it to disk before the rest arrives.
+    wheel = Wheel(f"slow-{unique}", "1.0", files={f"slow_{unique}/data.bin": os.urandom(1 << 20)})
+    content = wheel.build()
+    data, files = upload_form(wheel.name, wheel.version, wheel.filename, content)
+    prepared = requests.Request("POST", server.url + "/legacy/", data=data, files=files,
+                                auth=("__token__", token)).prepare()
+    target = urlsplit(server.url)
+    head = (f"POST /legacy/ HTTP/1.1\r\nHost: {target.netloc}\r\n"
+            + "".join(f"{name}: {value}\r\n" for name, value in prepared.headers.items())
+            + "\r\n").encode()
+    body = prepared.body
+    half = body.index(content) + len(content) // 2
+    receiving = Path(settings.FILE_UPLOAD_TEMP_DIR)
+    before = set(receiving.glob("bastion-upload-*.part"))
+    with socket.create_connection((target.hostname, target.port), timeout=30) as sock:
+        sock.sendall(head + body[:half])
+        # Once the server writes the file part to disk, it has accepted the token.
+        deadline = time.monotonic() + 30
+        while not set(receiving.glob("bastion-upload-*.part")) - before:
+            assert time.monotonic() < deadline, "the server never started on the body"
+            time.sleep(0.01)
+        revoke(user.api_tokens.get(), reason="leaked")
+        sock.sendall(body[half:])
+        status_line = sock.makefile("rb").readline().decode()
+    assert status_line.startswith("HTTP/1.1 403 The token was revoked while the upload was in "
+                                  "progress; nothing was stored."), status_line
+    assert_nothing_stored(wheel.filename, project=wheel.name, version=wheel.version)
 
 
 def test_user_with_unverified_email_cannot_upload(server, unique):

@@ -43,6 +43,10 @@ INVALID_CREDENTIALS = (
     "Invalid or non-existent authentication information. "
     "Use an API token with the username __token__."
 )
+REVOKED_MEANWHILE = (
+    "The token was revoked while the upload was in progress; nothing was stored. "
+    "Use another API token."
+)
 
 
 class TokenError(Exception):
@@ -273,6 +277,21 @@ def verify(raw: str, *, permission: str, project: str | None = None, version: st
     scope = caveats.project_scope(scoping) if scoping else None
     return Identity(user=row.user, token=row,
                     scope=frozenset(scope) if scope is not None else None)
+
+
+def verify_again(found: GenuineToken, *, permission: str, project: str | None = None,
+                 version: str | None = None, info: RequestInfo | None = None) -> Identity:
+    """:func:`verify` once more, on the token's row read again and locked until the transaction
+    ends: a change that took a while (an upload streaming in) must not be committed on a token
+    that was revoked, expired or lost its account in the meantime."""
+    row = (ApiToken.objects.select_related("user").select_for_update(of=("self",))
+           .filter(pk=found.row.pk).first())
+    if row is None or row.revoked is not None:
+        raise TokenError(REVOKED_MEANWHILE)
+    if not row.user.is_active:
+        raise TokenError()
+    return verify("", permission=permission, project=project, version=version, info=info,
+                  found=GenuineToken(row, found.macaroon))
 
 
 def _touch(row: ApiToken, info: RequestInfo | None) -> None:

@@ -25,9 +25,11 @@ from bastion.packaging.models import Project
 from bastion.tokens import http as token_http
 from bastion.tokens.services import (
     INVALID_CREDENTIALS,
+    GenuineToken,
     Identity,
     genuine_token,
     parse_token,
+    verify_again,
 )
 
 from .form import UploadForm, parse_form
@@ -56,7 +58,7 @@ def handle_upload(request) -> Accepted:
         content = _the_file(body.files.getlist("content"))
         identity = token_http.authenticate(request, permission="upload", project=form.name,
                                            version=form.version, found=found)
-        return _store(request, form, content, identity)
+        return _store(request, form, content, identity, found)
     finally:
         body.close()
 
@@ -97,7 +99,8 @@ def _the_file(parts: list[ReceivedFile]) -> ReceivedFile:
     return parts[0]
 
 
-def _store(request, form: UploadForm, content: ReceivedFile, identity: Identity) -> Accepted:
+def _store(request, form: UploadForm, content: ReceivedFile, identity: Identity,
+           found: GenuineToken) -> Accepted:
     user = identity.user
     if not getattr(user, "email_verified", False):
         raise services.PermissionDenied(EMAIL_NOT_VERIFIED)
@@ -129,10 +132,17 @@ def _store(request, form: UploadForm, content: ReceivedFile, identity: Identity)
         rendered=services.rendered_description(checked.release),
     )
     _check_token_scope_holds(form, verified)
+    info = RequestInfo.from_request(request)
+
+    def token_still_valid() -> None:
+        # The token was read before the body streamed in, which can take minutes.
+        verify_again(found, permission="upload", project=form.name, version=form.version,
+                     info=info)
+
     result = services.add_file(
         user=user, verified=verified, content_path_on_disk=content.path, digests=digests,
-        python_version=form.pyversion, info=RequestInfo.from_request(request),
-        token=identity.token, comment=form.comment,
+        python_version=form.pyversion, info=info, token=identity.token, comment=form.comment,
+        still_allowed=token_still_valid,
     )
     return Accepted(content.filename, created=result.created)
 

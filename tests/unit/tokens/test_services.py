@@ -22,6 +22,7 @@ from bastion.events.services import RequestInfo
 from bastion.tokens.models import ApiToken, TokenPermission
 from bastion.tokens.services import (
     INVALID_CREDENTIALS,
+    REVOKED_MEANWHILE,
     TokenError,
     _root_key,
     create_token,
@@ -29,6 +30,7 @@ from bastion.tokens.services import (
     parse_token,
     revoke,
     verify,
+    verify_again,
 )
 
 PREFIX = settings.TOKEN_PREFIX
@@ -348,3 +350,27 @@ def test_token_of_one_user_cannot_be_passed_off_as_anothers(user, other_user):
                       version=MACAROON_V2)
     forged.signature = macaroon.signature
     assert refused(PREFIX + forged.serialize()) == INVALID_CREDENTIALS
+
+
+@pytest.mark.parametrize("change, message", [
+    ("revoked", REVOKED_MEANWHILE),
+    ("expired", "Token refused: token has expired."),
+    ("account disabled", INVALID_CREDENTIALS),
+])
+def test_a_token_looked_at_again_is_refused_once_revoked_expired_or_disabled(user, change,
+                                                                               message):
+    from django.db import transaction
+
+    token, row = create_token(user, expires_days=1)
+    found = genuine_token(*parse_token(token))
+    with transaction.atomic():
+        assert verify_again(found, permission="upload").token.pk == row.pk
+    if change == "revoked":
+        revoke(row)
+    elif change == "expired":
+        ApiToken.objects.filter(pk=row.pk).update(expires=timezone.now() - timedelta(seconds=1))
+    else:
+        type(user).objects.filter(pk=user.pk).update(is_active=False)
+    with transaction.atomic(), pytest.raises(TokenError) as refused:
+        verify_again(found, permission="upload")
+    assert refused.value.message == message
