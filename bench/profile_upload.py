@@ -152,9 +152,14 @@ def main() -> int:
 
     import corpus
 
+    from bastion.accounts.models import TOTPDevice
+    from bastion.accounts.totp import new_secret
+
     user = User.objects.create_user("profiler", "profiler@example.com", "x" * 20)
     user.email_verified = True
     user.save()
+    # Creating a project takes a second factor under the default policy.
+    TOTPDevice.objects.create(user=user, name="profile", secret=new_secret())
     token, _row = create_token(user, description="profile")
     auth = "Basic " + base64.b64encode(f"__token__:{token}".encode()).decode()
 
