@@ -224,3 +224,16 @@ def test_a_cached_page_is_refused_to_a_host_name_the_index_does_not_serve(pinned
         assert project[1].encode() not in body
     finally:
         connection.close()
+
+
+def test_behind_a_tls_proxy_pages_carry_hsts_on_https_requests_only(project):
+    srv = Server({"BASTION_BEHIND_TLS_PROXY": "true"})
+    try:
+        for forwarded, hsts in (("https", True), ("http", False), (None, False)):
+            headers = {"X-Forwarded-Proto": forwarded} if forwarded else {}
+            response = get(srv, f"/simple/{project[1]}/", headers=headers)
+            assert response.status_code == 200
+            assert ("Strict-Transport-Security" in response.headers) is hsts, forwarded
+            assert response.headers["X-Frame-Options"] == "DENY"
+    finally:
+        srv.stop()
