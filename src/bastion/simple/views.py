@@ -38,10 +38,10 @@ class ProjectState:
     status_reason: str
 
 
-# Every index request runs this one statement, and for a cached page it is most of the
-# request's work: written by hand (through Django's connection), because the ORM spends
-# several times longer building it than the database spends answering it (bench/README.md).
-# The only hand-written SQL in Bastion; the project's other reads and all its writes use the ORM.
+# Every index request runs this one statement: written by hand (through Django's connection),
+# because the ORM would spend longer building it than the rest of a cached page's view takes,
+# and many times what the database needs to answer it (bench/README.md). The only
+# hand-written SQL in Bastion; the project's other reads and all its writes use the ORM.
 _PROJECT_STATE_SQL = (
     f"SELECT id, name, last_serial, status, status_reason FROM {Project._meta.db_table} "
     "WHERE normalized_name = %s"
