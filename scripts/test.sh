@@ -8,6 +8,9 @@ BIN=$VENV/bin
 bash scripts/system-deps.sh
 
 status=0
+echo "== import contracts (apps call down, core is pure)"
+"$BIN/lint-imports" --no-cache || status=$?
+
 echo "== test suite on SQLite"
 "$BIN/python" -m pytest -n 2 "$@" || status=$?
 

@@ -19,6 +19,7 @@ urlpatterns = [
     path("legacy", upload_views.upload),
     path("_/", include("bastion.tokens.urls")),
     path("account/", include("bastion.accounts.urls")),
+    path("manage/account/tokens/", include("bastion.tokens.manage_urls")),
     path("manage/", include("bastion.packaging.urls")),
     # Before Django's admin, whose catch-all would answer for it.
     path("admin/events.json", admin_only_json(event_views.admin_events), name="admin-events"),

@@ -118,7 +118,7 @@ def test_invited_maintainer_publishes_with_a_ui_token_and_the_owner_sees_it_all(
 
         # Creating a token asks for the password and a second factor again.
         forget_recent_sign_in(maintainer_context)
-        page.click(f"text=New API token for this project")
+        page.click("text=New API token for this project")
         page.wait_for_url(f"{base}/account/reauthenticate/**")
         page.fill("#password", PASSWORD)
         page.click("main form button[type=submit]")

@@ -13,6 +13,8 @@ from bastion.accounts.models import TOTPDevice, UserSession
 from bastion.accounts.reauth import SESSION_KEY as REAUTH_KEY
 from bastion.events.models import SecurityEvent
 from bastion.packaging.models import Project, Role, RoleName
+from bastion.tokens.models import ApiToken
+from bastion.tokens.services import create_token
 
 from .accounts_client import PASSWORD, Client, code_at, make_user, text_of
 
@@ -276,7 +278,7 @@ def test_account_deletion_needs_typed_confirmation_and_no_sole_ownership(server,
     Role.objects.create(project=project, user=user, role_name=RoleName.OWNER)
     client = Client(server.url)
     client.login(user.username)
-    assert f"only owner of del{unique}" in client.get("/account/delete/").text
+    assert f"only Owner of del{unique}." in client.get("/account/delete/").text
     refused = client.post("/account/delete/", {"confirm": user.username})
     assert refused.status_code == 400 and get_user_model().objects.filter(pk=user.pk).exists()
     project.delete()
@@ -296,6 +298,29 @@ def test_account_deletion_needs_typed_confirmation_and_no_sole_ownership(server,
         "username": user.username, "email": user.email, "password": PASSWORD,
         "password_confirm": PASSWORD})
     assert again.status_code == 400 and "username is taken" in again.text
+
+
+def test_a_deleted_account_leaves_its_projects_and_its_tokens_die(server, unique):
+    user, _ = make_user(unique)
+    owner, _ = make_user(unique, prefix="o")
+    project = Project.objects.create(name=f"left{unique}", normalized_name=f"left{unique}",
+                                     ultranormalized_name=f"left{unique}", created=timezone.now())
+    Role.objects.create(project=project, user=owner, role_name=RoleName.OWNER)
+    Role.objects.create(project=project, user=user, role_name=RoleName.MAINTAINER)
+    _, scoped = create_token(user, projects=[project.name])
+    _, user_wide = create_token(user)
+    client = Client(server.url)
+    client.login(user.username)
+    client.post("/account/delete/", {"confirm": user.username})
+    assert not get_user_model().objects.get(pk=user.pk).is_active
+    assert not Role.objects.filter(user=user).exists()
+    assert not ApiToken.objects.filter(user=user, revoked__isnull=True).exists()
+    removal = SecurityEvent.objects.get(tag="project:role:remove", project_id_ref=project.pk)
+    assert removal.additional["revoked_tokens"] == [str(scoped.id)]
+    assert removal.additional["account_deleted"] is True
+    assert SecurityEvent.objects.filter(tag="account:api_token:removed", user=user,
+                                        additional__token_id=str(user_wide.id),
+                                        additional__reason="account deleted").exists()
 
 
 ANONYMOUS_PAGES = ["/", "/account/login/", "/account/register/", "/account/password/reset/",

@@ -40,7 +40,7 @@ def test_yank_and_unyank_show_at_once_in_both_simple_formats_and_the_json_api(se
     assert response.status_code == 302
 
     html = simple(server, project, json=False).text
-    assert f'data-yanked="Broken &lt;build&gt;"' in html and file.filename in html
+    assert 'data-yanked="Broken &lt;build&gt;"' in html and file.filename in html
     assert simple(server, project, json=True).json()["files"][0]["yanked"] == "Broken <build>"
     api = requests.get(f"{server.url}/pypi/{project.normalized_name}/json", timeout=10).json()
     assert api["releases"]["1.0"][0]["yanked"] is True

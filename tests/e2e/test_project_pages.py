@@ -181,7 +181,7 @@ def test_search_finds_projects_by_name_and_summary(server, owner, unique):
     assert f"alpha-{unique}" in response.text and f"beta-{unique}" in response.text
     assert "unrelated" not in response.text
 
-    by_summary = get(server, "/search/", params={"q": f"zebras quickly"}).text
+    by_summary = get(server, "/search/", params={"q": "zebras quickly"}).text
     assert f"alpha-{unique}" in by_summary
     by_odd_spelling = get(server, "/search/", params={"q": f"ALPHA_{unique}"}).text
     assert f'href="/project/alpha-{unique}/"' in by_odd_spelling

@@ -22,7 +22,7 @@ from bastion.core.errors import ValidationError
 from bastion.events import tags
 from bastion.events.services import RequestInfo, record
 
-from . import notifications, recovery, sessions, signup
+from . import notifications, recovery, sessions, signals, signup
 from .models import EmailAddress, SignupStatus, TOTPDevice, UserSession, WebAuthnCredential
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,48}[A-Za-z0-9])?$")
@@ -240,6 +240,12 @@ def has_two_factor(user) -> bool:
 
 PENDING_APPROVAL = ("An administrator has not approved your account yet: until then it can "
                     "read nothing, create nothing and mint no token.")
+
+
+def is_admin(user) -> bool:
+    """An active site administrator; anonymous visitors and disabled accounts are not."""
+    return bool(user is not None and getattr(user, "is_authenticated", False)
+                and user.is_active and user.is_superuser)
 
 
 def can_publish(user) -> tuple[bool, str]:
@@ -473,17 +479,16 @@ def record_simple(request, user, tag: str, **additional) -> None:
 
 # --- deleting -----------------------------------------------------------------------------
 
-def sole_owner_projects(user) -> list[str]:
-    """Names of the projects that would be left without an owner if ``user`` went away."""
-    from django.db.models import Count
+def deletion_blockers(user) -> list[str]:
+    """What must be done before ``user``'s account can be deleted, a sentence each.
 
-    from bastion.packaging.models import Role, RoleName
-
-    owners = Role.objects.filter(role_name=RoleName.OWNER)
-    mine = owners.filter(user=user).values_list("project_id", flat=True)
-    counts = (owners.filter(project_id__in=list(mine)).values("project_id", "project__name")
-              .annotate(n=Count("id")))
-    return sorted(row["project__name"] for row in counts if row["n"] <= 1)
+    The apps that hold something of the account's answer (``signals.deletion_blockers``):
+    a project it alone owns, say.
+    """
+    reasons: list[str] = []
+    for _receiver, found in signals.deletion_blockers.send(sender=type(user), user=user):
+        reasons.extend(found or [])
+    return reasons
 
 
 def delete_account(request, user, *, confirmation: str) -> None:
@@ -492,27 +497,21 @@ def delete_account(request, user, *, confirmation: str) -> None:
     The row itself stays, emptied and disabled: security events reference it by id inside
     their hash chain (a deleted row would null those ids and break the chain), and keeping
     the username reserved stops someone else from taking it over to impersonate its owner.
+    What other apps hold of the account (project roles, API tokens) goes with it, through
+    ``signals.account_deleted``.
     """
-    from django.utils import timezone
-
-    from bastion.packaging.models import Role
-    from bastion.tokens.models import ApiToken
-
     if confirmation.strip() != user.username:
         raise ValidationError("Type your username exactly to confirm the deletion.")
-    blocking = sole_owner_projects(user)
+    blocking = deletion_blockers(user)
     if blocking:
-        raise ValidationError("You are the only owner of " + ", ".join(blocking) + ". Add another "
-                              "owner or remove the project before deleting your account.")
+        raise ValidationError(" ".join(blocking))
     with transaction.atomic():
         address = user.email
         notifications.send(address, "Account deleted", (
             f"Hello {user.username},\n\nYour account was deleted. If this was not you, contact "
             "the index's administrators at once."))
         sessions.end_sessions(user)
-        Role.objects.filter(user=user).delete()
-        ApiToken.objects.filter(user=user, revoked__isnull=True).update(
-            revoked=timezone.now(), revoked_reason="account deleted")
+        signals.account_deleted.send(sender=type(user), user=user, info=_info(request))
         for related in (EmailAddress, TOTPDevice, WebAuthnCredential):
             related.objects.filter(user=user).delete()
         user.recovery_codes.all().delete()

@@ -672,7 +672,7 @@ def security_log(request):
 @require_recent_auth
 def delete_account(request):
     user = request.user
-    blocking = services.sole_owner_projects(user)
+    blocking = services.deletion_blockers(user)
     error = ""
     if request.method == "POST":
         try:

@@ -12,10 +12,11 @@ import json
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime, timezone as dt_timezone
+from datetime import datetime, time as dtime, timezone as dt_timezone
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from .models import IndexState, SecurityEvent
@@ -271,3 +272,17 @@ def event_as_dict(event: SecurityEvent, *, with_hashes: bool = True) -> dict:
     if with_hashes:
         fields.update(previous_hash=event.previous_hash, hash=event.hash)
     return fields
+
+
+def parse_day(value: str, *, end: bool = False) -> datetime | None:
+    """``YYYY-MM-DD`` as the first (or last) instant of that UTC day; None if unreadable."""
+    try:
+        day = datetime.strptime((value or "")[:10], "%Y-%m-%d").date()
+    except ValueError:
+        return None
+    return datetime.combine(day, dtime.max if end else dtime.min, tzinfo=dt_timezone.utc)
+
+
+def filtered(events: QuerySet, *, tag: str = "", since: str = "", until: str = "") -> QuerySet:
+    """``events`` narrowed by tag (or tag prefix) and by UTC days ``since``..``until``."""
+    return events & query_events(tag=tag, start=parse_day(since), end=parse_day(until, end=True))

@@ -1,64 +1,20 @@
-"""Reading the security log: a project's history page and the admins' JSON feed.
+"""The admins' JSON feed of the security log (``/admin/events.json``).
 
-A project's log is for its Owners and Maintainers (on PyPI only Owners see it: Maintainers
-upload too, so they should be able to see what happened with their uploads) and for site
-admins; anyone else gets 404, as on every management page. The user's own log is the
-accounts app's (/account/security-log/).
+A project's history page is packaging's (it decides who may see a project); the user's own
+log is the accounts app's (/account/security-log/).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, time as dtime, timezone as dt_timezone
-
-from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
-from django.db.models import QuerySet
 from django.http import JsonResponse
-from django.shortcuts import render
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from bastion.core.text import one_line
 
-from .models import SecurityEvent
-from .services import event_as_dict, query_events
+from .services import event_as_dict, filtered, parse_day, query_events
 
-PAGE_SIZE = 50
 JSON_DEFAULT_LIMIT = 500
 JSON_MAX_LIMIT = 5000
-
-
-def parse_day(value: str, *, end: bool = False) -> datetime | None:
-    """``YYYY-MM-DD`` as the first (or last) instant of that UTC day; None if unreadable."""
-    try:
-        day = datetime.strptime((value or "")[:10], "%Y-%m-%d").date()
-    except ValueError:
-        return None
-    return datetime.combine(day, dtime.max if end else dtime.min, tzinfo=dt_timezone.utc)
-
-
-def filtered(events: QuerySet, *, tag: str = "", since: str = "", until: str = "") -> QuerySet:
-    """``events`` narrowed by tag (or tag prefix) and by UTC days ``since``..``until``."""
-    return events & query_events(tag=tag, start=parse_day(since), end=parse_day(until, end=True))
-
-
-@never_cache
-@login_required
-@require_GET
-def project_history(request, name: str):
-    from bastion.packaging.views import managed_project  # packaging owns who may see a project
-
-    project, role = managed_project(request, name)
-    mine = SecurityEvent.objects.filter(project_id_ref=project.pk)
-    chosen = one_line(request.GET.get("tag"), 100)
-    since, until = one_line(request.GET.get("since"), 10), one_line(request.GET.get("until"), 10)
-    events = filtered(mine, tag=chosen, since=since, until=until).order_by("-sequence")
-    tags = sorted(set(mine.order_by().values_list("tag", flat=True).distinct()))
-    return render(request, "events/project_history.html", {
-        "project": project, "role": role, "tags": tags, "chosen": chosen,
-        "since": since, "until": until,
-        "page": Paginator(events, PAGE_SIZE).get_page(request.GET.get("page")),
-    })
 
 
 def _json_refusal(message: str, status: int) -> JsonResponse:

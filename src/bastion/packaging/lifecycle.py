@@ -23,7 +23,7 @@ from bastion.storage import get_store
 
 from . import notifications
 from .models import File, Project, ProjectStatus, Release, ReservedProjectName, Role, RoleName
-from .roles import require_owner, revoke_project_tokens
+from .roles import member_removed, require_owner
 from .services import project_changed, set_project_status
 
 
@@ -128,8 +128,8 @@ def delete_project(project: Project, actor, *, confirm: str,
         for role in members:
             # A token naming this project must not come back to life if the name is
             # registered again.
-            revoked += revoke_project_tokens(role.user, project, reason="project deleted",
-                                             actor=actor, info=info)
+            revoked += member_removed(role.user, project, reason="project deleted", actor=actor,
+                                      info=info)
         notifications.notify_owners(
             project, "project deleted",
             f"{actor.username} deleted the project {project.name} with {len(files)} file(s). "

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from bastion.accounts.notifications import send, site_url
+from bastion.core import caveats
 
 from .models import Project, Role, RoleName
 
@@ -57,9 +58,7 @@ def on_file_added(file, *, new_release: bool, user, token=None) -> None:
 
 def on_token_created(token) -> None:
     """Mail the Owners of every project the new token can act on."""
-    from .roles import token_project_scope
-
-    scope = token_project_scope(token)
+    scope = caveats.project_scope(token.caveats)
     projects = Project.objects.filter(roles__user_id=token.user_id)
     if scope is not None:
         projects = Project.objects.filter(normalized_name__in=scope)

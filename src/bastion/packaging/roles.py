@@ -8,7 +8,8 @@ Rules enforced here, for every caller (web UI, CLI, admin):
   nor be demoted;
 - ownership moves only by inviting the new Owner and the old one leaving;
 - each change is a security event on the project and on both users, and mails the Owners;
-- a removed member's API tokens scoped to the project are revoked.
+- a removed member's API tokens scoped to the project are revoked (by the tokens app, told
+  through ``signals.member_removed``).
 """
 
 from __future__ import annotations
@@ -18,17 +19,17 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from bastion.accounts import signup
 from bastion.accounts.models import InvitationKind, SignupInvitationStatus
-from bastion.accounts.services import can_publish
-from bastion.core import caveats
+from bastion.accounts.services import can_publish, is_admin
 from bastion.core.errors import ValidationError
 from bastion.events import tags
 from bastion.events.services import RequestInfo, record
 
-from . import notifications
+from . import notifications, signals
 from .models import EmailRoleInvitation, InvitationStatus, Project, Role, RoleInvitation, RoleName
 from .services import PermissionDenied, role_of
 
@@ -42,10 +43,6 @@ _EVENT_TAGS = {
     "change": (tags.PROJECT_ROLE_CHANGE, tags.ACCOUNT_ROLE_CHANGE),
     "remove": (tags.PROJECT_ROLE_REMOVE, tags.ACCOUNT_ROLE_REMOVE),
 }
-
-
-def is_admin(user) -> bool:
-    return bool(user is not None and user.is_active and user.is_superuser)
 
 
 def require_owner(user, project: Project, action: str) -> None:
@@ -377,24 +374,18 @@ def change_role(project: Project, actor, username: str, role_name: str, *,
     return role
 
 
-def token_project_scope(token) -> set[str] | None:
-    """The normalized project names a token is limited to, or None when it is user-wide."""
-    return caveats.project_scope(token.caveats)
+def member_removed(user, project: Project, *, reason: str, actor=None,
+                   info: RequestInfo | None = None) -> list[str]:
+    """Tell the apps that hold something of ``user``'s in ``project`` that the role is gone.
 
-
-def revoke_project_tokens(user, project: Project, *, reason: str, actor=None,
-                          info: RequestInfo | None = None) -> list[str]:
-    """Revoke ``user``'s live tokens whose scope names ``project``; return their ids."""
-    from bastion.tokens.models import ApiToken
-    from bastion.tokens.services import revoke
-
-    revoked = []
-    for token in ApiToken.objects.select_related("user").filter(user=user, revoked__isnull=True):
-        scope = token_project_scope(token)
-        if scope is not None and project.normalized_name in scope:
-            revoke(token, reason=reason, info=info, actor=actor)
-            revoked.append(str(token.id))
-    return revoked
+    Inside the change's transaction (``signals.member_removed``); returns what they undid
+    (the ids of the API tokens scoped to the project that were revoked), for the event log.
+    """
+    undone: list[str] = []
+    for _receiver, found in signals.member_removed.send(
+            sender=Project, project=project, user=user, reason=reason, actor=actor, info=info):
+        undone.extend(found or [])
+    return undone
 
 
 def _remove(project: Project, actor, role: Role, *, info: RequestInfo | None, left: bool) -> None:
@@ -405,8 +396,7 @@ def _remove(project: Project, actor, role: Role, *, info: RequestInfo | None, le
             "(or delete the project)."
         )
     Role.objects.filter(pk=role.pk).delete()
-    revoked = revoke_project_tokens(role.user, project, reason="member removed", actor=actor,
-                                    info=info)
+    revoked = member_removed(role.user, project, reason="member removed", actor=actor, info=info)
     _record("remove", project, actor=actor, target=role.user, info=info,
             additional={"role": role.role_name, "left": left, "revoked_tokens": revoked})
     what = (f"{role.user.username} left {project.name}" if left else
@@ -436,3 +426,40 @@ def leave(project: Project, user, *, info: RequestInfo | None = None) -> None:
         if role is None:
             raise ValidationError(f"You are not a member of '{project.name}'.")
         _remove(project, user, role, info=info, left=True)
+
+
+def sole_ownerships(sender, *, user, **kwargs) -> list[str]:
+    """What stops ``user``'s account from being deleted: projects it alone owns.
+
+    Answers ``accounts.signals.deletion_blockers``.
+    """
+    mine = Role.objects.filter(user=user, role_name=RoleName.OWNER).values_list("project_id")
+    counts = (Role.objects.filter(role_name=RoleName.OWNER, project_id__in=mine)
+              .values("project__name").annotate(owners=Count("id")))
+    alone = sorted(row["project__name"] for row in counts if row["owners"] <= 1)
+    if not alone:
+        return []
+    return [f"You are the only Owner of {', '.join(alone)}. Add another Owner or delete "
+            f"{'that project' if len(alone) == 1 else 'those projects'} first."]
+
+
+def remove_deleted_account(sender, *, user, info: RequestInfo | None = None, **kwargs) -> None:
+    """A deleted account leaves every project it was a member of, recorded as a removal.
+
+    Runs inside the deletion's transaction (``accounts.signals.account_deleted``), after
+    ``sole_ownerships`` found nothing in the way.
+    """
+    for role in Role.objects.select_related("project", "user").filter(user=user):
+        project = role.project
+        _lock_roles(project)
+        if role.role_name == RoleName.OWNER and _owner_count(project) <= 1:
+            raise ValidationError(f"You are the only Owner of {project.name}: add another Owner "
+                                  "or delete the project first.")
+        Role.objects.filter(pk=role.pk).delete()
+        revoked = member_removed(user, project, reason="account deleted", actor=user, info=info)
+        _record("remove", project, actor=user, target=user, info=info,
+                additional={"role": role.role_name, "left": True, "account_deleted": True,
+                            "revoked_tokens": revoked})
+        notifications.notify_owners(
+            project, f"{user.username} is no longer a member",
+            f"{user.username} deleted their account and left {project.name}.")

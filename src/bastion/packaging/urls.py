@@ -1,9 +1,7 @@
-"""Everything under /manage/: projects, invitations, API tokens and project security logs."""
+"""/manage/: projects, invitations and project security logs (API tokens: bastion.tokens)."""
 
 from django.urls import path
 
-from bastion.events import views as event_views
-from bastion.tokens import manage_views as token_views
 
 from . import views
 
@@ -18,7 +16,7 @@ urlpatterns = [
          name="invitation-decline"),
 
     path("project/<str:name>/", views.project_settings, name="project"),
-    path("project/<str:name>/history/", event_views.project_history, name="project-history"),
+    path("project/<str:name>/history/", views.project_history, name="project-history"),
     path("project/<str:name>/invite/", views.invite, name="invite"),
     path("project/<str:name>/invitations/<int:invitation_id>/revoke/", views.revoke_invitation,
          name="invitation-revoke"),
@@ -37,8 +35,4 @@ urlpatterns = [
          name="delete-release"),
     path("project/<str:name>/release/<str:version>/files/<int:file_id>/delete/",
          views.delete_file, name="delete-file"),
-
-    path("account/tokens/", token_views.token_list, name="tokens"),
-    path("account/tokens/new/", token_views.create, name="token-create"),
-    path("account/tokens/<uuid:token_id>/revoke/", token_views.revoke, name="token-revoke"),
 ]

@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -29,13 +30,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from bastion.accounts.reauth import is_recent
-from bastion.accounts.services import can_publish
+from bastion.accounts.services import can_publish, is_admin
 from bastion.core.errors import ValidationError
 from bastion.core.text import one_line
-from bastion.events.services import RequestInfo
-from bastion.web import projects as pages
+from bastion.events.models import SecurityEvent
+from bastion.events.services import RequestInfo, filtered
 
 from . import lifecycle, roles
+from . import queries as pages
 from .models import (
     EmailRoleInvitation,
     File,
@@ -64,7 +66,7 @@ def managed_project(request, name: str) -> tuple[Project, str | None]:
     """The project and the user's role in it; 404 unless they are a member or an admin."""
     project = find_project(name) if one_line(name, 300) == name else None
     role = roles.role_of(request.user, project) if project is not None else None
-    if project is None or (role is None and not roles.is_admin(request.user)):
+    if project is None or (role is None and not is_admin(request.user)):
         raise Http404(f"You have no project named '{name}'.")
     return project, role
 
@@ -104,7 +106,7 @@ def project_action(*, recent_auth: bool = True):
 
 def _require_policy(user, doing: str) -> None:
     """Members changing releases must meet the publishing policy (verified email, 2FA)."""
-    if roles.is_admin(user):
+    if is_admin(user):
         return
     allowed, why = can_publish(user)
     if not allowed:
@@ -113,7 +115,7 @@ def _require_policy(user, doing: str) -> None:
 
 def _require_release_manager(user, project: Project, role: str | None, doing: str) -> None:
     """Owners and Maintainers (and admins) yank; a quarantined project is the admins' alone."""
-    if not roles.is_admin(user):
+    if not is_admin(user):
         if role not in UPLOAD_ROLES:
             raise PermissionDenied(f"Only Owners and Maintainers of '{project.name}' may {doing}.")
         if project.status == ProjectStatus.QUARANTINED:
@@ -156,14 +158,14 @@ def project_list(request):
 def _project_context(request, project: Project, role: str | None) -> dict:
     page = pages.project_page(project, request.user)
     counts = _file_counts(project)
-    is_admin = roles.is_admin(request.user)
+    admin = is_admin(request.user)
     invitations = [i for i in RoleInvitation.objects.select_related("invitee", "inviter")
                    .filter(project=project, status=InvitationStatus.PENDING).order_by("created")
                    if not roles.is_expired(i)]
     return {
         "project": project, "role": role, "page": page,
-        "is_owner": role == RoleName.OWNER or is_admin, "is_admin": is_admin,
-        "can_yank": role in UPLOAD_ROLES or is_admin,
+        "is_owner": role == RoleName.OWNER or admin, "is_admin": admin,
+        "can_yank": role in UPLOAD_ROLES or admin,
         "invitations": invitations, "role_names": roles.ROLES,
         "email_invitations": roles.pending_email_invitations(project),
         "releases": [(r, counts.get(r.pk, 0)) for r in page.releases],
@@ -196,12 +198,12 @@ def project_settings(request, name: str):
 
 def _render_release(request, project: Project, role: str | None, release: Release, *,
                     error: str = "", status: int = 200):
-    is_admin = roles.is_admin(request.user)
+    admin = is_admin(request.user)
     return render(request, "packaging/release.html", {
         "project": project, "role": role, "release": release,
         "files": File.objects.filter(release=release).order_by("packagetype", "filename"),
-        "is_owner": role == RoleName.OWNER or is_admin,
-        "can_yank": role in UPLOAD_ROLES or is_admin, "error": error,
+        "is_owner": role == RoleName.OWNER or admin,
+        "can_yank": role in UPLOAD_ROLES or admin, "error": error,
     }, status=status)
 
 
@@ -215,6 +217,31 @@ def release_settings(request, name: str, version: str):
 
 
 # --- members and invitations -------------------------------------------------------------------
+
+HISTORY_PAGE_SIZE = 50
+
+
+@never_cache
+@login_required
+@require_GET
+def project_history(request, name: str):
+    """The project's security log, for its Owners and Maintainers and for site admins.
+
+    On PyPI only Owners see it; Maintainers upload too, so they should be able to see what
+    happened with their uploads. Anyone else gets 404, as on every management page.
+    """
+    project, role = managed_project(request, name)
+    mine = SecurityEvent.objects.filter(project_id_ref=project.pk)
+    chosen = one_line(request.GET.get("tag"), 100)
+    since, until = one_line(request.GET.get("since"), 10), one_line(request.GET.get("until"), 10)
+    events = filtered(mine, tag=chosen, since=since, until=until).order_by("-sequence")
+    tags = sorted(set(mine.order_by().values_list("tag", flat=True).distinct()))
+    return render(request, "packaging/project_history.html", {
+        "project": project, "role": role, "tags": tags, "chosen": chosen,
+        "since": since, "until": until,
+        "page": Paginator(events, HISTORY_PAGE_SIZE).get_page(request.GET.get("page")),
+    })
+
 
 def _done(request, project: Project, text: str, url: str | None = None):
     messages.success(request, text)

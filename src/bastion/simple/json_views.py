@@ -9,11 +9,12 @@ from packaging.utils import canonicalize_name, canonicalize_version
 
 from bastion.core import names
 from bastion.packaging.models import File, Release
+from bastion.packaging.queries import file_url_path, version_key
 from bastion.tokens.http import read_access
 
 from .cache import Page
 from .cache import pages as page_cache
-from .pages import dump_json, file_url_path, iso_z, version_key
+from .pages import dump_json, iso_z
 from .responses import json_error, page_response, permanent_redirect, read_only
 from .views import ProjectState, visible_project
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from urllib.parse import quote
 
 from django.template.loader import render_to_string
 from django.urls import get_script_prefix
-from packaging.version import InvalidVersion, Version
 
 from bastion.core.negotiation import SIMPLE_JSON, TEXT_HTML
 from bastion.packaging.models import File, Project, ProjectStatus, Release
+from bastion.packaging.queries import file_url_path, version_key
 
 from .cache import Page
 
@@ -31,20 +30,6 @@ def iso_z(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def version_key(version: str):
-    try:
-        return (1, Version(version), version)
-    except InvalidVersion:  # not expected for stored releases, but never fail a page over it
-        return (0, None, version)
-
-
-def file_url_path(store_path: str) -> str:
-    """The site-absolute URL of a stored file: ``/packages/ab/cd/<rest>/<filename>``.
-
-    Absolute paths resolve the same from ``/simple/<p>/`` and from hatch's ``/legacy/+simple/``,
-    and keep cached pages independent of the Host header.
-    """
-    return get_script_prefix() + quote(store_path, safe="/!")
 
 
 def content_type_header(media_type: str) -> str:

@@ -29,7 +29,6 @@ from bastion.core.text import one_line
 from bastion.events.services import RequestInfo
 from bastion.packaging import access
 from bastion.packaging.models import Project, Role
-from bastion.packaging.roles import token_project_scope
 
 from .models import ApiToken, TokenPermission
 from .services import create_token, revoke as revoke_token
@@ -71,7 +70,7 @@ def _rows(user) -> list[TokenRow]:
     now = timezone.now()
     rows = []
     for token in ApiToken.objects.filter(user=user).order_by("-created"):
-        scope = token_project_scope(token)
+        scope = token.project_scope
         rows.append(TokenRow(token, sorted(scope) if scope is not None else None,
                              _version_limit(token), _status(token, now)))
     # Live tokens first; the revoked and expired stay listed as a record.
@@ -175,7 +174,7 @@ def create(request):
                                   **_parse(request, request.user))
     except ValidationError as exc:
         return _form(request, error=exc.message, status=exc.status)
-    scope = token_project_scope(row)
+    scope = row.project_scope
     # Rendered straight from the POST and never stored: this response is the only place the
     # token ever appears (never_cache keeps it out of caches and the back button).
     return render(request, "tokens/created.html", {
@@ -188,7 +187,7 @@ def create(request):
 @login_required
 def revoke(request, token_id):
     if request.method != "POST":
-        return redirect("manage:tokens")
+        return redirect("tokens:list")
     token = ApiToken.objects.select_related("user").filter(pk=token_id, user=request.user).first()
     if token is None:
         raise Http404("You have no such token.")
@@ -199,4 +198,4 @@ def revoke(request, token_id):
                      actor=request.user)
         messages.success(request, f"Revoked the token '{token.description or token.id}'. It "
                                   "stops working at once.")
-    return redirect("manage:tokens")
+    return redirect("tokens:list")

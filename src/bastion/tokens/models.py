@@ -3,6 +3,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from bastion.core import caveats
+
 
 class TokenPermission(models.TextChoices):
     UPLOAD = "upload"  # includes read
@@ -35,6 +37,11 @@ class ApiToken(models.Model):
 
     class Meta:
         db_table = "tokens_api_token"
+
+    @property
+    def project_scope(self) -> set[str] | None:
+        """The normalized project names the token is limited to; None when it is user-wide."""
+        return caveats.project_scope(self.caveats)
 
     def __str__(self) -> str:
         return f"{self.description or self.id} ({self.user})"

@@ -29,6 +29,8 @@ from bastion.core.errors import ValidationError
 from bastion.core.names import is_valid_name
 from bastion.events import tags
 from bastion.events.services import RequestInfo, record
+from bastion.packaging.models import Project
+from bastion.packaging.notifications import on_token_created
 
 from .models import ApiToken, TokenPermission
 
@@ -108,8 +110,6 @@ def create_token(user, *, projects: list[str] | None = None,
                             additional={"token_id": str(row.id), "description": row.description,
                                         "permission": str(permission), "version": version,
                                         "expires": expires.isoformat() if expires else None})
-        from bastion.packaging.notifications import on_token_created  # after commit only
-
         on_token_created(row)
     return token, row
 
@@ -121,10 +121,7 @@ def _record_on_projects(row: ApiToken, tag: str, *, info: RequestInfo | None, ac
     A user-wide token acts on every project of its user; a scoped one on the projects it
     names, of which only those its user is a member of are its concern at creation.
     """
-    from bastion.packaging.models import Project
-    from bastion.packaging.roles import token_project_scope
-
-    scope = token_project_scope(row)
+    scope = row.project_scope
     member_of = Project.objects.filter(roles__user_id=row.user_id)
     if scope is None:
         projects = member_of
@@ -315,3 +312,28 @@ def revoke(row: ApiToken, *, reason: str = "revoked", info: RequestInfo | None =
                    additional={**(additional or {}), "token_id": str(row.id), "reason": reason})
             _record_on_projects(row, tags.PROJECT_API_TOKEN_REMOVED, info=info, actor=actor,
                                 additional={"token_id": str(row.id), "reason": reason})
+
+
+def revoke_scoped_to_project(sender, *, project, user, reason: str, actor=None,
+                             info: RequestInfo | None = None, **kwargs) -> list[str]:
+    """``user`` lost their role in ``project``: revoke their live tokens that name it.
+
+    Answers ``packaging.signals.member_removed``, inside the removal's transaction; returns
+    the revoked tokens' ids. Without a role such a token could do nothing anyway (every use
+    asks for the owner's current rights), but one that names a project must not come back to
+    life if the owner rejoins it or the name is registered again.
+    """
+    revoked = []
+    for token in ApiToken.objects.select_related("user").filter(user=user, revoked__isnull=True):
+        scope = token.project_scope
+        if scope is not None and project.normalized_name in scope:
+            revoke(token, reason=reason, info=info, actor=actor)
+            revoked.append(str(token.id))
+    return revoked
+
+
+def revoke_all_of_deleted_account(sender, *, user, info: RequestInfo | None = None,
+                                  **kwargs) -> None:
+    """Answers ``accounts.signals.account_deleted``: every live token of the account dies."""
+    for token in ApiToken.objects.select_related("user").filter(user=user, revoked__isnull=True):
+        revoke(token, reason="account deleted", info=info, actor=user)

@@ -9,9 +9,8 @@ from django.shortcuts import redirect, render
 from packaging.utils import canonicalize_name
 
 from bastion.packaging import access
+from bastion.packaging import queries as projects
 from bastion.packaging.models import Project
-
-from . import projects
 
 
 def home(request):

@@ -86,11 +86,12 @@ def test_relying_party_comes_from_settings_never_from_the_request():
         assert security_keys.relying_party() == ("example.org", "https://pkgs.example.org")
 
 
-def test_sole_owner_projects_block_deletion(user, unique):
+def test_a_project_owned_alone_blocks_the_accounts_deletion(user, unique):
     project = Project.objects.create(name=f"p{unique}", normalized_name=f"p{unique}",
                                      ultranormalized_name=f"p{unique}", created=timezone.now())
     Role.objects.create(project=project, user=user, role_name=RoleName.OWNER)
-    assert services.sole_owner_projects(user) == [project.name]
+    (reason,) = services.deletion_blockers(user)
+    assert f"only Owner of {project.name}." in reason
     other = create_user(f"pp{unique}", f"pp{unique}@example.com")
     Role.objects.create(project=project, user=other, role_name=RoleName.OWNER)
-    assert services.sole_owner_projects(user) == []
+    assert services.deletion_blockers(user) == []

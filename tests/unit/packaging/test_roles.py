@@ -274,5 +274,5 @@ def test_removing_a_member_revokes_their_tokens_scoped_to_the_project(owner, pro
 
 def test_token_scope_reads_every_projects_caveat():
     row = ApiToken(caveats=['["projects",["a","b"]]', '["projects",["b","c"]]', '["user",1]'])
-    assert roles.token_project_scope(row) == {"b"}
-    assert roles.token_project_scope(ApiToken(caveats=['["user",1]'])) is None
+    assert row.project_scope == {"b"}
+    assert ApiToken(caveats=['["user",1]']).project_scope is None

@@ -1,31 +1,47 @@
-"""What the public project, search and profile pages show, gathered from the database.
+"""What the project, search and profile pages show, gathered from the database.
 
 Kept apart from the views so the rules (who sees a quarantined project, which release is
-"current", which members count as idle, which URLs become links) read in one place.
+"current", how versions sort, which members count as idle, which URLs become links) read in
+one place, for the public pages (web), the management pages and the index (simple) alike.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 from django.conf import settings
 from django.db.models import Max, Q
+from django.urls import get_script_prefix
 from django.utils import timezone
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
-from bastion.packaging import access
-from bastion.packaging.models import File, Project, ProjectStatus, Release, Role, RoleName
-from bastion.packaging.services import role_of
-from bastion.simple.pages import file_url_path, version_key
+from bastion.accounts.services import is_admin
+
+from . import access
+from .models import File, Project, ProjectStatus, Release, Role, RoleName
+from .services import role_of
 
 MAX_SEARCH_RESULTS = 50
 MAX_QUERY_LENGTH = 100
 
 
-def is_admin(user) -> bool:
-    return bool(getattr(user, "is_authenticated", False) and user.is_active and user.is_superuser)
+def version_key(version: str):
+    try:
+        return (1, Version(version), version)
+    except InvalidVersion:  # not expected for stored releases, but never fail a page over it
+        return (0, None, version)
+
+
+def file_url_path(store_path: str) -> str:
+    """The site-absolute URL of a stored file: ``/packages/ab/cd/<rest>/<filename>``.
+
+    Absolute paths resolve the same from ``/simple/<p>/`` and from hatch's ``/legacy/+simple/``,
+    and keep cached pages independent of the Host header.
+    """
+    return get_script_prefix() + quote(store_path, safe="/!")
 
 
 def can_see(user, project: Project) -> bool:
