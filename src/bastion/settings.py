@@ -71,7 +71,7 @@ HOST = option("host", "127.0.0.1")
 PORT = option("port", 8000, cast=int)
 WORKERS = option("workers", 0, cast=int)  # 0 = 2 * cores (server.run says why)
 # Two, not more: a worker's threads share one GIL, and each added thread showed in the
-# latency tail of index pages (p99 17-19 ms with 2, 22-27 ms with 4; bench/README.md).
+# latency tail of index pages (bench/README.md).
 THREADS = option("threads", 2, cast=int)
 ACCESS_LOG = option("access_log", False, cast=bool)
 # What a worker holds for clients still sending their requests (bastion.http_buffering).
