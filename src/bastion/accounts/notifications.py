@@ -46,12 +46,12 @@ BODY_REMOVED = "(removed from failed attempts: a body may hold a live link)"
 STALE_CLAIM_SECONDS = 600
 
 
-def site_url(request=None) -> str:
+def site_url() -> str:
     """The index's public URL without a trailing slash, for links in mail.
 
-    Always the configured base URL: a link built from the request would follow its Host
-    header, which the client chooses (a reset requested with ``Host: evil.example`` would
-    mail a live token to evil.example). ``request`` is accepted for existing callers only.
+    Always the configured base URL, never one built from a request: that would follow its
+    Host header, which the client chooses (a reset requested with ``Host: evil.example`` would
+    mail a live token to evil.example).
     """
     return settings.BASE_URL
 
@@ -151,9 +151,9 @@ def send(recipients: list[str] | str, subject: str, body: str) -> None:
         _enqueue(address, subject, body)
 
 
-def notify(user, subject: str, body: str, *, request=None, also: list[str] | None = None) -> None:
+def notify(user, subject: str, body: str, *, also: list[str] | None = None) -> None:
     """A security notification to the account's primary address (and ``also``)."""
-    text = f"Hello {user.username},\n\n{body.strip()}" + FOOTER.format(site=site_url(request))
+    text = f"Hello {user.username},\n\n{body.strip()}" + FOOTER.format(site=site_url())
     send([user.email, *(also or [])], subject, text)
 
 

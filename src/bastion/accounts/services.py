@@ -107,7 +107,7 @@ def register(request, *, username: str, email: str, password: str, invitation_to
             invitation = signup.claim(invitation_token)
         user = create_user(username, email, password, info=_info(request),
                            email_verified=invitation is not None)
-        signup.start(user, invitation=invitation, info=_info(request), request=request)
+        signup.start(user, invitation=invitation, info=_info(request))
         if invitation is None:
             send_verification(request, user, email)
     return user
@@ -193,7 +193,7 @@ def add_email(request, user, email: str) -> EmailAddress:
                additional={"email": email})
         send_verification(request, user, email)
         notifications.notify(user, "Email address added", (
-            f"The address {email} was added to your account."), request=request)
+            f"The address {email} was added to your account."))
     return address
 
 
@@ -203,8 +203,7 @@ def remove_email(request, user, address: EmailAddress) -> None:
         record(tags.ACCOUNT_EMAIL_REMOVE, info=_info(request), actor=user, user=user,
                additional={"email": address.email})
         notifications.notify(user, "Email address removed", (
-            f"The address {address.email} was removed from your account."),
-            request=request, also=[address.email])
+            f"The address {address.email} was removed from your account."), also=[address.email])
 
 
 def make_primary(request, user, address: EmailAddress) -> None:
@@ -223,8 +222,7 @@ def make_primary(request, user, address: EmailAddress) -> None:
         record(tags.ACCOUNT_EMAIL_PRIMARY_CHANGE, info=_info(request), actor=user, user=user,
                additional={"old": old_email, "new": user.email})
         notifications.notify(user, "Primary email address changed", (
-            f"Your primary address changed from {old_email} to {user.email}."),
-            request=request, also=[old_email])
+            f"Your primary address changed from {old_email} to {user.email}."), also=[old_email])
 
 
 # --- second factors -------------------------------------------------------------------
@@ -274,7 +272,7 @@ def _after_factor_added(request, user, method: str, name: str) -> list[str] | No
            additional={"method": method, "name": name})
     notifications.notify(user, "Two-factor method added", (
         f"A {'security key' if method == 'webauthn' else 'authenticator app'} named {name!r} "
-        "was added to your account's two-factor authentication."), request=request)
+        "was added to your account's two-factor authentication."))
     codes = None
     if recovery.remaining(user) == 0:
         codes = recovery.generate(user)
@@ -328,8 +326,7 @@ def remove_second_factor(request, user, device) -> None:
             user.recovery_codes.all().delete()
         notifications.notify(user, "Two-factor method removed", (
             f"The {'security key' if method == 'webauthn' else 'authenticator app'} "
-            f"{device.name!r} was removed from your account's two-factor authentication."),
-            request=request)
+            f"{device.name!r} was removed from your account's two-factor authentication."))
     sessions.rotate(request)
 
 
@@ -344,7 +341,7 @@ def set_passwordless(request, user, credential: WebAuthnCredential, enabled: boo
                additional={"name": credential.name, "passwordless": enabled})
         notifications.notify(user, "Passkey sign-in " + ("enabled" if enabled else "disabled"), (
             f"Signing in without a password using the key {credential.name!r} is now "
-            f"{'allowed' if enabled else 'turned off'}."), request=request)
+            f"{'allowed' if enabled else 'turned off'}."))
 
 
 def regenerate_recovery_codes(request, user) -> list[str]:
@@ -354,8 +351,7 @@ def regenerate_recovery_codes(request, user) -> list[str]:
         codes = recovery.generate(user)
         record(tags.ACCOUNT_RECOVERY_CODES_REGENERATED, info=_info(request), actor=user, user=user)
         notifications.notify(user, "New recovery codes", (
-            "New recovery codes were generated for your account; the old ones no longer work."),
-            request=request)
+            "New recovery codes were generated for your account; the old ones no longer work."))
     return codes
 
 
@@ -368,8 +364,7 @@ def use_recovery_code(request, user, code: str) -> bool:
                additional={"remaining": left})
         notifications.notify(user, "A recovery code was used", (
             f"A recovery code was used to sign in to your account. {left} unused codes remain. "
-            "If you lost your second factor, set up a new one and generate new codes."),
-            request=request)
+            "If you lost your second factor, set up a new one and generate new codes."))
     return True
 
 
@@ -401,8 +396,7 @@ def change_password(request, user, *, current: str, new: str, confirm: str) -> N
         record(tags.ACCOUNT_PASSWORD_CHANGE, info=_info(request), actor=user, user=user,
                additional={"sessions_ended": ended})
         notifications.notify(user, "Password changed", (
-            "Your password was changed. Every other signed-in session was signed out."),
-            request=request)
+            "Your password was changed. Every other signed-in session was signed out."))
 
 
 def find_account(identifier: str):
@@ -455,7 +449,7 @@ def reset_password(request, user, *, new: str, confirm: str) -> None:
                additional={"sessions_ended": ended})
         notifications.notify(user, "Password reset", (
             "Your password was reset with a link sent to this address. Every signed-in session "
-            "was signed out."), request=request)
+            "was signed out."))
 
 
 # --- sign-in bookkeeping -----------------------------------------------------------------

@@ -70,8 +70,8 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def link_for(token: str, request=None) -> str:
-    return notifications.site_url(request) + reverse("accounts:register_invited", args=[token])
+def link_for(token: str) -> str:
+    return notifications.site_url() + reverse("accounts:register_invited", args=[token])
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class Invited:
 
 
 def invite(email: str, *, inviter=None, kind: str = InvitationKind.ADMIN, grants_read: bool = False,
-           note: str = "", info: RequestInfo | None = None, request=None) -> Invited:
+           note: str = "", info: RequestInfo | None = None) -> Invited:
     """Mail a single-use sign-up link to ``email``; call inside the caller's transaction if any.
 
     ``inviter`` None is an administrator at the command line. ``note`` is one sentence saying
@@ -105,11 +105,11 @@ def invite(email: str, *, inviter=None, kind: str = InvitationKind.ADMIN, grants
                additional={"email": email, "kind": kind, "grants_read": grants_read,
                            "invitation_id": invitation.pk,
                            "expires": invitation.expires.isoformat()})
-        link = link_for(token, request)
+        link = link_for(token)
         who = inviter.username if inviter is not None else "An administrator"
         notifications.send(email, "You are invited to an account", (
             f"Hello,\n\n{who} invited you to open an account on the package index at "
-            f"{notifications.site_url(request)}.{(' ' + note.strip()) if note else ''}\n\n"
+            f"{notifications.site_url()}.{(' ' + note.strip()) if note else ''}\n\n"
             f"Open this link within {hours} hours to choose a username and a password; it works "
             f"once, and the account's address will be {email}:\n\n{link}\n\n"
             "If you did not expect this, ignore this message."))
@@ -179,8 +179,7 @@ def _admins() -> list[str]:
                 .exclude(email="").values_list("email", flat=True))
 
 
-def start(user, *, invitation: SignupInvitation | None, info: RequestInfo | None,
-          request=None) -> None:
+def start(user, *, invitation: SignupInvitation | None, info: RequestInfo | None) -> None:
     """What a freshly created account starts with; inside the sign-up's transaction.
 
     ``invitation``, if the account came through one, must have been locked and re-read.
@@ -208,7 +207,7 @@ def start(user, *, invitation: SignupInvitation | None, info: RequestInfo | None
         record(tags.ACCOUNT_SIGNUP_PENDING, info=info, actor=user, user=user,
                additional={"email": user.email})
         notifications.send(_admins(), f"New account awaiting approval: {user.username}", (
-            f"{user.username} ({user.email}) signed up on {notifications.site_url(request)} and "
+            f"{user.username} ({user.email}) signed up on {notifications.site_url()} and "
             "waits for approval. Until then the account can read nothing, create nothing and "
             "mint no token.\n\n"
             f"  approve: bastion admin approve {user.username}\n"
@@ -217,7 +216,7 @@ def start(user, *, invitation: SignupInvitation | None, info: RequestInfo | None
         notifications.notify(user, "Your account awaits approval", (
             "Thank you for signing up. An administrator approves each new account on this index; "
             "you will get a message when yours is. Meanwhile you can sign in and set up "
-            "two-factor authentication."), request=request)
+            "two-factor authentication."))
     if any(i.grants_read for i in by_admin):
         grants.grant(user, grants.READ, actor=None, source="invitation", info=info, notify=False)
 

@@ -163,7 +163,7 @@ def invite(project: Project, inviter, invitee_username: str, role_name: str, *,
 
 
 def invite_by_email(project: Project, inviter, email: str, role_name: str, *,
-                    info: RequestInfo | None = None, request=None) -> EmailRoleInvitation:
+                    info: RequestInfo | None = None) -> EmailRoleInvitation:
     """Offer a role to someone without an account: they get a sign-up link by mail.
 
     Opening an account through it leaves them a pending invitation to ``project``, which they
@@ -175,7 +175,7 @@ def invite_by_email(project: Project, inviter, email: str, role_name: str, *,
         _lock_roles(project)
         _require_manager(inviter, project)
         invited = signup.invite(
-            email, inviter=inviter, kind=InvitationKind.PROJECT, info=info, request=request,
+            email, inviter=inviter, kind=InvitationKind.PROJECT, info=info,
             note=f"They would like you to become {role_name} of the project {project.name}.")
         offer = EmailRoleInvitation.objects.create(project=project, signup=invited.invitation,
                                                    inviter=inviter, role_name=role_name)

@@ -255,7 +255,7 @@ def invite(request, project, role):
     try:
         if "@" in username:  # an address: someone without an account yet
             roles.invite_by_email(project, request.user, username, role_name,
-                                  info=_info(request), request=request)
+                                  info=_info(request))
         else:
             roles.invite(project, request.user, username, role_name, info=_info(request))
     except ValidationError as exc:
