@@ -148,20 +148,16 @@ def main() -> int:
     from django.db import connection
 
     call_command("migrate", interactive=False, verbosity=0)
-    from bastion.accounts.models import User
+    from bastion.accounts.services import create_user, enrol_totp
     from bastion.tokens.services import create_token
     from bastion.wsgi import application
 
     import corpus
 
-    from bastion.accounts.models import TOTPDevice
-    from bastion.accounts.totp import new_secret
-
-    user = User.objects.create_user("profiler", "profiler@example.com", "x" * 20)
-    user.email_verified = True
-    user.save()
-    # Creating a project takes a second factor under the default policy.
-    TOTPDevice.objects.create(user=user, name="profile", secret=new_secret())
+    user = create_user("profiler", "profiler@example.com", email_verified=True)
+    # Uploading takes a second factor under the default policy: what
+    # `bastion admin create-user --totp` enrols.
+    enrol_totp(user)
     token, _row = create_token(user, description="profile")
     auth = "Basic " + base64.b64encode(f"__token__:{token}".encode()).decode()
 

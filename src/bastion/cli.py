@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 
@@ -101,13 +102,17 @@ def cmd_create_user(args) -> int:
         password = sys.stdin.readline().rstrip("\r\n")
         if not password:
             return _fail("no password on standard input (one line expected)")
+    from django.db import transaction
+
     try:
         # The same name and address rules as sign-up on the web, so the CLI cannot create
         # an account that differs from an existing one only by case.
         name = accounts.check_username(args.name)
         email = accounts.check_new_email(args.email)
-        user = accounts.create_user(name, email, password, is_admin=args.admin,
-                                    email_verified=True, info=CLI)
+        with transaction.atomic():  # with --totp, both or neither
+            user = accounts.create_user(name, email, password, is_admin=args.admin,
+                                        email_verified=True, info=CLI)
+            enrolment = accounts.enrol_totp(user, info=CLI) if args.totp else None
     except BastionValidationError as exc:
         return _fail(exc.message)
     except ValidationError as exc:
@@ -115,7 +120,58 @@ def cmd_create_user(args) -> int:
     except IntegrityError:
         return _fail(f"a user named {args.name!r} or with that email address already exists")
     print(f"created user {user.username}{' (admin)' if args.admin else ''}")
+    if enrolment is not None:
+        _print_enrolment(user, enrolment)
     return 0
+
+
+def cmd_add_totp(args) -> int:
+    _setup_django()
+    from .accounts import services as accounts
+    from .core.errors import ValidationError
+    from .events.services import CLI
+
+    user = _find_user(args.user)
+    if user is None:
+        return _fail(f"no user named {args.user!r}")
+    try:
+        enrolment = accounts.enrol_totp(user, name=args.name or "", info=CLI)
+    except ValidationError as exc:
+        return _fail(exc.message)
+    _print_enrolment(user, enrolment)
+    return 0
+
+
+def _print_enrolment(user, enrolment) -> None:
+    """The secret in every form an authenticator app takes it; printed this once only."""
+    import segno
+
+    secret = enrolment.secret
+    print(f"authenticator app {enrolment.device.name!r} added for {user.username}; "
+          "its secret is shown this once:")
+    print(f"  {enrolment.uri}")
+    print(f"  secret (type it in if the QR code cannot be scanned): "
+          f"{' '.join(secret[i:i + 4] for i in range(0, len(secret), 4))}")
+    qr = segno.make(enrolment.uri, error="m")
+    drawn = io.StringIO()
+    qr.terminal(out=drawn, compact=True)
+    try:
+        drawn.getvalue().encode(sys.stdout.encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):  # no block characters there: colours instead
+        drawn = io.StringIO()
+        qr.terminal(out=drawn)
+    sys.stdout.write(drawn.getvalue())
+    if enrolment.recovery_codes:
+        print("recovery codes (each works once, in place of the app; keep them apart from it):")
+        for code in enrolment.recovery_codes:
+            print(f"  {code}")
+    sys.stdout.flush()
+
+
+def _find_user(username: str):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(username=username).first()
 
 
 def cmd_create_token(args) -> int:
@@ -142,6 +198,14 @@ def cmd_create_token(args) -> int:
     except ValidationError as exc:
         return _fail(exc.message)
     print(token)
+    from .accounts.services import NEEDS_SECOND_FACTOR, can_publish
+
+    allowed, why = can_publish(user)
+    if not allowed and not args.read_only:
+        # Minting is the administrator's decision; uploading stays the account's standing.
+        hint = f" (bastion admin add-totp {user.username})" if why == NEEDS_SECOND_FACTOR else ""
+        print(f"note: uploads with this token are refused until the account may publish: "
+              f"{why}{hint}", file=sys.stderr)
     return 0
 
 
@@ -372,6 +436,118 @@ def cmd_grants(args) -> int:
     return 0
 
 
+# --- moderation: accounts, projects, tokens ---------------------------------------------------
+
+def _moderation_command(action):
+    """Run ``action(args, CLI)`` and print what it returns; a refusal is one line."""
+
+    def run(args) -> int:
+        _setup_django()
+        from .core.errors import ValidationError
+        from .events.services import CLI
+
+        try:
+            done = action(args, CLI)
+        except ValidationError as exc:
+            return _fail(exc.message)
+        print(done)
+        return 0
+
+    return run
+
+
+def _disable_user(args, info) -> str:
+    from .accounts import moderation
+
+    moderation.disable(args.user, reason=" ".join((args.reason or "").split()), info=info)
+    return (f"disabled {args.user}: signed out everywhere, its tokens are refused until "
+            "'bastion admin enable-user'")
+
+
+def _enable_user(args, info) -> str:
+    from .accounts import moderation
+
+    moderation.enable(args.user, info=info)
+    return f"enabled {args.user}: it may sign in again, its unrevoked tokens work again"
+
+
+def _quarantine(args, info) -> str:
+    from .packaging import moderation
+
+    project = moderation.quarantine(args.project, reason=args.reason or "", info=info)
+    return f"quarantined {project.name}: hidden from all but its members, uploads refused"
+
+
+def _unquarantine(args, info) -> str:
+    from .packaging import moderation
+
+    project = moderation.unquarantine(args.project, info=info)
+    return f"lifted the quarantine of {project.name}: it is active again"
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kib": 1024, "m": 1024 ** 2, "mib": 1024 ** 2,
+               "g": 1024 ** 3, "gib": 1024 ** 3, "t": 1024 ** 4, "tib": 1024 ** 4}
+
+
+def parse_size(text: str) -> int | None:
+    """``'300MiB'``, ``'2G'``, ``'1048576'`` as bytes (units are binary); ``'default'``: None."""
+    import re
+
+    from .core.errors import ValidationError
+
+    text = text.strip()
+    if text.lower() == "default":
+        return None
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([A-Za-z]*)", text)
+    if match is None or match.group(2).lower() not in _SIZE_UNITS:
+        raise ValidationError(f"'{text}' is not a size: write bytes, or a number with KiB, MiB, "
+                              "GiB or TiB (e.g. 300MiB), or 'default'.")
+    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
+
+
+def _set_upload_limit(args, info) -> str:
+    from django.conf import settings
+
+    from .packaging import moderation
+    from .packaging.services import human_size
+
+    project = moderation.set_upload_limit(args.project, parse_size(args.size), info=info)
+    limit = project.upload_limit
+    if limit is None:
+        return (f"{project.name} accepts files up to the index's default again "
+                f"({human_size(settings.MAX_FILE_SIZE)})")
+    return f"{project.name} accepts files up to {human_size(limit)} ({limit} bytes)"
+
+
+def _revoke_token(args, info) -> str:
+    from .tokens import moderation
+
+    row = moderation.revoke_by_admin(args.token_id, reason=args.reason or "", info=info)
+    return f"revoked token {row.id} of {row.user.username} ({row.description or 'no description'})"
+
+
+def cmd_tokens(args) -> int:
+    _setup_django()
+    from .core import caveats
+    from .tokens import moderation
+
+    user = _find_user(args.user)
+    if user is None:
+        return _fail(f"no user named {args.user!r}")
+    for row in moderation.tokens_of(user):
+        state = (f"revoked={row.revoked.isoformat(timespec='minutes')}" if row.revoked
+                 else "live")
+        projects = caveats.project_scope(row.caveats)
+        scope = "user" if projects is None else ",".join(sorted(projects)) or "none"
+        line = (f"{row.id} {state} permission={row.permission} scope={scope} "
+                f"created={row.created.isoformat(timespec='minutes')} "
+                f"expires={row.expires.isoformat(timespec='minutes') if row.expires else 'never'} "
+                f"last_used={row.last_used.isoformat(timespec='minutes') if row.last_used else '-'}"
+                f" description={row.description!r}")
+        print(_printable(line))
+    return 0
+
+
 def _fail(message: str, status: int = 2) -> int:
     print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
     return status
@@ -413,7 +589,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--email", required=True)
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     p.add_argument("--admin", action="store_true")
+    p.add_argument("--totp", action="store_true",
+                   help="also enrol an authenticator app and print its secret, a QR code and "
+                        "the recovery codes once (uploads need a second factor)")
     p.set_defaults(func=cmd_create_user)
+
+    p = admin.add_parser("add-totp", help="enrol an authenticator app for a user and print its "
+                                          "secret, a QR code and recovery codes once")
+    p.add_argument("user")
+    p.add_argument("--name", help="what the app is called on the account (default: "
+                                  "Authenticator app)")
+    p.set_defaults(func=cmd_add_totp)
 
     p = admin.add_parser("create-token", help="create an API token and print it once")
     p.add_argument("user")
@@ -475,6 +661,42 @@ def build_parser() -> argparse.ArgumentParser:
         p = admin.add_parser(name, help=text)
         p.add_argument("user")
         p.set_defaults(func=_account_command(action, done))
+
+    p = admin.add_parser("disable-user", help="sign a user out everywhere and refuse the "
+                                              "account and its tokens until enabled again")
+    p.add_argument("user")
+    p.add_argument("--reason", help="why (in the security log and the mail to the user)")
+    p.set_defaults(func=_moderation_command(_disable_user))
+
+    p = admin.add_parser("enable-user", help="let a disabled user in again")
+    p.add_argument("user")
+    p.set_defaults(func=_moderation_command(_enable_user))
+
+    p = admin.add_parser("quarantine", help="hide a project from all but its members and "
+                                            "refuse its uploads; its Owners are mailed")
+    p.add_argument("project")
+    p.add_argument("--reason", required=True, help="why (in the security log and the mail)")
+    p.set_defaults(func=_moderation_command(_quarantine))
+
+    p = admin.add_parser("unquarantine", help="lift a project's quarantine")
+    p.add_argument("project")
+    p.set_defaults(func=_moderation_command(_unquarantine))
+
+    p = admin.add_parser("set-upload-limit", help="the largest file one project accepts "
+                                                  "(BASTION_MAX_FILE_SIZE for the others)")
+    p.add_argument("project")
+    p.add_argument("size", help="bytes, or e.g. 300MiB, 2GiB; 'default' for the index's")
+    p.set_defaults(func=_moderation_command(_set_upload_limit))
+
+    p = admin.add_parser("tokens", help="list a user's API tokens with their ids")
+    p.add_argument("user")
+    p.set_defaults(func=cmd_tokens)
+
+    p = admin.add_parser("revoke-token", help="revoke any user's API token by its id; the "
+                                              "owner is mailed")
+    p.add_argument("token_id", help="as 'bastion admin tokens USER' or the security log shows it")
+    p.add_argument("--reason", help="why (in the security log and the mail)")
+    p.set_defaults(func=_moderation_command(_revoke_token))
 
     p = admin.add_parser("grants", help="list index-wide grants (read access, project creation)")
     p.add_argument("permission", nargs="?", choices=["read", "create"])

@@ -86,6 +86,27 @@ class BufferLimits:
     buffer_memory: int = 16 * 1024 * 1024  # per worker, heads and buffered bodies
 
 
+def _drop_if_unread(sock, seconds: float) -> None:
+    """Have the kernel drop the connection once what we send sits unread for ``seconds``.
+
+    A response is written by its thread with blocking sends (gunicorn's sendfile included),
+    so a client that asks for a large file and reads nothing would hold that thread for good.
+    TCP_USER_TIMEOUT bounds how long sent data may stay unacknowledged, a zero window
+    included: the kernel then drops the connection, the send fails and the thread is free
+    (the same request timeout as for reading requests). A client that keeps reading keeps
+    acknowledging and is not affected; an idle connection has nothing in flight. Linux only
+    (tested on 6.x; older kernels may not count a zero window); elsewhere a proxy in front
+    has to bound it.
+    """
+    option = getattr(socket, "TCP_USER_TIMEOUT", None)
+    if option is None:
+        return
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, option, int(seconds * 1000))
+    except OSError:  # not TCP (a Unix socket): nothing to bound
+        pass
+
+
 class _NeedMore(Exception):
     """The parser asked for bytes that have not arrived yet."""
 
@@ -260,6 +281,7 @@ class BufferingThreadWorker(ThreadWorker):
             raise
         self.nr_conns += 1
         sock.setblocking(False)
+        _drop_if_unread(sock, self.limits.request_timeout)
         conn = Connection(sock, client, listener.getsockname())
         conn.on_readable = partial(self._on_readable, conn)
         self._await_request(conn)
@@ -529,7 +551,8 @@ class BufferingThreadWorker(ThreadWorker):
         except StopIteration as e:
             self.log.debug("Closing connection. %s", e)
         except OSError as e:
-            if e.errno not in (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN):
+            # A client dropped for reading nothing (_drop_if_unread) ends here too.
+            if e.errno not in (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.ETIMEDOUT):
                 self.log.exception("Socket error processing request.")
         except Exception as e:
             self.handle_error(req, conn.sock, conn.client, e)

@@ -189,7 +189,7 @@ def test_removing_the_last_second_factor_warns_and_then_removes(server, unique):
     client.second_factor("totp", code_at(secret))
     page = client.get(f"/account/two-factor/totp/{device.pk}/remove/")
     assert "This is your last second factor" in page.text
-    assert "no longer create API tokens or projects" in page.text
+    assert "no longer upload (with any of your API tokens), create API tokens" in page.text
     before = client.session_id
     client.post(f"/account/two-factor/totp/{device.pk}/remove/")
     assert not TOTPDevice.objects.filter(pk=device.pk).exists()

@@ -303,3 +303,35 @@ def test_a_user_without_two_factor_cannot_yank_even_as_owner(people, server):
     assert response.status_code == 403
     assert "two-factor" in response.text
     assert not Release.objects.get(pk=release.pk).yanked
+
+
+# --- administrators are held to the Owners' rules ---------------------------------------------
+
+PROJECT_CHANGES = [invite, revoke_invitation, change_role, remove_member, yank, unyank,
+                   delete_file, delete_release, delete_project, archive, unarchive]
+
+
+@pytest.fixture(scope="module")
+def password_only_admin(server) -> Client:
+    return Client(server, make_user("adp", admin=True, two_factor=False))
+
+
+@pytest.mark.parametrize("endpoint", PROJECT_CHANGES, ids=lambda e: e.__name__)
+def test_an_admin_without_a_second_factor_changes_no_project(endpoint, people,
+                                                             password_only_admin):
+    case = endpoint(people, "admin")
+    response = password_only_admin.post(case.path, case.data)
+    assert response.status_code == 403, (response.status_code, response.headers.get("Location"))
+    assert "Enable two-factor authentication" in response.text
+    assert not case.changed()
+
+
+@pytest.mark.parametrize("actor", ["owner", "admin"])
+@pytest.mark.parametrize("endpoint", PROJECT_CHANGES, ids=lambda e: e.__name__)
+def test_each_project_change_needs_a_recent_sign_in_from_owners_and_admins(endpoint, actor,
+                                                                           people, server):
+    case = endpoint(people, actor)
+    response = Client(server, getattr(people, actor), recent=False).post(case.path, case.data)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/account/reauthenticate/")
+    assert not case.changed()

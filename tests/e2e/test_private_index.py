@@ -571,7 +571,8 @@ def test_a_user_without_a_second_factor_cannot_create_a_project(server, unique):
     _user, token = uploader(two_factor=False)
     refused = upload(server, token, wheel(f"no2fa-{unique}", "1.0"))
     assert refused.status_code == 403
-    assert "You cannot create projects yet: Enable two-factor authentication" in refused.reason
+    # Refused before the body is read: without a second factor the account uploads nothing.
+    assert "You cannot upload yet: Enable two-factor authentication" in refused.reason
     assert not Project.objects.filter(normalized_name=f"no2fa-{unique}").exists()
 
 

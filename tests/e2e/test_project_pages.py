@@ -236,6 +236,29 @@ def test_private_index_pages_need_a_signed_in_user_with_read_access(private_serv
     assert name in get(private_server, "/search/", params={"q": "sauce"}, cookies=signed_in).text
 
 
+def test_private_index_pages_are_never_kept_by_a_shared_cache(private_server, owner, unique):
+    name = f"nocache-{unique}"
+    publish(owner, name, summary="Secret sauce")
+    reader = new_user("reader")
+    grants.grant(reader, grants.READ, notify=False)
+    signed_in = session_cookie(reader)
+    pages = {
+        "project": (f"/project/{name}/", 200),
+        "release": (f"/project/{name}/1.0/", 200),
+        "search": ("/search/?q=sauce", 200),
+        "profile": (f"/user/{owner.username}/", 200),
+        "missing project": (f"/project/missing-{unique}/", 404),
+        "missing profile": (f"/user/missing-{unique}/", 404),
+    }
+    for what, (path, status) in pages.items():
+        for cookies, expected in ((signed_in, status), (None, 302)):
+            response = get(private_server, path, cookies=cookies)
+            assert response.status_code == expected, (what, response.status_code)
+            directives = {d.strip() for d in response.headers.get("Cache-Control", "").split(",")}
+            assert {"private", "no-store"} <= directives, (what, expected, directives)
+            assert "public" not in directives
+
+
 def test_sdist_only_release_and_project_without_releases_render(server, owner, unique):
     name = f"sdistonly-{unique}"
     add(owner, sdist(name, "0.1"))

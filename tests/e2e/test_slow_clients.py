@@ -311,3 +311,43 @@ def test_a_buffer_budget_smaller_than_one_request_is_refused_at_start():
     assert result.stderr.strip() == (
         "error: configuration: BASTION_BUFFER_MEMORY must be at least "
         "BASTION_BUFFERED_BODY_SIZE + 65536 (one request's headers and body)")
+
+
+# --- a client that stops reading what it asked for ------------------------------------------
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One worker with one thread: a thread held by a client that reads nothing shows at once."""
+    srv = Server({"BASTION_THREADS": "1", "BASTION_REQUEST_TIMEOUT": "2"}, workers=1)
+    yield srv
+    srv.stop()
+
+
+def _large_file(server, size: int) -> str:
+    name = "unread-" + secrets.token_hex(4)
+    _user, token = uploader()
+    wheel = Wheel(name, "1.0", files={f"{name.replace('-', '_')}/blob.bin": os.urandom(size)})
+    assert upload(server, token, wheel).status_code == 200
+    page = requests.get(f"{server.url}/simple/{name}/", timeout=10).text
+    return page.split('href="', 1)[1].split("#", 1)[0]
+
+
+def test_a_client_that_reads_nothing_of_a_download_is_dropped_and_its_thread_freed(one_thread):
+    size = 12 * 1024 * 1024  # far more than both sockets' buffers hold
+    path = _large_file(one_thread, size)
+    with socket.socket() as stalled:
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect(("127.0.0.1", one_thread.port))
+        stalled.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        # Peeked, not read: the one thread is writing the answer, and nobody reads it.
+        stalled.settimeout(30)
+        assert stalled.recv(12, socket.MSG_PEEK).startswith(b"HTTP/1.1 200")
+        # Only once that client is dropped is the thread free for anyone else.
+        assert requests.get(one_thread.url + "/simple/", timeout=60).status_code == 200
+        received = 0
+        try:
+            while chunk := stalled.recv(65536):
+                received += len(chunk)
+        except ConnectionResetError:
+            pass
+        assert received < size

@@ -412,8 +412,55 @@ def test_user_with_unverified_email_cannot_upload(server, unique):
     _user, token = uploader(email_verified=False)
     wheel = Wheel(f"demo-{unique}", "1.0")
     response = upload(server, token, wheel)
-    assert_refused(response, 403, "verify your email address")
+    assert_refused(response, 403, "You cannot upload yet: Verify your primary email address")
     assert_nothing_stored(wheel.filename, project=wheel.name)
+
+
+# --- a token carries no more than its owner may do at the time of use -------------------
+
+def test_an_account_that_removed_its_last_second_factor_stops_uploading_with_its_token(
+        server, unique, tmp_path):
+    from .test_upload_clients import quiet_env, twine_upload
+
+    user, token = uploader()
+    assert upload(server, token, Wheel(f"demo-{unique}", "1.0")).status_code == 200
+    user.totp_devices.all().delete()  # what removing it on the two-factor page leaves
+    wheel = Wheel(f"demo-{unique}", "1.1")
+    path = tmp_path / wheel.filename
+    path.write_bytes(wheel.build())
+    refused = twine_upload(server, token, [path], quiet_env(tmp_path))
+    output = " ".join((refused.stdout + refused.stderr).split())
+    assert refused.returncode != 0
+    assert "You cannot upload yet: Enable two-factor authentication" in output, output
+    assert_nothing_stored(wheel.filename, project=wheel.name, version="1.1", project_existed=True)
+
+
+def test_a_pending_account_cannot_upload_with_a_token_it_holds(server, unique):
+    from bastion.accounts.models import SignupStatus, User
+
+    user, token = uploader()
+    User.objects.filter(pk=user.pk).update(signup_status=SignupStatus.PENDING)
+    wheel = Wheel(f"demo-{unique}", "1.0")
+    response = upload(server, token, wheel)
+    assert_refused(response, 403, "You cannot upload yet: An administrator has not approved "
+                                  "your account yet")
+    assert_nothing_stored(wheel.filename, project=wheel.name)
+
+
+def test_an_account_that_may_not_publish_is_refused_before_the_body_is_read(server):
+    _user, token = uploader(two_factor=False)
+    target = urlsplit(server.url)
+    credentials = base64.b64encode(f"__token__:{token}".encode()).decode()
+    head = ("POST /legacy/ HTTP/1.1\r\n"
+            f"Host: {target.netloc}\r\n"
+            f"Authorization: Basic {credentials}\r\n"
+            "Content-Type: multipart/form-data; boundary=x\r\n"
+            f"Content-Length: {50 * 1024 * 1024}\r\n\r\n")
+    with socket.create_connection((target.hostname, target.port), timeout=30) as sock:
+        sock.sendall(head.encode())  # and not one byte of the body
+        status_line = sock.makefile("rb").readline()
+    assert status_line.startswith(b"HTTP/1.1 403 You cannot upload yet: Enable two-factor "), \
+        status_line
 
 
 def test_user_without_a_role_cannot_upload_to_an_existing_project(server, unique):

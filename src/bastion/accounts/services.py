@@ -4,6 +4,7 @@ owner should know, sends a notification. Views call these and render the outcome
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -22,7 +23,7 @@ from bastion.core.errors import ValidationError
 from bastion.events import tags
 from bastion.events.services import RequestInfo, record
 
-from . import notifications, recovery, sessions, signals, signup
+from . import notifications, recovery, sessions, signals, signup, throttle
 from .models import EmailAddress, SignupStatus, TOTPDevice, UserSession, WebAuthnCredential
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,48}[A-Za-z0-9])?$")
@@ -233,9 +234,13 @@ def second_factor_count(user) -> int:
 
 
 def has_two_factor(user) -> bool:
-    return second_factor_count(user) > 0
+    # Asked on every upload (twice): one query where an authenticator app answers it.
+    return (TOTPDevice.objects.filter(user=user).exists()
+            or WebAuthnCredential.objects.filter(user=user).exists())
 
 
+NEEDS_SECOND_FACTOR = ("Enable two-factor authentication (an authenticator app or a security key) "
+                       "before publishing or creating tokens.")
 PENDING_APPROVAL = ("An administrator has not approved your account yet: until then it can "
                     "read nothing, create nothing and mint no token.")
 
@@ -255,8 +260,7 @@ def can_publish(user) -> tuple[bool, str]:
     if not user.email_verified:
         return False, "Verify your primary email address before publishing or creating tokens."
     if settings.REQUIRE_2FA and not has_two_factor(user):
-        return False, ("Enable two-factor authentication (an authenticator app or a security key) "
-                       "before publishing or creating tokens.")
+        return False, NEEDS_SECOND_FACTOR
     return True, ""
 
 
@@ -266,17 +270,27 @@ def require_verified_email(user) -> None:
                               "two-factor authentication.")
 
 
-def _after_factor_added(request, user, method: str, name: str) -> list[str] | None:
-    """Events, mail and fresh recovery codes when the first factor arrives."""
-    record(tags.ACCOUNT_TWO_FACTOR_METHOD_ADDED, info=_info(request), actor=user, user=user,
-           additional={"method": method, "name": name})
+def _after_factor_added(request, user, method: str, name: str, *, by_admin: bool = False,
+                        admin=None, info: RequestInfo | None = None) -> list[str] | None:
+    """Events, mail and fresh recovery codes when the first factor arrives.
+
+    ``by_admin``: enrolled by an administrator (``admin``; None on the command line), not by
+    the user; ``request`` is then None.
+    """
+    info = info or _info(request)
+    actor = admin if by_admin else user
+    record(tags.ACCOUNT_TWO_FACTOR_METHOD_ADDED, info=info, actor=actor, user=user,
+           additional={"method": method, "name": name, **({"by_admin": True} if by_admin else {})})
+    what = f"A {'security key' if method == 'webauthn' else 'authenticator app'} named {name!r}"
     notifications.notify(user, "Two-factor method added", (
-        f"A {'security key' if method == 'webauthn' else 'authenticator app'} named {name!r} "
-        "was added to your account's two-factor authentication."))
+        f"{what} was added to your account's two-factor authentication"
+        + (" by an administrator of the index, who was shown its secret so as to hand it to "
+           "you. If you did not ask for it, tell the administrators at once." if by_admin
+           else ".")))
     codes = None
     if recovery.remaining(user) == 0:
         codes = recovery.generate(user)
-        record(tags.ACCOUNT_RECOVERY_CODES_GENERATED, info=_info(request), actor=user, user=user)
+        record(tags.ACCOUNT_RECOVERY_CODES_GENERATED, info=info, actor=actor, user=user)
     return codes
 
 
@@ -296,6 +310,40 @@ def add_totp(request, user, *, name: str, secret: str, code: str) -> tuple[TOTPD
         codes = _after_factor_added(request, user, "totp", name)
     sessions.rotate(request)
     return device, codes
+
+
+@dataclass(frozen=True)
+class TotpEnrolment:
+    """What an administrator hands over once: the app's secret and maybe recovery codes."""
+
+    device: TOTPDevice
+    secret: str
+    uri: str  # otpauth://, what the QR code holds
+    recovery_codes: list[str] | None  # None: the account already had unused codes
+
+
+def enrol_totp(user, *, name: str = "Authenticator app", actor=None,
+               info: RequestInfo | None = None) -> TotpEnrolment:
+    """An administrator enrols an authenticator app for ``user`` (``bastion admin add-totp``).
+
+    For accounts that publish from the command line only (CI, first steps): without a second
+    factor their tokens cannot upload under ``BASTION_REQUIRE_2FA``. The same rules, event and
+    mail as the web enrolment; no code is asked for, since nobody holds the app yet.
+    """
+    from . import totp
+
+    if not user.is_active:
+        raise ValidationError(f"The account '{user.username}' is disabled.")
+    require_verified_email(user)
+    name = (name or "").strip() or "Authenticator app"
+    if len(name) > 64:
+        raise ValidationError("Names are at most 64 characters.")
+    secret = totp.new_secret()
+    with transaction.atomic():
+        device = TOTPDevice.objects.create(user=user, name=name, secret=secret)
+        codes = _after_factor_added(None, user, "totp", name, by_admin=True, admin=actor,
+                                    info=info)
+    return TotpEnrolment(device, secret, totp.provisioning_uri(secret, user.username), codes)
 
 
 def add_security_key(request, user, *, name: str, credential_json: str,
@@ -379,11 +427,33 @@ def check_new_password(user, password: str, confirm: str) -> None:
         raise ValidationError(_django_messages(exc)) from None
 
 
+class TooManyAttempts(ValidationError):
+    """Refused by the throttle before anything was checked; retry after ``wait`` seconds."""
+
+    def __init__(self, message: str, wait: int):
+        super().__init__(message, status=429)
+        self.wait = wait
+
+
 def change_password(request, user, *, current: str, new: str, confirm: str) -> None:
+    """Needs the current password, counted like a sign-in with the account's limit.
+
+    A stolen session cookie must not turn into unlimited password guesses here (a right
+    guess would also end every other session, the owner's included).
+    """
     from django.contrib.auth import update_session_auth_hash
 
+    # Outside any transaction: the count must be seen by other processes at once.
+    attempt = throttle.reserve([throttle.user_limit(user),
+                                throttle.ip_limit(_info(request).ip_address)])
+    if attempt.refused:
+        raise TooManyAttempts(
+            "Too many wrong passwords for this account or from your network. Try again in "
+            f"{throttle.describe_wait(attempt.wait)}.", attempt.wait)
     if not user.check_password(current):
+        record_login_failure(request, user, reason="password change: current password")
         raise ValidationError("Your current password is not correct.")
+    attempt.release()
     check_new_password(user, new, confirm)
     with transaction.atomic():
         user.set_password(new)

@@ -1,4 +1,4 @@
-"""Counting failed sign-in attempts per account and per IP address.
+"""Counting failed sign-in attempts per account and per IP address (per /64 for IPv6).
 
 The store is the database (shared by every server process) or, when BASTION_REDIS_URL is
 set, the Redis cache. Only failures count; a success clears the account's counter.
@@ -14,6 +14,7 @@ be under way or have failed in the window, however many arrive at once.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import time
 from dataclasses import dataclass, field
@@ -36,13 +37,51 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:40]
 
 
-def account_limit(identifier: str) -> Limit:
-    """Keyed by what was typed, so unknown and known names behave alike."""
+_LOOK_IT_UP = object()
+
+
+def account_limit(identifier: str, account=_LOOK_IT_UP) -> Limit:
+    """The limit of the account ``identifier`` (its name or its address) names, else of what
+    was typed.
+
+    One counter per account, whichever of its names is typed: separate ones would give twice
+    the guesses. A name that is no account's gets a counter of its own all the same, so
+    unknown and known names behave alike. ``account``: the account it names, when the caller
+    has looked it up already (None: none).
+    """
+    if account is _LOOK_IT_UP:
+        from .services import find_account  # services imports this module
+
+        account = find_account(identifier)
+    if account is not None:
+        return user_limit(account)
     return Limit("acct:" + _digest(identifier.strip().lower()), settings.LOGIN_MAX_ATTEMPTS)
 
 
+def user_limit(user) -> Limit:
+    """Password guesses against one account: sign-in, re-authentication, password change."""
+    return Limit(f"acct:user:{user.pk}", settings.LOGIN_MAX_ATTEMPTS)
+
+
+def address_key(ip: str) -> str:
+    """What per-address limits count: the address, or for IPv6 its /64.
+
+    One IPv6 subscriber commonly holds a whole /64 (often more), so counting exact addresses
+    would hand out 2**64 limits.
+    """
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip[:64]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
 def ip_limit(ip: str) -> Limit:
-    return Limit("ip:" + ip[:64], settings.LOGIN_IP_MAX_ATTEMPTS)
+    return Limit("ip:" + address_key(ip), settings.LOGIN_IP_MAX_ATTEMPTS)
 
 
 def second_factor_limit(user) -> Limit:

@@ -89,8 +89,7 @@ def _finish_login(request, user, *, method: str, next_url: str):
     auth_login(request, user, backend=BACKEND)  # rotates the session key
     sessions.bind(request, user)
     reauth.mark(request)
-    throttle.clear([throttle.account_limit(user.username), throttle.account_limit(user.email),
-                    throttle.second_factor_limit(user)])
+    throttle.clear([throttle.user_limit(user), throttle.second_factor_limit(user)])
     services.record_login(request, user, method=method)
     return redirect(next_url)
 
@@ -111,7 +110,8 @@ def _register(request, *, invitation=None, token: str = ""):
     values, error, status = {}, "", 200
     if request.method == "POST":
         # Each sign-up sends mail: a few per address and window are plenty for people.
-        signups = [throttle.Limit("register-ip:" + _ip(request), settings.LOGIN_MAX_ATTEMPTS)]
+        signups = [throttle.Limit("register-ip:" + throttle.address_key(_ip(request)),
+                                  settings.LOGIN_MAX_ATTEMPTS)]
         attempt = throttle.reserve(signups)
         if attempt.refused:
             return _too_many(request, attempt.wait, "sign-ups")
@@ -174,12 +174,12 @@ def login(request):
     if request.method == "POST":
         identifier = _field(request, "username", 320).strip()
         password = _field(request, "password", MAX_PASSWORD_LENGTH + 1)
+        account = services.find_account(identifier)
         # Counted before the password is checked, un-counted if it is right (throttle says why).
-        attempt = throttle.reserve([throttle.account_limit(identifier),
+        attempt = throttle.reserve([throttle.account_limit(identifier, account),
                                     throttle.ip_limit(_ip(request))])
         if attempt.refused:
             return _too_many(request, attempt.wait)
-        account = services.find_account(identifier)
         username = account.username if account else identifier
         user = authenticate(request, username=username, password=password) if password else None
         if user is None:
@@ -283,8 +283,7 @@ def reauthenticate(request):
     next_url = _next_url(request)
     error = ""
     if request.method == "POST":
-        attempt = throttle.reserve([throttle.account_limit(user.username),
-                                    throttle.ip_limit(_ip(request))])
+        attempt = throttle.reserve([throttle.user_limit(user), throttle.ip_limit(_ip(request))])
         if attempt.refused:
             return _too_many(request, attempt.wait)
         if user.check_password(_field(request, "password", MAX_PASSWORD_LENGTH + 1)):
@@ -430,6 +429,8 @@ def password_change(request):
                                      new=_field(request, "password", MAX_PASSWORD_LENGTH + 1),
                                      confirm=_field(request, "password_confirm",
                                                     MAX_PASSWORD_LENGTH + 1))
+        except services.TooManyAttempts as exc:
+            return _too_many(request, exc.wait, "wrong passwords")
         except ValidationError as exc:
             error = exc.message
         else:
@@ -445,7 +446,8 @@ def password_reset(request):
     sent = False
     if request.method == "POST":
         identifier = _field(request, "username", 320).strip()
-        limits = [throttle.Limit("reset-ip:" + _ip(request), settings.LOGIN_MAX_ATTEMPTS),
+        limits = [throttle.Limit("reset-ip:" + throttle.address_key(_ip(request)),
+                                 settings.LOGIN_MAX_ATTEMPTS),
                   throttle.Limit("reset:" + throttle.account_limit(identifier).key, 3)]
         attempt = throttle.reserve(limits)
         if attempt.refused:

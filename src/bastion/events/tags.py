@@ -23,6 +23,9 @@ ACCOUNT_RECOVERY_CODES_GENERATED = "account:recovery_codes:generated"
 ACCOUNT_RECOVERY_CODES_REGENERATED = "account:recovery_codes:regenerated"
 ACCOUNT_RECOVERY_CODES_USED = "account:recovery_codes:used"
 ACCOUNT_DELETE = "account:delete"
+# An administrator disabled or enabled the account (sessions end, tokens stop meanwhile).
+ACCOUNT_DISABLE = "account:disable"
+ACCOUNT_ENABLE = "account:enable"
 # Sign-up: invitations by email (an admin's, or a project Owner's), approval of new accounts.
 ACCOUNT_SIGNUP_INVITATION_CREATE = "account:signup_invitation:create"
 ACCOUNT_SIGNUP_INVITATION_WITHDRAW = "account:signup_invitation:withdraw"
@@ -56,6 +59,8 @@ PROJECT_RELEASE_YANK = "project:release:yank"
 PROJECT_RELEASE_UNYANK = "project:release:unyank"
 PROJECT_RELEASE_REMOVE = "project:release:remove"
 PROJECT_STATUS_CHANGE = "project:status:change"
+# An administrator changed the project's per-file upload limit.
+PROJECT_UPLOAD_LIMIT_CHANGE = "project:upload_limit:change"
 # A token that can act on the project was created or revoked (also on the account).
 PROJECT_API_TOKEN_ADDED = "project:api_token:added"
 PROJECT_API_TOKEN_REMOVED = "project:api_token:removed"

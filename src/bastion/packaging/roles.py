@@ -1,7 +1,8 @@
 """Project membership: invitations, role changes, removal and leaving.
 
 Rules enforced here, for every caller (web UI, CLI, admin):
-- only Owners (and site admins) manage members; under the 2FA policy they must satisfy it;
+- only Owners (and site admins) manage members; under the 2FA policy they must satisfy it,
+  site admins included;
 - a member is added only by accepting an invitation that has not expired; the invitee must
   have a verified email and satisfy the 2FA policy, at invitation and at acceptance;
 - a project always keeps at least one Owner: the last one can neither leave, be removed
@@ -54,10 +55,10 @@ def require_owner(user, project: Project, action: str) -> None:
 
 def _require_manager(actor, project: Project) -> None:
     require_owner(actor, project, "manage its members")
-    if not is_admin(actor):
-        allowed, why = can_publish(actor)
-        if not allowed:
-            raise PermissionDenied(f"You cannot manage project members yet: {why}")
+    # Admins too: a password-only superuser must not manage every project's members.
+    allowed, why = can_publish(actor)
+    if not allowed:
+        raise PermissionDenied(f"You cannot manage project members yet: {why}")
 
 
 def _check_role(role_name: str) -> str:

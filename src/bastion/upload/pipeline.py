@@ -1,10 +1,11 @@
 """One upload, from the request to the stored file, cheapest refusals first.
 
-Order matters: credentials are looked at before the body is read and the token is verified
-before any project is looked up, so an unauthenticated client learns nothing about projects;
-the checks the rows decide (``packaging.services.check_upload``: permission, the
-identical-file short cut, size, name and release rules) come before the archive is opened,
-because archive inspection is the expensive part, and run again under the lock in add_file.
+Order matters: credentials, and whether their owner may publish at all, are looked at
+before the body is read, and the token is verified before any project is looked up, so an
+unauthenticated client learns nothing about projects; the checks the rows decide
+(``packaging.services.check_upload``: permission, the identical-file short cut, size, name
+and release rules) come before the archive is opened, because archive inspection is the
+expensive part, and run again under the lock in add_file.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from django.conf import settings
 from django.db.models import Max
 from packaging.utils import canonicalize_name, canonicalize_version
 
+from bastion.accounts.services import can_publish
 from bastion.core.archives import ArchiveLimits
 from bastion.core.distributions import validate_distribution
 from bastion.core.errors import ValidationError
@@ -35,12 +37,6 @@ from bastion.tokens.services import (
 from .form import UploadForm, parse_form
 from .receiving import ReceivedFile, check_declared_length, receive
 
-EMAIL_NOT_VERIFIED = (
-    "You must verify your email address before you can upload. "
-    "Verify it on your account page, then try again."
-)
-
-
 @dataclass(frozen=True)
 class Accepted:
     filename: str
@@ -50,6 +46,7 @@ class Accepted:
 def handle_upload(request) -> Accepted:
     """Run the upload in ``request``; raise ValidationError or TokenError to refuse it."""
     found = _check_credentials_present(request)
+    check_may_publish(found.row.user)
     ceiling = _body_ceiling(request)
     check_declared_length(request, ceiling)
     body = receive(request, ceiling)
@@ -72,6 +69,18 @@ def _check_credentials_present(request):
     row, macaroon = parse_token(token_http.presented_token(request, missing=INVALID_CREDENTIALS))
     # A known token id with a forged signature must not get a body streamed to disk.
     return genuine_token(row, macaroon)
+
+
+def check_may_publish(user) -> None:
+    """Refuse the upload unless the token's owner may publish now (``can_publish``).
+
+    A token carries no more than its owner may do at the time of use: an account that lost
+    its last second factor, its verified address or its approval stops uploading at once,
+    whoever minted the token (the administrator included).
+    """
+    allowed, why = can_publish(user)
+    if not allowed:
+        raise services.PermissionDenied(f"You cannot upload yet: {why}")
 
 
 def _body_ceiling(request) -> int:
@@ -102,8 +111,6 @@ def _the_file(parts: list[ReceivedFile]) -> ReceivedFile:
 def _store(request, form: UploadForm, content: ReceivedFile, identity: Identity,
            found: GenuineToken) -> Accepted:
     user = identity.user
-    if not getattr(user, "email_verified", False):
-        raise services.PermissionDenied(EMAIL_NOT_VERIFIED)
     form.digests.check(sha256=content.sha256, blake2_256=content.blake2_256, md5=content.md5)
     digests = services.Digests(sha256=content.sha256, blake2_256=content.blake2_256,
                                md5=content.md5.hex(), size=content.size)
@@ -136,8 +143,9 @@ def _store(request, form: UploadForm, content: ReceivedFile, identity: Identity,
 
     def token_still_valid() -> None:
         # The token was read before the body streamed in, which can take minutes.
-        verify_again(found, permission="upload", project=form.name, version=form.version,
-                     info=info)
+        again = verify_again(found, permission="upload", project=form.name,
+                             version=form.version, info=info)
+        check_may_publish(again.user)
 
     result = services.add_file(
         user=user, verified=verified, content_path_on_disk=content.path, digests=digests,

@@ -4,8 +4,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import DisallowedHost, RequestDataTooBig, TooManyFieldsSent
+from django.core.handlers.exception import response_for_exception
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import patch_cache_control
 from packaging.utils import canonicalize_name
 
 from bastion.packaging import access
@@ -21,14 +23,24 @@ def readable(view):
     """Under the ``authenticated`` read policy, browsing the index needs a signed-in user.
 
     Every page redirects the same way whether or not what it names exists, so an anonymous
-    visitor learns nothing about private projects or accounts.
+    visitor learns nothing about private projects or accounts. Every answer, a 404 included,
+    is then ``private, no-store``: what one account may read another may not, so no shared
+    cache may keep it, and ``Vary: Cookie`` alone leaves that to each cache's good will.
     """
 
     @wraps(view)
     def guarded(request, *args, **kwargs):
-        if settings.READ_POLICY == "authenticated" and not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        return view(request, *args, **kwargs)
+        if settings.READ_POLICY != "authenticated":
+            return view(request, *args, **kwargs)
+        if not request.user.is_authenticated:
+            response = redirect_to_login(request.get_full_path())
+        else:
+            try:
+                response = view(request, *args, **kwargs)
+            except Http404 as exc:
+                response = response_for_exception(request, exc)
+        patch_cache_control(response, private=True, no_store=True)
+        return response
 
     return guarded
 

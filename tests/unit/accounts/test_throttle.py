@@ -78,6 +78,30 @@ def test_account_keys_ignore_case_and_spaces():
     assert throttle.account_limit(" Alice ").key == throttle.account_limit("alice").key
 
 
+def test_an_accounts_name_and_address_are_one_counter_and_unknown_names_their_own(unique):
+    from bastion.accounts.services import create_user
+
+    user = create_user(f"k{unique}", f"k{unique}@example.com")
+    keys = {throttle.account_limit(typed).key
+            for typed in (user.username, user.username.upper(), f" {user.email} ")}
+    assert keys == {throttle.user_limit(user).key}
+    unknown = throttle.account_limit(f"nobody{unique}").key
+    assert unknown not in keys and unknown == throttle.account_limit(f"NOBODY{unique}").key
+
+
+@pytest.mark.parametrize("address, key", [
+    ("192.0.2.7", "192.0.2.7"),
+    ("2001:db8:1:2::7", "2001:db8:1:2::/64"),
+    ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+    ("::ffff:192.0.2.7", "192.0.2.7"),  # an IPv4 client of a dual-stack socket
+    ("", ""),
+    ("not an address", "not an address"),
+])
+def test_per_address_limits_count_an_ipv6_client_by_its_64_prefix(address, key):
+    assert throttle.address_key(address) == key
+    assert throttle.ip_limit(address).key == "ip:" + key
+
+
 def test_waits_are_described_in_words():
     assert throttle.describe_wait(1) == "1 second"
     assert throttle.describe_wait(61) == "2 minutes"
