@@ -180,7 +180,7 @@ class Bastion(Server):
                                capture_output=True, text=True).stdout.strip()
         env = {**os.environ, **self.env()}
         return {"bastion": f"{rev}{'+dirty' if dirty else ''}",
-                "workers": self.workers or env.get("BASTION_WORKERS") or "default (2 x cores)",
+                "workers": self.workers or env.get("BASTION_WORKERS") or "default (one per core, 2 at least)",
                 "threads": env.get("BASTION_THREADS") or "default",
                 "extra_env": self.extra_env}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-import multiprocessing
+import os
 import time
 
 from gunicorn.app.base import BaseApplication
@@ -29,8 +29,8 @@ class BalancedThreadWorker(BufferingThreadWorker):
     # How often the worker tells the arbiter it is alive. gunicorn's loop does it on every
     # turn, so once per request: an utime() of the heartbeat file, on the thread that hands
     # requests to the pool. While an upload's fsyncs commit the filesystem's journal (ext4),
-    # that utime waits for the commit: ~0.6 ms per upload was seen in it, between one request
-    # and the next. The arbiter only compares the heartbeat with `timeout` (600 s).
+    # that utime waits for the commit, between one request and the next (bench/README.md).
+    # The arbiter only compares the heartbeat with `timeout` (600 s).
     HEARTBEAT_SECONDS = 1.0
 
     def __init__(self, *args, **kwargs):
@@ -73,20 +73,26 @@ class _Gunicorn(BaseApplication):
 
         from bastion.wsgi import application
 
-        from bastion.core.descriptions import warm_up_rendering
-
-        # Import every view (and readme_renderer, docutils ...) once in the master, before
-        # the workers fork, instead of in each worker's first request; the same for what
-        # the first description rendering sets up.
+        # Import every view once in the master, before the workers fork, instead of in each
+        # worker's first request. Libraries only a few pages use (security keys, password
+        # strength, QR codes, description rendering) are imported where they are used, so
+        # that every process does not carry them.
         get_resolver().url_patterns
-        warm_up_rendering()
         # Everything loaded so far lives as long as the server. Frozen, it is left out of the
         # workers' garbage collections: a worker's first full collection otherwise walked it
-        # all, stalling that worker's requests for 80-190 ms, and wrote to (so copied) the
+        # all, stalling that worker's requests, and wrote to (so copied) the
         # memory pages the workers share with this process.
         gc.collect()
         gc.freeze()
         return application
+
+
+def default_workers() -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))  # the cores this process may run on (containers)
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    return max(2, cores)
 
 
 def gunicorn_options(*, host: str, port: int, workers: int = 0, threads: int = 0,
@@ -97,10 +103,11 @@ def gunicorn_options(*, host: str, port: int, workers: int = 0, threads: int = 0
         worker_class = type("BalancedThreadWorker", (BalancedThreadWorker,), {"limits": limits})
     return {
         "bind": f"{host}:{port}",
-        # A worker runs Python on one core at a time (one GIL): two per core let one compute
-        # while the other waits on the database or a client. Each process beyond that only
-        # added scheduling contention to the page latency tail (bench/README.md).
-        "workers": workers or multiprocessing.cpu_count() * 2,
+        # One worker per core (two at least, so one can restart while the other serves),
+        # each running Python on one core at a time (one GIL), its second thread covering
+        # waits on the database or a client. More processes only added scheduling contention
+        # to the page latency tail and their memory (bench/README.md).
+        "workers": workers or default_workers(),
         # Threaded workers keep HTTP/1.1 connections alive: pip and uv fetch many pages
         # over one connection, and a sync worker would close it after every request.
         "worker_class": worker_class,

@@ -69,7 +69,7 @@ DEBUG = option("debug", False, cast=bool)
 
 HOST = option("host", "127.0.0.1")
 PORT = option("port", 8000, cast=int)
-WORKERS = option("workers", 0, cast=int)  # 0 = 2 * cores (server.run says why)
+WORKERS = option("workers", 0, cast=int)  # 0 = one per core, two at least (server.py says why)
 # Two, not more: a worker's threads share one GIL, and each added thread showed in the
 # latency tail of index pages (bench/README.md).
 THREADS = option("threads", 2, cast=int)
@@ -306,7 +306,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "bastion.web.middleware.LazyMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "bastion.web.middleware.SecurityHeadersMiddleware",
 ]

@@ -13,3 +13,33 @@ def test_gunicorn_takes_every_option_and_parses_requests_in_python():
     # Not whichever parser happens to be installed: the one the suite tests.
     assert config.http_parser == "python"
     assert config.bind == ["127.0.0.1:8000"]
+
+
+def test_default_workers_are_one_per_core_and_two_at_least(monkeypatch):
+    import bastion.server as server
+
+    monkeypatch.setattr(server.os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert server.default_workers() == 2
+    monkeypatch.setattr(server.os, "sched_getaffinity", lambda pid: set(range(6)), raising=False)
+    assert server.default_workers() == 6
+
+
+def test_the_loaded_application_leaves_the_rarely_used_heavy_libraries_out(tmp_path):
+    # What the server's master loads is in every worker it forks: libraries only a few pages
+    # use are imported by those pages (memory; bench/README.md).
+    import subprocess
+    import sys
+
+    check = (
+        "import sys\n"
+        "from bastion.wsgi import application\n"
+        "from django.urls import get_resolver\n"
+        "get_resolver().url_patterns\n"
+        "heavy = ('webauthn', 'cryptography', 'OpenSSL', 'zxcvbn', 'segno', 'readme_renderer',\n"
+        "         'docutils', 'pygments', 'boto3', 'botocore')\n"
+        "loaded = sorted({m.split('.')[0] for m in sys.modules} & set(heavy))\n"
+        "assert not loaded, loaded\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "BASTION_DATA_DIR": str(tmp_path),
+           "DJANGO_SETTINGS_MODULE": "bastion.settings"}
+    subprocess.run([sys.executable, "-c", check], check=True, timeout=60, env=env)

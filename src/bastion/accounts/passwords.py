@@ -7,7 +7,6 @@ passwords from a list that ships with Django, so no password ever leaves the ser
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from zxcvbn import zxcvbn
 
 # zxcvbn's cost grows with length; beyond this the estimate adds nothing.
 MAX_CHECKED_LENGTH = 100
@@ -16,6 +15,10 @@ MAX_PASSWORD_LENGTH = 4096
 
 def strength(password: str, user_inputs: list[str] | None = None) -> dict:
     """zxcvbn's score (0-4) and its feedback for ``password``."""
+    # Imported here: its dictionaries take a large share of a server process's memory, and
+    # only the pages that set a password use it.
+    from zxcvbn import zxcvbn
+
     result = zxcvbn(password[:MAX_CHECKED_LENGTH], user_inputs=[i for i in user_inputs or [] if i])
     return {"score": result["score"], "warning": result["feedback"].get("warning", ""),
             "suggestions": list(result["feedback"].get("suggestions", []))}

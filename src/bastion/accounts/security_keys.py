@@ -7,27 +7,22 @@ server-side session and are single-use.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import secrets
 import time
+from typing import TYPE_CHECKING
 
-import webauthn
 from django.conf import settings
 from django.utils import timezone
-from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
-from webauthn.helpers.structs import (
-    AttestationConveyancePreference,
-    AuthenticatorSelectionCriteria,
-    AuthenticatorTransport,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 
 from bastion.core.errors import ValidationError
 
 from .models import WebAuthnCredential
+
+if TYPE_CHECKING:
+    from webauthn.helpers.structs import PublicKeyCredentialDescriptor
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +32,28 @@ AUTHENTICATE = "webauthn_authenticate"
 PASSKEY = "webauthn_passkey"
 
 KEY_REFUSED = "The security key's answer could not be verified. Try again, or use another method."
+
+
+def _webauthn():
+    """py_webauthn, imported by the first request that needs it.
+
+    It brings cryptography and pyOpenSSL along, a large share of a server process's memory,
+    and only the security-key and passkey pages use it.
+    """
+    import webauthn
+    import webauthn.helpers.structs
+
+    return webauthn, webauthn.helpers.structs
+
+
+# webauthn.helpers has these two, but importing it loads the whole library (see _webauthn);
+# challenges and credential ids are stored with them on every security-key page.
+def bytes_to_base64url(value: bytes) -> str:
+    return base64.urlsafe_b64encode(value).decode("ascii").rstrip("=")
+
+
+def base64url_to_bytes(value: str) -> bytes:
+    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
 
 
 def relying_party() -> tuple[str, str]:
@@ -52,16 +69,17 @@ def user_handle(user) -> bytes:
 
 
 def _descriptors(user) -> list[PublicKeyCredentialDescriptor]:
+    _, structs = _webauthn()
     descriptors = []
     for cred in WebAuthnCredential.objects.filter(user=user):
         transports = []
         for name in cred.transports or []:
             try:
-                transports.append(AuthenticatorTransport(name))
+                transports.append(structs.AuthenticatorTransport(name))
             except ValueError:
                 pass
-        descriptors.append(PublicKeyCredentialDescriptor(id=base64url_to_bytes(cred.credential_id),
-                                                         transports=transports or None))
+        descriptors.append(structs.PublicKeyCredentialDescriptor(
+            id=base64url_to_bytes(cred.credential_id), transports=transports or None))
     return descriptors
 
 
@@ -87,6 +105,7 @@ def _parse(credential_json: str) -> dict:
 
 
 def registration_options(request, user) -> str:
+    webauthn, structs = _webauthn()
     rp_id, _origin = relying_party()
     options = webauthn.generate_registration_options(
         rp_id=rp_id,
@@ -94,11 +113,11 @@ def registration_options(request, user) -> str:
         user_id=user_handle(user),
         user_name=user.username,
         user_display_name=user.username,
-        attestation=AttestationConveyancePreference.NONE,
-        authenticator_selection=AuthenticatorSelectionCriteria(
+        attestation=structs.AttestationConveyancePreference.NONE,
+        authenticator_selection=structs.AuthenticatorSelectionCriteria(
             # Discoverable when the authenticator can, so the key may later be a passkey.
-            resident_key=ResidentKeyRequirement.PREFERRED,
-            user_verification=UserVerificationRequirement.PREFERRED,
+            resident_key=structs.ResidentKeyRequirement.PREFERRED,
+            user_verification=structs.UserVerificationRequirement.PREFERRED,
         ),
         exclude_credentials=_descriptors(user),
     )
@@ -116,6 +135,7 @@ def register(request, user, *, name: str, credential_json: str,
     challenge = _take_challenge(request, REGISTER)
     data = _parse(credential_json)
     rp_id, origin = relying_party()
+    webauthn, _ = _webauthn()
     try:
         verified = webauthn.verify_registration_response(
             credential=data, expected_challenge=challenge, expected_rp_id=rp_id,
@@ -139,16 +159,17 @@ def register(request, user, *, name: str, credential_json: str,
 
 def authentication_options(request, user=None) -> str:
     """Options for a second-factor check (``user``) or a passkey sign-in (no user)."""
+    webauthn, structs = _webauthn()
     rp_id, _origin = relying_party()
     if user is None:
         options = webauthn.generate_authentication_options(
             rp_id=rp_id, allow_credentials=[],
-            user_verification=UserVerificationRequirement.REQUIRED)
+            user_verification=structs.UserVerificationRequirement.REQUIRED)
         _remember(request, PASSKEY, options.challenge)
     else:
         options = webauthn.generate_authentication_options(
             rp_id=rp_id, allow_credentials=_descriptors(user),
-            user_verification=UserVerificationRequirement.PREFERRED)
+            user_verification=structs.UserVerificationRequirement.PREFERRED)
         _remember(request, AUTHENTICATE, options.challenge)
     return webauthn.options_to_json(options)
 
@@ -176,6 +197,7 @@ def authenticate(request, credential_json: str, *, user=None) -> WebAuthnCredent
                 handle.rstrip("="), expected.rstrip("=")):
             raise ValidationError(KEY_REFUSED)
     rp_id, origin = relying_party()
+    webauthn, _ = _webauthn()
     try:
         verified = webauthn.verify_authentication_response(
             credential=data, expected_challenge=challenge, expected_rp_id=rp_id,

@@ -6,7 +6,6 @@ import hmac
 import time
 
 import pyotp
-import segno
 from django.conf import settings
 from django.utils import timezone
 
@@ -32,6 +31,9 @@ def provisioning_uri(secret: str, username: str) -> str:
 
 def qr_data_uri(uri: str) -> str:
     """The provisioning URI as an SVG QR code in a data: URI (allowed by img-src)."""
+    # Imported here: only enrolment shows a QR code, and segno is large for what it does here.
+    import segno
+
     return segno.make(uri, error="m").svg_data_uri(scale=5, border=2, dark="#111",
                                                    light="#fff")
 

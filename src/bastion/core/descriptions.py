@@ -7,10 +7,6 @@ import email.message
 import io
 from dataclasses import dataclass
 
-import readme_renderer.markdown
-import readme_renderer.rst
-import readme_renderer.txt
-
 from .errors import ValidationError
 from .text import first_line, remembered_when_short
 
@@ -40,6 +36,13 @@ def render_description(description: str | None, content_type: str | None) -> str
 # releases often carry the same description.
 @remembered_when_short(32 * 1024, maxsize=64)
 def _render_any_description(description: str, content_type: str | None) -> str:
+    # Imported by the first rendering, not with the module: readme_renderer brings docutils,
+    # Pygments and a Markdown parser, a large share of a server process's memory, and only
+    # uploads render descriptions.
+    import readme_renderer.markdown
+    import readme_renderer.rst
+    import readme_renderer.txt
+
     kind, variant = _content_type(content_type)
     warnings = io.StringIO()
     try:
@@ -62,18 +65,6 @@ def _render_any_description(description: str, content_type: str | None) -> str:
     if detail and kind not in ("text/plain", "text/markdown"):
         message += f": {detail}"
     raise ValidationError(message.rstrip(".") + ".")
-
-
-def warm_up_rendering() -> None:
-    """Render one small description of each kind, for what only the first rendering in a
-    process does: load and compile Pygments' Python lexer and set up docutils' parser. A
-    server that forks its workers calls this first, so no worker's first upload pays it."""
-    for content_type, text in (
-        ("text/markdown", "# Title\n\n```python\nimport this\n```\n"),
-        ("text/x-rst", "Title\n=====\n\nSome *text*.\n\n.. code-block:: python\n\n   import this\n"),
-        ("text/plain", "text"),
-    ):
-        _render_any_description(text, content_type)
 
 
 @remembered_when_short(256, maxsize=64)  # a handful of values in practice

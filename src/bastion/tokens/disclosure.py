@@ -25,9 +25,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.db import transaction
 
@@ -35,6 +34,9 @@ from bastion.events.services import RequestInfo
 
 from .models import ApiToken
 from .services import TokenError, is_genuine, parse_token, revoke
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,11 @@ def _parse_key_config(raw) -> dict[str, str]:
 
 def load_keys() -> dict[str, ec.EllipticCurvePublicKey]:
     """The configured verifying keys by identifier; DisclosureError if unusable."""
+    # cryptography is imported by the first report, not with the module: it is a large share
+    # of a server process's memory, and only this endpoint (rarely called) needs it.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     try:
         pems = _parse_key_config(settings.DISCLOSURE_PUBLIC_KEYS)
         keys = {}
@@ -94,7 +101,11 @@ def load_keys() -> dict[str, ec.EllipticCurvePublicKey]:
 
 
 def verify_signature(body: bytes, key_identifier: str, signature_b64: str) -> None:
-    keys = load_keys()
+    keys = load_keys()  # imports cryptography
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     if not key_identifier or not signature_b64:
         raise DisclosureError(
             "Missing Github-Public-Key-Identifier or Github-Public-Key-Signature header.")

@@ -3,7 +3,12 @@
 Django's SecurityMiddleware covers the rest of the headers.
 """
 
+from functools import partial
+
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.messages.storage import default_storage
 from django.http import HttpResponseBadRequest
+from django.utils.functional import SimpleLazyObject, empty
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -63,3 +68,22 @@ class HeadWithoutBodyMiddleware:
             else:
                 response.content = b""
         return response
+
+
+class LazyMessageMiddleware(MessageMiddleware):
+    """Django's message middleware, building the message store only when a view uses it.
+
+    Building it reads the session and sets up the cookie signer on every request, and most
+    requests (index pages, files, the APIs) never show or add a message. A store that was
+    never built has nothing to save, so the response is left alone, as Django's own
+    middleware leaves it when the store is unused.
+    """
+
+    def process_request(self, request):
+        request._messages = SimpleLazyObject(partial(default_storage, request))
+
+    def process_response(self, request, response):
+        messages = getattr(request, "_messages", None)
+        if isinstance(messages, SimpleLazyObject) and messages._wrapped is empty:
+            return response
+        return super().process_response(request, response)

@@ -1,5 +1,3 @@
-import subprocess
-import sys
 
 import pytest
 
@@ -52,17 +50,3 @@ def test_a_description_that_does_not_render_is_refused_every_time():
     # Renderings of short texts are remembered; a refusal must not be.
     for _ in range(2):
         refusal("`unclosed\n", "text/x-rst")
-
-
-def test_warming_up_does_the_first_renderings_one_time_work():
-    # In a fresh interpreter: what a server's master does before forking its workers.
-    check = (
-        "import sys\n"
-        "from bastion.core import descriptions\n"
-        "from pygments.lexers.python import PythonLexer\n"
-        "assert '_tokens' not in PythonLexer.__dict__\n"
-        "descriptions.warm_up_rendering()\n"
-        "assert '_tokens' in PythonLexer.__dict__  # compiled once, shared by forked workers\n"
-        "assert 'docutils.parsers.rst' in sys.modules\n"
-    )
-    subprocess.run([sys.executable, "-c", check], check=True, timeout=60)
