@@ -293,6 +293,7 @@ INSTALLED_APPS = [
     "bastion.upload",
     "bastion.simple",
     "bastion.web",
+    "bastion.console",
 ]
 
 MIDDLEWARE = [

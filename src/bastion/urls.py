@@ -21,9 +21,10 @@ urlpatterns = [
     path("account/", include("bastion.accounts.urls")),
     path("manage/account/tokens/", include("bastion.tokens.manage_urls")),
     path("manage/", include("bastion.packaging.urls")),
-    # Before Django's admin, whose catch-all would answer for it.
+    # Before the console and Django's admin, whose catch-all would answer for it.
     path("admin/events.json", admin_only_json(event_views.admin_events), name="admin-events"),
+    # Django's read-only model admin, for debugging only (BASTION_DEBUG_ADMIN).
+    *([path("admin/models/", admin.site.urls)] if settings.DEBUG_ADMIN else []),
+    path("admin/", include("bastion.console.urls")),
     path("", include("bastion.web.urls")),
 ]
-if settings.DEBUG_ADMIN:
-    urlpatterns.insert(-1, path("admin/", admin.site.urls))

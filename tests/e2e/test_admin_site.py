@@ -46,7 +46,7 @@ def snapshot() -> dict:
 
 def model_paths():
     for model in admin.site._registry:
-        prefix = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        prefix = f"/admin/models/{model._meta.app_label}/{model._meta.model_name}/"
         first = model.objects.order_by("pk").first()
         yield model, prefix, first.pk if first is not None else None
 
@@ -60,10 +60,10 @@ def owner_injection(rows) -> dict:
 def test_model_admin_is_not_served_by_default(server, rows):
     admin_user = make_user("ad", admin=True)
     client = Client(server, admin_user)
-    for path in ("/admin/", "/admin/login/", "/admin/packaging/role/add/",
-                 "/admin/packaging/filenameregistry/"):
+    for path in ("/admin/models/", "/admin/models/login/", "/admin/models/packaging/role/add/",
+                 "/admin/models/packaging/filenameregistry/"):
         assert client.get(path).status_code == 404, path
-    assert client.post("/admin/packaging/role/add/", owner_injection(rows)).status_code == 404
+    assert client.post("/admin/models/packaging/role/add/", owner_injection(rows)).status_code == 404
     assert not Role.objects.filter(user=rows["outsider"]).exists()
     # The admins' JSON feed is Bastion's own view and stays.
     assert client.get("/admin/events.json?limit=1").status_code == 200
@@ -73,14 +73,14 @@ def test_a_password_only_superuser_reaches_nothing(admin_server, rows):
     password_only = make_user("ap", admin=True, two_factor=False)
     client = Client(admin_server, password_only)
     before = snapshot()
-    for path in ("/admin/", "/admin/packaging/role/", "/admin/packaging/role/add/"):
+    for path in ("/admin/models/", "/admin/models/packaging/role/", "/admin/models/packaging/role/add/"):
         refused = client.get(path)
         assert refused.status_code == 403, path
         assert "second factor" in refused.reason
-    added = client.post("/admin/packaging/role/add/", owner_injection(rows))
+    added = client.post("/admin/models/packaging/role/add/", owner_injection(rows))
     assert added.status_code == 403 and "second factor" in added.reason
     registry_row = FilenameRegistry.objects.order_by("pk").first()
-    deleted = client.post(f"/admin/packaging/filenameregistry/{registry_row.pk}/delete/",
+    deleted = client.post(f"/admin/models/packaging/filenameregistry/{registry_row.pk}/delete/",
                           {"post": "yes"})
     assert deleted.status_code == 403
     feed = client.get("/admin/events.json")
@@ -90,28 +90,28 @@ def test_a_password_only_superuser_reaches_nothing(admin_server, rows):
 
 def test_an_admin_without_a_recent_reauthentication_is_sent_to_confirm(admin_server, rows):
     stale = Client(admin_server, make_user("as", admin=True), recent=False)
-    for path in ("/admin/", "/admin/packaging/role/", "/admin/events.json"):
+    for path in ("/admin/models/", "/admin/models/packaging/role/", "/admin/events.json"):
         response = stale.get(path)
         assert response.status_code == 302, path
         assert response.headers["Location"].startswith("/account/reauthenticate/?next=")
     before = snapshot()
-    assert stale.post("/admin/packaging/role/add/", owner_injection(rows)).status_code == 302
+    assert stale.post("/admin/models/packaging/role/add/", owner_injection(rows)).status_code == 302
     assert snapshot() == before
 
 
 def test_others_are_sent_to_sign_in_or_refused(admin_server, rows):
-    assert Client(admin_server).get("/admin/").headers["Location"].startswith("/account/login/")
+    assert Client(admin_server).get("/admin/models/").headers["Location"].startswith("/account/login/")
     # No password-only door of its own either.
-    login = Client(admin_server).get("/admin/login/?next=/admin/")
+    login = Client(admin_server).get("/admin/models/login/?next=/admin/models/")
     assert login.headers["Location"].startswith("/account/login/?next=")
     member = Client(admin_server, rows["owner"])
-    assert member.get("/admin/").status_code == 403
+    assert member.get("/admin/models/").status_code == 403
     assert member.get("/admin/events.json").status_code == 403
 
 
 def test_no_admin_page_writes_a_row_even_for_a_fully_signed_in_admin(admin_server, rows):
     client = Client(admin_server, make_user("af", admin=True))
-    assert client.get("/admin/").status_code == 200
+    assert client.get("/admin/models/").status_code == 200
     before = snapshot()
     for model, prefix, pk in model_paths():
         assert client.get(prefix).status_code == 200, prefix
@@ -133,15 +133,15 @@ def test_no_admin_page_writes_a_row_even_for_a_fully_signed_in_admin(admin_serve
             if response.status_code == 403:
                 assert "read-only" in response.reason
     # Site-wide pages hand over to the account pages, which go through the services.
-    assert client.get("/admin/password_change/").headers["Location"] == "/account/password/"
-    assert client.post("/admin/logout/").headers["Location"] == "/account/logout/"
+    assert client.get("/admin/models/password_change/").headers["Location"] == "/account/password/"
+    assert client.post("/admin/models/logout/").headers["Location"] == "/account/logout/"
     assert snapshot() == before
-    assert client.get("/admin/").status_code == 200  # still signed in
+    assert client.get("/admin/models/").status_code == 200  # still signed in
 
 
 def test_sessions_and_queued_mail_are_not_listed(admin_server):
     client = Client(admin_server, make_user("al", admin=True))
-    assert client.get("/admin/sessions/session/").status_code == 404
-    assert client.get("/admin/django_tasks_database/dbtaskresult/").status_code == 404
+    assert client.get("/admin/models/sessions/session/").status_code == 404
+    assert client.get("/admin/models/django_tasks_database/dbtaskresult/").status_code == 404
     assert "django_tasks_database.dbtaskresult" not in {
         model._meta.label_lower for model in admin.site._registry}

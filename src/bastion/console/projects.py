@@ -1,0 +1,20 @@
+"""The console's Projects area (``/admin/projects/``)."""
+
+from __future__ import annotations
+
+from django.shortcuts import render
+from django.urls import path
+from django.views.decorators.http import require_safe
+
+from .access import console_view
+
+
+@console_view
+@require_safe
+def index(request):
+    return render(request, "console/placeholder.html", {"area": "projects", "title": "Projects"})
+
+
+urlpatterns = [
+    path("", index, name="projects"),
+]

@@ -1,0 +1,14 @@
+"""``/admin/``: the admin console. One module per area; every view is wrapped by
+``access.console_view``."""
+
+from django.urls import include, path
+
+app_name = "console"
+
+urlpatterns = [
+    path("", include("bastion.console.overview")),
+    path("users/", include("bastion.console.users")),
+    path("projects/", include("bastion.console.projects")),
+    path("tokens/", include("bastion.console.tokens")),
+    path("events/", include("bastion.console.events")),
+]
