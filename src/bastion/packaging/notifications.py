@@ -8,6 +8,7 @@ shown to one another.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import timedelta
 from functools import partial
@@ -15,13 +16,18 @@ from functools import partial
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django_tasks import task
+from django.dispatch import receiver
+from django_tasks import TaskResultStatus, task
+from django_tasks.signals import task_finished
 from django_tasks_db import DatabaseBackend
+from django_tasks_db.models import DBTaskResult
 
 from bastion.accounts.notifications import send, site_url
 from bastion.core import caveats
 
 from .models import Project, Role, RoleName, UploadNotice
+
+logger = logging.getLogger(__name__)
 
 SIGNATURE = (
     "\n\nIf you did not expect this, revoke your API tokens, check the project's security "
@@ -135,6 +141,20 @@ def _mail_batch(notices: list[UploadNotice]) -> None:
     recipients = {address for notice in notices for address in notice.owners}
     recipients.update(owner_addresses(first.project_id))
     send(sorted(recipients), subject, "\n".join(lines) + SIGNATURE)
+
+
+@receiver(task_finished)
+def _forget_finished_batch_run(sender, task_result, **kwargs) -> None:
+    # One row per upload would pile up in the task table forever; a failed run stays for
+    # inspection (its notices stay too, for the next run or the worker's upkeep).
+    if (task_result.status != TaskResultStatus.SUCCESSFUL
+            or task_result.task.func is not mail_upload_batch.func
+            or getattr(task_result, "db_result", None) is None):
+        return
+    try:
+        DBTaskResult.objects.filter(pk=task_result.db_result.pk).delete()
+    except Exception:  # the worker records a raising receiver as a failed task: never raise
+        logger.exception("could not remove the finished upload-mail run %s", task_result.id)
 
 
 def mail_overdue_upload_batches() -> int:
