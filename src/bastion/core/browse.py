@@ -38,7 +38,8 @@ def _one(params: Mapping[str, str], key: str) -> str:
 
 
 def _number(raw: str, what: str, *, low: int, high: int) -> int:
-    if not raw.isdigit() or len(raw) > 6 or not low <= int(raw) <= high:
+    # isascii: str.isdigit() also accepts other scripts' digits, which int() reads too.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 6 or not low <= int(raw) <= high:
         raise ValidationError(f"The {what} must be a whole number from {low} to {high}.")
     return int(raw)
 
