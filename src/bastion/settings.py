@@ -446,6 +446,11 @@ RUN_WORKER = option("run_worker", True, cast=bool)
 WORKER_POLL_SECONDS = option("worker_poll_seconds", 1.0, cast=float)
 if not 0 < WORKER_POLL_SECONDS <= 3600:
     raise ConfigError("BASTION_WORKER_POLL_SECONDS must be more than 0 and at most 3600")
+# Owners get one mail per release upload batch: it goes out once no file has arrived for the
+# release for this long (0: as soon as the worker runs it, naming whatever has arrived).
+UPLOAD_MAIL_QUIET_SECONDS = option("upload_mail_quiet_seconds", 60.0, cast=float)
+if not 0 <= UPLOAD_MAIL_QUIET_SECONDS <= 300:
+    raise ConfigError("BASTION_UPLOAD_MAIL_QUIET_SECONDS must be from 0 to 300")
 # A failed mail attempt stays in the task table this long (without its body) for inspection.
 FAILED_MAIL_KEEP_DAYS = option("failed_mail_keep_days", 30, cast=int)
 if FAILED_MAIL_KEEP_DAYS < 1:

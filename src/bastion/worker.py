@@ -118,6 +118,12 @@ def _tidy_mail_queue(notifications, settings) -> None:
     if requeued:
         logger.warning("put %d mail(s) claimed by a worker that stopped back in the queue",
                        requeued)
+    from bastion.packaging.notifications import mail_overdue_upload_batches
+
+    overdue = mail_overdue_upload_batches()
+    if overdue:
+        logger.warning("queued the mail of %d upload batch(es) whose mail never went out",
+                       overdue)
     pruned = notifications.prune_failed_mail()
     if pruned:
         logger.info("removed %d failed mail attempt(s) older than %d days", pruned,

@@ -233,3 +233,36 @@ class EmailRoleInvitation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.signup.email} as {self.role_name} of {self.project}"
+
+
+class UploadNotice(models.Model):
+    """A stored file its project's Owners have not been mailed about yet.
+
+    Written in the upload's own transaction and deleted only in the transaction that queues
+    the mail naming it, so no upload goes unmentioned, whatever happens in between. It copies
+    what the mail says instead of pointing at the file, the release or the project: a file,
+    release or project deleted before the mail goes out is still reported.
+    """
+
+    project_id = models.BigIntegerField(db_index=True)
+    canonical_version = models.CharField(max_length=100)
+    project_name = models.CharField(max_length=200)
+    normalized_name = models.CharField(max_length=200)
+    version = models.CharField(max_length=100)
+    new_release = models.BooleanField(default=False)
+    filename = models.CharField(max_length=255)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    uploader = models.CharField(max_length=150, blank=True)
+    via = models.CharField(max_length=300, blank=True)
+    # The Owners when the file arrived: they hear of it even if removed before the mail.
+    owners = models.JSONField(default=list)
+    created = models.DateTimeField()
+
+    class Meta:
+        db_table = "packaging_upload_notice"
+        indexes = [models.Index(fields=["project_id", "canonical_version"],
+                                name="upload_notice_batch")]
+
+    def __str__(self) -> str:
+        return f"{self.filename} (not yet mailed)"

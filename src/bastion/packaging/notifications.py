@@ -8,17 +8,43 @@ shown to one another.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
+from datetime import timedelta
+from functools import partial
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.dispatch import receiver
+from django_tasks import TaskResultStatus, task
+from django_tasks.signals import task_finished
+from django_tasks_db import DatabaseBackend
+from django_tasks_db.models import DBTaskResult
 
 from bastion.accounts.notifications import send, site_url
 from bastion.core import caveats
 
-from .models import Project, Role, RoleName
+from .models import Project, Role, RoleName, UploadNotice
+
+logger = logging.getLogger(__name__)
 
 SIGNATURE = (
     "\n\nIf you did not expect this, revoke your API tokens, check the project's security "
     "log and contact the other Owners.\n\n-- Bastion"
 )
+# An invitee is not (yet) a member: telling them to revoke tokens and read the project's log
+# would point them at things they do not have, and teach them to act on unexpected mail.
+INVITATION_SIGNATURE = (
+    "\n\nIf you do not know the sender or did not expect this, decline the invitation or let "
+    "it expire: nothing changes until you accept it.\n\n-- Bastion"
+)
+
+# The longest an upload waits for its mail while more files keep arriving for its release.
+MAX_BATCH_SECONDS = 600
+# How long after that a batch nobody mailed counts as lost (its run failed or its worker
+# died) and is queued again by the worker's upkeep.
+OVERDUE_SECONDS = 600
 
 
 def _link(path: str) -> str:
@@ -38,22 +64,113 @@ def notify_owners(project: Project, subject: str, body: str, *,
 
 
 def on_file_added(file, *, new_release: bool, user, token=None) -> None:
-    """Called by ``add_file`` inside its transaction for every file actually stored."""
+    """Called by ``add_file`` inside its transaction for every file actually stored.
+
+    The file joins its release's upload batch; the Owners get one mail per batch
+    (:func:`mail_upload_batch`), not one per file: twine sends a release's files one request
+    at a time, often many wheels and an sdist.
+    """
     release = file.release
     project = release.project
     via = f"API token '{token.description or token.id}'" if token is not None else "the web"
-    if new_release:
-        subject = f"new release {release.version}"
-        opening = f"A new release {release.version} of {project.name} was published"
+    UploadNotice.objects.create(
+        project_id=project.pk, canonical_version=release.canonical_version,
+        project_name=project.name, normalized_name=project.normalized_name,
+        version=release.version, new_release=new_release, filename=file.filename,
+        size=file.size, sha256=file.sha256, uploader=getattr(user, "username", "") or "",
+        via=via[:300], owners=owner_addresses(project.pk), created=timezone.now())
+    quiet = settings.UPLOAD_MAIL_QUIET_SECONDS
+    args = (project.pk, release.canonical_version, quiet)
+    if isinstance(mail_upload_batch.get_backend(), DatabaseBackend):
+        # Queued in the upload's transaction: a committed file always has a task to mail it.
+        if quiet > 0:
+            run_after = timezone.now() + timedelta(seconds=quiet)
+            mail_upload_batch.using(run_after=run_after).enqueue(*args)
+        else:
+            mail_upload_batch.enqueue(*args)
     else:
-        subject = f"new file in release {release.version}"
-        opening = f"A file was added to the existing release {release.version} of {project.name}"
-    body = (
-        f"{opening} by {getattr(user, 'username', 'unknown')} using {via}.\n\n"
-        f"  file:   {file.filename}\n  size:   {file.size} bytes\n  sha256: {file.sha256}\n\n"
-        f"Project page: {_link(f'/project/{project.normalized_name}/{release.version}/')}"
-    )
-    notify_owners(project, subject, body)
+        # No queue to wait in (``immediate``): each upload is mailed once it commits.
+        transaction.on_commit(partial(mail_upload_batch.enqueue, project.pk,
+                                      release.canonical_version, 0), robust=True)
+
+
+@task()
+def mail_upload_batch(project_id: int, canonical_version: str, quiet_seconds: float) -> int:
+    """Mail the Owners once about the files of one release not yet mailed; how many it named.
+
+    The batching rule: every upload queues this task to run ``quiet_seconds`` after it; a
+    run finds the release's unmailed files and mails them all in one message once the newest
+    is that old (a later upload's own run will do it otherwise), or at once when the oldest
+    has waited MAX_BATCH_SECONDS, so that a steady trickle of uploads cannot hold the mail
+    back for long.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        notices = list(UploadNotice.objects.select_for_update()
+                       .filter(project_id=project_id, canonical_version=canonical_version)
+                       .order_by("created", "pk"))
+        if not notices:
+            return 0  # an earlier run mailed them
+        newest, oldest = notices[-1].created, notices[0].created
+        if (now - newest < timedelta(seconds=quiet_seconds)
+                and now - oldest < timedelta(seconds=MAX_BATCH_SECONDS)):
+            return 0  # more files are arriving: the newest one's run mails them all
+        _mail_batch(notices)
+        UploadNotice.objects.filter(pk__in=[n.pk for n in notices]).delete()
+    return len(notices)
+
+
+def _mail_batch(notices: list[UploadNotice]) -> None:
+    first = notices[0]
+    count = len(notices)
+    files = "file" if count == 1 else "files"
+    subject = f"{count} {files} uploaded to {first.project_name} {first.version}"
+    opening = (f"{count} {files} {'was' if count == 1 else 'were'} uploaded to "
+               + ("the new release" if any(n.new_release for n in notices)
+                  else "the existing release")
+               + f" {first.version} of {first.project_name}:")
+    lines = [opening, ""]
+    for notice in notices:
+        lines += [f"  file:   {notice.filename}",
+                  f"  by:     {notice.uploader or 'unknown'} using {notice.via}",
+                  f"  at:     {notice.created.isoformat(timespec='seconds')}",
+                  f"  size:   {notice.size} bytes",
+                  f"  sha256: {notice.sha256}", ""]
+    lines.append("Release page: "
+                 + _link(f"/project/{first.normalized_name}/{first.version}/"))
+    recipients = {address for notice in notices for address in notice.owners}
+    recipients.update(owner_addresses(first.project_id))
+    send(sorted(recipients), subject, "\n".join(lines) + SIGNATURE)
+
+
+@receiver(task_finished)
+def _forget_finished_batch_run(sender, task_result, **kwargs) -> None:
+    # One row per upload would pile up in the task table forever; a failed run stays for
+    # inspection (its notices stay too, for the next run or the worker's upkeep).
+    if (task_result.status != TaskResultStatus.SUCCESSFUL
+            or task_result.task.func is not mail_upload_batch.func
+            or getattr(task_result, "db_result", None) is None):
+        return
+    try:
+        DBTaskResult.objects.filter(pk=task_result.db_result.pk).delete()
+    except Exception:  # the worker records a raising receiver as a failed task: never raise
+        logger.exception("could not remove the finished upload-mail run %s", task_result.id)
+
+
+def mail_overdue_upload_batches() -> int:
+    """Queue a run for every batch still unmailed long after MAX_BATCH_SECONDS; how many.
+
+    The backstop for a batch whose run failed or whose worker died while running it: the
+    notices stay until a mail names them. The worker calls this now and then.
+    """
+    overdue = timezone.now() - timedelta(seconds=MAX_BATCH_SECONDS + OVERDUE_SECONDS)
+    batches = (UploadNotice.objects.filter(created__lt=overdue)
+               .values_list("project_id", "canonical_version").distinct())
+    found = 0
+    for project_id, canonical_version in batches:
+        mail_upload_batch.enqueue(project_id, canonical_version, 0)
+        found += 1
+    return found
 
 
 def on_token_created(token) -> None:
@@ -103,4 +220,5 @@ def on_invitation(invitation) -> None:
         f"Sign in and answer the invitation at {_link('/manage/invitations/')} "
         f"before {invitation.expires.isoformat(timespec='minutes')}."
     )
-    send([invitation.invitee.email], f"invitation to {project.name}", body + SIGNATURE)
+    send([invitation.invitee.email], f"invitation to {project.name}",
+         body + INVITATION_SIGNATURE)

@@ -12,20 +12,22 @@ from datetime import datetime, timedelta
 from urllib.parse import quote, urlparse
 
 from django.conf import settings
-from django.db.models import Max, Q
+from django.core.paginator import Page, Paginator
+from django.db.models import Case, Exists, F, IntegerField, Max, OuterRef, Q, Value, When
 from django.urls import get_script_prefix
 from django.utils import timezone
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from bastion.accounts.services import is_admin
+from bastion.core import browse
 
 from . import access
 from .models import File, Project, ProjectStatus, Release, Role, RoleName
 from .services import role_of
 
 MAX_SEARCH_RESULTS = 50
-MAX_QUERY_LENGTH = 100
+MAX_QUERY_LENGTH = browse.MAX_QUERY_LENGTH
 
 
 def version_key(version: str):
@@ -191,29 +193,97 @@ def _hits(projects) -> list[SearchHit]:
     return hits
 
 
-def search(query: str, user) -> list[SearchHit]:
-    query = query.strip()[:MAX_QUERY_LENGTH]
-    if not query:
-        return []
-    normalized = canonicalize_name(query)
-    matches = (Project.objects.filter(Q(name__icontains=query)
-                                      | Q(normalized_name__icontains=normalized)
-                                      | Q(releases__summary__icontains=query))
-               .distinct())
+def visible_projects(user):
+    """The projects ``user`` may see listed: readable (``access``) and not hidden by quarantine.
+
+    The one rule behind the project list, search, recent releases and profiles, so that a
+    quarantined or unreadable project cannot leak through any of them.
+    """
+    projects = Project.objects.all()
     if not is_admin(user):
         visible = ~Q(status=ProjectStatus.QUARANTINED)
         if getattr(user, "is_authenticated", False):
-            visible |= Q(roles__user=user)
-        matches = matches.filter(visible).distinct()
+            visible |= Exists(Role.objects.filter(project=OuterRef("pk"), user_id=user.pk))
+        projects = projects.filter(visible)
     readable = access.readable_project_names(user)
     if readable is not None:
-        matches = matches.filter(normalized_name__in=sorted(readable))
-    # Exact name first, then names starting with the query, then the rest by name.
-    ranked = sorted(matches.prefetch_related("releases")[:500],
-                    key=lambda p: (p.normalized_name != normalized,
-                                   not p.normalized_name.startswith(normalized),
-                                   p.normalized_name))
-    return _hits(ranked[:MAX_SEARCH_RESULTS])
+        projects = projects.filter(normalized_name__in=sorted(readable))
+    return projects
+
+
+def _matching(projects, query: str):
+    """``projects`` whose name, or a release's summary or keywords, contains ``query``."""
+    normalized = canonicalize_name(query)
+    described = Release.objects.filter(project=OuterRef("pk")).filter(
+        Q(summary__icontains=query) | Q(keywords__icontains=query))
+    return (projects.filter(Q(name__icontains=query) | Q(normalized_name__icontains=normalized)
+                            | Exists(described))
+            .annotate(rank=Case(When(normalized_name=normalized, then=Value(0)),
+                                When(normalized_name__startswith=normalized, then=Value(1)),
+                                default=Value(2), output_field=IntegerField())))
+
+
+@dataclass
+class HitPage:
+    hits: list[SearchHit]
+    page: Page
+
+
+def _page_of(projects, listing: browse.Listing) -> HitPage:
+    paginator = Paginator(projects, listing.per_page)
+    page = paginator.get_page(min(listing.page, paginator.num_pages))
+    return HitPage(_hits(page.object_list.prefetch_related("releases")), page)
+
+
+def search_page(user, listing: browse.Listing) -> HitPage | None:
+    """Search results, exact and prefix name matches first; None for an empty query."""
+    if not listing.query:
+        return None
+    matches = _matching(visible_projects(user), listing.query)
+    return _page_of(matches.order_by("rank", "normalized_name"), listing)
+
+
+def search(query: str, user) -> list[SearchHit]:
+    """The first MAX_SEARCH_RESULTS results for ``query``, best first."""
+    text, _ = browse.parse_query(query)
+    if not text:
+        return []
+    matches = _matching(visible_projects(user), text).order_by("rank", "normalized_name")
+    return _hits(matches.prefetch_related("releases")[:MAX_SEARCH_RESULTS])
+
+
+def project_listing(user, listing: browse.Listing) -> HitPage:
+    """One page of the projects ``user`` may see, filtered and sorted as ``listing`` asks."""
+    projects = visible_projects(user)
+    if listing.query:
+        normalized = canonicalize_name(listing.query)
+        projects = projects.filter(Q(name__icontains=listing.query)
+                                   | Q(normalized_name__icontains=normalized))
+    if listing.mine:
+        projects = projects.filter(
+            Exists(Role.objects.filter(project=OuterRef("pk"), user_id=user.pk)))
+    if listing.sort == "last-release":
+        projects = projects.annotate(last_release=Max("releases__created")).order_by(
+            F("last_release").desc(nulls_last=True), "normalized_name")
+    elif listing.sort == "created":
+        projects = projects.order_by("-created", "normalized_name")
+    else:
+        projects = projects.order_by("normalized_name")
+    return _page_of(projects, listing)
+
+
+def recent_releases(user, limit: int = 20) -> list[Release]:
+    """The newest unyanked releases of projects ``user`` may see, newest first."""
+    return list(Release.objects.filter(project__in=visible_projects(user), yanked=False)
+                .select_related("project").order_by("-created", "-pk")[:limit])
+
+
+def memberships(user) -> list[Role]:
+    """The projects ``user`` belongs to, with their role, by name."""
+    if not getattr(user, "is_authenticated", False):
+        return []
+    return list(Role.objects.filter(user_id=user.pk).select_related("project")
+                .order_by("project__normalized_name"))
 
 
 def user_projects(profile_user, viewer) -> list[SearchHit]:

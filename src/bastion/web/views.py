@@ -1,4 +1,5 @@
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -10,13 +11,11 @@ from django.shortcuts import redirect, render
 from django.utils.cache import patch_cache_control
 from packaging.utils import canonicalize_name
 
-from bastion.packaging import access
+from bastion.core import browse
+from bastion.core.errors import ValidationError
+from bastion.packaging import access, roles
 from bastion.packaging import queries as projects
 from bastion.packaging.models import Project
-
-
-def home(request):
-    return render(request, "web/home.html", {"index_url": _index_url()})
 
 
 def readable(view):
@@ -43,6 +42,69 @@ def readable(view):
         return response
 
     return guarded
+
+
+def home(request):
+    """Recent releases the visitor may see; a signed-in user's projects and invitations.
+
+    Not behind ``readable``: on a private index an anonymous visitor gets the page with
+    nothing from the index on it (and the way to sign in), never a redirect loop.
+    """
+    user = request.user
+    signed_in = user.is_authenticated
+    response = render(request, "web/home.html", {
+        "index_url": _index_url(),
+        "recent": projects.recent_releases(user, RECENT_RELEASES),
+        "memberships": projects.memberships(user) if signed_in else [],
+        "invitations": roles.pending_invitations(user) if signed_in else [],
+        "private_index": settings.READ_POLICY == "authenticated",
+        "query_limit": browse.MAX_QUERY_LENGTH,
+    })
+    if signed_in or settings.READ_POLICY == "authenticated":
+        # What one visitor sees here another may not: no shared cache may keep it.
+        patch_cache_control(response, private=True, no_store=True)
+    return response
+
+
+def _listing(request):
+    """The parsed listing and None, or None and the one line saying what to send instead."""
+    try:
+        return browse.parse_listing(request.GET, signed_in=request.user.is_authenticated), None
+    except ValidationError as exc:
+        return None, exc.message
+
+
+def _refused(request, template: str, error: str, context: dict):
+    response = render(request, template, {**context, "error": error,
+                                          "query_limit": browse.MAX_QUERY_LENGTH}, status=400)
+    response.reason_phrase = error
+    return response
+
+
+@readable
+def project_list(request):
+    listing, error = _listing(request)
+    if error is not None:
+        return _refused(request, "web/projects.html", error,
+                        {"sorts": browse.SORTS, "page_sizes": browse.PAGE_SIZES})
+    result = projects.project_listing(request.user, listing)
+    return render(request, "web/projects.html", {
+        "listing": listing, "hits": result.hits, "page": result.page,
+        "sorts": browse.SORTS, "page_sizes": browse.PAGE_SIZES,
+        "query_limit": browse.MAX_QUERY_LENGTH,
+        "params": _params(listing),
+    })
+
+
+def _params(listing) -> str:
+    """The listing's query string without its page number, for the pager's links."""
+    values = {"q": listing.query, "sort": listing.sort, "per_page": listing.per_page}
+    if listing.mine:
+        values["mine"] = 1
+    return urlencode({k: v for k, v in values.items() if v not in ("", None)})
+
+
+RECENT_RELEASES = 15
 
 
 def _index_url() -> str:
@@ -83,10 +145,16 @@ def project_detail(request, name: str, version: str | None = None):
 
 @readable
 def search(request):
-    query = request.GET.get("q", "")[:projects.MAX_QUERY_LENGTH]
-    hits = projects.search(query, request.user)
+    listing, error = _listing(request)
+    if error is not None:
+        query, _ = browse.parse_query(request.GET.get("q", ""))
+        return _refused(request, "web/search.html", error, {"query": query})
+    result = projects.search_page(request.user, listing)
     return render(request, "web/search.html", {
-        "query": query, "hits": hits, "limit": projects.MAX_SEARCH_RESULTS,
+        "query": listing.query, "shortened": listing.shortened,
+        "hits": result.hits if result else [], "page": result.page if result else None,
+        "query_limit": browse.MAX_QUERY_LENGTH,
+        "params": urlencode({"q": listing.query, "per_page": listing.per_page}),
     })
 
 

@@ -38,15 +38,18 @@ def test_new_release_mails_every_owner_but_not_maintainers(owner, project):
     assert recipients(sent) == {owner.email, co_owner.email}
     assert all(len(m.to) == 1 for m in sent)  # owners do not see each other's addresses
     message = sent[0]
-    assert "new release 2.0" in message.subject
+    assert message.subject == f"[Bastion] 1 file uploaded to {project.name} 2.0"
+    assert "the new release 2.0" in message.body
     assert file.filename in message.body and file.sha256 in message.body
     assert maintainer.username in message.body
 
 
-def test_file_added_to_an_existing_release_is_its_own_mail(owner, project):
+def test_file_added_to_an_existing_release_is_mailed_without_a_queue(owner, project):
+    # The `immediate` task backend has no queue to wait in: each upload is its own batch.
     with outbox() as sent:
         add(owner, sdist(project.name, "1.0"))
-    assert [m.subject for m in sent] == [f"[Bastion] {project.name}: new file in release 1.0"]
+    assert [m.subject for m in sent] == [f"[Bastion] 1 file uploaded to {project.name} 1.0"]
+    assert "the existing release 1.0" in sent[0].body
 
 
 def test_identical_reupload_sends_nothing(owner, project):
