@@ -26,8 +26,6 @@ from . import access
 from .models import File, Project, ProjectStatus, Release, Role, RoleName
 from .services import role_of
 
-MAX_SEARCH_RESULTS = 50
-MAX_QUERY_LENGTH = browse.MAX_QUERY_LENGTH
 
 
 def version_key(version: str):
@@ -241,15 +239,6 @@ def search_page(user, listing: browse.Listing) -> HitPage | None:
         return None
     matches = _matching(visible_projects(user), listing.query)
     return _page_of(matches.order_by("rank", "normalized_name"), listing)
-
-
-def search(query: str, user) -> list[SearchHit]:
-    """The first MAX_SEARCH_RESULTS results for ``query``, best first."""
-    text, _ = browse.parse_query(query)
-    if not text:
-        return []
-    matches = _matching(visible_projects(user), text).order_by("rank", "normalized_name")
-    return _hits(matches.prefetch_related("releases")[:MAX_SEARCH_RESULTS])
 
 
 def project_listing(user, listing: browse.Listing) -> HitPage:
