@@ -27,7 +27,6 @@ from .models import File, Project, ProjectStatus, Release, Role, RoleName
 from .services import role_of
 
 
-
 def version_key(version: str):
     try:
         return (1, Version(version), version)
