@@ -8,7 +8,10 @@ import os
 import sys
 
 
-def _setup_django() -> None:
+def _setup_django(*, create_data_dir: bool = False) -> None:
+    if create_data_dir:
+        # Literal, not imported: importing bastion.settings is what reads it.
+        os.environ["_BASTION_CREATE_DATA_DIR"] = "1"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bastion.settings")
     import django
 
@@ -16,7 +19,7 @@ def _setup_django() -> None:
 
 
 def cmd_init(args) -> int:
-    _setup_django()
+    _setup_django(create_data_dir=True)
     from django.conf import settings
     from django.core.management import call_command
 
@@ -47,7 +50,8 @@ def cmd_serve(args) -> int:
         os.environ["BASTION_HOST"] = args.host
     if args.port:
         os.environ["BASTION_PORT"] = str(args.port)
-    _setup_django()
+    # Without --no-migrate, serving is `bastion init` first (`make serve` relies on it).
+    _setup_django(create_data_dir=not args.no_migrate)
     from django.conf import settings
 
     if settings.BASE_URL_GUESSED:
