@@ -8,7 +8,10 @@ import os
 import sys
 
 
-def _setup_django() -> None:
+def _setup_django(*, create_data_dir: bool = False) -> None:
+    if create_data_dir:
+        # Literal, not imported: importing bastion.settings is what reads it.
+        os.environ["_BASTION_CREATE_DATA_DIR"] = "1"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bastion.settings")
     import django
 
@@ -16,7 +19,7 @@ def _setup_django() -> None:
 
 
 def cmd_init(args) -> int:
-    _setup_django()
+    _setup_django(create_data_dir=True)
     from django.conf import settings
     from django.core.management import call_command
 
@@ -47,7 +50,8 @@ def cmd_serve(args) -> int:
         os.environ["BASTION_HOST"] = args.host
     if args.port:
         os.environ["BASTION_PORT"] = str(args.port)
-    _setup_django()
+    # Without --no-migrate, serving is `bastion init` first (`make serve` relies on it).
+    _setup_django(create_data_dir=not args.no_migrate)
     from django.conf import settings
 
     if settings.BASE_URL_GUESSED:
@@ -548,6 +552,89 @@ def cmd_tokens(args) -> int:
     return 0
 
 
+# --- account recovery (lost every second factor) --------------------------------------------
+
+def _acting_admin(username: str):
+    """The administrator a recovery command acts as: the two-person rule needs a name."""
+    from .accounts.services import is_admin
+    from .core.errors import ValidationError
+
+    admin = _find_user(username)
+    if not is_admin(admin):
+        raise ValidationError(f"--by must name an active site administrator; '{username}' is not.")
+    return admin
+
+
+def _recovery_line(row) -> str:
+    def who(user):
+        return user.username if user else "-"
+
+    line = (f"#{row.pk} {row.user.username} {row.status} "
+            f"requested={row.requested.isoformat(timespec='minutes')} by={who(row.requested_by)}")
+    if row.approved:
+        line += f" approved_by={who(row.approved_by)}"
+    if row.completed:
+        line += (f" completed_by={who(row.completed_by)} link="
+                 + ("used" if row.link_used else
+                    f"expires {row.link_expires.isoformat(timespec='minutes')}"))
+    if row.cancelled:
+        line += f" cancelled_by={who(row.cancelled_by)}"
+    return _printable(line + f" note={row.identity_note!r}")
+
+
+def _recovery_request(args, info) -> str:
+    from .accounts import account_recovery
+
+    row = account_recovery.request(args.user, note=args.note, actor=_acting_admin(args.by),
+                                   info=info)
+    if row.status == "requested":
+        return (f"requested recovery #{row.pk} of {row.user.username}; another administrator "
+                f"approves it with 'bastion admin recovery-approve {row.pk} --by NAME'")
+    return (f"requested recovery #{row.pk} of {row.user.username} (no second approval: one "
+            f"administrator); complete it with 'bastion admin recovery-complete {row.pk} --by "
+            f"{args.by}'")
+
+
+def _recovery_approve(args, info) -> str:
+    from .accounts import account_recovery
+
+    row = account_recovery.approve(args.recovery, actor=_acting_admin(args.by), info=info)
+    return (f"approved recovery #{row.pk} of {row.user.username}; complete it with "
+            f"'bastion admin recovery-complete {row.pk} --by NAME'")
+
+
+def _recovery_complete(args, info) -> str:
+    from .accounts import account_recovery
+
+    done = account_recovery.complete(args.recovery, actor=_acting_admin(args.by), info=info)
+    user = done.recovery.user
+    return (f"completed recovery #{done.recovery.pk}: {user.username}'s second factors, "
+            f"password and sessions were removed; a single-use link to set a new password was "
+            f"mailed to the account's address (it expires in {account_recovery.LINK_HOURS} h)")
+
+
+def _recovery_cancel(args, info) -> str:
+    from .accounts import account_recovery
+
+    row = account_recovery.cancel(args.recovery, actor=_acting_admin(args.by),
+                                  reason=args.reason or "", info=info)
+    return f"cancelled recovery #{row.pk} of {row.user.username}"
+
+
+def cmd_recoveries(args) -> int:
+    _setup_django()
+    from .accounts import account_recovery
+
+    user = None
+    if args.user:
+        user = _find_user(args.user)
+        if user is None:
+            return _fail(f"no user named {args.user!r}")
+    for row in account_recovery.recoveries(open_only=not args.all and user is None, user=user):
+        print(_recovery_line(row))
+    return 0
+
+
 def _fail(message: str, status: int = 2) -> int:
     print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
     return status
@@ -697,6 +784,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("token_id", help="as 'bastion admin tokens USER' or the security log shows it")
     p.add_argument("--reason", help="why (in the security log and the mail)")
     p.set_defaults(func=_moderation_command(_revoke_token))
+
+    p = admin.add_parser("recovery-request", help="start recovering an account whose owner lost "
+                                                  "every second factor (the owner is mailed)")
+    p.add_argument("user")
+    p.add_argument("--note", required=True, help="how the person's identity was checked")
+    p.add_argument("--by", required=True, help="the administrator requesting it")
+    p.set_defaults(func=_moderation_command(_recovery_request))
+
+    p = admin.add_parser("recovery-approve", help="approve another administrator's recovery "
+                                                  "request (needed with two or more admins)")
+    p.add_argument("recovery", help="its number (from 'recoveries')")
+    p.add_argument("--by", required=True, help="the approving administrator (not the requester)")
+    p.set_defaults(func=_moderation_command(_recovery_approve))
+
+    p = admin.add_parser("recovery-complete", help="remove the account's factors, password and "
+                                                   "sessions and mail it a link to set a password")
+    p.add_argument("recovery", help="its number (from 'recoveries')")
+    p.add_argument("--by", required=True, help="the administrator completing it")
+    p.set_defaults(func=_moderation_command(_recovery_complete))
+
+    p = admin.add_parser("recovery-cancel", help="cancel a requested or approved recovery")
+    p.add_argument("recovery", help="its number (from 'recoveries')")
+    p.add_argument("--by", required=True, help="the administrator cancelling it")
+    p.add_argument("--reason", help="why (in the security log and the mail)")
+    p.set_defaults(func=_moderation_command(_recovery_cancel))
+
+    p = admin.add_parser("recoveries", help="list account recoveries in progress")
+    p.add_argument("--all", action="store_true", help="finished and cancelled ones too")
+    p.add_argument("--user", help="every recovery of this account")
+    p.set_defaults(func=cmd_recoveries)
 
     p = admin.add_parser("grants", help="list index-wide grants (read access, project creation)")
     p.add_argument("permission", nargs="?", choices=["read", "create"])

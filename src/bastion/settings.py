@@ -19,6 +19,10 @@ class ConfigError(Exception):
     pass
 
 
+# Set to "1" in the environment by `bastion init` and `bastion serve` only (cli.py).
+CREATE_DATA_DIR = "_BASTION_CREATE_DATA_DIR"
+
+
 def _load_toml() -> dict:
     path = os.environ.get("BASTION_CONFIG")
     if not path:
@@ -65,6 +69,15 @@ MiB = 1024 * 1024
 GiB = 1024 * MiB
 
 DATA_DIR = Path(option("data_dir", "./var")).resolve()
+# Only `bastion init` and `bastion serve` make the data directory (the CLI marks them): any
+# other process that made it would quietly start a second, empty index with its own secret
+# key, wherever it happened to run.
+if not DATA_DIR.is_dir() and os.environ.get(CREATE_DATA_DIR) != "1":
+    raise ConfigError(
+        f"there is no data directory at {DATA_DIR}"
+        + ("" if option("data_dir", None) else " (BASTION_DATA_DIR is not set, so ./var)")
+        + ": set BASTION_DATA_DIR to the server's, run where `bastion init` made it, or run "
+        "`bastion init` to create a new index")
 DEBUG = option("debug", False, cast=bool)
 
 HOST = option("host", "127.0.0.1")

@@ -213,3 +213,52 @@ class SignupInvitation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} ({self.kind}, {self.status})"
+
+
+class RecoveryStatus(models.TextChoices):
+    REQUESTED = "requested"  # waits for a second administrator's approval
+    APPROVED = "approved"    # may be completed
+    COMPLETED = "completed"  # factors removed, link mailed (``link_used`` once the user used it)
+    CANCELLED = "cancelled"
+
+
+class AccountRecovery(models.Model):
+    """One recovery of an account whose owner lost every second factor.
+
+    Only the sha256 of the mailed link's token is kept. At most one recovery per account is
+    open (requested or approved) at a time.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="recoveries")
+    status = models.CharField(max_length=10, choices=RecoveryStatus.choices,
+                              default=RecoveryStatus.REQUESTED)
+    # How the person's identity was checked, in the requesting administrator's words.
+    identity_note = models.TextField(max_length=1000)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                     related_name="+", null=True)
+    requested = models.DateTimeField()
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                    related_name="+", null=True, blank=True)
+    approved = models.DateTimeField(null=True, blank=True)
+    completed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                     related_name="+", null=True, blank=True)
+    completed = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                     related_name="+", null=True, blank=True)
+    cancelled = models.DateTimeField(null=True, blank=True)
+    token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    link_expires = models.DateTimeField(null=True, blank=True)
+    link_used = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "accounts_account_recovery"
+        ordering = ["-requested", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"], name="one_open_recovery_per_user",
+                condition=models.Q(status__in=["requested", "approved"])),
+        ]
+
+    def __str__(self) -> str:
+        return f"recovery #{self.pk} of {self.user} ({self.status})"

@@ -173,3 +173,42 @@ def prune_failed_mail() -> int:
     deleted, _ = (DBTaskResult.objects.failed()
                   .filter(task_path=deliver.module_path, finished_at__lt=before).delete())
     return deleted
+
+
+# --- What the admin console's overview shows ------------------------------------------------
+
+def delivery_status() -> dict:
+    """Where mail goes and how the queue stands; no credentials.
+
+    Delivered messages leave no row (their bodies may hold live links), so "last sent" is
+    known only for the outbox, from its newest file.
+    """
+    import os
+
+    if settings.EMAIL_HOST:
+        target = f"SMTP {settings.EMAIL_HOST}:{settings.EMAIL_PORT}" + (
+            " (STARTTLS)" if settings.EMAIL_USE_TLS else "")
+    else:
+        target = f"written to the outbox {settings.EMAIL_FILE_PATH} (no SMTP server set)"
+    last_sent = None
+    if _written_to_outbox():
+        try:
+            with os.scandir(settings.EMAIL_FILE_PATH) as entries:
+                newest = max((e.stat().st_mtime for e in entries if e.is_file()), default=None)
+        except OSError:
+            newest = None
+        if newest is not None:
+            from datetime import datetime, timezone as dt_timezone
+
+            last_sent = datetime.fromtimestamp(newest, tz=dt_timezone.utc)
+    status = {"target": target, "backend": settings.TASKS_BACKEND, "last_sent": last_sent,
+              "queued": None, "sending": None, "failed": None, "last_failed": None,
+              "tasks_queued": None}
+    if settings.TASKS_BACKEND == "database":
+        mail = DBTaskResult.objects.filter(task_path=deliver.module_path)
+        failed = mail.failed()
+        last = failed.order_by("-finished_at").values_list("finished_at", flat=True).first()
+        status.update(queued=mail.ready().count(), sending=mail.running().count(),
+                      failed=failed.count(), last_failed=last,
+                      tasks_queued=DBTaskResult.objects.ready().count())
+    return status

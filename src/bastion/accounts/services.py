@@ -261,6 +261,11 @@ def can_publish(user) -> tuple[bool, str]:
         return False, "Verify your primary email address before publishing or creating tokens."
     if settings.REQUIRE_2FA and not has_two_factor(user):
         return False, NEEDS_SECOND_FACTOR
+    from .account_recovery import must_enrol_second_factor
+
+    # Under REQUIRE_2FA the check above already covers a recovered account.
+    if not settings.REQUIRE_2FA and must_enrol_second_factor(user):
+        return False, NEEDS_SECOND_FACTOR
     return True, ""
 
 

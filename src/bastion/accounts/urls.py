@@ -23,6 +23,7 @@ urlpatterns = [
     path("password/reset/", views.password_reset, name="password_reset"),
     path("password/reset/<str:uidb64>/<str:token>/", views.password_reset_confirm,
          name="password_reset_confirm"),
+    path("recover/<str:token>/", views.recover, name="recover"),
     path("two-factor/", views.two_factor_settings, name="two_factor"),
     path("two-factor/totp/add/", views.totp_add, name="totp_add"),
     path("two-factor/totp/<int:pk>/remove/", views.totp_remove, name="totp_remove"),

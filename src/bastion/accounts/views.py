@@ -22,7 +22,7 @@ from bastion.events import tags
 from bastion.events.models import SecurityEvent
 from bastion.events.services import RequestInfo
 
-from . import grants, recovery, reauth, security_keys, services, sessions, signup, throttle, totp
+from . import account_recovery, grants, recovery, reauth, security_keys, services, sessions, signup, throttle, totp
 from .models import EmailAddress, SignupStatus, TOTPDevice, WebAuthnCredential
 from .passwords import MAX_PASSWORD_LENGTH
 from .reauth import require_recent_auth
@@ -91,6 +91,10 @@ def _finish_login(request, user, *, method: str, next_url: str):
     reauth.mark(request)
     throttle.clear([throttle.user_limit(user), throttle.second_factor_limit(user)])
     services.record_login(request, user, method=method)
+    if account_recovery.must_enrol_second_factor(user):
+        messages.warning(request, "Your account was recovered: set up a new second factor (an "
+                                  "authenticator app or a security key) before anything else.")
+        return redirect("accounts:two_factor")
     return redirect(next_url)
 
 
@@ -480,6 +484,33 @@ def password_reset_confirm(request, uidb64, token):
             return redirect("accounts:login")
     return render(request, "accounts/password_reset_confirm.html", {"error": error, "reset_user": user},
                   status=400 if error else 200)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def recover(request, token):
+    """The link an account recovery mails: opening it changes nothing, posting sets a password."""
+    recovery = account_recovery.find_link(token)
+    if recovery is None:
+        return render(request, "accounts/recover.html",
+                      {"invalid": account_recovery.INVALID_LINK}, status=400)
+    error = ""
+    if request.method == "POST":
+        try:
+            account_recovery.use_link(
+                token, new=_field(request, "password", MAX_PASSWORD_LENGTH + 1),
+                confirm=_field(request, "password_confirm", MAX_PASSWORD_LENGTH + 1),
+                info=RequestInfo.from_request(request))
+        except ValidationError as exc:
+            error = exc.message
+        else:
+            if request.user.is_authenticated:
+                auth_logout(request)
+            messages.success(request, "Your new password is set. Sign in with it, then set up a "
+                                      "new second factor.")
+            return redirect("accounts:login")
+    return render(request, "accounts/recover.html",
+                  {"error": error, "recovered_user": recovery.user}, status=400 if error else 200)
 
 
 # --- two-factor authentication ---------------------------------------------------------------

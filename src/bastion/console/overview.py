@@ -1,18 +1,80 @@
-"""The console's overview (``/admin/``): the settings that matter, at a glance."""
+"""The console's overview (``/admin/``): the settings that matter, at a glance.
+
+Read-only: policies, where data lives (never a password), the mail and task queues, counts,
+and whether the security event chain verifies.
+"""
 
 from __future__ import annotations
 
+from urllib.parse import urlparse
+
+from django.conf import settings
 from django.shortcuts import render
 from django.urls import path
 from django.views.decorators.http import require_safe
 
+from bastion.accounts import notifications, signup
+from bastion.accounts.models import User
+from bastion.events.services import verify_chain
+from bastion.packaging.models import File, Project
+
 from .access import console_view
+
+
+def _storage() -> str:
+    if settings.STORAGE_BACKEND == "s3":
+        where = f" at {settings.S3_ENDPOINT_URL}" if settings.S3_ENDPOINT_URL else ""
+        return f"S3 bucket {settings.S3_BUCKET}{where} ({settings.S3_REGION})"
+    return f"local directory {settings.STORAGE_DIR}"
+
+
+def _database() -> str:
+    db = settings.DATABASES["default"]
+    engine = db["ENGINE"].rsplit(".", 1)[-1]
+    if engine == "sqlite3":
+        return f"SQLite {db['NAME']}"
+    # Host, port and name only: never the user's password.
+    host = db.get("HOST") or "local socket"
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"PostgreSQL {db['NAME']} on {host}{port}"
+
+
+def _base_url() -> str:
+    parsed = urlparse(settings.BASE_URL)  # validated without user or password (settings)
+    return f"{parsed.scheme}://{parsed.netloc}{parsed.path}"
 
 
 @console_view
 @require_safe
 def index(request):
-    return render(request, "console/overview.html", {"area": "overview"})
+    chain = verify_chain()
+    context = {
+        "area": "overview",
+        "policies": [
+            ("Read policy", settings.READ_POLICY, "BASTION_READ_POLICY"),
+            ("Sign-up", settings.SIGNUP + (f" ({signup.domains_text()})"
+                                           if settings.SIGNUP == signup.DOMAIN else ""),
+             "BASTION_SIGNUP"),
+            ("Two-factor authentication",
+             "required to publish and administer" if settings.REQUIRE_2FA else "optional",
+             "BASTION_REQUIRE_2FA"),
+            ("Project creation",
+             "any account that may publish" if settings.PROJECT_CREATORS == "everyone"
+             else "listed accounts only", "BASTION_PROJECT_CREATORS"),
+            ("Base URL", _base_url(), "BASTION_BASE_URL"),
+            ("Storage", _storage(), "BASTION_STORAGE"),
+            ("Database", _database(), "BASTION_DATABASE_URL"),
+        ],
+        "mail": notifications.delivery_status(),
+        "counts": {
+            "users": User.objects.filter(is_active=True).count(),
+            "pending": len(signup.pending_accounts()),
+            "projects": Project.objects.count(),
+            "files": File.objects.count(),
+        },
+        "chain": chain,
+    }
+    return render(request, "console/overview.html", context)
 
 
 urlpatterns = [

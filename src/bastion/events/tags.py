@@ -38,6 +38,14 @@ ACCOUNT_READ_GRANT_ADD = "account:read_grant:add"
 ACCOUNT_READ_GRANT_REMOVE = "account:read_grant:remove"
 ACCOUNT_CREATE_GRANT_ADD = "account:create_grant:add"
 ACCOUNT_CREATE_GRANT_REMOVE = "account:create_grant:remove"
+# Account recovery after every factor was lost (accounts.account_recovery): an administrator
+# requests it with an identity note, another approves, one completes it (the factors go, a
+# link is mailed), the user sets a password with the link; or it is cancelled.
+ACCOUNT_RECOVERY_REQUEST = "account:recovery:request"
+ACCOUNT_RECOVERY_APPROVE = "account:recovery:approve"
+ACCOUNT_RECOVERY_COMPLETE = "account:recovery:complete"
+ACCOUNT_RECOVERY_LINK_USED = "account:recovery:link_used"
+ACCOUNT_RECOVERY_CANCEL = "account:recovery:cancel"
 
 PROJECT_CREATE = "project:create"
 PROJECT_ROLE_ADD = "project:role:add"
