@@ -19,6 +19,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from bastion.core.event_text import EventFacts, describe
+
 from .models import IndexState, SecurityEvent
 
 GENESIS_HASH = "0" * 64
@@ -286,3 +288,15 @@ def parse_day(value: str, *, end: bool = False) -> datetime | None:
 def filtered(events: QuerySet, *, tag: str = "", since: str = "", until: str = "") -> QuerySet:
     """``events`` narrowed by tag (or tag prefix) and by UTC days ``since``..``until``."""
     return events & query_events(tag=tag, start=parse_day(since), end=parse_day(until, end=True))
+
+
+def facts_of(event: SecurityEvent) -> EventFacts:
+    return EventFacts(tag=event.tag, actor=event.actor_name, user=event.user_name,
+                      project=event.project_name, ip_address=event.ip_address,
+                      user_agent=event.user_agent,
+                      additional=event.additional if isinstance(event.additional, dict) else {})
+
+
+def describe_event(event: SecurityEvent) -> str:
+    """The event as the sentence every log page and export shows (see core.event_text)."""
+    return describe(facts_of(event))
