@@ -3,6 +3,7 @@ reason that each owner reads in one mail."""
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import timedelta
 
@@ -148,7 +149,7 @@ def test_a_bad_revocation_says_why_in_one_line_and_changes_nothing(server, index
     ]:
         response = admin.post(REVOKE, data)
         assert response.status_code == 400, data
-        error = re.search(r'id="form-error">([^<]*)<', response.text).group(1)
+        error = html.unescape(re.search(r'id="form-error">([^<]*)<', response.text).group(1))
         assert message in error and "\n" not in error, (data, error)
     t["wide"].refresh_from_db()
     assert t["wide"].revoked is None and SecurityEvent.objects.count() == before
