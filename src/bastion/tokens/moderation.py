@@ -1,7 +1,7 @@
 """What an administrator does to other people's tokens: find them across the index, revoke
 one or several at once.
 
-Called by ``bastion admin`` today and by the admin console next. A revocation is a security
+Called by ``bastion admin`` and by the admin console's Tokens area. A revocation is a security
 event on the account's log (and on the projects the token reached) and is mailed to the
 token's owner.
 """
