@@ -255,30 +255,44 @@ def _printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
+def _event_line(event, sentence: str) -> str:
+    line = f"#{event.sequence} {event.time:%Y-%m-%d %H:%M:%S} {event.tag}: {sentence}"
+    if event.user_agent and event.user_agent != "bastion-cli":
+        line += f" [{event.user_agent}]"
+    return _printable(line)
+
+
 def cmd_events(args) -> int:
     _setup_django()
-    import json
-
-    from .events.services import event_as_dict, query_events
+    from .core.errors import ValidationError
+    from .events import export
+    from .events.services import EventFilter, describe_event, search
 
     if args.limit < 0:
         return _fail("--limit must be 0 (no limit) or more")
-    events = query_events(user=args.user or "", project=args.project or "", tag=args.tag or "")
-    events = events.order_by("-sequence")
+    spec = EventFilter(user=args.user or "", actor=args.actor or "", project=args.project or "",
+                       tag=args.tag or "", ip=args.ip or "", since=args.since or "",
+                       until=args.until or "")
+    try:
+        events = search(spec).order_by("-sequence")
+    except ValidationError as exc:
+        return _fail(exc.message)
     if args.limit:
-        events = events[:args.limit]
-    for event in reversed(list(events)):
-        fields = event_as_dict(event, with_hashes=False)
-        if args.json:
-            print(json.dumps(fields, sort_keys=True))
-            continue
-        line = f"#{event.sequence} {event.time:%Y-%m-%d %H:%M:%S} {event.tag}"
-        for key in ("actor", "user", "project", "ip_address", "user_agent"):
-            if fields[key]:
-                line += f" {key}={fields[key]}"
-        if event.additional:
-            line += " " + json.dumps(event.additional, sort_keys=True)
-        print(_printable(line))
+        # The most recent N, still written oldest first.
+        newest = list(events.values_list("sequence", flat=True)[:args.limit])
+        events = events.filter(sequence__in=newest) if newest else events.none()
+    events = events.order_by("sequence")
+    fmt = "jsonl" if args.json else args.format
+    if fmt == "jsonl":
+        lines = export.jsonl_lines(events)
+    elif fmt == "csv":
+        lines = export.csv_lines(events)
+    else:
+        lines = (_event_line(event, describe_event(event)) + "\n"
+                 for event in events.iterator(chunk_size=export.CHUNK))
+    out = sys.stdout
+    for line in lines:
+        out.write(line)
     return 0
 
 
@@ -533,21 +547,36 @@ def _revoke_token(args, info) -> str:
 def cmd_tokens(args) -> int:
     _setup_django()
     from .core import caveats
+    from .core.errors import ValidationError
     from .tokens import moderation
 
-    user = _find_user(args.user)
-    if user is None:
-        return _fail(f"no user named {args.user!r}")
-    for row in moderation.tokens_of(user):
+    if args.user and args.owner and args.user != args.owner:
+        return _fail("give the owner once: as USER or as --owner")
+    owner = args.user or args.owner or ""
+    # Listing one user's tokens shows them all, revoked ones too, as it always did.
+    state = args.state or ("all" if args.user else "live")
+    spec = moderation.TokenFilter(owner=owner, project=args.project or "", state=state,
+                                  never_expires=args.never_expires, user_wide=args.user_wide,
+                                  unused_days=args.unused_days)
+    try:
+        rows = moderation.search(spec)
+    except ValidationError as exc:
+        return _fail(exc.message)
+    if args.user:
+        rows.sort(key=lambda row: row.created)
+    for row in rows:
         state = (f"revoked={row.revoked.isoformat(timespec='minutes')}" if row.revoked
                  else "live")
         projects = caveats.project_scope(row.caveats)
         scope = "user" if projects is None else ",".join(sorted(projects)) or "none"
-        line = (f"{row.id} {state} permission={row.permission} scope={scope} "
+        line = (f"{row.id} {state} "
+                + ("" if args.user else f"owner={row.user.username} ")
+                + f"permission={row.permission} scope={scope} "
                 f"created={row.created.isoformat(timespec='minutes')} "
                 f"expires={row.expires.isoformat(timespec='minutes') if row.expires else 'never'} "
                 f"last_used={row.last_used.isoformat(timespec='minutes') if row.last_used else '-'}"
-                f" description={row.description!r}")
+                + (f" from={row.last_used_ip}" if row.last_used_ip else "")
+                + f" description={row.description!r}")
         print(_printable(line))
     return 0
 
@@ -635,6 +664,15 @@ def cmd_recoveries(args) -> int:
     return 0
 
 
+def _revoke_tokens(args, info) -> str:
+    from .tokens import moderation
+
+    rows = moderation.revoke_many(args.token_ids, reason=args.reason, info=info)
+    owners = sorted({row.user.username for row in rows})
+    return (f"revoked {len(rows)} token(s) of {', '.join(owners)}; each owner was mailed once: "
+            + " ".join(str(row.id) for row in rows))
+
+
 def _fail(message: str, status: int = 2) -> int:
     print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
     return status
@@ -703,12 +741,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = admin.add_parser("verify-events", help="verify the hash chain of the security event log")
     p.set_defaults(func=cmd_verify_events)
 
-    p = admin.add_parser("events", help="show security events, oldest first")
+    p = admin.add_parser("events", help="show security events, oldest first, each as a sentence")
     p.add_argument("--user", help="events by or about this user")
+    p.add_argument("--actor", help="events done by this user")
     p.add_argument("--project", help="events about this project")
     p.add_argument("--tag", help="this tag, or every tag under a prefix such as account:api_token")
+    p.add_argument("--ip", help="events from this IP address")
+    p.add_argument("--since", help="from this UTC day on (YYYY-MM-DD)")
+    p.add_argument("--until", help="up to this UTC day, included (YYYY-MM-DD)")
     p.add_argument("--limit", type=int, default=100, help="the most recent N events (0: all; default 100)")
-    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--format", choices=["text", "jsonl", "csv"], default="text",
+                   help="text (default), JSON Lines, or CSV (formula-like cells neutralised); "
+                        "jsonl and csv carry the hashes and the sentence")
+    p.add_argument("--json", action="store_true", help="the same as --format jsonl")
     p.set_defaults(func=cmd_events)
 
     p = admin.add_parser("prohibit-name", help="forbid a project name from being registered")
@@ -775,9 +820,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("size", help="bytes, or e.g. 300MiB, 2GiB; 'default' for the index's")
     p.set_defaults(func=_moderation_command(_set_upload_limit))
 
-    p = admin.add_parser("tokens", help="list a user's API tokens with their ids")
-    p.add_argument("user")
+    p = admin.add_parser("tokens", help="list API tokens with their ids: one user's, or across "
+                                         "the index with filters")
+    p.add_argument("user", nargs="?", help="only this user's tokens, revoked ones included "
+                                           "unless --state says otherwise")
+    p.add_argument("--owner", help="only this user's tokens (like USER, live ones by default)")
+    p.add_argument("--project", help="tokens that can act on this project (limited to it, or "
+                                     "user-wide tokens of its members)")
+    p.add_argument("--state", choices=["live", "expired", "revoked", "all"],
+                   help="default: live; all when USER is given")
+    p.add_argument("--never-expires", action="store_true", help="only tokens without an expiry")
+    p.add_argument("--unused-days", type=int, metavar="N",
+                   help="only tokens not used for N days (never used: counted from creation)")
+    p.add_argument("--user-wide", action="store_true", help="only tokens not limited to projects")
     p.set_defaults(func=cmd_tokens)
+
+    p = admin.add_parser("revoke-tokens", help="revoke several tokens at once with a reason; "
+                                               "each owner is mailed once listing theirs")
+    p.add_argument("token_ids", nargs="+", metavar="ID", help="as 'bastion admin tokens' lists them")
+    p.add_argument("--reason", required=True, help="why (in the security log and the mail)")
+    p.set_defaults(func=_moderation_command(_revoke_tokens))
 
     p = admin.add_parser("revoke-token", help="revoke any user's API token by its id; the "
                                               "owner is mailed")

@@ -138,8 +138,9 @@ def test_account_life_with_totp_security_key_passkey_and_recovery_code(
                 "account:recovery_codes:generated", "account:login:success", "account:logout",
                 "account:recovery_codes:used", "account:two_factor:passkey_change"]:
         assert tag in log, tag
-    for method in ["method=password+totp", "method=password+webauthn", "method=passkey",
-                   "method=password+recovery"]:
+    for method in ["signed in with a password and an authenticator app",
+                   "signed in with a password and a security key", "signed in with a passkey",
+                   "signed in with a password and a recovery code"]:
         assert method in log, method
 
 

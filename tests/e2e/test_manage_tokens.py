@@ -229,7 +229,8 @@ def test_a_token_for_a_project_appears_on_its_security_log(server):
     client.post(NEW, token_form("logged", projects=[project.normalized_name]))
     history = text_of(client.get(f"/manage/project/{project.normalized_name}/history/").text)
     assert "project:api_token:added" in history
-    assert "description=logged" in history
+    assert (f"{owner.username} created the API token 'logged', which can act on "
+            f"{project.normalized_name}") in history
 
 
 def test_a_form_error_keeps_what_was_typed_and_says_why(server):

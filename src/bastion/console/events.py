@@ -1,20 +1,86 @@
-"""The console's Events area (``/admin/events/``)."""
+"""The console's Event log (``/admin/events/``): the security log filtered, each event as a
+sentence (``core.event_text``), exported as JSON Lines or CSV, and whether the hash chain
+holds. ``bastion admin events`` and ``verify-events`` do the same at the command line."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import path
 from django.views.decorators.http import require_safe
 
+from bastion.core.errors import ValidationError
+from bastion.core.text import one_line
+from bastion.events import export as exporting
+from bastion.events.services import EventFilter, search, verify_chain
+
 from .access import console_view
+
+PAGE_SIZE = 50
+FIELDS = {"user": 150, "actor": 150, "project": 200, "tag": 100, "ip": 64, "since": 10,
+          "until": 10}
+
+
+def _filter_from(query) -> EventFilter:
+    return EventFilter(**{name: one_line(query.get(name), limit) for name, limit in FIELDS.items()})
+
+
+def _query_of(spec: EventFilter) -> str:
+    return urlencode({k: v for k, v in vars(spec).items() if v})
 
 
 @console_view
 @require_safe
 def index(request):
-    return render(request, "console/placeholder.html", {"area": "events", "title": "Events"})
+    spec = _filter_from(request.GET)
+    error, status, events, more = "", 200, [], False
+    before = one_line(request.GET.get("before"), 20)
+    try:
+        if before and not (before.isdigit() and 0 < int(before) < 2**62):
+            raise ValidationError("'before' must be a sequence number from an 'Older' link.")
+        found = search(spec).order_by("-sequence")
+        if before:
+            found = found.filter(sequence__lt=int(before))
+        events = list(found[:PAGE_SIZE + 1])
+        more, events = len(events) > PAGE_SIZE, events[:PAGE_SIZE]
+    except ValidationError as exc:
+        error, status = exc.message, 400
+    query = _query_of(spec)
+    return render(request, "console/events.html", {
+        "area": "events", "events": events, "spec": spec, "query": query, "error": error,
+        "older": events[-1].sequence if more and events else None, "paged": bool(before),
+        "chain": verify_chain(),
+    }, status=status)
+
+
+_FORMATS = {
+    "jsonl": ("application/jsonl; charset=utf-8", exporting.jsonl_lines),
+    "csv": ("text/csv; charset=utf-8", exporting.csv_lines),
+}
+
+
+@console_view
+@require_safe
+def export(request, fmt: str):
+    """The filtered log, oldest first, streamed as JSON Lines or CSV."""
+    if fmt not in _FORMATS:
+        raise Http404
+    spec = _filter_from(request.GET)
+    try:
+        events = search(spec).order_by("sequence")
+    except ValidationError as exc:
+        return render(request, "console/events.html", {
+            "area": "events", "events": [], "spec": spec, "query": _query_of(spec),
+            "error": exc.message, "chain": None}, status=400)
+    content_type, lines = _FORMATS[fmt]
+    response = StreamingHttpResponse(lines(events), content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="bastion-events.{fmt}"'
+    return response
 
 
 urlpatterns = [
     path("", index, name="events"),
+    path("export.<str:fmt>", export, name="events-export"),
 ]

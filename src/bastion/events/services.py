@@ -19,6 +19,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from bastion.core.event_text import EventFacts, describe
+
 from .models import IndexState, SecurityEvent
 
 GENESIS_HASH = "0" * 64
@@ -239,8 +241,10 @@ def verify_chain() -> ChainReport:
     return ChainReport(checked)
 
 
-def query_events(*, user: str = "", project: str = "", tag: str = "", start=None, end=None):
-    """Events by or about ``user``, on ``project``, with a tag or tag prefix, in a time span.
+def query_events(*, user: str = "", project: str = "", tag: str = "", start=None, end=None,
+                 actor: str = "", ip: str = ""):
+    """Events by or about ``user``, by ``actor``, on ``project``, with a tag or tag prefix,
+    from the address ``ip``, in a time span.
 
     ``tag`` is a whole tag or a prefix of whole parts ("project:role" matches its actions).
     """
@@ -250,6 +254,10 @@ def query_events(*, user: str = "", project: str = "", tag: str = "", start=None
     events = SecurityEvent.objects.all()
     if user:
         events = events.filter(Q(user_name=user) | Q(actor_name=user))
+    if actor:
+        events = events.filter(actor_name=actor)
+    if ip:
+        events = events.filter(ip_address=ip)
     if project:
         events = events.filter(project_name=canonicalize_name(project))
     tag = (tag or "").strip().rstrip(":")
@@ -286,3 +294,52 @@ def parse_day(value: str, *, end: bool = False) -> datetime | None:
 def filtered(events: QuerySet, *, tag: str = "", since: str = "", until: str = "") -> QuerySet:
     """``events`` narrowed by tag (or tag prefix) and by UTC days ``since``..``until``."""
     return events & query_events(tag=tag, start=parse_day(since), end=parse_day(until, end=True))
+
+
+def facts_of(event: SecurityEvent) -> EventFacts:
+    return EventFacts(tag=event.tag, actor=event.actor_name, user=event.user_name,
+                      project=event.project_name, ip_address=event.ip_address,
+                      user_agent=event.user_agent,
+                      additional=event.additional if isinstance(event.additional, dict) else {})
+
+
+def describe_event(event: SecurityEvent) -> str:
+    """The event as the sentence every log page and export shows (see core.event_text)."""
+    return describe(facts_of(event))
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """The log's filters as typed in the console or given to ``bastion admin events``."""
+
+    user: str = ""
+    actor: str = ""
+    project: str = ""
+    tag: str = ""
+    ip: str = ""
+    since: str = ""
+    until: str = ""
+
+    def is_empty(self) -> bool:
+        return not any(vars(self).values())
+
+
+def search(spec: EventFilter) -> QuerySet:
+    """The events ``spec`` picks, or ValidationError saying which filter is unreadable."""
+    import ipaddress
+
+    from bastion.core.errors import ValidationError
+
+    for name, value in (("since", spec.since), ("until", spec.until)):
+        if value and parse_day(value) is None:
+            raise ValidationError(f"'{name}' must be a date written YYYY-MM-DD.")
+    if spec.since and spec.until and parse_day(spec.since) > parse_day(spec.until, end=True):
+        raise ValidationError("'since' must not be after 'until'.")
+    ip = spec.ip.strip()
+    if ip:
+        try:
+            ip = str(ipaddress.ip_address(ip))
+        except ValueError:
+            raise ValidationError(f"'{ip[:60]}' is not an IP address.") from None
+    events = query_events(user=spec.user, actor=spec.actor, project=spec.project, ip=ip)
+    return filtered(events, tag=spec.tag, since=spec.since, until=spec.until)

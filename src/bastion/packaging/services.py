@@ -392,7 +392,9 @@ def _add_staged_file(*, user, verified, digests: Digests, path: str, staged: Sta
             raise ValidationError(f"File already exists ('{filename}').") from None
 
         project_changed(project, size_change=digests.size, locked=True)
-        token_info = {"token_id": str(token.id)} if token is not None else {}
+        # The token's name too, so the log can say which token uploaded without a lookup.
+        token_info = ({"token_id": str(token.id), "token_description": token.description}
+                      if token is not None else {})
         if new_release:
             record(tags.PROJECT_RELEASE_ADD, info=info, actor=user, user=user,
                    project=project, additional={"version": release.version, **token_info})

@@ -309,9 +309,11 @@ def revoke(row: ApiToken, *, reason: str = "revoked", info: RequestInfo | None =
             tag = (tags.ACCOUNT_API_TOKEN_REMOVED_LEAK if reason == "leaked"
                    else tags.ACCOUNT_API_TOKEN_REMOVED)
             record(tag, info=info, actor=actor, user=row.user,
-                   additional={**(additional or {}), "token_id": str(row.id), "reason": reason})
+                   additional={**(additional or {}), "token_id": str(row.id), "reason": reason,
+                               "description": row.description})
             _record_on_projects(row, tags.PROJECT_API_TOKEN_REMOVED, info=info, actor=actor,
-                                additional={"token_id": str(row.id), "reason": reason})
+                                additional={"token_id": str(row.id), "reason": reason,
+                                            "description": row.description})
 
 
 def revoke_scoped_to_project(sender, *, project, user, reason: str, actor=None,

@@ -1,0 +1,52 @@
+"""The event log written out: JSON Lines and CSV, produced row by row so that an export of the
+whole log streams instead of being built in memory. The console and ``bastion admin events``
+both write through here."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+
+from django.db.models import QuerySet
+
+from bastion.core.spreadsheet import safe_cell
+
+from .models import SecurityEvent
+from .services import describe_event, event_as_dict
+
+CSV_COLUMNS = ("sequence", "time", "tag", "actor", "user", "project", "ip_address",
+               "user_agent", "description", "additional", "previous_hash", "hash")
+CHUNK = 1000
+
+
+def _rows(events: QuerySet | Iterable[SecurityEvent]) -> Iterator[dict]:
+    iterable = events.iterator(chunk_size=CHUNK) if isinstance(events, QuerySet) else events
+    for event in iterable:
+        fields = event_as_dict(event)
+        fields["description"] = describe_event(event)
+        yield fields
+
+
+def jsonl_lines(events) -> Iterator[str]:
+    for fields in _rows(events):
+        yield json.dumps(fields, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def csv_lines(events) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def take() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    writer.writerow(CSV_COLUMNS)
+    yield take()
+    for fields in _rows(events):
+        fields["additional"] = json.dumps(fields["additional"], sort_keys=True, ensure_ascii=False)
+        writer.writerow([safe_cell(fields[column]) for column in CSV_COLUMNS])
+        yield take()
