@@ -325,6 +325,22 @@ DESCRIBERS: dict[str, Callable[[EventFacts], str]] = {
         f"{e.about} signed up with {e.text('email')} and awaits approval"),
     "account:signup:approve": lambda e: f"{e.who} approved the account {e.about}",
     "account:signup:reject": lambda e: f"{e.who} rejected the account {e.about}{_sessions(e)}",
+    "account:recovery:request": lambda e: (
+        f"{e.who} asked to recover the account {e.about} (recovery #{e.get('recovery_id', '?')}"
+        + ("; a second administrator must approve" if e.get("approval_needed") else "")
+        + f"), identity checked: {quoted(e.get('identity_note', ''))}"),
+    "account:recovery:approve": lambda e: (
+        f"{e.who} approved recovery #{e.get('recovery_id', '?')} of the account {e.about}"
+        + (f", requested by {e.text('requested_by')}" if e.get("requested_by") else "")),
+    "account:recovery:complete": lambda e: (
+        f"{e.who} completed recovery #{e.get('recovery_id', '?')} of the account {e.about}: "
+        "its second factors and password were removed and a single-use link to set a new "
+        f"password was mailed to it{_sessions(e)}"),
+    "account:recovery:link_used": lambda e: (
+        f"{e.about} set a new password with the link of recovery #{e.get('recovery_id', '?')}"),
+    "account:recovery:cancel": lambda e: (
+        f"{e.who} cancelled recovery #{e.get('recovery_id', '?')} of the account {e.about}"
+        + (f": {quoted(e.get('reason'))}" if e.get("reason") else "")),
     "account:read_grant:add": _grant("read every project", True),
     "account:read_grant:remove": _grant("read every project", False),
     "account:create_grant:add": _grant("create projects", True),
