@@ -485,24 +485,10 @@ def _unquarantine(args, info) -> str:
     return f"lifted the quarantine of {project.name}: it is active again"
 
 
-_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kib": 1024, "m": 1024 ** 2, "mib": 1024 ** 2,
-               "g": 1024 ** 3, "gib": 1024 ** 3, "t": 1024 ** 4, "tib": 1024 ** 4}
-
-
 def parse_size(text: str) -> int | None:
-    """``'300MiB'``, ``'2G'``, ``'1048576'`` as bytes (units are binary); ``'default'``: None."""
-    import re
+    from .core.sizes import parse_size as parse
 
-    from .core.errors import ValidationError
-
-    text = text.strip()
-    if text.lower() == "default":
-        return None
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([A-Za-z]*)", text)
-    if match is None or match.group(2).lower() not in _SIZE_UNITS:
-        raise ValidationError(f"'{text}' is not a size: write bytes, or a number with KiB, MiB, "
-                              "GiB or TiB (e.g. 300MiB), or 'default'.")
-    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
+    return parse(text)
 
 
 def _set_upload_limit(args, info) -> str:
