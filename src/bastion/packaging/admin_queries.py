@@ -61,6 +61,7 @@ class ProjectFilters:
                 if f.type == "str"}
         flags = {name: query.get(name) in ("1", "on", "yes", "true")
                  for name in ("single_owner", "without_2fa")}
+        text["sort"] = text["sort"] or "name"
         return cls(**text, **flags)
 
     def is_empty(self) -> bool:
