@@ -137,12 +137,12 @@ def give_reserved_name(name: str, username: str, *, actor=None,
     """Let ``username`` (also) register the reserved ``name``."""
     require_admin(actor)
     normalized = canonicalize_name((name or "").strip()[:MAX_NAME_LENGTH])
-    user = _user(username)
     with transaction.atomic():
         reservation = ReservedProjectName.objects.select_for_update().filter(
             normalized_name=normalized).first()
         if reservation is None:
             raise ValidationError(f"'{normalized}' is not a reserved name.")
+        user = _user(username)
         if reservation.former_owners.filter(pk=user.pk).exists():
             raise ValidationError(f"'{user.username}' may already register '{normalized}'.")
         reservation.former_owners.add(user)
