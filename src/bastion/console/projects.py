@@ -230,7 +230,8 @@ def prohibit(request):
 
 @names_action
 def allow(request):
-    return f"{name_rules.allow_name(_field(request, 'name'), actor=request.user, info=_info(request))} may be registered again."
+    name = name_rules.allow_name(_field(request, "name"), actor=request.user, info=_info(request))
+    return f"{name} may be registered again."
 
 
 @names_action

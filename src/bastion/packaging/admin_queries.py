@@ -64,9 +64,6 @@ class ProjectFilters:
         text["sort"] = text["sort"] or "name"
         return cls(**text, **flags)
 
-    def is_empty(self) -> bool:
-        return self == ProjectFilters(sort=self.sort)
-
 
 def _day(value: str, label: str, *, end: bool = False) -> datetime | None:
     if not value:
