@@ -296,40 +296,70 @@ def cmd_events(args) -> int:
     return 0
 
 
-def cmd_prohibit_name(args) -> int:
-    _setup_django()
-    from django.db import IntegrityError, transaction
-    from packaging.utils import canonicalize_name
+def _prohibit_name(args, info) -> str:
+    from .packaging import name_rules
 
-    from .core.names import is_valid_name
-    from .events import tags
-    from .events.services import CLI, record
-    from .packaging.models import ProhibitedProjectName, Project
-
-    if not is_valid_name(args.name):
-        return _fail(f"{args.name!r} is not a valid project name")
-    normalized = canonicalize_name(args.name)
-    try:
-        with transaction.atomic():
-            ProhibitedProjectName.objects.create(normalized_name=normalized, comment=args.comment or "")
-            record(tags.ADMIN_PROHIBITED_NAME_ADD, info=CLI,
-                   additional={"name": normalized, "comment": args.comment or ""})
-    except IntegrityError:
-        return _fail(f"{normalized!r} is already prohibited")
-    print(f"prohibited {normalized}")
-    if Project.objects.filter(normalized_name=normalized).exists():
+    normalized, exists = name_rules.prohibit_name(args.name, reason=args.comment or "", info=info)
+    if exists:
         print(f"note: the existing project {normalized!r} is not removed", file=sys.stderr)
+    return f"prohibited {normalized}"
+
+
+def _allow_name(args, info) -> str:
+    from .packaging import name_rules
+
+    return f"{name_rules.allow_name(args.name, info=info)} may be registered again"
+
+
+def cmd_prohibited_names(args) -> int:
+    _setup_django()
+    from .packaging import name_rules
+
+    for row in name_rules.prohibited_names():
+        since = row.created.isoformat(timespec="minutes") if row.created else "settings"
+        print(_printable(f"{row.name} since={since} reason={row.reason!r}"))
     return 0
 
 
-def cmd_release_name(args) -> int:
-    _setup_django()
-    from .events.services import CLI
-    from .packaging.lifecycle import release_name
+def _release_name(args, info) -> str:
+    from .core.errors import ValidationError
+    from .packaging import name_rules
 
-    if not release_name(args.name, info=CLI):
-        return _fail(f"{args.name!r} is not the reserved name of a deleted project")
-    print(f"released {args.name}: anyone may register it again")
+    try:
+        name_rules.release_name(args.name, info=info)
+    except ValidationError:
+        raise ValidationError(f"{args.name!r} is not the reserved name of a deleted project "
+                              "or a name an administrator reserved") from None
+    return f"released {args.name}: anyone may register it again"
+
+
+def _reserve_name(args, info) -> str:
+    from .packaging import name_rules
+
+    row = name_rules.reserve_name(args.name, reason=args.reason or "", for_user=args.user or "",
+                                  info=info)
+    who = f"only {args.user}" if args.user else "nobody"
+    return f"reserved {row.normalized_name}: {who} may register it"
+
+
+def _give_name(args, info) -> str:
+    from .packaging import name_rules
+
+    row = name_rules.give_reserved_name(args.name, args.user, info=info)
+    return f"{args.user} may now register the reserved name {row.normalized_name}"
+
+
+def cmd_reserved_names(args) -> int:
+    _setup_django()
+    from .packaging import name_rules
+
+    for row in name_rules.reserved_names():
+        users = ",".join(sorted(u.username for u in row.former_owners.all())) or "-"
+        origin = (f"deleted-project={row.former_project_id}" if row.former_project_id is not None
+                  else "reserved-by-admin")
+        print(_printable(f"{row.normalized_name} {origin} since="
+                         f"{row.deleted.isoformat(timespec='minutes')} may-register={users} "
+                         f"reason={row.reason!r}"))
     return 0
 
 
@@ -503,24 +533,67 @@ def _unquarantine(args, info) -> str:
     return f"lifted the quarantine of {project.name}: it is active again"
 
 
-_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kib": 1024, "m": 1024 ** 2, "mib": 1024 ** 2,
-               "g": 1024 ** 3, "gib": 1024 ** 3, "t": 1024 ** 4, "tib": 1024 ** 4}
+def _archive(args, info) -> str:
+    from .packaging import moderation
+
+    project = moderation.archive(args.project, reason=args.reason or "", info=info)
+    return f"archived {project.name}: still installable, uploads refused until unarchived"
+
+
+def _unarchive(args, info) -> str:
+    from .packaging import moderation
+
+    project = moderation.unarchive(args.project, info=info)
+    return f"unarchived {project.name}: it accepts uploads again"
+
+
+def _delete_project(args, info) -> str:
+    from .packaging import moderation
+
+    name = moderation.delete_project(args.project, confirm=args.confirm, info=info)
+    return (f"deleted {name}: its name stays reserved for its former Owners, its filenames "
+            "can never be used again")
+
+
+def _transfer(args, info) -> str:
+    from .packaging import moderation
+
+    invitation = moderation.transfer_ownership(args.project, args.user, info=info)
+    return (f"invited {invitation.invitee.username} to become Owner of "
+            f"{invitation.project.name} (until "
+            f"{invitation.expires.isoformat(timespec='minutes')}); its Owners were mailed")
+
+
+def cmd_projects(args) -> int:
+    _setup_django()
+    from .core.errors import ValidationError
+    from .packaging import admin_queries
+    from .packaging.services import human_size
+
+    filters = admin_queries.ProjectFilters(
+        q=args.name or "", owner=args.owner or "", status=args.status or "",
+        min_size=args.min_size or "", max_size=args.max_size or "",
+        uploaded_since=args.uploaded_since or "", uploaded_before=args.not_uploaded_since or "",
+        single_owner=args.single_owner, without_2fa=args.without_2fa, sort=args.sort)
+    if args.limit < 0:
+        return _fail("--limit must be 0 (no limit) or more")
+    try:
+        rows = list(admin_queries.projects(filters)[:args.limit or None])
+    except ValidationError as exc:
+        return _fail(exc.message)
+    for p in rows:
+        last = p.last_upload.isoformat(timespec="minutes") if p.last_upload else "never"
+        flags = (" single-owner" if p.owners == 1 else "") + \
+            (" member-without-2fa" if p.member_without_2fa else "")
+        print(_printable(f"{p.name} status={p.status} size={human_size(p.total_size)} "
+                         f"owners={p.owners} members={p.members} last_upload={last}{flags}"))
+    return 0
 
 
 def parse_size(text: str) -> int | None:
-    """``'300MiB'``, ``'2G'``, ``'1048576'`` as bytes (units are binary); ``'default'``: None."""
-    import re
+    from .core.sizes import parse_size as parse
 
-    from .core.errors import ValidationError
-
-    text = text.strip()
-    if text.lower() == "default":
-        return None
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([A-Za-z]*)", text)
-    if match is None or match.group(2).lower() not in _SIZE_UNITS:
-        raise ValidationError(f"'{text}' is not a size: write bytes, or a number with KiB, MiB, "
-                              "GiB or TiB (e.g. 300MiB), or 'default'.")
-    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
+    return parse(text)
 
 
 def _set_upload_limit(args, info) -> str:
@@ -758,13 +831,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = admin.add_parser("prohibit-name", help="forbid a project name from being registered")
     p.add_argument("name")
-    p.add_argument("--comment", help="why (kept with the name and in the event log)")
-    p.set_defaults(func=cmd_prohibit_name)
+    p.add_argument("--comment", "--reason", dest="comment",
+                   help="why (kept with the name and in the event log)")
+    p.set_defaults(func=_moderation_command(_prohibit_name))
+
+    p = admin.add_parser("allow-name", help="take a name off the prohibited names")
+    p.add_argument("name")
+    p.set_defaults(func=_moderation_command(_allow_name))
+
+    p = admin.add_parser("prohibited-names", help="list the prohibited project names")
+    p.set_defaults(func=cmd_prohibited_names)
 
     p = admin.add_parser("release-name",
-                         help="let anyone register the name of a deleted project again")
+                         help="let anyone register a reserved name (a deleted project's) again")
     p.add_argument("name")
-    p.set_defaults(func=cmd_release_name)
+    p.set_defaults(func=_moderation_command(_release_name))
+
+    p = admin.add_parser("reserve-name", help="keep a name from being registered, by anyone "
+                                              "or by all but one user")
+    p.add_argument("name")
+    p.add_argument("--reason", required=True, help="why (kept with the name and in the log)")
+    p.add_argument("--user", help="the one user who may register it")
+    p.set_defaults(func=_moderation_command(_reserve_name))
+
+    p = admin.add_parser("give-name", help="let a user register a reserved name")
+    p.add_argument("name")
+    p.add_argument("user")
+    p.set_defaults(func=_moderation_command(_give_name))
+
+    p = admin.add_parser("reserved-names", help="list reserved names and who may register them")
+    p.set_defaults(func=cmd_reserved_names)
 
     p = admin.add_parser("invite", help="mail a single-use sign-up link to an address")
     p.add_argument("email")
@@ -813,6 +909,45 @@ def build_parser() -> argparse.ArgumentParser:
     p = admin.add_parser("unquarantine", help="lift a project's quarantine")
     p.add_argument("project")
     p.set_defaults(func=_moderation_command(_unquarantine))
+
+    p = admin.add_parser("projects", help="list projects, filtered")
+    p.add_argument("--name", help="part of the name")
+    p.add_argument("--owner", help="owned by this user")
+    p.add_argument("--status", choices=["active", "quarantined", "archived", "deprecated"])
+    p.add_argument("--min-size", help="at least this total size (e.g. 100MiB)")
+    p.add_argument("--max-size", help="at most this total size")
+    p.add_argument("--uploaded-since", metavar="YYYY-MM-DD", help="a file uploaded since then")
+    p.add_argument("--not-uploaded-since", metavar="YYYY-MM-DD",
+                   help="no file uploaded since then (never, included)")
+    p.add_argument("--single-owner", action="store_true", help="only one Owner")
+    p.add_argument("--without-2fa", action="store_true",
+                   help="a member has no second factor")
+    p.add_argument("--sort", choices=["name", "size", "upload", "created"], default="name")
+    p.add_argument("--limit", type=int, default=0, help="at most N projects (default: all)")
+    p.set_defaults(func=cmd_projects)
+
+    p = admin.add_parser("archive", help="archive a project (PEP 792): still installable, "
+                                         "uploads refused; its Owners are mailed")
+    p.add_argument("project")
+    p.add_argument("--reason", help="why (shown on the index, in the log and the mail)")
+    p.set_defaults(func=_moderation_command(_archive))
+
+    p = admin.add_parser("unarchive", help="let an archived project accept uploads again")
+    p.add_argument("project")
+    p.set_defaults(func=_moderation_command(_unarchive))
+
+    p = admin.add_parser("delete-project", help="delete a project, its releases and files; "
+                                                "its name stays reserved for its Owners")
+    p.add_argument("project")
+    p.add_argument("--confirm", required=True, metavar="NAME",
+                   help="the project's name again, as confirmation")
+    p.set_defaults(func=_moderation_command(_delete_project))
+
+    p = admin.add_parser("transfer-project", help="invite a user to become Owner of a project "
+                                                  "(they must accept); its Owners are mailed")
+    p.add_argument("project")
+    p.add_argument("user")
+    p.set_defaults(func=_moderation_command(_transfer))
 
     p = admin.add_parser("set-upload-limit", help="the largest file one project accepts "
                                                   "(BASTION_MAX_FILE_SIZE for the others)")

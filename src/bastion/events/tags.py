@@ -77,3 +77,7 @@ FILE_ADD = "file:add"
 FILE_REMOVE = "file:remove"
 
 ADMIN_PROHIBITED_NAME_ADD = "admin:prohibited_name:add"
+ADMIN_PROHIBITED_NAME_REMOVE = "admin:prohibited_name:remove"
+# An administrator reserved a name (not a deleted project's), or gave a reserved name to a user.
+ADMIN_RESERVED_NAME_ADD = "admin:reserved_name:add"
+ADMIN_RESERVED_NAME_GIVE = "admin:reserved_name:give"

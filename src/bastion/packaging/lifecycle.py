@@ -120,33 +120,42 @@ def delete_project(project: Project, actor, *, confirm: str,
     with transaction.atomic():
         project = _lock(project)
         require_owner(actor, project, "delete the project")
-        files = list(File.objects.filter(release__project=project))
-        paths = _stored_paths(files)
-        members = list(Role.objects.select_related("user").filter(project=project))
-        owners = [r.user for r in members if r.role_name == RoleName.OWNER]
-        revoked: list[str] = []
-        for role in members:
-            # A token naming this project must not come back to life if the name is
-            # registered again.
-            revoked += member_removed(role.user, project, reason="project deleted", actor=actor,
-                                      info=info)
-        notifications.notify_owners(
-            project, "project deleted",
-            f"{actor.username} deleted the project {project.name} with {len(files)} file(s). "
-            "Its name stays reserved for its former Owners; its filenames can never be used "
-            "again.", also=[r.user.email for r in members])
-        record(tags.PROJECT_REMOVE, info=info, actor=actor, user=actor, project=project,
-               additional={"name": project.name, "files": len(files),
-                           "members": sorted(r.user.username for r in members),
-                           "revoked_tokens": revoked})
-        reservation, _ = ReservedProjectName.objects.update_or_create(
-            normalized_name=project.normalized_name,
-            defaults={"ultranormalized_name": project.ultranormalized_name, "name": project.name,
-                      "former_project_id": project.pk, "deleted": timezone.now()})
-        reservation.former_owners.set(owners)
-        project.delete()
-        next_serial()
-        _delete_stored_after_commit(paths)
+        delete_locked_project(project, actor, info=info)
+
+
+def delete_locked_project(project: Project, actor, *, info: RequestInfo | None) -> None:
+    """Delete ``project``, locked by the caller, who checked the confirmation and the rights.
+
+    ``actor`` None is an administrator on the command line.
+    """
+    who = actor.username if actor is not None else "An administrator"
+    files = list(File.objects.filter(release__project=project))
+    paths = _stored_paths(files)
+    members = list(Role.objects.select_related("user").filter(project=project))
+    owners = [r.user for r in members if r.role_name == RoleName.OWNER]
+    revoked: list[str] = []
+    for role in members:
+        # A token naming this project must not come back to life if the name is
+        # registered again.
+        revoked += member_removed(role.user, project, reason="project deleted", actor=actor,
+                                  info=info)
+    notifications.notify_owners(
+        project, "project deleted",
+        f"{who} deleted the project {project.name} with {len(files)} file(s). "
+        "Its name stays reserved for its former Owners; its filenames can never be used "
+        "again.", also=[r.user.email for r in members])
+    record(tags.PROJECT_REMOVE, info=info, actor=actor, user=actor, project=project,
+           additional={"name": project.name, "files": len(files),
+                       "members": sorted(r.user.username for r in members),
+                       "revoked_tokens": revoked})
+    reservation, _ = ReservedProjectName.objects.update_or_create(
+        normalized_name=project.normalized_name,
+        defaults={"ultranormalized_name": project.ultranormalized_name, "name": project.name,
+                  "former_project_id": project.pk, "deleted": timezone.now()})
+    reservation.former_owners.set(owners)
+    project.delete()
+    next_serial()
+    _delete_stored_after_commit(paths)
 
 
 def check_name_not_reserved(name: str, user=None) -> None:

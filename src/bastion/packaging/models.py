@@ -174,6 +174,9 @@ class RoleInvitation(models.Model):
     role_name = models.CharField(max_length=20, choices=RoleName.choices)
     status = models.CharField(max_length=20, choices=InvitationStatus.choices,
                               default=InvitationStatus.PENDING)
+    # Sent by an administrator (console or command line): it stays valid while ``inviter`` is
+    # an administrator, or, from the command line (no inviter), for as long as it is pending.
+    by_admin = models.BooleanField(default=False)
     created = models.DateTimeField()
     expires = models.DateTimeField()
     responded = models.DateTimeField(null=True, blank=True)
@@ -191,19 +194,24 @@ class RoleInvitation(models.Model):
 
 
 class ReservedProjectName(models.Model):
-    """The name of a deleted project, kept so nobody else can take it over.
+    """A name nobody may register but the users it is kept for.
 
-    Only the project's Owners at the time of deletion may register the name again, until an
-    admin releases it (``bastion admin release-name``).
+    Either the name of a deleted project (its Owners at the time of deletion may register it
+    again), or one an administrator reserved (``bastion admin reserve-name``), possibly for
+    given users. It holds until an admin releases it (``bastion admin release-name``).
     """
 
     normalized_name = models.CharField(max_length=200, unique=True)
     ultranormalized_name = models.CharField(max_length=200, db_index=True)
     name = models.CharField(max_length=200)
-    # Project ids are not foreign keys: the project row is gone.
-    former_project_id = models.BigIntegerField()
+    # Project ids are not foreign keys: the project row is gone. None: reserved by an admin.
+    former_project_id = models.BigIntegerField(null=True, blank=True)
+    # The users who may register the name (a deleted project's former Owners, or whom an
+    # administrator gave it to).
     former_owners = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    # When the project was deleted, or when the admin reserved the name.
     deleted = models.DateTimeField()
+    reason = models.TextField(blank=True)
 
     class Meta:
         db_table = "packaging_reserved_name"

@@ -1,7 +1,9 @@
-"""What only an administrator changes on a project: quarantine, and its upload limit.
+"""What only an administrator changes on a project: quarantine, archiving, deletion, a
+transfer of ownership, and its upload limit.
 
-Called by ``bastion admin`` today and by the admin console next; each change is a security
-event on the project's log and is mailed to its Owners.
+Called by ``bastion admin`` (``actor`` None) and by the admin console (``actor`` the signed-in
+administrator); each change is a security event on the project's log and is mailed to its
+Owners.
 """
 
 from __future__ import annotations
@@ -12,12 +14,35 @@ from bastion.core.errors import ValidationError
 from bastion.events import tags
 from bastion.events.services import RequestInfo, record
 
-from . import notifications
-from .models import Project, ProjectStatus
-from .services import find_project, human_size, set_project_status
+from bastion.accounts.services import is_admin
+
+from . import lifecycle, notifications, roles
+from .models import Project, ProjectStatus, RoleInvitation
+from .services import PermissionDenied, find_project, human_size, set_project_status
 
 # A BigIntegerField holds more, but no store takes a single file anywhere near this.
 MAX_UPLOAD_LIMIT = 2 ** 50
+
+
+MAX_REASON_LENGTH = 1000
+
+
+def require_admin(actor) -> None:
+    """The command line (``actor`` None) runs as the index itself; anyone else must be an
+    administrator, whatever page called."""
+    if actor is not None and not is_admin(actor):
+        raise PermissionDenied("Only site administrators may do this.")
+
+
+def clean_reason(text: str | None) -> str:
+    reason = " ".join((text or "").split())
+    if len(reason) > MAX_REASON_LENGTH:
+        raise ValidationError(f"The reason is too long: at most {MAX_REASON_LENGTH} characters.")
+    return reason
+
+
+def _who(actor) -> str:
+    return actor.username if actor is not None else "An administrator"
 
 
 def _locked(name: str) -> Project:
@@ -34,7 +59,8 @@ def quarantine(name: str, *, reason: str, actor=None, info: RequestInfo | None =
 
     Its Owners can no longer archive, unarchive or yank: only an administrator ends it.
     """
-    reason = " ".join((reason or "").split())
+    require_admin(actor)
+    reason = clean_reason(reason)
     if not reason:
         raise ValidationError("Say why the project is quarantined (--reason): its Owners are told.")
     with transaction.atomic():
@@ -52,6 +78,7 @@ def quarantine(name: str, *, reason: str, actor=None, info: RequestInfo | None =
 
 def unquarantine(name: str, *, actor=None, info: RequestInfo | None = None) -> Project:
     """Lift a quarantine: the project is active again (an Owner may archive it anew)."""
+    require_admin(actor)
     with transaction.atomic():
         project = _locked(name)
         if project.status != ProjectStatus.QUARANTINED:
@@ -68,6 +95,7 @@ def set_upload_limit(name: str, limit: int | None, *, actor=None,
     """The largest file the project accepts; None: the index's BASTION_MAX_FILE_SIZE."""
     from django.conf import settings
 
+    require_admin(actor)
     if limit is not None and not 0 < limit <= MAX_UPLOAD_LIMIT:
         raise ValidationError(f"The upload limit must be between 1 byte and "
                               f"{human_size(MAX_UPLOAD_LIMIT)}.")
@@ -85,3 +113,63 @@ def set_upload_limit(name: str, limit: int | None, *, actor=None,
             f"An administrator set the largest file {project.name} accepts to {effective}"
             + (" (the index's default)." if limit is None else ".")))
     return project
+
+
+def archive(name: str, *, reason: str = "", actor=None, info: RequestInfo | None = None) -> Project:
+    """PEP 792 "archived": the project stays installable, and every upload is refused saying
+    so. A quarantined project is refused: lift the quarantine first, so that one change never
+    silently ends another."""
+    require_admin(actor)
+    reason = clean_reason(reason)
+    with transaction.atomic():
+        project = _locked(name)
+        if project.status == ProjectStatus.QUARANTINED:
+            raise ValidationError(f"Project '{project.name}' is quarantined: lift the quarantine "
+                                  "before archiving it.")
+        if project.status == ProjectStatus.ARCHIVED:
+            raise ValidationError(f"Project '{project.name}' is already archived.")
+        set_project_status(project, ProjectStatus.ARCHIVED, reason=reason, actor=actor,
+                           info=info)
+        notifications.notify_owners(project, "archived", (
+            f"{_who(actor)} archived {project.name}." + (f" Reason: {reason}" if reason else "")
+            + " It stays installable; no uploads are accepted until it is unarchived."))
+    return project
+
+
+def unarchive(name: str, *, actor=None, info: RequestInfo | None = None) -> Project:
+    require_admin(actor)
+    with transaction.atomic():
+        project = _locked(name)
+        if project.status != ProjectStatus.ARCHIVED:
+            raise ValidationError(f"Project '{project.name}' is not archived.")
+        set_project_status(project, ProjectStatus.ACTIVE, actor=actor, info=info)
+        notifications.notify_owners(project, "unarchived", (
+            f"{_who(actor)} unarchived {project.name}: it accepts uploads again."))
+    return project
+
+
+def delete_project(name: str, *, confirm: str, actor=None,
+                   info: RequestInfo | None = None) -> str:
+    """Delete the project, its releases and files; ``confirm`` must be its name, as typed.
+
+    As an Owner's deletion: its name stays reserved for its Owners, its filenames are never
+    accepted again, its members' project tokens are revoked, and the stored files are removed
+    once the deletion has committed. Returns the deleted project's name.
+    """
+    require_admin(actor)
+    with transaction.atomic():
+        project = _locked(name)
+        if (confirm or "").strip() not in {project.name, project.normalized_name}:
+            raise ValidationError(f"Confirmation did not match: type the project name "
+                                  f"'{project.name}' to delete it.")
+        lifecycle.delete_locked_project(project, actor, info=info)
+    return project.name
+
+
+def transfer_ownership(name: str, username: str, *, actor=None,
+                       info: RequestInfo | None = None) -> RoleInvitation:
+    """Invite ``username`` to become an Owner (they must accept); the Owners are mailed."""
+    require_admin(actor)
+    with transaction.atomic():
+        project = _locked(name)
+        return roles.invite_owner_as_admin(project, username, actor=actor, info=info)

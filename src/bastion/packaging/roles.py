@@ -120,46 +120,72 @@ def invite(project: Project, inviter, invitee_username: str, role_name: str, *,
     with transaction.atomic():
         _lock_roles(project)
         _require_manager(inviter, project)
-        invitee = _find_user(invitee_username)
-        if role_of(invitee, project) is not None:
-            raise ValidationError(f"'{invitee.username}' is already a member of '{project.name}'.")
-        if not invitee.email_verified:
-            raise ValidationError(
-                f"'{invitee.username}' must verify their email address before they can be invited."
-            )
-        if not can_publish(invitee)[0]:
-            # The email is verified (checked above), so what is missing is the second factor.
-            raise ValidationError(
-                f"'{invitee.username}' must enable two-factor authentication before they can be invited."
-            )
-        stale = RoleInvitation.objects.filter(project=project, invitee=invitee,
-                                              status=InvitationStatus.PENDING).first()
-        if stale is not None:
-            if not is_expired(stale):
-                raise ValidationError(
-                    f"'{invitee.username}' already has a pending invitation to '{project.name}'."
-                )
-            _expire(stale)
-        now = timezone.now()
-        invitation = RoleInvitation(
-            project=project, invitee=invitee, inviter=inviter, role_name=role_name, created=now,
-            expires=now + timedelta(hours=settings.INVITATION_EXPIRY_HOURS))
-        try:
-            with transaction.atomic():
-                invitation.save()
-        except IntegrityError:
+        return _invite(project, inviter, invitee_username, role_name, info=info, by_admin=False)
+
+
+def invite_owner_as_admin(project: Project, invitee_username: str, *, actor=None,
+                          info: RequestInfo | None = None) -> RoleInvitation:
+    """An administrator offers ``invitee_username`` the Owner role (a transfer of ownership).
+
+    The same invitation as an Owner's, with the same rules for the invitee (verified address,
+    second factor, and they must accept it); ``actor`` None is the command line. The current
+    Owners are mailed; they stay Owners until they leave or are removed.
+    """
+    with transaction.atomic():
+        _lock_roles(project)
+        if actor is not None:
+            _require_manager(actor, project)
+            if not is_admin(actor):
+                raise PermissionDenied("Only site administrators may transfer a project.")
+        return _invite(project, actor, invitee_username, RoleName.OWNER, info=info,
+                       by_admin=True)
+
+
+def _invite(project: Project, inviter, invitee_username: str, role_name: str, *,
+            info: RequestInfo | None, by_admin: bool) -> RoleInvitation:
+    invitee = _find_user(invitee_username)
+    if role_of(invitee, project) is not None:
+        raise ValidationError(f"'{invitee.username}' is already a member of '{project.name}'.")
+    if not invitee.email_verified:
+        raise ValidationError(
+            f"'{invitee.username}' must verify their email address before they can be invited."
+        )
+    if not can_publish(invitee)[0]:
+        # The email is verified (checked above), so what is missing is the second factor.
+        raise ValidationError(
+            f"'{invitee.username}' must enable two-factor authentication before they can be invited."
+        )
+    stale = RoleInvitation.objects.filter(project=project, invitee=invitee,
+                                          status=InvitationStatus.PENDING).first()
+    if stale is not None:
+        if not is_expired(stale):
             raise ValidationError(
                 f"'{invitee.username}' already has a pending invitation to '{project.name}'."
-            ) from None
-        _record("invite", project, actor=inviter, target=invitee, info=info,
-                additional={"role": role_name, "invitation_id": invitation.pk,
-                            "expires": invitation.expires.isoformat()})
-        notifications.on_invitation(invitation)
-        notifications.notify_owners(
-            project, f"{invitee.username} invited as {role_name}",
-            f"{inviter.username} invited {invitee.username} to become {role_name} of "
-            f"{project.name}. The invitation expires at "
-            f"{invitation.expires.isoformat(timespec='minutes')}.")
+            )
+        _expire(stale)
+    now = timezone.now()
+    invitation = RoleInvitation(
+        project=project, invitee=invitee, inviter=inviter, role_name=role_name, created=now,
+        expires=now + timedelta(hours=settings.INVITATION_EXPIRY_HOURS), by_admin=by_admin)
+    try:
+        with transaction.atomic():
+            invitation.save()
+    except IntegrityError:
+        raise ValidationError(
+            f"'{invitee.username}' already has a pending invitation to '{project.name}'."
+        ) from None
+    additional = {"role": role_name, "invitation_id": invitation.pk,
+                  "expires": invitation.expires.isoformat()}
+    if by_admin:
+        additional["by_admin"] = True
+    _record("invite", project, actor=inviter, target=invitee, info=info, additional=additional)
+    notifications.on_invitation(invitation)
+    who = inviter.username if inviter is not None else "An administrator"
+    notifications.notify_owners(
+        project, f"{invitee.username} invited as {role_name}",
+        f"{who} invited {invitee.username} to become {role_name} of "
+        f"{project.name}. The invitation expires at "
+        f"{invitation.expires.isoformat(timespec='minutes')}.")
     return invitation
 
 
@@ -275,8 +301,10 @@ def accept(invitation: RoleInvitation, user, *, info: RequestInfo | None = None)
             expired = True
         else:
             _lock_roles(project)
-            if not (is_admin(current.inviter) or
-                    role_of(current.inviter, project) == RoleName.OWNER):
+            # An administrator's transfer stands on its own (an Owner cannot be asked to
+            # vouch for it); from the command line it has no inviter at all.
+            if not (is_admin(current.inviter) or current.by_admin and current.inviter is None
+                    or role_of(current.inviter, project) == RoleName.OWNER):
                 # An invitation is only as good as its author's standing: a removed Owner's
                 # outstanding invitations die with their role.
                 raise ValidationError(
