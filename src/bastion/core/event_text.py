@@ -383,6 +383,15 @@ DESCRIBERS: dict[str, Callable[[EventFacts], str]] = {
     "admin:prohibited_name:add": lambda e: (
         f"{e.who} prohibited the project name {e.text('name')}"
         + (f" ({quoted(e.text('comment'))})" if e.get("comment") else "")),
+    "admin:prohibited_name:remove": lambda e: (
+        f"{e.who} allowed the project name {e.text('name')} again"),
+    "admin:reserved_name:add": lambda e: (
+        f"{e.who} reserved the project name {e.text('name')}"
+        + (f" for {e.text('for_user')}" if e.get("for_user") else " for nobody")
+        + (f": {quoted(e.get('reason'))}" if e.get("reason") else "")),
+    "admin:reserved_name:give": lambda e: (
+        f"{e.who} let {e.text('for_user') or e.about} register the reserved name "
+        f"{e.text('name')}"),
 }
 
 
