@@ -34,10 +34,6 @@ FRESH_CODES = "bastion_fresh_recovery_codes"
 BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
-def csrf_failure(request, reason=""):
-    return render(request, "accounts/csrf_failure.html", status=403)
-
-
 # --- helpers ----------------------------------------------------------------------------
 
 def _ip(request) -> str:

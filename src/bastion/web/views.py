@@ -3,9 +3,8 @@ from functools import wraps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import DisallowedHost, RequestDataTooBig, TooManyFieldsSent
 from django.core.handlers.exception import response_for_exception
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_cache_control
 from packaging.utils import canonicalize_name
@@ -107,22 +106,3 @@ def user_profile(request, username: str):
         return redirect("user-profile", profile.username, permanent=True)
     return render(request, "web/user.html", {"profile": profile, "hits": hits})
 
-
-def bad_request(request, exception=None):
-    """Django's 400 (handler400) as one readable line, also in the reason phrase.
-
-    The forged or unknown host name is not repeated back: the answer says which address to use.
-    """
-    if isinstance(exception, DisallowedHost):
-        message = (f"This index does not answer to the host name in the request; use "
-                   f"{settings.BASE_URL}/ (or add the name to BASTION_ALLOWED_HOSTS).")
-    elif isinstance(exception, RequestDataTooBig):
-        message = "The request body is too large."
-    elif isinstance(exception, TooManyFieldsSent):
-        message = "The request has too many form fields."
-    else:
-        message = "The request could not be understood."
-    response = HttpResponse(message + "\n", status=400, content_type="text/plain; charset=utf-8")
-    response.reason_phrase = message.encode("latin-1", "replace").decode("latin-1")
-    response["Cache-Control"] = "no-store"
-    return response
