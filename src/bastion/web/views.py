@@ -9,6 +9,9 @@ from django.shortcuts import redirect, render
 from django.utils.cache import patch_cache_control
 from packaging.utils import canonicalize_name
 
+from bastion.core.classifiers import grouped
+from bastion.core.descriptions import for_display
+from bastion.core.people import people
 from bastion.packaging import access
 from bastion.packaging import queries as projects
 from bastion.packaging.models import Project
@@ -71,7 +74,14 @@ def project_detail(request, name: str, version: str | None = None):
     requirement = project.normalized_name
     if version is not None:
         requirement += f"=={page.release.version}"
+    release = page.release
+    authors = people(release.author, release.author_email) if release else []
+    maintainers = [p for p in people(release.maintainer, release.maintainer_email)
+                   if p not in authors] if release else []
     return render(request, "web/project.html", {
+        "authors": authors, "maintainers": maintainers,
+        "description_html": for_display(release.description_html) if release else "",
+        "classifier_groups": grouped(release.classifiers) if release else [],
         "page": page, "project": project, "release": page.release,
         "index_url": _index_url(), "requirement": requirement,
         "private_index": settings.READ_POLICY == "authenticated",
