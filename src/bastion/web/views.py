@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.views import redirect_to_login
 from django.core.handlers.exception import response_for_exception
 from django.http import Http404
+from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_cache_control
 from packaging.utils import canonicalize_name
@@ -80,6 +81,8 @@ def project_detail(request, name: str, version: str | None = None):
                    if p not in authors] if release else []
     return render(request, "web/project.html", {
         "authors": authors, "maintainers": maintainers,
+        "members_page": Paginator(page.members, projects.MEMBERS_PAGE_SIZE).get_page(
+            request.GET.get("members")),
         "description_html": for_display(release.description_html) if release else "",
         "classifier_groups": grouped(release.classifiers) if release else [],
         "page": page, "project": project, "release": page.release,
