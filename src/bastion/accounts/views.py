@@ -600,8 +600,10 @@ def webauthn_passkey(request, pk):
 @login_required
 @require_http_methods(["GET"])
 def recovery_codes(request):
+    codes = request.session.pop(FRESH_CODES, None)
     return render(request, "accounts/recovery_codes.html", {
-        "codes": request.session.pop(FRESH_CODES, None),
+        "codes": codes,
+        "codes_text": recovery.as_text(request.user.username, settings.BASE_URL, codes) if codes else "",
         "remaining": recovery.remaining(request.user),
         "has_two_factor": services.has_two_factor(request.user),
     })
