@@ -327,6 +327,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "bastion.packaging.context_processors.invitations",
             ],
         },
     }
