@@ -65,3 +65,20 @@ def test_signed_in_account_and_management_pages(context, server):
             (f"/manage/project/{name}/release/1.0/", "manage-release"),
             (f"/project/{name}/", "project-member")]:
         visit(page, base + path, label)
+
+
+def test_pages_in_dark_mode(browser, server):
+    user = make_user("dark")
+    project = new_project(user)
+    context = browser.new_context(color_scheme="dark")
+    try:
+        sign_in(context, server, user)
+        page = context.new_page()
+        base = localhost(server)
+        for path, label in [("/account/", "dark-account"), ("/account/two-factor/", "dark-two-factor"),
+                            ("/manage/account/tokens/new/", "dark-token-new"),
+                            (f"/manage/project/{project.normalized_name}/", "dark-manage-project"),
+                            ("/no/such/page/", "dark-error-404")]:
+            visit(page, base + path, label)
+    finally:
+        context.close()
