@@ -323,6 +323,7 @@ MIDDLEWARE = [
     "bastion.web.middleware.LazyMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "bastion.web.middleware.SecurityHeadersMiddleware",
+    "bastion.web.middleware.MethodNotAllowedPageMiddleware",
 ]
 
 ROOT_URLCONF = "bastion.urls"
@@ -339,6 +340,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "bastion.packaging.context_processors.invitations",
             ],
         },
     }
@@ -372,7 +374,7 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = option("session_age_seconds", 12 * 3600, cast=int)
 LOGIN_URL = "/account/login/"
 LOGIN_REDIRECT_URL = "/account/"
-CSRF_FAILURE_VIEW = "bastion.accounts.views.csrf_failure"
+CSRF_FAILURE_VIEW = "bastion.web.errors.csrf_failure"
 # A password-reset link dies after this long, at first use, or when the password changes.
 PASSWORD_RESET_TIMEOUT = option("password_reset_seconds", 3600, cast=int)
 EMAIL_VERIFY_SECONDS = option("email_verify_seconds", 48 * 3600, cast=int)

@@ -34,10 +34,6 @@ FRESH_CODES = "bastion_fresh_recovery_codes"
 BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
-def csrf_failure(request, reason=""):
-    return render(request, "accounts/csrf_failure.html", status=403)
-
-
 # --- helpers ----------------------------------------------------------------------------
 
 def _ip(request) -> str:
@@ -635,8 +631,10 @@ def webauthn_passkey(request, pk):
 @login_required
 @require_http_methods(["GET"])
 def recovery_codes(request):
+    codes = request.session.pop(FRESH_CODES, None)
     return render(request, "accounts/recovery_codes.html", {
-        "codes": request.session.pop(FRESH_CODES, None),
+        "codes": codes,
+        "codes_text": recovery.as_text(request.user.username, settings.BASE_URL, codes) if codes else "",
         "remaining": recovery.remaining(request.user),
         "has_two_factor": services.has_two_factor(request.user),
     })

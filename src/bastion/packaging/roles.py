@@ -114,6 +114,12 @@ def pending_invitations(user) -> list[RoleInvitation]:
                         expires__gt=timezone.now()).order_by("created"))
 
 
+def pending_invitation_count(user) -> int:
+    """How many invitations ``user`` can still answer (the navigation shows it)."""
+    return RoleInvitation.objects.filter(invitee=user, status=InvitationStatus.PENDING,
+                                         expires__gt=timezone.now()).count()
+
+
 def invite(project: Project, inviter, invitee_username: str, role_name: str, *,
            info: RequestInfo | None = None) -> RoleInvitation:
     role_name = _check_role(role_name)

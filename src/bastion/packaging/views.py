@@ -170,6 +170,8 @@ def _project_context(request, project: Project, role: str | None) -> dict:
         "releases": [(r, counts.get(r.pk, 0)) for r in page.releases],
         "is_archived": project.status == ProjectStatus.ARCHIVED,
         "is_quarantined": project.status == ProjectStatus.QUARANTINED,
+        "members_page": Paginator(page.members, pages.MEMBERS_PAGE_SIZE).get_page(
+            request.GET.get("members")),
     }
 
 
