@@ -36,6 +36,7 @@ def test_anonymous_public_pages(context, server):
     page = context.new_page()
     for path, name in [("/", "home"), ("/account/login/", "login"),
                        ("/account/register/", "register"), ("/search/?q=mg", "search"),
+                       ("/projects/", "projects"),
                        ("/account/password/reset/", "password-reset"),
                        (f"/project/{project.normalized_name}/", "project-anonymous"),
                        (f"/user/{owner.username}/", "user-profile"),
@@ -82,3 +83,22 @@ def test_pages_in_dark_mode(browser, server):
             visit(page, base + path, label)
     finally:
         context.close()
+
+
+def test_console_pages(context, server):
+    base = localhost(server)
+    admin = make_user("cons", admin=True)
+    owner = make_user("cown")
+    project = new_project(owner, maintainer=make_user("cmnt"))
+    create_token(owner, description="release token", permission=TokenPermission.UPLOAD)
+    sign_in(context, server, admin)
+    page = context.new_page()
+    for path, label in [
+            ("/admin/", "console-overview"), ("/admin/users/", "console-users"),
+            (f"/admin/users/u/{owner.username}/", "console-user"),
+            ("/admin/users/recoveries/", "console-recoveries"),
+            ("/admin/projects/", "console-projects"),
+            (f"/admin/projects/{project.normalized_name}/", "console-project"),
+            ("/admin/projects/+names/", "console-names"),
+            ("/admin/tokens/", "console-tokens"), ("/admin/events/", "console-events")]:
+        visit(page, base + path, label)
