@@ -14,7 +14,7 @@ from django.views.decorators.http import require_safe
 from bastion.core.errors import ValidationError
 from bastion.core.text import one_line
 from bastion.events import export as exporting
-from bastion.events.services import EventFilter, search, verify_chain
+from bastion.events.services import EventFilter, chain_state, search
 
 from .access import console_view
 
@@ -51,7 +51,7 @@ def index(request):
     return render(request, "console/events.html", {
         "area": "events", "events": events, "spec": spec, "query": query, "error": error,
         "older": events[-1].sequence if more and events else None, "paged": bool(before),
-        "chain": verify_chain(),
+        "chain": chain_state().report,
     }, status=status)
 
 
