@@ -12,7 +12,7 @@ from django.utils import timezone
 from bastion.accounts.models import TOTPDevice, UserSession
 from bastion.accounts.reauth import SESSION_KEY as REAUTH_KEY
 from bastion.events.models import SecurityEvent
-from bastion.packaging.models import Project, Role, RoleName
+from bastion.packaging.models import InvitationStatus, Project, Role, RoleInvitation, RoleName
 from bastion.tokens.models import ApiToken
 from bastion.tokens.services import create_token
 
@@ -309,11 +309,23 @@ def test_a_deleted_account_leaves_its_projects_and_its_tokens_die(server, unique
     Role.objects.create(project=project, user=user, role_name=RoleName.MAINTAINER)
     _, scoped = create_token(user, projects=[project.name])
     _, user_wide = create_token(user)
+    # An invitation the account sent goes with it (as Owner, beside another Owner).
+    other = Project.objects.create(name=f"sent{unique}", normalized_name=f"sent{unique}",
+                                   ultranormalized_name=f"sent{unique}", created=timezone.now())
+    Role.objects.create(project=other, user=owner, role_name=RoleName.OWNER)
+    Role.objects.create(project=other, user=user, role_name=RoleName.OWNER)
+    invitee, _ = make_user(unique, prefix="i")
+    sent = RoleInvitation.objects.create(project=other, invitee=invitee, inviter=user,
+                                         role_name=RoleName.MAINTAINER, created=timezone.now(),
+                                         expires=timezone.now() + timezone.timedelta(days=1))
     client = Client(server.url)
     client.login(user.username)
     client.post("/account/delete/", {"confirm": user.username})
     assert not get_user_model().objects.get(pk=user.pk).is_active
     assert not Role.objects.filter(user=user).exists()
+    assert RoleInvitation.objects.get(pk=sent.pk).status == InvitationStatus.REVOKED
+    assert SecurityEvent.objects.filter(tag="project:role:revoke_invite", project_id_ref=other.pk,
+                                        additional__account_deleted=True).exists()
     assert not ApiToken.objects.filter(user=user, revoked__isnull=True).exists()
     removal = SecurityEvent.objects.get(tag="project:role:remove", project_id_ref=project.pk)
     assert removal.additional["revoked_tokens"] == [str(scoped.id)]
