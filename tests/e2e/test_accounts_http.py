@@ -1,5 +1,6 @@
 """Account security over plain HTTP against a real server (see accounts_client)."""
 
+import json
 import re
 import time
 
@@ -269,6 +270,28 @@ def test_security_log_shows_only_the_users_own_events_and_filters(server, unique
     filtered = client.get("/account/security-log/?tag=account:create&since=2000-01-01").text
     assert "account:login:success</code>" not in filtered and "account:create</code>" in filtered
     assert client.get("/account/security-log/?since=garbage&page=zzz").status_code == 200
+
+
+def test_security_log_downloads_only_the_users_own_events_with_its_filters(server, unique):
+    user, _ = make_user(unique)
+    other, _ = make_user(unique, prefix="o")
+    Client(server.url).login(other.username)
+    client = Client(server.url)
+    client.login(user.username)
+    whole = client.get("/account/security-log/export.jsonl")
+    assert whole.status_code == 200 and "attachment" in whole.headers["Content-Disposition"]
+    assert "no-store" in whole.headers["Cache-Control"]
+    rows = [json.loads(line) for line in whole.text.splitlines()]
+    assert rows and {row["user"] for row in rows} == {user.username}
+    assert {"account:create", "account:login:success"} <= {row["tag"] for row in rows}
+    only = client.get("/account/security-log/export.csv?tag=account:create&page=3")
+    lines = only.text.splitlines()
+    assert lines[0].startswith("sequence,time,tag") and len(lines) == 2
+    assert "account:create" in lines[1] and other.username not in only.text
+    page = client.get("/account/security-log/?tag=account:create&page=1").text
+    assert "security-log/export.csv?tag=account%3Acreate\"" in page
+    assert client.get("/account/security-log/export.pdf").status_code == 404
+    assert "/account/login/" in Client(server.url).get("/account/security-log/export.csv").url
 
 
 def test_account_deletion_needs_typed_confirmation_and_no_sole_ownership(server, unique):
