@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import shlex
 import sys
 
 
@@ -33,9 +34,12 @@ def cmd_init(args) -> int:
 
 
 def _program() -> str:
-    """How this command was started (``.venv/bin/bastion`` under ``make serve``), to repeat it."""
+    """How this command was started (``.venv/bin/bastion`` under ``make serve``), to repeat it,
+    with the data directory it was given: another command finds the same one only so."""
     invoked = sys.argv[0] if sys.argv else ""
-    return invoked if os.path.basename(invoked) == "bastion" else "bastion"
+    program = invoked if os.path.basename(invoked) == "bastion" else "bastion"
+    data_dir = os.environ.get("BASTION_DATA_DIR")
+    return f"BASTION_DATA_DIR={shlex.quote(data_dir)} {program}" if data_dir else program
 
 
 def _print_first_admin_hint() -> None:

@@ -24,7 +24,8 @@ def test_init_on_a_fresh_index_prints_the_command_for_the_first_admin(tmp_path):
     first = run("init", data_dir=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "No administrator yet." in first.stdout
-    assert f"{BASTION} {HINT}" in first.stdout  # the very program that was run, to paste
+    # The very program that was run, with the data directory it was given, to paste as is.
+    assert f"BASTION_DATA_DIR={tmp_path} {BASTION} {HINT}" in first.stdout
 
     created = run("admin", "create-user", "root", "--email", "root@example.org", "--admin",
                   "--password-stdin", data_dir=tmp_path, stdin="plinth-marmot-saffron-91\n")
