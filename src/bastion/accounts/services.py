@@ -18,12 +18,14 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
+from django.utils.text import format_lazy
+from django.utils.translation import gettext as _, gettext_lazy
 
 from bastion.core.errors import ValidationError
 from bastion.events import tags
 from bastion.events.services import RequestInfo, record
 
-from . import notifications, recovery, sessions, signals, signup, throttle
+from . import languages, notifications, recovery, sessions, signals, signup, throttle
 from .models import EmailAddress, SignupStatus, TOTPDevice, UserSession, WebAuthnCredential
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,48}[A-Za-z0-9])?$")
@@ -124,10 +126,12 @@ def send_verification(request, user, email: str) -> None:
     link = notifications.site_url() + reverse(
         "accounts:verify_email", args=[verification_token(user, email)])
     hours = settings.EMAIL_VERIFY_SECONDS // 3600
-    notifications.send(email, "Verify your email address", (
-        f"Hello {user.username},\n\nPlease confirm that {email} is your address by opening this "
-        f"link within {hours} hours:\n\n{link}\n\nIf you did not create an account or add this "
-        "address, ignore this message."))
+    notifications.send(email, gettext_lazy("Verify your email address"), format_lazy(
+        gettext_lazy("Hello {username},\n\nPlease confirm that {email} is your address by "
+                     "opening this link within {hours} hours:\n\n{link}\n\nIf you did not "
+                     "create an account or add this address, ignore this message."),
+        username=user.username, email=email, hours=hours, link=link),
+        language=languages.of_user(user))
 
 
 def verification_target(token: str):
@@ -193,8 +197,8 @@ def add_email(request, user, email: str) -> EmailAddress:
         record(tags.ACCOUNT_EMAIL_ADD, info=_info(request), actor=user, user=user,
                additional={"email": email})
         send_verification(request, user, email)
-        notifications.notify(user, "Email address added", (
-            f"The address {email} was added to your account."))
+        notifications.notify(user, gettext_lazy("Email address added"), format_lazy(
+            gettext_lazy("The address {email} was added to your account."), email=email))
     return address
 
 
@@ -203,8 +207,9 @@ def remove_email(request, user, address: EmailAddress) -> None:
         address.delete()
         record(tags.ACCOUNT_EMAIL_REMOVE, info=_info(request), actor=user, user=user,
                additional={"email": address.email})
-        notifications.notify(user, "Email address removed", (
-            f"The address {address.email} was removed from your account."), also=[address.email])
+        notifications.notify(user, gettext_lazy("Email address removed"), format_lazy(
+            gettext_lazy("The address {email} was removed from your account."),
+            email=address.email), also=[address.email])
 
 
 def make_primary(request, user, address: EmailAddress) -> None:
@@ -222,8 +227,9 @@ def make_primary(request, user, address: EmailAddress) -> None:
         address.save(update_fields=["email"])
         record(tags.ACCOUNT_EMAIL_PRIMARY_CHANGE, info=_info(request), actor=user, user=user,
                additional={"old": old_email, "new": user.email})
-        notifications.notify(user, "Primary email address changed", (
-            f"Your primary address changed from {old_email} to {user.email}."), also=[old_email])
+        notifications.notify(user, gettext_lazy("Primary email address changed"), format_lazy(
+            gettext_lazy("Your primary address changed from {old} to {new}."),
+            old=old_email, new=user.email), also=[old_email])
 
 
 # --- second factors -------------------------------------------------------------------
@@ -286,12 +292,18 @@ def _after_factor_added(request, user, method: str, name: str, *, by_admin: bool
     actor = admin if by_admin else user
     record(tags.ACCOUNT_TWO_FACTOR_METHOD_ADDED, info=info, actor=actor, user=user,
            additional={"method": method, "name": name, **({"by_admin": True} if by_admin else {})})
-    what = f"A {'security key' if method == 'webauthn' else 'authenticator app'} named {name!r}"
-    notifications.notify(user, "Two-factor method added", (
-        f"{what} was added to your account's two-factor authentication"
-        + (" by an administrator of the index, who was shown its secret so as to hand it to "
-           "you. If you did not ask for it, tell the administrators at once." if by_admin
-           else ".")))
+    if method == "webauthn":
+        what = gettext_lazy("A security key named {name} was added to your account's two-factor "
+                            "authentication.")
+    else:
+        what = gettext_lazy("An authenticator app named {name} was added to your account's "
+                            "two-factor authentication.")
+    body = format_lazy(what, name=repr(name))
+    if by_admin:
+        body = format_lazy("{} {}", body, gettext_lazy(
+            "An administrator of the index added it and was shown its secret so as to hand it "
+            "to you. If you did not ask for it, tell the administrators at once."))
+    notifications.notify(user, gettext_lazy("Two-factor method added"), body)
     codes = None
     if recovery.remaining(user) == 0:
         codes = recovery.generate(user)
@@ -377,10 +389,26 @@ def remove_second_factor(request, user, device) -> None:
         if not has_two_factor(user):
             # Without a second factor, recovery codes would be a bypass of nothing.
             user.recovery_codes.all().delete()
-        notifications.notify(user, "Two-factor method removed", (
-            f"The {'security key' if method == 'webauthn' else 'authenticator app'} "
-            f"{device.name!r} was removed from your account's two-factor authentication."))
+        notifications.notify(user, gettext_lazy("Two-factor method removed"), format_lazy(
+            gettext_lazy("The security key {name} was removed from your account's two-factor "
+                         "authentication.") if method == "webauthn" else
+            gettext_lazy("The authenticator app {name} was removed from your account's "
+                         "two-factor authentication."), name=repr(device.name)))
     sessions.rotate(request)
+
+
+def set_language(request, user, code: str) -> None:
+    """The account's language for pages and mail; empty: the browser's (mail: English)."""
+    code = (code or "").strip()
+    if code and code not in languages.codes():
+        raise ValidationError(_("Choose one of the offered languages."))
+    if code == user.language:
+        return
+    with transaction.atomic():
+        user.language = code
+        user.save(update_fields=["language"])
+        record(tags.ACCOUNT_LANGUAGE_CHANGE, info=_info(request), actor=user, user=user,
+               additional={"language": code})
 
 
 def set_passwordless(request, user, credential: WebAuthnCredential, enabled: bool) -> None:
@@ -392,9 +420,13 @@ def set_passwordless(request, user, credential: WebAuthnCredential, enabled: boo
         credential.save(update_fields=["passwordless"])
         record(tags.ACCOUNT_PASSKEY_CHANGE, info=_info(request), actor=user, user=user,
                additional={"name": credential.name, "passwordless": enabled})
-        notifications.notify(user, "Passkey sign-in " + ("enabled" if enabled else "disabled"), (
-            f"Signing in without a password using the key {credential.name!r} is now "
-            f"{'allowed' if enabled else 'turned off'}."))
+        notifications.notify(
+            user, gettext_lazy("Passkey sign-in enabled") if enabled
+            else gettext_lazy("Passkey sign-in disabled"), format_lazy(
+                gettext_lazy("Signing in without a password using the key {name} is now "
+                             "allowed.") if enabled else
+                gettext_lazy("Signing in without a password using the key {name} is now "
+                             "turned off."), name=repr(credential.name)))
 
 
 def regenerate_recovery_codes(request, user) -> list[str]:
@@ -403,7 +435,7 @@ def regenerate_recovery_codes(request, user) -> list[str]:
     with transaction.atomic():
         codes = recovery.generate(user)
         record(tags.ACCOUNT_RECOVERY_CODES_REGENERATED, info=_info(request), actor=user, user=user)
-        notifications.notify(user, "New recovery codes", (
+        notifications.notify(user, gettext_lazy("New recovery codes"), gettext_lazy(
             "New recovery codes were generated for your account; the old ones no longer work."))
     return codes
 
@@ -415,9 +447,10 @@ def use_recovery_code(request, user, code: str) -> bool:
         left = recovery.remaining(user)
         record(tags.ACCOUNT_RECOVERY_CODES_USED, info=_info(request), actor=user, user=user,
                additional={"remaining": left})
-        notifications.notify(user, "A recovery code was used", (
-            f"A recovery code was used to sign in to your account. {left} unused codes remain. "
-            "If you lost your second factor, set up a new one and generate new codes."))
+        notifications.notify(user, gettext_lazy("A recovery code was used"), format_lazy(
+            gettext_lazy("A recovery code was used to sign in to your account. {left} unused "
+                         "codes remain. If you lost your second factor, set up a new one and "
+                         "generate new codes."), left=left))
     return True
 
 
@@ -470,7 +503,7 @@ def change_password(request, user, *, current: str, new: str, confirm: str) -> N
         ended = sessions.end_sessions(user, keep_key=request.session.session_key)
         record(tags.ACCOUNT_PASSWORD_CHANGE, info=_info(request), actor=user, user=user,
                additional={"sessions_ended": ended})
-        notifications.notify(user, "Password changed", (
+        notifications.notify(user, gettext_lazy("Password changed"), gettext_lazy(
             "Your password was changed. Every other signed-in session was signed out."))
 
 
@@ -495,11 +528,13 @@ def request_password_reset(request, identifier: str) -> None:
     minutes = settings.PASSWORD_RESET_TIMEOUT // 60
     with transaction.atomic():
         record(tags.ACCOUNT_PASSWORD_RESET_REQUEST, info=_info(request), actor=None, user=user)
-        notifications.send(user.email, "Reset your password", (
-            f"Hello {user.username},\n\nSomeone (hopefully you) asked to reset the password of "
-            f"your account. Open this link within {minutes} minutes to choose a new one; it works "
-            f"once:\n\n{link}\n\nIf this was not you, ignore this message: your password has not "
-            "changed."))
+        notifications.send(user.email, gettext_lazy("Reset your password"), format_lazy(
+            gettext_lazy("Hello {username},\n\nSomeone (hopefully you) asked to reset the "
+                         "password of your account. Open this link within {minutes} minutes to "
+                         "choose a new one; it works once:\n\n{link}\n\nIf this was not you, "
+                         "ignore this message: your password has not changed."),
+            username=user.username, minutes=minutes, link=link),
+            language=languages.of_user(user))
 
 
 def user_for_reset(uidb64: str, token: str):
@@ -522,7 +557,7 @@ def reset_password(request, user, *, new: str, confirm: str) -> None:
         ended = sessions.end_sessions(user)
         record(tags.ACCOUNT_PASSWORD_RESET, info=_info(request), actor=user, user=user,
                additional={"sessions_ended": ended})
-        notifications.notify(user, "Password reset", (
+        notifications.notify(user, gettext_lazy("Password reset"), gettext_lazy(
             "Your password was reset with a link sent to this address. Every signed-in session "
             "was signed out."))
 
@@ -576,9 +611,10 @@ def delete_account(request, user, *, confirmation: str) -> None:
         raise ValidationError(" ".join(blocking))
     with transaction.atomic():
         address = user.email
-        notifications.send(address, "Account deleted", (
-            f"Hello {user.username},\n\nYour account was deleted. If this was not you, contact "
-            "the index's administrators at once."))
+        notifications.send(address, gettext_lazy("Account deleted"), format_lazy(
+            gettext_lazy("Hello {username},\n\nYour account was deleted. If this was not you, "
+                         "contact the index's administrators at once."),
+            username=user.username), language=languages.of_user(user))
         sessions.end_sessions(user)
         signals.account_deleted.send(sender=type(user), user=user, info=_info(request))
         for related in (EmailAddress, TOTPDevice, WebAuthnCredential):

@@ -13,7 +13,9 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -22,7 +24,7 @@ from bastion.events import tags
 from bastion.events.models import SecurityEvent
 from bastion.events.services import RequestInfo
 
-from . import account_recovery, grants, recovery, reauth, security_keys, services, sessions, signup, throttle, totp
+from . import account_recovery, grants, languages, recovery, reauth, security_keys, services, sessions, signup, throttle, totp
 from .models import EmailAddress, SignupStatus, TOTPDevice, WebAuthnCredential
 from .passwords import MAX_PASSWORD_LENGTH
 from .reauth import require_recent_auth
@@ -333,7 +335,22 @@ def account(request):
         "keys": WebAuthnCredential.objects.filter(user=user),
         "recovery_left": recovery.remaining(user),
         "extra_emails": EmailAddress.objects.filter(user=user),
+        "languages": languages.choices(),
     })
+
+
+@require_POST
+@login_required
+def language(request):
+    try:
+        services.set_language(request, request.user, request.POST.get("language", "")[:16])
+    except ValidationError as exc:
+        messages.error(request, exc.message)
+    else:
+        # Activated at once, so that the confirmation is already in the new language.
+        translation.activate(languages.for_request(request))
+        messages.success(request, _("Your language was saved."))
+    return redirect("accounts:account")
 
 
 @never_cache
