@@ -96,3 +96,32 @@ def test_upload_errors_stay_english_for_a_german_browser(server):
     assert "Content-Language" not in response.headers
     assert "Accept-Language" not in response.headers.get("Vary", "")
     assert response.reason.isascii()
+
+
+ACCOUNT_PAGES = {
+    "/account/": "Ihr Konto",
+    "/account/email/": "Adresse hinzufügen",
+    "/account/password/": "Aktuelles Passwort",
+    "/account/two-factor/": "Sicherheitsschlüssel und Passkeys",
+    "/account/sessions/": "Alle anderen Sitzungen abmelden",
+    "/account/security-log/": "Alle Ereignisse",
+    "/account/delete/": "Mein Konto löschen",
+    "/account/recovery-codes/": "Wiederherstellungscodes",
+}
+
+
+def test_the_account_pages_render_in_german(server, unique):
+    user, _secret = make_user(unique)
+    client = Client(server.url)
+    client.http.headers.update(GERMAN)
+    client.login(user.username)
+    for path, words in ACCOUNT_PAGES.items():
+        page = client.get(path)
+        assert page.status_code == 200, path
+        assert words in page.text, path
+        assert "Sicherheitsprotokoll" in page.text or path == "/account/recovery-codes/", path
+    for path, words in {"/account/register/": "Konto anlegen",
+                        "/account/password/reset/": "Link zum Zurücksetzen senden",
+                        "/account/login/passkey/": "Passkey verwenden"}.items():
+        page = requests.get(server.url + path, headers=GERMAN, timeout=30)
+        assert page.status_code == 200 and words in page.text, path
