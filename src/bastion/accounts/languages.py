@@ -25,7 +25,10 @@ def choices() -> list[tuple[str, str]]:
 
 def of_user(user) -> str:
     """The language a user chose, or English: mail has no browser to ask."""
-    code = getattr(user, "language", "") or ""
+    return of_user_code(getattr(user, "language", "") or "")
+
+
+def of_user_code(code: str) -> str:
     return code if code in codes() else DEFAULT
 
 

@@ -20,6 +20,7 @@ from django.core.mail import EmailMessage
 from django.db import transaction
 from django.dispatch import receiver
 from django.utils import timezone, translation
+from django.utils.functional import Promise
 from django.utils.translation import gettext, gettext_lazy
 from django_tasks import TaskResultStatus, task
 from django_tasks.signals import task_finished
@@ -147,18 +148,33 @@ def send(recipients: list[str] | str, subject: str, body: str, *,
          language: str | None = None) -> None:
     """Queue one plain-text mail, to go out once the current transaction (if any) commits.
 
-    ``subject`` and ``body`` may be lazy translations (gettext_lazy, format_lazy): they are
-    put into words here, in ``language`` if given, else in the active one. A mail to an
-    account goes in the account's language (``notify``, ``languages.of_user``), never in
-    that of whoever caused it.
+    ``subject`` and ``body`` may be lazy translations (gettext_lazy, format_lazy, lazy):
+    each message puts them into words in ``language`` if given, else in its recipient's
+    (that of the account whose primary address it is; English for any other address), never
+    in that of whoever caused the mail.
     """
     if isinstance(recipients, str):
         recipients = [recipients]
-    with translation.override(language) if language else nullcontext():
-        subject, body = f"[Bastion] {subject}", str(body)
+    addresses = sorted({r for r in recipients if r})
+    translatable = isinstance(subject, Promise) or isinstance(body, Promise)
+    by_language = _languages_of(addresses) if translatable and language is None else {}
     # One message per recipient, so that no one sees the others' addresses.
-    for address in sorted({r for r in recipients if r}):
-        _enqueue(address, subject, body)
+    for address in addresses:
+        chosen = language or by_language.get(address.lower())
+        with translation.override(chosen) if chosen else nullcontext():
+            _enqueue(address, f"[Bastion] {subject}", str(body))
+
+
+def _languages_of(addresses: list[str]) -> dict[str, str]:
+    """Each address's language: its account's if it is one's primary address, else English."""
+    from django.contrib.auth import get_user_model
+
+    from . import languages
+
+    found = {email.lower(): languages.of_user_code(code) for email, code in
+             get_user_model().objects.filter(email__in=addresses)
+             .values_list("email", "language")}
+    return {a.lower(): found.get(a.lower(), languages.DEFAULT) for a in addresses}
 
 
 def notify(user, subject: str, body: str, *, also: list[str] | None = None) -> None:

@@ -49,3 +49,25 @@ def test_an_account_without_a_language_gets_english_even_from_a_german_request(u
     assert subject == "[Bastion] Password changed"
     assert body.startswith("Hello m")
     assert "This is an automatic message" in body
+
+
+def test_one_mail_to_several_people_goes_to_each_in_their_own_language(unique):
+    people = {}
+    for language in ("de", "en", ""):
+        name = f"s{language or 'none'}{unique}"
+        people[language] = create_user(name, f"{name}@example.test", "plinth-marmot-saffron-91",
+                                       email_verified=True)
+        people[language].language = language
+        people[language].save(update_fields=["language"])
+    stranger = f"nobody{unique}@example.test"
+    addresses = [p.email for p in people.values()] + [stranger]
+    with override_settings(TASKS=DATABASE_QUEUE), pytest.raises(RolledBack):
+        with transaction.atomic(), translation.override("de"):
+            services.notifications.send(addresses, services.gettext_lazy("Password changed"),
+                                        services.gettext_lazy("New recovery codes"))
+            subjects = {address: queued_to(address)[0].args_kwargs["args"][1]
+                        for address in addresses}
+            raise RolledBack
+    assert subjects[people["de"].email] == "[Bastion] Passwort geändert"
+    for address in (people["en"].email, people[""].email, stranger):
+        assert subjects[address] == "[Bastion] Password changed"
