@@ -298,12 +298,18 @@ def _after_factor_added(request, user, method: str, name: str, *, by_admin: bool
     else:
         what = gettext_lazy("An authenticator app named {name} was added to your account's "
                             "two-factor authentication.")
-    body = format_lazy(what, name=repr(name))
-    if by_admin:
-        body = format_lazy("{} {}", body, gettext_lazy(
-            "An administrator of the index added it and was shown its secret so as to hand it "
-            "to you. If you did not ask for it, tell the administrators at once."))
-    notifications.notify(user, gettext_lazy("Two-factor method added"), body)
+    if by_admin and method == "webauthn":
+        what = gettext_lazy("A security key named {name} was added to your account's two-factor "
+                            "authentication by an administrator of the index, who was shown its "
+                            "secret so as to hand it to you. If you did not ask for it, tell the "
+                            "administrators at once.")
+    elif by_admin:
+        what = gettext_lazy("An authenticator app named {name} was added to your account's "
+                            "two-factor authentication by an administrator of the index, who "
+                            "was shown its secret so as to hand it to you. If you did not ask "
+                            "for it, tell the administrators at once.")
+    notifications.notify(user, gettext_lazy("Two-factor method added"),
+                         format_lazy(what, name=repr(name)))
     codes = None
     if recovery.remaining(user) == 0:
         codes = recovery.generate(user)
