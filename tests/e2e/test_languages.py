@@ -131,3 +131,19 @@ def test_the_account_pages_render_in_german(server, unique):
                         "/account/login/passkey/": "Passkey verwenden"}.items():
         page = requests.get(server.url + path, headers=GERMAN, timeout=30)
         assert page.status_code == 200 and words in page.text, path
+
+
+def test_a_services_error_reaches_the_page_in_german_and_the_cli_in_english(server, unique):
+    user, _secret = make_user(unique)
+    client = Client(server.url)
+    client.http.headers.update(GERMAN)
+    client.login(user.username)
+    page = client.post("/account/password/", {"current": "not-the-password",
+                                              "password": "x", "password_confirm": "x"})
+    assert "Ihr aktuelles Passwort ist nicht richtig." in page.text
+    # Outside a page request nothing is activated: the CLI and the APIs read English.
+    from bastion.accounts import services
+    from bastion.core.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="Names are at most 64 characters."):
+        services.enrol_totp(user, name="n" * 65)

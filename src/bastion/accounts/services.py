@@ -64,10 +64,10 @@ def create_user(username: str, email: str, password: str | None = None, *, is_ad
 def check_username(username: str) -> str:
     username = (username or "").strip()
     if not USERNAME_RE.match(username):
-        raise ValidationError("Usernames are 1 to 50 letters, digits, '.', '_' or '-', and start "
-                              "and end with a letter or digit.")
+        raise ValidationError(_("Usernames are 1 to 50 letters, digits, '.', '_' or '-', and start "
+                              "and end with a letter or digit."))
     if get_user_model().objects.filter(username__iexact=username).exists():
-        raise ValidationError("That username is taken. Choose another.")
+        raise ValidationError(_("That username is taken. Choose another."))
     return username
 
 
@@ -76,10 +76,10 @@ def check_new_email(email: str) -> str:
     try:
         validate_email(email)
     except DjangoValidationError:
-        raise ValidationError("Enter a valid email address.") from None
+        raise ValidationError(_("Enter a valid email address.")) from None
     if (get_user_model().objects.filter(email__iexact=email).exists()
             or EmailAddress.objects.filter(email__iexact=email).exists()):
-        raise ValidationError("That email address is already in use by an account.")
+        raise ValidationError(_("That email address is already in use by an account."))
     return email
 
 
@@ -143,17 +143,17 @@ def verification_target(token: str):
     try:
         payload = signing.loads(token, salt=VERIFY_SALT, max_age=settings.EMAIL_VERIFY_SECONDS)
     except signing.SignatureExpired:
-        raise ValidationError("This verification link has expired. Ask for a new one on your "
-                              "account's email page.") from None
+        raise ValidationError(_("This verification link has expired. Ask for a new one on your "
+                              "account's email page.")) from None
     except signing.BadSignature:
-        raise ValidationError("This verification link is not valid.") from None
+        raise ValidationError(_("This verification link is not valid.")) from None
     user = get_user_model().objects.filter(pk=payload.get("u")).first()
     email = str(payload.get("e", ""))
     if user is None:
-        raise ValidationError("This verification link is not valid.")
+        raise ValidationError(_("This verification link is not valid."))
     if user.email.lower() != email and not EmailAddress.objects.filter(
             user=user, email__iexact=email).exists():
-        raise ValidationError("This address is no longer on the account.")
+        raise ValidationError(_("This address is no longer on the account."))
     return user, email
 
 
@@ -176,7 +176,7 @@ def verify_email(request, token: str):
         else:
             extra = EmailAddress.objects.filter(user=user, email__iexact=email).first()
             if extra is None:
-                raise ValidationError("This address is no longer on the account.")
+                raise ValidationError(_("This address is no longer on the account."))
             if extra.verified:
                 return user, extra.email
             extra.verified = True
@@ -191,7 +191,7 @@ def verify_email(request, token: str):
 def add_email(request, user, email: str) -> EmailAddress:
     email = check_new_email(email)
     if EmailAddress.objects.filter(user=user).count() >= 5:
-        raise ValidationError("An account can have at most 5 additional addresses.")
+        raise ValidationError(_("An account can have at most 5 additional addresses."))
     with transaction.atomic():
         address = EmailAddress.objects.create(user=user, email=email)
         record(tags.ACCOUNT_EMAIL_ADD, info=_info(request), actor=user, user=user,
@@ -214,7 +214,7 @@ def remove_email(request, user, address: EmailAddress) -> None:
 
 def make_primary(request, user, address: EmailAddress) -> None:
     if not address.verified:
-        raise ValidationError("Verify this address before making it your primary address.")
+        raise ValidationError(_("Verify this address before making it your primary address."))
     with transaction.atomic():
         old_email, old_verified = user.email, user.email_verified
         new_email = address.email
@@ -277,8 +277,8 @@ def can_publish(user) -> tuple[bool, str]:
 
 def require_verified_email(user) -> None:
     if not user.email_verified:
-        raise ValidationError("Verify your primary email address before setting up "
-                              "two-factor authentication.")
+        raise ValidationError(_("Verify your primary email address before setting up "
+                              "two-factor authentication."))
 
 
 def _after_factor_added(request, user, method: str, name: str, *, by_admin: bool = False,
@@ -323,11 +323,11 @@ def add_totp(request, user, *, name: str, secret: str, code: str) -> tuple[TOTPD
     require_verified_email(user)
     name = (name or "").strip() or "Authenticator app"
     if len(name) > 64:
-        raise ValidationError("Names are at most 64 characters.")
+        raise ValidationError(_("Names are at most 64 characters."))
     step = totp.matching_step(secret, code)
     if step is None:
-        raise ValidationError("That code is not valid. Check your device's clock and enter the "
-                              "current six-digit code.")
+        raise ValidationError(_("That code is not valid. Check your device's clock and enter the "
+                              "current six-digit code."))
     with transaction.atomic():
         device = TOTPDevice.objects.create(user=user, name=name, secret=secret, last_used_step=step)
         codes = _after_factor_added(request, user, "totp", name)
@@ -356,11 +356,12 @@ def enrol_totp(user, *, name: str = "Authenticator app", actor=None,
     from . import totp
 
     if not user.is_active:
-        raise ValidationError(f"The account '{user.username}' is disabled.")
+        raise ValidationError(_("The account '{username}' is disabled.").format(
+            username=user.username))
     require_verified_email(user)
     name = (name or "").strip() or "Authenticator app"
     if len(name) > 64:
-        raise ValidationError("Names are at most 64 characters.")
+        raise ValidationError(_("Names are at most 64 characters."))
     secret = totp.new_secret()
     with transaction.atomic():
         device = TOTPDevice.objects.create(user=user, name=name, secret=secret)
@@ -419,8 +420,8 @@ def set_language(request, user, code: str) -> None:
 
 def set_passwordless(request, user, credential: WebAuthnCredential, enabled: bool) -> None:
     if enabled and not credential.user_verified:
-        raise ValidationError("This key did not verify you with a PIN or biometric when it was "
-                              "registered, so it cannot sign in without a password.")
+        raise ValidationError(_("This key did not verify you with a PIN or biometric when it was "
+                              "registered, so it cannot sign in without a password."))
     with transaction.atomic():
         credential.passwordless = enabled
         credential.save(update_fields=["passwordless"])
@@ -437,7 +438,7 @@ def set_passwordless(request, user, credential: WebAuthnCredential, enabled: boo
 
 def regenerate_recovery_codes(request, user) -> list[str]:
     if not has_two_factor(user):
-        raise ValidationError("Set up two-factor authentication first; recovery codes back it up.")
+        raise ValidationError(_("Set up two-factor authentication first; recovery codes back it up."))
     with transaction.atomic():
         codes = recovery.generate(user)
         record(tags.ACCOUNT_RECOVERY_CODES_REGENERATED, info=_info(request), actor=user, user=user)
@@ -464,7 +465,7 @@ def use_recovery_code(request, user, code: str) -> bool:
 
 def check_new_password(user, password: str, confirm: str) -> None:
     if password != confirm:
-        raise ValidationError("The two passwords do not match.")
+        raise ValidationError(_("The two passwords do not match."))
     try:
         validate_password(password, user)
     except DjangoValidationError as exc:
@@ -496,7 +497,7 @@ def change_password(request, user, *, current: str, new: str, confirm: str) -> N
             f"{throttle.describe_wait(attempt.wait)}.", attempt.wait)
     if not user.check_password(current):
         record_login_failure(request, user, reason="password change: current password")
-        raise ValidationError("Your current password is not correct.")
+        raise ValidationError(_("Your current password is not correct."))
     attempt.release()
     check_new_password(user, new, confirm)
     with transaction.atomic():
@@ -611,7 +612,7 @@ def delete_account(request, user, *, confirmation: str) -> None:
     ``signals.account_deleted``.
     """
     if confirmation.strip() != user.username:
-        raise ValidationError("Type your username exactly to confirm the deletion.")
+        raise ValidationError(_("Type your username exactly to confirm the deletion."))
     blocking = deletion_blockers(user)
     if blocking:
         raise ValidationError(" ".join(blocking))

@@ -13,6 +13,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from packaging.utils import canonicalize_name, canonicalize_version
 
 from bastion.core import names
@@ -68,7 +69,7 @@ def delete_file(file: File, actor, *, confirm: str, info: RequestInfo | None = N
         require_owner(actor, project, "delete files")
         file = File.objects.filter(pk=file.pk).first()
         if file is None:
-            raise ValidationError("This file was already deleted.")
+            raise ValidationError(_("This file was already deleted."))
         paths = _stored_paths([file])
         filename, size, sha256 = file.filename, file.size, file.sha256
         file.delete()
@@ -95,7 +96,7 @@ def delete_release(release: Release, actor, *, confirm: str,
         require_owner(actor, project, "delete releases")
         files = list(File.objects.filter(release_id=release.pk))
         if not Release.objects.filter(pk=release.pk).exists():
-            raise ValidationError("This release was already deleted.")
+            raise ValidationError(_("This release was already deleted."))
         paths = _stored_paths(files)
         freed = sum(f.size for f in files)
         filenames = sorted(f.filename for f in files)

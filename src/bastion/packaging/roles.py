@@ -22,6 +22,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from bastion.accounts import signup
 from bastion.accounts.models import InvitationKind, SignupInvitationStatus
@@ -307,9 +308,8 @@ def accept(invitation: RoleInvitation, user, *, info: RequestInfo | None = None)
                     or role_of(current.inviter, project) == RoleName.OWNER):
                 # An invitation is only as good as its author's standing: a removed Owner's
                 # outstanding invitations die with their role.
-                raise ValidationError(
-                    "This invitation is no longer valid: the person who sent it is not an Owner anymore."
-                )
+                raise ValidationError(_("This invitation is no longer valid: the person who sent it is not an Owner anymore."
+                ))
             allowed, why = can_publish(user)
             if not allowed:
                 raise ValidationError(f"You cannot join a project yet: {why}")
@@ -328,7 +328,7 @@ def accept(invitation: RoleInvitation, user, *, info: RequestInfo | None = None)
                 f"{project.name}.")
     if expired:
         # Raised outside the transaction so that the expired status is kept.
-        raise ValidationError("This invitation has expired; ask an Owner to invite you again.")
+        raise ValidationError(_("This invitation has expired; ask an Owner to invite you again."))
     return role
 
 
@@ -353,7 +353,7 @@ def revoke_invitation(invitation: RoleInvitation, actor, *,
         current = (RoleInvitation.objects.select_for_update(of=("self",))
                    .select_related("project", "invitee").filter(pk=invitation.pk).first())
         if current is None:
-            raise ValidationError("This invitation does not exist.")
+            raise ValidationError(_("This invitation does not exist."))
         project = current.project
         _require_manager(actor, project)
         if current.status != InvitationStatus.PENDING:
