@@ -22,7 +22,8 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.text import format_lazy
+from django.utils.translation import gettext as _, gettext_lazy
 
 from bastion.accounts import signup
 from bastion.accounts.models import InvitationKind, SignupInvitationStatus
@@ -181,12 +182,14 @@ def _invite(project: Project, inviter, invitee_username: str, role_name: str, *,
         additional["by_admin"] = True
     _record("invite", project, actor=inviter, target=invitee, info=info, additional=additional)
     notifications.on_invitation(invitation)
-    who = inviter.username if inviter is not None else "An administrator"
+    who = inviter.username if inviter is not None else gettext_lazy("An administrator")
     notifications.notify_owners(
-        project, f"{invitee.username} invited as {role_name}",
-        f"{who} invited {invitee.username} to become {role_name} of "
-        f"{project.name}. The invitation expires at "
-        f"{invitation.expires.isoformat(timespec='minutes')}.")
+        project, format_lazy(gettext_lazy("{user} invited as {role}"), user=invitee.username,
+                             role=role_name),
+        format_lazy(gettext_lazy("{inviter} invited {user} to become {role} of {project}. The "
+                                 "invitation expires at {expires}."),
+                    inviter=who, user=invitee.username, role=role_name, project=project.name,
+                    expires=invitation.expires.isoformat(timespec="minutes")))
     return invitation
 
 
@@ -216,10 +219,14 @@ def invite_by_email(project: Project, inviter, email: str, role_name: str, *,
         record(tags.ACCOUNT_ROLE_INVITE, info=info, actor=inviter, user=inviter, project=project,
                additional=details)
         notifications.notify_owners(
-            project, f"{address} invited as {role_name}",
-            f"{inviter.username} invited {address}, who has no account yet, to become "
-            f"{role_name} of {project.name}. The sign-up link expires at "
-            f"{invited.invitation.expires.isoformat(timespec='minutes')}.")
+            project, format_lazy(gettext_lazy("{user} invited as {role}"), user=address,
+                                 role=role_name),
+            format_lazy(gettext_lazy("{inviter} invited {address}, who has no account yet, to "
+                                     "become {role} of {project}. The sign-up link expires at "
+                                     "{expires}."),
+                        inviter=inviter.username, address=address, role=role_name,
+                        project=project.name,
+                        expires=invited.invitation.expires.isoformat(timespec="minutes")))
     return offer
 
 
@@ -244,9 +251,12 @@ def withdraw_email_invitation(offer: EmailRoleInvitation, actor, *,
         record(tags.ACCOUNT_ROLE_REVOKE_INVITE, info=info, actor=actor, user=actor,
                project=project, additional=details)
         notifications.notify_owners(
-            project, f"invitation of {offer.signup.email} withdrawn",
-            f"{actor.username} withdrew the invitation of {offer.signup.email} to become "
-            f"{offer.role_name} of {project.name}; the sign-up link no longer works.",
+            project, format_lazy(gettext_lazy("invitation of {address} withdrawn"),
+                                 address=offer.signup.email),
+            format_lazy(gettext_lazy("{user} withdrew the invitation of {address} to become "
+                                     "{role} of {project}; the sign-up link no longer works."),
+                        user=actor.username, address=offer.signup.email, role=offer.role_name,
+                        project=project.name),
             also=[offer.signup.email])
 
 
