@@ -493,8 +493,8 @@ def change_password(request, user, *, current: str, new: str, confirm: str) -> N
                                 throttle.ip_limit(_info(request).ip_address)])
     if attempt.refused:
         raise TooManyAttempts(
-            "Too many wrong passwords for this account or from your network. Try again in "
-            f"{throttle.describe_wait(attempt.wait)}.", attempt.wait)
+            _("Too many wrong passwords for this account or from your network. Try again in "
+              "{wait}.").format(wait=throttle.describe_wait(attempt.wait)), attempt.wait)
     if not user.check_password(current):
         record_login_failure(request, user, reason="password change: current password")
         raise ValidationError(_("Your current password is not correct."))

@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import gettext as _, ngettext
+from django.utils.translation import gettext as _, gettext_lazy, ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -54,10 +54,27 @@ def _next_url(request, default: str = "") -> str:
     return default or reverse("accounts:account")
 
 
+# Whole sentences per kind of attempt, so that each language can word them its own way.
+_TOO_MANY = {
+    "failed sign-in attempts": gettext_lazy(
+        "Too many failed sign-in attempts for this account or from your network. Try again in "
+        "{wait}."),
+    "sign-ups": gettext_lazy(
+        "Too many sign-ups for this account or from your network. Try again in {wait}."),
+    "failed second-factor attempts": gettext_lazy(
+        "Too many failed second-factor attempts for this account or from your network. Try "
+        "again in {wait}."),
+    "wrong passwords": gettext_lazy(
+        "Too many wrong passwords for this account or from your network. Try again in {wait}."),
+    "password-reset requests": gettext_lazy(
+        "Too many password-reset requests for this account or from your network. Try again in "
+        "{wait}."),
+}
+
+
 def _too_many(request, wait: int, what: str = "failed sign-in attempts"):
     response = render(request, "accounts/throttled.html", {
-        "message": (f"Too many {what} for this account or from your network. "
-                    f"Try again in {throttle.describe_wait(wait)}."),
+        "message": str(_TOO_MANY[what]).format(wait=throttle.describe_wait(wait)),
     }, status=429)
     response["Retry-After"] = str(wait)
     return response
