@@ -8,6 +8,8 @@ command -v oathtool >/dev/null 2>&1 || need+=(oathtool)
 command -v xgettext >/dev/null 2>&1 || need+=(gettext)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+# npm fetches axe-core for the browser tests' accessibility check (tests/browser/pagecheck.py).
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "not root or no apt-get: missing ${need[*]}; the tests that need them will be skipped" >&2

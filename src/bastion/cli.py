@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import shlex
 import sys
 
 
@@ -28,7 +29,36 @@ def cmd_init(args) -> int:
     _remove_upload_leftovers()
     if not args.quiet:
         print(f"Bastion data in {settings.DATA_DIR} ({settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]})")
+        _print_first_admin_hint()
     return 0
+
+
+def _program() -> str:
+    """How this command was started (``.venv/bin/bastion`` under ``make serve``), to repeat it,
+    with the data directory it was given: another command finds the same one only so."""
+    invoked = sys.argv[0] if sys.argv else ""
+    program = invoked if os.path.basename(invoked) == "bastion" else "bastion"
+    data_dir = os.environ.get("BASTION_DATA_DIR")
+    return f"BASTION_DATA_DIR={shlex.quote(data_dir)} {program}" if data_dir else program
+
+
+def _print_first_admin_hint() -> None:
+    """On a fresh index, the one command that creates its first administrator."""
+    from django.contrib.auth import get_user_model
+    from django.db import DatabaseError, connections
+
+    try:
+        has_admin = get_user_model().objects.filter(is_superuser=True, is_active=True).exists()
+    except DatabaseError:  # not initialised (serve --no-migrate): the requests will say so
+        return
+    finally:
+        # Before gunicorn forks its workers: they must not share this process's connection.
+        connections.close_all()
+    if not has_admin:
+        print("No administrator yet. Create the first one (it asks for a password on standard "
+              "input and prints an authenticator-app secret):\n"
+              f"    {_program()} admin create-user NAME --email EMAIL --admin --totp "
+              "--password-stdin", flush=True)
 
 
 def _remove_upload_leftovers() -> None:
@@ -64,6 +94,8 @@ def cmd_serve(args) -> int:
     else:
         args.quiet = True
         cmd_init(args)
+    print(f"Bastion serves {settings.BASE_URL}/ (data in {settings.DATA_DIR})", flush=True)
+    _print_first_admin_hint()
     from . import worker
     from .server import run
 

@@ -324,6 +324,7 @@ MIDDLEWARE = [
     "bastion.web.languages.PageLanguageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "bastion.web.middleware.SecurityHeadersMiddleware",
+    "bastion.web.middleware.MethodNotAllowedPageMiddleware",
 ]
 
 ROOT_URLCONF = "bastion.urls"
@@ -342,6 +343,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "bastion.packaging.context_processors.invitations",
             ],
         },
     }
@@ -375,7 +377,7 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = option("session_age_seconds", 12 * 3600, cast=int)
 LOGIN_URL = "/account/login/"
 LOGIN_REDIRECT_URL = "/account/"
-CSRF_FAILURE_VIEW = "bastion.accounts.views.csrf_failure"
+CSRF_FAILURE_VIEW = "bastion.web.errors.csrf_failure"
 # A password-reset link dies after this long, at first use, or when the password changes.
 PASSWORD_RESET_TIMEOUT = option("password_reset_seconds", 3600, cast=int)
 EMAIL_VERIFY_SECONDS = option("email_verify_seconds", 48 * 3600, cast=int)

@@ -6,8 +6,11 @@ from bastion.events import views as event_views
 from bastion.upload import views as upload_views
 from bastion.web.admin_site import admin_only_json
 
-# Refusals such as a Host header outside ALLOWED_HOSTS say why, in one line.
-handler400 = "bastion.web.views.bad_request"
+# Pages in the site's style, plain lines on the API routes (bastion.web.errors says why).
+handler400 = "bastion.web.errors.bad_request"
+handler403 = "bastion.web.errors.permission_denied"
+handler404 = "bastion.web.errors.page_not_found"
+handler500 = "bastion.web.errors.server_error"
 
 urlpatterns = [
     path("simple/", include("bastion.simple.urls")),

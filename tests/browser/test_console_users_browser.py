@@ -1,6 +1,8 @@
 """An administrator walks the console's overview and Users area in Chromium: signs in with a
 password and an authenticator app, finds a pending sign-up, approves it, starts an account
-recovery for someone else and cancels it; the page never trips the CSP."""
+recovery for someone else and cancels it; grants read access, disables and enables an account
+and reads it all in the event log; the page never trips the CSP. An administrator without a
+second factor is kept out."""
 
 from __future__ import annotations
 
@@ -81,3 +83,50 @@ def test_an_admin_walks_the_users_area(server, context):
     assert account_recovery.open_recovery(lost) is None
     assert violations == []
     assert verify_chain().ok
+
+
+def _signed_in(context, server, user, **kw) -> None:
+    from django.conf import settings
+
+    from tests.e2e.manage_support import session_key_for
+
+    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME,
+                          "value": session_key_for(user, **kw), "url": localhost(server)}])
+
+
+def test_an_admin_grants_read_disables_and_enables_and_reads_it_in_the_log(server, context):
+    from tests.e2e.manage_support import make_user
+
+    base = localhost(server)
+    admin = make_user("gboss", admin=True)
+    member = make_user("gmem")
+    _signed_in(context, server, admin)
+    page = context.new_page()
+    page.goto(f"{base}/admin/users/u/{member.username}/")
+    if page.inner_text("#grant-read") == "yes":
+        page.click("button:has-text('Withdraw read access')")
+        assert page.inner_text("#grant-read") == "no"
+    page.click("button:has-text('Grant read access')")
+    assert page.inner_text("#grant-read") == "yes"
+    page.fill("#disable-reason", "laptop stolen, checking with the owner")
+    page.click("button:has-text('Disable account')")
+    assert page.inner_text("#account-status") == "disabled"
+    page.click("button:has-text('Enable account')")
+    assert page.inner_text("#account-status") == "active"
+    page.click("text=Security events of this account")
+    log = page.inner_text("main")
+    assert f"let {member.username} read every project" in log
+    assert f"disabled the account {member.username}" in log
+    assert "laptop stolen" in log
+    assert verify_chain().ok
+
+
+def test_an_admin_without_a_second_factor_is_kept_out_of_the_console(server, context):
+    from tests.e2e.manage_support import make_user
+
+    _signed_in(context, server, make_user("nof", admin=True, two_factor=False))
+    page = context.new_page()
+    response = page.goto(localhost(server) + "/admin/users/")
+    assert response.status == 403
+    assert "second factor" in page.inner_text("main")
+    assert page.locator("#users").count() == 0

@@ -1,5 +1,6 @@
 """Account security over plain HTTP against a real server (see accounts_client)."""
 
+import json
 import re
 import time
 
@@ -12,7 +13,7 @@ from django.utils import timezone
 from bastion.accounts.models import TOTPDevice, UserSession
 from bastion.accounts.reauth import SESSION_KEY as REAUTH_KEY
 from bastion.events.models import SecurityEvent
-from bastion.packaging.models import Project, Role, RoleName
+from bastion.packaging.models import InvitationStatus, Project, Role, RoleInvitation, RoleName
 from bastion.tokens.models import ApiToken
 from bastion.tokens.services import create_token
 
@@ -271,6 +272,28 @@ def test_security_log_shows_only_the_users_own_events_and_filters(server, unique
     assert client.get("/account/security-log/?since=garbage&page=zzz").status_code == 200
 
 
+def test_security_log_downloads_only_the_users_own_events_with_its_filters(server, unique):
+    user, _ = make_user(unique)
+    other, _ = make_user(unique, prefix="o")
+    Client(server.url).login(other.username)
+    client = Client(server.url)
+    client.login(user.username)
+    whole = client.get("/account/security-log/export.jsonl")
+    assert whole.status_code == 200 and "attachment" in whole.headers["Content-Disposition"]
+    assert "no-store" in whole.headers["Cache-Control"]
+    rows = [json.loads(line) for line in whole.text.splitlines()]
+    assert rows and {row["user"] for row in rows} == {user.username}
+    assert {"account:create", "account:login:success"} <= {row["tag"] for row in rows}
+    only = client.get("/account/security-log/export.csv?tag=account:create&page=3")
+    lines = only.text.splitlines()
+    assert lines[0].startswith("sequence,time,tag") and len(lines) == 2
+    assert "account:create" in lines[1] and other.username not in only.text
+    page = client.get("/account/security-log/?tag=account:create&page=1").text
+    assert "security-log/export.csv?tag=account%3Acreate\"" in page
+    assert client.get("/account/security-log/export.pdf").status_code == 404
+    assert "/account/login/" in Client(server.url).get("/account/security-log/export.csv").url
+
+
 def test_account_deletion_needs_typed_confirmation_and_no_sole_ownership(server, unique):
     user, _ = make_user(unique)
     project = Project.objects.create(name=f"del{unique}", normalized_name=f"del{unique}",
@@ -309,11 +332,23 @@ def test_a_deleted_account_leaves_its_projects_and_its_tokens_die(server, unique
     Role.objects.create(project=project, user=user, role_name=RoleName.MAINTAINER)
     _, scoped = create_token(user, projects=[project.name])
     _, user_wide = create_token(user)
+    # An invitation the account sent goes with it (as Owner, beside another Owner).
+    other = Project.objects.create(name=f"sent{unique}", normalized_name=f"sent{unique}",
+                                   ultranormalized_name=f"sent{unique}", created=timezone.now())
+    Role.objects.create(project=other, user=owner, role_name=RoleName.OWNER)
+    Role.objects.create(project=other, user=user, role_name=RoleName.OWNER)
+    invitee, _ = make_user(unique, prefix="i")
+    sent = RoleInvitation.objects.create(project=other, invitee=invitee, inviter=user,
+                                         role_name=RoleName.MAINTAINER, created=timezone.now(),
+                                         expires=timezone.now() + timezone.timedelta(days=1))
     client = Client(server.url)
     client.login(user.username)
     client.post("/account/delete/", {"confirm": user.username})
     assert not get_user_model().objects.get(pk=user.pk).is_active
     assert not Role.objects.filter(user=user).exists()
+    assert RoleInvitation.objects.get(pk=sent.pk).status == InvitationStatus.REVOKED
+    assert SecurityEvent.objects.filter(tag="project:role:revoke_invite", project_id_ref=other.pk,
+                                        additional__account_deleted=True).exists()
     assert not ApiToken.objects.filter(user=user, revoked__isnull=True).exists()
     removal = SecurityEvent.objects.get(tag="project:role:remove", project_id_ref=project.pk)
     assert removal.additional["revoked_tokens"] == [str(scoped.id)]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from datetime import timedelta
 
 import requests
@@ -244,6 +247,31 @@ def test_owners_and_maintainers_read_the_project_log_with_filters(server):
     assert "file:add" in text_of(client.get(manage(project, "history/")
                                             + f"?since={today}&until={today}").text)
     assert client.get(manage(project, "history/") + "?since=garbage").status_code == 200
+
+
+def test_the_project_log_downloads_with_its_filters_for_the_same_readers(server):
+    owner, maintainer, stranger = make_user("xo"), make_user("xm"), make_user("xs")
+    project = new_project(owner, maintainer=maintainer)
+    Client(server, owner).post(manage(project, "release/1.0/yank/"), {"reason": "=cmd|' /C calc'!A0"})
+    whole = Client(server, maintainer).get(manage(project, "history/export.jsonl"))
+    assert whole.status_code == 200 and whole.headers["Content-Type"].startswith("application/jsonl")
+    assert "attachment" in whole.headers["Content-Disposition"]
+    rows = [json.loads(line) for line in whole.text.splitlines()]
+    assert [row["sequence"] for row in rows] == sorted(row["sequence"] for row in rows)
+    assert {row["project"] for row in rows} == {project.name}
+    assert {"project:create", "file:add", "project:release:yank"} <= {row["tag"] for row in rows}
+    assert all(row["description"] and row["hash"] for row in rows)
+    yanks = Client(server, owner).get(manage(project, "history/export.csv")
+                                      + "?tag=project:release:yank")
+    table = list(csv.reader(io.StringIO(yanks.text)))
+    assert table[0][:3] == ["sequence", "time", "tag"] and len(table) == 2
+    assert table[1][2] == "project:release:yank"
+    assert not any(cell.startswith("=") for cell in table[1])  # no formula reaches a spreadsheet
+    page = Client(server, owner).get(manage(project, "history/") + "?tag=project:release:yank")
+    assert "history/export.csv?tag=project%3Arelease%3Ayank" in page.text
+    assert Client(server, stranger).get(manage(project, "history/export.csv")).status_code == 404
+    assert Client(server, owner).get(manage(project, "history/export.xls")).status_code == 404
+    assert Client(server).get(manage(project, "history/export.csv")).status_code == 302
 
 
 def test_admins_read_the_whole_log_as_json_and_nobody_else_does(server):

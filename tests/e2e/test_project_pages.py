@@ -65,7 +65,7 @@ def test_project_page_shows_description_metadata_files_and_install_line(server, 
     assert file.upload_time.strftime("%Y-%m-%d %H:%M") in page
     assert f'href="/{file.path}"' in page
     assert "&gt;=3.9" in page and "MIT" in page
-    assert "Programming Language :: Python :: 3" in page
+    assert "<dt>Programming Language</dt><dd>Python :: 3</dd>" in page  # grouped, as on PyPI
     assert '<a href="https://git.example.org/page" rel="nofollow noopener noreferrer">' in page
     assert f'<a href="/user/{owner.username}/">{owner.username}</a>' in page
     assert "active" in page

@@ -44,3 +44,15 @@ def use(user, code: str) -> bool:
 
 def remaining(user) -> int:
     return RecoveryCode.objects.filter(user=user, used__isnull=True).count()
+
+
+def as_text(username: str, site: str, codes: list[str]) -> str:
+    """The codes as the text file the recovery-codes page offers for download.
+
+    Built into the page itself (a data: link): the codes exist only in that one answer, so
+    no second request could fetch them again.
+    """
+    when = timezone.now().strftime("%Y-%m-%d %H:%M UTC")
+    return (f"Recovery codes for {username} on {site}\n"
+            f"Created {when}. Each code works once, if you lose your second factors.\n"
+            "Keep this file somewhere safe and offline.\n\n" + "\n".join(codes) + "\n")

@@ -247,6 +247,10 @@ def has_two_factor(user) -> bool:
 
 NEEDS_SECOND_FACTOR = ("Enable two-factor authentication (an authenticator app or a security key) "
                        "before publishing or creating tokens.")
+NEEDS_VERIFIED_EMAIL = "Verify your primary email address before publishing or creating tokens."
+NEEDS_VERIFIED_EMAIL_FOR_2FA = ("Verify your primary email address before setting up "
+                                "two-factor authentication.")
+NEEDS_TWO_FACTOR_FIRST = "Set up two-factor authentication first; recovery codes back it up."
 PENDING_APPROVAL = ("An administrator has not approved your account yet: until then it can "
                     "read nothing, create nothing and mint no token.")
 
@@ -264,7 +268,7 @@ def can_publish(user) -> tuple[bool, str]:
     if user.signup_status == SignupStatus.PENDING:
         return False, PENDING_APPROVAL
     if not user.email_verified:
-        return False, "Verify your primary email address before publishing or creating tokens."
+        return False, NEEDS_VERIFIED_EMAIL
     if settings.REQUIRE_2FA and not has_two_factor(user):
         return False, NEEDS_SECOND_FACTOR
     from .account_recovery import must_enrol_second_factor
@@ -277,8 +281,7 @@ def can_publish(user) -> tuple[bool, str]:
 
 def require_verified_email(user) -> None:
     if not user.email_verified:
-        raise ValidationError(_("Verify your primary email address before setting up "
-                              "two-factor authentication."))
+        raise ValidationError(NEEDS_VERIFIED_EMAIL_FOR_2FA)
 
 
 def _after_factor_added(request, user, method: str, name: str, *, by_admin: bool = False,
@@ -438,7 +441,7 @@ def set_passwordless(request, user, credential: WebAuthnCredential, enabled: boo
 
 def regenerate_recovery_codes(request, user) -> list[str]:
     if not has_two_factor(user):
-        raise ValidationError(_("Set up two-factor authentication first; recovery codes back it up."))
+        raise ValidationError(NEEDS_TWO_FACTOR_FIRST)
     with transaction.atomic():
         codes = recovery.generate(user)
         record(tags.ACCOUNT_RECOVERY_CODES_REGENERATED, info=_info(request), actor=user, user=user)

@@ -36,5 +36,6 @@ urlpatterns = [
          name="recovery_codes_regenerate"),
     path("sessions/", views.session_list, name="sessions"),
     path("security-log/", views.security_log, name="security_log"),
+    path("security-log/export.<str:fmt>", views.security_log_export, name="security_log_export"),
     path("delete/", views.delete_account, name="delete"),
 ]

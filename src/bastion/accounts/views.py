@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, time as dtime, timezone as dt_timezone
 
 from django.conf import settings
 from django.contrib import messages
@@ -17,12 +16,14 @@ from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _, gettext_lazy, ngettext
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from bastion.core.errors import ValidationError
+from bastion.core.text import one_line
 from bastion.events import tags
+from bastion.events.export import export_response
 from bastion.events.models import SecurityEvent
-from bastion.events.services import RequestInfo
+from bastion.events.services import RequestInfo, filtered
 
 from . import account_recovery, grants, languages, recovery, reauth, security_keys, services, sessions, signup, throttle, totp
 from .models import EmailAddress, SignupStatus, TOTPDevice, WebAuthnCredential
@@ -34,10 +35,6 @@ PENDING_SECONDS = 300
 PENDING_TOTP = "bastion_pending_totp"
 FRESH_CODES = "bastion_fresh_recovery_codes"
 BACKEND = "django.contrib.auth.backends.ModelBackend"
-
-
-def csrf_failure(request, reason=""):
-    return render(request, "accounts/csrf_failure.html", status=403)
 
 
 # --- helpers ----------------------------------------------------------------------------
@@ -676,8 +673,10 @@ def webauthn_passkey(request, pk):
 @login_required
 @require_http_methods(["GET"])
 def recovery_codes(request):
+    codes = request.session.pop(FRESH_CODES, None)
     return render(request, "accounts/recovery_codes.html", {
-        "codes": request.session.pop(FRESH_CODES, None),
+        "codes": codes,
+        "codes_text": recovery.as_text(request.user.username, settings.BASE_URL, codes) if codes else "",
         "remaining": recovery.remaining(request.user),
         "has_two_factor": services.has_two_factor(request.user),
     })
@@ -714,33 +713,41 @@ def session_list(request):
     })
 
 
-def _date(value: str, *, end: bool = False):
-    try:
-        day = datetime.strptime(value, "%Y-%m-%d").date()
-    except (TypeError, ValueError):
-        return None
-    return datetime.combine(day, dtime.max if end else dtime.min, tzinfo=dt_timezone.utc)
+def _own_events(request):
+    """The signed-in user's events, filtered by the log page's tag and days."""
+    return filtered(SecurityEvent.objects.filter(user=request.user),
+                    tag=one_line(request.GET.get("tag"), 100),
+                    since=one_line(request.GET.get("since"), 10),
+                    until=one_line(request.GET.get("until"), 10))
 
 
 @never_cache
 @login_required
 def security_log(request):
-    events = SecurityEvent.objects.filter(user=request.user).order_by("-sequence")
+    events = _own_events(request).order_by("-sequence")
     tag_choices = sorted(set(SecurityEvent.objects.filter(user=request.user)
                              .order_by().values_list("tag", flat=True).distinct()))
-    chosen = request.GET.get("tag", "")
-    if chosen:
-        events = events.filter(tag=chosen)
-    since, until = _date(request.GET.get("since", "")), _date(request.GET.get("until", ""), end=True)
-    if since:
-        events = events.filter(time__gte=since)
-    if until:
-        events = events.filter(time__lte=until)
     page = Paginator(events, 50).get_page(request.GET.get("page"))
     return render(request, "accounts/security_log.html", {
-        "page": page, "tags": tag_choices, "chosen": chosen,
-        "since": request.GET.get("since", "")[:10], "until": request.GET.get("until", "")[:10],
+        "page": page, "tags": tag_choices, "chosen": one_line(request.GET.get("tag"), 100),
+        "since": one_line(request.GET.get("since"), 10),
+        "until": one_line(request.GET.get("until"), 10),
+        "export_query": _export_query(request),
     })
+
+
+@never_cache
+@login_required
+@require_GET
+def security_log_export(request, fmt: str):
+    """The same events as the log page shows with these filters, as JSON Lines or CSV."""
+    return export_response(_own_events(request), fmt, "security-log")
+
+
+def _export_query(request) -> str:
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
 
 
 @never_cache

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404
 from django.shortcuts import render
 from django.urls import path
 from django.views.decorators.http import require_safe
@@ -14,7 +14,7 @@ from django.views.decorators.http import require_safe
 from bastion.core.errors import ValidationError
 from bastion.core.text import one_line
 from bastion.events import export as exporting
-from bastion.events.services import EventFilter, search, verify_chain
+from bastion.events.services import EventFilter, chain_state, search
 
 from .access import console_view
 
@@ -51,33 +51,24 @@ def index(request):
     return render(request, "console/events.html", {
         "area": "events", "events": events, "spec": spec, "query": query, "error": error,
         "older": events[-1].sequence if more and events else None, "paged": bool(before),
-        "chain": verify_chain(),
+        "chain": chain_state().report,
     }, status=status)
-
-
-_FORMATS = {
-    "jsonl": ("application/jsonl; charset=utf-8", exporting.jsonl_lines),
-    "csv": ("text/csv; charset=utf-8", exporting.csv_lines),
-}
 
 
 @console_view
 @require_safe
 def export(request, fmt: str):
     """The filtered log, oldest first, streamed as JSON Lines or CSV."""
-    if fmt not in _FORMATS:
+    if fmt not in exporting.FORMATS:
         raise Http404
     spec = _filter_from(request.GET)
     try:
-        events = search(spec).order_by("sequence")
+        events = search(spec)
     except ValidationError as exc:
         return render(request, "console/events.html", {
             "area": "events", "events": [], "spec": spec, "query": _query_of(spec),
             "error": exc.message, "chain": None}, status=400)
-    content_type, lines = _FORMATS[fmt]
-    response = StreamingHttpResponse(lines(events), content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="bastion-events.{fmt}"'
-    return response
+    return exporting.export_response(events, fmt, "bastion-events")
 
 
 urlpatterns = [

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_safe
 
 from bastion.accounts import notifications, signup
 from bastion.accounts.models import User
-from bastion.events.services import verify_chain
+from bastion.events.services import chain_state
 from bastion.packaging.models import File, Project
 
 from .access import console_view
@@ -47,7 +47,7 @@ def _base_url() -> str:
 @console_view
 @require_safe
 def index(request):
-    chain = verify_chain()
+    chain = chain_state().report
     context = {
         "area": "overview",
         "policies": [

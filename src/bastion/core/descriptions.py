@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email.message
 import io
+import re
 from dataclasses import dataclass
 
 from .errors import ValidationError
@@ -79,3 +80,21 @@ def _content_type(content_type: str | None) -> tuple[str, str]:
     except Exception:  # already validated by packaging; be safe anyway
         return "text/x-rst", "GFM"
     return kind, variant if isinstance(variant, str) else "GFM"
+
+
+# readme_renderer's output as stored, made fit for every reader when shown. Headings carry an
+# empty self-link (GitHub's hover anchor) that a screen reader announces as a nameless link,
+# and highlighted blocks name their programming language in ``lang``, which is for human
+# languages. Applied when the page is shown, so descriptions stored earlier are fixed too;
+# the patterns match only the renderer's own, already sanitised, markup.
+_EMPTY_ANCHOR = re.compile(r'<a href="#([^"<>&]{1,200})" rel="nofollow"></a>')
+_PRE_LANG = re.compile(r'<pre lang="([A-Za-z0-9_+.#-]{1,40})">')
+# A block of code wider than the page scrolls; keyboard users must be able to scroll it too.
+_PRE = re.compile(r'<pre(?=[ >])')
+
+
+def for_display(html: str) -> str:
+    html = _EMPTY_ANCHOR.sub(
+        r'<a href="#\1" rel="nofollow" class="anchor" aria-label="Link to this section">#</a>', html)
+    html = _PRE_LANG.sub(r'<pre data-lang="\1">', html)
+    return _PRE.sub('<pre tabindex="0"', html)

@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterable, Iterator
 
 from django.db.models import QuerySet
+from django.http import Http404, StreamingHttpResponse
 
 from bastion.core.spreadsheet import safe_cell
 
@@ -50,3 +51,21 @@ def csv_lines(events) -> Iterator[str]:
         fields["additional"] = json.dumps(fields["additional"], sort_keys=True, ensure_ascii=False)
         writer.writerow([safe_cell(fields[column]) for column in CSV_COLUMNS])
         yield take()
+
+
+FORMATS = {
+    "jsonl": ("application/jsonl; charset=utf-8", jsonl_lines),
+    "csv": ("text/csv; charset=utf-8", csv_lines),
+}
+
+
+def export_response(events: QuerySet, fmt: str, name: str) -> StreamingHttpResponse:
+    """``events``, oldest first, as a streamed download ``<name>.<fmt>``; Http404 for a format
+    not in FORMATS. Every log page that offers an export answers through here."""
+    if fmt not in FORMATS:
+        raise Http404("No such export format.")
+    content_type, lines = FORMATS[fmt]
+    response = StreamingHttpResponse(lines(events.order_by("sequence")), content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -94,6 +94,9 @@ def project_links(release: Release | None) -> list[Link]:
     return links
 
 
+# Members listed per page on the project's pages (public and management).
+MEMBERS_PAGE_SIZE = 50
+
 @dataclass(frozen=True)
 class Member:
     username: str

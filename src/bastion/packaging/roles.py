@@ -116,6 +116,12 @@ def pending_invitations(user) -> list[RoleInvitation]:
                         expires__gt=timezone.now()).order_by("created"))
 
 
+def pending_invitation_count(user) -> int:
+    """How many invitations ``user`` can still answer (the navigation shows it)."""
+    return RoleInvitation.objects.filter(invitee=user, status=InvitationStatus.PENDING,
+                                         expires__gt=timezone.now()).count()
+
+
 def invite(project: Project, inviter, invitee_username: str, role_name: str, *,
            info: RequestInfo | None = None) -> RoleInvitation:
     role_name = _check_role(role_name)
@@ -502,3 +508,18 @@ def remove_deleted_account(sender, *, user, info: RequestInfo | None = None, **k
         notifications.notify_owners(
             project, f"{user.username} is no longer a member",
             f"{user.username} deleted their account and left {project.name}.")
+    # What the account offered goes with it: an invitation sent by an administrator stays
+    # valid only while its sender is one, and a deleted sender would leave it looking like
+    # one sent from the command line, valid for as long as it is pending.
+    for invitation in (RoleInvitation.objects.select_related("project", "invitee")
+                       .filter(inviter=user, status=InvitationStatus.PENDING)):
+        RoleInvitation.objects.filter(pk=invitation.pk).update(
+            status=InvitationStatus.REVOKED, responded=timezone.now())
+        _record("revoke_invite", invitation.project, actor=user, target=invitation.invitee,
+                info=info, additional={"role": invitation.role_name,
+                                       "invitation_id": invitation.pk, "account_deleted": True})
+        notifications.notify_owners(
+            invitation.project, f"invitation of {invitation.invitee.username} withdrawn",
+            f"{user.username} deleted their account, which withdrew their invitation of "
+            f"{invitation.invitee.username} to become {invitation.role_name} of "
+            f"{invitation.project.name}.", also=[invitation.invitee.email])

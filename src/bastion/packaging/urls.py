@@ -17,6 +17,8 @@ urlpatterns = [
 
     path("project/<str:name>/", views.project_settings, name="project"),
     path("project/<str:name>/history/", views.project_history, name="project-history"),
+    path("project/<str:name>/history/export.<str:fmt>", views.project_history_export,
+         name="project-history-export"),
     path("project/<str:name>/invite/", views.invite, name="invite"),
     path("project/<str:name>/invitations/<int:invitation_id>/revoke/", views.revoke_invitation,
          name="invitation-revoke"),

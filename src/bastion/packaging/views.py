@@ -34,6 +34,7 @@ from bastion.accounts.reauth import is_recent
 from bastion.accounts.services import can_publish, is_admin
 from bastion.core.errors import ValidationError
 from bastion.core.text import one_line
+from bastion.events.export import export_response
 from bastion.events.models import SecurityEvent
 from bastion.events.services import RequestInfo, filtered
 
@@ -171,6 +172,8 @@ def _project_context(request, project: Project, role: str | None) -> dict:
         "releases": [(r, counts.get(r.pk, 0)) for r in page.releases],
         "is_archived": project.status == ProjectStatus.ARCHIVED,
         "is_quarantined": project.status == ProjectStatus.QUARANTINED,
+        "members_page": Paginator(page.members, pages.MEMBERS_PAGE_SIZE).get_page(
+            request.GET.get("members")),
     }
 
 
@@ -236,11 +239,26 @@ def project_history(request, name: str):
     since, until = one_line(request.GET.get("since"), 10), one_line(request.GET.get("until"), 10)
     events = filtered(mine, tag=chosen, since=since, until=until).order_by("-sequence")
     tags = sorted(set(mine.order_by().values_list("tag", flat=True).distinct()))
+    query = request.GET.copy()
+    query.pop("page", None)
     return render(request, "packaging/project_history.html", {
         "project": project, "role": role, "tags": tags, "chosen": chosen,
-        "since": since, "until": until,
+        "since": since, "until": until, "export_query": query.urlencode(),
         "page": Paginator(events, HISTORY_PAGE_SIZE).get_page(request.GET.get("page")),
     })
+
+
+@never_cache
+@login_required
+@require_GET
+def project_history_export(request, name: str, fmt: str):
+    """The history page's events with the same filters, as JSON Lines or CSV; same readers."""
+    project, _role = managed_project(request, name)
+    events = filtered(SecurityEvent.objects.filter(project_id_ref=project.pk),
+                      tag=one_line(request.GET.get("tag"), 100),
+                      since=one_line(request.GET.get("since"), 10),
+                      until=one_line(request.GET.get("until"), 10))
+    return export_response(events, fmt, f"{project.normalized_name}-history")
 
 
 def _done(request, project: Project, text: str, url: str | None = None):

@@ -15,6 +15,7 @@ from datetime import datetime
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -35,6 +36,7 @@ from .models import ApiToken, TokenPermission
 from .services import create_token, revoke as revoke_token
 
 DEFAULT_EXPIRY_DAYS = 90
+TOKENS_PAGE_SIZE = 50
 EXPIRY_CHOICES = (7, 30, 90, 180, 365)
 NEVER = "never"
 MAX_PROJECTS = 50
@@ -83,8 +85,9 @@ def _rows(user) -> list[TokenRow]:
 @require_GET
 def token_list(request):
     allowed, reason = can_publish(request.user)
+    page = Paginator(_rows(request.user), TOKENS_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "tokens/list.html", {
-        "rows": _rows(request.user), "can_create": allowed, "policy_reason": reason,
+        "rows": page, "page": page, "can_create": allowed, "policy_reason": reason,
     })
 
 

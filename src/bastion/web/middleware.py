@@ -10,6 +10,8 @@ from django.contrib.messages.storage import default_storage
 from django.http import HttpResponseBadRequest
 from django.utils.functional import SimpleLazyObject, empty
 
+from . import errors
+
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
@@ -87,3 +89,21 @@ class LazyMessageMiddleware(MessageMiddleware):
         if isinstance(messages, SimpleLazyObject) and messages._wrapped is empty:
             return response
         return super().process_response(request, response)
+
+
+class MethodNotAllowedPageMiddleware:
+    """Give the empty 405 of Django's method decorators the site's error page.
+
+    Django has no handler405: ``require_POST`` and friends answer with no body at all. Only
+    pages change; the API routes keep their own answers.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (response.status_code == 405 and not response.streaming and not response.content
+                and not errors.is_api(request)):
+            return errors.method_not_allowed(request, response.get("Allow", ""))
+        return response

@@ -1,4 +1,6 @@
+from django.templatetags.static import static
 from django.urls import path
+from django.views.generic.base import RedirectView
 
 from . import views
 
@@ -9,4 +11,6 @@ urlpatterns = [
     path("projects/", views.project_list, name="project-list"),
     path("search/", views.search, name="search"),
     path("user/<str:username>/", views.user_profile, name="user-profile"),
+    # Browsers ask for it on their own, before reading the page's <link rel="icon">.
+    path("favicon.ico", RedirectView.as_view(url=static("bastion/favicon.svg"), permanent=True)),
 ]

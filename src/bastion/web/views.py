@@ -1,18 +1,20 @@
 from functools import wraps
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import DisallowedHost, RequestDataTooBig, TooManyFieldsSent
 from django.core.handlers.exception import response_for_exception
-from django.http import Http404, HttpResponse
+from django.http import Http404
+from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_cache_control
 from packaging.utils import canonicalize_name
 
 from bastion.core import browse
+from bastion.core.classifiers import grouped
+from bastion.core.descriptions import for_display
 from bastion.core.errors import ValidationError
+from bastion.core.people import people
 from bastion.packaging import access, roles
 from bastion.packaging import queries as projects
 from bastion.packaging.models import Project
@@ -92,16 +94,7 @@ def project_list(request):
         "listing": listing, "hits": result.hits, "page": result.page,
         "sorts": browse.SORTS, "page_sizes": browse.PAGE_SIZES,
         "query_limit": browse.MAX_QUERY_LENGTH,
-        "params": _params(listing),
     })
-
-
-def _params(listing) -> str:
-    """The listing's query string without its page number, for the pager's links."""
-    values = {"q": listing.query, "sort": listing.sort, "per_page": listing.per_page}
-    if listing.mine:
-        values["mine"] = 1
-    return urlencode({k: v for k, v in values.items() if v not in ("", None)})
 
 
 RECENT_RELEASES = 15
@@ -134,7 +127,16 @@ def project_detail(request, name: str, version: str | None = None):
     requirement = project.normalized_name
     if version is not None:
         requirement += f"=={page.release.version}"
+    release = page.release
+    authors = people(release.author, release.author_email) if release else []
+    maintainers = [p for p in people(release.maintainer, release.maintainer_email)
+                   if p not in authors] if release else []
     return render(request, "web/project.html", {
+        "authors": authors, "maintainers": maintainers,
+        "members_page": Paginator(page.members, projects.MEMBERS_PAGE_SIZE).get_page(
+            request.GET.get("members")),
+        "description_html": for_display(release.description_html) if release else "",
+        "classifier_groups": grouped(release.classifiers) if release else [],
         "page": page, "project": project, "release": page.release,
         "index_url": _index_url(), "requirement": requirement,
         "private_index": settings.READ_POLICY == "authenticated",
@@ -154,7 +156,6 @@ def search(request):
         "query": listing.query, "shortened": listing.shortened,
         "hits": result.hits if result else [], "page": result.page if result else None,
         "query_limit": browse.MAX_QUERY_LENGTH,
-        "params": urlencode({"q": listing.query, "per_page": listing.per_page}),
     })
 
 
@@ -175,22 +176,3 @@ def user_profile(request, username: str):
         return redirect("user-profile", profile.username, permanent=True)
     return render(request, "web/user.html", {"profile": profile, "hits": hits})
 
-
-def bad_request(request, exception=None):
-    """Django's 400 (handler400) as one readable line, also in the reason phrase.
-
-    The forged or unknown host name is not repeated back: the answer says which address to use.
-    """
-    if isinstance(exception, DisallowedHost):
-        message = (f"This index does not answer to the host name in the request; use "
-                   f"{settings.BASE_URL}/ (or add the name to BASTION_ALLOWED_HOSTS).")
-    elif isinstance(exception, RequestDataTooBig):
-        message = "The request body is too large."
-    elif isinstance(exception, TooManyFieldsSent):
-        message = "The request has too many form fields."
-    else:
-        message = "The request could not be understood."
-    response = HttpResponse(message + "\n", status=400, content_type="text/plain; charset=utf-8")
-    response.reason_phrase = message.encode("latin-1", "replace").decode("latin-1")
-    response["Cache-Control"] = "no-store"
-    return response

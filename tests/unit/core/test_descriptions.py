@@ -50,3 +50,19 @@ def test_a_description_that_does_not_render_is_refused_every_time():
     # Renderings of short texts are remembered; a refusal must not be.
     for _ in range(2):
         refusal("`unclosed\n", "text/x-rst")
+
+
+def test_shown_descriptions_name_their_heading_links_and_keep_lang_for_human_languages():
+    from bastion.core.descriptions import for_display
+
+    html = for_display(render_description("# Demo\n\n```python\nx = 1\n```\n", "text/markdown"))
+    assert 'aria-label="Link to this section">#</a>' in html
+    assert 'rel="nofollow"></a>' not in html
+    assert ' lang="python"' not in html and '<pre tabindex="0" data-lang="python">' in html
+
+
+def test_display_fixes_touch_only_the_renderers_own_markup():
+    from bastion.core.descriptions import for_display
+
+    odd = '<a href="#x" rel="nofollow" onclick="y"></a><pre lang="en onload=x">'
+    assert for_display(odd) == odd.replace('<pre ', '<pre tabindex="0" ')

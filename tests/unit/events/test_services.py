@@ -11,9 +11,11 @@ from django.test import RequestFactory, override_settings
 
 from bastion.events.models import IndexState, SecurityEvent
 from bastion.events.services import (
+    CHAIN_CHECK_SECONDS,
     GENESIS_HASH,
     RequestInfo,
     _chained_fields,
+    chain_state,
     event_digest,
     holding_chain_head,
     next_serial,
@@ -198,3 +200,41 @@ def test_a_failure_while_holding_the_head_leaves_chain_and_serial_untouched(inta
     after = IndexState.objects.get(pk=1)
     assert (after.last_serial, after.last_event_hash) == (before.last_serial, before.last_event_hash)
     assert not SecurityEvent.objects.filter(sequence__gt=before.last_event_sequence).exists()
+
+
+def test_a_walk_after_an_intact_one_checks_only_the_events_appended_since(intact_chain):
+    old = add_events(1)[0]
+    intact = verify_chain()
+    appended = add_events(2)[1]
+    SecurityEvent.objects.filter(pk=old.pk).update(ip_address="198.51.100.7")
+    SecurityEvent.objects.filter(pk=appended.pk).update(ip_address="198.51.100.8")
+    try:
+        # Every appended event is checked...
+        assert verify_chain(after=intact).first_break == appended.sequence
+        SecurityEvent.objects.filter(pk=appended.pk).update(ip_address=appended.ip_address)
+        # ...those checked before are taken as they were: only a whole walk sees the edit.
+        assert verify_chain(after=intact).ok
+        assert verify_chain().first_break == old.sequence
+    finally:
+        for event in (old, appended):
+            SecurityEvent.objects.filter(pk=event.pk).update(ip_address=event.ip_address)
+
+
+def test_pages_see_an_edited_old_event_once_the_chain_is_walked_again(intact_chain, monkeypatch):
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    from bastion.events import services
+
+    cache.delete(services._CHAIN_STATE_KEY)
+    old = add_events(1)[0]
+    assert chain_state().report.ok
+    SecurityEvent.objects.filter(pk=old.pk).update(ip_address="198.51.100.7")
+    try:
+        assert chain_state().report.ok  # walked recently: only appended events are checked
+        later = timezone.now() + timezone.timedelta(seconds=CHAIN_CHECK_SECONDS)
+        monkeypatch.setattr(services.timezone, "now", lambda: later)
+        assert chain_state().report.first_break == old.sequence
+    finally:
+        SecurityEvent.objects.filter(pk=old.pk).update(ip_address=old.ip_address)
+        cache.delete(services._CHAIN_STATE_KEY)

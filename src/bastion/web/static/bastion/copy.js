@@ -21,7 +21,11 @@
     button.addEventListener("click", function () {
       var source = document.getElementById(button.getAttribute("data-copy"));
       if (!source) { return; }
-      var text = source.textContent.trim();
+      // A list (recovery codes) is copied one item a line, as it reads.
+      var items = source.querySelectorAll("li");
+      var text = items.length ? Array.prototype.map.call(items, function (item) {
+        return item.textContent.trim();
+      }).join("\n") : source.textContent.trim();
       if (navigator.clipboard && window.isSecureContext) {
         navigator.clipboard.writeText(text).then(function () {
           announce(button, "Copied.");

@@ -1,0 +1,133 @@
+"""Error answers: a page in the site's style for people, one plain line for clients.
+
+The API routes (the index, the JSON API, files, uploads, the token endpoints) keep answering
+in one line of text, as pip, twine and uv show it to their users; every other route gets a
+page that says what went wrong and where to go next. The 500 page is rendered without the
+request's context: no session, no user, no query, so it can be shown while the database is
+the thing that failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from django.conf import settings
+from django.core.exceptions import DisallowedHost, RequestDataTooBig, TooManyFieldsSent
+from django.http import HttpResponse
+from django.template import loader
+
+logger = logging.getLogger(__name__)
+
+API_PREFIXES = ("/simple/", "/pypi/", "/packages/", "/legacy", "/_/", "/admin/events.json",
+                "/integrity/", "/osv/", "/views/")
+MAX_MESSAGE = 300
+
+NOT_FOUND = "There is no page at this address."
+FORBIDDEN = "You may not open this page."
+METHOD_NOT_ALLOWED = "This page does not accept that kind of request."
+SERVER_ERROR = ("Something went wrong on the server. The error was logged for the "
+                "administrator; try again in a moment.")
+CSRF_FAILED = ("The form's security token was missing or out of date (CSRF check failed): "
+               "go back, reload the page and send the form again.")
+TITLES = {400: "Bad request", 403: "Not allowed", 404: "Page not found",
+          405: "Not allowed here", 500: "Server error"}
+
+
+def is_api(request) -> bool:
+    return request.path.startswith(API_PREFIXES)
+
+
+def one_line(text: str) -> str:
+    """A message fit for one line: control characters and runs of space folded, length cut."""
+    text = re.sub(r"[\x00-\x20\x7f]+", " ", text).strip()
+    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE - 1] + "…"
+
+
+def _message(exception, default: str) -> str:
+    # Our views raise Http404/PermissionDenied with a sentence for the reader; Django's own
+    # (an unmatched URL) carry a dict of what was tried, never shown.
+    if exception is not None and exception.args and isinstance(exception.args[0], str):
+        return one_line(exception.args[0]) or default
+    return default
+
+
+def plain(status: int, message: str, *, reason: bool = False) -> HttpResponse:
+    response = HttpResponse(message + "\n", status=status,
+                            content_type="text/plain; charset=utf-8")
+    if reason:
+        response.reason_phrase = message.encode("latin-1", "replace").decode("latin-1")
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def page(request, status: int, message: str, **context) -> HttpResponse:
+    """The error page, with the request's context (the navigation shows who is signed in)."""
+    if is_api(request):
+        return plain(status, message)
+    body = loader.render_to_string("web/error.html", {
+        "status": status, "title": TITLES.get(status, "Error"), "message": message,
+        "path": request.path, "require_2fa": settings.REQUIRE_2FA, **context}, request=request)
+    response = HttpResponse(body, status=status)
+    # It names the signed-in user, and an error is no answer to keep.
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def bad_request(request, exception=None):
+    """Django's 400 (handler400): one readable line, also in the reason phrase.
+
+    The forged or unknown host name is not repeated back: the answer says which address to
+    use. It stays plain text on every route: rendering a page would ask for the host again.
+    """
+    if isinstance(exception, DisallowedHost):
+        return plain(400, f"This index does not answer to the host name in the request; use "
+                          f"{settings.BASE_URL}/ (or add the name to BASTION_ALLOWED_HOSTS).",
+                     reason=True)
+    if isinstance(exception, RequestDataTooBig):
+        message = "The request body is too large."
+    elif isinstance(exception, TooManyFieldsSent):
+        message = "The request has too many form fields."
+    else:
+        message = "The request could not be understood."
+    if is_api(request):
+        return plain(400, message, reason=True)
+    response = page(request, 400, message)
+    response.reason_phrase = message
+    return response
+
+
+def permission_denied(request, exception=None):
+    return page(request, 403, _message(exception, FORBIDDEN))
+
+
+def page_not_found(request, exception=None):
+    return page(request, 404, _message(exception, NOT_FOUND))
+
+
+def method_not_allowed(request, allowed: str) -> HttpResponse:
+    response = page(request, 405, METHOD_NOT_ALLOWED)
+    response["Allow"] = allowed
+    return response
+
+
+def csrf_failure(request, reason=""):
+    # Django's reason ("CSRF cookie not set.") is for the log, not for the reader.
+    logger.info("CSRF check failed on %s: %s", request.path, reason)
+    return page(request, 403, CSRF_FAILED, csrf=True)
+
+
+def server_error(request):
+    """handler500: no request context, no database; plain text if even the template fails."""
+    if is_api(request):
+        return plain(500, SERVER_ERROR)
+    try:
+        # No request: no context processors, so nothing reads the session or the user.
+        body = loader.render_to_string("web/error.html", {
+            "status": 500, "title": TITLES[500], "message": SERVER_ERROR})
+    except Exception:  # the page is the last resort; its own failure must not become a loop
+        logger.exception("the 500 page could not be rendered")
+        return plain(500, SERVER_ERROR)
+    response = HttpResponse(body, status=500)
+    response["Cache-Control"] = "no-store"
+    return response

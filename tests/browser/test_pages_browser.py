@@ -1,0 +1,104 @@
+"""Every public and account page at desktop and phone width: screenshots, no sideways
+scrolling at 390 px, no serious axe-core violation, nothing refused by the CSP."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+
+from bastion.tokens.models import TokenPermission
+from bastion.tokens.services import create_token
+from tests.e2e.manage_support import add_member, make_user, new_project, session_key_for
+
+from .conftest import localhost
+from .pagecheck import visit
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def context(browser):
+    context = browser.new_context()
+    context.set_default_timeout(15000)
+    yield context
+    context.close()
+
+
+def sign_in(context, server, user) -> None:
+    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session_key_for(user),
+                          "url": localhost(server)}])
+
+
+def test_anonymous_public_pages(context, server):
+    base = localhost(server)
+    owner = make_user("pub")
+    project = new_project(owner)
+    page = context.new_page()
+    for path, name in [("/", "home"), ("/account/login/", "login"),
+                       ("/account/register/", "register"), ("/search/?q=mg", "search"),
+                       ("/projects/", "projects"),
+                       ("/account/password/reset/", "password-reset"),
+                       (f"/project/{project.normalized_name}/", "project-anonymous"),
+                       (f"/user/{owner.username}/", "user-profile"),
+                       ("/no/such/page/", "error-404")]:
+        visit(page, base + path, name)
+
+
+def test_signed_in_account_and_management_pages(context, server):
+    base = localhost(server)
+    user = make_user("acct")
+    other = make_user("peer")
+    project = new_project(user, maintainer=other)
+    create_token(user, description="laptop upload token with a long description",
+                 permission=TokenPermission.UPLOAD)
+    sign_in(context, server, user)
+    page = context.new_page()
+    name = project.normalized_name
+    for path, label in [
+            ("/account/", "account"), ("/account/email/", "emails"),
+            ("/account/password/", "password-change"), ("/account/two-factor/", "two-factor"),
+            ("/account/sessions/", "sessions"), ("/account/security-log/", "security-log"),
+            ("/account/delete/", "delete-account"),
+            ("/manage/projects/", "manage-projects"), ("/manage/invitations/", "invitations"),
+            ("/manage/account/tokens/", "tokens"), ("/manage/account/tokens/new/", "token-new"),
+            (f"/manage/project/{name}/", "manage-project"),
+            (f"/manage/project/{name}/history/", "project-history"),
+            (f"/manage/project/{name}/release/1.0/", "manage-release"),
+            (f"/project/{name}/", "project-member")]:
+        visit(page, base + path, label)
+
+
+def test_pages_in_dark_mode(browser, server):
+    user = make_user("dark")
+    project = new_project(user)
+    context = browser.new_context(color_scheme="dark")
+    try:
+        sign_in(context, server, user)
+        page = context.new_page()
+        base = localhost(server)
+        for path, label in [("/account/", "dark-account"), ("/account/two-factor/", "dark-two-factor"),
+                            ("/manage/account/tokens/new/", "dark-token-new"),
+                            (f"/manage/project/{project.normalized_name}/", "dark-manage-project"),
+                            ("/no/such/page/", "dark-error-404")]:
+            visit(page, base + path, label)
+    finally:
+        context.close()
+
+
+def test_console_pages(context, server):
+    base = localhost(server)
+    admin = make_user("cons", admin=True)
+    owner = make_user("cown")
+    project = new_project(owner, maintainer=make_user("cmnt"))
+    create_token(owner, description="release token", permission=TokenPermission.UPLOAD)
+    sign_in(context, server, admin)
+    page = context.new_page()
+    for path, label in [
+            ("/admin/", "console-overview"), ("/admin/users/", "console-users"),
+            (f"/admin/users/u/{owner.username}/", "console-user"),
+            ("/admin/users/recoveries/", "console-recoveries"),
+            ("/admin/projects/", "console-projects"),
+            (f"/admin/projects/{project.normalized_name}/", "console-project"),
+            ("/admin/projects/+names/", "console-names"),
+            ("/admin/tokens/", "console-tokens"), ("/admin/events/", "console-events")]:
+        visit(page, base + path, label)

@@ -1,0 +1,85 @@
+"""The error handlers on their own: what each status says, and the 500 page's independence."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.http import Http404
+from django.template import Context, Template
+from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
+from django.urls.exceptions import Resolver404
+
+from bastion.accounts import services
+from bastion.web import errors
+
+factory = RequestFactory()
+
+
+def html_get(path: str):
+    request = factory.get(path)
+    request.user = AnonymousUser()
+    return request
+
+
+def test_permission_denied_shows_its_sentence_and_a_way_to_log_in():
+    response = errors.permission_denied(html_get("/manage/x/"), PermissionDenied("Owners only."))
+    body = response.content.decode()
+    assert response.status_code == 403
+    assert "Owners only." in body
+    assert 'href="/account/login/?next=/manage/x/"' in body
+
+
+def test_permission_denied_without_a_sentence_says_so_generally():
+    response = errors.permission_denied(html_get("/x/"), PermissionDenied())
+    assert errors.FORBIDDEN in response.content.decode()
+
+
+def test_an_unmatched_url_does_not_show_what_django_tried():
+    exception = Resolver404({"tried": [["secret-route"]], "path": "x"})
+    body = errors.page_not_found(html_get("/x/"), exception).content.decode()
+    assert errors.NOT_FOUND in body
+    assert "secret-route" not in body
+
+
+def test_api_routes_get_plain_text_for_every_status():
+    for path in ("/simple/x/", "/pypi/x/json", "/packages/a/b", "/legacy/", "/_/x"):
+        response = errors.page_not_found(html_get(path), Http404("No such project."))
+        assert response["Content-Type"].startswith("text/plain")
+        assert response.content == b"No such project.\n"
+
+
+def test_the_500_page_runs_no_query_and_reads_no_session():
+    request = factory.get("/project/x/")  # no user, no session: the handler must not ask
+    with CaptureQueriesContext(connection) as queries:
+        response = errors.server_error(request)
+    assert response.status_code == 500
+    assert len(queries) == 0
+    body = response.content.decode()
+    assert errors.SERVER_ERROR in body
+    assert "site.css" in body
+
+
+def test_long_or_multiline_messages_are_folded_to_one_short_line():
+    message = errors.one_line("a\r\nb\t" + "c" * 1000)
+    assert message.startswith("a b c")
+    assert len(message) == errors.MAX_MESSAGE
+
+
+def render_next_step(message: str) -> str:
+    return Template("{% load account_policy %}{% next_step m %}").render(Context({"m": message}))
+
+
+def test_the_missing_second_factor_links_to_the_two_factor_page():
+    for message in (services.NEEDS_SECOND_FACTOR, "You cannot x yet: " + services.NEEDS_SECOND_FACTOR,
+                    services.NEEDS_TWO_FACTOR_FIRST):
+        assert 'href="/account/two-factor/"' in render_next_step(message)
+
+
+def test_the_unverified_address_links_to_the_email_page():
+    assert 'href="/account/email/"' in render_next_step(services.NEEDS_VERIFIED_EMAIL)
+
+
+def test_other_messages_get_no_link():
+    assert render_next_step("The password is wrong.") == ""
