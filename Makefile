@@ -6,7 +6,7 @@ BASTION_HOST ?= 127.0.0.1
 BASTION_PORT ?= 8000
 export BASTION_HOST BASTION_PORT
 
-.PHONY: serve test install install-test clean
+.PHONY: serve test install install-test clean messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ serve: install
 
 test: install-test
 	VENV=$(VENV) bash scripts/test.sh
+
+# Update the translation catalogs from the code and compile them (needs Debian's gettext).
+messages: install
+	$(BIN)/python scripts/messages.py
 
 clean:
 	rm -rf $(VENV) var

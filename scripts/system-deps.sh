@@ -4,6 +4,8 @@ set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v oathtool >/dev/null 2>&1 || need+=(oathtool)
+# xgettext, for the test that the translation catalogs match the code (make messages).
+command -v xgettext >/dev/null 2>&1 || need+=(gettext)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # npm fetches axe-core for the browser tests' accessibility check (tests/browser/pagecheck.py).

@@ -321,6 +321,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "bastion.web.middleware.LazyMessageMiddleware",
+    "bastion.web.languages.PageLanguageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "bastion.web.middleware.SecurityHeadersMiddleware",
     "bastion.web.middleware.MethodNotAllowedPageMiddleware",
@@ -338,6 +339,8 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                # LANGUAGE_CODE and LANGUAGE_BIDI for <html lang dir>.
+                "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "bastion.packaging.context_processors.invitations",
@@ -413,9 +416,12 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
 # killed worker leaves are known to be ours and removed (bastion.storage.leftovers).
 FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
-USE_I18N = False
+USE_I18N = True
+# The pages' languages. Catalogs live in each app's locale/ folder, compiled .mo files beside
+# the .po files (see bastion.web.languages); the package-index APIs always answer in English.
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
 USE_TZ = True
 
 STATIC_URL = "/static/"

@@ -8,6 +8,8 @@ event on the account's log and tells the account's owner.
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy
 
 from bastion.core.errors import ValidationError
 from bastion.events import tags
@@ -26,6 +28,16 @@ _TAGS = {
 _WHAT = {
     READ: "read every project of this index",
     CREATE_PROJECTS: "create new projects on this index",
+}
+# Whole sentences, so that each language can word them its own way.
+_GRANTED = {
+    READ: gettext_lazy("Your account may now read every project of this index."),
+    CREATE_PROJECTS: gettext_lazy("Your account may now create new projects on this index."),
+}
+_WITHDRAWN = {
+    READ: gettext_lazy("Your account may no longer read every project of this index."),
+    CREATE_PROJECTS: gettext_lazy("Your account may no longer create new projects on this "
+                                  "index."),
 }
 
 
@@ -60,8 +72,7 @@ def grant(user, permission: str, *, actor=None, source: str = "admin",
         record(_TAGS[permission][0], info=info, actor=actor, user=user,
                additional={"permission": permission, "source": source})
         if notify:
-            notifications.notify(user, "Access granted", (
-                f"Your account may now {_WHAT[permission]}."))
+            notifications.notify(user, gettext_lazy("Access granted"), _GRANTED[permission])
     return row
 
 
@@ -75,6 +86,6 @@ def revoke(user, permission: str, *, actor=None, info: RequestInfo | None = None
             raise ValidationError(f"'{user.username}' has no permission to {_WHAT[permission]}.")
         record(_TAGS[permission][1], info=info, actor=actor, user=user,
                additional={"permission": permission})
-        notifications.notify(user, "Access withdrawn", (
-            f"Your account may no longer {_WHAT[permission]}. Your API tokens are limited "
-            "accordingly from now on."))
+        notifications.notify(user, gettext_lazy("Access withdrawn"), format_lazy(
+            "{} {}", _WITHDRAWN[permission],
+            gettext_lazy("Your API tokens are limited accordingly from now on.")))

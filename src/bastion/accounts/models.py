@@ -26,6 +26,9 @@ class User(AbstractUser):
                                      default=SignupStatus.ACTIVE)
     # The WebAuthn user handle: random, so a passkey reveals nothing about the account id.
     webauthn_handle = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    # The pages' and mail's language (a code of settings.LANGUAGES); empty: the browser's
+    # Accept-Language for pages, English for mail.
+    language = models.CharField(max_length=16, blank=True, default="")
 
     class Meta:
         db_table = "accounts_user"

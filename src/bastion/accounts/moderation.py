@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy
 
 from bastion.core.errors import ValidationError
 from bastion.events import tags
@@ -44,10 +46,13 @@ def disable(username: str, *, reason: str = "", actor=None, info: RequestInfo | 
         ended = sessions.end_sessions(user)
         record(tags.ACCOUNT_DISABLE, info=info, actor=actor, user=user,
                additional={"reason": reason, "sessions_ended": ended})
-        notifications.notify(user, "Your account was disabled", (
-            "An administrator disabled your account on this index"
-            + (f": {reason}" if reason else ".") + "\n\nYou were signed out everywhere, and "
-            "your API tokens are refused until an administrator enables the account again."))
+        notifications.notify(user, gettext_lazy("Your account was disabled"), format_lazy(
+            "{}\n\n{}",
+            format_lazy(gettext_lazy("An administrator disabled your account on this index: "
+                                     "{reason}"), reason=reason) if reason else
+            gettext_lazy("An administrator disabled your account on this index."),
+            gettext_lazy("You were signed out everywhere, and your API tokens are refused until "
+                         "an administrator enables the account again.")))
     return user
 
 
@@ -66,7 +71,7 @@ def enable(username: str, *, actor=None, info: RequestInfo | None = None):
         user.is_active = True
         user.save(update_fields=["is_active"])
         record(tags.ACCOUNT_ENABLE, info=info, actor=actor, user=user)
-        notifications.notify(user, "Your account was enabled", (
+        notifications.notify(user, gettext_lazy("Your account was enabled"), gettext_lazy(
             "An administrator enabled your account on this index again: you can sign in, and "
             "your API tokens that were not revoked work again."))
     return user

@@ -11,6 +11,7 @@ and a committed change keeps its mail even if the process dies before delivery.
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from datetime import timedelta
 from functools import partial
 
@@ -18,7 +19,9 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.dispatch import receiver
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.functional import Promise
+from django.utils.translation import gettext, gettext_lazy
 from django_tasks import TaskResultStatus, task
 from django_tasks.signals import task_finished
 from django_tasks_db import DatabaseBackend
@@ -26,8 +29,8 @@ from django_tasks_db.models import DBTaskResult
 
 logger = logging.getLogger(__name__)
 
-FOOTER = (
-    "\n\n-- \nThis is an automatic message from {site}. If this was not you, sign in, change "
+FOOTER = gettext_lazy(
+    "This is an automatic message from {site}. If this was not you, sign in, change "
     "your password and review your account's security log at once."
 )
 
@@ -141,20 +144,48 @@ def _enqueue(recipient: str, subject: str, body: str) -> None:
         transaction.on_commit(partial(deliver.enqueue, recipient, subject, body), robust=True)
 
 
-def send(recipients: list[str] | str, subject: str, body: str) -> None:
-    """Queue one plain-text mail, to go out once the current transaction (if any) commits."""
+def send(recipients: list[str] | str, subject: str, body: str, *,
+         language: str | None = None) -> None:
+    """Queue one plain-text mail, to go out once the current transaction (if any) commits.
+
+    ``subject`` and ``body`` may be lazy translations (gettext_lazy, format_lazy, lazy):
+    each message puts them into words in ``language`` if given, else in its recipient's
+    (that of the account whose primary address it is; English for any other address), never
+    in that of whoever caused the mail.
+    """
     if isinstance(recipients, str):
         recipients = [recipients]
-    subject = f"[Bastion] {subject}"
+    addresses = sorted({r for r in recipients if r})
+    translatable = isinstance(subject, Promise) or isinstance(body, Promise)
+    by_language = _languages_of(addresses) if translatable and language is None else {}
     # One message per recipient, so that no one sees the others' addresses.
-    for address in sorted({r for r in recipients if r}):
-        _enqueue(address, subject, body)
+    for address in addresses:
+        chosen = language or by_language.get(address.lower())
+        with translation.override(chosen) if chosen else nullcontext():
+            _enqueue(address, f"[Bastion] {subject}", str(body))
+
+
+def _languages_of(addresses: list[str]) -> dict[str, str]:
+    """Each address's language: its account's if it is one's primary address, else English."""
+    from django.contrib.auth import get_user_model
+
+    from . import languages
+
+    found = {email.lower(): languages.of_user_code(code) for email, code in
+             get_user_model().objects.filter(email__in=addresses)
+             .values_list("email", "language")}
+    return {a.lower(): found.get(a.lower(), languages.DEFAULT) for a in addresses}
 
 
 def notify(user, subject: str, body: str, *, also: list[str] | None = None) -> None:
-    """A security notification to the account's primary address (and ``also``)."""
-    text = f"Hello {user.username},\n\n{body.strip()}" + FOOTER.format(site=site_url())
-    send([user.email, *(also or [])], subject, text)
+    """A security notification to the account's primary address (and ``also``), in the
+    account's language (see ``send``)."""
+    from . import languages
+
+    with languages.override_for(user):
+        text = (gettext("Hello {username},").format(username=user.username)
+                + f"\n\n{str(body).strip()}\n\n-- \n" + FOOTER.format(site=site_url()))
+        send([user.email, *(also or [])], str(subject), text)
 
 
 # --- The queue's upkeep (the worker runs it) ---------------------------------------------

@@ -18,12 +18,14 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
+from django.utils.text import format_lazy
+from django.utils.translation import gettext as _, gettext_lazy
 
 from bastion.core.errors import ValidationError
 from bastion.events import tags
 from bastion.events.services import RequestInfo, record
 
-from . import notifications, recovery, sessions, signals, signup, throttle
+from . import languages, notifications, recovery, sessions, signals, signup, throttle
 from .models import EmailAddress, SignupStatus, TOTPDevice, UserSession, WebAuthnCredential
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,48}[A-Za-z0-9])?$")
@@ -62,10 +64,10 @@ def create_user(username: str, email: str, password: str | None = None, *, is_ad
 def check_username(username: str) -> str:
     username = (username or "").strip()
     if not USERNAME_RE.match(username):
-        raise ValidationError("Usernames are 1 to 50 letters, digits, '.', '_' or '-', and start "
-                              "and end with a letter or digit.")
+        raise ValidationError(_("Usernames are 1 to 50 letters, digits, '.', '_' or '-', and start "
+                              "and end with a letter or digit."))
     if get_user_model().objects.filter(username__iexact=username).exists():
-        raise ValidationError("That username is taken. Choose another.")
+        raise ValidationError(_("That username is taken. Choose another."))
     return username
 
 
@@ -74,10 +76,10 @@ def check_new_email(email: str) -> str:
     try:
         validate_email(email)
     except DjangoValidationError:
-        raise ValidationError("Enter a valid email address.") from None
+        raise ValidationError(_("Enter a valid email address.")) from None
     if (get_user_model().objects.filter(email__iexact=email).exists()
             or EmailAddress.objects.filter(email__iexact=email).exists()):
-        raise ValidationError("That email address is already in use by an account.")
+        raise ValidationError(_("That email address is already in use by an account."))
     return email
 
 
@@ -124,10 +126,12 @@ def send_verification(request, user, email: str) -> None:
     link = notifications.site_url() + reverse(
         "accounts:verify_email", args=[verification_token(user, email)])
     hours = settings.EMAIL_VERIFY_SECONDS // 3600
-    notifications.send(email, "Verify your email address", (
-        f"Hello {user.username},\n\nPlease confirm that {email} is your address by opening this "
-        f"link within {hours} hours:\n\n{link}\n\nIf you did not create an account or add this "
-        "address, ignore this message."))
+    notifications.send(email, gettext_lazy("Verify your email address"), format_lazy(
+        gettext_lazy("Hello {username},\n\nPlease confirm that {email} is your address by "
+                     "opening this link within {hours} hours:\n\n{link}\n\nIf you did not "
+                     "create an account or add this address, ignore this message."),
+        username=user.username, email=email, hours=hours, link=link),
+        language=languages.of_user(user))
 
 
 def verification_target(token: str):
@@ -139,17 +143,17 @@ def verification_target(token: str):
     try:
         payload = signing.loads(token, salt=VERIFY_SALT, max_age=settings.EMAIL_VERIFY_SECONDS)
     except signing.SignatureExpired:
-        raise ValidationError("This verification link has expired. Ask for a new one on your "
-                              "account's email page.") from None
+        raise ValidationError(_("This verification link has expired. Ask for a new one on your "
+                              "account's email page.")) from None
     except signing.BadSignature:
-        raise ValidationError("This verification link is not valid.") from None
+        raise ValidationError(_("This verification link is not valid.")) from None
     user = get_user_model().objects.filter(pk=payload.get("u")).first()
     email = str(payload.get("e", ""))
     if user is None:
-        raise ValidationError("This verification link is not valid.")
+        raise ValidationError(_("This verification link is not valid."))
     if user.email.lower() != email and not EmailAddress.objects.filter(
             user=user, email__iexact=email).exists():
-        raise ValidationError("This address is no longer on the account.")
+        raise ValidationError(_("This address is no longer on the account."))
     return user, email
 
 
@@ -172,7 +176,7 @@ def verify_email(request, token: str):
         else:
             extra = EmailAddress.objects.filter(user=user, email__iexact=email).first()
             if extra is None:
-                raise ValidationError("This address is no longer on the account.")
+                raise ValidationError(_("This address is no longer on the account."))
             if extra.verified:
                 return user, extra.email
             extra.verified = True
@@ -187,14 +191,14 @@ def verify_email(request, token: str):
 def add_email(request, user, email: str) -> EmailAddress:
     email = check_new_email(email)
     if EmailAddress.objects.filter(user=user).count() >= 5:
-        raise ValidationError("An account can have at most 5 additional addresses.")
+        raise ValidationError(_("An account can have at most 5 additional addresses."))
     with transaction.atomic():
         address = EmailAddress.objects.create(user=user, email=email)
         record(tags.ACCOUNT_EMAIL_ADD, info=_info(request), actor=user, user=user,
                additional={"email": email})
         send_verification(request, user, email)
-        notifications.notify(user, "Email address added", (
-            f"The address {email} was added to your account."))
+        notifications.notify(user, gettext_lazy("Email address added"), format_lazy(
+            gettext_lazy("The address {email} was added to your account."), email=email))
     return address
 
 
@@ -203,13 +207,14 @@ def remove_email(request, user, address: EmailAddress) -> None:
         address.delete()
         record(tags.ACCOUNT_EMAIL_REMOVE, info=_info(request), actor=user, user=user,
                additional={"email": address.email})
-        notifications.notify(user, "Email address removed", (
-            f"The address {address.email} was removed from your account."), also=[address.email])
+        notifications.notify(user, gettext_lazy("Email address removed"), format_lazy(
+            gettext_lazy("The address {email} was removed from your account."),
+            email=address.email), also=[address.email])
 
 
 def make_primary(request, user, address: EmailAddress) -> None:
     if not address.verified:
-        raise ValidationError("Verify this address before making it your primary address.")
+        raise ValidationError(_("Verify this address before making it your primary address."))
     with transaction.atomic():
         old_email, old_verified = user.email, user.email_verified
         new_email = address.email
@@ -222,8 +227,9 @@ def make_primary(request, user, address: EmailAddress) -> None:
         address.save(update_fields=["email"])
         record(tags.ACCOUNT_EMAIL_PRIMARY_CHANGE, info=_info(request), actor=user, user=user,
                additional={"old": old_email, "new": user.email})
-        notifications.notify(user, "Primary email address changed", (
-            f"Your primary address changed from {old_email} to {user.email}."), also=[old_email])
+        notifications.notify(user, gettext_lazy("Primary email address changed"), format_lazy(
+            gettext_lazy("Your primary address changed from {old} to {new}."),
+            old=old_email, new=user.email), also=[old_email])
 
 
 # --- second factors -------------------------------------------------------------------
@@ -289,12 +295,24 @@ def _after_factor_added(request, user, method: str, name: str, *, by_admin: bool
     actor = admin if by_admin else user
     record(tags.ACCOUNT_TWO_FACTOR_METHOD_ADDED, info=info, actor=actor, user=user,
            additional={"method": method, "name": name, **({"by_admin": True} if by_admin else {})})
-    what = f"A {'security key' if method == 'webauthn' else 'authenticator app'} named {name!r}"
-    notifications.notify(user, "Two-factor method added", (
-        f"{what} was added to your account's two-factor authentication"
-        + (" by an administrator of the index, who was shown its secret so as to hand it to "
-           "you. If you did not ask for it, tell the administrators at once." if by_admin
-           else ".")))
+    if method == "webauthn":
+        what = gettext_lazy("A security key named {name} was added to your account's two-factor "
+                            "authentication.")
+    else:
+        what = gettext_lazy("An authenticator app named {name} was added to your account's "
+                            "two-factor authentication.")
+    if by_admin and method == "webauthn":
+        what = gettext_lazy("A security key named {name} was added to your account's two-factor "
+                            "authentication by an administrator of the index, who was shown its "
+                            "secret so as to hand it to you. If you did not ask for it, tell the "
+                            "administrators at once.")
+    elif by_admin:
+        what = gettext_lazy("An authenticator app named {name} was added to your account's "
+                            "two-factor authentication by an administrator of the index, who "
+                            "was shown its secret so as to hand it to you. If you did not ask "
+                            "for it, tell the administrators at once.")
+    notifications.notify(user, gettext_lazy("Two-factor method added"),
+                         format_lazy(what, name=repr(name)))
     codes = None
     if recovery.remaining(user) == 0:
         codes = recovery.generate(user)
@@ -308,11 +326,11 @@ def add_totp(request, user, *, name: str, secret: str, code: str) -> tuple[TOTPD
     require_verified_email(user)
     name = (name or "").strip() or "Authenticator app"
     if len(name) > 64:
-        raise ValidationError("Names are at most 64 characters.")
+        raise ValidationError(_("Names are at most 64 characters."))
     step = totp.matching_step(secret, code)
     if step is None:
-        raise ValidationError("That code is not valid. Check your device's clock and enter the "
-                              "current six-digit code.")
+        raise ValidationError(_("That code is not valid. Check your device's clock and enter the "
+                              "current six-digit code."))
     with transaction.atomic():
         device = TOTPDevice.objects.create(user=user, name=name, secret=secret, last_used_step=step)
         codes = _after_factor_added(request, user, "totp", name)
@@ -341,11 +359,12 @@ def enrol_totp(user, *, name: str = "Authenticator app", actor=None,
     from . import totp
 
     if not user.is_active:
-        raise ValidationError(f"The account '{user.username}' is disabled.")
+        raise ValidationError(_("The account '{username}' is disabled.").format(
+            username=user.username))
     require_verified_email(user)
     name = (name or "").strip() or "Authenticator app"
     if len(name) > 64:
-        raise ValidationError("Names are at most 64 characters.")
+        raise ValidationError(_("Names are at most 64 characters."))
     secret = totp.new_secret()
     with transaction.atomic():
         device = TOTPDevice.objects.create(user=user, name=name, secret=secret)
@@ -380,24 +399,44 @@ def remove_second_factor(request, user, device) -> None:
         if not has_two_factor(user):
             # Without a second factor, recovery codes would be a bypass of nothing.
             user.recovery_codes.all().delete()
-        notifications.notify(user, "Two-factor method removed", (
-            f"The {'security key' if method == 'webauthn' else 'authenticator app'} "
-            f"{device.name!r} was removed from your account's two-factor authentication."))
+        notifications.notify(user, gettext_lazy("Two-factor method removed"), format_lazy(
+            gettext_lazy("The security key {name} was removed from your account's two-factor "
+                         "authentication.") if method == "webauthn" else
+            gettext_lazy("The authenticator app {name} was removed from your account's "
+                         "two-factor authentication."), name=repr(device.name)))
     sessions.rotate(request)
+
+
+def set_language(request, user, code: str) -> None:
+    """The account's language for pages and mail; empty: the browser's (mail: English)."""
+    code = (code or "").strip()
+    if code and code not in languages.codes():
+        raise ValidationError(_("Choose one of the offered languages."))
+    if code == user.language:
+        return
+    with transaction.atomic():
+        user.language = code
+        user.save(update_fields=["language"])
+        record(tags.ACCOUNT_LANGUAGE_CHANGE, info=_info(request), actor=user, user=user,
+               additional={"language": code})
 
 
 def set_passwordless(request, user, credential: WebAuthnCredential, enabled: bool) -> None:
     if enabled and not credential.user_verified:
-        raise ValidationError("This key did not verify you with a PIN or biometric when it was "
-                              "registered, so it cannot sign in without a password.")
+        raise ValidationError(_("This key did not verify you with a PIN or biometric when it was "
+                              "registered, so it cannot sign in without a password."))
     with transaction.atomic():
         credential.passwordless = enabled
         credential.save(update_fields=["passwordless"])
         record(tags.ACCOUNT_PASSKEY_CHANGE, info=_info(request), actor=user, user=user,
                additional={"name": credential.name, "passwordless": enabled})
-        notifications.notify(user, "Passkey sign-in " + ("enabled" if enabled else "disabled"), (
-            f"Signing in without a password using the key {credential.name!r} is now "
-            f"{'allowed' if enabled else 'turned off'}."))
+        notifications.notify(
+            user, gettext_lazy("Passkey sign-in enabled") if enabled
+            else gettext_lazy("Passkey sign-in disabled"), format_lazy(
+                gettext_lazy("Signing in without a password using the key {name} is now "
+                             "allowed.") if enabled else
+                gettext_lazy("Signing in without a password using the key {name} is now "
+                             "turned off."), name=repr(credential.name)))
 
 
 def regenerate_recovery_codes(request, user) -> list[str]:
@@ -406,7 +445,7 @@ def regenerate_recovery_codes(request, user) -> list[str]:
     with transaction.atomic():
         codes = recovery.generate(user)
         record(tags.ACCOUNT_RECOVERY_CODES_REGENERATED, info=_info(request), actor=user, user=user)
-        notifications.notify(user, "New recovery codes", (
+        notifications.notify(user, gettext_lazy("New recovery codes"), gettext_lazy(
             "New recovery codes were generated for your account; the old ones no longer work."))
     return codes
 
@@ -418,9 +457,10 @@ def use_recovery_code(request, user, code: str) -> bool:
         left = recovery.remaining(user)
         record(tags.ACCOUNT_RECOVERY_CODES_USED, info=_info(request), actor=user, user=user,
                additional={"remaining": left})
-        notifications.notify(user, "A recovery code was used", (
-            f"A recovery code was used to sign in to your account. {left} unused codes remain. "
-            "If you lost your second factor, set up a new one and generate new codes."))
+        notifications.notify(user, gettext_lazy("A recovery code was used"), format_lazy(
+            gettext_lazy("A recovery code was used to sign in to your account. {left} unused "
+                         "codes remain. If you lost your second factor, set up a new one and "
+                         "generate new codes."), left=left))
     return True
 
 
@@ -428,7 +468,7 @@ def use_recovery_code(request, user, code: str) -> bool:
 
 def check_new_password(user, password: str, confirm: str) -> None:
     if password != confirm:
-        raise ValidationError("The two passwords do not match.")
+        raise ValidationError(_("The two passwords do not match."))
     try:
         validate_password(password, user)
     except DjangoValidationError as exc:
@@ -456,11 +496,11 @@ def change_password(request, user, *, current: str, new: str, confirm: str) -> N
                                 throttle.ip_limit(_info(request).ip_address)])
     if attempt.refused:
         raise TooManyAttempts(
-            "Too many wrong passwords for this account or from your network. Try again in "
-            f"{throttle.describe_wait(attempt.wait)}.", attempt.wait)
+            _("Too many wrong passwords for this account or from your network. Try again in "
+              "{wait}.").format(wait=throttle.describe_wait(attempt.wait)), attempt.wait)
     if not user.check_password(current):
         record_login_failure(request, user, reason="password change: current password")
-        raise ValidationError("Your current password is not correct.")
+        raise ValidationError(_("Your current password is not correct."))
     attempt.release()
     check_new_password(user, new, confirm)
     with transaction.atomic():
@@ -473,7 +513,7 @@ def change_password(request, user, *, current: str, new: str, confirm: str) -> N
         ended = sessions.end_sessions(user, keep_key=request.session.session_key)
         record(tags.ACCOUNT_PASSWORD_CHANGE, info=_info(request), actor=user, user=user,
                additional={"sessions_ended": ended})
-        notifications.notify(user, "Password changed", (
+        notifications.notify(user, gettext_lazy("Password changed"), gettext_lazy(
             "Your password was changed. Every other signed-in session was signed out."))
 
 
@@ -498,11 +538,13 @@ def request_password_reset(request, identifier: str) -> None:
     minutes = settings.PASSWORD_RESET_TIMEOUT // 60
     with transaction.atomic():
         record(tags.ACCOUNT_PASSWORD_RESET_REQUEST, info=_info(request), actor=None, user=user)
-        notifications.send(user.email, "Reset your password", (
-            f"Hello {user.username},\n\nSomeone (hopefully you) asked to reset the password of "
-            f"your account. Open this link within {minutes} minutes to choose a new one; it works "
-            f"once:\n\n{link}\n\nIf this was not you, ignore this message: your password has not "
-            "changed."))
+        notifications.send(user.email, gettext_lazy("Reset your password"), format_lazy(
+            gettext_lazy("Hello {username},\n\nSomeone (hopefully you) asked to reset the "
+                         "password of your account. Open this link within {minutes} minutes to "
+                         "choose a new one; it works once:\n\n{link}\n\nIf this was not you, "
+                         "ignore this message: your password has not changed."),
+            username=user.username, minutes=minutes, link=link),
+            language=languages.of_user(user))
 
 
 def user_for_reset(uidb64: str, token: str):
@@ -525,7 +567,7 @@ def reset_password(request, user, *, new: str, confirm: str) -> None:
         ended = sessions.end_sessions(user)
         record(tags.ACCOUNT_PASSWORD_RESET, info=_info(request), actor=user, user=user,
                additional={"sessions_ended": ended})
-        notifications.notify(user, "Password reset", (
+        notifications.notify(user, gettext_lazy("Password reset"), gettext_lazy(
             "Your password was reset with a link sent to this address. Every signed-in session "
             "was signed out."))
 
@@ -573,15 +615,16 @@ def delete_account(request, user, *, confirmation: str) -> None:
     ``signals.account_deleted``.
     """
     if confirmation.strip() != user.username:
-        raise ValidationError("Type your username exactly to confirm the deletion.")
+        raise ValidationError(_("Type your username exactly to confirm the deletion."))
     blocking = deletion_blockers(user)
     if blocking:
         raise ValidationError(" ".join(blocking))
     with transaction.atomic():
         address = user.email
-        notifications.send(address, "Account deleted", (
-            f"Hello {user.username},\n\nYour account was deleted. If this was not you, contact "
-            "the index's administrators at once."))
+        notifications.send(address, gettext_lazy("Account deleted"), format_lazy(
+            gettext_lazy("Hello {username},\n\nYour account was deleted. If this was not you, "
+                         "contact the index's administrators at once."),
+            username=user.username), language=languages.of_user(user))
         sessions.end_sessions(user)
         signals.account_deleted.send(sender=type(user), user=user, info=_info(request))
         for related in (EmailAddress, TOTPDevice, WebAuthnCredential):

@@ -31,6 +31,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy
 
 from bastion.core.errors import ValidationError
 from bastion.events import tags
@@ -213,7 +215,7 @@ def start(user, *, invitation: SignupInvitation | None, info: RequestInfo | None
             f"  approve: bastion admin approve {user.username}\n"
             f"  reject:  bastion admin reject {user.username}\n"
             "  list:    bastion admin pending-accounts"))
-        notifications.notify(user, "Your account awaits approval", (
+        notifications.notify(user, gettext_lazy("Your account awaits approval"), gettext_lazy(
             "Thank you for signing up. An administrator approves each new account on this index; "
             "you will get a message when yours is. Meanwhile you can sign in and set up "
             "two-factor authentication."))
@@ -257,7 +259,7 @@ def approve(username: str, *, actor=None, info: RequestInfo | None = None):
         if not grants.has_grant(user, grants.READ):
             grants.grant(user, grants.READ, actor=actor, source="approval", info=info,
                          notify=False)
-        notifications.notify(user, "Your account was approved", (
+        notifications.notify(user, gettext_lazy("Your account was approved"), gettext_lazy(
             "An administrator approved your account: you can now read this index's projects "
             "and, with two-factor authentication set up, create API tokens."))
     return user
@@ -273,7 +275,7 @@ def reject(username: str, *, actor=None, info: RequestInfo | None = None):
         ended = sessions.end_sessions(user)
         record(tags.ACCOUNT_SIGNUP_REJECT, info=info, actor=actor, user=user,
                additional={"sessions_ended": ended})
-        notifications.notify(user, "Your account was not approved", (
+        notifications.notify(user, gettext_lazy("Your account was not approved"), gettext_lazy(
             "An administrator did not approve your account on this index, so it has been "
             "closed. If you think this is a mistake, contact the index's administrators."))
     return user

@@ -23,6 +23,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from .models import LoginFailure
 
@@ -220,5 +221,5 @@ def clear(limits: list[Limit]) -> None:
 def describe_wait(seconds: int) -> str:
     minutes = math.ceil(seconds / 60)
     if seconds < 60:
-        return f"{seconds} second{'s' if seconds != 1 else ''}"
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+        return ngettext("{count} second", "{count} seconds", seconds).format(count=seconds)
+    return ngettext("{count} minute", "{count} minutes", minutes).format(count=minutes)

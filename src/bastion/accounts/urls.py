@@ -6,6 +6,7 @@ app_name = "accounts"
 
 urlpatterns = [
     path("", views.account, name="account"),
+    path("language/", views.language, name="language"),
     path("register/", views.register, name="register"),
     path("register/invitation/<str:token>/", views.register_invited, name="register_invited"),
     path("login/", views.login, name="login"),

@@ -12,7 +12,9 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _, gettext_lazy, ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -23,7 +25,7 @@ from bastion.events.export import export_response
 from bastion.events.models import SecurityEvent
 from bastion.events.services import RequestInfo, filtered
 
-from . import account_recovery, grants, recovery, reauth, security_keys, services, sessions, signup, throttle, totp
+from . import account_recovery, grants, languages, recovery, reauth, security_keys, services, sessions, signup, throttle, totp
 from .models import EmailAddress, SignupStatus, TOTPDevice, WebAuthnCredential
 from .passwords import MAX_PASSWORD_LENGTH
 from .reauth import require_recent_auth
@@ -49,10 +51,27 @@ def _next_url(request, default: str = "") -> str:
     return default or reverse("accounts:account")
 
 
+# Whole sentences per kind of attempt, so that each language can word them its own way.
+_TOO_MANY = {
+    "failed sign-in attempts": gettext_lazy(
+        "Too many failed sign-in attempts for this account or from your network. Try again in "
+        "{wait}."),
+    "sign-ups": gettext_lazy(
+        "Too many sign-ups for this account or from your network. Try again in {wait}."),
+    "failed second-factor attempts": gettext_lazy(
+        "Too many failed second-factor attempts for this account or from your network. Try "
+        "again in {wait}."),
+    "wrong passwords": gettext_lazy(
+        "Too many wrong passwords for this account or from your network. Try again in {wait}."),
+    "password-reset requests": gettext_lazy(
+        "Too many password-reset requests for this account or from your network. Try again in "
+        "{wait}."),
+}
+
+
 def _too_many(request, wait: int, what: str = "failed sign-in attempts"):
     response = render(request, "accounts/throttled.html", {
-        "message": (f"Too many {what} for this account or from your network. "
-                    f"Try again in {throttle.describe_wait(wait)}."),
+        "message": str(_TOO_MANY[what]).format(wait=throttle.describe_wait(wait)),
     }, status=429)
     response["Retry-After"] = str(wait)
     return response
@@ -89,8 +108,8 @@ def _finish_login(request, user, *, method: str, next_url: str):
     throttle.clear([throttle.user_limit(user), throttle.second_factor_limit(user)])
     services.record_login(request, user, method=method)
     if account_recovery.must_enrol_second_factor(user):
-        messages.warning(request, "Your account was recovered: set up a new second factor (an "
-                                  "authenticator app or a security key) before anything else.")
+        messages.warning(request, _("Your account was recovered: set up a new second factor (an "
+                                  "authenticator app or a security key) before anything else."))
         return redirect("accounts:two_factor")
     return redirect(next_url)
 
@@ -133,11 +152,13 @@ def _register(request, *, invitation=None, token: str = ""):
             error, status = exc.message, exc.status
         else:
             if token:
-                messages.success(request, f"Welcome, {user.username}! Your address {user.email} "
-                                          "is verified.")
+                messages.success(request, _("Welcome, {username}! Your address {email} is "
+                                            "verified.").format(username=user.username,
+                                                                email=user.email))
             else:
-                messages.success(request, f"Welcome, {user.username}! We sent a link to "
-                                          f"{user.email}: open it to verify your address.")
+                messages.success(request, _("Welcome, {username}! We sent a link to {email}: open "
+                                            "it to verify your address.").format(
+                    username=user.username, email=user.email))
             return _finish_login(request, user, method="registration",
                                  next_url=reverse("accounts:account"))
     return render(request, "accounts/register.html", {
@@ -203,7 +224,7 @@ def login(request):
 def two_factor(request):
     pending, user = _pending(request)
     if user is None:
-        messages.error(request, "Your sign-in took too long or was not started. Sign in again.")
+        messages.error(request, _("Your sign-in took too long or was not started. Sign in again."))
         return redirect("accounts:login")
     error = ""
     if request.method == "POST":
@@ -309,7 +330,7 @@ def logout(request):
             services.record_simple(request, request.user, tags.ACCOUNT_LOGOUT)
             sessions.forget(request)
         auth_logout(request)
-        messages.info(request, "You are signed out.")
+        messages.info(request, _("You are signed out."))
         return redirect("home")
     return render(request, "accounts/logout.html")
 
@@ -330,7 +351,22 @@ def account(request):
         "keys": WebAuthnCredential.objects.filter(user=user),
         "recovery_left": recovery.remaining(user),
         "extra_emails": EmailAddress.objects.filter(user=user),
+        "languages": languages.choices(),
     })
+
+
+@require_POST
+@login_required
+def language(request):
+    try:
+        services.set_language(request, request.user, request.POST.get("language", "")[:16])
+    except ValidationError as exc:
+        messages.error(request, exc.message)
+    else:
+        # Activated at once, so that the confirmation is already in the new language.
+        translation.activate(languages.for_request(request))
+        messages.success(request, _("Your language was saved."))
+    return redirect("accounts:account")
 
 
 @never_cache
@@ -367,7 +403,8 @@ def email_add(request):
     except ValidationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"Added {address.email}. Open the link we sent there to verify it.")
+        messages.success(request, _("Added {email}. Open the link we sent there to verify "
+                                    "it.").format(email=address.email))
     return redirect("accounts:emails")
 
 
@@ -376,7 +413,7 @@ def email_add(request):
 def email_remove(request, pk):
     address = get_object_or_404(EmailAddress, pk=pk, user=request.user)
     services.remove_email(request, request.user, address)
-    messages.success(request, f"Removed {address.email}.")
+    messages.success(request, _("Removed {email}.").format(email=address.email))
     return redirect("accounts:emails")
 
 
@@ -389,7 +426,8 @@ def email_primary(request, pk):
     except ValidationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"{request.user.email} is now your primary address.")
+        messages.success(request, _("{email} is now your primary address.").format(
+            email=request.user.email))
     return redirect("accounts:emails")
 
 
@@ -406,13 +444,14 @@ def email_resend(request):
             raise Http404("No such address.")
         email, verified = extra.email, extra.verified
     if verified:
-        messages.info(request, f"{email} is already verified.")
+        messages.info(request, _("{email} is already verified.").format(email=email))
     elif throttle.reserve([throttle.Limit(f"verify-mail:{user.pk}", 3)]).refused:
-        messages.error(request, "Verification mail was sent several times recently. Check your "
-                                "inbox and spam folder, or try again later.")
+        messages.error(request, _("Verification mail was sent several times recently. Check your "
+                                "inbox and spam folder, or try again later."))
     else:
         services.send_verification(request, user, email)
-        messages.success(request, f"We sent a new verification link to {email}.")
+        messages.success(request, _("We sent a new verification link to {email}.").format(
+            email=email))
     return redirect("accounts:emails")
 
 
@@ -435,7 +474,7 @@ def password_change(request):
         except ValidationError as exc:
             error = exc.message
         else:
-            messages.success(request, "Password changed. Your other sessions were signed out.")
+            messages.success(request, _("Password changed. Your other sessions were signed out."))
             return redirect("accounts:account")
     return render(request, "accounts/password_change.html", {"error": error},
                   status=400 if error else 200)
@@ -477,7 +516,7 @@ def password_reset_confirm(request, uidb64, token):
         else:
             if request.user.is_authenticated:
                 auth_logout(request)
-            messages.success(request, "Your password was reset. Sign in with the new password.")
+            messages.success(request, _("Your password was reset. Sign in with the new password."))
             return redirect("accounts:login")
     return render(request, "accounts/password_reset_confirm.html", {"error": error, "reset_user": user},
                   status=400 if error else 200)
@@ -503,8 +542,8 @@ def recover(request, token):
         else:
             if request.user.is_authenticated:
                 auth_logout(request)
-            messages.success(request, "Your new password is set. Sign in with it, then set up a "
-                                      "new second factor.")
+            messages.success(request, _("Your new password is set. Sign in with it, then set up a "
+                                      "new second factor."))
             return redirect("accounts:login")
     return render(request, "accounts/recover.html",
                   {"error": error, "recovered_user": recovery.user}, status=400 if error else 200)
@@ -526,8 +565,8 @@ def two_factor_settings(request):
 
 def _needs_verified_email(request):
     if not request.user.email_verified:
-        messages.error(request, "Verify your primary email address before setting up two-factor "
-                                "authentication.")
+        messages.error(request, _("Verify your primary email address before setting up two-factor "
+                                "authentication."))
         return redirect("accounts:emails")
     return None
 
@@ -552,7 +591,7 @@ def totp_add(request):
             error = exc.message
         else:
             request.session.pop(PENDING_TOTP, None)
-            messages.success(request, "Authenticator app added.")
+            messages.success(request, _("Authenticator app added."))
             return _show_fresh_codes(request, codes)
     uri = totp.provisioning_uri(secret, request.user.username)
     return render(request, "accounts/totp_add.html", {
@@ -578,7 +617,8 @@ def webauthn_add(request):
         except ValidationError as exc:
             error = exc.message
         else:
-            messages.success(request, f"Security key {credential.name!r} added.")
+            messages.success(request, _("Security key {name} added.").format(
+                name=repr(credential.name)))
             return _show_fresh_codes(request, codes)
     return render(request, "accounts/webauthn_add.html", {
         "error": error, "webauthn_options": security_keys.registration_options(request, request.user),
@@ -590,7 +630,7 @@ def _remove_factor(request, device, kind: str):
     last = services.second_factor_count(user) == 1
     if request.method == "POST":
         services.remove_second_factor(request, user, device)
-        messages.success(request, f"Removed {device.name!r}.")
+        messages.success(request, _("Removed {name}.").format(name=repr(device.name)))
         return redirect("accounts:two_factor")
     return render(request, "accounts/two_factor_remove.html", {
         "device": device, "kind": kind, "last": last, "require_2fa": settings.REQUIRE_2FA,
@@ -623,8 +663,9 @@ def webauthn_passkey(request, pk):
     except ValidationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "Passkey sign-in " + (
-            "enabled" if credential.passwordless else "disabled") + f" for {credential.name!r}.")
+        messages.success(request, (
+            _("Passkey sign-in enabled for {name}.") if credential.passwordless
+            else _("Passkey sign-in disabled for {name}.")).format(name=repr(credential.name)))
     return redirect("accounts:two_factor")
 
 
@@ -662,7 +703,9 @@ def session_list(request):
     if request.method == "POST":
         ended = sessions.end_sessions(request.user, keep_key=request.session.session_key)
         services.record_simple(request, request.user, tags.ACCOUNT_SESSIONS_REVOKED, ended=ended)
-        messages.success(request, f"Signed out {ended} other session{'s' if ended != 1 else ''}.")
+        messages.success(request, ngettext("Signed out {count} other session.",
+                                            "Signed out {count} other sessions.",
+                                            ended).format(count=ended))
         return redirect("accounts:sessions")
     return render(request, "accounts/sessions.html", {
         "sessions": sessions.live_sessions(request.user),
@@ -721,7 +764,7 @@ def delete_account(request):
             error = exc.message
         else:
             auth_logout(request)
-            messages.info(request, "Your account was deleted.")
+            messages.info(request, _("Your account was deleted."))
             return redirect("home")
     return render(request, "accounts/delete.html", {"blocking": blocking, "error": error},
                   status=400 if error else 200)

@@ -310,6 +310,9 @@ DESCRIBERS: dict[str, Callable[[EventFacts], str]] = {
         f"{e.about} used a recovery code ({_count(e.get('remaining'))} left)"),
     "account:delete": lambda e: f"{e.who} deleted the account {e.about}"
                                 if e.actor != e.user else f"{e.who} deleted their account",
+    "account:language:change": lambda e: (
+        f"{e.who} set their language to {quoted(e.text('language'))}" if e.get("language")
+        else f"{e.who} chose their browser's language"),
     "account:disable": lambda e: (
         f"{e.who} disabled the account {e.about}{_because(e)}{_sessions(e)}"),
     "account:enable": lambda e: f"{e.who} enabled the account {e.about} again",

@@ -23,6 +23,7 @@ ACCOUNT_RECOVERY_CODES_GENERATED = "account:recovery_codes:generated"
 ACCOUNT_RECOVERY_CODES_REGENERATED = "account:recovery_codes:regenerated"
 ACCOUNT_RECOVERY_CODES_USED = "account:recovery_codes:used"
 ACCOUNT_DELETE = "account:delete"
+ACCOUNT_LANGUAGE_CHANGE = "account:language:change"
 # An administrator disabled or enabled the account (sessions end, tokens stop meanwhile).
 ACCOUNT_DISABLE = "account:disable"
 ACCOUNT_ENABLE = "account:enable"

@@ -13,6 +13,8 @@ from __future__ import annotations
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext as _, gettext_lazy
 from packaging.utils import canonicalize_name, canonicalize_version
 
 from bastion.core import names
@@ -68,7 +70,7 @@ def delete_file(file: File, actor, *, confirm: str, info: RequestInfo | None = N
         require_owner(actor, project, "delete files")
         file = File.objects.filter(pk=file.pk).first()
         if file is None:
-            raise ValidationError("This file was already deleted.")
+            raise ValidationError(_("This file was already deleted."))
         paths = _stored_paths([file])
         filename, size, sha256 = file.filename, file.size, file.sha256
         file.delete()
@@ -77,9 +79,11 @@ def delete_file(file: File, actor, *, confirm: str, info: RequestInfo | None = N
                additional={"filename": filename, "version": release.version,
                            "sha256": sha256, "size": size})
         notifications.notify_owners(
-            project, f"file {filename} deleted",
-            f"{actor.username} deleted {filename} (release {release.version}, sha256 {sha256}) "
-            f"from {project.name}. The filename can never be used again.")
+            project, format_lazy(gettext_lazy("file {filename} deleted"), filename=filename),
+            format_lazy(gettext_lazy("{user} deleted {filename} (release {version}, sha256 "
+                                     "{sha256}) from {project}. The filename can never be used "
+                                     "again."), user=actor.username, filename=filename,
+                        version=release.version, sha256=sha256, project=project.name))
         _delete_stored_after_commit(paths)
 
 
@@ -95,7 +99,7 @@ def delete_release(release: Release, actor, *, confirm: str,
         require_owner(actor, project, "delete releases")
         files = list(File.objects.filter(release_id=release.pk))
         if not Release.objects.filter(pk=release.pk).exists():
-            raise ValidationError("This release was already deleted.")
+            raise ValidationError(_("This release was already deleted."))
         paths = _stored_paths(files)
         freed = sum(f.size for f in files)
         filenames = sorted(f.filename for f in files)
@@ -104,10 +108,13 @@ def delete_release(release: Release, actor, *, confirm: str,
         record(tags.PROJECT_RELEASE_REMOVE, info=info, actor=actor, user=actor, project=project,
                additional={"version": release.version, "filenames": filenames})
         notifications.notify_owners(
-            project, f"release {release.version} deleted",
-            f"{actor.username} deleted release {release.version} of {project.name} and its "
-            f"{len(filenames)} file(s):\n" + "".join(f"  {n}\n" for n in filenames) +
-            "These filenames can never be used again.")
+            project, format_lazy(gettext_lazy("release {version} deleted"),
+                                 version=release.version),
+            format_lazy(gettext_lazy("{user} deleted release {version} of {project} and its "
+                                     "{count} file(s):\n{files}These filenames can never be "
+                                     "used again."), user=actor.username,
+                        version=release.version, project=project.name, count=len(filenames),
+                        files="".join(f"  {n}\n" for n in filenames)))
         _delete_stored_after_commit(paths)
 
 
@@ -128,7 +135,7 @@ def delete_locked_project(project: Project, actor, *, info: RequestInfo | None) 
 
     ``actor`` None is an administrator on the command line.
     """
-    who = actor.username if actor is not None else "An administrator"
+    who = actor.username if actor is not None else gettext_lazy("An administrator")
     files = list(File.objects.filter(release__project=project))
     paths = _stored_paths(files)
     members = list(Role.objects.select_related("user").filter(project=project))
@@ -140,10 +147,12 @@ def delete_locked_project(project: Project, actor, *, info: RequestInfo | None) 
         revoked += member_removed(role.user, project, reason="project deleted", actor=actor,
                                   info=info)
     notifications.notify_owners(
-        project, "project deleted",
-        f"{who} deleted the project {project.name} with {len(files)} file(s). "
-        "Its name stays reserved for its former Owners; its filenames can never be used "
-        "again.", also=[r.user.email for r in members])
+        project, gettext_lazy("project deleted"),
+        format_lazy(gettext_lazy("{user} deleted the project {project} with {count} file(s). "
+                                 "Its name stays reserved for its former Owners; its filenames "
+                                 "can never be used again."),
+                    user=who, project=project.name, count=len(files)),
+        also=[r.user.email for r in members])
     record(tags.PROJECT_REMOVE, info=info, actor=actor, user=actor, project=project,
            additional={"name": project.name, "files": len(files),
                        "members": sorted(r.user.username for r in members),
@@ -207,11 +216,18 @@ def _set_archived(project: Project, actor, *, archived: bool, reason: str,
         if project.status == target:
             raise ValidationError(f"Project '{project.name}' is already {target}.")
         set_project_status(project, target, reason=reason, actor=actor, info=info)
+        if archived and reason:
+            body = gettext_lazy("{user} archived {project}. Reason: {reason} No uploads are "
+                                "accepted until it is unarchived.")
+        elif archived:
+            body = gettext_lazy("{user} archived {project}. No uploads are accepted until it is "
+                                "unarchived.")
+        else:
+            body = (gettext_lazy("{user} unarchived {project}. Reason: {reason}") if reason
+                    else gettext_lazy("{user} unarchived {project}."))
         notifications.notify_owners(
-            project, "archived" if archived else "unarchived",
-            f"{actor.username} {'archived' if archived else 'unarchived'} {project.name}."
-            + (f" Reason: {reason}" if reason else "")
-            + (" No uploads are accepted until it is unarchived." if archived else ""))
+            project, gettext_lazy("archived") if archived else gettext_lazy("unarchived"),
+            format_lazy(body, user=actor.username, project=project.name, reason=reason))
 
 
 def archive(project: Project, actor, *, reason: str = "",

@@ -9,6 +9,8 @@ Owners.
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy
 
 from bastion.core.errors import ValidationError
 from bastion.events import tags
@@ -42,7 +44,7 @@ def clean_reason(text: str | None) -> str:
 
 
 def _who(actor) -> str:
-    return actor.username if actor is not None else "An administrator"
+    return actor.username if actor is not None else gettext_lazy("An administrator")
 
 
 def _locked(name: str) -> Project:
@@ -69,10 +71,12 @@ def quarantine(name: str, *, reason: str, actor=None, info: RequestInfo | None =
             raise ValidationError(f"Project '{project.name}' is already quarantined.")
         set_project_status(project, ProjectStatus.QUARANTINED, reason=reason, actor=actor,
                            info=info)
-        notifications.notify_owners(project, "quarantined", (
-            f"An administrator quarantined {project.name}: {reason}\n\nUntil an administrator "
-            "lifts the quarantine, the project and its files are hidden from everyone but its "
-            "members, uploads are refused, and its status and releases cannot be changed."))
+        notifications.notify_owners(project, gettext_lazy("quarantined"), format_lazy(
+            gettext_lazy("An administrator quarantined {project}: {reason}\n\nUntil an "
+                         "administrator lifts the quarantine, the project and its files are "
+                         "hidden from everyone but its members, uploads are refused, and its "
+                         "status and releases cannot be changed."),
+            project=project.name, reason=reason))
     return project
 
 
@@ -84,9 +88,9 @@ def unquarantine(name: str, *, actor=None, info: RequestInfo | None = None) -> P
         if project.status != ProjectStatus.QUARANTINED:
             raise ValidationError(f"Project '{project.name}' is not quarantined.")
         set_project_status(project, ProjectStatus.ACTIVE, actor=actor, info=info)
-        notifications.notify_owners(project, "quarantine lifted", (
-            f"An administrator lifted the quarantine of {project.name}: it is listed and "
-            "accepts uploads again."))
+        notifications.notify_owners(project, gettext_lazy("quarantine lifted"), format_lazy(
+            gettext_lazy("An administrator lifted the quarantine of {project}: it is listed and "
+                         "accepts uploads again."), project=project.name))
     return project
 
 
@@ -109,9 +113,11 @@ def set_upload_limit(name: str, limit: int | None, *, actor=None,
         record(tags.PROJECT_UPLOAD_LIMIT_CHANGE, info=info, actor=actor, user=actor,
                project=project, additional={"from": previous, "to": limit})
         effective = human_size(limit if limit is not None else settings.MAX_FILE_SIZE)
-        notifications.notify_owners(project, "upload limit changed", (
-            f"An administrator set the largest file {project.name} accepts to {effective}"
-            + (" (the index's default)." if limit is None else ".")))
+        notifications.notify_owners(project, gettext_lazy("upload limit changed"), format_lazy(
+            gettext_lazy("An administrator set the largest file {project} accepts to {size} "
+                         "(the index's default).") if limit is None else
+            gettext_lazy("An administrator set the largest file {project} accepts to {size}."),
+            project=project.name, size=effective))
     return project
 
 
@@ -130,9 +136,12 @@ def archive(name: str, *, reason: str = "", actor=None, info: RequestInfo | None
             raise ValidationError(f"Project '{project.name}' is already archived.")
         set_project_status(project, ProjectStatus.ARCHIVED, reason=reason, actor=actor,
                            info=info)
-        notifications.notify_owners(project, "archived", (
-            f"{_who(actor)} archived {project.name}." + (f" Reason: {reason}" if reason else "")
-            + " It stays installable; no uploads are accepted until it is unarchived."))
+        notifications.notify_owners(project, gettext_lazy("archived"), format_lazy(
+            gettext_lazy("{user} archived {project}. Reason: {reason} It stays installable; no "
+                         "uploads are accepted until it is unarchived.") if reason else
+            gettext_lazy("{user} archived {project}. It stays installable; no uploads are "
+                         "accepted until it is unarchived."),
+            user=_who(actor), project=project.name, reason=reason))
     return project
 
 
@@ -143,8 +152,9 @@ def unarchive(name: str, *, actor=None, info: RequestInfo | None = None) -> Proj
         if project.status != ProjectStatus.ARCHIVED:
             raise ValidationError(f"Project '{project.name}' is not archived.")
         set_project_status(project, ProjectStatus.ACTIVE, actor=actor, info=info)
-        notifications.notify_owners(project, "unarchived", (
-            f"{_who(actor)} unarchived {project.name}: it accepts uploads again."))
+        notifications.notify_owners(project, gettext_lazy("unarchived"), format_lazy(
+            gettext_lazy("{user} unarchived {project}: it accepts uploads again."),
+            user=_who(actor), project=project.name))
     return project
 
 

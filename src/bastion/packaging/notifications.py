@@ -16,12 +16,17 @@ from functools import partial
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils import translation
+from django.utils.functional import Promise, lazy
+from django.utils.text import format_lazy
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from django.dispatch import receiver
 from django_tasks import TaskResultStatus, task
 from django_tasks.signals import task_finished
 from django_tasks_db import DatabaseBackend
 from django_tasks_db.models import DBTaskResult
 
+from bastion.accounts import languages
 from bastion.accounts.notifications import send, site_url
 from bastion.core import caveats
 
@@ -29,15 +34,15 @@ from .models import Project, Role, RoleName, UploadNotice
 
 logger = logging.getLogger(__name__)
 
-SIGNATURE = (
-    "\n\nIf you did not expect this, revoke your API tokens, check the project's security "
-    "log and contact the other Owners.\n\n-- Bastion"
+SIGNATURE = gettext_lazy(
+    "If you did not expect this, revoke your API tokens, check the project's security "
+    "log and contact the other Owners."
 )
 # An invitee is not (yet) a member: telling them to revoke tokens and read the project's log
 # would point them at things they do not have, and teach them to act on unexpected mail.
-INVITATION_SIGNATURE = (
-    "\n\nIf you do not know the sender or did not expect this, decline the invitation or let "
-    "it expire: nothing changes until you accept it.\n\n-- Bastion"
+INVITATION_SIGNATURE = gettext_lazy(
+    "If you do not know the sender or did not expect this, decline the invitation or let "
+    "it expire: nothing changes until you accept it."
 )
 
 # The longest an upload waits for its mail while more files keep arriving for its release.
@@ -45,6 +50,17 @@ MAX_BATCH_SECONDS = 600
 # How long after that a batch nobody mailed counts as lost (its run failed or its worker
 # died) and is queued again by the worker's upkeep.
 OVERDUE_SECONDS = 600
+
+
+def _signed(body, signature=SIGNATURE):
+    """``body`` and the signature, still lazy: put into words in each recipient's language.
+
+    A body not yet translated (a plain string) keeps an English signature.
+    """
+    if not isinstance(body, Promise):
+        with translation.override("en"):
+            return f"{body}\n\n{signature}\n\n-- Bastion"
+    return format_lazy("{}\n\n{}\n\n-- Bastion", body, signature)
 
 
 def _link(path: str) -> str:
@@ -60,7 +76,8 @@ def owner_addresses(project_id: int) -> list[str]:
 def notify_owners(project: Project, subject: str, body: str, *,
                   also: Iterable[str] = ()) -> None:
     """Mail the project's current Owners (read when the message is built) and ``also``."""
-    send([*owner_addresses(project.pk), *also], f"{project.name}: {subject}", body + SIGNATURE)
+    send([*owner_addresses(project.pk), *also], format_lazy("{}: {}", project.name, subject),
+         _signed(body))
 
 
 def on_file_added(file, *, new_release: bool, user, token=None) -> None:
@@ -123,24 +140,37 @@ def mail_upload_batch(project_id: int, canonical_version: str, quiet_seconds: fl
 def _mail_batch(notices: list[UploadNotice]) -> None:
     first = notices[0]
     count = len(notices)
-    files = "file" if count == 1 else "files"
-    subject = f"{count} {files} uploaded to {first.project_name} {first.version}"
-    opening = (f"{count} {files} {'was' if count == 1 else 'were'} uploaded to "
-               + ("the new release" if any(n.new_release for n in notices)
-                  else "the existing release")
-               + f" {first.version} of {first.project_name}:")
-    lines = [opening, ""]
-    for notice in notices:
-        lines += [f"  file:   {notice.filename}",
-                  f"  by:     {notice.uploader or 'unknown'} using {notice.via}",
-                  f"  at:     {notice.created.isoformat(timespec='seconds')}",
-                  f"  size:   {notice.size} bytes",
-                  f"  sha256: {notice.sha256}", ""]
-    lines.append("Release page: "
-                 + _link(f"/project/{first.normalized_name}/{first.version}/"))
+    values = {"count": count, "project": first.project_name, "version": first.version}
+
+    def subject() -> str:
+        return ngettext("{count} file uploaded to {project} {version}",
+                        "{count} files uploaded to {project} {version}", count).format(**values)
+
+    def body() -> str:
+        if any(n.new_release for n in notices):
+            opening = ngettext(
+                "{count} file was uploaded to the new release {version} of {project}:",
+                "{count} files were uploaded to the new release {version} of {project}:", count)
+        else:
+            opening = ngettext(
+                "{count} file was uploaded to the existing release {version} of {project}:",
+                "{count} files were uploaded to the existing release {version} of {project}:",
+                count)
+        lines = [opening.format(**values), ""]
+        for notice in notices:
+            # The field names stay English, aligned: people grep mail and logs for them.
+            lines += [f"  file:   {notice.filename}",
+                      f"  by:     {notice.uploader or 'unknown'} using {notice.via}",
+                      f"  at:     {notice.created.isoformat(timespec='seconds')}",
+                      f"  size:   {notice.size} bytes",
+                      f"  sha256: {notice.sha256}", ""]
+        lines.append(gettext("Release page: {url}").format(
+            url=_link(f"/project/{first.normalized_name}/{first.version}/")))
+        return "\n".join(lines)
+
     recipients = {address for notice in notices for address in notice.owners}
     recipients.update(owner_addresses(first.project_id))
-    send(sorted(recipients), subject, "\n".join(lines) + SIGNATURE)
+    send(sorted(recipients), lazy(subject, str)(), _signed(lazy(body, str)()))
 
 
 @receiver(task_finished)
@@ -183,42 +213,63 @@ def on_token_created(token) -> None:
     for project in projects.distinct():
         for address in owner_addresses(project.pk):
             per_recipient.setdefault(address, []).append(project.name)
-    kind = "read-only" if token.permission == "read" else "upload"
+    read_only = token.permission == "read"
+    values = {"user": token.user.username, "token": f"'{token.description or token.id}'"}
+
+    def expiry() -> str:
+        return (gettext("Expires: {when}.").format(when=token.expires.isoformat())
+                if token.expires else gettext("Expires: never."))
+
     for address, names in per_recipient.items():
-        scope_text = ("all projects of its owner, including " if scope is None else "") + \
-            ", ".join(sorted(names))
-        body = (
-            f"{token.user.username} created a new {kind} API token "
-            f"'{token.description or token.id}' valid for {scope_text}.\n"
-            f"Expires: {token.expires.isoformat() if token.expires else 'never'}."
-        )
-        send([address], "new API token for your project", body + SIGNATURE)
+        def body(names=names) -> str:
+            if read_only:
+                text = (gettext("{user} created a new read-only API token {token} valid for all "
+                                "projects of its owner, including {projects}.") if scope is None
+                        else gettext("{user} created a new read-only API token {token} valid "
+                                     "for {projects}."))
+            else:
+                text = (gettext("{user} created a new upload API token {token} valid for all "
+                                "projects of its owner, including {projects}.") if scope is None
+                        else gettext("{user} created a new upload API token {token} valid for "
+                                     "{projects}."))
+            return text.format(projects=", ".join(sorted(names)), **values) + "\n" + expiry()
+
+        send([address], gettext_lazy("new API token for your project"),
+             _signed(lazy(body, str)()))
     if token.user.email not in per_recipient:
         # The account's owner always hears of a new token, even with no project yet.
         from bastion.accounts.notifications import notify
 
-        notify(token.user, "new API token",
-               f"A new {kind} API token '{token.description or token.id}' was created for your "
-               f"account. Expires: {token.expires.isoformat() if token.expires else 'never'}.")
+        def own() -> str:
+            text = (gettext("A new read-only API token {token} was created for your account.")
+                    if read_only else
+                    gettext("A new upload API token {token} was created for your account."))
+            return text.format(**values) + " " + expiry()
+
+        notify(token.user, gettext_lazy("new API token"), lazy(own, str)())
 
 
 def on_token_leaked(token, *, url: str) -> None:
-    body = (
-        f"Your API token '{token.description or token.id}' was found in public at\n"
-        f"  {url or '(no URL given)'}\n"
-        "and reported to Bastion, so it has been revoked. Create a new token and keep it out of "
-        "code, logs and issue trackers."
-    )
-    send([token.user.email], "an API token of yours leaked and was revoked", body + SIGNATURE)
+    body = format_lazy(gettext_lazy(
+        "Your API token {token} was found in public at\n  {url}\nand reported to Bastion, so "
+        "it has been revoked. Create a new token and keep it out of code, logs and issue "
+        "trackers."), token=f"'{token.description or token.id}'",
+        url=url or gettext_lazy("(no URL given)"))
+    send([token.user.email], gettext_lazy("an API token of yours leaked and was revoked"),
+         _signed(body), language=languages.of_user(token.user))
 
 
 def on_invitation(invitation) -> None:
     project = invitation.project
-    inviter = getattr(invitation.inviter, "username", "an administrator")
-    body = (
-        f"{inviter} invited you to become {invitation.role_name} of {project.name}.\n"
-        f"Sign in and answer the invitation at {_link('/manage/invitations/')} "
-        f"before {invitation.expires.isoformat(timespec='minutes')}."
-    )
-    send([invitation.invitee.email], f"invitation to {project.name}",
-         body + INVITATION_SIGNATURE)
+    inviter = getattr(invitation.inviter, "username", None)
+    values = {"inviter": inviter, "role": invitation.role_name, "project": project.name,
+              "url": _link("/manage/invitations/"),
+              "before": invitation.expires.isoformat(timespec="minutes")}
+    text = (gettext_lazy("{inviter} invited you to become {role} of {project}.\nSign in and "
+                         "answer the invitation at {url} before {before}.") if inviter else
+            gettext_lazy("An administrator invited you to become {role} of {project}.\nSign "
+                         "in and answer the invitation at {url} before {before}."))
+    send([invitation.invitee.email],
+         format_lazy(gettext_lazy("invitation to {project}"), project=project.name),
+         _signed(format_lazy(text, **values), INVITATION_SIGNATURE),
+         language=languages.of_user(invitation.invitee))

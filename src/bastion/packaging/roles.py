@@ -22,6 +22,8 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext as _, gettext_lazy
 
 from bastion.accounts import signup
 from bastion.accounts.models import InvitationKind, SignupInvitationStatus
@@ -186,12 +188,14 @@ def _invite(project: Project, inviter, invitee_username: str, role_name: str, *,
         additional["by_admin"] = True
     _record("invite", project, actor=inviter, target=invitee, info=info, additional=additional)
     notifications.on_invitation(invitation)
-    who = inviter.username if inviter is not None else "An administrator"
+    who = inviter.username if inviter is not None else gettext_lazy("An administrator")
     notifications.notify_owners(
-        project, f"{invitee.username} invited as {role_name}",
-        f"{who} invited {invitee.username} to become {role_name} of "
-        f"{project.name}. The invitation expires at "
-        f"{invitation.expires.isoformat(timespec='minutes')}.")
+        project, format_lazy(gettext_lazy("{user} invited as {role}"), user=invitee.username,
+                             role=role_name),
+        format_lazy(gettext_lazy("{inviter} invited {user} to become {role} of {project}. The "
+                                 "invitation expires at {expires}."),
+                    inviter=who, user=invitee.username, role=role_name, project=project.name,
+                    expires=invitation.expires.isoformat(timespec="minutes")))
     return invitation
 
 
@@ -221,10 +225,14 @@ def invite_by_email(project: Project, inviter, email: str, role_name: str, *,
         record(tags.ACCOUNT_ROLE_INVITE, info=info, actor=inviter, user=inviter, project=project,
                additional=details)
         notifications.notify_owners(
-            project, f"{address} invited as {role_name}",
-            f"{inviter.username} invited {address}, who has no account yet, to become "
-            f"{role_name} of {project.name}. The sign-up link expires at "
-            f"{invited.invitation.expires.isoformat(timespec='minutes')}.")
+            project, format_lazy(gettext_lazy("{user} invited as {role}"), user=address,
+                                 role=role_name),
+            format_lazy(gettext_lazy("{inviter} invited {address}, who has no account yet, to "
+                                     "become {role} of {project}. The sign-up link expires at "
+                                     "{expires}."),
+                        inviter=inviter.username, address=address, role=role_name,
+                        project=project.name,
+                        expires=invited.invitation.expires.isoformat(timespec="minutes")))
     return offer
 
 
@@ -249,9 +257,12 @@ def withdraw_email_invitation(offer: EmailRoleInvitation, actor, *,
         record(tags.ACCOUNT_ROLE_REVOKE_INVITE, info=info, actor=actor, user=actor,
                project=project, additional=details)
         notifications.notify_owners(
-            project, f"invitation of {offer.signup.email} withdrawn",
-            f"{actor.username} withdrew the invitation of {offer.signup.email} to become "
-            f"{offer.role_name} of {project.name}; the sign-up link no longer works.",
+            project, format_lazy(gettext_lazy("invitation of {address} withdrawn"),
+                                 address=offer.signup.email),
+            format_lazy(gettext_lazy("{user} withdrew the invitation of {address} to become "
+                                     "{role} of {project}; the sign-up link no longer works."),
+                        user=actor.username, address=offer.signup.email, role=offer.role_name,
+                        project=project.name),
             also=[offer.signup.email])
 
 
@@ -313,9 +324,8 @@ def accept(invitation: RoleInvitation, user, *, info: RequestInfo | None = None)
                     or role_of(current.inviter, project) == RoleName.OWNER):
                 # An invitation is only as good as its author's standing: a removed Owner's
                 # outstanding invitations die with their role.
-                raise ValidationError(
-                    "This invitation is no longer valid: the person who sent it is not an Owner anymore."
-                )
+                raise ValidationError(_("This invitation is no longer valid: the person who sent it is not an Owner anymore."
+                ))
             allowed, why = can_publish(user)
             if not allowed:
                 raise ValidationError(f"You cannot join a project yet: {why}")
@@ -334,7 +344,7 @@ def accept(invitation: RoleInvitation, user, *, info: RequestInfo | None = None)
                 f"{project.name}.")
     if expired:
         # Raised outside the transaction so that the expired status is kept.
-        raise ValidationError("This invitation has expired; ask an Owner to invite you again.")
+        raise ValidationError(_("This invitation has expired; ask an Owner to invite you again."))
     return role
 
 
@@ -359,7 +369,7 @@ def revoke_invitation(invitation: RoleInvitation, actor, *,
         current = (RoleInvitation.objects.select_for_update(of=("self",))
                    .select_related("project", "invitee").filter(pk=invitation.pk).first())
         if current is None:
-            raise ValidationError("This invitation does not exist.")
+            raise ValidationError(_("This invitation does not exist."))
         project = current.project
         _require_manager(actor, project)
         if current.status != InvitationStatus.PENDING:

@@ -28,6 +28,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from django.utils.translation import gettext as _
 
 from bastion.accounts.reauth import is_recent
 from bastion.accounts.services import can_publish, is_admin
@@ -77,7 +78,7 @@ def _manage_url(project: Project) -> str:
 
 
 def _reauth_redirect(request, next_url: str):
-    messages.info(request, "Confirm it is you, then repeat the action.")
+    messages.info(request, _("Confirm it is you, then repeat the action."))
     return redirect(reverse("accounts:reauthenticate") + "?" + urlencode({"next": next_url}))
 
 
@@ -381,7 +382,8 @@ def accept_invitation(request, invitation_id: int):
     outcome = _answer_invitation(request, invitation_id, roles.accept)
     if not isinstance(outcome, RoleInvitation):
         return outcome
-    messages.success(request, f"You are now {outcome.role_name} of {outcome.project.name}.")
+    messages.success(request, _("You are now {role} of {project}.").format(
+        role=outcome.role_name, project=outcome.project.name))
     return redirect(_manage_url(outcome.project))
 
 
@@ -391,7 +393,8 @@ def decline_invitation(request, invitation_id: int):
     outcome = _answer_invitation(request, invitation_id, roles.decline)
     if not isinstance(outcome, RoleInvitation):
         return outcome
-    messages.success(request, f"You declined the invitation to {outcome.project.name}.")
+    messages.success(request, _("You declined the invitation to {project}.").format(
+        project=outcome.project.name))
     return redirect("manage:invitations")
 
 

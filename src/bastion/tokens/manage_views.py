@@ -21,6 +21,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
+from django.utils.translation import gettext as _
 from packaging.utils import canonicalize_name
 
 from bastion.accounts.reauth import require_recent_auth
@@ -195,10 +196,11 @@ def revoke(request, token_id):
     if token is None:
         raise Http404("You have no such token.")
     if token.revoked is not None:
-        messages.info(request, f"The token '{token.description or token.id}' was already revoked.")
+        messages.info(request, _("The token {token} was already revoked.").format(
+            token=f"'{token.description or token.id}'"))
     else:
         revoke_token(token, reason="revoked by its owner", info=RequestInfo.from_request(request),
                      actor=request.user)
-        messages.success(request, f"Revoked the token '{token.description or token.id}'. It "
-                                  "stops working at once.")
+        messages.success(request, _("Revoked the token {token}. It stops working at once.").format(
+            token=f"'{token.description or token.id}'"))
     return redirect("tokens:list")

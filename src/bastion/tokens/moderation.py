@@ -16,6 +16,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy
 from packaging.utils import canonicalize_name
 
 from bastion.accounts import notifications
@@ -155,14 +157,20 @@ def revoke_many(token_ids, *, reason: str, actor=None,
 def _tell_owner(rows: list[ApiToken], reason: str) -> None:
     owner = rows[0].user
     if len(rows) == 1:
-        notifications.notify(owner, "An API token of yours was revoked", (
-            f"An administrator revoked your API token '{rows[0].description or rows[0].id}': "
-            f"{reason}. It no longer works; create a new one if you still need one."))
+        notifications.notify(owner, gettext_lazy("An API token of yours was revoked"),
+                             format_lazy(
+            gettext_lazy("An administrator revoked your API token {token}: {reason}. It no "
+                         "longer works; create a new one if you still need one."),
+            token=f"'{rows[0].description or rows[0].id}'", reason=reason))
         return
     listed = "".join(f"  '{row.description or 'no description'}' ({row.id})\n" for row in rows)
-    notifications.notify(owner, f"{len(rows)} API tokens of yours were revoked", (
-        f"An administrator revoked {len(rows)} of your API tokens:\n\n{listed}\n"
-        f"Reason: {reason}\n\nThey no longer work; create new ones if you still need them."))
+    notifications.notify(
+        owner, format_lazy(gettext_lazy("{count} API tokens of yours were revoked"),
+                           count=len(rows)),
+        format_lazy(gettext_lazy("An administrator revoked {count} of your API tokens:\n\n"
+                                 "{listed}\nReason: {reason}\n\nThey no longer work; create new "
+                                 "ones if you still need them."),
+                    count=len(rows), listed=listed, reason=reason))
 
 
 def revoke_by_admin(token_id: str, *, reason: str = "", actor=None,
@@ -182,8 +190,11 @@ def revoke_by_admin(token_id: str, *, reason: str = "", actor=None,
                                   f"({row.revoked_reason or 'revoked'}).")
         revoke(row, reason="revoked by an administrator", info=info, actor=actor,
                additional={"by_admin": True, "why": reason})
-        notifications.notify(row.user, "An API token of yours was revoked", (
-            f"An administrator revoked your API token '{row.description or row.id}'"
-            + (f": {reason}" if reason else ".") + " It no longer works; create a new one if "
-            "you still need one."))
+        notifications.notify(row.user, gettext_lazy("An API token of yours was revoked"),
+                             format_lazy(
+            gettext_lazy("An administrator revoked your API token {token}: {reason}. It no "
+                         "longer works; create a new one if you still need one.") if reason else
+            gettext_lazy("An administrator revoked your API token {token}. It no longer works; "
+                         "create a new one if you still need one."),
+            token=f"'{row.description or row.id}'", reason=reason))
     return row

@@ -19,6 +19,7 @@ from typing import NamedTuple
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 from pymacaroons import MACAROON_V2, Macaroon, Verifier
@@ -70,17 +71,20 @@ def create_token(user, *, projects: list[str] | None = None,
                  info: RequestInfo | None = None, actor=None) -> tuple[str, ApiToken]:
     """Mint a token for ``user`` and return it (shown once) with its row."""
     if expires_days is not None and not 0 < expires_days <= MAX_EXPIRES_DAYS:
-        raise ValidationError(f"Expiry must be between 1 and {MAX_EXPIRES_DAYS} days.")
+        raise ValidationError(_("Expiry must be between 1 and {days} days.").format(
+            days=MAX_EXPIRES_DAYS))
     if str(permission) not in caveats.PERMISSIONS:
-        raise ValidationError("Permission must be 'read' or 'upload'.")
+        raise ValidationError(_("Permission must be 'read' or 'upload'."))
     for name in projects or []:
         if not is_valid_name(name):
-            raise ValidationError(f"{name!r} is not a valid project name.")
+            raise ValidationError(_("{name} is not a valid project name.").format(
+                name=repr(name)))
     if version:
         try:
             Version(version)
         except InvalidVersion:
-            raise ValidationError(f"{version!r} is not a valid version.") from None
+            raise ValidationError(_("{version} is not a valid version.").format(
+                version=repr(version))) from None
     now = timezone.now()
     issued = [caveats.user(user.pk), caveats.permission(str(permission))]
     if projects:

@@ -1,0 +1,108 @@
+"""Update the German catalogs from the code and compile them: `make messages`.
+
+Runs Django's makemessages (which needs GNU xgettext: Debian's `gettext`) in each app that
+has a locale/ folder, then writes each .mo with bastion.core.catalogs, so the committed .mo
+files match what the tests compile. Translate the new entries in the .po files (remove any
+"fuzzy" flag once checked) and run it again.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parent.parent / "src"
+sys.path.insert(0, str(SRC))
+
+from bastion.core.catalogs import compile_mo, parse_po  # noqa: E402
+
+APPS = ["accounts", "packaging", "tokens", "console"]
+LANGUAGES = ["de"]
+
+
+def app_dirs() -> list[Path]:
+    return [SRC / "bastion" / app for app in APPS]
+
+
+def configure() -> None:
+    import django
+    from django.conf import settings
+
+    if not settings.configured:
+        settings.configure(USE_I18N=True, LANGUAGE_CODE="en", INSTALLED_APPS=[],
+                           TEMPLATES=[{"BACKEND": "django.template.backends.django."
+                                       "DjangoTemplates"}])
+        django.setup()
+
+
+def extract(app: Path, *, into: Path | None = None) -> None:
+    """makemessages for ``app``; into another directory (a copy of the app) if given."""
+    from django.core.management import call_command
+
+    here = os.getcwd()
+    os.chdir(into or app)
+    try:
+        for domain in ("django",):
+            call_command("makemessages", locale=LANGUAGES, domain=domain, no_location=True,
+                         no_obsolete=True, verbosity=0, ignore_patterns=["static/*"])
+    finally:
+        os.chdir(here)
+
+
+def compile_all(root: Path | None = None) -> list[Path]:
+    written = []
+    for app in ([root] if root else app_dirs()):
+        for po in sorted(app.glob("locale/*/LC_MESSAGES/*.po")):
+            mo = po.with_suffix(".mo")
+            mo.write_bytes(compile_mo(parse_po(po.read_text(encoding="utf-8"))))
+            written.append(mo)
+    return written
+
+
+def stale() -> list[str]:
+    """What the committed catalogs lack or hold beyond the code's messages, one line each.
+
+    Extracts from a copy of each app, so that the committed files stay as they are.
+    """
+    import shutil
+    import tempfile
+
+    problems = []
+    configure()
+    for app in app_dirs():
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = Path(tmp) / app.name
+            shutil.copytree(app, copy, ignore=shutil.ignore_patterns("__pycache__", "*.mo"))
+            (copy / "locale").mkdir(exist_ok=True)
+            extract(app, into=copy)
+            for language in LANGUAGES:
+                relative = Path("locale", language, "LC_MESSAGES", "django.po")
+                fresh = copy / relative
+                committed = app / relative
+                want = ({e.key for e in parse_po(fresh.read_text(encoding="utf-8")).entries}
+                        if fresh.exists() else set())
+                have = ({e.key for e in parse_po(committed.read_text(encoding="utf-8")).entries}
+                        if committed.exists() else set())
+                for key in sorted(want - have):
+                    problems.append(f"{app.name} {language}: not in the catalog: {key!r}")
+                for key in sorted(have - want):
+                    problems.append(f"{app.name} {language}: no longer in the code: {key!r}")
+    return problems
+
+
+def main() -> None:
+    if sys.argv[1:] == ["--check"]:
+        problems = stale()
+        print("\n".join(problems) or "catalogs up to date")
+        sys.exit(1 if problems else 0)
+    configure()
+    for app in app_dirs():
+        (app / "locale").mkdir(exist_ok=True)
+        extract(app)
+    for mo in compile_all():
+        print(mo.relative_to(SRC.parent))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""Pages in the reader's language; the package-index APIs exactly as before, in English."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from bastion.accounts.models import User
+from bastion.events import tags
+from bastion.events.models import SecurityEvent
+
+from .accounts_client import Client, code_at, make_user
+from .simple_support import publish, shared_publisher, wheel
+
+GERMAN = {"Accept-Language": "de-DE,de;q=0.9,en;q=0.5"}
+# Headers that differ between any two answers, whatever their language.
+VOLATILE = {"date", "set-cookie"}
+
+
+def _headers(response: requests.Response) -> dict[str, str]:
+    return {k.lower(): v for k, v in response.headers.items() if k.lower() not in VOLATILE}
+
+
+def test_a_page_follows_the_browsers_accept_language(server):
+    german = requests.get(f"{server.url}/account/login/", headers=GERMAN, timeout=30)
+    english = requests.get(f"{server.url}/account/login/", timeout=30)
+    assert german.status_code == english.status_code == 200
+    assert "Benutzername oder E-Mail-Adresse" in german.text
+    assert "Username or email address" in english.text
+    assert german.headers["Content-Language"] == "de"
+    assert english.headers["Content-Language"] == "en"
+    assert "Accept-Language" in german.headers["Vary"]
+
+
+def test_an_unsupported_or_malformed_accept_language_falls_back_to_english(server):
+    for value in ("fr-FR,fr;q=0.9", "*", ";;;q=x,,", "de" * 400):
+        response = requests.get(f"{server.url}/account/login/",
+                                headers={"Accept-Language": value}, timeout=30)
+        assert response.status_code == 200
+        assert response.headers["Content-Language"] == "en"
+
+
+def test_the_account_setting_wins_over_the_browser_and_is_recorded(server, unique):
+    user, _secret = make_user(unique)
+    client = Client(server.url)
+    client.http.headers.update({"Accept-Language": "en"})
+    assert client.login(user.username).status_code in (200, 302)
+    page = client.post("/account/language/", {"language": "de"})
+    assert page.status_code == 200
+    assert "Ihre Sprache wurde gespeichert." in page.text
+    assert User.objects.get(pk=user.pk).language == "de"
+    assert SecurityEvent.objects.filter(tag=tags.ACCOUNT_LANGUAGE_CHANGE, user=user).exists()
+    # Back to the browser's language (English here).
+    client.post("/account/language/", {"language": ""})
+    assert "Your account" in client.get("/account/").text
+
+
+def test_an_unknown_language_is_refused_in_one_line_and_changes_nothing(server, unique):
+    user, _secret = make_user(unique)
+    client = Client(server.url)
+    client.login(user.username)
+    page = client.post("/account/language/", {"language": "xx" * 50})
+    assert page.status_code == 200
+    assert "Choose one of the offered languages." in page.text
+    assert User.objects.get(pk=user.pk).language == ""
+    assert not SecurityEvent.objects.filter(tag=tags.ACCOUNT_LANGUAGE_CHANGE, user=user).exists()
+
+
+@pytest.fixture(scope="module")
+def published(server):
+    name = "lang-" + __import__("secrets").token_hex(4)
+    file = publish(server.url, shared_publisher(), wheel(name, "1.0"))
+    return name, file
+
+
+def test_index_api_headers_and_messages_do_not_depend_on_the_language(server, published):
+    """pip, uv and twine users read these answers in logs: same bytes for every reader."""
+    name, file = published
+    paths = ["/simple/", f"/simple/{name}/", f"/pypi/{name}/json", f"/pypi/{name}/1.0/json",
+             f"/packages/{file.path}", "/simple/no-such-project-here/",
+             "/pypi/no-such-project-here/json", "/packages/no/such/file.whl"]
+    for path in paths:
+        plain = requests.get(server.url + path, timeout=30)
+        german = requests.get(server.url + path, headers=GERMAN, timeout=30)
+        assert german.status_code == plain.status_code, path
+        assert _headers(german) == _headers(plain), path
+        assert german.content == plain.content, path
+        assert "Accept-Language" not in german.headers.get("Vary", ""), path
+        assert "Content-Language" not in german.headers, path
+
+
+def test_upload_errors_stay_english_for_a_german_browser(server):
+    response = requests.post(f"{server.url}/legacy/", headers=GERMAN, auth=("__token__", "x"),
+                             data={":action": "file_upload"}, timeout=30)
+    assert 400 <= response.status_code < 500
+    assert "Content-Language" not in response.headers
+    assert "Accept-Language" not in response.headers.get("Vary", "")
+    assert response.reason.isascii()
+
+
+ACCOUNT_PAGES = {
+    "/account/": "Ihr Konto",
+    "/account/email/": "Adresse hinzufügen",
+    "/account/password/": "Aktuelles Passwort",
+    "/account/two-factor/": "Sicherheitsschlüssel und Passkeys",
+    "/account/sessions/": "Alle anderen Sitzungen abmelden",
+    "/account/security-log/": "Alle Ereignisse",
+    "/account/delete/": "Mein Konto löschen",
+    "/account/recovery-codes/": "Wiederherstellungscodes",
+    "/manage/projects/": "Ihre Projekte",
+    "/manage/invitations/": "Sie haben keine offenen Einladungen.",
+    "/manage/account/tokens/": "Sie haben keine API-Tokens.",
+    "/manage/account/tokens/new/": "Geltungsbereich",
+}
+
+
+def test_the_account_pages_render_in_german(server, unique):
+    user, secret = make_user(unique, with_totp=True)
+    client = Client(server.url)
+    client.http.headers.update(GERMAN)
+    client.login(user.username)
+    client.second_factor("totp", code_at(secret))
+    for path, words in ACCOUNT_PAGES.items():
+        page = client.get(path)
+        assert page.status_code == 200, path
+        assert words in page.text, path
+        if path.startswith("/account/") and path != "/account/recovery-codes/":
+            assert "Sicherheitsprotokoll" in page.text, path
+    for path, words in {"/account/register/": "Konto anlegen",
+                        "/account/password/reset/": "Link zum Zurücksetzen senden",
+                        "/account/login/passkey/": "Passkey verwenden"}.items():
+        page = requests.get(server.url + path, headers=GERMAN, timeout=30)
+        assert page.status_code == 200 and words in page.text, path
+
+
+def test_a_services_error_reaches_the_page_in_german_and_the_cli_in_english(server, unique):
+    user, _secret = make_user(unique)
+    client = Client(server.url)
+    client.http.headers.update(GERMAN)
+    client.login(user.username)
+    page = client.post("/account/password/", {"current": "not-the-password",
+                                              "password": "x", "password_confirm": "x"})
+    assert "Ihr aktuelles Passwort ist nicht richtig." in page.text
+    # Outside a page request nothing is activated: the CLI and the APIs read English.
+    from bastion.accounts import services
+    from bastion.core.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="Names are at most 64 characters."):
+        services.enrol_totp(user, name="n" * 65)
