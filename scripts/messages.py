@@ -17,7 +17,7 @@ sys.path.insert(0, str(SRC))
 
 from bastion.core.catalogs import compile_mo, parse_po  # noqa: E402
 
-APPS = ["accounts", "packaging", "tokens", "console"]
+APPS = ["accounts", "packaging", "tokens", "console", "web"]
 LANGUAGES = ["de"]
 
 

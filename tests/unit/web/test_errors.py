@@ -33,13 +33,13 @@ def test_permission_denied_shows_its_sentence_and_a_way_to_log_in():
 
 def test_permission_denied_without_a_sentence_says_so_generally():
     response = errors.permission_denied(html_get("/x/"), PermissionDenied())
-    assert errors.FORBIDDEN in response.content.decode()
+    assert str(errors.FORBIDDEN) in response.content.decode()
 
 
 def test_an_unmatched_url_does_not_show_what_django_tried():
     exception = Resolver404({"tried": [["secret-route"]], "path": "x"})
     body = errors.page_not_found(html_get("/x/"), exception).content.decode()
-    assert errors.NOT_FOUND in body
+    assert str(errors.NOT_FOUND) in body
     assert "secret-route" not in body
 
 
@@ -57,7 +57,7 @@ def test_the_500_page_runs_no_query_and_reads_no_session():
     assert response.status_code == 500
     assert len(queries) == 0
     body = response.content.decode()
-    assert errors.SERVER_ERROR in body
+    assert str(errors.SERVER_ERROR) in body
     assert "site.css" in body
 
 

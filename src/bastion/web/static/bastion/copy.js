@@ -3,6 +3,10 @@
 (function () {
   "use strict";
 
+  // base.html gives the messages in the page's language; English if a page has none.
+  var copied = document.body.getAttribute("data-copied") || "Copied.";
+  var selected = document.body.getAttribute("data-copy-selected") || "Selected: press Ctrl+C to copy.";
+
   function announce(button, text) {
     var status = document.getElementById(button.getAttribute("aria-describedby") || "");
     if (status) { status.textContent = text; }
@@ -28,14 +32,14 @@
       }).join("\n") : source.textContent.trim();
       if (navigator.clipboard && window.isSecureContext) {
         navigator.clipboard.writeText(text).then(function () {
-          announce(button, "Copied.");
+          announce(button, copied);
         }, function () {
           selectContents(source);
-          announce(button, "Selected: press Ctrl+C to copy.");
+          announce(button, selected);
         });
       } else {
         selectContents(source);
-        announce(button, "Selected: press Ctrl+C to copy.");
+        announce(button, selected);
       }
     });
   });
