@@ -10,6 +10,7 @@ from django.template import Context, Template
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls.exceptions import Resolver404
+from django.utils import translation
 
 from bastion.accounts import services
 from bastion.web import errors
@@ -48,6 +49,25 @@ def test_api_routes_get_plain_text_for_every_status():
         response = errors.page_not_found(html_get(path), Http404("No such project."))
         assert response["Content-Type"].startswith("text/plain")
         assert response.content == b"No such project.\n"
+
+
+def test_pages_speak_the_readers_language_and_api_answers_stay_english():
+    with translation.override("de"):
+        page = errors.page_not_found(html_get("/x/")).content.decode()
+        api = errors.page_not_found(html_get("/integrity/x"))
+        failed = errors.server_error(factory.get("/project/x/")).content.decode()
+    assert "Unter dieser Adresse gibt es keine Seite." in page
+    assert '<html lang="de" dir="ltr">' in page
+    assert api.content == b"There is no page at this address.\n"
+    # The 500 page has no request context, yet names the page's language.
+    assert '<html lang="de" dir="ltr">' in failed and "Serverfehler" in failed
+
+
+def test_a_right_to_left_language_turns_the_layout():
+    # No right-to-left language ships yet; the layout must be ready for one.
+    with translation.override("ar"):
+        page = errors.page_not_found(html_get("/x/")).content.decode()
+    assert '<html lang="ar" dir="rtl">' in page
 
 
 def test_the_500_page_runs_no_query_and_reads_no_session():
