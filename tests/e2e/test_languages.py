@@ -158,7 +158,7 @@ def test_the_public_pages_render_in_german(server, published):
         f"/project/{name}/": "Release-Verlauf",
         f"/project/{name}/1.0/": f"Dateien für {name} 1.0",
         f"/search/?q={name}": "1 Projekt gefunden.",
-        f"/user/{owner}/": "Dabei seit",
+        f"/user/{owner}/": "Registriert seit",
     }
     for path, words in pages.items():
         page = requests.get(server.url + path, headers=GERMAN, timeout=30)
@@ -186,8 +186,8 @@ def test_the_error_pages_and_refusals_speak_german(server):
     # A refused listing: one line in German on the page, and a Latin-1 reason phrase.
     refused = requests.get(f"{server.url}/projects/?per_page=7", headers=GERMAN, timeout=30)
     assert refused.status_code == 400
-    assert "Zeigen Sie 20, 50, 100 Projekte pro Seite (per_page)." in refused.text
-    assert refused.reason == "Zeigen Sie 20, 50, 100 Projekte pro Seite (per_page)."
+    assert "Wählen Sie für per_page einen der Werte 20, 50, 100 (Projekte pro Seite)." in refused.text
+    assert refused.reason == "Wählen Sie für per_page einen der Werte 20, 50, 100 (Projekte pro Seite)."
     english = requests.get(f"{server.url}/projects/?per_page=7", timeout=30)
     assert english.reason == "Show 20, 50, 100 projects a page (per_page)."
 
