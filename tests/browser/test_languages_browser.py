@@ -97,6 +97,15 @@ def test_the_public_pages_in_german_pass_the_page_checks(browser, server, unique
                 assert "Einziger Owner." in page.locator("main").inner_text()
         finally:
             context.close()
+    # The copy button's announcement (a static script's sentence) is German too.
+    context = browser.new_context(locale="de-DE", permissions=["clipboard-read", "clipboard-write"])
+    try:
+        page = context.new_page()
+        page.goto(f"{base}/project/{name}/")
+        page.click("button[data-copy='install-pip']")
+        page.wait_for_selector("#install-pip-status:has-text('Kopiert.')")
+    finally:
+        context.close()
 
 
 def test_a_right_to_left_page_mirrors_and_fits_a_390_pixel_screen(browser, server, unique):

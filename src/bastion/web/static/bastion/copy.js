@@ -3,9 +3,11 @@
 (function () {
   "use strict";
 
-  // base.html gives the messages in the page's language; English if a page has none.
-  var copied = document.body.getAttribute("data-copied") || "Copied.";
-  var selected = document.body.getAttribute("data-copy-selected") || "Selected: press Ctrl+C to copy.";
+  // The page's language, from base.html's JSON block; English on a page without one.
+  var block = document.getElementById("script-text");
+  var said = block ? JSON.parse(block.textContent) : {};
+  var copied = said.copied || "Copied.";
+  var selected = said.copySelected || "Selected: press Ctrl+C to copy.";
 
   function announce(button, text) {
     var status = document.getElementById(button.getAttribute("aria-describedby") || "");
