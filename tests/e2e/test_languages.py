@@ -186,6 +186,11 @@ def test_the_error_pages_and_refusals_speak_german(server):
     assert nowhere.status_code == 404
     assert "Seite nicht gefunden" in nowhere.text
     assert "Unter dieser Adresse gibt es keine Seite." in nowhere.text
+    forged = requests.post(f"{server.url}/account/login/", headers=GERMAN,
+                           data={"login": "x", "password": "y"}, timeout=30)
+    assert forged.status_code == 403
+    assert "Das Sicherheitstoken des Formulars fehlte oder war veraltet" in forged.text
+    assert '<html lang="de" dir="ltr">' in forged.text
     # A refused listing: one line in German on the page, and a Latin-1 reason phrase.
     refused = requests.get(f"{server.url}/projects/?per_page=7", headers=GERMAN, timeout=30)
     assert refused.status_code == 400
