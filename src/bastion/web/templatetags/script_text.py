@@ -1,12 +1,14 @@
 """``{% script_text %}``: what the site's static scripts say, in the page's language.
 
 The Content-Security-Policy allows no inline script, so the scripts cannot be rendered with
-their sentences in them; base.html puts them in a JSON data block (never executed) that the
-scripts read, and each script keeps its English as the fallback.
+their sentences in them; base.html puts them, as JSON, in a <meta> element (no <script>
+element at all, not even a data block) that the scripts read, and each script keeps its
+English as the fallback.
 """
 
+import json
+
 from django import template
-from django.utils.html import json_script
 from django.utils.translation import gettext as _
 
 register = template.Library()
@@ -14,7 +16,8 @@ register = template.Library()
 
 @register.simple_tag
 def script_text():
-    return json_script({
+    # Autoescaped into the attribute by the template engine, like any simple tag's result.
+    return json.dumps({
         # copy.js
         "copied": _("Copied."),
         "copySelected": _("Selected: press Ctrl+C to copy."),
@@ -26,4 +29,4 @@ def script_text():
         "keyFailed": _("The security key could not be used."),
         "keyFailedBecause": _("The security key could not be used: {reason}"),
         "keyUnsupported": _("This browser does not support security keys or passkeys."),
-    }, "script-text")
+    }, ensure_ascii=False)

@@ -3,9 +3,9 @@
 (function () {
   "use strict";
 
-  // The page's language, from base.html's JSON block; English on a page without one.
-  var block = document.getElementById("script-text");
-  var said = block ? JSON.parse(block.textContent) : {};
+  // The page's language, from base.html's <meta name="script-text">; English without one.
+  var block = document.querySelector('meta[name="script-text"]');
+  var said = block ? JSON.parse(block.content) : {};
   var copied = said.copied || "Copied.";
   var selected = said.copySelected || "Selected: press Ctrl+C to copy.";
 

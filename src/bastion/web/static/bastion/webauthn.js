@@ -67,9 +67,9 @@
     return out;
   }
 
-  // The page's language, from base.html's JSON block; English on a page without one.
-  var block = document.getElementById("script-text");
-  var said = block ? JSON.parse(block.textContent) : {};
+  // The page's language, from base.html's <meta name="script-text">; English without one.
+  var block = document.querySelector('meta[name="script-text"]');
+  var said = block ? JSON.parse(block.content) : {};
   function text(key, english) { return said[key] || english; }
 
   function explain(error) {
