@@ -159,6 +159,8 @@ def _target(e: EventFacts, say: Say) -> str:
 
 
 def _project(e: EventFacts, say: Say) -> str:
+    # Translators: stands in for a project's name after "of", "on" and "from" in the role
+    # sentences, when the event recorded none.
     return e.text("project") or e.project or say(gettext_noop("a project"))
 
 
