@@ -31,7 +31,8 @@ VALUES = {
 }
 # What the sentences quote as recorded (codes such as a permission are words, translated).
 SHOWN = ["alice-actor", "bob-owner", "demo-proj", "10.9.8.7", *(
-    v for k, v in VALUES.items() if isinstance(v, str) and k not in ("permission", "method", "to", "from"))]
+    v for k, v in VALUES.items()
+    if isinstance(v, str) and k not in ("permission", "method", "to", "from"))]
 
 
 def facts(tag: str, **extra) -> EventFacts:
@@ -84,8 +85,8 @@ def test_a_translation_that_names_an_unknown_placeholder_falls_back_to_english()
 
 
 def test_the_pages_read_german_and_the_exports_stay_english():
-    event = SecurityEvent(sequence=1, time=timezone.now(), tag="file:add", actor_name="alice", user_name="alice",
-                          project_name="demo", ip_address="10.0.0.5",
+    event = SecurityEvent(sequence=1, time=timezone.now(), tag="file:add", actor_name="alice",
+                          user_name="alice", project_name="demo", ip_address="10.0.0.5",
                           additional={"filename": "demo-1.0.tar.gz", "token_id": "0f3c",
                                       "token_description": "laptop"})
     english = "alice uploaded demo-1.0.tar.gz with token 'laptop' from 10.0.0.5"
