@@ -4,10 +4,12 @@ English in the exports whoever asks."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from django.utils import timezone, translation
 
+from bastion.core.catalogs import parse_po
 from bastion.core.event_text import DESCRIBERS, EventFacts, Translator, describe
 from bastion.events.export import jsonl_lines
 from bastion.events.models import SecurityEvent
@@ -27,12 +29,13 @@ VALUES = {
     "revoked_tokens": 2, "filenames": ["a.whl", "b.whl"], "files": 5,
     "filename": "demo_pkg-9.8.7.tar.gz", "comment": "typo-squat", "for_user": "fay-for",
     "invited_by": "ivy-inviter", "requested_by": "rex-requester", "recovery_id": 77,
-    "identity_note": "passport-seen", "source": "via-link", "grants_read": True,
+    "identity_note": "passport-seen", "source": "via-link", "grants_read": True, "admin": True,
+    "passwordless": True, "approval_needed": True, "scope": "projects",
 }
 # What the sentences quote as recorded (codes such as a permission are words, translated).
 SHOWN = ["alice-actor", "bob-owner", "demo-proj", "10.9.8.7", *(
     v for k, v in VALUES.items()
-    if isinstance(v, str) and k not in ("permission", "method", "to", "from"))]
+    if isinstance(v, str) and k not in ("permission", "method", "to", "from", "scope"))]
 
 
 def facts(tag: str, **extra) -> EventFacts:
@@ -97,3 +100,39 @@ def test_the_pages_read_german_and_the_exports_stay_english():
         exported = json.loads(next(jsonl_lines([event])))
     assert exported["description"] == english
     assert describe_event_for_reader(event) == english
+
+
+def test_every_template_a_sentence_asks_for_is_in_the_catalog():
+    """A template not marked for makemessages would silently stay English."""
+    asked: set[str] = set()
+
+    def gettext(message):
+        asked.add(message)
+        return message
+
+    def ngettext(singular, plural, count):
+        asked.add(f"{singular}\0{plural}")
+        return singular if count == 1 else plural
+
+    recording = Translator(gettext, ngettext)
+    alternatives = [{"to": "active", "from": "quarantined"}, {"to": "archived"},
+                    {"reason": "revoked by itself"}, {"by_admin": True}, {"left": True},
+                    {"left": True, "account_deleted": True}, {"target_user": "al"},
+                    {"to": 1536}, *({"method": m} for m in (
+                        "password", "registration", "passkey", "password+totp",
+                        "password+webauthn", "password+recovery", "webauthn", "other"))]
+    # Each detail present, each one missing, and the alternatives over both.
+    variants = [dict(VALUES), {}, *(dict(VALUES, **{key: None}) for key in VALUES),
+                *alternatives, *(dict(VALUES, **extra) for extra in alternatives)]
+    people = (("al", "bo", ""), ("bo", "bo", ""), ("", "", "bastion-cli"), ("", "", ""))
+    for tag in DESCRIBERS:
+        for additional in variants:
+            for actor, user, agent in people:
+                describe(EventFacts(tag=tag, actor=actor, user=user, user_agent=agent,
+                                    ip_address="10.0.0.1", additional=additional), recording)
+    describe(EventFacts(tag="future:thing", additional={"k": "v"}), recording)
+    describe(EventFacts(tag="future:thing"), recording)
+    po = Path(__file__).resolve().parents[3] / "src/bastion/events/locale/de/LC_MESSAGES/django.po"
+    catalog = {entry.key for entry in parse_po(po.read_text(encoding="utf-8")).entries}
+    assert not asked - catalog, sorted(asked - catalog)
+    assert not catalog - asked, f"never used: {sorted(catalog - asked)}"
