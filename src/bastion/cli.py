@@ -239,7 +239,7 @@ def cmd_create_token(args) -> int:
     allowed, why = can_publish(user)
     if not allowed and not args.read_only:
         # Minting is the administrator's decision; uploading stays the account's standing.
-        hint = f" (bastion admin add-totp {user.username})" if why == NEEDS_SECOND_FACTOR else ""
+        hint = f" (bastion admin add-totp {user.username})" if why == str(NEEDS_SECOND_FACTOR) else ""
         print(f"note: uploads with this token are refused until the account may publish: "
               f"{why}{hint}", file=sys.stderr)
     return 0
@@ -852,7 +852,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--actor", help="events done by this user")
     p.add_argument("--project", help="events about this project")
     p.add_argument("--tag", help="this tag, or every tag under a prefix such as account:api_token")
-    p.add_argument("--ip", help="events from this IP address")
+    p.add_argument("--ip", help="events from this IP address, or from a network (10.0.0.0/8)")
     p.add_argument("--since", help="from this UTC day on (YYYY-MM-DD)")
     p.add_argument("--until", help="up to this UTC day, included (YYYY-MM-DD)")
     p.add_argument("--limit", type=int, default=100, help="the most recent N events (0: all; default 100)")

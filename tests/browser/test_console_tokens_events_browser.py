@@ -58,6 +58,10 @@ def test_an_admin_revokes_stale_tokens_and_reads_it_in_the_event_log(
     page.check(f"#token-{stale_too.pk} input[type=checkbox]")
     page.fill("#reason", "laptop stolen")
     page.click("#revoke-selected")
+    assert "Revoke 2 tokens?" in page.inner_text("h1")
+    assert "laptop stolen" in page.inner_text("#confirm-reason")
+    screenshot(page, tmp_path, "console-tokens-confirm.png")
+    page.click("#confirm-revoke")
     assert "Revoked 2 token(s)" in page.inner_text(".messages")
     assert page.locator("#console-tokens tbody tr", has_text="old laptop").count() == 0
     for row in (stale, stale_too, fresh):

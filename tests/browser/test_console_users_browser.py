@@ -1,11 +1,13 @@
 """An administrator walks the console's overview and Users area in Chromium: signs in with a
 password and an authenticator app, finds a pending sign-up, approves it, starts an account
 recovery for someone else and cancels it; grants read access, disables and enables an account
-and reads it all in the event log; the page never trips the CSP. An administrator without a
-second factor is kept out."""
+and reads it all in the event log; the page never trips the CSP. Two administrators recover an
+account to the end, and its owner sets a new password from the mailed link. An administrator
+without a second factor is kept out."""
 
 from __future__ import annotations
 
+import re
 import secrets
 
 import pytest
@@ -130,3 +132,64 @@ def test_an_admin_without_a_second_factor_is_kept_out_of_the_console(server, con
     assert response.status == 403
     assert "second factor" in page.inner_text("main")
     assert page.locator("#users").count() == 0
+
+
+def test_two_administrators_recover_an_account_and_its_owner_sets_a_new_password(
+        browser, mail_server, mailbox):
+    from tests.e2e.manage_support import make_user
+
+    base = localhost(mail_server)
+    asking, approving = make_user("rqa", admin=True), make_user("rqb", admin=True)
+    lost = make_user("rlost")  # with an authenticator app the owner no longer has
+    contexts = [browser.new_context() for _ in range(3)]
+    try:
+        first, second, owner = (c.new_page() for c in contexts)
+        for context in contexts:
+            context.set_default_timeout(15000)
+        _signed_in(contexts[0], mail_server, asking)
+        _signed_in(contexts[1], mail_server, approving)
+
+        first.goto(f"{base}/admin/users/u/{lost.username}/")
+        first.fill("#note", "Video call with the owner; passport compared with the HR record")
+        first.click("button:has-text('Request account recovery')")
+        first.wait_for_selector("#recovery-status")
+        # Two or more administrators could act: a second one must agree.
+        assert first.inner_text("#recovery-status") == RecoveryStatus.REQUESTED
+        assert "Account recovery started" in mailbox.wait_for(lost.email, "recovery")["Subject"]
+        mailbox.wait_for(approving.email, f"of {lost.username} awaits approval")
+
+        second.goto(first.url)
+        second.click("button:has-text('Approve')")
+        assert second.inner_text("#recovery-status") == RecoveryStatus.APPROVED
+        first.reload()
+        first.click("button:has-text('Complete')")
+        assert first.inner_text("#recovery-status") == RecoveryStatus.COMPLETED
+        assert not TOTPDevice.objects.filter(user=lost).exists()
+
+        mail = mailbox.wait_for(lost.email, "Account recovery completed")
+        text = mail.get_body(preferencelist=("plain",)).get_content()
+        link = re.search(r"http://\S+/account/recover/\S+", text).group(0)
+        assert link not in first.content()  # the console never shows the link
+        owner.goto(link)
+        owner.fill("#password", PASSWORD)
+        owner.fill("#password_confirm", PASSWORD)
+        owner.click("button:has-text('Set new password')")
+        owner.goto(f"{base}/account/login/")
+        owner.fill("#username", lost.username)
+        owner.fill("#password", PASSWORD)
+        owner.click("main form button[type=submit]")
+        owner.wait_for_url("**/account/two-factor/**")
+        assert "set up a new second factor" in owner.inner_text("main")
+
+        first.goto(f"{base}/admin/events/?user={lost.username}&tag=account:recovery")
+        log = first.inner_text("#console-events")
+        for said in (f"{asking.username} asked to recover the account {lost.username}",
+                     f"{approving.username} approved recovery",
+                     f"{asking.username} completed recovery",
+                     f"{lost.username} set a new password with the link"):
+            assert said in log, said
+        assert "Hash chain intact" in first.inner_text("#chain-status")
+        assert verify_chain().ok
+    finally:
+        for context in contexts:
+            context.close()

@@ -72,8 +72,15 @@ def test_the_log_is_filtered_by_actor_project_tag_ip_and_days(server):
     assert by_ip == [f"{actor.username} created the API token 'from ten' (upload, user-wide, "
                      "never expires) from 10.0.0.5"]
     assert len(found(f"ip=10.0.0.5&tag=account:api_token:added&user={other.username}")) == 1
+    # A network finds every address inside it, of any prefix length, and none outside.
+    create_token(actor, description="from v6", info=RequestInfo(ip_address="2001:db8::7"))
+    for network, count in [("10.0.0.0/8", 1), ("10.0.0.4/30", 1), ("10.0.0.0/30", 0),
+                           ("192.0.2.0/24", 1), ("0.0.0.0/0", 2), ("2001:db8::/32", 1),
+                           ("::/0", 1)]:
+        assert len(found(f"actor={actor.username}&ip={network}&tag=account:api_token:added")) \
+            == count, network
     today = timezone.now().strftime("%Y-%m-%d")
-    assert len(found(f"actor={actor.username}&tag=account:api_token&since={today}&until={today}")) == 2
+    assert len(found(f"actor={actor.username}&tag=account:api_token&since={today}&until={today}")) == 3
     assert found(f"actor={actor.username}&since=2001-01-01&until=2001-01-02") == []
 
 
@@ -96,6 +103,8 @@ def test_bad_filters_get_a_one_line_error_never_a_500(server):
                            ("until=2024-13-01", "'until' must be a date"),
                            ("since=2024-02-02&until=2024-01-01", "must not be after"),
                            ("ip=10.0.0.300", "is not an IP address"),
+                           ("ip=10.0.0.0/33", "is not an IP network"),
+                           ("ip=10.0.0.0/", "is not an IP network"),
                            ("before=abc", "'before' must be"), ("before=-1", "'before' must be")]:
         page = admin.get(f"{EVENTS}?{query}")
         assert page.status_code == 400, query

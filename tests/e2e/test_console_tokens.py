@@ -97,8 +97,21 @@ def test_bulk_revocation_stops_the_tokens_records_the_admin_and_reason_and_mails
     admin = Client(mail_server, admin_user)
     chosen = [t["wide"], t["old"], t["members"]]
     reason = "found in a public CI log"
-    response = admin.post(f"{REVOKE}?owner=&never_expires=1",
-                          {"token": [str(r.pk) for r in chosen], "reason": reason})
+    asked = {"token": [str(r.pk) for r in chosen], "reason": reason}
+    before = SecurityEvent.objects.count()
+    # The first post only asks: it lists what would stop, with the reason, and changes nothing.
+    confirm = admin.post(f"{REVOKE}?owner=&never_expires=1", asked)
+    assert confirm.status_code == 200
+    page = text_of(confirm.text)
+    assert "Revoke 3 tokens?" in page and reason in page
+    assert all(name in page for name in ("wide forever", "old unused", "member wide"))
+    assert set(re.findall(r'name="token" value="([0-9a-f-]{36})"', confirm.text)) == ids(*chosen)
+    assert 'name="confirmed" value="1"' in confirm.text
+    assert 'action="/admin/tokens/revoke/?owner=&amp;never_expires=1"' in confirm.text
+    assert SecurityEvent.objects.count() == before
+    assert all(ApiToken.objects.get(pk=r.pk).revoked is None for r in chosen)
+
+    response = admin.post(f"{REVOKE}?owner=&never_expires=1", {**asked, "confirmed": "1"})
     assert response.status_code == 302
     assert response.headers["Location"] == f"{TOKENS}?owner=&never_expires=1"
     assert "Revoked 3 token(s)" in text_of(admin.get(response.headers["Location"]).text)
@@ -147,10 +160,12 @@ def test_a_bad_revocation_says_why_in_one_line_and_changes_nothing(server, index
         ({"token": [live, str(t["scoped"].pk)], "reason": "cleanup"}, "was already revoked"),
         ({"token": [live], "reason": "x" * 600}, "at most 500 characters"),
     ]:
-        response = admin.post(REVOKE, data)
-        assert response.status_code == 400, data
-        error = html.unescape(re.search(r'id="form-error">([^<]*)<', response.text).group(1))
-        assert message in error and "\n" not in error, (data, error)
+        # Refused alike when asking and when confirming (a token revoked meanwhile, a forged form).
+        for confirmed in ({}, {"confirmed": "1"}):
+            response = admin.post(REVOKE, {**data, **confirmed})
+            assert response.status_code == 400, data
+            error = html.unescape(re.search(r'id="form-error">([^<]*)<', response.text).group(1))
+            assert message in error and "\n" not in error, (data, error)
     t["wide"].refresh_from_db()
     assert t["wide"].revoked is None and SecurityEvent.objects.count() == before
     assert admin.post(REVOKE, {"token": [live], "reason": "x"}, csrf=False).status_code == 403
@@ -162,7 +177,7 @@ def test_a_bad_revocation_says_why_in_one_line_and_changes_nothing(server, index
 def test_everyone_but_a_fully_signed_in_admin_is_refused_and_nothing_is_revoked(server):
     owner = make_user("tkr")
     _, row = create_token(owner, description="kept")
-    data = {"token": [str(row.pk)], "reason": "nope"}
+    data = {"token": [str(row.pk)], "reason": "nope", "confirmed": "1"}
     member = Client(server, owner)
     member.csrf()
     assert member.post(REVOKE, data).status_code == 403
@@ -184,6 +199,7 @@ def test_a_revoked_token_no_longer_authenticates(server):
     owner = make_user("tkv")
     token, row = create_token(owner)
     admin = Client(server, make_user("tka", admin=True))
-    assert admin.post(REVOKE, {"token": [str(row.pk)], "reason": "rotate"}).status_code == 302
+    assert admin.post(REVOKE, {"token": [str(row.pk)], "reason": "rotate",
+                                 "confirmed": "1"}).status_code == 302
     with pytest.raises(TokenError):
         verify(token, permission="read")

@@ -23,6 +23,8 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy
 
 from bastion.core.errors import ValidationError
 from bastion.events import tags
@@ -76,10 +78,11 @@ def _lock(recovery_id) -> AccountRecovery:
     return recovery
 
 
-def _mail(user, subject: str, body: str) -> None:
-    notifications.notify(user, subject, body + (
-        "\n\nIf you did not ask the administrators to recover your account, tell them at once: "
-        "someone may be trying to take it over."))
+def _mail(user, subject, body) -> None:
+    """Mail the account's owner (in their language: subject and body are lazy)."""
+    notifications.notify(user, subject, format_lazy("{}\n\n{}", body, gettext_lazy(
+        "If you did not ask the administrators to recover your account, tell them at once: "
+        "someone may be trying to take it over.")))
 
 
 def open_recovery(user) -> AccountRecovery | None:
@@ -137,20 +140,26 @@ def request(username: str, *, note: str, actor, info: RequestInfo | None = None)
         record(tags.ACCOUNT_RECOVERY_REQUEST, info=info, actor=actor, user=user,
                additional={"recovery_id": recovery.pk, "identity_note": note,
                            "approval_needed": needed})
-        _mail(user, "Account recovery started", (
-            f"An administrator ({actor.username}) started recovering your account after "
-            "checking your identity. "
-            + ("Another administrator must approve it; you will be told when they do."
-               if needed else "This index has only one administrator, so no second approval "
-                              "is needed; you will get a link once it is completed.")))
+        _mail(user, gettext_lazy("Account recovery started"), format_lazy(
+            gettext_lazy("An administrator ({admin}) started recovering your account after "
+                         "checking your identity. Another administrator must approve it; you "
+                         "will be told when they do.") if needed else
+            gettext_lazy("An administrator ({admin}) started recovering your account after "
+                         "checking your identity. This index has only one administrator, so no "
+                         "second approval is needed; you will get a link once it is "
+                         "completed."), admin=actor.username))
         if needed:
+            # Each administrator reads it in their own language (notifications.send).
             notifications.send(
                 [a.email for a in _other_admins(user) if a.pk != actor.pk],
-                f"Account recovery #{recovery.pk} of {user.username} awaits approval", (
-                    f"{actor.username} started recovering the account {user.username}, whose "
-                    f"owner lost every second factor. How their identity was checked:\n\n"
-                    f"  {note}\n\nAnother administrator must approve it, in the console or "
-                    f"with: bastion admin recovery-approve {recovery.pk} --by YOUR_NAME"))
+                format_lazy(gettext_lazy("Account recovery #{number} of {username} awaits "
+                                         "approval"), number=recovery.pk, username=user.username),
+                format_lazy(gettext_lazy(
+                    "{admin} started recovering the account {username}, whose owner lost every "
+                    "second factor. How their identity was checked:\n\n  {note}\n\nAnother "
+                    "administrator must approve it, in the console or with: bastion admin "
+                    "recovery-approve {number} --by YOUR_NAME"), admin=actor.username,
+                    username=user.username, note=note, number=recovery.pk))
     return recovery
 
 
@@ -174,9 +183,9 @@ def approve(recovery_id, *, actor, info: RequestInfo | None = None) -> AccountRe
         record(tags.ACCOUNT_RECOVERY_APPROVE, info=info, actor=actor, user=recovery.user,
                additional={"recovery_id": recovery.pk,
                            "requested_by": getattr(recovery.requested_by, "username", "")})
-        _mail(recovery.user, "Account recovery approved", (
-            f"A second administrator ({actor.username}) approved the recovery of your account. "
-            "Once it is completed you will get a link to set a new password."))
+        _mail(recovery.user, gettext_lazy("Account recovery approved"), format_lazy(gettext_lazy(
+            "A second administrator ({admin}) approved the recovery of your account. Once it is "
+            "completed you will get a link to set a new password."), admin=actor.username))
     return recovery
 
 
@@ -226,12 +235,14 @@ def complete(recovery_id, *, actor, info: RequestInfo | None = None) -> Complete
                            "sessions_ended": ended,
                            "link_expires": recovery.link_expires.isoformat()})
         link = notifications.site_url() + reverse("accounts:recover", args=[token])
-        _mail(user, "Account recovery completed: set a new password", (
-            "The administrators completed the recovery of your account. Its second factors, "
-            "recovery codes and password were removed and every session was signed out.\n\n"
-            f"Open this link within {LINK_HOURS} hours to choose a new password; it works "
-            f"once:\n\n{link}\n\nThen sign in: you will be asked to set up a new second factor "
-            "(an authenticator app or a security key) before anything else."))
+        _mail(user, gettext_lazy("Account recovery completed: set a new password"), format_lazy(
+            gettext_lazy(
+                "The administrators completed the recovery of your account. Its second factors, "
+                "recovery codes and password were removed and every session was signed out."
+                "\n\nOpen this link within {hours} hours to choose a new password; it works "
+                "once:\n\n{link}\n\nThen sign in: you will be asked to set up a new second "
+                "factor (an authenticator app or a security key) before anything else."),
+            hours=LINK_HOURS, link=link))
     return Completed(recovery, link)
 
 
@@ -249,9 +260,12 @@ def cancel(recovery_id, *, actor, reason: str = "", info: RequestInfo | None = N
         recovery.save(update_fields=["status", "cancelled_by", "cancelled"])
         record(tags.ACCOUNT_RECOVERY_CANCEL, info=info, actor=actor, user=recovery.user,
                additional={"recovery_id": recovery.pk, "reason": reason})
-        _mail(recovery.user, "Account recovery cancelled", (
-            f"An administrator ({actor.username}) cancelled the recovery of your account"
-            + (f": {reason}" if reason else ".") + " Nothing on your account was changed."))
+        _mail(recovery.user, gettext_lazy("Account recovery cancelled"), format_lazy(
+            gettext_lazy("An administrator ({admin}) cancelled the recovery of your account: "
+                         "{reason} Nothing on your account was changed.") if reason else
+            gettext_lazy("An administrator ({admin}) cancelled the recovery of your account. "
+                         "Nothing on your account was changed."),
+            admin=actor.username, reason=reason))
     return recovery
 
 
@@ -287,7 +301,7 @@ def use_link(token: str, *, new: str, confirm: str, info: RequestInfo | None = N
         recovery.save(update_fields=["link_used"])
         record(tags.ACCOUNT_RECOVERY_LINK_USED, info=info, actor=user, user=user,
                additional={"recovery_id": recovery.pk})
-        notifications.notify(user, "New password set after recovery", (
+        notifications.notify(user, gettext_lazy("New password set after recovery"), gettext_lazy(
             "A new password was set for your account with the recovery link. At your next "
             "sign-in you will be asked to set up a new second factor."))
     return user

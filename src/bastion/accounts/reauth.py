@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.translation import gettext_lazy
 
 from .services import has_two_factor
 
@@ -47,9 +48,11 @@ def require_recent_auth(view):
 SIGN_IN, NOT_ADMIN, NEEDS_SECOND_FACTOR, REAUTHENTICATE = (
     "sign in", "not an administrator", "no second factor", "re-authenticate")
 
-NOT_ADMIN_MESSAGE = "Only site administrators may use this page."
-NEEDS_SECOND_FACTOR_MESSAGE = ("Add a second factor (an authenticator app or a security key) "
-                               "to your account before using the administrators' pages.")
+# Lazy, in the reader's language: make them a str where they are shown.
+NOT_ADMIN_MESSAGE = gettext_lazy("Only site administrators may use this page.")
+NEEDS_SECOND_FACTOR_MESSAGE = gettext_lazy(
+    "Add a second factor (an authenticator app or a security key) to your account before "
+    "using the administrators' pages.")
 
 
 def admin_refusal(request) -> str | None:

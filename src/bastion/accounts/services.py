@@ -245,14 +245,20 @@ def has_two_factor(user) -> bool:
             or WebAuthnCredential.objects.filter(user=user).exists())
 
 
-NEEDS_SECOND_FACTOR = ("Enable two-factor authentication (an authenticator app or a security key) "
-                       "before publishing or creating tokens.")
-NEEDS_VERIFIED_EMAIL = "Verify your primary email address before publishing or creating tokens."
-NEEDS_VERIFIED_EMAIL_FOR_2FA = ("Verify your primary email address before setting up "
-                                "two-factor authentication.")
-NEEDS_TWO_FACTOR_FIRST = "Set up two-factor authentication first; recovery codes back it up."
-PENDING_APPROVAL = ("An administrator has not approved your account yet: until then it can "
-                    "read nothing, create nothing and mint no token.")
+# Lazy: each reader gets them in their language (the APIs, English). A refusal's text is made
+# a str where it is raised or returned, so exceptions and reason phrases carry plain text.
+NEEDS_SECOND_FACTOR = gettext_lazy(
+    "Enable two-factor authentication (an authenticator app or a security key) before "
+    "publishing or creating tokens.")
+NEEDS_VERIFIED_EMAIL = gettext_lazy(
+    "Verify your primary email address before publishing or creating tokens.")
+NEEDS_VERIFIED_EMAIL_FOR_2FA = gettext_lazy(
+    "Verify your primary email address before setting up two-factor authentication.")
+NEEDS_TWO_FACTOR_FIRST = gettext_lazy(
+    "Set up two-factor authentication first; recovery codes back it up.")
+PENDING_APPROVAL = gettext_lazy(
+    "An administrator has not approved your account yet: until then it can read nothing, "
+    "create nothing and mint no token.")
 
 
 def is_admin(user) -> bool:
@@ -264,24 +270,24 @@ def is_admin(user) -> bool:
 def can_publish(user) -> tuple[bool, str]:
     """Whether ``user`` may create projects, tokens and roles, and if not, why."""
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
-        return False, "Sign in first."
+        return False, _("Sign in first.")
     if user.signup_status == SignupStatus.PENDING:
-        return False, PENDING_APPROVAL
+        return False, str(PENDING_APPROVAL)
     if not user.email_verified:
-        return False, NEEDS_VERIFIED_EMAIL
+        return False, str(NEEDS_VERIFIED_EMAIL)
     if settings.REQUIRE_2FA and not has_two_factor(user):
-        return False, NEEDS_SECOND_FACTOR
+        return False, str(NEEDS_SECOND_FACTOR)
     from .account_recovery import must_enrol_second_factor
 
     # Under REQUIRE_2FA the check above already covers a recovered account.
     if not settings.REQUIRE_2FA and must_enrol_second_factor(user):
-        return False, NEEDS_SECOND_FACTOR
+        return False, str(NEEDS_SECOND_FACTOR)
     return True, ""
 
 
 def require_verified_email(user) -> None:
     if not user.email_verified:
-        raise ValidationError(NEEDS_VERIFIED_EMAIL_FOR_2FA)
+        raise ValidationError(str(NEEDS_VERIFIED_EMAIL_FOR_2FA))
 
 
 def _after_factor_added(request, user, method: str, name: str, *, by_admin: bool = False,
@@ -441,7 +447,7 @@ def set_passwordless(request, user, credential: WebAuthnCredential, enabled: boo
 
 def regenerate_recovery_codes(request, user) -> list[str]:
     if not has_two_factor(user):
-        raise ValidationError(NEEDS_TWO_FACTOR_FIRST)
+        raise ValidationError(str(NEEDS_TWO_FACTOR_FIRST))
     with transaction.atomic():
         codes = recovery.generate(user)
         record(tags.ACCOUNT_RECOVERY_CODES_REGENERATED, info=_info(request), actor=user, user=user)

@@ -108,13 +108,20 @@ def invite(email: str, *, inviter=None, kind: str = InvitationKind.ADMIN, grants
                            "invitation_id": invitation.pk,
                            "expires": invitation.expires.isoformat()})
         link = link_for(token)
-        who = inviter.username if inviter is not None else "An administrator"
-        notifications.send(email, "You are invited to an account", (
-            f"Hello,\n\n{who} invited you to open an account on the package index at "
-            f"{notifications.site_url()}.{(' ' + note.strip()) if note else ''}\n\n"
-            f"Open this link within {hours} hours to choose a username and a password; it works "
-            f"once, and the account's address will be {email}:\n\n{link}\n\n"
-            "If you did not expect this, ignore this message."))
+        site = notifications.site_url()
+        invited = (format_lazy(gettext_lazy("{who} invited you to open an account on the package "
+                                            "index at {site}."), who=inviter.username, site=site)
+                   if inviter is not None else
+                   format_lazy(gettext_lazy("An administrator invited you to open an account on "
+                                            "the package index at {site}."), site=site))
+        # The invitee has no account yet, so no language: notifications.send writes English.
+        notifications.send(email, gettext_lazy("You are invited to an account"), format_lazy(
+            gettext_lazy("Hello,\n\n{invited}{note}\n\nOpen this link within {hours} hours to "
+                         "choose a username and a password; it works once, and the account's "
+                         "address will be {email}:\n\n{link}\n\nIf you did not expect this, "
+                         "ignore this message."),
+            invited=invited, note=f" {note.strip()}" if note else "", hours=hours, email=email,
+            link=link))
     return Invited(invitation, link)
 
 
@@ -208,13 +215,16 @@ def start(user, *, invitation: SignupInvitation | None, info: RequestInfo | None
         user.save(update_fields=["signup_status"])
         record(tags.ACCOUNT_SIGNUP_PENDING, info=info, actor=user, user=user,
                additional={"email": user.email})
-        notifications.send(_admins(), f"New account awaiting approval: {user.username}", (
-            f"{user.username} ({user.email}) signed up on {notifications.site_url()} and "
-            "waits for approval. Until then the account can read nothing, create nothing and "
-            "mint no token.\n\n"
-            f"  approve: bastion admin approve {user.username}\n"
-            f"  reject:  bastion admin reject {user.username}\n"
-            "  list:    bastion admin pending-accounts"))
+        # Each administrator reads it in their own language (notifications.send).
+        notifications.send(_admins(), format_lazy(
+            gettext_lazy("New account awaiting approval: {username}"), username=user.username),
+            format_lazy(gettext_lazy(
+                "{username} ({email}) signed up on {site} and waits for approval. Until then "
+                "the account can read nothing, create nothing and mint no token.\n\n"
+                "  approve: bastion admin approve {username}\n"
+                "  reject:  bastion admin reject {username}\n"
+                "  list:    bastion admin pending-accounts"),
+                username=user.username, email=user.email, site=notifications.site_url()))
         notifications.notify(user, gettext_lazy("Your account awaits approval"), gettext_lazy(
             "Thank you for signing up. An administrator approves each new account on this index; "
             "you will get a message when yours is. Meanwhile you can sign in and set up "

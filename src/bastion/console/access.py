@@ -32,8 +32,8 @@ def console_view(view):
         if refusal == reauth.REAUTHENTICATE:
             return reauth.reauthenticate_redirect(request)
         if refusal is not None:
-            message = (reauth.NEEDS_SECOND_FACTOR_MESSAGE if refusal == reauth.NEEDS_SECOND_FACTOR
-                       else reauth.NOT_ADMIN_MESSAGE)
+            message = str(reauth.NEEDS_SECOND_FACTOR_MESSAGE if refusal == reauth.NEEDS_SECOND_FACTOR
+                          else reauth.NOT_ADMIN_MESSAGE)
             return render(request, "console/refused.html", {"message": message}, status=403)
         return view(request, *args, **kwargs)
 

@@ -80,6 +80,15 @@ def index(request):
 def revoke(request):
     ids = [one_line(value, 64) for value in request.POST.getlist("token")[:moderation.MAX_BULK + 1]]
     reason = one_line(request.POST.get("reason"), moderation.MAX_REASON + 1)
+    if request.POST.get("confirmed") != "1":
+        # A bulk revocation cannot be undone and stops CI jobs: show what it would stop first.
+        try:
+            reason, rows = moderation.preview_revocation(ids, reason=reason)
+        except ValidationError as exc:
+            return _page(request, error=exc.message, status=400, reason=reason, selected=ids)
+        return render(request, "console/tokens_confirm.html", {
+            "area": "tokens", "rows": rows, "reason": reason, "query": request.GET.urlencode(),
+            "owners": sorted({row.user.username for row in rows}), "now": timezone.now()})
     try:
         rows = moderation.revoke_many(ids, reason=reason, actor=request.user,
                                       info=RequestInfo.from_request(request))

@@ -115,13 +115,7 @@ def _token_ids(token_ids) -> list[uuid.UUID]:
     return list(dict.fromkeys(keys))
 
 
-def revoke_many(token_ids, *, reason: str, actor=None,
-                info: RequestInfo | None = None) -> list[ApiToken]:
-    """Revoke these tokens at once, all or none, and mail each owner once listing theirs.
-
-    Each revocation is a security event naming the administrator (``actor``; None at the
-    command line) and ``reason``, which the owners are shown.
-    """
+def _checked_request(token_ids, reason: str) -> tuple[str, list[uuid.UUID]]:
     reason = " ".join((reason or "").split())
     if not reason:
         raise ValidationError("Give a reason: the owners are told why their tokens stopped working.")
@@ -132,17 +126,38 @@ def revoke_many(token_ids, *, reason: str, actor=None,
         raise ValidationError("Choose at least one token to revoke.")
     if len(keys) > MAX_BULK:
         raise ValidationError(f"Revoke at most {MAX_BULK} tokens at a time.")
+    return reason, keys
+
+
+def _revocable(keys: list[uuid.UUID], queryset) -> list[ApiToken]:
+    rows = {row.pk: row for row in queryset.select_related("user").filter(pk__in=keys)}
+    for key in keys:
+        row = rows.get(key)
+        if row is None:
+            raise ValidationError(f"There is no token with the id {key}.")
+        if row.revoked is not None:
+            raise ValidationError(f"The token {key} was already revoked "
+                                  f"({row.revoked_reason or 'revoked'}).")
+    return [rows[key] for key in keys]
+
+
+def preview_revocation(token_ids, *, reason: str) -> tuple[str, list[ApiToken]]:
+    """What ``revoke_many`` would revoke, checked the same way, changing nothing: the console
+    shows it for a second look before a bulk revocation, which cannot be undone."""
+    reason, keys = _checked_request(token_ids, reason)
+    return reason, _revocable(keys, ApiToken.objects.all())
+
+
+def revoke_many(token_ids, *, reason: str, actor=None,
+                info: RequestInfo | None = None) -> list[ApiToken]:
+    """Revoke these tokens at once, all or none, and mail each owner once listing theirs.
+
+    Each revocation is a security event naming the administrator (``actor``; None at the
+    command line) and ``reason``, which the owners are shown.
+    """
+    reason, keys = _checked_request(token_ids, reason)
     with transaction.atomic():
-        rows = {row.pk: row for row in ApiToken.objects.select_related("user")
-                .select_for_update(of=("self",)).filter(pk__in=keys)}
-        for key in keys:
-            row = rows.get(key)
-            if row is None:
-                raise ValidationError(f"There is no token with the id {key}.")
-            if row.revoked is not None:
-                raise ValidationError(f"The token {key} was already revoked "
-                                      f"({row.revoked_reason or 'revoked'}).")
-        revoked = [rows[key] for key in keys]
+        revoked = _revocable(keys, ApiToken.objects.select_for_update(of=("self",)))
         for row in revoked:
             revoke(row, reason="revoked by an administrator", info=info, actor=actor,
                    additional={"by_admin": True, "why": reason})

@@ -63,7 +63,8 @@ READ_ONLY_MESSAGE = ("This model admin is read-only: make changes on the account
                      "management pages or with the bastion command, which record them.")
 
 
-def _refused(message: str) -> HttpResponse:
+def _refused(message) -> HttpResponse:
+    message = str(message)
     response = HttpResponse(message + "\n", status=403, content_type="text/plain; charset=utf-8")
     response.reason_phrase = message
     return response
@@ -136,7 +137,7 @@ def admin_only_json(view):
     def guarded(request, *args, **kwargs):
         refusal = reauth.admin_refusal(request)
         if refusal == reauth.NEEDS_SECOND_FACTOR:
-            response = JsonResponse({"message": reauth.NEEDS_SECOND_FACTOR_MESSAGE}, status=403)
+            response = JsonResponse({"message": str(reauth.NEEDS_SECOND_FACTOR_MESSAGE)}, status=403)
             response["Cache-Control"] = "no-store"
             return response
         if refusal == reauth.REAUTHENTICATE:

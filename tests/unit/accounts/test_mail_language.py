@@ -71,3 +71,49 @@ def test_one_mail_to_several_people_goes_to_each_in_their_own_language(unique):
     assert subjects[people["de"].email] == "[Bastion] Passwort geändert"
     for address in (people["en"].email, people[""].email, stranger):
         assert subjects[address] == "[Bastion] Password changed"
+
+
+def _person(name: str, language: str, *, admin: bool = False):
+    user = create_user(name, f"{name}@example.test", "plinth-marmot-saffron-91",
+                       email_verified=True)
+    user.language, user.is_superuser = language, admin
+    user.save(update_fields=["language", "is_superuser"])
+    return user
+
+
+def test_administrators_and_the_owner_read_a_recovery_each_in_their_own_language(unique):
+    from bastion.accounts import account_recovery
+
+    owner = _person(f"rown{unique}", "de")
+    asking = _person(f"rask{unique}", "en", admin=True)
+    german, english = (_person(f"rad{language}{unique}", language, admin=True)
+                       for language in ("de", ""))
+    with override_settings(TASKS=DATABASE_QUEUE), pytest.raises(RolledBack):
+        with transaction.atomic(), translation.override("en"):
+            account_recovery.request(owner.username, actor=asking,
+                                     note="video call; passport shown and compared")
+            mails = {user.username: queued_to(user.email) for user in (owner, german, english)}
+            raise RolledBack
+    [(_a, subject, body, *_)] = [row.args_kwargs["args"] for row in mails[owner.username]]
+    assert subject == "[Bastion] Kontowiederherstellung begonnen"
+    assert f"Ein Administrator ({asking.username}) hat" in body and "übernehmen" in body
+    [(_a, subject, body, *_)] = [row.args_kwargs["args"] for row in mails[german.username]]
+    assert subject.startswith("[Bastion] Kontowiederherstellung #") and owner.username in subject
+    assert "passport shown and compared" in body and "IHR_NAME" in body
+    [(_a, subject, _b, *_)] = [row.args_kwargs["args"] for row in mails[english.username]]
+    assert subject.endswith(f"of {owner.username} awaits approval")
+
+
+def test_a_german_administrator_is_told_of_a_pending_sign_up_in_german(unique):
+    from bastion.accounts import signup
+
+    _person(f"sad{unique}", "de", admin=True)
+    newcomer = _person(f"snew{unique}", "")
+    with override_settings(TASKS=DATABASE_QUEUE, SIGNUP="approval"), pytest.raises(RolledBack):
+        with transaction.atomic(), translation.override("en"):
+            signup.start(newcomer, invitation=None, info=None)
+            rows = queued_to(f"sad{unique}@example.test")
+            raise RolledBack
+    [(_a, subject, body, *_)] = [row.args_kwargs["args"] for row in rows]
+    assert subject == f"[Bastion] Neues Konto wartet auf Freigabe: {newcomer.username}"
+    assert "wartet auf Freigabe" in body and f"bastion admin approve {newcomer.username}" in body

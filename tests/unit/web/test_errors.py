@@ -6,6 +6,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import Http404
+from django.utils import translation
 from django.template import Context, Template
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
@@ -72,9 +73,18 @@ def render_next_step(message: str) -> str:
 
 
 def test_the_missing_second_factor_links_to_the_two_factor_page():
-    for message in (services.NEEDS_SECOND_FACTOR, "You cannot x yet: " + services.NEEDS_SECOND_FACTOR,
+    for message in (services.NEEDS_SECOND_FACTOR,
+                    "You cannot x yet: " + str(services.NEEDS_SECOND_FACTOR),
                     services.NEEDS_TWO_FACTOR_FIRST):
         assert 'href="/account/two-factor/"' in render_next_step(message)
+
+
+def test_a_refusal_in_german_keeps_its_link_in_german():
+    with translation.override("de"):
+        refusal = "Sie können x noch nicht: " + str(services.NEEDS_SECOND_FACTOR)
+        assert "Zwei-Faktor" in refusal
+        link = render_next_step(refusal)
+    assert 'href="/account/two-factor/"' in link and "Set up" not in link
 
 
 def test_the_unverified_address_links_to_the_email_page():

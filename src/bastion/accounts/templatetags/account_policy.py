@@ -3,12 +3,14 @@
 A refusal because the account has no second factor (or no verified address) is followed by
 a link to the page where the reader adds one, wherever the refusal is shown: a form's error,
 a notice, the 403 page. The messages are matched against the constants that produce them,
-so a reworded message keeps its link.
+in the reader's language (the one the refusal was written in), so a reworded or translated
+message keeps its link.
 """
 
 from django import template
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext
 
 from bastion.accounts import reauth, services
 
@@ -22,10 +24,10 @@ _EMAIL = (services.NEEDS_VERIFIED_EMAIL, services.NEEDS_VERIFIED_EMAIL_FOR_2FA)
 @register.simple_tag
 def next_step(message) -> str:
     message = str(message or "")
-    if any(text in message for text in _SECOND_FACTOR):
-        return format_html(' <a href="{}" class="next-step">Set up two-factor authentication.</a>',
-                           reverse("accounts:two_factor"))
-    if any(text in message for text in _EMAIL):
-        return format_html(' <a href="{}" class="next-step">Verify your email address.</a>',
-                           reverse("accounts:emails"))
+    if any(str(text) in message for text in _SECOND_FACTOR):
+        return format_html(' <a href="{}" class="next-step">{}</a>', reverse("accounts:two_factor"),
+                           gettext("Set up two-factor authentication."))
+    if any(str(text) in message for text in _EMAIL):
+        return format_html(' <a href="{}" class="next-step">{}</a>', reverse("accounts:emails"),
+                           gettext("Verify your email address."))
     return ""
