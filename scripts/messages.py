@@ -9,7 +9,9 @@ files match what the tests compile. Translate the new entries in the .po files (
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src"
@@ -17,8 +19,11 @@ sys.path.insert(0, str(SRC))
 
 from bastion.core.catalogs import compile_mo, parse_po  # noqa: E402
 
-APPS = ["accounts", "packaging", "tokens", "console", "web"]
+APPS = ["accounts", "packaging", "tokens", "console", "events", "web"]
 LANGUAGES = ["de"]
+# Modules outside any app whose messages go into an app's catalog: core has no locale/ of its
+# own (it is no app), and the events app is the one that translates the log's sentences.
+SOURCES = {"events": ["core/event_text.py"]}
 
 
 def app_dirs() -> list[Path]:
@@ -40,6 +45,16 @@ def extract(app: Path, *, into: Path | None = None) -> None:
     """makemessages for ``app``; into another directory (a copy of the app) if given."""
     from django.core.management import call_command
 
+    if into is None and app.name in SOURCES:
+        # makemessages reads only the folder it runs in: run it in a copy holding the other
+        # sources too, and keep the catalogs it writes.
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = copy_app(app, Path(tmp))
+            extract(app, into=copy)
+            for po in copy.glob("locale/*/LC_MESSAGES/*.po"):
+                (app / po.relative_to(copy)).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(po, app / po.relative_to(copy))
+        return
     here = os.getcwd()
     os.chdir(into or app)
     try:
@@ -48,6 +63,19 @@ def extract(app: Path, *, into: Path | None = None) -> None:
                          no_obsolete=True, verbosity=0, ignore_patterns=["static/*"])
     finally:
         os.chdir(here)
+
+
+def copy_app(app: Path, tmp: Path) -> Path:
+    """A copy of ``app`` under ``tmp`` with its committed catalogs (not the .mo files) and the
+    other sources whose messages it holds."""
+    copy = tmp / app.name
+    shutil.copytree(app, copy, ignore=shutil.ignore_patterns("__pycache__", "*.mo"))
+    (copy / "locale").mkdir(exist_ok=True)
+    for source in SOURCES.get(app.name, []):
+        target = copy / "_sources" / source
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(SRC / "bastion" / source, target)
+    return copy
 
 
 def compile_all(root: Path | None = None) -> list[Path]:
@@ -65,16 +93,11 @@ def stale() -> list[str]:
 
     Extracts from a copy of each app, so that the committed files stay as they are.
     """
-    import shutil
-    import tempfile
-
     problems = []
     configure()
     for app in app_dirs():
         with tempfile.TemporaryDirectory() as tmp:
-            copy = Path(tmp) / app.name
-            shutil.copytree(app, copy, ignore=shutil.ignore_patterns("__pycache__", "*.mo"))
-            (copy / "locale").mkdir(exist_ok=True)
+            copy = copy_app(app, Path(tmp))
             extract(app, into=copy)
             for language in LANGUAGES:
                 relative = Path("locale", language, "LC_MESSAGES", "django.po")

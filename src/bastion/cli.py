@@ -320,6 +320,7 @@ def cmd_events(args) -> int:
     elif fmt == "csv":
         lines = export.csv_lines(events)
     else:
+        # English as the exports are, for the scripts that read this output.
         lines = (_event_line(event, describe_event(event)) + "\n"
                  for event in events.iterator(chunk_size=export.CHUNK))
     out = sys.stdout

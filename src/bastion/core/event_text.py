@@ -6,11 +6,19 @@ security log, a project's history, ``bastion admin events``), so they all say th
 knows the tags as strings (``events.tags`` holds the constants; core imports no app), and
 reads only what the event recorded: details of events recorded before a field existed are
 simply left out of the sentence.
+
+Each sentence is one template with named placeholders, translated whole: languages order
+words differently, so an optional detail gets its own variant of the template rather than a
+fragment glued on. Phrases that stand in for a name ("someone", "an API token") are
+templates of their own; the recorded values (names, filenames, reasons, addresses) are never
+translated. Core imports no Django: the templates are marked with no-op functions named as
+Django's makemessages expects, and :func:`describe` is given the translating functions.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from string import Formatter
 from typing import Callable
 
 from .text import one_line
@@ -18,6 +26,79 @@ from .text import one_line
 # Free text the events carry (reasons, descriptions, names) is cut to this in a sentence.
 QUOTED_LIMIT = 200
 CLI_USER_AGENT = "bastion-cli"
+
+
+def gettext_noop(message: str) -> str:
+    """Marks a template for extraction (makemessages passes xgettext this keyword)."""
+    return message
+
+
+def ngettext_lazy(singular: str, plural: str) -> tuple[str, str]:
+    """Marks a singular/plural pair for extraction: makemessages knows Django's
+    ``ngettext_lazy:1,2`` as a keyword. Nothing is lazy here; the count comes with use."""
+    return singular, plural
+
+
+def _english_plural(singular: str, plural: str, count: int) -> str:
+    return singular if count == 1 else plural
+
+
+@dataclass(frozen=True)
+class Translator:
+    """The two gettext functions a sentence is translated with; English by default."""
+
+    gettext: Callable[[str], str] = gettext_noop
+    ngettext: Callable[[str, str, int], str] = _english_plural
+
+
+ENGLISH = Translator()
+
+
+class Phrase(str):
+    """Text a template made, as opposed to a recorded value; ``opens_with_words``: its first
+    character is the template's own (so it may be capitalised), not a value's."""
+
+    opens_with_words: bool = False
+
+
+def _fill(template: str, values: dict) -> Phrase:
+    out, opening = [], None
+    for literal, name, spec, conversion in Formatter().parse(template):
+        if literal:
+            out.append(literal)
+            opening = True if opening is None else opening
+        if name is not None:
+            value = values[name]
+            text = format(value, spec) if spec else str(value)
+            if text and opening is None:
+                opening = isinstance(value, Phrase) and value.opens_with_words
+            out.append(text)
+    phrase = Phrase("".join(out))
+    phrase.opens_with_words = bool(opening)
+    return phrase
+
+
+class Say:
+    """Fills templates in one language: ``say(template, **values)``, ``say.n(pair, count)``."""
+
+    def __init__(self, translator: Translator = ENGLISH):
+        self.translator = translator
+
+    def __call__(self, template: str, **values) -> Phrase:
+        return self._either(self.translator.gettext(template), template, values)
+
+    def n(self, pair: tuple[str, str], count: int, **values) -> Phrase:
+        singular, plural = pair
+        values["count"] = count
+        return self._either(self.translator.ngettext(singular, plural, count),
+                            _english_plural(singular, plural, count), values)
+
+    @staticmethod
+    def _either(translated: str, english: str, values: dict) -> Phrase:
+        try:
+            return _fill(translated, values)
+        except (KeyError, IndexError, ValueError):  # a broken translation still says it
+            return _fill(english, values)
 
 
 @dataclass(frozen=True)
@@ -39,26 +120,9 @@ class EventFacts:
     def text(self, key: str) -> str:
         return one_line(str(self.get(key, "")), QUOTED_LIMIT)
 
-    @property
-    def who(self) -> str:
-        """The one who acted, by name; an administrator at the command line; else someone."""
-        if self.actor:
-            return self.actor
-        if self.user_agent == CLI_USER_AGENT:
-            return "an administrator (command line)"
-        return "someone"
-
-    @property
-    def about(self) -> str:
-        return self.user or "an account"
-
 
 def quoted(value: object) -> str:
     return "'" + one_line(str(value), QUOTED_LIMIT) + "'"
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}" + ("" if count == 1 else "s")
 
 
 def _count(value) -> int:
@@ -70,285 +134,610 @@ def _count(value) -> int:
         return 0
 
 
-def _possessive(name: str) -> str:
-    return f"{name}'" if name.endswith("s") else f"{name}'s"
+# --- phrases that stand in for a name ------------------------------------------------------
+
+def _who(e: EventFacts, say: Say) -> str:
+    """The one who acted, by name; an administrator at the command line; else someone."""
+    if e.actor:
+        return e.actor
+    if e.user_agent == CLI_USER_AGENT:
+        return say(gettext_noop("an administrator (command line)"))
+    return say(gettext_noop("someone"))
 
 
-def _size(size: int) -> str:
+def _about(e: EventFacts, say: Say) -> str:
+    return e.user or say(gettext_noop("an account"))
+
+
+def _project_or_the(e: EventFacts, say: Say) -> str:
+    return e.project or say(gettext_noop("the project"))
+
+
+def _target(e: EventFacts, say: Say) -> str:
+    return (e.text("target_user") or e.text("invitee_email") or e.user
+            or say(gettext_noop("someone")))
+
+
+def _project(e: EventFacts, say: Say) -> str:
+    # Translators: stands in for a project's name after "of", "on" and "from" in the role
+    # sentences, when the event recorded none.
+    return e.text("project") or e.project or say(gettext_noop("a project"))
+
+
+def _role(e: EventFacts, say: Say) -> str:
+    return e.text("role") or say(gettext_noop("a member"))
+
+
+def _token_label(e: EventFacts, say: Say, description_key: str = "description") -> str:
+    description = e.text(description_key)
+    if description:
+        return say(gettext_noop("the API token {description}"), description=quoted(description))
+    token_id = e.text("token_id")
+    if token_id:
+        return say(gettext_noop("the API token {token_id}…"), token_id=token_id[:8])
+    return say(gettext_noop("an API token"))
+
+
+def _their_token(e: EventFacts, say: Say) -> str:
+    """The token named after its owner's name: "bob's API token 'ci'"."""
+    owner = _about(e, say)
+    description = e.text("description")
+    if description:
+        return say(gettext_noop("{owner}'s API token {description}"), owner=owner,
+                   description=quoted(description))
+    token_id = e.text("token_id")
+    if token_id:
+        return say(gettext_noop("{owner}'s API token {token_id}…"), owner=owner,
+                   token_id=token_id[:8])
+    return say(gettext_noop("an API token of {owner}"), owner=owner)
+
+
+def _size(size: int, say: Say) -> str:
     for unit, scale in (("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024)):
         if size >= scale:
             return f"{size / scale:.4g} {unit}"
-    return f"{size} bytes"
+    return say.n(ngettext_lazy("{count} byte", "{count} bytes"), size)
 
 
-def _because(e: EventFacts, key: str = "reason") -> str:
-    reason = e.text(key)
-    return f": {quoted(reason)}" if reason else ""
+_PERMISSIONS = {"upload": gettext_noop("upload"), "read": gettext_noop("read")}
 
 
-def _token_label(e: EventFacts, description_key: str = "description") -> str:
-    description = e.text(description_key)
-    if description:
-        return f"the API token {quoted(description)}"
-    token_id = e.text("token_id")
-    return f"the API token {token_id[:8]}…" if token_id else "an API token"
-
-
-def _with_token(e: EventFacts) -> str:
-    if not e.get("token_id"):
-        return ""
-    description = e.text("token_description")
-    return f" with token {quoted(description)}" if description else \
-        f" with token {e.text('token_id')[:8]}…"
-
-
-def _scope(e: EventFacts) -> str:
+def _scope(e: EventFacts, say: Say) -> str:
+    """A token's reach, as a list of its properties: each item is whole in any language."""
+    permission = e.text("permission") or "upload"
+    parts = [say(_PERMISSIONS[permission]) if permission in _PERMISSIONS else permission]
     projects = e.get("projects")
-    parts = [f"{e.text('permission') or 'upload'}"]
     if isinstance(projects, list) and projects:
-        parts.append("limited to " + ", ".join(one_line(str(p), 100) for p in projects[:20]))
+        parts.append(say(gettext_noop("limited to {projects}"),
+                         projects=", ".join(one_line(str(p), 100) for p in projects[:20])))
     elif e.get("scope") == "projects":
-        parts.append("limited to named projects")
+        parts.append(say(gettext_noop("limited to named projects")))
     else:
-        parts.append("user-wide")
+        parts.append(say(gettext_noop("user-wide")))
     if e.get("version"):
-        parts.append(f"version {e.text('version')} only")
+        parts.append(say(gettext_noop("version {version} only"), version=e.text("version")))
     expires = e.text("expires")
-    parts.append(f"expires {expires[:10]}" if expires else "never expires")
-    return " (" + ", ".join(parts) + ")"
+    parts.append(say(gettext_noop("expires {day}"), day=expires[:10]) if expires
+                 else say(gettext_noop("never expires")))
+    return "(" + ", ".join(parts) + ")"
 
 
 _METHODS = {
-    "password": "with a password",
-    "registration": "by registering",
-    "passkey": "with a passkey",
-    "password+totp": "with a password and an authenticator app",
-    "password+webauthn": "with a password and a security key",
-    "password+recovery": "with a password and a recovery code",
-    "password+recovery_code": "with a password and a recovery code",
+    "password": gettext_noop("with a password"),
+    "registration": gettext_noop("by registering"),
+    "passkey": gettext_noop("with a passkey"),
+    "password+totp": gettext_noop("with a password and an authenticator app"),
+    "password+webauthn": gettext_noop("with a password and a security key"),
+    "password+recovery": gettext_noop("with a password and a recovery code"),
+    "password+recovery_code": gettext_noop("with a password and a recovery code"),
 }
 
 
-def _method(e: EventFacts) -> str:
+def _how(e: EventFacts, say: Say) -> str:
     method = e.text("method")
-    if not method:
-        return ""
-    return " " + _METHODS.get(method, f"({method})")
+    return say(_METHODS[method]) if method in _METHODS else f"({method})"
 
 
-def _device(e: EventFacts) -> str:
-    kind = {"totp": "an authenticator app", "webauthn": "a security key"}.get(
-        e.text("method"), "a second factor")
-    return f"{kind} named {quoted(e.text('name'))}" if e.get("name") else kind
+def _device(e: EventFacts, say: Say) -> str:
+    method = e.text("method")
+    if e.get("name"):
+        name = quoted(e.text("name"))
+        if method == "totp":
+            return say(gettext_noop("an authenticator app named {name}"), name=name)
+        if method == "webauthn":
+            return say(gettext_noop("a security key named {name}"), name=name)
+        return say(gettext_noop("a second factor named {name}"), name=name)
+    if method == "totp":
+        return say(gettext_noop("an authenticator app"))
+    if method == "webauthn":
+        return say(gettext_noop("a security key"))
+    return say(gettext_noop("a second factor"))
 
 
-def _sessions(e: EventFacts, key: str = "sessions_ended") -> str:
+def _sessions(e: EventFacts, say: Say, sentence: str, key: str = "sessions_ended") -> str:
+    """The sentence, followed by how many sessions it ended, if any."""
     ended = _count(e.get(key))
-    return f" ({plural(ended, 'session')} signed out)" if ended else ""
+    if not ended:
+        return sentence
+    return say.n(ngettext_lazy("{sentence} ({count} session signed out)",
+                               "{sentence} ({count} sessions signed out)"), ended,
+                 sentence=sentence)
 
 
-def _target(e: EventFacts) -> str:
-    return e.text("target_user") or e.text("invitee_email") or e.user or "someone"
-
-
-def _project(e: EventFacts) -> str:
-    return e.text("project") or e.project or "a project"
-
-
-def _role(e: EventFacts) -> str:
-    return e.text("role") or "a member"
+def _with_token(e: EventFacts, say: Say, plain: str, described: str, numbered: str,
+                **values) -> str:
+    """An upload's sentence in its variant: without a token, with a described one, or with
+    one known by its id."""
+    if not e.get("token_id"):
+        return say(plain, **values)
+    description = e.text("token_description")
+    if description:
+        return say(described, token=quoted(description), **values)
+    return say(numbered, token=e.text("token_id")[:8], **values)
 
 
 # --- one function per tag ------------------------------------------------------------------
 
-def _account_create(e):
-    made = (f"{e.actor} created the account {e.about}" if e.actor and e.actor != e.user
-            else f"{e.who} created the account {e.about}" if not e.actor
-            else f"the account {e.about} was created")
-    return made + (" as a site administrator" if e.get("admin") else "")
+def _account_create(e, say):
+    admin = bool(e.get("admin"))
+    if e.actor and e.actor == e.user:
+        return (say(gettext_noop("the account {user} was created as a site administrator"),
+                    user=_about(e, say)) if admin
+                else say(gettext_noop("the account {user} was created"), user=_about(e, say)))
+    if admin:
+        return say(gettext_noop("{who} created the account {user} as a site administrator"),
+                   who=_who(e, say), user=_about(e, say))
+    return say(gettext_noop("{who} created the account {user}"), who=_who(e, say),
+               user=_about(e, say))
 
 
-def _token_added(e):
-    label = _token_label(e)
+def _token_added(e, say):
+    token, scope = _token_label(e, say), _scope(e, say)
     if e.actor and e.user and e.actor != e.user:
-        return f"{e.actor} created {label} for {e.user}{_scope(e)}"
-    return f"{e.who} created {label}{_scope(e)}"
+        return say(gettext_noop("{who} created {token} for {user} {scope}"), who=e.actor,
+                   token=token, user=e.user, scope=scope)
+    return say(gettext_noop("{who} created {token} {scope}"), who=_who(e, say), token=token,
+               scope=scope)
 
 
-def _token_removed(e):
-    label = _token_label(e)
-    owner = e.user or "an account"
+def _token_removed(e, say):
+    who = _who(e, say)
     if e.get("by_admin"):
-        return f"{e.who} revoked {_possessive(owner)} {label.removeprefix('the ')}" + _because(e, "why")
+        why = e.text("why")
+        if why:
+            return say(gettext_noop("{who} revoked {token}: {reason}"), who=who,
+                       token=_their_token(e, say), reason=quoted(why))
+        return say(gettext_noop("{who} revoked {token}"), who=who, token=_their_token(e, say))
     reason = e.text("reason")
     if reason in ("revoked", "") and e.actor == e.user:
-        return f"{e.who} revoked {label}"
+        return say(gettext_noop("{who} revoked {token}"), who=who, token=_token_label(e, say))
     if reason == "revoked by itself":
-        return f"{label[0].upper()}{label[1:]} of {owner} was revoked by presenting it"
-    return f"{_possessive(owner)} {label.removeprefix('the ')} was revoked ({reason or 'revoked'})"
+        return say(gettext_noop("{token} of {owner} was revoked by presenting it"),
+                   token=_token_label(e, say), owner=_about(e, say))
+    if reason:
+        return say(gettext_noop("{token} was revoked ({reason})"), token=_their_token(e, say),
+                   reason=reason)
+    return say(gettext_noop("{token} was revoked"), token=_their_token(e, say))
 
 
-def _token_leaked(e):
+def _token_leaked(e, say):
     where = e.text("url")
-    return (f"{_possessive(e.about)} {_token_label(e).removeprefix('the ')} was revoked because "
-            f"it was reported leaked" + (f" at {where}" if where else ""))
+    if where:
+        return say(gettext_noop("{token} was revoked because it was reported leaked at {url}"),
+                   token=_their_token(e, say), url=where)
+    return say(gettext_noop("{token} was revoked because it was reported leaked"),
+               token=_their_token(e, say))
 
 
-def _project_token_added(e):
-    owner = f" for {e.about}" if e.user and e.user != e.actor else ""
-    return (f"{e.who} created {_token_label(e)}{owner}, which can act on "
-            f"{e.project or 'the project'}" + ("" if e.get("scope") == "projects"
-                                               else " (user-wide)"))
+def _project_token_added(e, say):
+    values = {"who": _who(e, say), "token": _token_label(e, say),
+              "project": _project_or_the(e, say)}
+    limited = e.get("scope") == "projects"
+    if e.user and e.user != e.actor:
+        if limited:
+            return say(gettext_noop("{who} created {token} for {user}, which can act on "
+                                    "{project}"), user=e.user, **values)
+        return say(gettext_noop("{who} created {token} for {user}, which can act on "
+                                "{project} (user-wide)"), user=e.user, **values)
+    if limited:
+        return say(gettext_noop("{who} created {token}, which can act on {project}"), **values)
+    return say(gettext_noop("{who} created {token}, which can act on {project} (user-wide)"),
+               **values)
 
 
-def _project_token_removed(e):
+def _project_token_removed(e, say):
+    values = {"token": _their_token(e, say), "project": _project_or_the(e, say)}
     reason = e.text("reason")
-    return (f"{_possessive(e.about)} {_token_label(e).removeprefix('the ')}, which could act on "
-            f"{e.project or 'the project'}, was revoked" + (f" ({reason})" if reason else ""))
+    if reason:
+        return say(gettext_noop("{token}, which could act on {project}, was revoked "
+                                "({reason})"), reason=reason, **values)
+    return say(gettext_noop("{token}, which could act on {project}, was revoked"), **values)
 
 
-def _login_failure(e):
+def _login_failure(e, say):
     reason = e.text("reason")
-    whom = f"as {e.user}" if e.user else "to an unknown account"
-    return f"A sign-in {whom} failed" + (f" ({reason})" if reason else "")
+    if e.user:
+        if reason:
+            return say(gettext_noop("A sign-in as {user} failed ({reason})"), user=e.user,
+                       reason=reason)
+        return say(gettext_noop("A sign-in as {user} failed"), user=e.user)
+    if reason:
+        return say(gettext_noop("A sign-in to an unknown account failed ({reason})"),
+                   reason=reason)
+    return say(gettext_noop("A sign-in to an unknown account failed"))
 
 
-def _role_added(e):
-    target = _target(e)
-    if target == e.actor:
-        return f"{target} became {_role(e)} of {_project(e)}"
-    return f"{e.who} added {target} as {_role(e)} of {_project(e)}"
+def _login_success(e, say):
+    if e.text("method"):
+        return say(gettext_noop("{user} signed in {how}"), user=_about(e, say),
+                   how=_how(e, say))
+    return say(gettext_noop("{user} signed in"), user=_about(e, say))
 
 
-def _role_invite(e):
-    return f"{e.who} invited {_target(e)} to become {_role(e)} of {_project(e)}"
+def _reauthenticate(e, say):
+    if e.text("method"):
+        return say(gettext_noop("{who} confirmed their identity again {how}"),
+                   who=_who(e, say), how=_how(e, say))
+    return say(gettext_noop("{who} confirmed their identity again"), who=_who(e, say))
 
 
-def _role_revoke_invite(e):
-    return f"{e.who} withdrew the invitation of {_target(e)} to become {_role(e)} of {_project(e)}"
+def _roles(e, say):
+    return {"target": _target(e, say), "role": _role(e, say), "project": _project(e, say)}
 
 
-def _role_accept(e):
-    return f"{_target(e)} accepted the invitation and became {_role(e)} of {_project(e)}"
+def _role_added(e, say):
+    values = _roles(e, say)
+    if values["target"] == e.actor:
+        return say(gettext_noop("{target} became {role} of {project}"), **values)
+    return say(gettext_noop("{who} added {target} as {role} of {project}"),
+               who=_who(e, say), **values)
 
 
-def _role_decline(e):
-    return f"{_target(e)} declined the invitation to become {_role(e)} of {_project(e)}"
+def _role_invite(e, say):
+    return say(gettext_noop("{who} invited {target} to become {role} of {project}"),
+               who=_who(e, say), **_roles(e, say))
 
 
-def _role_change(e):
-    return (f"{e.who} changed the role of {_target(e)} on {_project(e)} from "
-            f"{e.text('from') or '?'} to {e.text('to') or '?'}")
+def _role_revoke_invite(e, say):
+    return say(gettext_noop("{who} withdrew the invitation of {target} to become {role} of "
+                            "{project}"), who=_who(e, say), **_roles(e, say))
 
 
-def _role_remove(e):
+def _role_accept(e, say):
+    return say(gettext_noop("{target} accepted the invitation and became {role} of {project}"),
+               **_roles(e, say))
+
+
+def _role_decline(e, say):
+    return say(gettext_noop("{target} declined the invitation to become {role} of {project}"),
+               **_roles(e, say))
+
+
+def _role_change(e, say):
+    return say(gettext_noop("{who} changed the role of {target} on {project} from {old} to "
+                            "{new}"), who=_who(e, say), target=_target(e, say),
+               project=_project(e, say), old=e.text("from") or "?", new=e.text("to") or "?")
+
+
+def _role_remove(e, say):
     revoked = _count(e.get("revoked_tokens"))
-    tokens = f"; {plural(revoked, 'API token')} of theirs revoked" if revoked else ""
+    values = _roles(e, say)
     if e.get("left"):
-        how = " on deleting their account" if e.get("account_deleted") else ""
-        return f"{_target(e)} left {_project(e)}{how}{tokens}"
-    return f"{e.who} removed {_target(e)} ({_role(e)}) from {_project(e)}{tokens}"
+        del values["role"]
+        if e.get("account_deleted"):
+            if revoked:
+                return say.n(ngettext_lazy(
+                    "{target} left {project} on deleting their account; {count} API token of "
+                    "theirs revoked",
+                    "{target} left {project} on deleting their account; {count} API tokens of "
+                    "theirs revoked"), revoked, **values)
+            return say(gettext_noop("{target} left {project} on deleting their account"),
+                       **values)
+        if revoked:
+            return say.n(ngettext_lazy(
+                "{target} left {project}; {count} API token of theirs revoked",
+                "{target} left {project}; {count} API tokens of theirs revoked"), revoked,
+                **values)
+        return say(gettext_noop("{target} left {project}"), **values)
+    if revoked:
+        return say.n(ngettext_lazy(
+            "{who} removed {target} ({role}) from {project}; {count} API token of theirs "
+            "revoked",
+            "{who} removed {target} ({role}) from {project}; {count} API tokens of theirs "
+            "revoked"), revoked, who=_who(e, say), **values)
+    return say(gettext_noop("{who} removed {target} ({role}) from {project}"),
+               who=_who(e, say), **values)
 
 
-def _status_change(e):
+def _status_change(e, say):
     old, new = e.text("from"), e.text("to")
-    project = e.project or "the project"
+    values = {"who": _who(e, say), "project": _project_or_the(e, say)}
+    reason = e.text("reason")
     if new == "quarantined":
-        return f"{e.who} quarantined {project}" + _because(e)
+        if reason:
+            return say(gettext_noop("{who} quarantined {project}: {reason}"),
+                       reason=quoted(reason), **values)
+        return say(gettext_noop("{who} quarantined {project}"), **values)
     if old == "quarantined" and new == "active":
-        return f"{e.who} lifted the quarantine of {project}"
-    return f"{e.who} changed the status of {project} from {old or '?'} to {new or '?'}" + _because(e)
+        return say(gettext_noop("{who} lifted the quarantine of {project}"), **values)
+    values.update(old=old or "?", new=new or "?")
+    if reason:
+        return say(gettext_noop("{who} changed the status of {project} from {old} to {new}: "
+                                "{reason}"), reason=quoted(reason), **values)
+    return say(gettext_noop("{who} changed the status of {project} from {old} to {new}"),
+               **values)
 
 
-def _upload_limit(e):
+def _upload_limit(e, say):
     limit = e.get("to")
-    size = "the index's default" if limit in (None, "") else _size(_count(limit))
-    return f"{e.who} set the largest file {e.project or 'the project'} accepts to {size}"
+    size = (say(gettext_noop("the index's default")) if limit in (None, "")
+            else _size(_count(limit), say))
+    return say(gettext_noop("{who} set the largest file {project} accepts to {size}"),
+               who=_who(e, say), project=_project_or_the(e, say), size=size)
 
 
-def _grant(what: str, give: bool):
-    def sentence(e):
+# Per grant: (given, given with how, withdrawn); whole sentences, since the right granted
+# sits differently in each language's sentence.
+_READ_GRANT = (gettext_noop("{who} let {user} read every project"),
+               gettext_noop("{who} let {user} read every project ({source})"),
+               gettext_noop("{who} withdrew the right of {user} to read every project"))
+_CREATE_GRANT = (gettext_noop("{who} let {user} create projects"),
+                 gettext_noop("{who} let {user} create projects ({source})"),
+                 gettext_noop("{who} withdrew the right of {user} to create projects"))
+
+
+def _grant(templates: tuple[str, str, str], give: bool):
+    given, given_how, withdrawn = templates
+
+    def sentence(e, say):
+        values = {"who": _who(e, say), "user": _about(e, say)}
+        if not give:
+            return say(withdrawn, **values)
         source = e.text("source")
-        how = f" ({source})" if give and source and source != "admin" else ""
-        if give:
-            return f"{e.who} let {e.about} {what}{how}"
-        return f"{e.who} withdrew the right of {e.about} to {what}"
+        if source and source != "admin":
+            return say(given_how, source=source, **values)
+        return say(given, **values)
     return sentence
 
 
-DESCRIBERS: dict[str, Callable[[EventFacts], str]] = {
+def _who_about(template: str):
+    """A sentence of one who acted and the account it was about."""
+    return lambda e, say: say(template, who=_who(e, say), user=_about(e, say))
+
+
+def _who_only(template: str):
+    return lambda e, say: say(template, who=_who(e, say))
+
+
+def _who_and(template: str, **keys: str):
+    """A sentence of one who acted and details named ``placeholder=detail key``."""
+    return lambda e, say: say(template, who=_who(e, say),
+                              **{name: e.text(key) for name, key in keys.items()})
+
+
+def _two_factor_added(e, say):
+    if e.get("by_admin") or e.actor != e.user:
+        return say(gettext_noop("{who} added {device} for {user}"), who=_who(e, say),
+                   device=_device(e, say), user=_about(e, say))
+    return say(gettext_noop("{who} added {device}"), who=_who(e, say), device=_device(e, say))
+
+
+def _passkey_change(e, say):
+    name = quoted(e.text("name"))
+    if e.get("passwordless"):
+        return say(gettext_noop("{who} allowed passwordless sign-in with the key {name}"),
+                   who=_who(e, say), name=name)
+    return say(gettext_noop("{who} turned off passwordless sign-in with the key {name}"),
+               who=_who(e, say), name=name)
+
+
+def _account_delete(e, say):
+    if e.actor != e.user:
+        return say(gettext_noop("{who} deleted the account {user}"), who=_who(e, say),
+                   user=_about(e, say))
+    return say(gettext_noop("{who} deleted their account"), who=_who(e, say))
+
+
+def _language_change(e, say):
+    if e.get("language"):
+        return say(gettext_noop("{who} set their language to {language}"), who=_who(e, say),
+                   language=quoted(e.text("language")))
+    return say(gettext_noop("{who} chose their browser's language"), who=_who(e, say))
+
+
+def _disable(e, say):
+    values = {"who": _who(e, say), "user": _about(e, say)}
+    reason = e.text("reason")
+    sentence = (say(gettext_noop("{who} disabled the account {user}: {reason}"),
+                    reason=quoted(reason), **values) if reason
+                else say(gettext_noop("{who} disabled the account {user}"), **values))
+    return _sessions(e, say, sentence)
+
+
+def _signup_invitation_create(e, say):
+    if e.get("grants_read"):
+        return say(gettext_noop("{who} invited {email} to open an account with read access"),
+                   who=_who(e, say), email=e.text("email"))
+    return say(gettext_noop("{who} invited {email} to open an account"), who=_who(e, say),
+               email=e.text("email"))
+
+
+def _signup_invitation_use(e, say):
+    values = {"user": _about(e, say), "email": e.text("email")}
+    if e.get("invited_by"):
+        return say(gettext_noop("{user} opened their account with the invitation sent to "
+                                "{email} by {invited_by}"), invited_by=e.text("invited_by"),
+                   **values)
+    return say(gettext_noop("{user} opened their account with the invitation sent to {email}"),
+               **values)
+
+
+def _recovery_values(e, say) -> dict:
+    return {"who": _who(e, say), "user": _about(e, say), "id": e.get("recovery_id", "?")}
+
+
+def _recovery_request(e, say):
+    values = dict(_recovery_values(e, say), note=quoted(e.get("identity_note", "")))
+    if e.get("approval_needed"):
+        return say(gettext_noop("{who} asked to recover the account {user} (recovery #{id}; a "
+                                "second administrator must approve), identity checked: "
+                                "{note}"), **values)
+    return say(gettext_noop("{who} asked to recover the account {user} (recovery #{id}), "
+                            "identity checked: {note}"), **values)
+
+
+def _recovery_approve(e, say):
+    values = _recovery_values(e, say)
+    if e.get("requested_by"):
+        return say(gettext_noop("{who} approved recovery #{id} of the account {user}, "
+                                "requested by {requested_by}"),
+                   requested_by=e.text("requested_by"), **values)
+    return say(gettext_noop("{who} approved recovery #{id} of the account {user}"), **values)
+
+
+def _recovery_complete(e, say):
+    return _sessions(e, say, say(gettext_noop(
+        "{who} completed recovery #{id} of the account {user}: its second factors and "
+        "password were removed and a single-use link to set a new password was mailed to it"),
+        **_recovery_values(e, say)))
+
+
+def _recovery_cancel(e, say):
+    values = _recovery_values(e, say)
+    if e.get("reason"):
+        return say(gettext_noop("{who} cancelled recovery #{id} of the account {user}: "
+                                "{reason}"), reason=quoted(e.get("reason")), **values)
+    return say(gettext_noop("{who} cancelled recovery #{id} of the account {user}"), **values)
+
+
+def _release_add(e, say):
+    return _with_token(
+        e, say, gettext_noop("{who} released version {version} of {project}"),
+        gettext_noop("{who} released version {version} of {project} with token {token}"),
+        gettext_noop("{who} released version {version} of {project} with token {token}…"),
+        who=_who(e, say), version=e.text("version"), project=e.project)
+
+
+def _file_add(e, say):
+    return _with_token(
+        e, say, gettext_noop("{who} uploaded {filename}"),
+        gettext_noop("{who} uploaded {filename} with token {token}"),
+        gettext_noop("{who} uploaded {filename} with token {token}…"),
+        who=_who(e, say), filename=e.text("filename"))
+
+
+def _yank(e, say):
+    values = {"who": _who(e, say), "version": e.text("version"), "project": e.project}
+    if e.text("reason"):
+        return say(gettext_noop("{who} yanked version {version} of {project}: {reason}"),
+                   reason=quoted(e.text("reason")), **values)
+    return say(gettext_noop("{who} yanked version {version} of {project}"), **values)
+
+
+def _release_remove(e, say):
+    return say.n(ngettext_lazy(
+        "{who} deleted release {version} of {project} and its {count} file",
+        "{who} deleted release {version} of {project} and its {count} files"),
+        _count(e.get("filenames")), who=_who(e, say), version=e.text("version"),
+        project=e.project)
+
+
+def _project_remove(e, say):
+    return say.n(ngettext_lazy("{who} deleted the project {name} with its {count} file",
+                               "{who} deleted the project {name} with its {count} files"),
+                 _count(e.get("files")), who=_who(e, say), name=e.text("name") or e.project)
+
+
+def _prohibit(e, say):
+    values = {"who": _who(e, say), "name": e.text("name")}
+    if e.get("comment"):
+        return say(gettext_noop("{who} prohibited the project name {name} ({comment})"),
+                   comment=quoted(e.text("comment")), **values)
+    return say(gettext_noop("{who} prohibited the project name {name}"), **values)
+
+
+def _reserve(e, say):
+    values = {"who": _who(e, say), "name": e.text("name")}
+    reason = quoted(e.get("reason")) if e.get("reason") else ""
+    if e.get("for_user"):
+        values["user"] = e.text("for_user")
+        if reason:
+            return say(gettext_noop("{who} reserved the project name {name} for {user}: "
+                                    "{reason}"), reason=reason, **values)
+        return say(gettext_noop("{who} reserved the project name {name} for {user}"), **values)
+    if reason:
+        return say(gettext_noop("{who} reserved the project name {name} for nobody: {reason}"),
+                   reason=reason, **values)
+    return say(gettext_noop("{who} reserved the project name {name} for nobody"), **values)
+
+
+DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
     "account:create": _account_create,
     "account:api_token:added": _token_added,
     "account:api_token:removed": _token_removed,
     "account:api_token:removed_leak": _token_leaked,
-    "account:login:success": lambda e: f"{e.about} signed in{_method(e)}",
+    "account:login:success": _login_success,
     "account:login:failure": _login_failure,
-    "account:logout": lambda e: f"{e.who} signed out",
-    "account:reauthenticate": lambda e: f"{e.who} confirmed their identity again{_method(e)}",
-    "account:sessions:revoked": lambda e: (
-        f"{e.who} signed out {plural(_count(e.get('ended')), 'other session')}"),
-    "account:password:change": lambda e: f"{e.who} changed their password{_sessions(e)}",
-    "account:password:reset:request": lambda e: (
-        f"A password reset link was requested for {e.about}"),
-    "account:password:reset": lambda e: (
-        f"{e.about} reset their password with a mailed link{_sessions(e)}"),
-    "account:email:add": lambda e: f"{e.who} added the address {e.text('email')}",
-    "account:email:remove": lambda e: f"{e.who} removed the address {e.text('email')}",
-    "account:email:verified": lambda e: f"{e.who} verified the address {e.text('email')}",
-    "account:email:primary:change": lambda e: (
-        f"{e.who} made {e.text('new')} the primary address instead of {e.text('old')}"),
-    "account:two_factor:method_added": lambda e: (
-        f"{e.who} added {_device(e)} for {e.about}" if e.get("by_admin") or e.actor != e.user
-        else f"{e.who} added {_device(e)}"),
-    "account:two_factor:method_removed": lambda e: f"{e.who} removed {_device(e)}",
-    "account:two_factor:passkey_change": lambda e: (
-        f"{e.who} " + ("allowed" if e.get("passwordless") else "turned off")
-        + f" passwordless sign-in with the key {quoted(e.text('name'))}"),
-    "account:recovery_codes:generated": lambda e: f"Recovery codes were generated for {e.about}",
-    "account:recovery_codes:regenerated": lambda e: f"{e.who} generated new recovery codes",
-    "account:recovery_codes:used": lambda e: (
-        f"{e.about} used a recovery code ({_count(e.get('remaining'))} left)"),
-    "account:delete": lambda e: f"{e.who} deleted the account {e.about}"
-                                if e.actor != e.user else f"{e.who} deleted their account",
-    "account:language:change": lambda e: (
-        f"{e.who} set their language to {quoted(e.text('language'))}" if e.get("language")
-        else f"{e.who} chose their browser's language"),
-    "account:disable": lambda e: (
-        f"{e.who} disabled the account {e.about}{_because(e)}{_sessions(e)}"),
-    "account:enable": lambda e: f"{e.who} enabled the account {e.about} again",
-    "account:signup_invitation:create": lambda e: (
-        f"{e.who} invited {e.text('email')} to open an account"
-        + (" with read access" if e.get("grants_read") else "")),
-    "account:signup_invitation:withdraw": lambda e: (
-        f"{e.who} withdrew the sign-up invitation of {e.text('email')}"),
-    "account:signup_invitation:use": lambda e: (
-        f"{e.about} opened their account with the invitation sent to {e.text('email')}"
-        + (f" by {e.text('invited_by')}" if e.get("invited_by") else "")),
-    "account:signup:pending": lambda e: (
-        f"{e.about} signed up with {e.text('email')} and awaits approval"),
-    "account:signup:approve": lambda e: f"{e.who} approved the account {e.about}",
-    "account:signup:reject": lambda e: f"{e.who} rejected the account {e.about}{_sessions(e)}",
-    "account:recovery:request": lambda e: (
-        f"{e.who} asked to recover the account {e.about} (recovery #{e.get('recovery_id', '?')}"
-        + ("; a second administrator must approve" if e.get("approval_needed") else "")
-        + f"), identity checked: {quoted(e.get('identity_note', ''))}"),
-    "account:recovery:approve": lambda e: (
-        f"{e.who} approved recovery #{e.get('recovery_id', '?')} of the account {e.about}"
-        + (f", requested by {e.text('requested_by')}" if e.get("requested_by") else "")),
-    "account:recovery:complete": lambda e: (
-        f"{e.who} completed recovery #{e.get('recovery_id', '?')} of the account {e.about}: "
-        "its second factors and password were removed and a single-use link to set a new "
-        f"password was mailed to it{_sessions(e)}"),
-    "account:recovery:link_used": lambda e: (
-        f"{e.about} set a new password with the link of recovery #{e.get('recovery_id', '?')}"),
-    "account:recovery:cancel": lambda e: (
-        f"{e.who} cancelled recovery #{e.get('recovery_id', '?')} of the account {e.about}"
-        + (f": {quoted(e.get('reason'))}" if e.get("reason") else "")),
-    "account:read_grant:add": _grant("read every project", True),
-    "account:read_grant:remove": _grant("read every project", False),
-    "account:create_grant:add": _grant("create projects", True),
-    "account:create_grant:remove": _grant("create projects", False),
-    "project:create": lambda e: f"{e.who} created the project {e.text('name') or e.project}",
+    "account:logout": _who_only(gettext_noop("{who} signed out")),
+    "account:reauthenticate": _reauthenticate,
+    "account:sessions:revoked": lambda e, say: say.n(
+        ngettext_lazy("{who} signed out {count} other session",
+                      "{who} signed out {count} other sessions"),
+        _count(e.get("ended")), who=_who(e, say)),
+    "account:password:change": lambda e, say: _sessions(
+        e, say, say(gettext_noop("{who} changed their password"), who=_who(e, say))),
+    "account:password:reset:request": lambda e, say: say(
+        gettext_noop("A password reset link was requested for {user}"), user=_about(e, say)),
+    "account:password:reset": lambda e, say: _sessions(e, say, say(
+        gettext_noop("{user} reset their password with a mailed link"), user=_about(e, say))),
+    "account:email:add": _who_and(gettext_noop("{who} added the address {email}"),
+                                  email="email"),
+    "account:email:remove": _who_and(gettext_noop("{who} removed the address {email}"),
+                                     email="email"),
+    "account:email:verified": _who_and(gettext_noop("{who} verified the address {email}"),
+                                       email="email"),
+    "account:email:primary:change": _who_and(
+        gettext_noop("{who} made {new} the primary address instead of {old}"),
+        new="new", old="old"),
+    "account:two_factor:method_added": _two_factor_added,
+    "account:two_factor:method_removed": lambda e, say: say(
+        gettext_noop("{who} removed {device}"), who=_who(e, say), device=_device(e, say)),
+    "account:two_factor:passkey_change": _passkey_change,
+    "account:recovery_codes:generated": lambda e, say: say(
+        gettext_noop("Recovery codes were generated for {user}"), user=_about(e, say)),
+    "account:recovery_codes:regenerated": _who_only(
+        gettext_noop("{who} generated new recovery codes")),
+    "account:recovery_codes:used": lambda e, say: say(
+        gettext_noop("{user} used a recovery code ({count} left)"), user=_about(e, say),
+        count=_count(e.get("remaining"))),
+    "account:delete": _account_delete,
+    "account:language:change": _language_change,
+    "account:disable": _disable,
+    "account:enable": _who_about(gettext_noop("{who} enabled the account {user} again")),
+    "account:signup_invitation:create": _signup_invitation_create,
+    "account:signup_invitation:withdraw": _who_and(
+        gettext_noop("{who} withdrew the sign-up invitation of {email}"), email="email"),
+    "account:signup_invitation:use": _signup_invitation_use,
+    "account:signup:pending": lambda e, say: say(
+        gettext_noop("{user} signed up with {email} and awaits approval"),
+        user=_about(e, say), email=e.text("email")),
+    "account:signup:approve": _who_about(gettext_noop("{who} approved the account {user}")),
+    "account:signup:reject": lambda e, say: _sessions(e, say, say(
+        gettext_noop("{who} rejected the account {user}"), who=_who(e, say),
+        user=_about(e, say))),
+    "account:recovery:request": _recovery_request,
+    "account:recovery:approve": _recovery_approve,
+    "account:recovery:complete": _recovery_complete,
+    "account:recovery:link_used": lambda e, say: say(
+        gettext_noop("{user} set a new password with the link of recovery #{id}"),
+        user=_about(e, say), id=e.get("recovery_id", "?")),
+    "account:recovery:cancel": _recovery_cancel,
+    "account:read_grant:add": _grant(_READ_GRANT, True),
+    "account:read_grant:remove": _grant(_READ_GRANT, False),
+    "account:create_grant:add": _grant(_CREATE_GRANT, True),
+    "account:create_grant:remove": _grant(_CREATE_GRANT, False),
+    "project:create": lambda e, say: say(gettext_noop("{who} created the project {name}"),
+                                         who=_who(e, say), name=e.text("name") or e.project),
     "project:role:add": _role_added,
     "project:role:invite": _role_invite,
     "project:role:revoke_invite": _role_revoke_invite,
@@ -362,60 +751,54 @@ DESCRIBERS: dict[str, Callable[[EventFacts], str]] = {
     "account:role:decline": _role_decline,
     "account:role:change": _role_change,
     "account:role:remove": _role_remove,
-    "admin:reserved_name:release": lambda e: (
-        f"{e.who} released the reserved name {e.text('name')}: anyone may register it again"),
-    "project:release:add": lambda e: (
-        f"{e.who} released version {e.text('version')} of {e.project}{_with_token(e)}"),
-    "project:release:yank": lambda e: (
-        f"{e.who} yanked version {e.text('version')} of {e.project}{_because(e)}"),
-    "project:release:unyank": lambda e: (
-        f"{e.who} un-yanked version {e.text('version')} of {e.project}"),
-    "project:release:remove": lambda e: (
-        f"{e.who} deleted release {e.text('version')} of {e.project} and its "
-        f"{plural(_count(e.get('filenames')), 'file')}"),
+    "admin:reserved_name:release": _who_and(
+        gettext_noop("{who} released the reserved name {name}: anyone may register it again"),
+        name="name"),
+    "project:release:add": _release_add,
+    "project:release:yank": _yank,
+    "project:release:unyank": lambda e, say: say(
+        gettext_noop("{who} un-yanked version {version} of {project}"), who=_who(e, say),
+        version=e.text("version"), project=e.project),
+    "project:release:remove": _release_remove,
     "project:status:change": _status_change,
     "project:upload_limit:change": _upload_limit,
     "project:api_token:added": _project_token_added,
     "project:api_token:removed": _project_token_removed,
-    "project:remove": lambda e: (
-        f"{e.who} deleted the project {e.text('name') or e.project} with its "
-        f"{plural(_count(e.get('files')), 'file')}"),
-    "file:add": lambda e: f"{e.who} uploaded {e.text('filename')}{_with_token(e)}",
-    "file:remove": lambda e: (
-        f"{e.who} deleted the file {e.text('filename')} (release {e.text('version')})"),
-    "admin:prohibited_name:add": lambda e: (
-        f"{e.who} prohibited the project name {e.text('name')}"
-        + (f" ({quoted(e.text('comment'))})" if e.get("comment") else "")),
-    "admin:prohibited_name:remove": lambda e: (
-        f"{e.who} allowed the project name {e.text('name')} again"),
-    "admin:reserved_name:add": lambda e: (
-        f"{e.who} reserved the project name {e.text('name')}"
-        + (f" for {e.text('for_user')}" if e.get("for_user") else " for nobody")
-        + (f": {quoted(e.get('reason'))}" if e.get("reason") else "")),
-    "admin:reserved_name:give": lambda e: (
-        f"{e.who} let {e.text('for_user') or e.about} register the reserved name "
-        f"{e.text('name')}"),
+    "project:remove": _project_remove,
+    "file:add": _file_add,
+    "file:remove": _who_and(gettext_noop("{who} deleted the file {filename} (release {version})"),
+                            filename="filename", version="version"),
+    "admin:prohibited_name:add": _prohibit,
+    "admin:prohibited_name:remove": _who_and(
+        gettext_noop("{who} allowed the project name {name} again"), name="name"),
+    "admin:reserved_name:add": _reserve,
+    "admin:reserved_name:give": lambda e, say: say(
+        gettext_noop("{who} let {user} register the reserved name {name}"), who=_who(e, say),
+        user=e.text("for_user") or _about(e, say), name=e.text("name")),
 }
 
 
-def _fallback(e: EventFacts) -> str:
+def _fallback(e: EventFacts, say: Say) -> str:
     details = ", ".join(f"{one_line(str(k), 50)}={one_line(str(v), 100)}"
                         for k, v in sorted((e.additional or {}).items())[:10])
-    return f"{e.who}: {e.tag}" + (f" ({details})" if details else "")
+    if details:
+        return say(gettext_noop("{who}: {tag} ({details})"), who=_who(e, say), tag=e.tag,
+                   details=details)
+    return say(gettext_noop("{who}: {tag}"), who=_who(e, say), tag=e.tag)
 
 
-_GENERIC_STARTS = ("someone ", "someone:", "an ", "a ", "the ")
-
-
-def describe(facts: EventFacts) -> str:
+def describe(facts: EventFacts, translator: Translator = ENGLISH) -> str:
     """The event in one sentence, ending with where it came from when that was recorded."""
+    say = Say(translator)
     describer = DESCRIBERS.get(facts.tag, _fallback)
     try:
-        sentence = describer(facts)
+        sentence = describer(facts, say)
     except Exception:  # a detail of an unexpected type must not hide the event
-        sentence = _fallback(facts)
-    if sentence.startswith(_GENERIC_STARTS):  # usernames keep their case; they hold no space
-        sentence = sentence[:1].upper() + sentence[1:]
+        sentence = _fallback(facts, say)
     if facts.ip_address:
-        sentence += f" from {facts.ip_address}"
-    return sentence
+        sentence = say(gettext_noop("{sentence} from {ip}"), sentence=sentence,
+                       ip=facts.ip_address)
+    # Only the sentence's own words are capitalised: names keep the case they were given.
+    if getattr(sentence, "opens_with_words", False):
+        sentence = sentence[:1].upper() + sentence[1:]
+    return str(sentence)

@@ -26,6 +26,8 @@ def _rows(events: QuerySet | Iterable[SecurityEvent]) -> Iterator[dict]:
     iterable = events.iterator(chunk_size=CHUNK) if isinstance(events, QuerySet) else events
     for event in iterable:
         fields = event_as_dict(event)
+        # English even for a German admin's download: an export is compared and grepped
+        # across readers and over time (see describe_event).
         fields["description"] = describe_event(event)
         yield fields
 

@@ -18,9 +18,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
 
-from bastion.core.event_text import EventFacts, describe
+from bastion.core.event_text import EventFacts, Translator, describe
 
 from .models import IndexState, SecurityEvent
 
@@ -360,8 +360,18 @@ def facts_of(event: SecurityEvent) -> EventFacts:
 
 
 def describe_event(event: SecurityEvent) -> str:
-    """The event as the sentence every log page and export shows (see core.event_text)."""
+    """The event as an English sentence, whatever the active language (see core.event_text).
+
+    Exports and ``bastion admin events`` write this one: scripts and auditors grep the log's
+    sentences and compare exports taken at different times, by different people, so the text
+    must not depend on who asked for it.
+    """
     return describe(facts_of(event))
+
+
+def describe_event_for_reader(event: SecurityEvent) -> str:
+    """The event as a sentence in the active language: what the log pages show."""
+    return describe(facts_of(event), Translator(translation.gettext, translation.ngettext))
 
 
 @dataclass(frozen=True)
