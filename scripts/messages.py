@@ -19,7 +19,7 @@ sys.path.insert(0, str(SRC))
 
 from bastion.core.catalogs import compile_mo, parse_po  # noqa: E402
 
-APPS = ["accounts", "packaging", "tokens", "console", "events"]
+APPS = ["accounts", "packaging", "tokens", "console", "events", "web"]
 LANGUAGES = ["de"]
 # Modules outside any app whose messages go into an app's catalog: core has no locale/ of its
 # own (it is no app), and the events app is the one that translates the log's sentences.

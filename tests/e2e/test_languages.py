@@ -147,3 +147,64 @@ def test_a_services_error_reaches_the_page_in_german_and_the_cli_in_english(serv
 
     with pytest.raises(ValidationError, match="Names are at most 64 characters."):
         services.enrol_totp(user, name="n" * 65)
+
+
+def test_the_public_pages_render_in_german(server, published):
+    name, _file = published
+    owner = shared_publisher().user.username
+    pages = {
+        "/": "Neueste Releases",
+        "/projects/": "Sortieren nach",
+        f"/project/{name}/": "Release-Verlauf",
+        f"/project/{name}/1.0/": f"Dateien für {name} 1.0",
+        f"/search/?q={name}": "1 Projekt gefunden.",
+        f"/user/{owner}/": "Registriert seit",
+    }
+    for path, words in pages.items():
+        page = requests.get(server.url + path, headers=GERMAN, timeout=30)
+        assert page.status_code == 200, path
+        assert words in page.text, path
+        assert '<html lang="de" dir="ltr">' in page.text, path
+        # The shared layout: navigation and footer.
+        assert "Zum Inhalt springen" in page.text and "Anmelden" in page.text, path
+        assert page.headers["Content-Language"] == "de", path
+        # What the static scripts say comes with the page, in its language.
+        assert '<meta name="script-text" content="{&quot;copied&quot;: &quot;Kopiert.&quot;' in page.text, path
+        english = requests.get(server.url + path, timeout=30)
+        assert '<html lang="en" dir="ltr">' in english.text, path
+        assert words not in english.text, path
+
+
+def test_the_error_pages_and_refusals_speak_german(server):
+    missing = requests.get(f"{server.url}/project/keines-hier-{__import__('secrets').token_hex(4)}/",
+                           headers=GERMAN, timeout=30)
+    assert missing.status_code == 404
+    assert "Kein Projekt namens" in missing.text
+    assert "Was Sie tun können" in missing.text
+    nowhere = requests.get(f"{server.url}/no/such/page/", headers=GERMAN, timeout=30)
+    assert nowhere.status_code == 404
+    assert "Seite nicht gefunden" in nowhere.text
+    assert "Unter dieser Adresse gibt es keine Seite." in nowhere.text
+    forged = requests.post(f"{server.url}/account/login/", headers=GERMAN,
+                           data={"login": "x", "password": "y"}, timeout=30)
+    assert forged.status_code == 403
+    assert "Das Sicherheitstoken des Formulars fehlte oder war veraltet" in forged.text
+    assert '<html lang="de" dir="ltr">' in forged.text
+    # A refused listing: one line in German on the page, and a Latin-1 reason phrase.
+    refused = requests.get(f"{server.url}/projects/?per_page=7", headers=GERMAN, timeout=30)
+    assert refused.status_code == 400
+    assert "Wählen Sie für per_page einen der Werte 20, 50, 100 (Projekte pro Seite)." in refused.text
+    assert refused.reason == "Wählen Sie für per_page einen der Werte 20, 50, 100 (Projekte pro Seite)."
+    english = requests.get(f"{server.url}/projects/?per_page=7", timeout=30)
+    assert english.reason == "Show 20, 50, 100 projects a page (per_page)."
+
+
+def test_api_not_found_answers_stay_english_for_a_german_reader(server):
+    """Plain-text answers of the API routes, whatever the route list of the language middleware."""
+    for path in ("/simple/no-such-project-here/", "/pypi/no-such-project-here/json",
+                 "/integrity/nothing", "/osv/nothing", "/views/nothing"):
+        plain = requests.get(server.url + path, timeout=30)
+        german = requests.get(server.url + path, headers=GERMAN, timeout=30)
+        assert german.status_code == plain.status_code == 404, path
+        assert german.content == plain.content, path
+        assert german.content.isascii(), path

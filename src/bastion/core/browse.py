@@ -32,15 +32,23 @@ class Listing:
     per_page: int
 
 
+class ListingError(ValidationError):
+    """A refused listing parameter; ``field`` lets a page say it in the reader's language."""
+
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.field = field
+
+
 def _one(params: Mapping[str, str], key: str) -> str:
     value = params.get(key, "")
     return value if isinstance(value, str) else ""
 
 
-def _number(raw: str, what: str, *, low: int, high: int) -> int:
+def _number(raw: str, what: str, field: str, *, low: int, high: int) -> int:
     # isascii: str.isdigit() also accepts other scripts' digits, which int() reads too.
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 6 or not low <= int(raw) <= high:
-        raise ValidationError(f"The {what} must be a whole number from {low} to {high}.")
+        raise ListingError(f"The {what} must be a whole number from {low} to {high}.", field)
     return int(raw)
 
 
@@ -56,21 +64,22 @@ def parse_listing(params: Mapping[str, str], *, signed_in: bool,
     query, shortened = parse_query(_one(params, "q"))
     sort = _one(params, "sort") or default_sort
     if sort not in SORTS:
-        raise ValidationError(f"Sort by one of: {', '.join(SORTS)}.")
+        raise ListingError(f"Sort by one of: {', '.join(SORTS)}.", "sort")
     mine_raw = _one(params, "mine")
     if mine_raw not in ("", "0", "1"):
-        raise ValidationError("'mine' must be 1 (only your projects) or 0.")
+        raise ListingError("'mine' must be 1 (only your projects) or 0.", "mine")
     mine = mine_raw == "1"
     if mine and not signed_in:
-        raise ValidationError("Sign in to list only your projects.")
+        raise ListingError("Sign in to list only your projects.", "mine-signed-out")
     page_raw = _one(params, "page")
-    page = _number(page_raw, "page number", low=1, high=MAX_PAGE) if page_raw else 1
+    page = _number(page_raw, "page number", "page", low=1, high=MAX_PAGE) if page_raw else 1
     size_raw = _one(params, "per_page")
     per_page = DEFAULT_PAGE_SIZE
     if size_raw:
         if size_raw not in {str(size) for size in PAGE_SIZES}:
-            raise ValidationError(
-                f"Show {', '.join(str(s) for s in PAGE_SIZES)} projects a page (per_page).")
+            raise ListingError(
+                f"Show {', '.join(str(s) for s in PAGE_SIZES)} projects a page (per_page).",
+                "per_page")
         per_page = int(size_raw)
     return Listing(query, shortened, sort, mine, page, per_page)
 

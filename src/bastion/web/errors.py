@@ -16,6 +16,8 @@ from django.conf import settings
 from django.core.exceptions import DisallowedHost, RequestDataTooBig, TooManyFieldsSent
 from django.http import HttpResponse
 from django.template import loader
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 
 logger = logging.getLogger(__name__)
 
@@ -23,15 +25,17 @@ API_PREFIXES = ("/simple/", "/pypi/", "/packages/", "/legacy", "/_/", "/admin/ev
                 "/integrity/", "/osv/", "/views/")
 MAX_MESSAGE = 300
 
-NOT_FOUND = "There is no page at this address."
-FORBIDDEN = "You may not open this page."
-METHOD_NOT_ALLOWED = "This page does not accept that kind of request."
-SERVER_ERROR = ("Something went wrong on the server. The error was logged for the "
-                "administrator; try again in a moment.")
-CSRF_FAILED = ("The form's security token was missing or out of date (CSRF check failed): "
-               "go back, reload the page and send the form again.")
-TITLES = {400: "Bad request", 403: "Not allowed", 404: "Page not found",
-          405: "Not allowed here", 500: "Server error"}
+# Lazy: a page says them in its reader's language; the API routes, which no language
+# reaches (bastion.web.languages), in English.
+NOT_FOUND = _("There is no page at this address.")
+FORBIDDEN = _("You may not open this page.")
+METHOD_NOT_ALLOWED = _("This page does not accept that kind of request.")
+SERVER_ERROR = _("Something went wrong on the server. The error was logged for the "
+                 "administrator; try again in a moment.")
+CSRF_FAILED = _("The form's security token was missing or out of date (CSRF check failed): "
+                "go back, reload the page and send the form again.")
+TITLES = {400: _("Bad request"), 403: _("Not allowed"), 404: _("Page not found"),
+          405: _("Not allowed here"), 500: _("Server error")}
 
 
 def is_api(request) -> bool:
@@ -52,11 +56,20 @@ def _message(exception, default: str) -> str:
     return default
 
 
+def reason_phrase(message: str) -> str:
+    """The message as an HTTP reason phrase, which holds Latin-1 only."""
+    return one_line(str(message)).encode("latin-1", "replace").decode("latin-1")
+
+
 def plain(status: int, message: str, *, reason: bool = False) -> HttpResponse:
+    # One line for clients, the same for every reader: pip and twine users paste it into bug
+    # reports, and a route missing from bastion.web.languages' list must not change that.
+    with translation.override(settings.LANGUAGE_CODE):
+        message = str(message)
     response = HttpResponse(message + "\n", status=status,
                             content_type="text/plain; charset=utf-8")
     if reason:
-        response.reason_phrase = message.encode("latin-1", "replace").decode("latin-1")
+        response.reason_phrase = reason_phrase(message)
     response["Cache-Control"] = "no-store"
     return response
 
@@ -66,7 +79,7 @@ def page(request, status: int, message: str, **context) -> HttpResponse:
     if is_api(request):
         return plain(status, message)
     body = loader.render_to_string("web/error.html", {
-        "status": status, "title": TITLES.get(status, "Error"), "message": message,
+        "status": status, "title": TITLES.get(status, _("Error")), "message": message,
         "path": request.path, "require_2fa": settings.REQUIRE_2FA, **context}, request=request)
     response = HttpResponse(body, status=status)
     # It names the signed-in user, and an error is no answer to keep.
@@ -85,15 +98,15 @@ def bad_request(request, exception=None):
                           f"{settings.BASE_URL}/ (or add the name to BASTION_ALLOWED_HOSTS).",
                      reason=True)
     if isinstance(exception, RequestDataTooBig):
-        message = "The request body is too large."
+        message = _("The request body is too large.")
     elif isinstance(exception, TooManyFieldsSent):
-        message = "The request has too many form fields."
+        message = _("The request has too many form fields.")
     else:
-        message = "The request could not be understood."
+        message = _("The request could not be understood.")
     if is_api(request):
         return plain(400, message, reason=True)
     response = page(request, 400, message)
-    response.reason_phrase = message
+    response.reason_phrase = reason_phrase(message)
     return response
 
 
@@ -122,9 +135,12 @@ def server_error(request):
     if is_api(request):
         return plain(500, SERVER_ERROR)
     try:
-        # No request: no context processors, so nothing reads the session or the user.
+        # No request: no context processors, so nothing reads the session or the user; the
+        # language the page is in is still the request's.
         body = loader.render_to_string("web/error.html", {
-            "status": 500, "title": TITLES[500], "message": SERVER_ERROR})
+            "status": 500, "title": TITLES[500], "message": SERVER_ERROR,
+            "LANGUAGE_CODE": translation.get_language(),
+            "LANGUAGE_BIDI": translation.get_language_bidi()})
     except Exception:  # the page is the last resort; its own failure must not become a loop
         logger.exception("the 500 page could not be rendered")
         return plain(500, SERVER_ERROR)

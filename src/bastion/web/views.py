@@ -8,16 +8,18 @@ from django.http import Http404
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_cache_control
+from django.utils.translation import gettext as _
 from packaging.utils import canonicalize_name
 
 from bastion.core import browse
 from bastion.core.classifiers import grouped
 from bastion.core.descriptions import for_display
-from bastion.core.errors import ValidationError
 from bastion.core.people import people
 from bastion.packaging import access, roles
 from bastion.packaging import queries as projects
 from bastion.packaging.models import Project
+
+from . import errors
 
 
 def readable(view):
@@ -72,14 +74,31 @@ def _listing(request):
     """The parsed listing and None, or None and the one line saying what to send instead."""
     try:
         return browse.parse_listing(request.GET, signed_in=request.user.is_authenticated), None
-    except ValidationError as exc:
-        return None, exc.message
+    except browse.ListingError as exc:
+        return None, _listing_error(exc)
+
+
+def _listing_error(exc: browse.ListingError) -> str:
+    """The refusal in the reader's language (core says it in English for every other caller)."""
+    if exc.field == "sort":
+        return _("Sort by one of: {sorts}.").format(sorts=", ".join(browse.SORTS))
+    if exc.field == "mine":
+        return _("'mine' must be 1 (only your projects) or 0.")
+    if exc.field == "mine-signed-out":
+        return _("Sign in to list only your projects.")
+    if exc.field == "page":
+        return _("The page number must be a whole number from {low} to {high}.").format(
+            low=1, high=browse.MAX_PAGE)
+    if exc.field == "per_page":
+        return _("Show {sizes} projects a page (per_page).").format(
+            sizes=", ".join(str(size) for size in browse.PAGE_SIZES))
+    return exc.message
 
 
 def _refused(request, template: str, error: str, context: dict):
     response = render(request, template, {**context, "error": error,
                                           "query_limit": browse.MAX_QUERY_LENGTH}, status=400)
-    response.reason_phrase = error
+    response.reason_phrase = errors.reason_phrase(error)
     return response
 
 
@@ -109,7 +128,7 @@ def _project_or_404(request, name: str) -> Project:
     # One answer for "no such project" and "not yours to read", so private names do not leak.
     if (project is None or not projects.can_see(request.user, project)
             or not access.may_read_project(request.user, project)):
-        raise Http404(f"No project named '{name}'.")
+        raise Http404(_("No project named '{name}'.").format(name=name))
     return project
 
 
@@ -118,7 +137,8 @@ def project_detail(request, name: str, version: str | None = None):
     project = _project_or_404(request, name)
     page = projects.project_page(project, request.user, version)
     if page is None:
-        raise Http404(f"'{project.name}' has no release {version}.")
+        raise Http404(_("'{project}' has no release {version}.").format(project=project.name,
+                                                                         version=version))
     if version is not None and (name != project.normalized_name or version != page.release.version):
         return redirect("project-release", project.normalized_name, page.release.version,
                         permanent=True)
@@ -141,6 +161,7 @@ def project_detail(request, name: str, version: str | None = None):
         "index_url": _index_url(), "requirement": requirement,
         "private_index": settings.READ_POLICY == "authenticated",
         "inactive_days": settings.INACTIVE_MEMBER_DAYS,
+        "idle_names": ", ".join(m.username for m in page.idle_members),
         "files": [(f, projects.file_url(f)) for f in page.files],
     })
 
@@ -171,7 +192,7 @@ def user_profile(request, username: str):
     # full readers, the owner, and members of a project of theirs; else it does not exist.
     if profile is None or not (access.reads_everything(request.user) or hits
                                or profile.pk == request.user.pk):
-        raise Http404(f"No user named '{username}'.")
+        raise Http404(_("No user named '{username}'.").format(username=username))
     if not exact:
         return redirect("user-profile", profile.username, permanent=True)
     return render(request, "web/user.html", {"profile": profile, "hits": hits})

@@ -27,12 +27,15 @@ def test_values_outside_their_bounds_are_refused(params):
     with pytest.raises(ValidationError) as refused:
         browse.parse_listing(params, signed_in=True)
     assert "\n" not in refused.value.message and refused.value.message.endswith(".")
+    # Which parameter was refused, so that a page can say so in its reader's language.
+    assert refused.value.field == next(iter(params))
 
 
 def test_mine_needs_a_signed_in_visitor():
     assert browse.parse_listing({"mine": "1"}, signed_in=True).mine
-    with pytest.raises(ValidationError, match="Sign in"):
+    with pytest.raises(ValidationError, match="Sign in") as refused:
         browse.parse_listing({"mine": "1"}, signed_in=False)
+    assert refused.value.field == "mine-signed-out"
 
 
 def test_rank_puts_the_exact_name_before_prefixes_before_the_rest():

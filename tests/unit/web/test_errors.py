@@ -11,6 +11,7 @@ from django.template import Context, Template
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls.exceptions import Resolver404
+from django.utils import translation
 
 from bastion.accounts import services
 from bastion.web import errors
@@ -34,13 +35,13 @@ def test_permission_denied_shows_its_sentence_and_a_way_to_log_in():
 
 def test_permission_denied_without_a_sentence_says_so_generally():
     response = errors.permission_denied(html_get("/x/"), PermissionDenied())
-    assert errors.FORBIDDEN in response.content.decode()
+    assert str(errors.FORBIDDEN) in response.content.decode()
 
 
 def test_an_unmatched_url_does_not_show_what_django_tried():
     exception = Resolver404({"tried": [["secret-route"]], "path": "x"})
     body = errors.page_not_found(html_get("/x/"), exception).content.decode()
-    assert errors.NOT_FOUND in body
+    assert str(errors.NOT_FOUND) in body
     assert "secret-route" not in body
 
 
@@ -51,6 +52,25 @@ def test_api_routes_get_plain_text_for_every_status():
         assert response.content == b"No such project.\n"
 
 
+def test_pages_speak_the_readers_language_and_api_answers_stay_english():
+    with translation.override("de"):
+        page = errors.page_not_found(html_get("/x/")).content.decode()
+        api = errors.page_not_found(html_get("/integrity/x"))
+        failed = errors.server_error(factory.get("/project/x/")).content.decode()
+    assert "Unter dieser Adresse gibt es keine Seite." in page
+    assert '<html lang="de" dir="ltr">' in page
+    assert api.content == b"There is no page at this address.\n"
+    # The 500 page has no request context, yet names the page's language.
+    assert '<html lang="de" dir="ltr">' in failed and "Serverfehler" in failed
+
+
+def test_a_right_to_left_language_turns_the_layout():
+    # No right-to-left language ships yet; the layout must be ready for one.
+    with translation.override("ar"):
+        page = errors.page_not_found(html_get("/x/")).content.decode()
+    assert '<html lang="ar" dir="rtl">' in page
+
+
 def test_the_500_page_runs_no_query_and_reads_no_session():
     request = factory.get("/project/x/")  # no user, no session: the handler must not ask
     with CaptureQueriesContext(connection) as queries:
@@ -58,7 +78,7 @@ def test_the_500_page_runs_no_query_and_reads_no_session():
     assert response.status_code == 500
     assert len(queries) == 0
     body = response.content.decode()
-    assert errors.SERVER_ERROR in body
+    assert str(errors.SERVER_ERROR) in body
     assert "site.css" in body
 
 

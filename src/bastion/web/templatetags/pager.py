@@ -5,6 +5,7 @@ screen) is kept, so paging one list neither drops the filter nor resets the othe
 """
 
 from django import template
+from django.utils.translation import gettext_lazy as _
 
 register = template.Library()
 
@@ -17,6 +18,6 @@ def page_url(context, number: int, param: str = "page") -> str:
 
 
 @register.inclusion_tag("web/_pager.html", takes_context=True)
-def pager(context, page, param: str = "page", label: str = "Pages", anchor: str = ""):
+def pager(context, page, param: str = "page", label: str = _("Pages"), anchor: str = ""):
     return {"request": context["request"], "page": page, "param": param, "label": label,
             "anchor": f"#{anchor}" if anchor else ""}

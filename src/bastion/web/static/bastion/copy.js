@@ -3,6 +3,12 @@
 (function () {
   "use strict";
 
+  // The page's language, from base.html's <meta name="script-text">; English without one.
+  var block = document.querySelector('meta[name="script-text"]');
+  var said = block ? JSON.parse(block.content) : {};
+  var copied = said.copied || "Copied.";
+  var selected = said.copySelected || "Selected: press Ctrl+C to copy.";
+
   function announce(button, text) {
     var status = document.getElementById(button.getAttribute("aria-describedby") || "");
     if (status) { status.textContent = text; }
@@ -28,14 +34,14 @@
       }).join("\n") : source.textContent.trim();
       if (navigator.clipboard && window.isSecureContext) {
         navigator.clipboard.writeText(text).then(function () {
-          announce(button, "Copied.");
+          announce(button, copied);
         }, function () {
           selectContents(source);
-          announce(button, "Selected: press Ctrl+C to copy.");
+          announce(button, selected);
         });
       } else {
         selectContents(source);
-        announce(button, "Selected: press Ctrl+C to copy.");
+        announce(button, selected);
       }
     });
   });

@@ -67,17 +67,25 @@
     return out;
   }
 
+  // The page's language, from base.html's <meta name="script-text">; English without one.
+  var block = document.querySelector('meta[name="script-text"]');
+  var said = block ? JSON.parse(block.content) : {};
+  function text(key, english) { return said[key] || english; }
+
   function explain(error) {
     if (error && error.name === "NotAllowedError") {
-      return "The security key request was cancelled or timed out. Try again.";
+      return text("keyCancelled", "The security key request was cancelled or timed out. Try again.");
     }
     if (error && error.name === "InvalidStateError") {
-      return "This security key is already registered to your account.";
+      return text("keyRegistered", "This security key is already registered to your account.");
     }
     if (error && error.name === "SecurityError") {
-      return "Security keys need this site to be opened through its configured address (https, or http://localhost).";
+      return text("keyAddress", "Security keys need this site to be opened through its configured address (https, or http://localhost).");
     }
-    return "The security key could not be used" + (error && error.message ? ": " + error.message : ".");
+    if (error && error.message) {
+      return text("keyFailedBecause", "The security key could not be used: {reason}").replace("{reason}", error.message);
+    }
+    return text("keyFailed", "The security key could not be used.");
   }
 
   function setUp(form) {
@@ -87,7 +95,7 @@
       if (problem) { problem.textContent = text; problem.hidden = false; }
     }
     if (!window.PublicKeyCredential || !navigator.credentials) {
-      show("This browser does not support security keys or passkeys.");
+      show(text("keyUnsupported", "This browser does not support security keys or passkeys."));
       Array.prototype.forEach.call(form.querySelectorAll("button"), function (b) { b.disabled = true; });
       return;
     }
