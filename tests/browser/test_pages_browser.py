@@ -94,7 +94,7 @@ def test_pages_in_dark_mode(browser, server):
                             ("/manage/account/tokens/new/", "dark-token-new"),
                             (f"/manage/project/{project.normalized_name}/", "dark-manage-project"),
                             ("/no/such/page/", "dark-error-404")]:
-            visit(page, base + path, shot(label, language))
+            visit(page, base + path, label)
     finally:
         context.close()
 
