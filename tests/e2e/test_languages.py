@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 import requests
 
@@ -176,7 +178,7 @@ def test_the_public_pages_render_in_german(server, published):
 
 
 def test_the_error_pages_and_refusals_speak_german(server):
-    missing = requests.get(f"{server.url}/project/keines-hier-{__import__('secrets').token_hex(4)}/",
+    missing = requests.get(f"{server.url}/project/keines-hier-{secrets.token_hex(4)}/",
                            headers=GERMAN, timeout=30)
     assert missing.status_code == 404
     assert "Kein Projekt namens" in missing.text
