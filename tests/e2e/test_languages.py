@@ -241,3 +241,9 @@ def test_a_german_admin_reads_the_consoles_tokens_and_project_pages_in_german(se
     assert f"{project.name} löschen" in text and "quarantined" not in text
     listing = text_of(client.get(f"/admin/projects/?q={project.normalized_name}").text)
     assert "in Quarantäne" in listing and "1 Projekt" in listing
+
+    account = client.get(f"/admin/users/u/{owner.username}/")
+    assert account.status_code == 200
+    status = account.text.split('id="account-status"', 1)[1][:80]
+    assert status.startswith(' data-status="active">aktiv<'), status
+    assert "nur lesen" in text_of(account.text)
