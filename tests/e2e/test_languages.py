@@ -240,7 +240,7 @@ def test_a_german_admin_reads_the_consoles_tokens_and_project_pages_in_german(se
     assert "(Standard des Index)" in text and "in 1 Datei" in text
     assert f"{project.name} löschen" in text and "quarantined" not in text
     listing = text_of(client.get(f"/admin/projects/?q={project.normalized_name}").text)
-    assert "in Quarantäne" in listing and "1 Projekt" in listing
+    assert "in Quarantäne" in listing and "1 Projekt" in listing and "letzter Upload" in listing
 
     account = client.get(f"/admin/users/u/{owner.username}/")
     assert account.status_code == 200
