@@ -210,3 +210,42 @@ def test_api_not_found_answers_stay_english_for_a_german_reader(server):
         assert german.status_code == plain.status_code == 404, path
         assert german.content == plain.content, path
         assert german.content.isascii(), path
+
+
+def test_a_german_admin_reads_the_consoles_tokens_and_project_pages_in_german(server):
+    from bastion.packaging.models import Project
+    from bastion.tokens.services import create_token
+
+    from .manage_support import Client as SessionClient
+    from .manage_support import make_user as make_member
+    from .manage_support import new_project, text_of
+
+    admin = make_member("deadm", admin=True)
+    User.objects.filter(pk=admin.pk).update(language="de")
+    admin.refresh_from_db()
+    owner = make_member("deown")
+    project = new_project(owner, prefix="de-console")
+    create_token(owner, projects=[project.normalized_name], permission="read")
+    Project.objects.filter(pk=project.pk).update(status="quarantined", status_reason="x")
+    client = SessionClient(server, admin)
+
+    tokens = client.get(f"/admin/tokens/?owner={owner.username}")
+    assert tokens.status_code == 200
+    text = text_of(tokens.text)
+    assert "nur lesen" in text and "(ohne Namen)" in text and "read-only" not in text
+    assert "seit 90 Tagen unbenutzt" in text
+
+    page = client.get(f"/admin/projects/{project.normalized_name}/")
+    assert page.status_code == 200
+    text = text_of(page.text)
+    assert 'id="project-status" data-status="quarantined">in Quarantäne<' in page.text
+    assert "(Standard des Index)" in text and "in 1 Datei" in text
+    assert f"{project.name} löschen" in text and "quarantined" not in text
+    listing = text_of(client.get(f"/admin/projects/?q={project.normalized_name}").text)
+    assert "in Quarantäne" in listing and "1 Projekt" in listing and "letzter Upload" in listing
+
+    account = client.get(f"/admin/users/u/{owner.username}/")
+    assert account.status_code == 200
+    status = account.text.split('id="account-status"', 1)[1][:80]
+    assert status.startswith(' data-status="active">aktiv<'), status
+    assert "nur lesen" in text_of(account.text)
