@@ -70,7 +70,8 @@ def prohibit_name(name: str, *, reason: str = "", actor=None,
             record(tags.ADMIN_PROHIBITED_NAME_ADD, info=info, actor=actor, user=actor,
                    additional={"name": normalized, "comment": reason})
     except IntegrityError:
-        raise ValidationError(_("'{name}' is already prohibited.").format(name=normalized)) from None
+        raise ValidationError(_("'{name}' is already prohibited.").format(
+            name=normalized)) from None
     return normalized, Project.objects.filter(normalized_name=normalized).exists()
 
 
@@ -127,7 +128,8 @@ def reserve_name(name: str, *, reason: str, for_user: str = "", actor=None,
                     normalized_name=normalized, ultranormalized_name=names.ultranormalize(name),
                     name=name, former_project_id=None, deleted=timezone.now(), reason=reason)
         except IntegrityError:
-            raise ValidationError(_("'{name}' is already reserved.").format(name=normalized)) from None
+            raise ValidationError(_("'{name}' is already reserved.").format(
+                name=normalized)) from None
         if owner is not None:
             reservation.former_owners.add(owner)
         record(tags.ADMIN_RESERVED_NAME_ADD, info=info, actor=actor, user=owner or actor,
