@@ -396,10 +396,11 @@ def search(spec: EventFilter) -> QuerySet:
 
     from bastion.core.errors import ValidationError
 
-    for name, value in (("since", spec.since), ("until", spec.until)):
-        if value and parse_day(value) is None:
-            raise ValidationError(translation.gettext("'{name}' must be a date written "
-                                                      "YYYY-MM-DD.").format(name=name))
+    # One sentence for each filter, so that a language can name it as its form labels it.
+    if spec.since and parse_day(spec.since) is None:
+        raise ValidationError(translation.gettext("'since' must be a date written YYYY-MM-DD."))
+    if spec.until and parse_day(spec.until) is None:
+        raise ValidationError(translation.gettext("'until' must be a date written YYYY-MM-DD."))
     if spec.since and spec.until and parse_day(spec.since) > parse_day(spec.until, end=True):
         raise ValidationError(translation.gettext("'since' must not be after 'until'."))
     ip, network = spec.ip.strip(), None
