@@ -249,3 +249,47 @@ def test_a_german_admin_reads_the_consoles_tokens_and_project_pages_in_german(se
     status = account.text.split('id="account-status"', 1)[1][:80]
     assert status.startswith(' data-status="active">aktiv<'), status
     assert "nur lesen" in text_of(account.text)
+
+
+def test_a_german_admin_reads_console_refusals_and_confirmations_in_german_the_cli_english(
+        server):
+    import html
+    import re
+    import subprocess
+    import sys
+
+    from bastion.tokens.services import create_token
+
+    from .manage_support import Client as SessionClient
+    from .manage_support import make_user as make_member
+
+    admin = make_member("deadm", admin=True)
+    User.objects.filter(pk=admin.pk).update(language="de")
+    owner = make_member("deown")
+    _token, row = create_token(owner, description="laptop")
+    client = SessionClient(server, admin)
+
+    def form_error(response) -> str:
+        return html.unescape(re.search(r'id="form-error">([^<]*)<', response.text).group(1))
+
+    refused = client.post("/admin/tokens/revoke/", {"token": [str(row.pk)], "reason": " "})
+    assert refused.status_code == 400
+    assert form_error(refused) == ("Geben Sie einen Grund an: Die Inhaber erfahren, warum ihre "
+                                   "Token nicht mehr funktionieren.")
+    events = client.get("/admin/events/?ip=10.0.0.0/33")
+    assert events.status_code == 400
+    assert "„10.0.0.0/33“ ist kein IP-Netz" in html.unescape(events.text)
+
+    done = client.post("/admin/tokens/revoke/", {"token": [str(row.pk)], "reason": "rotation",
+                                                 "confirmed": "1"})
+    assert done.status_code == 302
+    page = html.unescape(client.get(done.headers["Location"]).text)
+    assert f"1 Token von {owner.username} widerrufen" in page
+    assert "Revoked" not in page
+
+    # The command line activates no language: the same refusal stays English there.
+    cli = subprocess.run([sys.executable, "-m", "bastion.cli", "admin", "revoke-tokens",
+                          "--reason", " ", str(row.pk)], capture_output=True, text=True,
+                         timeout=120)
+    assert cli.returncode == 2
+    assert "Give a reason: the owners are told why their tokens stopped working." in cli.stderr

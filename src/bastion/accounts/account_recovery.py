@@ -24,7 +24,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import format_lazy
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext as _, gettext_lazy, pgettext
 
 from bastion.core.errors import ValidationError
 from bastion.events import tags
@@ -39,18 +39,26 @@ NOTE_MIN, NOTE_MAX = 10, 1000
 # forgotten link in a mailbox is not a standing way in.
 LINK_HOURS = 24
 OPEN = (RecoveryStatus.REQUESTED, RecoveryStatus.APPROVED)
-INVALID_LINK = ("This recovery link is not valid: it was already used, has expired or the "
-                "recovery was cancelled. Ask the administrators for a new recovery.")
+# Lazy: read in the language of whoever is shown it; str() where raised.
+INVALID_LINK = gettext_lazy("This recovery link is not valid: it was already used, has expired "
+                            "or the recovery was cancelled. Ask the administrators for a new "
+                            "recovery.")
 
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _status(recovery) -> str:
+    # The status words are translated with this context in the console's catalog, which shows
+    # them in its lists; gettext answers across the apps' catalogs.
+    return pgettext("recovery status", recovery.status)
+
+
 def _require_admin(actor) -> None:
     if not services.is_admin(actor):
-        raise ValidationError("Only an active site administrator may act on account recoveries.",
-                              status=403)
+        raise ValidationError(_("Only an active site administrator may act on account "
+                                "recoveries."), status=403)
 
 
 def _other_admins(user) -> list:
@@ -70,11 +78,12 @@ def _lock(recovery_id) -> AccountRecovery:
     try:
         pk = int(str(recovery_id).strip().lstrip("#"))
     except ValueError:
-        raise ValidationError(f"'{recovery_id}' is not a recovery number.") from None
+        raise ValidationError(_("'{number}' is not a recovery number.").format(
+            number=recovery_id)) from None
     recovery = (AccountRecovery.objects.select_for_update(of=("self",)).select_related("user")
                 .filter(pk=pk).first())
     if recovery is None:
-        raise ValidationError(f"There is no account recovery #{pk}.")
+        raise ValidationError(_("There is no account recovery #{pk}.").format(pk=pk))
     return recovery
 
 
@@ -110,22 +119,24 @@ def request(username: str, *, note: str, actor, info: RequestInfo | None = None)
     _require_admin(actor)
     note = " ".join((note or "").split())
     if not NOTE_MIN <= len(note) <= NOTE_MAX:
-        raise ValidationError(f"Write how the person's identity was checked, in {NOTE_MIN} to "
-                              f"{NOTE_MAX} characters.")
+        raise ValidationError(_("Write how the person's identity was checked, in {min} to {max} "
+                                "characters.").format(min=NOTE_MIN, max=NOTE_MAX))
     with transaction.atomic():
         user = (get_user_model().objects.select_for_update().filter(username=username).first())
         if user is None:
-            raise ValidationError(f"There is no account named '{username}'.")
+            raise ValidationError(_("There is no account named '{user}'.").format(user=username))
         if user.pk == actor.pk:
-            raise ValidationError("An administrator cannot recover their own account; ask "
-                                  "another administrator.")
+            raise ValidationError(_("An administrator cannot recover their own account; ask "
+                                    "another administrator."))
         if not user.is_active:
-            why = ("its sign-up was rejected" if user.signup_status == SignupStatus.REJECTED
-                   else "it is disabled or deleted")
-            raise ValidationError(f"The account '{username}' cannot be recovered: {why}.")
+            if user.signup_status == SignupStatus.REJECTED:
+                raise ValidationError(_("The account '{user}' cannot be recovered: its sign-up "
+                                        "was rejected.").format(user=username))
+            raise ValidationError(_("The account '{user}' cannot be recovered: it is disabled or "
+                                    "deleted.").format(user=username))
         if open_recovery(user) is not None:
-            raise ValidationError(f"The account '{username}' already has a recovery in "
-                                  "progress; approve, complete or cancel it.")
+            raise ValidationError(_("The account '{user}' already has a recovery in progress; "
+                                    "approve, complete or cancel it.").format(user=username))
         needed = approval_needed(user)
         now = timezone.now()
         try:
@@ -135,8 +146,8 @@ def request(username: str, *, note: str, actor, info: RequestInfo | None = None)
                     status=RecoveryStatus.REQUESTED if needed else RecoveryStatus.APPROVED,
                     approved=None if needed else now)
         except IntegrityError:
-            raise ValidationError(f"The account '{username}' already has a recovery in "
-                                  "progress.") from None
+            raise ValidationError(_("The account '{user}' already has a recovery in "
+                                    "progress.").format(user=username)) from None
         record(tags.ACCOUNT_RECOVERY_REQUEST, info=info, actor=actor, user=user,
                additional={"recovery_id": recovery.pk, "identity_note": note,
                            "approval_needed": needed})
@@ -169,13 +180,14 @@ def approve(recovery_id, *, actor, info: RequestInfo | None = None) -> AccountRe
     with transaction.atomic():
         recovery = _lock(recovery_id)
         if recovery.status != RecoveryStatus.REQUESTED:
-            raise ValidationError(f"Account recovery #{recovery.pk} is not waiting for approval "
-                                  f"(it is {recovery.status}).")
+            raise ValidationError(_("Account recovery #{pk} is not waiting for approval (it is "
+                                    "{status}).").format(pk=recovery.pk,
+                                                         status=_status(recovery)))
         if recovery.requested_by_id == actor.pk:
-            raise ValidationError("You requested this recovery: another administrator must "
-                                  "approve it.", status=403)
+            raise ValidationError(_("You requested this recovery: another administrator must "
+                                    "approve it."), status=403)
         if recovery.user_id == actor.pk:
-            raise ValidationError("Nobody may approve the recovery of their own account.",
+            raise ValidationError(_("Nobody may approve the recovery of their own account."),
                                   status=403)
         recovery.status = RecoveryStatus.APPROVED
         recovery.approved_by, recovery.approved = actor, timezone.now()
@@ -203,17 +215,20 @@ def complete(recovery_id, *, actor, info: RequestInfo | None = None) -> Complete
     with transaction.atomic():
         recovery = _lock(recovery_id)
         if recovery.status != RecoveryStatus.APPROVED:
-            raise ValidationError(
-                f"Account recovery #{recovery.pk} cannot be completed: it is {recovery.status}"
-                + (", and another administrator must approve it first."
-                   if recovery.status == RecoveryStatus.REQUESTED else "."))
+            if recovery.status == RecoveryStatus.REQUESTED:
+                raise ValidationError(_("Account recovery #{pk} cannot be completed: it is "
+                                        "{status}, and another administrator must approve it "
+                                        "first.").format(pk=recovery.pk,
+                                                         status=_status(recovery)))
+            raise ValidationError(_("Account recovery #{pk} cannot be completed: it is "
+                                    "{status}.").format(pk=recovery.pk, status=_status(recovery)))
         user = get_user_model().objects.select_for_update().get(pk=recovery.user_id)
         if user.pk == actor.pk:
-            raise ValidationError("Nobody may complete the recovery of their own account.",
+            raise ValidationError(_("Nobody may complete the recovery of their own account."),
                                   status=403)
         if not user.is_active:
-            raise ValidationError(f"The account '{user.username}' was disabled meanwhile; "
-                                  "enable it or cancel the recovery.")
+            raise ValidationError(_("The account '{user}' was disabled meanwhile; enable it or "
+                                    "cancel the recovery.").format(user=user.username))
         removed = {
             "totp": TOTPDevice.objects.filter(user=user).delete()[0],
             "webauthn": WebAuthnCredential.objects.filter(user=user).delete()[0],
@@ -253,8 +268,9 @@ def cancel(recovery_id, *, actor, reason: str = "", info: RequestInfo | None = N
     with transaction.atomic():
         recovery = _lock(recovery_id)
         if recovery.status not in OPEN:
-            raise ValidationError(f"Account recovery #{recovery.pk} is {recovery.status}: only a "
-                                  "requested or approved recovery can be cancelled.")
+            raise ValidationError(_("Account recovery #{pk} is {status}: only a requested or "
+                                    "approved recovery can be cancelled.").format(
+                                        pk=recovery.pk, status=_status(recovery)))
         recovery.status = RecoveryStatus.CANCELLED
         recovery.cancelled_by, recovery.cancelled = actor, timezone.now()
         recovery.save(update_fields=["status", "cancelled_by", "cancelled"])
@@ -288,12 +304,12 @@ def use_link(token: str, *, new: str, confirm: str, info: RequestInfo | None = N
     """Set the account's new password with the mailed link, which then stops working."""
     recovery = find_link(token)
     if recovery is None:
-        raise ValidationError(INVALID_LINK)
+        raise ValidationError(str(INVALID_LINK))
     services.check_new_password(recovery.user, new, confirm)
     with transaction.atomic():
         recovery = _link_rows(token).select_for_update(of=("self",)).first()
         if recovery is None:
-            raise ValidationError(INVALID_LINK)
+            raise ValidationError(str(INVALID_LINK))
         user = get_user_model().objects.select_for_update().get(pk=recovery.user_id)
         user.set_password(new)
         user.save(update_fields=["password"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 from django.utils.text import format_lazy
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from bastion.core.errors import ValidationError
 from bastion.events import tags
@@ -25,11 +25,7 @@ _TAGS = {
     READ: (tags.ACCOUNT_READ_GRANT_ADD, tags.ACCOUNT_READ_GRANT_REMOVE),
     CREATE_PROJECTS: (tags.ACCOUNT_CREATE_GRANT_ADD, tags.ACCOUNT_CREATE_GRANT_REMOVE),
 }
-_WHAT = {
-    READ: "read every project of this index",
-    CREATE_PROJECTS: "create new projects on this index",
-}
-# Whole sentences, so that each language can word them its own way.
+# Whole sentences, here and below, so that each language can word them its own way.
 _GRANTED = {
     READ: gettext_lazy("Your account may now read every project of this index."),
     CREATE_PROJECTS: gettext_lazy("Your account may now create new projects on this index."),
@@ -37,6 +33,15 @@ _GRANTED = {
 _WITHDRAWN = {
     READ: gettext_lazy("Your account may no longer read every project of this index."),
     CREATE_PROJECTS: gettext_lazy("Your account may no longer create new projects on this "
+                                  "index."),
+}
+_ALREADY = {
+    READ: gettext_lazy("'{user}' may already read every project of this index."),
+    CREATE_PROJECTS: gettext_lazy("'{user}' may already create new projects on this index."),
+}
+_NOT_HELD = {
+    READ: gettext_lazy("'{user}' has no permission to read every project of this index."),
+    CREATE_PROJECTS: gettext_lazy("'{user}' has no permission to create new projects on this "
                                   "index."),
 }
 
@@ -61,14 +66,15 @@ def grant(user, permission: str, *, actor=None, source: str = "admin",
     if permission not in _TAGS:
         raise ValueError(f"unknown permission {permission!r}")
     if not user.is_active:
-        raise ValidationError(f"The account '{user.username}' is disabled.")
+        raise ValidationError(gettext("The account '{user}' is disabled.").format(
+            user=user.username))
     with transaction.atomic():
         try:
             with transaction.atomic():
                 row = AccessGrant.objects.create(user=user, permission=permission,
                                                  granted_by=actor, source=source)
         except IntegrityError:
-            raise ValidationError(f"'{user.username}' may already {_WHAT[permission]}.") from None
+            raise ValidationError(str(_ALREADY[permission]).format(user=user.username)) from None
         record(_TAGS[permission][0], info=info, actor=actor, user=user,
                additional={"permission": permission, "source": source})
         if notify:
@@ -83,7 +89,7 @@ def revoke(user, permission: str, *, actor=None, info: RequestInfo | None = None
     with transaction.atomic():
         deleted, _ = AccessGrant.objects.filter(user=user, permission=permission).delete()
         if not deleted:
-            raise ValidationError(f"'{user.username}' has no permission to {_WHAT[permission]}.")
+            raise ValidationError(str(_NOT_HELD[permission]).format(user=user.username))
         record(_TAGS[permission][1], info=info, actor=actor, user=user,
                additional={"permission": permission})
         notifications.notify(user, gettext_lazy("Access withdrawn"), format_lazy(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils.text import format_lazy
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext as _, gettext_lazy
 
 from bastion.core.errors import ValidationError
 from bastion.events import tags
@@ -22,7 +22,7 @@ from .models import SignupStatus
 def _locked(username: str):
     user = get_user_model().objects.select_for_update().filter(username=username).first()
     if user is None:
-        raise ValidationError(f"There is no account named '{username}'.")
+        raise ValidationError(_("There is no account named '{user}'.").format(user=username))
     return user
 
 
@@ -40,7 +40,8 @@ def disable(username: str, *, reason: str = "", actor=None, info: RequestInfo | 
     with transaction.atomic():
         user = _locked(username)
         if not user.is_active:
-            raise ValidationError(f"The account '{username}' is already disabled.")
+            raise ValidationError(_("The account '{user}' is already disabled.").format(
+                user=username))
         user.is_active = False
         user.save(update_fields=["is_active"])
         ended = sessions.end_sessions(user)
@@ -61,13 +62,13 @@ def enable(username: str, *, actor=None, info: RequestInfo | None = None):
     with transaction.atomic():
         user = _locked(username)
         if user.is_active:
-            raise ValidationError(f"The account '{username}' is not disabled.")
+            raise ValidationError(_("The account '{user}' is not disabled.").format(user=username))
         if _deleted(user):
-            raise ValidationError(f"The account '{username}' was deleted by its owner; it "
-                                  "cannot be enabled.")
+            raise ValidationError(_("The account '{user}' was deleted by its owner; it cannot "
+                                    "be enabled.").format(user=username))
         if user.signup_status == SignupStatus.REJECTED:
-            raise ValidationError(f"The account '{username}' was closed when its sign-up was "
-                                  "rejected; it cannot be enabled.")
+            raise ValidationError(_("The account '{user}' was closed when its sign-up was "
+                                    "rejected; it cannot be enabled.").format(user=username))
         user.is_active = True
         user.save(update_fields=["is_active"])
         record(tags.ACCOUNT_ENABLE, info=info, actor=actor, user=user)

@@ -93,7 +93,7 @@ def register(request, *, username: str, email: str, password: str, invitation_to
     if invitation_token:
         invitation = signup.find_invitation(invitation_token)
         if invitation is None:
-            raise ValidationError(signup.INVALID_LINK)
+            raise ValidationError(str(signup.INVALID_LINK))
         email = invitation.email
     # First, so that a sign-up the mode refuses learns nothing about taken names or addresses.
     signup.check_may_register(email, invitation)

@@ -32,7 +32,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import format_lazy
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext as _, gettext_lazy
 
 from bastion.core.errors import ValidationError
 from bastion.events import tags
@@ -43,10 +43,11 @@ from .models import InvitationKind, SignupInvitation, SignupInvitationStatus, Si
 
 OPEN, INVITE, DOMAIN, APPROVAL = "open", "invite", "domain", "approval"
 
-INVITATION_ONLY = ("Sign-up on this index is by invitation only: ask an administrator or a "
-                   "project Owner to invite your email address.")
-INVALID_LINK = ("This invitation link is not valid: it was already used, withdrawn or has "
-                "expired. Ask for a new invitation.")
+# Lazy: read in the language of whoever is shown them; str() where raised or compared.
+INVITATION_ONLY = gettext_lazy("Sign-up on this index is by invitation only: ask an administrator "
+                               "or a project Owner to invite your email address.")
+INVALID_LINK = gettext_lazy("This invitation link is not valid: it was already used, withdrawn "
+                            "or has expired. Ask for a new invitation.")
 
 # Sent (from transaction.on_commit) for each invitation spent by a new account:
 # ``invitation`` (a SignupInvitation) and ``user``.
@@ -147,7 +148,7 @@ def claim(token: str) -> SignupInvitation:
                   .filter(token_hash=_hash(token), status=SignupInvitationStatus.PENDING,
                           expires__gt=timezone.now()).first())
     if invitation is None:
-        raise ValidationError(INVALID_LINK)
+        raise ValidationError(str(INVALID_LINK))
     return invitation
 
 
@@ -163,7 +164,8 @@ def withdraw(invitation: SignupInvitation, *, actor=None, info: RequestInfo | No
             pk=invitation.pk, status=SignupInvitationStatus.PENDING).update(
             status=SignupInvitationStatus.WITHDRAWN, responded=timezone.now())
         if not updated:
-            raise ValidationError(f"The invitation of {invitation.email} is no longer pending.")
+            raise ValidationError(_("The invitation of {email} is no longer pending.").format(
+                email=invitation.email))
         invitation.status = SignupInvitationStatus.WITHDRAWN
         record(tags.ACCOUNT_SIGNUP_INVITATION_WITHDRAW, info=info, actor=actor, user=None,
                additional={"email": invitation.email, "kind": invitation.kind,
@@ -177,10 +179,10 @@ def check_may_register(email: str, invitation: SignupInvitation | None) -> None:
     if invitation is not None:
         return
     if mode() == INVITE:
-        raise ValidationError(INVITATION_ONLY, status=403)
+        raise ValidationError(str(INVITATION_ONLY), status=403)
     if mode() == DOMAIN and not domain_allowed(email):
-        raise ValidationError(f"Sign-up on this index is limited to addresses at {domains_text()}.",
-                              status=403)
+        raise ValidationError(_("Sign-up on this index is limited to addresses at {domains}.")
+                              .format(domains=domains_text()), status=403)
 
 
 def _admins() -> list[str]:
@@ -251,11 +253,15 @@ def pending_accounts() -> list:
 def _pending_account(username: str):
     user = get_user_model().objects.select_for_update().filter(username=username).first()
     if user is None:
-        raise ValidationError(f"There is no account named '{username}'.")
+        raise ValidationError(_("There is no account named '{user}'.").format(user=username))
     if user.signup_status != SignupStatus.PENDING or not user.is_active:
-        state = ("it was rejected" if user.signup_status == SignupStatus.REJECTED
-                 else "it is disabled" if not user.is_active else "it is active")
-        raise ValidationError(f"The account '{username}' is not waiting for approval: {state}.")
+        if user.signup_status == SignupStatus.REJECTED:
+            refusal = _("The account '{user}' is not waiting for approval: it was rejected.")
+        elif not user.is_active:
+            refusal = _("The account '{user}' is not waiting for approval: it is disabled.")
+        else:
+            refusal = _("The account '{user}' is not waiting for approval: it is active.")
+        raise ValidationError(refusal.format(user=username))
     return user
 
 

@@ -146,7 +146,7 @@ def _register(request, *, invitation=None, token: str = ""):
                                      password=password, invitation_token=token)
         except ValidationError as exc:
             attempt.release()  # only sign-ups that happened count
-            if exc.message == signup.INVITATION_ONLY:
+            if exc.message == str(signup.INVITATION_ONLY):
                 return render(request, "accounts/register.html", {"closed": exc.message},
                               status=exc.status)
             error, status = exc.message, exc.status

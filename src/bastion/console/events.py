@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from django.http import Http404
 from django.shortcuts import render
 from django.urls import path
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from bastion.core.errors import ValidationError
@@ -39,7 +40,7 @@ def index(request):
     before = one_line(request.GET.get("before"), 20)
     try:
         if before and not (before.isdigit() and 0 < int(before) < 2**62):
-            raise ValidationError("'before' must be a sequence number from an 'Older' link.")
+            raise ValidationError(_("'before' must be a sequence number from an 'Older' link."))
         found = search(spec).order_by("-sequence")
         if before:
             found = found.filter(sequence__lt=int(before))

@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.shortcuts import render
 from django.urls import path
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from bastion.accounts import notifications, signup
@@ -23,9 +24,13 @@ from .access import console_view
 
 def _storage() -> str:
     if settings.STORAGE_BACKEND == "s3":
-        where = f" at {settings.S3_ENDPOINT_URL}" if settings.S3_ENDPOINT_URL else ""
-        return f"S3 bucket {settings.S3_BUCKET}{where} ({settings.S3_REGION})"
-    return f"local directory {settings.STORAGE_DIR}"
+        if settings.S3_ENDPOINT_URL:
+            return _("S3 bucket {bucket} at {endpoint} ({region})").format(
+                bucket=settings.S3_BUCKET, endpoint=settings.S3_ENDPOINT_URL,
+                region=settings.S3_REGION)
+        return _("S3 bucket {bucket} ({region})").format(bucket=settings.S3_BUCKET,
+                                                         region=settings.S3_REGION)
+    return _("local directory {path}").format(path=settings.STORAGE_DIR)
 
 
 def _database() -> str:
@@ -34,9 +39,9 @@ def _database() -> str:
     if engine == "sqlite3":
         return f"SQLite {db['NAME']}"
     # Host, port and name only: never the user's password.
-    host = db.get("HOST") or "local socket"
+    host = db.get("HOST") or _("local socket")
     port = f":{db['PORT']}" if db.get("PORT") else ""
-    return f"PostgreSQL {db['NAME']} on {host}{port}"
+    return _("PostgreSQL {name} on {host}").format(name=db["NAME"], host=f"{host}{port}")
 
 
 def _base_url() -> str:
@@ -51,19 +56,19 @@ def index(request):
     context = {
         "area": "overview",
         "policies": [
-            ("Read policy", settings.READ_POLICY, "BASTION_READ_POLICY"),
-            ("Sign-up", settings.SIGNUP + (f" ({signup.domains_text()})"
+            (_("Read policy"), settings.READ_POLICY, "BASTION_READ_POLICY"),
+            (_("Sign-up"), settings.SIGNUP + (f" ({signup.domains_text()})"
                                            if settings.SIGNUP == signup.DOMAIN else ""),
              "BASTION_SIGNUP"),
-            ("Two-factor authentication",
-             "required to publish and administer" if settings.REQUIRE_2FA else "optional",
+            (_("Two-factor authentication"),
+             _("required to publish and administer") if settings.REQUIRE_2FA else _("optional"),
              "BASTION_REQUIRE_2FA"),
-            ("Project creation",
-             "any account that may publish" if settings.PROJECT_CREATORS == "everyone"
-             else "listed accounts only", "BASTION_PROJECT_CREATORS"),
-            ("Base URL", _base_url(), "BASTION_BASE_URL"),
-            ("Storage", _storage(), "BASTION_STORAGE"),
-            ("Database", _database(), "BASTION_DATABASE_URL"),
+            (_("Project creation"),
+             _("any account that may publish") if settings.PROJECT_CREATORS == "everyone"
+             else _("listed accounts only"), "BASTION_PROJECT_CREATORS"),
+            (_("Base URL"), _base_url(), "BASTION_BASE_URL"),
+            (_("Storage"), _storage(), "BASTION_STORAGE"),
+            (_("Database"), _database(), "BASTION_DATABASE_URL"),
         ],
         "mail": notifications.delivery_status(),
         "counts": {

@@ -18,6 +18,7 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from bastion.core.errors import ValidationError
@@ -39,7 +40,8 @@ def _field(request, name: str, limit: int = 200) -> str:
     nothing is ever done to a name other than the one typed."""
     value = request.POST.get(name) or ""
     if len(value) > limit:
-        raise ValidationError(f"The {name} is too long: at most {limit} characters.")
+        raise ValidationError(_("The {name} is too long: at most {limit} characters.")
+                              .format(name=name, limit=limit))
     return one_line(value, limit)
 
 
@@ -50,7 +52,7 @@ def _info(request) -> RequestInfo:
 def _project_or_404(name: str) -> Project:
     project = find_project(name) if one_line(name, 200) == name and name else None
     if project is None:
-        raise Http404(f"There is no project named '{name[:200]}'.")
+        raise Http404(_("There is no project named '{name}'.").format(name=name[:200]))
     return project
 
 
@@ -128,54 +130,58 @@ def project_action(view):
 def quarantine(request, project):
     moderation.quarantine(project.name, reason=_field(request, "reason", REASON_LIMIT),
                           actor=request.user, info=_info(request))
-    return f"Quarantined {project.name}: hidden from all but its members, uploads refused."
+    return _("Quarantined {project}: hidden from all but its members, uploads refused.").format(
+        project=project.name)
 
 
 @project_action
 def unquarantine(request, project):
     moderation.unquarantine(project.name, actor=request.user, info=_info(request))
-    return f"Lifted the quarantine of {project.name}."
+    return _("Lifted the quarantine of {project}.").format(project=project.name)
 
 
 @project_action
 def archive(request, project):
     moderation.archive(project.name, reason=_field(request, "reason", REASON_LIMIT),
                        actor=request.user, info=_info(request))
-    return f"Archived {project.name}: still installable, uploads refused."
+    return _("Archived {project}: still installable, uploads refused.").format(project=project.name)
 
 
 @project_action
 def unarchive(request, project):
     moderation.unarchive(project.name, actor=request.user, info=_info(request))
-    return f"Unarchived {project.name}: it accepts uploads again."
+    return _("Unarchived {project}: it accepts uploads again.").format(project=project.name)
 
 
 @project_action
 def delete(request, project):
     name = moderation.delete_project(project.name, confirm=_field(request, "confirm"),
                                      actor=request.user, info=_info(request))
-    return (f"Deleted {name}. Its name stays reserved for its former Owners; its filenames can "
-            "never be used again.", reverse("console:projects"))
+    return (_("Deleted {project}. Its name stays reserved for its former Owners; its filenames "
+              "can never be used again.").format(project=name), reverse("console:projects"))
 
 
 @project_action
 def transfer(request, project):
     invitation = moderation.transfer_ownership(project.name, _field(request, "username", 150),
                                                actor=request.user, info=_info(request))
-    return (f"Invited {invitation.invitee.username} to become Owner of {project.name}; the "
-            "Owners were mailed. The role is theirs once they accept.")
+    return _("Invited {user} to become Owner of {project}; the Owners were mailed. The role is "
+             "theirs once they accept.").format(user=invitation.invitee.username,
+                                               project=project.name)
 
 
 @project_action
 def upload_limit(request, project):
     size = _field(request, "size", 40)
     if not size:
-        raise ValidationError("Type a size (e.g. 300MiB), or 'default' for the index's.")
+        raise ValidationError(_("Type a size (e.g. 300MiB), or 'default' for the index's."))
     updated = moderation.set_upload_limit(project.name, parse_size(size), actor=request.user,
                                           info=_info(request))
     if updated.upload_limit is None:
-        return f"{project.name} accepts files up to the index's default again."
-    return f"{project.name} accepts files up to {human_size(updated.upload_limit)}."
+        return _("{project} accepts files up to the index's default again.").format(
+            project=project.name)
+    return _("{project} accepts files up to {size}.").format(
+        project=project.name, size=human_size(updated.upload_limit))
 
 
 # --- prohibited and reserved names ------------------------------------------------------------
@@ -215,7 +221,8 @@ def names_action(view):
 def _reason_required(request) -> str:
     reason = _field(request, "reason", REASON_LIMIT)
     if not reason:
-        raise ValidationError("Say why (the reason is kept with the name and in the event log).")
+        raise ValidationError(
+            _("Say why (the reason is kept with the name and in the event log)."))
     return reason
 
 
@@ -224,14 +231,16 @@ def prohibit(request):
     reason = _reason_required(request)
     normalized, exists = name_rules.prohibit_name(_field(request, "name"), reason=reason,
                                                   actor=request.user, info=_info(request))
-    note = " The existing project of that name is not removed." if exists else ""
-    return f"Prohibited {normalized}.{note}"
+    if exists:
+        return _("Prohibited {name}. The existing project of that name is not removed.").format(
+            name=normalized)
+    return _("Prohibited {name}.").format(name=normalized)
 
 
 @names_action
 def allow(request):
     name = name_rules.allow_name(_field(request, "name"), actor=request.user, info=_info(request))
-    return f"{name} may be registered again."
+    return _("{name} may be registered again.").format(name=name)
 
 
 @names_action
@@ -240,7 +249,7 @@ def reserve(request):
     row = name_rules.reserve_name(_field(request, "name"), reason=reason,
                                   for_user=_field(request, "username", 150), actor=request.user,
                                   info=_info(request))
-    return f"Reserved {row.normalized_name}."
+    return _("Reserved {name}.").format(name=row.normalized_name)
 
 
 @names_action
@@ -248,14 +257,14 @@ def give(request):
     username = _field(request, "username", 150)
     row = name_rules.give_reserved_name(_field(request, "name"), username, actor=request.user,
                                         info=_info(request))
-    return f"{username} may now register {row.normalized_name}."
+    return _("{user} may now register {name}.").format(user=username, name=row.normalized_name)
 
 
 @names_action
 def release(request):
     name = name_rules.release_name(_field(request, "name"), actor=request.user,
                                    info=_info(request))
-    return f"Released {name}: anyone may register it again."
+    return _("Released {name}: anyone may register it again.").format(name=name)
 
 
 urlpatterns = [

@@ -11,6 +11,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _, ngettext
 from django.views.decorators.http import require_POST, require_safe
 
 from bastion.core.errors import ValidationError
@@ -35,11 +36,12 @@ def _filter_from(query) -> tuple[moderation.TokenFilter, dict]:
         "unused_days": one_line(query.get("unused_days"), 6),
     }
     if typed["state"] not in moderation.STATES:
-        raise ValidationError(f"The state must be one of {', '.join(moderation.STATES)}.")
+        raise ValidationError(_("The state must be one of {states}.").format(
+            states=", ".join(moderation.STATES)))
     unused = None
     if typed["unused_days"]:
         if not typed["unused_days"].isdigit():
-            raise ValidationError("'Unused for' must be a whole number of days.")
+            raise ValidationError(_("'Unused for' must be a whole number of days."))
         unused = int(typed["unused_days"])
     return moderation.TokenFilter(
         owner=typed["owner"], project=typed["project"], state=typed["state"],
@@ -95,8 +97,12 @@ def revoke(request):
     except ValidationError as exc:
         return _page(request, error=exc.message, status=400, reason=reason, selected=ids)
     owners = sorted({row.user.username for row in rows})
-    messages.success(request, f"Revoked {len(rows)} token(s) of {', '.join(owners)}; each owner "
-                              "was mailed once with the reason.")
+    # Both forms say "token(s)": the English has always read so and is compared as it is; the
+    # plural is for languages that must choose.
+    messages.success(request, ngettext(
+        "Revoked {count} token(s) of {owners}; each owner was mailed once with the reason.",
+        "Revoked {count} token(s) of {owners}; each owner was mailed once with the reason.",
+        len(rows)).format(count=len(rows), owners=", ".join(owners)))
     # The form posts with the list's query string, so the admin returns to the same view.
     query = request.GET.urlencode()
     return redirect(reverse("console:tokens") + (f"?{query}" if query else ""))

@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
+from django.utils.translation import gettext as _, gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_POST, require_safe
 
 from bastion.accounts import account_recovery, grants, moderation, recovery, signup
@@ -29,11 +30,14 @@ from .access import console_view
 PAGE_SIZE = 50
 QUERY_MAX = 100
 STATUSES = {
-    "": ("All", Q()),
-    "active": ("Active", Q(is_active=True, signup_status=SignupStatus.ACTIVE)),
-    "pending": ("Pending sign-up", Q(is_active=True, signup_status=SignupStatus.PENDING)),
-    "disabled": ("Disabled", Q(is_active=False)),
-    "admins": ("Administrators", Q(is_superuser=True)),
+    # With a context: Django's own catalogs answer "All" and "Active" in their own words.
+    "": (pgettext_lazy("users filter", "All"), Q()),
+    "active": (pgettext_lazy("users filter", "Active"),
+               Q(is_active=True, signup_status=SignupStatus.ACTIVE)),
+    "pending": (pgettext_lazy("users filter", "Pending sign-up"),
+                Q(is_active=True, signup_status=SignupStatus.PENDING)),
+    "disabled": (pgettext_lazy("users filter", "Disabled"), Q(is_active=False)),
+    "admins": (pgettext_lazy("users filter", "Administrators"), Q(is_superuser=True)),
 }
 
 
@@ -44,7 +48,7 @@ def _info(request) -> RequestInfo:
 def _account(username: str):
     user = get_user_model().objects.filter(username=username).first()
     if user is None:
-        raise Http404("There is no account by that name.")
+        raise Http404(_("There is no account by that name."))
     return user
 
 
@@ -119,21 +123,23 @@ def _reason(request) -> str:
 ACTIONS = {
     "approve": (lambda request, user: signup.approve(user.username, actor=request.user,
                                                     info=_info(request)),
-                "approved {user}: it may now read the index"),
+                gettext_lazy("approved {user}: it may now read the index")),
     "reject": (lambda request, user: signup.reject(user.username, actor=request.user,
                                                   info=_info(request)),
-               "rejected {user}: the account is closed"),
-    "grant-read": (_grant(grants.READ, True), "{user} may now read every project"),
-    "revoke-read": (_grant(grants.READ, False), "{user} may no longer read every project"),
-    "allow-create": (_grant(grants.CREATE_PROJECTS, True), "{user} may now create projects"),
+               gettext_lazy("rejected {user}: the account is closed")),
+    "grant-read": (_grant(grants.READ, True), gettext_lazy("{user} may now read every project")),
+    "revoke-read": (_grant(grants.READ, False),
+                    gettext_lazy("{user} may no longer read every project")),
+    "allow-create": (_grant(grants.CREATE_PROJECTS, True),
+                     gettext_lazy("{user} may now create projects")),
     "disallow-create": (_grant(grants.CREATE_PROJECTS, False),
-                        "{user} may no longer create projects"),
+                        gettext_lazy("{user} may no longer create projects")),
     "disable": (lambda request, user: moderation.disable(user.username, reason=_reason(request),
                                                         actor=request.user, info=_info(request)),
-                "disabled {user}: signed out everywhere, its tokens are refused"),
+                gettext_lazy("disabled {user}: signed out everywhere, its tokens are refused")),
     "enable": (lambda request, user: moderation.enable(user.username, actor=request.user,
                                                       info=_info(request)),
-               "enabled {user}: it may sign in again"),
+               gettext_lazy("enabled {user}: it may sign in again")),
 }
 
 
@@ -141,7 +147,7 @@ ACTIONS = {
 @require_POST
 def act(request, username, action):
     if action not in ACTIONS:
-        raise Http404("No such action.")
+        raise Http404(_("No such action."))
     user = _account(username)
     run, done = ACTIONS[action]
     try:
@@ -149,7 +155,7 @@ def act(request, username, action):
     except ValidationError as exc:
         user.refresh_from_db()
         return _detail(request, user, error=exc.message, status=exc.status or 400)
-    messages.success(request, done.format(user=user.username))
+    messages.success(request, str(done).format(user=user.username))
     return redirect("console:user", username=user.username)
 
 
@@ -164,9 +170,11 @@ def recovery_request(request, username):
                                        actor=request.user, info=_info(request))
     except ValidationError as exc:
         return _detail(request, user, error=exc.message, status=exc.status or 400)
-    messages.success(request, f"Recovery #{row.pk} of {user.username} requested"
-                     + ("; another administrator must approve it." if
-                        row.status == "requested" else "; it may be completed now."))
+    if row.status == "requested":
+        done = _("Recovery #{pk} of {user} requested; another administrator must approve it.")
+    else:
+        done = _("Recovery #{pk} of {user} requested; it may be completed now.")
+    messages.success(request, done.format(pk=row.pk, user=user.username))
     return redirect("console:recovery", pk=row.pk)
 
 
@@ -191,7 +199,7 @@ def _recovery_page(request, row, *, error: str = "", status: int = 200):
 def _recovery(pk: int):
     row = account_recovery.get(pk)
     if row is None:
-        raise Http404("There is no such account recovery.")
+        raise Http404(_("There is no such account recovery."))
     return row
 
 
@@ -204,15 +212,16 @@ def recovery_detail(request, pk):
 RECOVERY_STEPS = {
     "approve": (lambda request, pk: account_recovery.approve(pk, actor=request.user,
                                                            info=_info(request)),
-                "Recovery #{pk} approved."),
+                gettext_lazy("Recovery #{pk} approved.")),
     "complete": (lambda request, pk: account_recovery.complete(pk, actor=request.user,
                                                              info=_info(request)),
-                 "Recovery #{pk} completed: the account's factors, password and sessions were "
-                 "removed and a link to set a new password was mailed to its owner."),
+                 gettext_lazy("Recovery #{pk} completed: the account's factors, password and "
+                              "sessions were removed and a link to set a new password was "
+                              "mailed to its owner.")),
     "cancel": (lambda request, pk: account_recovery.cancel(pk, actor=request.user,
                                                          reason=_reason(request),
                                                          info=_info(request)),
-               "Recovery #{pk} cancelled."),
+               gettext_lazy("Recovery #{pk} cancelled.")),
 }
 
 
@@ -220,7 +229,7 @@ RECOVERY_STEPS = {
 @require_POST
 def recovery_step(request, pk, step):
     if step not in RECOVERY_STEPS:
-        raise Http404("No such step.")
+        raise Http404(_("No such step."))
     row = _recovery(pk)
     run, done = RECOVERY_STEPS[step]
     try:
@@ -228,7 +237,7 @@ def recovery_step(request, pk, step):
     except ValidationError as exc:
         return _recovery_page(request, _recovery(pk), error=exc.message,
                               status=exc.status or 400)
-    messages.success(request, done.format(pk=row.pk))
+    messages.success(request, str(done).format(pk=row.pk))
     return redirect(reverse("console:recovery", kwargs={"pk": row.pk}))
 
 

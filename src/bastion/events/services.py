@@ -396,24 +396,28 @@ def search(spec: EventFilter) -> QuerySet:
 
     from bastion.core.errors import ValidationError
 
-    for name, value in (("since", spec.since), ("until", spec.until)):
-        if value and parse_day(value) is None:
-            raise ValidationError(f"'{name}' must be a date written YYYY-MM-DD.")
+    # One sentence for each filter, so that a language can name it as its form labels it.
+    if spec.since and parse_day(spec.since) is None:
+        raise ValidationError(translation.gettext("'since' must be a date written YYYY-MM-DD."))
+    if spec.until and parse_day(spec.until) is None:
+        raise ValidationError(translation.gettext("'until' must be a date written YYYY-MM-DD."))
     if spec.since and spec.until and parse_day(spec.since) > parse_day(spec.until, end=True):
-        raise ValidationError("'since' must not be after 'until'.")
+        raise ValidationError(translation.gettext("'since' must not be after 'until'."))
     ip, network = spec.ip.strip(), None
     if "/" in ip:
         try:
             network = ipaddress.ip_network(ip, strict=False)
         except ValueError:
-            raise ValidationError(f"'{ip[:60]}' is not an IP network (such as 10.0.0.0/8 "
-                                  "or 2001:db8::/32).") from None
+            raise ValidationError(translation.gettext(
+                "'{ip}' is not an IP network (such as 10.0.0.0/8 or 2001:db8::/32).").format(
+                    ip=ip[:60])) from None
         ip = ""
     elif ip:
         try:
             ip = str(ipaddress.ip_address(ip))
         except ValueError:
-            raise ValidationError(f"'{ip[:60]}' is not an IP address.") from None
+            raise ValidationError(translation.gettext("'{ip}' is not an IP address.").format(
+                ip=ip[:60])) from None
     events = query_events(user=spec.user, actor=spec.actor, project=spec.project, ip=ip,
                           network=network)
     return filtered(events, tag=spec.tag, since=spec.since, until=spec.until)

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from packaging.utils import canonicalize_name
@@ -65,26 +66,25 @@ class ProjectFilters:
         return cls(**text, **flags)
 
 
-def _day(value: str, label: str, *, end: bool = False) -> datetime | None:
+# The refusals are whole sentences given by the caller, so that each language words them.
+def _day(value: str, refusal, *, end: bool = False) -> datetime | None:
     if not value:
         return None
     day = parse_day(value, end=end)
     if day is None or len(value) != 10:
-        raise ValidationError(f"The {label} date must be written YYYY-MM-DD.")
+        raise ValidationError(refusal())
     return day
 
 
-def _size(value: str, label: str) -> int | None:
+def _size(value: str, refusal) -> int | None:
     if not value:
         return None
     try:
         size = parse_size(value)
     except ValidationError:
-        raise ValidationError(f"The {label} is not a size: write bytes, or a number with KiB, "
-                              "MiB or GiB (e.g. 300MiB).") from None
+        raise ValidationError(refusal()) from None
     if size is None:
-        raise ValidationError(f"The {label} is not a size: write bytes, or a number with KiB, "
-                              "MiB or GiB (e.g. 300MiB).")
+        raise ValidationError(refusal())
     return size
 
 
@@ -97,13 +97,21 @@ def projects(filters: ProjectFilters) -> QuerySet:
     """Every project that passes ``filters``, with ``owners``, ``members``, ``last_upload``
     and ``member_without_2fa`` annotated; ValidationError for a filter that makes no sense."""
     if filters.status and filters.status not in ProjectStatus.values:
-        raise ValidationError(f"Unknown status '{filters.status}': choose one of "
-                              f"{', '.join(ProjectStatus.values)}.")
+        raise ValidationError(_("Unknown status '{status}': choose one of {choices}.").format(
+            status=filters.status, choices=", ".join(ProjectStatus.values)))
     if filters.sort not in SORTS:
-        raise ValidationError(f"Unknown order '{filters.sort}': choose one of {', '.join(SORTS)}.")
-    min_size, max_size = _size(filters.min_size, "smallest size"), _size(filters.max_size, "largest size")
-    since = _day(filters.uploaded_since, "uploaded-since")
-    before = _day(filters.uploaded_before, "not-uploaded-since")
+        raise ValidationError(_("Unknown order '{order}': choose one of {choices}.").format(
+            order=filters.sort, choices=", ".join(SORTS)))
+    min_size = _size(filters.min_size, lambda: _(
+        "The smallest size is not a size: write bytes, or a number with KiB, MiB or GiB "
+        "(e.g. 300MiB)."))
+    max_size = _size(filters.max_size, lambda: _(
+        "The largest size is not a size: write bytes, or a number with KiB, MiB or GiB "
+        "(e.g. 300MiB)."))
+    since = _day(filters.uploaded_since,
+                 lambda: _("The uploaded-since date must be written YYYY-MM-DD."))
+    before = _day(filters.uploaded_before,
+                  lambda: _("The not-uploaded-since date must be written YYYY-MM-DD."))
 
     def count(**match):
         return Coalesce(Subquery(Role.objects.filter(project=OuterRef("pk"), **match)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils.text import format_lazy
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext as _, gettext_lazy
 
 from bastion.core.errors import ValidationError
 from bastion.events import tags
@@ -33,13 +33,14 @@ def require_admin(actor) -> None:
     """The command line (``actor`` None) runs as the index itself; anyone else must be an
     administrator, whatever page called."""
     if actor is not None and not is_admin(actor):
-        raise PermissionDenied("Only site administrators may do this.")
+        raise PermissionDenied(_("Only site administrators may do this."))
 
 
 def clean_reason(text: str | None) -> str:
     reason = " ".join((text or "").split())
     if len(reason) > MAX_REASON_LENGTH:
-        raise ValidationError(f"The reason is too long: at most {MAX_REASON_LENGTH} characters.")
+        raise ValidationError(_("The reason is too long: at most {limit} characters.").format(
+            limit=MAX_REASON_LENGTH))
     return reason
 
 
@@ -52,7 +53,7 @@ def _locked(name: str) -> Project:
     if project is not None:
         project = Project.objects.select_for_update().filter(pk=project.pk).first()
     if project is None:
-        raise ValidationError(f"There is no project named '{name}'.")
+        raise ValidationError(_("There is no project named '{name}'.").format(name=name))
     return project
 
 
@@ -64,11 +65,13 @@ def quarantine(name: str, *, reason: str, actor=None, info: RequestInfo | None =
     require_admin(actor)
     reason = clean_reason(reason)
     if not reason:
-        raise ValidationError("Say why the project is quarantined (--reason): its Owners are told.")
+        raise ValidationError(
+            _("Say why the project is quarantined (--reason): its Owners are told."))
     with transaction.atomic():
         project = _locked(name)
         if project.status == ProjectStatus.QUARANTINED:
-            raise ValidationError(f"Project '{project.name}' is already quarantined.")
+            raise ValidationError(_("Project '{project}' is already quarantined.").format(
+                project=project.name))
         set_project_status(project, ProjectStatus.QUARANTINED, reason=reason, actor=actor,
                            info=info)
         notifications.notify_owners(project, gettext_lazy("quarantined"), format_lazy(
@@ -86,7 +89,8 @@ def unquarantine(name: str, *, actor=None, info: RequestInfo | None = None) -> P
     with transaction.atomic():
         project = _locked(name)
         if project.status != ProjectStatus.QUARANTINED:
-            raise ValidationError(f"Project '{project.name}' is not quarantined.")
+            raise ValidationError(_("Project '{project}' is not quarantined.").format(
+                project=project.name))
         set_project_status(project, ProjectStatus.ACTIVE, actor=actor, info=info)
         notifications.notify_owners(project, gettext_lazy("quarantine lifted"), format_lazy(
             gettext_lazy("An administrator lifted the quarantine of {project}: it is listed and "
@@ -101,13 +105,14 @@ def set_upload_limit(name: str, limit: int | None, *, actor=None,
 
     require_admin(actor)
     if limit is not None and not 0 < limit <= MAX_UPLOAD_LIMIT:
-        raise ValidationError(f"The upload limit must be between 1 byte and "
-                              f"{human_size(MAX_UPLOAD_LIMIT)}.")
+        raise ValidationError(_("The upload limit must be between 1 byte and {size}.").format(
+            size=human_size(MAX_UPLOAD_LIMIT)))
     with transaction.atomic():
         project = _locked(name)
         previous = project.upload_limit
         if previous == limit:
-            raise ValidationError(f"The upload limit of '{project.name}' is already that.")
+            raise ValidationError(_("The upload limit of '{project}' is already that.").format(
+                project=project.name))
         Project.objects.filter(pk=project.pk).update(upload_limit=limit)
         project.upload_limit = limit
         record(tags.PROJECT_UPLOAD_LIMIT_CHANGE, info=info, actor=actor, user=actor,
@@ -130,10 +135,11 @@ def archive(name: str, *, reason: str = "", actor=None, info: RequestInfo | None
     with transaction.atomic():
         project = _locked(name)
         if project.status == ProjectStatus.QUARANTINED:
-            raise ValidationError(f"Project '{project.name}' is quarantined: lift the quarantine "
-                                  "before archiving it.")
+            raise ValidationError(_("Project '{project}' is quarantined: lift the quarantine "
+                                    "before archiving it.").format(project=project.name))
         if project.status == ProjectStatus.ARCHIVED:
-            raise ValidationError(f"Project '{project.name}' is already archived.")
+            raise ValidationError(_("Project '{project}' is already archived.").format(
+                project=project.name))
         set_project_status(project, ProjectStatus.ARCHIVED, reason=reason, actor=actor,
                            info=info)
         notifications.notify_owners(project, gettext_lazy("archived"), format_lazy(
@@ -150,7 +156,8 @@ def unarchive(name: str, *, actor=None, info: RequestInfo | None = None) -> Proj
     with transaction.atomic():
         project = _locked(name)
         if project.status != ProjectStatus.ARCHIVED:
-            raise ValidationError(f"Project '{project.name}' is not archived.")
+            raise ValidationError(_("Project '{project}' is not archived.").format(
+                project=project.name))
         set_project_status(project, ProjectStatus.ACTIVE, actor=actor, info=info)
         notifications.notify_owners(project, gettext_lazy("unarchived"), format_lazy(
             gettext_lazy("{user} unarchived {project}: it accepts uploads again."),
@@ -170,8 +177,8 @@ def delete_project(name: str, *, confirm: str, actor=None,
     with transaction.atomic():
         project = _locked(name)
         if (confirm or "").strip() not in {project.name, project.normalized_name}:
-            raise ValidationError(f"Confirmation did not match: type the project name "
-                                  f"'{project.name}' to delete it.")
+            raise ValidationError(_("Confirmation did not match: type the project name "
+                                    "'{project}' to delete it.").format(project=project.name))
         lifecycle.delete_locked_project(project, actor, info=info)
     return project.name
 

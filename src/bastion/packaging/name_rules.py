@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from packaging.utils import canonicalize_name
 
 from bastion.core import names
@@ -33,7 +34,8 @@ MAX_NAME_LENGTH = 200
 def _valid(name: str) -> str:
     name = (name or "").strip()
     if not name or len(name) > MAX_NAME_LENGTH or not names.is_valid_name(name):
-        raise ValidationError(f"'{name[:MAX_NAME_LENGTH]}' is not a valid project name.")
+        raise ValidationError(_("'{name}' is not a valid project name.").format(
+            name=name[:MAX_NAME_LENGTH]))
     return name
 
 
@@ -68,7 +70,8 @@ def prohibit_name(name: str, *, reason: str = "", actor=None,
             record(tags.ADMIN_PROHIBITED_NAME_ADD, info=info, actor=actor, user=actor,
                    additional={"name": normalized, "comment": reason})
     except IntegrityError:
-        raise ValidationError(f"'{normalized}' is already prohibited.") from None
+        raise ValidationError(_("'{name}' is already prohibited.").format(
+            name=normalized)) from None
     return normalized, Project.objects.filter(normalized_name=normalized).exists()
 
 
@@ -81,9 +84,10 @@ def allow_name(name: str, *, actor=None, info: RequestInfo | None = None) -> str
             normalized_name=normalized).first()
         if row is None:
             if normalized in {canonicalize_name(n) for n in settings.PROHIBITED_NAMES}:
-                raise ValidationError(f"'{normalized}' is prohibited by BASTION_PROHIBITED_NAMES; "
-                                      "change that setting to allow it.")
-            raise ValidationError(f"'{normalized}' is not a prohibited name.")
+                raise ValidationError(_("'{name}' is prohibited by BASTION_PROHIBITED_NAMES; "
+                                        "change that setting to allow it.").format(
+                                            name=normalized))
+            raise ValidationError(_("'{name}' is not a prohibited name.").format(name=normalized))
         record(tags.ADMIN_PROHIBITED_NAME_REMOVE, info=info, actor=actor, user=actor,
                additional={"name": normalized, "comment": row.comment})
         row.delete()
@@ -99,7 +103,8 @@ def _user(username: str):
     user = get_user_model().objects.filter(username=(username or "").strip()[:150],
                                            is_active=True).first()
     if user is None:
-        raise ValidationError(f"There is no active user named '{(username or '').strip()[:150]}'.")
+        raise ValidationError(_("There is no active user named '{user}'.").format(
+            user=(username or "").strip()[:150]))
     return user
 
 
@@ -110,20 +115,21 @@ def reserve_name(name: str, *, reason: str, for_user: str = "", actor=None,
     name = _valid(name)
     reason = clean_reason(reason)
     if not reason:
-        raise ValidationError("Say why the name is reserved.")
+        raise ValidationError(_("Say why the name is reserved."))
     normalized = canonicalize_name(name)
     owner = _user(for_user) if for_user.strip() else None
     with transaction.atomic():
         if Project.objects.filter(normalized_name=normalized).exists():
-            raise ValidationError(f"A project named '{normalized}' exists; a name in use needs "
-                                  "no reservation.")
+            raise ValidationError(_("A project named '{name}' exists; a name in use needs no "
+                                    "reservation.").format(name=normalized))
         try:
             with transaction.atomic():
                 reservation = ReservedProjectName.objects.create(
                     normalized_name=normalized, ultranormalized_name=names.ultranormalize(name),
                     name=name, former_project_id=None, deleted=timezone.now(), reason=reason)
         except IntegrityError:
-            raise ValidationError(f"'{normalized}' is already reserved.") from None
+            raise ValidationError(_("'{name}' is already reserved.").format(
+                name=normalized)) from None
         if owner is not None:
             reservation.former_owners.add(owner)
         record(tags.ADMIN_RESERVED_NAME_ADD, info=info, actor=actor, user=owner or actor,
@@ -141,10 +147,11 @@ def give_reserved_name(name: str, username: str, *, actor=None,
         reservation = ReservedProjectName.objects.select_for_update().filter(
             normalized_name=normalized).first()
         if reservation is None:
-            raise ValidationError(f"'{normalized}' is not a reserved name.")
+            raise ValidationError(_("'{name}' is not a reserved name.").format(name=normalized))
         user = _user(username)
         if reservation.former_owners.filter(pk=user.pk).exists():
-            raise ValidationError(f"'{user.username}' may already register '{normalized}'.")
+            raise ValidationError(_("'{user}' may already register '{name}'.").format(
+                user=user.username, name=normalized))
         reservation.former_owners.add(user)
         record(tags.ADMIN_RESERVED_NAME_GIVE, info=info, actor=actor, user=user,
                additional={"name": reservation.name, "normalized_name": normalized,
@@ -157,5 +164,5 @@ def release_name(name: str, *, actor=None, info: RequestInfo | None = None) -> s
     require_admin(actor)
     normalized = canonicalize_name((name or "").strip()[:MAX_NAME_LENGTH])
     if not lifecycle.release_name(normalized, actor=actor, info=info):
-        raise ValidationError(f"'{normalized}' is not a reserved name.")
+        raise ValidationError(_("'{name}' is not a reserved name.").format(name=normalized))
     return normalized

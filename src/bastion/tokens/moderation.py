@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import format_lazy
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext as _, gettext_lazy
 from packaging.utils import canonicalize_name
 
 from bastion.accounts import notifications
@@ -54,7 +54,7 @@ class TokenFilter:
 def _user_named(username: str):
     user = get_user_model().objects.filter(username=username).first()
     if user is None:
-        raise ValidationError(f"There is no user named '{username}'.")
+        raise ValidationError(_("There is no user named '{user}'.").format(user=username))
     return user
 
 
@@ -66,7 +66,8 @@ def search(spec: TokenFilter, *, now=None) -> list[ApiToken]:
     """
     now = now or timezone.now()
     if spec.state not in STATES:
-        raise ValidationError(f"The state must be one of {', '.join(STATES)}.")
+        raise ValidationError(_("The state must be one of {states}.").format(
+            states=", ".join(STATES)))
     rows = ApiToken.objects.select_related("user").order_by("-created", "-pk")
     if spec.owner:
         rows = rows.filter(user=_user_named(spec.owner))
@@ -80,14 +81,16 @@ def search(spec: TokenFilter, *, now=None) -> list[ApiToken]:
         rows = rows.filter(expires__isnull=True)
     if spec.unused_days is not None:
         if not 0 < spec.unused_days <= MAX_UNUSED_DAYS:
-            raise ValidationError(f"'Unused for' must be between 1 and {MAX_UNUSED_DAYS} days.")
+            raise ValidationError(_("'Unused for' must be between 1 and {days} days.").format(
+                days=MAX_UNUSED_DAYS))
         cutoff = now - timedelta(days=spec.unused_days)
         rows = rows.filter(Q(last_used__lt=cutoff) | Q(last_used__isnull=True, created__lt=cutoff))
     members = None
     project = ""
     if spec.project:
         if not is_valid_name(spec.project):
-            raise ValidationError(f"'{spec.project}' is not a valid project name.")
+            raise ValidationError(_("'{name}' is not a valid project name.").format(
+                name=spec.project))
         project = canonicalize_name(spec.project)
         members = set(Role.objects.filter(project__normalized_name=project)
                       .values_list("user_id", flat=True))
@@ -110,22 +113,25 @@ def _token_ids(token_ids) -> list[uuid.UUID]:
         try:
             keys.append(uuid.UUID(str(token_id).strip()))
         except ValueError:
-            raise ValidationError(f"'{str(token_id)[:60]}' is not a token id (a UUID, as "
-                                  "'bastion admin tokens' lists them).") from None
+            raise ValidationError(_("'{token}' is not a token id (a UUID, as 'bastion admin "
+                                    "tokens' lists them).").format(token=str(token_id)[:60])
+                                  ) from None
     return list(dict.fromkeys(keys))
 
 
 def _checked_request(token_ids, reason: str) -> tuple[str, list[uuid.UUID]]:
     reason = " ".join((reason or "").split())
     if not reason:
-        raise ValidationError("Give a reason: the owners are told why their tokens stopped working.")
+        raise ValidationError(
+            _("Give a reason: the owners are told why their tokens stopped working."))
     if len(reason) > MAX_REASON:
-        raise ValidationError(f"The reason must be at most {MAX_REASON} characters.")
+        raise ValidationError(_("The reason must be at most {limit} characters.").format(
+            limit=MAX_REASON))
     keys = _token_ids(token_ids)
     if not keys:
-        raise ValidationError("Choose at least one token to revoke.")
+        raise ValidationError(_("Choose at least one token to revoke."))
     if len(keys) > MAX_BULK:
-        raise ValidationError(f"Revoke at most {MAX_BULK} tokens at a time.")
+        raise ValidationError(_("Revoke at most {count} tokens at a time.").format(count=MAX_BULK))
     return reason, keys
 
 
@@ -134,10 +140,10 @@ def _revocable(keys: list[uuid.UUID], queryset) -> list[ApiToken]:
     for key in keys:
         row = rows.get(key)
         if row is None:
-            raise ValidationError(f"There is no token with the id {key}.")
+            raise ValidationError(_("There is no token with the id {token}.").format(token=key))
         if row.revoked is not None:
-            raise ValidationError(f"The token {key} was already revoked "
-                                  f"({row.revoked_reason or 'revoked'}).")
+            raise ValidationError(_("The token {token} was already revoked ({reason}).").format(
+                token=key, reason=row.revoked_reason or "revoked"))
     return [rows[key] for key in keys]
 
 
@@ -194,15 +200,16 @@ def revoke_by_admin(token_id: str, *, reason: str = "", actor=None,
     [key] = _token_ids([token_id])
     reason = " ".join((reason or "").split())
     if len(reason) > MAX_REASON:
-        raise ValidationError(f"The reason must be at most {MAX_REASON} characters.")
+        raise ValidationError(_("The reason must be at most {limit} characters.").format(
+            limit=MAX_REASON))
     with transaction.atomic():
         row = ApiToken.objects.select_related("user").select_for_update(of=("self",)) \
             .filter(pk=key).first()
         if row is None:
-            raise ValidationError(f"There is no token with the id {key}.")
+            raise ValidationError(_("There is no token with the id {token}.").format(token=key))
         if row.revoked is not None:
-            raise ValidationError(f"The token {key} was already revoked "
-                                  f"({row.revoked_reason or 'revoked'}).")
+            raise ValidationError(_("The token {token} was already revoked ({reason}).").format(
+                token=key, reason=row.revoked_reason or "revoked"))
         revoke(row, reason="revoked by an administrator", info=info, actor=actor,
                additional={"by_admin": True, "why": reason})
         notifications.notify(row.user, gettext_lazy("An API token of yours was revoked"),

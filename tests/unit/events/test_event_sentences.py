@@ -10,10 +10,11 @@ import pytest
 from django.utils import timezone, translation
 
 from bastion.core.catalogs import parse_po
+from bastion.core.errors import ValidationError
 from bastion.core.event_text import DESCRIBERS, EventFacts, Translator, describe
 from bastion.events.export import jsonl_lines
 from bastion.events.models import SecurityEvent
-from bastion.events.services import describe_event, describe_event_for_reader
+from bastion.events.services import EventFilter, describe_event, describe_event_for_reader, search
 
 GERMAN = Translator(translation.gettext, translation.ngettext)
 
@@ -102,7 +103,7 @@ def test_the_pages_read_german_and_the_exports_stay_english():
     assert describe_event_for_reader(event) == english
 
 
-def test_every_template_a_sentence_asks_for_is_in_the_catalog():
+def test_every_template_a_sentence_asks_for_is_in_the_catalog(monkeypatch):
     """A template not marked for makemessages would silently stay English."""
     asked: set[str] = set()
 
@@ -132,6 +133,13 @@ def test_every_template_a_sentence_asks_for_is_in_the_catalog():
                                     ip_address="10.0.0.1", additional=additional), recording)
     describe(EventFacts(tag="future:thing", additional={"k": "v"}), recording)
     describe(EventFacts(tag="future:thing"), recording)
+    # The log's filters refuse in the reader's language from the same catalog.
+    monkeypatch.setattr(translation, "gettext", gettext)
+    for spec in (EventFilter(since="01.02.2026"), EventFilter(until="tomorrow"),
+                 EventFilter(since="2026-02-02", until="2026-01-01"),
+                 EventFilter(ip="10.0.0.0/33"), EventFilter(ip="10.0.0.256")):
+        with pytest.raises(ValidationError):
+            search(spec)
     po = Path(__file__).resolve().parents[3] / "src/bastion/events/locale/de/LC_MESSAGES/django.po"
     catalog = {entry.key for entry in parse_po(po.read_text(encoding="utf-8")).entries}
     assert not asked - catalog, sorted(asked - catalog)
