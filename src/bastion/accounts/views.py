@@ -141,7 +141,7 @@ def _register(request, *, invitation=None, token: str = ""):
                              _field(request, "password_confirm", MAX_PASSWORD_LENGTH + 1))
         try:
             if password != confirm:
-                raise ValidationError("The two passwords do not match.")
+                raise ValidationError(_("The two passwords do not match."))
             user = services.register(request, username=values["username"], email=values["email"],
                                      password=password, invitation_token=token)
         except ValidationError as exc:

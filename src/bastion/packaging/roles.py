@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
 from django.utils.text import format_lazy
-from django.utils.translation import gettext as _, gettext_lazy
+from django.utils.translation import gettext as _, gettext_lazy, ngettext
 
 from bastion.accounts import signup
 from bastion.accounts.models import InvitationKind, SignupInvitationStatus
@@ -48,11 +48,26 @@ _EVENT_TAGS = {
 }
 
 
+# Whole sentences per action, so that each language words it its own way.
+_OWNERS_ONLY = {
+    "delete files": gettext_lazy("Only Owners of '{project}' may delete files."),
+    "delete releases": gettext_lazy("Only Owners of '{project}' may delete releases."),
+    "delete the project": gettext_lazy("Only Owners of '{project}' may delete the project."),
+    "archive or unarchive it": gettext_lazy(
+        "Only Owners of '{project}' may archive or unarchive it."),
+    "archive it": gettext_lazy("Only Owners of '{project}' may archive it."),
+    "unarchive it": gettext_lazy("Only Owners of '{project}' may unarchive it."),
+    "manage its members": gettext_lazy("Only Owners of '{project}' may manage its members."),
+}
+
+
 def require_owner(user, project: Project, action: str) -> None:
     """Raise PermissionDenied unless ``user`` is an Owner of ``project`` or a site admin."""
     if is_admin(user) or role_of(user, project) == RoleName.OWNER:
         return
-    raise PermissionDenied(f"Only Owners of '{project.name}' may {action}.")
+    sentence = _OWNERS_ONLY.get(action)
+    raise PermissionDenied(str(sentence).format(project=project.name) if sentence is not None
+                           else f"Only Owners of '{project.name}' may {action}.")
 
 
 def _require_manager(actor, project: Project) -> None:
@@ -60,19 +75,20 @@ def _require_manager(actor, project: Project) -> None:
     # Admins too: a password-only superuser must not manage every project's members.
     allowed, why = can_publish(actor)
     if not allowed:
-        raise PermissionDenied(f"You cannot manage project members yet: {why}")
+        raise PermissionDenied(_("You cannot manage project members yet: {why}").format(why=why))
 
 
 def _check_role(role_name: str) -> str:
     if role_name not in ROLES:
-        raise ValidationError(f"Unknown role '{role_name}': choose Owner or Maintainer.")
+        raise ValidationError(_("Unknown role '{role}': choose Owner or Maintainer.").format(
+            role=role_name))
     return role_name
 
 
 def _find_user(username: str):
     user = get_user_model().objects.filter(username=username, is_active=True).first()
     if user is None:
-        raise ValidationError(f"There is no user named '{username}'.")
+        raise ValidationError(_("There is no user named '{username}'.").format(username=username))
     return user
 
 
@@ -144,32 +160,44 @@ def invite_owner_as_admin(project: Project, invitee_username: str, *, actor=None
         if actor is not None:
             _require_manager(actor, project)
             if not is_admin(actor):
-                raise PermissionDenied("Only site administrators may transfer a project.")
+                raise PermissionDenied(_("Only site administrators may transfer a project."))
         return _invite(project, actor, invitee_username, RoleName.OWNER, info=info,
                        by_admin=True)
+
+
+def _already(status: str) -> str:
+    """An invitation answered before: one sentence per outcome."""
+    sentences = {
+        InvitationStatus.ACCEPTED: _("This invitation was already accepted."),
+        InvitationStatus.DECLINED: _("This invitation was already declined."),
+        InvitationStatus.REVOKED: _("This invitation was already revoked."),
+        InvitationStatus.EXPIRED: _("This invitation was already expired."),
+    }
+    return sentences.get(status) or f"This invitation was already {status}."
+
+
+_PENDING_ALREADY = gettext_lazy("'{username}' already has a pending invitation to '{project}'.")
 
 
 def _invite(project: Project, inviter, invitee_username: str, role_name: str, *,
             info: RequestInfo | None, by_admin: bool) -> RoleInvitation:
     invitee = _find_user(invitee_username)
     if role_of(invitee, project) is not None:
-        raise ValidationError(f"'{invitee.username}' is already a member of '{project.name}'.")
+        raise ValidationError(_("'{username}' is already a member of '{project}'.").format(
+            username=invitee.username, project=project.name))
     if not invitee.email_verified:
-        raise ValidationError(
-            f"'{invitee.username}' must verify their email address before they can be invited."
-        )
+        raise ValidationError(_("'{username}' must verify their email address before they "
+                                "can be invited.").format(username=invitee.username))
     if not can_publish(invitee)[0]:
         # The email is verified (checked above), so what is missing is the second factor.
-        raise ValidationError(
-            f"'{invitee.username}' must enable two-factor authentication before they can be invited."
-        )
+        raise ValidationError(_("'{username}' must enable two-factor authentication before "
+                                "they can be invited.").format(username=invitee.username))
     stale = RoleInvitation.objects.filter(project=project, invitee=invitee,
                                           status=InvitationStatus.PENDING).first()
     if stale is not None:
         if not is_expired(stale):
-            raise ValidationError(
-                f"'{invitee.username}' already has a pending invitation to '{project.name}'."
-            )
+            raise ValidationError(str(_PENDING_ALREADY).format(username=invitee.username,
+                                                               project=project.name))
         _expire(stale)
     now = timezone.now()
     invitation = RoleInvitation(
@@ -179,9 +207,8 @@ def _invite(project: Project, inviter, invitee_username: str, role_name: str, *,
         with transaction.atomic():
             invitation.save()
     except IntegrityError:
-        raise ValidationError(
-            f"'{invitee.username}' already has a pending invitation to '{project.name}'."
-        ) from None
+        raise ValidationError(str(_PENDING_ALREADY).format(username=invitee.username,
+                                                           project=project.name)) from None
     additional = {"role": role_name, "invitation_id": invitation.pk,
                   "expires": invitation.expires.isoformat()}
     if by_admin:
@@ -302,9 +329,9 @@ def _pending_for(invitation: RoleInvitation, user) -> RoleInvitation:
     current = (RoleInvitation.objects.select_for_update(of=("self",))
                .select_related("project", "inviter").filter(pk=invitation.pk).first())
     if current is None or user is None or current.invitee_id != user.pk:
-        raise PermissionDenied("This invitation is not addressed to you.")
+        raise PermissionDenied(_("This invitation is not addressed to you."))
     if current.status != InvitationStatus.PENDING:
-        raise ValidationError(f"This invitation was already {current.status}.")
+        raise ValidationError(_already(current.status))
     return current
 
 
@@ -328,9 +355,10 @@ def accept(invitation: RoleInvitation, user, *, info: RequestInfo | None = None)
                 ))
             allowed, why = can_publish(user)
             if not allowed:
-                raise ValidationError(f"You cannot join a project yet: {why}")
+                raise ValidationError(_("You cannot join a project yet: {why}").format(why=why))
             if role_of(user, project) is not None:
-                raise ValidationError(f"You are already a member of '{project.name}'.")
+                raise ValidationError(_("You are already a member of '{project}'.").format(
+                    project=project.name))
             role = Role.objects.create(project=project, user=user, role_name=current.role_name)
             RoleInvitation.objects.filter(pk=current.pk).update(
                 status=InvitationStatus.ACCEPTED, responded=timezone.now())
@@ -373,7 +401,7 @@ def revoke_invitation(invitation: RoleInvitation, actor, *,
         project = current.project
         _require_manager(actor, project)
         if current.status != InvitationStatus.PENDING:
-            raise ValidationError(f"This invitation was already {current.status}.")
+            raise ValidationError(_already(current.status))
         RoleInvitation.objects.filter(pk=current.pk).update(
             status=InvitationStatus.REVOKED, responded=timezone.now())
         invitation.status = InvitationStatus.REVOKED
@@ -389,7 +417,8 @@ def _member(project: Project, username: str) -> Role:
     role = (Role.objects.select_related("user")
             .filter(project=project, user__username=username).first())
     if role is None:
-        raise ValidationError(f"'{username}' is not a member of '{project.name}'.")
+        raise ValidationError(_("'{username}' is not a member of '{project}'.").format(
+            username=username, project=project.name))
     return role
 
 
@@ -402,12 +431,12 @@ def change_role(project: Project, actor, username: str, role_name: str, *,
         role = _member(project, username)
         previous = role.role_name
         if previous == role_name:
-            raise ValidationError(f"'{username}' already is {role_name} of '{project.name}'.")
+            raise ValidationError(_("'{username}' already is {role} of '{project}'.").format(
+                username=username, role=role_name, project=project.name))
         if previous == RoleName.OWNER and _owner_count(project) <= 1:
             raise ValidationError(
-                f"'{username}' is the last Owner of '{project.name}' and cannot be demoted: "
-                "invite another Owner first."
-            )
+                _("'{username}' is the last Owner of '{project}' and cannot be demoted: invite "
+                  "another Owner first.").format(username=username, project=project.name))
         Role.objects.filter(pk=role.pk).update(role_name=role_name)
         role.role_name = role_name
         _record("change", project, actor=actor, target=role.user, info=info,
@@ -435,11 +464,11 @@ def member_removed(user, project: Project, *, reason: str, actor=None,
 
 def _remove(project: Project, actor, role: Role, *, info: RequestInfo | None, left: bool) -> None:
     if role.role_name == RoleName.OWNER and _owner_count(project) <= 1:
-        who = "You are" if left else f"'{role.user.username}' is"
         raise ValidationError(
-            f"{who} the last Owner of '{project.name}': invite another Owner first "
-            "(or delete the project)."
-        )
+            (_("You are the last Owner of '{project}': invite another Owner first (or delete "
+               "the project).") if left else
+             _("'{username}' is the last Owner of '{project}': invite another Owner first (or "
+               "delete the project).")).format(username=role.user.username, project=project.name))
     Role.objects.filter(pk=role.pk).delete()
     revoked = member_removed(role.user, project, reason="member removed", actor=actor, info=info)
     _record("remove", project, actor=actor, target=role.user, info=info,
@@ -469,7 +498,8 @@ def leave(project: Project, user, *, info: RequestInfo | None = None) -> None:
         _lock_roles(project)
         role = Role.objects.select_related("user").filter(project=project, user=user).first()
         if role is None:
-            raise ValidationError(f"You are not a member of '{project.name}'.")
+            raise ValidationError(_("You are not a member of '{project}'.").format(
+                project=project.name))
         _remove(project, user, role, info=info, left=True)
 
 
@@ -484,8 +514,10 @@ def sole_ownerships(sender, *, user, **kwargs) -> list[str]:
     alone = sorted(row["project__name"] for row in counts if row["owners"] <= 1)
     if not alone:
         return []
-    return [f"You are the only Owner of {', '.join(alone)}. Add another Owner or delete "
-            f"{'that project' if len(alone) == 1 else 'those projects'} first."]
+    return [ngettext("You are the only Owner of {projects}. Add another Owner or delete that "
+                     "project first.",
+                     "You are the only Owner of {projects}. Add another Owner or delete those "
+                     "projects first.", len(alone)).format(projects=", ".join(alone))]
 
 
 def remove_deleted_account(sender, *, user, info: RequestInfo | None = None, **kwargs) -> None:
@@ -498,8 +530,8 @@ def remove_deleted_account(sender, *, user, info: RequestInfo | None = None, **k
         project = role.project
         _lock_roles(project)
         if role.role_name == RoleName.OWNER and _owner_count(project) <= 1:
-            raise ValidationError(f"You are the only Owner of {project.name}: add another Owner "
-                                  "or delete the project first.")
+            raise ValidationError(_("You are the only Owner of {project}: add another Owner or "
+                                    "delete the project first.").format(project=project.name))
         Role.objects.filter(pk=role.pk).delete()
         revoked = member_removed(user, project, reason="account deleted", actor=user, info=info)
         _record("remove", project, actor=user, target=user, info=info,
