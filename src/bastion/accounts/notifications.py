@@ -220,7 +220,8 @@ def delivery_status() -> dict:
         target = f"SMTP {settings.EMAIL_HOST}:{settings.EMAIL_PORT}" + (
             " (STARTTLS)" if settings.EMAIL_USE_TLS else "")
     else:
-        target = f"written to the outbox {settings.EMAIL_FILE_PATH} (no SMTP server set)"
+        target = gettext("written to the outbox {path} (no SMTP server set)").format(
+            path=settings.EMAIL_FILE_PATH)
     last_sent = None
     if _written_to_outbox():
         try:
