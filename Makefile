@@ -31,7 +31,7 @@ test: install-test
 	VENV=$(VENV) bash scripts/test.sh
 
 # Update the translation catalogs from the code and compile them (needs Debian's gettext).
-messages: install
+messages: install-test
 	$(BIN)/python scripts/messages.py
 
 clean:

@@ -1,8 +1,8 @@
 """Update the German catalogs from the code and compile them: `make messages`.
 
 Runs Django's makemessages (which needs GNU xgettext: Debian's `gettext`) in each app that
-has a locale/ folder, then writes each .mo with bastion.core.catalogs, so the committed .mo
-files match what the tests compile. Translate the new entries in the .po files (remove any
+has a locale/ folder, then compiles each .mo with Babel (no gettext tools needed to install
+or run: the .mo files are committed). Translate the new entries in the .po files (remove any
 "fuzzy" flag once checked) and run it again.
 """
 
@@ -17,7 +17,8 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parent.parent / "src"
 sys.path.insert(0, str(SRC))
 
-from bastion.core.catalogs import compile_mo, parse_po  # noqa: E402
+from babel.messages.mofile import write_mo  # noqa: E402
+from babel.messages.pofile import read_po  # noqa: E402
 
 APPS = ["accounts", "packaging", "tokens", "console", "events", "web"]
 LANGUAGES = ["de"]
@@ -83,9 +84,18 @@ def compile_all(root: Path | None = None) -> list[Path]:
     for app in ([root] if root else app_dirs()):
         for po in sorted(app.glob("locale/*/LC_MESSAGES/*.po")):
             mo = po.with_suffix(".mo")
-            mo.write_bytes(compile_mo(parse_po(po.read_text(encoding="utf-8"))))
+            with po.open("rb") as source, mo.open("wb") as target:
+                write_mo(target, read_po(source))
             written.append(mo)
     return written
+
+
+def keys(po: Path) -> set[tuple]:
+    """Each message of a catalog as (context, id); an empty set if there is no catalog."""
+    if not po.exists():
+        return set()
+    with po.open("rb") as handle:
+        return {(message.context, message.id) for message in read_po(handle) if message.id}
 
 
 def stale() -> list[str]:
@@ -103,10 +113,7 @@ def stale() -> list[str]:
                 relative = Path("locale", language, "LC_MESSAGES", "django.po")
                 fresh = copy / relative
                 committed = app / relative
-                want = ({e.key for e in parse_po(fresh.read_text(encoding="utf-8")).entries}
-                        if fresh.exists() else set())
-                have = ({e.key for e in parse_po(committed.read_text(encoding="utf-8")).entries}
-                        if committed.exists() else set())
+                want, have = keys(fresh), keys(committed)
                 for key in sorted(want - have):
                     problems.append(f"{app.name} {language}: not in the catalog: {key!r}")
                 for key in sorted(have - want):

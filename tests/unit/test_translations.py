@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 from django.utils import translation
 
-from bastion.core.catalogs import parse_po
+from tests.catalogs import key, messages, texts, translated
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGS = sorted((ROOT / "src" / "bastion").glob("*/locale/*/LC_MESSAGES/django.po"))
@@ -33,14 +33,13 @@ def test_every_shipped_language_has_catalogs():
 
 @pytest.mark.parametrize("po", CATALOGS, ids=_id)
 def test_every_message_is_translated_and_keeps_its_placeholders(po):
-    catalog = parse_po(po.read_text(encoding="utf-8"))
-    untranslated = [e.msgid for e in catalog.entries if not e.translated]
+    catalog = messages(po)
+    untranslated = [m.id for m in catalog if not translated(m)]
     assert not untranslated, f"{len(untranslated)} untranslated or fuzzy: {untranslated[:5]}"
-    for entry in catalog.entries:
-        sources = [entry.msgid] + ([entry.msgid_plural] if entry.msgid_plural else [])
-        want = sorted(set(PLACEHOLDER.findall(" ".join(sources))))
-        for text in entry.msgstr:
-            assert sorted(set(PLACEHOLDER.findall(text))) == want, (entry.msgid, text)
+    for message in catalog:
+        want = sorted(set(PLACEHOLDER.findall(" ".join(texts(message.id)))))
+        for text in texts(message.string):
+            assert sorted(set(PLACEHOLDER.findall(text))) == want, (message.id, text)
 
 
 @pytest.mark.parametrize("po", CATALOGS, ids=_id)
@@ -50,16 +49,17 @@ def test_the_committed_mo_is_compiled_from_its_po(po):
     assert mo.exists(), f"{mo} missing: run `make messages`"
     with mo.open("rb") as handle:
         compiled = gettext.GNUTranslations(handle)._catalog
-    expected = parse_po(po.read_text(encoding="utf-8")).messages()
-    # gettext keys plural entries by (msgid, n); fold them back to compare.
+    compiled.pop("", None)  # the header: dates and tool names, not translations
+    # gettext keys each plural form by (msgid, n); fold them back to compare.
     folded: dict[str, list[str]] = {}
-    for key, value in compiled.items():
-        if isinstance(key, tuple):
-            folded.setdefault(key[0], []).append(value)
+    for found, value in sorted(compiled.items(), key=lambda item: str(item[0])):
+        if isinstance(found, tuple):
+            folded.setdefault(found[0], []).append(value)
         else:
-            folded[key] = [value]
-    singular = {k.split("\0")[0]: v.split("\0") for k, v in expected.items()}
-    assert folded == singular, f"{mo} is stale: run `make messages`"
+            folded[found] = [value]
+    expected = {key(m).split("\0")[0]: list(texts(m.string)) for m in messages(po)
+                if translated(m)}
+    assert folded == expected, f"{mo} is stale: run `make messages`"
 
 
 @pytest.mark.skipif(not shutil.which("xgettext"), reason="needs GNU gettext (Debian's gettext)")

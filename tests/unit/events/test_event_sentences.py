@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from django.utils import timezone, translation
 
-from bastion.core.catalogs import parse_po
 from bastion.core.errors import ValidationError
 from bastion.core.event_text import DESCRIBERS, EventFacts, Translator, describe
 from bastion.events.export import jsonl_lines
 from bastion.events.models import SecurityEvent
 from bastion.events.services import EventFilter, describe_event, describe_event_for_reader, search
+from tests.catalogs import key, messages
 
 GERMAN = Translator(translation.gettext, translation.ngettext)
 
@@ -141,6 +141,6 @@ def test_every_template_a_sentence_asks_for_is_in_the_catalog(monkeypatch):
         with pytest.raises(ValidationError):
             search(spec)
     po = Path(__file__).resolve().parents[3] / "src/bastion/events/locale/de/LC_MESSAGES/django.po"
-    catalog = {entry.key for entry in parse_po(po.read_text(encoding="utf-8")).entries}
+    catalog = {key(message) for message in messages(po)}
     assert not asked - catalog, sorted(asked - catalog)
     assert not catalog - asked, f"never used: {sorted(catalog - asked)}"
