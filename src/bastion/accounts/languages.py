@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.utils import translation
-from django.utils.translation.trans_real import parse_accept_lang_header
 
 DEFAULT = "en"
 
@@ -32,28 +31,15 @@ def of_user_code(code: str) -> str:
     return code if code in codes() else DEFAULT
 
 
-def from_accept_language(header: str) -> str | None:
-    """The first supported language of an Accept-Language header, by preference; else None.
-
-    Django's parser caps the header's length and ignores malformed entries.
-    """
-    for code, _quality in parse_accept_lang_header(header or ""):
-        if code == "*":
-            break
-        try:
-            return translation.get_supported_language_variant(code)
-        except LookupError:
-            continue
-    return None
-
-
 def for_request(request) -> str:
+    """The signed-in user's chosen language, else Django's choice from the request (its
+    language cookie, then Accept-Language), else English."""
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         code = getattr(user, "language", "")
         if code in codes():
             return code
-    return from_accept_language(request.META.get("HTTP_ACCEPT_LANGUAGE", "")) or DEFAULT
+    return translation.get_language_from_request(request)
 
 
 def override_for(user):
