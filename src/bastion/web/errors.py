@@ -39,7 +39,9 @@ TITLES = {400: _("Bad request"), 403: _("Not allowed"), 404: _("Page not found")
 
 
 def is_api(request) -> bool:
-    return request.path.startswith(API_PREFIXES)
+    """The package-index APIs and the machine endpoints: plain answers, never translated
+    (bastion.web.languages), whatever the reader's language."""
+    return request.path_info.startswith(API_PREFIXES)
 
 
 def one_line(text: str) -> str:
@@ -62,10 +64,7 @@ def reason_phrase(message: str) -> str:
 
 
 def plain(status: int, message: str, *, reason: bool = False) -> HttpResponse:
-    # One line for clients, the same for every reader: pip and twine users paste it into bug
-    # reports, and a route missing from bastion.web.languages' list must not change that.
-    with translation.override(settings.LANGUAGE_CODE):
-        message = str(message)
+    message = str(message)
     response = HttpResponse(message + "\n", status=status,
                             content_type="text/plain; charset=utf-8")
     if reason:

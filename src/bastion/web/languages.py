@@ -11,9 +11,8 @@ from django.utils.cache import patch_vary_headers
 
 from bastion.accounts import languages
 
-# The package-index APIs and the machine endpoints (token disclosure, the console's JSON).
-UNTRANSLATED_PREFIXES = ("/simple/", "/pypi/", "/packages/", "/legacy", "/_/",
-                         "/admin/events.json")
+from . import errors
+
 
 
 class PageLanguageMiddleware:
@@ -21,7 +20,7 @@ class PageLanguageMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path_info.startswith(UNTRANSLATED_PREFIXES):
+        if errors.is_api(request):
             return self.get_response(request)
         language = languages.for_request(request)
         request.LANGUAGE_CODE = language

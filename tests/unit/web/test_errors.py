@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import Http404
-from django.utils import translation
 from django.template import Context, Template
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
@@ -19,8 +19,8 @@ from bastion.web import errors
 factory = RequestFactory()
 
 
-def html_get(path: str):
-    request = factory.get(path)
+def html_get(path: str, **headers):
+    request = factory.get(path, **headers)
     request.user = AnonymousUser()
     return request
 
@@ -52,14 +52,12 @@ def test_api_routes_get_plain_text_for_every_status():
         assert response.content == b"No such project.\n"
 
 
-def test_pages_speak_the_readers_language_and_api_answers_stay_english():
+def test_pages_speak_the_readers_language():
     with translation.override("de"):
         page = errors.page_not_found(html_get("/x/")).content.decode()
-        api = errors.page_not_found(html_get("/integrity/x"))
         failed = errors.server_error(factory.get("/project/x/")).content.decode()
     assert "Unter dieser Adresse gibt es keine Seite." in page
     assert '<html lang="de" dir="ltr">' in page
-    assert api.content == b"There is no page at this address.\n"
     # The 500 page has no request context, yet names the page's language.
     assert '<html lang="de" dir="ltr">' in failed and "Serverfehler" in failed
 
@@ -113,3 +111,28 @@ def test_the_unverified_address_links_to_the_email_page():
 
 def test_other_messages_get_no_link():
     assert render_next_step("The password is wrong.") == ""
+
+
+@pytest.mark.parametrize("path", ["/simple/x/", "/pypi/x/json", "/packages/x", "/legacy/",
+                                  "/_/tokens/revoke-self", "/admin/events.json",
+                                  "/integrity/x", "/osv/x", "/views/x/simple/"])
+def test_no_language_reaches_an_api_route(path):
+    """The one list of API routes (errors.is_api) both keeps their answers plain and keeps
+    the reader's language away from them: a German reader gets the English answer."""
+    from bastion.web.languages import PageLanguageMiddleware
+
+    request = html_get(path, HTTP_ACCEPT_LANGUAGE="de")
+    response = PageLanguageMiddleware(
+        lambda r: errors.page_not_found(r, Resolver404()))(request)
+    assert response.content == b"There is no page at this address.\n"
+    assert "Vary" not in response and "Content-Language" not in response
+
+
+def test_a_page_route_gets_the_readers_language():
+    from bastion.web.languages import PageLanguageMiddleware
+
+    request = html_get("/project/x/", HTTP_ACCEPT_LANGUAGE="de")
+    response = PageLanguageMiddleware(
+        lambda r: errors.page_not_found(r, Resolver404()))(request)
+    assert "Unter dieser Adresse gibt es keine Seite." in response.content.decode()
+    assert response["Content-Language"] == "de"
