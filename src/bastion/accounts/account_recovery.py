@@ -24,7 +24,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import format_lazy
-from django.utils.translation import gettext as _, gettext_lazy, pgettext
+from django.utils.translation import gettext as _, gettext_lazy, pgettext_lazy
 
 from bastion.core.errors import ValidationError
 from bastion.events import tags
@@ -49,10 +49,16 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+_STATUS_WORDS = {
+    RecoveryStatus.REQUESTED: pgettext_lazy("recovery status", "requested"),
+    RecoveryStatus.APPROVED: pgettext_lazy("recovery status", "approved"),
+    RecoveryStatus.COMPLETED: pgettext_lazy("recovery status", "completed"),
+    RecoveryStatus.CANCELLED: pgettext_lazy("recovery status", "cancelled"),
+}
+
+
 def _status(recovery) -> str:
-    # The status words are translated with this context in the console's catalog, which shows
-    # them in its lists; gettext answers across the apps' catalogs.
-    return pgettext("recovery status", recovery.status)
+    return str(_STATUS_WORDS.get(recovery.status, recovery.status))
 
 
 def _require_admin(actor) -> None:

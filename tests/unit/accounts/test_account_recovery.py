@@ -6,6 +6,7 @@ import hashlib
 
 import pytest
 from django.db import transaction
+from django.utils import translation
 
 from bastion.accounts import account_recovery, recovery as recovery_codes, totp
 from bastion.accounts.models import RecoveryStatus, TOTPDevice
@@ -108,6 +109,9 @@ def test_a_cancelled_recovery_leaves_the_account_as_it_was(people):
     assert has_two_factor(user) and user.check_password(PASSWORD)
     with pytest.raises(ValidationError, match="cannot be completed"):
         account_recovery.complete(row.pk, actor=first)
+    # The refusal names the state in the reader's words, from the accounts app's own catalog.
+    with translation.override("de"), pytest.raises(ValidationError, match="abgebrochen"):
+        account_recovery.approve(row.pk, actor=second)
     assert tags_for(user) == [tags.ACCOUNT_RECOVERY_REQUEST, tags.ACCOUNT_RECOVERY_CANCEL]
 
 
