@@ -244,6 +244,21 @@ INACTIVE_MEMBER_DAYS = option("inactive_member_days", 365, cast=int)
 # file, or the JSON itself (GitHub's listing or {"key id": "PEM"}). Empty = reports refused.
 DISCLOSURE_PUBLIC_KEYS = option("disclosure_public_keys", "")
 
+# The proxy of upstream indexes (bastion.proxy): seconds a fetched upstream page is used
+# before it is revalidated; seconds an upstream request may take; seconds between retries of an
+# upstream that failed (its stale page is served meanwhile); the default view's cooldown for
+# brand-new upstream releases (0: off); bounds on what one upstream page may hold; and which
+# new local names an administrator must approve because an upstream already serves them (0 and
+# 0: every such name; otherwise only names whose upstream history is at least this old and long).
+PROXY_PAGE_TTL = option("proxy_page_ttl", 600, cast=int)
+PROXY_TIMEOUT = option("proxy_timeout", 10, cast=float)
+PROXY_RETRY_SECONDS = option("proxy_retry_seconds", 30, cast=int)
+PROXY_COOLDOWN_HOURS = option("proxy_cooldown_hours", 72, cast=int)
+PROXY_MAX_PAGE_BYTES = option("proxy_max_page_bytes", 64 * 1024 * 1024, cast=int)
+PROXY_MAX_FILES_PER_PAGE = option("proxy_max_files_per_page", 100_000, cast=int)
+PROXY_HOLD_MIN_AGE_DAYS = option("proxy_hold_min_age_days", 0, cast=int)
+PROXY_HOLD_MIN_RELEASES = option("proxy_hold_min_releases", 0, cast=int)
+
 # --- Django wiring -------------------------------------------------------------------
 
 def _database() -> dict:
@@ -303,6 +318,7 @@ INSTALLED_APPS = [
     "bastion.events",
     "bastion.packaging",
     "bastion.tokens",
+    "bastion.proxy",
     "bastion.upload",
     "bastion.simple",
     "bastion.web",

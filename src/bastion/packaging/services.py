@@ -36,6 +36,7 @@ from .models import (
     Role,
     RoleName,
 )
+from .signals import new_project_name_check
 
 UPLOAD_ROLES = (RoleName.OWNER, RoleName.MAINTAINER)
 
@@ -92,6 +93,8 @@ def check_new_project_name(name: str, user=None) -> None:
     from .lifecycle import check_name_not_reserved  # lifecycle imports this module
 
     check_name_not_reserved(name, user)
+    # Higher apps' rules on new names (the proxy's holds); a receiver raises to refuse.
+    new_project_name_check.send(sender=Project, name=name, user=user)
 
 
 def create_project(name: str, owner, *, info: RequestInfo | None = None) -> Project:

@@ -10,3 +10,8 @@ import django.dispatch
 # ``project``, ``user``, ``reason``, ``actor`` and ``info``. Receivers may return a list of
 # what they undid for the event log (the tokens app returns the ids of the tokens it revoked).
 member_removed = django.dispatch.Signal()
+
+# Asked before a new project name is registered (``name``, ``user``): a receiver raises
+# core.errors.ValidationError to refuse it (the proxy holds names an upstream already serves).
+# Sent both before the upload's transaction and again inside it, under the project lock.
+new_project_name_check = django.dispatch.Signal()
