@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bastion.core import policy as core_policy  # noqa: F401  (px-policy writes core/policy.py)
 from bastion.events.services import RequestInfo
 
 from .models import Exemption, PolicyBlock, View
