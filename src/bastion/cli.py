@@ -862,6 +862,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="the same as --format jsonl")
     p.set_defaults(func=cmd_events)
 
+    from .proxy_cli import register as register_proxy_commands
+
+    register_proxy_commands(admin, _moderation_command)
+
     p = admin.add_parser("prohibit-name", help="forbid a project name from being registered")
     p.add_argument("name")
     p.add_argument("--comment", "--reason", dest="comment",
