@@ -671,6 +671,37 @@ def _reserve(e, say):
     return say(gettext_noop("{who} reserved the project name {name} for nobody"), **values)
 
 
+def _view_change(e, say):
+    changes = e.get("changes")
+    keys = ", ".join(sorted(str(k) for k in changes)) if isinstance(changes, dict) else ""
+    if keys:
+        return say(gettext_noop("{who} changed the view {view} ({keys})"), who=_who(e, say),
+                   view=e.text("view"), keys=one_line(keys, QUOTED_LIMIT))
+    return say(gettext_noop("{who} changed the view {view}"), who=_who(e, say),
+               view=e.text("view"))
+
+
+def _exemption_add(e, say):
+    values = {"who": _who(e, say), "view": e.text("view"), "name": e.text("name"),
+              "expires": e.text("expires"), "reason": quoted(e.text("reason"))}
+    if e.get("version"):
+        return say(gettext_noop("{who} let version {version} of {name} through the cooldown of "
+                                "the view {view} until {expires}: {reason}"),
+                   version=e.text("version"), **values)
+    return say(gettext_noop("{who} let {name} through the cooldown of the view {view} until "
+                            "{expires}: {reason}"), **values)
+
+
+def _exemption_remove(e, say):
+    values = {"who": _who(e, say), "view": e.text("view"), "name": e.text("name")}
+    if e.get("version"):
+        return say(gettext_noop("{who} withdrew the exemption of version {version} of {name} "
+                                "from the cooldown of the view {view}"),
+                   version=e.text("version"), **values)
+    return say(gettext_noop("{who} withdrew the exemption of {name} from the cooldown of the "
+                            "view {view}"), **values)
+
+
 DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
     "account:create": _account_create,
     "account:api_token:added": _token_added,
@@ -775,6 +806,11 @@ DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
     "admin:reserved_name:give": lambda e, say: say(
         gettext_noop("{who} let {user} register the reserved name {name}"), who=_who(e, say),
         user=e.text("for_user") or _about(e, say), name=e.text("name")),
+    "admin:view:add": _who_and(gettext_noop("{who} added the view {view}"), view="view"),
+    "admin:view:change": _view_change,
+    "admin:view:remove": _who_and(gettext_noop("{who} removed the view {view}"), view="view"),
+    "admin:view:exemption:add": _exemption_add,
+    "admin:view:exemption:remove": _exemption_remove,
 }
 
 

@@ -82,3 +82,10 @@ ADMIN_PROHIBITED_NAME_REMOVE = "admin:prohibited_name:remove"
 # An administrator reserved a name (not a deleted project's), or gave a reserved name to a user.
 ADMIN_RESERVED_NAME_ADD = "admin:reserved_name:add"
 ADMIN_RESERVED_NAME_GIVE = "admin:reserved_name:give"
+
+# Views of the index (/views/<name>/) and their policies, and exemptions from a view's cooldown.
+ADMIN_VIEW_ADD = "admin:view:add"
+ADMIN_VIEW_CHANGE = "admin:view:change"
+ADMIN_VIEW_REMOVE = "admin:view:remove"
+ADMIN_VIEW_EXEMPTION_ADD = "admin:view:exemption:add"
+ADMIN_VIEW_EXEMPTION_REMOVE = "admin:view:exemption:remove"
