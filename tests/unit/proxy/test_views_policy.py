@@ -190,3 +190,12 @@ def test_blocks_are_counted_per_view_and_file_and_old_ones_pruned(view_name, uni
         assert len(vp.recent_blocks(view=view_name)) == 1
     finally:
         vp.remove_view(other)
+
+
+def test_refusals_are_translated():
+    from django.utils import translation
+
+    with translation.override("de"), pytest.raises(ValidationError) as caught:
+        vp.remove_view("default")
+    assert caught.value.message == ("Die Standardansicht kann nicht entfernt werden: /simple/ "
+                                    "liefert sie aus.")
