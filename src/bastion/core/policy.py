@@ -368,8 +368,14 @@ class Block:
 
 
 def _block(view: str, kind: str, detail: str, until: datetime | None = None) -> Block:
-    return Block(view=view, reason=f"Blocked by policy '{view}': {detail}", kind=kind,
+    return Block(view=view, reason=_phrase(f"Blocked by policy '{view}': {detail}"), kind=kind,
                  until=until)
+
+
+def _phrase(text: str) -> str:
+    """One line of printable ASCII: the reason becomes an HTTP reason phrase, and details in it
+    (versions, license expressions) come from upstream metadata."""
+    return "".join(c if " " <= c <= "~" else "?" for c in " ".join(text.split()))
 
 
 def _release(candidate: Candidate) -> tuple[datetime | None, bool]:

@@ -82,18 +82,19 @@ def _view_or_refuse(name: str) -> View:
     return view
 
 
-_cache: dict[tuple[str, int, int], Policy] = {}
+_cache: dict[tuple[int, str, int, int], Policy] = {}
 _cache_lock = threading.Lock()
 
 
 def policy_of(view: View) -> Policy:
-    """The view's parsed policy, cached per process by (name, revision, default cooldown).
+    """The view's parsed policy, cached per process by (row, name, revision, default
+    cooldown): a view removed and added again under its name is a new row, at revision 1.
 
     A stored policy that no longer parses (edited outside the services) hides everything
     rather than letting everything through.
     """
     default = _default_hours()
-    key = (view.name, int(view.revision), default)
+    key = (view.pk, view.name, int(view.revision), default)
     found = _cache.get(key)
     if found is not None:
         return found
@@ -104,7 +105,7 @@ def policy_of(view: View) -> Policy:
                         default_min_age_hours=default)
     with _cache_lock:
         # Older revisions of this view are never asked for again.
-        for stale in [k for k in _cache if k[0] == view.name]:
+        for stale in [k for k in _cache if k[1] == view.name or k[0] == view.pk]:
             _cache.pop(stale, None)
         _cache[key] = parsed
     return parsed

@@ -235,3 +235,9 @@ def test_reasons_fit_an_http_reason_phrase():
     p = parse({"deny_licenses": ["MIT"]})
     block = evaluate("v", p, upstream(license_expression="MIT AND " * 40 + "MIT"), NOW)
     assert block.reason.isascii() and len(block.reason) < 200
+
+
+def test_odd_characters_from_upstream_metadata_do_not_reach_the_reason_phrase():
+    p = parse({"deny_licenses": ["MIT"], "min_age_hours": 0, "license_unknown": "deny"})
+    block = evaluate("v", p, upstream(license_expression="MIT\r\nX-Evil: 1 AND M\u00efT"), NOW)
+    assert block is not None and block.reason.isascii() and "\n" not in block.reason

@@ -199,3 +199,12 @@ def test_refusals_are_translated():
         vp.remove_view("default")
     assert caught.value.message == ("Die Standardansicht kann nicht entfernt werden: /simple/ "
                                     "liefert sie aus.")
+
+
+def test_a_view_added_again_under_its_name_gets_its_new_policy(view_name):
+    first = vp.add_view(view_name, policy={"min_age_hours": 1})
+    assert vp.policy_of(first).cooldown_hours == 1
+    vp.remove_view(view_name)
+    second = vp.add_view(view_name, policy={"min_age_hours": 2})
+    assert second.revision == first.revision == 1
+    assert vp.policy_of(second).cooldown_hours == 2
