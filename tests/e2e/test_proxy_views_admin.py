@@ -182,3 +182,10 @@ def test_recent_blocks_as_json_for_administrators_only(server, view_name, unique
     assert Client(server, make_user("mem")).get("/admin/blocks.json").status_code == 403
     page = text_of(admin.get(f"/admin/views/{view_name}/").text)
     assert candidate.filename in page and "younger than the 3-day cooldown" in page
+
+
+def test_a_stale_admin_session_re_authenticates_first(server):
+    stale = Client(server, make_user("adm", admin=True), recent=False)
+    for path in ("/admin/views/", "/admin/views/default/", "/admin/blocks.json"):
+        assert stale.get(path).headers["Location"].startswith("/account/reauthenticate/"), path
+    assert Client(server).get("/admin/blocks.json").status_code == 403
