@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 
 from bastion.core import names
 from bastion.core.errors import ValidationError
-from bastion.core.policy import Candidate, Exempt, Policy, Rule
+from bastion.core.policy import Block, Candidate, Exempt, Policy, Rule
 from bastion.core.text import one_line
 from bastion.events import tags
 from bastion.events.services import RequestInfo, record
@@ -303,12 +303,16 @@ def remove_exemption(exemption_id: int, *, actor=None, info: RequestInfo | None 
 
 # --- blocks --------------------------------------------------------------------------------
 
-def record_block(view_name: str, candidate: Candidate, reason: str, *, direct: bool = False,
-                 now: datetime | None = None) -> None:
+def record_block(view_name: str, candidate: Candidate, reason: "str | Block", *,
+                 direct: bool = False, now: datetime | None = None) -> None:
     """Count that ``view_name`` hid ``candidate``'s file (``direct``: a client asked for the
     file itself and got 403). One row per (view, filename): count + 1, last = now.
-    Bookkeeping, not a security event; rows unseen for 30 days are pruned as it goes."""
+    ``reason`` is ``Block.reason`` (or the Block). Once a file was refused directly its row
+    stays ``direct``. Bookkeeping, not a security event; rows unseen for 30 days are pruned
+    as it goes."""
     now = now or timezone.now()
+    if isinstance(reason, Block):
+        reason = reason.reason
     view_name = view_name[:MAX_VIEW_NAME]
     filename = (candidate.filename or "")[:255]
     reason = one_line(reason, 500)

@@ -99,9 +99,13 @@ def test_the_default_view_exists_and_cannot_be_removed():
 
 
 def test_removing_a_view_takes_its_exemptions_and_blocks(view_name):
-    vp.add_view(view_name, policy={})
+    vp.add_view(view_name, policy={"min_age_hours": 72})
     vp.add_exemption(view_name, "demo", reason="CVE", expires=timezone.now() + timedelta(days=1))
-    vp.record_block(view_name, Candidate("demo", "1.0", "demo-1.0.tar.gz"), "r")
+    block = evaluate(view_name, vp.policy_of(vp.find_view(view_name)),
+                     Candidate("demo", "1.0", "demo-1.0.tar.gz", uploaded=timezone.now()),
+                     timezone.now())
+    vp.record_block(view_name, Candidate("demo", "1.0", "demo-1.0.tar.gz"), block)
+    assert vp.recent_blocks(view=view_name)[0].reason == block.reason
     vp.remove_view(view_name)
     assert not Exemption.objects.filter(view__name=view_name).exists()
     assert not PolicyBlock.objects.filter(view_name=view_name).exists()
