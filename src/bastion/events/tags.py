@@ -82,3 +82,9 @@ ADMIN_PROHIBITED_NAME_REMOVE = "admin:prohibited_name:remove"
 # An administrator reserved a name (not a deleted project's), or gave a reserved name to a user.
 ADMIN_RESERVED_NAME_ADD = "admin:reserved_name:add"
 ADMIN_RESERVED_NAME_GIVE = "admin:reserved_name:give"
+
+# Dependency confusion (proxy.holds): a new local name an upstream serves waits for an
+# administrator; the attempt, and the decision on it.
+PROXY_NAME_HOLD_REQUEST = "proxy:name_hold:request"
+ADMIN_NAME_HOLD_APPROVE = "admin:name_hold:approve"
+ADMIN_NAME_HOLD_REJECT = "admin:name_hold:reject"
