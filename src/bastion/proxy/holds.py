@@ -75,7 +75,7 @@ def _may_serve(normalized: str) -> list[Upstream]:
     A superset of pages.resolve's own matching (patterns compared case-insensitively), so
     that an index with no upstream never pays for the lookup.
     """
-    return [u for u in Upstream.objects.filter(enabled=True)
+    return [u for u in Upstream.objects.filter(enabled=True).order_by("priority", "name")
             if not u.include or any(fnmatch.fnmatchcase(normalized, str(p).lower())
                                     for p in u.include)]
 
@@ -92,15 +92,19 @@ def _served_upstream(normalized: str, *, live: bool) -> _Served | None:
         logger.warning("could not check upstreams for the new name %r (%s)", normalized,
                        type(exc).__name__)
         return _served_by_cache(normalized, candidates, getattr(exc, "upstream", None))
-    if resolution is None or not resolution.project.found:
-        return None
-    if not _established(resolution.project):
+    if resolution is None:
+        # "None" is also resolve's answer when an upstream could not be reached and nothing
+        # is cached: the cached rows tell that apart from a 404.
+        return _served_by_cache(normalized, candidates, None)
+    if not resolution.project.found or not _established(resolution.project):
         return None
     return _Served(resolution.upstream.name)
 
 
 def _served_by_cache(normalized: str, candidates: list[Upstream], failed) -> _Served | None:
-    """What the cached pages say when resolve could not answer; unknown counts as served."""
+    """What the cached pages say, upstream by upstream in resolution order: a page kept
+    (found, or its 404) answers; an upstream with none was never answered, and unknown
+    counts as served (fail closed)."""
     cached = {p.upstream_id: p for p in UpstreamProject.objects.filter(
         normalized_name=normalized, upstream__in=candidates)}
     for upstream in candidates:

@@ -8,6 +8,7 @@ with it (the database is shared with the other tests of the worker).
 
 from __future__ import annotations
 
+import fnmatch
 from datetime import timedelta
 
 import httpx
@@ -34,20 +35,32 @@ SENTENCE = ("The name '{name}' is also served by the upstream '{upstream}': crea
 
 
 class FakeResolve:
-    """pages.resolve answering from the cached rows; ``error`` makes it fail like a network."""
+    """pages.resolve answering from the cached rows, as the real one does once it asked.
+
+    A name with no row is answered as the upstream's 404 (a ``found=False`` row) when
+    ``live``; ``down``: the upstream cannot be reached, and resolve answers None as the real
+    one does then; ``error``: resolve raises it.
+    """
 
     def __init__(self):
         self.calls: list[tuple[str, bool]] = []
         self.error: Exception | None = None
+        self.down = False
 
     def __call__(self, normalized: str, *, live: bool = True):
         self.calls.append((normalized, live))
         if self.error is not None:
             raise self.error
         for upstream in Upstream.objects.filter(enabled=True).order_by("priority", "name"):
+            if not any(fnmatch.fnmatchcase(normalized, p) for p in upstream.include):
+                continue
             page = UpstreamProject.objects.filter(upstream=upstream,
                                                   normalized_name=normalized).first()
-            if page is not None and page.found:
+            if page is None and live and not self.down:
+                page = serve(upstream, normalized, versions=(), found=False)
+            if page is None:
+                return None
+            if page.found:
                 return pages.Resolution(upstream=upstream, project=page, stale=False)
         return None
 
@@ -289,6 +302,17 @@ def test_an_unreachable_upstream_with_nothing_cached_holds_the_name(resolve, ups
         f"(request #{hold.pk}).")
     assert request_events(hold)[0].additional["unchecked"] is True
     assert admin.email in recipients(sent)
+
+
+def test_an_unreachable_upstream_resolve_answers_none_for_holds_the_name(resolve, upstream,
+                                                                       prefix):
+    name = f"{prefix}-down"
+    resolve.down = True
+    refused = attempt(name, new_user())
+    assert f"could not check upstream '{upstream.name}'" in str(refused)
+    assert NameHold.objects.get(normalized_name=name).status == "pending"
+    resolve.down = False  # back, and its 404 answers the question the hold was for
+    assert attempt(name, new_user()) is None
 
 
 def test_an_unreachable_upstream_whose_cached_answer_was_404_holds_nothing(resolve, upstream,
