@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _, gettext_lazy
 from packaging.utils import canonicalize_name
 
 from bastion.accounts import notifications
+from bastion.accounts.services import is_admin
 from bastion.core.errors import ValidationError
 from bastion.events import tags
 from bastion.events.models import SecurityEvent
@@ -295,6 +296,9 @@ def _locked(name: str) -> NameHold:
 def _decide(name: str, status: str, tag: str, *, note: str, actor, info) -> NameHold:
     note = _clean_note(note)
     actor = actor if getattr(actor, "pk", None) else None
+    if actor is not None and not is_admin(actor):  # None: an administrator at the command line
+        raise ValidationError(_("Only an active site administrator may decide on held names."),
+                              status=403)
     with transaction.atomic():
         hold = _locked(name)
         if hold.status == status:

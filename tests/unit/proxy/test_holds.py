@@ -242,6 +242,17 @@ def test_a_rejected_name_stays_refused_with_the_note(resolve, upstream, prefix, 
     assert holds.approve(name, note="changed our mind").status == "approved"
 
 
+def test_only_an_administrator_decides(resolve, upstream, prefix):
+    name = f"{prefix}-mine"
+    serve(upstream, name)
+    requester = new_user()
+    attempt(name, requester)
+    with pytest.raises(ValidationError, match="Only an active site administrator") as refused:
+        holds.approve(name, actor=requester)
+    assert refused.value.status == 403
+    assert NameHold.objects.get(normalized_name=name).status == "pending"
+
+
 def test_deciding_on_a_name_nobody_asked_for_is_refused(prefix):
     with pytest.raises(ValidationError, match=f"No project name '{prefix}-nothing' is held"):
         holds.approve(f"{prefix}-nothing")
