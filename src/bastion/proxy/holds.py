@@ -71,13 +71,13 @@ def check_new_name(sender, *, name: str, user, **kwargs) -> None:
 
 
 def _may_serve(normalized: str) -> list[Upstream]:
-    """Enabled upstreams whose patterns could match: none, and resolve is not asked at all.
+    """The enabled upstreams resolve would ask, in its order; none, and it is not asked.
 
-    A superset of pages.resolve's own matching (patterns compared case-insensitively), so
-    that an index with no upstream never pays for the lookup.
+    The same matching as pages.resolve's (fnmatchcase on the normalized name): an upstream
+    counted here that resolve never asks would read as "could not be checked" below.
     """
     return [u for u in Upstream.objects.filter(enabled=True).order_by("priority", "name")
-            if not u.include or any(fnmatch.fnmatchcase(normalized, str(p).lower())
+            if not u.include or any(fnmatch.fnmatchcase(normalized, str(p))
                                     for p in u.include)]
 
 
