@@ -12,4 +12,5 @@ urlpatterns = [
     path("tokens/", include("bastion.console.tokens")),
     path("events/", include("bastion.console.events")),
     path("views/", include("bastion.console.views")),
+    path("held/", include("bastion.console.held")),
 ]

@@ -700,6 +700,41 @@ def _exemption_remove(e, say):
                    version=e.text("version"), **values)
     return say(gettext_noop("{who} withdrew the exemption of {name} from the cooldown of the "
                             "view {view}"), **values)
+def _name_hold_values(e, say) -> dict:
+    return {"who": _who(e, say), "name": e.text("name"), "upstream": e.text("upstream"),
+            "id": e.get("hold_id", "?")}
+
+
+def _name_hold_request(e, say):
+    values = _name_hold_values(e, say)
+    if e.get("unchecked"):
+        return say(gettext_noop("{who} tried to create the project {name}, which could not be "
+                                "checked against the upstream {upstream}: held for an "
+                                "administrator (request #{id})"), **values)
+    return say(gettext_noop("{who} tried to create the project {name}, which the upstream "
+                            "{upstream} serves: held for an administrator (request #{id})"),
+               **values)
+
+
+def _name_hold_decision(approved: bool):
+    if approved:
+        plain = gettext_noop("{who} approved creating the project {name} here although the "
+                             "upstream {upstream} serves it (request #{id})")
+        noted = gettext_noop("{who} approved creating the project {name} here although the "
+                             "upstream {upstream} serves it (request #{id}): {note}")
+    else:
+        plain = gettext_noop("{who} rejected creating the project {name} here, as the upstream "
+                             "{upstream} serves it (request #{id})")
+        noted = gettext_noop("{who} rejected creating the project {name} here, as the upstream "
+                             "{upstream} serves it (request #{id}): {note}")
+
+    def describe_decision(e, say):
+        values = _name_hold_values(e, say)
+        if e.get("note"):
+            return say(noted, note=quoted(e.get("note")), **values)
+        return say(plain, **values)
+
+    return describe_decision
 
 
 DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
@@ -811,6 +846,9 @@ DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
     "admin:view:remove": _who_and(gettext_noop("{who} removed the view {view}"), view="view"),
     "admin:view:exemption:add": _exemption_add,
     "admin:view:exemption:remove": _exemption_remove,
+    "proxy:name_hold:request": _name_hold_request,
+    "admin:name_hold:approve": _name_hold_decision(True),
+    "admin:name_hold:reject": _name_hold_decision(False),
 }
 
 

@@ -89,3 +89,8 @@ ADMIN_VIEW_CHANGE = "admin:view:change"
 ADMIN_VIEW_REMOVE = "admin:view:remove"
 ADMIN_VIEW_EXEMPTION_ADD = "admin:view:exemption:add"
 ADMIN_VIEW_EXEMPTION_REMOVE = "admin:view:exemption:remove"
+# Dependency confusion (proxy.holds): a new local name an upstream serves waits for an
+# administrator; the attempt, and the decision on it.
+PROXY_NAME_HOLD_REQUEST = "proxy:name_hold:request"
+ADMIN_NAME_HOLD_APPROVE = "admin:name_hold:approve"
+ADMIN_NAME_HOLD_REJECT = "admin:name_hold:reject"
