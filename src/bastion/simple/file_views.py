@@ -21,6 +21,7 @@ from bastion.core.negotiation import RangeNotSatisfiable, etag_matches, parse_by
 from bastion.packaging.models import File, ProjectStatus
 from bastion.proxy.models import View
 from bastion.core.text import reason_phrase
+from bastion.events.services import RequestInfo
 from bastion.proxy import files as proxy_files
 from bastion.proxy import gate
 from bastion.proxy.gate import DEFAULT_VIEW
@@ -177,7 +178,7 @@ def serve_upstream(request, upstream: str, name: str, filename: str, view: str =
         return blocked(block)
     try:
         if wants_metadata:
-            data = proxy_files.metadata(found)
+            data = proxy_files.metadata(found, info=RequestInfo.from_request(request))
             if data is None:
                 return _not_found()
             response = HttpResponse(data, content_type=content_type_for(filename))
@@ -191,8 +192,8 @@ def serve_upstream(request, upstream: str, name: str, filename: str, view: str =
             if found.size is not None:
                 response["Content-Length"] = str(found.size)
             return response
-        download = proxy_files.download(found)
-    except proxy_files.UpstreamFailed as exc:
+        download = proxy_files.download(found, info=RequestInfo.from_request(request))
+    except proxy_files.UpstreamUnavailable as exc:
         return text_error(502, f"Bad Gateway: {exc}")
     if download.stored_path is not None:
         proxy_files.count_download(found)
