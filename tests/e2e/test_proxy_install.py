@@ -224,3 +224,28 @@ def test_upload_times_carried_let_clients_exclude_newer(server, tmp_path, env, s
                          ["--uploaded-prior-to", "2025-03-01T00:00:00Z", name], env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert installed_version(python, _module(name)) == "1.0"
+
+
+def test_real_packages_with_compiled_wheels_install_through_the_proxy_of_pypi(
+        server, tmp_path, env, unique):
+    """Live: PyPI (or the machine's configured mirror of it) as the upstream. Skips when it
+    cannot be reached; everything it shows is proven offline by the tests above too."""
+    from bastion.proxy import upstreams
+
+    from tests.e2e.clients import skip_unless_upstream_reachable, upstream_index
+
+    skip_unless_upstream_reachable()
+    names = ["markupsafe", "pyyaml", "six"]
+    # Only these names, so that no other test on this database resolves anything on PyPI.
+    upstream = upstreams.add_upstream(f"pypi-{unique}", upstream_index(), include=names)
+    try:
+        for tool, install in (("pip", pip_install), ("uv", uv_install)):
+            python = new_venv(tmp_path / f"live-{tool}", env)
+            result = install(python, server.url + "/simple/", names, env)
+            assert result.returncode == 0, f"{tool}: {result.stdout}{result.stderr}"
+            check = subprocess.run([str(python), "-c", "import markupsafe, yaml, six; "
+                                    "print(markupsafe._speedups.__file__)"],
+                                   capture_output=True, text=True, timeout=60)
+            assert check.returncode == 0 and check.stdout.strip().endswith(".so"), check.stderr
+    finally:
+        upstreams.remove_upstream(upstream.name)
