@@ -700,6 +700,8 @@ def _exemption_remove(e, say):
                    version=e.text("version"), **values)
     return say(gettext_noop("{who} withdrew the exemption of {name} from the cooldown of the "
                             "view {view}"), **values)
+
+
 def _name_hold_values(e, say) -> dict:
     return {"who": _who(e, say), "name": e.text("name"), "upstream": e.text("upstream"),
             "id": e.get("hold_id", "?")}

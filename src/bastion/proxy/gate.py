@@ -12,7 +12,6 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
 from django.utils import timezone as django_timezone
 
 from bastion.core import policy as core_policy
@@ -71,8 +70,7 @@ def view_state(name: str, revision=_UNKNOWN) -> ViewState | None:
     if row is None:
         return None
     try:
-        policy = core_policy.Policy.from_json(
-            row[1], default_min_age_hours=settings.PROXY_COOLDOWN_HOURS)
+        policy = views_policy.parse_policy(row[1])
     except ValidationError:
         policy = None
     state = ViewState(name, row[0], policy)
@@ -123,10 +121,10 @@ def judge(state: ViewState, project: str, candidates: list[core_policy.Candidate
         if change is not None and (until is None or change < until):
             until = change
     if record and hidden:
-        by_name = {c.filename: c for c in candidates}
-        for filename, block in hidden.items():
-            views_policy.record_block(state.name, project, filename, by_name[filename].version,
-                                      block.reason, direct=False)
+        for candidate in candidates:
+            block = hidden.get(candidate.filename)
+            if block is not None:
+                views_policy.record_block(state.name, candidate, block, direct=False, now=now)
     return Judgement(hidden, until.timestamp() if until is not None else None)
 
 
@@ -163,8 +161,7 @@ def _check_one(state: ViewState, project: str, candidate: core_policy.Candidate)
         block = core_policy.evaluate(state.name, state.policy, candidate, now,
                                      _exemptions(state, project, now))
     if block is not None:
-        views_policy.record_block(state.name, project, candidate.filename, candidate.version,
-                                  block.reason, direct=True)
+        views_policy.record_block(state.name, candidate, block, direct=True)
     return block
 
 
