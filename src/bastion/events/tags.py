@@ -82,3 +82,8 @@ ADMIN_PROHIBITED_NAME_REMOVE = "admin:prohibited_name:remove"
 # An administrator reserved a name (not a deleted project's), or gave a reserved name to a user.
 ADMIN_RESERVED_NAME_ADD = "admin:reserved_name:add"
 ADMIN_RESERVED_NAME_GIVE = "admin:reserved_name:give"
+
+# The proxy's file cache: an upstream sent other bytes than its page listed (refused, not kept);
+# an administrator pruned cached upstream files nobody downloaded for a while.
+PROXY_FILE_HASH_MISMATCH = "proxy:file:hash_mismatch"
+ADMIN_CACHE_PRUNE = "admin:cache:prune"
