@@ -121,3 +121,14 @@ def test_the_console_refuses_a_bad_duration_and_others(server, cached):
     user = Client(server, make_user("cusr"))
     assert user.post("/admin/cache/prune/", {"age": AGE, "confirmed": "1"}).status_code == 403
     assert all(get_store().exists(row.stored_path) for row in rows.values())
+
+
+def test_the_console_cache_area_speaks_german(server, cached):
+    admin = Client(server, make_user("cadm", admin=True))
+    admin.http.headers.update({"Accept-Language": "de-DE,de;q=0.9"})
+    page = text_of(admin.get("/admin/cache/").text)
+    assert "Zwischengespeicherte Upstream-Dateien" in page and "Aufräumen" in page
+    bad = admin.post("/admin/cache/prune/", {"age": "bald"})
+    assert "'bald' ist keine Dauer" in text_of(bad.text)
+    preview = text_of(admin.post("/admin/cache/prune/", {"age": AGE}).text)
+    assert "2 zwischengespeicherte Upstream-Dateien" in preview
