@@ -57,7 +57,13 @@ class HashMismatch(Exception):
 
 
 class UpstreamUnavailable(Exception):
-    """The upstream could not give a file never kept here; ``str()`` is the one-line 502 body."""
+    """The upstream could not give a file never kept here; ``str()`` is the one-line 502 body.
+
+    ``status``: the upstream's HTTP status when it answered, else None."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass
@@ -172,7 +178,7 @@ def open_file_stream(upstream, url: str) -> tuple[httpx.Client, httpx.Response]:
         client.close()
         raise UpstreamUnavailable(
             f"Bad Gateway: upstream '{upstream.name}' answered {response.status_code} "
-            f"for {_filename(url)}")
+            f"for {_filename(url)}", status=response.status_code)
     return client, response
 
 
@@ -423,7 +429,14 @@ def metadata(file: UpstreamFile, *, info: RequestInfo | None = None) -> bytes | 
             pass
     upstream = file.project.upstream
     url = file.url + ".metadata"
-    client, response = open_file_stream(upstream, url)
+    try:
+        client, response = open_file_stream(upstream, url)
+    except UpstreamUnavailable as exc:
+        if exc.status in (404, 410):  # listed, but the upstream has none after all
+            return None
+        raise
+    # Small and fetched whole: a byte-a-second upstream must not hold the request for long.
+    deadline = time.monotonic() + settings.PROXY_TIMEOUT * 3
     try:
         body = bytearray()
         try:
@@ -431,6 +444,8 @@ def metadata(file: UpstreamFile, *, info: RequestInfo | None = None) -> bytes | 
                 body += chunk
                 if len(body) > METADATA_LIMIT:
                     raise HashMismatch(f"more than {METADATA_LIMIT} bytes")
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout("metadata took too long")
         except httpx.HTTPError as exc:
             raise UpstreamUnavailable(_unreachable(upstream, url, exc)) from None
     except HashMismatch as exc:

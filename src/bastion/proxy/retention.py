@@ -77,7 +77,7 @@ def prune(not_downloaded_for: timedelta, *, dry_run: bool, actor=None,
     if dry_run:
         return _report(list(_unused(cutoff).values_list(*fields)), dry_run=True)
     with transaction.atomic():
-        rows = list(_unused(cutoff).select_for_update().values_list(*fields))
+        rows = list(_unused(cutoff).select_for_update(of=("self",)).values_list(*fields))
         pks = [row[0] for row in rows]
         paths = {row[1] for row in rows}
         metadata_paths = set(UpstreamFile.objects.filter(pk__in=pks)

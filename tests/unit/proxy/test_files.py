@@ -346,3 +346,36 @@ def test_find_file_and_count_download(upstream_server, upstream):
     files.count_download(found)
     found.refresh_from_db()
     assert found.downloads == 2 and found.last_downloaded is not None
+
+
+def test_metadata_the_upstream_does_not_have_is_none(upstream_server, upstream):
+    file = serve(upstream_server, upstream, "lostmeta", Body.of(b"wheel"), has_metadata=True)
+    assert files.metadata(file) is None
+    assert UpstreamFile.objects.get(pk=file.pk).license_expression is None
+
+
+def test_a_waiter_fetches_itself_when_the_fetch_it_waited_for_fails(upstream_server, upstream):
+    data = os.urandom(8 * files.CHUNK)
+    file = serve(upstream_server, upstream, "retry", Body.of(data))
+    upstream_server.gate, upstream_server.gate_at = threading.Event(), 2
+    first = files.download(file)
+    next(first.stream)  # claimed and streaming, held by the gate
+    result = {}
+
+    def wait_and_fetch():
+        from django.db import connection
+
+        try:
+            result["data"] = read(files.download(UpstreamFile.objects.get(pk=file.pk)))
+        finally:
+            connection.close()
+
+    waiter = threading.Thread(target=wait_and_fetch)
+    waiter.start()
+    time.sleep(0.3)  # let it find the claim (the result holds either way)
+    first.stream.close()  # the first client went away: nothing kept, the claim cleared
+    upstream_server.gate.set()
+    waiter.join(30)
+    assert result.get("data") == data
+    assert upstream_server.requests[f"/files/{file.filename}"] == 2
+    assert UpstreamFile.objects.get(pk=file.pk).stored_path

@@ -49,8 +49,8 @@ class Body:
 
 
 class FileServer:
-    """Serves ``bodies`` by path; counts GETs; ``gate`` (when set) holds each body after its
-    first chunk until released; ``redirects`` maps a path to a Location."""
+    """Serves ``bodies`` by path; counts GETs; ``gate`` (when set) holds each body after chunk
+    ``gate_at`` until released; ``redirects`` maps a path to a Location."""
 
     def __init__(self):
         self.bodies: dict[str, Body] = {}
@@ -58,6 +58,7 @@ class FileServer:
         self.requests: Counter = Counter()
         self.authorization: dict[str, str | None] = {}
         self.gate: threading.Event | None = None
+        self.gate_at = 0  # the chunk after which the gate holds
         self.started = threading.Event()  # a body began to be sent
         outer = self
 
@@ -89,7 +90,7 @@ class FileServer:
                 try:
                     for number, chunk in enumerate(body.chunks()):
                         self.wfile.write(chunk)
-                        if number == 0:
+                        if number == outer.gate_at:
                             self.wfile.flush()
                             outer.started.set()
                             if outer.gate is not None:
