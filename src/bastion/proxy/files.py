@@ -261,7 +261,9 @@ def _first_fetch(file: UpstreamFile, claimed_at: datetime, *,
         raise UpstreamUnavailable(
             f"Bad Gateway: upstream '{upstream.name}' sent other bytes than it listed for "
             f"{file.filename}") from None
-    stream = _fetch(file, client, response, size, keep=True, claimed_at=claimed_at, info=info)
+    stream = _Stream(_fetch(file, client, response, size, keep=True, claimed_at=claimed_at,
+                            info=info),
+                     lambda: (response.close(), client.close(), _release(file, claimed_at)))
     return Download(stored_path=None, stream=stream, size=size, sha256=file.sha256)
 
 
@@ -276,8 +278,33 @@ def _pass_through(file: UpstreamFile, *, info: RequestInfo | None) -> Download:
         raise UpstreamUnavailable(
             f"Bad Gateway: upstream '{file.project.upstream.name}' sent other bytes than it "
             f"listed for {file.filename}") from None
-    stream = _fetch(file, client, response, size, keep=False, claimed_at=None, info=info)
+    stream = _Stream(_fetch(file, client, response, size, keep=False, claimed_at=None,
+                            info=info),
+                     lambda: (response.close(), client.close()))
     return Download(stored_path=None, stream=stream, size=size, sha256=file.sha256)
+
+
+class _Stream:
+    """The fetch's generator, whose ``close`` also cleans up when it never started (a
+    generator closed before its first ``next`` runs none of its ``finally``)."""
+
+    def __init__(self, generator: Iterator[bytes], cleanup):
+        self._generator = generator
+        self._cleanup = cleanup
+        self._started = False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> bytes:
+        self._started = True
+        return next(self._generator)
+
+    def close(self) -> None:
+        if not self._started:
+            self._started = True
+            self._cleanup()
+        self._generator.close()
 
 
 def _expected_size(file: UpstreamFile, response: httpx.Response) -> int | None:

@@ -379,3 +379,13 @@ def test_a_waiter_fetches_itself_when_the_fetch_it_waited_for_fails(upstream_ser
     assert result.get("data") == data
     assert upstream_server.requests[f"/files/{file.filename}"] == 2
     assert UpstreamFile.objects.get(pk=file.pk).stored_path
+
+
+def test_a_stream_closed_before_its_first_chunk_clears_the_claim(upstream_server, upstream):
+    data = os.urandom(3 * files.CHUNK)
+    file = serve(upstream_server, upstream, "unread", Body.of(data))
+    download = files.download(file)
+    assert UpstreamFile.objects.get(pk=file.pk).fetching_since is not None
+    download.stream.close()  # a HEAD request, or a client gone before the body
+    assert UpstreamFile.objects.get(pk=file.pk).fetching_since is None
+    assert read(files.download(file)) == data
