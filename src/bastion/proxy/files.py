@@ -207,6 +207,13 @@ def _release(file: UpstreamFile, claimed_at: datetime) -> None:
         fetching_since=None)
 
 
+def _still_kept(file: UpstreamFile) -> bool:
+    store = get_store()
+    if store.local_path(file.stored_path) is None:
+        return True  # a remote store: a request per download is too dear; trust the row
+    return store.exists(file.stored_path)
+
+
 def _kept(file: UpstreamFile) -> Download:
     return Download(stored_path=file.stored_path, stream=None, size=file.size,
                     sha256=file.sha256, blake2_256=file.blake2_256)
@@ -220,7 +227,12 @@ def download(file: UpstreamFile, *, info: RequestInfo | None = None) -> Download
     """
     file.refresh_from_db()
     if file.stored_path:
-        return _kept(file)
+        if _still_kept(file):
+            return _kept(file)
+        # Its bytes were removed behind the row's back: forget them and fetch them again.
+        UpstreamFile.objects.filter(pk=file.pk, stored_path=file.stored_path).update(
+            stored_path="", blake2_256="", fetched=None)
+        file.stored_path = ""
     tried_claim = False
     deadline = time.monotonic() + _wait_limit()
     while True:

@@ -389,3 +389,15 @@ def test_a_stream_closed_before_its_first_chunk_clears_the_claim(upstream_server
     download.stream.close()  # a HEAD request, or a client gone before the body
     assert UpstreamFile.objects.get(pk=file.pk).fetching_since is None
     assert read(files.download(file)) == data
+
+
+def test_bytes_removed_behind_the_rows_back_are_fetched_again(upstream_server, upstream):
+    data = os.urandom(1000)
+    file = serve(upstream_server, upstream, "lost", Body.of(data))
+    assert read(files.download(file)) == data
+    file.refresh_from_db()
+    get_store().delete(file.stored_path)
+    again = files.download(file)
+    assert again.stream is not None and read(again) == data
+    assert get_store().exists(UpstreamFile.objects.get(pk=file.pk).stored_path)
+    assert upstream_server.requests[f"/files/{file.filename}"] == 2
