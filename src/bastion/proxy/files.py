@@ -189,8 +189,9 @@ def _filename(url: str) -> str:
 def _unreachable(upstream, url: str, exc: Exception) -> str:
     # The exception's class only: its text may carry the URL with credentials in it.
     detail = str(exc) if isinstance(exc, _Refused) else type(exc).__name__
-    return (f"Bad Gateway: upstream '{upstream.name}' could not be reached for "
-            f"{_filename(url)} ({detail})")
+    log.warning("upstream %s could not be reached for %s: %s", upstream.name, _filename(url),
+                detail)
+    return f"Bad Gateway: upstream '{upstream.name}' could not be reached for {_filename(url)}"
 
 
 # --- first download --------------------------------------------------------------------------
