@@ -52,18 +52,21 @@ POLL_SECONDS = 0.1
 USER_AGENT = "bastion-proxy"
 
 
-class HashMismatch(Exception):
-    """The upstream's bytes are not the ones its page listed (recorded as a security event)."""
-
-
 class UpstreamUnavailable(Exception):
-    """The upstream could not give a file never kept here; ``str()`` is the one-line 502 body.
+    """The upstream could not give a file never kept here. ``str()`` is one line for the 502
+    body after "Bad Gateway: ": "upstream 'pypi' could not be reached for demo-1.0.tar.gz".
 
     ``status``: the upstream's HTTP status when it answered, else None."""
 
     def __init__(self, message: str, status: int | None = None):
         super().__init__(message)
         self.status = status
+
+
+class HashMismatch(UpstreamUnavailable):
+    """The upstream's bytes are not the ones its page listed (recorded as a security event).
+
+    A kind of UpstreamUnavailable: to the client it is the same 502, the file is not given."""
 
 
 @dataclass
@@ -177,9 +180,13 @@ def open_file_stream(upstream, url: str) -> tuple[httpx.Client, httpx.Response]:
         response.close()
         client.close()
         raise UpstreamUnavailable(
-            f"Bad Gateway: upstream '{upstream.name}' answered {response.status_code} "
+            f"upstream '{upstream.name}' answered {response.status_code} "
             f"for {_filename(url)}", status=response.status_code)
     return client, response
+
+
+def _mismatch_message(upstream, filename: str) -> str:
+    return f"upstream '{upstream.name}' sent other bytes than it listed for {filename}"
 
 
 def _filename(url: str) -> str:
@@ -191,7 +198,7 @@ def _unreachable(upstream, url: str, exc: Exception) -> str:
     detail = str(exc) if isinstance(exc, _Refused) else type(exc).__name__
     log.warning("upstream %s could not be reached for %s: %s", upstream.name, _filename(url),
                 detail)
-    return f"Bad Gateway: upstream '{upstream.name}' could not be reached for {_filename(url)}"
+    return f"upstream '{upstream.name}' could not be reached for {_filename(url)}"
 
 
 # --- first download --------------------------------------------------------------------------
@@ -271,9 +278,7 @@ def _first_fetch(file: UpstreamFile, claimed_at: datetime, *,
         response.close()
         client.close()
         _refuse(file, claimed_at, got=str(exc), info=info)
-        raise UpstreamUnavailable(
-            f"Bad Gateway: upstream '{upstream.name}' sent other bytes than it listed for "
-            f"{file.filename}") from None
+        raise HashMismatch(_mismatch_message(upstream, file.filename)) from None
     stream = _Stream(_fetch(file, client, response, size, keep=True, claimed_at=claimed_at,
                             info=info),
                      lambda: (response.close(), client.close(), _release(file, claimed_at)))
@@ -288,9 +293,7 @@ def _pass_through(file: UpstreamFile, *, info: RequestInfo | None) -> Download:
         response.close()
         client.close()
         _record_mismatch(file, got=str(exc), info=info)
-        raise UpstreamUnavailable(
-            f"Bad Gateway: upstream '{file.project.upstream.name}' sent other bytes than it "
-            f"listed for {file.filename}") from None
+        raise HashMismatch(_mismatch_message(file.project.upstream, file.filename)) from None
     stream = _Stream(_fetch(file, client, response, size, keep=False, claimed_at=None,
                             info=info),
                      lambda: (response.close(), client.close()))
@@ -491,7 +494,7 @@ def metadata(file: UpstreamFile, *, info: RequestInfo | None = None) -> bytes | 
     except HashMismatch as exc:
         _record_mismatch(file, got=str(exc), info=info, url=url,
                          expected=f"at most {METADATA_LIMIT} bytes")
-        raise
+        raise HashMismatch(_mismatch_message(upstream, _filename(url))) from None
     finally:
         response.close()
         client.close()
@@ -501,7 +504,7 @@ def metadata(file: UpstreamFile, *, info: RequestInfo | None = None) -> bytes | 
         if got != file.metadata_sha256.lower():
             _record_mismatch(file, got=f"sha256 {got}", info=info, url=url,
                              expected=f"sha256 {file.metadata_sha256}")
-            raise HashMismatch(f"{file.filename}.metadata: sha256 {got}")
+            raise HashMismatch(_mismatch_message(upstream, _filename(url)))
     path = stored_path_for(file) + ".metadata"
     store.put(path, io.BytesIO(data))
     license_expression, classifiers = license_fields(data)
