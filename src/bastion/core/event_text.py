@@ -671,6 +671,22 @@ def _reserve(e, say):
     return say(gettext_noop("{who} reserved the project name {name} for nobody"), **values)
 
 
+def _hash_mismatch(e, say):
+    return say(gettext_noop("The upstream {upstream} sent other bytes than it listed for "
+                            "{filename} ({url}): expected {expected}, got {got}; refused, "
+                            "not kept"),
+               upstream=quoted(e.text("upstream")), filename=e.text("filename"),
+               url=e.text("url"), expected=e.text("expected"), got=e.text("got"))
+
+
+def _cache_prune(e, say):
+    return say.n(ngettext_lazy(
+        "{who} pruned {count} cached upstream file ({size}) not downloaded for {age}",
+        "{who} pruned {count} cached upstream files ({size}) not downloaded for {age}"),
+        _count(e.get("files")), who=_who(e, say), size=_size(_count(e.get("bytes")), say),
+        age=e.text("not_downloaded_for"))
+
+
 def _view_change(e, say):
     changes = e.get("changes")
     keys = ", ".join(sorted(str(k) for k in changes)) if isinstance(changes, dict) else ""
@@ -843,6 +859,8 @@ DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
     "admin:reserved_name:give": lambda e, say: say(
         gettext_noop("{who} let {user} register the reserved name {name}"), who=_who(e, say),
         user=e.text("for_user") or _about(e, say), name=e.text("name")),
+    "proxy:file:hash_mismatch": _hash_mismatch,
+    "admin:cache:prune": _cache_prune,
     "admin:view:add": _who_and(gettext_noop("{who} added the view {view}"), view="view"),
     "admin:view:change": _view_change,
     "admin:view:remove": _who_and(gettext_noop("{who} removed the view {view}"), view="view"),

@@ -83,6 +83,11 @@ ADMIN_PROHIBITED_NAME_REMOVE = "admin:prohibited_name:remove"
 ADMIN_RESERVED_NAME_ADD = "admin:reserved_name:add"
 ADMIN_RESERVED_NAME_GIVE = "admin:reserved_name:give"
 
+# The proxy's file cache: an upstream sent other bytes than its page listed (refused, not kept);
+# an administrator pruned cached upstream files nobody downloaded for a while.
+PROXY_FILE_HASH_MISMATCH = "proxy:file:hash_mismatch"
+ADMIN_CACHE_PRUNE = "admin:cache:prune"
+
 # Views of the index (/views/<name>/) and their policies, and exemptions from a view's cooldown.
 ADMIN_VIEW_ADD = "admin:view:add"
 ADMIN_VIEW_CHANGE = "admin:view:change"
