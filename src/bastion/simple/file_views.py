@@ -18,13 +18,13 @@ from django.utils.http import http_date
 from packaging.utils import canonicalize_name
 
 from bastion.core.negotiation import RangeNotSatisfiable, etag_matches, parse_byte_range
-from bastion.packaging.models import File, ProjectStatus
-from bastion.proxy.models import View
 from bastion.core.text import reason_phrase
 from bastion.events.services import RequestInfo
+from bastion.packaging.models import File, ProjectStatus
 from bastion.proxy import files as proxy_files
 from bastion.proxy import gate
 from bastion.proxy.gate import DEFAULT_VIEW
+from bastion.proxy.models import View
 from bastion.storage import get_store
 from bastion.tokens.http import read_access
 
