@@ -82,3 +82,9 @@ ADMIN_PROHIBITED_NAME_REMOVE = "admin:prohibited_name:remove"
 # An administrator reserved a name (not a deleted project's), or gave a reserved name to a user.
 ADMIN_RESERVED_NAME_ADD = "admin:reserved_name:add"
 ADMIN_RESERVED_NAME_GIVE = "admin:reserved_name:give"
+
+# Proxy upstreams (issue 12): an administrator added, changed or removed an upstream index.
+# The password is never recorded, only that it was set, changed or removed.
+ADMIN_UPSTREAM_ADD = "admin:upstream:add"
+ADMIN_UPSTREAM_CHANGE = "admin:upstream:change"
+ADMIN_UPSTREAM_REMOVE = "admin:upstream:remove"
