@@ -69,7 +69,8 @@ class StaticUpstream:
 
     Switches: ``missing`` (names answering 404), ``failing`` (every request 500), ``delay``
     (seconds to sleep before answering), ``html_only`` (no JSON), ``credentials`` ((user,
-    password) required on every request), :meth:`stop` / :meth:`start`.
+    password) required on every request), ``redirects`` (path -> URL, answered 302),
+    :meth:`stop` / :meth:`start`. ``seen`` lists every request with its headers.
     """
 
     def __init__(self):
@@ -80,6 +81,8 @@ class StaticUpstream:
         self.delay = 0.0
         self.html_only = False
         self.credentials: tuple[str, str] | None = None
+        # path -> absolute URL answered with a 302 (before anything else is looked at).
+        self.redirects: dict[str, str] = {}
         self.seen: list[Seen] = []
         self._connections: set = set()
         self._server: ThreadingHTTPServer | None = None
@@ -294,6 +297,8 @@ class _Handler(BaseHTTPRequestHandler):
             up.seen.append(Seen(self.command, path, {k.lower(): v for k, v in self.headers.items()}))
         if up.delay:
             time.sleep(up.delay)
+        if path in up.redirects:
+            return self._send(302, b"", {"Location": up.redirects[path]}, head)
         if up.credentials is not None and not self._authorized(up.credentials):
             return self._send(401, b"unauthorized",
                               {"WWW-Authenticate": 'Basic realm="upstream"'}, head)
@@ -365,9 +370,10 @@ def upstream_factory(unique):
 
     added = []
 
-    def make(static: StaticUpstream, *, name: str | None = None, include=None, **options):
+    def make(static: StaticUpstream, *, name: str | None = None, include=None, url=None,
+             **options):
         name = name or f"up-{unique}-{len(added)}"
-        row = upstreams.add_upstream(name, static.url,
+        row = upstreams.add_upstream(name, url or static.url,
                                      include=include if include is not None else [f"*{unique}*"],
                                      **options)
         added.append(row.name)
