@@ -11,4 +11,5 @@ urlpatterns = [
     path("projects/", include("bastion.console.projects")),
     path("tokens/", include("bastion.console.tokens")),
     path("events/", include("bastion.console.events")),
+    path("upstreams/", include("bastion.console.upstreams")),
 ]
