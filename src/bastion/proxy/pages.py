@@ -150,13 +150,17 @@ def page_of(upstream: Upstream, normalized: str, *,
         _failed(upstream, normalized, row)
         return (_reread(row) if row is not None else None), True
     _forget_failure(upstream, normalized)
-    if response.status == 304:
-        UpstreamProject.objects.filter(pk=row.pk).update(fetched=now, checked=now)
-        return _reread(row), False
-    if response.status == 404:
-        return store_missing(upstream, normalized, now), False
-    return store_page(upstream, normalized, page, response.etag, response.last_modified,
-                      now), False
+    try:
+        if response.status == 304:
+            UpstreamProject.objects.filter(pk=row.pk).update(fetched=now, checked=now)
+            return _reread(row), False
+        if response.status == 404:
+            return store_missing(upstream, normalized, now), False
+        return store_page(upstream, normalized, page, response.etag, response.last_modified,
+                          now), False
+    except (IntegrityError, UpstreamProject.DoesNotExist):
+        # The upstream was removed (or its URL changed) while its page was on the way.
+        return None, True
 
 
 def _reread(row: UpstreamProject) -> UpstreamProject:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime, timezone as dt_timezone
 from urllib.parse import urlsplit
 
 from django.db import IntegrityError, transaction
@@ -20,7 +21,7 @@ from bastion.events.services import RequestInfo, record
 from bastion.packaging.moderation import require_admin
 from bastion.storage import get_store
 
-from .models import Upstream, UpstreamFile
+from .models import Upstream, UpstreamFile, UpstreamProject
 
 # Known upstreams' extra file hosts, applied when an upstream is added at that index URL.
 PRESET_FILE_HOSTS = {"https://pypi.org/simple/": ["files.pythonhosted.org"]}
@@ -34,6 +35,8 @@ MAX_USERNAME = 200
 MAX_PASSWORD = 500
 MAX_PAGE_TTL = 86400
 MAX_PRIORITY = 1_000_000
+# A fetch time that makes any page due for refresh.
+_LONG_AGO = datetime(2000, 1, 1, tzinfo=dt_timezone.utc)
 
 _NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,49})$")
 # Normalized names are lower-case letters, digits and '-'; fnmatch adds * ? [ ].
@@ -243,8 +246,20 @@ def set_upstream(name: str, changes: UpstreamChanges, *, actor=None,
         if changed:
             row.updated = timezone.now()
             row.save()
+        dropped, paths = 0, []
+        if "url" in changed:
+            # Another index: what the old one said about a name is no answer for the new one.
+            cached = UpstreamProject.objects.filter(upstream=row)
+            paths = _stored_paths(row)
+            dropped = cached.count()
+            cached.delete()
+        elif "file_hosts" in changed:
+            # Pages listing files on a host no longer allowed must be read again, now.
+            UpstreamProject.objects.filter(upstream=row).update(fetched=_LONG_AGO)
         after = _summary(row)
         details = {"name": row.name, "changed": changed}
+        if dropped:
+            details["cached_pages_dropped"] = dropped
         for key in changed:
             if key == "password":
                 details["password"] = "changed" if row.password else "removed"
@@ -252,6 +267,8 @@ def set_upstream(name: str, changes: UpstreamChanges, *, actor=None,
                 details[key] = [before[key], after[key]]
         record(tags.ADMIN_UPSTREAM_CHANGE, info=info, actor=actor, user=actor,
                additional=details)
+        if paths:
+            transaction.on_commit(lambda: _delete_stored(paths))
     return row
 
 
@@ -264,8 +281,7 @@ def remove_upstream(name: str, *, actor=None, info: RequestInfo | None = None) -
         if row is None:
             raise ValidationError(_("There is no upstream named '{name}'.").format(name=name),
                                   status=404)
-        paths = [p for pair in UpstreamFile.objects.filter(project__upstream=row)
-                 .values_list("stored_path", "metadata_stored_path") for p in pair if p]
+        paths = _stored_paths(row)
         details = _summary(row)
         details["cached_files"] = len(paths)
         record(tags.ADMIN_UPSTREAM_REMOVE, info=info, actor=actor, user=actor,
@@ -273,6 +289,11 @@ def remove_upstream(name: str, *, actor=None, info: RequestInfo | None = None) -
         row.delete()
         if paths:
             transaction.on_commit(lambda: _delete_stored(paths))
+
+
+def _stored_paths(row: Upstream) -> list[str]:
+    return [p for pair in UpstreamFile.objects.filter(project__upstream=row)
+            .values_list("stored_path", "metadata_stored_path") for p in pair if p]
 
 
 def _delete_stored(paths: list[str]) -> None:
