@@ -164,3 +164,15 @@ def test_the_console_pages_need_an_administrator_and_csrf(server, unique):
     assert no_csrf.status_code == 403
     assert admin.get(f"/admin/upstreams/missing-{unique}/").status_code == 404
     assert not Upstream.objects.filter(name=name).exists()
+
+
+def test_the_pages_and_refusals_read_german(server, unique):
+    admin = Client(server, make_user("upa", admin=True))
+    admin.http.headers.update({"Accept-Language": "de-DE,de;q=0.9"})
+    page = admin.get("/admin/upstreams/")
+    assert page.status_code == 200 and "Upstream-Indizes" in page.text
+    refused = admin.post("/admin/upstreams/add/", {
+        "name": f"de-{unique}", "url": "https://user:pw@private.example/simple/",
+        "priority": "1"})
+    assert refused.status_code == 400
+    assert "Keine Zugangsdaten in die URL des Upstreams" in text_of(refused.text)

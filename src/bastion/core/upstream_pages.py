@@ -195,9 +195,10 @@ def _sha256(value) -> str | None:
 
 
 def _text(value, limit: int) -> str:
+    """Free text of the page as one line of printable characters (PostgreSQL refuses NUL)."""
     if not isinstance(value, str):
         return ""
-    return " ".join(value.split())[:limit]
+    return "".join(c for c in " ".join(value.split()) if c.isprintable())[:limit]
 
 
 def _upload_time(value) -> datetime | None:
@@ -232,8 +233,9 @@ def _entry(*, href, filename_hint, sha256, size, upload_time, requires_python, y
     version = _version_of(filename, project)
     if version is None or sha256 is None:
         return None
-    if requires_python and len(requires_python) > MAX_REQUIRES_PYTHON_LENGTH:
-        return None  # cut short it would say something else
+    if requires_python and (len(requires_python) > MAX_REQUIRES_PYTHON_LENGTH
+                            or not requires_python.isprintable()):
+        return None  # cut short or cleaned up it would say something else
     has_metadata, metadata_sha256 = metadata
     return UpstreamFileEntry(
         filename=filename, url=url, sha256=sha256, size=size, upload_time=upload_time,
@@ -333,7 +335,7 @@ def _json_entry(item, page_url, project, hosts) -> UpstreamFileEntry | None:
         return None
     return _entry(href=item.get("url"), filename_hint=filename, sha256=sha256, size=size,
                   upload_time=_upload_time(item.get("upload-time")),
-                  requires_python=requires.strip() if isinstance(requires, str) else "",
+                  requires_python=" ".join(requires.split()) if isinstance(requires, str) else "",
                   yanked=is_yanked,
                   yanked_reason=_text(yanked, MAX_REASON_LENGTH) if isinstance(yanked, str) else "",
                   metadata=_metadata_json(metadata), page_url=page_url, project=project,
@@ -435,7 +437,7 @@ def _html_entry(anchor, page_url, project, hosts) -> UpstreamFileEntry | None:
     requires = attrs.get("data-requires-python")
     filename = "".join(anchor["text"]).strip()
     return _entry(href=href, filename_hint=filename, sha256=sha256, size=None,
-                  upload_time=None, requires_python=requires.strip() if requires else "",
+                  upload_time=None, requires_python=" ".join(requires.split()) if requires else "",
                   yanked=yanked, yanked_reason=_text(attrs.get("data-yanked"), MAX_REASON_LENGTH),
                   metadata=_metadata_html(metadata), page_url=page_url, project=project,
                   hosts=hosts)

@@ -93,6 +93,7 @@ def test_a_page_of_another_project_is_refused():
     json_file("demo-1.0.exe"),
     json_file("demo-1.0-py3-none-any.whl", url="../../files/demo-2.0-py3-none-any.whl"),
     json_file("demo-1.0-py3-none-any.whl", **{"requires-python": ">=3" + " " * 2000 + "x"}),
+    json_file("demo-1.0-py3-none-any.whl", **{"requires-python": ">=3\x00"}),
     "not an object",
 ])
 def test_untrustworthy_files_are_dropped_not_the_page(item):
@@ -201,6 +202,11 @@ def test_any_json_structure_parses_or_raises_the_modules_error(files, versions, 
     page = _safe(body, JSON_TYPE)
     for entry in page.files if page else ():
         assert entry.url.startswith("https://up.example/") and len(entry.sha256) == 64
+        for text in (entry.filename, entry.url, entry.requires_python, entry.yanked_reason,
+                     entry.version):
+            assert text.isprintable()
+    if page:
+        assert page.status_reason.isprintable() and all(v.isprintable() for v in page.versions)
 
 
 @FUZZ
