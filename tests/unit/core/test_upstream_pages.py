@@ -92,7 +92,7 @@ def test_a_page_of_another_project_is_refused():
     json_file("other-1.0-py3-none-any.whl"),
     json_file("demo-1.0.exe"),
     json_file("demo-1.0-py3-none-any.whl", url="../../files/demo-2.0-py3-none-any.whl"),
-    json_file("demo-1.0-py3-none-any.whl", **{"requires-python": ">=3" + " " * 2000 + "x"}),
+    json_file("demo-1.0-py3-none-any.whl", **{"requires-python": ">=3." + "1" * 2000}),
     json_file("demo-1.0-py3-none-any.whl", **{"requires-python": ">=3\x00"}),
     "not an object",
 ])
