@@ -69,7 +69,8 @@ class StaticUpstream:
 
     Switches: ``missing`` (names answering 404), ``failing`` (every request 500), ``delay``
     (seconds to sleep before answering), ``html_only`` (no JSON), ``credentials`` ((user,
-    password) required on every request), ``redirects`` (path -> URL, answered 302),
+    password) required on every request but those to ``files_host``), ``files_host`` (files
+    linked on another host name of this server), ``redirects`` (path -> URL, answered 302),
     :meth:`stop` / :meth:`start`. ``seen`` lists every request with its headers.
     """
 
@@ -83,6 +84,10 @@ class StaticUpstream:
         self.credentials: tuple[str, str] | None = None
         # path -> absolute URL answered with a 302 (before anything else is looked at).
         self.redirects: dict[str, str] = {}
+        # Pages point at files on this host name instead (same server, another origin): as
+        # PyPI's files live on files.pythonhosted.org. "localhost" makes it a file host that
+        # the upstream must be allowed, and that never gets its credentials.
+        self.files_host: str | None = None
         self.seen: list[Seen] = []
         self._connections: set = set()
         self._server: ThreadingHTTPServer | None = None
@@ -170,7 +175,15 @@ class StaticUpstream:
             self._touch(project)
 
     def file_url(self, dist: UpstreamDist) -> str:
-        return f"{self.origin}/files/{dist.project}/{dist.filename}"
+        return f"{self._files_origin()}/files/{dist.project}/{dist.filename}"
+
+    def _files_origin(self) -> str:
+        return f"http://{self.files_host}:{self.port}" if self.files_host else self.origin
+
+    def _href(self, project: str, filename: str) -> str:
+        if self.files_host:
+            return f"{self._files_origin()}/files/{project}/{filename}"
+        return f"../../files/{project}/{filename}"
 
     def requests_for(self, path_part: str) -> list[Seen]:
         with self._lock:
@@ -193,7 +206,7 @@ class StaticUpstream:
     def page_json(self, project: str) -> bytes:
         files = []
         for d in self._dists(project):
-            item = {"filename": d.filename, "url": f"../../files/{project}/{d.filename}",
+            item = {"filename": d.filename, "url": self._href(project, d.filename),
                     "hashes": {"sha256": d.sha256}, "size": len(d.content),
                     "yanked": d.yanked if d.yanked else False}
             if d.requires_python:
@@ -233,7 +246,7 @@ class StaticUpstream:
                 digest = hashlib.sha256(d.metadata).hexdigest()
                 attrs += f' data-core-metadata="sha256={digest}"'
                 attrs += f' data-dist-info-metadata="sha256={digest}"'
-            lines.append(f'<a href="../../files/{project}/{d.filename}#sha256={d.sha256}"'
+            lines.append(f'<a href="{self._href(project, d.filename)}#sha256={d.sha256}"'
                          f"{attrs}>{d.filename}</a><br>")
         lines.append("</body></html>")
         return "\n".join(lines).encode()
@@ -299,7 +312,8 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(up.delay)
         if path in up.redirects:
             return self._send(302, b"", {"Location": up.redirects[path]}, head)
-        if up.credentials is not None and not self._authorized(up.credentials):
+        files_only = up.files_host and self.headers.get("Host", "").split(":")[0] == up.files_host
+        if up.credentials is not None and not files_only and not self._authorized(up.credentials):
             return self._send(401, b"unauthorized",
                               {"WWW-Authenticate": 'Basic realm="upstream"'}, head)
         if up.failing:

@@ -109,3 +109,19 @@ def test_a_500_is_an_error_with_its_status(static_upstream, upstream_factory, un
     with pytest.raises(client.UpstreamError) as caught:
         client.fetch_page(upstream, f"demo-{unique}")
     assert caught.value.status == 500
+
+
+def test_a_private_upstreams_files_on_its_file_host_are_fetched_without_its_credentials(
+        static_upstream, upstream_factory, unique):
+    name = f"demo-{unique}"
+    static_upstream.files_host = "localhost"
+    static_upstream.credentials = ("ci", "s3cret")
+    dist = static_upstream.add_sdist(Sdist(name, "1.0"))
+    upstream = upstream_factory(static_upstream, username="ci", password="s3cret",
+                                file_hosts=["localhost"])
+    assert client.fetch_page(upstream, name).status == 200
+    with client.open_file_stream(upstream, static_upstream.file_url(dist)) as response:
+        assert b"".join(response.iter_bytes()) == dist.content
+    (page,) = static_upstream.requests_for(f"/simple/{name}/")
+    (file,) = static_upstream.requests_for(f"/files/{dist.project}/")
+    assert "authorization" in page.headers and "authorization" not in file.headers

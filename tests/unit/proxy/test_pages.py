@@ -250,3 +250,16 @@ def test_two_concurrent_refreshes_of_one_page_both_succeed(static_upstream, upst
     assert errors == [] and all(r is not None for r in results)
     project = UpstreamProject.objects.get(normalized_name=name)
     assert UpstreamFile.objects.filter(project=project, listed=True).count() == 30
+
+
+def test_files_on_another_host_are_listed_only_when_it_is_an_allowed_file_host(
+        static_upstream, upstream_factory, unique):
+    name, other = f"demo-{unique}", f"other-{unique}"
+    static_upstream.files_host = "localhost"
+    static_upstream.add_sdist(Sdist(name, "1.0"), upload_time=UPLOADED)
+    static_upstream.add_sdist(Sdist(other, "1.0"), upload_time=UPLOADED)
+    upstream_factory(static_upstream, include=[name])
+    upstream_factory(static_upstream, include=[other], file_hosts=["localhost"])
+    assert pages.listed_files(pages.resolve(name).project) == []
+    (listed,) = pages.listed_files(pages.resolve(other).project)
+    assert listed.url.startswith(f"http://localhost:{static_upstream.port}/files/")
