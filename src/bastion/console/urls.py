@@ -11,5 +11,7 @@ urlpatterns = [
     path("projects/", include("bastion.console.projects")),
     path("tokens/", include("bastion.console.tokens")),
     path("events/", include("bastion.console.events")),
+    path("views/", include("bastion.console.views")),
+    path("held/", include("bastion.console.held")),
     path("upstreams/", include("bastion.console.upstreams")),
 ]

@@ -83,6 +83,17 @@ ADMIN_PROHIBITED_NAME_REMOVE = "admin:prohibited_name:remove"
 ADMIN_RESERVED_NAME_ADD = "admin:reserved_name:add"
 ADMIN_RESERVED_NAME_GIVE = "admin:reserved_name:give"
 
+# Views of the index (/views/<name>/) and their policies, and exemptions from a view's cooldown.
+ADMIN_VIEW_ADD = "admin:view:add"
+ADMIN_VIEW_CHANGE = "admin:view:change"
+ADMIN_VIEW_REMOVE = "admin:view:remove"
+ADMIN_VIEW_EXEMPTION_ADD = "admin:view:exemption:add"
+ADMIN_VIEW_EXEMPTION_REMOVE = "admin:view:exemption:remove"
+# Dependency confusion (proxy.holds): a new local name an upstream serves waits for an
+# administrator; the attempt, and the decision on it.
+PROXY_NAME_HOLD_REQUEST = "proxy:name_hold:request"
+ADMIN_NAME_HOLD_APPROVE = "admin:name_hold:approve"
+ADMIN_NAME_HOLD_REJECT = "admin:name_hold:reject"
 # Proxy upstreams (issue 12): an administrator added, changed or removed an upstream index.
 # The password is never recorded, only that it was set, changed or removed.
 ADMIN_UPSTREAM_ADD = "admin:upstream:add"

@@ -32,6 +32,7 @@ VALUES = {
     "invited_by": "ivy-inviter", "requested_by": "rex-requester", "recovery_id": 77,
     "identity_note": "passport-seen", "source": "via-link", "grants_read": True, "admin": True,
     "passwordless": True, "approval_needed": True, "scope": "projects",
+    "changes": {"min_age_hours": [24, 48], "deny": [[], ["evil"]]},
     "changed": ["url", "priority", "include", "file_hosts", "username", "password", "page_ttl",
                 "enabled"],
 }
