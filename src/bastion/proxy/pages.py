@@ -44,6 +44,18 @@ _failures_lock = threading.Lock()
 MAX_REMEMBERED_FAILURES = 10_000
 
 
+class UpstreamUnavailable(Exception):
+    """An upstream that would be asked for the name could not be reached (or gave no usable
+    page) and nothing is cached of it: the question has no answer (the endpoints say 502,
+    the name holds count it as served). ``upstream``: the one that failed."""
+
+    def __init__(self, upstream: Upstream, normalized: str):
+        super().__init__(f"the upstream '{upstream.name}' could not be reached and nothing is "
+                         f"cached for '{normalized}'")
+        self.upstream = upstream
+        self.normalized = normalized
+
+
 @dataclass(frozen=True)
 class Resolution:
     """The upstream that serves a name, its cached page, and whether that page is stale."""
@@ -83,11 +95,11 @@ def resolve(normalized: str, *, live: bool = True) -> Resolution | None:
     ``normalized``, its page refreshed when older than its TTL; None when none does.
 
     The caller has already looked for a local project. ``live=False``: only what is cached (no
-    network), e.g. inside a transaction.
+    network), e.g. inside a transaction; an upstream with nothing cached is then skipped.
 
     An upstream that cannot be reached and has no cached answer for the name stops the search
-    (None): falling through to a lower-priority upstream would let it serve a name the higher
-    one may own, which is the confusion this design exists to prevent.
+    with :class:`UpstreamUnavailable`: falling through to a lower-priority upstream would let
+    it serve a name the higher one may own, the confusion this design exists to prevent.
     """
     if is_locally_claimed(normalized):
         return None
@@ -97,7 +109,7 @@ def resolve(normalized: str, *, live: bool = True) -> Resolution | None:
         project, stale = page_of(upstream, normalized, live=live)
         if project is None:
             if live:
-                return None  # unknown and unreachable: fail closed
+                raise UpstreamUnavailable(upstream, normalized)  # fail closed
             continue
         if project.found:
             return Resolution(upstream=upstream, project=project, stale=stale)

@@ -142,7 +142,9 @@ def test_an_unreachable_upstream_with_nothing_cached_does_not_fall_through(
         upstream_factory(static_upstream, priority=1)
         upstream_factory(second, priority=2)
         static_upstream.failing = True
-        assert pages.resolve(name) is None
+        with pytest.raises(pages.UpstreamUnavailable) as caught:
+            pages.resolve(name)
+        assert caught.value.upstream.url == static_upstream.url
         assert second.requests_for(f"/simple/{name}/") == []
     finally:
         second.stop()
@@ -208,7 +210,8 @@ def test_a_page_over_the_size_limit_is_not_used(static_upstream, upstream_factor
     static_upstream.add_sdist(Sdist(name, "1.0"), upload_time=UPLOADED)
     upstream_factory(static_upstream)
     with override_settings(PROXY_MAX_PAGE_BYTES=50):
-        assert pages.resolve(name) is None
+        with pytest.raises(pages.UpstreamUnavailable):
+            pages.resolve(name)
     assert not UpstreamProject.objects.filter(normalized_name=name).exists()
 
 
