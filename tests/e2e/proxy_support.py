@@ -105,6 +105,9 @@ class StaticUpstream:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        """Serve (again, on the same port after :meth:`stop`); a no-op while serving."""
+        if self._server is not None:
+            return
         handler = type("Handler", (_Handler,), {"upstream": self})
         ThreadingHTTPServer.allow_reuse_address = True
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
