@@ -100,7 +100,10 @@ def _send(upstream: Upstream, url: str, headers: dict[str, str]) -> Iterator[htt
     """GET ``url``, following redirects within its origin only; the response is streamed."""
     client = http_client()
     timeout = httpx.Timeout(settings.PROXY_TIMEOUT)
-    start = origin(url)
+    try:
+        start = origin(url)
+    except ValueError:
+        raise UpstreamError(f"The upstream {upstream.name} gave an unusable URL.") from None
     for _hop in range(MAX_REDIRECTS + 1):
         try:
             request = client.build_request("GET", url, headers=headers, timeout=timeout)
@@ -110,7 +113,7 @@ def _send(upstream: Upstream, url: str, headers: dict[str, str]) -> Iterator[htt
         except httpx.HTTPError as exc:
             raise UpstreamError(f"The upstream {upstream.name} could not be reached: "
                                 f"{type(exc).__name__}.") from None
-        except ValueError:  # a URL httpx cannot use
+        except (httpx.InvalidURL, ValueError):  # a URL httpx cannot use
             raise UpstreamError(f"The upstream {upstream.name} gave an unusable URL.") from None
         if response.status_code in (301, 302, 303, 307, 308):
             location = response.headers.get("location", "")

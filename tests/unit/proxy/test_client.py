@@ -125,3 +125,13 @@ def test_a_private_upstreams_files_on_its_file_host_are_fetched_without_its_cred
     (page,) = static_upstream.requests_for(f"/simple/{name}/")
     (file,) = static_upstream.requests_for(f"/files/{dist.project}/")
     assert "authorization" in page.headers and "authorization" not in file.headers
+
+
+@pytest.mark.parametrize("url", ["http://[::1/x", "http://127.0.0.1:99999/x",
+                                 "http://127.0.0.1:1/x"])
+def test_an_unusable_or_unreachable_file_url_is_the_clients_own_error(
+        static_upstream, upstream_factory, url):
+    upstream = upstream_factory(static_upstream)
+    with pytest.raises(client.UpstreamError):
+        with client.open_file_stream(upstream, url):
+            pass
