@@ -14,4 +14,5 @@ urlpatterns = [
     path("cache/", include("bastion.console.cache")),
     path("views/", include("bastion.console.views")),
     path("held/", include("bastion.console.held")),
+    path("upstreams/", include("bastion.console.upstreams")),
 ]

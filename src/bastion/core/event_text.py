@@ -755,6 +755,35 @@ def _name_hold_decision(approved: bool):
     return describe_decision
 
 
+# Upstream indexes (issue 12). The password itself is never recorded: only that it changed.
+_UPSTREAM_FIELDS = {
+    "url": gettext_noop("URL"),
+    "priority": gettext_noop("priority"),
+    "include": gettext_noop("name patterns"),
+    "file_hosts": gettext_noop("file hosts"),
+    "username": gettext_noop("user name"),
+    "password": gettext_noop("password"),
+    "page_ttl": gettext_noop("page TTL"),
+    "enabled": gettext_noop("enabled"),
+}
+
+
+def _upstream_add(e, say):
+    return say(gettext_noop("{who} added the upstream index {name} at {url}"), who=_who(e, say),
+               name=quoted(e.text("name")), url=e.text("url"))
+
+
+def _upstream_change(e, say):
+    changed = e.get("changed")
+    fields = [say(_UPSTREAM_FIELDS[key]) if key in _UPSTREAM_FIELDS else one_line(str(key), 30)
+              for key in (changed if isinstance(changed, list) else [])[:10]]
+    if not fields:
+        return say(gettext_noop("{who} saved the upstream index {name} unchanged"),
+                   who=_who(e, say), name=quoted(e.text("name")))
+    return say(gettext_noop("{who} changed the upstream index {name} ({fields})"),
+               who=_who(e, say), name=quoted(e.text("name")), fields=", ".join(fields))
+
+
 DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
     "account:create": _account_create,
     "account:api_token:added": _token_added,
@@ -869,6 +898,11 @@ DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
     "proxy:name_hold:request": _name_hold_request,
     "admin:name_hold:approve": _name_hold_decision(True),
     "admin:name_hold:reject": _name_hold_decision(False),
+    "admin:upstream:add": _upstream_add,
+    "admin:upstream:change": _upstream_change,
+    "admin:upstream:remove": lambda e, say: say(
+        gettext_noop("{who} removed the upstream index {name} with what was cached of it"),
+        who=_who(e, say), name=quoted(e.text("name"))),
 }
 
 

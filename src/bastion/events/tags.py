@@ -99,3 +99,8 @@ ADMIN_VIEW_EXEMPTION_REMOVE = "admin:view:exemption:remove"
 PROXY_NAME_HOLD_REQUEST = "proxy:name_hold:request"
 ADMIN_NAME_HOLD_APPROVE = "admin:name_hold:approve"
 ADMIN_NAME_HOLD_REJECT = "admin:name_hold:reject"
+# Proxy upstreams (issue 12): an administrator added, changed or removed an upstream index.
+# The password is never recorded, only that it was set, changed or removed.
+ADMIN_UPSTREAM_ADD = "admin:upstream:add"
+ADMIN_UPSTREAM_CHANGE = "admin:upstream:change"
+ADMIN_UPSTREAM_REMOVE = "admin:upstream:remove"
