@@ -13,10 +13,9 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 from urllib.parse import urljoin, urlsplit
 
-import httpx
 from django.conf import settings
 
 from bastion import __version__
@@ -24,10 +23,23 @@ from bastion.core.upstream_pages import ACCEPT
 
 from .models import Upstream
 
+if TYPE_CHECKING:
+    import httpx
+
 MAX_REDIRECTS = 5
 USER_AGENT = f"bastion/{__version__}"
 MAX_ETAG = 500
 MAX_LAST_MODIFIED = 100
+
+
+
+def _httpx():
+    # Imported on first use: httpx and its transport stack weigh on every worker's memory,
+    # and only workers that talk to an upstream need them.
+    import httpx
+
+    return httpx
+
 
 _lock = threading.Lock()
 _client: httpx.Client | None = None
@@ -61,10 +73,10 @@ def http_client() -> httpx.Client:
         if _client is None or _client_pid != os.getpid():
             # trust_env keeps the deployment's CA bundle and proxy settings; httpx reads no
             # .netrc unless asked, so no credential reaches a request implicitly.
-            _client = httpx.Client(verify=True, follow_redirects=False, trust_env=True,
+            _client = _httpx().Client(verify=True, follow_redirects=False, trust_env=True,
                                    headers={"User-Agent": USER_AGENT},
-                                   timeout=httpx.Timeout(settings.PROXY_TIMEOUT),
-                                   limits=httpx.Limits(max_connections=100,
+                                   timeout=_httpx().Timeout(settings.PROXY_TIMEOUT),
+                                   limits=_httpx().Limits(max_connections=100,
                                                        max_keepalive_connections=20))
             _client_pid = os.getpid()
         return _client
@@ -91,15 +103,15 @@ def page_url(upstream: Upstream, normalized: str) -> str:
 
 def _auth_for(upstream: Upstream, url: str) -> httpx.BasicAuth | None:
     if (upstream.username or upstream.password) and origin(url) == origin(upstream.url):
-        return httpx.BasicAuth(upstream.username, upstream.password)
+        return _httpx().BasicAuth(upstream.username, upstream.password)
     return None
 
 
-@contextmanager
-def _send(upstream: Upstream, url: str, headers: dict[str, str]) -> Iterator[httpx.Response]:
-    """GET ``url``, following redirects within its origin only; the response is streamed."""
+def open_stream(upstream: Upstream, url: str, headers: dict[str, str]) -> "httpx.Response":
+    """GET ``url``, following redirects within its origin only; the response is streamed and
+    the caller closes it. Raises :class:`UpstreamError`."""
     client = http_client()
-    timeout = httpx.Timeout(settings.PROXY_TIMEOUT)
+    timeout = _httpx().Timeout(settings.PROXY_TIMEOUT)
     try:
         start = origin(url)
     except ValueError:
@@ -110,10 +122,10 @@ def _send(upstream: Upstream, url: str, headers: dict[str, str]) -> Iterator[htt
             auth = _auth_for(upstream, url)
             response = client.send(request, auth=auth, stream=True) if auth \
                 else client.send(request, stream=True)
-        except httpx.HTTPError as exc:
+        except _httpx().HTTPError as exc:
             raise UpstreamError(f"The upstream {upstream.name} could not be reached: "
                                 f"{type(exc).__name__}.") from None
-        except (httpx.InvalidURL, ValueError):  # a URL httpx cannot use
+        except (_httpx().InvalidURL, ValueError):  # a URL httpx cannot use
             raise UpstreamError(f"The upstream {upstream.name} gave an unusable URL.") from None
         if response.status_code in (301, 302, 303, 307, 308):
             location = response.headers.get("location", "")
@@ -128,13 +140,18 @@ def _send(upstream: Upstream, url: str, headers: dict[str, str]) -> Iterator[htt
                                     "origin, which is not followed.")
             url = target
             continue
-        try:
-            yield response
-        finally:
-            response.close()
-        return
+        return response
     raise UpstreamError(f"The upstream {upstream.name} redirected more than {MAX_REDIRECTS} "
                         "times.")
+
+
+@contextmanager
+def _send(upstream: Upstream, url: str, headers: dict[str, str]) -> Iterator["httpx.Response"]:
+    response = open_stream(upstream, url, headers)
+    try:
+        yield response
+    finally:
+        response.close()
 
 
 def read_capped(response: httpx.Response, limit: int, *, deadline: float | None = None) -> bytes:
@@ -152,7 +169,7 @@ def read_capped(response: httpx.Response, limit: int, *, deadline: float | None 
             if deadline is not None and time.monotonic() > deadline:
                 raise UpstreamError("The upstream took too long to answer.")
             chunks.append(chunk)
-    except httpx.HTTPError as exc:
+    except _httpx().HTTPError as exc:
         raise UpstreamError(f"The upstream's answer broke off: {type(exc).__name__}.") from None
     return b"".join(chunks)
 
@@ -189,16 +206,24 @@ def fetch_page(upstream: Upstream, normalized: str, *, etag: str = "",
             str(response.url))
 
 
-@contextmanager
-def open_file_stream(upstream: Upstream, url: str) -> Iterator[httpx.Response]:
-    """Stream a file (or ``.metadata``) the upstream listed: yields the 200 response, whose
-    body the caller reads with ``iter_bytes``; any other status raises UpstreamError.
+FILE_HEADERS = {"Accept": "*/*", "Accept-Encoding": "identity"}
+
+
+def open_file(upstream: Upstream, url: str) -> "httpx.Response":
+    """The streamed 200 response for a file (or ``.metadata``) the upstream listed; the
+    caller reads it with ``iter_raw`` and closes it. Any other status raises UpstreamError.
 
     Credentials go with it only when ``url`` is on the upstream's own origin.
     """
-    with _send(upstream, url, {"Accept": "*/*", "Accept-Encoding": "identity"}) as response:
-        if response.status_code != 200:
-            raise UpstreamError(f"The upstream {upstream.name} answered "
-                                f"{response.status_code} for a file.",
-                                status=response.status_code)
-        yield response
+    response = open_stream(upstream, url, FILE_HEADERS)
+    if response.status_code != 200:
+        response.close()
+        raise UpstreamError(f"The upstream {upstream.name} answered "
+                            f"{response.status_code} for a file.",
+                            status=response.status_code)
+    return response
+
+
+def http_errors() -> tuple[type[Exception], ...]:
+    """What reading the body of an upstream's response may raise."""
+    return (_httpx().HTTPError, UpstreamError)

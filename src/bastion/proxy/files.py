@@ -25,10 +25,9 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.parser import BytesHeaderParser
-from typing import Iterator
-from urllib.parse import urljoin, urlsplit
+from typing import TYPE_CHECKING, Iterator
+from urllib.parse import urlsplit
 
-import httpx
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
@@ -39,7 +38,11 @@ from bastion.events.services import RequestInfo, record
 from bastion.storage import get_store
 from bastion.storage.leftovers import UPLOAD_PREFIX, UPLOAD_SUFFIX
 
+from . import client
 from .models import UpstreamFile
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +50,7 @@ CHUNK = 64 * 1024
 METADATA_LIMIT = 1024 * 1024
 # Applies only when neither the page nor the response states a size.
 UNLISTED_SIZE_LIMIT = 8 * 1024 ** 3
-MAX_REDIRECTS = 5
 POLL_SECONDS = 0.1
-USER_AGENT = "bastion-proxy"
 
 
 class UpstreamUnavailable(Exception):
@@ -117,72 +118,21 @@ def count_download(file: UpstreamFile) -> None:
 
 
 # --- the HTTP fetch --------------------------------------------------------------------------
-# The lead points these at px-upstream's proxy/client.py (open_file_stream) on merge; until
-# then a small private client with the same rules: TLS verified, timeouts, credentials only to
-# the upstream's own origin, redirects only within the file URL's origin.
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-    return parts.scheme, (parts.hostname or "").lower(), port
-
-
-def _client() -> httpx.Client:
-    timeout = settings.PROXY_TIMEOUT
-    return httpx.Client(verify=True, timeout=httpx.Timeout(timeout), follow_redirects=False,
-                        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
-
-
-def _auth(upstream, url: str) -> httpx.BasicAuth | None:
-    if upstream.username and _origin(url) == _origin(upstream.url):
-        return httpx.BasicAuth(upstream.username, upstream.password)
-    return None
-
-
-def _open(client: httpx.Client, upstream, url: str) -> httpx.Response:
-    """The streamed response for ``url`` (caller closes it), following same-origin redirects.
-
-    Raises httpx.HTTPError for transport failures and _Refused for answers not to follow.
-    """
-    origin = _origin(url)
-    for _hop in range(MAX_REDIRECTS + 1):
-        request = client.build_request("GET", url)
-        response = client.send(request, auth=_auth(upstream, url), stream=True)
-        if response.status_code in (301, 302, 303, 307, 308):
-            location = response.headers.get("location", "")
-            response.close()
-            target = urljoin(url, location)
-            if not location or _origin(target) != origin:
-                raise _Refused(f"redirected off its origin to {_host(target)}")
-            url = target
-            continue
-        return response
-    raise _Refused("too many redirects")
-
-
-class _Refused(Exception):
-    pass
-
-
-def _host(url: str) -> str:
-    return urlsplit(url).hostname or "?"
-
-
-def open_file_stream(upstream, url: str) -> tuple[httpx.Client, httpx.Response]:
-    """A streamed 200 response for ``url``; raises UpstreamUnavailable otherwise."""
-    client = _client()
+def open_file_stream(upstream, url: str) -> "httpx.Response":
+    """A streamed 200 response for ``url`` (the caller closes it), through the process's one
+    upstream client (``client``: TLS verified, credentials only to the upstream's origin,
+    redirects only within it); raises UpstreamUnavailable otherwise."""
     try:
-        response = _open(client, upstream, url)
-    except (httpx.HTTPError, _Refused, ValueError) as exc:
-        client.close()
-        raise UpstreamUnavailable(_unreachable(upstream, url, exc)) from None
-    if response.status_code != 200:
-        response.close()
-        client.close()
-        raise UpstreamUnavailable(
-            f"upstream '{upstream.name}' answered {response.status_code} "
-            f"for {_filename(url)}", status=response.status_code)
-    return client, response
+        return client.open_file(upstream, url)
+    except client.UpstreamError as exc:
+        # The client's text may name the URL; the user is told the upstream and the file only.
+        log.warning("upstream %s failed for %s: %s", upstream.name, _filename(url), exc)
+        if exc.status is not None:
+            raise UpstreamUnavailable(f"upstream '{upstream.name}' answered {exc.status} "
+                                      f"for {_filename(url)}", status=exc.status) from None
+        raise UpstreamUnavailable(f"upstream '{upstream.name}' could not be reached for "
+                                  f"{_filename(url)}") from None
 
 
 def _mismatch_message(upstream, filename: str) -> str:
@@ -195,7 +145,7 @@ def _filename(url: str) -> str:
 
 def _unreachable(upstream, url: str, exc: Exception) -> str:
     # The exception's class only: its text may carry the URL with credentials in it.
-    detail = str(exc) if isinstance(exc, _Refused) else type(exc).__name__
+    detail = type(exc).__name__
     log.warning("upstream %s could not be reached for %s: %s", upstream.name, _filename(url),
                 detail)
     return f"upstream '{upstream.name}' could not be reached for {_filename(url)}"
@@ -268,7 +218,7 @@ def _first_fetch(file: UpstreamFile, claimed_at: datetime, *,
                  info: RequestInfo | None) -> Download:
     upstream = file.project.upstream
     try:
-        client, response = open_file_stream(upstream, file.url)
+        response = open_file_stream(upstream, file.url)
     except BaseException:
         _release(file, claimed_at)
         raise
@@ -276,27 +226,25 @@ def _first_fetch(file: UpstreamFile, claimed_at: datetime, *,
         size = _expected_size(file, response)
     except HashMismatch as exc:
         response.close()
-        client.close()
         _refuse(file, claimed_at, got=str(exc), info=info)
         raise HashMismatch(_mismatch_message(upstream, file.filename)) from None
-    stream = _Stream(_fetch(file, client, response, size, keep=True, claimed_at=claimed_at,
+    stream = _Stream(_fetch(file, response, size, keep=True, claimed_at=claimed_at,
                             info=info),
-                     lambda: (response.close(), client.close(), _release(file, claimed_at)))
+                     lambda: (response.close(), _release(file, claimed_at)))
     return Download(stored_path=None, stream=stream, size=size, sha256=file.sha256)
 
 
 def _pass_through(file: UpstreamFile, *, info: RequestInfo | None) -> Download:
-    client, response = open_file_stream(file.project.upstream, file.url)
+    response = open_file_stream(file.project.upstream, file.url)
     try:
         size = _expected_size(file, response)
     except HashMismatch as exc:
         response.close()
-        client.close()
         _record_mismatch(file, got=str(exc), info=info)
         raise HashMismatch(_mismatch_message(file.project.upstream, file.filename)) from None
-    stream = _Stream(_fetch(file, client, response, size, keep=False, claimed_at=None,
+    stream = _Stream(_fetch(file, response, size, keep=False, claimed_at=None,
                             info=info),
-                     lambda: (response.close(), client.close()))
+                     lambda: response.close())
     return Download(stored_path=None, stream=stream, size=size, sha256=file.sha256)
 
 
@@ -323,7 +271,7 @@ class _Stream:
         self._generator.close()
 
 
-def _expected_size(file: UpstreamFile, response: httpx.Response) -> int | None:
+def _expected_size(file: UpstreamFile, response: "httpx.Response") -> int | None:
     announced = response.headers.get("content-length")
     try:
         announced_size = int(announced) if announced is not None else None
@@ -346,7 +294,7 @@ def _temp_file():
                                        suffix=UPLOAD_SUFFIX, delete=True)
 
 
-def _fetch(file: UpstreamFile, client: httpx.Client, response: httpx.Response,
+def _fetch(file: UpstreamFile, response: "httpx.Response",
            size: int | None, *, keep: bool, claimed_at: datetime | None,
            info: RequestInfo | None) -> Iterator[bytes]:
     limit = size if size is not None else UNLISTED_SIZE_LIMIT
@@ -390,7 +338,7 @@ def _fetch(file: UpstreamFile, client: httpx.Client, response: httpx.Response,
                 # No Content-Length to fall short of: break the connection instead.
                 raise
             return
-        except httpx.HTTPError as exc:
+        except client.http_errors() as exc:
             log.warning("upstream %s failed mid-download of %s: %s", file.project.upstream.name,
                         file.filename, type(exc).__name__)
             if keep:
@@ -406,7 +354,6 @@ def _fetch(file: UpstreamFile, client: httpx.Client, response: httpx.Response,
             yield held
     finally:
         response.close()
-        client.close()
         if temp is not None:
             temp.close()  # deletes it
         if keep and not finished:
@@ -473,7 +420,7 @@ def metadata(file: UpstreamFile, *, info: RequestInfo | None = None) -> bytes | 
     upstream = file.project.upstream
     url = file.url + ".metadata"
     try:
-        client, response = open_file_stream(upstream, url)
+        response = open_file_stream(upstream, url)
     except UpstreamUnavailable as exc:
         if exc.status in (404, 410):  # listed, but the upstream has none after all
             return None
@@ -488,8 +435,8 @@ def metadata(file: UpstreamFile, *, info: RequestInfo | None = None) -> bytes | 
                 if len(body) > METADATA_LIMIT:
                     raise HashMismatch(f"more than {METADATA_LIMIT} bytes")
                 if time.monotonic() > deadline:
-                    raise httpx.ReadTimeout("metadata took too long")
-        except httpx.HTTPError as exc:
+                    raise client.UpstreamError("the metadata took too long")
+        except client.http_errors() as exc:
             raise UpstreamUnavailable(_unreachable(upstream, url, exc)) from None
     except HashMismatch as exc:
         _record_mismatch(file, got=str(exc), info=info, url=url,
@@ -497,7 +444,6 @@ def metadata(file: UpstreamFile, *, info: RequestInfo | None = None) -> bytes | 
         raise HashMismatch(_mismatch_message(upstream, _filename(url))) from None
     finally:
         response.close()
-        client.close()
     data = bytes(body)
     if file.metadata_sha256:
         got = hashlib.sha256(data).hexdigest()

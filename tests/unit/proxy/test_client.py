@@ -3,6 +3,8 @@ origin, capped bodies."""
 
 from __future__ import annotations
 
+from contextlib import closing
+
 import pytest
 from django.test import override_settings
 
@@ -39,7 +41,7 @@ def test_credentials_never_go_to_a_file_host(static_upstream, upstream_factory, 
     name = f"demo-{unique}"
     dist = file_host.add_sdist(Sdist(name, "1.0"))
     upstream = upstream_factory(static_upstream, username="ci", password="s3cret")
-    with client.open_file_stream(upstream, file_host.file_url(dist)) as response:
+    with closing(client.open_file(upstream, file_host.file_url(dist))) as response:
         assert b"".join(response.iter_bytes()) == dist.content
     (seen,) = file_host.requests_for(dist.filename)
     assert "authorization" not in seen.headers
@@ -51,7 +53,7 @@ def test_a_file_on_the_upstreams_origin_gets_the_credentials(static_upstream,
     dist = static_upstream.add_sdist(Sdist(name, "1.0"))
     static_upstream.credentials = ("ci", "s3cret")
     upstream = upstream_factory(static_upstream, username="ci", password="s3cret")
-    with client.open_file_stream(upstream, static_upstream.file_url(dist)) as response:
+    with closing(client.open_file(upstream, static_upstream.file_url(dist))) as response:
         assert b"".join(response.iter_bytes()) == dist.content
 
 
@@ -120,7 +122,7 @@ def test_a_private_upstreams_files_on_its_file_host_are_fetched_without_its_cred
     upstream = upstream_factory(static_upstream, username="ci", password="s3cret",
                                 file_hosts=["localhost"])
     assert client.fetch_page(upstream, name).status == 200
-    with client.open_file_stream(upstream, static_upstream.file_url(dist)) as response:
+    with closing(client.open_file(upstream, static_upstream.file_url(dist))) as response:
         assert b"".join(response.iter_bytes()) == dist.content
     (page,) = static_upstream.requests_for(f"/simple/{name}/")
     (file,) = static_upstream.requests_for(f"/files/{dist.project}/")
@@ -133,5 +135,5 @@ def test_an_unusable_or_unreachable_file_url_is_the_clients_own_error(
         static_upstream, upstream_factory, url):
     upstream = upstream_factory(static_upstream)
     with pytest.raises(client.UpstreamError):
-        with client.open_file_stream(upstream, url):
+        with closing(client.open_file(upstream, url)):
             pass
