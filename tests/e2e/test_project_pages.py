@@ -264,3 +264,28 @@ def test_sdist_only_release_and_project_without_releases_render(server, owner, u
     add(owner, sdist(name, "0.1"))
     page = get(server, f"/project/{name}/").text
     assert "source" in page and f"{name.replace('-', '_')}-0.1.tar.gz" in page
+
+
+def test_signed_in_users_see_what_each_view_hides_and_why(server, owner, unique):
+    from bastion.proxy import views_policy
+
+    name = f"heldpage-{unique}"
+    publish(owner, name, "1.0")
+    publish(owner, name, "2.0")
+    view = f"nov2{unique}"
+    views_policy.add_view(view, policy={"deny": [f"{name}>=2"]})
+    try:
+        page = get(server, f"/project/{name}/", cookies=session_cookie(owner)).text
+        assert "Held back by views" in page
+        assert f"/views/{view}/simple/" in page
+        assert f"Blocked by policy &#x27;{view}&#x27;: &#x27;{name} 2.0&#x27; matches the deny rule" in page
+        assert "Held back by views" not in get(server, f"/project/{name}/").text
+        # The view itself agrees: its page lists 1.0 only, and refuses 2.0's file by name.
+        listed = get(server, f"/views/{view}/simple/{name}/").text
+        assert f"-1.0-" in listed and f"-2.0-" not in listed
+        files = Project.objects.get(normalized_name=name).releases.get(version="2.0").files.all()
+        blocked = get(server, f"/views/{view}/packages/{files[0].path.removeprefix('packages/')}")
+        assert blocked.status_code == 403 and blocked.reason.startswith(f"Blocked by policy '{view}'")
+        assert get(server, f"/packages/{files[0].path.removeprefix('packages/')}").status_code == 200
+    finally:
+        views_policy.remove_view(view)

@@ -251,3 +251,30 @@ def test_real_packages_with_compiled_wheels_install_through_the_proxy_of_pypi(
             assert check.returncode == 0 and check.stdout.strip().endswith(".so"), check.stderr
     finally:
         upstreams.remove_upstream(upstream.name)
+
+
+def test_on_a_private_index_proxied_pages_and_files_need_a_token(private_server, tmp_path, env,
+                                                                 static_upstream,  # noqa: F811
+                                                                 upstream_factory, unique):  # noqa: F811
+    from tests.e2e.simple_support import full_reader, read_token
+
+    name = f"private-{unique}"
+    dist = static_upstream.add_wheel(_wheel(name, "1.0"), upload_time=OLD)
+    static_upstream.start()
+    upstream = upstream_factory(static_upstream)
+    page_url = f"{private_server.url}/simple/{name}/"
+    file_url = (f"{private_server.url}/packages/+upstream/{upstream.name}/{name}/"
+                f"{dist.filename}")
+    for url in (page_url, file_url, f"{private_server.url}/pypi/{name}/json"):
+        assert requests.get(url, timeout=30).status_code == 401, url
+    assert static_upstream.requests_for(f"/simple/{name}") == []  # nothing asked for a stranger
+    token = read_token(full_reader())
+    auth = ("__token__", token)
+    assert requests.get(page_url, auth=auth, timeout=30).status_code == 200
+    got = requests.get(file_url, auth=auth, timeout=30)
+    assert got.status_code == 200 and got.content == dist.content
+    python = new_venv(tmp_path / "private-uv", env)
+    index = page_url.replace("://", f"://__token__:{token}@").rsplit("/simple/", 1)[0] + "/simple/"
+    result = uv_install(python, index, [name], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert installed_version(python, _module(name)) == "1.0"
