@@ -1,0 +1,65 @@
+"""The gate: a view's policy applied to what the endpoints are about to show or send."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from bastion.core.policy import Candidate
+from bastion.proxy import gate
+from bastion.proxy import views_policy as vp
+from bastion.proxy.models import PolicyBlock, View
+
+
+@pytest.fixture
+def view_name(unique):
+    name = f"g-{unique}"
+    yield name
+    if View.objects.filter(name=name).exists():
+        vp.remove_view(name)
+
+
+def upstream(project: str, version: str, age: timedelta) -> Candidate:
+    when = timezone.now() - age
+    return Candidate(project=project, version=version, filename=f"{project}-{version}.tar.gz",
+                     uploaded=when, first_seen=when, local=False)
+
+
+def test_a_page_judged_under_a_cooldown_expires_when_the_held_file_comes_of_age(view_name, unique):
+    vp.add_view(view_name, policy={"min_age_hours": 24})
+    state = gate.view_state(view_name)
+    young, old = upstream(f"p-{unique}", "2.0", timedelta(hours=1)), \
+        upstream(f"p-{unique}", "1.0", timedelta(days=5))
+    judgement = gate.judge(state, f"p-{unique}", [young, old])
+    assert list(judgement.hidden) == [young.filename]
+    coming_of_age = (young.uploaded + timedelta(hours=24)).timestamp()
+    assert abs(judgement.valid_until - coming_of_age) < 1
+    row = PolicyBlock.objects.get(view_name=view_name, filename=young.filename)
+    assert not row.direct and "younger than the 1-day cooldown" in row.reason
+
+
+def test_the_state_is_kept_by_revision_and_follows_a_change(view_name):
+    view = vp.add_view(view_name, policy={})
+    state = gate.view_state(view_name)
+    assert gate.view_state(view_name, state.revision) is state  # no query, the same state
+    assert not state.affects_local
+    vp.set_view(view_name, policy={"deny": ["evil-*"]})
+    changed = gate.view_state(view_name, View.objects.get(pk=view.pk).revision)
+    assert changed is not state and changed.affects_local
+    assert not gate.name_listed(changed, "evil-thing") and gate.name_listed(changed, "good")
+    assert gate.view_state(view_name, None) is None  # the caller's query found no such view
+
+
+def test_a_stored_policy_that_no_longer_parses_hides_everything(view_name, unique):
+    view = vp.add_view(view_name, policy={})
+    # Edited by hand in the database: no service would store it.
+    View.objects.filter(pk=view.pk).update(policy={"min_age_hours": "soon"}, revision=99)
+    state = gate.view_state(view_name, 99)
+    assert state.policy is None and state.affects_local
+    candidate = upstream(f"p-{unique}", "1.0", timedelta(days=30))
+    judgement = gate.judge(state, candidate.project, [candidate], record=False)
+    assert judgement.hidden[candidate.filename].reason.startswith(
+        f"Blocked by policy '{view_name}': its stored policy is invalid")
+    assert not gate.name_listed(state, candidate.project)
