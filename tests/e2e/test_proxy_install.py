@@ -278,3 +278,95 @@ def test_on_a_private_index_proxied_pages_and_files_need_a_token(private_server,
     result = uv_install(python, index, [name], env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert installed_version(python, _module(name)) == "1.0"
+
+
+@pytest.fixture
+def upstream_bastion(tmp_path_factory):
+    """A second Bastion, with its own data directory and SQLite database, as the upstream."""
+    import os
+
+    from tests.conftest import Server
+
+    data = tmp_path_factory.mktemp("upstream-bastion")
+    env = {"BASTION_DATA_DIR": str(data), "BASTION_DATABASE_URL": "",
+           "BASTION_REQUIRE_2FA": "false", "BASTION_TASKS_BACKEND": "immediate"}
+    full = {**os.environ, **env}
+    done = subprocess.run([sys.executable, "-m", "bastion.cli", "init", "--quiet"], env=full,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    made = subprocess.run([sys.executable, "-m", "bastion.cli", "admin", "create-user", "up",
+                           "--email", "up@example.com", "--password-stdin"], env=full,
+                          input="a long enough passphrase for tests\n", capture_output=True,
+                          text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    token = subprocess.run([sys.executable, "-m", "bastion.cli", "admin", "create-token", "up"],
+                           env=full, capture_output=True, text=True, timeout=120)
+    assert token.returncode == 0, token.stderr
+    srv = Server(env)
+    srv.token = token.stdout.strip().splitlines()[-1]
+    yield srv
+    srv.stop()
+
+
+def test_another_bastion_as_the_upstream_serves_installs_and_they_survive_its_stop(
+        server, upstream_bastion, tmp_path, env, unique):
+    from bastion.proxy import upstreams
+
+    from tests.e2e.uploads import upload
+
+    app, lib = f"chained-app-{unique}", f"chained-lib-{unique}"
+    for artifact in (_wheel(lib, "1.0"), _wheel(lib, "1.1"), _wheel(app, "3.0", f"{lib}>=1")):
+        sent = upload(upstream_bastion, upstream_bastion.token, artifact)
+        assert sent.status_code == 200, sent.reason
+    upstream = upstreams.add_upstream(f"chain-{unique}", upstream_bastion.url + "/simple/",
+                                      include=[f"*{unique}*"], page_ttl=1)
+    try:
+        # Just uploaded upstream: the default view's cooldown holds it back...
+        held = requests.get(f"{server.url}/simple/{lib}/", headers={"Accept": JSON}, timeout=30)
+        assert held.status_code == 200 and held.json()["files"] == []
+        # ...and a view without one lets a CI that wants it now have it.
+        view = f"nocool{unique}"
+        assert _cli("view", "add", view, "--min-age", "0").returncode == 0
+        try:
+            index = f"{server.url}/views/{view}/simple/"
+            for tool, install in (("pip", pip_install), ("uv", uv_install)):
+                python = new_venv(tmp_path / f"chain-{tool}", env)
+                result = install(python, index, [app], env)
+                assert result.returncode == 0, f"{tool}: {result.stdout}{result.stderr}"
+                assert installed_version(python, _module(lib)) == "1.1", tool
+            page = requests.get(f"{index}{lib}/", headers={"Accept": JSON}, timeout=30).json()
+            assert all(f["upload-time"].endswith("Z") and f["core-metadata"]
+                       for f in page["files"])
+            time.sleep(1.2)  # past the page TTL: the next install must revalidate, and cannot
+            upstream_bastion.stop()
+            python = new_venv(tmp_path / "chain-after", env)
+            result = uv_install(python, index, [app], env)
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert installed_version(python, _module(app)) == "3.0"
+        finally:
+            _cli("view", "remove", view)
+    finally:
+        upstreams.remove_upstream(upstream.name)
+
+
+def test_files_of_an_upstream_without_upload_times_are_aged_from_first_sight(
+        server, static_upstream, upstream_factory, unique):  # noqa: F811
+    name = f"undated-{unique}"
+    dist = static_upstream.add_wheel(_wheel(name, "1.0"))  # no upload-time, as pypiserver
+    static_upstream.start()
+    upstream_factory(static_upstream)
+    page = requests.get(f"{server.url}/simple/{name}/", headers={"Accept": JSON}, timeout=30)
+    data = page.json()
+    assert data["files"] == []  # first seen just now: younger than the cooldown
+    assert "aged from when Bastion first saw them" in data["meta"]["_bastion-note"]
+    assert "aged from when Bastion first saw them" in requests.get(
+        f"{server.url}/simple/{name}/", timeout=30).text
+    view = f"undated{unique}"
+    assert _cli("view", "add", view, "--min-age", "0").returncode == 0
+    try:
+        listed = requests.get(f"{server.url}/views/{view}/simple/{name}/",
+                              headers={"Accept": JSON}, timeout=30).json()["files"]
+        assert [f["filename"] for f in listed] == [dist.filename]
+        assert "upload-time" not in listed[0]  # never a guess presented as the upstream's
+    finally:
+        _cli("view", "remove", view)
