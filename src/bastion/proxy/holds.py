@@ -13,7 +13,6 @@ a network call must not run under the lock).
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -70,25 +69,14 @@ def check_new_name(sender, *, name: str, user, **kwargs) -> None:
     raise ValidationError(_refusal(name, served, hold))
 
 
-def _may_serve(normalized: str) -> list[Upstream]:
-    """The enabled upstreams resolve would ask, in its order; none, and it is not asked.
-
-    The same matching as pages.resolve's (fnmatchcase on the normalized name): an upstream
-    counted here that resolve never asks would read as "could not be checked" below.
-    """
-    return [u for u in Upstream.objects.filter(enabled=True).order_by("priority", "name")
-            if not u.include or any(fnmatch.fnmatchcase(normalized, str(p))
-                                    for p in u.include)]
-
-
 def _served_upstream(normalized: str, *, live: bool) -> _Served | None:
-    candidates = _may_serve(normalized)
+    # Exactly the upstreams resolve would ask: one counted here that resolve never asks
+    # would read as "could not be checked" below.
+    candidates = pages.matching_upstreams(normalized)
     if not candidates:
         return None
     try:
         resolution = pages.resolve(normalized, live=live)
-    except NotImplementedError:
-        raise
     except Exception as exc:  # fail closed: an unanswered question is not a "no"
         logger.warning("could not check upstreams for the new name %r (%s)", normalized,
                        type(exc).__name__)
