@@ -601,7 +601,7 @@ def cmd_projects(args) -> int:
     _setup_django()
     from .core.errors import ValidationError
     from .packaging import admin_queries
-    from .packaging.services import human_size
+    from .core.sizes import format_size
 
     filters = admin_queries.ProjectFilters(
         q=args.name or "", owner=args.owner or "", status=args.status or "",
@@ -618,7 +618,7 @@ def cmd_projects(args) -> int:
         last = p.last_upload.isoformat(timespec="minutes") if p.last_upload else "never"
         flags = (" single-owner" if p.owners == 1 else "") + \
             (" member-without-2fa" if p.member_without_2fa else "")
-        print(_printable(f"{p.name} status={p.status} size={human_size(p.total_size)} "
+        print(_printable(f"{p.name} status={p.status} size={format_size(p.total_size)} "
                          f"owners={p.owners} members={p.members} last_upload={last}{flags}"))
     return 0
 
@@ -633,14 +633,14 @@ def _set_upload_limit(args, info) -> str:
     from django.conf import settings
 
     from .packaging import moderation
-    from .packaging.services import human_size
+    from .core.sizes import format_size
 
     project = moderation.set_upload_limit(args.project, parse_size(args.size), info=info)
     limit = project.upload_limit
     if limit is None:
         return (f"{project.name} accepts files up to the index's default again "
-                f"({human_size(settings.MAX_FILE_SIZE)})")
-    return f"{project.name} accepts files up to {human_size(limit)} ({limit} bytes)"
+                f"({format_size(settings.MAX_FILE_SIZE)})")
+    return f"{project.name} accepts files up to {format_size(limit)} ({limit} bytes)"
 
 
 def _revoke_token(args, info) -> str:

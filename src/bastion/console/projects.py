@@ -27,7 +27,8 @@ from bastion.core.text import one_line
 from bastion.events.services import RequestInfo
 from bastion.packaging import admin_queries, moderation, name_rules
 from bastion.packaging.models import Project, ProjectStatus
-from bastion.packaging.services import find_project, human_size
+from bastion.core.sizes import format_size
+from bastion.packaging.services import find_project
 
 from .access import console_view
 
@@ -87,9 +88,9 @@ def _render_project(request, project: Project, *, error: str = "", status: int =
     detail = admin_queries.project_detail(project)
     return render(request, "console/project.html", {
         "area": "projects", "project": project, "detail": detail, "error": error,
-        "upload_limit": human_size(detail.upload_limit),
-        "total_size_limit": human_size(detail.total_size_limit),
-        "total_size": human_size(project.total_size),
+        "upload_limit": format_size(detail.upload_limit),
+        "total_size_limit": format_size(detail.total_size_limit),
+        "total_size": format_size(project.total_size),
     }, status=status)
 
 
@@ -181,7 +182,7 @@ def upload_limit(request, project):
         return _("{project} accepts files up to the index's default again.").format(
             project=project.name)
     return _("{project} accepts files up to {size}.").format(
-        project=project.name, size=human_size(updated.upload_limit))
+        project=project.name, size=format_size(updated.upload_limit))
 
 
 # --- prohibited and reserved names ------------------------------------------------------------

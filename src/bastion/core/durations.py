@@ -33,12 +33,3 @@ def format_duration(value: timedelta) -> str:
         if seconds and seconds % scale == 0:
             return f"{seconds // scale}{unit}"
     return f"{seconds}s"
-
-
-def format_bytes(size: int) -> str:
-    """``1.5 GiB``, ``300 MiB``, ``12 bytes``: binary units, as administrators type them."""
-    for unit, scale in (("TiB", 1024 ** 4), ("GiB", 1024 ** 3), ("MiB", 1024 ** 2),
-                        ("KiB", 1024)):
-        if size >= scale:
-            return f"{size / scale:.4g} {unit}"
-    return f"{size} bytes"

@@ -207,9 +207,11 @@ def license_expression_denied(expression: str, denied: Iterable[str]) -> bool | 
 
 # --- the policy ----------------------------------------------------------------------------
 
-def _parse_time(value: object) -> datetime:
+def parse_moment(value: object, *, what: str = "'frozen_at'") -> datetime:
+    """An ISO 8601 date or time (``Z`` or an offset; none: UTC) as an aware UTC datetime;
+    ``what`` names the field in the one-line refusal."""
     if not isinstance(value, str) or len(value) > 40:
-        raise ValidationError("'frozen_at' must be a date or time in ISO 8601, "
+        raise ValidationError(f"{what} must be a date or time in ISO 8601, "
                               "like 2026-11-01T00:00:00Z.")
     text = value.strip()
     if text.endswith(("Z", "z")):
@@ -217,12 +219,12 @@ def _parse_time(value: object) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise ValidationError(f"'frozen_at' must be a date or time in ISO 8601, like "
+        raise ValidationError(f"{what} must be a date or time in ISO 8601, like "
                               f"2026-11-01T00:00:00Z, not '{_short(value, 40)}'.") from None
     try:
         return _utc(moment).astimezone(timezone.utc)
     except (OverflowError, ValueError):
-        raise ValidationError(f"'frozen_at' is out of range: '{_short(value, 40)}'.") from None
+        raise ValidationError(f"{what} is out of range: '{_short(value, 40)}'.") from None
 
 
 def _texts(data: dict, key: str, limit: int, parse: Callable[[object], object]) -> tuple:
@@ -291,7 +293,7 @@ class Policy:
         if not isinstance(hold_local, bool):
             raise ValidationError("'hold_local' must be true or false.")
         frozen = data.get("frozen_at")
-        frozen_at = None if frozen is None else _parse_time(frozen)
+        frozen_at = None if frozen is None else parse_moment(frozen)
         unknown_license = data.get("license_unknown", "allow")
         if unknown_license not in LICENSE_UNKNOWN_CHOICES:
             raise ValidationError("'license_unknown' must be 'allow' or 'deny'.")

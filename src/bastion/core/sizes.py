@@ -1,4 +1,5 @@
-"""Sizes as administrators type them: ``300MiB``, ``2G``, ``1048576``, ``default``."""
+"""Sizes as administrators type them (``300MiB``, ``2G``, ``1048576``, ``default``) and read
+them (``1.5 GiB``)."""
 
 from __future__ import annotations
 
@@ -22,3 +23,12 @@ def parse_size(text: str) -> int | None:
         raise ValidationError(f"'{text[:MAX_LENGTH]}' is not a size: write bytes, or a number "
                               "with KiB, MiB, GiB or TiB (e.g. 300MiB), or 'default'.")
     return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def format_size(size: int) -> str:
+    """``1.5 GiB``, ``300 MiB``, ``12 bytes``: binary units, as administrators type them."""
+    for unit, scale in (("TiB", 1024 ** 4), ("GiB", 1024 ** 3), ("MiB", 1024 ** 2),
+                        ("KiB", 1024)):
+        if size >= scale:
+            return f"{size / scale:.4g} {unit}"
+    return f"{size} bytes"

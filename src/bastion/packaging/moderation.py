@@ -13,6 +13,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext as _, gettext_lazy
 
 from bastion.core.errors import ValidationError
+from bastion.core.sizes import format_size
 from bastion.events import tags
 from bastion.events.services import RequestInfo, record
 
@@ -20,7 +21,7 @@ from bastion.accounts.services import is_admin
 
 from . import lifecycle, notifications, roles
 from .models import Project, ProjectStatus, RoleInvitation
-from .services import PermissionDenied, find_project, human_size, set_project_status
+from .services import PermissionDenied, find_project, set_project_status
 
 # A BigIntegerField holds more, but no store takes a single file anywhere near this.
 MAX_UPLOAD_LIMIT = 2 ** 50
@@ -106,7 +107,7 @@ def set_upload_limit(name: str, limit: int | None, *, actor=None,
     require_admin(actor)
     if limit is not None and not 0 < limit <= MAX_UPLOAD_LIMIT:
         raise ValidationError(_("The upload limit must be between 1 byte and {size}.").format(
-            size=human_size(MAX_UPLOAD_LIMIT)))
+            size=format_size(MAX_UPLOAD_LIMIT)))
     with transaction.atomic():
         project = _locked(name)
         previous = project.upload_limit
@@ -117,7 +118,7 @@ def set_upload_limit(name: str, limit: int | None, *, actor=None,
         project.upload_limit = limit
         record(tags.PROJECT_UPLOAD_LIMIT_CHANGE, info=info, actor=actor, user=actor,
                project=project, additional={"from": previous, "to": limit})
-        effective = human_size(limit if limit is not None else settings.MAX_FILE_SIZE)
+        effective = format_size(limit if limit is not None else settings.MAX_FILE_SIZE)
         notifications.notify_owners(project, gettext_lazy("upload limit changed"), format_lazy(
             gettext_lazy("An administrator set the largest file {project} accepts to {size} "
                          "(the index's default).") if limit is None else

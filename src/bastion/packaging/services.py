@@ -19,6 +19,7 @@ from django.utils import timezone
 from packaging.utils import canonicalize_name, canonicalize_version
 
 from bastion.core import names
+from bastion.core.sizes import format_size
 from bastion.core.descriptions import RenderedDescription
 from bastion.core.errors import ValidationError
 from bastion.events import tags
@@ -147,27 +148,20 @@ def check_can_upload(user, project: Project, role=_LOOK_IT_UP) -> None:
         )
 
 
-def human_size(size: int) -> str:
-    for unit, scale in (("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024)):
-        if size >= scale:
-            return f"{size / scale:.4g} {unit}"
-    return f"{size} bytes"
-
-
 def check_upload_size(project: Project | None, size: int, name: str = "") -> None:
     """Refuse a file over the per-file or per-project limit (``project`` None: a new one)."""
     label = project.name if project is not None else name
     limit = (project.upload_limit if project is not None else None) or settings.MAX_FILE_SIZE
     if size > limit:
         raise ValidationError(
-            f"File too large. Limit for project '{label}' is {human_size(limit)}."
+            f"File too large. Limit for project '{label}' is {format_size(limit)}."
         )
     total_limit = (project.total_size_limit if project is not None else None) or settings.MAX_PROJECT_SIZE
     total = project.total_size if project is not None else 0
     if total + size > total_limit:
         raise ValidationError(
             f"Project size too large. Limit for project '{label}' total size is "
-            f"{human_size(total_limit)}."
+            f"{format_size(total_limit)}."
         )
 
 

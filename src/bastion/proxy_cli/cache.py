@@ -19,27 +19,28 @@ def register(admin, command) -> None:
 
 
 def _prune(args, info) -> str:
-    from bastion.core.durations import format_bytes, format_duration, parse_duration
+    from bastion.core.durations import format_duration, parse_duration
+    from bastion.core.sizes import format_size
     from bastion.proxy import retention
 
     age = parse_duration(args.not_downloaded_for)
     report = retention.prune(age, dry_run=args.dry_run, info=info)
     verb = "would prune" if report.dry_run else "pruned"
     lines = [f"{verb} {report.files} cached upstream file{'s' if report.files != 1 else ''} "
-             f"({format_bytes(report.bytes)}) not downloaded for {format_duration(age)}"]
+             f"({format_size(report.bytes)}) not downloaded for {format_duration(age)}"]
     if report.largest_projects:
         lines.append("largest projects:")
-        lines += [f"  {name}  {files} file{'s' if files != 1 else ''}  {format_bytes(size)}"
+        lines += [f"  {name}  {files} file{'s' if files != 1 else ''}  {format_size(size)}"
                   for name, files, size in report.largest_projects]
     return "\n".join(lines)
 
 
 def _stats(args, info) -> str:
-    from bastion.core.durations import format_bytes
+    from bastion.core.sizes import format_size
     from bastion.proxy import retention
 
     stats = retention.stats()
-    lines = [f"cached upstream files: {stats.files} ({format_bytes(stats.bytes)})"]
-    lines += [f"  {name}  {files} file{'s' if files != 1 else ''}  {format_bytes(size)}"
+    lines = [f"cached upstream files: {stats.files} ({format_size(stats.bytes)})"]
+    lines += [f"  {name}  {files} file{'s' if files != 1 else ''}  {format_size(size)}"
               for name, files, size in stats.upstreams]
     return "\n".join(lines)

@@ -8,50 +8,42 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
-DURATION = re.compile(r"^\s*(\d{1,6})\s*([hd]?)\s*$", re.IGNORECASE)
 POLICY_LISTS = {"allow": "allow", "deny": "deny", "deny_license": "deny_licenses",
                 "deny_classifier": "deny_classifiers"}
 
 
 def _hours(text: str) -> int | None:
     """``72h``, ``3d``, ``0`` (hours when no unit); ``default``: the setting's."""
+    from bastion.core.durations import parse_duration
     from bastion.core.errors import ValidationError
 
-    if text.strip().lower() == "default":
+    text = text.strip()
+    if text.lower() == "default":
         return None
-    match = DURATION.match(text)
-    if not match:
+    if text.isdigit() and len(text) <= 6:
+        return int(text)
+    try:
+        seconds = parse_duration(text).total_seconds()
+    except ValidationError:
+        seconds = -1
+    if seconds < 0 or seconds % 3600:
         raise ValidationError(f"--min-age must be hours or days like 72h, 3d or 0 (or "
                               f"'default'), not '{text[:40]}'.")
-    value, unit = int(match.group(1)), match.group(2).lower()
-    return value * 24 if unit == "d" else value
-
-
-def _moment(text: str, *, option: str) -> datetime:
-    from bastion.core.errors import ValidationError
-
-    value = text.strip()
-    if value.endswith(("Z", "z")):
-        value = value[:-1] + "+00:00"
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValidationError(f"{option} must be a date or time in ISO 8601, like "
-                              f"2026-11-01T00:00:00Z, not '{text[:40]}'.") from None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+    return int(seconds // 3600)
 
 
 def _expiry(text: str) -> datetime:
     """``7d``, ``12h`` from now, or an ISO date/time."""
-    match = DURATION.match(text)
-    if match and match.group(2):
-        value, unit = int(match.group(1)), match.group(2).lower()
-        return datetime.now(timezone.utc) + (timedelta(days=value) if unit == "d"
-                                             else timedelta(hours=value))
-    return _moment(text, option="--expires")
+    from bastion.core.durations import parse_duration
+    from bastion.core.errors import ValidationError
+    from bastion.core.policy import parse_moment
+
+    try:
+        return datetime.now(timezone.utc) + parse_duration(text)
+    except ValidationError:
+        return parse_moment(text, what="--expires")
 
 
 def _policy_options(p, *, changing: bool) -> None:
@@ -88,8 +80,8 @@ def _apply(policy: dict, args) -> dict:
         if args.frozen_at.strip().lower() == "none":
             policy["frozen_at"] = None
         else:
-            frozen = _moment(args.frozen_at, option="--frozen-at")
-            policy["frozen_at"] = frozen.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            # Checked and stored in canonical form by the policy itself.
+            policy["frozen_at"] = args.frozen_at.strip()
     if args.license_unknown is not None:
         policy["license_unknown"] = args.license_unknown
     if args.hold_local is not None:

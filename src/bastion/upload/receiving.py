@@ -20,7 +20,7 @@ from django.conf import settings
 from django.utils.datastructures import MultiValueDict
 
 from bastion.core.errors import ValidationError
-from bastion.packaging.services import human_size
+from bastion.core.sizes import format_size
 from bastion.storage.leftovers import UPLOAD_PREFIX, UPLOAD_SUFFIX
 
 from .form import MAX_FIELDS_BYTES, MAX_UTF8_BYTES_PER_CHARACTER, max_characters, too_long
@@ -121,7 +121,7 @@ def check_declared_length(request, max_file_size: int) -> None:
         raise ValidationError("The Content-Length header is not a number.") from None
     if length > max_file_size + MAX_FIELDS_BYTES + _ENVELOPE_SLACK:
         raise ValidationError(
-            f"File too large. The limit is {human_size(max_file_size)} per file."
+            f"File too large. The limit is {format_size(max_file_size)} per file."
         )
 
 
@@ -181,7 +181,7 @@ class _FormReader:
             raise ValidationError(self.field_refused)
         if self.too_large:
             raise ValidationError(
-                f"File too large. The limit is {human_size(self.max_file_size)} per file."
+                f"File too large. The limit is {format_size(self.max_file_size)} per file."
             )
 
     def _on(self, event) -> None:
@@ -209,7 +209,7 @@ class _FormReader:
             if self.field_bytes > self.max_fields_bytes:
                 raise ValidationError(
                     f"The form fields of this upload are larger than "
-                    f"{human_size(self.max_fields_bytes)} in total.", status=413,
+                    f"{format_size(self.max_fields_bytes)} in total.", status=413,
                 )
             self._field_value.append(event)
 

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from bastion.core.durations import format_bytes, format_duration, parse_duration
+from bastion.core.durations import format_duration, parse_duration
+from bastion.core.sizes import format_size
 from bastion.core.errors import ValidationError
 
 
@@ -39,4 +40,4 @@ def test_durations_format_exactly(value, text):
     (300 * 1024 ** 2, "300 MiB"), (5 * 1024 ** 4, "5 TiB"),
 ])
 def test_sizes_read_in_binary_units(size, text):
-    assert format_bytes(size) == text
+    assert format_size(size) == text
