@@ -116,6 +116,37 @@ def resolve(normalized: str, *, live: bool = True) -> Resolution | None:
     return None
 
 
+# Resolutions kept per process: name -> (generation, valid until (time.time()), resolution).
+_resolved: dict[str, tuple[int, float, Resolution]] = {}
+_resolved_lock = threading.Lock()
+MAX_REMEMBERED_RESOLUTIONS = 10_000
+
+
+def resolve_known(normalized: str, generation: int) -> Resolution | None:
+    """:func:`resolve` for the read endpoints' hot path: a resolution found earlier in this
+    process is used again, with no query, while its page is within its TTL and nothing at all
+    has changed on the index since (``generation``: the event log's last sequence, which
+    every change of state moves: an upstream's, a name rule's, a view's).
+
+    Within the TTL no other process refreshes the page either, so the page this process
+    rendered from it is still the database's. Names that resolve to nothing are not kept.
+    """
+    now = time.time()
+    kept = _resolved.get(normalized)
+    if kept is not None and kept[0] == generation and now < kept[1]:
+        return kept[2]
+    resolution = resolve(normalized)
+    if resolution is not None:
+        page = resolution.project
+        until = (now + settings.PROXY_RETRY_SECONDS if resolution.stale
+                 else page.fetched.timestamp() + ttl_of(resolution.upstream))
+        with _resolved_lock:
+            if len(_resolved) >= MAX_REMEMBERED_RESOLUTIONS:
+                _resolved.clear()
+            _resolved[normalized] = (generation, until, resolution)
+    return resolution
+
+
 def listed_files(project: UpstreamProject) -> list[UpstreamFile]:
     """The files the upstream's page lists now, in version then filename order."""
     rows = list(project.files.filter(listed=True))

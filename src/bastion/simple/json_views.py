@@ -22,7 +22,7 @@ from .cache import Page
 from .cache import pages as page_cache
 from .pages import Listing, dump_json, iso_z, local_file_prefix
 from .responses import json_error, page_response, permanent_redirect, read_only
-from .views import ProjectState, local_project, upstream_listing
+from .views import ProjectState, lookup, upstream_listing
 
 VARY = "Accept-Encoding"
 
@@ -233,9 +233,10 @@ def project_json(request, name: str, version: str | None = None, view: str = DEF
         return not_found
     canonical = canonicalize_version(version) if version is not None else None
     base_url = _base_url(request)
-    project = local_project(normalized, view)
+    found = lookup(normalized, view)
+    project = found.project
     if project is None:
-        return _upstream_json(request, normalized, canonical, version, base_url, view)
+        return _upstream_json(request, normalized, canonical, version, base_url, view, found)
     if project.status == ProjectStatus.QUARANTINED:
         return not_found
     state = gate.view_state(view, project.view_revision)
@@ -262,12 +263,12 @@ def project_json(request, name: str, version: str | None = None, view: str = DEF
 
 
 def _upstream_json(request, normalized: str, canonical: str | None, version: str | None,
-                   base_url: str, view: str):
-    state = gate.view_state(view)
+                   base_url: str, view: str, found):
+    state = gate.view_state(view, found.view_revision)
     if state is None:
         return json_error(404, f"Not Found: no view named '{view}'.")
     try:
-        resolution = proxy_pages.resolve(normalized)
+        resolution = proxy_pages.resolve_known(normalized, found.generation)
     except proxy_pages.UpstreamUnavailable as exc:
         return json_error(502, f"Bad Gateway: {exc}")
     if resolution is None or resolution.project.status == ProjectStatus.QUARANTINED:

@@ -12,6 +12,7 @@ from packaging.utils import canonicalize_name, canonicalize_version
 
 from bastion.core import names
 from bastion.core.negotiation import SIMPLE_TYPES, TEXT_HTML, simple_format
+from bastion.events.models import IndexState
 from bastion.events.services import current_serial
 from bastion.packaging.models import Project, ProjectStatus
 from bastion.packaging.queries import version_key
@@ -45,26 +46,41 @@ class ProjectState:
     view_revision: int | None  # the asked-for view's revision; None: no such view
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """What one statement says about a name: its local project (None: there is none), the
+    asked-for view's revision, and the index's generation (the event log's last sequence:
+    anything that changed moved it)."""
+
+    project: ProjectState | None
+    view_revision: int | None
+    generation: int
+
+
 # Every index request runs this one statement: written by hand (through Django's connection),
 # because the ORM would spend longer building it than the rest of a cached page's view takes,
-# and many times what the database needs to answer it (bench/README.md). It also reads the
-# revision of the view asked for, so that a local page costs no second query. The only
-# hand-written SQL in Bastion; the project's other reads and all its writes use the ORM.
-_PROJECT_STATE_SQL = (
-    f"SELECT id, name, last_serial, status, status_reason, "
-    f"(SELECT revision FROM {View._meta.db_table} WHERE name = %s) "
-    f"FROM {Project._meta.db_table} WHERE normalized_name = %s"
+# and many times what the database needs to answer it (bench/README.md). It always returns one
+# row, so that a name with no local project learns the view's revision and the generation that
+# let a cached upstream page be served with no further query. The only hand-written SQL in
+# Bastion; the project's other reads and all its writes use the ORM.
+_LOOKUP_SQL = (
+    f"SELECT (SELECT revision FROM {View._meta.db_table} WHERE name = %s), "
+    f"(SELECT last_event_sequence FROM {IndexState._meta.db_table} WHERE id = 1), "
+    f"p.id, p.name, p.last_serial, p.status, p.status_reason "
+    f"FROM (SELECT 1 AS one) AS o LEFT JOIN {Project._meta.db_table} AS p "
+    f"ON p.normalized_name = %s"
 )
 
 
-def local_project(normalized: str, view: str = DEFAULT_VIEW) -> ProjectState | None:
-    """The local project by normalized name, whatever its status, or None if there is none."""
+def lookup(normalized: str, view: str = DEFAULT_VIEW) -> Lookup:
     with connection.cursor() as cursor:
-        cursor.execute(_PROJECT_STATE_SQL, [view, normalized])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    return ProjectState(row[0], row[1], normalized, row[2], row[3], row[4], row[5])
+        cursor.execute(_LOOKUP_SQL, [view, normalized])
+        revision, generation, *project = cursor.fetchone()
+    state = None
+    if project[0] is not None:
+        state = ProjectState(project[0], project[1], normalized, project[2], project[3],
+                             project[4], revision)
+    return Lookup(state, revision, generation or 0)
 
 
 def _negotiated(request) -> str | None:
@@ -125,9 +141,10 @@ def _detail(request, name: str, *, location: str, media_type: str | None = None,
     # A name this reader may not read is answered exactly as one that does not exist.
     if not reader.may_read(normalized):
         return _not_found(normalized)
-    project = local_project(normalized, view)
+    found = lookup(normalized, view)
+    project = found.project
     if project is None:
-        return _upstream_detail(request, normalized, media_type, view)
+        return _upstream_detail(request, normalized, media_type, view, found)
     if project.status == ProjectStatus.QUARANTINED:
         return _not_found(normalized)  # and never looked for upstream (PEP 792)
     state = gate.view_state(view, project.view_revision)
@@ -174,12 +191,12 @@ def upstream_listing(resolution, view: str) -> tuple[pages.Listing, list]:
     return listing, [gate.upstream_candidate(f, normalized) for f in rows]
 
 
-def _upstream_detail(request, normalized: str, media_type: str, view: str):
-    state = gate.view_state(view)
+def _upstream_detail(request, normalized: str, media_type: str, view: str, found: Lookup):
+    state = gate.view_state(view, found.view_revision)
     if state is None:
         return _no_view(view)
     try:
-        resolution = proxy_pages.resolve(normalized)
+        resolution = proxy_pages.resolve_known(normalized, found.generation)
     except proxy_pages.UpstreamUnavailable as exc:
         return text_error(502, f"Bad Gateway: {exc}", vary=VARY)
     if resolution is None:
