@@ -333,6 +333,15 @@ class BastionProxy(Bastion):
                 raise MissingFeature(f"this Bastion has no 'bastion {' '.join(args[:-1])}' yet "
                                      "(the proxy is not merged on this branch)")
 
+    def versions(self) -> dict:
+        # The code that runs may not be this checkout's (PYTHONPATH pointing at another tree).
+        where = subprocess.run([str(VENV_BIN / "python"), "-c", "import bastion; print(bastion.__file__)"],
+                               capture_output=True, text=True, timeout=60).stdout.strip()
+        source = Path(where).parent if where else REPO
+        rev = subprocess.run(["git", "-C", str(source), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=60).stdout.strip()
+        return {**super().versions(), "bastion": rev, "source": str(source)}
+
     def prepare(self) -> None:
         self._cli("init", "--quiet")
         self._cli("admin", "upstream", "add", "local", self.upstream.index_url, "--page-ttl", str(PAGE_TTL))
@@ -518,8 +527,11 @@ def measure_simple(server, projects: list[str], accept: str, args, wrk: str) -> 
     if args.warmup:
         load.run_wrk(wrk, server.base, script, duration=args.warmup, connections=args.connections,
                      threads=args.threads)
+    cpu_before = cpu_seconds(server.pid)
     result = load.run_wrk(wrk, server.base, script, duration=args.duration, connections=args.connections,
                           threads=args.threads)
+    result["server_cpu_ms_per_request"] = round(1000 * (cpu_seconds(server.pid) - cpu_before)
+                                                / max(result["requests"], 1), 3)
     result["content_type"] = headers.get("Content-Type", "")
     result["content_encoding"] = headers.get("Content-Encoding", "")
     return result
@@ -662,6 +674,8 @@ def notes(results: dict, direct: float | None) -> list[str]:
             errors = _get(result, f"simple.{kind}.error_detail")
             if errors:
                 lines.append(f"{name}: wrk {kind} errors {errors}")
+            lines.append(f"{name}: simple {kind}: {_get(result, f'simple.{kind}.server_cpu_ms_per_request')} ms "
+                         "server CPU per request")
             content_type = _get(result, f"simple.{kind}.content_type")
             if kind == "json" and "json" not in content_type:
                 lines.append(f"{name}: answers the PEP 691 JSON Accept with {content_type}")
