@@ -15,6 +15,7 @@ bench/README.md.
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import html
 import json
@@ -401,7 +402,6 @@ class DevpiMirror(Devpi):
         if status != 200:
             raise RuntimeError(f"devpi: root login failed: {status} {body[:200]!r}")
         token = json.loads(body)["result"]["password"]
-        import base64
         auth = base64.b64encode(f"root:{token}".encode()).decode()
         status, body = _http("PUT", f"{self.base}/root/pypi",
                              {"type": "mirror", "mirror_url": self.upstream.index_url,
