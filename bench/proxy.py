@@ -233,9 +233,10 @@ http {
 class Upstream:
     """The local upstream index; `kind` is nginx or python."""
 
-    def __init__(self, root: Path, kind: str):
+    def __init__(self, root: Path, kind: str, latency_ms: int = 0):
         self.root = root
         self.kind = kind
+        self.latency_ms = latency_ms
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.index_url = f"{self.base}/simple/"
@@ -253,7 +254,8 @@ class Upstream:
             conf.write_text(_NGINX_CONF % {"dir": directory, "port": self.port, "root": self.root})
             cmd = [shutil.which("nginx"), "-p", str(directory), "-c", str(conf)]
         else:
-            cmd = [sys.executable, __file__, "--serve-upstream", str(self.root), str(self.port)]
+            cmd = [sys.executable, __file__, "--serve-upstream", str(self.root), str(self.port),
+                   str(self.latency_ms)]
         with open(logs / "upstream.log", "wb") as out:
             self.process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                             start_new_session=True)
@@ -275,8 +277,9 @@ class Upstream:
         stop_group(self.process)
 
 
-def serve_upstream(root: str, port: int) -> None:
-    """The fallback upstream when nginx is missing (run as a subprocess of this script)."""
+def serve_upstream(root: str, port: int, latency_ms: int) -> None:
+    """The fallback upstream when nginx is missing, and the one that can stand for a distant
+    index by waiting latency_ms before each answer (run as a subprocess of this script)."""
     from functools import partial
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
@@ -285,6 +288,8 @@ def serve_upstream(root: str, port: int) -> None:
                           "": "application/octet-stream"}
 
         def send_head(self):
+            if latency_ms:
+                time.sleep(latency_ms / 1000)
             path = urllib.parse.urlsplit(self.path).path
             if path.startswith("/simple/") and path.endswith("/"):
                 wanted = "application/vnd.pypi.simple.v1+json" in self.headers.get("Accept", "")
@@ -702,7 +707,10 @@ def parse_args(argv=None):
     parser.add_argument("--bastion-workers", type=int, default=0, help="gunicorn workers (0 = Bastion's default)")
     parser.add_argument("--bastion-env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for the Bastion server (repeatable)")
-    parser.add_argument("--serve-upstream", nargs=2, metavar=("ROOT", "PORT"), help=argparse.SUPPRESS)
+    parser.add_argument("--upstream-latency-ms", type=int, default=0,
+                        help="delay every upstream answer by this much, as a distant index would "
+                             "(uses the Python upstream server)")
+    parser.add_argument("--serve-upstream", nargs=3, metavar=("ROOT", "PORT", "LATENCY_MS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_upstream:
         return args
@@ -714,6 +722,10 @@ def parse_args(argv=None):
         parser.error(f"unknown servers: {', '.join(sorted(set(args.servers) - set(NAMES)))}")
     if not 1 <= args.duration <= 120 or not 1 <= args.rounds <= 10 or not 1 <= args.big_mib <= 4096:
         parser.error("--duration must be 1..120 s, --rounds 1..10, --big-mib 1..4096")
+    if not 0 <= args.upstream_latency_ms <= 5000:
+        parser.error("--upstream-latency-ms must be 0..5000")
+    if args.upstream_latency_ms and args.upstream == "nginx":
+        parser.error("--upstream-latency-ms needs the Python upstream (--upstream python or auto)")
     return args
 
 
@@ -733,12 +745,12 @@ def ensure_nginx() -> str | None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.serve_upstream:
-        serve_upstream(args.serve_upstream[0], int(args.serve_upstream[1]))
+        serve_upstream(args.serve_upstream[0], int(args.serve_upstream[1]), int(args.serve_upstream[2]))
         return 0
     started = time.perf_counter()
     (WORK / "tmp").mkdir(parents=True, exist_ok=True)
     wrk = load.ensure_wrk() if "simple" in args.phases else ""
-    kind = args.upstream
+    kind = "python" if args.upstream_latency_ms else args.upstream
     if kind in ("auto", "nginx"):
         if ensure_nginx():
             kind = "nginx"
@@ -756,9 +768,10 @@ def main(argv=None) -> int:
     corpus_bytes = sum(e["size"] for name, entries in listing.items() if name != BIG_PROJECT for e in entries)
     log(f"  {len(projects)} projects, {corpus_bytes / 1e6:.1f} MB of wheels")
 
-    upstream = Upstream(root, kind)
+    upstream = Upstream(root, kind, args.upstream_latency_ms)
     upstream.start()
-    log(f"upstream: {kind} on {upstream.base}")
+    log(f"upstream: {kind} on {upstream.base}"
+        + (f", {args.upstream_latency_ms} ms before every answer" if args.upstream_latency_ms else ""))
     results: dict = {}
     try:
         servers = []
@@ -800,7 +813,7 @@ def main(argv=None) -> int:
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "loadavg_at_end": os.getloadavg()},
         "args": {k: sorted(v) if isinstance(v, set) else v for k, v in vars(args).items()},
-        "upstream": {"server": kind, "projects": projects, "wheel_bytes": corpus_bytes,
+        "upstream": {"server": kind, "latency_ms": args.upstream_latency_ms, "projects": projects, "wheel_bytes": corpus_bytes,
                      "big_file": {"name": big.name, "bytes": big.stat().st_size}},
         "direct": {"install_s": direct, "rounds": directs},
         "results": results,
