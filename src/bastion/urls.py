@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from bastion.console import views as console_views
 from bastion.events import views as event_views
 from bastion.upload import views as upload_views
 from bastion.web.admin_site import admin_only_json
@@ -17,6 +18,7 @@ urlpatterns = [
     path("pypi/", include("bastion.simple.json_urls")),
     path("packages/", include("bastion.simple.file_urls")),
     path("legacy/+simple/", include("bastion.simple.hatch_urls")),
+    path("views/<slug:view>/", include("bastion.simple.view_urls")),
     path("legacy/", include("bastion.upload.urls")),
     # Served directly: twine and poetry treat any redirect of a POST as fatal.
     path("legacy", upload_views.upload),
@@ -26,6 +28,7 @@ urlpatterns = [
     path("manage/", include("bastion.packaging.urls")),
     # Before the console and Django's admin, whose catch-all would answer for it.
     path("admin/events.json", admin_only_json(event_views.admin_events), name="admin-events"),
+    path("admin/blocks.json", admin_only_json(console_views.blocks_json), name="admin-blocks"),
     # Django's read-only model admin, for debugging only (BASTION_DEBUG_ADMIN).
     *([path("admin/models/", admin.site.urls)] if settings.DEBUG_ADMIN else []),
     path("admin/", include("bastion.console.urls")),

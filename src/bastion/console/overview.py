@@ -18,6 +18,7 @@ from bastion.accounts import notifications, signup
 from bastion.accounts.models import User
 from bastion.events.services import chain_state
 from bastion.packaging.models import File, Project
+from bastion.proxy import holds
 
 from .access import console_view
 
@@ -74,6 +75,7 @@ def index(request):
         "counts": {
             "users": User.objects.filter(is_active=True).count(),
             "pending": len(signup.pending_accounts()),
+            "held": holds.pending_count(),
             "projects": Project.objects.count(),
             "files": File.objects.count(),
         },

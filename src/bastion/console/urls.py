@@ -11,4 +11,8 @@ urlpatterns = [
     path("projects/", include("bastion.console.projects")),
     path("tokens/", include("bastion.console.tokens")),
     path("events/", include("bastion.console.events")),
+    path("cache/", include("bastion.console.cache")),
+    path("views/", include("bastion.console.views")),
+    path("held/", include("bastion.console.held")),
+    path("upstreams/", include("bastion.console.upstreams")),
 ]

@@ -671,6 +671,119 @@ def _reserve(e, say):
     return say(gettext_noop("{who} reserved the project name {name} for nobody"), **values)
 
 
+def _hash_mismatch(e, say):
+    return say(gettext_noop("The upstream {upstream} sent other bytes than it listed for "
+                            "{filename} ({url}): expected {expected}, got {got}; refused, "
+                            "not kept"),
+               upstream=quoted(e.text("upstream")), filename=e.text("filename"),
+               url=e.text("url"), expected=e.text("expected"), got=e.text("got"))
+
+
+def _cache_prune(e, say):
+    return say.n(ngettext_lazy(
+        "{who} pruned {count} cached upstream file ({size}) not downloaded for {age}",
+        "{who} pruned {count} cached upstream files ({size}) not downloaded for {age}"),
+        _count(e.get("files")), who=_who(e, say), size=_size(_count(e.get("bytes")), say),
+        age=e.text("not_downloaded_for"))
+
+
+def _view_change(e, say):
+    changes = e.get("changes")
+    keys = ", ".join(sorted(str(k) for k in changes)) if isinstance(changes, dict) else ""
+    if keys:
+        return say(gettext_noop("{who} changed the view {view} ({keys})"), who=_who(e, say),
+                   view=e.text("view"), keys=one_line(keys, QUOTED_LIMIT))
+    return say(gettext_noop("{who} changed the view {view}"), who=_who(e, say),
+               view=e.text("view"))
+
+
+def _exemption_add(e, say):
+    values = {"who": _who(e, say), "view": e.text("view"), "name": e.text("name"),
+              "expires": e.text("expires"), "reason": quoted(e.text("reason"))}
+    if e.get("version"):
+        return say(gettext_noop("{who} let version {version} of {name} through the cooldown of "
+                                "the view {view} until {expires}: {reason}"),
+                   version=e.text("version"), **values)
+    return say(gettext_noop("{who} let {name} through the cooldown of the view {view} until "
+                            "{expires}: {reason}"), **values)
+
+
+def _exemption_remove(e, say):
+    values = {"who": _who(e, say), "view": e.text("view"), "name": e.text("name")}
+    if e.get("version"):
+        return say(gettext_noop("{who} withdrew the exemption of version {version} of {name} "
+                                "from the cooldown of the view {view}"),
+                   version=e.text("version"), **values)
+    return say(gettext_noop("{who} withdrew the exemption of {name} from the cooldown of the "
+                            "view {view}"), **values)
+
+
+def _name_hold_values(e, say) -> dict:
+    return {"who": _who(e, say), "name": e.text("name"), "upstream": e.text("upstream"),
+            "id": e.get("hold_id", "?")}
+
+
+def _name_hold_request(e, say):
+    values = _name_hold_values(e, say)
+    if e.get("unchecked"):
+        return say(gettext_noop("{who} tried to create the project {name}, which could not be "
+                                "checked against the upstream {upstream}: held for an "
+                                "administrator (request #{id})"), **values)
+    return say(gettext_noop("{who} tried to create the project {name}, which the upstream "
+                            "{upstream} serves: held for an administrator (request #{id})"),
+               **values)
+
+
+def _name_hold_decision(approved: bool):
+    if approved:
+        plain = gettext_noop("{who} approved creating the project {name} here although the "
+                             "upstream {upstream} serves it (request #{id})")
+        noted = gettext_noop("{who} approved creating the project {name} here although the "
+                             "upstream {upstream} serves it (request #{id}): {note}")
+    else:
+        plain = gettext_noop("{who} rejected creating the project {name} here, as the upstream "
+                             "{upstream} serves it (request #{id})")
+        noted = gettext_noop("{who} rejected creating the project {name} here, as the upstream "
+                             "{upstream} serves it (request #{id}): {note}")
+
+    def describe_decision(e, say):
+        values = _name_hold_values(e, say)
+        if e.get("note"):
+            return say(noted, note=quoted(e.get("note")), **values)
+        return say(plain, **values)
+
+    return describe_decision
+
+
+# Upstream indexes (issue 12). The password itself is never recorded: only that it changed.
+_UPSTREAM_FIELDS = {
+    "url": gettext_noop("URL"),
+    "priority": gettext_noop("priority"),
+    "include": gettext_noop("name patterns"),
+    "file_hosts": gettext_noop("file hosts"),
+    "username": gettext_noop("user name"),
+    "password": gettext_noop("password"),
+    "page_ttl": gettext_noop("page TTL"),
+    "enabled": gettext_noop("enabled"),
+}
+
+
+def _upstream_add(e, say):
+    return say(gettext_noop("{who} added the upstream index {name} at {url}"), who=_who(e, say),
+               name=quoted(e.text("name")), url=e.text("url"))
+
+
+def _upstream_change(e, say):
+    changed = e.get("changed")
+    fields = [say(_UPSTREAM_FIELDS[key]) if key in _UPSTREAM_FIELDS else one_line(str(key), 30)
+              for key in (changed if isinstance(changed, list) else [])[:10]]
+    if not fields:
+        return say(gettext_noop("{who} saved the upstream index {name} unchanged"),
+                   who=_who(e, say), name=quoted(e.text("name")))
+    return say(gettext_noop("{who} changed the upstream index {name} ({fields})"),
+               who=_who(e, say), name=quoted(e.text("name")), fields=", ".join(fields))
+
+
 DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
     "account:create": _account_create,
     "account:api_token:added": _token_added,
@@ -775,6 +888,21 @@ DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
     "admin:reserved_name:give": lambda e, say: say(
         gettext_noop("{who} let {user} register the reserved name {name}"), who=_who(e, say),
         user=e.text("for_user") or _about(e, say), name=e.text("name")),
+    "proxy:file:hash_mismatch": _hash_mismatch,
+    "admin:cache:prune": _cache_prune,
+    "admin:view:add": _who_and(gettext_noop("{who} added the view {view}"), view="view"),
+    "admin:view:change": _view_change,
+    "admin:view:remove": _who_and(gettext_noop("{who} removed the view {view}"), view="view"),
+    "admin:view:exemption:add": _exemption_add,
+    "admin:view:exemption:remove": _exemption_remove,
+    "proxy:name_hold:request": _name_hold_request,
+    "admin:name_hold:approve": _name_hold_decision(True),
+    "admin:name_hold:reject": _name_hold_decision(False),
+    "admin:upstream:add": _upstream_add,
+    "admin:upstream:change": _upstream_change,
+    "admin:upstream:remove": lambda e, say: say(
+        gettext_noop("{who} removed the upstream index {name} with what was cached of it"),
+        who=_who(e, say), name=quoted(e.text("name"))),
 }
 
 

@@ -6,6 +6,11 @@ from __future__ import annotations
 import functools
 import re
 
+MAX_REASON_LENGTH = 500
+# Characters an HTTP/1.1 reason phrase may not carry (RFC 9112: HTAB / SP / VCHAR / obs-text),
+# plus the C1 controls, which terminals may interpret.
+_UNSAFE_IN_REASON = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+
 # C0 and C1 controls and DEL: nothing a person types on one line, and PostgreSQL refuses NUL
 # both in stored text and in query parameters.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -43,3 +48,15 @@ def remembered_when_short(max_chars: int, maxsize: int):
         wrapper.cache_info = remembered.cache_info
         return wrapper
     return decorate
+
+
+def reason_phrase(message: str) -> str:
+    """``message`` as a valid HTTP reason phrase: Latin-1 only, one line, bounded length.
+
+    twine, pip and uv show users the status line of a refusal, so the reason goes there.
+    """
+    text = " ".join(message.split()).encode("latin-1", errors="replace").decode("latin-1")
+    text = " ".join(_UNSAFE_IN_REASON.sub(" ", text).split())
+    if len(text) > MAX_REASON_LENGTH:
+        text = text[: MAX_REASON_LENGTH - 3].rstrip() + "..."
+    return text

@@ -82,3 +82,25 @@ ADMIN_PROHIBITED_NAME_REMOVE = "admin:prohibited_name:remove"
 # An administrator reserved a name (not a deleted project's), or gave a reserved name to a user.
 ADMIN_RESERVED_NAME_ADD = "admin:reserved_name:add"
 ADMIN_RESERVED_NAME_GIVE = "admin:reserved_name:give"
+
+# The proxy's file cache: an upstream sent other bytes than its page listed (refused, not kept);
+# an administrator pruned cached upstream files nobody downloaded for a while.
+PROXY_FILE_HASH_MISMATCH = "proxy:file:hash_mismatch"
+ADMIN_CACHE_PRUNE = "admin:cache:prune"
+
+# Views of the index (/views/<name>/) and their policies, and exemptions from a view's cooldown.
+ADMIN_VIEW_ADD = "admin:view:add"
+ADMIN_VIEW_CHANGE = "admin:view:change"
+ADMIN_VIEW_REMOVE = "admin:view:remove"
+ADMIN_VIEW_EXEMPTION_ADD = "admin:view:exemption:add"
+ADMIN_VIEW_EXEMPTION_REMOVE = "admin:view:exemption:remove"
+# Dependency confusion (proxy.holds): a new local name an upstream serves waits for an
+# administrator; the attempt, and the decision on it.
+PROXY_NAME_HOLD_REQUEST = "proxy:name_hold:request"
+ADMIN_NAME_HOLD_APPROVE = "admin:name_hold:approve"
+ADMIN_NAME_HOLD_REJECT = "admin:name_hold:reject"
+# Proxy upstreams (issue 12): an administrator added, changed or removed an upstream index.
+# The password is never recorded, only that it was set, changed or removed.
+ADMIN_UPSTREAM_ADD = "admin:upstream:add"
+ADMIN_UPSTREAM_CHANGE = "admin:upstream:change"
+ADMIN_UPSTREAM_REMOVE = "admin:upstream:remove"

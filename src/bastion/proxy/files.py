@@ -1,41 +1,527 @@
-"""Upstream files and their PEP 658 metadata: fetched once, verified, kept. (Owner: px-files.)"""
+"""Upstream files and their PEP 658 metadata: fetched once, verified, kept. (Owner: px-files.)
+
+The first download of an upstream file streams it to the client while it is written to a
+temporary file and hashed; the last chunk is held back until the sha256 matches the one the
+upstream's page listed, so a client never receives a complete file Bastion did not verify, and
+bytes that do not match are never kept (the client sees a truncated response and fails).
+
+One fetch per file across every process: the fetcher claims the row with a conditional UPDATE
+on ``fetching_since`` (free, or older than :func:`stale_after`); while fetching it refreshes the
+claim, so only a fetcher that died or hung loses it. Others wait for the kept bytes and then
+serve them; if that fetch failed they try to claim the file once themselves.
+
+Call :func:`download` and :func:`metadata` outside a transaction: the claim must be visible to
+other processes at once.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import io
+import logging
+import os
+import tempfile
+import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.parser import BytesHeaderParser
 from typing import Iterator
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from bastion.events import tags
+from bastion.events.services import RequestInfo, record
+from bastion.storage import get_store
+from bastion.storage.leftovers import UPLOAD_PREFIX, UPLOAD_SUFFIX
 
 from .models import UpstreamFile
 
+log = logging.getLogger(__name__)
 
-class HashMismatch(Exception):
-    """The upstream's bytes are not the ones its page listed (recorded as a security event)."""
+CHUNK = 64 * 1024
+METADATA_LIMIT = 1024 * 1024
+# Applies only when neither the page nor the response states a size.
+UNLISTED_SIZE_LIMIT = 8 * 1024 ** 3
+MAX_REDIRECTS = 5
+POLL_SECONDS = 0.1
+USER_AGENT = "bastion-proxy"
+
+
+class UpstreamUnavailable(Exception):
+    """The upstream could not give a file never kept here. ``str()`` is one line for the 502
+    body after "Bad Gateway: ": "upstream 'pypi' could not be reached for demo-1.0.tar.gz".
+
+    ``status``: the upstream's HTTP status when it answered, else None."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class HashMismatch(UpstreamUnavailable):
+    """The upstream's bytes are not the ones its page listed (recorded as a security event).
+
+    A kind of UpstreamUnavailable: to the client it is the same 502, the file is not given."""
 
 
 @dataclass
 class Download:
-    """What a file view sends: the stored file, or a stream being fetched and kept."""
+    """What a file view sends: the stored file, or a stream being fetched and kept.
+
+    With ``stream``, send ``size`` as Content-Length when it is known: a refused (mismatched)
+    fetch then ends short of it, which every client reports as an error. Closing the stream
+    (the WSGI server does when the client goes away) drops what was fetched and the claim.
+    """
 
     stored_path: str | None  # set: serve the stored bytes (ranges, sendfile)
     stream: Iterator[bytes] | None  # set: the first download, streamed as it arrives
     size: int | None
+    sha256: str = ""
+    blake2_256: str = ""  # known only for kept bytes
+
+
+def stored_path_for(file: UpstreamFile) -> str:
+    """Where the verified bytes of ``file`` are kept (apart from local files)."""
+    sha = file.sha256
+    upstream_id = file.project.upstream_id
+    return f"upstream/{upstream_id}/{sha[:2]}/{sha[2:4]}/{sha}/{file.filename}"
+
+
+def stale_after() -> timedelta:
+    """How old a claim whose fetcher stopped refreshing it must be before another takes it."""
+    return timedelta(seconds=max(settings.PROXY_TIMEOUT * 3, 5))
+
+
+def _wait_limit() -> float:
+    return max(settings.PROXY_TIMEOUT * 6, 10)
 
 
 def find_file(upstream_name: str, normalized: str, filename: str) -> UpstreamFile | None:
     """The listed file behind a proxied file URL, or None."""
-    raise NotImplementedError
-
-
-def download(file: UpstreamFile) -> Download:
-    """The file's bytes: kept ones, or a first fetch (one per file across every process)."""
-    raise NotImplementedError
-
-
-def metadata(file: UpstreamFile) -> bytes | None:
-    """The wheel's PEP 658 metadata, fetched and hash-checked once; None if there is none."""
-    raise NotImplementedError
+    return (UpstreamFile.objects.select_related("project__upstream")
+            .filter(project__upstream__name=upstream_name, project__upstream__enabled=True,
+                    project__normalized_name=normalized, project__found=True,
+                    filename=filename, listed=True)
+            .first())
 
 
 def count_download(file: UpstreamFile) -> None:
     """One more download of a kept file (for retention)."""
-    raise NotImplementedError
+    UpstreamFile.objects.filter(pk=file.pk).update(downloads=F("downloads") + 1,
+                                                   last_downloaded=timezone.now())
+
+
+# --- the HTTP fetch --------------------------------------------------------------------------
+# The lead points these at px-upstream's proxy/client.py (open_file_stream) on merge; until
+# then a small private client with the same rules: TLS verified, timeouts, credentials only to
+# the upstream's own origin, redirects only within the file URL's origin.
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+def _client() -> httpx.Client:
+    timeout = settings.PROXY_TIMEOUT
+    return httpx.Client(verify=True, timeout=httpx.Timeout(timeout), follow_redirects=False,
+                        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
+
+
+def _auth(upstream, url: str) -> httpx.BasicAuth | None:
+    if upstream.username and _origin(url) == _origin(upstream.url):
+        return httpx.BasicAuth(upstream.username, upstream.password)
+    return None
+
+
+def _open(client: httpx.Client, upstream, url: str) -> httpx.Response:
+    """The streamed response for ``url`` (caller closes it), following same-origin redirects.
+
+    Raises httpx.HTTPError for transport failures and _Refused for answers not to follow.
+    """
+    origin = _origin(url)
+    for _hop in range(MAX_REDIRECTS + 1):
+        request = client.build_request("GET", url)
+        response = client.send(request, auth=_auth(upstream, url), stream=True)
+        if response.status_code in (301, 302, 303, 307, 308):
+            location = response.headers.get("location", "")
+            response.close()
+            target = urljoin(url, location)
+            if not location or _origin(target) != origin:
+                raise _Refused(f"redirected off its origin to {_host(target)}")
+            url = target
+            continue
+        return response
+    raise _Refused("too many redirects")
+
+
+class _Refused(Exception):
+    pass
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or "?"
+
+
+def open_file_stream(upstream, url: str) -> tuple[httpx.Client, httpx.Response]:
+    """A streamed 200 response for ``url``; raises UpstreamUnavailable otherwise."""
+    client = _client()
+    try:
+        response = _open(client, upstream, url)
+    except (httpx.HTTPError, _Refused, ValueError) as exc:
+        client.close()
+        raise UpstreamUnavailable(_unreachable(upstream, url, exc)) from None
+    if response.status_code != 200:
+        response.close()
+        client.close()
+        raise UpstreamUnavailable(
+            f"upstream '{upstream.name}' answered {response.status_code} "
+            f"for {_filename(url)}", status=response.status_code)
+    return client, response
+
+
+def _mismatch_message(upstream, filename: str) -> str:
+    return f"upstream '{upstream.name}' sent other bytes than it listed for {filename}"
+
+
+def _filename(url: str) -> str:
+    return urlsplit(url).path.rsplit("/", 1)[-1] or url
+
+
+def _unreachable(upstream, url: str, exc: Exception) -> str:
+    # The exception's class only: its text may carry the URL with credentials in it.
+    detail = str(exc) if isinstance(exc, _Refused) else type(exc).__name__
+    log.warning("upstream %s could not be reached for %s: %s", upstream.name, _filename(url),
+                detail)
+    return f"upstream '{upstream.name}' could not be reached for {_filename(url)}"
+
+
+# --- first download --------------------------------------------------------------------------
+
+def _claim(file: UpstreamFile, now: datetime) -> bool:
+    free = Q(fetching_since__isnull=True) | Q(fetching_since__lt=now - stale_after())
+    return bool(UpstreamFile.objects.filter(free, pk=file.pk, stored_path="")
+                .update(fetching_since=now))
+
+
+def _release(file: UpstreamFile, claimed_at: datetime) -> None:
+    # Only our own claim: a stale one another fetcher took over is theirs now.
+    UpstreamFile.objects.filter(pk=file.pk, fetching_since=claimed_at).update(
+        fetching_since=None)
+
+
+def _still_kept(file: UpstreamFile) -> bool:
+    store = get_store()
+    if store.local_path(file.stored_path) is None:
+        return True  # a remote store: a request per download is too dear; trust the row
+    return store.exists(file.stored_path)
+
+
+def _kept(file: UpstreamFile) -> Download:
+    return Download(stored_path=file.stored_path, stream=None, size=file.size,
+                    sha256=file.sha256, blake2_256=file.blake2_256)
+
+
+def download(file: UpstreamFile, *, info: RequestInfo | None = None) -> Download:
+    """The file's bytes: kept ones, or a first fetch (one per file across every process).
+
+    Raises UpstreamUnavailable when the bytes were never kept and the upstream cannot give them.
+    Does not count the download: the view calls :func:`count_download` for every one it serves.
+    """
+    file.refresh_from_db()
+    if file.stored_path:
+        if _still_kept(file):
+            return _kept(file)
+        # Its bytes were removed behind the row's back: forget them and fetch them again.
+        UpstreamFile.objects.filter(pk=file.pk, stored_path=file.stored_path).update(
+            stored_path="", blake2_256="", fetched=None)
+        file.stored_path = ""
+    tried_claim = False
+    deadline = time.monotonic() + _wait_limit()
+    while True:
+        now = timezone.now()
+        if _claim(file, now):
+            return _first_fetch(file, now, info=info)
+        file.refresh_from_db()
+        if file.stored_path:
+            return _kept(file)
+        if file.fetching_since is None:
+            # The fetch we waited for failed: one attempt of our own, then give up waiting.
+            if tried_claim:
+                break
+            tried_claim = True
+            continue
+        if time.monotonic() > deadline:
+            break
+        time.sleep(POLL_SECONDS)
+    # Still being fetched (a very large file to a slow client) or failing: serve this client
+    # straight from the upstream, verified the same way, without keeping it.
+    return _pass_through(file, info=info)
+
+
+def _first_fetch(file: UpstreamFile, claimed_at: datetime, *,
+                 info: RequestInfo | None) -> Download:
+    upstream = file.project.upstream
+    try:
+        client, response = open_file_stream(upstream, file.url)
+    except BaseException:
+        _release(file, claimed_at)
+        raise
+    try:
+        size = _expected_size(file, response)
+    except HashMismatch as exc:
+        response.close()
+        client.close()
+        _refuse(file, claimed_at, got=str(exc), info=info)
+        raise HashMismatch(_mismatch_message(upstream, file.filename)) from None
+    stream = _Stream(_fetch(file, client, response, size, keep=True, claimed_at=claimed_at,
+                            info=info),
+                     lambda: (response.close(), client.close(), _release(file, claimed_at)))
+    return Download(stored_path=None, stream=stream, size=size, sha256=file.sha256)
+
+
+def _pass_through(file: UpstreamFile, *, info: RequestInfo | None) -> Download:
+    client, response = open_file_stream(file.project.upstream, file.url)
+    try:
+        size = _expected_size(file, response)
+    except HashMismatch as exc:
+        response.close()
+        client.close()
+        _record_mismatch(file, got=str(exc), info=info)
+        raise HashMismatch(_mismatch_message(file.project.upstream, file.filename)) from None
+    stream = _Stream(_fetch(file, client, response, size, keep=False, claimed_at=None,
+                            info=info),
+                     lambda: (response.close(), client.close()))
+    return Download(stored_path=None, stream=stream, size=size, sha256=file.sha256)
+
+
+class _Stream:
+    """The fetch's generator, whose ``close`` also cleans up when it never started (a
+    generator closed before its first ``next`` runs none of its ``finally``)."""
+
+    def __init__(self, generator: Iterator[bytes], cleanup):
+        self._generator = generator
+        self._cleanup = cleanup
+        self._started = False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> bytes:
+        self._started = True
+        return next(self._generator)
+
+    def close(self) -> None:
+        if not self._started:
+            self._started = True
+            self._cleanup()
+        self._generator.close()
+
+
+def _expected_size(file: UpstreamFile, response: httpx.Response) -> int | None:
+    announced = response.headers.get("content-length")
+    try:
+        announced_size = int(announced) if announced is not None else None
+    except ValueError:
+        announced_size = None
+    if file.size is not None:
+        if announced_size is not None and announced_size != file.size:
+            raise HashMismatch(f"{announced_size} bytes announced, {file.size} listed")
+        return file.size
+    if announced_size is not None and announced_size > UNLISTED_SIZE_LIMIT:
+        raise HashMismatch(f"{announced_size} bytes announced, over the limit")
+    return announced_size
+
+
+def _temp_file():
+    directory = settings.FILE_UPLOAD_TEMP_DIR
+    os.makedirs(directory, exist_ok=True)
+    # Named like an upload's body, so storage.leftovers finds what a killed process left.
+    return tempfile.NamedTemporaryFile(dir=directory, prefix=UPLOAD_PREFIX + "proxy-",
+                                       suffix=UPLOAD_SUFFIX, delete=True)
+
+
+def _fetch(file: UpstreamFile, client: httpx.Client, response: httpx.Response,
+           size: int | None, *, keep: bool, claimed_at: datetime | None,
+           info: RequestInfo | None) -> Iterator[bytes]:
+    limit = size if size is not None else UNLISTED_SIZE_LIMIT
+    sha256, blake2 = hashlib.sha256(), hashlib.blake2b(digest_size=32)
+    received = 0
+    held: bytes | None = None
+    finished = False
+    refresh_every = max(settings.PROXY_TIMEOUT / 2, 0.5)
+    refreshed = time.monotonic()
+    temp = _temp_file() if keep else None
+    try:
+        try:
+            for chunk in response.iter_raw(CHUNK):
+                if not chunk:
+                    continue
+                received += len(chunk)
+                if received > limit:
+                    raise HashMismatch(f"more than the {limit} bytes listed")
+                sha256.update(chunk)
+                blake2.update(chunk)
+                if temp is not None:
+                    temp.write(chunk)
+                if held is not None:
+                    yield held
+                held = chunk
+                if keep and time.monotonic() - refreshed > refresh_every:
+                    refreshed = time.monotonic()
+                    claimed_at = _refresh_claim(file, claimed_at)
+            if size is not None and received != size:
+                raise HashMismatch(f"{received} bytes, {size} listed")
+            got = sha256.hexdigest()
+            if got != file.sha256.lower():
+                raise HashMismatch(f"sha256 {got}")
+        except HashMismatch as exc:
+            if keep:
+                _refuse(file, claimed_at, got=str(exc), info=info)
+            else:
+                _record_mismatch(file, got=str(exc), info=info)
+            finished = True
+            if size is None:
+                # No Content-Length to fall short of: break the connection instead.
+                raise
+            return
+        except httpx.HTTPError as exc:
+            log.warning("upstream %s failed mid-download of %s: %s", file.project.upstream.name,
+                        file.filename, type(exc).__name__)
+            if keep:
+                _release(file, claimed_at)
+            finished = True
+            return
+        if temp is not None:
+            temp.flush()
+            temp.seek(0)
+            _keep(file, temp, blake2.hexdigest(), claimed_at)
+        finished = True
+        if held is not None:
+            yield held
+    finally:
+        response.close()
+        client.close()
+        if temp is not None:
+            temp.close()  # deletes it
+        if keep and not finished:
+            # The client went away (or the store failed) before the end: nothing kept.
+            _release(file, claimed_at)
+
+
+def _refresh_claim(file: UpstreamFile, claimed_at: datetime) -> datetime:
+    """Keep our claim fresh while bytes keep coming, so nobody takes it over as stale."""
+    now = timezone.now()
+    if UpstreamFile.objects.filter(pk=file.pk, fetching_since=claimed_at).update(
+            fetching_since=now):
+        return now
+    return claimed_at  # taken over: the other fetcher keeps the same bytes at the same path
+
+
+def _keep(file: UpstreamFile, temp, blake2_256: str, claimed_at: datetime) -> None:
+    path = stored_path_for(file)
+    get_store().put(path, temp)
+    UpstreamFile.objects.filter(pk=file.pk).update(
+        stored_path=path, blake2_256=blake2_256, fetched=timezone.now(), fetching_since=None)
+    file.stored_path, file.blake2_256 = path, blake2_256
+
+
+def _record_mismatch(file: UpstreamFile, *, got: str, info: RequestInfo | None,
+                     url: str | None = None, expected: str | None = None) -> None:
+    with transaction.atomic():
+        record(tags.PROXY_FILE_HASH_MISMATCH, info=info, additional={
+            "upstream": file.project.upstream.name,
+            "project": file.project.normalized_name,
+            "filename": file.filename,
+            "url": url or file.url,
+            "expected": expected or f"sha256 {file.sha256}",
+            "got": got,
+        })
+
+
+def _refuse(file: UpstreamFile, claimed_at: datetime | None, *, got: str,
+            info: RequestInfo | None) -> None:
+    log.warning("refused %s from upstream %s: not the bytes it listed",
+                file.filename, file.project.upstream.name)
+    if claimed_at is not None:
+        _release(file, claimed_at)
+    _record_mismatch(file, got=got, info=info)
+
+
+# --- PEP 658 metadata ------------------------------------------------------------------------
+
+def metadata(file: UpstreamFile, *, info: RequestInfo | None = None) -> bytes | None:
+    """The wheel's PEP 658 metadata, fetched and hash-checked once; None if there is none.
+
+    Raises UpstreamUnavailable when it was never kept and the upstream cannot give it, and
+    HashMismatch (after recording it) when the upstream's bytes are not the listed ones.
+    """
+    if not file.has_metadata:
+        return None
+    store = get_store()
+    if file.metadata_stored_path:
+        try:
+            with store.open(file.metadata_stored_path) as kept:
+                return kept.read(METADATA_LIMIT + 1)[:METADATA_LIMIT]
+        except FileNotFoundError:
+            pass
+    upstream = file.project.upstream
+    url = file.url + ".metadata"
+    try:
+        client, response = open_file_stream(upstream, url)
+    except UpstreamUnavailable as exc:
+        if exc.status in (404, 410):  # listed, but the upstream has none after all
+            return None
+        raise
+    # Small and fetched whole: a byte-a-second upstream must not hold the request for long.
+    deadline = time.monotonic() + settings.PROXY_TIMEOUT * 3
+    try:
+        body = bytearray()
+        try:
+            for chunk in response.iter_raw(CHUNK):
+                body += chunk
+                if len(body) > METADATA_LIMIT:
+                    raise HashMismatch(f"more than {METADATA_LIMIT} bytes")
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout("metadata took too long")
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(_unreachable(upstream, url, exc)) from None
+    except HashMismatch as exc:
+        _record_mismatch(file, got=str(exc), info=info, url=url,
+                         expected=f"at most {METADATA_LIMIT} bytes")
+        raise HashMismatch(_mismatch_message(upstream, _filename(url))) from None
+    finally:
+        response.close()
+        client.close()
+    data = bytes(body)
+    if file.metadata_sha256:
+        got = hashlib.sha256(data).hexdigest()
+        if got != file.metadata_sha256.lower():
+            _record_mismatch(file, got=f"sha256 {got}", info=info, url=url,
+                             expected=f"sha256 {file.metadata_sha256}")
+            raise HashMismatch(_mismatch_message(upstream, _filename(url)))
+    path = stored_path_for(file) + ".metadata"
+    store.put(path, io.BytesIO(data))
+    license_expression, classifiers = license_fields(data)
+    UpstreamFile.objects.filter(pk=file.pk).update(
+        metadata_stored_path=path, license_expression=license_expression,
+        classifiers=classifiers)
+    file.metadata_stored_path = path
+    file.license_expression, file.classifiers = license_expression, classifiers
+    return data
+
+
+def license_fields(data: bytes) -> tuple[str, list[str]]:
+    """License-Expression ("" when the metadata has none) and the classifiers of metadata.
+
+    "" rather than None: once the metadata was read the license is known to be unstated.
+    """
+    headers = BytesHeaderParser().parsebytes(data)
+    expression = " ".join((headers.get("License-Expression") or "").split())
+    classifiers = [" ".join(value.split()) for value in headers.get_all("Classifier") or []]
+    return expression[:500], [c[:300] for c in classifiers[:500]]

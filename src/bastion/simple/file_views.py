@@ -7,15 +7,24 @@ Ranges and HEAD are supported because uv and pip read wheels' zip directories th
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db.models import Subquery
 from django.http import FileResponse, HttpResponse, HttpResponseNotModified, StreamingHttpResponse
 from django.utils.http import http_date
+from packaging.utils import canonicalize_name
 
 from bastion.core.negotiation import RangeNotSatisfiable, etag_matches, parse_byte_range
+from bastion.core.text import reason_phrase
+from bastion.events.services import RequestInfo
 from bastion.packaging.models import File, ProjectStatus
+from bastion.proxy import files as proxy_files
+from bastion.proxy import gate
+from bastion.proxy.gate import DEFAULT_VIEW
+from bastion.proxy.models import View
 from bastion.storage import get_store
 from bastion.tokens.http import read_access
 
@@ -52,25 +61,29 @@ class Served:
     upload_time: datetime
 
 
-def _lookup(path: str) -> tuple[str | None, Served | None]:
-    """(project normalized name, what to serve); a quarantined project's files are not served."""
+def _lookup(path: str, view: str) -> tuple[str | None, Served | None, int | None]:
+    """(project normalized name, what to serve, the view's revision); a quarantined project's
+    files are not served. The view's revision rides on the same query (None: no such view)."""
     store_path = "packages/" + path
     wants_metadata = store_path.endswith(METADATA_SUFFIX)
     file_path = store_path[: -len(METADATA_SUFFIX)] if wants_metadata else store_path
     row = (File.objects.filter(path=file_path)
+           .annotate(view_revision=Subquery(View.objects.filter(name=view).values("revision")[:1]))
            .values_list("filename", "size", "sha256", "metadata_sha256", "upload_time",
-                        "release__project__normalized_name", "release__project__status")
+                        "release__project__normalized_name", "release__project__status",
+                        "view_revision")
            .first())
     if row is None:
-        return None, None
-    filename, size, sha256, metadata_sha256, upload_time, project, status = row
+        return None, None, None
+    filename, size, sha256, metadata_sha256, upload_time, project, status, revision = row
     if status == ProjectStatus.QUARANTINED:
-        return project, None
+        return project, None, revision
     if not wants_metadata:
-        return project, Served(file_path, filename, sha256, size, upload_time)
+        return project, Served(file_path, filename, sha256, size, upload_time), revision
     if not metadata_sha256:
-        return project, None
-    return project, Served(store_path, filename + METADATA_SUFFIX, metadata_sha256, None, upload_time)
+        return project, None, revision
+    return (project, Served(store_path, filename + METADATA_SUFFIX, metadata_sha256, None,
+                            upload_time), revision)
 
 
 def _read(handle, first: int, length: int):
@@ -112,22 +125,99 @@ def _requested_range(request, size: int, etag: str) -> tuple[int, int] | None:
     return parse_byte_range(request.META.get("HTTP_RANGE"), size)
 
 
-@read_only
-def serve(request, path: str):
+def _reader_or_response(request):
     # The bytes are final; GZipMiddleware must not re-encode them (it would change what the
     # client hashes and drop Content-Length), so it is told the client accepts no encoding.
     request.META.pop("HTTP_ACCEPT_ENCODING", None)
     # Credentials are checked before anything says whether the path exists.
-    reader = read_access(request)
+    return read_access(request)
+
+
+@read_only
+def serve(request, path: str, view: str = DEFAULT_VIEW):
+    reader = _reader_or_response(request)
     if isinstance(reader, HttpResponse):
         return reader
     if len(path) > MAX_PATH_LENGTH:  # never a stored path (NULs are refused by middleware)
         return _not_found()
-    project, served = _lookup(path)
+    project, served, revision = _lookup(path, view)
     # A file of a project this reader may not read is answered as a file that does not exist.
     if served is None or not reader.may_read(project):
         return _not_found()
+    state = gate.view_state(view, revision)
+    if state is None:
+        return _not_found()
+    if state.affects_local:
+        block = gate.check_local_file(state, project, served.filename.removesuffix(
+            METADATA_SUFFIX))
+        if block is not None:
+            return blocked(block)
+    return _send_stored(request, served)
 
+
+@read_only
+def serve_upstream(request, upstream: str, name: str, filename: str, view: str = DEFAULT_VIEW):
+    """``/packages/+upstream/<upstream>/<project>/<filename>``: a file an upstream lists,
+    fetched on first download, checked against the view's policy every time."""
+    reader = _reader_or_response(request)
+    if isinstance(reader, HttpResponse):
+        return reader
+    normalized = canonicalize_name(name)
+    wants_metadata = filename.endswith(METADATA_SUFFIX)
+    file_name = filename.removesuffix(METADATA_SUFFIX)
+    if (len(filename) > MAX_PATH_LENGTH or name != normalized or not reader.may_read(normalized)):
+        return _not_found()
+    state = gate.view_state(view)
+    if state is None:
+        return _not_found()
+    found = proxy_files.find_file(upstream, normalized, file_name)
+    if found is None:
+        return _not_found()
+    block = gate.check_upstream_file(state, found)
+    if block is not None:
+        return blocked(block)
+    try:
+        if wants_metadata:
+            data = proxy_files.metadata(found, info=RequestInfo.from_request(request))
+            if data is None:
+                return _not_found()
+            response = HttpResponse(data, content_type=content_type_for(filename))
+            response["ETag"] = f'"{hashlib.sha256(data).hexdigest()}"'
+            response["Cache-Control"] = cache_control(ONE_YEAR, immutable=True)
+            return response
+        if request.method == "HEAD" and not found.stored_path:
+            # Not fetched yet: say what the upstream listed, and offer no ranges until the
+            # bytes are here (uv then downloads the whole file instead of probing it).
+            response = HttpResponse(b"", content_type=content_type_for(filename))
+            if found.size is not None:
+                response["Content-Length"] = str(found.size)
+            return response
+        download = proxy_files.download(found, info=RequestInfo.from_request(request))
+    except proxy_files.UpstreamUnavailable as exc:
+        return text_error(502, f"Bad Gateway: {exc}")
+    if download.stored_path is not None:
+        proxy_files.count_download(found)
+        return _send_stored(request, Served(download.stored_path, found.filename, found.sha256,
+                                            found.size, found.upload_time or found.first_seen))
+    # The first download: streamed as it arrives; the last bytes go out only once the whole
+    # file matched the hash the upstream listed (proxy.files).
+    response = StreamingHttpResponse(download.stream, content_type=content_type_for(filename))
+    if download.size is not None:
+        response["Content-Length"] = str(download.size)
+    response["ETag"] = f'"{found.sha256}"'
+    response["Cache-Control"] = cache_control(ONE_YEAR, immutable=True)
+    return response
+
+
+def blocked(block) -> HttpResponse:
+    """403 whose reason phrase is the policy's reason: pip and uv print the status line."""
+    response = text_error(403, block.reason)
+    response.reason_phrase = reason_phrase(block.reason)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _send_stored(request, served: Served):
     store = get_store()
     try:
         size = served.size if served.size is not None else store.size(served.store_path)

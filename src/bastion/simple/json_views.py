@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from django.conf import settings
 from django.http import HttpResponse
 from django.urls import get_script_prefix
 from packaging.utils import canonicalize_name, canonicalize_version
+from packaging.version import InvalidVersion, Version
 
 from bastion.core import names
-from bastion.packaging.models import File, Release
+from bastion.packaging.models import File, ProjectStatus, Release
 from bastion.packaging.queries import file_url_path, version_key
+from bastion.proxy import gate
+from bastion.proxy import pages as proxy_pages
+from bastion.proxy.gate import DEFAULT_VIEW, view_path
 from bastion.tokens.http import read_access
 
 from .cache import Page
 from .cache import pages as page_cache
-from .pages import dump_json, iso_z
+from .pages import Listing, dump_json, iso_z, local_file_prefix
 from .responses import json_error, page_response, permanent_redirect, read_only
-from .views import ProjectState, visible_project
+from .views import ProjectState, local_project, upstream_listing
 
 VARY = "Accept-Encoding"
 
@@ -26,7 +32,8 @@ def latest_release(releases: list[Release]) -> Release:
     return max(releases, key=lambda r: (not r.yanked, not r.is_prerelease, version_key(r.version)))
 
 
-def _file(f: File, release: Release, base_url: str) -> dict:
+def _file(f: File, release: Release, files_url: str) -> dict:
+    """``files_url``: the absolute URL local file paths hang from (the view's)."""
     metadata = {"sha256": f.metadata_sha256} if f.metadata_sha256 else False
     return {
         "comment_text": f.comment,
@@ -42,7 +49,7 @@ def _file(f: File, release: Release, base_url: str) -> dict:
         "size": f.size,
         "upload_time": f.upload_time.strftime("%Y-%m-%dT%H:%M:%S"),
         "upload_time_iso_8601": iso_z(f.upload_time),
-        "url": base_url + file_url_path(f.path),
+        "url": files_url + file_url_path(f.path)[len(get_script_prefix()):],
         "yanked": release.yanked,
         "yanked_reason": release.yanked_reason or None,
     }
@@ -84,9 +91,20 @@ def _info(name: str, release: Release, base_url: str) -> dict:
     }
 
 
-def json_page(project: ProjectState, version: str | None, base_url: str) -> Page | None:
-    """The JSON document, or None when the project has no such release (or none at all)."""
+def json_page(project: ProjectState, version: str | None, base_url: str, *,
+              view: str | None = None, hidden=frozenset(), stamp=None,
+              valid_until: float | None = None) -> Page | None:
+    """The JSON document, or None when the project has no such release (or none at all).
+
+    ``hidden``: filenames a view hides (a release left with no file is hidden whole).
+    """
     releases = list(Release.objects.filter(project_id=project.id))
+    by_release: dict[int, list[File]] = {r.id: [] for r in releases}
+    for f in File.objects.filter(release__project_id=project.id).order_by("filename"):
+        if f.filename not in hidden:
+            by_release[f.release_id].append(f)
+    if hidden:
+        releases = [r for r in releases if by_release[r.id]]
     if not releases:
         return None
     if version is None:
@@ -95,21 +113,94 @@ def json_page(project: ProjectState, version: str | None, base_url: str) -> Page
         release = next((r for r in releases if r.canonical_version == version), None)
         if release is None:
             return None
-    by_release: dict[int, list[File]] = {r.id: [] for r in releases}
-    for f in File.objects.filter(release__project_id=project.id).order_by("filename"):
-        by_release[f.release_id].append(f)
     releases.sort(key=lambda r: version_key(r.version))
+    files_url = base_url + local_file_prefix(view)
     document = {
         "info": _info(project.name, release, base_url),
         "last_serial": project.last_serial,
     }
     if version is None:
-        document["releases"] = {r.version: [_file(f, r, base_url) for f in by_release[r.id]]
+        document["releases"] = {r.version: [_file(f, r, files_url) for f in by_release[r.id]]
                                 for r in releases}
-    document["urls"] = [_file(f, release, base_url) for f in by_release[release.id]]
+    document["urls"] = [_file(f, release, files_url) for f in by_release[release.id]]
     # Advisories are not imported yet; the key is there so audit tools find an empty list.
     document["vulnerabilities"] = []
-    return Page.build(dump_json(document), "application/json", project.last_serial)
+    return Page.build(dump_json(document), "application/json", project.last_serial, stamp=stamp,
+                      valid_until=valid_until)
+
+
+def upstream_json_page(listing: Listing, name: str, version: str | None, base_url: str, *,
+                       stamp=None, valid_until: float | None = None) -> Page | None:
+    """``/pypi/<p>/json`` of a name an upstream serves, from what its simple page carries
+    (the upstream's own JSON API is not asked: many upstreams have none)."""
+    by_version: dict[str, list] = {}
+    for f in listing.files:
+        by_version.setdefault(f.version, []).append(f)
+    if not by_version:
+        return None
+
+    def rank(v: str):
+        files = by_version[v]
+        yanked = all(f.yanked for f in files)
+        try:
+            prerelease = Version(v).is_prerelease
+        except InvalidVersion:
+            prerelease = True
+        return (not yanked, not prerelease, version_key(v))
+
+    if version is None:
+        chosen = max(by_version, key=rank)
+    else:
+        chosen = next((v for v in by_version if canonicalize_version(v) == version), None)
+        if chosen is None:
+            return None
+    project_url = f"{base_url}{get_script_prefix()}project/{listing.name}/"
+    first = by_version[chosen][0]
+    document = {
+        "info": {
+            "name": name, "version": chosen, "summary": None, "description": "",
+            "requires_python": first.requires_python or None,
+            "yanked": all(f.yanked for f in by_version[chosen]),
+            "yanked_reason": first.yanked_reason or None,
+            "package_url": project_url, "project_url": project_url,
+            "release_url": f"{project_url}{chosen}/", "project_urls": None,
+            "classifiers": [], "requires_dist": None, "license": None,
+            "downloads": {"last_day": -1, "last_month": -1, "last_week": -1},
+        },
+        "last_serial": listing.serial,
+    }
+    if version is None:
+        document["releases"] = {v: [_upstream_file(f, base_url) for f in by_version[v]]
+                                for v in sorted(by_version, key=version_key)}
+    document["urls"] = [_upstream_file(f, base_url) for f in by_version[chosen]]
+    document["vulnerabilities"] = []
+    return Page.build(dump_json(document), "application/json", listing.serial, stamp=stamp,
+                      valid_until=valid_until)
+
+
+def _upstream_file(f, base_url: str) -> dict:
+    metadata = {"sha256": f.metadata_sha256} if f.metadata_sha256 else f.has_metadata
+    is_wheel = f.filename.endswith(".whl")
+    entry = {
+        "comment_text": "",
+        "core-metadata": metadata,
+        "digests": {"sha256": f.sha256},
+        "downloads": -1,
+        "filename": f.filename,
+        "has_sig": False,
+        "md5_digest": None,
+        "packagetype": "bdist_wheel" if is_wheel else "sdist",
+        "python_version": f.filename.split("-")[-3] if is_wheel else "source",
+        "requires_python": f.requires_python or None,
+        "size": f.size,
+        "url": base_url + f.url,
+        "yanked": f.yanked,
+        "yanked_reason": f.yanked_reason or None,
+    }
+    if f.upload_time is not None:
+        entry["upload_time"] = f.upload_time.strftime("%Y-%m-%dT%H:%M:%S")
+        entry["upload_time_iso_8601"] = iso_z(f.upload_time)
+    return entry
 
 
 def _base_url(request) -> str:
@@ -118,8 +209,14 @@ def _base_url(request) -> str:
     return settings.BASE_URL
 
 
+def _no_release(normalized: str, version: str | None):
+    if version is None:
+        return json_error(404, f"Not Found: project '{normalized}' has no releases.")
+    return json_error(404, f"Not Found: project '{normalized}' has no release '{version}'.")
+
+
 @read_only
-def project_json(request, name: str, version: str | None = None):
+def project_json(request, name: str, version: str | None = None, view: str = DEFAULT_VIEW):
     normalized = canonicalize_name(name)
     reader = read_access(request)
     if isinstance(reader, HttpResponse):
@@ -128,17 +225,67 @@ def project_json(request, name: str, version: str | None = None):
         return json_error(404, "Not Found: no such project.")
     if name != normalized:
         tail = f"{version}/json" if version is not None else "json"
-        return permanent_redirect(request, f"{get_script_prefix()}pypi/{normalized}/{tail}")
-    project = visible_project(normalized)
+        return permanent_redirect(
+            request, f"{get_script_prefix()}{view_path(view)}pypi/{normalized}/{tail}")
+    not_found = json_error(404, f"Not Found: no project named '{normalized}'.")
     # A project this reader may not read is answered exactly as one that does not exist.
-    if project is None or not reader.may_read(normalized):
-        return json_error(404, f"Not Found: no project named '{normalized}'.")
+    if not reader.may_read(normalized):
+        return not_found
     canonical = canonicalize_version(version) if version is not None else None
     base_url = _base_url(request)
-    page = page_cache.get_or_build(("json", normalized, canonical, base_url), project.last_serial,
-                                   lambda: json_page(project, canonical, base_url))
+    project = local_project(normalized, view)
+    if project is None:
+        return _upstream_json(request, normalized, canonical, version, base_url, view)
+    if project.status == ProjectStatus.QUARANTINED:
+        return not_found
+    state = gate.view_state(view, project.view_revision)
+    if state is None:
+        return json_error(404, f"Not Found: no view named '{view}'.")
+    if not state.affects_local:
+        page = page_cache.get_or_build(
+            ("json", normalized, canonical, base_url), project.last_serial,
+            lambda: json_page(project, canonical, base_url))
+    else:
+        def build():
+            judgement = gate.judge(state, normalized,
+                                   gate.local_candidates(project.id, normalized))
+            return json_page(project, canonical, base_url, view=view,
+                             hidden=frozenset(judgement.hidden),
+                             stamp=(project.last_serial, state.revision),
+                             valid_until=judgement.valid_until)
+
+        page = page_cache.get_or_build(("json", view, normalized, canonical, base_url),
+                                       (project.last_serial, state.revision), build)
     if page is None:
-        if version is None:
-            return json_error(404, f"Not Found: project '{normalized}' has no releases.")
-        return json_error(404, f"Not Found: project '{normalized}' has no release '{version}'.")
+        return _no_release(normalized, version)
+    return page_response(request, page, vary=VARY)
+
+
+def _upstream_json(request, normalized: str, canonical: str | None, version: str | None,
+                   base_url: str, view: str):
+    state = gate.view_state(view)
+    if state is None:
+        return json_error(404, f"Not Found: no view named '{view}'.")
+    try:
+        resolution = proxy_pages.resolve(normalized)
+    except proxy_pages.UpstreamUnavailable as exc:
+        return json_error(502, f"Bad Gateway: {exc}")
+    if resolution is None or resolution.project.status == ProjectStatus.QUARANTINED:
+        return json_error(404, f"Not Found: no project named '{normalized}'.")
+    cached = resolution.project
+
+    def build():
+        listing, candidates = upstream_listing(resolution, view)
+        judgement = gate.judge(state, normalized, candidates)
+        shown = replace(listing, files=[f for f in listing.files
+                                        if f.filename not in judgement.hidden])
+        return upstream_json_page(shown, cached.name, canonical, base_url,
+                                  stamp=(cached.serial, state.revision),
+                                  valid_until=judgement.valid_until)
+
+    page = page_cache.get_or_build(
+        ("upstream-json", view, resolution.upstream.pk, normalized, canonical, base_url),
+        (cached.serial, state.revision), build)
+    if page is None:
+        return _no_release(normalized, version)
     return page_response(request, page, vary=VARY)

@@ -41,22 +41,45 @@ class SimpleFile:
     filename: str
     url: str
     sha256: str
-    size: int
-    upload_time: datetime
+    size: int | None
+    upload_time: datetime | None  # None: the source publishes none (an upstream's choice)
     requires_python: str
     metadata_sha256: str
     version: str
     yanked: bool
     yanked_reason: str
+    has_metadata: bool = False  # PEP 658/714 metadata beside the file (its hash may be unknown)
 
 
-def _files(project_id: int) -> list[SimpleFile]:
+@dataclass(frozen=True)
+class Listing:
+    """What one detail page shows, from whichever source serves the name."""
+
+    name: str  # normalized
+    status: str
+    status_reason: str
+    serial: int
+    files: list[SimpleFile]
+    versions: list[str]
+    # Said on the page when the upload times are not the source's (aged from first sight).
+    note: str = ""
+
+
+def local_file_prefix(view: str | None) -> str:
+    """Where a view's pages point local files: the view's own file URLs check its policy."""
+    prefix = get_script_prefix()
+    return prefix if view is None else f"{prefix}views/{view}/"
+
+
+def local_files(project_id: int, *, view: str | None = None) -> list[SimpleFile]:
     rows = (File.objects.filter(release__project_id=project_id)
             .values_list("filename", "path", "sha256", "size", "upload_time", "requires_python",
                          "metadata_sha256", "release__version", "release__yanked",
                          "release__yanked_reason"))
-    files = [SimpleFile(filename, file_url_path(path), sha256, size, upload_time, requires_python,
-                        metadata_sha256, version, yanked, yanked_reason)
+    prefix = local_file_prefix(view)
+    files = [SimpleFile(filename, prefix + file_url_path(path)[len(get_script_prefix()):],
+                        sha256, size, upload_time, requires_python, metadata_sha256, version,
+                        yanked, yanked_reason, bool(metadata_sha256))
              for (filename, path, sha256, size, upload_time, requires_python, metadata_sha256,
                   version, yanked, yanked_reason) in rows]
     files.sort(key=lambda f: (version_key(f.version), f.filename))
@@ -68,36 +91,51 @@ def _versions(project_id: int) -> list[str]:
     return sorted(versions, key=version_key)
 
 
+def local_listing(project, *, view: str | None = None) -> Listing:
+    """A local project's page (``views.ProjectState``), every file of it."""
+    return Listing(project.normalized_name, project.status or ProjectStatus.ACTIVE,
+                   project.status_reason, project.last_serial,
+                   local_files(project.id, view=view), _versions(project.id))
+
+
 def detail_page(project, media_type: str) -> Page:
-    """The detail page of one non-quarantined project (``views.ProjectState``) at its serial."""
-    files = _files(project.id)
-    status = project.status or ProjectStatus.ACTIVE
+    """The detail page of one non-quarantined local project at its serial, unfiltered."""
+    return render_detail(local_listing(project), media_type)
+
+
+def render_detail(listing: Listing, media_type: str, *, stamp=None,
+                  valid_until: float | None = None) -> Page:
     if media_type == SIMPLE_JSON:
-        project_status = {"status": status}
-        if project.status_reason:
-            project_status["reason"] = project.status_reason
+        project_status = {"status": listing.status}
+        if listing.status_reason:
+            project_status["reason"] = listing.status_reason
+        meta = {"api-version": API_VERSION, "_last-serial": listing.serial}
+        if listing.note:
+            meta["_bastion-note"] = listing.note
         body = dump_json({
-            "meta": {"api-version": API_VERSION, "_last-serial": project.last_serial},
-            "name": project.normalized_name,
-            "versions": _versions(project.id),
-            "files": [_json_file(f) for f in files],
+            "meta": meta,
+            "name": listing.name,
+            "versions": listing.versions,
+            "files": [_json_file(f) for f in listing.files],
             "project-status": project_status,
         })
     else:
         body = render_to_string("simple/detail.html", {
             "api_version": API_VERSION,
-            "name": project.normalized_name,
-            "status": status,
-            "status_reason": project.status_reason,
-            "files": files,
-            "serial": project.last_serial,
+            "name": listing.name,
+            "status": listing.status,
+            "status_reason": listing.status_reason,
+            "files": listing.files,
+            "serial": listing.serial,
+            "note": listing.note,
         }).encode("utf-8")
-    return Page.build(body, content_type_header(media_type), project.last_serial)
+    return Page.build(body, content_type_header(media_type), listing.serial, stamp=stamp,
+                      valid_until=valid_until)
 
 
 def _json_file(f: SimpleFile) -> dict:
-    metadata = {"sha256": f.metadata_sha256} if f.metadata_sha256 else False
-    return {
+    metadata = {"sha256": f.metadata_sha256} if f.metadata_sha256 else f.has_metadata
+    entry = {
         "filename": f.filename,
         "url": f.url,
         "hashes": {"sha256": f.sha256},
@@ -108,27 +146,37 @@ def _json_file(f: SimpleFile) -> dict:
         "data-dist-info-metadata": metadata,
         "yanked": (f.yanked_reason or True) if f.yanked else False,
         "size": f.size,
-        "upload-time": iso_z(f.upload_time),
+        "upload-time": iso_z(f.upload_time) if f.upload_time else None,
         "provenance": None,
     }
+    if entry["upload-time"] is None:
+        del entry["upload-time"]  # PEP 700: optional, and never a guess
+    if entry["size"] is None:
+        del entry["size"]
+    return entry
 
 
-def index_page(media_type: str, serial: int, *, only: set[str] | None = None) -> Page:
+def index_page(media_type: str, serial: int, *, only: set[str] | None = None,
+               view: str | None = None, keep=None) -> Page:
     """``/simple/``: every project that may be listed (quarantined ones are hidden).
 
-    ``only``: list just these normalized names (what one reader of a private index may read).
+    ``only``: list just these normalized names (what one reader of a private index, or one
+    view, may list). ``view``: a named view's index, linking to its own pages. ``keep``:
+    a view's test of a normalized name.
     """
     rows = (Project.objects.exclude(status=ProjectStatus.QUARANTINED)
             .order_by("normalized_name").values_list("name", "normalized_name", "last_serial"))
     if only is not None:
         rows = rows.filter(normalized_name__in=sorted(only))
+    if keep is not None:
+        rows = [row for row in rows if keep(row[1])]
     if media_type == SIMPLE_JSON:
         body = dump_json({
             "meta": {"api-version": API_VERSION, "_last-serial": serial},
             "projects": [{"name": name, "_last-serial": last} for name, _, last in rows],
         })
     else:
-        prefix = get_script_prefix()
+        prefix = local_file_prefix(view)
         body = render_to_string("simple/index.html", {
             "api_version": API_VERSION,
             "projects": [(f"{prefix}simple/{normalized}/", name) for name, normalized, _ in rows],

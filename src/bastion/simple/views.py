@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from urllib.parse import quote
 
 from django.db import connection
 from django.http import HttpResponse
 from django.urls import get_script_prefix
-from packaging.utils import canonicalize_name
+from packaging.utils import canonicalize_name, canonicalize_version
 
 from bastion.core import names
 from bastion.core.negotiation import SIMPLE_TYPES, TEXT_HTML, simple_format
 from bastion.events.services import current_serial
 from bastion.packaging.models import Project, ProjectStatus
+from bastion.packaging.queries import version_key
+from bastion.proxy import gate
+from bastion.proxy import pages as proxy_pages
+from bastion.proxy.models import View
+from bastion.proxy.gate import DEFAULT_VIEW, view_path
 from bastion.tokens.http import read_access
 
 from . import pages
@@ -36,26 +42,29 @@ class ProjectState:
     last_serial: int
     status: str
     status_reason: str
+    view_revision: int | None  # the asked-for view's revision; None: no such view
 
 
 # Every index request runs this one statement: written by hand (through Django's connection),
 # because the ORM would spend longer building it than the rest of a cached page's view takes,
-# and many times what the database needs to answer it (bench/README.md). The only
+# and many times what the database needs to answer it (bench/README.md). It also reads the
+# revision of the view asked for, so that a local page costs no second query. The only
 # hand-written SQL in Bastion; the project's other reads and all its writes use the ORM.
 _PROJECT_STATE_SQL = (
-    f"SELECT id, name, last_serial, status, status_reason FROM {Project._meta.db_table} "
-    "WHERE normalized_name = %s"
+    f"SELECT id, name, last_serial, status, status_reason, "
+    f"(SELECT revision FROM {View._meta.db_table} WHERE name = %s) "
+    f"FROM {Project._meta.db_table} WHERE normalized_name = %s"
 )
 
 
-def visible_project(normalized: str) -> ProjectState | None:
-    """The project by normalized name, unless it is unknown or quarantined (PEP 792)."""
+def local_project(normalized: str, view: str = DEFAULT_VIEW) -> ProjectState | None:
+    """The local project by normalized name, whatever its status, or None if there is none."""
     with connection.cursor() as cursor:
-        cursor.execute(_PROJECT_STATE_SQL, [normalized])
+        cursor.execute(_PROJECT_STATE_SQL, [view, normalized])
         row = cursor.fetchone()
-    if row is None or row[3] == ProjectStatus.QUARANTINED:
+    if row is None:
         return None
-    return ProjectState(row[0], row[1], normalized, row[2], row[3], row[4])
+    return ProjectState(row[0], row[1], normalized, row[2], row[3], row[4], row[5])
 
 
 def _negotiated(request) -> str | None:
@@ -64,26 +73,43 @@ def _negotiated(request) -> str | None:
     return simple_format(format_param, request.META.get("HTTP_ACCEPT"))
 
 
+def _no_view(view: str):
+    return text_error(404, f"Not Found: no view named '{view}'.", vary=VARY)
+
+
 @read_only
-def index(request):
+def index(request, view: str = DEFAULT_VIEW):
     reader = read_access(request)
     if isinstance(reader, HttpResponse):
         return reader
     media_type = _negotiated(request)
     if media_type is None:
         return text_error(406, NOT_ACCEPTABLE, vary=VARY)
+    state = gate.view_state(view)
+    if state is None:
+        return _no_view(view)
     serial = current_serial()
     listing = reader.listing()
+    # Upstream names are not listed: an upstream's index can hold hundreds of thousands.
+    named = None if view == DEFAULT_VIEW else view
     if listing is not None:
         # Only what this reader may read; the shared cached page is for full readers.
-        return page_response(request, pages.index_page(media_type, serial, only=listing),
-                             vary=VARY)
-    page = page_cache.get_or_build(("index", media_type), serial,
-                                   lambda: pages.index_page(media_type, serial))
+        return page_response(request, pages.index_page(
+            media_type, serial, only=listing, view=named,
+            keep=lambda name: gate.name_listed(state, name)), vary=VARY)
+    page = page_cache.get_or_build(
+        ("index", view, media_type), (serial, state.revision),
+        lambda: pages.index_page(media_type, serial, view=named,
+                                 keep=lambda name: gate.name_listed(state, name)))
     return page_response(request, page, vary=VARY)
 
 
-def _detail(request, name: str, *, location: str, media_type: str | None = None):
+def _not_found(normalized: str):
+    return text_error(404, f"Not Found: no project named '{normalized}'.", vary=VARY)
+
+
+def _detail(request, name: str, *, location: str, media_type: str | None = None,
+            view: str = DEFAULT_VIEW):
     normalized = canonicalize_name(name)
     reader = read_access(request)
     if isinstance(reader, HttpResponse):
@@ -91,22 +117,89 @@ def _detail(request, name: str, *, location: str, media_type: str | None = None)
     if not names.is_valid_name(name):
         return text_error(404, "Not Found: no such project.", vary=VARY)
     if name != normalized or not request.path.endswith("/"):
-        return permanent_redirect(request, location.format(prefix=get_script_prefix(), name=normalized))
+        return permanent_redirect(request, location.format(
+            prefix=get_script_prefix() + view_path(view), name=normalized))
     media_type = media_type or _negotiated(request)
     if media_type is None:
         return text_error(406, NOT_ACCEPTABLE, vary=VARY)
-    project = visible_project(normalized)
-    # A project this reader may not read is answered exactly as one that does not exist.
-    if project is None or not reader.may_read(normalized):
-        return text_error(404, f"Not Found: no project named '{normalized}'.", vary=VARY)
-    page = page_cache.get_or_build(("detail", normalized, media_type), project.last_serial,
-                                   lambda: pages.detail_page(project, media_type))
+    # A name this reader may not read is answered exactly as one that does not exist.
+    if not reader.may_read(normalized):
+        return _not_found(normalized)
+    project = local_project(normalized, view)
+    if project is None:
+        return _upstream_detail(request, normalized, media_type, view)
+    if project.status == ProjectStatus.QUARANTINED:
+        return _not_found(normalized)  # and never looked for upstream (PEP 792)
+    state = gate.view_state(view, project.view_revision)
+    if state is None:
+        return _no_view(view)
+    if not state.affects_local:
+        page = page_cache.get_or_build(("detail", normalized, media_type), project.last_serial,
+                                       lambda: pages.detail_page(project, media_type))
+        return page_response(request, page, vary=VARY)
+    page = page_cache.get_or_build(
+        ("detail", view, normalized, media_type), (project.last_serial, state.revision),
+        lambda: _judged_page(state, pages.local_listing(project, view=view),
+                             gate.local_candidates(project.id, normalized), media_type))
     return page_response(request, page, vary=VARY)
 
 
+def _judged_page(state, listing: pages.Listing, candidates, media_type: str):
+    """The page of ``listing`` with what the view hides left out (versions too)."""
+    judgement = gate.judge(state, listing.name, candidates)
+    files = [f for f in listing.files if f.filename not in judgement.hidden]
+    shown_versions = {canonicalize_version(f.version) for f in files}
+    versions = [v for v in listing.versions if canonicalize_version(v) in shown_versions]
+    return pages.render_detail(replace(listing, files=files, versions=versions), media_type,
+                               stamp=(listing.serial, state.revision),
+                               valid_until=judgement.valid_until)
+
+
+def upstream_listing(resolution, view: str) -> tuple[pages.Listing, list]:
+    """An upstream's page as Bastion serves it (file URLs on Bastion), and the candidates."""
+    upstream, cached = resolution.upstream, resolution.project
+    normalized = cached.normalized_name
+    base = (f"{get_script_prefix()}{view_path(view)}packages/+upstream/{upstream.name}/"
+            f"{normalized}/")
+    rows = proxy_pages.listed_files(cached)
+    files = [pages.SimpleFile(f.filename, base + quote(f.filename), f.sha256, f.size,
+                              f.upload_time, f.requires_python, f.metadata_sha256, f.version,
+                              f.yanked, f.yanked_reason, f.has_metadata) for f in rows]
+    note = ("This upstream publishes no upload times: files are aged from when Bastion first "
+            "saw them." if cached.upload_times_estimated else "")
+    listing = pages.Listing(normalized, cached.status or ProjectStatus.ACTIVE,
+                            cached.status_reason, cached.serial, files,
+                            list(cached.versions) or sorted({f.version for f in rows},
+                                                            key=version_key), note)
+    return listing, [gate.upstream_candidate(f, normalized) for f in rows]
+
+
+def _upstream_detail(request, normalized: str, media_type: str, view: str):
+    state = gate.view_state(view)
+    if state is None:
+        return _no_view(view)
+    try:
+        resolution = proxy_pages.resolve(normalized)
+    except proxy_pages.UpstreamUnavailable as exc:
+        return text_error(502, f"Bad Gateway: {exc}", vary=VARY)
+    if resolution is None:
+        return _not_found(normalized)
+    upstream, cached = resolution.upstream, resolution.project
+    if cached.status == ProjectStatus.QUARANTINED:
+        return _not_found(normalized)
+    page = page_cache.get_or_build(
+        ("upstream", view, upstream.pk, normalized, media_type), (cached.serial, state.revision),
+        lambda: _judged_page(state, *upstream_listing(resolution, view), media_type))
+    response = page_response(request, page, vary=VARY)
+    if resolution.stale:
+        # RFC 9111's stale-if-error, made visible: the upstream failed and this is its last page.
+        response["X-Bastion-Upstream"] = f"{upstream.name}; stale"
+    return response
+
+
 @read_only
-def detail(request, name: str):
-    return _detail(request, name, location="{prefix}simple/{name}/")
+def detail(request, name: str, view: str = DEFAULT_VIEW):
+    return _detail(request, name, location="{prefix}simple/{name}/", view=view)
 
 
 @read_only

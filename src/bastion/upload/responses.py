@@ -8,29 +8,17 @@ from __future__ import annotations
 
 import http
 import json
-import re
 
 from django.http import HttpResponse
 
-MAX_REASON_LENGTH = 500
-# Characters an HTTP/1.1 reason phrase may not carry (RFC 9112: HTAB / SP / VCHAR / obs-text),
-# plus the C1 controls, which terminals may interpret.
-_UNSAFE_IN_REASON = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+from bastion.core.text import MAX_REASON_LENGTH, reason_phrase  # noqa: F401  (the tests')
+
 _JSON_TYPE = "application/json"
 _TEXT_TYPE = "text/plain"
 
 
 def one_line(message: str) -> str:
     return " ".join(message.split())
-
-
-def reason_phrase(message: str) -> str:
-    """The message as a valid reason phrase: Latin-1 only, one line, bounded length."""
-    text = one_line(message).encode("latin-1", errors="replace").decode("latin-1")
-    text = " ".join(_UNSAFE_IN_REASON.sub(" ", text).split())
-    if len(text) > MAX_REASON_LENGTH:
-        text = text[: MAX_REASON_LENGTH - 3].rstrip() + "..."
-    return text
 
 
 def standard_phrase(status: int) -> str:

@@ -19,6 +19,8 @@ from django.template import loader
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
+from bastion.core.text import reason_phrase as _latin1_reason
+
 logger = logging.getLogger(__name__)
 
 API_PREFIXES = ("/simple/", "/pypi/", "/packages/", "/legacy", "/_/", "/admin/events.json",
@@ -60,7 +62,7 @@ def _message(exception, default: str) -> str:
 
 def reason_phrase(message: str) -> str:
     """The message as an HTTP reason phrase, which holds Latin-1 only."""
-    return one_line(str(message)).encode("latin-1", "replace").decode("latin-1")
+    return _latin1_reason(str(message))
 
 
 def plain(status: int, message: str, *, reason: bool = False) -> HttpResponse:

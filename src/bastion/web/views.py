@@ -18,6 +18,7 @@ from bastion.core.people import people
 from bastion.packaging import access, roles
 from bastion.packaging import queries as projects
 from bastion.packaging.models import Project
+from bastion.proxy import gate
 
 from . import errors
 
@@ -163,6 +164,9 @@ def project_detail(request, name: str, version: str | None = None):
         "inactive_days": settings.INACTIVE_MEMBER_DAYS,
         "idle_names": ", ".join(m.username for m in page.idle_members),
         "files": [(f, projects.file_url(f)) for f in page.files],
+        # What each view hides of it, and why: for signed-in users, as on the console.
+        "view_holds": (gate.hidden_in_views(project.pk, project.normalized_name)
+                       if request.user.is_authenticated else []),
     })
 
 

@@ -32,6 +32,10 @@ VALUES = {
     "invited_by": "ivy-inviter", "requested_by": "rex-requester", "recovery_id": 77,
     "identity_note": "passport-seen", "source": "via-link", "grants_read": True, "admin": True,
     "passwordless": True, "approval_needed": True, "scope": "projects",
+    "changes": {"min_age_hours": [24, 48], "deny": [[], ["evil"]]},
+    "note": "hold-note", "unchecked": True,
+    "changed": ["url", "priority", "include", "file_hosts", "username", "password", "page_ttl",
+                "enabled"],
 }
 # What the sentences quote as recorded (codes such as a permission are words, translated).
 SHOWN = ["alice-actor", "bob-owner", "demo-proj", "10.9.8.7", *(

@@ -1,0 +1,518 @@
+"""A view's policy: what it lets through to clients, and why it hides the rest.
+
+Pure: no Django, no I/O. The proxy stores a policy as JSON on ``View.policy``;
+:meth:`Policy.from_json` is the only way in and refuses anything it does not know, so a typo in
+a key never silently switches a defence off.
+
+:func:`evaluate` runs the checks of :data:`CHECKS` in order and returns the first failure as a
+:class:`Block` (or None: the file may be shown). Each check is one function with the signature
+``check(view, policy, candidate, now, exemptions) -> Block | None``; later features append
+theirs to :data:`CHECKS`.
+
+Exemptions lift only the cooldown. They do not lift a freeze: a frozen view exists so that a
+build is reproducible, and an exemption would make it depend on when it ran. Nor do they lift
+allow, deny or license rules: those are edited on the view itself.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from fnmatch import fnmatchcase
+from typing import Callable, Iterable
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from .errors import ValidationError
+
+try:  # packaging >= 24.2
+    from packaging.licenses import InvalidLicenseExpression, canonicalize_license_expression
+except ImportError:  # pragma: no cover - the pinned packaging has it
+    canonicalize_license_expression = None
+    InvalidLicenseExpression = ValueError
+
+KEYS = ("min_age_hours", "hold_local", "frozen_at", "allow", "deny", "deny_licenses",
+        "deny_classifiers", "license_unknown")
+MAX_MIN_AGE_HOURS = 24 * 366
+MAX_RULES = 500
+MAX_RULE_LENGTH = 200
+MAX_LICENSES = 200
+MAX_LICENSE_LENGTH = 100
+MAX_CLASSIFIERS = 200
+MAX_CLASSIFIER_LENGTH = 300
+LICENSE_UNKNOWN_CHOICES = ("allow", "deny")
+
+# Kinds of Block, one per check.
+ALLOW, DENY, LICENSE, FREEZE, COOLDOWN = "allow", "deny", "license", "freeze", "cooldown"
+
+_SEPARATORS = re.compile(r"[-_.]+")
+# A name or an fnmatch pattern of one ("acme-*", "py?"), then an optional specifier.
+_RULE = re.compile(r"^([A-Za-z0-9*?](?:[A-Za-z0-9._*?-]*[A-Za-z0-9*?])?)\s*(.*)$", re.DOTALL)
+_LICENSE_TOKEN = re.compile(r"\(|\)|[^\s()]+")
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _normalize(name: str) -> str:
+    return _SEPARATORS.sub("-", name).lower()
+
+
+def _utc(moment: datetime) -> datetime:
+    # A moment without a zone is taken as UTC: the index keeps every time in UTC.
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+
+
+# --- rules ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Rule:
+    """``name-or-pattern[specifier]``: ``requests``, ``acme-*``, ``django>=5,<6``."""
+
+    text: str
+    pattern: str  # normalized; fnmatch on normalized names
+    specifier: SpecifierSet | None = None
+
+    @classmethod
+    def parse(cls, text: object, *, key: str) -> "Rule":
+        if not isinstance(text, str) or not text.strip():
+            raise ValidationError(f"Each entry of '{key}' must be a non-empty text, "
+                                  f"like 'acme-*' or 'django>=5,<6'.")
+        text = text.strip()
+        if len(text) > MAX_RULE_LENGTH:
+            raise ValidationError(f"The rule '{_short(text)}' in '{key}' is too long "
+                                  f"(at most {MAX_RULE_LENGTH} characters).")
+        match = _RULE.match(text)
+        if not match:
+            raise ValidationError(f"The rule '{_short(text)}' in '{key}' must start with a "
+                                  f"project name or pattern, like 'acme-*' or 'django>=5,<6'.")
+        name, rest = match.group(1), match.group(2).strip()
+        specifier = None
+        if rest:
+            try:
+                specifier = SpecifierSet(rest)
+            except InvalidSpecifier:
+                raise ValidationError(f"The rule '{_short(text)}' in '{key}' has an invalid "
+                                      f"version specifier '{_short(rest, 40)}'.") from None
+        canonical = _normalize(name) + (str(specifier) if specifier is not None else "")
+        return cls(text=canonical, pattern=_normalize(name), specifier=specifier)
+
+    def matches_name(self, project: str) -> bool:
+        return fnmatchcase(_normalize(project), self.pattern)
+
+    def matches(self, project: str, version: str, *, unparsable: bool) -> bool:
+        """Whether the rule covers this release; ``unparsable`` answers for a version that
+        a specifier cannot judge (callers choose the answer that fails closed)."""
+        if not self.matches_name(project):
+            return False
+        if self.specifier is None:
+            return True
+        try:
+            parsed = Version(version)
+        except InvalidVersion:
+            return unparsable
+        return self.specifier.contains(parsed, prereleases=True)
+
+
+# --- licenses ------------------------------------------------------------------------------
+
+def canonical_license(value: object) -> str:
+    """One SPDX license id (or ``LicenseRef-``), in its canonical spelling."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("Each entry of 'deny_licenses' must be an SPDX license id, "
+                              "like 'GPL-3.0-only'.")
+    value = value.strip()
+    if len(value) > MAX_LICENSE_LENGTH or not re.fullmatch(r"[A-Za-z0-9.+:-]+", value):
+        raise ValidationError(f"'{_short(value)}' is not an SPDX license id "
+                              f"(like 'GPL-3.0-only').")
+    if canonicalize_license_expression is not None:
+        try:
+            return str(canonicalize_license_expression(value))
+        except InvalidLicenseExpression:
+            raise ValidationError(f"'{_short(value)}' is not a known SPDX license id "
+                                  f"(like 'GPL-3.0-only').") from None
+    return value
+
+
+class _Unparsable(Exception):
+    pass
+
+
+def license_expression_denied(expression: str, denied: Iterable[str]) -> bool | None:
+    """Whether every way to comply with ``expression`` needs a denied license.
+
+    ``MIT OR GPL-3.0-only`` with GPL-3.0-only denied passes (MIT may be chosen);
+    ``MIT AND GPL-3.0-only`` does not. None: the expression cannot be read.
+    """
+    deny = {d.lower() for d in denied}
+    tokens = _LICENSE_TOKEN.findall(expression)
+    position = 0
+
+    def peek() -> str | None:
+        return tokens[position] if position < len(tokens) else None
+
+    def take() -> str:
+        nonlocal position
+        if position >= len(tokens):
+            raise _Unparsable
+        position += 1
+        return tokens[position - 1]
+
+    # Each parser returns True when that part can be complied with without a denied license.
+    def either() -> bool:
+        ok = both()
+        while (peek() or "").upper() == "OR":
+            take()
+            ok = both() or ok
+        return ok
+
+    def both() -> bool:
+        ok = single()
+        while (peek() or "").upper() == "AND":
+            take()
+            ok = single() and ok
+        return ok
+
+    def single() -> bool:
+        token = take()
+        if token == "(":
+            ok = either()
+            if take() != ")":
+                raise _Unparsable
+            return ok
+        if token == ")" or token.upper() in ("AND", "OR", "WITH"):
+            raise _Unparsable
+        license_id = token.lower()
+        ok = license_id not in deny and license_id.rstrip("+") not in deny
+        if (peek() or "").upper() == "WITH":
+            take()
+            exception = take()
+            if exception in ("(", ")"):
+                raise _Unparsable
+            ok = ok and f"{license_id} with {exception.lower()}" not in deny
+        return ok
+
+    try:
+        ok = either()
+        if position != len(tokens) or not tokens:
+            return None
+    except (_Unparsable, RecursionError):
+        return None
+    return not ok
+
+
+# --- the policy ----------------------------------------------------------------------------
+
+def _parse_time(value: object) -> datetime:
+    if not isinstance(value, str) or len(value) > 40:
+        raise ValidationError("'frozen_at' must be a date or time in ISO 8601, "
+                              "like 2026-11-01T00:00:00Z.")
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(f"'frozen_at' must be a date or time in ISO 8601, like "
+                              f"2026-11-01T00:00:00Z, not '{_short(value, 40)}'.") from None
+    try:
+        return _utc(moment).astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        raise ValidationError(f"'frozen_at' is out of range: '{_short(value, 40)}'.") from None
+
+
+def _texts(data: dict, key: str, limit: int, parse: Callable[[object], object]) -> tuple:
+    values = data.get(key, [])
+    if values is None:
+        values = []
+    if not isinstance(values, list):
+        raise ValidationError(f"'{key}' must be a list.")
+    if len(values) > limit:
+        raise ValidationError(f"'{key}' has too many entries (at most {limit}).")
+    seen: dict = {}
+    for value in values:
+        parsed = parse(value)
+        seen.setdefault(getattr(parsed, "text", parsed), parsed)
+    return tuple(seen.values())
+
+
+def _classifier(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("Each entry of 'deny_classifiers' must be a trove classifier, "
+                              "like 'License :: OSI Approved :: GNU Affero General Public "
+                              "License v3'.")
+    text = " ".join(value.split())
+    if len(text) > MAX_CLASSIFIER_LENGTH:
+        raise ValidationError(f"The classifier '{_short(text)}' is too long "
+                              f"(at most {MAX_CLASSIFIER_LENGTH} characters).")
+    return text
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What a view lets through. ``min_age_hours`` None: ``default_min_age_hours`` applies."""
+
+    min_age_hours: int | None = None
+    hold_local: bool = False
+    frozen_at: datetime | None = None
+    allow: tuple[Rule, ...] = ()
+    deny: tuple[Rule, ...] = ()
+    deny_licenses: tuple[str, ...] = ()
+    deny_classifiers: tuple[str, ...] = ()
+    license_unknown: str = "allow"
+    default_min_age_hours: int = field(default=0, compare=False)
+
+    @property
+    def cooldown_hours(self) -> int:
+        return self.default_min_age_hours if self.min_age_hours is None else self.min_age_hours
+
+    @classmethod
+    def from_json(cls, data: object, *, default_min_age_hours: int) -> "Policy":
+        """Parse a stored or submitted policy; refuse unknown keys and bad values (one line)."""
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ValidationError("A policy must be a JSON object.")
+        unknown = sorted(str(k) for k in data if k not in KEYS)
+        if unknown:
+            raise ValidationError(f"Unknown policy key '{_short(unknown[0], 40)}'; the keys are "
+                                  f"{', '.join(KEYS)}.")
+        hours = data.get("min_age_hours")
+        if hours is not None:
+            if isinstance(hours, bool) or not isinstance(hours, int) or not (
+                    0 <= hours <= MAX_MIN_AGE_HOURS):
+                raise ValidationError(f"'min_age_hours' must be a whole number of hours from 0 "
+                                      f"to {MAX_MIN_AGE_HOURS}, or null for the default.")
+        hold_local = data.get("hold_local", False)
+        if not isinstance(hold_local, bool):
+            raise ValidationError("'hold_local' must be true or false.")
+        frozen = data.get("frozen_at")
+        frozen_at = None if frozen is None else _parse_time(frozen)
+        unknown_license = data.get("license_unknown", "allow")
+        if unknown_license not in LICENSE_UNKNOWN_CHOICES:
+            raise ValidationError("'license_unknown' must be 'allow' or 'deny'.")
+        return cls(
+            min_age_hours=hours,
+            hold_local=hold_local,
+            frozen_at=frozen_at,
+            allow=_texts(data, "allow", MAX_RULES, lambda v: Rule.parse(v, key="allow")),
+            deny=_texts(data, "deny", MAX_RULES, lambda v: Rule.parse(v, key="deny")),
+            deny_licenses=_texts(data, "deny_licenses", MAX_LICENSES, canonical_license),
+            deny_classifiers=_texts(data, "deny_classifiers", MAX_CLASSIFIERS, _classifier),
+            license_unknown=unknown_license,
+            default_min_age_hours=max(0, int(default_min_age_hours)),
+        )
+
+    def to_json(self) -> dict:
+        frozen = None
+        if self.frozen_at is not None:
+            frozen = self.frozen_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {
+            "min_age_hours": self.min_age_hours,
+            "hold_local": self.hold_local,
+            "frozen_at": frozen,
+            "allow": [r.text for r in self.allow],
+            "deny": [r.text for r in self.deny],
+            "deny_licenses": list(self.deny_licenses),
+            "deny_classifiers": list(self.deny_classifiers),
+            "license_unknown": self.license_unknown,
+        }
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What is known about one file a view may show.
+
+    ``uploaded`` None: the source publishes no upload time, so the file is aged from
+    ``first_seen`` (when Bastion first listed it). ``license_expression`` and ``classifiers``
+    None: not known yet (an upstream file's metadata was not fetched).
+    """
+
+    project: str
+    version: str
+    filename: str
+    uploaded: datetime | None = None
+    first_seen: datetime | None = None
+    local: bool = False
+    license_expression: str | None = None
+    classifiers: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Exempt:
+    """Lets ``project`` (only ``version`` when given) through the cooldown until ``expires``."""
+
+    project: str
+    version: str | None
+    reason: str
+    expires: datetime
+
+    def covers(self, candidate: Candidate, now: datetime) -> bool:
+        return (_normalize(self.project) == _normalize(candidate.project)
+                and (not self.version or self.version == candidate.version)
+                and _utc(now) < _utc(self.expires))
+
+
+@dataclass(frozen=True)
+class Block:
+    """Why ``view`` hides a file. ``until``: when a time-based hold ends (cooldown only)."""
+
+    view: str
+    reason: str  # "Blocked by policy '<view>': ..."; also the 403's reason phrase
+    kind: str
+    until: datetime | None = None
+
+
+def _block(view: str, kind: str, detail: str, until: datetime | None = None) -> Block:
+    return Block(view=view, reason=_phrase(f"Blocked by policy '{view}': {detail}"), kind=kind,
+                 until=until)
+
+
+def _phrase(text: str) -> str:
+    """One line of printable ASCII: the reason becomes an HTTP reason phrase, and details in it
+    (versions, license expressions) come from upstream metadata."""
+    return "".join(c if " " <= c <= "~" else "?" for c in " ".join(text.split()))
+
+
+def _release(candidate: Candidate) -> tuple[datetime | None, bool]:
+    """When the file counts as released, and whether that is only when Bastion first saw it."""
+    if candidate.uploaded is not None:
+        return _utc(candidate.uploaded), False
+    if candidate.first_seen is not None:
+        return _utc(candidate.first_seen), True
+    return None, False
+
+
+def _hours_text(hours: int) -> str:
+    return f"{hours // 24}-day" if hours % 24 == 0 else f"{hours}-hour"
+
+
+def _name(candidate: Candidate) -> str:
+    return _normalize(candidate.project)
+
+
+def check_allow(view, policy, candidate, now, exemptions) -> Block | None:
+    if not policy.allow:
+        return None
+    name = _name(candidate)
+    if any(r.matches(name, candidate.version, unparsable=False) for r in policy.allow):
+        return None
+    if any(r.matches_name(name) for r in policy.allow):
+        # The name is allowed, only not this version: say which.
+        return _block(view, ALLOW, f"'{name} {candidate.version}' is not on the view's "
+                                   f"allow list")
+    return _block(view, ALLOW, f"'{name}' is not on the view's allow list")
+
+
+def check_deny(view, policy, candidate, now, exemptions) -> Block | None:
+    name = _name(candidate)
+    for rule in policy.deny:
+        if rule.matches(name, candidate.version, unparsable=True):
+            return _block(view, DENY, f"'{name} {candidate.version}' matches the deny rule "
+                                      f"'{rule.text}'")
+    return None
+
+
+def check_license(view, policy, candidate, now, exemptions) -> Block | None:
+    if not policy.deny_licenses and not policy.deny_classifiers:
+        return None
+    expression = (candidate.license_expression or "").strip()
+    classifiers = candidate.classifiers or ()
+    if expression and policy.deny_licenses:
+        denied = license_expression_denied(expression, policy.deny_licenses)
+        if denied:
+            return _block(view, LICENSE, f"license '{_short(expression, 100)}' is denied")
+        if denied is None and policy.license_unknown == "deny":
+            return _block(view, LICENSE, f"license '{_short(expression, 100)}' cannot be read "
+                                         f"and the view denies unknown licenses")
+    deny_classifiers = set(policy.deny_classifiers)
+    for classifier in classifiers:
+        if " ".join(str(classifier).split()) in deny_classifiers:
+            return _block(view, LICENSE, f"license '{_short(classifier, 100)}' is denied")
+    if not expression and not classifiers and policy.license_unknown == "deny":
+        return _block(view, LICENSE, "its license is not known (yet) and the view denies "
+                                     "unknown licenses")
+    return None
+
+
+def check_freeze(view, policy, candidate, now, exemptions) -> Block | None:
+    if policy.frozen_at is None:
+        return None
+    released, _ = _release(candidate)
+    frozen = _utc(policy.frozen_at)
+    # Without any time, a file cannot be shown to predate the freeze.
+    if released is None or released >= frozen:
+        return _block(view, FREEZE, f"uploaded after the view's freeze at "
+                                    f"{frozen.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC")
+    return None
+
+
+def check_cooldown(view, policy, candidate, now, exemptions) -> Block | None:
+    hours = policy.cooldown_hours
+    if hours <= 0 or (candidate.local and not policy.hold_local):
+        return None
+    released, estimated = _release(candidate)
+    if released is None:
+        return None
+    until = released + timedelta(hours=hours)
+    if _utc(now) >= until:
+        return None
+    if any(e.covers(candidate, now) for e in exemptions):
+        return None
+    seen = "first seen" if estimated else "released"
+    return _block(view, COOLDOWN, f"{seen} {released.astimezone(timezone.utc):%Y-%m-%d}, "
+                                  f"younger than the {_hours_text(hours)} cooldown", until)
+
+
+Check = Callable[[str, Policy, Candidate, datetime, tuple], "Block | None"]
+
+# In order; the first failing check is the reason given. Later features append theirs.
+CHECKS: list[Check] = [check_allow, check_deny, check_license, check_freeze, check_cooldown]
+
+
+def evaluate(view_name: str, policy: Policy, candidate: Candidate, now: datetime,
+             exemptions: Iterable[Exempt] = ()) -> Block | None:
+    """The first reason ``view_name`` hides ``candidate`` at ``now``, or None: it is shown."""
+    exemptions = tuple(exemptions)
+    for check in CHECKS:
+        block = check(view_name, policy, candidate, now, exemptions)
+        if block is not None:
+            return block
+    return None
+
+
+def visible_from(view_name: str, policy: Policy, candidate: Candidate, now: datetime,
+                 exemptions: Iterable[Exempt] = ()) -> datetime | None:
+    """The instant a file held only by the cooldown becomes visible; None when it is shown now
+    or is hidden for a reason time does not lift."""
+    block = evaluate(view_name, policy, candidate, now, exemptions)
+    if block is None or block.kind != COOLDOWN:
+        return None
+    return block.until
+
+
+def next_change(view_name: str, policy: Policy, candidate: Candidate, now: datetime,
+                exemptions: Iterable[Exempt] = ()) -> datetime | None:
+    """The next instant the verdict on ``candidate`` may change by time alone (a cooldown ends,
+    or an exemption that lets it through lapses while it is still young); None: never.
+    A rendered page listing the file may be kept until the earliest of these."""
+    exemptions = tuple(exemptions)
+    held_until = visible_from(view_name, policy, candidate, now, exemptions)
+    if held_until is not None:
+        return held_until
+    if evaluate(view_name, policy, candidate, now, ()) is None:
+        return None
+    # Shown only thanks to an exemption: the verdict changes when the last covering one lapses,
+    # unless the cooldown is over by then.
+    covering = [_utc(e.expires) for e in exemptions if e.covers(candidate, now)]
+    if not covering:
+        return None
+    lapse = max(covering)
+    released, _ = _release(candidate)
+    if released is not None and released + timedelta(hours=policy.cooldown_hours) <= lapse:
+        return None
+    return lapse

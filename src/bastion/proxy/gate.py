@@ -1,0 +1,207 @@
+"""A view's policy applied to what the endpoints are about to show or send.
+
+The endpoints (``bastion.simple``) render; this module only judges. It reads the view (kept
+per process by revision, so that the hot path parses no JSON), builds the policy's
+``Candidate`` for a local or an upstream file, and says which files a view hides, why, and
+until when a rendered page stays right (a cooldown ends by time alone).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.utils import timezone as django_timezone
+
+from bastion.core import policy as core_policy
+from bastion.core.errors import ValidationError
+from bastion.packaging.models import File
+
+from . import views_policy
+from .models import Exemption, UpstreamFile, View
+
+DEFAULT_VIEW = views_policy.DEFAULT_VIEW
+_MAX_CACHED_VIEWS = 1000
+# What a view whose stored policy no longer parses (edited by hand in the database) shows:
+# nothing, rather than everything.
+_BROKEN = "its stored policy is invalid; an administrator must set it again"
+
+
+def view_path(view: str) -> str:
+    """The URL path prefix of a view: empty for the default view, ``views/<name>/`` else."""
+    return "" if view == DEFAULT_VIEW else f"views/{view}/"
+
+
+@dataclass(frozen=True)
+class ViewState:
+    name: str
+    revision: int
+    policy: core_policy.Policy | None  # None: the stored policy does not parse (hide all)
+
+    @property
+    def affects_local(self) -> bool:
+        """Whether the policy may hide a local file (else local pages need no filtering)."""
+        p = self.policy
+        if p is None:
+            return True
+        return bool(p.allow or p.deny or p.deny_licenses or p.deny_classifiers
+                    or p.frozen_at is not None or (p.hold_local and p.cooldown_hours > 0))
+
+
+_states: dict[str, ViewState] = {}
+_lock = threading.Lock()
+_UNKNOWN = object()
+
+
+def view_state(name: str, revision=_UNKNOWN) -> ViewState | None:
+    """The view called ``name``, or None when there is none.
+
+    ``revision``: what a query the caller ran anyway read (None: no such view); when it
+    matches the state kept in this process, no query is needed.
+    """
+    if revision is None:
+        return None
+    if revision is not _UNKNOWN:
+        state = _states.get(name)
+        if state is not None and state.revision == revision:
+            return state
+    row = View.objects.filter(name=name).values_list("revision", "policy").first()
+    if row is None:
+        return None
+    try:
+        policy = views_policy.parse_policy(row[1])
+    except ValidationError:
+        policy = None
+    state = ViewState(name, row[0], policy)
+    with _lock:
+        if len(_states) >= _MAX_CACHED_VIEWS:
+            _states.clear()
+        _states[name] = state
+    return state
+
+
+def _exemptions(state: ViewState, project: str, now: datetime) -> tuple[core_policy.Exempt, ...]:
+    rows = Exemption.objects.filter(view__name=state.name, normalized_name=project,
+                                    expires__gt=now)
+    return tuple(core_policy.Exempt(project=project, version=row.version or None,
+                                    reason=row.reason, expires=row.expires) for row in rows)
+
+
+def _broken(state: ViewState) -> core_policy.Block:
+    return core_policy.Block(state.name, f"Blocked by policy '{state.name}': {_BROKEN}",
+                             "broken")
+
+
+@dataclass(frozen=True)
+class Judgement:
+    hidden: dict[str, core_policy.Block]  # filename → why
+    valid_until: float | None  # a page built on this judgement must be rebuilt by then
+
+
+def judge(state: ViewState, project: str, candidates: list[core_policy.Candidate], *,
+          record: bool = True) -> Judgement:
+    """Which of one project's files the view hides, and until when that answer holds.
+
+    ``record``: note the hidden files in the admins' list of recent blocks (a page is judged
+    only when it is rendered, so this is once per change, not once per request).
+    """
+    now = django_timezone.now()
+    hidden: dict[str, core_policy.Block] = {}
+    until: datetime | None = None
+    exemptions = _exemptions(state, project, now) if state.policy is not None else ()
+    for candidate in candidates:
+        if state.policy is None:
+            hidden[candidate.filename] = _broken(state)
+            continue
+        block = core_policy.evaluate(state.name, state.policy, candidate, now, exemptions)
+        if block is not None:
+            hidden[candidate.filename] = block
+        change = core_policy.next_change(state.name, state.policy, candidate, now, exemptions)
+        if change is not None and (until is None or change < until):
+            until = change
+    if record and hidden:
+        for candidate in candidates:
+            block = hidden.get(candidate.filename)
+            if block is not None:
+                views_policy.record_block(state.name, candidate, block, direct=False, now=now)
+    return Judgement(hidden, until.timestamp() if until is not None else None)
+
+
+def local_candidates(project_id: int, project: str) -> list[core_policy.Candidate]:
+    rows = (File.objects.filter(release__project_id=project_id)
+            .values_list("filename", "release__version", "upload_time",
+                         "release__license_expression", "release__classifiers"))
+    return [_local_candidate(project, *row) for row in rows]
+
+
+def _local_candidate(project, filename, version, upload_time, license_expression,
+                     classifiers) -> core_policy.Candidate:
+    # A local release's metadata is known whole: no License-Expression is an empty one, which
+    # the license rules then judge by the classifiers.
+    return core_policy.Candidate(project=project, version=version, filename=filename,
+                                 uploaded=upload_time, first_seen=upload_time, local=True,
+                                 license_expression=license_expression or None,
+                                 classifiers=tuple(classifiers or ()))
+
+
+def upstream_candidate(file: UpstreamFile, project: str) -> core_policy.Candidate:
+    return core_policy.Candidate(
+        project=project, version=file.version, filename=file.filename,
+        uploaded=file.upload_time, first_seen=file.first_seen, local=False,
+        license_expression=file.license_expression,
+        classifiers=tuple(file.classifiers) if file.classifiers is not None else None)
+
+
+def _check_one(state: ViewState, project: str, candidate: core_policy.Candidate):
+    if state.policy is None:
+        block = _broken(state)
+    else:
+        now = django_timezone.now()
+        block = core_policy.evaluate(state.name, state.policy, candidate, now,
+                                     _exemptions(state, project, now))
+    if block is not None:
+        views_policy.record_block(state.name, candidate, block, direct=True)
+    return block
+
+
+def check_local_file(state: ViewState, project: str, filename: str):
+    """Why the view refuses a direct download of a local file, or None."""
+    row = (File.objects.filter(filename=filename)
+           .values_list("filename", "release__version", "upload_time",
+                        "release__license_expression", "release__classifiers").first())
+    if row is None:
+        return None
+    return _check_one(state, project, _local_candidate(project, *row))
+
+
+def check_upstream_file(state: ViewState, file: UpstreamFile):
+    """Why the view refuses a direct download of an upstream file, or None."""
+    project = file.project.normalized_name
+    return _check_one(state, project, upstream_candidate(file, project))
+
+
+def name_listed(state: ViewState, name: str) -> bool:
+    """Whether a view's index lists the project at all: only rules on whole names count here
+    (a version rule hides versions on the project's page, not the project)."""
+    p = state.policy
+    if p is None:
+        return False
+    if p.allow and not any(rule.matches_name(name) for rule in p.allow):
+        return False
+    return not any(rule.specifier is None and rule.matches_name(name) for rule in p.deny)
+
+
+
+def hidden_in_views(project_id: int, project: str) -> list[tuple[str, dict[str, core_policy.Block]]]:
+    """For a local project's page: in each view, which of its files are hidden and why."""
+    candidates = local_candidates(project_id, project)
+    result = []
+    for name in View.objects.order_by("name").values_list("name", flat=True):
+        state = view_state(name)
+        if state is None:
+            continue
+        judgement = judge(state, project, candidates, record=False)
+        if judgement.hidden:
+            result.append((name, judgement.hidden))
+    return result

@@ -1,0 +1,251 @@
+"""pip and uv install through the proxy: one index URL, upstream names served from a real
+upstream (a static PEP 691/503 tree on 127.0.0.1), local names never from upstream, brand-new
+upstream releases held back by the default view's cooldown, and installs that keep working
+once the upstream is gone."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import requests
+
+from tests.artifacts import metadata_text
+from tests.e2e.proxy_support import static_upstream, upstream_factory  # noqa: F401 (fixtures)
+from tests.e2e.simple_support import (
+    client_env,
+    installed_version,
+    new_publisher,
+    new_venv,
+    pip_install,
+    publish,
+    uv_install,
+    wheel,
+)
+
+pytestmark = pytest.mark.slow
+
+OLD = datetime.now(timezone.utc) - timedelta(days=30)
+JSON = "application/vnd.pypi.simple.v1+json"
+
+
+def _wheel(name: str, version: str, *requires: str):
+    headers = [("Requires-Dist", r) for r in requires]
+    w = wheel(name, version)
+    w.metadata = metadata_text(name, version, extra_headers=headers)
+    return w
+
+
+def _module(name: str) -> str:
+    return name.replace("-", "_")
+
+
+@pytest.fixture
+def env(tmp_path):
+    return client_env(tmp_path / "home")
+
+
+@pytest.fixture
+def tree(static_upstream, upstream_factory, unique):  # noqa: F811
+    """app → lib (>=1) on the upstream, lib 1.0 and 2.0; every file a month old."""
+    app, lib = f"app-{unique}", f"lib-{unique}"
+    static_upstream.add_wheel(_wheel(app, "1.0", f"{lib}>=1"), upload_time=OLD)
+    static_upstream.add_wheel(_wheel(lib, "1.0"), upload_time=OLD)
+    static_upstream.add_wheel(_wheel(lib, "2.0"), upload_time=OLD)
+    static_upstream.start()
+    upstream = upstream_factory(static_upstream, page_ttl=1)
+    return {"app": app, "lib": lib, "upstream": upstream, "static": static_upstream}
+
+
+def _install_both(server, tmp_path, env, requirement: str, label: str):
+    for tool, install in (("pip", pip_install), ("uv", uv_install)):
+        python = new_venv(tmp_path / f"{label}-{tool}", env)
+        result = install(python, server.url + "/simple/", [requirement], env)
+        assert result.returncode == 0, f"{tool}: {result.stdout}{result.stderr}"
+        yield tool, python
+
+
+def test_pip_and_uv_install_a_tree_through_the_proxy_and_again_with_the_upstream_stopped(
+        server, tmp_path, env, tree):
+    for tool, python in _install_both(server, tmp_path, env, tree["app"], "first"):
+        assert installed_version(python, _module(tree["lib"])) == "2.0", tool
+    fetched = len(tree["static"].requests_for("/files/"))
+    assert fetched == 2  # each file once, although two clients installed it
+
+    time.sleep(1.2)  # past the page TTL: the next request revalidates, and the upstream is gone
+    tree["static"].stop()
+    for tool, python in _install_both(server, tmp_path, env, tree["app"], "stale"):
+        assert installed_version(python, _module(tree["app"])) == "1.0", tool
+        assert installed_version(python, _module(tree["lib"])) == "2.0", tool
+
+
+def test_proxied_page_carries_the_upstreams_fields(server, tree):
+    page = requests.get(f"{server.url}/simple/{tree['lib']}/", headers={"Accept": JSON},
+                        timeout=30)
+    assert page.status_code == 200, page.text
+    data = page.json()
+    assert data["name"] == tree["lib"]
+    files = {f["filename"]: f for f in data["files"]}
+    assert len(files) == 2
+    for filename, entry in files.items():
+        assert entry["url"].startswith(f"/packages/+upstream/{tree['upstream'].name}/{tree['lib']}/")
+        assert entry["upload-time"].startswith(OLD.strftime("%Y-%m-%dT"))
+        assert entry["core-metadata"] and entry["size"] > 0
+    html = requests.get(f"{server.url}/simple/{tree['lib']}/", timeout=30).text
+    assert "data-core-metadata=" in html and "#sha256=" in html
+    api = requests.get(f"{server.url}/pypi/{tree['lib']}/json", timeout=30)
+    assert api.status_code == 200, api.text
+    assert api.json()["info"]["version"] == "2.0"
+    assert set(api.json()["releases"]) == {"1.0", "2.0"}
+
+
+def test_a_local_name_is_never_resolved_upstream(server, tmp_path, env, static_upstream,  # noqa: F811
+                                                 upstream_factory, unique):  # noqa: F811
+    name = f"acme-util-{unique}"
+    publish(server.url, new_publisher(), wheel(name, "1.0"))
+    static_upstream.add_wheel(_wheel(name, "99.0"), upload_time=OLD)
+    static_upstream.start()
+    upstream_factory(static_upstream)
+    for tool, python in _install_both(server, tmp_path, env, name, "confusion"):
+        assert installed_version(python, _module(name)) == "1.0", tool
+    assert static_upstream.requests_for(f"/simple/{name}") == []
+    page = requests.get(f"{server.url}/simple/{name}/", headers={"Accept": JSON}, timeout=30)
+    assert [f["filename"] for f in page.json()["files"]] == [wheel(name, "1.0").filename]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bastion.cli", "admin", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_a_brand_new_upstream_release_waits_out_the_cooldown(server, tmp_path, env,
+                                                             static_upstream,  # noqa: F811
+                                                             upstream_factory, unique):  # noqa: F811
+    name = f"fresh-{unique}"
+    static_upstream.add_wheel(_wheel(name, "1.0"), upload_time=OLD)
+    fresh = static_upstream.add_wheel(_wheel(name, "2.0"),
+                                      upload_time=datetime.now(timezone.utc) - timedelta(hours=1))
+    static_upstream.start()
+    upstream = upstream_factory(static_upstream, page_ttl=1)
+
+    page = requests.get(f"{server.url}/simple/{name}/", headers={"Accept": JSON}, timeout=30)
+    assert [f["filename"] for f in page.json()["files"]] == [wheel(name, "1.0").filename]
+    assert "2.0" not in page.json()["versions"]
+    assert fresh.filename not in requests.get(f"{server.url}/simple/{name}/", timeout=30).text
+    api = requests.get(f"{server.url}/pypi/{name}/json", timeout=30).json()
+    assert api["info"]["version"] == "1.0" and "2.0" not in api["releases"]
+    direct = requests.get(
+        f"{server.url}/packages/+upstream/{upstream.name}/{name}/{fresh.filename}", timeout=30)
+    assert direct.status_code == 403
+    assert direct.reason.startswith("Blocked by policy 'default': released ")
+    assert "younger than the 3-day cooldown" in direct.reason
+    for tool, python in _install_both(server, tmp_path, env, name, "cooldown"):
+        assert installed_version(python, _module(name)) == "1.0", tool
+
+    # An exemption lets it through at once.
+    exempt = _cli("view", "exempt", "default", name, "--version", "2.0",
+                  "--reason", "urgent security fix", "--expires", "1d")
+    assert exempt.returncode == 0, exempt.stderr
+    try:
+        page = requests.get(f"{server.url}/simple/{name}/", headers={"Accept": JSON}, timeout=30)
+        assert fresh.filename in [f["filename"] for f in page.json()["files"]]
+        for tool, python in _install_both(server, tmp_path, env, name, "exempt"):
+            assert installed_version(python, _module(name)) == "2.0", tool
+    finally:
+        listed = _cli("view", "show", "default")
+        for line in listed.stdout.splitlines():
+            if name in line and line.strip().startswith("#"):
+                _cli("view", "unexempt", line.strip().split()[0].lstrip("#"))
+
+    # Without the exemption, the release is held until the upstream says it is old enough.
+    page = requests.get(f"{server.url}/simple/{name}/", headers={"Accept": JSON}, timeout=30)
+    assert fresh.filename not in [f["filename"] for f in page.json()["files"]]
+    static_upstream.change(name, fresh.filename,
+                           upload_time=datetime.now(timezone.utc) - timedelta(days=4))
+    time.sleep(1.2)  # past the page TTL
+    page = requests.get(f"{server.url}/simple/{name}/", headers={"Accept": JSON}, timeout=30)
+    assert fresh.filename in [f["filename"] for f in page.json()["files"]]
+
+
+def test_a_frozen_view_never_shows_what_came_after(server, tmp_path, env, static_upstream,  # noqa: F811
+                                                   upstream_factory, unique):  # noqa: F811
+    name = f"frozen-{unique}"
+    static_upstream.add_wheel(_wheel(name, "1.0"), upload_time=OLD)
+    late = static_upstream.add_wheel(_wheel(name, "2.0"),
+                                     upload_time=datetime.now(timezone.utc) - timedelta(days=10))
+    static_upstream.start()
+    upstream_factory(static_upstream)
+    view = f"frozen{unique}"
+    frozen_at = (datetime.now(timezone.utc) - timedelta(days=20)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    made = _cli("view", "add", view, "--frozen-at", frozen_at, "--min-age", "0")
+    assert made.returncode == 0, made.stderr
+    try:
+        url = f"{server.url}/views/{view}/simple/"
+        page = requests.get(f"{url}{name}/", headers={"Accept": JSON}, timeout=30)
+        assert page.status_code == 200, page.text
+        assert [f["filename"] for f in page.json()["files"]] == [wheel(name, "1.0").filename]
+        # The default view shows it (10 days is past the cooldown).
+        default = requests.get(f"{server.url}/simple/{name}/", headers={"Accept": JSON},
+                               timeout=30)
+        assert late.filename in [f["filename"] for f in default.json()["files"]]
+        python = new_venv(tmp_path / "frozen-uv", env)
+        result = uv_install(python, url, [name], env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert installed_version(python, _module(name)) == "1.0"
+        file_url = page.json()["files"][0]["url"]
+        assert file_url.startswith(f"/views/{view}/packages/+upstream/")
+        blocked = requests.get(server.url + file_url.replace(wheel(name, "1.0").filename,
+                                                             late.filename), timeout=30)
+        assert blocked.status_code == 403
+        assert "uploaded after the view's freeze" in blocked.reason
+    finally:
+        _cli("view", "remove", view)
+
+
+def test_upload_times_carried_let_clients_exclude_newer(server, tmp_path, env, static_upstream,  # noqa: F811
+                                                        upstream_factory, unique):  # noqa: F811
+    name = f"dated-{unique}"
+    static_upstream.add_wheel(_wheel(name, "1.0"),
+                              upload_time=datetime(2025, 1, 10, tzinfo=timezone.utc))
+    static_upstream.add_wheel(_wheel(name, "2.0"),
+                              upload_time=datetime(2025, 6, 10, tzinfo=timezone.utc))
+    static_upstream.start()
+    upstream_factory(static_upstream)
+    python = new_venv(tmp_path / "uv", env)
+    result = uv_install(python, server.url + "/simple/", ["--exclude-newer", "2025-03-01T00:00:00Z",
+                                                          name], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert installed_version(python, _module(name)) == "1.0"
+    python = new_venv(tmp_path / "pip", env)
+    result = pip_install(python, server.url + "/simple/",
+                         ["--uploaded-prior-to", "2025-03-01T00:00:00Z", name], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert installed_version(python, _module(name)) == "1.0"
+
+
+def test_real_packages_with_compiled_wheels_install_through_the_proxy_of_pypi(
+        server, tmp_path, env, unique):
+    """Live: PyPI (or the machine's configured mirror of it) as the upstream. Skips when it
+    cannot be reached; everything it shows is proven offline by the tests above too."""
+    from bastion.proxy import upstreams
+
+    from tests.e2e.clients import skip_unless_upstream_reachable, upstream_index
+
+    skip_unless_upstream_reachable()
+    names = ["markupsafe", "pyyaml", "six"]
+    # Only these names, so that no other test on this database resolves anything on PyPI.
+    upstream = upstreams.add_upstream(f"pypi-{unique}", upstream_index(), include=names)
+    try:
+        for tool, install in (("pip", pip_install), ("uv", uv_install)):
+            python = new_venv(tmp_path / f"live-{tool}", env)
+            result = install(python, server.url + "/simple/", names, env)
+            assert result.returncode == 0, f"{tool}: {result.stdout}{result.stderr}"
+            check = subprocess.run([str(python), "-c", "import markupsafe, yaml, six; "
+                                    "print(markupsafe._speedups.__file__)"],
+                                   capture_output=True, text=True, timeout=60)
+            assert check.returncode == 0 and check.stdout.strip().endswith(".so"), check.stderr
+    finally:
+        upstreams.remove_upstream(upstream.name)
