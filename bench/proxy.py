@@ -200,7 +200,9 @@ error_log %(dir)s/error.log warn;
 pid %(dir)s/nginx.pid;
 events { worker_connections 1024; }
 http {
-    access_log off;
+    # One line per request: the benchmark counts what reaches the upstream in each phase.
+    log_format bench '$request_method $uri $status';
+    access_log %(dir)s/access.log bench;
     client_body_temp_path %(dir)s/body;
     proxy_temp_path %(dir)s/proxy;
     fastcgi_temp_path %(dir)s/fastcgi;
@@ -242,8 +244,20 @@ class Upstream:
         self.index_url = f"{self.base}/simple/"
         self.name = "upstream"
         self.process: subprocess.Popen | None = None
+        self.access_log = (WORK / "upstream-nginx" / "access.log" if kind == "nginx"
+                           else root.parent / "upstream-access.log")
+
+    def requests(self) -> int:
+        """Requests the upstream has answered so far."""
+        try:
+            with open(self.access_log, "rb") as handle:
+                return sum(1 for _ in handle)
+        except FileNotFoundError:
+            return 0
 
     def start(self) -> None:
+        if self.access_log.exists():
+            self.access_log.unlink()
         logs = WORK / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         if self.kind == "nginx":
@@ -299,6 +313,13 @@ def serve_upstream(root: str, port: int, latency_ms: int) -> None:
         def log_message(self, *args) -> None:
             pass
 
+        def log_request(self, code="-", size="-") -> None:
+            with lock:
+                access.write(f"{self.command} {self.path} {code}\n")
+                access.flush()
+
+    lock = threading.Lock()
+    access = open(Path(root).parent / "upstream-access.log", "a")
     ThreadingHTTPServer.daemon_threads = True
     server = ThreadingHTTPServer(("127.0.0.1", port), partial(Handler, directory=root))
     server.serve_forever()
@@ -544,7 +565,8 @@ def measure_simple(server, projects: list[str], accept: str, args, wrk: str) -> 
 
 def measure_proxy(server, projects: list[str], big: Path, args, wrk: str) -> dict:
     result: dict = {"versions": server.versions(), "loadavg_before": os.getloadavg()[0],
-                    "direct": [], "cold": [], "warm": [], "startup_s": []}
+                    "direct": [], "cold": [], "warm": [], "startup_s": [],
+                    "cold_upstream_requests": [], "warm_upstream_requests": []}
     for round_ in range(args.rounds):
         started = time.perf_counter()
         server.start()  # a fresh data dir every round: the first install is cold
@@ -561,14 +583,15 @@ def measure_proxy(server, projects: list[str], big: Path, args, wrk: str) -> dic
                 # machine's load moves from minute to minute, so each ratio compares neighbours.
                 seconds, count = uv_install(server.upstream.index_url, REQUIREMENTS)
                 result["direct"].append(seconds)
-                seconds, count = uv_install(server.index_url, REQUIREMENTS)
-                result["cold"].append(seconds)
-                seconds, count = uv_install(server.index_url, REQUIREMENTS)
-                result["warm"].append(seconds)
+                for phase in ("cold", "warm"):
+                    before = server.upstream.requests()
+                    seconds, count = uv_install(server.index_url, REQUIREMENTS)
+                    result[phase].append(seconds)
+                    result[f"{phase}_upstream_requests"].append(server.upstream.requests() - before)
                 result["installed_packages"] = count
                 log(f"  round {round_ + 1}: uv direct {result['direct'][-1]:.2f} s, cold {result['cold'][-1]:.2f} s, "
-                    f"warm {result['warm'][-1]:.2f} s "
-                    f"({count} packages)")
+                    f"warm {result['warm'][-1]:.2f} s ({count} packages; upstream requests: cold "
+                    f"{result['cold_upstream_requests'][-1]}, warm {result['warm_upstream_requests'][-1]})")
             if round_ == 0 and "memory" in args.phases:
                 result["stream"] = measure_stream(server, big)
                 s = result["stream"]
@@ -668,7 +691,8 @@ def notes(results: dict, direct: float | None) -> list[str]:
                      f"{result['loadavg_after']:.1f} after (2 cores; > 2 means other work competed)")
         if result.get("direct"):
             lines.append(f"{name}: uv install rounds (s): direct {result['direct']}, cold {result['cold']}, "
-                         f"warm {result['warm']}")
+                         f"warm {result['warm']}; requests reaching the upstream: cold "
+                         f"{result['cold_upstream_requests']}, warm {result['warm_upstream_requests']}")
         stream = result.get("stream")
         if stream and not stream["served_by_proxy"]:
             lines.append(f"{name}: the large file was not served by the proxy: redirected to "
