@@ -45,8 +45,9 @@ def ensure_venv(venv: Path, pins: list[str]) -> Path:
     if venv.exists():
         shutil.rmtree(venv)
     print(f"  installing {' '.join(pins)} into {venv.relative_to(REPO)}", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", *pins], check=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", *pins], check=True,
+                   timeout=900)
     marker.write_text(json.dumps(pins))
     return venv / "bin"
 
@@ -156,7 +157,7 @@ class Bastion(Server):
 
     def _cli(self, *args: str) -> str:
         result = subprocess.run([str(VENV_BIN / "bastion"), *args], capture_output=True, text=True,
-                                env={**os.environ, **self.env()}, cwd=self.data)
+                                env={**os.environ, **self.env()}, cwd=self.data, timeout=300)
         if result.returncode:
             raise RuntimeError(f"bastion {' '.join(args)} failed: {result.stderr.strip()[-500:]}")
         return result.stdout.strip()
@@ -175,9 +176,9 @@ class Bastion(Server):
 
     def versions(self) -> dict:
         rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True).stdout.strip()
+                             capture_output=True, text=True, timeout=60).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "src"],
-                               capture_output=True, text=True).stdout.strip()
+                               capture_output=True, text=True, timeout=60).stdout.strip()
         env = {**os.environ, **self.env()}
         return {"bastion": f"{rev}{'+dirty' if dirty else ''}",
                 "workers": self.workers or env.get("BASTION_WORKERS") or "default (one per core, 2 at least)",
@@ -204,7 +205,7 @@ class Pypiserver(Server):
         subprocess.run([str(self.venv / "bin" / "python"), "-c",
                         "import sys; from passlib.apache import HtpasswdFile as H; "
                         "h = H(sys.argv[1], new=True); h.set_password(sys.argv[2], sys.argv[3]); h.save()",
-                        str(self.data / "htpasswd"), BENCH_USER, BENCH_PASSWORD], check=True)
+                        str(self.data / "htpasswd"), BENCH_USER, BENCH_PASSWORD], check=True, timeout=120)
 
     def command(self) -> list[str]:
         return [str(self.venv / "bin" / "pypi-server"), "run", "-i", "127.0.0.1", "-p", str(self.port),
@@ -231,9 +232,9 @@ class Devpi(Server):
     def prepare(self) -> None:
         subprocess.run([str(self.venv / "bin" / "devpi-init"), "--serverdir", str(self.data / "server"),
                         "--no-root-pypi", "--root-passwd", BENCH_PASSWORD],
-                       check=True, capture_output=True)
+                       check=True, capture_output=True, timeout=300)
         subprocess.run([str(self.venv / "bin" / "devpi-gen-secret"), "--secretfile", str(self.data / "secret")],
-                       check=True, capture_output=True)
+                       check=True, capture_output=True, timeout=300)
 
     def command(self) -> list[str]:
         return [str(self.venv / "bin" / "devpi-server"), "--serverdir", str(self.data / "server"),
