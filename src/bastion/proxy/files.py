@@ -180,10 +180,10 @@ def _kept(file: UpstreamFile) -> Download:
 def download(file: UpstreamFile, *, info: RequestInfo | None = None) -> Download:
     """The file's bytes: kept ones, or a first fetch (one per file across every process).
 
-    Raises UpstreamUnavailable when the bytes were never kept and the upstream cannot give them.
+    ``file`` as :func:`find_file` just read it (a claim re-reads it). Raises
+    UpstreamUnavailable when the bytes were never kept and the upstream cannot give them.
     Does not count the download: the view calls :func:`count_download` for every one it serves.
     """
-    file.refresh_from_db()
     if file.stored_path:
         if _still_kept(file):
             return _kept(file)

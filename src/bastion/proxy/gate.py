@@ -158,8 +158,11 @@ def _check_one(state: ViewState, project: str, candidate: core_policy.Candidate)
         block = _broken(state)
     else:
         now = django_timezone.now()
-        block = core_policy.evaluate(state.name, state.policy, candidate, now,
-                                     _exemptions(state, project, now))
+        block = core_policy.evaluate(state.name, state.policy, candidate, now)
+        # Exemptions lift only the cooldown: they are looked up only for a file it holds.
+        if block is not None and block.kind == core_policy.COOLDOWN:
+            block = core_policy.evaluate(state.name, state.policy, candidate, now,
+                                         _exemptions(state, project, now))
     if block is not None:
         views_policy.record_block(state.name, candidate, block, direct=True)
     return block
