@@ -39,7 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import load  # noqa: E402
-from run import clean_env, fetch, log  # noqa: E402
+from run import aligned, clean_env, fetch, log, value_at  # noqa: E402
 from servers import (  # noqa: E402
     BENCH_PASSWORD, REPO, VENV_BIN, Bastion, Devpi, Server, _http, cpu_seconds, ensure_venv, free_port,
     process_tree,
@@ -622,15 +622,6 @@ def measure_proxy(server, projects: list[str], big: Path, args, wrk: str) -> dic
 
 # --- report --------------------------------------------------------------------------------------
 
-def _get(result: dict, path: str):
-    value = result
-    for key in path.split("."):
-        if not isinstance(value, dict) or key not in value:
-            return None
-        value = value[key]
-    return value
-
-
 NAMES = ("bastion", "proxpi", "devpi")
 # (label, path, scale, format, higher is better, target, check(bastion, proxpi, direct)); the
 # install ratios are medians of each round's install through the proxy over the direct install
@@ -661,7 +652,7 @@ def table(results: dict, direct: float | None) -> str:
     for label, path, scale, fmt, higher, target, check in ROWS:
         values = {}
         for name in NAMES:
-            raw = _get(results.get(name, {}), path)
+            raw = value_at(results.get(name, {}), path)
             values[name] = raw * scale if isinstance(raw, (int, float)) else None
         direct_value = direct if path in ("cold_s", "warm_s") else None
         cells = [label, "higher" if higher else "lower"]
@@ -674,11 +665,7 @@ def table(results: dict, direct: float | None) -> str:
             verdict = check(b, values["proxpi"], direct_value)
         cells += [target, "-" if verdict is None else ("yes" if verdict else "NO")]
         lines.append(cells)
-    widths = [max(len(str(row[i])) for row in [header, *lines]) for i in range(len(header))]
-    out = ["  ".join(str(c).ljust(w) if i < 2 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
-           for row in [header, *lines]]
-    out.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(out)
+    return aligned(header, lines)
 
 
 def notes(results: dict, direct: float | None) -> list[str]:
@@ -698,14 +685,14 @@ def notes(results: dict, direct: float | None) -> list[str]:
             lines.append(f"{name}: the large file was not served by the proxy: redirected to "
                          f"{stream['served_from']} (its memory figure covers its background download)")
         for kind in ("html", "json"):
-            if _get(result, f"simple.{kind}") is None:
+            if value_at(result, f"simple.{kind}") is None:
                 continue
-            errors = _get(result, f"simple.{kind}.error_detail")
+            errors = value_at(result, f"simple.{kind}.error_detail")
             if errors:
                 lines.append(f"{name}: wrk {kind} errors {errors}")
-            lines.append(f"{name}: simple {kind}: {_get(result, f'simple.{kind}.server_cpu_ms_per_request')} ms "
+            lines.append(f"{name}: simple {kind}: {value_at(result, f'simple.{kind}.server_cpu_ms_per_request')} ms "
                          "server CPU per request")
-            content_type = _get(result, f"simple.{kind}.content_type")
+            content_type = value_at(result, f"simple.{kind}.content_type")
             if kind == "json" and "json" not in content_type:
                 lines.append(f"{name}: answers the PEP 691 JSON Accept with {content_type}")
     return lines

@@ -174,7 +174,8 @@ def measure_server(server, files, projects, args, wrk) -> dict:
 
 # --- report -----------------------------------------------------------------------------------
 
-def _get(result: dict, path: str):
+def value_at(result: dict, path: str):
+    """The value at a dotted ``path`` of a server's result, or None."""
     value = result
     for key in path.split("."):
         if not isinstance(value, dict) or key not in value:
@@ -210,7 +211,7 @@ def table(results: dict) -> str:
     for label, path, scale, fmt, higher, target, check in ROWS:
         values = {}
         for name in ("bastion", "pypiserver", "devpi"):
-            raw = _get(results.get(name, {}), path)
+            raw = value_at(results.get(name, {}), path)
             values[name] = raw * scale if isinstance(raw, (int, float)) else None
         cells = [label, "higher" if higher else "lower"]
         cells += [fmt.format(values[n]) if values[n] is not None else "-" for n in ("bastion", "pypiserver", "devpi")]
@@ -222,6 +223,11 @@ def table(results: dict) -> str:
             verdict = check(values["bastion"], values["pypiserver"], values["devpi"])
         cells += [target, "-" if verdict is None else ("yes" if verdict else "NO")]
         lines.append(cells)
+    return aligned(header, lines)
+
+
+def aligned(header: list[str], lines: list[list]) -> str:
+    """The rows as a table: the first two columns to the left, the others to the right."""
     widths = [max(len(str(row[i])) for row in [header, *lines]) for i in range(len(header))]
     out = ["  ".join(str(c).ljust(w) if i < 2 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
            for row in [header, *lines]]
@@ -237,22 +243,22 @@ def notes(results: dict) -> list[str]:
             continue
         lines.append(f"{name}: machine load average {result['loadavg_before']:.1f} before, "
                      f"{result['loadavg_after']:.1f} after (2 cores; > 2 means other work competed)")
-        json_type = _get(result, "simple.json.content_type") or ""
+        json_type = value_at(result, "simple.json.content_type") or ""
         if json_type and "json" not in json_type:
             lines.append(f"{name}: answers the PEP 691 JSON Accept with {json_type} (no JSON simple API)")
-        upload_cpu = _get(result, "upload.server_cpu_ms_per_file")
+        upload_cpu = value_at(result, "upload.server_cpu_ms_per_file")
         if upload_cpu is not None:
             lines.append(f"{name}: upload: {upload_cpu} ms server CPU per file")
         for kind in ("html", "json"):
-            if _get(result, f"simple.{kind}") is None:
+            if value_at(result, f"simple.{kind}") is None:
                 continue
-            errors = _get(result, f"simple.{kind}.error_detail")
+            errors = value_at(result, f"simple.{kind}.error_detail")
             if errors:
                 lines.append(f"{name}: wrk {kind} errors {errors}")
-            encoding = _get(result, f"simple.{kind}.content_encoding")
-            lines.append(f"{name}: simple {kind}: {_get(result, f'simple.{kind}.content_type')}"
+            encoding = value_at(result, f"simple.{kind}.content_encoding")
+            lines.append(f"{name}: simple {kind}: {value_at(result, f'simple.{kind}.content_type')}"
                          f"{', ' + encoding if encoding else ', uncompressed'}, "
-                         f"{_get(result, f'simple.{kind}.server_cpu_ms_per_request')} ms server CPU/request")
+                         f"{value_at(result, f'simple.{kind}.server_cpu_ms_per_request')} ms server CPU/request")
     return lines
 
 
