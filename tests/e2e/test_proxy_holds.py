@@ -1,18 +1,14 @@
 """Dependency confusion: a new local project under a name an upstream serves is held until an
 administrator approves it, end to end against the real server.
 
-The upstream is real: a tiny ThreadingHTTPServer on 127.0.0.1 serving a PEP 691 JSON page
-for the test's own name (px-upstream's tests/e2e/proxy_support.py has the full one). Every
-upstream's include patterns match only the test's own names, and each test removes what it
-added: the servers of one worker share one database.
+The upstream is real (tests/e2e/proxy_support.py: a static PEP 691/503 tree on 127.0.0.1).
+Every upstream's include patterns match only the test's own names, and each test removes what
+it added: the servers of one worker share one database.
 """
 
 from __future__ import annotations
 
-import json
-import threading
 from datetime import datetime, timedelta, timezone as dt_timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.utils import timezone
@@ -20,9 +16,9 @@ from django.utils import timezone
 from bastion.events import tags
 from bastion.events.models import SecurityEvent
 from bastion.packaging.models import Project
-from bastion.proxy import pages
 from bastion.proxy.models import NameHold, NameHoldStatus
 from tests.artifacts import Wheel
+from tests.e2e.proxy_support import StaticUpstream
 
 from .manage_support import Client, make_user, text_of
 from .test_admin_commands import bastion, twine
@@ -33,77 +29,18 @@ SENTENCE = ("The name '{name}' is also served by the upstream '{upstream}': crea
             "(request #{number}).")
 
 
-def _resolve_is_a_stub() -> bool:
-    try:
-        pages.resolve("bastion-holds-probe", live=False)
-    except NotImplementedError:
-        return True
-    except Exception:  # implemented; whatever it thinks of the probe
-        return False
-    return False
-
-
-needs_resolve = pytest.mark.skipif(
-    _resolve_is_a_stub(), reason="proxy.pages.resolve is not implemented on this branch yet")
-
-
-# --- a real upstream -------------------------------------------------------------------------
-
-class TinyUpstream:
-    """A simple index serving PEP 691 JSON pages for the names it is given; 404 otherwise."""
-
-    def __init__(self):
-        self.projects: dict[str, list[tuple[str, str]]] = {}  # name: [(filename, version)]
-        self.requests: list[str] = []
-        upstream = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format, *args):  # noqa: A002 - the tests read ``requests``
-                pass
-
-            def do_GET(self):
-                upstream.requests.append(self.path)
-                parts = [p for p in self.path.split("?")[0].split("/") if p]
-                if len(parts) == 2 and parts[0] == "simple" and parts[1] in upstream.projects:
-                    body = upstream.page(parts[1])
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/vnd.pypi.simple.v1+json")
-                else:
-                    body = b"not found"
-                    self.send_response(404)
-                    self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/simple/"
-
-    def page(self, name: str) -> bytes:
-        long_ago = (datetime.now(dt_timezone.utc) - timedelta(days=800)).strftime(
-            "%Y-%m-%dT%H:%M:%SZ")
-        files = [{"filename": filename, "url": f"/files/{filename}",
-                  "hashes": {"sha256": "0" * 64}, "upload-time": long_ago, "size": 10}
-                 for filename, _version in self.projects[name]]
-        versions = sorted({version for _filename, version in self.projects[name]})
-        return json.dumps({"meta": {"api-version": "1.1"}, "name": name, "files": files,
-                           "versions": versions}).encode()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture
 def tiny_upstream():
-    served = TinyUpstream()
+    """The real local upstream of the proxy's tests, started."""
+    served = StaticUpstream()
+    served.start()
     yield served
     served.stop()
+
+
+def serve(upstream: StaticUpstream, name: str, version: str) -> None:
+    upstream.add_wheel(Wheel(name, version),
+                       upload_time=datetime.now(dt_timezone.utc) - timedelta(days=30))
 
 
 @pytest.fixture
@@ -118,12 +55,11 @@ def configured_upstream(tiny_upstream, unique):
     NameHold.objects.filter(normalized_name__startswith=f"{prefix}-").delete()
 
 
-@needs_resolve
 def test_a_name_an_upstream_serves_is_held_until_an_administrator_approves_it(
         server, configured_upstream, tiny_upstream, tmp_path):
     upstream, prefix = configured_upstream
     name = f"{prefix}-requests"
-    tiny_upstream.projects[name] = [(f"{name.replace('-', '_')}-2.0-py3-none-any.whl", "2.0")]
+    serve(tiny_upstream, name, "2.0")
     user, token = uploader()
     wheel = Wheel(name, "1.0")
 
@@ -132,7 +68,7 @@ def test_a_name_an_upstream_serves_is_held_until_an_administrator_approves_it(
     assert status != 0 and "400" in output
     assert SENTENCE.format(name=name, upstream=upstream.name, number=hold.pk) in output, output
     assert hold.status == NameHoldStatus.PENDING and hold.requested_by == user
-    assert any(r.startswith(f"/simple/{name}/") for r in tiny_upstream.requests)
+    assert tiny_upstream.requests_for(f"/simple/{name}/")
     assert not Project.objects.filter(normalized_name=name).exists()
     assert SecurityEvent.objects.filter(tag=tags.PROXY_NAME_HOLD_REQUEST,
                                         additional__hold_id=hold.pk).count() == 1
@@ -149,12 +85,11 @@ def test_a_name_an_upstream_serves_is_held_until_an_administrator_approves_it(
     assert page.status_code == 200 and "1.0" in page.text and "2.0" not in page.text
 
 
-@needs_resolve
 def test_a_rejected_name_stays_refused_and_an_unserved_name_is_not_held(
         server, configured_upstream, tiny_upstream, tmp_path):
     upstream, prefix = configured_upstream
     name = f"{prefix}-numpy"
-    tiny_upstream.projects[name] = [(f"{name}-1.0-py3-none-any.whl", "1.0")]
+    serve(tiny_upstream, name, "1.0")
     _user, token = uploader()
     twine(server, token, Wheel(name, "1.0"), tmp_path)
     rejected = bastion("admin", "held", "reject", name, "--note", "use the upstream one")
@@ -169,7 +104,6 @@ def test_a_rejected_name_stays_refused_and_an_unserved_name_is_not_held(
     assert not NameHold.objects.filter(normalized_name=own).exists()
 
 
-@needs_resolve
 def test_an_unreachable_upstream_with_nothing_cached_holds_the_name(
         server, configured_upstream, tiny_upstream, tmp_path):
     upstream, prefix = configured_upstream
