@@ -116,6 +116,38 @@ def test_console_pages(context, server, language):
             ("/admin/projects/+names/", "console-names"),
             ("/admin/tokens/", "console-tokens"), ("/admin/events/", "console-events")]:
         visit(page, base + path, shot(label, language))
+
+
+def test_console_proxy_pages(context, server, language, unique):
+    """Upstreams, views, held names and the file cache, with something on each."""
+    from bastion.proxy import upstreams, views_policy
+
+    base = localhost(server)
+    admin = make_user("prox", admin=True)
+    upstream = upstreams.add_upstream(f"browser-{unique}", "https://pypi.org/simple/",
+                                      include=[f"*{unique}*"], username="ci",
+                                      password="not shown anywhere")
+    view = f"ci{unique}"
+    project = new_project(make_user("powner"), prefix=f"held{unique}")
+    views_policy.add_view(view, policy={"min_age_hours": 168, "deny": [project.normalized_name],
+                                        "deny_licenses": ["AGPL-3.0-or-later"]},
+                          description="what production CI installs")
+    try:
+        sign_in(context, server, admin)
+        page = context.new_page()
+        for path, label in [
+                ("/admin/upstreams/", "console-upstreams"),
+                ("/admin/upstreams/add/", "console-upstream-add"),
+                (f"/admin/upstreams/{upstream.name}/", "console-upstream"),
+                ("/admin/views/", "console-views"), (f"/admin/views/{view}/", "console-view"),
+                ("/admin/held/", "console-held"), ("/admin/cache/", "console-cache"),
+                # What each view hides of a project, on its page, for signed-in users.
+                (f"/project/{project.normalized_name}/", "project-view-holds")]:
+            visit(page, base + path, shot(label, language))
+            assert "not shown anywhere" not in page.content()
+    finally:
+        views_policy.remove_view(view)
+        upstreams.remove_upstream(upstream.name)
     # The confirmation a bulk revocation asks for is the answer to a form, not a link.
     page.goto(base + "/admin/tokens/")
     page.locator("#console-tokens input[type=checkbox]").first.check()

@@ -370,3 +370,20 @@ def test_files_of_an_upstream_without_upload_times_are_aged_from_first_sight(
         assert "upload-time" not in listed[0]  # never a guess presented as the upstream's
     finally:
         _cli("view", "remove", view)
+
+
+def test_a_named_view_links_its_own_file_urls_and_the_default_view_the_roots(server, unique):
+    publish(server.url, new_publisher(), wheel(f"linked-{unique}", "1.0"))
+    view = f"links{unique}"
+    assert _cli("view", "add", view, "--min-age", "0").returncode == 0
+    try:
+        for prefix in ("", f"/views/{view}"):
+            page = requests.get(f"{server.url}{prefix}/simple/linked-{unique}/",
+                                headers={"Accept": JSON}, timeout=30).json()
+            assert page["files"][0]["url"].startswith(f"{prefix}/packages/"), page
+            api = requests.get(f"{server.url}{prefix}/pypi/linked-{unique}/json", timeout=30)
+            assert api.json()["urls"][0]["url"].startswith(f"{server.base_url}{prefix}/packages/")
+            got = requests.get(server.url + page["files"][0]["url"], timeout=30)
+            assert got.status_code == 200
+    finally:
+        _cli("view", "remove", view)

@@ -242,7 +242,7 @@ def project_json(request, name: str, version: str | None = None, view: str = DEF
     state = gate.view_state(view, project.view_revision)
     if state is None:
         return json_error(404, f"Not Found: no view named '{view}'.")
-    if not state.affects_local:
+    if view == DEFAULT_VIEW and not state.affects_local:
         page = page_cache.get_or_build(
             ("json", normalized, canonical, base_url), project.last_serial,
             lambda: json_page(project, canonical, base_url))

@@ -15,6 +15,7 @@ from django.urls import get_script_prefix
 from bastion.core.negotiation import SIMPLE_JSON, TEXT_HTML
 from bastion.packaging.models import File, Project, ProjectStatus, Release
 from bastion.packaging.queries import file_url_path, version_key
+from bastion.proxy.gate import DEFAULT_VIEW, view_path
 
 from .cache import Page
 
@@ -66,9 +67,9 @@ class Listing:
 
 
 def local_file_prefix(view: str | None) -> str:
-    """Where a view's pages point local files: the view's own file URLs check its policy."""
-    prefix = get_script_prefix()
-    return prefix if view is None else f"{prefix}views/{view}/"
+    """Where a view's pages point local files: the view's own file URLs check its policy
+    (the default view's are the root's)."""
+    return get_script_prefix() + view_path(view or DEFAULT_VIEW)
 
 
 def local_files(project_id: int, *, view: str | None = None) -> list[SimpleFile]:

@@ -150,10 +150,11 @@ def _detail(request, name: str, *, location: str, media_type: str | None = None,
     state = gate.view_state(view, project.view_revision)
     if state is None:
         return _no_view(view)
-    if not state.affects_local:
+    if view == DEFAULT_VIEW and not state.affects_local:
         page = page_cache.get_or_build(("detail", normalized, media_type), project.last_serial,
                                        lambda: pages.detail_page(project, media_type))
         return page_response(request, page, vary=VARY)
+    # A named view's page links its own file URLs, which judge every download by its policy.
     page = page_cache.get_or_build(
         ("detail", view, normalized, media_type), (project.last_serial, state.revision),
         lambda: _judged_page(state, pages.local_listing(project, view=view),
