@@ -116,6 +116,12 @@ def test_console_pages(context, server, language):
             ("/admin/projects/+names/", "console-names"),
             ("/admin/tokens/", "console-tokens"), ("/admin/events/", "console-events")]:
         visit(page, base + path, shot(label, language))
+    # The confirmation a bulk revocation asks for is the answer to a form, not a link.
+    page.goto(base + "/admin/tokens/")
+    page.locator("#console-tokens input[type=checkbox]").first.check()
+    page.fill("#reason", "rotating every CI token after a runner compromise")
+    page.click("#revoke-selected")
+    look(page, shot("console-tokens-confirm", language))
 
 
 def test_console_proxy_pages(context, server, language, unique):
@@ -124,11 +130,12 @@ def test_console_proxy_pages(context, server, language, unique):
 
     base = localhost(server)
     admin = make_user("prox", admin=True)
+    # Before the upstream, whose patterns would hold a new local name like it.
+    project = new_project(make_user("powner"), prefix=f"held{unique}")
     upstream = upstreams.add_upstream(f"browser-{unique}", "https://pypi.org/simple/",
                                       include=[f"*{unique}*"], username="ci",
                                       password="not shown anywhere")
     view = f"ci{unique}"
-    project = new_project(make_user("powner"), prefix=f"held{unique}")
     views_policy.add_view(view, policy={"min_age_hours": 168, "deny": [project.normalized_name],
                                         "deny_licenses": ["AGPL-3.0-or-later"]},
                           description="what production CI installs")
@@ -148,9 +155,3 @@ def test_console_proxy_pages(context, server, language, unique):
     finally:
         views_policy.remove_view(view)
         upstreams.remove_upstream(upstream.name)
-    # The confirmation a bulk revocation asks for is the answer to a form, not a link.
-    page.goto(base + "/admin/tokens/")
-    page.locator("#console-tokens input[type=checkbox]").first.check()
-    page.fill("#reason", "rotating every CI token after a runner compromise")
-    page.click("#revoke-selected")
-    look(page, shot("console-tokens-confirm", language))
