@@ -291,6 +291,28 @@ class Upstream:
         stop_group(self.process)
 
 
+class RemoteUpstream:
+    """A real index on the network (PyPI) as the upstream: installs only, nothing to start, and
+    its requests cannot be counted."""
+
+    kind = "remote"
+    latency_ms = 0
+
+    def __init__(self, index_url: str):
+        self.index_url = index_url.rstrip("/") + "/"
+        self.base = self.index_url
+        self.name = "upstream"
+
+    def requests(self) -> int:
+        return 0
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
 def serve_upstream(root: str, port: int, latency_ms: int) -> None:
     """The fallback upstream when nginx is missing, and the one that can stand for a distant
     index by waiting latency_ms before each answer (run as a subprocess of this script)."""
@@ -721,6 +743,9 @@ def parse_args(argv=None):
     parser.add_argument("--upstream-latency-ms", type=int, default=0,
                         help="delay every upstream answer by this much, as a distant index would "
                              "(uses the Python upstream server)")
+    parser.add_argument("--upstream-url", default="",
+                        help="proxy this real index instead (e.g. https://pypi.org/simple/): the "
+                             "install phase only, against the same install straight from it")
     parser.add_argument("--serve-upstream", nargs=3, metavar=("ROOT", "PORT", "LATENCY_MS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_upstream:
@@ -735,6 +760,12 @@ def parse_args(argv=None):
         parser.error("--duration must be 1..120 s, --rounds 1..10, --big-mib 1..4096")
     if not 0 <= args.upstream_latency_ms <= 5000:
         parser.error("--upstream-latency-ms must be 0..5000")
+    if args.upstream_url:
+        if not args.upstream_url.startswith("https://"):
+            parser.error("--upstream-url must be an https:// index URL")
+        args.phases &= {"install"}
+        if not args.phases:
+            parser.error("--upstream-url measures the install phase only")
     if args.upstream_latency_ms and args.upstream == "nginx":
         parser.error("--upstream-latency-ms needs the Python upstream (--upstream python or auto)")
     return args
@@ -770,16 +801,19 @@ def main(argv=None) -> int:
         else:
             kind = "python"
 
-    log(f"corpus: wheels of {' '.join(REQUIREMENTS)} and their dependencies, one {args.big_mib} MiB file")
-    root = CORPUS / "tree"
-    download_wheels(root / "files")
-    big = make_big_file(root / "files", args.big_mib)
-    listing = build_tree(root)
-    projects = sorted(name for name in listing if name != BIG_PROJECT)
-    corpus_bytes = sum(e["size"] for name, entries in listing.items() if name != BIG_PROJECT for e in entries)
-    log(f"  {len(projects)} projects, {corpus_bytes / 1e6:.1f} MB of wheels")
-
-    upstream = Upstream(root, kind, args.upstream_latency_ms)
+    if args.upstream_url:
+        kind, big, projects, corpus_bytes = "remote", None, [], 0
+        upstream = RemoteUpstream(args.upstream_url)
+    else:
+        log(f"corpus: wheels of {' '.join(REQUIREMENTS)} and their dependencies, one {args.big_mib} MiB file")
+        root = CORPUS / "tree"
+        download_wheels(root / "files")
+        big = make_big_file(root / "files", args.big_mib)
+        listing = build_tree(root)
+        projects = sorted(name for name in listing if name != BIG_PROJECT)
+        corpus_bytes = sum(e["size"] for name, entries in listing.items() if name != BIG_PROJECT for e in entries)
+        log(f"  {len(projects)} projects, {corpus_bytes / 1e6:.1f} MB of wheels")
+        upstream = Upstream(root, kind, args.upstream_latency_ms)
     upstream.start()
     log(f"upstream: {kind} on {upstream.base}"
         + (f", {args.upstream_latency_ms} ms before every answer" if args.upstream_latency_ms else ""))
@@ -825,7 +859,7 @@ def main(argv=None) -> int:
                     "loadavg_at_end": os.getloadavg()},
         "args": {k: sorted(v) if isinstance(v, set) else v for k, v in vars(args).items()},
         "upstream": {"server": kind, "latency_ms": args.upstream_latency_ms, "projects": projects, "wheel_bytes": corpus_bytes,
-                     "big_file": {"name": big.name, "bytes": big.stat().st_size}},
+                     "big_file": ({"name": big.name, "bytes": big.stat().st_size} if big else None)},
         "direct": {"install_s": direct, "rounds": directs},
         "results": results,
         "table": report,
