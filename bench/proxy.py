@@ -20,7 +20,6 @@ import hashlib
 import html
 import json
 import os
-import platform
 import re
 import shutil
 import signal
@@ -39,7 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import load  # noqa: E402
-from run import aligned, clean_env, fetch, log, value_at  # noqa: E402
+from run import aligned, clean_env, fetch, log, run_record, value_at  # noqa: E402
 from servers import (  # noqa: E402
     BENCH_PASSWORD, REPO, VENV_BIN, Bastion, Devpi, Server, _http, cpu_seconds, ensure_venv, free_port,
     process_tree,
@@ -854,10 +853,7 @@ def main(argv=None) -> int:
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / time.strftime("proxy-%Y%m%d-%H%M%S.json")
     out.write_text(json.dumps({
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "loadavg_at_end": os.getloadavg()},
-        "args": {k: sorted(v) if isinstance(v, set) else v for k, v in vars(args).items()},
+        **run_record(args),
         "upstream": {"server": kind, "latency_ms": args.upstream_latency_ms, "projects": projects, "wheel_bytes": corpus_bytes,
                      "big_file": ({"name": big.name, "bytes": big.stat().st_size} if big else None)},
         "direct": {"install_s": direct, "rounds": directs},

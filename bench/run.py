@@ -226,6 +226,16 @@ def table(results: dict) -> str:
     return aligned(header, lines)
 
 
+def run_record(args) -> dict:
+    """When, on what and with which options a run was made: the head of its JSON result."""
+    return {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                    "loadavg_at_end": os.getloadavg()},
+        "args": {k: sorted(v) if isinstance(v, set) else v for k, v in vars(args).items()},
+    }
+
+
 def aligned(header: list[str], lines: list[list]) -> str:
     """The rows as a table: the first two columns to the left, the others to the right."""
     widths = [max(len(str(row[i])) for row in [header, *lines]) for i in range(len(header))]
@@ -335,10 +345,7 @@ def main(argv=None) -> int:
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / time.strftime("%Y%m%d-%H%M%S.json")
     out.write_text(json.dumps({
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "loadavg_at_end": os.getloadavg()},
-        "args": {k: sorted(v) if isinstance(v, set) else v for k, v in vars(args).items()},
+        **run_record(args),
         "corpus": {"files": len(files), "bytes": corpus_bytes, "projects": args.projects,
                    "real_wheels": [p.name for p in real]},
         "results": results,
