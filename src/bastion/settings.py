@@ -503,5 +503,7 @@ LOGGING = {
     # Task failures are logged as errors; a line for every task started and finished is not.
     "loggers": {"django.request": {"level": "ERROR"},
                 "django_tasks": {"level": "WARNING", "filters": ["mail_failures_logged_once"]},
-                "django_tasks_db": {"level": "WARNING"}},
+                "django_tasks_db": {"level": "WARNING"},
+                # A line per upstream request is noise; the proxy logs what failed itself.
+                "httpx": {"level": "WARNING"}},
 }
