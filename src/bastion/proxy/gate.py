@@ -117,7 +117,14 @@ def judge(state: ViewState, project: str, candidates: list[core_policy.Candidate
         block = core_policy.evaluate(state.name, state.policy, candidate, now, exemptions)
         if block is not None:
             hidden[candidate.filename] = block
-        change = core_policy.next_change(state.name, state.policy, candidate, now, exemptions)
+            # Only a cooldown ends by time alone (core.policy.next_change, without a second
+            # evaluation: pages can list tens of thousands of files).
+            change = block.until if block.kind == core_policy.COOLDOWN else None
+        elif exemptions:
+            change = core_policy.next_change(state.name, state.policy, candidate, now,
+                                             exemptions)
+        else:
+            change = None
         if change is not None and (until is None or change < until):
             until = change
     if record and hidden:
