@@ -15,7 +15,6 @@ from datetime import datetime
 from django.utils import timezone as django_timezone
 
 from bastion.core import policy as core_policy
-from bastion.core.errors import ValidationError
 from bastion.packaging.models import File
 
 from . import views_policy
@@ -23,9 +22,6 @@ from .models import Exemption, UpstreamFile, View
 
 DEFAULT_VIEW = views_policy.DEFAULT_VIEW
 _MAX_CACHED_VIEWS = 1000
-# What a view whose stored policy no longer parses (edited by hand in the database) shows:
-# nothing, rather than everything.
-_BROKEN = "its stored policy is invalid; an administrator must set it again"
 
 
 def view_path(view: str) -> str:
@@ -35,16 +31,21 @@ def view_path(view: str) -> str:
 
 @dataclass(frozen=True)
 class ViewState:
-    name: str
-    revision: int
-    policy: core_policy.Policy | None  # None: the stored policy does not parse (hide all)
+    view: View
+    policy: core_policy.Policy  # views_policy.policy_of's: one that no longer parses hides all
+
+    @property
+    def name(self) -> str:
+        return self.view.name
+
+    @property
+    def revision(self) -> int:
+        return self.view.revision
 
     @property
     def affects_local(self) -> bool:
         """Whether the policy may hide a local file (else local pages need no filtering)."""
         p = self.policy
-        if p is None:
-            return True
         return bool(p.allow or p.deny or p.deny_licenses or p.deny_classifiers
                     or p.frozen_at is not None or (p.hold_local and p.cooldown_hours > 0))
 
@@ -66,14 +67,10 @@ def view_state(name: str, revision=_UNKNOWN) -> ViewState | None:
         state = _states.get(name)
         if state is not None and state.revision == revision:
             return state
-    row = View.objects.filter(name=name).values_list("revision", "policy").first()
-    if row is None:
+    view = View.objects.filter(name=name).first()
+    if view is None:
         return None
-    try:
-        policy = views_policy.parse_policy(row[1])
-    except ValidationError:
-        policy = None
-    state = ViewState(name, row[0], policy)
+    state = ViewState(view, views_policy.policy_of(view))
     with _lock:
         if len(_states) >= _MAX_CACHED_VIEWS:
             _states.clear()
@@ -82,15 +79,7 @@ def view_state(name: str, revision=_UNKNOWN) -> ViewState | None:
 
 
 def _exemptions(state: ViewState, project: str, now: datetime) -> tuple[core_policy.Exempt, ...]:
-    rows = Exemption.objects.filter(view__name=state.name, normalized_name=project,
-                                    expires__gt=now)
-    return tuple(core_policy.Exempt(project=project, version=row.version or None,
-                                    reason=row.reason, expires=row.expires) for row in rows)
-
-
-def _broken(state: ViewState) -> core_policy.Block:
-    return core_policy.Block(state.name, f"Blocked by policy '{state.name}': {_BROKEN}",
-                             "broken")
+    return tuple(views_policy.active_exemptions(state.view, project, now=now))
 
 
 @dataclass(frozen=True)
@@ -109,11 +98,8 @@ def judge(state: ViewState, project: str, candidates: list[core_policy.Candidate
     now = django_timezone.now()
     hidden: dict[str, core_policy.Block] = {}
     until: datetime | None = None
-    exemptions = _exemptions(state, project, now) if state.policy is not None else ()
+    exemptions = _exemptions(state, project, now)
     for candidate in candidates:
-        if state.policy is None:
-            hidden[candidate.filename] = _broken(state)
-            continue
         block = core_policy.evaluate(state.name, state.policy, candidate, now, exemptions)
         if block is not None:
             hidden[candidate.filename] = block
@@ -161,15 +147,12 @@ def upstream_candidate(file: UpstreamFile, project: str) -> core_policy.Candidat
 
 
 def _check_one(state: ViewState, project: str, candidate: core_policy.Candidate):
-    if state.policy is None:
-        block = _broken(state)
-    else:
-        now = django_timezone.now()
-        block = core_policy.evaluate(state.name, state.policy, candidate, now)
-        # Exemptions lift only the cooldown: they are looked up only for a file it holds.
-        if block is not None and block.kind == core_policy.COOLDOWN:
-            block = core_policy.evaluate(state.name, state.policy, candidate, now,
-                                         _exemptions(state, project, now))
+    now = django_timezone.now()
+    block = core_policy.evaluate(state.name, state.policy, candidate, now)
+    # Exemptions lift only the cooldown: they are looked up only for a file it holds.
+    if block is not None and block.kind == core_policy.COOLDOWN:
+        block = core_policy.evaluate(state.name, state.policy, candidate, now,
+                                     _exemptions(state, project, now))
     if block is not None:
         views_policy.record_block(state.name, candidate, block, direct=True)
     return block
@@ -195,8 +178,6 @@ def name_listed(state: ViewState, name: str) -> bool:
     """Whether a view's index lists the project at all: only rules on whole names count here
     (a version rule hides versions on the project's page, not the project)."""
     p = state.policy
-    if p is None:
-        return False
     if p.allow and not any(rule.matches_name(name) for rule in p.allow):
         return False
     return not any(rule.specifier is None and rule.matches_name(name) for rule in p.deny)
