@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from html.parser import HTMLParser
 from typing import Iterable
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import SplitResult, unquote, urljoin, urlsplit
 
 from packaging.utils import (
     InvalidSdistFilename,
@@ -129,9 +129,9 @@ class _Hosts:
             raise UpstreamPageError("The upstream page's URL is not an http(s) URL.")
         self.file_hosts = {str(h).strip().lower().rstrip(".") for h in file_hosts if str(h).strip()}
 
-    def allows(self, url: str) -> bool:
+    def allows(self, parts: SplitResult) -> bool:
+        """Whether the split absolute URL ``parts`` may be fetched."""
         try:
-            parts = urlsplit(url)
             port = parts.port or _default_port(parts.scheme)
         except ValueError:
             return False
@@ -173,22 +173,24 @@ def _version_of(filename: str, project: str) -> str | None:
     return text if len(text) <= MAX_VERSION_LENGTH else None
 
 
-def _absolute(href: str, page_url: str) -> tuple[str, str] | None:
-    """(URL without fragment, fragment) of ``href`` resolved against the page."""
+def _absolute(href, page_url: str) -> tuple[str, str, SplitResult] | None:
+    """(URL without fragment, fragment, the URL split) of ``href`` resolved against the page."""
     if not isinstance(href, str) or not href or len(href) > MAX_URL_LENGTH:
         return None
     if _UNSAFE_IN_URL.search(href):
         return None
     try:
-        url = urljoin(page_url, href)
-        parts = urlsplit(url)
+        # Indexes such as PyPI list absolute URLs: splitting them once is enough.
+        absolute = href.startswith(("https://", "http://"))
+        parts = urlsplit(href if absolute else urljoin(page_url, href))
     except ValueError:
         return None
     fragment = parts.fragment
-    url = parts._replace(fragment="").geturl()
+    parts = parts._replace(fragment="")
+    url = parts.geturl()
     if len(url) > MAX_URL_LENGTH:
         return None
-    return url, fragment
+    return url, fragment, parts
 
 
 def _sha256(value) -> str | None:
@@ -218,16 +220,16 @@ def _upload_time(value) -> datetime | None:
         return None
 
 
-def _entry(*, href, filename_hint, sha256, size, upload_time, requires_python, yanked,
-           yanked_reason, metadata, page_url, project, hosts) -> UpstreamFileEntry | None:
-    resolved = _absolute(href, page_url)
+def _entry(*, resolved, filename_hint, sha256, size, upload_time, requires_python, yanked,
+           yanked_reason, metadata, project, hosts) -> UpstreamFileEntry | None:
+    """``resolved``: what :func:`_absolute` made of the file's href."""
     if resolved is None:
         return None
-    url, _fragment = resolved
-    if not hosts.allows(url):
+    url, _fragment, parts = resolved
+    if not hosts.allows(parts):
         return None
     try:
-        last = unquote(urlsplit(url).path.rsplit("/", 1)[-1], errors="strict")
+        last = unquote(parts.path.rsplit("/", 1)[-1], errors="strict")
     except (UnicodeDecodeError, ValueError):
         return None
     filename = filename_hint if isinstance(filename_hint, str) and filename_hint else last
@@ -336,12 +338,12 @@ def _json_entry(item, page_url, project, hosts) -> UpstreamFileEntry | None:
     filename = item.get("filename")
     if not isinstance(filename, str) or not filename:
         return None
-    return _entry(href=item.get("url"), filename_hint=filename, sha256=sha256, size=size,
+    return _entry(resolved=_absolute(item.get("url"), page_url), filename_hint=filename, sha256=sha256, size=size,
                   upload_time=_upload_time(item.get("upload-time")),
                   requires_python=" ".join(requires.split()) if isinstance(requires, str) else "",
                   yanked=is_yanked,
                   yanked_reason=_text(yanked, MAX_REASON_LENGTH) if isinstance(yanked, str) else "",
-                  metadata=_metadata_json(metadata), page_url=page_url, project=project,
+                  metadata=_metadata_json(metadata), project=project,
                   hosts=hosts)
 
 
@@ -439,8 +441,8 @@ def _html_entry(anchor, page_url, project, hosts) -> UpstreamFileEntry | None:
     yanked = "data-yanked" in attrs
     requires = attrs.get("data-requires-python")
     filename = "".join(anchor["text"]).strip()
-    return _entry(href=href, filename_hint=filename, sha256=sha256, size=None,
+    return _entry(resolved=resolved, filename_hint=filename, sha256=sha256, size=None,
                   upload_time=None, requires_python=" ".join(requires.split()) if requires else "",
                   yanked=yanked, yanked_reason=_text(attrs.get("data-yanked"), MAX_REASON_LENGTH),
-                  metadata=_metadata_html(metadata), page_url=page_url, project=project,
+                  metadata=_metadata_html(metadata), project=project,
                   hosts=hosts)

@@ -38,8 +38,8 @@ from bastion.events.services import RequestInfo, record
 from bastion.storage import get_store
 from bastion.storage.leftovers import UPLOAD_PREFIX, UPLOAD_SUFFIX
 
-from . import client
-from .models import UpstreamFile
+from . import client, pages
+from .models import UpstreamFile, UpstreamProject
 
 if TYPE_CHECKING:
     import httpx
@@ -103,12 +103,15 @@ def _wait_limit() -> float:
 
 
 def find_file(upstream_name: str, normalized: str, filename: str) -> UpstreamFile | None:
-    """The listed file behind a proxied file URL, or None."""
-    return (UpstreamFile.objects.select_related("project__upstream")
-            .filter(project__upstream__name=upstream_name, project__upstream__enabled=True,
-                    project__normalized_name=normalized, project__found=True,
-                    filename=filename, listed=True)
-            .first())
+    """The listed file behind a proxied file URL (its row made on this first request), or
+    None."""
+    project = (UpstreamProject.objects.defer("listing").select_related("upstream")
+               .filter(upstream__name=upstream_name, upstream__enabled=True,
+                       normalized_name=normalized, found=True)
+               .first())
+    if project is None:
+        return None
+    return pages.file_row(project, filename)
 
 
 def count_download(file: UpstreamFile) -> None:

@@ -138,12 +138,15 @@ def _local_candidate(project, filename, version, upload_time, license_expression
                                  classifiers=tuple(classifiers or ()))
 
 
-def upstream_candidate(file: UpstreamFile, project: str) -> core_policy.Candidate:
+def upstream_candidate(file, project: str, license_expression: str | None = None,
+                       classifiers: list[str] | None = None) -> core_policy.Candidate:
+    """``file``: an UpstreamFile or a page's ListedFile; the license fields are known once the
+    file's metadata was read (None: not yet)."""
     return core_policy.Candidate(
         project=project, version=file.version, filename=file.filename,
         uploaded=file.upload_time, first_seen=file.first_seen, local=False,
-        license_expression=file.license_expression,
-        classifiers=tuple(file.classifiers) if file.classifiers is not None else None)
+        license_expression=license_expression,
+        classifiers=tuple(classifiers) if classifiers is not None else None)
 
 
 def _check_one(state: ViewState, project: str, candidate: core_policy.Candidate):
@@ -171,7 +174,8 @@ def check_local_file(state: ViewState, project: str, filename: str):
 def check_upstream_file(state: ViewState, file: UpstreamFile):
     """Why the view refuses a direct download of an upstream file, or None."""
     project = file.project.normalized_name
-    return _check_one(state, project, upstream_candidate(file, project))
+    return _check_one(state, project, upstream_candidate(file, project, file.license_expression,
+                                                         file.classifiers))
 
 
 def name_listed(state: ViewState, name: str) -> bool:

@@ -21,7 +21,6 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext as _, gettext_lazy
@@ -36,7 +35,7 @@ from bastion.events.services import RequestInfo, record
 from bastion.packaging.models import Project
 
 from . import pages
-from .models import NameHold, NameHoldStatus, Upstream, UpstreamFile, UpstreamProject
+from .models import NameHold, NameHoldStatus, Upstream, UpstreamProject
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +93,7 @@ def _served_by_cache(normalized: str, candidates: list[Upstream], failed) -> _Se
     """What the cached pages say, upstream by upstream in resolution order: a page kept
     (found, or its 404) answers; an upstream with none was never answered, and unknown
     counts as served (fail closed)."""
-    cached = {p.upstream_id: p for p in UpstreamProject.objects.filter(
+    cached = {p.upstream_id: p for p in UpstreamProject.objects.defer("listing").filter(
         normalized_name=normalized, upstream__in=candidates)}
     for upstream in candidates:
         page = cached.get(upstream.pk)
@@ -112,16 +111,13 @@ def _established(page: UpstreamProject) -> bool:
     min_age_days = settings.PROXY_HOLD_MIN_AGE_DAYS
     if min_releases <= 0 and min_age_days <= 0:
         return True
-    files = UpstreamFile.objects.filter(project=page, listed=True)
+    files = pages.listed_files(page)
     if min_releases > 0:
-        versions = set(files.values_list("version", flat=True).distinct())
-        if not versions:
-            versions = {str(v) for v in (page.versions or [])}
+        versions = {f.version for f in files} or {str(v) for v in (page.versions or [])}
         if len(versions) < min_releases:
             return False
     if min_age_days > 0:
-        oldest = (files.annotate(seen=Coalesce("upload_time", "first_seen"))
-                  .order_by("seen").values_list("seen", flat=True).first())
+        oldest = min((f.upload_time or f.first_seen for f in files), default=None)
         if oldest is None or timezone.now() - oldest < timedelta(days=min_age_days):
             return False
     return True

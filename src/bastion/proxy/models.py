@@ -51,6 +51,10 @@ class UpstreamProject(models.Model):
     versions = models.JSONField(default=list, blank=True)  # PEP 700, as the upstream lists them
     # True when the upstream publishes no upload-time: files are aged from first_seen.
     upload_times_estimated = models.BooleanField(default=False)
+    # The files the page lists now, as one document in version then filename order (see
+    # pages.listing_entry): a page of thousands of files is one write and one read, and a
+    # file gets its UpstreamFile row only once someone asks for it.
+    listing = models.JSONField(default=list, blank=True)
 
     class Meta:
         db_table = "proxy_upstream_project"
@@ -60,7 +64,8 @@ class UpstreamProject(models.Model):
 
 
 class UpstreamFile(models.Model):
-    """One file an upstream page lists; its bytes are kept once someone downloads it."""
+    """One file an upstream page lists, from the first request for it (or its metadata) on;
+    its bytes are kept once someone downloads it. Its listing columns follow the page."""
 
     project = models.ForeignKey(UpstreamProject, on_delete=models.CASCADE, related_name="files")
     filename = models.CharField(max_length=255)

@@ -1,7 +1,8 @@
 """Which source serves a name not found locally, and the upstream pages kept for it.
 
-(Owner: px-upstream.) The only writer of UpstreamProject rows and of UpstreamFile's listing
-columns.
+The only writer of UpstreamProject rows (and their listing document) and of UpstreamFile's
+listing columns. A page's files are one document on its row; a file gets its UpstreamFile row
+(kept bytes, metadata, download counts) when it is first asked for (:func:`file_row`).
 
 A page is refreshed on request once older than its TTL, conditionally (ETag /
 Last-Modified). No network I/O happens inside a database transaction: the page is fetched
@@ -17,6 +18,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -26,7 +28,9 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from bastion.core import names
-from bastion.core.upstream_pages import UpstreamPage, UpstreamPageError, parse_page
+from bastion.core.upstream_pages import (
+    UpstreamFileEntry, UpstreamPage, UpstreamPageError, parse_page,
+)
 from bastion.packaging.models import ProhibitedProjectName, ReservedProjectName
 
 from . import client
@@ -37,6 +41,23 @@ BATCH = 500
 # stored bytes, download counts).
 LISTED_FIELDS = ("url", "sha256", "size", "upload_time", "requires_python", "yanked",
                  "yanked_reason", "has_metadata", "metadata_sha256", "version", "listed")
+
+
+class ListedFile(NamedTuple):
+    """One file of a page's listing document (a tuple: pages list thousands of them)."""
+
+    filename: str
+    version: str
+    url: str  # absolute upstream URL, on an allowed host
+    sha256: str
+    size: int | None
+    upload_time: datetime | None  # as the upstream published it
+    first_seen: datetime  # when Bastion first saw it listed: the age when no upload_time
+    requires_python: str
+    yanked: bool
+    yanked_reason: str
+    has_metadata: bool
+    metadata_sha256: str
 
 # Failed first contacts (no row to record them on): (upstream id, name) -> monotonic time.
 _failures: dict[tuple[int, str], float] = {}
@@ -147,10 +168,99 @@ def resolve_known(normalized: str, generation: int) -> Resolution | None:
     return resolution
 
 
-def listed_files(project: UpstreamProject) -> list[UpstreamFile]:
+# Listings read per process: (page pk, serial, fetched) -> (files, by filename). A page
+# refresh moves ``fetched``, a change also ``serial``; entries are dropped oldest first.
+_listings: dict[tuple, tuple[tuple[ListedFile, ...], dict[str, ListedFile]]] = {}
+_listings_lock = threading.Lock()
+MAX_REMEMBERED_LISTED_FILES = 200_000
+
+
+def listed_files(project: UpstreamProject) -> tuple[ListedFile, ...]:
     """The files the upstream's page lists now, in version then filename order."""
-    rows = list(project.files.filter(listed=True))
-    return sorted(rows, key=lambda f: (_version_key(f.version), f.filename))
+    return _listing(project)[0]
+
+
+def listed_file(project: UpstreamProject, filename: str) -> ListedFile | None:
+    return _listing(project)[1].get(filename)
+
+
+def _listing(project: UpstreamProject):
+    key = (project.pk, project.serial, project.fetched)
+    kept = _listings.get(key)
+    if kept is not None:
+        return kept
+    # Read apart from the row: a row kept by resolve_known must not hold the whole document.
+    document = (UpstreamProject.objects.filter(pk=project.pk)
+                .values_list("listing", flat=True).first()) or []
+    return _remember(key, tuple(_from_document(item) for item in document))
+
+
+def _remember(key: tuple, files: tuple[ListedFile, ...]):
+    kept = (files, {f.filename: f for f in files})
+    with _listings_lock:
+        stale = [k for k in _listings if k[0] == key[0]]
+        for k in stale:
+            del _listings[k]
+        while _listings and (sum(len(v[0]) for v in _listings.values()) + len(files)
+                             > MAX_REMEMBERED_LISTED_FILES):
+            del _listings[next(iter(_listings))]
+        _listings[key] = kept
+    return kept
+
+
+def document_entry(f: ListedFile) -> dict:
+    return {"filename": f.filename, "version": f.version, "url": f.url, "sha256": f.sha256,
+            "size": f.size, "upload_time": _stamp(f.upload_time),
+            "first_seen": _stamp(f.first_seen), "requires_python": f.requires_python,
+            "yanked": f.yanked, "yanked_reason": f.yanked_reason,
+            "has_metadata": f.has_metadata, "metadata_sha256": f.metadata_sha256}
+
+
+def _from_document(item: dict) -> ListedFile:
+    upload_time = item["upload_time"]
+    return ListedFile(item["filename"], item["version"], item["url"], item["sha256"],
+                      item["size"],
+                      datetime.fromisoformat(upload_time) if upload_time else None,
+                      datetime.fromisoformat(item["first_seen"]), item["requires_python"],
+                      item["yanked"], item["yanked_reason"], item["has_metadata"],
+                      item["metadata_sha256"])
+
+
+def _stamp(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def known_licenses(project: UpstreamProject) -> dict[str, tuple[str, list[str]]]:
+    """Filename -> (License-Expression, classifiers) of the files whose metadata was read."""
+    return {filename: (expression, classifiers or [])
+            for filename, expression, classifiers in UpstreamFile.objects
+            .filter(project=project, listed=True, license_expression__isnull=False)
+            .values_list("filename", "license_expression", "classifiers")}
+
+
+def file_row(project: UpstreamProject, filename: str) -> UpstreamFile | None:
+    """The row of a file the page lists, created on the first request for it; None when the
+    page does not list ``filename``."""
+    row = UpstreamFile.objects.filter(project=project, filename=filename).first()
+    if row is not None and row.listed:
+        return row
+    listed = listed_file(project, filename)
+    if listed is None:
+        return None
+    values = _row_values(listed)
+    if row is None:
+        try:
+            with transaction.atomic():
+                row = UpstreamFile.objects.create(project=project, filename=filename,
+                                                  first_seen=listed.first_seen, **values)
+        except IntegrityError:  # a concurrent first request created it: use theirs
+            row = UpstreamFile.objects.get(project=project, filename=filename)
+    else:  # unlisted once, listed again
+        UpstreamFile.objects.filter(pk=row.pk).update(**values)
+        for key, value in values.items():
+            setattr(row, key, value)
+    row.project = project
+    return row
 
 
 def _version_key(text: str):
@@ -168,7 +278,8 @@ def page_of(upstream: Upstream, normalized: str, *,
             live: bool = True) -> tuple[UpstreamProject | None, bool]:
     """This upstream's cached page for ``normalized`` (refreshed when due and ``live``), and
     whether it is stale. (None, True): nothing cached and the upstream could not answer."""
-    row = UpstreamProject.objects.filter(upstream=upstream, normalized_name=normalized).first()
+    row = (UpstreamProject.objects.defer("listing")
+           .filter(upstream=upstream, normalized_name=normalized).first())
     now = timezone.now()
     if row is not None and now - row.fetched <= timedelta(seconds=ttl_of(upstream)):
         return row, False
@@ -207,7 +318,7 @@ def page_of(upstream: Upstream, normalized: str, *,
 
 
 def _reread(row: UpstreamProject) -> UpstreamProject:
-    fresh = UpstreamProject.objects.filter(pk=row.pk).first()
+    fresh = UpstreamProject.objects.defer("listing").filter(pk=row.pk).first()
     return fresh if fresh is not None else row
 
 
@@ -257,70 +368,95 @@ def store_missing(upstream: Upstream, normalized: str, now: datetime) -> Upstrea
     """The upstream answered 404: cached as not found for the TTL; its files are unlisted."""
     with transaction.atomic():
         row = _locked_project(upstream, normalized, normalized, now)
-        unlisted = UpstreamFile.objects.filter(project=row, listed=True).update(listed=False)
-        changed = row.found or unlisted > 0
+        UpstreamFile.objects.filter(project=row, listed=True).update(listed=False)
+        changed = row.found or bool(row.listing)
         row.found = False
+        row.listing = []
         row.fetched = row.checked = now
         row.etag = row.last_modified = ""
         if changed:
             row.serial += 1
         row.save()
-    return row
+    return _reread(row)
 
 
 def store_page(upstream: Upstream, normalized: str, page: UpstreamPage, etag: str,
                last_modified: str, now: datetime) -> UpstreamProject:
-    """Diff a freshly fetched page into the rows: new files get ``first_seen=now``, vanished
-    ones ``listed=False``; ``serial`` advances only when what is listed changed."""
+    """Write a freshly fetched page: its listing document (a file keeps the ``first_seen`` of
+    the listing before, new files get ``now``), and the listing columns of the files that
+    have rows; ``serial`` advances only when what is listed changed."""
     versions = list(page.versions) or sorted({f.version for f in page.files}, key=_version_key)
     with transaction.atomic():
         row = _locked_project(upstream, normalized, page.name, now)
-        existing = {f.filename: f for f in UpstreamFile.objects.filter(project=row)}
-        wanted = {entry.filename: entry for entry in page.files}
-        new_rows, changed_rows = [], []
-        for filename, entry in wanted.items():
-            current = existing.get(filename)
-            values = _listed_values(entry)
-            if current is None:
-                new_rows.append(UpstreamFile(project=row, filename=filename, first_seen=now,
-                                             **values))
-                continue
-            if current.stored_path and current.sha256 != entry.sha256:
-                # The bytes we verified and keep stay what this filename means: an upstream
-                # that swaps a released file's content does not get to swap ours.
-                values["sha256"], values["url"] = current.sha256, current.url
+        rows = {f.filename: f for f in UpstreamFile.objects.filter(project=row)}
+        seen_before = {item["filename"]: item["first_seen"] for item in row.listing or ()}
+        listed = _sorted([_listed(entry, rows.get(entry.filename),
+                                  seen_before.get(entry.filename), now)
+                          for entry in page.files])
+        document = [document_entry(f) for f in listed]
+        by_name = {f.filename: f for f in listed}
+        changed_rows = []
+        for filename, current in rows.items():
+            wanted = by_name.get(filename)
+            values = _row_values(wanted) if wanted is not None else {"listed": False}
             if any(getattr(current, key) != value for key, value in values.items()):
                 for key, value in values.items():
                     setattr(current, key, value)
                 changed_rows.append(current)
-        vanished = [f for name, f in existing.items() if name not in wanted and f.listed]
-        for gone in vanished:
-            gone.listed = False
-        if new_rows:
-            UpstreamFile.objects.bulk_create(new_rows, batch_size=BATCH, ignore_conflicts=True)
-        if changed_rows or vanished:
-            UpstreamFile.objects.bulk_update(changed_rows + vanished, list(LISTED_FIELDS),
+        if changed_rows:
+            UpstreamFile.objects.bulk_update(changed_rows, list(LISTED_FIELDS),
                                              batch_size=BATCH)
         estimated = any(entry.upload_time is None for entry in page.files)
         page_changed = (not row.found or row.status != page.status
                         or row.status_reason != page.status_reason or row.versions != versions
-                        or row.upload_times_estimated != estimated or row.name != page.name)
-        if new_rows or changed_rows or vanished or page_changed:
+                        or row.upload_times_estimated != estimated or row.name != page.name
+                        or row.listing != document)
+        if page_changed:
             row.serial += 1
         row.found = True
         row.name = page.name[:200]
         row.status, row.status_reason = page.status, page.status_reason
         row.versions = versions
+        row.listing = document
         row.upload_times_estimated = estimated
         row.etag, row.last_modified = etag, last_modified
         row.fetched = row.checked = now
         row.save()
-    return row
+    stored = _reread(row)
+    _remember((stored.pk, stored.serial, stored.fetched), tuple(listed))
+    return stored
 
 
-def _listed_values(entry) -> dict:
-    return {"url": entry.url, "sha256": entry.sha256, "size": entry.size,
-            "upload_time": entry.upload_time, "requires_python": entry.requires_python,
-            "yanked": entry.yanked, "yanked_reason": entry.yanked_reason,
-            "has_metadata": entry.has_metadata, "metadata_sha256": entry.metadata_sha256,
-            "version": entry.version, "listed": True}
+def _listed(entry: UpstreamFileEntry, current: UpstreamFile | None, seen_before: str | None,
+            now: datetime) -> ListedFile:
+    sha256, url = entry.sha256, entry.url
+    if current is not None and current.stored_path and current.sha256 != entry.sha256:
+        # The bytes we verified and keep stay what this filename means: an upstream that
+        # swaps a released file's content does not get to swap ours.
+        sha256, url = current.sha256, current.url
+    if seen_before is not None:
+        first_seen = datetime.fromisoformat(seen_before)
+    else:
+        first_seen = current.first_seen if current is not None else now
+    return ListedFile(entry.filename, entry.version, url, sha256, entry.size,
+                      entry.upload_time, first_seen, entry.requires_python, entry.yanked,
+                      entry.yanked_reason, entry.has_metadata, entry.metadata_sha256)
+
+
+def _sorted(files: list[ListedFile]) -> list[ListedFile]:
+    keys: dict[str, tuple] = {}  # pages list many files per version: parse each once
+
+    def key(f: ListedFile):
+        version_key = keys.get(f.version)
+        if version_key is None:
+            version_key = keys[f.version] = _version_key(f.version)
+        return (version_key, f.filename)
+
+    return sorted(files, key=key)
+
+
+def _row_values(f: ListedFile) -> dict:
+    return {"url": f.url, "sha256": f.sha256, "size": f.size, "upload_time": f.upload_time,
+            "requires_python": f.requires_python, "yanked": f.yanked,
+            "yanked_reason": f.yanked_reason, "has_metadata": f.has_metadata,
+            "metadata_sha256": f.metadata_sha256, "version": f.version, "listed": True}

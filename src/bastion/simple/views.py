@@ -189,7 +189,9 @@ def upstream_listing(resolution, view: str) -> tuple[pages.Listing, list]:
                             cached.status_reason, cached.serial, files,
                             list(cached.versions) or sorted({f.version for f in rows},
                                                             key=version_key), note)
-    return listing, [gate.upstream_candidate(f, normalized) for f in rows]
+    licenses = proxy_pages.known_licenses(cached)
+    return listing, [gate.upstream_candidate(f, normalized, *licenses.get(f.filename, (None, None)))
+                     for f in rows]
 
 
 def _upstream_detail(request, normalized: str, media_type: str, view: str, found: Lookup):

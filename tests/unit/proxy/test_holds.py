@@ -26,7 +26,7 @@ from bastion.events.services import CLI
 from bastion.packaging import services
 from bastion.packaging.models import Project
 from bastion.proxy import holds, pages
-from bastion.proxy.models import NameHold, Upstream, UpstreamFile, UpstreamProject
+from bastion.proxy.models import NameHold, Upstream, UpstreamProject
 from tests.unit.packaging.support import add, new_user, outbox, recipients, wheel
 
 SENTENCE = ("The name '{name}' is also served by the upstream '{upstream}': creating it here "
@@ -100,16 +100,16 @@ def admin(unique):
 def serve(upstream, name: str, *, versions=("1.0",), uploaded_days_ago: float | None = 400,
           seen_days_ago: float = 1, found: bool = True) -> UpstreamProject:
     now = timezone.now()
-    page = UpstreamProject.objects.create(upstream=upstream, normalized_name=name, name=name,
-                                          found=found, fetched=now, checked=now)
-    for version in versions:
-        UpstreamFile.objects.create(
-            project=page, filename=f"{name.replace('-', '_')}-{version}-py3-none-any.whl",
-            version=version, url=f"http://127.0.0.1:9/{name}-{version}.whl", sha256="0" * 64,
-            upload_time=(now - timedelta(days=uploaded_days_ago)
-                         if uploaded_days_ago is not None else None),
-            first_seen=now - timedelta(days=seen_days_ago))
-    return page
+    listing = [pages.document_entry(pages.ListedFile(
+        filename=f"{name.replace('-', '_')}-{version}-py3-none-any.whl", version=version,
+        url=f"http://127.0.0.1:9/{name}-{version}.whl", sha256="0" * 64, size=None,
+        upload_time=(now - timedelta(days=uploaded_days_ago)
+                     if uploaded_days_ago is not None else None),
+        first_seen=now - timedelta(days=seen_days_ago), requires_python="", yanked=False,
+        yanked_reason="", has_metadata=False, metadata_sha256="")) for version in versions]
+    return UpstreamProject.objects.create(upstream=upstream, normalized_name=name, name=name,
+                                          found=found, fetched=now, checked=now,
+                                          listing=listing)
 
 
 def attempt(name: str, user) -> ValidationError | None:

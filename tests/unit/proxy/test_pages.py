@@ -75,17 +75,41 @@ def test_a_changed_page_advances_the_serial_keeps_first_seen_and_unlists_what_va
     static_upstream.add_sdist(Sdist(name, "1.1"), upload_time=UPLOADED)
     upstream_factory(static_upstream)
     first = pages.resolve(name).project
-    kept_seen = UpstreamFile.objects.get(project=first, filename=old.filename).first_seen
+    kept_seen = pages.listed_file(first, old.filename).first_seen
+    asked_for = pages.file_row(first, f"{name.replace('-', '_')}-1.1.tar.gz")
 
-    static_upstream.remove(name, f"{name.replace('-', '_')}-1.1.tar.gz")
+    static_upstream.remove(name, asked_for.filename)
     static_upstream.add_sdist(Sdist(name, "1.2"), upload_time=UPLOADED)
     age(first, 10_000)
     second = pages.resolve(name).project
 
     assert second.serial == first.serial + 1
     assert [f.version for f in pages.listed_files(second)] == ["1.0", "1.2"]
-    assert UpstreamFile.objects.get(project=second, filename=old.filename).first_seen == kept_seen
-    assert not UpstreamFile.objects.get(project=second, version="1.1").listed
+    assert pages.listed_file(second, old.filename).first_seen == kept_seen
+    assert pages.listed_file(second, asked_for.filename) is None
+    assert not UpstreamFile.objects.get(pk=asked_for.pk).listed
+    assert pages.file_row(second, asked_for.filename) is None
+
+
+def test_a_file_gets_its_row_when_first_asked_for_and_it_follows_the_page(
+        static_upstream, upstream_factory, unique):
+    name = f"demo-{unique}"
+    sdist = static_upstream.add_sdist(Sdist(name, "1.0"), upload_time=UPLOADED)
+    upstream_factory(static_upstream)
+    first = pages.resolve(name).project
+    assert not UpstreamFile.objects.filter(project=first).exists()  # a page is one document
+
+    row = pages.file_row(first, sdist.filename)
+    assert row.listed and row.sha256 == pages.listed_file(first, sdist.filename).sha256
+    assert row.first_seen == pages.listed_file(first, sdist.filename).first_seen
+    assert pages.file_row(first, sdist.filename).pk == row.pk
+    assert pages.file_row(first, "not-listed-1.0.tar.gz") is None
+
+    static_upstream.change(name, sdist.filename, yanked="oops")
+    age(first, 10_000)
+    second = pages.resolve(name).project
+    assert UpstreamFile.objects.get(pk=row.pk).yanked_reason == "oops"
+    assert pages.listed_file(second, sdist.filename).yanked_reason == "oops"
 
 
 def test_a_404_is_cached_as_not_found_for_the_ttl(static_upstream, upstream_factory, unique):
@@ -252,7 +276,7 @@ def test_two_concurrent_refreshes_of_one_page_both_succeed(static_upstream, upst
         thread.join()
     assert errors == [] and all(r is not None for r in results)
     project = UpstreamProject.objects.get(normalized_name=name)
-    assert UpstreamFile.objects.filter(project=project, listed=True).count() == 30
+    assert len(project.listing) == 30 and len(pages.listed_files(project)) == 30
 
 
 def test_files_on_another_host_are_listed_only_when_it_is_an_allowed_file_host(
@@ -263,6 +287,6 @@ def test_files_on_another_host_are_listed_only_when_it_is_an_allowed_file_host(
     static_upstream.add_sdist(Sdist(other, "1.0"), upload_time=UPLOADED)
     upstream_factory(static_upstream, include=[name])
     upstream_factory(static_upstream, include=[other], file_hosts=["localhost"])
-    assert pages.listed_files(pages.resolve(name).project) == []
+    assert pages.listed_files(pages.resolve(name).project) == ()
     (listed,) = pages.listed_files(pages.resolve(other).project)
     assert listed.url.startswith(f"http://localhost:{static_upstream.port}/files/")
