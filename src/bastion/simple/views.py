@@ -166,7 +166,8 @@ def _judged_page(state, listing: pages.Listing, candidates, media_type: str):
     """The page of ``listing`` with what the view hides left out (versions too)."""
     judgement = gate.judge(state, listing.name, candidates)
     files = [f for f in listing.files if f.filename not in judgement.hidden]
-    shown_versions = {canonicalize_version(f.version) for f in files}
+    # Thousands of files share a few hundred versions: each is canonicalized once.
+    shown_versions = {canonicalize_version(v) for v in {f.version for f in files}}
     versions = [v for v in listing.versions if canonicalize_version(v) in shown_versions]
     return pages.render_detail(replace(listing, files=files, versions=versions), media_type,
                                stamp=(listing.serial, state.revision),
