@@ -25,7 +25,7 @@ from bastion.storage import get_store
 
 from . import notifications
 from .models import File, Project, ProjectStatus, Release, ReservedProjectName, Role, RoleName
-from .roles import member_removed, require_owner
+from .roles import member_removed, require_not_quarantined, require_owner
 from .services import project_changed, set_project_status
 
 
@@ -66,8 +66,9 @@ def delete_file(file: File, actor, *, confirm: str, info: RequestInfo | None = N
             f"Confirmation did not match: type the filename '{file.filename}' to delete it."
         )
     with transaction.atomic():
-        _lock(project)
+        project = _lock(project)
         require_owner(actor, project, "delete files")
+        require_not_quarantined(actor, project, "delete files")
         file = File.objects.filter(pk=file.pk).first()
         if file is None:
             raise ValidationError(_("This file was already deleted."))
@@ -95,8 +96,9 @@ def delete_release(release: Release, actor, *, confirm: str,
             f"Confirmation did not match: type the version '{release.version}' to delete it."
         )
     with transaction.atomic():
-        _lock(project)
+        project = _lock(project)
         require_owner(actor, project, "delete releases")
+        require_not_quarantined(actor, project, "delete releases")
         files = list(File.objects.filter(release_id=release.pk))
         if not Release.objects.filter(pk=release.pk).exists():
             raise ValidationError(_("This release was already deleted."))
@@ -127,6 +129,7 @@ def delete_project(project: Project, actor, *, confirm: str,
     with transaction.atomic():
         project = _lock(project)
         require_owner(actor, project, "delete the project")
+        require_not_quarantined(actor, project, "delete the project")
         delete_locked_project(project, actor, info=info)
 
 
