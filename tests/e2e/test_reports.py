@@ -272,3 +272,45 @@ def test_the_proxy_refuses_an_upstream_file_with_a_blocked_sha256(server, unique
         assert not static_upstream.requests_for(".whl")  # never fetched, never cached
     finally:
         BlockedFileHash.objects.filter(sha256=file.sha256).delete()
+
+
+def test_observers_and_the_queue_from_the_command_line_and_the_users_console(server, unique):
+    from tests.e2e.test_admin_commands import bastion
+
+    name = f"repcli-{unique}"
+    _published(server, name, age_days=3)
+    user = make_user("clio")
+    assert bastion("admin", "observer", "grant", user.username).returncode == 0
+    assert grants.has_grant(user, grants.OBSERVE)
+    again = bastion("admin", "observer", "grant", user.username)
+    assert again.returncode != 0 and "already a trusted observer" in again.stderr
+    assert user.username in bastion("admin", "observer", "list").stdout
+    event = SecurityEvent.objects.filter(tag=tags.ACCOUNT_OBSERVER_GRANT_ADD,
+                                         user_name=user.username).last()
+    assert event is not None
+
+    admin = _admin(server)
+    assert admin.post(f"/admin/users/u/{user.username}/revoke-observer/").status_code == 302
+    assert not grants.has_grant(user, grants.OBSERVE)
+    assert admin.post(f"/admin/users/u/{user.username}/grant-observer/").status_code == 302
+    assert grants.has_grant(user, grants.OBSERVE)
+
+    Client(server, make_user("rep")).post(f"/project/{name}/report/",
+                                          {"evidence": "line one\nline two"})
+    report = MalwareReport.objects.get(project_name=name)
+    listed = bastion("admin", "reports", "list").stdout
+    assert f"#{report.pk} open {name}" in listed
+    shown = bastion("admin", "reports", "show", str(report.pk)).stdout
+    assert "  line one\n  line two" in shown
+    assert bastion("admin", "reports", "show", "999999999").returncode != 0
+
+    quarantined = bastion("admin", "reports", "quarantine", str(report.pk), "--note", "checking")
+    assert quarantined.returncode == 0, quarantined.stderr
+    assert _status(name) == ProjectStatus.QUARANTINED
+    assert Project.objects.get(normalized_name=name).status_reason == "checking"
+    refused = bastion("admin", "reports", "remove", str(report.pk), "--confirm", "wrong")
+    assert refused.returncode != 0 and "Confirmation did not match" in refused.stderr
+    cleared = bastion("admin", "reports", "clear", str(report.pk), "--note", "fine")
+    assert cleared.returncode == 0 and "quarantine was lifted" in cleared.stdout
+    assert _status(name) == ProjectStatus.ACTIVE
+    assert f"#{report.pk} cleared" in bastion("admin", "reports", "list", "--all").stdout
