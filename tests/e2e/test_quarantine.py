@@ -121,3 +121,28 @@ def test_owners_see_why_and_cannot_upload_yank_or_delete_until_an_admin_decides(
 
     moderation.unquarantine(name)
     assert _upload(server, publisher.token, name, "1.1").status_code == 200
+
+
+@pytest.mark.parametrize("status", ["archived", "quarantined"])
+def test_pep_792_markers_in_both_simple_formats_and_the_json_api(server, unique, status):
+    name = f"mark-{status}-{unique}"
+    file = publish(server.url, new_publisher(), wheel(name, "1.0"))
+    if status == "archived":
+        moderation.archive(name, reason="moved to a successor")
+    else:
+        moderation.quarantine(name, reason="moved to a successor")
+    html = requests.get(f"{server.url}/simple/{name}/", timeout=30)
+    json_page = requests.get(f"{server.url}/simple/{name}/", headers={"Accept": JSON},
+                             timeout=30)
+    api = requests.get(f"{server.url}/pypi/{name}/json", timeout=30)
+    if status == "archived":
+        assert 'name="pypi:project-status" content="archived"' in html.text
+        assert json_page.json()["project-status"] == {"status": "archived",
+                                                       "reason": "moved to a successor"}
+        assert api.json()["project-status"] == {"status": "archived",
+                                                "reason": "moved to a successor"}
+        assert requests.get(f"{server.url}/{file.path}", timeout=30).status_code == 200
+    else:
+        # PEP 792: a quarantined project offers nothing to install; here it is not listed at all.
+        assert (html.status_code, json_page.status_code, api.status_code) == (404, 404, 404)
+        assert requests.get(f"{server.url}/{file.path}", timeout=30).status_code == 404
