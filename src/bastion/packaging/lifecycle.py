@@ -133,10 +133,13 @@ def delete_project(project: Project, actor, *, confirm: str,
         delete_locked_project(project, actor, info=info)
 
 
-def delete_locked_project(project: Project, actor, *, info: RequestInfo | None) -> None:
+def delete_locked_project(project: Project, actor, *, info: RequestInfo | None,
+                          as_malicious: bool = False) -> None:
     """Delete ``project``, locked by the caller, who checked the confirmation and the rights.
 
-    ``actor`` None is an administrator on the command line.
+    ``actor`` None is an administrator on the command line. ``as_malicious``: removed after
+    malware reports (``reports.remove``): the name stays reserved for nobody, not even its
+    Owners, who published what was reported.
     """
     who = actor.username if actor is not None else gettext_lazy("An administrator")
     files = list(File.objects.filter(release__project=project))
@@ -151,7 +154,11 @@ def delete_locked_project(project: Project, actor, *, info: RequestInfo | None) 
                                   info=info)
     notifications.notify_owners(
         project, gettext_lazy("project deleted"),
-        format_lazy(gettext_lazy("{user} deleted the project {project} with {count} file(s). "
+        format_lazy(gettext_lazy("{user} removed the project {project} with {count} file(s) "
+                                 "after malware reports. Its name stays reserved, and the "
+                                 "contents of its files are refused from now on, under any "
+                                 "name.") if as_malicious else
+                    gettext_lazy("{user} deleted the project {project} with {count} file(s). "
                                  "Its name stays reserved for its former Owners; its filenames "
                                  "can never be used again."),
                     user=who, project=project.name, count=len(files)),
@@ -163,8 +170,9 @@ def delete_locked_project(project: Project, actor, *, info: RequestInfo | None) 
     reservation, _ = ReservedProjectName.objects.update_or_create(
         normalized_name=project.normalized_name,
         defaults={"ultranormalized_name": project.ultranormalized_name, "name": project.name,
-                  "former_project_id": project.pk, "deleted": timezone.now()})
-    reservation.former_owners.set(owners)
+                  "former_project_id": project.pk, "deleted": timezone.now(),
+                  **({"reason": "removed as malicious"} if as_malicious else {})})
+    reservation.former_owners.set([] if as_malicious else owners)
     project.delete()
     next_serial()
     _delete_stored_after_commit(paths)

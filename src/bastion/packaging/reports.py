@@ -47,7 +47,6 @@ from .models import (
     Project,
     ProjectStatus,
     ReportStatus,
-    ReservedProjectName,
 )
 from .services import PermissionDenied, find_project
 
@@ -302,12 +301,7 @@ def remove(report_id, *, confirm: str, actor=None, note: str = "",
                additional={"name": project.name, "reports": reports, "blocked": blocked,
                            "note": note})
         name = project.name
-        lifecycle.delete_locked_project(project, actor, info=info)
-        # Not even its former Owners get the name back: they published the reported files.
-        reservation = ReservedProjectName.objects.get(normalized_name=project.normalized_name)
-        reservation.former_owners.clear()
-        reservation.reason = f"removed as malicious (report #{report.pk})"
-        reservation.save(update_fields=["reason"])
+        lifecycle.delete_locked_project(project, actor, info=info, as_malicious=True)
     return Decision(name, reports, blocked=blocked)
 
 
