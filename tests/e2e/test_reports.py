@@ -132,6 +132,8 @@ def test_the_observations_api_answers_in_pypis_shapes(server, unique):
     assert kind.status_code == 400 and kind.json() == {"error": "invalid kind",
                                                        "kind": "is_evil", "project": name}
     assert observe(server, name, token, None, raw=b"{not json").status_code == 400
+    assert observe(server, name, token, None, raw=b"[" * 16000).status_code == 400
+    assert observe(server, name, token, ["a list"]).status_code == 400
     assert observe(server, name, token, None, raw=b"x" * 20000).status_code == 413
     assert observe(server, f"nothing-{unique}", token, malware).status_code == 404
     assert not MalwareReport.objects.filter(project_name=name).exists()

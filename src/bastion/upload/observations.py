@@ -50,6 +50,8 @@ def _body(request) -> dict | HttpResponse:
         data = json.loads(request.read(MAX_BODY + 1)[:MAX_BODY + 1] or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
         return _answer(400, {"error": f"invalid JSON: {exc}"})
+    except RecursionError:  # 16 KiB of "[" nests deeper than the parser goes
+        return _answer(400, {"error": "invalid JSON: nested too deeply"})
     if not isinstance(data, dict):
         return _answer(400, {"error": "the body must be a JSON object"})
     return data
