@@ -177,6 +177,8 @@ def test_report_queue_quarantine_then_clear_then_remove_and_block_the_bytes(serv
     queue = admin.get("/admin/reports/")
     assert queue.status_code == 200 and f'id="report-{report.pk}"' in queue.text
     assert Client(server, publisher.user).get("/admin/reports/").status_code == 403
+    detail = admin.get(f"/admin/projects/{name}/")
+    assert 'id="open-reports"' in detail.text and "1 open malware report." in text_of(detail.text)
 
     assert admin.post(f"/admin/reports/{report.pk}/quarantine/",
                       {"note": "looking"}).status_code == 302
