@@ -22,6 +22,7 @@ urlpatterns = [
     path("legacy/", include("bastion.upload.urls")),
     # Served directly: twine and poetry treat any redirect of a POST as fatal.
     path("legacy", upload_views.upload),
+    path("_/oidc/", include("bastion.publishing.urls")),
     path("_/", include("bastion.tokens.urls")),
     path("account/", include("bastion.accounts.urls")),
     path("manage/account/tokens/", include("bastion.tokens.manage_urls")),

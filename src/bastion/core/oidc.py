@@ -220,3 +220,52 @@ def run_identity(kind: str, claims: dict) -> dict[str, str]:
     """The run that obtained a token, as recorded with every upload it makes."""
     names = _RUN_CLAIMS.get(kind, _GENERIC_RUN_CLAIMS)
     return {key: value[:300] for key, claim in names.items() if (value := text(claims, claim))}
+
+
+def lookup_key(spec: Spec, identifying: tuple[str, ...] | list[str] = ()) -> str:
+    """The key publishers are found by (an indexed column): what a run's claims name
+    (:func:`lookup_key_of_claims`) for every publisher those claims could match."""
+    if isinstance(spec, GitHubSpec):
+        return f"{spec.owner}/{spec.repository}".lower()
+    if isinstance(spec, GitLabSpec):
+        return f"{spec.namespace}/{spec.project}".lower()
+    if isinstance(spec, GoogleSpec):
+        return spec.email.lower()
+    return "\x1f".join(spec.claims.get(name, "") for name in identifying)
+
+
+def lookup_key_of_claims(kind: str, claims: dict, identifying: tuple[str, ...] | list[str] = ()) -> str:
+    if kind == "github":
+        return text(claims, "repository").lower()
+    if kind == "gitlab":
+        return text(claims, "project_path").lower()
+    if kind == "google":
+        return text(claims, "email").lower()
+    return "\x1f".join(text(claims, name) for name in identifying)
+
+
+def spec_of(kind: str, fields: dict, *, host: str = "") -> Spec:
+    """A publisher's spec from its stored fields (``publishing.models.Publisher.fields``)."""
+    if kind == "github":
+        return GitHubSpec(**fields)
+    if kind == "gitlab":
+        return GitLabSpec(**fields, host=host or "gitlab.com")
+    if kind == "google":
+        return GoogleSpec(**fields)
+    if kind == "custom":
+        return CustomSpec(claims=dict(fields.get("claims", {})))
+    raise ValueError(f"unknown publisher kind {kind!r}")
+
+
+def describe(spec: Spec) -> str:
+    """A publisher in a few words, for logs, mails and the token's description."""
+    if isinstance(spec, GitHubSpec):
+        where = f"{spec.owner}/{spec.repository} {spec.workflow}"
+    elif isinstance(spec, GitLabSpec):
+        where = f"{spec.namespace}/{spec.project} {spec.ci_config_path}"
+    elif isinstance(spec, GoogleSpec):
+        where = spec.email
+    else:
+        where = ", ".join(f"{k}={v}" for k, v in sorted(spec.claims.items()))
+    environment = getattr(spec, "environment", "")
+    return f"{where} ({environment})" if environment else where

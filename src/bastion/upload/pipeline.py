@@ -46,7 +46,8 @@ class Accepted:
 def handle_upload(request) -> Accepted:
     """Run the upload in ``request``; raise ValidationError or TokenError to refuse it."""
     found = _check_credentials_present(request)
-    check_may_publish(found.row.user)
+    if found.row.user is not None:  # a trusted publisher's token has no account to ask
+        check_may_publish(found.row.user)
     ceiling = _body_ceiling(request)
     check_declared_length(request, ceiling)
     body = receive(request, ceiling)
@@ -123,8 +124,10 @@ def _store(request, form: UploadForm, content: ReceivedFile, identity: Identity,
             f"which is a{'n sdist' if dist.kind == 'sdist' else ' wheel'}."
         )
 
+    by_publisher = identity.token.is_trusted_publisher
     checked = services.check_upload(user, name=form.name, version=form.version,
-                                    filename=content.filename, kind=dist.kind, digests=digests)
+                                    filename=content.filename, kind=dist.kind, digests=digests,
+                                    by_publisher=by_publisher)
     # Retries and re-runs send the same file again: answer 200 without opening the archive.
     if checked.existing is not None:
         return Accepted(content.filename, created=False)
@@ -145,12 +148,13 @@ def _store(request, form: UploadForm, content: ReceivedFile, identity: Identity,
         # The token was read before the body streamed in, which can take minutes.
         again = verify_again(found, permission="upload", project=form.name,
                              version=form.version, info=info)
-        check_may_publish(again.user)
+        if again.user is not None:
+            check_may_publish(again.user)
 
     result = services.add_file(
         user=user, verified=verified, content_path_on_disk=content.path, digests=digests,
         python_version=form.pyversion, info=info, token=identity.token, comment=form.comment,
-        still_allowed=token_still_valid,
+        still_allowed=token_still_valid, by_publisher=by_publisher,
     )
     return Accepted(content.filename, created=result.created)
 
