@@ -14,12 +14,15 @@ from __future__ import annotations
 import json
 import threading
 import time
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import jwt
 from django.conf import settings
 
 from bastion import __version__
+
+if TYPE_CHECKING:
+    import jwt
 
 MAX_DISCOVERY_BYTES = 256 * 1024
 MAX_JWKS_BYTES = 1024 * 1024
@@ -116,6 +119,8 @@ def parse_jwks(document) -> dict:
 
 
 def _find(jwks: dict, kid: str | None) -> jwt.PyJWK | None:
+    import jwt  # loads cryptography: only when a token is checked
+
     candidates = []
     for entry in jwks.get("keys", []):
         if not isinstance(entry, dict) or entry.get("use", "sig") != "sig":

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone as dt_timezone
 from urllib.parse import urlsplit
 
-import jwt
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -265,7 +264,9 @@ def expire_pending_publishers(*, now: datetime | None = None) -> int:
 
 # --- the exchange ---------------------------------------------------------------------------
 
-def _refuse_token(exc: jwt.PyJWTError) -> ExchangeError:
+def _refuse_token(exc) -> ExchangeError:
+    import jwt
+
     if isinstance(exc, jwt.ExpiredSignatureError):
         why = "the token has expired"
     elif isinstance(exc, jwt.ImmatureSignatureError):
@@ -285,6 +286,9 @@ def _refuse_token(exc: jwt.PyJWTError) -> ExchangeError:
 
 def verify_token(raw) -> tuple[Issuer, dict]:
     """The issuer and verified claims of a CI run's OIDC token, or ExchangeError."""
+    # Imported on first use: PyJWT loads cryptography, which only exchanges need.
+    import jwt
+
     if not isinstance(raw, str) or not raw or len(raw) > MAX_JWT_LENGTH:
         raise ExchangeError("invalid-payload", "the token is missing or too long")
     try:
