@@ -952,6 +952,11 @@ DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
                      "{name}"), who=_who(e, say), publisher=quoted(e.text("publisher")),
         name=e.text("name")),
     "account:pending_publisher:remove": _pending_publisher_remove,
+    "project:trusted_publishing_only:change": lambda e, say: say(
+        gettext_noop("{who} switched {project} to trusted-publishing-only mode")
+        if e.get("enabled") else
+        gettext_noop("{who} switched trusted-publishing-only mode off for {project}"),
+        who=_who(e, say), project=_project_or_the(e, say)),
     "admin:oidc_issuer:add": lambda e, say: say(
         gettext_noop("{who} trusted the OIDC issuer {name} at {url}"), who=_who(e, say),
         name=quoted(e.text("name")), url=e.text("url")),

@@ -119,3 +119,6 @@ ACCOUNT_PENDING_PUBLISHER_REMOVE = "account:pending_publisher:remove"
 # one), or stopped trusting it.
 ADMIN_OIDC_ISSUER_ADD = "admin:oidc_issuer:add"
 ADMIN_OIDC_ISSUER_REMOVE = "admin:oidc_issuer:remove"
+# An Owner switched the project to trusted-publishing-only mode (API tokens cannot upload to
+# it; those scoped to it are revoked), or back.
+PROJECT_TRUSTED_ONLY_CHANGE = "project:trusted_publishing_only:change"

@@ -89,3 +89,17 @@ class SeenJti(models.Model):
     class Meta:
         db_table = "publishing_seen_jti"
         constraints = [models.UniqueConstraint(fields=["issuer", "jti"], name="jti_once")]
+
+
+class TrustedOnly(models.Model):
+    """A project in trusted-publishing-only mode: API tokens cannot upload to it, only the
+    tokens its trusted publishers' runs obtain."""
+
+    project = models.OneToOneField("packaging.Project", on_delete=models.CASCADE,
+                                   primary_key=True, related_name="trusted_only")
+    since = models.DateTimeField()
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                           on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        db_table = "publishing_trusted_only"

@@ -17,21 +17,24 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from packaging.utils import canonicalize_name
 
-from bastion.accounts.services import can_publish
+from bastion.accounts.services import can_publish, has_two_factor
 from bastion.core import oidc
 from bastion.core.errors import ValidationError
 from bastion.events import tags
 from bastion.events.services import RequestInfo, record
 from bastion.packaging import services as packaging
 from bastion.packaging.access import check_may_create
+from bastion.packaging.notifications import notify_owners
 from bastion.packaging.models import Project, RoleName
 from bastion.tokens import services as tokens
 
 from . import keys
-from .models import Issuer, IssuerKind, Publisher, SeenJti
+from .models import Issuer, IssuerKind, Publisher, SeenJti, TrustedOnly
 
 # Longer than any CI's ID token; bounds the work an anonymous request can cause.
 MAX_JWT_LENGTH = 16 * 1024
@@ -159,10 +162,18 @@ def _new_publisher(issuer: Issuer, fields: dict, **values) -> Publisher:
     return publisher
 
 
+def _check_second_factor(user) -> None:
+    # Whatever the site's policy: a publisher is a standing credential for the project.
+    if not has_two_factor(user):
+        raise packaging.PermissionDenied(_("Trusted publishers can only be changed from an "
+                                           "account with two-factor authentication."))
+
+
 def _check_owner(user, project: Project) -> None:
     allowed, why = can_publish(user)
     if not allowed:
         raise packaging.PermissionDenied(why)
+    _check_second_factor(user)
     if packaging.role_of(user, project) != RoleName.OWNER:
         raise packaging.PermissionDenied(
             _("Only Owners of {project} can change its trusted publishers.").format(
@@ -184,6 +195,10 @@ def add_publisher(project: Project, issuer: Issuer, fields: dict, *, actor,
         record(tags.PROJECT_PUBLISHER_ADD, info=info, actor=actor, user=actor, project=project,
                additional={"publisher_id": publisher.pk, "publisher": describe(publisher),
                            "kind": issuer.kind})
+        notify_owners(project, gettext_lazy("trusted publisher added"), format_lazy(
+            gettext_lazy("{who} added a trusted publisher to {project}: {publisher}. Runs of "
+                         "that workflow can now publish {project} without an API token."),
+            who=actor.username, project=project.name, publisher=describe(publisher)))
     return publisher
 
 
@@ -203,6 +218,11 @@ def remove_publisher(publisher: Publisher, *, actor, info: RequestInfo | None = 
                project=project,
                additional={"publisher_id": publisher.pk, "publisher": describe(publisher),
                            "kind": publisher.issuer.kind, "revoked_tokens": revoked})
+        notify_owners(project, gettext_lazy("trusted publisher removed"), format_lazy(
+            gettext_lazy("{who} removed the trusted publisher {publisher} from {project}; "
+                         "the upload tokens its runs held were revoked."),
+            who=getattr(actor, "username", "") or gettext_lazy("an administrator"),
+            project=project.name, publisher=describe(publisher)))
         publisher.delete()
     return revoked
 
@@ -215,6 +235,7 @@ def add_pending_publisher(name: str, issuer: Issuer, fields: dict, *, actor,
         raise ValidationError(_("Give the name of the project to create."))
     name = name.strip()
     check_may_create(actor, name)
+    _check_second_factor(actor)
     if packaging.find_project(name) is not None:
         raise ValidationError(_("The project {name} exists already: add the publisher on its "
                                 "page instead.").format(name=name))
@@ -260,6 +281,61 @@ def expire_pending_publishers(*, now: datetime | None = None) -> int:
     for publisher in expired:
         remove_pending_publisher(publisher, actor=None, reason="expired")
     return len(expired)
+
+
+# --- trusted-publishing-only mode -----------------------------------------------------------
+
+def is_trusted_only(project: Project) -> bool:
+    return TrustedOnly.objects.filter(project=project).exists()
+
+
+TRUSTED_ONLY_REFUSAL = (
+    "Project '{name}' is in trusted-publishing-only mode: only its trusted publishers can "
+    "upload to it, not API tokens."
+)
+
+
+def check_token_may_upload(project: Project | None) -> None:
+    """Refuse an upload with an account's API token to a trusted-publishing-only project."""
+    if project is not None and is_trusted_only(project):
+        raise packaging.PermissionDenied(TRUSTED_ONLY_REFUSAL.format(name=project.name))
+
+
+def set_trusted_only(project: Project, enabled: bool, *, actor,
+                     info: RequestInfo | None = None) -> list[str]:
+    """An Owner switches trusted-publishing-only mode on (the account tokens scoped to the
+    project are revoked, the Owners told) or off. Returns the revoked tokens' ids."""
+    _check_owner(actor, project)
+    with transaction.atomic():
+        current = TrustedOnly.objects.select_for_update().filter(project=project).first()
+        if enabled == (current is not None):
+            return []
+        revoked: list[str] = []
+        if enabled:
+            if not Publisher.objects.filter(project=project).exists():
+                raise ValidationError(_("Add a trusted publisher first: in this mode nothing "
+                                        "else can upload to {project}.").format(
+                    project=project.name))
+            TrustedOnly.objects.create(project=project, since=timezone.now(), by=actor)
+            revoked = [str(row.id) for row in tokens.revoke_scoped_to(
+                project, reason="trusted-publishing-only mode", info=info, actor=actor)]
+        else:
+            current.delete()
+        record(tags.PROJECT_TRUSTED_ONLY_CHANGE, info=info, actor=actor, user=actor,
+               project=project, additional={"enabled": enabled, "revoked_tokens": revoked})
+        if enabled:
+            body = gettext_lazy(
+                "{who} switched {project} to trusted-publishing-only mode: API tokens can no "
+                "longer upload to it, and the API tokens scoped to it were revoked ({count}). "
+                "Only its trusted publishers' runs can publish it now.")
+        else:
+            body = gettext_lazy(
+                "{who} switched trusted-publishing-only mode off for {project}: API tokens "
+                "of its Owners and Maintainers can upload to it again.")
+        notify_owners(project, gettext_lazy("trusted-publishing-only mode changed"),
+                      format_lazy(body, who=actor.username, project=project.name,
+                                  count=len(revoked)))
+    return revoked
 
 
 # --- the exchange ---------------------------------------------------------------------------

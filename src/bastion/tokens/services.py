@@ -396,3 +396,19 @@ def revoke_publisher_tokens(publisher_key: str, *, reason: str, info: RequestInf
         revoked.append(str(row.id))
     return revoked
 
+
+
+def revoke_scoped_to(project, *, reason: str, info: RequestInfo | None = None,
+                     actor=None) -> list[ApiToken]:
+    """Revoke every live account token whose caveats name ``project`` (a project switched to
+    trusted-publishing-only mode); returns them. Account-wide tokens stay: the upload
+    endpoint refuses them for that project."""
+    revoked = []
+    # Scopes live inside the caveats (JSON text), which SQLite cannot search: filter here.
+    for row in (ApiToken.objects.select_related("user")
+                .filter(revoked__isnull=True, user__isnull=False).iterator(chunk_size=500)):
+        scope = row.project_scope
+        if scope is not None and project.normalized_name in scope:
+            revoke(row, reason=reason, info=info, actor=actor)
+            revoked.append(row)
+    return revoked

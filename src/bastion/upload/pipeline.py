@@ -24,6 +24,7 @@ from bastion.core.filenames import parse_filename
 from bastion.events.services import RequestInfo
 from bastion.packaging import services
 from bastion.packaging.models import Project
+from bastion.publishing.services import check_token_may_upload
 from bastion.tokens import http as token_http
 from bastion.tokens.services import (
     INVALID_CREDENTIALS,
@@ -128,6 +129,8 @@ def _store(request, form: UploadForm, content: ReceivedFile, identity: Identity,
     checked = services.check_upload(user, name=form.name, version=form.version,
                                     filename=content.filename, kind=dist.kind, digests=digests,
                                     by_publisher=by_publisher)
+    if not by_publisher:
+        check_token_may_upload(checked.project)
     # Retries and re-runs send the same file again: answer 200 without opening the archive.
     if checked.existing is not None:
         return Accepted(content.filename, created=False)
@@ -150,6 +153,8 @@ def _store(request, form: UploadForm, content: ReceivedFile, identity: Identity,
                              version=form.version, info=info)
         if again.user is not None:
             check_may_publish(again.user)
+            # The mode may have been switched on while the file streamed in.
+            check_token_may_upload(services.find_project(form.name))
 
     result = services.add_file(
         user=user, verified=verified, content_path_on_disk=content.path, digests=digests,
