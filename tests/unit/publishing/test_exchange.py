@@ -295,3 +295,50 @@ def test_keys_are_discovered_cached_and_refetched_when_the_issuer_rotates(owner,
 def test_http_issuers_are_refused_unless_allowed(unique):
     with pytest.raises(ValidationError, match="https"):
         services.add_issuer(name=f"plain-{unique}", kind="github", url="http://ci.example")
+
+
+def test_owners_are_mailed_when_publishers_are_added_and_removed(github, owner, unique):
+    from tests.unit.packaging.support import make_member, outbox, recipients
+
+    _, issuer = github
+    project = new_project(owner, f"tpmail-{unique}")
+    other_owner = new_user("owner2")
+    make_member(project, owner, other_owner, RoleName.OWNER)
+    with outbox() as sent:
+        publisher = services.add_publisher(project, issuer, {
+            "owner": "acme", "repository": "widget", "workflow": "release.yml"}, actor=owner)
+        services.remove_publisher(publisher, actor=owner)
+    subjects = [m.subject for m in sent]
+    assert any("trusted publisher added" in s for s in subjects), subjects
+    assert any("trusted publisher removed" in s for s in subjects), subjects
+    assert {owner.email, other_owner.email} <= recipients(sent)
+    assert "acme/widget release.yml" in sent[0].body
+
+
+def test_trusted_only_mode_revokes_scoped_tokens_and_tells_the_owners(github, owner, unique):
+    from bastion.tokens.services import create_token
+    from tests.unit.packaging.support import outbox
+
+    _, issuer = github
+    project = new_project(owner, f"tponly-{unique}")
+    _, scoped = create_token(owner, projects=[project.name])
+    _, other = create_token(owner, projects=["something-else"])
+    _, wide = create_token(owner)
+    with pytest.raises(ValidationError, match="Add a trusted publisher first"):
+        services.set_trusted_only(project, True, actor=owner)
+    services.add_publisher(project, issuer, {"owner": "a", "repository": "w",
+                                             "workflow": "release.yml"}, actor=owner)
+    with outbox() as sent:
+        revoked = services.set_trusted_only(project, True, actor=owner)
+    assert revoked == [str(scoped.id)]
+    for row, is_revoked in ((scoped, True), (other, False), (wide, False)):
+        row.refresh_from_db()
+        assert (row.revoked is not None) == is_revoked
+    assert any("trusted-publishing-only" in m.subject for m in sent)
+    with pytest.raises(Exception, match="trusted-publishing-only mode"):
+        services.check_token_may_upload(project)
+    services.set_trusted_only(project, False, actor=owner)
+    services.check_token_may_upload(project)
+    event_tags = list(SecurityEvent.objects.filter(project_id_ref=project.pk)
+                      .values_list("tag", flat=True))
+    assert event_tags.count(tags.PROJECT_TRUSTED_ONLY_CHANGE) == 2
