@@ -866,6 +866,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_proxy_commands(admin, _moderation_command)
 
+    from .publishing.cli import register as register_publishing_commands
+
+    register_publishing_commands(admin, _moderation_command)
+
     p = admin.add_parser("prohibit-name", help="forbid a project name from being registered")
     p.add_argument("name")
     p.add_argument("--comment", "--reason", dest="comment",
