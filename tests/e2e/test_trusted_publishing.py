@@ -19,6 +19,7 @@ from django.test import override_settings
 
 from bastion.events import tags
 from bastion.events.models import SecurityEvent
+from bastion.packaging import lifecycle
 from bastion.packaging.models import File, Project, Role
 from bastion.publishing import services
 from bastion.publishing.models import Issuer, Publisher
@@ -285,3 +286,15 @@ def test_garbage_jwts_are_refused_as_invalid_payloads(tp_server):
     assert "not a JWT" in refused(tp_server, "a.b.c", "invalid-payload")
     unsigned = jwt.encode({"iss": "https://x"}, key="", algorithm="none")
     assert "unknown issuer" in refused(tp_server, unsigned, "invalid-payload")
+
+
+def test_a_token_does_not_outlive_its_project(tp_server, ci, project, publisher, owner, unique):
+    """Deleted and registered again within the token's minutes, the name is another project."""
+    issuer, _row = ci
+    token = mint(tp_server, issuer.token(AUDIENCE, run_claims(unique))).json()["token"]
+    name = project.name
+    lifecycle.delete_project(project, owner, confirm=name)
+    lifecycle.release_name(name)
+    create_project(name, new_user())
+    refusal = upload(tp_server, token, Wheel(name, "1.0"))
+    assert refusal.status_code == 403 and "no longer publishes" in refusal.reason

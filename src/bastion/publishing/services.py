@@ -301,6 +301,17 @@ def check_token_may_upload(project: Project | None) -> None:
         raise packaging.PermissionDenied(TRUSTED_ONLY_REFUSAL.format(name=project.name))
 
 
+def check_publisher_token(token, project: Project | None) -> None:
+    """Refuse an upload with a minted token unless one of the publishers it was minted for
+    still publishes ``project``: a project deleted and registered again under the same name
+    within the token's minutes is not the project the publisher was trusted for."""
+    ids = [int(part) for part in token.publisher_id.split(",") if part.isdigit()]
+    if project is None or not Publisher.objects.filter(pk__in=ids, project=project).exists():
+        raise packaging.PermissionDenied(
+            "The trusted publisher this token was issued for no longer publishes "
+            f"'{getattr(project, 'name', '')}'.")
+
+
 def set_trusted_only(project: Project, enabled: bool, *, actor,
                      info: RequestInfo | None = None) -> list[str]:
     """An Owner switches trusted-publishing-only mode on (the account tokens scoped to the

@@ -24,7 +24,7 @@ from bastion.core.filenames import parse_filename
 from bastion.events.services import RequestInfo
 from bastion.packaging import services
 from bastion.packaging.models import Project
-from bastion.publishing.services import check_token_may_upload
+from bastion.publishing.services import check_publisher_token, check_token_may_upload
 from bastion.tokens import http as token_http
 from bastion.tokens.services import (
     INVALID_CREDENTIALS,
@@ -129,7 +129,9 @@ def _store(request, form: UploadForm, content: ReceivedFile, identity: Identity,
     checked = services.check_upload(user, name=form.name, version=form.version,
                                     filename=content.filename, kind=dist.kind, digests=digests,
                                     by_publisher=by_publisher)
-    if not by_publisher:
+    if by_publisher:
+        check_publisher_token(identity.token, checked.project)
+    else:
         check_token_may_upload(checked.project)
     # Retries and re-runs send the same file again: answer 200 without opening the archive.
     if checked.existing is not None:
@@ -151,10 +153,12 @@ def _store(request, form: UploadForm, content: ReceivedFile, identity: Identity,
         # The token was read before the body streamed in, which can take minutes.
         again = verify_again(found, permission="upload", project=form.name,
                              version=form.version, info=info)
+        # The mode, or the publishers, may have changed while the file streamed in.
         if again.user is not None:
             check_may_publish(again.user)
-            # The mode may have been switched on while the file streamed in.
             check_token_may_upload(services.find_project(form.name))
+        else:
+            check_publisher_token(again.token, services.find_project(form.name))
 
     result = services.add_file(
         user=user, verified=verified, content_path_on_disk=content.path, digests=digests,
