@@ -168,3 +168,40 @@ def test_uv_publishes_with_trusted_publishing_and_burns_the_token(tls_server, tl
                             auth=("__token__", masked[-1]), verify=str(ca), timeout=60)
     assert refused.status_code == 403
     assert not File.objects.filter(release__project=project, filename=later.filename).exists()
+
+
+@pytest.mark.skipif(UV is None, reason="uv is not installed")
+def test_uv_publishes_from_a_gitlab_job(tls_server, tls, unique, tmp_path):
+    """GitLab CI hands the job its ID token in <AUDIENCE>_ID_TOKEN (``id_tokens:``)."""
+    from tests.oidc_issuer import gitlab_claims
+
+    ca, _cert, _key = tls
+    issuer = IssuerServer()
+    with override_settings(OIDC_ALLOW_HTTP_ISSUERS=True):
+        row = services.add_issuer(name=f"gl-{unique}", kind="gitlab", url=issuer.url)
+    try:
+        owner = new_user()
+        project = create_project(f"tpuvgl-{unique}", owner)
+        services.add_publisher(project, row, {"namespace": f"grp-{unique}", "project": "widget",
+                                              "ci_config_path": ".gitlab-ci.yml"}, actor=owner)
+        host = issuer.url.removeprefix("http://")
+        token = issuer.token(AUDIENCE, gitlab_claims(host, f"grp-{unique}", "widget"))
+        artifact = Wheel(project.name, "1.0", metadata=metadata_text(project.name, "1.0"))
+        path = tmp_path / artifact.filename
+        path.write_bytes(artifact.build())
+        env = uv_env(tmp_path, issuer, ca)
+        for name in ("GITHUB_ACTIONS", "ACTIONS_ID_TOKEN_REQUEST_URL",
+                     "ACTIONS_ID_TOKEN_REQUEST_TOKEN"):
+            env.pop(name)
+        variable = "".join(c if c.isalnum() else "_" for c in AUDIENCE.upper()) + "_ID_TOKEN"
+        env.update({"GITLAB_CI": "true", variable: token})
+        result = subprocess.run(
+            [UV, "publish", "--trusted-publishing", "always", "--publish-url",
+             f"{tls_server.url}/legacy/", str(path)],
+            env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert File.objects.filter(release__project=project).count() == 1
+    finally:
+        Publisher.objects.filter(issuer=row).delete()
+        row.delete()
+        issuer.stop()
