@@ -240,7 +240,8 @@ def test_expired_pending_publishers_are_removed(github, owner, unique):
     Publisher.objects.filter(pk=publisher.pk).update(pending_expires=timezone.now())
     assert refusal(signer.token(AUD, github_claims(f"exp-{unique}", "w"))).code == \
         "invalid-publisher"
-    assert services.expire_pending_publishers() >= 1
+    # (A worker of another test's server may have removed it first: they share the database.)
+    services.expire_pending_publishers()
     assert not Publisher.objects.filter(pk=publisher.pk).exists()
 
 
