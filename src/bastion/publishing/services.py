@@ -474,6 +474,8 @@ def _use(publisher: Publisher, claims: dict, *, info, now) -> Project:
                additional={"publisher_id": publisher.pk, "publisher": describe(publisher),
                            "kind": publisher.issuer.kind, "from_pending": True})
         publisher.pending_owner = None
+    if publisher.last_used is None and not is_trusted_only(publisher.project):
+        _offer_trusted_only(publisher, claims)
     learned = oidc.ids_to_learn(_spec(publisher), claims)
     if learned:
         publisher.fields = {**publisher.fields, **learned}
@@ -483,6 +485,25 @@ def _use(publisher: Publisher, claims: dict, *, info, now) -> Project:
     publisher.last_used = now
     publisher.save()
     return publisher.project
+
+
+def _offer_trusted_only(publisher: Publisher, claims: dict) -> None:
+    """A publisher's first run: the Owners are offered trusted-publishing-only mode."""
+    from django.urls import reverse
+
+    from bastion.accounts.notifications import site_url
+
+    project = publisher.project
+    run = oidc.run_identity(publisher.issuer.kind, claims)
+    notify_owners(project, gettext_lazy("first run of a trusted publisher"), format_lazy(
+        gettext_lazy("The trusted publisher {publisher} obtained its first upload token for "
+                     "{project} (repository {repository}, ref {ref}). If every release of "
+                     "{project} now comes from trusted publishers, switch it to "
+                     "trusted-publishing-only mode so that API tokens can no longer upload "
+                     "to it:\n  {url}"),
+        publisher=describe(publisher), project=project.name,
+        repository=run.get("repository", "?"), ref=run.get("ref", "?"),
+        url=site_url() + reverse("publishing:project", args=[project.normalized_name])))
 
 
 # --- issuers (administrators) ---------------------------------------------------------------

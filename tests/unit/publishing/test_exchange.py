@@ -343,3 +343,32 @@ def test_trusted_only_mode_revokes_scoped_tokens_and_tells_the_owners(github, ow
     event_tags = list(SecurityEvent.objects.filter(project_id_ref=project.pk)
                       .values_list("tag", flat=True))
     assert event_tags.count(tags.PROJECT_TRUSTED_ONLY_CHANGE) == 2
+
+
+def test_the_first_run_offers_the_owners_trusted_publishing_only_mode(published, unique):
+    from tests.unit.packaging.support import outbox
+
+    signer, project, _publisher = published
+    with outbox() as sent:
+        exchange(signer.token(AUD, github_claims(f"acme-{unique}", "widget")))
+        exchange(signer.token(AUD, github_claims(f"acme-{unique}", "widget")))
+    offers = [m for m in sent if "first run of a trusted publisher" in m.subject]
+    assert len(offers) == 1
+    assert f"/manage/project/{project.normalized_name}/publishing/" in offers[0].body
+
+
+def test_google_tokens_match_the_verified_email_and_are_used_once(owner, unique):
+    google, row = static_issuer(unique, "google")
+    try:
+        project = new_project(owner, f"tpgoo-{unique}")
+        services.add_publisher(project, row, {"email": f"ci-{unique}@p.iam.example"},
+                               actor=owner)
+        claims = {"email": f"ci-{unique}@p.iam.example", "email_verified": True, "sub": "1"}
+        raw = google.token(AUD, claims, jti=None)
+        assert exchange(raw).projects == (project.normalized_name,)
+        assert refusal(raw).code == "invalid-reuse-token"
+        unverified = google.token(AUD, {**claims, "email_verified": False}, jti=None)
+        assert "not verified" in refusal(unverified).description
+    finally:
+        Publisher.objects.filter(issuer=row).delete()
+        row.delete()
