@@ -40,6 +40,9 @@ from .models import Issuer, IssuerKind, Publisher, SeenJti, TrustedOnly
 MAX_JWT_LENGTH = 16 * 1024
 # Clock skew allowed between the issuer and us, on exp, nbf and iat.
 LEEWAY_SECONDS = 30
+# CI tokens live minutes; one valid for longer than this is refused, since its jti would
+# have to be remembered that long to refuse it a second time.
+MAX_TOKEN_LIFETIME = timedelta(hours=24)
 MAX_CUSTOM_CLAIMS = 20
 MAX_FIELD = 255
 
@@ -422,6 +425,8 @@ def exchange(raw, *, info: RequestInfo | None = None) -> Minted:
     kind = issuer.kind
     lookup = oidc.lookup_key_of_claims(kind, claims, issuer.identifying_claims)
     now = timezone.now()
+    if int(claims["exp"]) > (now + MAX_TOKEN_LIFETIME).timestamp():
+        raise ExchangeError("invalid-token", "the token is valid for too long (over 24 hours)")
     exp = datetime.fromtimestamp(int(claims["exp"]), tz=dt_timezone.utc)
     with transaction.atomic():
         SeenJti.objects.filter(expires_at__lt=now - timedelta(seconds=LEEWAY_SECONDS)).delete()

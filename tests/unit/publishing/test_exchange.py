@@ -6,6 +6,9 @@ import time
 
 import pytest
 from django.conf import settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from django.test import override_settings
 from django.utils import timezone
 
@@ -102,6 +105,9 @@ def test_first_run_pins_the_ids_and_a_recreated_repository_no_longer_matches(pub
     ({"iat": int(time.time()) + 600}, "invalid-token", "not yet valid"),
     ({"jti": None}, "invalid-token", "no jti"),
     ({"exp": None}, "invalid-token", "no exp claim"),
+    ({"exp": 10 ** 20}, "invalid-token", "too long"),
+    ({"exp": int(time.time()) + 2 * 86400}, "invalid-token", "too long"),
+    ({"exp": "soon"}, "invalid-token", "invalid"),
 ])
 def test_token_with_bad_standard_claims_is_refused(published, unique, change, code, fragment):
     signer, project, publisher = published
@@ -372,3 +378,30 @@ def test_google_tokens_match_the_verified_email_and_are_used_once(owner, unique)
     finally:
         Publisher.objects.filter(issuer=row).delete()
         row.delete()
+
+
+_VALUES = st.one_of(st.none(), st.booleans(), st.integers(min_value=-10 ** 30, max_value=10 ** 30),
+                    st.floats(allow_nan=False), st.text(max_size=40),
+                    st.lists(st.text(max_size=5), max_size=3),
+                    st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2))
+
+
+@hypothesis_settings(max_examples=60, deadline=None,
+                     suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(st.sampled_from(["iss", "aud", "exp", "nbf", "iat", "jti", "repository",
+                                        "repository_owner", "repository_owner_id", "ref",
+                                        "sha", "workflow_ref", "job_workflow_ref"]), _VALUES))
+def test_signed_tokens_with_any_claims_are_answered_never_crash(published, unique, changes):
+    signer, *_ = published
+    now = int(time.time())
+    claims = {"iss": signer.url, "aud": AUD, "iat": now, "exp": now + 300,
+              "jti": __import__("secrets").token_hex(8),
+              **github_claims(f"acme-{unique}", "widget"), **changes}
+    try:
+        raw = signer.key.sign(claims)
+    except (TypeError, ValueError, OverflowError):
+        return  # PyJWT cannot even encode it
+    try:
+        exchange(raw)
+    except ExchangeError as exc:
+        assert exc.code and "\n" not in exc.description
