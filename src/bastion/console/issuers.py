@@ -23,7 +23,8 @@ _JWKS_LIMIT = 1024 * 1024
 
 def _typed(post) -> dict:
     return {"name": one_line(post.get("name"), 60), "kind": one_line(post.get("kind"), 20),
-            "url": one_line(post.get("url"), 300), "jwks": str(post.get("jwks") or "")[:_JWKS_LIMIT],
+            "url": one_line(post.get("url"), 300),
+            "jwks": str(post.get("jwks") or "")[:_JWKS_LIMIT],
             "claims": one_line(post.get("claims"), 2000)}
 
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 # objects, booleans) is treated as absent, never coerced into a match.
 MAX_CLAIM_LENGTH = 1024
 
-_GITHUB_WORKFLOW_REF = re.compile(r"^(?P<repo>[^/]+/[^/]+)/\.github/workflows/(?P<file>[^/@]+)@(?P<ref>.+)$")
+_GITHUB_WORKFLOW_REF = re.compile(
+    r"^(?P<repo>[^/]+/[^/]+)/\.github/workflows/(?P<file>[^/@]+)@(?P<ref>.+)$")
 _GITLAB_CONFIG_REF = re.compile(r"^(?P<host>[^/]+)/(?P<path>.+?)//(?P<file>[^@]+)@(?P<ref>.+)$")
 
 
@@ -234,7 +235,8 @@ def lookup_key(spec: Spec, identifying: tuple[str, ...] | list[str] = ()) -> str
     return "\x1f".join(spec.claims.get(name, "") for name in identifying)
 
 
-def lookup_key_of_claims(kind: str, claims: dict, identifying: tuple[str, ...] | list[str] = ()) -> str:
+def lookup_key_of_claims(kind: str, claims: dict,
+                         identifying: tuple[str, ...] | list[str] = ()) -> str:
     if kind == "github":
         return text(claims, "repository").lower()
     if kind == "gitlab":

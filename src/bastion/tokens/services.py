@@ -350,8 +350,9 @@ def revoke_all_of_deleted_account(sender, *, user, info: RequestInfo | None = No
 
 # --- trusted publishing ---------------------------------------------------------------------
 
-def create_publisher_token(*, projects: list, publisher_id: str, description: str,
-                           run: dict, seconds: int, info: RequestInfo | None = None) -> tuple[str, ApiToken]:
+def create_publisher_token(*, projects: list, publisher_id: str, description: str, run: dict,
+                           seconds: int,
+                           info: RequestInfo | None = None) -> tuple[str, ApiToken]:
     """Mint an upload token for a CI run that a trusted publisher exchange vouched for.
 
     No account: the token may upload to ``projects`` (Project rows) only, for ``seconds``.
@@ -395,7 +396,6 @@ def revoke_publisher_tokens(publisher_key: str, *, reason: str, info: RequestInf
         revoke(row, reason=reason, info=info, actor=actor)
         revoked.append(str(row.id))
     return revoked
-
 
 
 def revoke_scoped_to(project, *, reason: str, info: RequestInfo | None = None,
