@@ -4,6 +4,7 @@ oidc-exchange.py does) and uploads with the minted token through twine."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -23,6 +24,7 @@ from bastion.packaging import lifecycle
 from bastion.packaging.models import File, Project, Role
 from bastion.publishing import services
 from bastion.publishing.models import Issuer, Publisher
+from bastion.tokens.models import ApiToken
 from tests.artifacts import Wheel, metadata_text
 from tests.conftest import Server
 from tests.oidc_issuer import IssuerServer, OidcIssuer, github_claims, gitlab_claims
@@ -298,3 +300,19 @@ def test_a_token_does_not_outlive_its_project(tp_server, ci, project, publisher,
     create_project(name, new_user())
     refusal = upload(tp_server, token, Wheel(name, "1.0"))
     assert refusal.status_code == 403 and "no longer publishes" in refusal.reason
+
+
+def test_minted_tokens_show_in_the_admin_listings(tp_server, ci, publisher, unique):
+    issuer, _row = ci
+    token = mint(tp_server, issuer.token(AUDIENCE, run_claims(unique))).json()["token"]
+    listed = subprocess.run([sys.executable, "-m", "bastion.cli", "admin", "tokens"],
+                            capture_output=True, text=True, env=os.environ.copy(), timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    assert "owner=(trusted publisher)" in listed.stdout
+    row_id = str(ApiToken.objects.get(token_hash=hashlib.sha256(token.encode()).hexdigest()).id)
+    assert any(line.startswith(row_id) and "owner=(trusted publisher)" in line
+               for line in listed.stdout.splitlines())
+    revoked = subprocess.run([sys.executable, "-m", "bastion.cli", "admin", "revoke-token",
+                              row_id, "--reason", "test"], capture_output=True, text=True,
+                             env=os.environ.copy(), timeout=120)
+    assert revoked.returncode == 0 and "(trusted publisher)" in revoked.stdout, revoked.stderr
