@@ -29,6 +29,7 @@ from tests.artifacts import Wheel, metadata_text
 from tests.conftest import Server
 from tests.oidc_issuer import IssuerServer, OidcIssuer, github_claims, gitlab_claims
 
+from .manage_support import Client, make_user
 from .uploads import create_project, new_user, upload
 
 AUDIENCE = "bastion-e2e-" + secrets.token_hex(4)
@@ -310,6 +311,8 @@ def test_minted_tokens_show_in_the_admin_listings(tp_server, ci, publisher, uniq
     assert listed.returncode == 0, listed.stderr
     assert "owner=(trusted publisher)" in listed.stdout
     row_id = str(ApiToken.objects.get(token_hash=hashlib.sha256(token.encode()).hexdigest()).id)
+    console = Client(tp_server, make_user("tpadm", admin=True)).get("/admin/tokens/")
+    assert console.status_code == 200 and "trusted publisher" in console.text
     assert any(line.startswith(row_id) and "owner=(trusted publisher)" in line
                for line in listed.stdout.splitlines())
     revoked = subprocess.run([sys.executable, "-m", "bastion.cli", "admin", "revoke-token",
