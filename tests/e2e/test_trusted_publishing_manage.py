@@ -84,6 +84,8 @@ def test_bad_fields_are_refused_on_the_page_and_nothing_is_added(server, issuer)
                                          github_form(row, "o", workflow="release.sh"))
     assert refused.status_code == 400
     assert "is not a valid workflow file name" in text_of(refused.text)
+    # What was typed is still there, to be corrected.
+    assert 'value="release.sh"' in refused.text
     assert not Publisher.objects.filter(project=project).exists()
 
 

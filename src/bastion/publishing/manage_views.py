@@ -68,9 +68,14 @@ def _fields(request, issuer: Issuer) -> dict:
     return {"claims": claims}
 
 
-def _issuers_by_kind() -> list[tuple[str, str, list[Issuer]]]:
+def _issuers_by_kind(request) -> list[tuple[str, str, list[Issuer], dict]]:
+    """Each kind with its issuers, and what was typed into its form when it was refused."""
     issuers = list(Issuer.objects.order_by("name"))
-    return [(kind, label, [i for i in issuers if i.kind == kind])
+    posted = {}
+    if request.method == "POST":
+        chosen = next((i for i in issuers if str(i.pk) == request.POST.get("issuer")), None)
+        posted = {chosen.kind: request.POST} if chosen is not None else {}
+    return [(kind, label, [i for i in issuers if i.kind == kind], posted.get(kind, {}))
             for kind, label in IssuerKind.choices if any(i.kind == kind for i in issuers)]
 
 
@@ -84,9 +89,8 @@ def _render_project(request, project, role, *, error: str = "", status: int = 20
                   .order_by("created")]
     return render(request, "publishing/project.html", {
         "project": project, "role": role, "is_owner": role == RoleName.OWNER,
-        "publishers": publishers, "kinds": _issuers_by_kind(),
+        "publishers": publishers, "kinds": _issuers_by_kind(request),
         "trusted_only": services.is_trusted_only(project), "error": error,
-        "values": request.POST if request.method == "POST" else {},
     }, status=status)
 
 
@@ -163,8 +167,7 @@ def _render_pending(request, *, error: str = "", status: int = 200):
                .filter(pending_owner=request.user, pending_expires__gt=timezone.now())
                .order_by("created")]
     return render(request, "publishing/pending.html", {
-        "pending": pending, "kinds": _issuers_by_kind(), "error": error,
-        "values": request.POST if request.method == "POST" else {},
+        "pending": pending, "kinds": _issuers_by_kind(request), "error": error,
     }, status=status)
 
 
