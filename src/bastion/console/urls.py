@@ -16,4 +16,5 @@ urlpatterns = [
     path("held/", include("bastion.console.held")),
     path("reports/", include("bastion.console.reports")),
     path("upstreams/", include("bastion.console.upstreams")),
+    path("issuers/", include("bastion.console.issuers")),
 ]

@@ -126,7 +126,8 @@ def test_every_template_a_sentence_asks_for_is_in_the_catalog(monkeypatch):
                     {"to": 1536}, {"rule": "observer-new-project"}, {"lifted": True},
                     *({"kind": k} for k in ("is_malware", "is_spam", "is_dependency_confusion",
                                             "something_else")),
-                    *({"method": m} for m in (
+                    {"publisher": "gh: acme/w release.yml"},
+                    {"from_pending": True}, {"enabled": True}, {"reason": "expired"}, *({"method": m} for m in (
                         "password", "registration", "passkey", "password+totp",
                         "password+webauthn", "password+recovery", "webauthn", "other"))]
     # Each detail present, each one missing, and the alternatives over both.
