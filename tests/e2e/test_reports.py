@@ -174,6 +174,8 @@ def test_report_queue_quarantine_then_clear_then_remove_and_block_the_bytes(serv
     report = MalwareReport.objects.get(project_name=name)
     admin = _admin(server)
 
+    overview = admin.get("/admin/")
+    assert 'id="open-report-count"' in overview.text
     queue = admin.get("/admin/reports/")
     assert queue.status_code == 200 and f'id="report-{report.pk}"' in queue.text
     assert Client(server, publisher.user).get("/admin/reports/").status_code == 403
