@@ -865,6 +865,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .proxy_cli import register as register_proxy_commands
 
     register_proxy_commands(admin, _moderation_command)
+    from .names_cli import register as register_names_commands
+
+    register_names_commands(admin, _moderation_command)
 
     p = admin.add_parser("prohibit-name", help="forbid a project name from being registered")
     p.add_argument("name")

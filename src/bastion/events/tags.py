@@ -104,3 +104,12 @@ ADMIN_NAME_HOLD_REJECT = "admin:name_hold:reject"
 ADMIN_UPSTREAM_ADD = "admin:upstream:add"
 ADMIN_UPSTREAM_CHANGE = "admin:upstream:change"
 ADMIN_UPSTREAM_REMOVE = "admin:upstream:remove"
+
+# Look-alike names and namespaces (issue 14).
+PROJECT_LOOKALIKE_REFUSE = "project:lookalike:refuse"
+PROJECT_LOOKALIKE_HOLD = "project:lookalike:hold"
+ADMIN_ALLOWED_NAME_ADD = "admin:allowed_name:add"
+ADMIN_ALLOWED_NAME_REMOVE = "admin:allowed_name:remove"
+ADMIN_LOOKALIKE_CORPUS_LOAD = "admin:lookalike_corpus:load"
+ADMIN_NAMESPACE_GRANT = "admin:namespace:grant"
+ADMIN_NAMESPACE_REVOKE = "admin:namespace:revoke"
