@@ -107,20 +107,28 @@ class LookAlike:
         return describe(self)
 
 
-def describe(match: LookAlike, gettext=lambda s: s) -> str:
-    """``match`` as one sentence; ``gettext`` translates the template (Django passes its own)."""
+def gettext_noop(message: str) -> str:
+    """Marks a template for extraction into the console's catalog (core imports no Django)."""
+    return message
+
+
+def describe(match: LookAlike, gettext=gettext_noop) -> str:
+    """``match`` as one sentence; ``gettext`` translates the template (a page passes Django's;
+    the upload API and the command line keep English)."""
     templates = {
-        NEAR_DUPLICATE: "'{candidate}' reads the same as '{target}' once case, separators and "
-                        "look-alike characters are folded",
-        OMITTED: "'{candidate}' is '{target}' with a '{detail}' left out",
-        REPEATED: "'{candidate}' is '{target}' with a '{detail}' doubled",
-        INSERTED: "'{candidate}' is '{target}' with a '{detail}' inserted",
-        SWAPPED: "'{candidate}' is '{target}' with the letters '{detail}' swapped",
-        ADJACENT_KEY: "'{candidate}' is '{target}' with a neighbouring key typed ('{detail}')",
-        SUBSTITUTED: "'{candidate}' is '{target}' with one character replaced ('{detail}')",
-        WORD_ORDER: "'{candidate}' is '{target}' with its words in another order",
-        AFFIX: "'{candidate}' is '{target}' with '{detail}' added or changed",
-        SIMILAR: "'{candidate}' is within {detail} edits of '{target}'",
+        NEAR_DUPLICATE: gettext_noop("'{candidate}' reads the same as '{target}' once case, "
+                                     "separators and look-alike characters are folded"),
+        OMITTED: gettext_noop("'{candidate}' is '{target}' with a '{detail}' left out"),
+        REPEATED: gettext_noop("'{candidate}' is '{target}' with a '{detail}' doubled"),
+        INSERTED: gettext_noop("'{candidate}' is '{target}' with a '{detail}' inserted"),
+        SWAPPED: gettext_noop("'{candidate}' is '{target}' with the letters '{detail}' swapped"),
+        ADJACENT_KEY: gettext_noop("'{candidate}' is '{target}' with a neighbouring key typed "
+                                   "('{detail}')"),
+        SUBSTITUTED: gettext_noop("'{candidate}' is '{target}' with one character replaced "
+                                  "('{detail}')"),
+        WORD_ORDER: gettext_noop("'{candidate}' is '{target}' with its words in another order"),
+        AFFIX: gettext_noop("'{candidate}' is '{target}' with '{detail}' added or changed"),
+        SIMILAR: gettext_noop("'{candidate}' is within {detail} edits of '{target}'"),
     }
     return gettext(templates[match.kind]).format(candidate=match.candidate, target=match.target,
                                                  detail=match.detail)
