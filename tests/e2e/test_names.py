@@ -216,3 +216,40 @@ def test_pip_through_the_proxy_gets_a_404_for_an_upstream_name_under_a_namespace
     assert result.returncode != 0
     assert "404" in result.stdout + result.stderr or "No matching distribution" in (
         result.stdout + result.stderr)
+
+
+# --- look-alikes on the proxy ---------------------------------------------------------------
+
+def test_an_upstream_look_alike_is_kept_from_pip_unless_a_view_or_an_allowance_lets_it(
+        server, tmp_path, unique, static_upstream, upstream_factory, allowed):  # noqa: F811
+    original, lookalike = f"platform-{unique}-tooling", f"platform-{unique}-toolnig"
+    assert twine(server, uploader()[1], Wheel(original, "1.0"), tmp_path)[0] == 0
+    static_upstream.add_wheel(Wheel(lookalike, "1.0"), upload_time=OLD)
+    static_upstream.start()
+    upstream_factory(static_upstream)
+
+    page = requests.get(f"{server.url}/simple/{lookalike}/", timeout=30)
+    assert page.status_code == 404
+    assert f"looks like the established project '{original}'" in page.text
+    assert static_upstream.requests_for(f"/simple/{lookalike}") == []  # never even asked
+    api = requests.get(f"{server.url}/pypi/{lookalike}/json", timeout=30)
+    assert api.status_code == 404 and original in api.json()["message"]
+    assert SecurityEvent.objects.filter(tag=tags.PROXY_LOOKALIKE_BLOCK,
+                                        additional__name=lookalike).count() == 1
+    env = client_env(tmp_path / "home")
+    python = new_venv(tmp_path / "venv", env)
+    assert pip_install(python, server.url + "/simple/", [lookalike], env).returncode != 0
+
+    view = f"open-{unique}"
+    added = cli("view", "add", view, "--lookalikes", "allow")
+    assert added.returncode == 0, added.stderr
+    try:
+        served = requests.get(f"{server.url}/views/{view}/simple/{lookalike}/", timeout=30)
+        assert served.status_code == 200 and Wheel(lookalike, "1.0").filename in served.text
+    finally:
+        cli("view", "remove", view)
+
+    assert cli("names", "allow", lookalike).returncode == 0
+    allowed.append(lookalike)
+    assert requests.get(f"{server.url}/simple/{lookalike}/", timeout=30).status_code == 200
+    assert pip_install(python, server.url + "/simple/", [lookalike], env).returncode == 0

@@ -950,6 +950,10 @@ DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
     "admin:lookalike_corpus:load": _corpus_load,
     "admin:namespace:grant": _namespace_grant,
     "admin:namespace:revoke": _namespace_revoke,
+    "proxy:lookalike:block": lambda e, say: say(
+        gettext_noop("The upstream name {name} was kept from clients as a look-alike of "
+                     "{resembles}: {reason}"), name=e.text("name"),
+        resembles=e.text("resembles"), reason=quoted(e.get("reason", ""))),
     "admin:upstream:add": _upstream_add,
     "admin:upstream:change": _upstream_change,
     "admin:upstream:remove": lambda e, say: say(

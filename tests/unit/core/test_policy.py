@@ -27,7 +27,8 @@ def test_an_empty_policy_takes_the_default_cooldown_and_round_trips():
     assert p.cooldown_hours == 72 and p.min_age_hours is None
     assert p.to_json() == {"min_age_hours": None, "hold_local": False, "frozen_at": None,
                            "allow": [], "deny": [], "deny_licenses": [],
-                           "deny_classifiers": [], "license_unknown": "allow"}
+                           "deny_classifiers": [], "license_unknown": "allow",
+                           "lookalikes": "block"}
 
 
 def test_a_full_policy_round_trips_in_canonical_form():
