@@ -249,7 +249,10 @@ def test_an_upstream_look_alike_is_kept_from_pip_unless_a_view_or_an_allowance_l
     finally:
         cli("view", "remove", view)
 
-    assert cli("names", "allow", lookalike).returncode == 0
+    admin = Client(server, make_user("adm", admin=True))
+    assert f'id="upstream-{lookalike}"' in admin.get("/admin/names/").text
+    assert admin.post("/admin/names/allow/", {"name": lookalike}).status_code == 302
     allowed.append(lookalike)
+    assert f'id="upstream-{lookalike}"' not in admin.get("/admin/names/").text
     assert requests.get(f"{server.url}/simple/{lookalike}/", timeout=30).status_code == 200
     assert pip_install(python, server.url + "/simple/", [lookalike], env).returncode == 0

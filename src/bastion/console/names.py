@@ -23,6 +23,7 @@ from bastion.core.errors import ValidationError
 from bastion.core.text import one_line
 from bastion.events.services import RequestInfo
 from bastion.packaging import lookalikes, namespaces
+from bastion.proxy import lookalikes as proxy_lookalikes
 
 from .access import console_view
 
@@ -44,6 +45,7 @@ def _names_page(request, *, error: str = "", status: int = 200, checked=None):
     return render(request, "console/names.html", {
         "area": "names", "reviews": lookalikes.reviews(), "allowed": lookalikes.allowed_names(),
         "corpus": lookalikes.corpus_info(), "checked": checked, "error": error,
+        "upstream_blocks": proxy_lookalikes.recent_blocks(),
         "note_max": lookalikes.NOTE_MAX, "corpus_max_mib": lookalike.MAX_CORPUS_BYTES // 2**20,
     }, status=status)
 

@@ -66,6 +66,19 @@ def _record_first(normalized: str, match: LookAlike) -> None:
                            "reason": match.reason})
 
 
+def recent_blocks(limit: int = 50) -> list[dict]:
+    """Upstream names blocked as look-alikes, newest first, but those allowed since."""
+    rows = []
+    for event in (SecurityEvent.objects.filter(tag=tags.PROXY_LOOKALIKE_BLOCK)
+                  .order_by("-sequence")[:limit]):
+        details = event.additional or {}
+        name = str(details.get("name", ""))
+        if name and not lookalikes.is_allowed(name):
+            rows.append({"name": name, "resembles": str(details.get("resembles", "")),
+                         "reason": str(details.get("reason", "")), "time": event.time})
+    return rows
+
+
 def refusal(match: LookAlike) -> str:
     # English: the simple API's answer, which pip prints.
     return (f"Not Found: '{match.candidate}' looks like the established project "
