@@ -14,12 +14,15 @@ import threading
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.text import format_lazy
+from django.utils.translation import gettext as _, gettext_lazy
 from packaging.utils import canonicalize_name
 
+from bastion.accounts import notifications
 from bastion.core import lookalike, names
 from bastion.core.errors import ValidationError
 from bastion.core.lookalike import Corpus, LookAlike
@@ -207,7 +210,24 @@ def hold_if_lookalike(project: Project, user, *, info: RequestInfo | None = None
     record(tags.PROJECT_LOOKALIKE_HOLD, info=info, actor=_user(user), user=_user(user),
            project=project, additional={"name": project.name, "resembles": match.target,
                                         "kind": match.kind, "reason": match.reason})
+    _mail_admins_held(project, match, user)
     return True
+
+
+def _mail_admins_held(project: Project, match: LookAlike, user) -> None:
+    admins = list(get_user_model().objects.filter(is_superuser=True, is_active=True)
+                  .exclude(email="").values_list("email", flat=True))
+    # Each administrator reads it in their own language (notifications.send, after commit).
+    notifications.send(admins, format_lazy(
+        gettext_lazy("Project held as a look-alike: {name}"), name=project.name), format_lazy(
+        gettext_lazy("{username} created the project {name} on {site}. Its name looks like the "
+                     "established project {target}, so it is quarantined until an "
+                     "administrator decides.\n\n"
+                     "  allow:  bastion admin names allow {name} --note \"why\"\n"
+                     "  reject: bastion admin delete-project {name} --confirm {name}\n\n"
+                     "Or in the admin console: {link}"),
+        username=getattr(user, "username", "?"), name=project.name, target=match.target,
+        site=notifications.site_url(), link=f"{notifications.site_url()}/admin/names/"))
 
 
 # --- the administrators' answers -------------------------------------------------------------

@@ -13,7 +13,16 @@ from bastion.packaging import lookalikes
 from bastion.packaging.models import AllowedName, LookalikeReview, Project, ProjectStatus
 from bastion.packaging.services import PermissionDenied, check_new_project_name, create_project
 
-from .support import add, new_user, wheel
+from .support import add, new_user, outbox, recipients, wheel
+
+
+@pytest.fixture
+def admin():
+    user = new_user("adm", admin=True)
+    yield user
+    # Other tests' mail to administrators must not reach an address that outlives its test.
+    user.is_active = False
+    user.save(update_fields=["is_active"])
 
 
 def register(name: str, user):
@@ -75,10 +84,9 @@ def test_an_allowed_name_passes_and_the_allowance_can_be_withdrawn(unique):
         lookalikes.disallow_name(name)
 
 
-def test_only_administrators_allow_names(unique):
+def test_only_administrators_allow_names(unique, admin):
     with pytest.raises(PermissionDenied):
         lookalikes.allow_name(f"n-{unique}", actor=new_user())
-    admin = new_user(admin=True)
     lookalikes.allow_name(f"n-{unique}", actor=admin)
     assert AllowedName.objects.get(normalized_name=f"n-{unique}").created_by == admin
 
@@ -96,12 +104,16 @@ def test_a_note_over_its_limit_is_refused(unique):
 
 
 @override_settings(LOOKALIKE_ACTION="hold")
-def test_under_hold_the_project_is_created_quarantined_and_released_when_allowed(unique):
+def test_under_hold_the_project_is_created_quarantined_and_released_when_allowed(unique, admin):
     owner, squatter = new_user(), new_user()
     register(f"platform-{unique}-tooling", owner)
     name = f"platform-{unique}-toolnig"
     assert refusal(name, squatter) is None
-    file = add(squatter, wheel(name, "1.0"))
+    with outbox() as sent:
+        file = add(squatter, wheel(name, "1.0"))
+    [to_admin] = [m for m in sent if m.to == [admin.email]]
+    assert name in to_admin.subject and f"bastion admin names allow {name}" in to_admin.body
+    assert squatter.email not in recipients([m for m in sent if "look-alike" in m.subject])
     project = Project.objects.get(pk=file.release.project_id)
     assert project.status == ProjectStatus.QUARANTINED
     assert "Held for review" in project.status_reason
@@ -114,7 +126,6 @@ def test_under_hold_the_project_is_created_quarantined_and_released_when_allowed
     with pytest.raises(ValidationError, match="quarantined"):
         add(squatter, wheel(name, "1.1"))
 
-    admin = new_user(admin=True)
     lookalikes.allow_name(name, note="checked with the team", actor=admin)
     project.refresh_from_db()
     review.refresh_from_db()
