@@ -2,9 +2,9 @@
 
 Pure: no Django, no I/O beyond reading the shipped corpus when asked to. A :class:`Corpus` is
 built once from established names with weights (downloads) and answers :meth:`Corpus.check`
-in well under a millisecond from precomputed indexes: every rule is a dictionary lookup
-except the scaled edit distance, which rapidfuzz runs over the popular names of about the
-candidate's length.
+from precomputed indexes, so that the upload path and the proxy can afford it on every new
+name: every rule is a few dictionary lookups except the scaled edit distance, which rapidfuzz
+runs only over the popular names of about the candidate's length.
 
 Typosquats imitate what people install, so the rules are tiered by popularity: folding a
 name (case, separators, look-alike characters, Unicode confusables) protects every name in
