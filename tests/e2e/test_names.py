@@ -256,3 +256,13 @@ def test_an_upstream_look_alike_is_kept_from_pip_unless_a_view_or_an_allowance_l
     assert f'id="upstream-{lookalike}"' not in admin.get("/admin/names/").text
     assert requests.get(f"{server.url}/simple/{lookalike}/", timeout=30).status_code == 200
     assert pip_install(python, server.url + "/simple/", [lookalike], env).returncode == 0
+
+
+@pytest.mark.parametrize("query", ["%00", "a" * 500, "%F0%9F%92%A5", "-x-", "r%D0%B5quests"])
+def test_hostile_checks_on_the_console_never_fail(server, query):
+    admin = Client(server, make_user("adm", admin=True))
+    page = admin.get(f"/admin/names/?check={query}")
+    # A NUL is refused as a bad request before any view (the request hygiene middleware).
+    assert page.status_code == (400 if query == "%00" else 200)
+    if page.status_code == 200:
+        assert 'id="check-result"' in page.text

@@ -1,6 +1,7 @@
 import time
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from bastion.core import lookalike, names
 from bastion.core.errors import ValidationError
@@ -147,3 +148,14 @@ def test_a_corpus_file_over_the_limits_is_refused(monkeypatch):
     monkeypatch.setattr(lookalike, "MAX_CORPUS_BYTES", 4)
     with pytest.raises(ValidationError, match="larger than"):
         parse_corpus(b"abcdef")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60))
+def test_any_text_is_judged_without_an_error(text):
+    SMALL.imitates(text)
+    SMALL.check(text)
+
+
+SMALL = Corpus([("requests", 100), ("python-dateutil", 90), ("scikit-learn", 80),
+                ("sqlalchemy-utils", 70), ("numpy", 60)], popular=10, top=10)
