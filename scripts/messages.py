@@ -24,7 +24,7 @@ APPS = ["accounts", "packaging", "tokens", "console", "events", "web", "proxy", 
 LANGUAGES = ["de"]
 # Modules outside any app whose messages go into an app's catalog: core has no locale/ of its
 # own (it is no app), and the events app is the one that translates the log's sentences.
-SOURCES = {"events": ["core/event_text.py"]}
+SOURCES = {"events": ["core/event_text.py"], "console": ["core/lookalike.py"]}
 
 
 def app_dirs() -> list[Path]:

@@ -987,6 +987,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .proxy_cli import register as register_proxy_commands
 
     register_proxy_commands(admin, _moderation_command)
+    from .names_cli import register as register_names_commands
+
+    register_names_commands(admin, _moderation_command)
 
     from .publishing.cli import register as register_publishing_commands
 

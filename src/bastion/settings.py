@@ -217,6 +217,11 @@ MAX_PROJECT_SIZE = option("max_project_size", 10 * GiB, cast=int)
 MAX_RELEASE_AGE_DAYS = option("max_release_age_days", 14, cast=int)
 ALLOW_ZIP_SDISTS = option("allow_zip_sdists", False, cast=bool)
 PROHIBITED_NAMES = _list(option("prohibited_names", ""))
+# A new project name that imitates a popular or local one (packaging.lookalikes): "refuse" it,
+# or "hold" it (the project is created quarantined and waits in the console's review queue).
+LOOKALIKE_ACTION = option("lookalike_action", "refuse")
+if LOOKALIKE_ACTION not in {"refuse", "hold"}:
+    raise ConfigError("BASTION_LOOKALIKE_ACTION must be 'refuse' or 'hold'")
 # Archive inspection limits (zip and tar bombs).
 ARCHIVE_MAX_MEMBERS = option("archive_max_members", 100_000, cast=int)
 ARCHIVE_MAX_UNCOMPRESSED = option("archive_max_uncompressed", 1 * GiB, cast=int)

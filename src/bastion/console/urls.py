@@ -17,4 +17,5 @@ urlpatterns = [
     path("reports/", include("bastion.console.reports")),
     path("upstreams/", include("bastion.console.upstreams")),
     path("issuers/", include("bastion.console.issuers")),
+    path("", include("bastion.console.names")),  # names/ and namespaces/
 ]

@@ -817,6 +817,49 @@ def _name_hold_decision(approved: bool):
     return describe_decision
 
 
+# Look-alike names and namespaces (issue 14).
+def _lookalike_refuse(e, say):
+    return say(gettext_noop("{who} tried to create the project {name}, refused as a look-alike "
+                            "of {resembles}: {reason}"), who=_who(e, say), name=e.text("name"),
+               resembles=e.text("resembles"), reason=quoted(e.get("reason", "")))
+
+
+def _lookalike_hold(e, say):
+    return say(gettext_noop("{who} created the project {name}, quarantined for review as a "
+                            "look-alike of {resembles}: {reason}"), who=_who(e, say),
+               name=e.text("name"), resembles=e.text("resembles"),
+               reason=quoted(e.get("reason", "")))
+
+
+def _allowed_name_add(e, say):
+    values = {"who": _who(e, say), "name": e.text("name")}
+    if e.get("resembles"):
+        return say(gettext_noop("{who} allowed the project name {name} although it looks like "
+                                "{resembles}"), resembles=e.text("resembles"), **values)
+    return say(gettext_noop("{who} allowed the project name {name} past the look-alike check"),
+               **values)
+
+
+def _corpus_load(e, say):
+    return say.n(ngettext_lazy(
+        "{who} loaded the look-alike corpus from {source}: {count} name",
+        "{who} loaded the look-alike corpus from {source}: {count} names"),
+        _count(e.get("count")), who=_who(e, say), source=quoted(e.text("source")))
+
+
+def _namespace_grant(e, say):
+    return say(gettext_noop("{who} granted the namespace {prefix} to {user}"), who=_who(e, say),
+               prefix=e.text("prefix"), user=e.text("for_user") or _about(e, say))
+
+
+def _namespace_revoke(e, say):
+    if e.get("for_user"):
+        return say(gettext_noop("{who} took the namespace {prefix} from {user}"),
+                   who=_who(e, say), prefix=e.text("prefix"), user=e.text("for_user"))
+    return say(gettext_noop("{who} removed the namespace {prefix}"), who=_who(e, say),
+               prefix=e.text("prefix"))
+
+
 # Upstream indexes (issue 12). The password itself is never recorded: only that it changed.
 _UPSTREAM_FIELDS = {
     "url": gettext_noop("URL"),
@@ -1000,6 +1043,19 @@ DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
     "proxy:name_hold:request": _name_hold_request,
     "admin:name_hold:approve": _name_hold_decision(True),
     "admin:name_hold:reject": _name_hold_decision(False),
+    "project:lookalike:refuse": _lookalike_refuse,
+    "project:lookalike:hold": _lookalike_hold,
+    "admin:allowed_name:add": _allowed_name_add,
+    "admin:allowed_name:remove": _who_and(
+        gettext_noop("{who} withdrew the look-alike allowance of the project name {name}"),
+        name="name"),
+    "admin:lookalike_corpus:load": _corpus_load,
+    "admin:namespace:grant": _namespace_grant,
+    "admin:namespace:revoke": _namespace_revoke,
+    "proxy:lookalike:block": lambda e, say: say(
+        gettext_noop("The upstream name {name} was kept from clients as a look-alike of "
+                     "{resembles}: {reason}"), name=e.text("name"),
+        resembles=e.text("resembles"), reason=quoted(e.get("reason", ""))),
     "admin:upstream:add": _upstream_add,
     "admin:upstream:change": _upstream_change,
     "project:publisher:add": _publisher_add,

@@ -34,7 +34,7 @@ except ImportError:  # pragma: no cover - the pinned packaging has it
     InvalidLicenseExpression = ValueError
 
 KEYS = ("min_age_hours", "hold_local", "frozen_at", "allow", "deny", "deny_licenses",
-        "deny_classifiers", "license_unknown")
+        "deny_classifiers", "license_unknown", "lookalikes")
 MAX_MIN_AGE_HOURS = 24 * 366
 MAX_RULES = 500
 MAX_RULE_LENGTH = 200
@@ -43,6 +43,8 @@ MAX_LICENSE_LENGTH = 100
 MAX_CLASSIFIERS = 200
 MAX_CLASSIFIER_LENGTH = 300
 LICENSE_UNKNOWN_CHOICES = ("allow", "deny")
+# An upstream name that imitates an established one (packaging.lookalikes): served or not.
+LOOKALIKES_CHOICES = ("block", "allow")
 
 # Kinds of Block, one per check.
 ALLOW, DENY, LICENSE, FREEZE, COOLDOWN = "allow", "deny", "license", "freeze", "cooldown"
@@ -267,6 +269,7 @@ class Policy:
     deny_classifiers: tuple[str, ...] = ()
     license_unknown: str = "allow"
     default_min_age_hours: int = field(default=0, compare=False)
+    lookalikes: str = "block"
 
     @property
     def cooldown_hours(self) -> int:
@@ -297,6 +300,9 @@ class Policy:
         unknown_license = data.get("license_unknown", "allow")
         if unknown_license not in LICENSE_UNKNOWN_CHOICES:
             raise ValidationError("'license_unknown' must be 'allow' or 'deny'.")
+        lookalikes = data.get("lookalikes", "block")
+        if lookalikes not in LOOKALIKES_CHOICES:
+            raise ValidationError("'lookalikes' must be 'block' or 'allow'.")
         return cls(
             min_age_hours=hours,
             hold_local=hold_local,
@@ -307,6 +313,7 @@ class Policy:
             deny_classifiers=_texts(data, "deny_classifiers", MAX_CLASSIFIERS, _classifier),
             license_unknown=unknown_license,
             default_min_age_hours=max(0, int(default_min_age_hours)),
+            lookalikes=lookalikes,
         )
 
     def to_json(self) -> dict:
@@ -322,6 +329,7 @@ class Policy:
             "deny_licenses": list(self.deny_licenses),
             "deny_classifiers": list(self.deny_classifiers),
             "license_unknown": self.license_unknown,
+            "lookalikes": self.lookalikes,
         }
 
 

@@ -133,3 +133,12 @@ ADMIN_OIDC_ISSUER_REMOVE = "admin:oidc_issuer:remove"
 # An Owner switched the project to trusted-publishing-only mode (API tokens cannot upload to
 # it; those scoped to it are revoked), or back.
 PROJECT_TRUSTED_ONLY_CHANGE = "project:trusted_publishing_only:change"
+# Look-alike names and namespaces (issue 14).
+PROJECT_LOOKALIKE_REFUSE = "project:lookalike:refuse"
+PROJECT_LOOKALIKE_HOLD = "project:lookalike:hold"
+ADMIN_ALLOWED_NAME_ADD = "admin:allowed_name:add"
+ADMIN_ALLOWED_NAME_REMOVE = "admin:allowed_name:remove"
+ADMIN_LOOKALIKE_CORPUS_LOAD = "admin:lookalike_corpus:load"
+ADMIN_NAMESPACE_GRANT = "admin:namespace:grant"
+ADMIN_NAMESPACE_REVOKE = "admin:namespace:revoke"
+PROXY_LOOKALIKE_BLOCK = "proxy:lookalike:block"

@@ -338,3 +338,70 @@ class BlockedFileHash(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sha256} ({self.filename})"
+class LookalikeCorpus(models.Model):
+    """The established names new ones must not imitate, as an administrator last loaded them
+    (``bastion admin names corpus load``). No row: the corpus shipped with Bastion."""
+
+    # [[name, download count], ...] as core.lookalike.parse_corpus read them.
+    names = models.JSONField(default=list)
+    source = models.CharField(max_length=200)
+    count = models.PositiveIntegerField()
+    loaded = models.DateTimeField()
+
+    class Meta:
+        db_table = "packaging_lookalike_corpus"
+
+
+class AllowedName(models.Model):
+    """A name an administrator let through the look-alike check."""
+
+    normalized_name = models.CharField(max_length=200, unique=True)
+    # What the name looked like when it was allowed (empty: allowed before anyone asked).
+    resembles = models.CharField(max_length=200, blank=True)
+    note = models.CharField(max_length=500, blank=True)
+    created = models.DateTimeField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        db_table = "packaging_allowed_name"
+
+    def __str__(self) -> str:
+        return self.normalized_name
+
+
+class LookalikeReview(models.Model):
+    """A project created under a look-alike name and quarantined until an administrator
+    allows the name (BASTION_LOOKALIKE_ACTION=hold)."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE,
+                                   related_name="lookalike_review")
+    resembles = models.CharField(max_length=200)
+    reason = models.CharField(max_length=500)
+    created = models.DateTimeField()
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                     on_delete=models.SET_NULL, related_name="+")
+    # Set when an administrator allowed the name; pending until then.
+    decided = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        db_table = "packaging_lookalike_review"
+
+
+class Namespace(models.Model):
+    """A name prefix (PEP 752 in spirit): only its grantees may create projects under it, and
+    the proxy never resolves a name under it upstream."""
+
+    prefix = models.CharField(max_length=100, unique=True)  # normalized, e.g. "acme-"
+    grantees = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True,
+                                      related_name="namespaces")
+    note = models.CharField(max_length=500, blank=True)
+    created = models.DateTimeField()
+
+    class Meta:
+        db_table = "packaging_namespace"
+
+    def __str__(self) -> str:
+        return self.prefix

@@ -95,6 +95,10 @@ def check_new_project_name(name: str, user=None) -> None:
     from .lifecycle import check_name_not_reserved  # lifecycle imports this module
 
     check_name_not_reserved(name, user)
+    from . import lookalikes, namespaces  # both import this module
+
+    namespaces.check_new_name(name, user)
+    lookalikes.check_new_name(name, user)
     # Higher apps' rules on new names (the proxy's holds); a receiver raises to refuse.
     new_project_name_check.send(sender=Project, name=name, user=user)
 
@@ -121,6 +125,9 @@ def create_project(name: str, owner, *, info: RequestInfo | None = None) -> Proj
            additional={"name": name})
     record(tags.PROJECT_ROLE_ADD, info=info, actor=owner, user=owner, project=project,
            additional={"role": RoleName.OWNER, "target_user": owner.username})
+    from .lookalikes import hold_if_lookalike  # lookalikes imports this module
+
+    hold_if_lookalike(project, owner, info=info)
     return project
 
 

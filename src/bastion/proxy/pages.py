@@ -31,6 +31,7 @@ from bastion.core import names
 from bastion.core.upstream_pages import (
     UpstreamFileEntry, UpstreamPage, UpstreamPageError, parse_page,
 )
+from bastion.packaging import namespaces
 from bastion.packaging.models import ProhibitedProjectName, ReservedProjectName
 
 from . import client
@@ -87,8 +88,8 @@ class Resolution:
 
 
 def claimed_by_namespace(normalized: str) -> bool:
-    """Issue 14's hook: True when a local namespace prefix claims ``normalized``."""
-    return False
+    """True when a local namespace prefix claims ``normalized`` (packaging.namespaces)."""
+    return namespaces.claims(normalized)
 
 
 def is_locally_claimed(normalized: str) -> bool:

@@ -62,6 +62,9 @@ def _policy_options(p, *, changing: bool) -> None:
                    help="license trove classifier denied (repeatable)")
     p.add_argument("--license-unknown", choices=["allow", "deny"],
                    help="what to do while a file's license is not known")
+    p.add_argument("--lookalikes", choices=["block", "allow"],
+                   help="whether upstream names that imitate established ones are served "
+                        "(block, the default, until an administrator allows the name)")
     p.add_argument("--hold-local", action=argparse.BooleanOptionalAction, default=None,
                    help="also apply the cooldown to local files")
     p.add_argument("--description")
@@ -86,6 +89,8 @@ def _apply(policy: dict, args) -> dict:
         policy["license_unknown"] = args.license_unknown
     if args.hold_local is not None:
         policy["hold_local"] = args.hold_local
+    if getattr(args, "lookalikes", None) is not None:
+        policy["lookalikes"] = args.lookalikes
     for option, key in POLICY_LISTS.items():
         if getattr(args, f"clear_{key}", False):
             policy[key] = []

@@ -23,6 +23,7 @@ from bastion.events.services import RequestInfo
 from bastion.packaging.models import File, ProjectStatus
 from bastion.proxy import files as proxy_files
 from bastion.proxy import gate
+from bastion.proxy import lookalikes as proxy_lookalikes
 from bastion.proxy.gate import DEFAULT_VIEW
 from bastion.proxy.models import View
 from bastion.storage import get_store
@@ -173,6 +174,9 @@ def serve_upstream(request, upstream: str, name: str, filename: str, view: str =
     found = proxy_files.find_file(upstream, normalized, file_name)
     if found is None:
         return _not_found()
+    lookalike = proxy_lookalikes.blocked_now(state.policy, normalized)
+    if lookalike is not None:
+        return text_error(404, proxy_lookalikes.refusal(lookalike))
     block = gate.check_upstream_file(state, found)
     if block is not None:
         return blocked(block)

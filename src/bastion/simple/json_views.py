@@ -14,6 +14,7 @@ from bastion.core import names
 from bastion.packaging.models import File, ProjectStatus, Release
 from bastion.packaging.queries import file_url_path, version_key
 from bastion.proxy import gate
+from bastion.proxy import lookalikes as proxy_lookalikes
 from bastion.proxy import pages as proxy_pages
 from bastion.proxy.gate import DEFAULT_VIEW, view_path
 from bastion.tokens.http import read_access
@@ -270,6 +271,9 @@ def _upstream_json(request, normalized: str, canonical: str | None, version: str
     state = gate.view_state(view, found.view_revision)
     if state is None:
         return json_error(404, f"Not Found: no view named '{view}'.")
+    lookalike = proxy_lookalikes.blocked(state.policy, normalized, found.generation)
+    if lookalike is not None:
+        return json_error(404, proxy_lookalikes.refusal(lookalike))
     try:
         resolution = proxy_pages.resolve_known(normalized, found.generation)
     except proxy_pages.UpstreamUnavailable as exc:

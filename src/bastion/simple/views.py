@@ -17,6 +17,7 @@ from bastion.events.services import current_serial
 from bastion.packaging.models import Project, ProjectStatus
 from bastion.packaging.queries import version_key
 from bastion.proxy import gate
+from bastion.proxy import lookalikes as proxy_lookalikes
 from bastion.proxy import pages as proxy_pages
 from bastion.proxy.models import View
 from bastion.proxy.gate import DEFAULT_VIEW, view_path
@@ -199,6 +200,9 @@ def _upstream_detail(request, normalized: str, media_type: str, view: str, found
     state = gate.view_state(view, found.view_revision)
     if state is None:
         return _no_view(view)
+    lookalike = proxy_lookalikes.blocked(state.policy, normalized, found.generation)
+    if lookalike is not None:
+        return text_error(404, proxy_lookalikes.refusal(lookalike), vary=VARY)
     try:
         resolution = proxy_pages.resolve_known(normalized, found.generation)
     except proxy_pages.UpstreamUnavailable as exc:

@@ -27,7 +27,8 @@ def test_an_empty_policy_takes_the_default_cooldown_and_round_trips():
     assert p.cooldown_hours == 72 and p.min_age_hours is None
     assert p.to_json() == {"min_age_hours": None, "hold_local": False, "frozen_at": None,
                            "allow": [], "deny": [], "deny_licenses": [],
-                           "deny_classifiers": [], "license_unknown": "allow"}
+                           "deny_classifiers": [], "license_unknown": "allow",
+                           "lookalikes": "block"}
 
 
 def test_a_full_policy_round_trips_in_canonical_form():
@@ -241,3 +242,10 @@ def test_odd_characters_from_upstream_metadata_do_not_reach_the_reason_phrase():
     p = parse({"deny_licenses": ["MIT"], "min_age_hours": 0, "license_unknown": "deny"})
     block = evaluate("v", p, upstream(license_expression="MIT\r\nX-Evil: 1 AND M\u00efT"), NOW)
     assert block is not None and block.reason.isascii() and "\n" not in block.reason
+
+
+def test_lookalikes_is_block_by_default_and_only_block_or_allow():
+    assert parse({}).lookalikes == "block"
+    assert parse({"lookalikes": "allow"}).to_json()["lookalikes"] == "allow"
+    with pytest.raises(ValidationError, match="'lookalikes' must be 'block' or 'allow'"):
+        parse({"lookalikes": "maybe"})

@@ -33,7 +33,7 @@ VALUES = {
     "identity_note": "passport-seen", "source": "via-link", "grants_read": True, "admin": True,
     "passwordless": True, "approval_needed": True, "scope": "projects",
     "changes": {"min_age_hours": [24, 48], "deny": [[], ["evil"]]},
-    "note": "hold-note", "unchecked": True,
+    "note": "hold-note", "unchecked": True, "resembles": "look-alike-of", "prefix": "acme-ns-",
     "changed": ["url", "priority", "include", "file_hosts", "username", "password", "page_ttl",
                 "enabled"],
 }
