@@ -866,6 +866,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_proxy_commands(admin, _moderation_command)
 
+    from .advisories.commands import register as register_advisory_commands
+
+    register_advisory_commands(admin, _moderation_command)
+
     p = admin.add_parser("prohibit-name", help="forbid a project name from being registered")
     p.add_argument("name")
     p.add_argument("--comment", "--reason", dest="comment",

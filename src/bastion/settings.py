@@ -259,6 +259,15 @@ PROXY_MAX_FILES_PER_PAGE = option("proxy_max_files_per_page", 100_000, cast=int)
 PROXY_HOLD_MIN_AGE_DAYS = option("proxy_hold_min_age_days", 0, cast=int)
 PROXY_HOLD_MIN_RELEASES = option("proxy_hold_min_releases", 0, cast=int)
 
+# Known vulnerabilities (bastion.advisories): the OSV zip (or directory) `bastion admin
+# advisories refresh` imports; bounds on downloading it (bytes, seconds per network operation,
+# seconds in all).
+ADVISORIES_URL = option("advisories_url", "")
+ADVISORIES_MAX_DOWNLOAD_BYTES = option("advisories_max_download_bytes", 512 * 1024 * 1024,
+                                       cast=int)
+ADVISORIES_TIMEOUT = option("advisories_timeout", 30, cast=float)
+ADVISORIES_DOWNLOAD_SECONDS = option("advisories_download_seconds", 1800, cast=int)
+
 # --- Django wiring -------------------------------------------------------------------
 
 def _database() -> dict:
@@ -319,6 +328,7 @@ INSTALLED_APPS = [
     "bastion.packaging",
     "bastion.tokens",
     "bastion.proxy",
+    "bastion.advisories",
     "bastion.upload",
     "bastion.simple",
     "bastion.web",

@@ -784,6 +784,20 @@ def _upstream_change(e, say):
                who=_who(e, say), name=quoted(e.text("name")), fields=", ".join(fields))
 
 
+def _advisories_import(e, say):
+    values = {"who": _who(e, say), "source": e.text("source"), "added": _count(e.get("added")),
+              "updated": _count(e.get("updated")), "unchanged": _count(e.get("unchanged")),
+              "withdrawn": _count(e.get("withdrawn")), "invalid": _count(e.get("invalid"))}
+    if e.get("failure"):
+        return say(gettext_noop("{who} imported vulnerability records from {source}, which "
+                                "failed: {failure} ({added} added, {updated} updated, "
+                                "{unchanged} unchanged, {withdrawn} withdrawn, {invalid} "
+                                "invalid)"), failure=quoted(e.text("failure")), **values)
+    return say(gettext_noop("{who} imported vulnerability records from {source}: {added} "
+                            "added, {updated} updated, {unchanged} unchanged, {withdrawn} "
+                            "withdrawn, {invalid} invalid"), **values)
+
+
 DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
     "account:create": _account_create,
     "account:api_token:added": _token_added,
@@ -899,6 +913,7 @@ DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
     "admin:name_hold:approve": _name_hold_decision(True),
     "admin:name_hold:reject": _name_hold_decision(False),
     "admin:upstream:add": _upstream_add,
+    "admin:advisories:import": _advisories_import,
     "admin:upstream:change": _upstream_change,
     "admin:upstream:remove": lambda e, say: say(
         gettext_noop("{who} removed the upstream index {name} with what was cached of it"),

@@ -437,23 +437,38 @@ def _in_range(version: Version, events: tuple[tuple[str, str], ...]) -> bool:
     return affected
 
 
+def entry_affects(entry: Affected, version: str) -> bool:
+    """Whether one ``affected`` entry covers ``version`` (of the entry's package)."""
+    if version in entry.versions:
+        return True
+    parsed = _parsed(version)
+    if parsed is None:
+        return False
+    if str(parsed) in entry.canonical:
+        return True
+    return any(_in_range(parsed, r.events) for r in entry.ranges)
+
+
 def affects(record: Record, name: str, version: str) -> bool:
     """Whether ``version`` of project ``name`` is affected by ``record`` (withdrawal is the
     caller's business: a withdrawn record still describes what it described)."""
     name = canonicalize_name(name)
-    parsed = _parsed(version)
-    for entry in record.affected:
-        if entry.name != name:
-            continue
-        if version in entry.versions:
-            return True
-        if parsed is None:
-            continue
-        if str(parsed) in entry.canonical:
-            return True
-        if any(_in_range(parsed, r.events) for r in entry.ranges):
-            return True
-    return False
+    return any(entry.name == name and entry_affects(entry, version) for entry in record.affected)
+
+
+def affected_entry(name: str, ranges, versions) -> Affected:
+    """An :class:`Affected` rebuilt from what a caller stored of one (``ranges``: lists of
+    ``[kind, version]`` events, as :func:`entry_json` writes them)."""
+    versions = tuple(str(v) for v in versions)
+    canonical = frozenset(str(p) for p in map(_parsed, versions) if p is not None)
+    return Affected(name=canonicalize_name(name),
+                    ranges=tuple(Range(tuple((str(k), str(v)) for k, v in r)) for r in ranges),
+                    versions=versions, canonical=canonical)
+
+
+def entry_json(entry: Affected) -> dict:
+    return {"ranges": [[list(event) for event in r.events] for r in entry.ranges],
+            "versions": list(entry.versions), "fixed_in": list(entry.fixed_in)}
 
 
 def affected_versions(record: Record, name: str, versions) -> list[str]:

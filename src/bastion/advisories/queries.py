@@ -1,0 +1,120 @@
+"""Which advisories affect what: reads only (the tables are written by ``services``)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from packaging.utils import canonicalize_name
+
+from bastion.core import osv
+
+from .models import Advisory, AdvisoryState, AffectedPackage
+
+_MAX_CACHED_NAMES = 5000
+
+
+def revision() -> int:
+    """Advances with every import that changed an advisory (pages showing them key on it)."""
+    value = AdvisoryState.objects.filter(pk=1).values_list("revision", flat=True).first()
+    return value or 0
+
+
+@dataclass(frozen=True)
+class Known:
+    """One advisory naming a project, with that project's affected entry."""
+
+    osv_id: str
+    aliases: tuple[str, ...]
+    summary: str
+    details: str
+    severity: str | None
+    withdrawn: object  # datetime or None
+    published: object
+    entry: osv.Affected
+
+    @property
+    def malicious(self) -> bool:
+        return self.osv_id.upper().startswith("MAL-")
+
+    def affects(self, version: str) -> bool:
+        return osv.entry_affects(self.entry, version)
+
+
+_cache: dict[tuple[str, int], tuple[Known, ...]] = {}
+_lock = threading.Lock()
+
+
+def for_project(name: str, *, at_revision: int | None = None) -> tuple[Known, ...]:
+    """Every advisory naming project ``name``, withdrawn ones included (callers leave those
+    out where they match releases), newest first. Kept per process by revision."""
+    name = canonicalize_name(name)
+    current = revision() if at_revision is None else at_revision
+    key = (name, current)
+    cached = _cache.get(key)
+    if cached is not None:
+        return cached
+    rows = (AffectedPackage.objects.filter(normalized_name=name)
+            .select_related("advisory").order_by("-advisory__modified", "advisory__osv_id"))
+    known = tuple(Known(osv_id=r.advisory.osv_id, aliases=tuple(r.advisory.aliases or ()),
+                        summary=r.advisory.summary, details=r.advisory.details,
+                        severity=r.advisory.severity or None, withdrawn=r.advisory.withdrawn,
+                        published=r.advisory.published,
+                        entry=osv.affected_entry(name, r.ranges or [], r.versions or []))
+                  for r in rows)
+    with _lock:
+        if len(_cache) >= _MAX_CACHED_NAMES:
+            _cache.clear()
+        _cache[key] = known
+    return known
+
+
+def affecting(name: str, version: str, *, at_revision: int | None = None) -> list[Known]:
+    """The advisories in force (not withdrawn) that affect ``version`` of ``name``."""
+    return [k for k in for_project(name, at_revision=at_revision)
+            if k.withdrawn is None and k.affects(version)]
+
+
+def pypi_vulnerabilities(name: str, version: str, *, at_revision: int | None = None) -> list[dict]:
+    """``vulnerabilities[]`` of PyPI's JSON API for one release (standards §5): the records
+    that affect it; withdrawn ones are left out (PyPI unlinks them)."""
+    result = []
+    for k in affecting(name, version, at_revision=at_revision):
+        result.append({
+            "aliases": list(k.aliases),
+            "details": k.details,
+            "fixed_in": list(k.entry.fixed_in),
+            "id": k.osv_id,
+            "link": f"https://osv.dev/vulnerability/{k.osv_id}",
+            "source": "osv",
+            "summary": k.summary or None,
+            "withdrawn": None,
+        })
+    return result
+
+
+def get(osv_id: str) -> Advisory | None:
+    if not isinstance(osv_id, str) or len(osv_id) > osv.MAX_ID_LENGTH:
+        return None
+    return Advisory.objects.filter(osv_id=osv_id).first()
+
+
+def listing(*, query: str = "", limit: int = 100, offset: int = 0):
+    """Advisories for the console and ``bastion admin advisories list``: newest first,
+    filtered by an id, alias or package name fragment."""
+    rows = Advisory.objects.all()
+    query = (query or "").strip()
+    if query:
+        names = AffectedPackage.objects.filter(normalized_name=canonicalize_name(query)) \
+            .values("advisory_id")
+        from django.db.models import Q
+
+        rows = rows.filter(Q(osv_id__icontains=query) | Q(pk__in=names)
+                           | Q(summary__icontains=query))
+    return rows.prefetch_related("packages").order_by("-modified", "osv_id")[offset:offset + limit]
+
+
+def last_import():
+    from .models import ImportRun
+
+    return ImportRun.objects.order_by("-started").first()
