@@ -15,4 +15,5 @@ urlpatterns = [
     path("views/", include("bastion.console.views")),
     path("held/", include("bastion.console.held")),
     path("upstreams/", include("bastion.console.upstreams")),
+    path("advisories/", include("bastion.console.advisories")),
 ]
