@@ -83,7 +83,8 @@ def pypi_vulnerabilities(name: str, version: str, *, at_revision: int | None = N
         result.append({
             "aliases": list(k.aliases),
             "details": k.details,
-            "fixed_in": list(k.entry.fixed_in),
+            # pip-audit parses each as a PEP 440 version and fails on one it cannot parse.
+            "fixed_in": [v for v in k.entry.fixed_in if osv.is_version(v)],
             "id": k.osv_id,
             "link": f"https://osv.dev/vulnerability/{k.osv_id}",
             "source": "osv",

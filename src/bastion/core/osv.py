@@ -405,6 +405,10 @@ def _parsed(version: str) -> Version | None:
         return None
 
 
+def is_version(text: str) -> bool:
+    return _parsed(text) is not None
+
+
 def _in_range(version: Version, events: tuple[tuple[str, str], ...]) -> bool:
     """OSV's evaluation: walk the events in version order; ``introduced`` opens the range,
     ``fixed`` (at or after it) and ``last_affected`` (after it) close it; a ``limit`` bounds
