@@ -119,3 +119,21 @@ def last_import():
     from .models import ImportRun
 
     return ImportRun.objects.order_by("-started").first()
+
+
+def osv_records(name: str, version: str | None) -> list[Advisory]:
+    """The advisories in force for one OSV query on the PyPI ecosystem: those affecting
+    ``version``, or every one naming the project when no version is given."""
+    known = for_project(name)
+    if version is None:
+        ids = [k.osv_id for k in known if k.withdrawn is None]
+    else:
+        ids = [k.osv_id for k in known if k.withdrawn is None and k.affects(version)]
+    if not ids:
+        return []
+    rows = {a.osv_id: a for a in Advisory.objects.filter(osv_id__in=ids)}
+    return [rows[i] for i in ids if i in rows]
+
+
+def names_of(advisory: Advisory) -> list[str]:
+    return list(advisory.packages.values_list("normalized_name", flat=True))

@@ -478,3 +478,76 @@ def entry_json(entry: Affected) -> dict:
 def affected_versions(record: Record, name: str, versions) -> list[str]:
     """Those of ``versions`` (of project ``name``) the record affects, in their order."""
     return [v for v in versions if affects(record, name, v)]
+
+
+# --- the OSV API's queries -----------------------------------------------------------------
+
+MAX_QUERY_BATCH = 1000
+_QUERY_KEYS = ("package", "version", "commit", "page_token")
+_PURL = re.compile(r"^pkg:([A-Za-z0-9.+-]+)/([^@?#]+)(?:@([^?#]+))?(?:[?#].*)?$")
+
+
+@dataclass(frozen=True)
+class Query:
+    """One query of OSV's ``/v1/query``: a package (by name or purl) and maybe a version.
+    ``ecosystem`` other than PyPI is answered with nothing (only PyPI records are held)."""
+
+    ecosystem: str
+    name: str  # normalized for PyPI
+    version: str | None
+
+
+def parse_query(data, *, where: str = "The query") -> Query:
+    """Read one OSV query object; raise ValidationError (one line) for anything else."""
+    if not isinstance(data, dict):
+        raise ValidationError(f"{where} must be a JSON object.")
+    unknown = sorted(str(k) for k in data if k not in _QUERY_KEYS)
+    if unknown:
+        raise ValidationError(f"{where} has an unknown field '{unknown[0][:40]}'.")
+    if data.get("commit") is not None:
+        raise ValidationError(f"{where}: querying by commit is not supported here; name a "
+                              "package and a version.")
+    package = data.get("package")
+    if not isinstance(package, dict):
+        raise ValidationError(f"{where} needs a 'package' object with 'name' and "
+                              "'ecosystem' (or 'purl').")
+    version = data.get("version")
+    if version is not None and (not isinstance(version, str) or not version.strip()
+                                or len(version) > MAX_VERSION_LENGTH):
+        raise ValidationError(f"{where}: 'version' must be a text of at most "
+                              f"{MAX_VERSION_LENGTH} characters.")
+    purl = package.get("purl")
+    if purl is not None:
+        if not isinstance(purl, str) or len(purl) > 300:
+            raise ValidationError(f"{where}: 'purl' must be a package URL like "
+                                  "pkg:pypi/requests@2.30.0.")
+        match = _PURL.match(purl.strip())
+        if match is None:
+            raise ValidationError(f"{where}: 'purl' must be a package URL like "
+                                  "pkg:pypi/requests@2.30.0.")
+        kind, name, purl_version = match.groups()
+        if purl_version is not None and version is not None:
+            raise ValidationError(f"{where}: give the version in 'purl' or in 'version', "
+                                  "not both.")
+        ecosystem = ECOSYSTEM if kind.lower() == "pypi" else kind
+        version = version if purl_version is None else purl_version
+    else:
+        name, ecosystem = package.get("name"), package.get("ecosystem")
+        if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_LENGTH:
+            raise ValidationError(f"{where}: 'package.name' must be a project name of at most "
+                                  f"{MAX_NAME_LENGTH} characters.")
+        if not isinstance(ecosystem, str) or not ecosystem.strip() or len(ecosystem) > 100:
+            raise ValidationError(f"{where}: 'package.ecosystem' must be given, e.g. 'PyPI'.")
+    name = name.strip()
+    if ecosystem == ECOSYSTEM:
+        name = canonicalize_name(name)
+    return Query(ecosystem=ecosystem, name=name, version=version.strip() if version else None)
+
+
+def parse_batch(data) -> list[Query]:
+    if not isinstance(data, dict) or not isinstance(data.get("queries"), list):
+        raise ValidationError("The body must be a JSON object with a list 'queries'.")
+    queries = data["queries"]
+    if len(queries) > MAX_QUERY_BATCH:
+        raise ValidationError(f"At most {MAX_QUERY_BATCH} queries fit in one batch.")
+    return [parse_query(q, where=f"Query {i + 1}") for i, q in enumerate(queries)]

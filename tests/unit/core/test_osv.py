@@ -203,3 +203,29 @@ def test_any_json_is_parsed_or_refused_with_validation_error(extra):
         return
     for name in r.names():
         osv.affects(r, name, "1.0")
+
+
+def test_queries_by_name_or_purl():
+    q = osv.parse_query({"package": {"name": "Demo_Lib", "ecosystem": "PyPI"}, "version": "1.0"})
+    assert q == osv.Query("PyPI", "demo-lib", "1.0")
+    assert osv.parse_query({"package": {"purl": "pkg:pypi/Demo.Lib@2.0"}}) == osv.Query(
+        "PyPI", "demo-lib", "2.0")
+    assert osv.parse_query({"package": {"purl": "pkg:npm/left-pad"}}).ecosystem == "npm"
+    with pytest.raises(ValidationError, match="not both"):
+        osv.parse_query({"package": {"purl": "pkg:pypi/x@1"}, "version": "2"})
+    with pytest.raises(ValidationError, match="At most 1000"):
+        osv.parse_batch({"queries": [{}] * 1001})
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(data=_json)
+def test_any_query_is_parsed_or_refused_with_validation_error(data):
+    for candidate in (data, {"package": data}, {"queries": [data]}):
+        try:
+            osv.parse_query(candidate)
+        except ValidationError:
+            pass
+        try:
+            osv.parse_batch(candidate)
+        except ValidationError:
+            pass
