@@ -11,6 +11,7 @@ from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 from packaging.utils import canonicalize_name
 
+from bastion.advisories import queries as advisories
 from bastion.core import browse
 from bastion.core.classifiers import grouped
 from bastion.core.descriptions import for_display
@@ -167,6 +168,10 @@ def project_detail(request, name: str, version: str | None = None):
         # What each view hides of it, and why: for signed-in users, as on the console.
         "view_holds": (gate.hidden_in_views(project.pk, project.normalized_name)
                        if request.user.is_authenticated else []),
+        "advisories": (advisories.affecting(project.normalized_name, release.version)
+                       if release else []),
+        "vulnerable_versions": {r.version for r in page.releases
+                                if advisories.affecting(project.normalized_name, r.version)},
     })
 
 
