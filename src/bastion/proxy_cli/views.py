@@ -64,6 +64,10 @@ def _policy_options(p, *, changing: bool) -> None:
                    help="what to do while a file's license is not known")
     p.add_argument("--hold-local", action=argparse.BooleanOptionalAction, default=None,
                    help="also apply the cooldown to local files")
+    p.add_argument("--hide-vulnerable", metavar="LEVEL",
+                   choices=["low", "moderate", "high", "critical", "none"],
+                   help="hide releases with known vulnerabilities of this severity or higher "
+                        "(low, moderate, high, critical; 'none': show them)")
     p.add_argument("--description")
     if changing:
         for option in ("allow", "deny", "deny-licenses", "deny-classifiers"):
@@ -86,6 +90,9 @@ def _apply(policy: dict, args) -> dict:
         policy["license_unknown"] = args.license_unknown
     if args.hold_local is not None:
         policy["hold_local"] = args.hold_local
+    if args.hide_vulnerable is not None:
+        policy["hide_vulnerable"] = None if args.hide_vulnerable == "none" \
+            else args.hide_vulnerable
     for option, key in POLICY_LISTS.items():
         if getattr(args, f"clear_{key}", False):
             policy[key] = []
