@@ -122,3 +122,19 @@ def test_a_local_project_named_by_a_malicious_record_is_quarantined(server, uniq
         assert requests.get(f"{server.url}/simple/{name}/", timeout=10).status_code == 404
     finally:
         forget([osv_id])
+
+
+def test_an_upload_of_a_release_a_malicious_record_names_is_quarantined_at_once(
+        server, unique, tmp_path):
+    name = f"malnew-{unique}"
+    osv_id = f"MAL-{unique}-new"
+    write_record(tmp_path, osv_record(osv_id, name, versions=["1.0"], introduced="9"))
+    try:
+        services.import_records(str(tmp_path), info=CLI)
+        publish(server.url, new_publisher(), wheel(name, "1.0"))
+        project = Project.objects.get(normalized_name=name)
+        assert project.status == ProjectStatus.QUARANTINED
+        assert project.status_reason == f"The malicious-package record {osv_id} names 1.0."
+        assert requests.get(f"{server.url}/simple/{name}/", timeout=10).status_code == 404
+    finally:
+        forget([osv_id])

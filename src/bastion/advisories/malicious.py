@@ -52,3 +52,16 @@ def act_on(osv_ids: list[str], *, info=None) -> list[str]:
             continue
         done.append(name)
     return done
+
+
+def on_release_added(sender, *, project, version, info=None, **kwargs) -> None:
+    """A new local release a malicious-package record names: quarantine its project in the
+    upload's own transaction, so it is never listed."""
+    from .queries import affecting
+
+    if project.status == ProjectStatus.QUARANTINED:
+        return
+    named = [k.osv_id for k in affecting(project.normalized_name, version) if k.malicious]
+    if named:
+        moderation.quarantine(project.normalized_name, actor=None, info=info, reason=(
+            f"The malicious-package record {named[0]} names {version}."))
