@@ -150,6 +150,7 @@ def project_detail(request, name: str, version: str | None = None):
     if version is not None:
         requirement += f"=={page.release.version}"
     release = page.release
+    known = advisories.revision()
     authors = people(release.author, release.author_email) if release else []
     maintainers = [p for p in people(release.maintainer, release.maintainer_email)
                    if p not in authors] if release else []
@@ -168,10 +169,10 @@ def project_detail(request, name: str, version: str | None = None):
         # What each view hides of it, and why: for signed-in users, as on the console.
         "view_holds": (gate.hidden_in_views(project.pk, project.normalized_name)
                        if request.user.is_authenticated else []),
-        "advisories": (advisories.affecting(project.normalized_name, release.version)
-                       if release else []),
-        "vulnerable_versions": {r.version for r in page.releases
-                                if advisories.affecting(project.normalized_name, r.version)},
+        "advisories": (advisories.affecting(project.normalized_name, release.version,
+                                            at_revision=known) if release else []),
+        "vulnerable_versions": {r.version for r in page.releases if advisories.affecting(
+            project.normalized_name, r.version, at_revision=known)},
     })
 
 
