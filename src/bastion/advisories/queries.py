@@ -137,3 +137,38 @@ def osv_records(name: str, version: str | None) -> list[Advisory]:
 
 def names_of(advisory: Advisory) -> list[str]:
     return list(advisory.packages.values_list("normalized_name", flat=True))
+
+
+@dataclass(frozen=True)
+class DependencyAlert:
+    requirement: str  # as the release declares it
+    osv_id: str
+    severity: str | None
+    fixed_in: tuple[str, ...]
+
+
+MAX_REQUIREMENTS_CHECKED = 500
+
+
+def dependency_alerts(requires_dist, *, at_revision: int | None = None) -> list[DependencyAlert]:
+    """The release's requirements (``Requires-Dist``) that keep an installer on a version a
+    known vulnerability affects: the specifier allows an affected version and excludes every
+    fix (``core.osv.requirement_keeps_vulnerable``). Markers are not evaluated: a requirement
+    for some platform only is flagged too."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    current = revision() if at_revision is None else at_revision
+    alerts = []
+    for text in list(requires_dist or [])[:MAX_REQUIREMENTS_CHECKED]:
+        try:
+            requirement = Requirement(str(text))
+        except InvalidRequirement:
+            continue
+        if requirement.url:
+            continue
+        for k in for_project(requirement.name, at_revision=current):
+            if k.withdrawn is None and osv.requirement_keeps_vulnerable(requirement.specifier,
+                                                                        k.entry):
+                alerts.append(DependencyAlert(str(text), k.osv_id, k.severity,
+                                              tuple(k.entry.fixed_in)))
+    return alerts

@@ -551,3 +551,31 @@ def parse_batch(data) -> list[Query]:
     if len(queries) > MAX_QUERY_BATCH:
         raise ValidationError(f"At most {MAX_QUERY_BATCH} queries fit in one batch.")
     return [parse_query(q, where=f"Query {i + 1}") for i, q in enumerate(queries)]
+
+
+# --- a project's own requirements ----------------------------------------------------------
+
+def requirement_keeps_vulnerable(specifier, entry: Affected) -> bool:
+    """Whether a dependency's specifier (a ``packaging`` SpecifierSet) lets an installer
+    choose a version ``entry`` affects while it excludes every fixed version.
+
+    A specifier cannot be enumerated, so it is probed with the versions the record and the
+    specifier name: the listed versions, the range bounds (``introduced: 0`` as version 0) and
+    the specifier's own versions. A requirement a fix satisfies is never flagged: the
+    installer may pick the fix.
+    """
+    fixed = [v for v in (_parsed(f) for f in entry.fixed_in) if v is not None]
+    if any(specifier.contains(v, prereleases=True) for v in fixed):
+        return False
+    probes = set(entry.versions)
+    for r in entry.ranges:
+        for kind, version in r.events:
+            if kind in ("introduced", "last_affected"):
+                probes.add(version)
+    probes.update(s.version for s in specifier)
+    for text in probes:
+        parsed = _parsed(text)
+        if parsed is not None and specifier.contains(parsed, prereleases=True) \
+                and entry_affects(entry, text):
+            return True
+    return False

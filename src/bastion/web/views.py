@@ -173,6 +173,10 @@ def project_detail(request, name: str, version: str | None = None):
                                             at_revision=known) if release else []),
         "vulnerable_versions": {r.version for r in page.releases if advisories.affecting(
             project.normalized_name, r.version, at_revision=known)},
+        # For its members: requirements that keep installs on a vulnerable dependency.
+        "dependency_alerts": (advisories.dependency_alerts(release.requires_dist,
+                                                           at_revision=known)
+                              if release and page.sees_membership_details else []),
     })
 
 

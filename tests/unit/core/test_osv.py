@@ -229,3 +229,19 @@ def test_any_query_is_parsed_or_refused_with_validation_error(data):
             osv.parse_batch(candidate)
         except ValidationError:
             pass
+
+
+@pytest.mark.parametrize("specifier, flagged", [
+    ("==2.30.0", True),      # pinned to an affected version
+    ("<2.31", True),         # excludes the fix
+    (">=2.0,<2.31", True),
+    ("", False),             # the fix may be picked
+    (">=2.31", False),
+    ("<2.3", False),         # before the vulnerability was introduced
+    ("==2.31.0", False),
+])
+def test_a_requirement_is_flagged_when_it_allows_only_vulnerable_versions(specifier, flagged):
+    from packaging.specifiers import SpecifierSet
+
+    (entry,) = osv.parse(real("requests", "PYSEC-2023-74")).affected
+    assert osv.requirement_keeps_vulnerable(SpecifierSet(specifier), entry) == flagged
