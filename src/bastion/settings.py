@@ -267,6 +267,8 @@ ADVISORIES_MAX_DOWNLOAD_BYTES = option("advisories_max_download_bytes", 512 * 10
                                        cast=int)
 ADVISORIES_TIMEOUT = option("advisories_timeout", 30, cast=float)
 ADVISORIES_DOWNLOAD_SECONDS = option("advisories_download_seconds", 1800, cast=int)
+# Hours between scheduled refreshes from ADVISORIES_URL, run by `bastion worker` (0: none).
+ADVISORIES_REFRESH_HOURS = option("advisories_refresh_hours", 24, cast=int)
 
 # --- Django wiring -------------------------------------------------------------------
 

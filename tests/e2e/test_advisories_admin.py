@@ -67,6 +67,13 @@ def test_the_console_lists_advisories_and_the_last_import(server, tmp_path, uniq
         one = admin.get(f"/admin/advisories/{osv_id}/")
         assert one.status_code == 200 and "introduced 0, fixed 2.0" in text_of(one.text)
         assert admin.get("/admin/advisories/NOPE-1/").status_code == 404
+        # The test server has no BASTION_ADVISORIES_URL: nothing to refresh from.
+        assert "Set BASTION_ADVISORIES_URL (e.g." in text
+        refused = admin.post("/admin/advisories/refresh/")
+        assert refused.status_code == 302
+        assert "Set BASTION_ADVISORIES_URL to refresh from it." in text_of(
+            admin.get("/admin/advisories/").text)
+        assert admin.post("/admin/advisories/refresh/", csrf=False).status_code == 403
         admin.http.headers.update({"Accept-Language": "de-DE,de;q=0.9"})
         assert "Bekannte Sicherheitslücken" in text_of(admin.get("/admin/advisories/").text)
         user = Client(server, make_user("ausr"))

@@ -21,6 +21,7 @@ import tempfile
 import time
 import zipfile
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
@@ -297,7 +298,8 @@ def _entries(path: Path):
 
 
 def import_records(source: str, *, info: RequestInfo | None = None, actor=None,
-                   progress: Callable[[int], None] | None = None) -> ImportRun:
+                   progress: Callable[[int], None] | None = None,
+                   scheduled: bool = False) -> ImportRun:
     """Import every OSV record of ``source`` (a path or an http(s) URL); see the module.
 
     A source that cannot be read at all raises ValidationError after the failed run is
@@ -335,7 +337,7 @@ def import_records(source: str, *, info: RequestInfo | None = None, actor=None,
                 progress(counts.seen)
     except ValidationError as exc:
         failure = exc.message
-    _finish(run, counts, failure, info=info, actor=actor)
+    _finish(run, counts, failure, info=info, actor=actor, scheduled=scheduled)
     if failure:
         raise ValidationError(f"The import from {shown} failed: {failure}")
     if counts.malicious:
@@ -345,7 +347,8 @@ def import_records(source: str, *, info: RequestInfo | None = None, actor=None,
     return run
 
 
-def _finish(run: ImportRun, counts: Counts, failure: str, *, info, actor) -> None:
+def _finish(run: ImportRun, counts: Counts, failure: str, *, info, actor,
+            scheduled: bool = False) -> None:
     with transaction.atomic():
         run.finished = timezone.now()
         run.added, run.updated, run.unchanged = counts.added, counts.updated, counts.unchanged
@@ -358,12 +361,36 @@ def _finish(run: ImportRun, counts: Counts, failure: str, *, info, actor) -> Non
             "updated": counts.updated, "unchanged": counts.unchanged,
             "withdrawn": counts.withdrawn, "invalid": counts.invalid,
             **({"failure": failure[:300]} if failure else {}),
+            **({"scheduled": True} if scheduled else {}),
         })
 
 
-def refresh(*, info: RequestInfo | None = None, progress=None) -> ImportRun:
-    """Import from ``BASTION_ADVISORIES_URL`` (what a scheduled job runs)."""
+def refresh(*, info: RequestInfo | None = None, actor=None, progress=None,
+            scheduled: bool = False) -> ImportRun:
+    """Import from ``BASTION_ADVISORIES_URL`` (the scheduled refresh, the console's button
+    and ``bastion admin advisories refresh`` all run this)."""
     if not settings.ADVISORIES_URL:
         raise ValidationError("BASTION_ADVISORIES_URL is not set: there is nothing to refresh "
                               "from.")
-    return import_records(settings.ADVISORIES_URL, info=info, progress=progress)
+    return import_records(settings.ADVISORIES_URL, info=info, actor=actor, progress=progress,
+                          scheduled=scheduled)
+
+
+def queue_refresh(*, actor=None, scheduled: bool = False) -> None:
+    """Have the worker run :func:`refresh` (a full OSV export takes longer than a request)."""
+    if not settings.ADVISORIES_URL:
+        raise ValidationError("BASTION_ADVISORIES_URL is not set: there is nothing to refresh "
+                              "from.")
+    from .tasks import refresh_advisories
+
+    refresh_advisories.enqueue(getattr(actor, "pk", None), scheduled)
+
+
+def refresh_due(now=None) -> bool:
+    """Whether the scheduled refresh should run: ``BASTION_ADVISORIES_URL`` is set and no
+    import started within ``BASTION_ADVISORIES_REFRESH_HOURS``."""
+    hours = settings.ADVISORIES_REFRESH_HOURS
+    if not settings.ADVISORIES_URL or hours <= 0:
+        return False
+    now = now or timezone.now()
+    return not ImportRun.objects.filter(started__gt=now - timedelta(hours=hours)).exists()

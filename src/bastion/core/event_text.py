@@ -785,7 +785,8 @@ def _upstream_change(e, say):
 
 
 def _advisories_import(e, say):
-    values = {"who": _who(e, say), "source": e.text("source"), "added": _count(e.get("added")),
+    who = say(gettext_noop("the scheduled refresh")) if e.get("scheduled") else _who(e, say)
+    values = {"who": who, "source": e.text("source"), "added": _count(e.get("added")),
               "updated": _count(e.get("updated")), "unchanged": _count(e.get("unchanged")),
               "withdrawn": _count(e.get("withdrawn")), "invalid": _count(e.get("invalid"))}
     if e.get("failure"):
