@@ -647,7 +647,13 @@ def _revoke_token(args, info) -> str:
     from .tokens import moderation
 
     row = moderation.revoke_by_admin(args.token_id, reason=args.reason or "", info=info)
-    return f"revoked token {row.id} of {row.user.username} ({row.description or 'no description'})"
+    return (f"revoked token {row.id} of {_token_owner(row)} "
+            f"({row.description or 'no description'})")
+
+
+def _token_owner(row) -> str:
+    # Tokens minted by trusted publishing belong to no account.
+    return row.user.username if row.user is not None else "(trusted publisher)"
 
 
 def cmd_tokens(args) -> int:
@@ -676,7 +682,7 @@ def cmd_tokens(args) -> int:
         projects = caveats.project_scope(row.caveats)
         scope = "user" if projects is None else ",".join(sorted(projects)) or "none"
         line = (f"{row.id} {state} "
-                + ("" if args.user else f"owner={row.user.username} ")
+                + ("" if args.user else f"owner={_token_owner(row)} ")
                 + f"permission={row.permission} scope={scope} "
                 f"created={row.created.isoformat(timespec='minutes')} "
                 f"expires={row.expires.isoformat(timespec='minutes') if row.expires else 'never'} "
@@ -869,6 +875,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .advisories.commands import register as register_advisory_commands
 
     register_advisory_commands(admin, _moderation_command)
+
+    from .publishing.cli import register as register_publishing_commands
+
+    register_publishing_commands(admin, _moderation_command)
 
     p = admin.add_parser("prohibit-name", help="forbid a project name from being registered")
     p.add_argument("name")

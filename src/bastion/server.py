@@ -7,6 +7,7 @@ import os
 import time
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.gthread import ThreadWorker
 
 from bastion.http_buffering import BufferingThreadWorker, BufferLimits
 
@@ -59,6 +60,17 @@ class BalancedThreadWorker(BufferingThreadWorker):
         self.set_accept_enabled(self.nr_conns < self.worker_connections)
 
 
+class TlsThreadWorker(ThreadWorker):
+    """gunicorn's own threaded worker, which wraps every connection in TLS.
+
+    Used only when the index serves TLS itself (``BASTION_TLS_CERT``/``BASTION_TLS_KEY``):
+    uv reaches the trusted-publishing exchange over https on the upload URL's host and port
+    only. The buffering worker speaks plain sockets only, so this one lacks its defence
+    against slow clients (a slow TLS client holds a thread): an internet-facing install
+    terminates TLS in a proxy in front instead (README).
+    """
+
+
 class _Gunicorn(BaseApplication):
     def __init__(self, options: dict):
         self.options = options
@@ -97,11 +109,17 @@ def default_workers() -> int:
 
 def gunicorn_options(*, host: str, port: int, workers: int = 0, threads: int = 0,
                      access_log: bool = False, max_connections: int = 1000,
-                     limits: BufferLimits | None = None) -> dict:
+                     limits: BufferLimits | None = None, tls_cert: str = "",
+                     tls_key: str = "") -> dict:
     worker_class = BalancedThreadWorker
     if limits is not None:
         worker_class = type("BalancedThreadWorker", (BalancedThreadWorker,), {"limits": limits})
+    tls = {}
+    if tls_cert:
+        worker_class = TlsThreadWorker
+        tls = {"certfile": tls_cert, "keyfile": tls_key}
     return {
+        **tls,
         "bind": f"{host}:{port}",
         # One worker per core (two at least, so one can restart while the other serves),
         # each running Python on one core at a time (one GIL), its second thread covering
@@ -146,5 +164,6 @@ def run(*, host: str, port: int, workers: int = 0, threads: int = 0,
     )
     _Gunicorn(gunicorn_options(host=host, port=port, workers=workers, threads=threads,
                                access_log=access_log, max_connections=settings.MAX_CONNECTIONS,
-                               limits=limits)).run()
+                               limits=limits, tls_cert=settings.TLS_CERT,
+                               tls_key=settings.TLS_KEY)).run()
     return 0

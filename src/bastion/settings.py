@@ -269,6 +269,32 @@ ADVISORIES_TIMEOUT = option("advisories_timeout", 30, cast=float)
 ADVISORIES_DOWNLOAD_SECONDS = option("advisories_download_seconds", 1800, cast=int)
 # Hours between scheduled refreshes from ADVISORIES_URL, run by `bastion worker` (0: none).
 ADVISORIES_REFRESH_HOURS = option("advisories_refresh_hours", 24, cast=int)
+# Trusted publishing (bastion.publishing): CI runs exchange their OIDC token for an upload
+# token. The audience OIDC tokens must be minted for: this index's own, never PyPI's, so a
+# token minted for PyPI or another index cannot be replayed here (GitLab jobs set
+# <AUDIENCE>_ID_TOKEN, upper-cased with non-alphanumerics as "_"). Minted tokens live
+# OIDC_TOKEN_SECONDS; a pending publisher (for a project not created yet) PENDING_PUBLISHER_HOURS;
+# issuers' discovered keys are used OIDC_JWKS_TTL seconds, and fetched again on an unknown key
+# id at most every OIDC_JWKS_MIN_REFETCH seconds. Plain-http issuers only for tests.
+OIDC_ENABLED = option("oidc_enabled", True, cast=bool)
+OIDC_AUDIENCE = option("oidc_audience", "") or (urlparse(BASE_URL).hostname or "bastion")
+if OIDC_AUDIENCE.strip().lower() in {"pypi", "testpypi"}:
+    OIDC_AUDIENCE = "bastion-" + OIDC_AUDIENCE.strip().lower()
+    if option("oidc_audience", ""):
+        raise ConfigError("BASTION_OIDC_AUDIENCE must be this index's own, not PyPI's")
+OIDC_TOKEN_SECONDS = option("oidc_token_seconds", 900, cast=int)
+PENDING_PUBLISHER_HOURS = option("pending_publisher_hours", 168, cast=int)
+OIDC_JWKS_TTL = option("oidc_jwks_ttl", 3600, cast=int)
+OIDC_JWKS_MIN_REFETCH = option("oidc_jwks_min_refetch", 10, cast=int)
+OIDC_TIMEOUT = option("oidc_timeout", 10, cast=float)
+OIDC_ALLOW_HTTP_ISSUERS = option("oidc_allow_http_issuers", False, cast=bool)
+if not 60 <= OIDC_TOKEN_SECONDS <= 3600:
+    raise ConfigError("BASTION_OIDC_TOKEN_SECONDS must be between 60 and 3600")
+# Served over TLS directly (gunicorn) when both are set: uv reaches /_/oidc/ only over https.
+TLS_CERT = option("tls_cert", "")
+TLS_KEY = option("tls_key", "")
+if bool(TLS_CERT) != bool(TLS_KEY):
+    raise ConfigError("BASTION_TLS_CERT and BASTION_TLS_KEY must be set together")
 
 # --- Django wiring -------------------------------------------------------------------
 
@@ -331,6 +357,7 @@ INSTALLED_APPS = [
     "bastion.tokens",
     "bastion.proxy",
     "bastion.advisories",
+    "bastion.publishing",
     "bastion.upload",
     "bastion.simple",
     "bastion.web",

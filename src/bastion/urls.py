@@ -23,10 +23,12 @@ urlpatterns = [
     path("legacy/", include("bastion.upload.urls")),
     # Served directly: twine and poetry treat any redirect of a POST as fatal.
     path("legacy", upload_views.upload),
+    path("_/oidc/", include("bastion.publishing.urls")),
     path("_/", include("bastion.tokens.urls")),
     path("account/", include("bastion.accounts.urls")),
     path("manage/account/tokens/", include("bastion.tokens.manage_urls")),
     path("manage/", include("bastion.packaging.urls")),
+    path("manage/", include("bastion.publishing.manage_urls")),
     # Before the console and Django's admin, whose catch-all would answer for it.
     path("admin/events.json", admin_only_json(event_views.admin_events), name="admin-events"),
     path("admin/blocks.json", admin_only_json(console_views.blocks_json), name="admin-blocks"),

@@ -93,6 +93,7 @@ def run(*, interval: float, batch: bool = False, parent: int | None = None) -> N
             if time.monotonic() >= next_tidy:
                 next_tidy = time.monotonic() + TIDY_SECONDS
                 _tidy_mail_queue(notifications, settings)
+                _expire_pending_publishers()
             found = (DBTaskResult.objects.ready()  # "ready" as of now: built each time
                      .filter(backend_name=worker.backend_name,
                              queue_name__in=worker.queue_names).exists())
@@ -111,6 +112,15 @@ def run(*, interval: float, batch: bool = False, parent: int | None = None) -> N
             continue
         if not found:
             time.sleep(interval)
+
+
+def _expire_pending_publishers() -> None:
+    # Expired ones match no run already; this removes them, each a security event.
+    from bastion.publishing.services import expire_pending_publishers
+
+    expired = expire_pending_publishers()
+    if expired:
+        logger.info("removed %d expired pending publisher(s)", expired)
 
 
 def _tidy_mail_queue(notifications, settings) -> None:

@@ -90,13 +90,13 @@ def revoke(request):
             return _page(request, error=exc.message, status=400, reason=reason, selected=ids)
         return render(request, "console/tokens_confirm.html", {
             "area": "tokens", "rows": rows, "reason": reason, "query": request.GET.urlencode(),
-            "owners": sorted({row.user.username for row in rows}), "now": timezone.now()})
+            "owners": sorted({_owner(row) for row in rows}), "now": timezone.now()})
     try:
         rows = moderation.revoke_many(ids, reason=reason, actor=request.user,
                                       info=RequestInfo.from_request(request))
     except ValidationError as exc:
         return _page(request, error=exc.message, status=400, reason=reason, selected=ids)
-    owners = sorted({row.user.username for row in rows})
+    owners = sorted({_owner(row) for row in rows})
     # Both forms say "token(s)": the English has always read so and is compared as it is; the
     # plural is for languages that must choose.
     messages.success(request, ngettext(
@@ -112,3 +112,7 @@ urlpatterns = [
     path("", index, name="tokens"),
     path("revoke/", revoke, name="tokens-revoke"),
 ]
+
+
+def _owner(row) -> str:
+    return row.user.username if row.user is not None else "(trusted publisher)"

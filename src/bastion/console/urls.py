@@ -16,4 +16,5 @@ urlpatterns = [
     path("held/", include("bastion.console.held")),
     path("upstreams/", include("bastion.console.upstreams")),
     path("advisories/", include("bastion.console.advisories")),
+    path("issuers/", include("bastion.console.issuers")),
 ]

@@ -619,6 +619,10 @@ def _release_add(e, say):
 
 
 def _file_add(e, say):
+    if e.get("publisher"):
+        return say(gettext_noop("The trusted publisher {publisher} uploaded {filename} ({run})"),
+                   publisher=quoted(e.text("publisher")), filename=e.text("filename"),
+                   run=_run(e.get("run")))
     return _with_token(
         e, say, gettext_noop("{who} uploaded {filename}"),
         gettext_noop("{who} uploaded {filename} with token {token}"),
@@ -799,6 +803,39 @@ def _advisories_import(e, say):
                             "withdrawn, {invalid} invalid"), **values)
 
 
+# Trusted publishing (issue 13).
+def _run(run) -> str:
+    """A CI run as recorded with a trusted publisher's token: repository@ref, run id/attempt."""
+    if not isinstance(run, dict):
+        return "?"
+    text = str(run.get("repository", "?"))
+    if run.get("ref"):
+        text += f"@{run['ref']}"
+    if run.get("run_id"):
+        text += f" run {run['run_id']}"
+        if run.get("run_attempt"):
+            text += f"/{run['run_attempt']}"
+    return one_line(text, QUOTED_LIMIT)
+
+
+def _publisher_add(e, say):
+    values = {"who": _who(e, say), "publisher": quoted(e.text("publisher"))}
+    if e.get("from_pending"):
+        return say(gettext_noop("The pending publisher {publisher} of {who} created the "
+                                "project on its first run"), **values)
+    return say(gettext_noop("{who} added the trusted publisher {publisher}"), **values)
+
+
+def _pending_publisher_remove(e, say):
+    values = {"who": _who(e, say), "publisher": quoted(e.text("publisher")),
+              "name": e.text("name")}
+    if e.text("reason") == "expired":
+        return say(gettext_noop("The pending publisher {publisher} for the new project {name} "
+                                "expired"), **values)
+    return say(gettext_noop("{who} withdrew the pending publisher {publisher} for the new "
+                            "project {name}"), **values)
+
+
 DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
     "account:create": _account_create,
     "account:api_token:added": _token_added,
@@ -916,6 +953,32 @@ DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
     "admin:upstream:add": _upstream_add,
     "admin:advisories:import": _advisories_import,
     "admin:upstream:change": _upstream_change,
+    "project:publisher:add": _publisher_add,
+    "project:publisher:remove": lambda e, say: say(
+        gettext_noop("{who} removed the trusted publisher {publisher}"), who=_who(e, say),
+        publisher=quoted(e.text("publisher"))),
+    "project:publisher:ids_learned": lambda e, say: say(
+        gettext_noop("The trusted publisher {publisher} was pinned to the ids of its first "
+                     "run"), publisher=quoted(e.text("publisher"))),
+    "project:trusted_token:minted": lambda e, say: say(
+        gettext_noop("The trusted publisher {publisher} obtained an upload token for {run}"),
+        publisher=quoted(e.text("publisher")), run=_run(e.get("run"))),
+    "account:pending_publisher:add": lambda e, say: say(
+        gettext_noop("{who} registered the pending publisher {publisher} for the new project "
+                     "{name}"), who=_who(e, say), publisher=quoted(e.text("publisher")),
+        name=e.text("name")),
+    "account:pending_publisher:remove": _pending_publisher_remove,
+    "project:trusted_publishing_only:change": lambda e, say: say(
+        gettext_noop("{who} switched {project} to trusted-publishing-only mode")
+        if e.get("enabled") else
+        gettext_noop("{who} switched trusted-publishing-only mode off for {project}"),
+        who=_who(e, say), project=_project_or_the(e, say)),
+    "admin:oidc_issuer:add": lambda e, say: say(
+        gettext_noop("{who} trusted the OIDC issuer {name} at {url}"), who=_who(e, say),
+        name=quoted(e.text("name")), url=e.text("url")),
+    "admin:oidc_issuer:remove": lambda e, say: say(
+        gettext_noop("{who} stopped trusting the OIDC issuer {name} at {url}"),
+        who=_who(e, say), name=quoted(e.text("name")), url=e.text("url")),
     "admin:upstream:remove": lambda e, say: say(
         gettext_noop("{who} removed the upstream index {name} with what was cached of it"),
         who=_who(e, say), name=quoted(e.text("name"))),

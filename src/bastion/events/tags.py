@@ -107,3 +107,21 @@ ADMIN_UPSTREAM_REMOVE = "admin:upstream:remove"
 # Known vulnerabilities (bastion.advisories): one import run of OSV records, with its counts;
 # a local project quarantined because a malicious-package record (MAL-) names it.
 ADMIN_ADVISORIES_IMPORT = "admin:advisories:import"
+
+# Trusted publishing (issue 13): an Owner added or removed a publisher (a CI workflow that may
+# publish the project), a user registered or withdrew a pending one (for a name not yet
+# taken); a publisher's first run pinned the ids it was given only names for; a CI run
+# exchanged its OIDC token for a short-lived upload token.
+PROJECT_PUBLISHER_ADD = "project:publisher:add"
+PROJECT_PUBLISHER_REMOVE = "project:publisher:remove"
+PROJECT_PUBLISHER_IDS_LEARNED = "project:publisher:ids_learned"
+PROJECT_TRUSTED_TOKEN_MINTED = "project:trusted_token:minted"
+ACCOUNT_PENDING_PUBLISHER_ADD = "account:pending_publisher:add"
+ACCOUNT_PENDING_PUBLISHER_REMOVE = "account:pending_publisher:remove"
+# An administrator trusted an OIDC issuer (GitHub Enterprise, self-managed GitLab, a custom
+# one), or stopped trusting it.
+ADMIN_OIDC_ISSUER_ADD = "admin:oidc_issuer:add"
+ADMIN_OIDC_ISSUER_REMOVE = "admin:oidc_issuer:remove"
+# An Owner switched the project to trusted-publishing-only mode (API tokens cannot upload to
+# it; those scoped to it are revoked), or back.
+PROJECT_TRUSTED_ONLY_CHANGE = "project:trusted_publishing_only:change"

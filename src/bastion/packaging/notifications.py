@@ -255,6 +255,8 @@ def on_token_leaked(token, *, url: str) -> None:
         "it has been revoked. Create a new token and keep it out of code, logs and issue "
         "trackers."), token=f"'{token.description or token.id}'",
         url=url or gettext_lazy("(no URL given)"))
+    if token.user is None:  # a trusted publisher's: no account to tell
+        return
     send([token.user.email], gettext_lazy("an API token of yours leaked and was revoked"),
          _signed(body), language=languages.of_user(token.user))
 

@@ -136,16 +136,21 @@ _LOOK_IT_UP = object()
 
 def check_can_upload(user, project: Project, role=_LOOK_IT_UP) -> None:
     """Refuse an upload by ``user`` to ``project`` (``role``: theirs, when already known)."""
-    if project.status == ProjectStatus.QUARANTINED:
-        raise PermissionDenied(f"Project '{project.name}' is quarantined; uploads are not allowed.")
-    if project.status == ProjectStatus.ARCHIVED:
-        raise ValidationError(f"Project '{project.name}' is archived; uploads are not allowed.")
+    check_open_for_uploads(project)
     if role is _LOOK_IT_UP:
         role = role_of(user, project)
     if role not in UPLOAD_ROLES:
         raise PermissionDenied(
             f"The user '{user.username}' isn't allowed to upload to project '{project.name}'."
         )
+
+
+def check_open_for_uploads(project: Project) -> None:
+    """Refuse any upload to a project whose status forbids them, whoever sends it."""
+    if project.status == ProjectStatus.QUARANTINED:
+        raise PermissionDenied(f"Project '{project.name}' is quarantined; uploads are not allowed.")
+    if project.status == ProjectStatus.ARCHIVED:
+        raise ValidationError(f"Project '{project.name}' is archived; uploads are not allowed.")
 
 
 def check_upload_size(project: Project | None, size: int, name: str = "") -> None:
@@ -257,18 +262,28 @@ class UploadCheck:
 
 
 def check_upload(user, *, name: str, version: str, filename: str, kind: str,
-                 digests: Digests, lock: bool = False) -> UploadCheck:
+                 digests: Digests, lock: bool = False, by_publisher: bool = False) -> UploadCheck:
     """Every refusal of an upload that the rows decide, cheapest first, and what they found.
 
     The upload pipeline runs it before the archive is opened, so a refused client gets no
     archive inspection; add_file runs it again with ``lock`` (the project row locked for the
     rest of the transaction), because the rows may have changed meanwhile: that answer is the
     one that counts. ``filename`` must have been checked as a filename (it is used in queries).
+
+    ``by_publisher``: no account uploads (``user`` is None) but a trusted publisher, whose
+    token the tokens app has checked is limited to this project; the project must exist
+    (the token exchange creates a pending publisher's project).
     """
     from .access import check_may_create, may_read_project  # access imports this module
 
     project, role = project_for_upload(name, user, lock=lock)
-    if project is not None:
+    if by_publisher:
+        if project is None:
+            raise PermissionDenied(
+                f"There is no project '{name}': a trusted publisher uploads only to the "
+                "projects it was added to.")
+        check_open_for_uploads(project)
+    elif project is not None:
         if role is None and not may_read_project(user, project):
             # A project this user may not read is refused as a new name would be, when they
             # may not create one: an upload must not reveal what a read would not.
@@ -305,7 +320,8 @@ def check_upload(user, *, name: str, version: str, filename: str, kind: str,
 
 def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
              python_version: str, info: RequestInfo | None = None, token=None,
-             comment: str = "", still_allowed: Callable[[], None] | None = None) -> AddFileResult:
+             comment: str = "", still_allowed: Callable[[], None] | None = None,
+             by_publisher: bool = False) -> AddFileResult:
     """Add one validated distribution file, creating the project and release as needed.
 
     ``verified`` is a ``core.distributions.VerifiedDistribution``. Either everything is
@@ -325,7 +341,7 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
             return _add_staged_file(
                 user=user, verified=verified, digests=digests, path=path, staged=staged,
                 python_version=python_version, info=info, token=token, comment=comment,
-                still_allowed=still_allowed)
+                still_allowed=still_allowed, by_publisher=by_publisher)
         except BaseException:
             # Before the transaction rolls back: its locks still hold off a concurrent upload
             # of the same file, whose own copy at the same path must not be deleted. (If the
@@ -337,14 +353,15 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
 
 def _add_staged_file(*, user, verified, digests: Digests, path: str, staged: Staged,
                      python_version: str, info, token, comment: str,
-                     still_allowed) -> AddFileResult:
+                     still_allowed, by_publisher: bool = False) -> AddFileResult:
     dist = verified.dist
     meta = verified.metadata
     filename = dist.filename
     # Lock order everywhere: the project row first (check_upload takes it), then the chain
     # head; lifecycle and role changes take them in that order too, so they cannot deadlock.
     checked = check_upload(user, name=meta.name, version=str(meta.version), filename=filename,
-                           kind=dist.kind, digests=digests, lock=True)
+                           kind=dist.kind, digests=digests, lock=True,
+                           by_publisher=by_publisher)
     if still_allowed is not None:
         still_allowed()
     if checked.existing is not None:
@@ -392,6 +409,10 @@ def _add_staged_file(*, user, verified, digests: Digests, path: str, staged: Sta
         # The token's name too, so the log can say which token uploaded without a lookup.
         token_info = ({"token_id": str(token.id), "token_description": token.description}
                       if token is not None else {})
+        if by_publisher and token is not None:
+            # Which CI run published: the repository, workflow, ref, sha, run id and attempt.
+            token_info.update(publisher=token.description,
+                              run=getattr(token, "publisher_claims", None) or {})
         if new_release:
             record(tags.PROJECT_RELEASE_ADD, info=info, actor=user, user=user,
                    project=project, additional={"version": release.version, **token_info})

@@ -19,7 +19,9 @@ class ApiToken(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    # None for a token minted by a trusted publisher exchange (``publisher_id`` set instead).
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="api_tokens", null=True, blank=True)
     description = models.CharField(max_length=100, blank=True)
     key_salt = models.CharField(max_length=64)
     # sha256 of the token as issued, to match leak reports of the exact string.
@@ -34,6 +36,10 @@ class ApiToken(models.Model):
     last_used_ip = models.CharField(max_length=64, blank=True)
     revoked = models.DateTimeField(null=True, blank=True)
     revoked_reason = models.CharField(max_length=100, blank=True)
+    # Minted for a CI run by trusted publishing: which publishers (opaque to this app,
+    # ",12," per publisher) and the run's identity, recorded with every upload it makes.
+    publisher_id = models.CharField(max_length=200, blank=True, db_index=True)
+    publisher_claims = models.JSONField(default=dict, blank=True)
 
     class Meta:
         db_table = "tokens_api_token"
@@ -43,5 +49,9 @@ class ApiToken(models.Model):
         """The normalized project names the token is limited to; None when it is user-wide."""
         return caveats.project_scope(self.caveats)
 
+    @property
+    def is_trusted_publisher(self) -> bool:
+        return bool(self.publisher_id)
+
     def __str__(self) -> str:
-        return f"{self.description or self.id} ({self.user})"
+        return f"{self.description or self.id} ({self.user or 'trusted publisher'})"

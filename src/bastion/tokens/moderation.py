@@ -177,6 +177,8 @@ def revoke_many(token_ids, *, reason: str, actor=None,
 
 def _tell_owner(rows: list[ApiToken], reason: str) -> None:
     owner = rows[0].user
+    if owner is None:  # trusted publishers' tokens: the run that held it has ended
+        return
     if len(rows) == 1:
         notifications.notify(owner, gettext_lazy("An API token of yours was revoked"),
                              format_lazy(
@@ -212,6 +214,8 @@ def revoke_by_admin(token_id: str, *, reason: str = "", actor=None,
                 token=key, reason=row.revoked_reason or "revoked"))
         revoke(row, reason="revoked by an administrator", info=info, actor=actor,
                additional={"by_admin": True, "why": reason})
+        if row.user is None:
+            return row
         notifications.notify(row.user, gettext_lazy("An API token of yours was revoked"),
                              format_lazy(
             gettext_lazy("An administrator revoked your API token {token}: {reason}. It no "

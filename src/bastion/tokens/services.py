@@ -175,7 +175,9 @@ def parse_token(raw: str, *, require_active_user: bool = True,
     if exact and not (body.isascii() and hmac.compare_digest(canonical.encode(), body.encode())):
         raise TokenError()
     row = _live_token(token_id)
-    if row is None or (require_active_user and not row.user.is_active):
+    # A trusted publisher's token has no account; its expiry and scope are its limits.
+    if row is None or (require_active_user and row.user is not None
+                       and not row.user.is_active):
         raise TokenError()
     return row, macaroon
 
@@ -289,7 +291,7 @@ def verify_again(found: GenuineToken, *, permission: str, project: str | None = 
            .filter(pk=found.row.pk).first())
     if row is None or row.revoked is not None:
         raise TokenError(REVOKED_MEANWHILE)
-    if not row.user.is_active:
+    if row.user is not None and not row.user.is_active:
         raise TokenError()
     return verify("", permission=permission, project=project, version=version, info=info,
                   found=GenuineToken(row, found.macaroon))
@@ -309,12 +311,13 @@ def revoke(row: ApiToken, *, reason: str = "revoked", info: RequestInfo | None =
     with transaction.atomic():
         updated = ApiToken.objects.filter(pk=row.pk, revoked__isnull=True).update(
             revoked=timezone.now(), revoked_reason=reason[:100])
-        if updated:
+        if updated and row.user is not None:
             tag = (tags.ACCOUNT_API_TOKEN_REMOVED_LEAK if reason == "leaked"
                    else tags.ACCOUNT_API_TOKEN_REMOVED)
             record(tag, info=info, actor=actor, user=row.user,
                    additional={**(additional or {}), "token_id": str(row.id), "reason": reason,
                                "description": row.description})
+        if updated:
             _record_on_projects(row, tags.PROJECT_API_TOKEN_REMOVED, info=info, actor=actor,
                                 additional={"token_id": str(row.id), "reason": reason,
                                             "description": row.description})
@@ -343,3 +346,69 @@ def revoke_all_of_deleted_account(sender, *, user, info: RequestInfo | None = No
     """Answers ``accounts.signals.account_deleted``: every live token of the account dies."""
     for token in ApiToken.objects.select_related("user").filter(user=user, revoked__isnull=True):
         revoke(token, reason="account deleted", info=info, actor=user)
+
+
+# --- trusted publishing ---------------------------------------------------------------------
+
+def create_publisher_token(*, projects: list, publisher_id: str, description: str, run: dict,
+                           seconds: int,
+                           info: RequestInfo | None = None) -> tuple[str, ApiToken]:
+    """Mint an upload token for a CI run that a trusted publisher exchange vouched for.
+
+    No account: the token may upload to ``projects`` (Project rows) only, for ``seconds``.
+    ``publisher_id`` is the publishing app's opaque name for the publishers it stands for
+    (:func:`revoke_publisher_tokens` finds it by a part of it); ``run`` is the run's identity,
+    recorded on the projects now and with every upload the token makes. Call inside the
+    exchange's transaction.
+    """
+    if not projects:
+        raise ValueError("a publisher token needs a project")
+    now = timezone.now()
+    expires = now + timedelta(seconds=seconds)
+    names = [p.normalized_name for p in projects]
+    issued = [caveats.permission(TokenPermission.UPLOAD), caveats.projects(names),
+              caveats.expiry(int(expires.timestamp()), int(now.timestamp()) - 60)]
+    row = ApiToken(user=None, description=description[:100], key_salt=secrets.token_hex(16),
+                   permission=TokenPermission.UPLOAD, caveats=issued, created=now,
+                   expires=expires, publisher_id=publisher_id[:200], publisher_claims=run)
+    macaroon = Macaroon(location=LOCATION, identifier=str(row.id),
+                        key=_root_key(row.id, row.key_salt), version=MACAROON_V2)
+    for predicate in issued:
+        macaroon.add_first_party_caveat(predicate)
+    token = settings.TOKEN_PREFIX + macaroon.serialize()
+    row.token_hash = hashlib.sha256(token.encode()).hexdigest()
+    with transaction.atomic():
+        row.save()
+        for project in sorted(projects, key=lambda p: p.normalized_name):
+            record(tags.PROJECT_TRUSTED_TOKEN_MINTED, info=info, project=project,
+                   additional={"token_id": str(row.id), "publisher": row.description,
+                               "expires": expires.isoformat(), "run": run})
+    return token, row
+
+
+def revoke_publisher_tokens(publisher_key: str, *, reason: str, info: RequestInfo | None = None,
+                            actor=None) -> list[str]:
+    """Revoke the live tokens minted for a publisher (``publisher_key`` is part of their
+    ``publisher_id``); returns their ids."""
+    revoked = []
+    for row in ApiToken.objects.filter(publisher_id__contains=publisher_key,
+                                       revoked__isnull=True):
+        revoke(row, reason=reason, info=info, actor=actor)
+        revoked.append(str(row.id))
+    return revoked
+
+
+def revoke_scoped_to(project, *, reason: str, info: RequestInfo | None = None,
+                     actor=None) -> list[ApiToken]:
+    """Revoke every live account token whose caveats name ``project`` (a project switched to
+    trusted-publishing-only mode); returns them. Account-wide tokens stay: the upload
+    endpoint refuses them for that project."""
+    revoked = []
+    # Scopes live inside the caveats (JSON text), which SQLite cannot search: filter here.
+    for row in (ApiToken.objects.select_related("user")
+                .filter(revoked__isnull=True, user__isnull=False).iterator(chunk_size=500)):
+        scope = row.project_scope
+        if scope is not None and project.normalized_name in scope:
+            revoke(row, reason=reason, info=info, actor=actor)
+            revoked.append(row)
+    return revoked

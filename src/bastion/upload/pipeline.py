@@ -24,6 +24,7 @@ from bastion.core.filenames import parse_filename
 from bastion.events.services import RequestInfo
 from bastion.packaging import services
 from bastion.packaging.models import Project
+from bastion.publishing.services import check_publisher_token, check_token_may_upload
 from bastion.tokens import http as token_http
 from bastion.tokens.services import (
     INVALID_CREDENTIALS,
@@ -46,7 +47,8 @@ class Accepted:
 def handle_upload(request) -> Accepted:
     """Run the upload in ``request``; raise ValidationError or TokenError to refuse it."""
     found = _check_credentials_present(request)
-    check_may_publish(found.row.user)
+    if found.row.user is not None:  # a trusted publisher's token has no account to ask
+        check_may_publish(found.row.user)
     ceiling = _body_ceiling(request)
     check_declared_length(request, ceiling)
     body = receive(request, ceiling)
@@ -123,8 +125,14 @@ def _store(request, form: UploadForm, content: ReceivedFile, identity: Identity,
             f"which is a{'n sdist' if dist.kind == 'sdist' else ' wheel'}."
         )
 
+    by_publisher = identity.token.is_trusted_publisher
     checked = services.check_upload(user, name=form.name, version=form.version,
-                                    filename=content.filename, kind=dist.kind, digests=digests)
+                                    filename=content.filename, kind=dist.kind, digests=digests,
+                                    by_publisher=by_publisher)
+    if by_publisher:
+        check_publisher_token(identity.token, checked.project)
+    else:
+        check_token_may_upload(checked.project)
     # Retries and re-runs send the same file again: answer 200 without opening the archive.
     if checked.existing is not None:
         return Accepted(content.filename, created=False)
@@ -145,12 +153,17 @@ def _store(request, form: UploadForm, content: ReceivedFile, identity: Identity,
         # The token was read before the body streamed in, which can take minutes.
         again = verify_again(found, permission="upload", project=form.name,
                              version=form.version, info=info)
-        check_may_publish(again.user)
+        # The mode, or the publishers, may have changed while the file streamed in.
+        if again.user is not None:
+            check_may_publish(again.user)
+            check_token_may_upload(services.find_project(form.name))
+        else:
+            check_publisher_token(again.token, services.find_project(form.name))
 
     result = services.add_file(
         user=user, verified=verified, content_path_on_disk=content.path, digests=digests,
         python_version=form.pyversion, info=info, token=identity.token, comment=form.comment,
-        still_allowed=token_still_valid,
+        still_allowed=token_still_valid, by_publisher=by_publisher,
     )
     return Accepted(content.filename, created=result.created)
 

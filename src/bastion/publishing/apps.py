@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class PublishingConfig(AppConfig):
+    name = "bastion.publishing"
+    label = "publishing"
+    verbose_name = "Trusted publishing"
