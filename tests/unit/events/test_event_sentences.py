@@ -124,7 +124,8 @@ def test_every_template_a_sentence_asks_for_is_in_the_catalog(monkeypatch):
                     {"reason": "revoked by itself"}, {"by_admin": True}, {"left": True},
                     {"left": True, "account_deleted": True}, {"target_user": "al"},
                     {"to": 1536}, {"publisher": "gh: acme/w release.yml"},
-                    {"from_pending": True}, {"enabled": True}, {"reason": "expired"}, *({"method": m} for m in (
+                    {"from_pending": True}, {"enabled": True}, {"reason": "expired"},
+                    {"scheduled": True}, {"failure": "answered 404."}, *({"method": m} for m in (
                         "password", "registration", "passkey", "password+totp",
                         "password+webauthn", "password+recovery", "webauthn", "other"))]
     # Each detail present, each one missing, and the alternatives over both.
