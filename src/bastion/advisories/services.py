@@ -208,8 +208,11 @@ def _stored_record(data: dict, parsed: osv.Record) -> dict:
     for key, value in (("published", parsed.published), ("withdrawn", parsed.withdrawn)):
         if value is not None:
             data[key] = osv.format_time(value)
-    if len(json.dumps(data, separators=(",", ":"))) > osv.MAX_RECORD_BYTES:
+    text = json.dumps(data, separators=(",", ":"))
+    if len(text) > osv.MAX_RECORD_BYTES:
         raise ValidationError(f"larger than {osv.MAX_RECORD_BYTES} bytes.")
+    if "\\u0000" in text:  # PostgreSQL's jsonb cannot hold it
+        raise ValidationError("contains a NUL character.")
     return data
 
 

@@ -138,17 +138,19 @@ def test_osv_zip_and_its_url_are_imported(tmp_path, own_ids, unique):
 
 
 def test_bad_records_are_counted_and_named_and_change_nothing(tmp_path, own_ids, unique):
-    good, bad = own_ids(2)
+    good, bad, nul = own_ids(3)
     write_record(tmp_path, osv_record(good, f"b-{unique}"))
+    write_record(tmp_path, osv_record(nul, f"b-{unique}", database_specific={"x": "a\x00b"}))
     write_record(tmp_path, {"id": bad, "modified": "not a time"})
     (tmp_path / "broken.json").write_text("{")
     (tmp_path / "huge.json").write_bytes(b" " * (1024 * 1024 + 1))
     (tmp_path / "bomb.yaml").write_text("id: &a X\nmodified: *a\n")
     run = services.import_records(str(tmp_path), info=CLI)
-    assert (run.added, run.invalid) == (1, 4)
+    assert (run.added, run.invalid) == (1, 5)
     joined = "\n".join(run.errors)
     assert "not an RFC 3339 time" in joined and "not valid JSON" in joined
     assert "larger than" in joined and "aliases are not accepted" in joined
+    assert f"{nul}.json: contains a NUL character." in joined
     assert not Advisory.objects.filter(osv_id=bad).exists()
 
 
