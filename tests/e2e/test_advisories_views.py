@@ -138,3 +138,38 @@ def test_an_upload_of_a_release_a_malicious_record_names_is_quarantined_at_once(
         assert requests.get(f"{server.url}/simple/{name}/", timeout=10).status_code == 404
     finally:
         forget([osv_id])
+
+
+def test_the_severity_rule_is_set_from_the_command_line_and_the_console(server, unique):
+    from bastion.proxy.models import View
+
+    from .manage_support import Client, make_user, text_of
+    from .test_admin_commands import bastion
+
+    view = f"sev{unique}"[:40]
+    added = bastion("admin", "view", "add", view, "--hide-vulnerable", "high")
+    assert added.returncode == 0, added.stderr
+    try:
+        assert View.objects.get(name=view).policy["hide_vulnerable"] == "high"
+        shown = bastion("admin", "view", "show", view)
+        assert '"hide_vulnerable": "high"' in shown.stdout
+        bad = bastion("admin", "view", "set", view, "--hide-vulnerable", "severe")
+        assert bad.returncode == 2 and "invalid choice" in bad.stderr
+        admin = Client(server, make_user("vadm", admin=True))
+        page = text_of(admin.get(f"/admin/views/{view}/").text)
+        assert "Hide releases with known vulnerabilities" in page
+        # Saving the form keeps what it shows, and changes what is chosen.
+        saved = admin.post(f"/admin/views/{view}/policy/", {"min_age": "", "hide_vulnerable":
+                                                            "critical",
+                                                            "license_unknown": "allow"})
+        assert saved.status_code == 302
+        assert View.objects.get(name=view).policy["hide_vulnerable"] == "critical"
+        refused = admin.post(f"/admin/views/{view}/policy/", {"hide_vulnerable": "severe"})
+        assert refused.status_code == 400
+        assert "'hide_vulnerable' must be one of low, moderate, high, critical" in text_of(
+            refused.text)
+        cleared = bastion("admin", "view", "set", view, "--hide-vulnerable", "none")
+        assert cleared.returncode == 0
+        assert View.objects.get(name=view).policy.get("hide_vulnerable") is None
+    finally:
+        views_policy.remove_view(view)
