@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from packaging.utils import canonicalize_name
 
@@ -32,6 +32,11 @@ class Known:
     withdrawn: object  # datetime or None
     published: object
     entry: osv.Affected
+    also_fixed_in: tuple[str, ...] = ()  # from records merged into this one (``distinct``)
+
+    @property
+    def fixed_in(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((*self.entry.fixed_in, *self.also_fixed_in)))
 
     @property
     def malicious(self) -> bool:
@@ -75,16 +80,55 @@ def affecting(name: str, version: str, *, at_revision: int | None = None) -> lis
             if k.withdrawn is None and k.affects(version)]
 
 
+def _preference(k: Known) -> tuple:
+    # PyPI's own database first, then GitHub's, then the rest (as PyPI and pip-audit show them).
+    prefix = k.osv_id.split("-", 1)[0].upper()
+    return ({"PYSEC": 0, "GHSA": 1}.get(prefix, 2), k.osv_id)
+
+
+def distinct(known: list[Known]) -> list[Known]:
+    """One entry per vulnerability: records that name each other through ``aliases`` (a
+    PYSEC and a GHSA record of one CVE) are one, shown under the preferred id with every other
+    id as an alias, and ``fixed_in`` of them all."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for k in known:
+        for alias in k.aliases:
+            parent[find(alias)] = find(k.osv_id)
+    groups: dict[str, list[Known]] = {}
+    for k in known:
+        groups.setdefault(find(k.osv_id), []).append(k)
+    result = []
+    for members in groups.values():
+        members.sort(key=_preference)
+        first = members[0]
+        if len(members) > 1:
+            ids = dict.fromkeys([a for m in members for a in (m.osv_id, *m.aliases)])
+            ids.pop(first.osv_id, None)
+            summary = first.summary or next((m.summary for m in members if m.summary), "")
+            first = replace(first, aliases=tuple(ids), summary=summary, also_fixed_in=tuple(
+                v for m in members[1:] for v in m.entry.fixed_in))
+        result.append(first)
+    order = {k.osv_id: i for i, k in enumerate(known)}
+    return sorted(result, key=lambda k: order[k.osv_id])
+
+
 def pypi_vulnerabilities(name: str, version: str, *, at_revision: int | None = None) -> list[dict]:
     """``vulnerabilities[]`` of PyPI's JSON API for one release (standards §5): the records
     that affect it; withdrawn ones are left out (PyPI unlinks them)."""
     result = []
-    for k in affecting(name, version, at_revision=at_revision):
+    for k in distinct(affecting(name, version, at_revision=at_revision)):
         result.append({
             "aliases": list(k.aliases),
             "details": k.details,
             # pip-audit parses each as a PEP 440 version and fails on one it cannot parse.
-            "fixed_in": [v for v in k.entry.fixed_in if osv.is_version(v)],
+            "fixed_in": [v for v in k.fixed_in if osv.is_version(v)],
             "id": k.osv_id,
             "link": f"https://osv.dev/vulnerability/{k.osv_id}",
             "source": "osv",

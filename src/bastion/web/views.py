@@ -169,8 +169,8 @@ def project_detail(request, name: str, version: str | None = None):
         # What each view hides of it, and why: for signed-in users, as on the console.
         "view_holds": (gate.hidden_in_views(project.pk, project.normalized_name)
                        if request.user.is_authenticated else []),
-        "advisories": (advisories.affecting(project.normalized_name, release.version,
-                                            at_revision=known) if release else []),
+        "advisories": (advisories.distinct(advisories.affecting(
+            project.normalized_name, release.version, at_revision=known)) if release else []),
         "vulnerable_versions": {r.version for r in page.releases if advisories.affecting(
             project.normalized_name, r.version, at_revision=known)},
         # For its members: requirements that keep installs on a vulnerable dependency.

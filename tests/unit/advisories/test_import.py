@@ -175,3 +175,21 @@ def test_refresh_needs_the_url_setting():
     with override_settings(ADVISORIES_URL=""):
         with pytest.raises(ValidationError, match="BASTION_ADVISORIES_URL is not set"):
             services.refresh(info=CLI)
+
+
+def test_records_of_one_vulnerability_are_shown_once_under_the_pypa_id(tmp_path, unique):
+    project = f"dup-{unique}"
+    pysec, ghsa = f"PYSEC-{unique}", f"GHSA-{unique}"
+    write_record(tmp_path, osv_record(pysec, project, fixed="2.0", aliases=[ghsa, "CVE-1"]))
+    write_record(tmp_path, osv_record(ghsa, project, fixed="2.1", aliases=["CVE-1"],
+                                      summary="From GitHub"))
+    try:
+        services.import_records(str(tmp_path), info=CLI)
+        (entry,) = queries.pypi_vulnerabilities(project, "1.0")
+        assert entry["id"] == pysec
+        assert entry["aliases"] == [ghsa, "CVE-1"]
+        assert entry["fixed_in"] == ["2.0", "2.1"]
+        # The OSV API answers with both records, as OSV does.
+        assert {a.osv_id for a in queries.osv_records(project, "1.0")} == {pysec, ghsa}
+    finally:
+        forget([pysec, ghsa])
