@@ -193,3 +193,20 @@ def test_records_of_one_vulnerability_are_shown_once_under_the_pypa_id(tmp_path,
         assert {a.osv_id for a in queries.osv_records(project, "1.0")} == {pysec, ghsa}
     finally:
         forget([pysec, ghsa])
+
+
+def test_a_real_osv_zip_record_is_imported_and_its_upstream_releases_judged(tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in (FIXTURES / "osv-zip").glob("*.json"):
+            archive.writestr(path.name, path.read_bytes())
+    (tmp_path / "all.zip").write_bytes(buffer.getvalue())
+    try:
+        run = services.import_records(str(tmp_path / "all.zip"), info=CLI)
+        assert (run.added, run.invalid) == (1, 0)
+        (known,) = queries.affecting("3web", "1.0.0")
+        assert known.osv_id == "MAL-2024-9933" and known.malicious
+        assert Advisory.objects.get(osv_id="MAL-2024-9933").record["credits"][0]["name"] \
+            == "Kamil Mańkowski (kam193)"
+    finally:
+        forget(["MAL-2024-9933"])

@@ -245,3 +245,14 @@ def test_a_requirement_is_flagged_when_it_allows_only_vulnerable_versions(specif
 
     (entry,) = osv.parse(real("requests", "PYSEC-2023-74")).affected
     assert osv.requirement_keeps_vulnerable(SpecifierSet(specifier), entry) == flagged
+
+
+def test_a_real_malicious_package_record():
+    import json
+
+    data = json.loads((FIXTURES.parent / "osv-zip" / "MAL-2024-9933.json").read_text())
+    r = osv.parse(data)
+    assert r.malicious and r.names() == ("3web",) and r.severity is None
+    # Its nanosecond import times sit in database_specific, which is kept as it is.
+    assert r.modified == datetime(2025, 12, 11, 9, 27, 52, tzinfo=timezone.utc)
+    assert osv.affects(r, "3web", "1.0.0") and not osv.affects(r, "3web", "1.0.1")
