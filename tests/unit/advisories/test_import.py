@@ -198,7 +198,7 @@ def test_records_of_one_vulnerability_are_shown_once_under_the_pypa_id(tmp_path,
 def test_a_real_osv_zip_record_is_imported_and_its_upstream_releases_judged(tmp_path):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        for path in (FIXTURES / "osv-zip").glob("*.json"):
+        for path in (FIXTURES.parent / "osv-zip").glob("*.json"):
             archive.writestr(path.name, path.read_bytes())
     (tmp_path / "all.zip").write_bytes(buffer.getvalue())
     try:

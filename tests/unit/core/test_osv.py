@@ -250,7 +250,7 @@ def test_a_requirement_is_flagged_when_it_allows_only_vulnerable_versions(specif
 def test_a_real_malicious_package_record():
     import json
 
-    data = json.loads((FIXTURES.parent / "osv-zip" / "MAL-2024-9933.json").read_text())
+    data = json.loads((FIXTURES.parents[1] / "osv-zip" / "MAL-2024-9933.json").read_text())
     r = osv.parse(data)
     assert r.malicious and r.names() == ("3web",) and r.severity is None
     # Its nanosecond import times sit in database_specific, which is kept as it is.
