@@ -216,21 +216,19 @@ def _stored_record(data: dict, parsed: osv.Record) -> dict:
     return data
 
 
-def _write(parsed: osv.Record, data: dict, existing: Advisory | None, now) -> Advisory:
+def _write(parsed: osv.Record, data: dict) -> None:
+    now = timezone.now()
     fields = dict(modified=parsed.modified, published=parsed.published,
                   withdrawn=parsed.withdrawn, summary=parsed.summary, details=parsed.details,
                   aliases=list(parsed.aliases), severity=parsed.severity or "", record=data,
                   imported=now)
-    if existing is None:
-        advisory = Advisory.objects.create(osv_id=parsed.id, **fields)
-    else:
-        Advisory.objects.filter(pk=existing.pk).update(**fields)
-        advisory = existing
-        AffectedPackage.objects.filter(advisory=advisory).delete()
+    # update_or_create: a second import running at the same time (the scheduled refresh and
+    # an administrator's) writes the same row instead of failing on the unique id.
+    advisory, _ = Advisory.objects.update_or_create(osv_id=parsed.id, defaults=fields)
+    AffectedPackage.objects.filter(advisory=advisory).delete()
     AffectedPackage.objects.bulk_create(
         AffectedPackage(advisory=advisory, normalized_name=entry.name, **osv.entry_json(entry))
         for entry in parsed.affected)
-    return advisory
 
 
 def _bump_revision() -> None:
@@ -240,14 +238,12 @@ def _bump_revision() -> None:
 
 def _apply(batch: list[tuple[str, dict, osv.Record]], counts: Counts) -> None:
     ids = [parsed.id for _, _, parsed in batch]
-    held = {a.osv_id: a for a in Advisory.objects.filter(osv_id__in=ids)
-            .only("id", "osv_id", "modified", "withdrawn")}
-    now = timezone.now()
     changed = False
     with transaction.atomic():
+        held = dict(Advisory.objects.filter(osv_id__in=ids).values_list("osv_id", "modified"))
         for where, data, parsed in batch:
             existing = held.get(parsed.id)
-            if existing is not None and existing.modified == parsed.modified:
+            if existing is not None and existing == parsed.modified:
                 counts.unchanged += 1
                 continue
             try:
@@ -255,8 +251,8 @@ def _apply(batch: list[tuple[str, dict, osv.Record]], counts: Counts) -> None:
             except ValidationError as exc:
                 counts.refuse(where, exc.message)
                 continue
-            _write(parsed, data, existing, now)
-            held[parsed.id] = existing or Advisory(osv_id=parsed.id, modified=parsed.modified)
+            _write(parsed, data)
+            held[parsed.id] = parsed.modified
             changed = True
             if existing is None:
                 counts.added += 1
