@@ -517,6 +517,122 @@ def cmd_grants(args) -> int:
     return 0
 
 
+# --- malware reports and trusted observers (packaging.reports) ---------------------------------
+
+def cmd_observers(args) -> int:
+    _setup_django()
+    from .accounts import grants
+
+    for row in grants.holders(grants.OBSERVE):
+        by = row.granted_by.username if row.granted_by else "-"
+        print(f"{row.user.username} by={by} since={row.created.isoformat(timespec='minutes')}")
+    return 0
+
+
+def _report_line(report) -> str:
+    what = f"{report.project_name} {report.version}".strip()
+    flags = " trusted" if report.trusted else ""
+    return (f"#{report.pk} {report.status} {what} {report.kind} by={report.reporter_name}{flags} "
+            f"via={report.via} {report.created.isoformat(timespec='minutes')}")
+
+
+def cmd_reports_list(args) -> int:
+    _setup_django()
+    from .packaging import reports
+
+    rows = reports.reports_of(None if args.all else "open")
+    for report in rows[: args.limit]:
+        print(_report_line(report))
+    return 0
+
+
+def cmd_reports_show(args) -> int:
+    _setup_django()
+    from .packaging import reports
+
+    report = reports.find_report(args.report)
+    if report is None:
+        return _fail(f"There is no report #{args.report}.")
+    print(_report_line(report))
+    project = report.project
+    if project is not None:
+        print(f"project: {project.name} status={project.status} "
+              f"created={project.created.isoformat(timespec='minutes')}")
+    if report.url:
+        print(f"url: {report.url}")
+    if report.decided_at:
+        by = report.decided_by.username if report.decided_by else "an administrator"
+        print(f"decided: {report.decided_at.isoformat(timespec='minutes')} by {by}"
+              + (f": {report.note}" if report.note else ""))
+    print("evidence:")
+    for line in report.evidence.splitlines() or [""]:
+        print(f"  {line}")
+    return 0
+
+
+def _reports_clear(args, info) -> str:
+    from .packaging import reports
+
+    done = reports.clear(args.report, note=args.note or "", info=info)
+    lifted = "; its quarantine was lifted" if done.lifted else ""
+    return f"cleared {len(done.reports)} report(s) on {done.project}{lifted}"
+
+
+def _reports_quarantine(args, info) -> str:
+    from .packaging import reports
+
+    done = reports.quarantine(args.report, note=args.note or "", info=info)
+    return (f"quarantined {done.project}: hidden from all but its members until its "
+            f"{len(done.reports)} open report(s) are cleared or it is removed")
+
+
+def _reports_remove(args, info) -> str:
+    from .packaging import reports
+
+    done = reports.remove(args.report, confirm=args.confirm, note=args.note or "", info=info)
+    return (f"removed {done.project}: its name stays reserved for nobody; {done.blocked} file "
+            "hash(es) are refused from now on, under any name and through the proxy")
+
+
+def _add_report_commands(admin) -> None:
+    observer = admin.add_parser("observer", help="trusted observers: their malware reports "
+                                                 "can quarantine at once; they may use the "
+                                                 "observations API").add_subparsers(
+        dest="observer_command", required=True)
+    for name, give, done, text in (
+        ("grant", True, "{user} is now a trusted observer", "make a user a trusted observer"),
+        ("revoke", False, "{user} is no longer a trusted observer", "end a user's observer role"),
+    ):
+        p = observer.add_parser(name, help=text)
+        p.add_argument("user")
+        p.set_defaults(func=_account_command(_grant("observe", give), done))
+    p = observer.add_parser("list", help="list trusted observers")
+    p.set_defaults(func=cmd_observers)
+
+    queue = admin.add_parser("reports", help="the malware report queue").add_subparsers(
+        dest="reports_command", required=True)
+    p = queue.add_parser("list", help="open reports, oldest first (--all: every report)")
+    p.add_argument("--all", action="store_true", help="decided reports too, newest first")
+    p.add_argument("--limit", type=int, default=200)
+    p.set_defaults(func=cmd_reports_list)
+    p = queue.add_parser("show", help="one report with its evidence")
+    p.add_argument("report", help="its number")
+    p.set_defaults(func=cmd_reports_show)
+    for name, action, text in (
+        ("clear", _reports_clear, "the project's open reports were wrong: close them and lift "
+                                  "its quarantine"),
+        ("quarantine", _reports_quarantine, "quarantine the reported project while you review"),
+        ("remove", _reports_remove, "delete the reported project for good, keep its name "
+                                    "reserved and block its files' sha256"),
+    ):
+        p = queue.add_parser(name, help=text)
+        p.add_argument("report", help="its number")
+        p.add_argument("--note", help="why (in the security log)")
+        if name == "remove":
+            p.add_argument("--confirm", required=True, help="the project's name, typed")
+        p.set_defaults(func=_moderation_command(action))
+
+
 # --- moderation: accounts, projects, tokens ---------------------------------------------------
 
 def _moderation_command(action):
@@ -1062,6 +1178,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="finished and cancelled ones too")
     p.add_argument("--user", help="every recovery of this account")
     p.set_defaults(func=cmd_recoveries)
+
+    _add_report_commands(admin)
 
     p = admin.add_parser("grants", help="list index-wide grants (read access, project creation)")
     p.add_argument("permission", nargs="?", choices=["read", "create"])

@@ -240,6 +240,13 @@ TOKEN_PREFIX = "bastion-"
 # page lists members idle (no login and no upload) for longer than INACTIVE_MEMBER_DAYS.
 INVITATION_EXPIRY_HOURS = option("invitation_expiry_hours", 72, cast=int)
 INACTIVE_MEMBER_DAYS = option("inactive_member_days", 365, cast=int)
+# Malware reports (packaging.reports): how many one account may file an hour; the rules that
+# quarantine a reported project at once (0 turns a rule off): a trusted observer's report on
+# a project younger than AUTOQUARANTINE_OBSERVER_HOURS, or reports by at least
+# AUTOQUARANTINE_REPORTERS distinct accounts of which one is a trusted observer.
+REPORTS_PER_HOUR = option("reports_per_hour", 10, cast=int)
+AUTOQUARANTINE_OBSERVER_HOURS = option("autoquarantine_observer_hours", 24, cast=int)
+AUTOQUARANTINE_REPORTERS = option("autoquarantine_reporters", 2, cast=int)
 # Keys that sign token leak reports (GitHub secret scanning format): a path to a JSON
 # file, or the JSON itself (GitHub's listing or {"key id": "PEM"}). Empty = reports refused.
 DISCLOSURE_PUBLIC_KEYS = option("disclosure_public_keys", "")

@@ -4,7 +4,8 @@ from django.urls import include, path
 
 from bastion.console import views as console_views
 from bastion.events import views as event_views
-from bastion.upload import views as upload_views
+from bastion.packaging import report_views
+from bastion.upload import observations, views as upload_views
 from bastion.web.admin_site import admin_only_json
 
 # Pages in the site's style, plain lines on the API routes (bastion.web.errors says why).
@@ -23,6 +24,8 @@ urlpatterns = [
     path("legacy/", include("bastion.upload.urls")),
     # Served directly: twine and poetry treat any redirect of a POST as fatal.
     path("legacy", upload_views.upload),
+    path("danger-api/projects/<str:name>/observations", observations.observations,
+         name="observations"),
     path("_/oidc/", include("bastion.publishing.urls")),
     path("_/", include("bastion.tokens.urls")),
     path("account/", include("bastion.accounts.urls")),
@@ -35,5 +38,8 @@ urlpatterns = [
     # Django's read-only model admin, for debugging only (BASTION_DEBUG_ADMIN).
     *([path("admin/models/", admin.site.urls)] if settings.DEBUG_ADMIN else []),
     path("admin/", include("bastion.console.urls")),
+    # Before the web pages, whose project/<name>/<version>/ would take it ("report" is no
+    # PEP 440 version, so no release page is hidden by it).
+    path("project/<str:name>/report/", report_views.report, name="project-report"),
     path("", include("bastion.web.urls")),
 ]

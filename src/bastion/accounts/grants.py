@@ -20,29 +20,37 @@ from .models import AccessGrant, Permission
 
 READ = Permission.READ
 CREATE_PROJECTS = Permission.CREATE_PROJECTS
+OBSERVE = Permission.OBSERVE
 
 _TAGS = {
     READ: (tags.ACCOUNT_READ_GRANT_ADD, tags.ACCOUNT_READ_GRANT_REMOVE),
     CREATE_PROJECTS: (tags.ACCOUNT_CREATE_GRANT_ADD, tags.ACCOUNT_CREATE_GRANT_REMOVE),
+    OBSERVE: (tags.ACCOUNT_OBSERVER_GRANT_ADD, tags.ACCOUNT_OBSERVER_GRANT_REMOVE),
 }
 # Whole sentences, here and below, so that each language can word them its own way.
 _GRANTED = {
     READ: gettext_lazy("Your account may now read every project of this index."),
     CREATE_PROJECTS: gettext_lazy("Your account may now create new projects on this index."),
+    OBSERVE: gettext_lazy("Your account is now a trusted observer of this index: your malware "
+                          "reports can quarantine a project at once, and you may report "
+                          "through the observations API."),
 }
 _WITHDRAWN = {
     READ: gettext_lazy("Your account may no longer read every project of this index."),
     CREATE_PROJECTS: gettext_lazy("Your account may no longer create new projects on this "
                                   "index."),
+    OBSERVE: gettext_lazy("Your account is no longer a trusted observer of this index."),
 }
 _ALREADY = {
     READ: gettext_lazy("'{user}' may already read every project of this index."),
     CREATE_PROJECTS: gettext_lazy("'{user}' may already create new projects on this index."),
+    OBSERVE: gettext_lazy("'{user}' is already a trusted observer."),
 }
 _NOT_HELD = {
     READ: gettext_lazy("'{user}' has no permission to read every project of this index."),
     CREATE_PROJECTS: gettext_lazy("'{user}' has no permission to create new projects on this "
                                   "index."),
+    OBSERVE: gettext_lazy("'{user}' is not a trusted observer."),
 }
 
 

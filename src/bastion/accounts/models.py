@@ -143,6 +143,9 @@ class Permission(models.TextChoices):
     READ = "read"
     # Register new project names when BASTION_PROJECT_CREATORS=listed.
     CREATE_PROJECTS = "create_projects"
+    # A trusted observer: their malware reports count for the auto-quarantine rules, and they
+    # may report through the observations API (packaging.reports).
+    OBSERVE = "observe"
 
 
 class AccessGrant(models.Model):

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_safe
 from bastion.accounts import notifications, signup
 from bastion.accounts.models import User
 from bastion.events.services import chain_state
+from bastion.packaging import reports
 from bastion.packaging.models import File, Project
 from bastion.proxy import holds
 
@@ -76,6 +77,7 @@ def index(request):
             "users": User.objects.filter(is_active=True).count(),
             "pending": len(signup.pending_accounts()),
             "held": holds.pending_count(),
+            "reports": reports.open_reports().count(),
             "projects": Project.objects.count(),
             "files": File.objects.count(),
         },

@@ -25,7 +25,7 @@ from bastion.core.errors import ValidationError
 from bastion.core.sizes import parse_size
 from bastion.core.text import one_line
 from bastion.events.services import RequestInfo
-from bastion.packaging import admin_queries, moderation, name_rules
+from bastion.packaging import admin_queries, moderation, name_rules, reports
 from bastion.packaging.models import Project, ProjectStatus
 from bastion.core.sizes import format_size
 from bastion.packaging.services import find_project
@@ -91,6 +91,7 @@ def _render_project(request, project: Project, *, error: str = "", status: int =
         "upload_limit": format_size(detail.upload_limit),
         "total_size_limit": format_size(detail.total_size_limit),
         "total_size": format_size(project.total_size),
+        "open_reports": reports.open_reports().filter(project=project).count(),
     }, status=status)
 
 

@@ -14,6 +14,7 @@ urlpatterns = [
     path("cache/", include("bastion.console.cache")),
     path("views/", include("bastion.console.views")),
     path("held/", include("bastion.console.held")),
+    path("reports/", include("bastion.console.reports")),
     path("upstreams/", include("bastion.console.upstreams")),
     path("advisories/", include("bastion.console.advisories")),
     path("issuers/", include("bastion.console.issuers")),

@@ -486,6 +486,11 @@ _CREATE_GRANT = (gettext_noop("{who} let {user} create projects"),
                  gettext_noop("{who} withdrew the right of {user} to create projects"))
 
 
+_OBSERVER_GRANT = (gettext_noop("{who} made {user} a trusted observer"),
+                   gettext_noop("{who} made {user} a trusted observer ({source})"),
+                   gettext_noop("{who} withdrew the trusted observer role of {user}"))
+
+
 def _grant(templates: tuple[str, str, str], give: bool):
     given, given_how, withdrawn = templates
 
@@ -673,6 +678,59 @@ def _reserve(e, say):
         return say(gettext_noop("{who} reserved the project name {name} for nobody: {reason}"),
                    reason=reason, **values)
     return say(gettext_noop("{who} reserved the project name {name} for nobody"), **values)
+
+
+_REPORT_KINDS = {"is_malware": gettext_noop("malware"), "is_spam": gettext_noop("spam"),
+                 "is_dependency_confusion": gettext_noop("dependency confusion"),
+                 "something_else": gettext_noop("something else")}
+
+
+def _report_add(e, say):
+    kind = e.text("kind")
+    values = {"who": _who(e, say), "project": _project_or_the(e, say),
+              "kind": say(_REPORT_KINDS[kind]) if kind in _REPORT_KINDS else kind}
+    if e.get("version"):
+        return say(gettext_noop("{who} reported version {version} of {project}: {kind}"),
+                   version=e.text("version"), **values)
+    return say(gettext_noop("{who} reported {project}: {kind}"), **values)
+
+
+def _auto_quarantine(e, say):
+    project = _project_or_the(e, say)
+    if e.text("rule") == "observer-new-project":
+        return say(gettext_noop("{project} was quarantined at once: a trusted observer reported "
+                                "it within {hours} hours of its creation"),
+                   project=project, hours=e.text("hours"))
+    return say.n(ngettext_lazy(
+        "{project} was quarantined at once: {count} independent reporter, a trusted observer "
+        "among them, reported it",
+        "{project} was quarantined at once: {count} independent reporters, a trusted observer "
+        "among them, reported it"), _count(e.get("reporters")), project=project)
+
+
+def _report_clear(e, say):
+    values = {"who": _who(e, say), "project": _project_or_the(e, say)}
+    if e.get("lifted"):
+        return say.n(ngettext_lazy(
+            "{who} cleared {count} report on {project} and lifted its quarantine",
+            "{who} cleared {count} reports on {project} and lifted its quarantine"),
+            _count(e.get("reports")), **values)
+    return say.n(ngettext_lazy("{who} cleared {count} report on {project}",
+                               "{who} cleared {count} reports on {project}"),
+                 _count(e.get("reports")), **values)
+
+
+def _report_quarantine(e, say):
+    return say.n(ngettext_lazy("{who} quarantined {project} on {count} report",
+                               "{who} quarantined {project} on {count} reports"),
+                 _count(e.get("reports")), who=_who(e, say), project=_project_or_the(e, say))
+
+
+def _report_remove(e, say):
+    return say.n(ngettext_lazy(
+        "{who} removed {name} as malicious; the hash of its {count} file is blocked",
+        "{who} removed {name} as malicious; the hashes of its {count} files are blocked"),
+        _count(e.get("blocked")), who=_who(e, say), name=e.text("name") or e.project)
 
 
 def _hash_mismatch(e, say):
@@ -901,6 +959,8 @@ DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
     "account:read_grant:remove": _grant(_READ_GRANT, False),
     "account:create_grant:add": _grant(_CREATE_GRANT, True),
     "account:create_grant:remove": _grant(_CREATE_GRANT, False),
+    "account:observer_grant:add": _grant(_OBSERVER_GRANT, True),
+    "account:observer_grant:remove": _grant(_OBSERVER_GRANT, False),
     "project:create": lambda e, say: say(gettext_noop("{who} created the project {name}"),
                                          who=_who(e, say), name=e.text("name") or e.project),
     "project:role:add": _role_added,
@@ -941,6 +1001,11 @@ DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
         gettext_noop("{who} let {user} register the reserved name {name}"), who=_who(e, say),
         user=e.text("for_user") or _about(e, say), name=e.text("name")),
     "proxy:file:hash_mismatch": _hash_mismatch,
+    "project:report:add": _report_add,
+    "project:report:auto_quarantine": _auto_quarantine,
+    "admin:report:clear": _report_clear,
+    "admin:report:quarantine": _report_quarantine,
+    "admin:report:remove": _report_remove,
     "admin:cache:prune": _cache_prune,
     "admin:view:add": _who_and(gettext_noop("{who} added the view {view}"), view="view"),
     "admin:view:change": _view_change,

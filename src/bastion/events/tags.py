@@ -39,6 +39,9 @@ ACCOUNT_READ_GRANT_ADD = "account:read_grant:add"
 ACCOUNT_READ_GRANT_REMOVE = "account:read_grant:remove"
 ACCOUNT_CREATE_GRANT_ADD = "account:create_grant:add"
 ACCOUNT_CREATE_GRANT_REMOVE = "account:create_grant:remove"
+# Trusted observers (malware reports, issue 14): an administrator made the account one, or not.
+ACCOUNT_OBSERVER_GRANT_ADD = "account:observer_grant:add"
+ACCOUNT_OBSERVER_GRANT_REMOVE = "account:observer_grant:remove"
 # Account recovery after every factor was lost (accounts.account_recovery): an administrator
 # requests it with an identity note, another approves, one completes it (the factors go, a
 # link is mailed), the user sets a password with the link; or it is cancelled.
@@ -108,6 +111,14 @@ ADMIN_UPSTREAM_REMOVE = "admin:upstream:remove"
 # a local project quarantined because a malicious-package record (MAL-) names it.
 ADMIN_ADVISORIES_IMPORT = "admin:advisories:import"
 
+# Malware reports (packaging.reports): a user or trusted observer reported a project (or one
+# release); a rule quarantined it at once; an administrator cleared its reports (lifting a
+# quarantine), quarantined it, or removed it (its files' sha256 blocked for good).
+PROJECT_REPORT_ADD = "project:report:add"
+PROJECT_REPORT_AUTO_QUARANTINE = "project:report:auto_quarantine"
+ADMIN_REPORT_CLEAR = "admin:report:clear"
+ADMIN_REPORT_QUARANTINE = "admin:report:quarantine"
+ADMIN_REPORT_REMOVE = "admin:report:remove"
 # Trusted publishing (issue 13): an Owner added or removed a publisher (a CI workflow that may
 # publish the project), a user registered or withdrew a pending one (for a name not yet
 # taken); a publisher's first run pinned the ids it was given only names for; a CI run

@@ -25,7 +25,7 @@ from bastion.storage import get_store
 
 from . import notifications
 from .models import File, Project, ProjectStatus, Release, ReservedProjectName, Role, RoleName
-from .roles import member_removed, require_owner
+from .roles import member_removed, require_not_quarantined, require_owner
 from .services import project_changed, set_project_status
 
 
@@ -66,8 +66,9 @@ def delete_file(file: File, actor, *, confirm: str, info: RequestInfo | None = N
             f"Confirmation did not match: type the filename '{file.filename}' to delete it."
         )
     with transaction.atomic():
-        _lock(project)
+        project = _lock(project)
         require_owner(actor, project, "delete files")
+        require_not_quarantined(actor, project, "delete files")
         file = File.objects.filter(pk=file.pk).first()
         if file is None:
             raise ValidationError(_("This file was already deleted."))
@@ -95,8 +96,9 @@ def delete_release(release: Release, actor, *, confirm: str,
             f"Confirmation did not match: type the version '{release.version}' to delete it."
         )
     with transaction.atomic():
-        _lock(project)
+        project = _lock(project)
         require_owner(actor, project, "delete releases")
+        require_not_quarantined(actor, project, "delete releases")
         files = list(File.objects.filter(release_id=release.pk))
         if not Release.objects.filter(pk=release.pk).exists():
             raise ValidationError(_("This release was already deleted."))
@@ -127,13 +129,17 @@ def delete_project(project: Project, actor, *, confirm: str,
     with transaction.atomic():
         project = _lock(project)
         require_owner(actor, project, "delete the project")
+        require_not_quarantined(actor, project, "delete the project")
         delete_locked_project(project, actor, info=info)
 
 
-def delete_locked_project(project: Project, actor, *, info: RequestInfo | None) -> None:
+def delete_locked_project(project: Project, actor, *, info: RequestInfo | None,
+                          as_malicious: bool = False) -> None:
     """Delete ``project``, locked by the caller, who checked the confirmation and the rights.
 
-    ``actor`` None is an administrator on the command line.
+    ``actor`` None is an administrator on the command line. ``as_malicious``: removed after
+    malware reports (``reports.remove``): the name stays reserved for nobody, not even its
+    Owners, who published what was reported.
     """
     who = actor.username if actor is not None else gettext_lazy("An administrator")
     files = list(File.objects.filter(release__project=project))
@@ -148,7 +154,11 @@ def delete_locked_project(project: Project, actor, *, info: RequestInfo | None) 
                                   info=info)
     notifications.notify_owners(
         project, gettext_lazy("project deleted"),
-        format_lazy(gettext_lazy("{user} deleted the project {project} with {count} file(s). "
+        format_lazy(gettext_lazy("{user} removed the project {project} with {count} file(s) "
+                                 "after malware reports. Its name stays reserved, and the "
+                                 "contents of its files are refused from now on, under any "
+                                 "name.") if as_malicious else
+                    gettext_lazy("{user} deleted the project {project} with {count} file(s). "
                                  "Its name stays reserved for its former Owners; its filenames "
                                  "can never be used again."),
                     user=who, project=project.name, count=len(files)),
@@ -160,8 +170,9 @@ def delete_locked_project(project: Project, actor, *, info: RequestInfo | None) 
     reservation, _ = ReservedProjectName.objects.update_or_create(
         normalized_name=project.normalized_name,
         defaults={"ultranormalized_name": project.ultranormalized_name, "name": project.name,
-                  "former_project_id": project.pk, "deleted": timezone.now()})
-    reservation.former_owners.set(owners)
+                  "former_project_id": project.pk, "deleted": timezone.now(),
+                  **({"reason": "removed as malicious"} if as_malicious else {})})
+    reservation.former_owners.set([] if as_malicious else owners)
     project.delete()
     next_serial()
     _delete_stored_after_commit(paths)

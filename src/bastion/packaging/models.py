@@ -274,3 +274,67 @@ class UploadNotice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.filename} (not yet mailed)"
+
+
+class ReportStatus(models.TextChoices):
+    OPEN = "open"
+    CLEARED = "cleared"
+    ACTIONED = "actioned"
+
+
+class MalwareReport(models.Model):
+    """A report that a project, or one of its releases, is malicious (``packaging.reports``).
+
+    Filed by a signed-in user from the project page or by a trusted observer through the
+    observations API. It outlives the project it names (an administrator's removal keeps it
+    as the record of why), so the names are copied.
+    """
+
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="malware_reports")
+    project_name = models.CharField(max_length=200)
+    release = models.ForeignKey(Release, null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="+")
+    version = models.CharField(max_length=100, blank=True)
+    reporter = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                 on_delete=models.SET_NULL, related_name="+")
+    reporter_name = models.CharField(max_length=150)
+    # The reporter was a trusted observer when reporting: what the auto-quarantine rules count.
+    trusted = models.BooleanField(default=False)
+    # PyPI's observation kinds: is_malware, is_spam, is_dependency_confusion, something_else.
+    kind = models.CharField(max_length=40, default="is_malware")
+    evidence = models.TextField()
+    url = models.CharField(max_length=500, blank=True)
+    via = models.CharField(max_length=10, default="web")  # "web" or "api"
+    created = models.DateTimeField(db_index=True)
+    status = models.CharField(max_length=20, choices=ReportStatus.choices,
+                              default=ReportStatus.OPEN)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        db_table = "packaging_malware_report"
+        indexes = [models.Index(fields=["status", "created"], name="malware_report_queue")]
+
+    def __str__(self) -> str:
+        return f"report #{self.pk} on {self.project_name} ({self.status})"
+
+
+class BlockedFileHash(models.Model):
+    """The sha256 of a file removed as malicious: these bytes are refused under any name, on
+    upload and through the proxy."""
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    filename = models.CharField(max_length=255)
+    project_name = models.CharField(max_length=200)
+    report = models.ForeignKey(MalwareReport, null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="+")
+    created = models.DateTimeField()
+
+    class Meta:
+        db_table = "packaging_blocked_file_hash"
+
+    def __str__(self) -> str:
+        return f"{self.sha256} ({self.filename})"

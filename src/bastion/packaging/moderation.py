@@ -70,18 +70,29 @@ def quarantine(name: str, *, reason: str, actor=None, info: RequestInfo | None =
             _("Say why the project is quarantined (--reason): its Owners are told."))
     with transaction.atomic():
         project = _locked(name)
-        if project.status == ProjectStatus.QUARANTINED:
-            raise ValidationError(_("Project '{project}' is already quarantined.").format(
-                project=project.name))
-        set_project_status(project, ProjectStatus.QUARANTINED, reason=reason, actor=actor,
-                           info=info)
-        notifications.notify_owners(project, gettext_lazy("quarantined"), format_lazy(
-            gettext_lazy("An administrator quarantined {project}: {reason}\n\nUntil an "
-                         "administrator lifts the quarantine, the project and its files are "
-                         "hidden from everyone but its members, uploads are refused, and its "
-                         "status and releases cannot be changed."),
-            project=project.name, reason=reason))
+        quarantine_locked(project, reason=reason, actor=actor, info=info)
     return project
+
+
+def quarantine_locked(project: Project, *, reason: str, actor=None,
+                      info: RequestInfo | None = None, by_rule: bool = False) -> None:
+    """Quarantine ``project``, locked by the caller, who checked the rights (``by_rule``: an
+    auto-quarantine rule of ``packaging.reports`` decided, not an administrator)."""
+    if project.status == ProjectStatus.QUARANTINED:
+        raise ValidationError(_("Project '{project}' is already quarantined.").format(
+            project=project.name))
+    set_project_status(project, ProjectStatus.QUARANTINED, reason=reason, actor=actor,
+                       info=info)
+    notifications.notify_owners(project, gettext_lazy("quarantined"), format_lazy(
+        gettext_lazy("{project} was quarantined at once after malware reports: {reason}\n\n"
+                     "Until an administrator decides, the project and its files are hidden "
+                     "from everyone but its members, uploads are refused, and its status and "
+                     "releases cannot be changed.") if by_rule else
+        gettext_lazy("An administrator quarantined {project}: {reason}\n\nUntil an "
+                     "administrator lifts the quarantine, the project and its files are "
+                     "hidden from everyone but its members, uploads are refused, and its "
+                     "status and releases cannot be changed."),
+        project=project.name, reason=reason))
 
 
 def unquarantine(name: str, *, actor=None, info: RequestInfo | None = None) -> Project:
@@ -89,14 +100,18 @@ def unquarantine(name: str, *, actor=None, info: RequestInfo | None = None) -> P
     require_admin(actor)
     with transaction.atomic():
         project = _locked(name)
-        if project.status != ProjectStatus.QUARANTINED:
-            raise ValidationError(_("Project '{project}' is not quarantined.").format(
-                project=project.name))
-        set_project_status(project, ProjectStatus.ACTIVE, actor=actor, info=info)
-        notifications.notify_owners(project, gettext_lazy("quarantine lifted"), format_lazy(
-            gettext_lazy("An administrator lifted the quarantine of {project}: it is listed and "
-                         "accepts uploads again."), project=project.name))
+        unquarantine_locked(project, actor=actor, info=info)
     return project
+
+
+def unquarantine_locked(project: Project, *, actor=None, info: RequestInfo | None = None) -> None:
+    if project.status != ProjectStatus.QUARANTINED:
+        raise ValidationError(_("Project '{project}' is not quarantined.").format(
+            project=project.name))
+    set_project_status(project, ProjectStatus.ACTIVE, actor=actor, info=info)
+    notifications.notify_owners(project, gettext_lazy("quarantine lifted"), format_lazy(
+        gettext_lazy("An administrator lifted the quarantine of {project}: it is listed and "
+                     "accepts uploads again."), project=project.name))
 
 
 def set_upload_limit(name: str, limit: int | None, *, actor=None,

@@ -70,6 +70,29 @@ def require_owner(user, project: Project, action: str) -> None:
                            else f"Only Owners of '{project.name}' may {action}.")
 
 
+# A quarantined project waits for an administrator's decision: its members may look, not act.
+_QUARANTINED = {
+    "yank": gettext_lazy("Project '{project}' is quarantined: until an administrator decides, "
+                         "its releases cannot be yanked or un-yanked."),
+    "delete files": gettext_lazy("Project '{project}' is quarantined: until an administrator "
+                                 "decides, its files cannot be deleted."),
+    "delete releases": gettext_lazy("Project '{project}' is quarantined: until an administrator "
+                                    "decides, its releases cannot be deleted."),
+    "delete the project": gettext_lazy("Project '{project}' is quarantined: until an "
+                                       "administrator decides, it cannot be deleted."),
+}
+
+
+def require_not_quarantined(user, project: Project, action: str) -> None:
+    """Raise PermissionDenied when ``project`` is quarantined and ``user`` is no site admin
+    (``user`` None: the command line, which runs as the index itself)."""
+    from .models import ProjectStatus
+
+    if project.status != ProjectStatus.QUARANTINED or user is None or is_admin(user):
+        return
+    raise PermissionDenied(str(_QUARANTINED[action]).format(project=project.name))
+
+
 def _require_manager(actor, project: Project) -> None:
     require_owner(actor, project, "manage its members")
     # Admins too: a password-only superuser must not manage every project's members.

@@ -27,6 +27,7 @@ from bastion.events.services import RequestInfo, holding_chain_head, next_serial
 from bastion.storage import Staged, content_path, get_store
 
 from .models import (
+    BlockedFileHash,
     File,
     FilenameRegistry,
     PackageType,
@@ -142,6 +143,19 @@ def check_can_upload(user, project: Project, role=_LOOK_IT_UP) -> None:
     if role not in UPLOAD_ROLES:
         raise PermissionDenied(
             f"The user '{user.username}' isn't allowed to upload to project '{project.name}'."
+        )
+
+
+def blocked_hash(sha256: str) -> BlockedFileHash | None:
+    """The blocklist's entry for these bytes: a file removed as malicious (``reports.remove``)."""
+    return BlockedFileHash.objects.filter(sha256=(sha256 or "").lower()).first() if sha256 else None
+
+
+def check_not_blocked(sha256: str, filename: str) -> None:
+    if blocked_hash(sha256) is not None:
+        raise ValidationError(
+            f"The contents of '{filename}' (sha256 {sha256}) were removed from this index as "
+            "malicious and are refused under any name."
         )
 
 
@@ -289,6 +303,7 @@ def check_upload(user, *, name: str, version: str, filename: str, kind: str,
             # may not create one: an upload must not reveal what a read would not.
             check_may_create(user, name)
         check_can_upload(user, project, role)
+    check_not_blocked(digests.sha256, filename)
     canonical = _canonical_version(version)
     existing = find_existing_file(filename, digests)
     if existing is not None:

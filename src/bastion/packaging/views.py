@@ -114,15 +114,15 @@ def _require_policy(user, doing: str) -> None:
         raise PermissionDenied(f"You cannot {doing} yet: {why}")
 
 
+_QUARANTINE_ACTIONS = {"delete releases": "delete releases", "delete files": "delete files"}
+
+
 def _require_release_manager(user, project: Project, role: str | None, doing: str) -> None:
     """Owners and Maintainers (and admins) yank; a quarantined project is the admins' alone."""
     if not is_admin(user):
         if role not in UPLOAD_ROLES:
             raise PermissionDenied(f"Only Owners and Maintainers of '{project.name}' may {doing}.")
-        if project.status == ProjectStatus.QUARANTINED:
-            raise PermissionDenied(
-                f"Project '{project.name}' is quarantined; only an administrator can change it."
-            )
+        roles.require_not_quarantined(user, project, _QUARANTINE_ACTIONS.get(doing, "yank"))
     _require_policy(user, doing)
 
 

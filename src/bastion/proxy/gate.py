@@ -17,6 +17,7 @@ from django.utils import timezone as django_timezone
 from bastion.advisories import queries as advisories
 from bastion.core import policy as core_policy
 from bastion.packaging.models import File
+from bastion.packaging.services import blocked_hash
 
 from . import views_policy
 from .models import Exemption, UpstreamFile, View
@@ -201,6 +202,11 @@ def check_local_file(state: ViewState, project: str, filename: str):
 def check_upstream_file(state: ViewState, file: UpstreamFile):
     """Why the view refuses a direct download of an upstream file, or None."""
     project = file.project.normalized_name
+    if blocked_hash(file.sha256) is not None:
+        # Bytes removed here as malicious never come back through an upstream (issue 14).
+        return core_policy.Block(view=state.name, kind="blocked-hash", reason=(
+            f"Forbidden: {file.filename} has the sha256 of a file removed from this index as "
+            "malicious"))
     return _check_one(state, project, upstream_candidate(file, project, file.license_expression,
                                                          file.classifiers))
 

@@ -119,6 +119,9 @@ def json_page(project: ProjectState, version: str | None, base_url: str, *,
     document = {
         "info": _info(project.name, release, base_url),
         "last_serial": project.last_serial,
+        # PEP 792's marker, as in the simple API's JSON (a quarantined project has no page).
+        "project-status": ({"status": project.status, "reason": project.status_reason}
+                           if project.status_reason else {"status": project.status}),
     }
     if version is None:
         document["releases"] = {r.version: [_file(f, r, files_url) for f in by_release[r.id]]

@@ -123,7 +123,10 @@ def test_every_template_a_sentence_asks_for_is_in_the_catalog(monkeypatch):
     alternatives = [{"to": "active", "from": "quarantined"}, {"to": "archived"},
                     {"reason": "revoked by itself"}, {"by_admin": True}, {"left": True},
                     {"left": True, "account_deleted": True}, {"target_user": "al"},
-                    {"to": 1536}, {"publisher": "gh: acme/w release.yml"},
+                    {"to": 1536}, {"rule": "observer-new-project"}, {"lifted": True},
+                    *({"kind": k} for k in ("is_malware", "is_spam", "is_dependency_confusion",
+                                            "something_else")),
+                    {"publisher": "gh: acme/w release.yml"},
                     {"from_pending": True}, {"enabled": True}, {"reason": "expired"},
                     {"scheduled": True}, {"failure": "answered 404."}, *({"method": m} for m in (
                         "password", "registration", "passkey", "password+totp",
