@@ -991,6 +991,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_names_commands(admin, _moderation_command)
 
+    from .advisories.commands import register as register_advisory_commands
+
+    register_advisory_commands(admin, _moderation_command)
+
     from .publishing.cli import register as register_publishing_commands
 
     register_publishing_commands(admin, _moderation_command)

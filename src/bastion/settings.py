@@ -271,6 +271,16 @@ PROXY_MAX_FILES_PER_PAGE = option("proxy_max_files_per_page", 100_000, cast=int)
 PROXY_HOLD_MIN_AGE_DAYS = option("proxy_hold_min_age_days", 0, cast=int)
 PROXY_HOLD_MIN_RELEASES = option("proxy_hold_min_releases", 0, cast=int)
 
+# Known vulnerabilities (bastion.advisories): the OSV zip (or directory) `bastion admin
+# advisories refresh` imports; bounds on downloading it (bytes, seconds per network operation,
+# seconds in all).
+ADVISORIES_URL = option("advisories_url", "")
+ADVISORIES_MAX_DOWNLOAD_BYTES = option("advisories_max_download_bytes", 512 * 1024 * 1024,
+                                       cast=int)
+ADVISORIES_TIMEOUT = option("advisories_timeout", 30, cast=float)
+ADVISORIES_DOWNLOAD_SECONDS = option("advisories_download_seconds", 1800, cast=int)
+# Hours between scheduled refreshes from ADVISORIES_URL, run by `bastion worker` (0: none).
+ADVISORIES_REFRESH_HOURS = option("advisories_refresh_hours", 24, cast=int)
 # Trusted publishing (bastion.publishing): CI runs exchange their OIDC token for an upload
 # token. The audience OIDC tokens must be minted for: this index's own, never PyPI's, so a
 # token minted for PyPI or another index cannot be replayed here (GitLab jobs set
@@ -358,6 +368,7 @@ INSTALLED_APPS = [
     "bastion.packaging",
     "bastion.tokens",
     "bastion.proxy",
+    "bastion.advisories",
     "bastion.publishing",
     "bastion.upload",
     "bastion.simple",

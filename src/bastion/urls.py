@@ -20,6 +20,7 @@ urlpatterns = [
     path("packages/", include("bastion.simple.file_urls")),
     path("legacy/+simple/", include("bastion.simple.hatch_urls")),
     path("views/<slug:view>/", include("bastion.simple.view_urls")),
+    path("osv/", include("bastion.simple.osv_urls")),
     path("legacy/", include("bastion.upload.urls")),
     # Served directly: twine and poetry treat any redirect of a POST as fatal.
     path("legacy", upload_views.upload),

@@ -134,6 +134,12 @@ def _tidy_mail_queue(notifications, settings) -> None:
     if overdue:
         logger.warning("queued the mail of %d upload batch(es) whose mail never went out",
                        overdue)
+    from bastion.advisories import services as advisories
+
+    if advisories.refresh_due():
+        # Queued, not run here: the worker runs it like any task (mail waits meanwhile).
+        advisories.queue_refresh(scheduled=True)
+        logger.info("queued the scheduled refresh of the advisories")
     pruned = notifications.prune_failed_mail()
     if pruned:
         logger.info("removed %d failed mail attempt(s) older than %d days", pruned,

@@ -16,6 +16,7 @@ urlpatterns = [
     path("held/", include("bastion.console.held")),
     path("reports/", include("bastion.console.reports")),
     path("upstreams/", include("bastion.console.upstreams")),
+    path("advisories/", include("bastion.console.advisories")),
     path("issuers/", include("bastion.console.issuers")),
     path("", include("bastion.console.names")),  # names/ and namespaces/
 ]

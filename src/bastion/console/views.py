@@ -17,7 +17,7 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext as _, gettext_lazy
 from django.views.decorators.http import require_GET, require_safe
 
 from bastion.core.errors import ValidationError
@@ -102,6 +102,12 @@ def add(request):
     return redirect(_url(view))
 
 
+VULNERABILITY_LEVELS = [("low", gettext_lazy("low and higher")),
+                        ("moderate", gettext_lazy("moderate and higher")),
+                        ("high", gettext_lazy("high and critical")),
+                        ("critical", gettext_lazy("critical"))]
+
+
 # --- one view ------------------------------------------------------------------------------
 
 def _render_view(request, view, *, error: str = "", status: int = 200, form=None):
@@ -113,13 +119,15 @@ def _render_view(request, view, *, error: str = "", status: int = 200, form=None
             "min_age": "" if stored["min_age_hours"] is None else str(stored["min_age_hours"]),
             "frozen_at": stored["frozen_at"] or "", "hold_local": stored["hold_local"],
             "license_unknown": stored["license_unknown"], "description": view.description,
-            "lookalikes": stored["lookalikes"]})
+            "lookalikes": stored["lookalikes"],
+            "hide_vulnerable": stored["hide_vulnerable"] or ""})
     return render(request, "console/views_one.html", {
         "area": "views", "view": view, "policy": policy, "form": form, "error": error,
         "path": _path_of(view), "is_default": view.name == views_policy.DEFAULT_VIEW,
         "exemptions": views_policy.exemptions_of(view),
         "blocks": views_policy.recent_blocks(view=view.name, limit=BLOCKS_SHOWN),
         "default_hours": policy.default_min_age_hours,
+        "vulnerability_levels": VULNERABILITY_LEVELS,
     }, status=status)
 
 
@@ -147,7 +155,7 @@ def view_action(handler):
                 form = {k: one_line(request.POST.get(k), LIST_FIELD_LIMIT) if k not in
                         POLICY_LISTS else (request.POST.get(k) or "")[:LIST_FIELD_LIMIT]
                         for k in (*POLICY_LISTS, "min_age", "frozen_at", "license_unknown",
-                                  "description", "lookalikes")}
+                                  "description", "lookalikes", "hide_vulnerable")}
                 form["hold_local"] = bool(request.POST.get("hold_local"))
             return _render_view(request, view, error=exc.message, form=form,
                                 status=exc.status if exc.status >= 400 else 400)
@@ -180,6 +188,7 @@ def policy(request, view):
     data["hold_local"] = bool(request.POST.get("hold_local"))
     data["license_unknown"] = _field(request, "license_unknown", 10) or "allow"
     data["lookalikes"] = _field(request, "lookalikes", 10) or "block"
+    data["hide_vulnerable"] = _field(request, "hide_vulnerable", 10) or None
     updated = views_policy.set_view(view.name, policy=data,
                                     description=_field(request, "description", 1000),
                                     actor=request.user, info=_info(request))

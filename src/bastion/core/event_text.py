@@ -889,6 +889,21 @@ def _upstream_change(e, say):
                who=_who(e, say), name=quoted(e.text("name")), fields=", ".join(fields))
 
 
+def _advisories_import(e, say):
+    who = say(gettext_noop("the scheduled refresh")) if e.get("scheduled") else _who(e, say)
+    values = {"who": who, "source": e.text("source"), "added": _count(e.get("added")),
+              "updated": _count(e.get("updated")), "unchanged": _count(e.get("unchanged")),
+              "withdrawn": _count(e.get("withdrawn")), "invalid": _count(e.get("invalid"))}
+    if e.get("failure"):
+        return say(gettext_noop("{who} imported vulnerability records from {source}, which "
+                                "failed: {failure} ({added} added, {updated} updated, "
+                                "{unchanged} unchanged, {withdrawn} withdrawn, {invalid} "
+                                "invalid)"), failure=quoted(e.text("failure")), **values)
+    return say(gettext_noop("{who} imported vulnerability records from {source}: {added} "
+                            "added, {updated} updated, {unchanged} unchanged, {withdrawn} "
+                            "withdrawn, {invalid} invalid"), **values)
+
+
 # Trusted publishing (issue 13).
 def _run(run) -> str:
     """A CI run as recorded with a trusted publisher's token: repository@ref, run id/attempt."""
@@ -1057,6 +1072,7 @@ DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
                      "{resembles}: {reason}"), name=e.text("name"),
         resembles=e.text("resembles"), reason=quoted(e.get("reason", ""))),
     "admin:upstream:add": _upstream_add,
+    "admin:advisories:import": _advisories_import,
     "admin:upstream:change": _upstream_change,
     "project:publisher:add": _publisher_add,
     "project:publisher:remove": lambda e, say: say(

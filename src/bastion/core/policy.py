@@ -34,7 +34,7 @@ except ImportError:  # pragma: no cover - the pinned packaging has it
     InvalidLicenseExpression = ValueError
 
 KEYS = ("min_age_hours", "hold_local", "frozen_at", "allow", "deny", "deny_licenses",
-        "deny_classifiers", "license_unknown", "lookalikes")
+        "deny_classifiers", "license_unknown", "lookalikes", "hide_vulnerable")
 MAX_MIN_AGE_HOURS = 24 * 366
 MAX_RULES = 500
 MAX_RULE_LENGTH = 200
@@ -48,6 +48,9 @@ LOOKALIKES_CHOICES = ("block", "allow")
 
 # Kinds of Block, one per check.
 ALLOW, DENY, LICENSE, FREEZE, COOLDOWN = "allow", "deny", "license", "freeze", "cooldown"
+VULNERABLE, MALICIOUS = "vulnerable", "malicious"
+# Severity levels of known vulnerabilities, lowest first (core.osv.LEVELS).
+VULNERABILITY_LEVELS = ("low", "moderate", "high", "critical")
 
 _SEPARATORS = re.compile(r"[-_.]+")
 # A name or an fnmatch pattern of one ("acme-*", "py?"), then an optional specifier.
@@ -270,6 +273,8 @@ class Policy:
     license_unknown: str = "allow"
     default_min_age_hours: int = field(default=0, compare=False)
     lookalikes: str = "block"
+    # Hide releases a known vulnerability of this level or higher affects (None: show them).
+    hide_vulnerable: str | None = None
 
     @property
     def cooldown_hours(self) -> int:
@@ -303,6 +308,10 @@ class Policy:
         lookalikes = data.get("lookalikes", "block")
         if lookalikes not in LOOKALIKES_CHOICES:
             raise ValidationError("'lookalikes' must be 'block' or 'allow'.")
+        hide_vulnerable = data.get("hide_vulnerable")
+        if hide_vulnerable is not None and hide_vulnerable not in VULNERABILITY_LEVELS:
+            raise ValidationError("'hide_vulnerable' must be one of "
+                                  f"{', '.join(VULNERABILITY_LEVELS)}, or null.")
         return cls(
             min_age_hours=hours,
             hold_local=hold_local,
@@ -314,6 +323,7 @@ class Policy:
             license_unknown=unknown_license,
             default_min_age_hours=max(0, int(default_min_age_hours)),
             lookalikes=lookalikes,
+            hide_vulnerable=hide_vulnerable,
         )
 
     def to_json(self) -> dict:
@@ -330,6 +340,7 @@ class Policy:
             "deny_classifiers": list(self.deny_classifiers),
             "license_unknown": self.license_unknown,
             "lookalikes": self.lookalikes,
+            "hide_vulnerable": self.hide_vulnerable,
         }
 
 
@@ -350,6 +361,8 @@ class Candidate:
     local: bool = False
     license_expression: str | None = None
     classifiers: tuple[str, ...] | None = None
+    # Known vulnerabilities in force that affect this version: (id, level or None, malicious).
+    advisories: tuple[tuple[str, str | None, bool], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -478,10 +491,38 @@ def check_cooldown(view, policy, candidate, now, exemptions) -> Block | None:
                                   f"younger than the {_hours_text(hours)} cooldown", until)
 
 
+def check_malicious(view, policy, candidate, now, exemptions) -> Block | None:
+    """Every view, whatever its policy: a release a malicious-package record (OSV ``MAL-``)
+    names is malware, not a bug to weigh."""
+    ids = [osv_id for osv_id, _level, malicious in candidate.advisories if malicious]
+    if not ids:
+        return None
+    return _block(view, MALICIOUS, f"'{_name(candidate)} {candidate.version}' is a known "
+                                   f"malicious package ({', '.join(ids[:3])})")
+
+
+def check_vulnerable(view, policy, candidate, now, exemptions) -> Block | None:
+    threshold = policy.hide_vulnerable
+    if threshold is None:
+        return None
+    rank = VULNERABILITY_LEVELS.index(threshold)
+    ids = [osv_id for osv_id, level, malicious in candidate.advisories
+           if not malicious and level in VULNERABILITY_LEVELS
+           and VULNERABILITY_LEVELS.index(level) >= rank]
+    if not ids:
+        return None
+    return _block(view, VULNERABLE, f"'{_name(candidate)} {candidate.version}' has known "
+                                    f"vulnerabilities of severity {threshold} or higher "
+                                    f"({', '.join(ids[:3])})")
+
+
 Check = Callable[[str, Policy, Candidate, datetime, tuple], "Block | None"]
 
 # In order; the first failing check is the reason given. Later features append theirs.
 CHECKS: list[Check] = [check_allow, check_deny, check_license, check_freeze, check_cooldown]
+# Malware is the first reason given, before any rule of the view; then known vulnerabilities.
+CHECKS.insert(0, check_malicious)
+CHECKS.append(check_vulnerable)
 
 
 def evaluate(view_name: str, policy: Policy, candidate: Candidate, now: datetime,

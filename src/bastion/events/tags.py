@@ -107,6 +107,9 @@ ADMIN_NAME_HOLD_REJECT = "admin:name_hold:reject"
 ADMIN_UPSTREAM_ADD = "admin:upstream:add"
 ADMIN_UPSTREAM_CHANGE = "admin:upstream:change"
 ADMIN_UPSTREAM_REMOVE = "admin:upstream:remove"
+# Known vulnerabilities (bastion.advisories): one import run of OSV records, with its counts;
+# a local project quarantined because a malicious-package record (MAL-) names it.
+ADMIN_ADVISORIES_IMPORT = "admin:advisories:import"
 
 # Malware reports (packaging.reports): a user or trusted observer reported a project (or one
 # release); a rule quarantined it at once; an administrator cleared its reports (lifting a

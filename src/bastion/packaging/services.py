@@ -442,6 +442,11 @@ def _add_staged_file(*, user, verified, digests: Digests, path: str, staged: Sta
                additional={"filename": filename, "version": release.version,
                            "sha256": digests.sha256, "size": digests.size,
                            "new_release": new_release, **token_info})
+        if new_release:
+            from .signals import release_added
+
+            release_added.send(sender=Project, project=project, version=release.version,
+                               info=info)
         from .notifications import on_file_added  # mailed only once the upload commits
 
         on_file_added(file, new_release=new_release, user=user, token=token)

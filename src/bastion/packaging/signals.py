@@ -15,3 +15,8 @@ member_removed = django.dispatch.Signal()
 # core.errors.ValidationError to refuse it (the proxy holds names an upstream already serves).
 # Sent both before the upload's transaction and again inside it, under the project lock.
 new_project_name_check = django.dispatch.Signal()
+
+# A new release was added by an upload (``project``, ``version``, ``info``), sent under the
+# project's lock in the upload's transaction: a receiver may quarantine the project at once
+# (advisories: a malicious-package record names that release).
+release_added = django.dispatch.Signal()

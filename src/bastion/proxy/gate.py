@@ -9,11 +9,12 @@ until when a rendered page stays right (a cooldown ends by time alone).
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.utils import timezone as django_timezone
 
+from bastion.advisories import queries as advisories
 from bastion.core import policy as core_policy
 from bastion.packaging.models import File
 from bastion.packaging.services import blocked_hash
@@ -48,7 +49,8 @@ class ViewState:
         """Whether the policy may hide a local file (else local pages need no filtering)."""
         p = self.policy
         return bool(p.allow or p.deny or p.deny_licenses or p.deny_classifiers
-                    or p.frozen_at is not None or (p.hold_local and p.cooldown_hours > 0))
+                    or p.frozen_at is not None or (p.hold_local and p.cooldown_hours > 0)
+                    or p.hide_vulnerable is not None)
 
 
 _states: dict[str, ViewState] = {}
@@ -83,6 +85,29 @@ def _exemptions(state: ViewState, project: str, now: datetime) -> tuple[core_pol
     return tuple(views_policy.active_exemptions(state.view, project, now=now))
 
 
+def with_advisories(project: str, candidates: list[core_policy.Candidate]):
+    """The candidates with the known vulnerabilities in force that affect their versions
+    (the policy's malicious-package and severity checks read them)."""
+    known = [k for k in advisories.for_project(project) if k.withdrawn is None]
+    if not known:
+        return candidates
+    by_version: dict[str, tuple] = {}
+    result = []
+    for candidate in candidates:
+        found = by_version.get(candidate.version)
+        if found is None:
+            found = by_version[candidate.version] = tuple(
+                (k.osv_id, k.severity, k.malicious) for k in known if k.affects(candidate.version))
+        result.append(replace(candidate, advisories=found) if found else candidate)
+    return result
+
+
+def stamp(state: ViewState, serial) -> tuple:
+    """What a page judged by ``state`` was rendered at: the listing's serial, the view's
+    revision and the advisories' (an import can hide or show a release)."""
+    return (serial, state.revision, advisories.revision())
+
+
 @dataclass(frozen=True)
 class Judgement:
     hidden: dict[str, core_policy.Block]  # filename → why
@@ -100,6 +125,7 @@ def judge(state: ViewState, project: str, candidates: list[core_policy.Candidate
     hidden: dict[str, core_policy.Block] = {}
     until: datetime | None = None
     exemptions = _exemptions(state, project, now)
+    candidates = with_advisories(project, candidates)
     for candidate in candidates:
         block = core_policy.evaluate(state.name, state.policy, candidate, now, exemptions)
         if block is not None:
@@ -152,6 +178,7 @@ def upstream_candidate(file, project: str, license_expression: str | None = None
 
 def _check_one(state: ViewState, project: str, candidate: core_policy.Candidate):
     now = django_timezone.now()
+    (candidate,) = with_advisories(project, [candidate])
     block = core_policy.evaluate(state.name, state.policy, candidate, now)
     # Exemptions lift only the cooldown: they are looked up only for a file it holds.
     if block is not None and block.kind == core_policy.COOLDOWN:

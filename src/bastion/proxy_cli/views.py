@@ -67,6 +67,10 @@ def _policy_options(p, *, changing: bool) -> None:
                         "(block, the default, until an administrator allows the name)")
     p.add_argument("--hold-local", action=argparse.BooleanOptionalAction, default=None,
                    help="also apply the cooldown to local files")
+    p.add_argument("--hide-vulnerable", metavar="LEVEL",
+                   choices=["low", "moderate", "high", "critical", "none"],
+                   help="hide releases with known vulnerabilities of this severity or higher "
+                        "(low, moderate, high, critical; 'none': show them)")
     p.add_argument("--description")
     if changing:
         for option in ("allow", "deny", "deny-licenses", "deny-classifiers"):
@@ -91,6 +95,9 @@ def _apply(policy: dict, args) -> dict:
         policy["hold_local"] = args.hold_local
     if getattr(args, "lookalikes", None) is not None:
         policy["lookalikes"] = args.lookalikes
+    if args.hide_vulnerable is not None:
+        policy["hide_vulnerable"] = None if args.hide_vulnerable == "none" \
+            else args.hide_vulnerable
     for option, key in POLICY_LISTS.items():
         if getattr(args, f"clear_{key}", False):
             policy[key] = []

@@ -10,6 +10,7 @@ from django.urls import get_script_prefix
 from packaging.utils import canonicalize_name, canonicalize_version
 from packaging.version import InvalidVersion, Version
 
+from bastion.advisories import queries as advisories
 from bastion.core import names
 from bastion.packaging.models import File, ProjectStatus, Release
 from bastion.packaging.queries import file_url_path, version_key
@@ -94,7 +95,7 @@ def _info(name: str, release: Release, base_url: str) -> dict:
 
 def json_page(project: ProjectState, version: str | None, base_url: str, *,
               view: str | None = None, hidden=frozenset(), stamp=None,
-              valid_until: float | None = None) -> Page | None:
+              valid_until: float | None = None, advisories_at: int | None = None) -> Page | None:
     """The JSON document, or None when the project has no such release (or none at all).
 
     ``hidden``: filenames a view hides (a release left with no file is hidden whole).
@@ -127,14 +128,15 @@ def json_page(project: ProjectState, version: str | None, base_url: str, *,
         document["releases"] = {r.version: [_file(f, r, files_url) for f in by_release[r.id]]
                                 for r in releases}
     document["urls"] = [_file(f, release, files_url) for f in by_release[release.id]]
-    # Advisories are not imported yet; the key is there so audit tools find an empty list.
-    document["vulnerabilities"] = []
+    document["vulnerabilities"] = advisories.pypi_vulnerabilities(
+        project.name, release.version, at_revision=advisories_at)
     return Page.build(dump_json(document), "application/json", project.last_serial, stamp=stamp,
                       valid_until=valid_until)
 
 
 def upstream_json_page(listing: Listing, name: str, version: str | None, base_url: str, *,
-                       stamp=None, valid_until: float | None = None) -> Page | None:
+                       stamp=None, valid_until: float | None = None,
+                       advisories_at: int | None = None) -> Page | None:
     """``/pypi/<p>/json`` of a name an upstream serves, from what its simple page carries
     (the upstream's own JSON API is not asked: many upstreams have none)."""
     by_version: dict[str, list] = {}
@@ -177,7 +179,8 @@ def upstream_json_page(listing: Listing, name: str, version: str | None, base_ur
         document["releases"] = {v: [_upstream_file(f, base_url) for f in by_version[v]]
                                 for v in sorted(by_version, key=version_key)}
     document["urls"] = [_upstream_file(f, base_url) for f in by_version[chosen]]
-    document["vulnerabilities"] = []
+    document["vulnerabilities"] = advisories.pypi_vulnerabilities(
+        listing.name, chosen, at_revision=advisories_at)
     return Page.build(dump_json(document), "application/json", listing.serial, stamp=stamp,
                       valid_until=valid_until)
 
@@ -246,21 +249,25 @@ def project_json(request, name: str, version: str | None = None, view: str = DEF
     state = gate.view_state(view, project.view_revision)
     if state is None:
         return json_error(404, f"Not Found: no view named '{view}'.")
+    # The page lists the advisories of its release: it is rendered again after an import.
+    known = advisories.revision()
     if view == DEFAULT_VIEW and not state.affects_local:
+        stamp = (project.last_serial, known)
         page = page_cache.get_or_build(
-            ("json", normalized, canonical, base_url), project.last_serial,
-            lambda: json_page(project, canonical, base_url))
+            ("json", normalized, canonical, base_url), stamp,
+            lambda: json_page(project, canonical, base_url, stamp=stamp, advisories_at=known))
     else:
+        stamp = (project.last_serial, state.revision, known)
+
         def build():
             judgement = gate.judge(state, normalized,
                                    gate.local_candidates(project.id, normalized))
             return json_page(project, canonical, base_url, view=view,
-                             hidden=frozenset(judgement.hidden),
-                             stamp=(project.last_serial, state.revision),
-                             valid_until=judgement.valid_until)
+                             hidden=frozenset(judgement.hidden), stamp=stamp,
+                             valid_until=judgement.valid_until, advisories_at=known)
 
         page = page_cache.get_or_build(("json", view, normalized, canonical, base_url),
-                                       (project.last_serial, state.revision), build)
+                                       stamp, build)
     if page is None:
         return _no_release(normalized, version)
     return page_response(request, page, vary=VARY)
@@ -281,19 +288,20 @@ def _upstream_json(request, normalized: str, canonical: str | None, version: str
     if resolution is None or resolution.project.status == ProjectStatus.QUARANTINED:
         return json_error(404, f"Not Found: no project named '{normalized}'.")
     cached = resolution.project
+    known = advisories.revision()
+    stamp = (cached.serial, state.revision, known)
 
     def build():
         listing, candidates = upstream_listing(resolution, view)
         judgement = gate.judge(state, normalized, candidates)
         shown = replace(listing, files=[f for f in listing.files
                                         if f.filename not in judgement.hidden])
-        return upstream_json_page(shown, cached.name, canonical, base_url,
-                                  stamp=(cached.serial, state.revision),
-                                  valid_until=judgement.valid_until)
+        return upstream_json_page(shown, cached.name, canonical, base_url, stamp=stamp,
+                                  valid_until=judgement.valid_until, advisories_at=known)
 
     page = page_cache.get_or_build(
         ("upstream-json", view, resolution.upstream.pk, normalized, canonical, base_url),
-        (cached.serial, state.revision), build)
+        stamp, build)
     if page is None:
         return _no_release(normalized, version)
     return page_response(request, page, vary=VARY)

@@ -156,14 +156,15 @@ def _detail(request, name: str, *, location: str, media_type: str | None = None,
                                        lambda: pages.detail_page(project, media_type))
         return page_response(request, page, vary=VARY)
     # A named view's page links its own file URLs, which judge every download by its policy.
+    stamp = gate.stamp(state, project.last_serial)
     page = page_cache.get_or_build(
-        ("detail", view, normalized, media_type), (project.last_serial, state.revision),
+        ("detail", view, normalized, media_type), stamp,
         lambda: _judged_page(state, pages.local_listing(project, view=view),
-                             gate.local_candidates(project.id, normalized), media_type))
+                             gate.local_candidates(project.id, normalized), media_type, stamp))
     return page_response(request, page, vary=VARY)
 
 
-def _judged_page(state, listing: pages.Listing, candidates, media_type: str):
+def _judged_page(state, listing: pages.Listing, candidates, media_type: str, stamp):
     """The page of ``listing`` with what the view hides left out (versions too)."""
     judgement = gate.judge(state, listing.name, candidates)
     files = [f for f in listing.files if f.filename not in judgement.hidden]
@@ -171,8 +172,7 @@ def _judged_page(state, listing: pages.Listing, candidates, media_type: str):
     shown_versions = {canonicalize_version(v) for v in {f.version for f in files}}
     versions = [v for v in listing.versions if canonicalize_version(v) in shown_versions]
     return pages.render_detail(replace(listing, files=files, versions=versions), media_type,
-                               stamp=(listing.serial, state.revision),
-                               valid_until=judgement.valid_until)
+                               stamp=stamp, valid_until=judgement.valid_until)
 
 
 def upstream_listing(resolution, view: str) -> tuple[pages.Listing, list]:
@@ -212,9 +212,10 @@ def _upstream_detail(request, normalized: str, media_type: str, view: str, found
     upstream, cached = resolution.upstream, resolution.project
     if cached.status == ProjectStatus.QUARANTINED:
         return _not_found(normalized)
+    stamp = gate.stamp(state, cached.serial)
     page = page_cache.get_or_build(
-        ("upstream", view, upstream.pk, normalized, media_type), (cached.serial, state.revision),
-        lambda: _judged_page(state, *upstream_listing(resolution, view), media_type))
+        ("upstream", view, upstream.pk, normalized, media_type), stamp,
+        lambda: _judged_page(state, *upstream_listing(resolution, view), media_type, stamp))
     response = page_response(request, page, vary=VARY)
     if resolution.stale:
         # RFC 9111's stale-if-error, made visible: the upstream failed and this is its last page.

@@ -11,6 +11,7 @@ from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 from packaging.utils import canonicalize_name
 
+from bastion.advisories import queries as advisories
 from bastion.core import browse
 from bastion.core.classifiers import grouped
 from bastion.core.descriptions import for_display
@@ -149,6 +150,7 @@ def project_detail(request, name: str, version: str | None = None):
     if version is not None:
         requirement += f"=={page.release.version}"
     release = page.release
+    known = advisories.revision()
     authors = people(release.author, release.author_email) if release else []
     maintainers = [p for p in people(release.maintainer, release.maintainer_email)
                    if p not in authors] if release else []
@@ -167,6 +169,14 @@ def project_detail(request, name: str, version: str | None = None):
         # What each view hides of it, and why: for signed-in users, as on the console.
         "view_holds": (gate.hidden_in_views(project.pk, project.normalized_name)
                        if request.user.is_authenticated else []),
+        "advisories": (advisories.distinct(advisories.affecting(
+            project.normalized_name, release.version, at_revision=known)) if release else []),
+        "vulnerable_versions": {r.version for r in page.releases if advisories.affecting(
+            project.normalized_name, r.version, at_revision=known)},
+        # For its members: requirements that keep installs on a vulnerable dependency.
+        "dependency_alerts": (advisories.dependency_alerts(release.requires_dist,
+                                                           at_revision=known)
+                              if release and page.sees_membership_details else []),
     })
 
 

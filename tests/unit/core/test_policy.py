@@ -28,7 +28,7 @@ def test_an_empty_policy_takes_the_default_cooldown_and_round_trips():
     assert p.to_json() == {"min_age_hours": None, "hold_local": False, "frozen_at": None,
                            "allow": [], "deny": [], "deny_licenses": [],
                            "deny_classifiers": [], "license_unknown": "allow",
-                           "lookalikes": "block"}
+                           "lookalikes": "block", "hide_vulnerable": None}
 
 
 def test_a_full_policy_round_trips_in_canonical_form():
@@ -182,8 +182,9 @@ def test_checks_run_in_order_allow_deny_license_freeze_cooldown():
     assert evaluate("v", p, upstream("ok-x", license_expression="GPL-3.0-only", **young),
                     NOW).kind == "license"
     assert evaluate("v", p, upstream("ok-x", **young), NOW).kind == "freeze"
-    assert [c.__name__ for c in pol.CHECKS] == ["check_allow", "check_deny", "check_license",
-                                                "check_freeze", "check_cooldown"]
+    assert [c.__name__ for c in pol.CHECKS] == ["check_malicious", "check_allow", "check_deny",
+                                                "check_license", "check_freeze",
+                                                "check_cooldown", "check_vulnerable"]
 
 
 @pytest.mark.parametrize("expression, denied", [
@@ -249,3 +250,22 @@ def test_lookalikes_is_block_by_default_and_only_block_or_allow():
     assert parse({"lookalikes": "allow"}).to_json()["lookalikes"] == "allow"
     with pytest.raises(ValidationError, match="'lookalikes' must be 'block' or 'allow'"):
         parse({"lookalikes": "maybe"})
+def test_a_malicious_release_is_hidden_by_every_view_first():
+    bad = upstream("evil", advisories=(("MAL-2026-1", None, True),))
+    block = evaluate("v", parse({"deny": ["evil"]}), bad, NOW)
+    assert block.kind == pol.MALICIOUS
+    assert block.reason == "Blocked by policy 'v': 'evil 1.0' is a known malicious package " \
+                           "(MAL-2026-1)"
+
+
+def test_known_vulnerabilities_hide_a_release_at_or_above_the_views_level():
+    known = upstream(advisories=(("PYSEC-1", "moderate", False), ("PYSEC-2", None, False)))
+    assert evaluate("v", parse({}), known, NOW) is None
+    assert evaluate("v", parse({"hide_vulnerable": "high"}), known, NOW) is None
+    block = evaluate("v", parse({"hide_vulnerable": "moderate"}), known, NOW)
+    assert block.kind == pol.VULNERABLE and block.reason == (
+        "Blocked by policy 'v': 'demo 1.0' has known vulnerabilities of severity moderate or "
+        "higher (PYSEC-1)")
+    assert parse({"hide_vulnerable": "low"}).to_json()["hide_vulnerable"] == "low"
+    with pytest.raises(ValidationError, match="'hide_vulnerable' must be one of"):
+        parse({"hide_vulnerable": "severe"})

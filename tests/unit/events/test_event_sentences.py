@@ -127,7 +127,8 @@ def test_every_template_a_sentence_asks_for_is_in_the_catalog(monkeypatch):
                     *({"kind": k} for k in ("is_malware", "is_spam", "is_dependency_confusion",
                                             "something_else")),
                     {"publisher": "gh: acme/w release.yml"},
-                    {"from_pending": True}, {"enabled": True}, {"reason": "expired"}, *({"method": m} for m in (
+                    {"from_pending": True}, {"enabled": True}, {"reason": "expired"},
+                    {"scheduled": True}, {"failure": "answered 404."}, *({"method": m} for m in (
                         "password", "registration", "passkey", "password+totp",
                         "password+webauthn", "password+recovery", "webauthn", "other"))]
     # Each detail present, each one missing, and the alternatives over both.
