@@ -102,10 +102,11 @@ def with_advisories(project: str, candidates: list[core_policy.Candidate]):
     return result
 
 
-def stamp(state: ViewState, serial) -> tuple:
+def stamp(state: ViewState, serial, advisories_revision: int) -> tuple:
     """What a page judged by ``state`` was rendered at: the listing's serial, the view's
-    revision and the advisories' (an import can hide or show a release)."""
-    return (serial, state.revision, advisories.revision())
+    revision and the advisories' (an import can hide or show a release; the endpoints read
+    it in their one lookup statement)."""
+    return (serial, state.revision, advisories_revision)
 
 
 @dataclass(frozen=True)

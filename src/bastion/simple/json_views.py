@@ -250,7 +250,7 @@ def project_json(request, name: str, version: str | None = None, view: str = DEF
     if state is None:
         return json_error(404, f"Not Found: no view named '{view}'.")
     # The page lists the advisories of its release: it is rendered again after an import.
-    known = advisories.revision()
+    known = found.advisories_revision
     if view == DEFAULT_VIEW and not state.affects_local:
         stamp = (project.last_serial, known)
         page = page_cache.get_or_build(
@@ -288,7 +288,7 @@ def _upstream_json(request, normalized: str, canonical: str | None, version: str
     if resolution is None or resolution.project.status == ProjectStatus.QUARANTINED:
         return json_error(404, f"Not Found: no project named '{normalized}'.")
     cached = resolution.project
-    known = advisories.revision()
+    known = found.advisories_revision
     stamp = (cached.serial, state.revision, known)
 
     def build():

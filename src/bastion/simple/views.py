@@ -10,6 +10,7 @@ from django.http import HttpResponse
 from django.urls import get_script_prefix
 from packaging.utils import canonicalize_name, canonicalize_version
 
+from bastion.advisories.models import AdvisoryState
 from bastion.core import names
 from bastion.core.negotiation import SIMPLE_TYPES, TEXT_HTML, simple_format
 from bastion.events.models import IndexState
@@ -56,6 +57,7 @@ class Lookup:
     project: ProjectState | None
     view_revision: int | None
     generation: int
+    advisories_revision: int  # pages showing or judging by advisories are stamped with it
 
 
 # Every index request runs this one statement: written by hand (through Django's connection),
@@ -67,6 +69,7 @@ class Lookup:
 _LOOKUP_SQL = (
     f"SELECT (SELECT revision FROM {View._meta.db_table} WHERE name = %s), "
     f"(SELECT last_event_sequence FROM {IndexState._meta.db_table} WHERE id = 1), "
+    f"(SELECT revision FROM {AdvisoryState._meta.db_table} WHERE id = 1), "
     f"p.id, p.name, p.last_serial, p.status, p.status_reason "
     f"FROM (SELECT 1 AS one) AS o LEFT JOIN {Project._meta.db_table} AS p "
     f"ON p.normalized_name = %s"
@@ -76,12 +79,12 @@ _LOOKUP_SQL = (
 def lookup(normalized: str, view: str = DEFAULT_VIEW) -> Lookup:
     with connection.cursor() as cursor:
         cursor.execute(_LOOKUP_SQL, [view, normalized])
-        revision, generation, *project = cursor.fetchone()
+        revision, generation, advisories_revision, *project = cursor.fetchone()
     state = None
     if project[0] is not None:
         state = ProjectState(project[0], project[1], normalized, project[2], project[3],
                              project[4], revision)
-    return Lookup(state, revision, generation or 0)
+    return Lookup(state, revision, generation or 0, advisories_revision or 0)
 
 
 def _negotiated(request) -> str | None:
@@ -156,7 +159,7 @@ def _detail(request, name: str, *, location: str, media_type: str | None = None,
                                        lambda: pages.detail_page(project, media_type))
         return page_response(request, page, vary=VARY)
     # A named view's page links its own file URLs, which judge every download by its policy.
-    stamp = gate.stamp(state, project.last_serial)
+    stamp = gate.stamp(state, project.last_serial, found.advisories_revision)
     page = page_cache.get_or_build(
         ("detail", view, normalized, media_type), stamp,
         lambda: _judged_page(state, pages.local_listing(project, view=view),
@@ -212,7 +215,7 @@ def _upstream_detail(request, normalized: str, media_type: str, view: str, found
     upstream, cached = resolution.upstream, resolution.project
     if cached.status == ProjectStatus.QUARANTINED:
         return _not_found(normalized)
-    stamp = gate.stamp(state, cached.serial)
+    stamp = gate.stamp(state, cached.serial, found.advisories_revision)
     page = page_cache.get_or_build(
         ("upstream", view, upstream.pk, normalized, media_type), stamp,
         lambda: _judged_page(state, *upstream_listing(resolution, view), media_type, stamp))
