@@ -65,6 +65,17 @@ def _root_key(token_id: uuid.UUID, salt: str) -> bytes:
                     hashlib.sha256).digest()
 
 
+def _macaroon_of(row: ApiToken, issued: list[str]) -> str:
+    """The token string for a new (unsaved) row with the caveats ``issued``; sets its hash."""
+    macaroon = Macaroon(location=LOCATION, identifier=str(row.id),
+                        key=_root_key(row.id, row.key_salt), version=MACAROON_V2)
+    for predicate in issued:
+        macaroon.add_first_party_caveat(predicate)
+    token = settings.TOKEN_PREFIX + macaroon.serialize()
+    row.token_hash = hashlib.sha256(token.encode()).hexdigest()
+    return token
+
+
 def create_token(user, *, projects: list[str] | None = None,
                  permission: str = TokenPermission.UPLOAD, expires_days: int | None = None,
                  version: str | None = None, description: str = "",
@@ -97,12 +108,7 @@ def create_token(user, *, projects: list[str] | None = None,
         issued.append(caveats.expiry(int(expires.timestamp()), int(now.timestamp()) - 60))
     row = ApiToken(user=user, description=description[:100], key_salt=secrets.token_hex(16),
                    permission=permission, caveats=issued, created=now, expires=expires)
-    macaroon = Macaroon(location=LOCATION, identifier=str(row.id),
-                        key=_root_key(row.id, row.key_salt), version=MACAROON_V2)
-    for predicate in issued:
-        macaroon.add_first_party_caveat(predicate)
-    token = settings.TOKEN_PREFIX + macaroon.serialize()
-    row.token_hash = hashlib.sha256(token.encode()).hexdigest()
+    token = _macaroon_of(row, issued)
     with transaction.atomic():
         row.save()
         record(tags.ACCOUNT_API_TOKEN_ADDED, info=info, actor=actor or user, user=user,
@@ -371,12 +377,7 @@ def create_publisher_token(*, projects: list, publisher_id: str, description: st
     row = ApiToken(user=None, description=description[:100], key_salt=secrets.token_hex(16),
                    permission=TokenPermission.UPLOAD, caveats=issued, created=now,
                    expires=expires, publisher_id=publisher_id[:200], publisher_claims=run)
-    macaroon = Macaroon(location=LOCATION, identifier=str(row.id),
-                        key=_root_key(row.id, row.key_salt), version=MACAROON_V2)
-    for predicate in issued:
-        macaroon.add_first_party_caveat(predicate)
-    token = settings.TOKEN_PREFIX + macaroon.serialize()
-    row.token_hash = hashlib.sha256(token.encode()).hexdigest()
+    token = _macaroon_of(row, issued)
     with transaction.atomic():
         row.save()
         for project in sorted(projects, key=lambda p: p.normalized_name):
