@@ -141,11 +141,38 @@ def test_github_run_exchanges_its_token_and_twine_uploads_with_it(tp_server, ci,
     assert event.additional["run"] == {
         "repository": f"acme-{unique}/widget", "ref": "refs/tags/v1", "sha": "c" * 40,
         "workflow": f"acme-{unique}/widget/.github/workflows/release.yml@refs/tags/v1",
-        "run_id": "4242", "run_attempt": "1", "environment": "pypi"}
+        "run_id": "4242", "run_attempt": "1", "environment": "pypi",
+        "repository_url": f"https://{_row.url.split('://', 1)[1]}/acme-{unique}/widget"}
     # The token is for this project only.
     other = create_project(f"tpother-{unique}", new_user())
     refusal = upload(tp_server, body["token"], Wheel(other.name, "1.0"))
     assert refusal.status_code == 403 and "not valid for project" in refusal.reason
+
+
+def test_urls_into_the_publishers_repository_are_verified_and_files_name_the_run(
+        tp_server, ci, project, publisher, unique, tmp_path):
+    issuer, row = ci
+    host = row.url.split("://", 1)[1].split("/", 1)[0]  # GitHub Enterprise: the issuer's host
+    repository = f"https://{host}/acme-{unique}/widget"
+    urls = {"Source": repository, "Issues": f"{repository}/issues",
+            "Fork": f"{repository}-fork", "Elsewhere": f"https://example.org/acme-{unique}/widget"}
+    name = project.name
+    artifact = Wheel(name, "1.0", metadata=metadata_text(name, "1.0", extra_headers=[
+        ("Project-URL", f"{label}, {url}") for label, url in urls.items()]))
+    path = tmp_path / artifact.filename
+    path.write_bytes(artifact.build())
+    token = mint(tp_server, issuer.token(AUDIENCE, run_claims(unique))).json()["token"]
+    result = twine_upload(tp_server, token, path, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    data = requests.get(f"{tp_server.url}/pypi/{name}/json", timeout=30).json()
+    assert sorted(data["info"]["_verified_urls"]) == sorted([urls["Source"], urls["Issues"]])
+    [entry] = data["urls"]
+    assert entry["_trusted_publisher"]["repository"] == f"acme-{unique}/widget"
+    assert entry["_trusted_publisher"]["run_id"] == "4242"
+    page = requests.get(f"{tp_server.url}/project/{name}/", timeout=30).text
+    assert page.count(">verified</span>") == 2
+    assert "Published by the trusted publisher" in page and "run 4242" in page
 
 
 @pytest.mark.parametrize("case", [

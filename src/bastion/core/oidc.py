@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 # Claim values are strings or integers in every issuer we know; anything else (lists,
 # objects, booleans) is treated as absent, never coerced into a match.
@@ -257,6 +258,40 @@ def spec_of(kind: str, fields: dict, *, host: str = "") -> Spec:
     if kind == "custom":
         return CustomSpec(claims=dict(fields.get("claims", {})))
     raise ValueError(f"unknown publisher kind {kind!r}")
+
+
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+
+
+def repository_url(spec: Spec, issuer_url: str) -> str | None:
+    """The web address of the repository a publisher names, when its kind has one: runs of
+    it verify project URLs pointing into that repository. GitHub Enterprise Server's issuer
+    is ``https://HOST/_services/token``; github.com's has a host of its own."""
+    if isinstance(spec, GitHubSpec):
+        host = "github.com" if issuer_url.rstrip("/") == GITHUB_ISSUER else \
+            urlsplit(issuer_url).netloc
+        return f"https://{host}/{spec.owner}/{spec.repository}" if host else None
+    if isinstance(spec, GitLabSpec):
+        return f"https://{spec.host}/{spec.namespace}/{spec.project}"
+    return None
+
+
+def points_into(url: str, repository: str) -> bool:
+    """Whether ``url`` is ``repository``'s page or a page under it (https, the same host,
+    the path at a segment boundary; case-insensitive, as both forges treat paths)."""
+    try:
+        got, want = urlsplit(url.strip()), urlsplit(repository)
+        got_host, want_host = got.hostname, want.hostname
+        got_port, want_port = got.port, want.port
+    except ValueError:
+        return False
+    if got.scheme.lower() != "https" or got.username or got.password:
+        return False
+    if not got_host or got_host != want_host or got_port != want_port:
+        return False
+    path = got.path.rstrip("/").lower().removesuffix(".git")
+    base = want.path.rstrip("/").lower()
+    return path == base or path.startswith(base + "/")
 
 
 def describe(spec: Spec) -> str:

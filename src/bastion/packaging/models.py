@@ -81,6 +81,9 @@ class Release(models.Model):
     requires_dist = models.JSONField(default=list, blank=True)
     provides_extra = models.JSONField(default=list, blank=True)
     project_urls = models.JSONField(default=dict, blank=True)
+    # Of its URLs, those a trusted publisher's run verified: they point into the repository
+    # that published the release.
+    verified_urls = models.JSONField(default=list, blank=True)
     platforms = models.JSONField(default=list, blank=True)
     dynamic = models.JSONField(default=list, blank=True)
     license_files = models.JSONField(default=list, blank=True)
@@ -115,6 +118,9 @@ class File(models.Model):
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                     on_delete=models.SET_NULL, related_name="+")
     comment = models.TextField(blank=True)
+    # The trusted publisher's run that uploaded it (publisher, repository, workflow, ref, sha,
+    # run id and attempt); None: an account's upload.
+    published_by = models.JSONField(null=True, blank=True)
     # PEP 658: the wheel's METADATA, stored beside the file; empty when there is none.
     metadata_sha256 = models.CharField(max_length=64, blank=True)
     metadata_blake2_256 = models.CharField(max_length=64, blank=True)

@@ -69,28 +69,30 @@ class Link:
     label: str
     url: str
     is_link: bool  # only http(s) URLs become links; anything else is shown as text
+    verified: bool = False  # points into the repository of the trusted publisher that uploaded
 
 
-def _link(label: str, url: str) -> Link:
+def _link(label: str, url: str, verified: frozenset[str]) -> Link:
     scheme = urlparse(url.strip()).scheme.lower()
-    return Link(label, url, scheme in {"http", "https"})
+    return Link(label, url, scheme in {"http", "https"}, url in verified)
 
 
 def project_links(release: Release | None) -> list[Link]:
     if release is None:
         return []
+    verified = frozenset(release.verified_urls or ())
     links = []
     if release.home_page:
-        links.append(_link("Homepage", release.home_page))
+        links.append(_link("Homepage", release.home_page, verified))
     if release.download_url:
-        links.append(_link("Download", release.download_url))
+        links.append(_link("Download", release.download_url, verified))
     urls = release.project_urls or {}
     if isinstance(urls, dict):
-        links += [_link(str(label), str(url)) for label, url in urls.items()]
+        links += [_link(str(label), str(url), verified) for label, url in urls.items()]
     elif isinstance(urls, list):  # "label, url" strings, as in raw core metadata
         for entry in urls:
             label, _, url = str(entry).partition(",")
-            links.append(_link(label.strip(), url.strip()))
+            links.append(_link(label.strip(), url.strip(), verified))
     return links
 
 

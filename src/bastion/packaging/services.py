@@ -18,7 +18,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 from packaging.utils import canonicalize_name, canonicalize_version
 
-from bastion.core import names
+from bastion.core import names, oidc
 from bastion.core.sizes import format_size
 from bastion.core.descriptions import RenderedDescription
 from bastion.core.errors import ValidationError
@@ -408,11 +408,20 @@ def _add_staged_file(*, user, verified, digests: Digests, path: str, staged: Sta
             release = Release(project=project, is_prerelease=meta.version.is_prerelease,
                               created=now, uploader=user, **release_values)
             release.save(force_insert=True)
+        run = (getattr(token, "publisher_claims", None) or {}) if by_publisher else {}
+        if run.get("repository_url"):
+            verified_now = sorted(set(release.verified_urls or ())
+                                  | verified_urls(release, run["repository_url"]))
+            if verified_now != list(release.verified_urls or ()):
+                release.verified_urls = verified_now
+                release.save(update_fields=["verified_urls"])
         file = File(
             release=release, filename=filename, packagetype=dist.kind,
             python_version=python_version, requires_python=release.requires_python,
             size=digests.size, sha256=digests.sha256, blake2_256=digests.blake2_256,
             md5=digests.md5, path=path, upload_time=now, uploaded_by=user, comment=comment,
+            published_by=({"publisher": token.description, **run}
+                          if by_publisher and token is not None else None),
         )
         if verified.pep658_metadata is not None:
             file.metadata_sha256 = hashlib.sha256(verified.pep658_metadata).hexdigest()
@@ -451,6 +460,20 @@ def _add_staged_file(*, user, verified, digests: Digests, path: str, staged: Sta
 
         on_file_added(file, new_release=new_release, user=user, token=token)
     return AddFileResult(file, created=True)
+
+
+def release_urls(release: Release) -> list[str]:
+    """Every URL a release's metadata gives (home page, download URL, project URLs)."""
+    urls = [release.home_page, release.download_url]
+    project_urls = release.project_urls or {}
+    if isinstance(project_urls, dict):
+        urls += [str(url) for url in project_urls.values()]
+    return [url for url in urls if url]
+
+
+def verified_urls(release: Release, repository: str) -> set[str]:
+    """The release's URLs that point into ``repository`` (a trusted publisher's)."""
+    return {url for url in release_urls(release) if oidc.points_into(url, repository)}
 
 
 def project_changed(project: Project, *, size_change: int = 0, locked: bool = False) -> int:

@@ -451,6 +451,10 @@ def exchange(raw, *, info: RequestInfo | None = None) -> Minted:
                                 f"valid token, but no corresponding publisher ({why})")
         projects = [_use(publisher, claims, info=info, now=now) for publisher in matched]
         run = oidc.run_identity(kind, claims)
+        repository = oidc.repository_url(_spec(matched[0]), issuer.url)
+        if repository:
+            # Project URLs into it are marked verified on the releases this run uploads.
+            run["repository_url"] = repository
         token, row = tokens.create_publisher_token(
             projects=projects, publisher_id="".join(p.token_key for p in matched),
             description=describe(matched[0]), run=run, seconds=settings.OIDC_TOKEN_SECONDS,

@@ -54,6 +54,9 @@ def _file(f: File, release: Release, files_url: str) -> dict:
         "url": files_url + file_url_path(f.path)[len(get_script_prefix()):],
         "yanked": release.yanked,
         "yanked_reason": release.yanked_reason or None,
+        # Not in PyPI's API (a leading underscore, as PEP 691 keeps for such keys): the trusted
+        # publisher's run that uploaded the file, or None.
+        "_trusted_publisher": f.published_by or None,
     }
 
 
@@ -82,6 +85,8 @@ def _info(name: str, release: Release, base_url: str) -> dict:
         "platform": ", ".join(release.platforms or []) or None,
         "project_url": project_url,
         "project_urls": dict(release.project_urls or {}) or None,
+        # Not in PyPI's API: which of the URLs above the release's trusted publisher verified.
+        "_verified_urls": list(release.verified_urls or ()),
         "provides_extra": list(release.provides_extra) or None,
         "release_url": f"{project_url}{release.version}/",
         "requires_dist": list(release.requires_dist) or None,

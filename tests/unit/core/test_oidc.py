@@ -207,3 +207,22 @@ def test_run_identity_keeps_the_run_and_drops_the_rest():
                         "ref": "refs/tags/v1", "sha": "a" * 40, "run_id": "77",
                         "run_attempt": "1", "environment": "pypi"}
     assert oidc.run_identity("gitlab", gitlab_claims())["run_id"] == "9"
+
+
+def test_repository_urls_and_what_points_into_them():
+    github = oidc.GitHubSpec(owner="Acme", repository="Widget", workflow="release.yml")
+    assert oidc.repository_url(github, oidc.GITHUB_ISSUER) == "https://github.com/Acme/Widget"
+    assert oidc.repository_url(github, "https://ghe.example/_services/token") == \
+        "https://ghe.example/Acme/Widget"
+    gitlab = oidc.GitLabSpec(namespace="g/sub", project="p", ci_config_path=".gitlab-ci.yml")
+    assert oidc.repository_url(gitlab, "https://gitlab.com") == "https://gitlab.com/g/sub/p"
+    assert oidc.repository_url(oidc.GoogleSpec(email="a@b.c"), "https://accounts.google.com") \
+        is None
+    base = "https://github.com/Acme/Widget"
+    for url in (base, base + "/", "https://github.com/acme/widget/issues", base + ".git"):
+        assert oidc.points_into(url, base), url
+    for url in ("http://github.com/Acme/Widget", "https://github.com/Acme/Widget-fork",
+                "https://github.com/Acme", "https://github.com.evil/Acme/Widget",
+                "https://user@github.com/Acme/Widget", "https://github.com:8443/Acme/Widget",
+                "https://[bad/Acme/Widget", "https://evil.example/?https://github.com/Acme/Widget"):
+        assert not oidc.points_into(url, base), url
