@@ -155,3 +155,31 @@ def test_console_proxy_pages(context, server, language, unique):
     finally:
         views_policy.remove_view(view)
         upstreams.remove_upstream(upstream.name)
+
+
+def test_trusted_publishing_reports_names_and_advisories_pages(context, server, language,
+                                                                 unique):
+    """The pages of trusted publishing, malware reports, look-alike names, namespaces and
+    advisories: for an Owner, for any signed-in user, and in the console."""
+    base = localhost(server)
+    owner = make_user("tpo")
+    project = new_project(owner)
+    name = project.normalized_name
+    sign_in(context, server, owner)
+    page = context.new_page()
+    for path, label in [(f"/manage/project/{name}/publishing/", "manage-publishing"),
+                        ("/account/publishing/", "pending-publishers"),
+                        (f"/project/{name}/report/", "report-project")]:
+        visit(page, base + path, shot(label, language))
+    admin_context = context.browser.new_context(locale=LOCALES[language])
+    try:
+        sign_in(admin_context, server, make_user("tpa", admin=True))
+        page = admin_context.new_page()
+        for path, label in [("/admin/issuers/", "console-issuers"),
+                            ("/admin/reports/", "console-reports"),
+                            ("/admin/names/", "console-lookalikes"),
+                            ("/admin/namespaces/", "console-namespaces"),
+                            ("/admin/advisories/", "console-advisories")]:
+            visit(page, base + path, shot(label, language))
+    finally:
+        admin_context.close()
