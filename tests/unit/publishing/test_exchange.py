@@ -413,3 +413,21 @@ def test_signed_tokens_with_any_claims_are_answered_never_crash(published, uniqu
         exchange(raw)
     except ExchangeError as exc:
         assert exc.code and "\n" not in exc.description
+
+
+def test_pending_publishers_meet_namespaces_and_look_alike_names(github, owner, unique):
+    """A pending publisher reserves a name through the checks of creating a project: not
+    under another user's namespace, and not a look-alike of an established name."""
+    from bastion.packaging import namespaces
+
+    _, issuer = github
+    fields = {"owner": "a", "repository": "w", "workflow": "release.yml"}
+    namespaces.grant(f"ns{unique}-", new_user("grantee").username, actor=None)
+    try:
+        with pytest.raises(ValidationError, match="namespace"):
+            services.add_pending_publisher(f"ns{unique}-tool", issuer, fields, actor=owner)
+        with pytest.raises(ValidationError, match="requests"):
+            services.add_pending_publisher("reqeusts", issuer, fields, actor=owner)
+    finally:
+        namespaces.revoke(f"ns{unique}-", actor=None)
+    assert not Publisher.objects.filter(issuer=issuer).exists()
