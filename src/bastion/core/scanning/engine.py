@@ -169,16 +169,21 @@ class _State:
     def _context(self, name: str, depth: int, toplevel: bool) -> str:
         inner = name.split("/", 1)[1] if self.kind in ("sdist", "dir") and "/" in name else name
         base = inner.rsplit("/", 1)[-1]
-        if inner == "setup.py" or (base == "setup.py" and inner.count("/") == 0):
+        if inner == "setup.py":
             return INSTALL
         if _AUX.search(inner):
             return AUX
-        if base == "__init__.py" and toplevel:
+        # Top-level modules of an sdist are what setup.py imports or single-module packages.
+        if (base == "__init__.py" and toplevel) or (self.kind in ("sdist", "dir") and "/" not in inner):
             return IMPORT
         return PACKAGE
 
     def _python(self, name: str, member: Member, depth: int) -> None:
-        if member.size > self.budget.max_python_bytes or not member.complete:
+        inner = name.split("/", 1)[1] if self.kind in ("sdist", "dir") and "/" in name else name
+        is_setup = inner == "setup.py"
+        # A setup.py is parsed up to the member limit: a huge one is itself the sign.
+        limit = self.budget.max_member_bytes if is_setup else self.budget.max_python_bytes
+        if member.size > limit or not member.complete:
             self.notes.append(f"{name} larger than {self.budget.max_python_bytes} bytes, not parsed")
             return
         if self.parsed + len(member.data) > self.budget.max_parsed_bytes:
@@ -187,7 +192,8 @@ class _State:
         self.parsed += len(member.data)
         self.clock.start_file()
         try:
-            analysis = analyse(member.data, self.budget, self.clock, DecodeBudget(self.budget))
+            analysis = analyse(member.data, self.budget, self.clock, DecodeBudget(self.budget),
+                               always=is_setup)
         except OutOfBudget as exc:
             self.notes.append(f"{name}: {exc}")
             return
@@ -195,8 +201,6 @@ class _State:
             self.notes.append(f"{name}: too deeply nested")
             return
         self.notes.extend(analysis.budget_notes)
-        inner = name.split("/", 1)[1] if self.kind in ("sdist", "dir") and "/" in name else name
-        is_setup = inner == "setup.py"
         if is_setup:
             self._setup_extras(analysis)
         for hit in analysis.hits:
@@ -207,19 +211,19 @@ class _State:
         self.install_hook = self.install_hook or analysis.install_hook
         active = {"proc-exec", "net-call", "exec-dynamic", "exec-decoded", "proc-install-package",
                   "recon-host", "exfil-dns", "download-exec", "win-api", "cred-env-dump"}
-        if any(h.rule in active and h.toplevel for h in analysis.hits):
+        if any(h.rule in active for h in analysis.hits):
             self.install_code = True
 
     def _combinations(self, name: str, depth: int, hits: list[Hit], is_setup: bool) -> None:
         """Behaviours that only mean harm together: fetch and run, collect and send."""
         by_scope: dict[int, set[str]] = {}
+        whole_file = name.endswith("__init__.py") or self._context(name, depth, True) == IMPORT
         for hit in hits:
+            if hit.literal and hit.rule == "recon-host":
+                continue   # a what-is-my-IP URL alone is common in honest clients
             by_scope.setdefault(hit.scope, set()).add(hit.rule)
-            if is_setup or hit.toplevel:
+            if hit.toplevel or whole_file:
                 by_scope.setdefault(-1, set()).add(hit.rule)
-        everything = {h.rule for h in hits}
-        if is_setup:
-            by_scope[-1] = everything
         runs = {"exec-dynamic", "exec-decoded", "proc-exec"}
         collects = {"recon-host", "cred-env-dump", "cred-browser", "cred-files", "cred-wallet",
                     "cred-discord-token", "cred-clipboard"}

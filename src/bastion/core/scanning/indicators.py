@@ -43,8 +43,10 @@ PATTERNS: tuple[tuple[str, tuple[bytes, ...], re.Pattern[bytes]], ...] = tuple(
         ("cred-browser", ("login data", "local state", "web data", "user data", "logins.json",
                           "key4.db", "cookies.sqlite", "bravesoftware", "opera software",
                           "yandexbrowser", "chrome"),
-         r"login data|local state|web data|user data[\\/]+default|logins\.json|key4\.db|"
-         r"cookies\.sqlite|bravesoftware|opera software|yandexbrowser|google[\\/]+chrome"),
+         r"[\\/'\"]login data['\"]|[\\/'\"]local state['\"]|[\\/'\"]web data['\"]|"
+         r"user data[\\/]+default|logins\.json|key4\.db|"
+         r"cookies\.sqlite|bravesoftware[\\/]|opera software[\\/]|yandexbrowser[\\/]|"
+         r"google[\\/]+chrome[\\/]"),
         ("cred-files", (".ssh", ".aws", ".git-credentials", ".pypirc", ".npmrc", ".docker",
                         ".kube", "/etc/shadow", ".bash_history", "application_default", ".netrc"),
          r"\.ssh[\\/]+(?:id_|authorized_keys|known_hosts)|~/\.ssh\b|\.aws[\\/]+credentials|"
@@ -67,12 +69,13 @@ PATTERNS: tuple[tuple[str, tuple[bytes, ...], re.Pattern[bytes]], ...] = tuple(
          r"\bcrontab\b|/etc/cron|\.bashrc\b|\.bash_profile\b|\.zshrc\b|systemd/user|"
          r"launchagents|/etc/rc\.local|/etc/init\.d/"),
         ("proc-shell-download", ("curl", "wget", "powershell", "certutil", "bitsadmin", "mshta",
-                                 "/dev/tcp", "nc -e", "bash -i", "regsvr32"),
+                                 "/dev/tcp", "nc -e", "bash -i", "regsvr32", "chmod"),
          r"curl\s[^|;\n]{0,200}\|\s*(?:sudo\s+)?(?:ba|z)?sh\b|wget\s[^\n]{0,200}(?:\||&&|;)\s*"
          r"(?:ba|z)?sh\b|wget\s+-q?o-?\s|powershell[^\n]{0,80}(?:-e(?:nc(?:odedcommand)?)?\s|"
          r"iex|invoke-expression|downloadstring|downloadfile|invoke-webrequest|\biwr\b|"
          r"-w(?:indowstyle)?\s+hidden)|certutil(?:\.exe)?\s+-urlcache|bitsadmin\s+/transfer|"
-         r"mshta\s+http|/dev/tcp/|\bnc\s+-e\s|bash\s+-i\s|regsvr32\s[^\n]{0,40}/i:http"),
+         r"mshta\s+http|/dev/tcp/|\bnc\s+-e\s|bash\s+-i\s|regsvr32\s[^\n]{0,40}/i:http|"
+         r"(?:curl|wget)\s[^\n]{0,300}(?:&&|;)\s*chmod\s+\+?[0-7x]+[^\n]{0,100}(?:&&|;)\s*\./"),
         ("drop-exe-url", (".exe", ".dll", ".ps1", ".vbs", ".hta", ".msi", ".scr'", '.scr"', ".bat'",
                           '.bat"', ".cmd'", '.cmd"', "cdn.discordapp.com/attachments"),
          r"https?://[^\s'\"<>]{1,300}?\.(?:exe|dll|scr|bat|ps1|vbs|hta|msi|cmd)\b|"
@@ -136,7 +139,8 @@ TRIGGER = re.compile(
     rb"b32decode|b16decode|b85decode|a85decode|unhexlify|fromhex|decompress|codecs|system|popen|"
     rb"Popen|subprocess|startfile|spawn[lvpe]*|execv[pe]*|pty|urlopen|urlretrieve|requests|httpx|"
     rb"urllib3?|http\.client|socket|environ|getuser|gethostname|getlogin|uname|getnode|"
-    rb"clipboard|pyperclip|ctypes|windll|pip|decrypt|Fernet|chr|globals|vars|builtins)\b")
+    rb"clipboard|pyperclip|ctypes|windll|pip|decrypt|Fernet|chr|globals|vars|builtins|"
+    rb"[Il1]{6,}|_0x[0-9a-fA-F]{3,})\b|[A-Za-z0-9+/=]{200}")
 
 
 _ENCODED = re.compile(r"[A-Za-z0-9+/=_\-\s]+")

@@ -34,8 +34,7 @@ NET = frozenset({"urllib.request.urlopen", "urllib.request.urlretrieve", "urllib
 DNS = frozenset({"socket.gethostbyname", "socket.gethostbyname_ex", "socket.getaddrinfo",
                  "dns.resolver.resolve", "dns.resolver.query", "dns.resolver.Resolver"})
 RECON = frozenset({"socket.gethostname", "getpass.getuser", "os.getlogin", "platform.node",
-                   "platform.uname", "os.uname", "uuid.getnode", "socket.getfqdn", "os.getcwd",
-                   "platform.platform", "os.getuid", "pwd.getpwuid"})
+                   "platform.uname", "os.uname", "uuid.getnode", "socket.getfqdn"})
 CLIPBOARD_PREFIXES = ("pyperclip.", "win32clipboard.", "clipboard.")
 DECRYPT_ATTRS = frozenset({"decrypt", "decrypt_and_verify", "decompress", "b64decode",
                            "a85decode", "b85decode", "unhexlify", "fromhex", "loads"})
@@ -55,6 +54,7 @@ class Hit:
     detail: str
     toplevel: bool          # runs when the module runs (not only when a function is called)
     scope: int              # the function (or module, 0) it is in
+    literal: bool = False   # found in the text (a string), not in what the code calls
 
 
 @dataclass
@@ -64,20 +64,22 @@ class Analysis:
     install_hook: bool = False
     syntax_error: bool = False
 
-    def add(self, rule: str, line: int, detail: str, toplevel: bool, scope: int) -> None:
-        self.hits.append(Hit(rule, line, detail[:160], toplevel, scope))
+    def add(self, rule: str, line: int, detail: str, toplevel: bool, scope: int,
+            literal: bool = False) -> None:
+        self.hits.append(Hit(rule, line, detail[:160], toplevel, scope, literal))
 
 
 def analyse(source: bytes | str, budget: Budget, clock: Clock, spend: DecodeBudget | None = None,
-            depth: int = 0, line_offset: int = 0) -> Analysis:
+            depth: int = 0, line_offset: int = 0, always: bool = False) -> Analysis:
+    """``always``: parse even without a trigger word (setup.py: its command classes matter)."""
     result = Analysis()
     spend = spend or DecodeBudget(budget)
     data = source.encode("utf-8", "surrogatepass") if isinstance(source, str) else source
     # String literals are matched in the raw text, once: cheaper than one match per constant.
     for rule_id, snippet, offset in indicators.locate(data):
-        result.add(rule_id, line_offset + data.count(b"\n", 0, offset) + 1, snippet, True, 0)
+        result.add(rule_id, line_offset + data.count(b"\n", 0, offset) + 1, snippet, True, 0, True)
     _long_lines(data, result, line_offset)
-    if not indicators.TRIGGER.search(data):
+    if not always and not indicators.TRIGGER.search(data):
         return result
     text = source.decode("utf-8", "replace") if isinstance(source, bytes) else source
     try:
@@ -145,15 +147,15 @@ class _Walker:
                 attr = self.folder.value(node.args[1])
                 if base is None or not isinstance(attr, str):
                     return None
-                if not isinstance(node.args[1], ast.Constant):
+                target = _builtin(attr) if base in ("builtins", "__builtins__", "globals()", "vars()") \
+                    else f"{base}.{attr}"
+                if not isinstance(node.args[1], ast.Constant) and _dangerous(target):
                     self.obfuscated_lookup = True
-                if base in ("builtins", "__builtins__", "globals()", "vars()"):
-                    return _builtin(attr)
-                return f"{base}.{attr}"
+                return target
             if func in ("__import__", "builtins.__import__", "importlib.import_module") and node.args:
                 module = self.folder.value(node.args[0])
                 if isinstance(module, str):
-                    if not isinstance(node.args[0], ast.Constant):
+                    if not isinstance(node.args[0], ast.Constant) and _dangerous(module):
                         self.obfuscated_lookup = True
                     return module
                 return None
@@ -167,44 +169,53 @@ class _Walker:
             base = self.resolve(node.value, depth + 1)
             key = self.folder.value(node.slice)
             if base and isinstance(key, str):
-                if not isinstance(node.slice, ast.Constant):
-                    self.obfuscated_lookup = True
+                target = None
                 if base in ("globals()", "builtins", "builtins.__dict__") or base.endswith(".__dict__"):
-                    return "builtins" if key == "__builtins__" else _builtin(key)
-                if base == "sys.modules":
-                    return key
+                    target = "builtins" if key == "__builtins__" else _builtin(key)
+                elif base == "sys.modules":
+                    target = key
+                if target and not isinstance(node.slice, ast.Constant) and _dangerous(target):
+                    self.obfuscated_lookup = True
+                return target
             return None
         return None
 
     # -- passes -----------------------------------------------------------------------------
     def run(self) -> None:
+        self.order = self._nodes()
         self._collect()
         self._walk()
 
-    def _nodes(self):  # noqa: ANN202
+    def _nodes(self) -> list[tuple[ast.AST, bool, int]]:
         """Every node, in source order, with whether it runs at module level and its scope."""
+        order: list[tuple[ast.AST, bool, int]] = []
         stack: list[tuple[ast.AST, bool, int]] = [(self.tree, True, 0)]
-        seen = 0
+        limit, check = self.budget.max_nodes, self.clock.check
+        functions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+        AST = ast.AST
         while stack:
-            node, top, scope = stack.pop()
-            seen += 1
-            if seen > self.budget.max_nodes:
-                raise OutOfBudget(f"more than {self.budget.max_nodes} syntax nodes in one file")
-            if seen & 1023 == 0:
-                self.clock.check()
-            yield node, top, scope
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-                child_top, child_scope = False, id(node)
-            elif isinstance(node, ast.ClassDef):
-                child_top, child_scope = top, scope
-            else:
-                child_top, child_scope = top, scope
-            children = list(ast.iter_child_nodes(node))
+            item = stack.pop()
+            order.append(item)
+            node, top, scope = item
+            if len(order) & 1023 == 0:
+                if len(order) > limit:
+                    raise OutOfBudget(f"more than {limit} syntax nodes in one file")
+                check()
+            if isinstance(node, functions):
+                top, scope = False, id(node)
+            children = []
+            for name in node._fields:
+                value = getattr(node, name, None)
+                if isinstance(value, list):
+                    children.extend(v for v in value if isinstance(v, AST))
+                elif isinstance(value, AST):
+                    children.append(value)
             for child in reversed(children):
-                stack.append((child, child_top, child_scope))
+                stack.append((child, top, scope))
+        return order
 
     def _collect(self) -> None:
-        for node, _top, _scope in self._nodes():
+        for node, _top, _scope in self.order:
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.asname:
@@ -236,7 +247,9 @@ class _Walker:
         result = self.result
         strings_seen = 0
         obf_names: set[str] = set()
-        for node, top, scope in self._nodes():
+        for index, (node, top, scope) in enumerate(self.order):
+            if index & 1023 == 0:
+                self.clock.check()
             line = getattr(node, "lineno", 1) + self.offset
             if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
                 strings_seen += 1
@@ -282,9 +295,11 @@ class _Walker:
             if indicators.entropy(compact) > 4.5:
                 self.result.add("obf-entropy-blob", line, f"{len(text)} characters", top, scope)
             return
-        self._payload(payload, line, top, scope, quiet=True)
+        self._payload(payload, line, top, scope, quiet=True, hidden=True)
 
-    def _payload(self, payload: object, line: int, top: bool, scope: int, quiet: bool = False) -> None:
+    def _payload(self, payload: object, line: int, top: bool, scope: int, quiet: bool = False,
+                 hidden: bool = False) -> None:
+        """``hidden``: the payload was decoded from an encoding, not merely assembled."""
         """Analyse decoded data: Python source is parsed again; any text is matched."""
         if isinstance(payload, bytes):
             if payload[:1] in (b"\xe3", b"c") and b"\x00" in payload[:32] and not quiet:
@@ -309,7 +324,8 @@ class _Walker:
         if re.search(r"\bimport\b|\bexec\b|\beval\b|\(", text):
             inner = analyse(text, self.budget, self.clock, self.spend, self.depth + 1, line - 1)
             if not inner.syntax_error:
-                self.result.add("obf-decoded-code", line, "Python source in an encoded string", top, scope)
+                if hidden:
+                    self.result.add("obf-decoded-code", line, "Python source in an encoded string", top, scope)
                 for hit in inner.hits:
                     self.result.add(hit.rule, line, hit.detail, top, scope)
                 self.result.budget_notes.extend(inner.budget_notes)
@@ -332,7 +348,10 @@ class _Walker:
         if name in EXEC:
             if node.args and not isinstance(node.args[0], ast.Constant):
                 arg = node.args[0]
-                if self._decodes(arg):
+                decodes = self._decodes(arg)
+                if not decodes and self._reads_file(arg):
+                    return   # exec(open('pkg/version.py').read()): the package's own source
+                if decodes:
                     add("exec-decoded", line, f"{name}() of decoded data", top, scope)
                 else:
                     add("exec-dynamic", line, f"{name}() of a computed string", top, scope)
@@ -340,7 +359,7 @@ class _Walker:
                 if value is not NO:
                     if not isinstance(arg, ast.Name) or self._decodes(arg):
                         add("exec-decoded", line, f"{name}() of a string built to hide it", top, scope)
-                    self._payload(value, line, top, scope)
+                    self._payload(value, line, top, scope, hidden=decodes)
             return
         if name == "marshal.loads" or name.endswith(".marshal.loads"):
             add("exec-marshal", line, "marshal.loads", top, scope)
@@ -349,6 +368,10 @@ class _Walker:
         if name in PROC or name.startswith(PROC_PREFIXES):
             if command and re.search(r"\bpip\d?(?:\.exe)?\b.*\binstall\b", command):
                 add("proc-install-package", line, command[:80], top, scope)
+            elif command and _DESTRUCTIVE.search(command):
+                add("proc-destructive", line, command[:80], top, scope)
+            elif command and _LAUNCH.search(command):
+                add("proc-shell-download", line, command[:80], top, scope)
             elif not command or not _benign_command(command):
                 add("proc-exec", line, f"{name}({(command or '')[:60]})", top, scope)
             if command:
@@ -404,6 +427,14 @@ class _Walker:
                     return True
         return False
 
+    def _reads_file(self, node: ast.AST) -> bool:
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Call):
+                name = self.resolve(sub.func) or ""
+                if name in ("open", "io.open", "codecs.open") or name.endswith((".read_text", ".read")):
+                    return True
+        return False
+
     def _mentions_environ(self, node: ast.AST) -> bool:
         for sub in ast.walk(node):
             if isinstance(sub, (ast.Attribute, ast.Name)) and self.resolve(sub) == "os.environ":
@@ -447,6 +478,21 @@ _BENIGN_COMMAND = re.compile(
     r"^\s*(?:git|hg|svn|make|cmake|ninja|gcc|g\+\+|cc|c\+\+|clang|nvcc|pkg-config|python\d?(?:\.\d+)?|"
     r"sphinx-build|cython|swig|protoc|rustc|cargo|go|javac|xcrun|uname|which|sw_vers|lsb_release|"
     r"ldconfig|nproc|sysctl|getconf|llvm-config|mpicc|ar|ranlib|install_name_tool|tox|pytest)\b")
+
+
+_DESTRUCTIVE = re.compile(
+    r"\brm\s+-[a-z]*r[a-z]*f?\s+(?:/|~|\$home)\s*(?:$|\*)|^\s*(?:sudo\s+)?(?:shutdown|poweroff|halt|reboot)\b|"
+    r"\bformat\s+[a-z]:|\bdel\s+/[fsq]|\bmkfs\b|:\(\)\s*\{", re.IGNORECASE)
+# Windows launches of a file: "start x.exe", "cmd /c ...", PowerShell.
+_LAUNCH = re.compile(r"^\s*(?:start\s|cmd(?:\.exe)?\s+/[ck]\s|powershell)", re.IGNORECASE)
+
+
+def _dangerous(name: str) -> bool:
+    return (name in EXEC or name in PROC or name in NET or name in DECODERS
+            or name.startswith(PROC_PREFIXES + NET_PREFIXES)
+            or name in ("os", "subprocess", "builtins", "socket", "base64", "marshal", "zlib",
+                        "urllib.request", "requests", "ctypes", "__import__", "getattr",
+                        "importlib", "pty", "codecs", "os.environ"))
 
 
 def _benign_command(command: str) -> bool:

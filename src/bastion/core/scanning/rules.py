@@ -40,19 +40,20 @@ RULES: dict[str, Rule] = _rules(
     Rule("proc-exec", MEDIUM, 3, "runs a program (subprocess, os.system, os.popen, os.exec*)"),
     Rule("proc-shell-download", CRITICAL, 10, "a shell command that downloads or runs a payload (curl|sh, wget, PowerShell, certutil, cmd /c start)"),
     Rule("proc-install-package", MEDIUM, 4, "installs another package at run time (pip install from code)"),
+    Rule("proc-destructive", HIGH, 8, "a command that destroys data or stops the machine (rm -rf, shutdown, format)"),
     Rule("download-exec", CRITICAL, 10, "downloads content and runs it or writes it to disk to run"),
     Rule("net-call", LOW, 2, "opens network connections (urllib, requests, http.client, socket)"),
     # Exfiltration.
     Rule("exfil-webhook", HIGH, 8, "a Discord, Telegram or Slack webhook or bot endpoint"),
     Rule("exfil-paste", MEDIUM, 5, "a paste or anonymous file-drop site"),
     Rule("exfil-oast", HIGH, 8, "a request-bin or out-of-band (OAST) collector domain"),
-    Rule("exfil-raw-ip", MEDIUM, 5, "a URL to a raw public IP address"),
+    Rule("exfil-raw-ip", HIGH, 6, "a URL to a raw public IP address"),
     Rule("exfil-dns", HIGH, 7, "a DNS lookup of a host name built from data (DNS tunnelling)"),
     Rule("exfil-host-data", HIGH, 7, "collects the host's identity or environment and sends it over the network"),
     Rule("recon-host", LOW, 1, "collects the host's identity (user, host name, address, working directory)"),
     # Credentials and secrets.
     Rule("cred-browser", HIGH, 7, "reads browser profile stores (Login Data, Cookies, Local State)"),
-    Rule("cred-files", HIGH, 6, "reads credential files (~/.ssh, ~/.aws, .git-credentials, .pypirc, .npmrc, kube config)"),
+    Rule("cred-files", MEDIUM, 5, "reads credential files (~/.ssh, ~/.aws, .git-credentials, .pypirc, .npmrc, kube config)"),
     Rule("cred-metadata", MEDIUM, 4, "queries the cloud metadata endpoint (169.254.169.254)"),
     Rule("cred-env-dump", MEDIUM, 4, "dumps the whole environment"),
     Rule("cred-wallet", HIGH, 7, "reads cryptocurrency wallet files (Exodus, Electrum, MetaMask, ...)"),
@@ -60,7 +61,7 @@ RULES: dict[str, Rule] = _rules(
     Rule("cred-clipboard", MEDIUM, 4, "reads or replaces the clipboard"),
     # Persistence.
     Rule("persist-startup", HIGH, 7, "writes to a Windows startup folder or Run registry key"),
-    Rule("persist-unix", HIGH, 6, "installs a cron job, shell rc line, systemd unit or LaunchAgent"),
+    Rule("persist-unix", MEDIUM, 4, "installs a cron job, shell rc line, systemd unit or LaunchAgent"),
     # Obfuscation.
     Rule("obf-builtin-lookup", HIGH, 6, "fetches a builtin or module by a computed name (getattr(__builtins__, ...), __import__)"),
     Rule("obf-packer", HIGH, 7, "packed or encrypted code (PyArmor-style)"),
