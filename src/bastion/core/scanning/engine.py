@@ -40,8 +40,9 @@ CONTEXT_WEIGHT = {
 OTHER_FILES_SHARE = 0.25
 OTHER_FILES_CAP = 3.0
 
-_AUX = re.compile(r"(?:^|/)(?:tests?|testing|docs?|examples?|samples?|benchmarks?|demos?|"
-                  r"scripts?|tools?|\.github|ci)/|(?:^|/)(?:test_[^/]*|[^/]*_test|conftest)\.py$", re.I)
+# Tests anywhere; docs, examples and benchmarks at the project's top.
+_AUX = re.compile(r"(?:^|/)(?:tests?|testing)/|^(?:docs?|examples?|benchmarks?|\.github)/|"
+                  r"(?:^|/)(?:test_[^/]*|[^/]*_test|conftest)\.py$", re.I)
 _BINARY_MAGIC = (b"\x7fELF", b"MZ", b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe",
                  b"\xcf\xfa\xed\xfe")
 _MAX_FINDINGS = 200

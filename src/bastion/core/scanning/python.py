@@ -90,6 +90,8 @@ def analyse(source: bytes | str, budget: Budget, clock: Clock, spend: DecodeBudg
         result.syntax_error = True
         return result
     _Walker(tree, result, budget, clock, spend, depth, line_offset).run()
+    if spend.exhausted and depth == 0:
+        result.budget_notes.append(f"decode budget of {budget.max_decoded_bytes} bytes spent")
     return result
 
 
