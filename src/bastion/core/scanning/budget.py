@@ -17,7 +17,8 @@ class Budget:
     max_total_bytes: int = 256 << 20    # all members together
     max_ratio: int = 100                # uncompressed / compressed, as the archive readers
     max_python_bytes: int = 2 << 20     # a larger source file is not parsed
-    max_parsed_bytes: int = 24 << 20    # sources parsed per archive
+    max_parsed_bytes: int = 1 << 20     # package modules parsed per archive (the rest: text)
+    max_deferred_bytes: int = 64 << 20  # package modules held back to be parsed smallest first
     max_nodes: int = 400_000            # AST nodes walked per file
     max_fold_depth: int = 40            # nesting followed when folding constants
     max_decode_depth: int = 4           # payloads decoded inside decoded payloads

@@ -37,8 +37,8 @@ CONTEXT_WEIGHT = {
     PACKAGE: (0.4, 1.0),
     AUX: (0.1, 0.3),
 }
-OTHER_FILES_SHARE = 0.25
-OTHER_FILES_CAP = 3.0
+OTHER_FILES_SHARE = 0.2
+OTHER_FILES_CAP = 2.0
 
 # Tests anywhere; docs, examples and benchmarks at the project's top.
 _AUX = re.compile(r"(?:^|/)(?:tests?|testing)/|^(?:docs?|examples?|benchmarks?|\.github)/|"
@@ -118,6 +118,12 @@ def scan(path: str, *, disabled: frozenset[str] | set[str] = frozenset(),
             return ScanResult(path, "error", 0.0, clock.elapsed(),
                               reason=f"unreadable ({type(exc).__name__}: {str(exc)[:120]})")
         reason = f"stopped reading ({type(exc).__name__}: {str(exc)[:120]})"
+    try:
+        state.parse_deferred()
+    except OutOfBudget as exc:
+        reason = reason or f"budget: {exc}"
+    except (RecursionError, MemoryError) as exc:
+        reason = reason or f"budget: {type(exc).__name__}"
     state.finish()
     if state.notes and not reason:
         reason = "budget: " + "; ".join(sorted(set(state.notes))[:3])
@@ -139,7 +145,9 @@ class _State:
         self.metadata: dict[str, str] = {}
         self.install_hook = False
         self.install_code = False
-        self.top: str | None = None
+        self.install_active = False
+        self.deferred: list[tuple[str, bytes, int]] = []
+        self.deferred_bytes = 0
 
     # -- members ----------------------------------------------------------------------------
     def member(self, member: Member) -> None:
@@ -184,17 +192,29 @@ class _State:
         is_setup = inner == "setup.py"
         # A setup.py is parsed up to the member limit: a huge one is itself the sign.
         limit = self.budget.max_member_bytes if is_setup else self.budget.max_python_bytes
+        data = member.data
         if member.size > limit or not member.complete:
-            self.notes.append(f"{name} larger than {self.budget.max_python_bytes} bytes, not parsed")
+            self.notes.append(f"a module larger than {limit} bytes matched as text only")
+            self._analyse(name, data, depth, is_setup, parse=False)
             return
-        if self.parsed + len(member.data) > self.budget.max_parsed_bytes:
-            self.notes.append(f"more than {self.budget.max_parsed_bytes} bytes of Python")
-            return
-        self.parsed += len(member.data)
+        # What runs unasked (setup.py, top-level modules, __init__) is parsed first; modules
+        # deep in the package only with a strong trigger, smallest first, while the parse
+        # budget lasts (see finish); the others are matched as text.
+        if is_setup or self._context(name, depth, True) in (INSTALL, IMPORT):
+            self._analyse(name, data, depth, is_setup, parse=self.parsed < 4 * self.budget.max_parsed_bytes)
+        elif indicators.STRONG_TRIGGER.search(data) and self.deferred_bytes + len(data) <= self.budget.max_deferred_bytes:
+            self.deferred.append((name, data, depth))
+            self.deferred_bytes += len(data)
+        else:
+            self._analyse(name, data, depth, False, parse=False)
+
+    def _analyse(self, name: str, data: bytes, depth: int, is_setup: bool, parse: bool) -> None:
+        if parse:
+            self.parsed += len(data)
         self.clock.start_file()
         try:
-            analysis = analyse(member.data, self.budget, self.clock, DecodeBudget(self.budget),
-                               always=is_setup)
+            analysis = analyse(data, self.budget, self.clock, DecodeBudget(self.budget),
+                               always=is_setup, parse=parse)
         except OutOfBudget as exc:
             self.notes.append(f"{name}: {exc}")
             return
@@ -212,8 +232,10 @@ class _State:
         self.install_hook = self.install_hook or analysis.install_hook
         active = {"proc-exec", "net-call", "exec-dynamic", "exec-decoded", "proc-install-package",
                   "recon-host", "exfil-dns", "download-exec", "win-api", "cred-env-dump"}
-        if any(h.rule in active for h in analysis.hits):
+        if any(h.rule in active and h.toplevel for h in analysis.hits):
             self.install_code = True
+        if any(h.rule in active for h in analysis.hits):
+            self.install_active = True
 
     def _combinations(self, name: str, depth: int, hits: list[Hit], is_setup: bool) -> None:
         """Behaviours that only mean harm together: fetch and run, collect and send."""
@@ -225,7 +247,9 @@ class _State:
             by_scope.setdefault(hit.scope, set()).add(hit.rule)
             if hit.toplevel or whole_file:
                 by_scope.setdefault(-1, set()).add(hit.rule)
-        runs = {"exec-dynamic", "exec-decoded", "proc-exec"}
+        runs = {"exec-dynamic", "exec-decoded"}
+        if is_setup or whole_file:
+            runs.add("proc-exec")   # deep in a package, fetching and running tools is common
         collects = {"recon-host", "cred-env-dump", "cred-browser", "cred-files", "cred-wallet",
                     "cred-discord-token", "cred-clipboard"}
         for scope, rules in by_scope.items():
@@ -287,10 +311,22 @@ class _State:
                 f.rule == rule_id and f.file == file and f.line == line for f in self.findings[-20:]):
             self.findings.append(Finding(rule_id, rule.severity, file, line, rule.message, detail, weight))
 
+    def parse_deferred(self) -> None:
+        self.deferred.sort(key=lambda item: len(item[1]))
+        skipped = 0
+        for name, data, depth in self.deferred:
+            self.clock.check()
+            parse = self.parsed + len(data) <= self.budget.max_parsed_bytes
+            skipped += not parse
+            self._analyse(name, data, depth, False, parse=parse)
+        if skipped:
+            self.notes.append(f"parse budget of {self.budget.max_parsed_bytes} bytes spent: "
+                              f"{skipped} module(s) matched as text only")
+
     def finish(self) -> None:
         package_file = "PKG-INFO" if self.kind != "wheel" else "METADATA"
         setup_file = next((f for f in self.files if f.split("/", 1)[-1] == "setup.py"), "setup.py")
-        if self.install_code:
+        if self.install_code or (self.install_hook and self.install_active):
             self.add("install-code", setup_file, 1, "behaviour at install time", INSTALL)
         name = self.metadata.get("name", "")
         if name:

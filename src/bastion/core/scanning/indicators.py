@@ -84,10 +84,10 @@ PATTERNS: tuple[tuple[str, tuple[bytes, ...], re.Pattern[bytes]], ...] = tuple(
                         "wtfismyip", "myexternalip"),
          r"api\.ipify\.org|ipinfo\.io|ifconfig\.me|icanhazip\.com|checkip\.amazonaws\.com|"
          r"ip-api\.com|wtfismyip|myexternalip"),
-        ("obf-packer", ("pyarmor", "pytransform", "__armor_enter__", "blankobf", "hyperion",
-                        "pyobfuscate", "kramer", "__obfuscator__"),
+        ("obf-packer", ("pyarmor", "pytransform", "__armor_enter__", "blankobf", "pyobfuscate",
+                        "__obfuscator__"),
          r"__pyarmor__|pyarmor_runtime|from pytransform import|__armor_enter__|"
-         r"blankobf|hyperion|pyobfuscate\.com|kramer-specter|__obfuscator__"),
+         r"blankobf|pyobfuscate\.com|__obfuscator__"),
     )
 )
 
@@ -157,3 +157,16 @@ def entropy(text: str) -> float:
 def looks_encoded(text: str) -> bool:
     """A long run of base64/hex alphabet with the entropy of encoded data, not prose."""
     return len(text) >= 64 and _ENCODED.fullmatch(text) is not None and " " not in text.strip()
+
+
+# A module deep in a package is parsed only when it holds one of these (and while the archive's
+# parse budget lasts): the calls malware cannot do without. Method calls such as
+# ``model.eval()`` do not count.
+STRONG_TRIGGER = re.compile(
+    rb"(?<![.\w])(?:exec|eval|execfile|__import__)\s*\(|\b(?:import_module|marshal|b64decode|"
+    rb"b32decode|b16decode|b85decode|a85decode|unhexlify|fromhex|os\.system|popen|Popen|"
+    rb"startfile|os\.spawn\w*|os\.exec\w*|urlopen|urlretrieve|gethostbyname|getaddrinfo|"
+    rb"getuser|gethostname|getlogin|getnode|clipboard|pyperclip|windll|Fernet|__builtins__|"
+    rb"[Il1]{6,}|_0x[0-9a-fA-F]{3,})\b|[A-Za-z0-9+/=]{200}|requests\.(?:get|post)\b|"
+    rb"subprocess\.(?:run|call|check_output|check_call)\b|"
+    rb"(?:dict|str|repr|dumps|b64encode)\(\s*(?:dict\()?os\.environ\b|environ\.copy\(\)")

@@ -70,8 +70,9 @@ class Analysis:
 
 
 def analyse(source: bytes | str, budget: Budget, clock: Clock, spend: DecodeBudget | None = None,
-            depth: int = 0, line_offset: int = 0, always: bool = False) -> Analysis:
-    """``always``: parse even without a trigger word (setup.py: its command classes matter)."""
+            depth: int = 0, line_offset: int = 0, always: bool = False, parse: bool = True) -> Analysis:
+    """``always``: parse even without a trigger word (setup.py: its command classes matter);
+    ``parse``: False matches the text only (the archive's parse budget is spent)."""
     result = Analysis()
     spend = spend or DecodeBudget(budget)
     data = source.encode("utf-8", "surrogatepass") if isinstance(source, str) else source
@@ -79,7 +80,7 @@ def analyse(source: bytes | str, budget: Budget, clock: Clock, spend: DecodeBudg
     for rule_id, snippet, offset in indicators.locate(data):
         result.add(rule_id, line_offset + data.count(b"\n", 0, offset) + 1, snippet, True, 0, True)
     _long_lines(data, result, line_offset)
-    if not always and not indicators.TRIGGER.search(data):
+    if not parse or (not always and not indicators.TRIGGER.search(data)):
         return result
     text = source.decode("utf-8", "replace") if isinstance(source, bytes) else source
     try:
@@ -194,6 +195,7 @@ class _Walker:
         stack: list[tuple[ast.AST, bool, int]] = [(self.tree, True, 0)]
         limit, check = self.budget.max_nodes, self.clock.check
         functions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+        collected = (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign)
         AST = ast.AST
         while stack:
             item = stack.pop()
@@ -205,6 +207,8 @@ class _Walker:
                 check()
             if isinstance(node, functions):
                 top, scope = False, id(node)
+            elif isinstance(node, collected):
+                self._collect_one(node)
             children = []
             for name in node._fields:
                 value = getattr(node, name, None)
@@ -216,8 +220,8 @@ class _Walker:
                 stack.append((child, top, scope))
         return order
 
-    def _collect(self) -> None:
-        for node, _top, _scope in self.order:
+    def _collect_one(self, node: ast.AST) -> None:
+        if True:
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.asname:
@@ -236,6 +240,7 @@ class _Walker:
                 self.env[node.targets[0].id] = node.value
             elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
                 self.env[node.target.id] = node.value
+    def _collect(self) -> None:
         # Functions and modules bound to other names: x = getattr(os, 'sys'+'tem'); e = exec.
         for name, value in list(self.env.items()):
             if isinstance(value, (ast.Name, ast.Attribute, ast.Call, ast.Subscript)):
@@ -353,6 +358,10 @@ class _Walker:
                 decodes = self._decodes(arg)
                 if not decodes and self._reads_file(arg):
                     return   # exec(open('pkg/version.py').read()): the package's own source
+                if not decodes and len(node.args) > 1 and not (
+                        isinstance(node.args[1], ast.Call)
+                        and self.resolve(node.args[1].func) in ("globals", "locals")):
+                    return   # evaluated in a namespace of its own, as templates and configs are
                 if decodes:
                     add("exec-decoded", line, f"{name}() of decoded data", top, scope)
                 else:
@@ -364,7 +373,10 @@ class _Walker:
                     self._payload(value, line, top, scope, hidden=decodes)
             return
         if name == "marshal.loads" or name.endswith(".marshal.loads"):
-            add("exec-marshal", line, "marshal.loads", top, scope)
+            # Loading marshalled data from a file is honest; from a literal or a decoded blob
+            # it is code smuggled past the reader.
+            if node.args and (isinstance(node.args[0], ast.Constant) or self._decodes(node.args[0])):
+                add("exec-marshal", line, "marshal.loads of embedded data", top, scope)
             return
         command = self._command_text(node)
         if name in PROC or name.startswith(PROC_PREFIXES):
@@ -486,7 +498,8 @@ _DESTRUCTIVE = re.compile(
     r"\brm\s+-[a-z]*r[a-z]*f?\s+(?:/|~|\$home)\s*(?:$|\*)|^\s*(?:sudo\s+)?(?:shutdown|poweroff|halt|reboot)\b|"
     r"\bformat\s+[a-z]:|\bdel\s+/[fsq]|\bmkfs\b|:\(\)\s*\{", re.IGNORECASE)
 # Windows launches of a file: "start x.exe", "cmd /c ...", PowerShell.
-_LAUNCH = re.compile(r"^\s*(?:start\s|cmd(?:\.exe)?\s+/[ck]\s|powershell)", re.IGNORECASE)
+_LAUNCH = re.compile(r"^\s*(?:start\s|powershell)|cmd(?:\.exe)?\s+/[ck]\s+(?:start|powershell|curl|"
+                     r"certutil|bitsadmin|mshta|\S+\.(?:exe|bat|vbs|ps1|scr)\b)", re.IGNORECASE)
 
 
 def _dangerous(name: str) -> bool:

@@ -47,8 +47,8 @@ CASES: dict[str, tuple[dict[str, str | bytes], dict[str, str | bytes]]] = {
         {"demo/core.py": f"import base64 as b\nprint(b.b64decode('{B64_CODE}'))\n"},
     ),
     "exec-marshal": (
-        {"demo/core.py": "import marshal\ndef load(blob):\n    return marshal.loads(blob)\n"},
-        {"demo/core.py": "import json\ndef load(blob):\n    return json.loads(blob)\n"},
+        {"demo/core.py": "import marshal\ndef load():\n    return marshal.loads(b'\\xe3placeholder')\n"},
+        {"demo/core.py": "import marshal\ndef load(path):\n    return marshal.loads(open(path, 'rb').read())\n"},
     ),
     "proc-exec": (
         {"demo/core.py": "import subprocess\ndef go():\n    subprocess.Popen(['placeholder-program'])\n"},
