@@ -46,6 +46,9 @@ _AUX = re.compile(r"(?:^|/)(?:tests?|testing)/|^(?:docs?|examples?|benchmarks?|\
 _BINARY_MAGIC = (b"\x7fELF", b"MZ", b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe",
                  b"\xcf\xfa\xed\xfe")
 _MAX_FINDINGS = 200
+# Beyond this, an __init__ or top-level module is parsed only on a strong trigger: such sizes
+# are generated code (bindings, tables), costly to parse and rarely where malware hides.
+_LARGE_MODULE = 256 * 1024
 
 
 @dataclass
@@ -200,8 +203,11 @@ class _State:
         # What runs unasked (setup.py, top-level modules, __init__) is parsed first; modules
         # deep in the package only with a strong trigger, smallest first, while the parse
         # budget lasts (see finish); the others are matched as text.
-        if is_setup or self._context(name, depth, True) in (INSTALL, IMPORT):
-            self._analyse(name, data, depth, is_setup, parse=self.parsed < 4 * self.budget.max_parsed_bytes)
+        if is_setup:
+            self._analyse(name, data, depth, True, parse=True)
+        elif self._context(name, depth, True) == IMPORT and self.parsed + len(data) <= 2 * self.budget.max_parsed_bytes \
+                and (len(data) <= _LARGE_MODULE or indicators.STRONG_TRIGGER.search(data)):
+            self._analyse(name, data, depth, False, parse=True)
         elif indicators.STRONG_TRIGGER.search(data) and self.deferred_bytes + len(data) <= self.budget.max_deferred_bytes:
             self.deferred.append((name, data, depth))
             self.deferred_bytes += len(data)

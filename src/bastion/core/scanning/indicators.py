@@ -109,10 +109,9 @@ def locate(text: str | bytes) -> list[tuple[str, str, int]]:
     lower = data.lower()
     found = []
     for rule_id, anchors, pattern in PATTERNS:
-        if any(anchor in lower for anchor in anchors):
-            hit = pattern.search(lower)
-            if hit:
-                found.append((rule_id, _show(data[hit.start():hit.end()]), hit.start()))
+        hit = _search_near(lower, anchors, pattern)
+        if hit:
+            found.append((rule_id, _show(data[hit.start():hit.end()]), hit.start()))
     if b"://" in lower:
         for hit in _RAW_IP_URL.finditer(lower):
             scheme = _SCHEME.search(lower, max(0, hit.start() - 5), hit.start())
@@ -126,6 +125,28 @@ def locate(text: str | bytes) -> list[tuple[str, str, int]]:
                 found.append(("exfil-raw-ip", _show(data[scheme.start():hit.end()]), hit.start()))
                 break
     return found
+
+
+_WINDOW = 400          # a match lies within this many bytes of its anchor
+_MAX_ANCHOR_HITS = 8   # occurrences of one anchor looked at
+
+
+def _search_near(lower: bytes, anchors: tuple[bytes, ...], pattern: re.Pattern[bytes]):  # noqa: ANN202
+    """The first match of ``pattern`` near an occurrence of one of its anchors: the regex runs
+    on small windows, never over a whole large source."""
+    best = None
+    for anchor in anchors:
+        position = lower.find(anchor)
+        seen = 0
+        while position >= 0 and seen < _MAX_ANCHOR_HITS:
+            seen += 1
+            hit = pattern.search(lower, max(0, position - _WINDOW), position + len(anchor) + _WINDOW)
+            if hit:
+                if best is None or hit.start() < best.start():
+                    best = hit
+                break
+            position = lower.find(anchor, position + len(anchor) + _WINDOW)
+    return best
 
 
 def _show(snippet: bytes) -> str:
