@@ -33,7 +33,7 @@ INSTALL, IMPORT, PACKAGE, AUX = "install", "import", "package", "aux"
 # code runs unasked.
 CONTEXT_WEIGHT = {
     INSTALL: (1.5, 1.5),    # (low/medium rules, high/critical rules)
-    IMPORT: (1.0, 1.2),
+    IMPORT: (0.7, 1.2),
     PACKAGE: (0.4, 1.0),
     AUX: (0.1, 0.3),
 }
@@ -268,6 +268,12 @@ class _State:
                 self.add("download-exec", name, line, "network access and execution together", context)
             if rules & collects:
                 self.add("exfil-host-data", name, line, "host data collected and sent", context)
+        # setup.py runs as a whole at install time: collecting in one function and sending from
+        # another is still sending.
+        if is_setup:
+            everything = {h.rule for h in hits if not (h.literal and h.rule == "recon-host")}
+            if "net-call" in everything and everything & collects:
+                self.add("exfil-host-data", name, 1, "host data collected and sent", INSTALL)
 
     def _pth(self, name: str, data: bytes) -> None:
         base = name.rsplit("/", 1)[-1]

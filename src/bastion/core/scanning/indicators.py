@@ -78,7 +78,8 @@ PATTERNS: tuple[tuple[str, tuple[bytes, ...], re.Pattern[bytes]], ...] = tuple(
          r"(?:curl|wget)\s[^\n]{0,300}(?:&&|;)\s*chmod\s+\+?[0-7x]+[^\n]{0,100}(?:&&|;)\s*\./"),
         ("drop-exe-url", (".exe", ".dll", ".ps1", ".vbs", ".hta", ".msi", ".scr'", '.scr"', ".bat'",
                           '.bat"', ".cmd'", '.cmd"', "cdn.discordapp.com/attachments"),
-         r"https?://[^\s'\"<>]{1,300}?\.(?:exe|dll|scr|bat|ps1|vbs|hta|msi|cmd)\b|"
+         r"https?://(?!(?:www\.)?example\.(?:com|org|net)\b|[^/\s'\"]*\.(?:invalid|test|localhost)\b)"
+         r"[^\s'\"<>]{1,300}?\.(?:exe|dll|scr|bat|ps1|vbs|hta|msi|cmd)\b|"
          r"cdn\.discordapp\.com/attachments/"),
         ("recon-host", ("ipify", "ipinfo.io", "ifconfig.me", "icanhazip", "checkip", "ip-api.com",
                         "wtfismyip", "myexternalip"),

@@ -416,12 +416,10 @@ class _Walker:
         if name.startswith(("ctypes.windll", "ctypes.WinDLL", "ctypes.wintypes")):
             add("win-api", line, name, top, scope)
             return
-        if name in ("json.dumps", "str", "repr", "dict", "print", "base64.b64encode") \
-                and node.args and self._mentions_environ(node.args[0]) and name != "dict":
+        # Serialising the whole environment (to send or store it), not iterating or copying it.
+        if name in ("json.dumps", "str", "repr", "print", "base64.b64encode") \
+                and node.args and self._mentions_environ(node.args[0]):
             add("cred-env-dump", line, f"{name}(os.environ)", top, scope)
-        elif isinstance(node.func, ast.Attribute) and node.func.attr in ("copy", "items") \
-                and self.resolve(node.func.value) == "os.environ" and top:
-            add("cred-env-dump", line, f"os.environ.{node.func.attr}()", top, scope)
 
     def _decodes(self, node: ast.AST, depth: int = 0) -> bool:
         """Whether an expression decodes, decompresses or decrypts (directly or via a name)."""

@@ -167,8 +167,8 @@ CASES: dict[str, tuple[dict[str, str | bytes], dict[str, str | bytes]]] = {
         {"demo/tool": b"#!/bin/sh\necho placeholder\n"},
     ),
     "drop-exe-url": (
-        {"demo/core.py": "URL = 'https://example.invalid/payload.exe'\n"},
-        {"demo/core.py": "URL = 'https://example.invalid/payload.txt'\n"},
+        {"demo/core.py": "URL = 'https://files.placeholder-host.net/payload.exe'\n"},
+        {"demo/core.py": "URL = 'https://www.example.com/download/payload.exe'\n"},
     ),
     "win-api": (
         {"demo/core.py": "import ctypes\ndef go():\n    ctypes.windll.user32.MessageBoxW(0, 'a', 'b', 0)\n"},
