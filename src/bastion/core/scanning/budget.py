@@ -39,10 +39,12 @@ class Clock:
         self.start = time.process_time()
         self.wall_start = time.monotonic()
         self.archive_deadline = self.start + budget.archive_seconds
-        self.file_deadline = self.archive_deadline
+        self.file_deadline: float | None = self.archive_deadline
 
     def start_file(self) -> None:
-        self.file_deadline = min(self.archive_deadline, time.process_time() + self.budget.file_seconds)
+        # The file's deadline is set at the next real clock reading (see check): reading the
+        # CPU clock for every small file would cost more than analysing it.
+        self.file_deadline = None
 
     def check(self) -> None:
         # Reading the CPU clock is a system call: look at it on every 16th check only.
@@ -50,6 +52,8 @@ class Clock:
         if (self._calls - 1) & 15:
             return
         now = time.process_time()
+        if self.file_deadline is None:
+            self.file_deadline = min(self.archive_deadline, now + self.budget.file_seconds)
         if now > self.archive_deadline:
             raise OutOfBudget(f"archive time budget of {self.budget.archive_seconds:g} s spent")
         if now > self.file_deadline:

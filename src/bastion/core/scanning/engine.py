@@ -206,9 +206,9 @@ class _State:
         if is_setup:
             self._analyse(name, data, depth, True, parse=True)
         elif self._context(name, depth, True) == IMPORT and self.parsed + len(data) <= 2 * self.budget.max_parsed_bytes \
-                and (len(data) <= _LARGE_MODULE or indicators.STRONG_TRIGGER.search(data)):
+                and (len(data) <= _LARGE_MODULE or indicators.strong_trigger(data)):
             self._analyse(name, data, depth, False, parse=True)
-        elif indicators.STRONG_TRIGGER.search(data) and self.deferred_bytes + len(data) <= self.budget.max_deferred_bytes:
+        elif indicators.strong_trigger(data) and self.deferred_bytes + len(data) <= self.budget.max_deferred_bytes:
             self.deferred.append((name, data, depth))
             self.deferred_bytes += len(data)
         else:

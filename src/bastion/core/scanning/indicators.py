@@ -162,7 +162,7 @@ TRIGGER = re.compile(
     rb"Popen|subprocess|startfile|spawn[lvpe]*|execv[pe]*|pty|urlopen|urlretrieve|requests|httpx|"
     rb"urllib3?|http\.client|socket|environ|getuser|gethostname|getlogin|uname|getnode|"
     rb"clipboard|pyperclip|ctypes|windll|pip|decrypt|Fernet|chr|globals|vars|builtins|"
-    rb"[Il1]{6,}|_0x[0-9a-fA-F]{3,})\b|[A-Za-z0-9+/=]{200}")
+    rb"[Il1]{6,}|_0x[0-9a-fA-F]{3,})\b")
 
 
 _ENCODED = re.compile(r"[A-Za-z0-9+/=_\-\s]+")
@@ -182,13 +182,36 @@ def looks_encoded(text: str) -> bool:
 
 
 # A module deep in a package is parsed only when it holds one of these (and while the archive's
-# parse budget lasts): the calls malware cannot do without. Method calls such as
-# ``model.eval()`` do not count.
-STRONG_TRIGGER = re.compile(
-    rb"(?<![.\w])(?:exec|eval|execfile|__import__)\s*\(|\b(?:import_module|marshal|b64decode|"
-    rb"b32decode|b16decode|b85decode|a85decode|unhexlify|fromhex|os\.system|popen|Popen|"
-    rb"startfile|os\.spawn\w*|os\.exec\w*|urlopen|urlretrieve|gethostbyname|getaddrinfo|"
-    rb"getuser|gethostname|getlogin|getnode|clipboard|pyperclip|windll|Fernet|__builtins__|"
-    rb"[Il1]{6,}|_0x[0-9a-fA-F]{3,})\b|[A-Za-z0-9+/=]{200}|requests\.(?:get|post)\b|"
-    rb"subprocess\.(?:run|call|check_output|check_call)\b|"
-    rb"(?:dict|str|repr|dumps|b64encode)\(\s*(?:dict\()?os\.environ\b|environ\.copy\(\)")
+# parse budget lasts): the calls malware cannot do without, or a long encoded run. Substring
+# tests, not one regex: CPython's regex engine tries every alternative at every position.
+STRONG_TOKENS = (
+    b"exec(", b"eval(", b"exec (", b"eval (", b"execfile", b"__import__", b"import_module",
+    b"marshal", b"b64decode", b"b32decode", b"b16decode", b"b85decode", b"a85decode",
+    b"unhexlify", b"fromhex", b"os.system", b"popen", b"Popen", b"startfile", b"os.spawn",
+    b"os.exec", b"urlopen", b"urlretrieve", b"gethostbyname", b"getaddrinfo", b"getuser",
+    b"gethostname", b"getlogin", b"getnode", b"clipboard", b"pyperclip", b"windll", b"Fernet",
+    b"__builtins__", b"requests.get", b"requests.post", b"subprocess.run", b"subprocess.call",
+    b"subprocess.check_", b"os.environ)", b"environ.copy()", b"IlIl", b"lIlI", b"_0x",
+)
+_CALL_NOT_METHOD = re.compile(rb"(?<![.\w])(?:exec|eval)\s*\(")
+_ENCODED_RUN = re.compile(rb"[A-Za-z0-9+/=]{200}")
+
+
+def strong_trigger(data: bytes) -> bool:
+    for token in STRONG_TOKENS:
+        if token in data:
+            # model.eval() and friends are methods, not the builtins.
+            if token[:4] in (b"exec", b"eval") and not _CALL_NOT_METHOD.search(data):
+                continue
+            return True
+    return has_encoded_run(data)
+
+
+def has_encoded_run(data: bytes) -> bool:
+    """A run of 200 base64/hex characters, looked for only on lines long enough to hold one."""
+    if len(data) < 200:
+        return False
+    lines = data.split(b"\n")
+    if max(map(len, lines)) < 200:
+        return False
+    return any(len(line) >= 200 and _ENCODED_RUN.search(line) for line in lines)

@@ -80,7 +80,8 @@ def analyse(source: bytes | str, budget: Budget, clock: Clock, spend: DecodeBudg
     for rule_id, snippet, offset in indicators.locate(data):
         result.add(rule_id, line_offset + data.count(b"\n", 0, offset) + 1, snippet, True, 0, True)
     _long_lines(data, result, line_offset)
-    if not parse or (not always and not indicators.TRIGGER.search(data)):
+    if not parse or (not always and not indicators.TRIGGER.search(data)
+                     and not indicators.has_encoded_run(data)):
         return result
     text = source.decode("utf-8", "replace") if isinstance(source, bytes) else source
     try:
@@ -99,7 +100,10 @@ def analyse(source: bytes | str, budget: Budget, clock: Clock, spend: DecodeBudg
 def _long_lines(data: bytes, result: Analysis, offset: int) -> None:
     if len(data) < 4000:
         return
-    for number, line in enumerate(data.split(b"\n"), 1):
+    lines = data.split(b"\n")
+    if max(map(len, lines)) <= 4000:
+        return
+    for number, line in enumerate(lines, 1):
         if len(line) > 4000 and (b"(" in line or b";" in line):
             result.add("obf-long-line", offset + number, f"{len(line)} characters", True, 0)
             return
