@@ -211,8 +211,10 @@ class _State:
         elif indicators.strong_trigger(data) and self.deferred_bytes + len(data) <= self.budget.max_deferred_bytes:
             self.deferred.append((name, data, depth))
             self.deferred_bytes += len(data)
-        else:
+        elif self._context(name, depth, True) != AUX:
             self._analyse(name, data, depth, False, parse=False)
+        # Tests, docs and examples without a strong trigger are not read at all: whatever
+        # string they hold would weigh next to nothing there.
 
     def _analyse(self, name: str, data: bytes, depth: int, is_setup: bool, parse: bool) -> None:
         if parse:

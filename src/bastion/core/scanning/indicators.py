@@ -14,8 +14,13 @@ from collections import Counter
 
 # Each indicator: its rule, literal anchors (the regex runs only when one occurs: a substring
 # test is far cheaper than a regex over a large source) and the regex, over lower-cased text.
+def _minimal(anchors: tuple[str, ...]) -> tuple[bytes, ...]:
+    """The anchors no other anchor of the rule is part of: each costs a pass over the text."""
+    return tuple(a.encode() for a in anchors if not any(b != a and b in a for b in anchors))
+
+
 PATTERNS: tuple[tuple[str, tuple[bytes, ...], re.Pattern[bytes]], ...] = tuple(
-    (rule_id, tuple(a.encode() for a in anchors), re.compile(pattern.encode()))
+    (rule_id, _minimal(anchors), re.compile(pattern.encode()))
     for rule_id, anchors, pattern in (
         ("exfil-webhook", ("webhooks/", "telegram.org/bot", "hooks.slack.com", "/messages"),
          r"discord(?:app)?\.com/api/(?:v\d+/)?webhooks/|api\.telegram\.org/bot|hooks\.slack\.com/"
