@@ -101,3 +101,30 @@ def test_a_directory_is_scanned_like_an_unpacked_sdist(tmp_path):
     result = scan(str(tmp_path))
     assert result.verdict == "malicious"
     assert {"proc-shell-download", "install-code"} <= rules_of(result)
+
+
+def test_bz2_sdists_and_eggs_are_read_too(tmp_path):
+    import zipfile
+
+    line = b"URL = 'https://discord.com/api/webhooks/1/x'\n"
+    bz2_path = tmp_path / "demo-1.0.tar.bz2"
+    with tarfile.open(bz2_path, "w:bz2") as archive:
+        info = tarfile.TarInfo("demo-1.0/demo/core.py")
+        info.size = len(line)
+        archive.addfile(info, io.BytesIO(line))
+    egg_path = tmp_path / "demo-1.0-py3.11.egg"
+    with zipfile.ZipFile(egg_path, "w") as archive:
+        archive.writestr("demo/core.py", line)
+    for path in (bz2_path, egg_path):
+        assert "exfil-webhook" in rules_of(scan(str(path)))
+
+
+def test_links_in_a_tar_are_skipped_not_followed(tmp_path):
+    path = tmp_path / "demo-1.0.tar.gz"
+    with tarfile.open(path, "w:gz") as archive:
+        link = tarfile.TarInfo("demo-1.0/setup.py")
+        link.type = tarfile.SYMTYPE
+        link.linkname = "/etc/shadow"
+        archive.addfile(link)
+    result = scan(str(path))
+    assert result.verdict == "clean" and not result.findings
