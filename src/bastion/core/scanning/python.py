@@ -225,25 +225,26 @@ class _Walker:
         return order
 
     def _collect_one(self, node: ast.AST) -> None:
-        if True:
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    if alias.asname:
-                        self.aliases[alias.asname] = alias.name
-                    else:
-                        head = alias.name.split(".")[0]
-                        self.aliases.setdefault(head, head)
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                for alias in node.names:
-                    if alias.name == "*":
-                        self.star.add(node.module)
-                    else:
-                        self.aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
-            elif isinstance(node, ast.Assign) and len(node.targets) == 1 \
-                    and isinstance(node.targets[0], ast.Name):
-                self.env[node.targets[0].id] = node.value
-            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
-                self.env[node.target.id] = node.value
+        """Import aliases and simple assignments, gathered while the tree is listed."""
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    self.aliases[alias.asname] = alias.name
+                else:
+                    head = alias.name.split(".")[0]
+                    self.aliases.setdefault(head, head)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                if alias.name == "*":
+                    self.star.add(node.module)
+                else:
+                    self.aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 \
+                and isinstance(node.targets[0], ast.Name):
+            self.env[node.targets[0].id] = node.value
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
+            self.env[node.target.id] = node.value
+
     def _collect(self) -> None:
         # Functions and modules bound to other names: x = getattr(os, 'sys'+'tem'); e = exec.
         for name, value in list(self.env.items()):
@@ -256,14 +257,12 @@ class _Walker:
 
     def _walk(self) -> None:
         result = self.result
-        strings_seen = 0
         obf_names: set[str] = set()
         for index, (node, top, scope) in enumerate(self.order):
             if index & 1023 == 0:
                 self.clock.check()
             line = getattr(node, "lineno", 1) + self.offset
             if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
-                strings_seen += 1
                 self._string(node.value, line, top, scope)
             elif isinstance(node, (ast.BinOp, ast.JoinedStr, ast.Call)):
                 if isinstance(node, ast.Call):
@@ -518,6 +517,7 @@ def _benign_command(command: str) -> bool:
 
 
 def _builtin(name: str) -> str:
+    """A builtin reached through builtins/__builtins__/globals() is called by its bare name."""
     return name
 
 
