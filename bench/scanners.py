@@ -21,6 +21,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -54,6 +55,20 @@ def _pinned(cmd: list[str]) -> list[str]:
 def _child_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def _run(cmd: list[str], timeout: float, env: dict | None = None) -> str:
+    """stdout of ``cmd``; on timeout its whole process group goes (guarddog leaves semgrep
+    children behind otherwise)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=env, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+        return out
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
 
 
 def run_bastion(rows: list[dict], timeout: float) -> tuple[dict[str, dict], float, float]:
@@ -94,9 +109,9 @@ def run_guarddog(rows: list[dict], timeout: float) -> tuple[dict[str, dict], flo
     for r in rows:
         cpu0, t0 = _child_cpu(), time.monotonic()
         try:
-            done = subprocess.run(_pinned([str(exe), "pypi", "scan", r["artifact"], "--output-format", "json"]),
-                                  capture_output=True, text=True, timeout=timeout, env=env)
-            obj = json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {}
+            stdout = _run(_pinned([str(exe), "pypi", "scan", r["artifact"], "--output-format", "json"]),
+                          timeout, env)
+            obj = json.loads(stdout.strip().splitlines()[-1]) if stdout.strip() else {}
         except (subprocess.TimeoutExpired, json.JSONDecodeError, IndexError) as exc:
             obj = {"error": type(exc).__name__}
         wall += time.monotonic() - t0
@@ -119,9 +134,7 @@ def run_bandit(rows: list[dict], timeout: float) -> tuple[dict[str, dict], float
             continue
         cpu0, t0 = _child_cpu(), time.monotonic()
         try:
-            done = subprocess.run(_pinned([str(exe), "-r", src, "-f", "json", "-q"]),
-                                  capture_output=True, text=True, timeout=timeout)
-            obj = json.loads(done.stdout or "{}")
+            obj = json.loads(_run(_pinned([str(exe), "-r", src, "-f", "json", "-q"]), timeout) or "{}")
         except (subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
             obj = {"error": type(exc).__name__}
         wall += time.monotonic() - t0
