@@ -901,6 +901,37 @@ def _revoke_tokens(args, info) -> str:
             + " ".join(str(row.id) for row in rows))
 
 
+SCAN_CLEAN, SCAN_FLAGGED, SCAN_UNREADABLE = 0, 1, 3
+
+
+def cmd_scan(args) -> int:
+    """Scan archives or directories; needs no data directory and no settings (pure core)."""
+    import json
+
+    from .core.scanning import RULES, scan
+
+    unknown = sorted(set(args.disable) - set(RULES))
+    if unknown:
+        return _fail(f"unknown rule(s): {', '.join(unknown)} (known: {', '.join(sorted(RULES))})")
+    flagged = unreadable = False
+    for path in args.paths:
+        result = scan(path, disabled=frozenset(args.disable))
+        flagged |= result.verdict in ("suspicious", "malicious")
+        unreadable |= result.verdict == "error"
+        if args.json:
+            print(json.dumps(result.as_dict()), flush=True)
+            continue
+        note = f" ({result.reason})" if result.reason else ""
+        print(f"{path}: {result.verdict}, score {result.score:.1f}, {result.seconds:.2f} s{note}")
+        for finding in result.findings:
+            detail = f" [{finding.detail}]" if finding.detail else ""
+            print(f"  {finding.severity:8} {finding.rule:22} {finding.file}:{finding.line}  "
+                  f"{finding.message}{detail}")
+    if flagged:
+        return SCAN_FLAGGED
+    return SCAN_UNREADABLE if unreadable else SCAN_CLEAN
+
+
 def _fail(message: str, status: int = 2) -> int:
     print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
     return status
@@ -927,6 +958,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int)
     p.add_argument("--no-migrate", action="store_true")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("scan", help="look for malware in archives or directories (static analysis; "
+                                    "nothing is imported, built or run)",
+                       description="Exit status: 0 all clean, 1 something suspicious or malicious, "
+                                   "3 something could not be scanned (and nothing flagged), "
+                                   "2 usage error.")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="a wheel, sdist (.tar.gz, .tgz, .tar.bz2, .zip), .egg or directory")
+    p.add_argument("--json", action="store_true",
+                   help='one JSON object per path and line: {"path", "verdict", "score", '
+                        '"seconds", "findings": [...]} (and "reason" for an error)')
+    p.add_argument("--disable", action="append", default=[], metavar="RULE",
+                   help="skip a rule (repeatable)")
+    p.set_defaults(func=cmd_scan)
 
     p = sub.add_parser("worker", help="run queued background tasks (outgoing mail) until stopped")
     p.add_argument("--interval", type=float, help="seconds between looks at an idle queue "

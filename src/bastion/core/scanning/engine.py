@@ -1,0 +1,388 @@
+"""One scan: read the sample, analyse what it holds, weigh the findings, give a verdict.
+
+The same finding weighs more where it runs unasked: at install time (``setup.py``, a custom
+install command, a ``.pth`` file) more than at import time (a package's ``__init__`` top
+level), more than in a function of the package, far more than in tests, docs or examples.
+A sample's score is its worst file's score plus a little of the others': malicious code
+usually sits in one file, while a large honest library has many files with one weak signal.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import re
+import tomllib
+from dataclasses import dataclass, field
+
+from . import indicators
+from .budget import Budget, Clock, OutOfBudget
+from .folding import DecodeBudget
+from .popular import POPULAR
+from .python import Analysis, Hit, analyse
+from .reading import Member, Unreadable, open_sample
+from .rules import CRITICAL, HIGH, RULES, RULESET_VERSION
+
+SCANNER_VERSION = "1.0"
+
+MALICIOUS_SCORE = 10.0
+SUSPICIOUS_SCORE = 5.0
+
+INSTALL, IMPORT, PACKAGE, AUX = "install", "import", "package", "aux"
+# Weak signals (low and medium rules) are common in honest code: they count fully only where
+# code runs unasked.
+CONTEXT_WEIGHT = {
+    INSTALL: (1.5, 1.5),    # (low/medium rules, high/critical rules)
+    IMPORT: (0.7, 1.2),
+    PACKAGE: (0.4, 1.0),
+    AUX: (0.1, 0.3),
+}
+OTHER_FILES_SHARE = 0.2
+OTHER_FILES_CAP = 2.0
+
+# Tests anywhere; docs, examples and benchmarks at the project's top.
+_AUX = re.compile(r"(?:^|/)(?:tests?|testing)/|^(?:docs?|examples?|benchmarks?|\.github)/|"
+                  r"(?:^|/)(?:test_[^/]*|[^/]*_test|conftest)\.py$", re.I)
+_BINARY_MAGIC = (b"\x7fELF", b"MZ", b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe",
+                 b"\xcf\xfa\xed\xfe")
+_MAX_FINDINGS = 200
+# Beyond this, an __init__ or top-level module is parsed only on a strong trigger: such sizes
+# are generated code (bindings, tables), costly to parse and rarely where malware hides.
+_LARGE_MODULE = 256 * 1024
+
+
+@dataclass
+class Finding:
+    rule: str
+    severity: str
+    file: str
+    line: int
+    message: str
+    detail: str = ""
+    weight: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {"rule": self.rule, "severity": self.severity, "file": self.file,
+                "line": self.line, "message": self.message}
+
+
+@dataclass
+class ScanResult:
+    path: str
+    verdict: str                      # clean | suspicious | malicious | error
+    score: float
+    seconds: float
+    findings: list[Finding] = field(default_factory=list)
+    reason: str = ""                  # why the verdict is "error", or which budget ended the scan
+    scanner_version: str = SCANNER_VERSION
+    ruleset_version: str = RULESET_VERSION
+
+    def as_dict(self) -> dict:
+        out = {"path": self.path, "verdict": self.verdict, "score": round(self.score, 2),
+               "seconds": round(self.seconds, 4),
+               "findings": [f.as_dict() for f in self.findings],
+               "scanner": SCANNER_VERSION, "ruleset": RULESET_VERSION}
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+def verdict_for(score: float) -> str:
+    if score >= MALICIOUS_SCORE:
+        return "malicious"
+    if score >= SUSPICIOUS_SCORE:
+        return "suspicious"
+    return "clean"
+
+
+def scan(path: str, *, disabled: frozenset[str] | set[str] = frozenset(),
+         budget: Budget | None = None) -> ScanResult:
+    """Scan the archive or directory at ``path``. Never raises for hostile input: an unreadable
+    sample is an "error" verdict with its reason; a spent budget ends the scan early and the
+    verdict covers what was seen, with the budget named in ``reason``."""
+    budget = budget or Budget()
+    clock = Clock(budget)
+    state = _State(budget, clock, frozenset(disabled))
+    reason = ""
+    try:
+        sample = open_sample(path, budget)
+        state.kind = sample.kind
+        for member in sample.members:
+            clock.check()
+            state.member(member)
+    except Unreadable as exc:
+        return ScanResult(path, "error", 0.0, clock.elapsed(), reason=str(exc))
+    except OutOfBudget as exc:
+        reason = f"budget: {exc}"
+    except (RecursionError, MemoryError) as exc:
+        reason = f"budget: {type(exc).__name__}"
+    except Exception as exc:  # hostile input must end in a verdict, never in a crash
+        if not state.files:
+            return ScanResult(path, "error", 0.0, clock.elapsed(),
+                              reason=f"unreadable ({type(exc).__name__}: {str(exc)[:120]})")
+        reason = f"stopped reading ({type(exc).__name__}: {str(exc)[:120]})"
+    try:
+        state.parse_deferred()
+    except OutOfBudget as exc:
+        reason = reason or f"budget: {exc}"
+    except (RecursionError, MemoryError) as exc:
+        reason = reason or f"budget: {type(exc).__name__}"
+    state.finish()
+    if state.notes and not reason:
+        reason = "budget: " + "; ".join(sorted(set(state.notes))[:3])
+    score = state.score()
+    findings = sorted(state.findings, key=lambda f: (-f.weight, f.file, f.line))[:_MAX_FINDINGS]
+    return ScanResult(path, verdict_for(score), score, clock.elapsed(), findings, reason)
+
+
+class _State:
+    def __init__(self, budget: Budget, clock: Clock, disabled: frozenset[str]) -> None:
+        self.budget = budget
+        self.clock = clock
+        self.disabled = disabled
+        self.kind = "dir"
+        self.files: dict[str, dict[str, float]] = {}   # file -> rule -> weighted score
+        self.findings: list[Finding] = []
+        self.notes: list[str] = []
+        self.parsed = 0
+        self.metadata: dict[str, str] = {}
+        self.install_hook = False
+        self.install_code = False
+        self.install_active = False
+        self.deferred: list[tuple[str, bytes, int]] = []
+        self.deferred_bytes = 0
+
+    # -- members ----------------------------------------------------------------------------
+    def member(self, member: Member) -> None:
+        name = member.name.lstrip("./")
+        self.files.setdefault(name, {})
+        base = name.rsplit("/", 1)[-1]
+        depth = name.count("/")
+        if base in ("PKG-INFO", "METADATA") and depth <= 1 and member.complete:
+            self._metadata(member.data)
+            return
+        if base == "pyproject.toml" and depth <= 1:
+            self._pyproject(name, member.data)
+            return
+        if base.endswith(".pth"):
+            self._pth(name, member.data)
+            return
+        if base.endswith((".py", ".pyw")):
+            self._python(name, member, depth)
+            return
+        if base.endswith((".sh", ".bat", ".cmd", ".ps1", ".vbs")):
+            for rule_id, snippet in indicators.match(member.data[:200_000]):
+                self.add(rule_id, name, 1, snippet, self._context(name, depth, True))
+            return
+        # Wheels carry compiled extensions by design; a source distribution has no need to.
+        if self.kind in ("sdist", "dir", "egg") and member.data.startswith(_BINARY_MAGIC):
+            self.add("drop-binary", name, 1, "executable file", self._context(name, depth, False))
+
+    def _context(self, name: str, depth: int, toplevel: bool) -> str:
+        inner = name.split("/", 1)[1] if self.kind in ("sdist", "dir") and "/" in name else name
+        base = inner.rsplit("/", 1)[-1]
+        if inner == "setup.py":
+            return INSTALL
+        if _AUX.search(inner):
+            return AUX
+        # Top-level modules of an sdist are what setup.py imports or single-module packages.
+        if (base == "__init__.py" and toplevel) or (self.kind in ("sdist", "dir") and "/" not in inner):
+            return IMPORT
+        return PACKAGE
+
+    def _python(self, name: str, member: Member, depth: int) -> None:
+        inner = name.split("/", 1)[1] if self.kind in ("sdist", "dir") and "/" in name else name
+        is_setup = inner == "setup.py"
+        # A setup.py is parsed up to the member limit: a huge one is itself the sign.
+        limit = self.budget.max_member_bytes if is_setup else self.budget.max_python_bytes
+        data = member.data
+        if member.size > limit or not member.complete:
+            self.notes.append(f"a module larger than {limit} bytes matched as text only")
+            self._analyse(name, data, depth, is_setup, parse=False)
+            return
+        # What runs unasked (setup.py, top-level modules, __init__) is parsed first; modules
+        # deep in the package only with a strong trigger, smallest first, while the parse
+        # budget lasts (see finish); the others are matched as text.
+        if is_setup:
+            self._analyse(name, data, depth, True, parse=True)
+        elif self._context(name, depth, True) == IMPORT and self.parsed + len(data) <= 2 * self.budget.max_parsed_bytes \
+                and (len(data) <= _LARGE_MODULE or indicators.strong_trigger(data)):
+            self._analyse(name, data, depth, False, parse=True)
+        elif indicators.strong_trigger(data) and self.deferred_bytes + len(data) <= self.budget.max_deferred_bytes:
+            self.deferred.append((name, data, depth))
+            self.deferred_bytes += len(data)
+        elif self._context(name, depth, True) != AUX:
+            self._analyse(name, data, depth, False, parse=False)
+        # Tests, docs and examples without a strong trigger are not read at all: whatever
+        # string they hold would weigh next to nothing there.
+
+    def _analyse(self, name: str, data: bytes, depth: int, is_setup: bool, parse: bool) -> None:
+        if parse:
+            self.parsed += len(data)
+        self.clock.start_file()
+        try:
+            analysis = analyse(data, self.budget, self.clock, DecodeBudget(self.budget),
+                               always=is_setup, parse=parse)
+        except OutOfBudget as exc:
+            self.notes.append(f"{name}: {exc}")
+            return
+        except (RecursionError, MemoryError):
+            self.notes.append(f"{name}: too deeply nested")
+            return
+        self.notes.extend(analysis.budget_notes)
+        if is_setup:
+            self._setup_extras(analysis)
+        for hit in analysis.hits:
+            self.add(hit.rule, name, hit.line, hit.detail, self._context(name, depth, hit.toplevel))
+        self._combinations(name, depth, analysis.hits, is_setup)
+
+    def _setup_extras(self, analysis: Analysis) -> None:
+        self.install_hook = self.install_hook or analysis.install_hook
+        active = {"proc-exec", "net-call", "exec-dynamic", "exec-decoded", "proc-install-package",
+                  "recon-host", "exfil-dns", "download-exec", "win-api", "cred-env-dump"}
+        if any(h.rule in active and h.toplevel for h in analysis.hits):
+            self.install_code = True
+        if any(h.rule in active for h in analysis.hits):
+            self.install_active = True
+
+    def _combinations(self, name: str, depth: int, hits: list[Hit], is_setup: bool) -> None:
+        """Behaviours that only mean harm together: fetch and run, collect and send."""
+        by_scope: dict[int, set[str]] = {}
+        whole_file = name.endswith("__init__.py") or self._context(name, depth, True) == IMPORT
+        for hit in hits:
+            if hit.literal and hit.rule == "recon-host":
+                continue   # a what-is-my-IP URL alone is common in honest clients
+            by_scope.setdefault(hit.scope, set()).add(hit.rule)
+            if hit.toplevel or whole_file:
+                by_scope.setdefault(-1, set()).add(hit.rule)
+        runs = {"exec-dynamic", "exec-decoded"}
+        if is_setup or whole_file:
+            runs.add("proc-exec")   # deep in a package, fetching and running tools is common
+        collects = {"recon-host", "cred-env-dump", "cred-browser", "cred-files", "cred-wallet",
+                    "cred-discord-token", "cred-clipboard"}
+        for scope, rules in by_scope.items():
+            if "net-call" not in rules:
+                continue
+            line = min((h.line for h in hits if h.rule == "net-call"
+                        and (scope == -1 or h.scope == scope)), default=1)
+            context = INSTALL if is_setup else self._context(name, depth, scope in (0, -1))
+            if rules & runs:
+                self.add("download-exec", name, line, "network access and execution together", context)
+            if rules & collects:
+                self.add("exfil-host-data", name, line, "host data collected and sent", context)
+        # setup.py runs as a whole at install time: collecting in one function and sending from
+        # another is still sending.
+        if is_setup:
+            everything = {h.rule for h in hits if not (h.literal and h.rule == "recon-host")}
+            if "net-call" in everything and everything & collects:
+                self.add("exfil-host-data", name, 1, "host data collected and sent", INSTALL)
+
+    def _pth(self, name: str, data: bytes) -> None:
+        base = name.rsplit("/", 1)[-1]
+        if base.endswith("-nspkg.pth") or base == "distutils-precedence.pth":
+            return
+        for number, line in enumerate(data.decode("utf-8", "replace").splitlines()[:1000], 1):
+            if line.startswith(("import ", "import\t")):
+                self.add("pth-exec", name, number, line[:80], INSTALL)
+                for rule_id, snippet in indicators.match(line):
+                    self.add(rule_id, name, number, snippet, INSTALL)
+                return
+
+    def _pyproject(self, name: str, data: bytes) -> None:
+        try:
+            doc = tomllib.loads(data.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError):
+            return
+        build = doc.get("build-system") if isinstance(doc, dict) else None
+        if isinstance(build, dict) and build.get("backend-path"):
+            self.add("build-backend-hook", name, 1, str(build.get("build-backend"))[:80], INSTALL)
+
+    def _metadata(self, data: bytes) -> None:
+        if self.metadata:
+            return
+        try:
+            message = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(
+                data[:256 * 1024], headersonly=False)
+            self.metadata = {
+                "name": str(message.get("Name") or ""),
+                "summary": str(message.get("Summary") or ""),
+                "description": str(message.get("Description") or message.get_payload() or ""),
+            }
+        except Exception:  # odd metadata is not a reason to stop the scan
+            self.metadata = {"name": "", "summary": "", "description": ""}
+
+    # -- findings and score -----------------------------------------------------------------
+    def add(self, rule_id: str, file: str, line: int, detail: str, context: str) -> None:
+        if rule_id in self.disabled:
+            return
+        rule = RULES[rule_id]
+        strong = rule.severity in (HIGH, CRITICAL)
+        weight = rule.weight * CONTEXT_WEIGHT[context][1 if strong else 0]
+        scores = self.files.setdefault(file, {})
+        if weight > scores.get(rule_id, -1):
+            scores[rule_id] = weight
+        if len(self.findings) < 10 * _MAX_FINDINGS and not any(
+                f.rule == rule_id and f.file == file and f.line == line for f in self.findings[-20:]):
+            self.findings.append(Finding(rule_id, rule.severity, file, line, rule.message, detail, weight))
+
+    def parse_deferred(self) -> None:
+        self.deferred.sort(key=lambda item: len(item[1]))
+        skipped = 0
+        for name, data, depth in self.deferred:
+            self.clock.check()
+            parse = self.parsed + len(data) <= self.budget.max_parsed_bytes
+            skipped += not parse
+            self._analyse(name, data, depth, False, parse=parse)
+        if skipped:
+            self.notes.append(f"parse budget of {self.budget.max_parsed_bytes} bytes spent: "
+                              f"{skipped} module(s) matched as text only")
+
+    def finish(self) -> None:
+        package_file = "PKG-INFO" if self.kind != "wheel" else "METADATA"
+        setup_file = next((f for f in self.files if f.split("/", 1)[-1] == "setup.py"), "setup.py")
+        if self.install_code or (self.install_hook and self.install_active):
+            self.add("install-code", setup_file, 1, "behaviour at install time", INSTALL)
+        name = self.metadata.get("name", "")
+        if name:
+            near = _typosquat(name)
+            if near:
+                self.add("meta-typosquat", package_file, 1, f"{name} resembles {near}", INSTALL)
+        if (self.install_hook or self.install_code) and self.metadata:
+            text = (self.metadata.get("summary", "") + " " + self.metadata.get("description", "")).strip()
+            if len(text) < 20 or text.upper() in ("UNKNOWN", "UNKNOWN UNKNOWN"):
+                self.add("meta-empty-description", package_file, 1, "no description", INSTALL)
+
+    def score(self) -> float:
+        totals = sorted((sum(rules.values()) for rules in self.files.values() if rules), reverse=True)
+        if not totals:
+            return 0.0
+        return totals[0] + min(OTHER_FILES_CAP, OTHER_FILES_SHARE * sum(totals[1:]))
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _typosquat(name: str) -> str | None:
+    """The popular project ``name`` is one edit (or one swap) away from, if any."""
+    normal = _normal(name)
+    if normal in POPULAR or len(normal) < 5:
+        return None
+    for popular in POPULAR:
+        if abs(len(popular) - len(normal)) <= 1 and len(popular) >= 5 and _one_edit(normal, popular):
+            return popular
+    return None
+
+
+def _one_edit(a: str, b: str) -> bool:
+    if a == b:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    i = 0
+    while i < len(short) and short[i] == long_[i]:
+        i += 1
+    return short[i:] == long_[i + 1:]

@@ -1,0 +1,551 @@
+"""Static analysis of one Python source with ``ast``: what it calls, under which names, with
+which strings, and what its encoded payloads say.
+
+The tree is walked without recursion (a hostile file nests expressions tens of thousands
+deep), with a node budget and the file's deadline. Import aliases, assignments of functions
+and modules, ``getattr`` with a computed name, ``__import__`` and ``importlib.import_module``
+are followed to the qualified name really called. Payloads that fold to a string (decoded
+base64, decompressed zlib, ...) are parsed and analysed again, up to the decode depth.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import warnings
+from dataclasses import dataclass, field
+
+from . import indicators
+from .budget import Budget, Clock, OutOfBudget
+from .folding import DECODERS, NO, DecodeBudget, Folder
+
+EXEC = frozenset({"exec", "eval", "compile", "execfile", "builtins.exec", "builtins.eval",
+                  "builtins.compile"})
+PROC_PREFIXES = ("subprocess.", "os.exec", "os.spawn", "os.posix_spawn", "pty.spawn",
+                 "commands.get", "asyncio.create_subprocess")
+PROC = frozenset({"os.system", "os.popen", "os.popen2", "os.popen3", "os.startfile",
+                  "popen2.popen2", "platform.popen"})
+NET_PREFIXES = ("requests.", "httpx.", "urllib3.", "aiohttp.", "http.client.", "httplib.",
+                "ftplib.", "smtplib.", "telnetlib.", "websocket.", "pycurl.", "paramiko.")
+NET = frozenset({"urllib.request.urlopen", "urllib.request.urlretrieve", "urllib.urlopen",
+                 "urllib.urlretrieve", "urllib2.urlopen", "urllib.request.Request",
+                 "urllib2.Request", "socket.create_connection", "socket.socket",
+                 "urllib.request.build_opener"})
+DNS = frozenset({"socket.gethostbyname", "socket.gethostbyname_ex", "socket.getaddrinfo",
+                 "dns.resolver.resolve", "dns.resolver.query", "dns.resolver.Resolver"})
+RECON = frozenset({"socket.gethostname", "getpass.getuser", "os.getlogin", "platform.node",
+                   "platform.uname", "os.uname", "uuid.getnode", "socket.getfqdn"})
+CLIPBOARD_PREFIXES = ("pyperclip.", "win32clipboard.", "clipboard.")
+DECRYPT_ATTRS = frozenset({"decrypt", "decrypt_and_verify", "decompress", "b64decode",
+                           "a85decode", "b85decode", "unhexlify", "fromhex", "loads"})
+INSTALL_COMMANDS = frozenset({"install", "develop", "egg_info", "bdist_egg", "build_py",
+                              "easy_install", "bdist_wheel", "sdist"})
+KNOWN_MODULES = frozenset({"os", "sys", "subprocess", "base64", "zlib", "lzma", "bz2", "gzip",
+                           "marshal", "codecs", "socket", "urllib", "urllib.request", "requests",
+                           "builtins", "binascii", "ctypes", "platform", "getpass", "pty",
+                           "importlib", "http.client", "shutil", "tempfile", "webbrowser"})
+_OBF_NAME = re.compile(r"^(?:[Il1]{6,}|_0x[0-9a-fA-F]{3,}|O[O0]{5,}|_{5,}\w*|[^\x00-\x7f]{4,})$")
+
+
+@dataclass
+class Hit:
+    rule: str
+    line: int
+    detail: str
+    toplevel: bool          # runs when the module runs (not only when a function is called)
+    scope: int              # the function (or module, 0) it is in
+    literal: bool = False   # found in the text (a string), not in what the code calls
+
+
+@dataclass
+class Analysis:
+    hits: list[Hit] = field(default_factory=list)
+    budget_notes: list[str] = field(default_factory=list)
+    install_hook: bool = False
+    syntax_error: bool = False
+
+    def add(self, rule: str, line: int, detail: str, toplevel: bool, scope: int,
+            literal: bool = False) -> None:
+        self.hits.append(Hit(rule, line, detail[:160], toplevel, scope, literal))
+
+
+def analyse(source: bytes | str, budget: Budget, clock: Clock, spend: DecodeBudget | None = None,
+            depth: int = 0, line_offset: int = 0, always: bool = False, parse: bool = True) -> Analysis:
+    """``always``: parse even without a trigger word (setup.py: its command classes matter);
+    ``parse``: False matches the text only (the archive's parse budget is spent)."""
+    result = Analysis()
+    spend = spend or DecodeBudget(budget)
+    data = source.encode("utf-8", "surrogatepass") if isinstance(source, str) else source
+    # String literals are matched in the raw text, once: cheaper than one match per constant.
+    for rule_id, snippet, offset in indicators.locate(data):
+        result.add(rule_id, line_offset + data.count(b"\n", 0, offset) + 1, snippet, True, 0, True)
+    _long_lines(data, result, line_offset)
+    if not parse or (not always and not indicators.TRIGGER.search(data)
+                     and not indicators.has_encoded_run(data)):
+        return result
+    text = source.decode("utf-8", "replace") if isinstance(source, bytes) else source
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text.replace("\x00", ""))
+    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+        result.syntax_error = True
+        return result
+    _Walker(tree, result, budget, clock, spend, depth, line_offset).run()
+    if spend.exhausted and depth == 0:
+        result.budget_notes.append(f"decode budget of {budget.max_decoded_bytes} bytes spent")
+    return result
+
+
+def _long_lines(data: bytes, result: Analysis, offset: int) -> None:
+    if len(data) < 4000:
+        return
+    lines = data.split(b"\n")
+    if max(map(len, lines)) <= 4000:
+        return
+    for number, line in enumerate(lines, 1):
+        if len(line) > 4000 and (b"(" in line or b";" in line):
+            result.add("obf-long-line", offset + number, f"{len(line)} characters", True, 0)
+            return
+
+
+class _Walker:
+    def __init__(self, tree: ast.Module, result: Analysis, budget: Budget, clock: Clock,
+                 spend: DecodeBudget, depth: int, line_offset: int) -> None:
+        self.tree = tree
+        self.result = result
+        self.budget = budget
+        self.clock = clock
+        self.spend = spend
+        self.depth = depth
+        self.offset = line_offset
+        self.aliases: dict[str, str] = {}
+        self.env: dict[str, ast.AST] = {}
+        self.star: set[str] = set()
+        self.obfuscated_lookup = False
+        self.folder = Folder(self.resolve, self.env, budget, spend)
+
+    # -- names ------------------------------------------------------------------------------
+    def resolve(self, node: ast.AST, depth: int = 0) -> str | None:
+        """The qualified name an expression denotes, as far as it can be known statically."""
+        if depth > 20:
+            return None
+        if isinstance(node, ast.Name):
+            if node.id in self.aliases:
+                return self.aliases[node.id]
+            if node.id == "__builtins__":
+                return "builtins"
+            for module in self.star:
+                qualified = f"{module}.{node.id}"
+                if qualified in PROC or qualified in NET or qualified in DECODERS:
+                    return qualified
+            return node.id
+        if isinstance(node, ast.Attribute):
+            base = self.resolve(node.value, depth + 1)
+            if base is None:
+                return None
+            if base in ("builtins", "__builtins__") or base.endswith(".__dict__"):
+                return _builtin(node.attr)
+            return f"{base}.{node.attr}"
+        if isinstance(node, ast.Call):
+            func = self.resolve(node.func, depth + 1)
+            if func in ("getattr", "builtins.getattr") and len(node.args) >= 2:
+                base = self.resolve(node.args[0], depth + 1)
+                attr = self.folder.value(node.args[1])
+                if base is None or not isinstance(attr, str):
+                    return None
+                target = _builtin(attr) if base in ("builtins", "__builtins__", "globals()", "vars()") \
+                    else f"{base}.{attr}"
+                if not isinstance(node.args[1], ast.Constant) and _dangerous(target):
+                    self.obfuscated_lookup = True
+                return target
+            if func in ("__import__", "builtins.__import__", "importlib.import_module") and node.args:
+                module = self.folder.value(node.args[0])
+                if isinstance(module, str):
+                    if not isinstance(node.args[0], ast.Constant) and _dangerous(module):
+                        self.obfuscated_lookup = True
+                    return module
+                return None
+            if func in ("globals", "vars", "locals") and not node.args:
+                return "globals()"
+            if func == "vars" and node.args:
+                inner = self.resolve(node.args[0], depth + 1)
+                return f"{inner}.__dict__" if inner else None
+            return None
+        if isinstance(node, ast.Subscript):
+            base = self.resolve(node.value, depth + 1)
+            key = self.folder.value(node.slice)
+            if base and isinstance(key, str):
+                target = None
+                if base in ("globals()", "builtins", "builtins.__dict__") or base.endswith(".__dict__"):
+                    target = "builtins" if key == "__builtins__" else _builtin(key)
+                elif base == "sys.modules":
+                    target = key
+                if target and not isinstance(node.slice, ast.Constant) and _dangerous(target):
+                    self.obfuscated_lookup = True
+                return target
+            return None
+        return None
+
+    # -- passes -----------------------------------------------------------------------------
+    def run(self) -> None:
+        self.order = self._nodes()
+        self._collect()
+        self._walk()
+
+    def _nodes(self) -> list[tuple[ast.AST, bool, int]]:
+        """Every node, in source order, with whether it runs at module level and its scope."""
+        order: list[tuple[ast.AST, bool, int]] = []
+        stack: list[tuple[ast.AST, bool, int]] = [(self.tree, True, 0)]
+        limit, check = self.budget.max_nodes, self.clock.check
+        functions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+        collected = (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign)
+        AST = ast.AST
+        while stack:
+            item = stack.pop()
+            order.append(item)
+            node, top, scope = item
+            if len(order) & 1023 == 0:
+                if len(order) > limit:
+                    raise OutOfBudget(f"more than {limit} syntax nodes in one file")
+                check()
+            if isinstance(node, functions):
+                top, scope = False, id(node)
+            elif isinstance(node, collected):
+                self._collect_one(node)
+            children = []
+            for name in node._fields:
+                value = getattr(node, name, None)
+                if isinstance(value, list):
+                    children.extend(v for v in value if isinstance(v, AST))
+                elif isinstance(value, AST):
+                    children.append(value)
+            for child in reversed(children):
+                stack.append((child, top, scope))
+        return order
+
+    def _collect_one(self, node: ast.AST) -> None:
+        """Import aliases and simple assignments, gathered while the tree is listed."""
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    self.aliases[alias.asname] = alias.name
+                else:
+                    head = alias.name.split(".")[0]
+                    self.aliases.setdefault(head, head)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                if alias.name == "*":
+                    self.star.add(node.module)
+                else:
+                    self.aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 \
+                and isinstance(node.targets[0], ast.Name):
+            self.env[node.targets[0].id] = node.value
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
+            self.env[node.target.id] = node.value
+
+    def _collect(self) -> None:
+        # Functions and modules bound to other names: x = getattr(os, 'sys'+'tem'); e = exec.
+        for name, value in list(self.env.items()):
+            if isinstance(value, (ast.Name, ast.Attribute, ast.Call, ast.Subscript)):
+                if isinstance(value, ast.Name) and value.id == name:
+                    continue
+                target = self.resolve(value)
+                if target and target != name and _interesting(target):
+                    self.aliases[name] = target
+
+    def _walk(self) -> None:
+        result = self.result
+        obf_names: set[str] = set()
+        for index, (node, top, scope) in enumerate(self.order):
+            if index & 1023 == 0:
+                self.clock.check()
+            line = getattr(node, "lineno", 1) + self.offset
+            if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
+                self._string(node.value, line, top, scope)
+            elif isinstance(node, (ast.BinOp, ast.JoinedStr, ast.Call)):
+                if isinstance(node, ast.Call):
+                    self._call(node, line, top, scope)
+                value = self.folder.value(node)
+                if isinstance(value, str) and 8 <= len(value) < 100_000:
+                    self._indicators(value, line, top, scope)
+            elif isinstance(node, ast.ClassDef):
+                self._class(node, line)
+            elif isinstance(node, ast.Name) and _OBF_NAME.match(node.id):
+                obf_names.add(node.id)
+        if len(obf_names) >= 8:
+            result.add("obf-identifiers", 1 + self.offset, ", ".join(sorted(obf_names)[:3]), True, 0)
+        if self.obfuscated_lookup:
+            result.add("obf-builtin-lookup", 1 + self.offset, "name computed at run time", True, 0)
+
+    def _indicators(self, text: str, line: int, top: bool, scope: int) -> None:
+        for rule_id, snippet in indicators.match(text):
+            self.result.add(rule_id, line, snippet, top, scope)
+
+    def _string(self, value: str | bytes, line: int, top: bool, scope: int) -> None:
+        if isinstance(value, bytes):
+            text = value.decode("latin-1")
+        else:
+            text = value
+        if len(text) >= 200 and indicators.looks_encoded(text):
+            self._blob(text, line, top, scope)
+
+    def _blob(self, text: str, line: int, top: bool, scope: int) -> None:
+        """A long encoded constant: decoded if it can be, and what it hides analysed."""
+        compact = "".join(text.split())
+        payload = NO
+        for func in ("base64.b64decode", "binascii.unhexlify", "base64.b32decode"):
+            if func == "binascii.unhexlify" and (len(compact) % 2 or not re.fullmatch(r"[0-9a-fA-F]+", compact)):
+                continue
+            payload = _decode_chain(func, compact, self.spend)
+            if payload is not NO:
+                break
+        if payload is NO:
+            if indicators.entropy(compact) > 4.5:
+                self.result.add("obf-entropy-blob", line, f"{len(text)} characters", top, scope)
+            return
+        self._payload(payload, line, top, scope, quiet=True, hidden=True)
+
+    def _payload(self, payload: object, line: int, top: bool, scope: int, quiet: bool = False,
+                 hidden: bool = False) -> None:
+        """``hidden``: the payload was decoded from an encoding, not merely assembled."""
+        """Analyse decoded data: Python source is parsed again; any text is matched."""
+        if isinstance(payload, bytes):
+            if payload[:1] in (b"\xe3", b"c") and b"\x00" in payload[:32] and not quiet:
+                self.result.add("exec-marshal", line, "marshalled code object", top, scope)
+                return
+            try:
+                text = payload.decode("utf-8")
+            except UnicodeDecodeError:
+                if quiet:
+                    self.result.add("obf-entropy-blob", line, "encoded binary data", top, scope)
+                return
+        elif isinstance(payload, str):
+            text = payload
+        else:
+            return
+        printable = sum(c.isprintable() or c in "\r\n\t" for c in text[:2000])
+        if printable < 0.95 * min(len(text), 2000):
+            return
+        if self.depth >= self.budget.max_decode_depth:
+            self.result.budget_notes.append(f"decode depth {self.budget.max_decode_depth} reached")
+            return
+        if re.search(r"\bimport\b|\bexec\b|\beval\b|\(", text):
+            inner = analyse(text, self.budget, self.clock, self.spend, self.depth + 1, line - 1)
+            if not inner.syntax_error:
+                if hidden:
+                    self.result.add("obf-decoded-code", line, "Python source in an encoded string", top, scope)
+                for hit in inner.hits:
+                    self.result.add(hit.rule, line, hit.detail, top, scope)
+                self.result.budget_notes.extend(inner.budget_notes)
+                return
+        self._indicators(text[:200_000], line, top, scope)
+
+    def _class(self, node: ast.ClassDef, line: int) -> None:
+        for base in node.bases:
+            name = self.resolve(base) or ""
+            if name.rsplit(".", 1)[-1] in INSTALL_COMMANDS:
+                methods = {n.name for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+                if methods & {"run", "__init__", "initialize_options", "finalize_options"}:
+                    self.result.install_hook = True
+                    self.result.add("install-hook", line, f"class {node.name}({name})", True, 0)
+                return
+
+    def _call(self, node: ast.Call, line: int, top: bool, scope: int) -> None:
+        name = self.resolve(node.func) or ""
+        add = self.result.add
+        if name in EXEC:
+            if node.args and not isinstance(node.args[0], ast.Constant):
+                arg = node.args[0]
+                decodes = self._decodes(arg)
+                if not decodes and self._reads_file(arg):
+                    return   # exec(open('pkg/version.py').read()): the package's own source
+                if not decodes and len(node.args) > 1 and not (
+                        isinstance(node.args[1], ast.Call)
+                        and self.resolve(node.args[1].func) in ("globals", "locals")):
+                    return   # evaluated in a namespace of its own, as templates and configs are
+                if decodes:
+                    add("exec-decoded", line, f"{name}() of decoded data", top, scope)
+                else:
+                    add("exec-dynamic", line, f"{name}() of a computed string", top, scope)
+                value = self.folder.value(arg)
+                if value is not NO:
+                    if not isinstance(arg, ast.Name) or self._decodes(arg):
+                        add("exec-decoded", line, f"{name}() of a string built to hide it", top, scope)
+                    self._payload(value, line, top, scope, hidden=decodes)
+            return
+        if name == "marshal.loads" or name.endswith(".marshal.loads"):
+            # Loading marshalled data from a file is honest; from a literal or a decoded blob
+            # it is code smuggled past the reader.
+            if node.args and (isinstance(node.args[0], ast.Constant) or self._decodes(node.args[0])):
+                add("exec-marshal", line, "marshal.loads of embedded data", top, scope)
+            return
+        command = self._command_text(node)
+        if name in PROC or name.startswith(PROC_PREFIXES):
+            if command and re.search(r"\bpip\d?(?:\.exe)?\b.*\binstall\b", command):
+                add("proc-install-package", line, command[:80], top, scope)
+            elif command and _DESTRUCTIVE.search(command):
+                add("proc-destructive", line, command[:80], top, scope)
+            elif command and _LAUNCH.search(command):
+                add("proc-shell-download", line, command[:80], top, scope)
+            elif not command or not _benign_command(command):
+                add("proc-exec", line, f"{name}({(command or '')[:60]})", top, scope)
+            if command:
+                self._indicators(command, line, top, scope)
+            return
+        if name in ("pip.main", "pip._internal.main", "pip._internal.cli.main.main"):
+            add("proc-install-package", line, name, top, scope)
+            return
+        if name in NET or name.startswith(NET_PREFIXES):
+            if name.rsplit(".", 1)[-1] not in ("exceptions", "codes", "HTTPError", "RequestException",
+                                               "ConnectionError", "Timeout", "adapters"):
+                add("net-call", line, name, top, scope)
+                if any(self._mentions_environ(a) for a in [*node.args, *(k.value for k in node.keywords)]):
+                    add("cred-env-dump", line, "the environment sent over the network", top, scope)
+            return
+        if name in DNS:
+            if node.args and not isinstance(node.args[0], ast.Constant) and self._has_domain(node.args[0]):
+                add("exfil-dns", line, f"{name} of a built host name", top, scope)
+            else:
+                add("net-call", line, name, top, scope)
+            return
+        if name in RECON:
+            add("recon-host", line, name, top, scope)
+            return
+        if name.startswith(CLIPBOARD_PREFIXES) or name.endswith((".clipboard_get", "OpenClipboard")):
+            add("cred-clipboard", line, name, top, scope)
+            return
+        if name.startswith(("ctypes.windll", "ctypes.WinDLL", "ctypes.wintypes")):
+            add("win-api", line, name, top, scope)
+            return
+        # Serialising the whole environment (to send or store it), not iterating or copying it.
+        if name in ("json.dumps", "str", "repr", "print", "base64.b64encode") \
+                and node.args and self._mentions_environ(node.args[0]):
+            add("cred-env-dump", line, f"{name}(os.environ)", top, scope)
+
+    def _decodes(self, node: ast.AST, depth: int = 0) -> bool:
+        """Whether an expression decodes, decompresses or decrypts (directly or via a name)."""
+        if depth > 6:
+            return False
+        for sub in ast.walk(node) if depth < 6 else ():
+            if isinstance(sub, ast.Call):
+                name = self.resolve(sub.func) or ""
+                if name in DECODERS or name.rsplit(".", 1)[-1] in DECRYPT_ATTRS:
+                    return True
+                if isinstance(sub.func, ast.Attribute) and sub.func.attr == "decode" and sub.args:
+                    enc = self.folder.value(sub.args[0])
+                    if isinstance(enc, str) and enc.lower().replace("-", "_") in ("rot13", "rot_13", "hex", "base64", "zlib"):
+                        return True
+            elif isinstance(sub, ast.Name) and sub.id in self.env and depth < 3:
+                if self._decodes(self.env[sub.id], depth + 1):
+                    return True
+        return False
+
+    def _reads_file(self, node: ast.AST) -> bool:
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Call):
+                name = self.resolve(sub.func) or ""
+                if name in ("open", "io.open", "codecs.open") or name.endswith((".read_text", ".read")):
+                    return True
+        return False
+
+    def _mentions_environ(self, node: ast.AST) -> bool:
+        for sub in ast.walk(node):
+            if isinstance(sub, (ast.Attribute, ast.Name)) and self.resolve(sub) == "os.environ":
+                return True
+            if isinstance(sub, ast.Call) and self.resolve(sub.func) in ("os.environ.copy", "dict") \
+                    and sub is not node:
+                continue
+        return False
+
+    def _has_domain(self, node: ast.AST) -> bool:
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and re.search(
+                    r"\.[a-z]{2,}\.?$|\.[a-z0-9-]+\.[a-z]{2,}", sub.value):
+                return True
+        return False
+
+    def _command_text(self, node: ast.Call) -> str | None:
+        if not node.args:
+            return None
+        value = self.folder.value(node.args[0])
+        if isinstance(value, str):
+            return value
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return " ".join(value)
+        # A list with unknown parts: its literal parts still say what runs.
+        arg = node.args[0]
+        if isinstance(arg, (ast.List, ast.Tuple)):
+            parts = [self.folder.value(e) for e in arg.elts]
+            known = [p for p in parts if isinstance(p, str)]
+            if known:
+                return " ".join(known)
+            if any(self.resolve(e) == "sys.executable" for e in arg.elts):
+                return "python"
+        if isinstance(arg, ast.JoinedStr):
+            return "".join(v.value for v in arg.values if isinstance(v, ast.Constant)
+                           and isinstance(v.value, str))
+        return None
+
+
+_BENIGN_COMMAND = re.compile(
+    r"^\s*(?:git|hg|svn|make|cmake|ninja|gcc|g\+\+|cc|c\+\+|clang|nvcc|pkg-config|python\d?(?:\.\d+)?|"
+    r"sphinx-build|cython|swig|protoc|rustc|cargo|go|javac|xcrun|uname|which|sw_vers|lsb_release|"
+    r"ldconfig|nproc|sysctl|getconf|llvm-config|mpicc|ar|ranlib|install_name_tool|tox|pytest)\b")
+
+
+_DESTRUCTIVE = re.compile(
+    r"\brm\s+-[a-z]*r[a-z]*f?\s+(?:/|~|\$home)\s*(?:$|\*)|^\s*(?:sudo\s+)?(?:shutdown|poweroff|halt|reboot)\b|"
+    r"\bformat\s+[a-z]:|\bdel\s+/[fsq]|\bmkfs\b|:\(\)\s*\{", re.IGNORECASE)
+# Windows launches of a file: "start x.exe", "cmd /c ...", PowerShell.
+_LAUNCH = re.compile(r"^\s*(?:start\s|powershell)|cmd(?:\.exe)?\s+/[ck]\s+(?:start|powershell|curl|"
+                     r"certutil|bitsadmin|mshta|\S+\.(?:exe|bat|vbs|ps1|scr)\b)", re.IGNORECASE)
+
+
+def _dangerous(name: str) -> bool:
+    return (name in EXEC or name in PROC or name in NET or name in DECODERS
+            or name.startswith(PROC_PREFIXES + NET_PREFIXES)
+            or name in ("os", "subprocess", "builtins", "socket", "base64", "marshal", "zlib",
+                        "urllib.request", "requests", "ctypes", "__import__", "getattr",
+                        "importlib", "pty", "codecs", "os.environ"))
+
+
+def _benign_command(command: str) -> bool:
+    return bool(_BENIGN_COMMAND.match(command)) and not re.search(
+        r"https?://|curl|wget|powershell|\|\s*sh\b|base64", command, re.IGNORECASE)
+
+
+def _builtin(name: str) -> str:
+    """A builtin reached through builtins/__builtins__/globals() is called by its bare name."""
+    return name
+
+
+def _interesting(name: str) -> bool:
+    return (name in EXEC or name in PROC or name in NET or name in DNS or name in DECODERS
+            or name in KNOWN_MODULES or name.startswith(PROC_PREFIXES + NET_PREFIXES)
+            or name in ("getattr", "__import__", "marshal.loads", "os.environ"))
+
+
+def _decode_chain(func: str, text: str, spend: DecodeBudget) -> object:
+    from .folding import decode
+
+    out = decode(func, text, [], spend)
+    if out is NO or not isinstance(out, bytes) or len(out) < 16:
+        return NO
+    # Compressed layers under the encoding.
+    for _ in range(4):
+        if out[:2] in (b"x\x9c", b"x\xda", b"x\x01", b"x^"):
+            nxt = decode("zlib.decompress", out, [], spend)
+        elif out[:3] == b"BZh":
+            nxt = decode("bz2.decompress", out, [], spend)
+        elif out[:6] == b"\xfd7zXZ\x00":
+            nxt = decode("lzma.decompress", out, [], spend)
+        elif out[:2] == b"\x1f\x8b":
+            nxt = decode("gzip.decompress", out, [], spend)
+        else:
+            break
+        if nxt is NO:
+            break
+        out = nxt
+    return out
