@@ -21,24 +21,13 @@ from bastion.core import lookalike
 from bastion.core.names import is_valid_name
 from bastion.core.errors import ValidationError
 from bastion.core.text import one_line
-from bastion.events.services import RequestInfo
 from bastion.packaging import lookalikes, namespaces
 from bastion.proxy import lookalikes as proxy_lookalikes
 
 from .access import console_view
+from .forms import form_field as _field, request_info as _info
 
 
-def _field(request, name: str, limit: int = 200) -> str:
-    """A form field as one line; refused when longer than ``limit`` rather than cut."""
-    value = request.POST.get(name) or ""
-    if len(value) > limit:
-        raise ValidationError(_("The {name} is too long: at most {limit} characters.")
-                              .format(name=name, limit=limit))
-    return one_line(value, limit)
-
-
-def _info(request) -> RequestInfo:
-    return RequestInfo.from_request(request)
 
 
 def _names_page(request, *, error: str = "", status: int = 200, checked=None):

@@ -24,30 +24,18 @@ from django.views.decorators.http import require_safe
 from bastion.core.errors import ValidationError
 from bastion.core.sizes import parse_size
 from bastion.core.text import one_line
-from bastion.events.services import RequestInfo
 from bastion.packaging import admin_queries, moderation, name_rules, reports
 from bastion.packaging.models import Project, ProjectStatus
 from bastion.core.sizes import format_size
 from bastion.packaging.services import find_project
 
 from .access import console_view
+from .forms import form_field as _field, request_info as _info
 
 PAGE_SIZE = 50
 REASON_LIMIT = moderation.MAX_REASON_LENGTH
 
 
-def _field(request, name: str, limit: int = 200) -> str:
-    """A form field as one line; refused when longer than ``limit`` rather than cut, so that
-    nothing is ever done to a name other than the one typed."""
-    value = request.POST.get(name) or ""
-    if len(value) > limit:
-        raise ValidationError(_("The {name} is too long: at most {limit} characters.")
-                              .format(name=name, limit=limit))
-    return one_line(value, limit)
-
-
-def _info(request) -> RequestInfo:
-    return RequestInfo.from_request(request)
 
 
 def _project_or_404(name: str) -> Project:

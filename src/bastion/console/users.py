@@ -21,11 +21,11 @@ from django.views.decorators.http import require_POST, require_safe
 from bastion.accounts import account_recovery, grants, moderation, recovery, signup
 from bastion.accounts.models import SignupStatus, TOTPDevice, WebAuthnCredential
 from bastion.core.errors import ValidationError
-from bastion.events.services import RequestInfo
 from bastion.packaging.models import Role
 from bastion.tokens import moderation as token_moderation
 
 from .access import console_view
+from .forms import request_info as _info
 
 PAGE_SIZE = 50
 QUERY_MAX = 100
@@ -40,9 +40,6 @@ STATUSES = {
     "admins": (pgettext_lazy("users filter", "Administrators"), Q(is_superuser=True)),
 }
 
-
-def _info(request) -> RequestInfo:
-    return RequestInfo.from_request(request)
 
 
 def _account(username: str):

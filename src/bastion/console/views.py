@@ -22,10 +22,10 @@ from django.views.decorators.http import require_GET, require_safe
 
 from bastion.core.errors import ValidationError
 from bastion.core.text import one_line
-from bastion.events.services import RequestInfo
 from bastion.proxy import views_policy
 
 from .access import console_view
+from .forms import form_field as _field, request_info as _info
 
 LIST_FIELD_LIMIT = 100_000  # a whole textarea of rules
 BLOCKS_SHOWN = 50
@@ -33,16 +33,6 @@ JSON_DEFAULT_LIMIT = 100
 POLICY_LISTS = ("allow", "deny", "deny_licenses", "deny_classifiers")
 
 
-def _info(request) -> RequestInfo:
-    return RequestInfo.from_request(request)
-
-
-def _field(request, name: str, limit: int = 200) -> str:
-    value = request.POST.get(name) or ""
-    if len(value) > limit:
-        raise ValidationError(_("The {name} is too long: at most {limit} characters.")
-                              .format(name=name, limit=limit))
-    return one_line(value, limit)
 
 
 def _lines(request, name: str) -> list[str]:
