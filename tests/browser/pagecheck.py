@@ -79,10 +79,14 @@ def watch(page) -> Watcher:
     return watcher
 
 
-def visit(page, url: str, name: str, **kw) -> None:
+def visit(page, url: str, name: str, *, status: int = 200, **kw) -> None:
+    """Open ``url`` and check the page it shows: that very page (not a redirect to a sign-in
+    or error page, which would be checked in its place), answered with ``status``."""
     watch(page)
     response = page.goto(url)
     assert response is not None
+    assert response.status == status, f"{name}: {url} answered {response.status}"
+    assert page.url == url, f"{name}: {url} ended at {page.url}"
     look(page, name, **kw)
 
 

@@ -89,7 +89,8 @@ def test_the_public_pages_in_german_pass_the_page_checks(browser, server, unique
         page = context.new_page()
         try:
             for path, heading in pages.items():
-                visit(page, base + path, f"de-{who}-{path}")
+                visit(page, base + path, f"de-{who}-{path}",
+                      status=404 if path == "/no/such/page/" else 200)
                 assert page.locator("html").get_attribute("lang") == "de", path
                 assert heading in page.locator("h1").first.inner_text(), path
             if who == "owner":
