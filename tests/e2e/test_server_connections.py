@@ -55,7 +55,14 @@ def test_a_worker_with_every_thread_busy_leaves_new_connections_to_an_idle_one(o
 def _heartbeat_files(pid: int) -> list[str]:
     """The worker's heartbeat file (gunicorn's WorkerTmp, unlinked once open), as /proc links."""
     fds = Path(f"/proc/{pid}/fd")
-    return [str(fd) for fd in fds.iterdir() if "wgunicorn-" in os.readlink(fd)]
+    found = []
+    for fd in fds.iterdir():
+        try:
+            if "wgunicorn-" in os.readlink(fd):
+                found.append(str(fd))
+        except FileNotFoundError:  # closed between the listing and the read
+            continue
+    return found
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux /proc")

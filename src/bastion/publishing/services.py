@@ -24,6 +24,7 @@ from packaging.utils import canonicalize_name
 
 from bastion.accounts.services import can_publish, has_two_factor
 from bastion.core import oidc
+from bastion.core.text import one_line
 from bastion.core.errors import ValidationError
 from bastion.events import tags
 from bastion.events.services import RequestInfo, record
@@ -61,6 +62,8 @@ class ExchangeError(Exception):
     """The token exchange refused; ``code`` and ``description`` as standards.md §3 lists."""
 
     def __init__(self, code: str, description: str):
+        # Descriptions quote the caller's claims: always one printable line.
+        description = one_line(str(description), 500)
         super().__init__(description)
         self.code = code
         self.description = description
