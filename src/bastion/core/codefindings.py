@@ -14,6 +14,7 @@ import logging
 import os
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -91,6 +92,13 @@ def _python_members(path: str, filename: str, limits: Limits, report: Report):
 
 def check(path: str, filename: str, limits: Limits = Limits()) -> Report:
     """Bandit's findings for the distribution file at ``path`` (a wheel or an sdist)."""
+    with warnings.catch_warnings():
+        # bandit 1.9 passes stevedore an argument it deprecated; nothing for us to change.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return _check(path, filename, limits)
+
+
+def _check(path: str, filename: str, limits: Limits) -> Report:
     from bandit.core import config as bandit_config
     from bandit.core import manager as bandit_manager
 
