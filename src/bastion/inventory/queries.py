@@ -83,18 +83,6 @@ def bundled_hits(release: Release) -> list[BundledHit]:
     return hits
 
 
-def vulnerable_releases(release_ids: list[int]) -> set[int]:
-    """Which of these releases bundle a library with a known vulnerability."""
-    dataset = active_dataset()
-    out = set()
-    for row in FileInventory.objects.filter(file__release_id__in=release_ids) \
-            .exclude(libraries=[]).select_related("file"):
-        if any(bundledvulns.match(dataset, v["library"], v["version"])
-               for library in row.libraries for v in library.get("versions", [])):
-            out.add(row.file.release_id)
-    return out
-
-
 def code_check(release: Release) -> CodeCheck | None:
     return CodeCheck.objects.filter(release=release).first()
 

@@ -50,7 +50,6 @@ def test_an_uploaded_wheel_is_inventoried_once_and_recorded(tmp_path, unique):
     assert "B602" in [f["test_id"] for f in check.findings]
     assert {h.id for h in queries.bundled_hits(file.release)} == {"CVE-2018-25032",
                                                                   "CVE-2022-37434"}
-    assert queries.vulnerable_releases([file.release_id]) == {file.release_id}
 
 
 def test_an_sdist_is_recorded_as_not_inventoried_but_its_code_is_checked(unique):
@@ -79,3 +78,23 @@ def test_the_newest_loaded_data_is_in_force_and_the_hits_follow_it(tmp_path, uni
     BundledLibraryData.objects.filter(updated="2030-01-01").delete()
     if not BundledLibraryData.objects.exists():
         assert queries.data_status().loaded is None
+
+
+def test_with_the_database_queue_the_upload_queues_the_work_in_its_transaction(unique):
+    from django.test import override_settings
+    from django_tasks_db.models import DBTaskResult
+
+    from bastion.inventory.tasks import inventory_file
+
+    with override_settings(TASKS={"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}):
+        file = add(new_user(), wheel(f"inv-queued-{unique}", "1.0"))
+    try:
+        [queued] = [row for row in DBTaskResult.objects.filter(
+            task_path=inventory_file.module_path) if row.args_kwargs["args"][0] == file.pk]
+        assert queued.args_kwargs["args"] == [file.pk, True]
+        assert not FileInventory.objects.filter(file=file).exists()  # not in the request
+        inventory_file.call(*queued.args_kwargs["args"])  # as the worker runs it
+        assert FileInventory.objects.get(file=file).status == "done"
+        assert CodeCheck.objects.filter(release=file.release).exists()
+    finally:
+        DBTaskResult.objects.filter(task_path=inventory_file.module_path).delete()
