@@ -127,22 +127,40 @@ def embedded_versions(data: bytes, max_versions: int = 50) -> list[Version]:
     return list(found.values())
 
 
+_MAX_SECTIONS = 65535   # what e_shnum can say; beyond it the count comes from section 0
+_MAX_TAGS = 4096
+
+
 def _elf(data: bytes, library: Library, limits: Limits) -> None:
-    from elftools.elf.dynamic import DynamicSection
+    from elftools.elf.dynamic import DynamicSection, DynamicSegment
     from elftools.elf.elffile import ELFFile
 
     elf = ELFFile(io.BytesIO(data))
-    for section in elf.iter_sections():
-        if not isinstance(section, DynamicSection):
-            continue
-        for number, tag in enumerate(section.iter_tags()):
-            if number > 4096:
+    dynamic = None
+    count = elf.num_sections()
+    if count > _MAX_SECTIONS:
+        raise ValueError("implausible section count")
+    for index in range(count):
+        section = elf.get_section(index)
+        if isinstance(section, DynamicSection):
+            dynamic = section
+            break
+    if dynamic is None:
+        # A stripped library (no section headers) still has its dynamic segment.
+        for index in range(min(elf.num_segments(), _MAX_SECTIONS)):
+            segment = elf.get_segment(index)
+            if isinstance(segment, DynamicSegment):
+                dynamic = segment
                 break
-            if tag.entry.d_tag == "DT_SONAME":
-                library.soname = str(tag.soname)[:300]
-            elif tag.entry.d_tag == "DT_NEEDED" and len(library.needed) < limits.max_needed:
-                library.needed.append(str(tag.needed)[:300])
-        break
+    if dynamic is None:
+        return
+    for number, tag in enumerate(dynamic.iter_tags()):
+        if number > _MAX_TAGS:
+            break
+        if tag.entry.d_tag == "DT_SONAME":
+            library.soname = str(tag.soname)[:300]
+        elif tag.entry.d_tag == "DT_NEEDED" and len(library.needed) < limits.max_needed:
+            library.needed.append(str(tag.needed)[:300])
 
 
 _LC_ID_DYLIB, _LC_LOAD_DYLIB, _LC_LOAD_WEAK_DYLIB, _LC_REEXPORT_DYLIB = 0xD, 0xC, 0x80000018, \

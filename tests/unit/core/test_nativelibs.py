@@ -85,3 +85,25 @@ def test_a_file_that_is_no_zip_is_refused_with_one_line(tmp_path):
     with pytest.raises(ValidationError) as refused:
         inventory(tmp_path, b"no zip at all")
     assert "\n" not in refused.value.message
+
+
+def test_an_elf_claiming_a_huge_section_count_is_a_note_not_a_long_parse(tmp_path):
+    import struct
+
+    data = bytearray(gcc_library(tmp_path, "libz.so.1", [ZLIB_1211]))
+    (shoff,) = struct.unpack_from("<Q", data, 0x28)
+    struct.pack_into("<H", data, 0x3C, 0)                  # e_shnum 0: count in section 0
+    struct.pack_into("<Q", data, shoff + 0x20, 1 << 40)    # section 0's sh_size
+    library = nativelibs.describe("libz.so.1", "elf", bytes(data))
+    assert "unreadable" in library.note
+    assert [(v.library, v.version) for v in library.versions] == [("zlib", "1.2.11")]
+
+
+def test_a_library_without_section_headers_is_read_from_its_dynamic_segment(tmp_path):
+    import struct
+
+    data = bytearray(gcc_library(tmp_path, "libssl.so.1.1", [OPENSSL_111K]))
+    struct.pack_into("<Q", data, 0x28, 0)             # no section header table:
+    struct.pack_into("<HHH", data, 0x3A, 0, 0, 0)     # e_shentsize, e_shnum, e_shstrndx
+    library = nativelibs.describe("libssl.so.1.1", "elf", bytes(data))
+    assert library.soname == "libssl.so.1.1", library.note
