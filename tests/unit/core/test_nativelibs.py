@@ -107,3 +107,17 @@ def test_a_library_without_section_headers_is_read_from_its_dynamic_segment(tmp_
     struct.pack_into("<HHH", data, 0x3A, 0, 0, 0)     # e_shentsize, e_shnum, e_shstrndx
     library = nativelibs.describe("libssl.so.1.1", "elf", bytes(data))
     assert library.soname == "libssl.so.1.1", library.note
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([b"\x7fELF\x02\x01\x01", b"\x7fELF\x01\x02\x01", b"\xcf\xfa\xed\xfe",
+                        b"\xfe\xed\xfa\xce", b"\xca\xfe\xba\xbe\x00\x00\x00\x02",
+                        b"MZ"]), st.binary(max_size=600))
+def test_any_bytes_after_a_magic_give_a_library_never_an_exception(magic, rest):
+    data = magic + rest
+    fmt = nativelibs.is_native_library("x.dll", data[:8]) or "elf"
+    library = nativelibs.describe("x.dll", fmt, data)
+    assert library.size == len(data)
