@@ -16,7 +16,6 @@ import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import BinaryIO
 
 from .archives.common import ArchiveLimits
 from .archives.tar import open_tar_gz
@@ -147,4 +146,4 @@ def _check(path: str, filename: str, limits: Limits) -> Report:
     return report
 
 
-__all__ = ["Finding", "Limits", "Report", "bandit_version", "check", "BinaryIO"]
+__all__ = ["Finding", "Limits", "Report", "bandit_version", "check"]

@@ -19,11 +19,10 @@ import re
 import struct
 import time
 from dataclasses import dataclass, field
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from .archives.common import ArchiveLimits
 from .archives.zip import read_zip, read_zip_bytes
-from .errors import ValidationError
 
 ELF_MAGIC = b"\x7fELF"
 MACHO_MAGICS = {b"\xfe\xed\xfa\xce", b"\xce\xfa\xed\xfe", b"\xfe\xed\xfa\xcf", b"\xcf\xfa\xed\xfe"}
@@ -314,11 +313,5 @@ def _may_be_library(name: str) -> bool:
     return base.endswith(NATIVE_SUFFIXES) or ".so." in base or ".dylib" in base
 
 
-def iter_components(inventory: Inventory) -> Iterator[tuple[Library, Version]]:
-    for library in inventory.libraries:
-        for version in library.versions:
-            yield library, version
-
-
-__all__ = ["Inventory", "Library", "Limits", "Version", "ValidationError", "describe",
-           "embedded_versions", "inventory_wheel", "is_native_library", "iter_components"]
+__all__ = ["Inventory", "Library", "Limits", "Version", "describe",
+           "embedded_versions", "inventory_wheel", "is_native_library"]

@@ -56,7 +56,6 @@ def pe_dll(dll_name: str, strings: list[str]) -> bytes:
     """A PE32+ DLL with one section holding an export directory that names ``dll_name``."""
     pe_offset = 0x40
     optional_size = 240
-    section_table = pe_offset + 24 + optional_size
     raw_pointer = 0x400
     va = 0x1000
     name_rva = va + 40
