@@ -71,7 +71,7 @@ def test_the_owner_sees_the_bundled_vulnerability_and_the_sbom_lists_the_library
     assert embedded.content == b'{"bomFormat": "CycloneDX"}'
     assert embedded.headers["Content-Disposition"] == "attachment"
 
-    event = SecurityEvent.objects.filter(tag=tags.FILE_INVENTORY_RECORD,
+    event = SecurityEvent.objects.filter(tag=tags.INVENTORY_FILE_RECORD,
                                          project_name=name).get()
     assert (event.additional["libraries"], event.additional["hits"]) == (1, 3)
 

@@ -1128,8 +1128,8 @@ DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
     "admin:upstream:remove": lambda e, say: say(
         gettext_noop("{who} removed the upstream index {name} with what was cached of it"),
         who=_who(e, say), name=quoted(e.text("name"))),
-    "file:inventory:record": _inventory_record,
-    "project:code_check:record": _code_check_record,
+    "inventory:file:record": _inventory_record,
+    "inventory:code_check:record": _code_check_record,
     "admin:bundled_libs:load": _bundled_libs_load,
 }
 

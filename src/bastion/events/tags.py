@@ -148,6 +148,6 @@ PROXY_LOOKALIKE_BLOCK = "proxy:lookalike:block"
 # What is inside a file (bastion.inventory): a stored file's bundled native libraries were
 # inventoried; a new release's code was checked with bandit; an administrator loaded new
 # known-vulnerable bundled-library data.
-FILE_INVENTORY_RECORD = "file:inventory:record"
-PROJECT_CODE_CHECK_RECORD = "project:code_check:record"
+INVENTORY_FILE_RECORD = "inventory:file:record"
+INVENTORY_CODE_CHECK_RECORD = "inventory:code_check:record"
 ADMIN_BUNDLED_LIBS_LOAD = "admin:bundled_libs:load"

@@ -81,7 +81,7 @@ def inventory(file_id: int, *, info: RequestInfo = WORKER) -> FileInventory | No
             notes=found.notes[:50], error=error, seconds=time.monotonic() - started)
         for name, content in found.sboms.items():
             EmbeddedSbom.objects.create(inventory=row, name=name[:255], content=content)
-        record(tags.FILE_INVENTORY_RECORD, info=info, project=file.release.project,
+        record(tags.INVENTORY_FILE_RECORD, info=info, project=file.release.project,
                additional={"filename": file.filename, "version": file.release.version,
                            "status": status, "libraries": len(libraries), "hits": hits,
                            "sboms": sorted(found.sboms)[:10]})
@@ -110,7 +110,7 @@ def check_code(file_id: int, *, info: RequestInfo = WORKER) -> CodeCheck | None:
             tool_version=f"bandit {codefindings.bandit_version()}"[:40], files=report.files,
             findings=[dataclasses.asdict(f) for f in report.findings],
             notes=report.notes[:50], seconds=report.seconds)
-        record(tags.PROJECT_CODE_CHECK_RECORD, info=info, project=release.project,
+        record(tags.INVENTORY_CODE_CHECK_RECORD, info=info, project=release.project,
                additional={"version": release.version, "filename": file.filename,
                            "files": report.files, "findings": len(report.findings),
                            "high": sum(f.severity == "HIGH" for f in report.findings)})

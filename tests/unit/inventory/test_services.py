@@ -41,7 +41,7 @@ def test_an_uploaded_wheel_is_inventoried_once_and_recorded(tmp_path, unique):
     assert row.status == "done"
     [library] = row.libraries
     assert (library["soname"], library["versions"][0]["version"]) == ("libz.so.1", "1.2.11")
-    events = SecurityEvent.objects.filter(tag=tags.FILE_INVENTORY_RECORD,
+    events = SecurityEvent.objects.filter(tag=tags.INVENTORY_FILE_RECORD,
                                           additional__filename=file.filename)
     assert events.count() == 1 and events.get().additional["hits"] == 2
     assert services.inventory(file.pk).pk == row.pk  # again: nothing new
