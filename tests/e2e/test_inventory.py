@@ -171,3 +171,21 @@ def test_admins_load_bundled_library_data_from_the_cli_and_the_console(server, t
     event = SecurityEvent.objects.filter(tag=tags.ADMIN_BUNDLED_LIBS_LOAD).order_by(
         "-sequence").first()
     assert event.additional["updated"] == "2030-02-03"
+
+
+def test_a_quarantined_projects_sboms_are_gone_like_its_files(server, bundling):
+    from django.db import transaction
+
+    from bastion.events.services import CLI
+    from bastion.packaging import moderation
+
+    name, filename, owner = bundling
+    url = f"{server.url}/pypi/{name}/1.0/{filename}/sbom.cdx.json"
+    assert requests.get(url, timeout=10).status_code == 200
+    assert requests.get(f"{server.url}/pypi/{name}/2.0/{filename}/sbom.cdx.json",
+                        timeout=10).status_code == 404
+    with transaction.atomic():
+        moderation.quarantine(name, reason="test", actor=None, info=CLI)
+    for path in ("sbom.cdx.json", "sboms/vendor.cdx.json"):
+        answer = requests.get(f"{server.url}/pypi/{name}/1.0/{filename}/{path}", timeout=10)
+        assert answer.status_code == 404 and "CycloneDX" not in answer.text

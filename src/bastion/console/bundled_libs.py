@@ -47,7 +47,9 @@ def load(request):
         row = services.load_data(upload.read(), actor=request.user,
                                  info=request_info(request))
     except ValidationError as exc:
-        return _page(request, error=exc.message, status=400)
+        # The data file's own faults are described by core in English, like the CLI's.
+        return _page(request, error=_("The data file was refused: {reason}").format(
+            reason=exc.message), status=400)
     messages.success(request, _("Loaded the data of {date}: {count} entries.").format(
         date=row.updated, count=row.entries))
     return redirect("console:bundled-libs")
