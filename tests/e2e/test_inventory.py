@@ -189,3 +189,28 @@ def test_a_quarantined_projects_sboms_are_gone_like_its_files(server, bundling):
     for path in ("sbom.cdx.json", "sboms/vendor.cdx.json"):
         answer = requests.get(f"{server.url}/pypi/{name}/1.0/{filename}/{path}", timeout=10)
         assert answer.status_code == 404 and "CycloneDX" not in answer.text
+
+
+def test_files_stored_before_the_inventory_are_queued_from_the_cli_and_the_console(
+        server, bundling):
+    from bastion.inventory.models import CodeCheck, FileInventory
+
+    name, filename, owner = bundling
+    FileInventory.objects.filter(file__filename=filename).delete()
+    CodeCheck.objects.filter(release__project__normalized_name=name).delete()
+    queued = cli("inventory", "queue", "--project", name)
+    # The test servers' queue is "immediate": the command ran the work itself.
+    assert queued.returncode == 0 and "queued the inventory of 1 files" in queued.stdout
+    assert FileInventory.objects.filter(file__filename=filename).exists()
+    assert CodeCheck.objects.filter(release__project__normalized_name=name).exists()
+    assert "no project 'nope" in cli("inventory", "queue", "--project", f"nope-{name}").stderr
+
+    FileInventory.objects.filter(file__filename=filename).delete()
+    admin = Client(server, make_user("admin", admin=True))
+    assert "Files without an inventory" in text_of(admin.get("/admin/bundled-libs/").text)
+    done = admin.post("/admin/bundled-libs/inventory/")
+    assert done.status_code == 302
+    assert FileInventory.objects.filter(file__filename=filename).exists()
+    event = SecurityEvent.objects.filter(tag=tags.ADMIN_INVENTORY_QUEUE).order_by(
+        "-sequence").first()
+    assert event.actor_name == admin.user.username and event.additional["files"] >= 1

@@ -1,7 +1,8 @@
 """The console's Bundled libraries area (``/admin/bundled-libs/``): the known-vulnerable
 versions of commonly bundled native libraries that wheels' inventories are matched against,
 their date and count, and loading a newer data file (``bastion admin bundled-libs load``
-does the same, through the same service, recorded as a security event)."""
+does the same, through the same service, recorded as a security event); and queuing the
+inventory of stored files that have none (``bastion admin inventory queue``)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ def _page(request, *, error: str = "", status: int = 200):
         "area": "bundled-libs", "status": queries.data_status(),
         "entries": queries.active_dataset().entries, "history": queries.data_history(),
         "error": error, "max_mib": bundledvulns.MAX_FILE_BYTES // 2**20,
+        "uninventoried": queries.uninventoried_count(),
     }, status=status)
 
 
@@ -55,7 +57,18 @@ def load(request):
     return redirect("console:bundled-libs")
 
 
+@console_view
+def queue_inventory(request):
+    if request.method != "POST":
+        return redirect("console:bundled-libs")
+    count = services.queue_missing(actor=request.user, info=request_info(request))
+    messages.success(request, _("Queued the inventory of {count} files that had none.").format(
+        count=count))
+    return redirect("console:bundled-libs")
+
+
 urlpatterns = [
     path("", index, name="bundled-libs"),
     path("load/", load, name="bundled-libs-load"),
+    path("inventory/", queue_inventory, name="bundled-libs-inventory"),
 ]

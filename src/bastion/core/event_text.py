@@ -872,6 +872,17 @@ def _bundled_libs_load(e, say):
         _count(e.get("entries")), who=_who(e, say), updated=e.text("updated"))
 
 
+def _inventory_queue(e, say):
+    if e.get("project"):
+        return say.n(ngettext_lazy(
+            "{who} queued the inventory of {count} file of {project} that had none",
+            "{who} queued the inventory of {count} files of {project} that had none"),
+            _count(e.get("files")), who=_who(e, say), project=e.text("project"))
+    return say.n(ngettext_lazy("{who} queued the inventory of {count} file that had none",
+                               "{who} queued the inventory of {count} files that had none"),
+                 _count(e.get("files")), who=_who(e, say))
+
+
 def _namespace_grant(e, say):
     return say(gettext_noop("{who} granted the namespace {prefix} to {user}"), who=_who(e, say),
                prefix=e.text("prefix"), user=e.text("for_user") or _about(e, say))
@@ -1131,6 +1142,7 @@ DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
     "inventory:file:record": _inventory_record,
     "inventory:code_check:record": _code_check_record,
     "admin:bundled_libs:load": _bundled_libs_load,
+    "admin:inventory:queue": _inventory_queue,
 }
 
 

@@ -151,3 +151,5 @@ PROXY_LOOKALIKE_BLOCK = "proxy:lookalike:block"
 INVENTORY_FILE_RECORD = "inventory:file:record"
 INVENTORY_CODE_CHECK_RECORD = "inventory:code_check:record"
 ADMIN_BUNDLED_LIBS_LOAD = "admin:bundled_libs:load"
+# An administrator queued the inventory of the stored files that have none (older uploads).
+ADMIN_INVENTORY_QUEUE = "admin:inventory:queue"

@@ -1,4 +1,5 @@
-"""``bastion admin bundled-libs load|show``: the known-vulnerable bundled-library data.
+"""``bastion admin bundled-libs load|show``: the known-vulnerable bundled-library data;
+``bastion admin inventory queue``: inventory the stored files that have none.
 
 Registered by ``bastion.cli`` like the advisories' commands; what they print is English.
 """
@@ -19,6 +20,14 @@ def register(admin, command) -> None:
     p = sub.add_parser("show", help="the data in force: its date, entries and where from")
     p.set_defaults(func=command(_show))
 
+    area = admin.add_parser("inventory", help="what is inside stored files: queue the "
+                                              "inventory of files that have none")
+    sub = area.add_subparsers(dest="inventory_command", metavar="{queue}", required=True)
+    p = sub.add_parser("queue", help="queue the inventory (and code check) of stored files "
+                                     "that have none: files uploaded before it existed")
+    p.add_argument("--project", default="", help="only this project's files")
+    p.set_defaults(func=command(_queue))
+
 
 def _load(args, info) -> str:
     from bastion.core import bundledvulns
@@ -34,6 +43,14 @@ def _load(args, info) -> str:
         raise ValidationError(f"Cannot read {args.file}: {exc.strerror}.") from None
     row = services.load_data(content, info=info)
     return f"loaded bundled-library data of {row.updated}: {row.entries} entries (sha256 {row.sha256})"
+
+
+def _queue(args, info) -> str:
+    from . import services
+
+    count = services.queue_missing(project=args.project, info=info)
+    return f"queued the inventory of {count} files" + (
+        " (the worker runs it)" if count else "")
 
 
 def _show(args, info) -> str:

@@ -93,3 +93,8 @@ def file_inventory(file: File) -> FileInventory | None:
 
 def embedded_sbom(file: File, name: str) -> EmbeddedSbom | None:
     return EmbeddedSbom.objects.filter(inventory__file=file, name=name).first()
+
+
+def uninventoried_count() -> int:
+    """Stored files without an inventory (uploaded before it existed, or still queued)."""
+    return File.objects.filter(inventory__isnull=True).count()

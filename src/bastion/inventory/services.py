@@ -21,7 +21,7 @@ from bastion.core import bundledvulns, codefindings, nativelibs
 from bastion.core.errors import ValidationError
 from bastion.events import tags
 from bastion.events.services import RequestInfo, record
-from bastion.packaging.models import File
+from bastion.packaging.models import File, Release
 from bastion.storage import get_store
 
 from .models import BundledLibraryData, CodeCheck, EmbeddedSbom, FileInventory
@@ -131,3 +131,34 @@ def load_data(content: bytes, *, actor=None, info: RequestInfo | None = None
                additional={"updated": dataset.updated, "entries": len(dataset.entries),
                            "sha256": row.sha256})
     return row
+
+
+MAX_QUEUED = 100_000
+
+
+def queue_missing(*, project: str = "", actor=None, info: RequestInfo | None = None) -> int:
+    """Queue the inventory of every stored file (of ``project``, or all) that has none yet:
+    files uploaded before the inventory existed, or whose task was lost. How many."""
+    from django.db.models import Min
+    from packaging.utils import canonicalize_name
+
+    from .tasks import inventory_file
+
+    files = File.objects.filter(inventory__isnull=True)
+    if project:
+        normalized = canonicalize_name(project)
+        if not File.objects.filter(release__project__normalized_name=normalized).exists():
+            raise ValidationError(f"There is no project '{normalized}' with files.")
+        files = files.filter(release__project__normalized_name=normalized)
+    ids = list(files.order_by("pk").values_list("pk", "release_id")[:MAX_QUEUED])
+    # The code check runs once per release, on its first file, as at upload.
+    unchecked = set(Release.objects.filter(pk__in={r for _, r in ids}, code_check__isnull=True)
+                    .values_list("pk", flat=True))
+    first = dict(File.objects.filter(release_id__in=unchecked).values("release_id")
+                 .annotate(first=Min("pk")).values_list("release_id", "first"))
+    with transaction.atomic():
+        record(tags.ADMIN_INVENTORY_QUEUE, info=info, actor=actor,
+               additional={"project": project, "files": len(ids)})
+    for file_id, release_id in ids:
+        inventory_file.enqueue(file_id, first.get(release_id) == file_id)
+    return len(ids)
