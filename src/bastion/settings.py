@@ -369,6 +369,7 @@ INSTALLED_APPS = [
     "bastion.tokens",
     "bastion.proxy",
     "bastion.advisories",
+    "bastion.inventory",
     "bastion.publishing",
     "bastion.upload",
     "bastion.simple",

@@ -17,6 +17,7 @@ handler500 = "bastion.web.errors.server_error"
 urlpatterns = [
     path("simple/", include("bastion.simple.urls")),
     path("pypi/", include("bastion.simple.json_urls")),
+    path("pypi/", include("bastion.inventory.urls")),
     path("packages/", include("bastion.simple.file_urls")),
     path("legacy/+simple/", include("bastion.simple.hatch_urls")),
     path("views/<slug:view>/", include("bastion.simple.view_urls")),

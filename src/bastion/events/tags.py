@@ -145,3 +145,11 @@ ADMIN_LOOKALIKE_CORPUS_LOAD = "admin:lookalike_corpus:load"
 ADMIN_NAMESPACE_GRANT = "admin:namespace:grant"
 ADMIN_NAMESPACE_REVOKE = "admin:namespace:revoke"
 PROXY_LOOKALIKE_BLOCK = "proxy:lookalike:block"
+# What is inside a file (bastion.inventory): a stored file's bundled native libraries were
+# inventoried; a new release's code was checked with bandit; an administrator loaded new
+# known-vulnerable bundled-library data.
+INVENTORY_FILE_RECORD = "inventory:file:record"
+INVENTORY_CODE_CHECK_RECORD = "inventory:code_check:record"
+ADMIN_BUNDLED_LIBS_LOAD = "admin:bundled_libs:load"
+# An administrator queued the inventory of the stored files that have none (older uploads).
+ADMIN_INVENTORY_QUEUE = "admin:inventory:queue"

@@ -459,6 +459,9 @@ def _add_staged_file(*, user, verified, digests: Digests, path: str, staged: Sta
         from .notifications import on_file_added  # mailed only once the upload commits
 
         on_file_added(file, new_release=new_release, user=user, token=token)
+        from .signals import file_stored
+
+        file_stored.send(sender=File, file=file, new_release=new_release, info=info)
     return AddFileResult(file, created=True)
 
 

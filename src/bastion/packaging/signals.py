@@ -20,3 +20,8 @@ new_project_name_check = django.dispatch.Signal()
 # project's lock in the upload's transaction: a receiver may quarantine the project at once
 # (advisories: a malicious-package record names that release).
 release_added = django.dispatch.Signal()
+
+# A file was stored by an upload (``file``, ``new_release``, ``info``), sent in the upload's
+# transaction after its rows are written: receivers queue their work on the task queue there
+# (so a committed file always has it queued) or on commit, never inline in the upload.
+file_stored = django.dispatch.Signal()
