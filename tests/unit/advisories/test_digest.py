@@ -213,7 +213,7 @@ def test_the_digest_is_in_the_accounts_language(smtp, rolled_back, unique, tmp_p
     publish(owner, f"app-{unique}", "1.0", f"{dependency}==1.0")
     send()
     (message,) = to(smtp, owner)
-    assert message["Subject"] == "[Bastion] Wochenübersicht: 1 verwundbare Abhängigkeit"
+    assert str(message["Subject"]).strip() == "[Bastion] Wochenübersicht: 1 verwundbare Abhängigkeit"
     assert "keine behobene Version bekannt" in body(message)
 
 
