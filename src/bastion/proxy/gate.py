@@ -136,7 +136,7 @@ def judge(state: ViewState, project: str, candidates: list[core_policy.Candidate
     candidates = with_advisories(project, candidates)
     blocked = blocked_among(c.sha256 for c in candidates if not c.local and c.sha256)
     for candidate in candidates:
-        if blocked and candidate.sha256 and candidate.sha256.lower() in blocked:
+        if blocked and not candidate.local and (candidate.sha256 or "").lower() in blocked:
             block = _blocked_hash_block(state.name, candidate.filename)
         else:
             block = core_policy.evaluate(state.name, state.policy, candidate, now, exemptions)
