@@ -550,6 +550,21 @@ def _language_change(e, say):
     return say(gettext_noop("{who} chose their browser's language"), who=_who(e, say))
 
 
+def _dependency_digest_change(e, say):
+    if e.get("enabled"):
+        return say(gettext_noop("{who} turned on the weekly digest of vulnerable dependencies"),
+                   who=_who(e, say))
+    return say(gettext_noop("{who} turned off the weekly digest of vulnerable dependencies"),
+               who=_who(e, say))
+
+
+def _dependency_digest_sent(e, say):
+    return say.n(ngettext_lazy(
+        "The weekly digest for {week} was mailed to {user}: {count} vulnerable dependency",
+        "The weekly digest for {week} was mailed to {user}: {count} vulnerable dependencies"),
+        _count(e.get("count")), week=e.text("week"), user=_about(e, say))
+
+
 def _disable(e, say):
     values = {"who": _who(e, say), "user": _about(e, say)}
     reason = e.text("reason")
@@ -1014,6 +1029,8 @@ DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
         count=_count(e.get("remaining"))),
     "account:delete": _account_delete,
     "account:language:change": _language_change,
+    "account:dependency_digest:change": _dependency_digest_change,
+    "account:dependency_digest:sent": _dependency_digest_sent,
     "account:disable": _disable,
     "account:enable": _who_about(gettext_noop("{who} enabled the account {user} again")),
     "account:signup_invitation:create": _signup_invitation_create,

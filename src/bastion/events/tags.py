@@ -24,6 +24,11 @@ ACCOUNT_RECOVERY_CODES_REGENERATED = "account:recovery_codes:regenerated"
 ACCOUNT_RECOVERY_CODES_USED = "account:recovery_codes:used"
 ACCOUNT_DELETE = "account:delete"
 ACCOUNT_LANGUAGE_CHANGE = "account:language:change"
+# The weekly digest of vulnerable dependencies (bastion.advisories.digest): the account turned
+# it on or off; one week's digest was mailed to it (once per week, the row and the mail in
+# one transaction).
+ACCOUNT_DEPENDENCY_DIGEST_CHANGE = "account:dependency_digest:change"
+ACCOUNT_DEPENDENCY_DIGEST_SENT = "account:dependency_digest:sent"
 # An administrator disabled or enabled the account (sessions end, tokens stop meanwhile).
 ACCOUNT_DISABLE = "account:disable"
 ACCOUNT_ENABLE = "account:enable"

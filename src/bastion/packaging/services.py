@@ -158,6 +158,16 @@ def blocked_hash(sha256: str) -> BlockedFileHash | None:
     return BlockedFileHash.objects.filter(sha256=(sha256 or "").lower()).first() if sha256 else None
 
 
+def blocked_among(hashes) -> set[str]:
+    """Which of ``hashes`` (sha256 hex digests) are on the blocklist, in a few queries."""
+    wanted = sorted({h.lower() for h in hashes if h})
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):  # bounded IN lists, whatever the database
+        found.update(BlockedFileHash.objects.filter(sha256__in=wanted[start:start + 500])
+                     .values_list("sha256", flat=True))
+    return found
+
+
 def check_not_blocked(sha256: str, filename: str) -> None:
     if blocked_hash(sha256) is not None:
         raise ValidationError(
