@@ -79,6 +79,9 @@ class Server:
     """A real ``bastion serve`` (gunicorn) on 127.0.0.1 sharing the test database."""
 
     def __init__(self, env: dict[str, str] | None = None, workers: int = 2):
+        if _pure_running:
+            raise PureTestTouchedTheDatabase("a test marked pure started a server (which "
+                                             "uses the database): take the mark off")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **BASE_ENV, **(env or {})}
@@ -134,14 +137,76 @@ def private_server():
     srv.stop()
 
 
+# Tests that cannot depend on the database: everything under these directories (``core``
+# imports no Django), and any test marked ``pure``. scripts/test.sh runs them in the SQLite
+# pass only; the guard below fails such a test the moment it touches a database or starts a
+# server, so a test that does cannot silently escape the PostgreSQL pass.
+PURE_DIRS = (Path(__file__).parent / "unit" / "core",)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if any(Path(item.path).is_relative_to(d) for d in PURE_DIRS):
+            item.add_marker(pytest.mark.pure)
+
+
+class PureTestTouchedTheDatabase(AssertionError):
+    pass
+
+
+def _refuse_database(execute, sql, params, many, context):
+    raise PureTestTouchedTheDatabase(
+        "a test marked pure (tests/unit/core, or @pytest.mark.pure) touched the database; "
+        "it would escape the PostgreSQL pass: take the mark off, or leave the database alone"
+        f": {sql[:80]!r}")
+
+
+_pure_running = False
+
+
+def _guarded(item):
+    """Refuses the database to a pure test's set-up and call (not its teardown: that is also
+    where the fixtures of earlier, impure tests end, and they may clean up what they wrote)."""
+    from contextlib import ExitStack
+
+    from django.db import connections
+
+    global _pure_running
+    stack = ExitStack()
+    if item.get_closest_marker("pure") is not None:
+        for alias in connections:
+            stack.enter_context(connections[alias].execute_wrapper(_refuse_database))
+        _pure_running = True
+
+        @stack.callback
+        def _done():
+            global _pure_running
+            _pure_running = False
+    return stack
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    with _guarded(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    with _guarded(item):
+        return (yield)
+
+
 @pytest.fixture(autouse=True)
-def no_throttle_history():
+def no_throttle_history(request):
     """Every test starts with no counted sign-in or sign-up attempts.
 
     The servers of one test process share its database, and with it the throttle's counts
     (keyed by IP address, and every client here is 127.0.0.1): without this, a test's
     sign-ups would depend on how many earlier tests on the same process signed up.
     """
+    if request.node.get_closest_marker("pure") is not None:
+        return
     from bastion.accounts.models import LoginFailure
 
     LoginFailure.objects.all().delete()
