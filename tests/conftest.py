@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -225,6 +226,8 @@ class Mailbox:
         from aiosmtpd.controller import Controller
 
         self.messages: list = []
+        # Notified on every arrival: waiting for a message wakes when it comes, not by polling.
+        self._arrived = threading.Condition()
         self.port = free_port()
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
         self._controller.start()
@@ -233,7 +236,10 @@ class Mailbox:
         import email
         from email import policy
 
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        message = email.message_from_bytes(envelope.content, policy=policy.default)
+        with self._arrived:
+            self.messages.append(message)
+            self._arrived.notify_all()
         return "250 OK"
 
     @property
@@ -255,12 +261,16 @@ class Mailbox:
 
     def wait_for(self, to: str, subject: str = "", timeout: float = 10.0):
         """The newest message to ``to`` whose subject contains ``subject``."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def newest():
             for message in reversed(self.messages):
                 if to.lower() in str(message["To"]).lower() and subject in str(message["Subject"]):
                     return message
-            time.sleep(0.05)
+            return None
+
+        with self._arrived:
+            found = self._arrived.wait_for(newest, timeout)
+        if found is not None:
+            return found
         seen = [(str(m["To"]), str(m["Subject"])) for m in self.messages]
         raise AssertionError(f"no mail to {to} about {subject!r}; received: {seen}")
 
