@@ -61,6 +61,18 @@ else:
 os.environ.update(BASE_ENV)
 os.environ["DJANGO_SETTINGS_MODULE"] = "bastion.settings"
 
+# Property tests: how many examples is each test's own choice (its @settings; the counts
+# that found our bugs stay). The profile only keeps a busy machine from failing them: no
+# per-example deadline and no health check for slow generation. HYPOTHESIS_PROFILE=thorough
+# gives the tests without their own count ten times the default.
+from hypothesis import HealthCheck, settings as hypothesis_settings  # noqa: E402
+
+hypothesis_settings.register_profile(
+    "bastion", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.register_profile(
+    "thorough", hypothesis_settings.get_profile("bastion"), max_examples=1000)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "bastion"))
+
 import django  # noqa: E402
 
 django.setup()
