@@ -20,3 +20,8 @@ new_project_name_check = django.dispatch.Signal()
 # project's lock in the upload's transaction: a receiver may quarantine the project at once
 # (advisories: a malicious-package record names that release).
 release_added = django.dispatch.Signal()
+
+# A project's change committed (``name``: normalized, ``serial``: the serial it moved to;
+# sent after a deletion too). Sent from ``transaction.on_commit``, so receivers see the change
+# and cannot roll it back: the simple app renders the project's pages to files from it.
+project_committed = django.dispatch.Signal()

@@ -35,6 +35,7 @@ from bastion.events import tags
 from bastion.events.services import RequestInfo, record
 from bastion.packaging.moderation import require_admin
 
+from . import signals
 from .models import Exemption, PolicyBlock, View
 
 DEFAULT_VIEW = "default"
@@ -149,6 +150,8 @@ def _description(text: str | None) -> str:
 def _advance(view: View, now: datetime) -> None:
     View.objects.filter(pk=view.pk).update(revision=F("revision") + 1, updated=now)
     view.refresh_from_db(fields=["revision", "updated"])
+    name = view.name
+    transaction.on_commit(lambda: signals.view_changed.send(sender=View, name=name), robust=True)
 
 
 def add_view(name: str, *, policy: dict, description: str = "", actor=None,

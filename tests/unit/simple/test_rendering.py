@@ -1,0 +1,193 @@
+"""Pages rendered to files on every committed change (simple.rendering)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from django.test import override_settings
+
+from bastion.core.negotiation import SIMPLE_JSON, TEXT_HTML, simple_format
+from bastion.packaging import lifecycle, services
+from bastion.packaging.models import Project, ProjectStatus
+from bastion.simple import pages, rendering
+from bastion.simple.views import lookup
+from tests.unit.packaging.support import add, new_user, wheel
+
+CONF = Path(__file__).resolve().parents[3] / "deploy" / "nginx" / "bastion.conf"
+
+
+@pytest.fixture
+def rendered(tmp_path):
+    with override_settings(RENDER_PAGES="sync", RENDER_DIR=tmp_path):
+        yield tmp_path
+
+
+def _name() -> str:
+    return "render-" + secrets.token_hex(4)
+
+
+def test_a_committed_upload_renders_the_project_pages_in_both_formats(rendered):
+    name = _name()
+    owner = new_user()
+    add(owner, wheel(name, "1.0"))
+    project = lookup(name).project
+    assert (rendered / f"simple/{name}/index.html").read_bytes() == \
+        pages.detail_page(project, TEXT_HTML).body
+    document = json.loads((rendered / f"simple/{name}/index.v1.json").read_bytes())
+    assert document["meta"]["_last-serial"] == project.last_serial
+    assert json.loads((rendered / f"pypi/{name}/json").read_bytes())["info"]["version"] == "1.0"
+    root = json.loads((rendered / "simple/index.v1.json").read_bytes())
+    assert name in {p["name"] for p in root["projects"]}
+    assert rendering.rendered_serial(name) == project.last_serial
+
+    add(owner, wheel(name, "2.0"))
+    document = json.loads((rendered / f"simple/{name}/index.v1.json").read_bytes())
+    assert document["versions"] == ["1.0", "2.0"]
+
+
+def test_a_render_asked_for_an_older_change_never_overwrites_a_newer_one(rendered):
+    name = _name()
+    owner = new_user()
+    add(owner, wheel(name, "1.0"))
+    first = Project.objects.get(normalized_name=name).last_serial
+    add(owner, wheel(name, "2.0"))
+    page = rendered / f"simple/{name}/index.v1.json"
+    newer = page.read_bytes()
+    assert rendering.render_project(name, first) is False  # late task of the first upload
+    assert page.read_bytes() == newer
+    assert rendering.render_project(name) is True  # a forced render writes the same bytes
+    assert page.read_bytes() == newer
+
+
+def test_quarantined_and_deleted_projects_lose_their_files(rendered):
+    owner = new_user()
+    quarantined, deleted = _name(), _name()
+    add(owner, wheel(quarantined, "1.0"))
+    add(owner, wheel(deleted, "1.0"))
+    services.set_project_status(Project.objects.get(normalized_name=quarantined),
+                                ProjectStatus.QUARANTINED, reason="test")
+    lifecycle.delete_project(Project.objects.get(normalized_name=deleted), owner, confirm=deleted)
+    for name in (quarantined, deleted):
+        assert not (rendered / f"simple/{name}/index.html").exists()
+        assert not (rendered / f"pypi/{name}/json").exists()
+    root = json.loads((rendered / "simple/index.v1.json").read_bytes())
+    assert not {quarantined, deleted} & {p["name"] for p in root["projects"]}
+
+
+def test_the_task_queue_renders_the_same_files(tmp_path):
+    # The test process runs tasks immediately after the commit (BASTION_TASKS_BACKEND).
+    with override_settings(RENDER_PAGES="task", RENDER_DIR=tmp_path):
+        name = _name()
+        add(new_user(), wheel(name, "1.0"))
+    assert (tmp_path / f"simple/{name}/index.v1.json").is_file()
+    assert (tmp_path / "simple/index.html").is_file()
+
+
+def test_nothing_is_rendered_when_rendering_is_off(tmp_path):
+    with override_settings(RENDER_PAGES="off", RENDER_DIR=tmp_path):
+        add(new_user(), wheel(_name(), "1.0"))
+    assert not (tmp_path / "simple").exists()
+
+
+def test_render_all_removes_the_files_of_projects_that_are_gone(rendered):
+    (rendered / "simple/ghost-project").mkdir(parents=True)
+    (rendered / "simple/ghost-project/index.html").write_text("stale")
+    name = _name()
+    add(new_user(), wheel(name, "1.0"))
+    rendering.render_all()
+    assert not (rendered / "simple/ghost-project/index.html").exists()
+    assert (rendered / f"simple/{name}/index.html").exists()
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    seen: list[tuple[str, str]] = []
+
+    def do_PURGE(self):  # noqa: N802 (the HTTP method's name)
+        self.seen.append((self.command, self.path))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_the_purge_hook_is_called_once_per_changed_url(rendered):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Recorder.seen = []
+    try:
+        template = f"http://127.0.0.1:{server.server_port}/purge{{path}}"
+        with override_settings(PURGE_URL_TEMPLATE=template):
+            name = _name()
+            add(new_user(), wheel(name, "1.0"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert ("PURGE", f"/purge/simple/{name}/") in _Recorder.seen
+    assert ("PURGE", f"/purge/pypi/{name}/json") in _Recorder.seen
+    assert ("PURGE", "/purge/simple/") in _Recorder.seen
+
+
+def test_a_failing_purge_is_logged_and_the_change_still_stands(rendered, caplog):
+    from tests.conftest import free_port
+
+    with override_settings(PURGE_URL_TEMPLATE=f"http://127.0.0.1:{free_port()}{{path}}"), \
+            caplog.at_level(logging.WARNING, logger="bastion.simple.rendering"):
+        name = _name()
+        add(new_user(), wheel(name, "1.0"))
+    assert (rendered / f"simple/{name}/index.html").exists()
+    assert f"purge of /simple/{name}/ failed" in caplog.text
+
+
+def _nginx_map() -> list[tuple[str, str]]:
+    """The (pattern, file) lines of the template's Accept map."""
+    text = CONF.read_text()
+    block = text[text.index("map \"$args|$http_accept\""):]
+    block = block[block.index("{") + 1:block.index("}")]
+    entries = []
+    for line in block.splitlines():
+        found = re.match(r'\s*"(.*)"\s+"(.*)";', line)
+        if found:
+            entries.append(found.groups())
+    return entries
+
+
+def _nginx_choice(args: str, accept: str) -> str:
+    value = f"{args}|{accept}"
+    for pattern, target in _nginx_map():
+        if pattern.startswith("~*") and re.search(pattern[2:], value, re.IGNORECASE):
+            return target
+        if pattern == value:
+            return target
+    return "-"
+
+
+@pytest.mark.parametrize("accept", [
+    "", "text/html", "*/*", " text/html ", "TEXT/HTML",
+    "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, "
+    "text/html; q=0.01",
+    "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, "
+    "text/html;q=0.01",
+    "application/vnd.pypi.simple.v1+json", "application/vnd.pypi.simple.latest+json",
+    "application/vnd.pypi.simple.v1+json, text/html",
+    "text/html, application/vnd.pypi.simple.v1+json",
+    "text/html, application/vnd.pypi.simple.v1+json;q=0.5",
+    "application/vnd.pypi.simple.v1+json;q=0.5, text/html",
+    "application/vnd.pypi.simple.v1+html", "image/png", "text/*", "application/json",
+    "text/html;q=0", "application/vnd.pypi.simple.v1+json;q=0",
+])
+def test_nginx_negotiation_agrees_with_bastion_or_leaves_the_choice_to_it(accept):
+    served = {"index.html": TEXT_HTML, "index.v1.json": SIMPLE_JSON}
+    choice = _nginx_choice("", accept)
+    if choice != "-":
+        assert served[choice] == simple_format(None, accept or None)
+    assert _nginx_choice("format=" + SIMPLE_JSON, accept) == "-"  # Bastion reads ?format=
