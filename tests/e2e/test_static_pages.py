@@ -211,3 +211,39 @@ def test_a_private_index_serves_rendered_pages_only_to_authorised_readers(privat
     python = new_venv(tmp_path / "venv", env)
     installed = pip_install(python, with_credentials(f"{nginx.url}/simple/", token), [name], env)
     assert installed.returncode == 0, installed.stdout + installed.stderr
+
+
+def test_an_admin_renders_every_page_again_from_the_cli_and_the_console(public_front):
+    import os
+    import subprocess
+    import sys
+
+    from bastion.events import tags
+    from bastion.events.models import SecurityEvent
+    from tests.e2e.manage_support import Client, make_user
+
+    server, nginx, render_dir = public_front
+    name = "static-" + secrets.token_hex(4)
+    publish(nginx.url, new_publisher(), wheel(name, "1.0"))
+    page = render_dir / "simple" / name / "index.html"
+    page.unlink()  # lost, as after a crash between a commit and its render
+    before = SecurityEvent.objects.filter(tag=tags.ADMIN_PAGES_RENDER).count()
+    env = {**os.environ, "BASTION_RENDER_PAGES": "sync", "BASTION_RENDER_DIR": str(render_dir)}
+    result = subprocess.run([sys.executable, "-m", "bastion.cli", "admin", "render-pages"],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert page.is_file()
+    off = subprocess.run([sys.executable, "-m", "bastion.cli", "admin", "render-pages"],
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "BASTION_RENDER_PAGES": "off"})
+    assert off.returncode == 2 and off.stderr.startswith("error: Pages are not rendered")
+
+    page.unlink()
+    admin = Client(server, make_user("padm", admin=True))
+    assert "Render every page again" in admin.get("/admin/pages/").text
+    done = admin.post("/admin/pages/render/", {}, allow_redirects=True)
+    assert done.status_code == 200 and "Every public page was rendered again." in done.text
+    assert page.is_file()
+    assert SecurityEvent.objects.filter(tag=tags.ADMIN_PAGES_RENDER).count() == before + 2
+    assert Client(server, make_user("pnot")).post("/admin/pages/render/", {}).status_code in (
+        302, 403, 404)

@@ -145,3 +145,5 @@ ADMIN_LOOKALIKE_CORPUS_LOAD = "admin:lookalike_corpus:load"
 ADMIN_NAMESPACE_GRANT = "admin:namespace:grant"
 ADMIN_NAMESPACE_REVOKE = "admin:namespace:revoke"
 PROXY_LOOKALIKE_BLOCK = "proxy:lookalike:block"
+# An administrator asked for every public page to be rendered to files again (issue 16).
+ADMIN_PAGES_RENDER = "admin:pages:render"

@@ -25,3 +25,6 @@ release_added = django.dispatch.Signal()
 # sent after a deletion too). Sent from ``transaction.on_commit``, so receivers see the change
 # and cannot roll it back: the simple app renders the project's pages to files from it.
 project_committed = django.dispatch.Signal()
+
+# An administrator asked for every public page to be rendered again (sent on commit).
+render_requested = django.dispatch.Signal()

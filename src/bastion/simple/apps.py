@@ -16,4 +16,6 @@ class SimpleConfig(AppConfig):
                                             dispatch_uid="simple-render-project")
         advisories.revision_changed.connect(receivers.everything_changed,
                                             dispatch_uid="simple-render-advisories")
+        packaging.render_requested.connect(receivers.everything_changed,
+                                           dispatch_uid="simple-render-requested")
         proxy.view_changed.connect(receivers.view_changed, dispatch_uid="simple-render-view")
