@@ -272,6 +272,7 @@ def cmd_check(args) -> int:
 def cmd_render_pages(args) -> int:
     _setup_django()
     from .core.errors import ValidationError
+    from .events.services import CLI
     from .packaging.rendering import request_render_all
 
     try:

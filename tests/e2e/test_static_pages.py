@@ -111,7 +111,7 @@ def test_both_formats_are_negotiated_and_anything_unusual_is_left_to_bastion(pub
 
     html = requests.get(url, timeout=10)  # no Accept at all (hatch, scrapers)
     assert _rendered(html) and html.headers["Content-Type"] == "text/html; charset=utf-8"
-    assert f"{name}-1.0-py3-none-any.whl" in html.text
+    assert f"{name.replace('-', '_')}-1.0-py3-none-any.whl" in html.text
     for accept in (PIP_ACCEPT, "application/vnd.pypi.simple.latest+json"):
         answer = requests.get(url, headers={"Accept": accept}, timeout=10)
         assert _rendered(answer) and answer.headers["Content-Type"] == SIMPLE_JSON
