@@ -150,6 +150,10 @@ def _description(text: str | None) -> str:
 def _advance(view: View, now: datetime) -> None:
     View.objects.filter(pk=view.pk).update(revision=F("revision") + 1, updated=now)
     view.refresh_from_db(fields=["revision", "updated"])
+    _publish(view)
+
+
+def _publish(view: View) -> None:
     name = view.name
     transaction.on_commit(lambda: signals.view_changed.send(sender=View, name=name), robust=True)
 
@@ -206,6 +210,7 @@ def set_view(name: str, *, policy: dict | None = None, description: str | None =
         view.revision += 1
         view.updated = now
         view.save(update_fields=fields)
+        _publish(view)
         record(tags.ADMIN_VIEW_CHANGE, info=info, actor=actor, user=actor,
                additional={"view": view.name, "changes": changes})
     return view

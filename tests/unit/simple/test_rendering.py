@@ -17,6 +17,7 @@ from bastion.core.negotiation import SIMPLE_JSON, TEXT_HTML, simple_format
 from bastion.packaging import lifecycle, services
 from bastion.packaging.models import Project, ProjectStatus
 from bastion.simple import pages, rendering
+from bastion.proxy.gate import DEFAULT_VIEW
 from bastion.simple.views import lookup
 from tests.unit.packaging.support import add, new_user, wheel
 
@@ -191,3 +192,22 @@ def test_nginx_negotiation_agrees_with_bastion_or_leaves_the_choice_to_it(accept
     if choice != "-":
         assert served[choice] == simple_format(None, accept or None)
     assert _nginx_choice("format=" + SIMPLE_JSON, accept) == "-"  # Bastion reads ?format=
+
+
+def test_nothing_is_rendered_while_the_default_view_may_hide_local_files(rendered):
+    from bastion.proxy import views_policy
+
+    name = _name()
+    add(new_user(), wheel(name, "1.0"))
+    assert (rendered / f"simple/{name}/index.html").exists()
+    before = views_policy.find_view(DEFAULT_VIEW).policy
+    try:
+        # A view change re-renders everything: the local pages go, since this policy judges them.
+        views_policy.set_view(DEFAULT_VIEW, policy={**before, "deny": [name]})
+        assert not (rendered / f"simple/{name}/index.html").exists()
+        assert not (rendered / f"pypi/{name}/json").exists()
+        add(new_user(), wheel(_name(), "1.0"))
+        assert not any((rendered / "simple").glob("render-*/index.html"))
+    finally:
+        views_policy.set_view(DEFAULT_VIEW, policy=before)
+    assert (rendered / f"simple/{name}/index.html").exists()
