@@ -20,6 +20,7 @@ from bastion.simple import pages, rendering
 from bastion.proxy.gate import DEFAULT_VIEW
 from bastion.simple.views import lookup
 from tests.unit.packaging.support import add, new_user, wheel
+from tests.unit.storage.test_s3 import s3_endpoint  # noqa: F401 (a fixture)
 
 CONF = Path(__file__).resolve().parents[3] / "deploy" / "nginx" / "bastion.conf"
 
@@ -211,3 +212,25 @@ def test_nothing_is_rendered_while_the_default_view_may_hide_local_files(rendere
     finally:
         views_policy.set_view(DEFAULT_VIEW, policy=before)
     assert (rendered / f"simple/{name}/index.html").exists()
+
+
+def test_with_the_s3_store_pages_are_rendered_under_their_prefix_in_the_bucket(tmp_path,
+                                                                                s3_endpoint):
+    import boto3
+    from botocore.config import Config
+
+    bucket = "render-" + secrets.token_hex(4)
+    client = boto3.session.Session().client(
+        "s3", endpoint_url=s3_endpoint, region_name="us-east-1", aws_access_key_id="test",
+        aws_secret_access_key="test", config=Config(s3={"addressing_style": "path"}))
+    client.create_bucket(Bucket=bucket)
+    name = _name()
+    add(new_user(), wheel(name, "1.0"))
+    with override_settings(RENDER_PAGES="sync", RENDER_DIR=tmp_path, STORAGE_BACKEND="s3",
+                           S3_BUCKET=bucket, S3_ENDPOINT_URL=s3_endpoint, S3_ACCESS_KEY_ID="test",
+                           S3_SECRET_ACCESS_KEY="test", RENDER_S3_PREFIX="rendered"):
+        assert rendering.render_project(name) is True
+        assert rendering.render_project(name, rendering.rendered_serial(name)) is False
+    page = client.get_object(Bucket=bucket, Key=f"rendered/simple/{name}/index.v1.json")
+    assert json.loads(page["Body"].read())["name"] == name
+    assert client.get_object(Bucket=bucket, Key=f"rendered/pypi/{name}/json")
