@@ -161,8 +161,9 @@ def _project_pages(found) -> dict[str, Page] | None:
     if state is None or state.affects_local:
         return None
     html, json_simple, json_api = detail_files(project.normalized_name)
-    files = {html: pages.detail_page(project, TEXT_HTML),
-             json_simple: pages.detail_page(project, SIMPLE_JSON)}
+    listing = pages.local_listing(project)  # both formats from one read
+    files = {html: pages.render_detail(listing, TEXT_HTML),
+             json_simple: pages.render_detail(listing, SIMPLE_JSON)}
     known = found.advisories_revision
     document = json_page(project, None, settings.BASE_URL,
                          stamp=(project.last_serial, known), advisories_at=known)
