@@ -85,7 +85,9 @@ def rendered_store():
         else:
             from bastion.storage.local import LocalFileStore
 
-            store = LocalFileStore(settings.RENDER_DIR)
+            # nginx's workers run as another user: pages are readable by all, as on any
+            # public web server (a private index's pages are guarded by auth_request).
+            store = LocalFileStore(settings.RENDER_DIR, file_mode=0o644, dir_mode=0o755)
         _stores[key] = store
     return store
 

@@ -234,3 +234,19 @@ def test_with_the_s3_store_pages_are_rendered_under_their_prefix_in_the_bucket(t
     page = client.get_object(Bucket=bucket, Key=f"rendered/simple/{name}/index.v1.json")
     assert json.loads(page["Body"].read())["name"] == name
     assert client.get_object(Bucket=bucket, Key=f"rendered/pypi/{name}/json")
+
+
+def test_rendered_pages_are_readable_by_the_web_server_whatever_the_umask(rendered):
+    import os
+    import stat
+
+    name = _name()
+    previous = os.umask(0o077)
+    try:
+        add(new_user(), wheel(name, "1.0"))
+    finally:
+        os.umask(previous)
+    page = rendered / f"simple/{name}/index.html"
+    assert stat.S_IMODE(page.stat().st_mode) == 0o644
+    assert stat.S_IMODE(page.parent.stat().st_mode) == 0o755
+    assert stat.S_IMODE((rendered / f"pypi/{name}").stat().st_mode) == 0o755
