@@ -29,7 +29,6 @@ import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import httpx
 from django.conf import settings
 
 from bastion.core.negotiation import SIMPLE_JSON, TEXT_HTML
@@ -253,6 +252,9 @@ def purge(paths: list[str]) -> None:
     template = settings.PURGE_URL_TEMPLATE
     if not template:
         return
+    # Imported here: httpx pulls in pygments, which no worker should carry for this.
+    import httpx
+
     base = settings.BASE_URL.rstrip("/")
     with httpx.Client(timeout=settings.PURGE_TIMEOUT_SECONDS, follow_redirects=False,
                       trust_env=False) as client:
