@@ -250,3 +250,27 @@ def test_rendered_pages_are_readable_by_the_web_server_whatever_the_umask(render
     assert stat.S_IMODE(page.stat().st_mode) == 0o644
     assert stat.S_IMODE(page.parent.stat().st_mode) == 0o755
     assert stat.S_IMODE((rendered / f"pypi/{name}").stat().st_mode) == 0o755
+
+
+def test_a_change_committed_while_a_render_writes_is_rendered_before_it_returns(rendered,
+                                                                                monkeypatch):
+    name = _name()
+    owner = new_user()
+    add(owner, wheel(name, "1.0"))
+    real_write = rendering._write
+    injected = []
+
+    def write(store, files, marker):
+        if marker[0] == name and not injected:
+            injected.append(True)
+            # Another process commits a newer change between this render's read and its write.
+            with override_settings(RENDER_PAGES="off"):
+                add(owner, wheel(name, "2.0"))
+        real_write(store, files, marker)
+
+    monkeypatch.setattr(rendering, "_write", write)
+    assert rendering.render_project(name) is True
+    assert injected
+    document = json.loads((rendered / f"simple/{name}/index.v1.json").read_bytes())
+    assert document["versions"] == ["1.0", "2.0"]
+    assert rendering.rendered_serial(name) == Project.objects.get(normalized_name=name).last_serial
