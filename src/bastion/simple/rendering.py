@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 FORMATS = {TEXT_HTML: "index.html", SIMPLE_JSON: "index.v1.json"}
 ROOT = "simple/"
 STATE = "_state"
+# The root list's key among the projects' (no normalized name starts with a hyphen).
+ROOT_KEY = "-root"
 # A render that keeps seeing newer changes stops after this many tries: each of those changes
 # queued its own render, which will write the newer page.
 MAX_ATTEMPTS = 3
@@ -96,7 +98,7 @@ def _locked(name: str):
     """One render of ``name`` at a time on this machine (processes and threads alike)."""
     directory = settings.RENDER_DIR / STATE / "locks"
     directory.mkdir(parents=True, exist_ok=True)
-    fd = os.open(directory / (name or "root"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    fd = os.open(directory / (name or ROOT_KEY), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -105,7 +107,7 @@ def _locked(name: str):
 
 
 def _marker_path(name: str) -> str:
-    return f"{STATE}/serials/{name or 'root'}"
+    return f"{STATE}/serials/{name or ROOT_KEY}"
 
 
 def rendered_serial(name: str) -> int:

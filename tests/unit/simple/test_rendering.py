@@ -274,3 +274,14 @@ def test_a_change_committed_while_a_render_writes_is_rendered_before_it_returns(
     document = json.loads((rendered / f"simple/{name}/index.v1.json").read_bytes())
     assert document["versions"] == ["1.0", "2.0"]
     assert rendering.rendered_serial(name) == Project.objects.get(normalized_name=name).last_serial
+
+
+def test_a_project_named_like_the_root_lists_marker_does_not_share_it(rendered):
+    if not Project.objects.filter(normalized_name="root").exists():
+        add(new_user(), wheel("root", "1.0"))
+    rendering.render_project("root")
+    rendering.render_index()
+    project_marker = (rendered / "_state/serials/root").read_text()
+    root_marker = (rendered / "_state/serials/-root").read_text()
+    assert int(project_marker) == Project.objects.get(normalized_name="root").last_serial
+    assert int(root_marker) == rendering.rendered_serial("") >= int(project_marker)
