@@ -12,6 +12,7 @@ urlpatterns = [
     path("tokens/", include("bastion.console.tokens")),
     path("events/", include("bastion.console.events")),
     path("cache/", include("bastion.console.cache")),
+    path("pages/", include("bastion.console.pages")),
     path("views/", include("bastion.console.views")),
     path("held/", include("bastion.console.held")),
     path("reports/", include("bastion.console.reports")),

@@ -1103,6 +1103,8 @@ DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
     "admin:report:quarantine": _report_quarantine,
     "admin:report:remove": _report_remove,
     "admin:cache:prune": _cache_prune,
+    "admin:pages:render": _who_and(
+        gettext_noop("{who} asked for every public page to be rendered to files again")),
     "admin:view:add": _who_and(gettext_noop("{who} added the view {view}"), view="view"),
     "admin:view:change": _view_change,
     "admin:view:remove": _who_and(gettext_noop("{who} removed the view {view}"), view="view"),

@@ -158,3 +158,5 @@ INVENTORY_CODE_CHECK_RECORD = "inventory:code_check:record"
 ADMIN_BUNDLED_LIBS_LOAD = "admin:bundled_libs:load"
 # An administrator queued the inventory of the stored files that have none (older uploads).
 ADMIN_INVENTORY_QUEUE = "admin:inventory:queue"
+# An administrator asked for every public page to be rendered to files again (issue 16).
+ADMIN_PAGES_RENDER = "admin:pages:render"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Callable
 
 from django.conf import settings
@@ -38,6 +39,7 @@ from .models import (
     Role,
     RoleName,
 )
+from . import signals
 from .signals import new_project_name_check
 
 UPLOAD_ROLES = (RoleName.OWNER, RoleName.MAINTAINER)
@@ -489,6 +491,11 @@ def verified_urls(release: Release, repository: str) -> set[str]:
     return {url for url in release_urls(release) if oidc.points_into(url, repository)}
 
 
+def publish_commit(normalized_name: str, serial: int) -> None:
+    transaction.on_commit(partial(signals.project_committed.send, sender=Project,
+                                  name=normalized_name, serial=serial), robust=True)
+
+
 def project_changed(project: Project, *, size_change: int = 0, locked: bool = False) -> int:
     """Give the project a new serial (and adjust its size); call in the change's transaction.
 
@@ -502,6 +509,7 @@ def project_changed(project: Project, *, size_change: int = 0, locked: bool = Fa
     Project.objects.filter(pk=project.pk).update(
         last_serial=serial, total_size=Greatest(F("total_size") + size_change, 0))
     project.last_serial = serial
+    publish_commit(project.normalized_name, serial)
     if size_change:
         if locked:
             project.total_size = max(project.total_size + size_change, 0)

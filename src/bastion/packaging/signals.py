@@ -25,3 +25,11 @@ release_added = django.dispatch.Signal()
 # transaction after its rows are written: receivers queue their work on the task queue there
 # (so a committed file always has it queued) or on commit, never inline in the upload.
 file_stored = django.dispatch.Signal()
+
+# A project's change committed (``name``: normalized, ``serial``: the serial it moved to;
+# sent after a deletion too). Sent from ``transaction.on_commit``, so receivers see the change
+# and cannot roll it back: the simple app renders the project's pages to files from it.
+project_committed = django.dispatch.Signal()
+
+# An administrator asked for every public page to be rendered again (sent on commit).
+render_requested = django.dispatch.Signal()
