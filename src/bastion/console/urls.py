@@ -17,6 +17,7 @@ urlpatterns = [
     path("reports/", include("bastion.console.reports")),
     path("upstreams/", include("bastion.console.upstreams")),
     path("advisories/", include("bastion.console.advisories")),
+    path("scans/", include("bastion.console.scanning")),
     path("issuers/", include("bastion.console.issuers")),
     path("", include("bastion.console.names")),  # names/ and namespaces/
 ]

@@ -20,3 +20,10 @@ new_project_name_check = django.dispatch.Signal()
 # project's lock in the upload's transaction: a receiver may quarantine the project at once
 # (advisories: a malicious-package record names that release).
 release_added = django.dispatch.Signal()
+
+# A new file is being added by an upload (``file``, not saved yet; ``project``, ``user``,
+# ``info``), sent under the project's lock in the upload's transaction. A receiver may return
+# ``(hold, reason)`` (a models.FileHold) to keep the file from clients from the start (the
+# scanner, until its scan ends), and may act once the upload commits (``file.pk`` is set by
+# then).
+file_added = django.dispatch.Signal()

@@ -107,11 +107,15 @@ def json_page(project: ProjectState, version: str | None, base_url: str, *,
     """
     releases = list(Release.objects.filter(project_id=project.id))
     by_release: dict[int, list[File]] = {r.id: [] for r in releases}
+    held_only: set[int] = set()  # releases whose files are all held (scanning, quarantine)
     for f in File.objects.filter(release__project_id=project.id).order_by("filename"):
-        if f.filename not in hidden:
+        if f.hold:
+            held_only.add(f.release_id)
+        elif f.filename not in hidden:
             by_release[f.release_id].append(f)
-    if hidden:
-        releases = [r for r in releases if by_release[r.id]]
+    if hidden or held_only:
+        releases = [r for r in releases
+                    if by_release[r.id] or (not hidden and r.id not in held_only)]
     if not releases:
         return None
     if version is None:
