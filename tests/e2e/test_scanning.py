@@ -166,3 +166,69 @@ def test_the_proxy_hides_an_upstream_file_the_scanner_judged_malicious(
     assert requests.get(server.url + urls[good.filename], timeout=60).status_code == 200
     assert UpstreamFile.objects.get(project__upstream=upstream,
                                     filename=good.filename).scan_verdict == "clean"
+
+
+def _bastion(*args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([*BASTION, *args], capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+def test_the_command_line_rescans_with_a_progress_bar_and_reviews_the_queue(server, unique):
+    publisher = new_publisher()
+    name = f"scan-cli-{unique}"
+    clean = publish(server.url, publisher, wheel(name, "1.0"))
+    evil = publish(server.url, publisher, malicious_sdist(name, "2.0"))
+
+    rescanned = _bastion("admin", "rescan", "--project", name)
+    assert rescanned.returncode == 0, rescanned.stderr
+    assert rescanned.stdout.strip() == "rescanned 2 files: 1 clean, 1 malicious"
+    assert "] 2/2 files" in rescanned.stderr  # the progress bar
+    assert _bastion("admin", "rescan").returncode == 2  # --all or --project, never neither
+
+    listed = _bastion("admin", "scan-review", "list")
+    assert f"{evil.pk}  {evil.filename}  {name} 2.0  malicious" in listed.stdout
+    assert clean.filename not in listed.stdout
+    shown = _bastion("admin", "scan-review", "show", evil.filename)
+    assert "held: quarantined" in shown.stdout and "exfil-webhook" in shown.stdout
+    missing = _bastion("admin", "scan-review", "release", f"nope-{unique}.tar.gz")
+    assert missing.returncode == 2
+    assert missing.stderr.strip().endswith(f"There is no file named 'nope-{unique}.tar.gz'.")
+    released = _bastion("admin", "scan-review", "release", str(evil.pk))
+    assert released.stdout.strip() == f"released {evil.filename}"
+    assert File.objects.get(pk=evil.pk).hold == ""
+    quarantined = _bastion("admin", "scan-review", "quarantine", evil.filename,
+                           "--reason", "second look")
+    assert quarantined.stdout.strip() == f"quarantined {name} 2.0"
+    assert File.objects.get(pk=evil.pk).hold_reason == "second look"
+
+
+def test_scan_rules_are_disabled_and_enabled_from_the_command_line_and_the_console(server):
+    rules = _bastion("admin", "scan-rules", "list")
+    assert rules.returncode == 0 and "proc-exec" in rules.stdout
+    unknown = _bastion("admin", "scan-rules", "disable", "no-such-rule")
+    assert unknown.returncode == 2 and "There is no scanner rule 'no-such-rule'." in unknown.stderr
+    off = _bastion("admin", "scan-rules", "disable", "obf-long-line", "--note", "noisy")
+    try:
+        assert off.returncode == 0, off.stderr
+        assert "obf-long-line" in off.stdout
+        assert "obf-long-line  " in _bastion("admin", "scan-rules", "list").stdout
+        admin = Client(server, make_user("ruleadm", admin=True))
+        page = admin.get("/admin/scans/rules/")
+        assert page.status_code == 200
+        assert 'id="rule-obf-long-line" data-state="disabled"' in page.text
+        assert admin.post("/admin/scans/rules/enable/", {"rule": "obf-long-line"},
+                          csrf=False).status_code == 403
+        assert admin.post("/admin/scans/rules/enable/",
+                          {"rule": "obf-long-line"}).status_code == 302
+        assert 'id="rule-obf-long-line" data-state="enabled"' in admin.get(
+            "/admin/scans/rules/").text
+        refused = admin.post("/admin/scans/rules/enable/", {"rule": "obf-long-line"})
+        assert refused.status_code == 400
+        assert "The rule &#x27;obf-long-line&#x27; is not disabled." in refused.text
+        admin.http.headers.update({"Accept-Language": "de-DE,de;q=0.9"})
+        assert "Scan-Regeln" in text_of(admin.get("/admin/scans/rules/").text)
+        user = Client(server, make_user("ruleusr"))
+        assert user.get("/admin/scans/rules/").status_code in (403, 404)
+    finally:
+        _bastion("admin", "scan-rules", "enable", "obf-long-line")
