@@ -124,8 +124,18 @@ def queued_server():
 def test_a_large_upload_waits_for_the_task_queue_before_it_is_served(queued_server, unique):
     publisher = new_publisher()
     artifact = wheel(f"scan-queued-{unique}", "1.0")
-    file = publish(queued_server.url, publisher, artifact)
-    assert File.objects.get(pk=file.pk).hold == FileHold.SCANNING
+    from tests.artifacts import upload_form
+
+    data, files = upload_form(artifact.name, artifact.version, artifact.filename,
+                              artifact.build())
+    answer = requests.post(queued_server.url + "/legacy/", data=data, files=files,
+                           auth=("__token__", publisher.token), timeout=60)
+    assert answer.status_code == 200 and answer.reason == "OK"
+    assert answer.text.strip() == (f"{artifact.filename} uploaded; it is held from clients (its "
+                                   "malware scan has not ended yet; it is served once it is "
+                                   "clean).")
+    file = File.objects.get(filename=artifact.filename)
+    assert file.hold == FileHold.SCANNING
     assert artifact.filename not in _listed(queued_server, artifact.name)["json"]
     assert requests.get(f"{queued_server.url}/{file.path}", timeout=30).status_code == 404
 
