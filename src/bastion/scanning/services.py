@@ -34,6 +34,7 @@ from django.utils.translation import gettext as _, gettext_lazy
 from bastion.accounts.notifications import send
 from bastion.core.errors import ValidationError
 from bastion.core.scanning import RULES, RULESET_VERSION, SCANNER_VERSION, scan
+from bastion.core.scanning import ScanResult as CoreResult
 from bastion.core.scanning.verdicts import recomputed
 from bastion.events import tags
 from bastion.events.services import RequestInfo, record
@@ -64,6 +65,12 @@ def latest_result(file_id: int) -> ScanResult | None:
 
 # --- scanning ----------------------------------------------------------------------------------
 
+def _lock_project(project_id: int) -> None:
+    """The project row first, then (through record) the chain head: the order every change
+    takes its locks in (packaging.services.add_file), so none can deadlock with an upload."""
+    list(Project.objects.select_for_update().filter(pk=project_id).values_list("pk", flat=True))
+
+
 @contextmanager
 def _local_copy(store_path: str, filename: str) -> Iterator[str]:
     """A path on this machine holding the stored bytes (a temporary copy for remote stores)."""
@@ -89,8 +96,6 @@ def _run_scanner(store_path: str, filename: str, disabled: frozenset[str]):
             return scan(path, disabled=disabled)
     except Exception as exc:  # a verdict is owed whatever happened; the reason says what
         log.warning("scan of %s failed: %s", filename, type(exc).__name__)
-        from bastion.core.scanning import ScanResult as CoreResult
-
         return CoreResult(filename, Verdict.ERROR, 0.0, 0.0,
                           reason=f"could not be scanned ({type(exc).__name__})")
 
@@ -149,6 +154,7 @@ def scan_local(file_id: int, *, actor=None, info: RequestInfo | None = None,
     disabled = disabled_rules()
     result = _run_scanner(file.path, file.filename, disabled)
     with transaction.atomic():
+        _lock_project(file.release.project_id)
         previous = latest_result(file.pk)
         row = _store_result(result, sha256=file.sha256, filename=file.filename, file_id=file.pk,
                             disabled=disabled, previous=previous)
@@ -346,6 +352,7 @@ def mark_false_positive(finding_id, *, actor=None, info: RequestInfo | None = No
         raise ValidationError(_("That finding is already marked a false positive."))
     file = _file_or_refuse(row.file_id)
     with transaction.atomic():
+        _lock_project(file.release.project_id)
         Finding.objects.filter(pk=finding.pk).update(false_positive=True, marked_by=actor,
                                                      marked_at=timezone.now())
         before = row.verdict
