@@ -242,3 +242,30 @@ def test_scan_rules_are_disabled_and_enabled_from_the_command_line_and_the_conso
         assert user.get("/admin/scans/rules/").status_code in (403, 404)
     finally:
         _bastion("admin", "scan-rules", "enable", "obf-long-line")
+
+
+def test_what_a_verdict_hides_is_set_from_the_command_line_and_the_console(server, unique):
+    from bastion.proxy import views_policy
+    from bastion.proxy.models import View
+
+    view = f"scv{unique}"[:40]
+    added = _bastion("admin", "view", "add", view, "--hide-scanned", "suspicious")
+    assert added.returncode == 0, added.stderr
+    try:
+        assert View.objects.get(name=view).policy["hide_scanned"] == "suspicious"
+        assert '"hide_scanned": "suspicious"' in _bastion("admin", "view", "show", view).stdout
+        bad = _bastion("admin", "view", "set", view, "--hide-scanned", "all")
+        assert bad.returncode == 2 and "invalid choice" in bad.stderr
+        admin = Client(server, make_user("scvadm", admin=True))
+        page = admin.get(f"/admin/views/{view}/")
+        assert '<option value="suspicious" selected>' in page.text
+        saved = admin.post(f"/admin/views/{view}/policy/", {"min_age": "", "hide_scanned": "none",
+                                                            "license_unknown": "allow"})
+        assert saved.status_code == 302
+        assert View.objects.get(name=view).policy["hide_scanned"] == "none"
+        refused = admin.post(f"/admin/views/{view}/policy/", {"hide_scanned": "all"})
+        assert refused.status_code == 400
+        assert "'hide_scanned' must be one of malicious, suspicious, none." in text_of(
+            refused.text)
+    finally:
+        views_policy.remove_view(view)

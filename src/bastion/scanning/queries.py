@@ -72,20 +72,28 @@ def as_json(s: FileScan) -> dict:
 
 
 def review_queue(limit: int = 200) -> list[FileScan]:
-    """Held files and unreviewed non-clean verdicts of local files, the oldest first."""
-    latest = (ScanResult.objects.filter(file_id=OuterRef("pk")).order_by("-created", "-id")
-              .values("pk")[:1])
-    unreviewed = ScanResult.objects.filter(file__isnull=False, reviewed_at__isnull=True) \
-        .exclude(verdict=Verdict.CLEAN).values("pk")
-    reviewed = ScanResult.objects.filter(file__isnull=False, reviewed_at__isnull=False) \
-        .values("pk")
-    files = list(File.objects.annotate(latest=Subquery(latest))
-                 .filter(Q(hold__in=["scanning", "review"])
-                         | (Q(hold="quarantined") & (Q(latest__isnull=True)
-                                                     | ~Q(latest__in=reviewed)))
-                         | Q(latest__in=unreviewed))
-                 .select_related("release__project").order_by("upload_time", "id")[:limit])
-    return scans_of(files)
+    """Held files and unreviewed non-clean verdicts of local files, the oldest first.
+
+    Read from the indexed columns (the hold, the verdict), never by a subquery per stored
+    file: the queue stays cheap however many files the index holds.
+    """
+    flagged = (ScanResult.objects.filter(file__isnull=False, reviewed_at__isnull=True)
+               .exclude(verdict=Verdict.CLEAN).values("file_id"))
+    candidates = list(File.objects.filter(Q(hold__in=["scanning", "review", "quarantined"])
+                                          | Q(pk__in=flagged))
+                      .select_related("release__project").order_by("upload_time", "id")
+                      [:limit * 5])
+    queue = []
+    for scan in scans_of(candidates):
+        result, hold = scan.result, scan.file.hold
+        unreviewed = result is not None and result.reviewed_at is None
+        if (hold in ("scanning", "review")
+                or (hold == "quarantined" and (result is None or unreviewed))
+                or (unreviewed and result.verdict != Verdict.CLEAN)):
+            queue.append(scan)
+            if len(queue) == limit:
+                break
+    return queue
 
 
 def finding(finding_id: int) -> Finding | None:
