@@ -1065,6 +1065,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_inventory_commands(admin, _moderation_command)
 
+    from .scanning.commands import register as register_scanning_commands
+
+    register_scanning_commands(admin, _moderation_command)
+
     from .publishing.cli import register as register_publishing_commands
 
     register_publishing_commands(admin, _moderation_command)

@@ -304,6 +304,13 @@ ADVISORIES_TIMEOUT = option("advisories_timeout", 30, cast=float)
 ADVISORIES_DOWNLOAD_SECONDS = option("advisories_download_seconds", 1800, cast=int)
 # Hours between scheduled refreshes from ADVISORIES_URL, run by `bastion worker` (0: none).
 ADVISORIES_REFRESH_HOURS = option("advisories_refresh_hours", 24, cast=int)
+# Malware scanning of uploads (bastion.scanning): files up to SCAN_INLINE_MAX_BYTES are scanned
+# in the upload request, larger ones on the task queue (held until their scan ends); what a
+# "suspicious" verdict does: "hold" it for review or "publish" it (and list it for review).
+SCAN_INLINE_MAX_BYTES = option("scan_inline_max_bytes", 2 * MiB, cast=int)
+SCAN_SUSPICIOUS = option("scan_suspicious", "hold")
+if SCAN_SUSPICIOUS not in {"hold", "publish"}:
+    raise ConfigError("BASTION_SCAN_SUSPICIOUS must be 'hold' or 'publish'")
 # Trusted publishing (bastion.publishing): CI runs exchange their OIDC token for an upload
 # token. The audience OIDC tokens must be minted for: this index's own, never PyPI's, so a
 # token minted for PyPI or another index cannot be replayed here (GitLab jobs set
@@ -394,6 +401,7 @@ INSTALLED_APPS = [
     "bastion.advisories",
     "bastion.inventory",
     "bastion.publishing",
+    "bastion.scanning",
     "bastion.upload",
     "bastion.simple",
     "bastion.web",

@@ -13,7 +13,7 @@ from bastion.advisories import services
 from bastion.events import tags
 from bastion.events.models import SecurityEvent
 from bastion.events.services import CLI
-from bastion.packaging.models import Project, ProjectStatus
+from bastion.packaging.models import File, FileHold, Project, ProjectStatus
 from bastion.proxy import views_policy
 from tests.artifacts import Wheel
 from tests.unit.advisories.support import forget, osv_record, write_record
@@ -107,11 +107,11 @@ def test_a_malicious_upstream_release_is_hidden_by_every_view(
     assert versions_listed(server, f"/simple/{name}/") == ["1.0", "1.1"]
 
 
-def test_a_local_project_named_by_a_malicious_record_is_quarantined(server, unique, tmp_path):
+def test_a_local_project_a_malicious_record_names_whole_is_quarantined(server, unique, tmp_path):
     name = f"mallocal-{unique}"
     publish(server.url, new_publisher(), wheel(name, "1.0"))
     osv_id = f"MAL-{unique}-local"
-    write_record(tmp_path, osv_record(osv_id, name, fixed="2.0"))
+    write_record(tmp_path, osv_record(osv_id, name))  # every version: from 0, no end
     try:
         services.import_records(str(tmp_path), info=CLI)
         project = Project.objects.get(normalized_name=name)
@@ -124,6 +124,32 @@ def test_a_local_project_named_by_a_malicious_record_is_quarantined(server, uniq
         forget([osv_id])
 
 
+def test_a_malicious_record_naming_some_versions_quarantines_only_those_releases(
+        server, unique, tmp_path):
+    name = f"malsome-{unique}"
+    publisher = new_publisher()
+    bad = publish(server.url, publisher, wheel(name, "1.0"))
+    good = publish(server.url, publisher, wheel(name, "2.0"))
+    osv_id = f"MAL-{unique}-some"
+    write_record(tmp_path, osv_record(osv_id, name, fixed="2.0"))
+    try:
+        services.import_records(str(tmp_path), info=CLI)
+        project = Project.objects.get(normalized_name=name)
+        assert project.status == ProjectStatus.ACTIVE
+        assert File.objects.get(pk=bad.pk).hold == FileHold.QUARANTINED
+        assert File.objects.get(pk=bad.pk).hold_reason == (
+            f"The malicious-package record {osv_id} names 1.0.")
+        assert File.objects.get(pk=good.pk).hold == ""
+        assert SecurityEvent.objects.filter(tag=tags.PROJECT_RELEASE_QUARANTINE,
+                                            project_name=name).exists()
+        assert versions_listed(server, f"/simple/{name}/") == ["2.0"]
+        assert requests.get(f"{server.url}/{bad.path}", timeout=10).status_code == 404
+        page = requests.get(f"{server.url}/project/{name}/1.0/", timeout=10)
+        assert "This release is quarantined" in page.text
+    finally:
+        forget([osv_id])
+
+
 def test_an_upload_of_a_release_a_malicious_record_names_is_quarantined_at_once(
         server, unique, tmp_path):
     name = f"malnew-{unique}"
@@ -131,11 +157,15 @@ def test_an_upload_of_a_release_a_malicious_record_names_is_quarantined_at_once(
     write_record(tmp_path, osv_record(osv_id, name, versions=["1.0"], introduced="9"))
     try:
         services.import_records(str(tmp_path), info=CLI)
-        publish(server.url, new_publisher(), wheel(name, "1.0"))
+        file = publish(server.url, new_publisher(), wheel(name, "1.0"))
         project = Project.objects.get(normalized_name=name)
-        assert project.status == ProjectStatus.QUARANTINED
-        assert project.status_reason == f"The malicious-package record {osv_id} names 1.0."
-        assert requests.get(f"{server.url}/simple/{name}/", timeout=10).status_code == 404
+        # Only 1.0 is named: its release is quarantined, the project stays.
+        assert project.status == ProjectStatus.ACTIVE
+        assert File.objects.get(pk=file.pk).hold == FileHold.QUARANTINED
+        assert File.objects.get(pk=file.pk).hold_reason == (
+            f"The malicious-package record {osv_id} names 1.0.")
+        assert requests.get(f"{server.url}/{file.path}", timeout=10).status_code == 404
+        assert file.filename not in requests.get(f"{server.url}/simple/{name}/", timeout=10).text
     finally:
         forget([osv_id])
 

@@ -19,6 +19,7 @@ urlpatterns = [
     path("upstreams/", include("bastion.console.upstreams")),
     path("advisories/", include("bastion.console.advisories")),
     path("bundled-libs/", include("bastion.console.bundled_libs")),
+    path("scans/", include("bastion.console.scanning")),
     path("issuers/", include("bastion.console.issuers")),
     path("", include("bastion.console.names")),  # names/ and namespaces/
 ]

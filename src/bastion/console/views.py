@@ -110,7 +110,8 @@ def _render_view(request, view, *, error: str = "", status: int = 200, form=None
             "frozen_at": stored["frozen_at"] or "", "hold_local": stored["hold_local"],
             "license_unknown": stored["license_unknown"], "description": view.description,
             "lookalikes": stored["lookalikes"],
-            "hide_vulnerable": stored["hide_vulnerable"] or ""})
+            "hide_vulnerable": stored["hide_vulnerable"] or "",
+            "hide_scanned": stored["hide_scanned"]})
     return render(request, "console/views_one.html", {
         "area": "views", "view": view, "policy": policy, "form": form, "error": error,
         "path": _path_of(view), "is_default": view.name == views_policy.DEFAULT_VIEW,
@@ -145,7 +146,8 @@ def view_action(handler):
                 form = {k: one_line(request.POST.get(k), LIST_FIELD_LIMIT) if k not in
                         POLICY_LISTS else (request.POST.get(k) or "")[:LIST_FIELD_LIMIT]
                         for k in (*POLICY_LISTS, "min_age", "frozen_at", "license_unknown",
-                                  "description", "lookalikes", "hide_vulnerable")}
+                                  "description", "lookalikes", "hide_vulnerable",
+                                  "hide_scanned")}
                 form["hold_local"] = bool(request.POST.get("hold_local"))
             return _render_view(request, view, error=exc.message, form=form,
                                 status=exc.status if exc.status >= 400 else 400)
@@ -179,6 +181,7 @@ def policy(request, view):
     data["license_unknown"] = _field(request, "license_unknown", 10) or "allow"
     data["lookalikes"] = _field(request, "lookalikes", 10) or "block"
     data["hide_vulnerable"] = _field(request, "hide_vulnerable", 10) or None
+    data["hide_scanned"] = _field(request, "hide_scanned", 10) or "malicious"
     updated = views_policy.set_view(view.name, policy=data,
                                     description=_field(request, "description", 1000),
                                     actor=request.user, info=_info(request))

@@ -988,6 +988,50 @@ def _pending_publisher_remove(e, say):
                             "project {name}"), **values)
 
 
+def _file_hold(e, say):
+    if e.actor or e.user_agent == CLI_USER_AGENT:
+        return say(gettext_noop("{who} held {filename} from clients ({reason})"),
+                   who=_who(e, say), filename=e.text("filename"), reason=e.text("reason"))
+    return say(gettext_noop("{filename} was held from clients ({reason})"),
+               filename=e.text("filename"), reason=e.text("reason"))
+
+
+def _file_release(e, say):
+    if e.actor or e.user_agent == CLI_USER_AGENT:
+        return say(gettext_noop("{who} released {filename} to clients (it was held: {reason})"),
+                   who=_who(e, say), filename=e.text("filename"), reason=e.text("was"))
+    return say(gettext_noop("{filename} was released to clients (it was held: {reason})"),
+               filename=e.text("filename"), reason=e.text("was"))
+
+
+def _release_quarantine(e, say):
+    if e.actor or e.user_agent == CLI_USER_AGENT:
+        return say(gettext_noop("{who} quarantined release {version}: {reason}"),
+                   who=_who(e, say), version=e.text("version"), reason=quoted(e.text("reason")))
+    return say(gettext_noop("Release {version} was quarantined: {reason}"),
+               version=e.text("version"), reason=quoted(e.text("reason")))
+
+
+def _scan(e, say):
+    return say(gettext_noop("The scanner judged {filename} {verdict} (score {score}, "
+                            "{findings} findings, rules {ruleset})"),
+               filename=e.text("filename"), verdict=e.text("verdict"), score=e.text("score"),
+               findings=e.text("findings"), ruleset=e.text("ruleset"))
+
+
+def _proxy_scan(e, say):
+    return say(gettext_noop("The scanner judged the upstream file {filename} {verdict} "
+                            "(score {score}, rules {ruleset})"),
+               filename=e.text("filename"), verdict=e.text("verdict"), score=e.text("score"),
+               ruleset=e.text("ruleset"))
+
+
+def _rescan(e, say):
+    return say.n(ngettext_lazy("{who} rescanned {count} file with the rules {ruleset}",
+                               "{who} rescanned {count} files with the rules {ruleset}"),
+                 _count(e.get("files")), who=_who(e, say), ruleset=e.text("ruleset"))
+
+
 DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
     "account:create": _account_create,
     "account:api_token:added": _token_added,
@@ -1162,6 +1206,22 @@ DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
     "inventory:code_check:record": _code_check_record,
     "admin:bundled_libs:load": _bundled_libs_load,
     "admin:inventory:queue": _inventory_queue,
+    "file:hold": _file_hold,
+    "file:release": _file_release,
+    "project:release:quarantine": _release_quarantine,
+    "file:scan": _scan,
+    "proxy:file:scan": _proxy_scan,
+    "admin:scan:false_positive": lambda e, say: say(
+        gettext_noop("{who} marked the finding {rule} at {location} in {filename} a false "
+                     "positive"), who=_who(e, say), rule=e.text("rule"),
+        location=e.text("location"), filename=e.text("filename")),
+    "admin:scan_rule:disable": lambda e, say: say(
+        gettext_noop("{who} disabled the scanner rule {rule}"), who=_who(e, say),
+        rule=e.text("rule")),
+    "admin:scan_rule:enable": lambda e, say: say(
+        gettext_noop("{who} enabled the scanner rule {rule} again"), who=_who(e, say),
+        rule=e.text("rule")),
+    "admin:scan:rescan": _rescan,
 }
 
 

@@ -34,7 +34,7 @@ except ImportError:  # pragma: no cover - the pinned packaging has it
     InvalidLicenseExpression = ValueError
 
 KEYS = ("min_age_hours", "hold_local", "frozen_at", "allow", "deny", "deny_licenses",
-        "deny_classifiers", "license_unknown", "lookalikes", "hide_vulnerable")
+        "deny_classifiers", "license_unknown", "lookalikes", "hide_vulnerable", "hide_scanned")
 MAX_MIN_AGE_HOURS = 24 * 366
 MAX_RULES = 500
 MAX_RULE_LENGTH = 200
@@ -49,6 +49,10 @@ LOOKALIKES_CHOICES = ("block", "allow")
 # Kinds of Block, one per check.
 ALLOW, DENY, LICENSE, FREEZE, COOLDOWN = "allow", "deny", "license", "freeze", "cooldown"
 VULNERABLE, MALICIOUS = "vulnerable", "malicious"
+# What the scanner's verdict on a file hides (``hide_scanned``): malicious files only (the
+# default), suspicious ones too, or none ("none": the view shows whatever the scanner said).
+SCANNED = "scanned"
+HIDE_SCANNED_CHOICES = ("malicious", "suspicious", "none")
 # Severity levels of known vulnerabilities, lowest first (core.osv.LEVELS).
 VULNERABILITY_LEVELS = ("low", "moderate", "high", "critical")
 
@@ -275,6 +279,7 @@ class Policy:
     lookalikes: str = "block"
     # Hide releases a known vulnerability of this level or higher affects (None: show them).
     hide_vulnerable: str | None = None
+    hide_scanned: str = "malicious"
 
     @property
     def cooldown_hours(self) -> int:
@@ -312,6 +317,10 @@ class Policy:
         if hide_vulnerable is not None and hide_vulnerable not in VULNERABILITY_LEVELS:
             raise ValidationError("'hide_vulnerable' must be one of "
                                   f"{', '.join(VULNERABILITY_LEVELS)}, or null.")
+        hide_scanned = data.get("hide_scanned", "malicious")
+        if hide_scanned not in HIDE_SCANNED_CHOICES:
+            raise ValidationError("'hide_scanned' must be one of "
+                                  f"{', '.join(HIDE_SCANNED_CHOICES)}.")
         return cls(
             min_age_hours=hours,
             hold_local=hold_local,
@@ -324,6 +333,7 @@ class Policy:
             default_min_age_hours=max(0, int(default_min_age_hours)),
             lookalikes=lookalikes,
             hide_vulnerable=hide_vulnerable,
+            hide_scanned=hide_scanned,
         )
 
     def to_json(self) -> dict:
@@ -341,6 +351,7 @@ class Policy:
             "license_unknown": self.license_unknown,
             "lookalikes": self.lookalikes,
             "hide_vulnerable": self.hide_vulnerable,
+            "hide_scanned": self.hide_scanned,
         }
 
 
@@ -365,6 +376,8 @@ class Candidate:
     advisories: tuple[tuple[str, str | None, bool], ...] = ()
     # An upstream file's sha256 as its page lists it (the blocklist of removed files reads it).
     sha256: str | None = None
+    # The malware scanner's verdict on the file's bytes (None: not scanned yet).
+    scan_verdict: str | None = None
 
 
 @dataclass(frozen=True)
@@ -518,12 +531,21 @@ def check_vulnerable(view, policy, candidate, now, exemptions) -> Block | None:
                                     f"({', '.join(ids[:3])})")
 
 
+def check_scanned(view, policy, candidate, now, exemptions) -> Block | None:
+    verdict = candidate.scan_verdict
+    hidden = {"malicious": ("malicious",), "suspicious": ("malicious", "suspicious")}
+    if verdict not in hidden.get(policy.hide_scanned, ()):
+        return None
+    return _block(view, SCANNED, f"the malware scanner judged {candidate.filename} {verdict}")
+
+
 Check = Callable[[str, Policy, Candidate, datetime, tuple], "Block | None"]
 
 # In order; the first failing check is the reason given. Later features append theirs.
 CHECKS: list[Check] = [check_allow, check_deny, check_license, check_freeze, check_cooldown]
 # Malware is the first reason given, before any rule of the view; then known vulnerabilities.
 CHECKS.insert(0, check_malicious)
+CHECKS.insert(1, check_scanned)
 CHECKS.append(check_vulnerable)
 
 

@@ -160,3 +160,15 @@ ADMIN_BUNDLED_LIBS_LOAD = "admin:bundled_libs:load"
 ADMIN_INVENTORY_QUEUE = "admin:inventory:queue"
 # An administrator asked for every public page to be rendered to files again (issue 16).
 ADMIN_PAGES_RENDER = "admin:pages:render"
+# Scanning (issue 15): a file was held from clients (being scanned, quarantined, waiting for
+# review) or released again; a scan's verdict; an administrator marked a finding a false
+# positive, disabled or enabled a rule, or started a rescan.
+FILE_HOLD = "file:hold"
+FILE_RELEASE = "file:release"
+PROJECT_RELEASE_QUARANTINE = "project:release:quarantine"
+FILE_SCAN = "file:scan"
+PROXY_FILE_SCAN = "proxy:file:scan"
+ADMIN_SCAN_FALSE_POSITIVE = "admin:scan:false_positive"
+ADMIN_SCAN_RULE_DISABLE = "admin:scan_rule:disable"
+ADMIN_SCAN_RULE_ENABLE = "admin:scan_rule:enable"
+ADMIN_SCAN_RESCAN = "admin:scan:rescan"

@@ -103,6 +103,14 @@ class PackageType(models.TextChoices):
     WHEEL = "bdist_wheel"
 
 
+class FileHold(models.TextChoices):
+    """Why a stored file is kept from clients (absent from every listing, its download 404)."""
+
+    SCANNING = "scanning"
+    QUARANTINED = "quarantined"
+    REVIEW = "review"
+
+
 class File(models.Model):
     release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="files")
     filename = models.CharField(max_length=255, unique=True)
@@ -124,6 +132,11 @@ class File(models.Model):
     # PEP 658: the wheel's METADATA, stored beside the file; empty when there is none.
     metadata_sha256 = models.CharField(max_length=64, blank=True)
     metadata_blake2_256 = models.CharField(max_length=64, blank=True)
+    # Empty: served. Otherwise a FileHold: the file is stored but no client sees it
+    # (services.hold_file / release_file are the one way to change it).
+    hold = models.CharField(max_length=20, choices=FileHold.choices, blank=True, default="",
+                            db_index=True)
+    hold_reason = models.CharField(max_length=500, blank=True, default="")
 
     class Meta:
         db_table = "packaging_file"

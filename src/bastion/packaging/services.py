@@ -30,6 +30,7 @@ from bastion.storage import Staged, content_path, get_store
 from .models import (
     BlockedFileHash,
     File,
+    FileHold,
     FilenameRegistry,
     PackageType,
     ProhibitedProjectName,
@@ -439,6 +440,17 @@ def _add_staged_file(*, user, verified, digests: Digests, path: str, staged: Sta
             file.metadata_sha256 = hashlib.sha256(verified.pep658_metadata).hexdigest()
             file.metadata_blake2_256 = hashlib.blake2b(verified.pep658_metadata,
                                                        digest_size=32).hexdigest()
+        if not new_release and release_quarantined(release.pk):
+            # A quarantined release takes no new file into view.
+            file.hold, file.hold_reason = FileHold.QUARANTINED, "its release is quarantined"
+        from .signals import file_added
+
+        # A receiver may keep the file from clients from its first instant (the scanner,
+        # until the file's scan ends): the hold is written with the row, not after it.
+        for _receiver, answer in file_added.send(sender=File, file=file, project=project,
+                                                 user=user, info=info):
+            if answer and not file.hold:
+                file.hold, file.hold_reason = answer
         try:
             # No savepoint needed: a failure here ends the whole transaction.
             file.save(force_insert=True)
@@ -462,7 +474,8 @@ def _add_staged_file(*, user, verified, digests: Digests, path: str, staged: Sta
         record(tags.FILE_ADD, info=info, actor=user, user=user, project=project,
                additional={"filename": filename, "version": release.version,
                            "sha256": digests.sha256, "size": digests.size,
-                           "new_release": new_release, **token_info})
+                           "new_release": new_release, **token_info,
+                           **({"held": file.hold} if file.hold else {})})
         if new_release:
             from .signals import release_added
 
@@ -548,3 +561,82 @@ def set_project_status(project: Project, status: str, *, reason: str = "", actor
         project_changed(project)
         record(tags.PROJECT_STATUS_CHANGE, info=info, actor=actor, user=actor, project=project,
                additional={"from": previous, "to": status, "reason": reason})
+
+
+# --- holds: stored files kept from clients (scanning, quarantine, review) -------------------
+
+MAX_HOLD_REASON = 500
+
+
+def _locked_file(file: File) -> File:
+    """``file`` re-read under the project's lock (the first lock every change takes)."""
+    project_id = File.objects.filter(pk=file.pk).values_list("release__project_id",
+                                                                flat=True).first()
+    if project_id is None:
+        raise ValidationError(f"There is no file '{file.filename}'.")
+    list(Project.objects.select_for_update().filter(pk=project_id).values_list("pk", flat=True))
+    return File.objects.select_related("release__project").get(pk=file.pk)
+
+
+def hold_file(file: File, hold: str, *, reason: str = "", actor=None,
+              info: RequestInfo | None = None) -> bool:
+    """Keep ``file`` from clients (absent from /simple/ and the JSON API, its download 404)
+    for ``hold`` (a FileHold); False when it was already held so, for the same reason.
+
+    Its project's serial moves, so every cached page is rendered again.
+    """
+    if hold not in FileHold.values:
+        raise ValidationError(f"Unknown hold '{hold}'.")
+    reason = " ".join((reason or "").split())[:MAX_HOLD_REASON]
+    with transaction.atomic():
+        file = _locked_file(file)
+        if file.hold == hold and file.hold_reason == reason:
+            return False
+        previous = file.hold
+        File.objects.filter(pk=file.pk).update(hold=hold, hold_reason=reason)
+        project = file.release.project
+        project_changed(project, locked=True)
+        record(tags.FILE_HOLD, info=info, actor=actor, user=actor, project=project,
+               additional={"filename": file.filename, "version": file.release.version,
+                           "sha256": file.sha256, "reason": hold, "detail": reason,
+                           "was": previous})
+    return True
+
+
+def release_file(file: File, *, actor=None, info: RequestInfo | None = None) -> bool:
+    """Serve a held file again; False when it was not held."""
+    with transaction.atomic():
+        file = _locked_file(file)
+        if not file.hold:
+            return False
+        previous = file.hold
+        File.objects.filter(pk=file.pk).update(hold="", hold_reason="")
+        project = file.release.project
+        project_changed(project, locked=True)
+        record(tags.FILE_RELEASE, info=info, actor=actor, user=actor, project=project,
+               additional={"filename": file.filename, "version": file.release.version,
+                           "sha256": file.sha256, "was": previous})
+    return True
+
+
+def quarantine_release(release: Release, *, reason: str, actor=None,
+                       info: RequestInfo | None = None) -> int:
+    """Hold every file of ``release`` "quarantined" (the release page says so); the number of
+    files newly held. The project stays listed: its other releases are not affected."""
+    reason = " ".join((reason or "").split())[:MAX_HOLD_REASON]
+    with transaction.atomic():
+        list(Project.objects.select_for_update().filter(pk=release.project_id)
+             .values_list("pk", flat=True))
+        held = 0
+        for file in File.objects.filter(release=release).order_by("filename"):
+            held += hold_file(file, FileHold.QUARANTINED, reason=reason, actor=actor, info=info)
+        record(tags.PROJECT_RELEASE_QUARANTINE, info=info, actor=actor, user=actor,
+               project=release.project, additional={"version": release.version,
+                                                    "reason": reason, "files": held})
+    return held
+
+
+def release_quarantined(release_id: int) -> bool:
+    """Whether a release is quarantined: it has files, all of them held "quarantined"."""
+    holds = set(File.objects.filter(release_id=release_id).values_list("hold", flat=True))
+    return holds == {FileHold.QUARANTINED}

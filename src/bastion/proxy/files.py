@@ -379,6 +379,10 @@ def _keep(file: UpstreamFile, temp, blake2_256: str, claimed_at: datetime) -> No
     UpstreamFile.objects.filter(pk=file.pk).update(
         stored_path=path, blake2_256=blake2_256, fetched=timezone.now(), fetching_since=None)
     file.stored_path, file.blake2_256 = path, blake2_256
+    from .signals import upstream_file_stored
+
+    # The scanner queues the new bytes' scan; its trouble must never break the download.
+    upstream_file_stored.send_robust(sender=UpstreamFile, file=file)
 
 
 def _record_mismatch(file: UpstreamFile, *, got: str, info: RequestInfo | None,

@@ -161,7 +161,7 @@ def judge(state: ViewState, project: str, candidates: list[core_policy.Candidate
 
 
 def local_candidates(project_id: int, project: str) -> list[core_policy.Candidate]:
-    rows = (File.objects.filter(release__project_id=project_id)
+    rows = (File.objects.filter(release__project_id=project_id, hold="")
             .values_list("filename", "release__version", "upload_time",
                          "release__license_expression", "release__classifiers"))
     return [_local_candidate(project, *row) for row in rows]
@@ -178,14 +178,17 @@ def _local_candidate(project, filename, version, upload_time, license_expression
 
 
 def upstream_candidate(file, project: str, license_expression: str | None = None,
-                       classifiers: list[str] | None = None) -> core_policy.Candidate:
+                       classifiers: list[str] | None = None,
+                       scan_verdict: str | None = None) -> core_policy.Candidate:
     """``file``: an UpstreamFile or a page's ListedFile; the license fields are known once the
-    file's metadata was read (None: not yet)."""
+    file's metadata was read (None: not yet); ``scan_verdict``: the scanner's (an
+    UpstreamFile carries its own)."""
     return core_policy.Candidate(
         project=project, version=file.version, filename=file.filename,
         uploaded=file.upload_time, first_seen=file.first_seen, local=False,
         sha256=file.sha256 or None, license_expression=license_expression,
-        classifiers=tuple(classifiers) if classifiers is not None else None)
+        classifiers=tuple(classifiers) if classifiers is not None else None,
+        scan_verdict=scan_verdict or getattr(file, "scan_verdict", None) or None)
 
 
 def _check_one(state: ViewState, project: str, candidate: core_policy.Candidate):

@@ -94,6 +94,9 @@ class UpstreamFile(models.Model):
     classifiers = models.JSONField(null=True, blank=True)
     last_downloaded = models.DateTimeField(null=True, blank=True)
     downloads = models.BigIntegerField(default=0)
+    # The malware scanner's verdict on the fetched bytes (empty: not scanned yet); the view's
+    # policy (hide_scanned) decides what it hides. Written only by proxy.scans.
+    scan_verdict = models.CharField(max_length=20, blank=True, default="")
 
     class Meta:
         db_table = "proxy_upstream_file"

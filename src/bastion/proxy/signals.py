@@ -1,7 +1,15 @@
-"""What higher apps learn about views (they subscribe; the proxy imports none of them)."""
+"""What higher apps learn about views and the proxy's cache (they subscribe; the proxy imports
+none of them).
+
+``upstream_file_stored``: an upstream file's verified bytes were kept in the store for the
+first time (``file``, an UpstreamFile, its ``stored_path`` set). Sent once the row says so,
+outside any transaction; the scanner queues the file's scan.
+"""
 
 import django.dispatch
 
 # A view's policy or settings changed and the change committed (``name``; sent from
 # transaction.on_commit): pages filtered by it are out of date.
 view_changed = django.dispatch.Signal()
+
+upstream_file_stored = django.dispatch.Signal()

@@ -71,6 +71,9 @@ def _policy_options(p, *, changing: bool) -> None:
                    choices=["low", "moderate", "high", "critical", "none"],
                    help="hide releases with known vulnerabilities of this severity or higher "
                         "(low, moderate, high, critical; 'none': show them)")
+    p.add_argument("--hide-scanned", choices=["malicious", "suspicious", "none"],
+                   help="what the malware scanner's verdict on an upstream file hides: "
+                        "malicious files (the default), suspicious ones too, or none")
     p.add_argument("--description")
     if changing:
         for option in ("allow", "deny", "deny-licenses", "deny-classifiers"):
@@ -98,6 +101,8 @@ def _apply(policy: dict, args) -> dict:
     if args.hide_vulnerable is not None:
         policy["hide_vulnerable"] = None if args.hide_vulnerable == "none" \
             else args.hide_vulnerable
+    if getattr(args, "hide_scanned", None) is not None:
+        policy["hide_scanned"] = args.hide_scanned
     for option, key in POLICY_LISTS.items():
         if getattr(args, f"clear_{key}", False):
             policy[key] = []

@@ -72,12 +72,13 @@ def _lookup(path: str, view: str) -> tuple[str | None, Served | None, int | None
            .annotate(view_revision=Subquery(View.objects.filter(name=view).values("revision")[:1]))
            .values_list("filename", "size", "sha256", "metadata_sha256", "upload_time",
                         "release__project__normalized_name", "release__project__status",
-                        "view_revision")
+                        "view_revision", "hold")
            .first())
     if row is None:
         return None, None, None
-    filename, size, sha256, metadata_sha256, upload_time, project, status, revision = row
-    if status == ProjectStatus.QUARANTINED:
+    filename, size, sha256, metadata_sha256, upload_time, project, status, revision, hold = row
+    # A held file (being scanned, quarantined, in review) is answered as one that is not there.
+    if status == ProjectStatus.QUARANTINED or hold:
         return project, None, revision
     if not wants_metadata:
         return project, Served(file_path, filename, sha256, size, upload_time), revision

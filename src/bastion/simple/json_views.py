@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 from django.conf import settings
@@ -18,7 +19,10 @@ from bastion.proxy import gate
 from bastion.proxy import lookalikes as proxy_lookalikes
 from bastion.proxy import pages as proxy_pages
 from bastion.proxy.gate import DEFAULT_VIEW, view_path
-from bastion.tokens.http import read_access
+from bastion.events.services import RequestInfo
+from bastion.scanning import queries as scanning
+from bastion.tokens.http import presented_token, read_access
+from bastion.tokens.services import TokenError, verify
 
 from .cache import Page
 from .cache import pages as page_cache
@@ -107,11 +111,15 @@ def json_page(project: ProjectState, version: str | None, base_url: str, *,
     """
     releases = list(Release.objects.filter(project_id=project.id))
     by_release: dict[int, list[File]] = {r.id: [] for r in releases}
+    held_only: set[int] = set()  # releases whose files are all held (scanning, quarantine)
     for f in File.objects.filter(release__project_id=project.id).order_by("filename"):
-        if f.filename not in hidden:
+        if f.hold:
+            held_only.add(f.release_id)
+        elif f.filename not in hidden:
             by_release[f.release_id].append(f)
-    if hidden:
-        releases = [r for r in releases if by_release[r.id]]
+    if hidden or held_only:
+        releases = [r for r in releases
+                    if by_release[r.id] or (not hidden and r.id not in held_only)]
     if not releases:
         return None
     if version is None:
@@ -275,7 +283,42 @@ def project_json(request, name: str, version: str | None = None, view: str = DEF
                                        stamp, build)
     if page is None:
         return _no_release(normalized, version)
+    if request.META.get("HTTP_AUTHORIZATION"):
+        seen = _with_scan_findings(request, reader, project, page)
+        if seen is not None:
+            return seen
     return page_response(request, page, vary=VARY)
+
+
+def _findings_user(request, reader, normalized: str):
+    """Who asks, when an authorised request may see the malware scanner's findings: the
+    token's user (under the public read policy the token is checked here); None otherwise."""
+    user = getattr(reader, "user", None)
+    if user is not None:
+        return user
+    try:
+        identity = verify(presented_token(request), permission="read", any_project=True,
+                          info=RequestInfo.from_request(request))
+    except TokenError:
+        return None  # a public read: the page every anonymous reader gets
+    if identity.scope is not None and normalized not in identity.scope:
+        return None
+    return identity.user
+
+
+def _with_scan_findings(request, reader, project: ProjectState, page: Page):
+    """The page with ``_bastion_scan`` added (filename -> hold, verdict, findings of every
+    file of the project, held ones too), for its members and the administrators only."""
+    user = _findings_user(request, reader, project.normalized_name)
+    if user is None or not scanning.may_see_findings(user, project.id):
+        return None
+    document = json.loads(page.body)
+    document["_bastion_scan"] = scanning.project_scans(project.id)
+    response = HttpResponse(dump_json(document), content_type="application/json")
+    response["Cache-Control"] = "private, no-store"
+    response["Vary"] = "Authorization, " + VARY
+    response["X-PyPI-Last-Serial"] = str(page.serial)
+    return response
 
 
 def _upstream_json(request, normalized: str, canonical: str | None, version: str | None,

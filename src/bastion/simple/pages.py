@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from django.db.models import Count, Q
 from django.template.loader import render_to_string
 from django.urls import get_script_prefix
 
@@ -73,7 +74,8 @@ def local_file_prefix(view: str | None) -> str:
 
 
 def local_files(project_id: int, *, view: str | None = None) -> list[SimpleFile]:
-    rows = (File.objects.filter(release__project_id=project_id)
+    # A held file (being scanned, quarantined, waiting for review) is listed to nobody.
+    rows = (File.objects.filter(release__project_id=project_id, hold="")
             .values_list("filename", "path", "sha256", "size", "upload_time", "requires_python",
                          "metadata_sha256", "release__version", "release__yanked",
                          "release__yanked_reason"))
@@ -88,7 +90,10 @@ def local_files(project_id: int, *, view: str | None = None) -> list[SimpleFile]
 
 
 def _versions(project_id: int) -> list[str]:
-    versions = Release.objects.filter(project_id=project_id).values_list("version", flat=True)
+    # A release whose every file is held is not offered (a release with no file at all is).
+    versions = (Release.objects.filter(project_id=project_id)
+                .annotate(stored=Count("files"), shown=Count("files", filter=Q(files__hold="")))
+                .filter(Q(stored=0) | Q(shown__gt=0)).values_list("version", flat=True))
     return sorted(versions, key=version_key)
 
 

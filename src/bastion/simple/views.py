@@ -20,6 +20,7 @@ from bastion.packaging.queries import version_key
 from bastion.proxy import gate
 from bastion.proxy import lookalikes as proxy_lookalikes
 from bastion.proxy import pages as proxy_pages
+from bastion.proxy import scans as proxy_scans
 from bastion.proxy.models import View
 from bastion.proxy.gate import DEFAULT_VIEW, view_path
 from bastion.tokens.http import read_access
@@ -198,7 +199,9 @@ def upstream_listing(resolution, view: str) -> tuple[pages.Listing, list]:
                             list(cached.versions) or sorted({f.version for f in rows},
                                                             key=version_key), note)
     licenses = proxy_pages.known_licenses(cached)
-    return listing, [gate.upstream_candidate(f, normalized, *licenses.get(f.filename, (None, None)))
+    verdicts = proxy_scans.verdicts(cached)
+    return listing, [gate.upstream_candidate(f, normalized, *licenses.get(f.filename, (None, None)),
+                                             scan_verdict=verdicts.get(f.filename))
                      for f in rows]
 
 

@@ -7,6 +7,7 @@ import logging
 from django.views.decorators.csrf import csrf_exempt
 
 from bastion.core.errors import ValidationError
+from bastion.packaging.models import File
 from bastion.tokens.services import TokenError
 
 from .pipeline import handle_upload
@@ -42,4 +43,17 @@ def upload(request):
         return error_response(request, 500, UNEXPECTED_FAILURE)
     if not accepted.created:
         return success_response(f"{accepted.filename} was already uploaded with identical content.")
+    # 200 whatever the malware scan said: the file is stored, only kept from clients while
+    # held (twine and uv accept nothing but 200; the body says why it is not listed yet).
+    hold = File.objects.filter(filename=accepted.filename).values_list("hold", flat=True).first()
+    if hold:
+        return success_response(f"{accepted.filename} uploaded; it is held from clients "
+                                f"({HELD[hold]}).")
     return success_response(f"{accepted.filename} uploaded.")
+
+
+HELD = {
+    "scanning": "its malware scan has not ended yet; it is served once it is clean",
+    "review": "its malware scan needs an administrator's review",
+    "quarantined": "its release is quarantined; an administrator decides",
+}

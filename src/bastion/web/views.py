@@ -19,8 +19,10 @@ from bastion.core.people import people
 from bastion.inventory import queries as inventory
 from bastion.packaging import access, roles
 from bastion.packaging import queries as projects
+from bastion.packaging import services as packaging_services
 from bastion.packaging.models import Project, RoleName
 from bastion.proxy import gate
+from bastion.scanning import queries as scanning
 
 from . import errors
 
@@ -167,6 +169,12 @@ def project_detail(request, name: str, version: str | None = None):
         "inactive_days": settings.INACTIVE_MEMBER_DAYS,
         "idle_names": ", ".join(m.username for m in page.idle_members),
         "files": [(f, projects.file_url(f)) for f in page.files],
+        # Issue 15: a release whose files are all quarantined says so to everyone; what the
+        # malware scanner found is shown to the project's members and the administrators.
+        "release_quarantined": (packaging_services.release_quarantined(release.pk)
+                                if release else False),
+        "scans": (scanning.release_scans(release.pk)
+                  if release and scanning.may_see_findings(request.user, project.pk) else []),
         # What each view hides of it, and why: for signed-in users, as on the console.
         "view_holds": (gate.hidden_in_views(project.pk, project.normalized_name)
                        if request.user.is_authenticated else []),

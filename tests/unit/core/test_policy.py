@@ -28,7 +28,8 @@ def test_an_empty_policy_takes_the_default_cooldown_and_round_trips():
     assert p.to_json() == {"min_age_hours": None, "hold_local": False, "frozen_at": None,
                            "allow": [], "deny": [], "deny_licenses": [],
                            "deny_classifiers": [], "license_unknown": "allow",
-                           "lookalikes": "block", "hide_vulnerable": None}
+                           "lookalikes": "block", "hide_vulnerable": None,
+                           "hide_scanned": "malicious"}
 
 
 def test_a_full_policy_round_trips_in_canonical_form():
@@ -182,7 +183,8 @@ def test_checks_run_in_order_allow_deny_license_freeze_cooldown():
     assert evaluate("v", p, upstream("ok-x", license_expression="GPL-3.0-only", **young),
                     NOW).kind == "license"
     assert evaluate("v", p, upstream("ok-x", **young), NOW).kind == "freeze"
-    assert [c.__name__ for c in pol.CHECKS] == ["check_malicious", "check_allow", "check_deny",
+    assert [c.__name__ for c in pol.CHECKS] == ["check_malicious", "check_scanned",
+                                                "check_allow", "check_deny",
                                                 "check_license", "check_freeze",
                                                 "check_cooldown", "check_vulnerable"]
 
@@ -269,3 +271,23 @@ def test_known_vulnerabilities_hide_a_release_at_or_above_the_views_level():
     assert parse({"hide_vulnerable": "low"}).to_json()["hide_vulnerable"] == "low"
     with pytest.raises(ValidationError, match="'hide_vulnerable' must be one of"):
         parse({"hide_vulnerable": "severe"})
+
+
+def test_a_scanned_verdict_is_hidden_by_the_hide_scanned_setting():
+    malicious = Candidate(project="p", version="1.0", filename="p-1.0.tar.gz",
+                          scan_verdict="malicious")
+    suspicious = Candidate(project="p", version="1.0", filename="p-1.0.tar.gz",
+                           scan_verdict="suspicious")
+    unscanned = Candidate(project="p", version="1.0", filename="p-1.0.tar.gz")
+    default = parse({"min_age_hours": 0})
+    assert default.hide_scanned == "malicious"
+    block = evaluate("v", default, malicious, NOW)
+    assert block.kind == "scanned" and "judged p-1.0.tar.gz malicious" in block.reason
+    assert evaluate("v", default, suspicious, NOW) is None
+    assert evaluate("v", default, unscanned, NOW) is None
+    strict = parse({"min_age_hours": 0, "hide_scanned": "suspicious"})
+    assert evaluate("v", strict, suspicious, NOW).kind == "scanned"
+    assert evaluate("v", parse({"min_age_hours": 0, "hide_scanned": "none"}), malicious,
+                    NOW) is None
+    with pytest.raises(ValidationError, match="'hide_scanned' must be one of"):
+        parse({"hide_scanned": "all"})

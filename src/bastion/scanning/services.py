@@ -1,0 +1,444 @@
+"""Every change of the scanner's records goes through these functions: a scan's result, what
+it does to the file (hold, release, quarantine), an administrator's review, false positives,
+disabled rules and rescans. Each is a security event.
+
+Uploads: ``on_file_added`` (packaging's signal, in the upload's transaction) holds the new file
+"scanning" from its first instant; once the upload commits, a file of at most
+BASTION_SCAN_INLINE_MAX_BYTES is scanned at once, in the upload request, and a larger one on the
+task queue (``tasks.scan_file``). Clean: released. Suspicious: held for review, or published
+and listed for review (BASTION_SCAN_SUSPICIOUS). Malicious: its whole release quarantined and
+the administrators mailed. An error: held for review.
+
+The proxy: ``on_upstream_file_stored`` queues the scan of bytes the proxy kept on their first
+download (that download itself is not delayed); the verdict is written on the cache row and
+each view's policy (``hide_scanned``) decides what it hides.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext as _, gettext_lazy
+
+from bastion.accounts.notifications import send
+from bastion.core.errors import ValidationError
+from bastion.core.scanning import RULES, RULESET_VERSION, SCANNER_VERSION, scan
+from bastion.core.scanning import ScanResult as CoreResult
+from bastion.core.scanning.verdicts import recomputed
+from bastion.events import tags
+from bastion.events.services import RequestInfo, record
+from bastion.packaging import services as packaging
+from bastion.packaging.models import File, FileHold, Project
+from bastion.packaging.moderation import require_admin
+from bastion.storage import get_store
+
+from .models import DisabledRule, Finding, ScanResult, Verdict
+
+log = logging.getLogger(__name__)
+
+WORKER_INFO = RequestInfo(user_agent="bastion-worker")
+MAX_NOTE = 500
+MAX_MESSAGE = 500
+MAX_PATH = 500
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+def disabled_rules() -> frozenset[str]:
+    return frozenset(DisabledRule.objects.values_list("rule", flat=True))
+
+
+def latest_result(file_id: int) -> ScanResult | None:
+    return ScanResult.objects.filter(file_id=file_id).order_by("-created", "-id").first()
+
+
+# --- scanning ----------------------------------------------------------------------------------
+
+def _lock_project(project_id: int) -> None:
+    """The project row first, then (through record) the chain head: the order every change
+    takes its locks in (packaging.services.add_file), so none can deadlock with an upload."""
+    list(Project.objects.select_for_update().filter(pk=project_id).values_list("pk", flat=True))
+
+
+@contextmanager
+def _local_copy(store_path: str, filename: str) -> Iterator[str]:
+    """A path on this machine holding the stored bytes (a temporary copy for remote stores)."""
+    store = get_store()
+    local = store.local_path(store_path)
+    if local is not None:
+        yield local
+        return
+    directory = tempfile.mkdtemp(prefix="bastion-scan-")
+    try:
+        target = os.path.join(directory, os.path.basename(filename) or "file")
+        with store.open(store_path) as source, open(target, "wb") as out:
+            shutil.copyfileobj(source, out, 1024 * 1024)
+        yield target
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _run_scanner(store_path: str, filename: str, disabled: frozenset[str]):
+    """The core scanner's result; a store failure or a crash is an "error" verdict."""
+    try:
+        with _local_copy(store_path, filename) as path:
+            return scan(path, disabled=disabled)
+    except Exception as exc:  # a verdict is owed whatever happened; the reason says what
+        log.warning("scan of %s failed: %s", filename, type(exc).__name__)
+        return CoreResult(filename, Verdict.ERROR, 0.0, 0.0,
+                          reason=f"could not be scanned ({type(exc).__name__})")
+
+
+def _store_result(result, *, sha256: str, filename: str, file_id: int | None = None,
+                  upstream_file_id: int | None = None, disabled: frozenset[str],
+                  previous: ScanResult | None = None) -> ScanResult:
+    """Write one result and its findings (inside the caller's transaction). Findings an
+    administrator marked false positives in ``previous`` stay marked, and the verdict in force
+    leaves them out."""
+    marked = {}
+    if previous is not None:
+        marked = {(f.rule, f.path, f.line): f for f in previous.findings.filter(false_positive=True)}
+    row = ScanResult.objects.create(
+        sha256=sha256, filename=filename[:255], file_id=file_id,
+        upstream_file_id=upstream_file_id, scanned_verdict=result.verdict,
+        verdict=result.verdict, score=round(float(result.score), 3),
+        scanner_version=str(getattr(result, "scanner_version", SCANNER_VERSION))[:40],
+        ruleset_version=str(getattr(result, "ruleset_version", RULESET_VERSION))[:40],
+        seconds=round(float(result.seconds), 4), reason=(result.reason or "")[:500],
+        disabled_rules=sorted(disabled), created=timezone.now())
+    findings = []
+    for f in result.findings:
+        old = marked.get((f.rule, f.file[:MAX_PATH], int(f.line or 0)))
+        findings.append(Finding(
+            result=row, rule=f.rule[:80], severity=f.severity[:20], path=f.file[:MAX_PATH],
+            line=int(f.line or 0), message=f.message[:MAX_MESSAGE], weight=float(f.weight),
+            false_positive=old is not None, marked_by_id=old.marked_by_id if old else None,
+            marked_at=old.marked_at if old else None))
+    Finding.objects.bulk_create(findings)
+    if marked and row.verdict != Verdict.ERROR:
+        _recompute(row)
+    if previous is not None and previous.reviewed_at is not None \
+            and previous.verdict == row.verdict:
+        ScanResult.objects.filter(pk=row.pk).update(
+            decision=previous.decision, reviewed_by_id=previous.reviewed_by_id,
+            reviewed_at=previous.reviewed_at)
+        row.decision, row.reviewed_by_id, row.reviewed_at = (
+            previous.decision, previous.reviewed_by_id, previous.reviewed_at)
+    return row
+
+
+def _recompute(row: ScanResult) -> None:
+    counted = [(f.path, f.rule, f.weight) for f in row.findings.filter(false_positive=False)]
+    verdict, score = recomputed(counted)
+    ScanResult.objects.filter(pk=row.pk).update(verdict=verdict, score=round(score, 3))
+    row.verdict, row.score = verdict, round(score, 3)
+
+
+def scan_local(file_id: int, *, actor=None, info: RequestInfo | None = None,
+               rescan: bool = False) -> ScanResult | None:
+    """Scan a stored local file, record the result and act on it; None: no such file."""
+    file = File.objects.select_related("release__project").filter(pk=file_id).first()
+    if file is None:
+        return None
+    disabled = disabled_rules()
+    result = _run_scanner(file.path, file.filename, disabled)
+    with transaction.atomic():
+        _lock_project(file.release.project_id)
+        previous = latest_result(file.pk)
+        row = _store_result(result, sha256=file.sha256, filename=file.filename, file_id=file.pk,
+                            disabled=disabled, previous=previous)
+        project = file.release.project
+        record(tags.FILE_SCAN, info=info, actor=actor, user=actor, project=project,
+               additional={"filename": file.filename, "version": file.release.version,
+                           "sha256": file.sha256, "verdict": row.verdict,
+                           "scanned_verdict": row.scanned_verdict, "score": row.score,
+                           "findings": len(result.findings), "scanner": row.scanner_version,
+                           "ruleset": row.ruleset_version, "seconds": row.seconds,
+                           "rescan": rescan, **({"reason": row.reason} if row.reason else {})})
+        _act_on(file, row, actor=actor, info=info, rescan=rescan)
+    return row
+
+
+def _act_on(file: File, row: ScanResult, *, actor, info, rescan: bool) -> None:
+    verdict = row.verdict
+    if verdict != Verdict.CLEAN and row.reviewed_at is not None:
+        return  # an administrator already decided on this very verdict
+    if verdict == Verdict.CLEAN:
+        # A quarantine stays until an administrator lifts it (or a false positive clears it).
+        if file.hold in (FileHold.SCANNING, FileHold.REVIEW):
+            packaging.release_file(file, actor=actor, info=info)
+        return
+    if verdict == Verdict.MALICIOUS:
+        if file.hold != FileHold.QUARANTINED:
+            reason = f"The malware scanner judged {file.filename} malicious (score {row.score:g})."
+            packaging.quarantine_release(file.release, reason=reason, actor=actor, info=info)
+            _alert_admins(file, row)
+        return
+    if verdict == Verdict.SUSPICIOUS and settings.SCAN_SUSPICIOUS == "publish":
+        if file.hold == FileHold.SCANNING:
+            packaging.release_file(file, actor=actor, info=info)
+        return
+    # Suspicious (held by setting) or a scan that failed: an administrator looks at it.
+    if file.hold in ("", FileHold.SCANNING):
+        detail = (f"The malware scanner judged it suspicious (score {row.score:g})."
+                  if verdict == Verdict.SUSPICIOUS else
+                  f"It could not be scanned: {row.reason or 'unknown error'}")
+        packaging.hold_file(file, FileHold.REVIEW, reason=detail, actor=actor, info=info)
+
+
+def _admin_addresses() -> list[str]:
+    return list(get_user_model().objects.filter(is_superuser=True, is_active=True)
+                .exclude(email="").values_list("email", flat=True))
+
+
+def _alert_admins(file: File, row: ScanResult) -> None:
+    """Mailed once the verdict commits (the mail queue joins the transaction)."""
+    top = ", ".join(sorted({f.rule for f in row.findings.filter(false_positive=False)})[:8])
+    send(_admin_addresses(),
+         format_lazy(gettext_lazy("Malware quarantined: {filename}"), filename=file.filename),
+         format_lazy(gettext_lazy(
+             "The malware scanner judged {filename} ({project} {version}) malicious, score "
+             "{score}, rules: {rules}.\n\nIts release is quarantined: no client can list or "
+             "download it. Review it in the console (Scan review): release it, keep it "
+             "quarantined, or mark findings as false positives."),
+             filename=file.filename, project=file.release.project.name,
+             version=file.release.version, score=f"{row.score:g}", rules=top or "-"))
+
+
+# --- the upload's and the proxy's hooks ---------------------------------------------------------
+
+def on_file_added(sender, *, file, project, user=None, info=None, **kwargs):
+    """packaging.signals.file_added: hold the new file until its scan ends."""
+    size = file.size
+    transaction.on_commit(lambda: after_upload(file.pk, size, info), robust=True)
+    return FileHold.SCANNING, "waiting for the malware scan"
+
+
+def after_upload(file_id: int, size: int, info: RequestInfo | None = None) -> None:
+    if size <= settings.SCAN_INLINE_MAX_BYTES:
+        try:
+            scan_local(file_id, info=info)
+        except Exception:  # the upload is stored; the file stays held and is listed for review
+            log.exception("inline scan of file %s failed", file_id)
+        return
+    from .tasks import scan_file
+
+    scan_file.enqueue(file_id)
+
+
+def on_upstream_file_stored(sender, *, file, **kwargs) -> None:
+    from .tasks import scan_upstream_file
+
+    transaction.on_commit(lambda: scan_upstream_file.enqueue(file.pk), robust=True)
+
+
+def scan_upstream(upstream_file_id: int, *, info: RequestInfo | None = None) -> ScanResult | None:
+    """Scan the kept bytes of an upstream file (a verdict on the same bytes, by the same
+    scanner and rules, is reused) and hand the verdict to the proxy."""
+    from bastion.proxy import scans as proxy_scans
+    from bastion.proxy.models import UpstreamFile
+
+    row = UpstreamFile.objects.filter(pk=upstream_file_id).exclude(stored_path="").first()
+    if row is None:
+        return None
+    disabled = disabled_rules()
+    known = (ScanResult.objects.filter(sha256=row.sha256, scanner_version=SCANNER_VERSION,
+                                       ruleset_version=RULESET_VERSION)
+             .exclude(verdict=Verdict.ERROR).order_by("-created").first())
+    with transaction.atomic():
+        if known is not None and set(known.disabled_rules) == set(disabled):
+            result = known
+        else:
+            core = _run_scanner(row.stored_path, row.filename, disabled)
+            result = _store_result(core, sha256=row.sha256, filename=row.filename,
+                                   upstream_file_id=row.pk, disabled=disabled)
+        proxy_scans.set_verdict(row.pk, result.verdict, score=result.score,
+                                ruleset=result.ruleset_version, info=info or WORKER_INFO)
+    return result
+
+
+# --- administrators' review ---------------------------------------------------------------------
+
+def _file_or_refuse(file_id) -> File:
+    try:
+        file = File.objects.select_related("release__project").filter(pk=int(file_id)).first()
+    except (TypeError, ValueError):
+        file = None
+    if file is None:
+        raise ValidationError(_("There is no such file."), status=404)
+    return file
+
+
+def find_file(name_or_id: str) -> File:
+    """A local file by id or filename (the command line names files either way)."""
+    text = (name_or_id or "").strip()
+    if text.isdigit():
+        return _file_or_refuse(text)
+    file = File.objects.select_related("release__project").filter(filename=text[:255]).first()
+    if file is None:
+        raise ValidationError(_("There is no file named '{name}'.").format(name=text[:255]),
+                              status=404)
+    return file
+
+
+def _reviewed(file: File, decision: str, actor) -> None:
+    row = latest_result(file.pk)
+    if row is not None:
+        ScanResult.objects.filter(pk=row.pk).update(decision=decision, reviewed_by=actor,
+                                                    reviewed_at=timezone.now())
+
+
+def review_release(file_id, *, actor=None, info: RequestInfo | None = None) -> File:
+    """An administrator lets a held file (and the rest of its quarantined release) through."""
+    require_admin(actor)
+    file = _file_or_refuse(file_id)
+    with transaction.atomic():
+        released = packaging.release_file(file, actor=actor, info=info)
+        if file.hold == FileHold.QUARANTINED:
+            # The release was quarantined for this file: its other files come back with it.
+            for other in File.objects.filter(release_id=file.release_id,
+                                             hold=FileHold.QUARANTINED).exclude(pk=file.pk):
+                packaging.release_file(other, actor=actor, info=info)
+        if not released and not _needs_review(file):
+            raise ValidationError(_("{filename} is neither held nor waiting for review.")
+                                  .format(filename=file.filename))
+        _reviewed(file, "released", actor)
+    return file
+
+
+def review_quarantine(file_id, *, reason: str = "", actor=None,
+                      info: RequestInfo | None = None) -> File:
+    """An administrator keeps a file's release from clients: every file of it quarantined."""
+    require_admin(actor)
+    file = _file_or_refuse(file_id)
+    reason = " ".join((reason or "").split())[:MAX_NOTE] or (
+        f"An administrator quarantined {file.filename} after reviewing its scan.")
+    with transaction.atomic():
+        packaging.quarantine_release(file.release, reason=reason, actor=actor, info=info)
+        _reviewed(file, "quarantined", actor)
+    return file
+
+
+def _needs_review(file: File) -> bool:
+    row = latest_result(file.pk)
+    return row is not None and row.verdict != Verdict.CLEAN and row.reviewed_at is None
+
+
+def mark_false_positive(finding_id, *, actor=None, info: RequestInfo | None = None) -> ScanResult:
+    """An administrator says one finding is wrong for this file: the verdict is recomputed
+    without it, and a file that becomes clean is released (from quarantine too)."""
+    require_admin(actor)
+    try:
+        finding = Finding.objects.select_related("result").filter(pk=int(finding_id)).first()
+    except (TypeError, ValueError):
+        finding = None
+    if finding is None or finding.result.file_id is None:
+        raise ValidationError(_("There is no such finding."), status=404)
+    row = finding.result
+    if latest_result(row.file_id).pk != row.pk:
+        raise ValidationError(_("That finding is from an earlier scan; mark the latest one."))
+    if finding.false_positive:
+        raise ValidationError(_("That finding is already marked a false positive."))
+    file = _file_or_refuse(row.file_id)
+    with transaction.atomic():
+        _lock_project(file.release.project_id)
+        Finding.objects.filter(pk=finding.pk).update(false_positive=True, marked_by=actor,
+                                                     marked_at=timezone.now())
+        before = row.verdict
+        _recompute(row)
+        record(tags.ADMIN_SCAN_FALSE_POSITIVE, info=info, actor=actor, user=actor,
+               project=file.release.project,
+               additional={"filename": file.filename, "rule": finding.rule,
+                           "location": f"{finding.path}:{finding.line}", "sha256": file.sha256,
+                           "verdict_before": before, "verdict": row.verdict,
+                           "score": row.score})
+        if row.verdict == Verdict.CLEAN and file.hold:
+            packaging.release_file(file, actor=actor, info=info)
+            if file.hold == FileHold.QUARANTINED:
+                for other in File.objects.filter(release_id=file.release_id,
+                                                 hold=FileHold.QUARANTINED).exclude(pk=file.pk):
+                    packaging.release_file(other, actor=actor, info=info)
+    return row
+
+
+# --- rules ------------------------------------------------------------------------------------
+
+def _known_rule(rule: str) -> str:
+    rule = (rule or "").strip()
+    if rule not in RULES:
+        raise ValidationError(_("There is no scanner rule '{rule}'.").format(rule=rule[:80]))
+    return rule
+
+
+def disable_rule(rule: str, *, note: str = "", actor=None,
+                 info: RequestInfo | None = None) -> DisabledRule:
+    require_admin(actor)
+    rule = _known_rule(rule)
+    note = " ".join((note or "").split())
+    if len(note) > MAX_NOTE:
+        raise ValidationError(_("The note is too long: at most {limit} characters.")
+                              .format(limit=MAX_NOTE))
+    with transaction.atomic():
+        if DisabledRule.objects.filter(rule=rule).exists():
+            raise ValidationError(_("The rule '{rule}' is already disabled.").format(rule=rule))
+        row = DisabledRule.objects.create(rule=rule, note=note, created=timezone.now(),
+                                          created_by=actor)
+        record(tags.ADMIN_SCAN_RULE_DISABLE, info=info, actor=actor, user=actor,
+               additional={"rule": rule, "note": note})
+    return row
+
+
+def enable_rule(rule: str, *, actor=None, info: RequestInfo | None = None) -> None:
+    require_admin(actor)
+    rule = (rule or "").strip()[:80]
+    with transaction.atomic():
+        if not DisabledRule.objects.filter(rule=rule).delete()[0]:
+            raise ValidationError(_("The rule '{rule}' is not disabled.").format(rule=rule))
+        record(tags.ADMIN_SCAN_RULE_ENABLE, info=info, actor=actor, user=actor,
+               additional={"rule": rule})
+
+
+# --- rescans ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RescanSummary:
+    files: int
+    verdicts: dict[str, int]
+
+
+def rescan(*, project: str | None = None, actor=None, info: RequestInfo | None = None,
+           progress: Callable[[int, int], None] | None = None) -> RescanSummary:
+    """Scan the stored local files again (all, or one project's) with the current rules."""
+    require_admin(actor)
+    files = File.objects.order_by("id")
+    if project is not None:
+        found = packaging.find_project(project)
+        if found is None:
+            raise ValidationError(_("There is no project named '{name}'.").format(
+                name=project[:200]), status=404)
+        files = files.filter(release__project=found)
+    ids = list(files.values_list("id", flat=True))
+    verdicts: dict[str, int] = {}
+    for done, file_id in enumerate(ids, 1):
+        row = scan_local(file_id, actor=actor, info=info, rescan=True)
+        if row is not None:
+            verdicts[row.verdict] = verdicts.get(row.verdict, 0) + 1
+        if progress is not None:
+            progress(done, len(ids))
+    with transaction.atomic():
+        record(tags.ADMIN_SCAN_RESCAN, info=info, actor=actor, user=actor,
+               project=packaging.find_project(project) if project else None,
+               additional={"files": len(ids), "verdicts": verdicts, "ruleset": RULESET_VERSION,
+                           **({"name": project} if project else {})})
+    return RescanSummary(len(ids), verdicts)

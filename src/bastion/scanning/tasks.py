@@ -1,0 +1,20 @@
+"""The scans that do not run in a request (run by ``bastion worker``, like the mail): uploads
+over BASTION_SCAN_INLINE_MAX_BYTES, and files the proxy kept."""
+
+from __future__ import annotations
+
+from django_tasks import task
+
+
+@task()
+def scan_file(file_id: int) -> None:
+    from . import services
+
+    services.scan_local(file_id, info=services.WORKER_INFO)
+
+
+@task()
+def scan_upstream_file(upstream_file_id: int) -> None:
+    from . import services
+
+    services.scan_upstream(upstream_file_id, info=services.WORKER_INFO)
