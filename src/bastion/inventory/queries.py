@@ -64,16 +64,20 @@ class BundledHit:
     fixed: str | None
 
 
-def inventories(release: Release) -> list[FileInventory]:
-    return list(FileInventory.objects.filter(file__release=release).select_related("file")
-                .prefetch_related("sboms").order_by("file__filename"))
+def inventories(release: Release, *, include_held: bool = False) -> list[FileInventory]:
+    """The release's inventoried files; a held file (being scanned, quarantined, in review)
+    only when asked, as its SBOM is not served while clients cannot fetch the file itself."""
+    rows = FileInventory.objects.filter(file__release=release)
+    if not include_held:
+        rows = rows.filter(file__hold="")
+    return list(rows.select_related("file").prefetch_related("sboms").order_by("file__filename"))
 
 
 def bundled_hits(release: Release) -> list[BundledHit]:
     """The known vulnerabilities of the libraries the release's files bundle."""
     dataset = active_dataset()
     hits = []
-    for row in inventories(release):
+    for row in inventories(release, include_held=True):
         for library in row.libraries:
             for found in library.get("versions", []):
                 for hit in bundledvulns.match(dataset, found["library"], found["version"]):

@@ -49,7 +49,7 @@ def _file(request, name: str, version: str, filename: str) -> File | HttpRespons
             .filter(filename=filename, release__project__normalized_name=normalized).first())
     if (file is None or not reader.may_read(normalized)
             or file.release.project.status == ProjectStatus.QUARANTINED
-            or file.release.version != version):
+            or file.hold or file.release.version != version):
         return _not_found("no such file.")
     return file
 

@@ -98,3 +98,16 @@ def test_with_the_database_queue_the_upload_queues_the_work_in_its_transaction(u
         assert CodeCheck.objects.filter(release=file.release).exists()
     finally:
         DBTaskResult.objects.filter(task_path=inventory_file.module_path).delete()
+
+
+def test_a_held_files_sbom_is_not_listed_publicly_but_its_hits_reach_the_owners(tmp_path, unique):
+    from bastion.packaging import services as packaging
+
+    file = bundling_wheel(tmp_path, unique)
+    packaging.hold_file(file, "quarantined", reason="test", actor=None)
+    file.refresh_from_db()
+    assert file.hold == "quarantined"
+    assert queries.inventories(file.release) == []
+    assert [row.file_id for row in queries.inventories(file.release, include_held=True)] == [file.pk]
+    assert {h.id for h in queries.bundled_hits(file.release)} == {"CVE-2018-25032",
+                                                                  "CVE-2022-37434"}

@@ -29,7 +29,9 @@ def admin():
 
 
 def _tags(file: File) -> list[str]:
+    """The file's own events (the inventory's records of the same file are another story)."""
     return list(SecurityEvent.objects.filter(additional__filename=file.filename)
+                .exclude(tag__startswith="inventory:")
                 .order_by("sequence").values_list("tag", flat=True))
 
 
