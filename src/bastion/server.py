@@ -107,10 +107,36 @@ def default_workers() -> int:
     return max(2, cores)
 
 
+def _worker_exited(server, worker) -> None:
+    # gunicorn's child_exit hook, in the master: the worker's live metrics files go with it.
+    from bastion import metrics
+
+    metrics.mark_process_dead(worker.pid)
+
+
+def json_log_config(level: str) -> dict:
+    """gunicorn's own lines (workers booting, dying) as JSON, like the application's.
+
+    gunicorn configures logging after Django did: this replaces the root handler with the
+    same JSON one, and leaves the loggers it does not name as Django configured them."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "root": {"level": level, "handlers": ["console"]},
+        "loggers": {"gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
+                    "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": True}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json",
+                                 "filters": ["request_id"]}},
+        "formatters": {"json": {"()": "bastion.ops.logs.JsonFormatter"}},
+        "filters": {"request_id": {"()": "bastion.ops.logs.RequestIdFilter"}},
+    }
+
+
 def gunicorn_options(*, host: str, port: int, workers: int = 0, threads: int = 0,
                      access_log: bool = False, max_connections: int = 1000,
                      limits: BufferLimits | None = None, tls_cert: str = "",
-                     tls_key: str = "") -> dict:
+                     tls_key: str = "", json_logs: bool = False,
+                     log_level: str = "INFO") -> dict:
     worker_class = BalancedThreadWorker
     if limits is not None:
         worker_class = type("BalancedThreadWorker", (BalancedThreadWorker,), {"limits": limits})
@@ -136,7 +162,11 @@ def gunicorn_options(*, host: str, port: int, workers: int = 0, threads: int = 0
         "timeout": 600,  # large uploads on slow links
         "graceful_timeout": 10,
         "keepalive": 5,
-        "accesslog": "-" if access_log else None,
+        # In JSON mode the application writes the access lines itself (bastion.ops.middleware),
+        # with the request id and without the query string.
+        "accesslog": "-" if access_log and not json_logs else None,
+        **({"logconfig_dict": json_log_config(log_level)} if json_logs else {}),
+        "child_exit": _worker_exited,
         "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms',
         "errorlog": "-",
         "preload_app": True,
@@ -165,5 +195,7 @@ def run(*, host: str, port: int, workers: int = 0, threads: int = 0,
     _Gunicorn(gunicorn_options(host=host, port=port, workers=workers, threads=threads,
                                access_log=access_log, max_connections=settings.MAX_CONNECTIONS,
                                limits=limits, tls_cert=settings.TLS_CERT,
-                               tls_key=settings.TLS_KEY)).run()
+                               tls_key=settings.TLS_KEY,
+                               json_logs=settings.LOG_FORMAT == "json",
+                               log_level=settings.LOGGING["root"]["level"])).run()
     return 0

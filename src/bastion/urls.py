@@ -27,6 +27,7 @@ urlpatterns = [
     path("danger-api/projects/<str:name>/observations", observations.observations,
          name="observations"),
     path("_/oidc/", include("bastion.publishing.urls")),
+    path("_/", include("bastion.ops.urls")),
     path("_/", include("bastion.tokens.urls")),
     path("account/", include("bastion.accounts.urls")),
     path("manage/account/tokens/", include("bastion.tokens.manage_urls")),

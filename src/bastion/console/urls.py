@@ -18,5 +18,6 @@ urlpatterns = [
     path("upstreams/", include("bastion.console.upstreams")),
     path("advisories/", include("bastion.console.advisories")),
     path("issuers/", include("bastion.console.issuers")),
+    path("operations/", include("bastion.console.operations")),
     path("", include("bastion.console.names")),  # names/ and namespaces/
 ]
