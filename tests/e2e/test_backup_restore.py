@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tarfile
@@ -55,7 +56,7 @@ def source(tmp_path, unique):
     env = new_index_env(tmp_path / "source")
     name = f"drill-{unique}"
     created = run(env, "admin", "create-user", name, "--email", f"{name}@example.com",
-                  "--totp", "--password-stdin", stdin="Vq7!restore-drill-" + unique + "\n")
+                  "--totp", "--password-stdin", stdin="Vq7!" + secrets.token_urlsafe(18) + "\n")
     assert created.returncode == 0, created.stderr
     token = run(env, "admin", "create-token", name).stdout.strip().splitlines()[0]
     server = Server({k: env[k] for k in ("BASTION_DATA_DIR", "BASTION_DATABASE_URL")})
