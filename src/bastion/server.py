@@ -7,6 +7,7 @@ import os
 import time
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 from gunicorn.workers.gthread import ThreadWorker
 
 from bastion.http_buffering import BufferingThreadWorker, BufferLimits
@@ -107,6 +108,23 @@ def default_workers() -> int:
     return max(2, cores)
 
 
+class QuerylessLogger(Logger):
+    """gunicorn's access lines without the query string: a client may put a token or a
+    password there, and logs are read by more people than the index's secrets."""
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        method, _, rest = atoms.get("r", "").partition(" ")
+        target, _, protocol = rest.rpartition(" ")
+        if "?" in target:
+            atoms["r"] = f"{method} {target.split('?', 1)[0]} {protocol}"
+        atoms["q"] = ""
+        for key in ("{query_string}e", "{raw_uri}e"):
+            if key in atoms:
+                atoms[key] = "" if key == "{query_string}e" else atoms[key].split("?", 1)[0]
+        return atoms
+
+
 def _worker_exited(server, worker) -> None:
     # gunicorn's child_exit hook, in the master: the worker's live metrics files go with it.
     from bastion import metrics
@@ -124,7 +142,9 @@ def json_log_config(level: str) -> dict:
         "disable_existing_loggers": False,
         "root": {"level": level, "handlers": ["console"]},
         "loggers": {"gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
-                    "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": True}},
+                    # The application writes the access lines (bastion.ops.middleware).
+                    "gunicorn.access": {"level": "CRITICAL", "handlers": [],
+                                        "propagate": False}},
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json",
                                  "filters": ["request_id"]}},
         "formatters": {"json": {"()": "bastion.ops.logs.JsonFormatter"}},
@@ -167,7 +187,8 @@ def gunicorn_options(*, host: str, port: int, workers: int = 0, threads: int = 0
         "accesslog": "-" if access_log and not json_logs else None,
         **({"logconfig_dict": json_log_config(log_level)} if json_logs else {}),
         "child_exit": _worker_exited,
-        "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms',
+        "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms %({x-request-id}o)s',
+        "logger_class": QuerylessLogger,
         "errorlog": "-",
         "preload_app": True,
         "limit_request_line": 8190,

@@ -593,5 +593,7 @@ LOGGING = {
                 "django_tasks": {"level": "WARNING", "filters": ["mail_failures_logged_once"]},
                 "django_tasks_db": {"level": "WARNING"},
                 # A line per upstream request is noise; the proxy logs what failed itself.
-                "httpx": {"level": "WARNING"}},
+                "httpx": {"level": "WARNING"},
+                # Written only with BASTION_ACCESS_LOG in JSON mode, whatever the level.
+                "bastion.access": {"level": "INFO"}},
 }
