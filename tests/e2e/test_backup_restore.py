@@ -51,9 +51,13 @@ def _fresh_postgres_database(suffix: str) -> str | None:
 
 
 @pytest.fixture
-def source(tmp_path, unique):
-    """A separate index with its own server, filled through HTTP and the command line."""
-    env = new_index_env(tmp_path / "source")
+def source(request, tmp_path, unique):
+    """A separate index with its own server, filled through HTTP and the command line; on
+    PostgreSQL when the test asks for it (param "postgres") and the tests run there."""
+    database_url = ""
+    if getattr(request, "param", "") == "postgres":
+        database_url = _fresh_postgres_database(unique + "_src") or ""
+    env = new_index_env(tmp_path / "source", database_url)
     name = f"drill-{unique}"
     created = run(env, "admin", "create-user", name, "--email", f"{name}@example.com",
                   "--totp", "--password-stdin", stdin="Vq7!" + secrets.token_urlsafe(18) + "\n")
@@ -114,6 +118,8 @@ def _restore_and_prove(source, export_path: Path, target_dir: Path, database_url
     assert events.returncode == 0
 
 
+# From PostgreSQL (when the tests run there) to SQLite; the next test goes the other way.
+@pytest.mark.parametrize("source", ["postgres"], indirect=True)
 def test_restore_drill_into_a_new_data_directory(source, tmp_path):
     export_dir = tmp_path / "export"
     exported = run(source["env"], "admin", "export", str(export_dir))
