@@ -50,7 +50,9 @@ def postgres(tmp_path_factory):
     base = os.environ.get("BASTION_TEST_DATABASE_URL", "")
     own = None
     if not base.startswith("postgres"):
-        own = {"PGROOT": str(tmp_path_factory.mktemp("pg") / "cluster"),
+        # Directly under /tmp: the server runs as the postgres user, who cannot enter
+        # pytest's private temporary directories.
+        own = {"PGROOT": f"/tmp/bastion-shape-pg-{os.getpid()}-{secrets.token_hex(4)}",
                "BASTION_TEST_PG_PORT": str(free_port())}
         started = subprocess.run(["bash", str(ROOT / "scripts" / "postgres.sh"), "start"],
                                  capture_output=True, text=True, env={**os.environ, **own})
