@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -97,17 +98,34 @@ def queue_state() -> QueueState:
     return QueueState(backend="database", **row)
 
 
+# A load balancer asks every few seconds; a flood of anonymous requests must not become a
+# flood of database and store requests: one check per process at a time, its answer reused
+# for this long.
+REUSE_SECONDS = 1.0
+_last: tuple[float, Readiness] | None = None
+
+
 def check(timeout: float | None = None) -> Readiness:
-    """Ask every part at once; each has ``timeout`` seconds (settings.READY_TIMEOUT)."""
+    """Ask every part at once; all answer within ``timeout`` seconds (settings.READY_TIMEOUT)."""
+    global _last
     timeout = settings.READY_TIMEOUT if timeout is None else timeout
     with _lock:
-        futures = {"database": _pool.submit(_closing(_database)),
-                   "storage": _pool.submit(_closing(_storage)),
-                   "queue": _pool.submit(_closing(queue_state))}
+        if _last is not None and time.monotonic() - _last[0] < REUSE_SECONDS:
+            return _last[1]
+        result = _check(timeout)
+        _last = (time.monotonic(), result)
+        return result
+
+
+def _check(timeout: float) -> Readiness:
+    futures = {"database": _pool.submit(_closing(_database)),
+               "storage": _pool.submit(_closing(_storage)),
+               "queue": _pool.submit(_closing(queue_state))}
+    deadline = time.monotonic() + timeout
     result = Readiness()
     for part, future in futures.items():
         try:
-            value = future.result(timeout=timeout)
+            value = future.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
             future.cancel()
             result.failed[part] = f"{part}: no answer within {timeout:g} s"

@@ -21,6 +21,22 @@ def Client(**defaults):  # noqa: N802 - Django's test client on the index's own 
     return DjangoClient(HTTP_HOST="localhost", **defaults)
 
 
+@pytest.fixture(autouse=True)
+def no_reused_readiness(monkeypatch):
+    """Each test asks afresh (a process reuses an answer for a second)."""
+    monkeypatch.setattr(health, "_last", None)
+    monkeypatch.setattr(health, "REUSE_SECONDS", 0.0)
+
+
+def test_readiness_is_reused_for_a_moment(monkeypatch):
+    monkeypatch.setattr(health, "REUSE_SECONDS", 60.0)
+    calls = []
+    monkeypatch.setattr(health, "_database", lambda: calls.append(1))
+    for _ in range(5):
+        assert health.check().ok
+    assert len(calls) == 1
+
+
 def test_health_answers_without_touching_anything():
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
