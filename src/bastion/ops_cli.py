@@ -50,6 +50,27 @@ def register(admin, setup, fail) -> None:
               "`bastion admin check` to verify them")
         return 0
 
+    def run_ready(args) -> int:
+        setup()
+        from bastion.ops import health
+
+        result = health.check()
+        for part in health.PARTS:
+            print(f"{part}: {result.failed.get(part, 'reachable').split(': ', 1)[-1]}")
+        queue = result.queue
+        if queue is not None and queue.backend == "database":
+            print(f"tasks: {queue.due} due, {queue.waiting} waiting, {queue.running} running, "
+                  f"{queue.failed} failed; the oldest due has waited "
+                  f"{queue.oldest_due_seconds:.0f} s")
+        elif queue is not None:
+            print(f"tasks: none queued (BASTION_TASKS_BACKEND={queue.backend})")
+        print("READY" if result.ok else "NOT READY")
+        return 0 if result.ok else 1
+
+    p = admin.add_parser("ready", help="is every part reachable (database, storage, task "
+                                       "queue), as /_/ready answers; and the task queue")
+    p.set_defaults(func=run_ready)
+
     p = admin.add_parser("export", help="write the whole index (database rows and stored files, "
                                         "with a manifest of sha256s) to a new directory or .tar")
     p.add_argument("dest", metavar="DEST", help="a new directory, or a file name ending in .tar")

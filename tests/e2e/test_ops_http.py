@@ -145,3 +145,27 @@ def test_the_metrics_directory_goes_with_the_server():
     finally:
         srv.stop()
     assert not os.path.exists(directory)
+
+
+def _cli(*args, **env) -> subprocess.CompletedProcess:
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "bastion.cli", *args], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, **env})
+
+
+def test_admin_ready_says_what_the_console_and_ready_say():
+    result = _cli("admin", "ready")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[:3] == ["database: reachable", "storage: reachable",
+                                              "queue: reachable"]
+    assert result.stdout.strip().endswith("READY")
+    from tests.conftest import free_port
+
+    gone = _cli("admin", "ready", BASTION_STORAGE="s3", BASTION_S3_BUCKET="b",
+                BASTION_S3_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}",
+                BASTION_S3_ACCESS_KEY_ID="k", BASTION_S3_SECRET_ACCESS_KEY="s",
+                BASTION_READY_TIMEOUT="1")
+    assert gone.returncode == 1
+    assert "storage: " in gone.stdout and "storage: reachable" not in gone.stdout
+    assert gone.stdout.strip().endswith("NOT READY")
