@@ -169,6 +169,12 @@ def referenced_paths() -> set[str]:
     return paths
 
 
+def _rendered_prefix() -> str:
+    """Where the rendered pages live in the store's bucket (S3 only), if anywhere."""
+    prefix = str(getattr(settings, "RENDER_S3_PREFIX", "") or "").strip("/")
+    return prefix + "/" if prefix and settings.STORAGE_BACKEND == "s3" else ""
+
+
 def _sha256_copy(source, target) -> tuple[str, int]:
     digest, size = hashlib.sha256(), 0
     for chunk in iter(lambda: source.read(CHUNK), b""):
@@ -239,9 +245,12 @@ def _export_into(work: Path) -> Summary:
     # After the snapshot: a file a row of it names was stored before that row committed, and
     # files are never changed in place, only added and deleted.
     copied = set()
+    rendered = _rendered_prefix()
     for path in sorted(store.iter_paths()):
         if path.startswith(KNOWN_PREFIXES) and path not in referenced:
             continue  # an orphan: nothing in this export refers to it
+        if rendered and path.startswith(rendered):
+            continue  # rendered pages: made again from the rows (`bastion admin render-pages`)
         if not _safe_relative(path):
             summary.problems.append(f"SKIPPED {path!r}: not a path that can be written safely")
             continue
