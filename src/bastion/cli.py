@@ -80,6 +80,38 @@ def cmd_serve(args) -> int:
         os.environ["BASTION_HOST"] = args.host
     if args.port:
         os.environ["BASTION_PORT"] = str(args.port)
+    with _metrics_directory():
+        return _serve(args)
+
+
+def _metrics_directory():
+    """Where gunicorn's workers keep their metrics (bastion.metrics), set before anything
+    imports prometheus_client: a fresh directory per server, removed when it stops; or the
+    administrator's PROMETHEUS_MULTIPROC_DIR, emptied of the last run's values first."""
+    import contextlib
+    import glob
+    import shutil
+    import tempfile
+
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if given:
+        os.makedirs(given, mode=0o700, exist_ok=True)
+        for stale in glob.glob(os.path.join(given, "*.db")):
+            os.unlink(stale)
+        return contextlib.nullcontext()
+    made = tempfile.mkdtemp(prefix="bastion-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+
+    @contextlib.contextmanager
+    def removed_after():
+        try:
+            yield
+        finally:
+            shutil.rmtree(made, ignore_errors=True)
+    return removed_after()
+
+
+def _serve(args) -> int:
     # Without --no-migrate, serving is `bastion init` first (`make serve` relies on it).
     _setup_django(create_data_dir=not args.no_migrate)
     from django.conf import settings
@@ -252,6 +284,8 @@ def cmd_check(args) -> int:
     from .packaging.integrity import check_files
     from .storage import get_store, leftovers
 
+    if not args.project:
+        return _check_index()
     report = check_files(projects=args.project)
     for line in report.problems:
         print(line)
@@ -266,6 +300,29 @@ def cmd_check(args) -> int:
         print(f"FAILED: {len(report.problems)} problem(s) in {report.checked} files checked")
         return 1
     print(f"OK: {report.checked} files verified")
+    return 0
+
+
+def _check_index() -> int:
+    """The whole index: files, cached upstream files, orphans, the event chain."""
+    from django.conf import settings
+
+    from .ops.integrity import check_index
+    from .storage import get_store, leftovers
+
+    report = check_index()
+    for line in report.problems:
+        print(line)
+    for leftover in leftovers.find(settings.FILE_UPLOAD_TEMP_DIR, get_store()):
+        print(f"LEFTOVER {leftover.path} ({leftover.age_seconds / 3600:.1f} h old): a temporary "
+              "file of an interrupted upload; the next `bastion serve` or `bastion init` "
+              "removes it")
+    checked = (f"{report.files} files and {report.upstream_files} cached upstream files "
+               f"verified, {report.events} events verified")
+    if report.problems:
+        print(f"FAILED: {len(report.problems)} problem(s); {checked}")
+        return 1
+    print(f"OK: {checked}, no orphan file")
     return 0
 
 
@@ -1024,7 +1081,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--description")
     p.set_defaults(func=cmd_create_token)
 
-    p = admin.add_parser("check", help="verify every stored file against its recorded hash")
+    p = admin.add_parser("check", help="verify every stored file against its recorded hash "
+                                       "and, for the whole index, that no file is an orphan "
+                                       "and the event chain holds")
     p.add_argument("--project", action="append", help="check only this project's files (repeatable)")
     p.set_defaults(func=cmd_check)
 
@@ -1050,6 +1109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="the same as --format jsonl")
     p.set_defaults(func=cmd_events)
 
+    from .ops_cli import register as register_ops_commands
+
+    register_ops_commands(admin, _setup_django, _fail)
     from .proxy_cli import register as register_proxy_commands
 
     register_proxy_commands(admin, _moderation_command)

@@ -7,6 +7,7 @@ import os
 import time
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 from gunicorn.workers.gthread import ThreadWorker
 
 from bastion.http_buffering import BufferingThreadWorker, BufferLimits
@@ -107,10 +108,55 @@ def default_workers() -> int:
     return max(2, cores)
 
 
+class QuerylessLogger(Logger):
+    """gunicorn's access lines without the query string: a client may put a token or a
+    password there, and logs are read by more people than the index's secrets."""
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        method, _, rest = atoms.get("r", "").partition(" ")
+        target, _, protocol = rest.rpartition(" ")
+        if "?" in target:
+            atoms["r"] = f"{method} {target.split('?', 1)[0]} {protocol}"
+        atoms["q"] = ""
+        for key in ("{query_string}e", "{raw_uri}e"):
+            if key in atoms:
+                atoms[key] = "" if key == "{query_string}e" else atoms[key].split("?", 1)[0]
+        return atoms
+
+
+def _worker_exited(server, worker) -> None:
+    # gunicorn's child_exit hook, in the master: the worker's live metrics files go with it.
+    from bastion import metrics
+
+    metrics.mark_process_dead(worker.pid)
+
+
+def json_log_config(level: str) -> dict:
+    """gunicorn's own lines (workers booting, dying) as JSON, like the application's.
+
+    gunicorn configures logging after Django did: this replaces the root handler with the
+    same JSON one, and leaves the loggers it does not name as Django configured them."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "root": {"level": level, "handlers": ["console"]},
+        "loggers": {"gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
+                    # The application writes the access lines (bastion.ops.middleware).
+                    "gunicorn.access": {"level": "CRITICAL", "handlers": [],
+                                        "propagate": False}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json",
+                                 "filters": ["request_id"]}},
+        "formatters": {"json": {"()": "bastion.ops.logs.JsonFormatter"}},
+        "filters": {"request_id": {"()": "bastion.ops.logs.RequestIdFilter"}},
+    }
+
+
 def gunicorn_options(*, host: str, port: int, workers: int = 0, threads: int = 0,
                      access_log: bool = False, max_connections: int = 1000,
                      limits: BufferLimits | None = None, tls_cert: str = "",
-                     tls_key: str = "") -> dict:
+                     tls_key: str = "", json_logs: bool = False,
+                     log_level: str = "INFO") -> dict:
     worker_class = BalancedThreadWorker
     if limits is not None:
         worker_class = type("BalancedThreadWorker", (BalancedThreadWorker,), {"limits": limits})
@@ -136,8 +182,13 @@ def gunicorn_options(*, host: str, port: int, workers: int = 0, threads: int = 0
         "timeout": 600,  # large uploads on slow links
         "graceful_timeout": 10,
         "keepalive": 5,
-        "accesslog": "-" if access_log else None,
-        "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms',
+        # In JSON mode the application writes the access lines itself (bastion.ops.middleware),
+        # with the request id and without the query string.
+        "accesslog": "-" if access_log and not json_logs else None,
+        **({"logconfig_dict": json_log_config(log_level)} if json_logs else {}),
+        "child_exit": _worker_exited,
+        "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms %({x-request-id}o)s',
+        "logger_class": QuerylessLogger,
         "errorlog": "-",
         "preload_app": True,
         "limit_request_line": 8190,
@@ -165,5 +216,7 @@ def run(*, host: str, port: int, workers: int = 0, threads: int = 0,
     _Gunicorn(gunicorn_options(host=host, port=port, workers=workers, threads=threads,
                                access_log=access_log, max_connections=settings.MAX_CONNECTIONS,
                                limits=limits, tls_cert=settings.TLS_CERT,
-                               tls_key=settings.TLS_KEY)).run()
+                               tls_key=settings.TLS_KEY,
+                               json_logs=settings.LOG_FORMAT == "json",
+                               log_level=settings.LOGGING["root"]["level"])).run()
     return 0

@@ -338,6 +338,36 @@ TLS_KEY = option("tls_key", "")
 if bool(TLS_CERT) != bool(TLS_KEY):
     raise ConfigError("BASTION_TLS_CERT and BASTION_TLS_KEY must be set together")
 
+# Operations (bastion.ops): logs as "text" or one JSON object per line, each with the request
+# id; /_/metrics for a bearer of METRICS_TOKEN or a client at METRICS_ALLOWED_ADDRESSES (IP
+# addresses or networks; with neither, there are no metrics); the seconds each part of
+# /_/ready (database, storage, queue) may take to answer.
+LOG_FORMAT = option("log_format", "text")
+if LOG_FORMAT not in {"text", "json"}:
+    raise ConfigError("BASTION_LOG_FORMAT must be 'text' or 'json'")
+METRICS_TOKEN = option("metrics_token", "")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
+    raise ConfigError("BASTION_METRICS_TOKEN must be at least 16 characters (a random secret)")
+
+
+def _networks(raw) -> list:
+    import ipaddress
+
+    networks = []
+    for item in _list(raw):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(f"BASTION_METRICS_ALLOWED_ADDRESSES: {item!r} is not an IP "
+                              "address or network") from None
+    return networks
+
+
+METRICS_ALLOWED_NETWORKS = _networks(option("metrics_allowed_addresses", ""))
+READY_TIMEOUT = option("ready_timeout", 2.0, cast=float)
+if not 0 < READY_TIMEOUT <= 60:
+    raise ConfigError("BASTION_READY_TIMEOUT must be more than 0 and at most 60 seconds")
+
 # --- Django wiring -------------------------------------------------------------------
 
 def _database() -> dict:
@@ -402,6 +432,7 @@ INSTALLED_APPS = [
     "bastion.inventory",
     "bastion.publishing",
     "bastion.scanning",
+    "bastion.ops",
     "bastion.upload",
     "bastion.simple",
     "bastion.web",
@@ -409,6 +440,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id is on every log line of the request, and the latency is all of it.
+    "bastion.ops.middleware.RequestIdMiddleware",
     "bastion.web.middleware.HeadWithoutBodyMiddleware",
     "bastion.web.middleware.RejectNulBytesMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -579,14 +612,20 @@ if FAILED_MAIL_KEEP_DAYS < 1:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "filters": {"mail_failures_logged_once": {"()": "bastion.worker.MailFailuresLoggedOnce"}},
+    "formatters": {"plain": {"()": "bastion.ops.logs.TextFormatter"},
+                   "json": {"()": "bastion.ops.logs.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler",
+                             "formatter": "json" if LOG_FORMAT == "json" else "plain",
+                             "filters": ["request_id"]}},
+    "filters": {"mail_failures_logged_once": {"()": "bastion.worker.MailFailuresLoggedOnce"},
+                "request_id": {"()": "bastion.ops.logs.RequestIdFilter"}},
     "root": {"handlers": ["console"], "level": option("log_level", "INFO")},
     # Task failures are logged as errors; a line for every task started and finished is not.
     "loggers": {"django.request": {"level": "ERROR"},
                 "django_tasks": {"level": "WARNING", "filters": ["mail_failures_logged_once"]},
                 "django_tasks_db": {"level": "WARNING"},
                 # A line per upstream request is noise; the proxy logs what failed itself.
-                "httpx": {"level": "WARNING"}},
+                "httpx": {"level": "WARNING"},
+                # Written only with BASTION_ACCESS_LOG in JSON mode, whatever the level.
+                "bastion.access": {"level": "INFO"}},
 }

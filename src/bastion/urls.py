@@ -29,6 +29,7 @@ urlpatterns = [
     path("danger-api/projects/<str:name>/observations", observations.observations,
          name="observations"),
     path("_/oidc/", include("bastion.publishing.urls")),
+    path("_/", include("bastion.ops.urls")),
     # nginx's auth_request before it serves a rendered page of a private index.
     path("_/auth/read", read_auth.check, name="read-auth"),
     path("_/", include("bastion.tokens.urls")),

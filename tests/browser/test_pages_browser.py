@@ -180,7 +180,8 @@ def test_trusted_publishing_reports_names_and_advisories_pages(context, server, 
                             ("/admin/reports/", "console-reports"),
                             ("/admin/names/", "console-lookalikes"),
                             ("/admin/namespaces/", "console-namespaces"),
-                            ("/admin/advisories/", "console-advisories")]:
+                            ("/admin/advisories/", "console-advisories"),
+                            ("/admin/operations/", "console-operations")]:
             visit(page, base + path, shot(label, language))
     finally:
         admin_context.close()

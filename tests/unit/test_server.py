@@ -47,3 +47,25 @@ def test_the_loaded_application_leaves_the_rarely_used_heavy_libraries_out(tmp_p
     env = {"PATH": "/usr/bin:/bin", "BASTION_DATA_DIR": str(tmp_path),
            "DJANGO_SETTINGS_MODULE": "bastion.settings"}
     subprocess.run([sys.executable, "-c", check], check=True, timeout=60, env=env)
+
+
+def test_access_lines_leave_the_query_string_out():
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    from bastion.server import QuerylessLogger
+
+    logger = QuerylessLogger(Config())
+    request = SimpleNamespace(headers=[], method="GET", path="/simple/",
+                              query="token=bastion-secret", version=(1, 1))
+    response = SimpleNamespace(status="200 OK", headers=[("X-Request-ID", "r1")],
+                               sent=10, response_length=10)
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": "/simple/?token=bastion-secret",
+               "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
+               "QUERY_STRING": "token=bastion-secret", "PATH_INFO": "/simple/"}
+    import datetime
+
+    atoms = logger.atoms(response, request, environ, datetime.timedelta(seconds=0.01))
+    assert atoms["r"] == "GET /simple/ HTTP/1.1"
+    assert "bastion-secret" not in repr(atoms)

@@ -21,5 +21,6 @@ urlpatterns = [
     path("bundled-libs/", include("bastion.console.bundled_libs")),
     path("scans/", include("bastion.console.scanning")),
     path("issuers/", include("bastion.console.issuers")),
+    path("operations/", include("bastion.console.operations")),
     path("", include("bastion.console.names")),  # names/ and namespaces/
 ]

@@ -764,6 +764,22 @@ def _cache_prune(e, say):
         age=e.text("not_downloaded_for"))
 
 
+def _index_export(e, say):
+    return say.n(ngettext_lazy(
+        "{who} exported the index: {rows} rows and {count} stored file ({size})",
+        "{who} exported the index: {rows} rows and {count} stored files ({size})"),
+        _count(e.get("files")), who=_who(e, say), rows=_count(e.get("rows")),
+        size=_size(_count(e.get("bytes")), say))
+
+
+def _index_import(e, say):
+    return say.n(ngettext_lazy(
+        "{who} imported an export of the index: {rows} rows and {count} stored file ({size})",
+        "{who} imported an export of the index: {rows} rows and {count} stored files ({size})"),
+        _count(e.get("files")), who=_who(e, say), rows=_count(e.get("rows")),
+        size=_size(_count(e.get("bytes")), say))
+
+
 def _view_change(e, say):
     changes = e.get("changes")
     keys = ", ".join(sorted(str(k) for k in changes)) if isinstance(changes, dict) else ""
@@ -1147,6 +1163,8 @@ DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
     "admin:report:quarantine": _report_quarantine,
     "admin:report:remove": _report_remove,
     "admin:cache:prune": _cache_prune,
+    "admin:index:export": _index_export,
+    "admin:index:import": _index_import,
     "admin:pages:render": _who_and(
         gettext_noop("{who} asked for every public page to be rendered to files again")),
     "admin:view:add": _who_and(gettext_noop("{who} added the view {view}"), view="view"),

@@ -150,6 +150,9 @@ ADMIN_LOOKALIKE_CORPUS_LOAD = "admin:lookalike_corpus:load"
 ADMIN_NAMESPACE_GRANT = "admin:namespace:grant"
 ADMIN_NAMESPACE_REVOKE = "admin:namespace:revoke"
 PROXY_LOOKALIKE_BLOCK = "proxy:lookalike:block"
+# Backups (bastion.ops.backup): the whole index exported, or imported into a new one.
+ADMIN_INDEX_EXPORT = "admin:index:export"
+ADMIN_INDEX_IMPORT = "admin:index:import"
 # What is inside a file (bastion.inventory): a stored file's bundled native libraries were
 # inventoried; a new release's code was checked with bandit; an administrator loaded new
 # known-vulnerable bundled-library data.

@@ -33,6 +33,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from bastion import metrics
 from bastion.events import tags
 from bastion.events.services import RequestInfo, record
 from bastion.storage import get_store
@@ -189,6 +190,7 @@ def download(file: UpstreamFile, *, info: RequestInfo | None = None) -> Download
     """
     if file.stored_path:
         if _still_kept(file):
+            metrics.count_proxy_file("hit")
             return _kept(file)
         # Its bytes were removed behind the row's back: forget them and fetch them again.
         UpstreamFile.objects.filter(pk=file.pk, stored_path=file.stored_path).update(
@@ -199,9 +201,11 @@ def download(file: UpstreamFile, *, info: RequestInfo | None = None) -> Download
     while True:
         now = timezone.now()
         if _claim(file, now):
+            metrics.count_proxy_file("fetch")
             return _first_fetch(file, now, info=info)
         file.refresh_from_db()
         if file.stored_path:
+            metrics.count_proxy_file("hit")
             return _kept(file)
         if file.fetching_since is None:
             # The fetch we waited for failed: one attempt of our own, then give up waiting.
@@ -214,6 +218,7 @@ def download(file: UpstreamFile, *, info: RequestInfo | None = None) -> Download
         time.sleep(POLL_SECONDS)
     # Still being fetched (a very large file to a slow client) or failing: serve this client
     # straight from the upstream, verified the same way, without keeping it.
+    metrics.count_proxy_file("pass_through")
     return _pass_through(file, info=info)
 
 

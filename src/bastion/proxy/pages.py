@@ -27,6 +27,7 @@ from django.utils import timezone
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from bastion import metrics
 from bastion.core import names
 from bastion.core.upstream_pages import (
     UpstreamFileEntry, UpstreamPage, UpstreamPageError, parse_page,
@@ -283,10 +284,12 @@ def page_of(upstream: Upstream, normalized: str, *,
            .filter(upstream=upstream, normalized_name=normalized).first())
     now = timezone.now()
     if row is not None and now - row.fetched <= timedelta(seconds=ttl_of(upstream)):
+        metrics.count_proxy_page("hit")
         return row, False
     if not live:
         return row, row is not None
     if _backing_off(upstream, normalized, row, now):
+        metrics.count_proxy_page("stale")
         return row, True
     conditional = row is not None and row.found
     try:
@@ -302,8 +305,10 @@ def page_of(upstream: Upstream, normalized: str, *,
         elif response.status == 304 and not conditional:
             raise client.UpstreamError("The upstream answered 304 to an unconditional request.")
     except (client.UpstreamError, UpstreamPageError):
+        metrics.count_proxy_page("stale")
         _failed(upstream, normalized, row)
         return (_reread(row) if row is not None else None), True
+    metrics.count_proxy_page("fetched")
     _forget_failure(upstream, normalized)
     try:
         if response.status == 304:

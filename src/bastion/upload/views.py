@@ -6,6 +6,7 @@ import logging
 
 from django.views.decorators.csrf import csrf_exempt
 
+from bastion import metrics
 from bastion.core.errors import ValidationError
 from bastion.packaging.models import File
 from bastion.tokens.services import TokenError
@@ -35,12 +36,16 @@ def upload(request):
     try:
         accepted = handle_upload(request)
     except ValidationError as exc:
+        metrics.count_upload_refusal(exc.status)
         return error_response(request, exc.status, exc.message)
     except TokenError as exc:
+        metrics.count_upload_refusal(403, token=True)
         return error_response(request, 403, exc.message)
     except Exception:
         logger.exception("upload failed with an unexpected error")
+        metrics.count_upload_refusal(500)
         return error_response(request, 500, UNEXPECTED_FAILURE)
+    metrics.count_upload(created=accepted.created)
     if not accepted.created:
         return success_response(f"{accepted.filename} was already uploaded with identical content.")
     # 200 whatever the malware scan said: the file is stored, only kept from clients while
