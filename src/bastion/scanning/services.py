@@ -38,6 +38,7 @@ from bastion.core.scanning import ScanResult as CoreResult
 from bastion.core.scanning.verdicts import recomputed
 from bastion.events import tags
 from bastion.events.services import RequestInfo, record
+from bastion.metrics import count_scan_verdict
 from bastion.packaging import services as packaging
 from bastion.packaging.models import File, FileHold, Project
 from bastion.packaging.moderation import require_admin
@@ -117,6 +118,7 @@ def _store_result(result, *, sha256: str, filename: str, file_id: int | None = N
         ruleset_version=str(getattr(result, "ruleset_version", RULESET_VERSION))[:40],
         seconds=round(float(result.seconds), 4), reason=(result.reason or "")[:500],
         disabled_rules=sorted(disabled), created=timezone.now())
+    transaction.on_commit(lambda verdict=result.verdict: count_scan_verdict(verdict))
     findings = []
     for f in result.findings:
         old = marked.get((f.rule, f.file[:MAX_PATH], int(f.line or 0)))

@@ -35,6 +35,14 @@ def _tags(file: File) -> list[str]:
                 .order_by("sequence").values_list("tag", flat=True))
 
 
+def test_every_verdict_is_counted_for_the_metrics(owner, unique):
+    from bastion import metrics
+
+    before = metrics.scan_verdicts.labels("clean")._value.get()
+    add(owner, wheel(f"scan-count-{unique}", "1.0"))
+    assert metrics.scan_verdicts.labels("clean")._value.get() == before + 1
+
+
 def test_a_clean_upload_is_scanned_inline_and_served(owner, unique):
     file = add(owner, wheel(f"scan-clean-{unique}", "1.0"))
     file.refresh_from_db()
