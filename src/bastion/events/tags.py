@@ -145,3 +145,5 @@ ADMIN_LOOKALIKE_CORPUS_LOAD = "admin:lookalike_corpus:load"
 ADMIN_NAMESPACE_GRANT = "admin:namespace:grant"
 ADMIN_NAMESPACE_REVOKE = "admin:namespace:revoke"
 PROXY_LOOKALIKE_BLOCK = "proxy:lookalike:block"
+# An administrator wrote the chain's head to its anchor outside the database on demand.
+ADMIN_EVENT_CHAIN_ANCHOR = "admin:event_chain:anchor"
