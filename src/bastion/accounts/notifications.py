@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import logging
 from contextlib import nullcontext
+from contextvars import ContextVar
 from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.dispatch import receiver
 from django.utils import timezone, translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext, gettext_lazy
 from django_tasks import TaskResultStatus, task
-from django_tasks.signals import task_finished
+from django_tasks.signals import task_finished, task_started
 from django_tasks_db import DatabaseBackend
 from django_tasks_db.models import DBTaskResult
 
@@ -42,10 +43,10 @@ RETRY_DELAYS = (60, 600, 3600)
 # is a live credential, and the row outlives the attempt by weeks.
 BODY_REMOVED = "(removed from failed attempts: a body may hold a live link)"
 
-# A message claimed longer ago than this was left behind by a worker that died while sending
-# it (killed, machine lost): it is put back in the queue. It may have gone out before the
-# worker died: sending it twice is better than never. A live worker is done with a message
-# long before (settings.EMAIL_TIMEOUT bounds each exchange with the mail server).
+# A message claimed longer ago than this was left behind by a worker that died, or that could
+# not record the outcome (a database outage): it is put back in the queue, and sent then only
+# if its sending had not begun (see deliver). A live worker is done with a message long
+# before (settings.EMAIL_TIMEOUT bounds each exchange with the mail server).
 STALE_CLAIM_SECONDS = 600
 
 
@@ -69,14 +70,64 @@ def _written_to_outbox() -> bool:
             and "filebased" in settings.EMAIL_BACKEND)
 
 
+# The id of the message task this worker thread runs (set as the worker starts it).
+_running_message: ContextVar[str | None] = ContextVar("bastion_running_message", default=None)
+
+
+@receiver(task_started)
+def _note_running_message(sender, task_result, **kwargs) -> None:
+    is_message = getattr(task_result.task, "func", None) is deliver.func
+    _running_message.set(str(task_result.id) if is_message else None)
+
+
+def _begin_sending(task_id: str) -> bool:
+    """Claim the message for sending, durably; False if an earlier run of it already had."""
+    from .models import MailSending
+
+    try:
+        with transaction.atomic():
+            MailSending.objects.create(task_id=task_id, started=timezone.now())
+    except IntegrityError:
+        return False
+    return True
+
+
+def _end_sending(task_id: str) -> None:
+    from .models import MailSending
+
+    try:
+        MailSending.objects.filter(task_id=task_id).delete()
+    except DatabaseError:
+        # Kept: if this run is not recorded either, its claim is put back in the queue and
+        # the next run finds the message sent (see deliver).
+        logger.warning("could not record that mail task %s was handed over", task_id)
+
+
 @task()
 def deliver(recipient: str, subject: str, body: str, attempt: int = 1) -> None:
-    """Hand one message to the configured mail backend; raise (the task fails) if it cannot."""
+    """Hand one message to the configured mail backend; raise (the task fails) if it cannot.
+
+    At most once per queued message: the claim to send it is committed before the mail server
+    is spoken to, and released once it has answered. A run that finds the claim already there
+    belongs to a message whose earlier run began sending and could not record how it ended (the
+    database went away, or the worker died): it is not sent again, and says so in the log.
+    """
+    task_id = _running_message.get()
+    _running_message.set(None)
+    if task_id is not None and not _begin_sending(task_id):
+        _end_sending(task_id)
+        logger.error("mail %r (task %s) was handed to the mail server by an earlier run whose "
+                     "end was not recorded; not sent again", subject, task_id)
+        return
     try:
         _message(recipient, subject, body).send()
     except Exception as exc:
+        if task_id is not None:
+            _end_sending(task_id)  # refused or unreachable: nothing went out
         _retry_later(recipient, subject, body, attempt, exc)
         raise
+    if task_id is not None:
+        _end_sending(task_id)
     if _written_to_outbox():
         logger.info("mail %r written to the outbox %s (no SMTP server configured)", subject,
                     settings.EMAIL_FILE_PATH)
