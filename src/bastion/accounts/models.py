@@ -269,14 +269,3 @@ class AccountRecovery(models.Model):
     def __str__(self) -> str:
         return f"recovery #{self.pk} of {self.user} ({self.status})"
 
-
-class MailSending(models.Model):
-    """A queued message (its task's id) whose hand-over to the mail server has begun.
-
-    Committed before the message is sent and deleted once it was: a message found here when
-    its task runs again (its worker could not record the outcome, e.g. the database went away
-    just after sending, and the claim was put back in the queue) is not sent a second time.
-    """
-
-    task_id = models.CharField(max_length=64, unique=True)
-    started = models.DateTimeField()

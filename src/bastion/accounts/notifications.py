@@ -18,7 +18,7 @@ from functools import partial
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, transaction
 from django.dispatch import receiver
 from django.utils import timezone, translation
 from django.utils.functional import Promise
@@ -80,42 +80,41 @@ def _note_running_message(sender, task_result, **kwargs) -> None:
     _running_message.set(str(task_result.id) if is_message else None)
 
 
+# What a message task's row holds, while its worker is sending it, in the field that takes
+# its return value once it has run: the claim to send it (see deliver).
+SENDING = "sending"
+
+
 def _begin_sending(task_id: str) -> bool:
-    """Claim the message for sending, durably; False if an earlier run of it already had."""
-    from .models import MailSending
+    """Claim the message for sending, durably (one statement, committed at once by the
+    worker, which runs tasks outside any transaction); False if an earlier run of it had."""
+    return bool(DBTaskResult.objects.filter(pk=task_id).exclude(return_value=SENDING)
+                .update(return_value=SENDING))
 
+
+def _release_claim(task_id: str) -> None:
+    # Refused or unreachable: nothing went out, so a run put back in the queue may send it.
     try:
-        with transaction.atomic():
-            MailSending.objects.create(task_id=task_id, started=timezone.now())
-    except IntegrityError:
-        return False
-    return True
-
-
-def _end_sending(task_id: str) -> None:
-    from .models import MailSending
-
-    try:
-        MailSending.objects.filter(task_id=task_id).delete()
+        DBTaskResult.objects.filter(pk=task_id, return_value=SENDING).update(return_value=None)
     except DatabaseError:
-        # Kept: if this run is not recorded either, its claim is put back in the queue and
-        # the next run finds the message sent (see deliver).
-        logger.warning("could not record that mail task %s was handed over", task_id)
+        logger.warning("could not release the claim of mail task %s", task_id)
 
 
 @task()
 def deliver(recipient: str, subject: str, body: str, attempt: int = 1) -> None:
     """Hand one message to the configured mail backend; raise (the task fails) if it cannot.
 
-    At most once per queued message: the claim to send it is committed before the mail server
-    is spoken to, and released once it has answered. A run that finds the claim already there
-    belongs to a message whose earlier run began sending and could not record how it ended (the
-    database went away, or the worker died): it is not sent again, and says so in the log.
+    At most once per queued message: the claim to send it is committed in its task's row before
+    the mail server is spoken to; the row goes once the message went out (or is marked FAILED
+    if the server refused it). A run that finds the claim already there belongs to a message
+    whose earlier run began sending and could not record how it ended (the database went away,
+    or the worker died): it is not sent again, and says so in the log.
     """
     task_id = _running_message.get()
     _running_message.set(None)
+    if not isinstance(deliver.get_backend(), DatabaseBackend):
+        task_id = None  # no task row: sent once, after the commit, by the request itself
     if task_id is not None and not _begin_sending(task_id):
-        _end_sending(task_id)
         logger.error("mail %r (task %s) was handed to the mail server by an earlier run whose "
                      "end was not recorded; not sent again", subject, task_id)
         return
@@ -123,11 +122,9 @@ def deliver(recipient: str, subject: str, body: str, attempt: int = 1) -> None:
         _message(recipient, subject, body).send()
     except Exception as exc:
         if task_id is not None:
-            _end_sending(task_id)  # refused or unreachable: nothing went out
+            _release_claim(task_id)
         _retry_later(recipient, subject, body, attempt, exc)
         raise
-    if task_id is not None:
-        _end_sending(task_id)
     if _written_to_outbox():
         logger.info("mail %r written to the outbox %s (no SMTP server configured)", subject,
                     settings.EMAIL_FILE_PATH)
