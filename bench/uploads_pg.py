@@ -7,10 +7,13 @@ own, from `--clients` concurrent HTTP clients (the multipart form twine sends), 
 files/s over the whole batch. Every answer must be 200; the run fails otherwise.
 
     .venv/bin/python bench/uploads_pg.py [--workers 1,2,4] [--files 200] [--clients 8]
-                                         [--pythonpath DIR] [--label TEXT]
+                                         [--variant LABEL=SRC ...] [--rounds N]
 
-`--pythonpath` runs the server from another checkout's `src` (e.g. the code before a change,
-`git archive main src | tar -x -C /tmp/before`), to compare in one run.
+`--variant before=/tmp/before/src` runs the server from another checkout's `src` (e.g. the
+code before a change: `git archive main src | tar -x -C /tmp/before`); `--variant after=`
+(empty) runs this checkout. With several variants, each worker count runs every variant in
+turn, `--rounds` times, so that they share the machine's conditions; the table gives the
+median files/s of each.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import base64
 import hashlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -115,33 +119,42 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--files", type=int, default=200)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--pythonpath", default="", help="run the server from this src dir")
-    parser.add_argument("--label", default="")
+    parser.add_argument("--variant", action="append", default=[], metavar="LABEL=SRC",
+                        help="a server to compare (SRC empty: this checkout); repeatable")
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--pg-port", type=int, default=54377)
     args = parser.parse_args(argv)
     counts = [int(n) for n in args.workers.split(",")]
+    variants = [tuple(v.split("=", 1)) for v in args.variant] or [("bastion", "")]
     base_url = start_postgres(args.pg_port)
-    results = []
+    results: dict[tuple[str, int], list[dict]] = {}
     try:
         for workers in counts:
-            # Distinct names per run: each run uploads only new projects.
-            projects = [corpus.Project(f"pgup-{workers}-{n:05d}", "1.0")
-                        for n in range(args.files + workers)]
-            files = [(p, *corpus.build_wheel(p)) for p in projects]
-            url = fresh_database(base_url, f"bench_uploads_{workers}")
-            result = run_one(workers, files, args.clients, url, args.pythonpath)
-            results.append(result)
-            print(json.dumps({"label": args.label, **result}), flush=True)
+            for round_ in range(args.rounds):
+                for label, src in variants:
+                    # Distinct names per run: each run uploads only new projects.
+                    projects = [corpus.Project(f"pgup-{workers}-{n:05d}", "1.0")
+                                for n in range(args.files + workers)]
+                    files = [(p, *corpus.build_wheel(p)) for p in projects]
+                    url = fresh_database(base_url, f"bench_uploads_{workers}")
+                    result = run_one(workers, files, args.clients, url, src)
+                    results.setdefault((label, workers), []).append(result)
+                    print(json.dumps({"label": label, "round": round_ + 1, **result}), flush=True)
     finally:
         stop_postgres(args.pg_port)
-    print(f"\n{args.label or 'Bastion'}: uploads to distinct projects on PostgreSQL, "
-          f"{args.clients} clients")
-    print("| workers | files | seconds | files/s | non-200 |")
-    print("| ---: | ---: | ---: | ---: | ---: |")
-    for r in results:
-        print(f"| {r['workers']} | {r['files']} | {r['seconds']} | {r['files_per_s']} | "
-              f"{r['non_200']} |")
-    return 1 if any(r["non_200"] for r in results) else 0
+    print(f"\nUploads to distinct projects on PostgreSQL, {args.files} files, {args.clients} "
+          f"clients, median files/s of {args.rounds} round(s)")
+    print("| workers | " + " | ".join(label for label, _src in variants) + " |")
+    print("| ---: |" + " ---: |" * len(variants))
+    failed = False
+    for workers in counts:
+        cells = []
+        for label, _src in variants:
+            runs = results[(label, workers)]
+            failed = failed or any(r["non_200"] for r in runs)
+            cells.append(str(statistics.median(r["files_per_s"] for r in runs)))
+        print(f"| {workers} | " + " | ".join(cells) + " |")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -360,27 +360,51 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
     # lock only the renames and a directory sync remain.
     staged = get_store().stage(items)
     for attempt in (1, 2):
-        with transaction.atomic():
-            try:
-                return _add_staged_file(
-                    user=user, verified=verified, digests=digests, path=path, staged=staged,
-                    python_version=python_version, info=info, token=token, comment=comment,
-                    still_allowed=still_allowed, by_publisher=by_publisher)
-            except LostRace as race:
-                if attempt == 2 or race.published:
-                    staged.discard()
-                    raise
-                # Nothing of ours was published (the rows collided before): asked again
-                # below, the rows now say whether the winner stored this very file (an
-                # identical upload, accepted as any re-upload is) or refuse it in their words.
-            except BaseException:
-                # Before the transaction rolls back: its locks still hold off a concurrent
-                # upload of the same file, whose own copy at the same path must not be
-                # deleted. (If the commit itself fails, the published file stays: by then it
-                # may be that upload's, and nothing lists a file without its row.)
+        try:
+            return _add_file_once(attempt, user=user, verified=verified, digests=digests,
+                                  path=path, staged=staged, python_version=python_version,
+                                  info=info, token=token, comment=comment,
+                                  still_allowed=still_allowed, by_publisher=by_publisher)
+        except _AskAgain:
+            continue
+        except IntegrityError:
+            # The commit itself failed on a constraint checked at commit (a row a concurrent
+            # change removed or committed first): nothing of this upload is in the index. Its
+            # published file stays: by now it may be a concurrent identical upload's.
+            raise ValidationError(
+                f"The index changed while '{verified.dist.filename}' was being added; nothing "
+                "was stored. Upload it again.") from None
+    raise AssertionError("unreachable")
+
+
+class _AskAgain(Exception):
+    pass
+
+
+def _add_file_once(attempt: int, *, user, verified, digests: Digests, path: str,
+                   staged: Staged, python_version: str, info, token, comment: str,
+                   still_allowed, by_publisher: bool) -> AddFileResult:
+    with transaction.atomic():
+        try:
+            return _add_staged_file(
+                user=user, verified=verified, digests=digests, path=path, staged=staged,
+                python_version=python_version, info=info, token=token, comment=comment,
+                still_allowed=still_allowed, by_publisher=by_publisher)
+        except LostRace as race:
+            if attempt == 2 or race.published:
                 staged.discard()
                 raise
-    raise AssertionError("unreachable")
+            # Nothing of ours was published (the rows collided before): asked again
+            # below, the rows now say whether the winner stored this very file (an
+            # identical upload, accepted as any re-upload is) or refuse it in their words.
+            raise _AskAgain from None
+        except BaseException:
+            # Before the transaction rolls back: its locks still hold off a concurrent
+            # upload of the same file, whose own copy at the same path must not be
+            # deleted. (If the commit itself fails, the published file stays: by then it
+            # may be that upload's, and nothing lists a file without its row.)
+            staged.discard()
+            raise
 
 
 class LostRace(ValidationError):
