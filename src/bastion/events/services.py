@@ -250,13 +250,14 @@ def record(tag: str, *, info: RequestInfo | None = None, actor=None, user=None, 
     return event
 
 
-def seal(*, limit: int = SEAL_BATCH) -> int:
+def seal(*, limit: int = SEAL_BATCH, placed: dict | None = None) -> int:
     """Give committed unsealed events their place in the hash chain; how many it sealed.
 
     One sealer at a time (the index state row, locked for this short transaction only): it
     takes the unsealed events in the order they were inserted, links each to the one before,
     and moves the chain's head and the index's serial. Only committed events are visible to
     it, so the head (the index's generation) moves only past changes readers can see.
+    ``placed`` receives each sealed event's id with its sequence and hashes.
     """
     if not SecurityEvent.objects.filter(sequence__isnull=True).exists():
         return 0
@@ -278,14 +279,16 @@ def seal(*, limit: int = SEAL_BATCH) -> int:
         SecurityEvent.objects.bulk_update(events, ["sequence", "previous_hash", "hash"])
         IndexState.objects.filter(pk=1).update(last_event_sequence=sequence,
                                                last_event_hash=previous, last_serial=serial)
+    if placed is not None:
+        placed.update((e.pk, (e.sequence, e.previous_hash, e.hash)) for e in events)
     return len(events)
 
 
-def seal_all() -> int:
+def seal_all(*, placed: dict | None = None) -> int:
     """Seal until nothing committed is left unsealed; how many were sealed."""
     total = 0
     while True:
-        sealed = seal()
+        sealed = seal(placed=placed)
         total += sealed
         if sealed < SEAL_BATCH:
             return total
@@ -294,11 +297,14 @@ def seal_all() -> int:
 def _seal_after_commit(change: _Change) -> None:
     if not change.events:
         return
-    seal_all()
-    # Another sealer may have sealed some of them: their places are in the table.
-    placed = dict((pk, (sequence, previous, digest)) for pk, sequence, previous, digest in
-                  SecurityEvent.objects.filter(pk__in=[e.pk for e in change.events])
-                  .values_list("pk", "sequence", "previous_hash", "hash"))
+    placed: dict = {}
+    seal_all(placed=placed)
+    missing = [e.pk for e in change.events if e.pk not in placed]
+    if missing:
+        # Another sealer sealed them: their places are in the table.
+        placed.update((pk, (sequence, previous, digest)) for pk, sequence, previous, digest in
+                      SecurityEvent.objects.filter(pk__in=missing)
+                      .values_list("pk", "sequence", "previous_hash", "hash"))
     for event in change.events:
         event.sequence, event.previous_hash, event.hash = placed.get(
             event.pk, (None, "", ""))
