@@ -1,7 +1,7 @@
 """Uploads to distinct projects on PostgreSQL with 1, 2 and 4 gunicorn workers (issue 16).
 
 Not a test. For each worker count, on a fresh data directory and a fresh database of a
-throw-away PostgreSQL cluster (scripts/postgres.sh, its own directory and port), it starts
+throw-away PostgreSQL cluster (durable, as in production; its own directory and port), it starts
 `bastion serve --workers N`, then posts `--files` generated wheels, each to a project of its
 own, from `--clients` concurrent HTTP clients (the multipart form twine sends), and reports
 files/s over the whole batch. Every answer must be 200; the run fails otherwise.
@@ -43,19 +43,44 @@ PGROOT = WORK / "uploads-pg"
 UPLOAD_TIMEOUT = 120
 
 
+def _pg_bin() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+    if not found:
+        raise SystemExit("no PostgreSQL server installed (Debian: apt-get install postgresql)")
+    return found[-1]
+
+
+def _as_postgres(*cmd: str) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else list(cmd)
+
+
 def start_postgres(port: int) -> str:
-    env = {**os.environ, "PGROOT": str(PGROOT), "BASTION_TEST_PG_PORT": str(port)}
-    result = subprocess.run(["bash", str(REPO / "scripts" / "postgres.sh"), "start"], env=env,
-                            capture_output=True, text=True, timeout=120)
-    if result.returncode:
-        raise SystemExit(f"could not start PostgreSQL: {result.stderr.strip()}")
-    return result.stdout.strip()
+    """A throw-away cluster with PostgreSQL's durable defaults (fsync, synchronous commit):
+    what production runs, and where a lock held across a commit costs what it costs. (The
+    test suite's cluster, scripts/postgres.sh, turns durability off for speed.)"""
+    import shutil
+
+    shutil.rmtree(PGROOT, ignore_errors=True)
+    PGROOT.mkdir(parents=True)
+    if os.geteuid() == 0:
+        shutil.chown(PGROOT, "postgres")
+    bindir = _pg_bin()
+    subprocess.run(_as_postgres(str(bindir / "initdb"), "-D", str(PGROOT / "data"), "-U",
+                                "postgres", "-A", "trust"), check=True, capture_output=True,
+                   timeout=120)
+    subprocess.run(_as_postgres(
+        str(bindir / "pg_ctl"), "-D", str(PGROOT / "data"), "-l", str(PGROOT / "log"), "-w",
+        "-o", f"-p {port} -k {PGROOT} -c listen_addresses=127.0.0.1 -c max_connections=200",
+        "start"), check=True, capture_output=True, timeout=120)
+    return f"postgresql://postgres@127.0.0.1:{port}/postgres"
 
 
 def stop_postgres(port: int) -> None:
-    env = {**os.environ, "PGROOT": str(PGROOT), "BASTION_TEST_PG_PORT": str(port)}
-    subprocess.run(["bash", str(REPO / "scripts" / "postgres.sh"), "stop"], env=env,
-                   timeout=120)
+    import shutil
+
+    subprocess.run(_as_postgres(str(_pg_bin() / "pg_ctl"), "-D", str(PGROOT / "data"), "-m",
+                                "fast", "stop"), capture_output=True, timeout=120)
+    shutil.rmtree(PGROOT, ignore_errors=True)
 
 
 def fresh_database(base_url: str, name: str) -> str:
