@@ -94,23 +94,27 @@ SEAL_WINDOW_SECONDS = 60
 
 @dataclass
 class _Change:
-    """What one transaction recorded, kept on its outermost ``atomic`` block."""
+    """What one transaction recorded (kept on its connection while the transaction runs)."""
 
     events: list[SecurityEvent] = field(default_factory=list)  # inserted, unsealed
     pending: list[SecurityEvent] | None = None  # recorded in a holding_chain_head() block
     serial: int | None = None  # the largest serial the change took
+    seal: object = None  # its on_commit callback
 
 
 def _change() -> _Change:
     connection = transaction.get_connection()
-    outermost = connection.atomic_blocks[0]
-    change = getattr(outermost, "_bastion_change", None)
-    if change is None:
-        change = outermost._bastion_change = _Change()
+    change = getattr(connection, "_bastion_change", None)
+    # The change belongs to the running transaction as long as its callback waits for that
+    # transaction's commit: Django drops it when the transaction (or the savepoint it was
+    # registered in) ends without committing.
+    if change is None or not any(entry[1] is change.seal for entry in connection.run_on_commit):
+        change = connection._bastion_change = _Change()
         # Once committed, the change seals its own events (and any another left unsealed),
         # so that the chain and the index's generation include it before its answer is sent.
         # A failure to seal fails nothing: the next sealer seals them.
-        transaction.on_commit(partial(_seal_after_commit, change), robust=True)
+        change.seal = partial(_seal_after_commit, change)
+        transaction.on_commit(change.seal, robust=True)
     return change
 
 
@@ -150,8 +154,8 @@ def next_serial() -> int:
 
     No change waits for another's serial: on PostgreSQL they come from a sequence (a change
     that rolls back leaves a gap), on SQLite, whose writers are serialised anyway, from the
-    index state row. Serials of different changes may commit out of order; see
-    docs/security.md ("Serials and the order of changes") for what readers can rely on.
+    index state row. Serials of different changes may commit out of order; docs/security.md
+    ("The security log") says what readers can rely on.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("next_serial() must run inside transaction.atomic()")

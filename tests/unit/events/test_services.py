@@ -303,3 +303,16 @@ def test_pages_see_an_edited_old_event_once_the_chain_is_walked_again(intact_cha
     finally:
         SecurityEvent.objects.filter(pk=old.pk).update(ip_address=old.ip_address)
         cache.delete(services._CHAIN_STATE_KEY)
+
+
+def test_a_reused_atomic_block_starts_a_new_change_each_time():
+    # A function decorated with transaction.atomic reuses one Atomic object for every call:
+    # each call is its own change, sealed after its own commit.
+    @transaction.atomic
+    def change(n):
+        return record("test:event:decorated", additional={"n": n})
+
+    first, second = change(1), change(2)
+    assert first.sequence is not None and second.sequence == first.sequence + 1 or (
+        second.sequence > first.sequence)
+    assert SecurityEvent.objects.get(pk=second.pk).previous_hash != ""
