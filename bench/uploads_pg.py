@@ -177,7 +177,7 @@ def main(argv=None) -> int:
         for label, _src in variants:
             runs = results[(label, workers)]
             failed = failed or any(r["non_200"] for r in runs)
-            cells.append(str(statistics.median(r["files_per_s"] for r in runs)))
+            cells.append(f"{statistics.median(r['files_per_s'] for r in runs):.1f}")
         print(f"| {workers} | " + " | ".join(cells) + " |")
     return 1 if failed else 0
 
