@@ -31,11 +31,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus  # noqa: E402
 import load  # noqa: E402
 from servers import VENV_BIN, Bastion, Devpi, Pypiserver, cpu_seconds, memory  # noqa: E402
+from static import BastionStatic  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 WORK = BENCH / ".work"
 RESULTS = BENCH / "results"
-SERVER_CLASSES = {"bastion": Bastion, "pypiserver": Pypiserver, "devpi": Devpi}
+SERVER_CLASSES = {"bastion": Bastion, "bastion-static": BastionStatic, "pypiserver": Pypiserver,
+                  "devpi": Devpi}
 
 
 def log(message: str) -> None:
@@ -157,6 +159,11 @@ def measure_server(server, files, projects, args, wrk) -> dict:
             r = result["simple"][kind]
             log(f"    {r['rps']} req/s, p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, "
                 f"errors {r['errors']}, served {r['content_type']}")
+        if hasattr(server, "measure_extra") and "simple" in args.phases:
+            log(f"  static: /pypi/<p>/json through nginx, then nginx's ceiling on the same files")
+            result["static"] = server.measure_extra(projects, args, wrk, WORK / "tmp")
+            for kind, r in result["static"].items():
+                log(f"    {kind}: {r['rps']} req/s, p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms")
         install_packages = [*corpus.REAL_REQUIREMENTS, *(p.name for p in projects[:3])]
         result["install"] = {"packages": install_packages}
         for tool in ("pip", "uv") if "install" in args.phases else ():
@@ -226,6 +233,42 @@ def table(results: dict) -> str:
     return aligned(header, lines)
 
 
+# (label, path in bastion-static's result, path in the compared server's result)
+STATIC_ROWS = [
+    ("simple HTML (req/s)", "simple.html.rps", "simple.html.rps"),
+    ("simple JSON (req/s)", "simple.json.rps", "simple.json.rps"),
+    ("/pypi/<p>/json (req/s)", "static.pypi_json.rps", None),
+]
+
+
+def static_table(results: dict) -> str | None:
+    """The static path beside the embedded Bastion, devpi and nginx's own ceiling (issue 16:
+    at least half the ceiling; issue 10: JSON pages at least 5x devpi)."""
+    static = results.get("bastion-static")
+    if not static or "error" in static:
+        return None
+    ceiling = value_at(static, "static.ceiling.rps")
+    header = ["metric", "static path", "Bastion", "devpi", "nginx ceiling", "S/Bastion", "S/devpi",
+              "S/ceiling", "target", "met"]
+    lines = []
+    for label, path, other in STATIC_ROWS:
+        s = value_at(static, path)
+        b = value_at(results.get("bastion", {}), other) if other else None
+        d = value_at(results.get("devpi", {}), other) if other else None
+        verdicts = []
+        if ceiling and s is not None:
+            verdicts.append(s >= 0.5 * ceiling)
+        if "JSON" in label and d and s is not None:
+            verdicts.append(s >= 5 * d)
+        target = ">= 0.5x ceiling" + (", >= 5x devpi" if "simple JSON" in label else "")
+        lines.append([label, f"{s:.0f}" if s is not None else "-", f"{b:.0f}" if b else "-",
+                      f"{d:.0f}" if d else "-", f"{ceiling:.0f}" if ceiling else "-",
+                      f"{s / b:.2f}" if s and b else "-", f"{s / d:.2f}" if s and d else "-",
+                      f"{s / ceiling:.2f}" if s and ceiling else "-", target,
+                      "-" if not verdicts else ("yes" if all(verdicts) else "NO")])
+    return aligned(header, lines)
+
+
 def run_record(args) -> dict:
     """When, on what and with which options a run was made: the head of its JSON result."""
     return {
@@ -282,8 +325,9 @@ def parse_args(argv=None):
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--install-rounds", type=int, default=3, help="installs per tool and server (median)")
-    parser.add_argument("--servers", default="bastion,pypiserver,devpi",
-                        help="comma-separated subset of bastion,pypiserver,devpi")
+    parser.add_argument("--servers", default="bastion,bastion-static,pypiserver,devpi",
+                        help="comma-separated subset of bastion,bastion-static,pypiserver,devpi "
+                             "(bastion-static: rendered pages served by nginx, bench/static.py)")
     parser.add_argument("--bastion-workers", type=int, default=0, help="gunicorn workers (0 = Bastion's default)")
     parser.add_argument("--bastion-env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for the Bastion server (repeatable)")
@@ -339,6 +383,12 @@ def main(argv=None) -> int:
     report = table(results)
     log("")
     log(report)
+    static_report = static_table(results)
+    if static_report:
+        report += "\n\nstatic path (Bastion renders, nginx serves; one nginx worker)\n" + static_report
+        log("")
+        log("static path (Bastion renders, nginx serves; one nginx worker)")
+        log(static_report)
     for line in notes(results):
         log(f"  {line}")
 

@@ -20,7 +20,8 @@ sys.path.insert(0, str(SRC))
 from babel.messages.mofile import write_mo  # noqa: E402
 from babel.messages.pofile import read_po  # noqa: E402
 
-APPS = ["accounts", "packaging", "tokens", "console", "events", "web", "proxy", "publishing"]
+APPS = ["accounts", "packaging", "tokens", "console", "events", "web", "proxy", "publishing",
+        "inventory", "advisories"]
 LANGUAGES = ["de"]
 # Modules outside any app whose messages go into an app's catalog: core has no locale/ of its
 # own (it is no app), and the events app is the one that translates the log's sentences.

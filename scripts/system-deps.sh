@@ -7,6 +7,8 @@ command -v oathtool >/dev/null 2>&1 || need+=(oathtool)
 # xgettext, for the test that the translation catalogs match the code (make messages).
 command -v xgettext >/dev/null 2>&1 || need+=(gettext)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# nginx in front of rendered pages (tests/e2e/test_static_pages.py, bench/).
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # npm fetches axe-core for the browser tests' accessibility check (tests/browser/pagecheck.py).
 command -v npm >/dev/null 2>&1 || need+=(npm)

@@ -11,12 +11,16 @@ status=0
 echo "== import contracts (apps call down, core is pure)"
 "$BIN/lint-imports" --no-cache || status=$?
 
+# worksteal: each worker starts on one contiguous half (a module's expensive fixtures, such
+# as servers and client venvs, are set up once) and an idle worker takes over part of the
+# other's queue, so one slow file no longer keeps a worker busy alone at the end.
 echo "== test suite on SQLite"
-"$BIN/python" -m pytest -n 2 "$@" || status=$?
+"$BIN/python" -m pytest -n 2 --dist worksteal "$@" || status=$?
 
 if pg_url=$(bash scripts/postgres.sh start); then
   echo "== test suite on PostgreSQL"
-  BASTION_TEST_DATABASE_URL="$pg_url" "$BIN/python" -m pytest -n 2 -m "not browser" "$@" || status=$?
+  # Pure tests (no database; tests/conftest.py refuses them one) ran above already.
+  BASTION_TEST_DATABASE_URL="$pg_url" "$BIN/python" -m pytest -n 2 --dist worksteal -m "not browser and not pure" "$@" || status=$?
   bash scripts/postgres.sh stop || true
 else
   echo "== PostgreSQL not available here: PostgreSQL run skipped"

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -60,6 +61,18 @@ else:
 os.environ.update(BASE_ENV)
 os.environ["DJANGO_SETTINGS_MODULE"] = "bastion.settings"
 
+# Property tests: how many examples is each test's own choice (its @settings; the counts
+# that found our bugs stay). The profile only keeps a busy machine from failing them: no
+# per-example deadline and no health check for slow generation. HYPOTHESIS_PROFILE=thorough
+# gives the tests without their own count ten times the default.
+from hypothesis import HealthCheck, settings as hypothesis_settings  # noqa: E402
+
+hypothesis_settings.register_profile(
+    "bastion", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.register_profile(
+    "thorough", hypothesis_settings.get_profile("bastion"), max_examples=1000)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "bastion"))
+
 import django  # noqa: E402
 
 django.setup()
@@ -79,6 +92,9 @@ class Server:
     """A real ``bastion serve`` (gunicorn) on 127.0.0.1 sharing the test database."""
 
     def __init__(self, env: dict[str, str] | None = None, workers: int = 2):
+        if _pure_running:
+            raise PureTestTouchedTheDatabase("a test marked pure started a server (which "
+                                             "uses the database): take the mark off")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **BASE_ENV, **(env or {})}
@@ -134,14 +150,76 @@ def private_server():
     srv.stop()
 
 
+# Tests that cannot depend on the database: everything under these directories (``core``
+# imports no Django), and any test marked ``pure``. scripts/test.sh runs them in the SQLite
+# pass only; the guard below fails such a test the moment it touches a database or starts a
+# server, so a test that does cannot silently escape the PostgreSQL pass.
+PURE_DIRS = (Path(__file__).parent / "unit" / "core",)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if any(Path(item.path).is_relative_to(d) for d in PURE_DIRS):
+            item.add_marker(pytest.mark.pure)
+
+
+class PureTestTouchedTheDatabase(AssertionError):
+    pass
+
+
+def _refuse_database(execute, sql, params, many, context):
+    raise PureTestTouchedTheDatabase(
+        "a test marked pure (tests/unit/core, or @pytest.mark.pure) touched the database; "
+        "it would escape the PostgreSQL pass: take the mark off, or leave the database alone"
+        f": {sql[:80]!r}")
+
+
+_pure_running = False
+
+
+def _guarded(item):
+    """Refuses the database to a pure test's set-up and call (not its teardown: that is also
+    where the fixtures of earlier, impure tests end, and they may clean up what they wrote)."""
+    from contextlib import ExitStack
+
+    from django.db import connections
+
+    global _pure_running
+    stack = ExitStack()
+    if item.get_closest_marker("pure") is not None:
+        for alias in connections:
+            stack.enter_context(connections[alias].execute_wrapper(_refuse_database))
+        _pure_running = True
+
+        @stack.callback
+        def _done():
+            global _pure_running
+            _pure_running = False
+    return stack
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    with _guarded(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    with _guarded(item):
+        return (yield)
+
+
 @pytest.fixture(autouse=True)
-def no_throttle_history():
+def no_throttle_history(request):
     """Every test starts with no counted sign-in or sign-up attempts.
 
     The servers of one test process share its database, and with it the throttle's counts
     (keyed by IP address, and every client here is 127.0.0.1): without this, a test's
     sign-ups would depend on how many earlier tests on the same process signed up.
     """
+    if request.node.get_closest_marker("pure") is not None:
+        return
     from bastion.accounts.models import LoginFailure
 
     LoginFailure.objects.all().delete()
@@ -160,6 +238,8 @@ class Mailbox:
         from aiosmtpd.controller import Controller
 
         self.messages: list = []
+        # Notified on every arrival: waiting for a message wakes when it comes, not by polling.
+        self._arrived = threading.Condition()
         self.port = free_port()
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
         self._controller.start()
@@ -168,7 +248,10 @@ class Mailbox:
         import email
         from email import policy
 
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        message = email.message_from_bytes(envelope.content, policy=policy.default)
+        with self._arrived:
+            self.messages.append(message)
+            self._arrived.notify_all()
         return "250 OK"
 
     @property
@@ -190,12 +273,16 @@ class Mailbox:
 
     def wait_for(self, to: str, subject: str = "", timeout: float = 10.0):
         """The newest message to ``to`` whose subject contains ``subject``."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def newest():
             for message in reversed(self.messages):
                 if to.lower() in str(message["To"]).lower() and subject in str(message["Subject"]):
                     return message
-            time.sleep(0.05)
+            return None
+
+        with self._arrived:
+            found = self._arrived.wait_for(newest, timeout)
+        if found is not None:
+            return found
         seen = [(str(m["To"]), str(m["Subject"])) for m in self.messages]
         raise AssertionError(f"no mail to {to} about {subject!r}; received: {seen}")
 

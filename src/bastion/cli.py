@@ -269,6 +269,23 @@ def cmd_check(args) -> int:
     return 0
 
 
+def cmd_render_pages(args) -> int:
+    _setup_django()
+    from .core.errors import ValidationError
+    from .events.services import CLI
+    from .packaging.rendering import request_render_all
+
+    try:
+        mode = request_render_all(info=CLI)
+    except ValidationError as exc:
+        return _fail(exc.message)
+    if mode == "task":
+        print("queued: a worker renders every public page again (bastion worker)")
+    else:
+        print("rendered every public page again")
+    return 0
+
+
 def cmd_verify_events(args) -> int:
     _setup_django()
     from .events.anchor import check_anchor
@@ -1042,6 +1059,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--project", action="append", help="check only this project's files (repeatable)")
     p.set_defaults(func=cmd_check)
 
+    p = admin.add_parser("render-pages", help="render every public page to files again "
+                         "(BASTION_RENDER_PAGES), e.g. after a crash or restoring a backup")
+    p.set_defaults(func=cmd_render_pages)
+
     p = admin.add_parser("verify-events", help="verify the hash chain of the security event log")
     p.set_defaults(func=cmd_verify_events)
 
@@ -1074,6 +1095,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .advisories.commands import register as register_advisory_commands
 
     register_advisory_commands(admin, _moderation_command)
+
+    from .inventory.commands import register as register_inventory_commands
+
+    register_inventory_commands(admin, _moderation_command)
 
     from .publishing.cli import register as register_publishing_commands
 

@@ -239,6 +239,29 @@ S3_SECRET_ACCESS_KEY = option("s3_secret_access_key", "")
 # Seconds index pages may be cached by clients; short so yanks reach users quickly.
 SIMPLE_CACHE_SECONDS = option("simple_cache_seconds", 60, cast=int)
 
+# Public pages rendered to files on every committed change, for nginx or a CDN to serve
+# (docs/deploy.md): "off" (the embedded default: no front serves them, the page cache does),
+# "task" (on the task queue, run by `bastion worker`) or "sync" (right after the commit, in the
+# process that made the change). Files go under RENDER_DIR, or under RENDER_S3_PREFIX in the
+# bucket when the storage is S3.
+RENDER_PAGES = option("render_pages", "off")
+if RENDER_PAGES not in {"off", "task", "sync"}:
+    raise ConfigError("BASTION_RENDER_PAGES must be 'off', 'task' or 'sync'")
+RENDER_DIR = Path(option("render_dir", str(DATA_DIR / "rendered"))).resolve()
+RENDER_S3_PREFIX = option("render_s3_prefix", "rendered")
+# One HTTP request per changed URL after a render ("{url}" and "{path}" are replaced), for a
+# CDN or a caching front; failures are logged and never fatal.
+PURGE_URL_TEMPLATE = option("purge_url_template", "")
+PURGE_METHOD = option("purge_method", "PURGE")
+PURGE_TIMEOUT_SECONDS = option("purge_timeout_seconds", 2.0, cast=float)
+if not 0 < PURGE_TIMEOUT_SECONDS <= 30:
+    raise ConfigError("BASTION_PURGE_TIMEOUT_SECONDS must be between 0 and 30")
+# How long /_/auth/read (nginx's auth_request on a private index) trusts a credential it has
+# verified; a revoked token or a withdrawn read permission takes effect after at most this.
+READ_AUTH_CACHE_SECONDS = option("read_auth_cache_seconds", 10.0, cast=float)
+if not 0 <= READ_AUTH_CACHE_SECONDS <= 60:
+    raise ConfigError("BASTION_READ_AUTH_CACHE_SECONDS must be between 0 and 60")
+
 TOKEN_PREFIX = "bastion-"
 
 # Invitations (to a project role, or to sign up by email) die after this long; the project
@@ -369,6 +392,7 @@ INSTALLED_APPS = [
     "bastion.tokens",
     "bastion.proxy",
     "bastion.advisories",
+    "bastion.inventory",
     "bastion.publishing",
     "bastion.upload",
     "bastion.simple",

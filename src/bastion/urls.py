@@ -5,6 +5,7 @@ from django.urls import include, path
 from bastion.console import views as console_views
 from bastion.events import views as event_views
 from bastion.packaging import report_views
+from bastion.simple import read_auth
 from bastion.upload import observations, views as upload_views
 from bastion.web.admin_site import admin_only_json
 
@@ -17,6 +18,7 @@ handler500 = "bastion.web.errors.server_error"
 urlpatterns = [
     path("simple/", include("bastion.simple.urls")),
     path("pypi/", include("bastion.simple.json_urls")),
+    path("pypi/", include("bastion.inventory.urls")),
     path("packages/", include("bastion.simple.file_urls")),
     path("legacy/+simple/", include("bastion.simple.hatch_urls")),
     path("views/<slug:view>/", include("bastion.simple.view_urls")),
@@ -27,6 +29,8 @@ urlpatterns = [
     path("danger-api/projects/<str:name>/observations", observations.observations,
          name="observations"),
     path("_/oidc/", include("bastion.publishing.urls")),
+    # nginx's auth_request before it serves a rendered page of a private index.
+    path("_/auth/read", read_auth.check, name="read-auth"),
     path("_/", include("bastion.tokens.urls")),
     path("account/", include("bastion.accounts.urls")),
     path("manage/account/tokens/", include("bastion.tokens.manage_urls")),

@@ -166,6 +166,16 @@ def _tidy_mail_queue(notifications, settings) -> None:
         # Queued, not run here: the worker runs it like any task (mail waits meanwhile).
         advisories.queue_refresh(scheduled=True)
         logger.info("queued the scheduled refresh of the advisories")
+    from bastion.advisories import digest
+
+    if digest.due():
+        # Run here rather than queued: it only queues mail, and a task row every few minutes
+        # while an account has nothing to report would pile up in the task table.
+        from bastion.events.services import RequestInfo
+
+        sent = digest.send_due(info=RequestInfo(user_agent="bastion-worker"))
+        if sent.mailed:
+            logger.info("queued %d dependency digest(s) for %s", len(sent.mailed), sent.week)
     pruned = notifications.prune_failed_mail()
     if pruned:
         logger.info("removed %d failed mail attempt(s) older than %d days", pruned,

@@ -148,6 +148,7 @@ def test_console_proxy_pages(context, server, language, unique):
                 (f"/admin/upstreams/{upstream.name}/", "console-upstream"),
                 ("/admin/views/", "console-views"), (f"/admin/views/{view}/", "console-view"),
                 ("/admin/held/", "console-held"), ("/admin/cache/", "console-cache"),
+                ("/admin/pages/", "console-pages"),
                 # What each view hides of a project, on its page, for signed-in users.
                 (f"/project/{project.normalized_name}/", "project-view-holds")]:
             visit(page, base + path, shot(label, language))

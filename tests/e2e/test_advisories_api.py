@@ -132,6 +132,34 @@ def test_pip_audit_reports_the_vulnerable_pin_and_not_its_fix(server, vulnerable
     assert json.loads(clean.stdout)["dependencies"][0]["vulns"] == []
 
 
+def _uv_audit(server, project: Path, requirement: str, home: Path):
+    from .simple_support import UV, client_env, run
+
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "audited"\nversion = "0"\nrequires-python = ">=3.9"\n'
+        f'dependencies = ["{requirement}"]\n\n[tool.uv]\npackage = false\n')
+    env = client_env(home)
+    locked = run([UV, "lock", "--directory", str(project), "--default-index",
+                  f"{server.url}/simple/"], env)
+    assert locked.returncode == 0, locked.stderr
+    # uv joins "v1/query" and "v1/querybatch" to the service URL: it ends in a slash.
+    return run([UV, "audit", "--directory", str(project), "--frozen", "--output-format", "json",
+                "--service-url", f"{server.url}/osv/"], env)
+
+
+def test_uv_audit_reports_the_vulnerable_pin_and_not_its_fix(server, vulnerable, tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    found = _uv_audit(server, project, f"{vulnerable.name}==1.0", tmp_path / "home")
+    assert found.returncode == 1, found.stdout + found.stderr
+    assert vulnerable.osv_id in found.stdout, found.stdout
+    assert "2.0" in found.stdout
+
+    clean = _uv_audit(server, project, f"{vulnerable.name}==2.0", tmp_path / "home")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert vulnerable.osv_id not in clean.stdout
+
+
 def test_on_a_private_index_the_osv_api_needs_a_token(private_server):
     from .simple_support import read_token
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from .manage_support import Client, make_user
 
-AREAS = ("/admin/", "/admin/users/", "/admin/projects/", "/admin/tokens/", "/admin/events/")
+AREAS = ("/admin/", "/admin/users/", "/admin/projects/", "/admin/tokens/", "/admin/events/",
+         "/admin/pages/")
 
 
 def test_a_fully_signed_in_admin_reaches_every_area(server):

@@ -254,25 +254,45 @@ def keep_published_bytes(monkeypatch):
     monkeypatch.setattr(here, "publish", publish_and_keep)
 
 
-def test_the_proxy_refuses_an_upstream_file_with_a_blocked_sha256(server, unique,
-                                                                   static_upstream,  # noqa: F811
-                                                                   upstream_factory):  # noqa: F811
+def test_a_removed_files_bytes_leave_the_proxied_page_at_once_and_are_refused(
+        server, unique, static_upstream, upstream_factory):  # noqa: F811
+    """The upstream page is cached before the removal and does not change upstream: the block
+    itself must make Bastion render it again without the file (and refuse its download)."""
     name = f"repgone-{unique}"
     _publisher, file = _published(server, name, age_days=3)
     content = _bytes_of(file)
-    BlockedFileHash.objects.create(sha256=file.sha256, filename=file.filename,
-                                   project_name=name, created=timezone.now())
+    upstream_name = f"elsewhere-{unique}"
+    filename = f"{upstream_name.replace('-', '_')}-1.0-py3-none-any.whl"
+    static_upstream.add(upstream_name, filename, content,
+                        upload_time=timezone.now() - timedelta(days=30))
+    upstream_factory(static_upstream)
     try:
-        upstream_name = f"elsewhere-{unique}"
-        static_upstream.add(upstream_name, f"{upstream_name.replace('-', '_')}-1.0-py3-none-any.whl",
-                            content, upload_time=timezone.now() - timedelta(days=30))
-        upstream_factory(static_upstream)
-        page = requests.get(f"{server.url}/simple/{upstream_name}/",
-                            headers={"Accept": JSON_TYPE}, timeout=30)
-        assert page.status_code == 200, page.text
-        assert page.json()["files"], page.text
-        url = page.json()["files"][0]["url"]
-        response = requests.get(requests.compat.urljoin(f"{server.url}/simple/", url), timeout=30)
+        pages = {}
+        for kind, path in (("simple", f"/simple/{upstream_name}/"),
+                           ("json", f"/pypi/{upstream_name}/json")):
+            before = requests.get(f"{server.url}{path}", headers={"Accept": JSON_TYPE},
+                                  timeout=30)
+            assert before.status_code == 200, before.text
+            pages[kind] = before.json()
+        assert [f["filename"] for f in pages["simple"]["files"]] == [filename]
+        assert [f["filename"] for f in pages["json"]["urls"]] == [filename]
+        url = requests.compat.urljoin(f"{server.url}/simple/",
+                                      pages["simple"]["files"][0]["url"])
+
+        Client(server, make_user("rep")).post(f"/project/{name}/report/", {"evidence": "bad"})
+        report = MalwareReport.objects.get(project_name=name, status=ReportStatus.OPEN)
+        removed = _admin(server).post(f"/admin/reports/{report.pk}/remove/", {"confirm": name})
+        assert removed.status_code == 302
+        assert BlockedFileHash.objects.filter(sha256=file.sha256).exists()
+
+        after = requests.get(f"{server.url}/simple/{upstream_name}/",
+                             headers={"Accept": JSON_TYPE}, timeout=30)
+        assert after.status_code == 200 and after.json()["files"] == [], after.text
+        html = requests.get(f"{server.url}/simple/{upstream_name}/", timeout=30)
+        assert filename not in html.text
+        json_api = requests.get(f"{server.url}/pypi/{upstream_name}/json", timeout=30)
+        assert filename not in json_api.text
+        response = requests.get(url, timeout=30)
         assert response.status_code == 403
         assert "removed from this index as malicious" in response.reason
         assert not static_upstream.requests_for(".whl")  # never fetched, never cached

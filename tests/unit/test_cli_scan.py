@@ -7,8 +7,13 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from bastion.cli import main
 from tests.unit.core.scanning.support import sdist
+
+# No database: run in the SQLite pass only (tests/conftest.py).
+pytestmark = pytest.mark.pure
 
 
 def test_json_lines_and_exit_status(tmp_path, capsys):

@@ -4,6 +4,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
+# No database: run in the SQLite pass only (tests/conftest.py).
+pytestmark = pytest.mark.pure
+
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = re.compile(r"`(tests/[\w/]+\.py)(?:::(\w+))?(?:\[[^\]`]*\])?`")
 

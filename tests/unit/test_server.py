@@ -1,8 +1,12 @@
 """gunicorn's configuration (bastion.server)."""
 
+import pytest
 from gunicorn.config import Config
 
 from bastion.server import gunicorn_options
+
+# No database: run in the SQLite pass only (tests/conftest.py).
+pytestmark = pytest.mark.pure
 
 
 def test_gunicorn_takes_every_option_and_parses_requests_in_python():

@@ -15,6 +15,9 @@ from django.utils import translation
 
 from tests.catalogs import key, messages, texts, translated
 
+# No database: run in the SQLite pass only (tests/conftest.py).
+pytestmark = pytest.mark.pure
+
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGS = sorted((ROOT / "src" / "bastion").glob("*/locale/*/LC_MESSAGES/django.po"))
 SHIPPED = [code for code, _name in settings.LANGUAGES if code != "en"]

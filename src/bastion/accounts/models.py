@@ -29,6 +29,10 @@ class User(AbstractUser):
     # The pages' and mail's language (a code of settings.LANGUAGES); empty: the browser's
     # Accept-Language for pages, English for mail.
     language = models.CharField(max_length=16, blank=True, default="")
+    # A weekly mail of the dependencies of this account's projects that known vulnerabilities
+    # affect (bastion.advisories.digest). Off until the user asks: it is news, not security
+    # notification, and the project pages show the same alerts.
+    dependency_digest = models.BooleanField(default=False)
 
     class Meta:
         db_table = "accounts_user"

@@ -427,6 +427,18 @@ def set_language(request, user, code: str) -> None:
                additional={"language": code})
 
 
+def set_dependency_digest(request, user, enabled: bool) -> None:
+    """Whether the account receives the weekly digest of vulnerable dependencies."""
+    enabled = bool(enabled)
+    if enabled == user.dependency_digest:
+        return
+    with transaction.atomic():
+        user.dependency_digest = enabled
+        user.save(update_fields=["dependency_digest"])
+        record(tags.ACCOUNT_DEPENDENCY_DIGEST_CHANGE, info=_info(request), actor=user, user=user,
+               additional={"enabled": enabled})
+
+
 def set_passwordless(request, user, credential: WebAuthnCredential, enabled: bool) -> None:
     if enabled and not credential.user_verified:
         raise ValidationError(_("This key did not verify you with a PIN or biometric when it was "

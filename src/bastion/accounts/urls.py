@@ -7,6 +7,7 @@ app_name = "accounts"
 urlpatterns = [
     path("", views.account, name="account"),
     path("language/", views.language, name="language"),
+    path("dependency-digest/", views.dependency_digest, name="dependency_digest"),
     path("register/", views.register, name="register"),
     path("register/invitation/<str:token>/", views.register_invited, name="register_invited"),
     path("login/", views.login, name="login"),

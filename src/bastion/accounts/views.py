@@ -369,6 +369,21 @@ def language(request):
     return redirect("accounts:account")
 
 
+@require_POST
+@login_required
+def dependency_digest(request):
+    choice = request.POST.get("digest", "")
+    if choice not in ("on", "off"):
+        messages.error(request, _("Choose whether to receive the weekly digest."))
+        return redirect("accounts:account")
+    services.set_dependency_digest(request, request.user, choice == "on")
+    messages.success(request, _("You will receive the weekly digest of vulnerable "
+                                "dependencies.") if choice == "on" else
+                     _("You will no longer receive the weekly digest of vulnerable "
+                       "dependencies."))
+    return redirect("accounts:account")
+
+
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
 def verify_email(request, token):

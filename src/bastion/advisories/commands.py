@@ -1,4 +1,5 @@
-"""``bastion admin advisories import|refresh|list|show``: known vulnerabilities (OSV).
+"""``bastion admin advisories import|refresh|list|show|digest``: known vulnerabilities (OSV),
+and the weekly digest of vulnerable dependencies.
 
 Registered by ``bastion.cli`` like the proxy's commands; what they print is English, for
 scripts and logs. Progress goes to standard error, the result to standard output.
@@ -14,7 +15,7 @@ def register(admin, command) -> None:
     area = admin.add_parser("advisories", help="known vulnerabilities (OSV records): import, "
                                                "refresh, list, show")
     sub = area.add_subparsers(dest="advisories_command",
-                              metavar="{import,refresh,list,show}", required=True)
+                              metavar="{import,refresh,list,show,digest}", required=True)
 
     p = sub.add_parser("import", help="import OSV records from a directory (pypa/advisory-"
                                       "database checkout, *.json tree), a zip (OSV's "
@@ -36,6 +37,11 @@ def register(admin, command) -> None:
     p.add_argument("id")
     p.add_argument("--json", action="store_true", help="only the OSV record, as JSON")
     p.set_defaults(func=command(_show))
+
+    p = sub.add_parser("digest", help="mail this week's digest of vulnerable dependencies to "
+                                      "the accounts due for it now (the worker does it "
+                                      "weekly; never twice in one week)")
+    p.set_defaults(func=command(_digest))
 
 
 def _progress(args):
@@ -118,4 +124,18 @@ def _show(args, info) -> str:
         lines.append(f"affects {package.normalized_name}: ranges {ranges}; "
                      f"{len(package.versions)} listed versions; fixed in "
                      f"{', '.join(package.fixed_in) or '-'}")
+    return "\n".join(lines)
+
+
+def _digest(args, info) -> str:
+    from . import digest
+
+    result = digest.send_due(info=info)
+    lines = [f"week {result.week}: {len(result.mailed)} digest(s) mailed, {result.quiet} "
+             f"account(s) due with nothing to report"
+             + (f", {result.failed} failed (see the log)" if result.failed else "")]
+    lines += [f"  mailed {name}" for name in result.mailed]
+    overview = digest.overview()
+    lines.append(f"{overview['subscribers']} account(s) receive the digest; "
+                 f"{overview['mailed']} mailed this week")
     return "\n".join(lines)

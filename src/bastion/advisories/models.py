@@ -1,5 +1,6 @@
 """Known vulnerabilities imported from OSV records, and the import runs that brought them."""
 
+from django.conf import settings
 from django.db import models
 
 
@@ -72,3 +73,21 @@ class AdvisoryState(models.Model):
 
     class Meta:
         db_table = "advisories_state"
+
+
+class DependencyDigest(models.Model):
+    """One week's digest of vulnerable dependencies mailed to one account. Written in the
+    transaction that queues the mail: a week's row exists exactly when its mail was queued,
+    so the digest goes out once per week, whatever crashes or runs twice."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="+")
+    week = models.CharField(max_length=8)  # ISO week, "2026-W49" (weeks begin Monday, UTC)
+    sent = models.DateTimeField()
+    # What it reported, "project|requirement|id" each: the next digest marks what is new.
+    alerts = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        db_table = "advisories_dependency_digest"
+        constraints = [models.UniqueConstraint(fields=["user", "week"],
+                                               name="one_digest_per_user_and_week")]

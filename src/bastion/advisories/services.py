@@ -35,6 +35,7 @@ from bastion.core.errors import ValidationError
 from bastion.events import tags
 from bastion.events.services import RequestInfo, record
 
+from . import signals
 from .models import Advisory, AdvisoryState, AffectedPackage, ImportRun
 
 MAX_RECORDS = 500_000
@@ -234,6 +235,8 @@ def _write(parsed: osv.Record, data: dict) -> None:
 def _bump_revision() -> None:
     state, _ = AdvisoryState.objects.select_for_update().get_or_create(pk=1)
     AdvisoryState.objects.filter(pk=1).update(revision=state.revision + 1)
+    transaction.on_commit(lambda: signals.revision_changed.send(sender=AdvisoryState),
+                          robust=True)
 
 
 def _apply(batch: list[tuple[str, dict, osv.Record]], counts: Counts) -> None:

@@ -25,3 +25,15 @@ def refresh_advisories(actor_id: int | None = None, scheduled: bool = False) -> 
     except ValidationError as exc:
         # The run and its event say why; the task itself is done.
         logger.warning("advisories refresh failed: %s", exc.message)
+
+
+@task()
+def send_dependency_digests() -> None:
+    from bastion.events.services import RequestInfo
+
+    from . import digest
+
+    result = digest.send_due(info=RequestInfo(user_agent="bastion-worker"))
+    if result.mailed or result.failed:
+        logger.info("dependency digests for %s: %d mailed, %d failed", result.week,
+                    len(result.mailed), result.failed)

@@ -14,7 +14,7 @@ from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
-from bastion.advisories import queries, services
+from bastion.advisories import digest, queries, services
 from bastion.core.errors import ValidationError
 from bastion.core.text import one_line
 
@@ -37,6 +37,7 @@ def index(request):
         "area": "advisories", "rows": rows[:PER_PAGE], "more": len(rows) > PER_PAGE,
         "page": page, "query": query, "last": queries.last_import(),
         "refresh_url": services.public_source(settings.ADVISORIES_URL),
+        "digest": digest.overview(),
     })
 
 
@@ -54,6 +55,15 @@ def refresh(request):
 
 
 @console_view
+@require_POST
+def send_digests(request):
+    digest.queue()
+    messages.success(request, _("The background worker mails this week's digest to every "
+                                "account due for it; none gets it twice in one week."))
+    return redirect(reverse("console:advisories"))
+
+
+@console_view
 @require_safe
 def one(request, osv_id):
     advisory = queries.get(osv_id)
@@ -66,5 +76,6 @@ def one(request, osv_id):
 urlpatterns = [
     path("", index, name="advisories"),
     path("refresh/", refresh, name="advisories-refresh"),
+    path("digest/", send_digests, name="advisories-digest"),
     path("<str:osv_id>/", one, name="advisory"),
 ]

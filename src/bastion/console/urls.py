@@ -12,11 +12,13 @@ urlpatterns = [
     path("tokens/", include("bastion.console.tokens")),
     path("events/", include("bastion.console.events")),
     path("cache/", include("bastion.console.cache")),
+    path("pages/", include("bastion.console.pages")),
     path("views/", include("bastion.console.views")),
     path("held/", include("bastion.console.held")),
     path("reports/", include("bastion.console.reports")),
     path("upstreams/", include("bastion.console.upstreams")),
     path("advisories/", include("bastion.console.advisories")),
+    path("bundled-libs/", include("bastion.console.bundled_libs")),
     path("issuers/", include("bastion.console.issuers")),
     path("", include("bastion.console.names")),  # names/ and namespaces/
 ]

@@ -550,6 +550,21 @@ def _language_change(e, say):
     return say(gettext_noop("{who} chose their browser's language"), who=_who(e, say))
 
 
+def _dependency_digest_change(e, say):
+    if e.get("enabled"):
+        return say(gettext_noop("{who} turned on the weekly digest of vulnerable dependencies"),
+                   who=_who(e, say))
+    return say(gettext_noop("{who} turned off the weekly digest of vulnerable dependencies"),
+               who=_who(e, say))
+
+
+def _dependency_digest_sent(e, say):
+    return say.n(ngettext_lazy(
+        "The weekly digest for {week} was mailed to {user}: {count} vulnerable dependency",
+        "The weekly digest for {week} was mailed to {user}: {count} vulnerable dependencies"),
+        _count(e.get("count")), week=e.text("week"), user=_about(e, say))
+
+
 def _disable(e, say):
     values = {"who": _who(e, say), "user": _about(e, say)}
     reason = e.text("reason")
@@ -847,6 +862,42 @@ def _corpus_load(e, say):
         _count(e.get("count")), who=_who(e, say), source=quoted(e.text("source")))
 
 
+def _inventory_record(e, say):
+    return say.n(ngettext_lazy(
+        "The file {filename} was inventoried: {count} bundled library, {hits} known "
+        "vulnerabilities",
+        "The file {filename} was inventoried: {count} bundled libraries, {hits} known "
+        "vulnerabilities"),
+        _count(e.get("libraries")), filename=e.text("filename"), hits=_count(e.get("hits")))
+
+
+def _code_check_record(e, say):
+    return say.n(ngettext_lazy(
+        "The code of {project} {version} was checked with bandit: {count} finding",
+        "The code of {project} {version} was checked with bandit: {count} findings"),
+        _count(e.get("findings")), project=_project_or_the(e, say),
+        version=e.text("version"))
+
+
+def _bundled_libs_load(e, say):
+    return say.n(ngettext_lazy(
+        "{who} loaded the known-vulnerable bundled-library data of {updated}: {count} entry",
+        "{who} loaded the known-vulnerable bundled-library data of {updated}: {count} "
+        "entries"),
+        _count(e.get("entries")), who=_who(e, say), updated=e.text("updated"))
+
+
+def _inventory_queue(e, say):
+    if e.get("project"):
+        return say.n(ngettext_lazy(
+            "{who} queued the inventory of {count} file of {project} that had none",
+            "{who} queued the inventory of {count} files of {project} that had none"),
+            _count(e.get("files")), who=_who(e, say), project=e.text("project"))
+    return say.n(ngettext_lazy("{who} queued the inventory of {count} file that had none",
+                               "{who} queued the inventory of {count} files that had none"),
+                 _count(e.get("files")), who=_who(e, say))
+
+
 def _namespace_grant(e, say):
     return say(gettext_noop("{who} granted the namespace {prefix} to {user}"), who=_who(e, say),
                prefix=e.text("prefix"), user=e.text("for_user") or _about(e, say))
@@ -978,6 +1029,8 @@ DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
         count=_count(e.get("remaining"))),
     "account:delete": _account_delete,
     "account:language:change": _language_change,
+    "account:dependency_digest:change": _dependency_digest_change,
+    "account:dependency_digest:sent": _dependency_digest_sent,
     "account:disable": _disable,
     "account:enable": _who_about(gettext_noop("{who} enabled the account {user} again")),
     "account:signup_invitation:create": _signup_invitation_create,
@@ -1050,6 +1103,8 @@ DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
     "admin:report:quarantine": _report_quarantine,
     "admin:report:remove": _report_remove,
     "admin:cache:prune": _cache_prune,
+    "admin:pages:render": _who_and(
+        gettext_noop("{who} asked for every public page to be rendered to files again")),
     "admin:view:add": _who_and(gettext_noop("{who} added the view {view}"), view="view"),
     "admin:view:change": _view_change,
     "admin:view:remove": _who_and(gettext_noop("{who} removed the view {view}"), view="view"),
@@ -1106,6 +1161,10 @@ DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
     "admin:upstream:remove": lambda e, say: say(
         gettext_noop("{who} removed the upstream index {name} with what was cached of it"),
         who=_who(e, say), name=quoted(e.text("name"))),
+    "inventory:file:record": _inventory_record,
+    "inventory:code_check:record": _code_check_record,
+    "admin:bundled_libs:load": _bundled_libs_load,
+    "admin:inventory:queue": _inventory_queue,
 }
 
 

@@ -363,6 +363,8 @@ class Candidate:
     classifiers: tuple[str, ...] | None = None
     # Known vulnerabilities in force that affect this version: (id, level or None, malicious).
     advisories: tuple[tuple[str, str | None, bool], ...] = ()
+    # An upstream file's sha256 as its page lists it (the blocklist of removed files reads it).
+    sha256: str | None = None
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,11 @@ ACCOUNT_RECOVERY_CODES_REGENERATED = "account:recovery_codes:regenerated"
 ACCOUNT_RECOVERY_CODES_USED = "account:recovery_codes:used"
 ACCOUNT_DELETE = "account:delete"
 ACCOUNT_LANGUAGE_CHANGE = "account:language:change"
+# The weekly digest of vulnerable dependencies (bastion.advisories.digest): the account turned
+# it on or off; one week's digest was mailed to it (once per week, the row and the mail in
+# one transaction).
+ACCOUNT_DEPENDENCY_DIGEST_CHANGE = "account:dependency_digest:change"
+ACCOUNT_DEPENDENCY_DIGEST_SENT = "account:dependency_digest:sent"
 # An administrator disabled or enabled the account (sessions end, tokens stop meanwhile).
 ACCOUNT_DISABLE = "account:disable"
 ACCOUNT_ENABLE = "account:enable"
@@ -145,5 +150,15 @@ ADMIN_LOOKALIKE_CORPUS_LOAD = "admin:lookalike_corpus:load"
 ADMIN_NAMESPACE_GRANT = "admin:namespace:grant"
 ADMIN_NAMESPACE_REVOKE = "admin:namespace:revoke"
 PROXY_LOOKALIKE_BLOCK = "proxy:lookalike:block"
+# What is inside a file (bastion.inventory): a stored file's bundled native libraries were
+# inventoried; a new release's code was checked with bandit; an administrator loaded new
+# known-vulnerable bundled-library data.
+INVENTORY_FILE_RECORD = "inventory:file:record"
+INVENTORY_CODE_CHECK_RECORD = "inventory:code_check:record"
+ADMIN_BUNDLED_LIBS_LOAD = "admin:bundled_libs:load"
+# An administrator queued the inventory of the stored files that have none (older uploads).
+ADMIN_INVENTORY_QUEUE = "admin:inventory:queue"
+# An administrator asked for every public page to be rendered to files again (issue 16).
+ADMIN_PAGES_RENDER = "admin:pages:render"
 # An administrator wrote the chain's head to its anchor outside the database on demand.
 ADMIN_EVENT_CHAIN_ANCHOR = "admin:event_chain:anchor"

@@ -26,7 +26,7 @@ from bastion.storage import get_store
 from . import notifications
 from .models import File, Project, ProjectStatus, Release, ReservedProjectName, Role, RoleName
 from .roles import member_removed, require_not_quarantined, require_owner
-from .services import project_changed, set_project_status
+from .services import project_changed, publish_commit, set_project_status
 
 
 def _confirmed(typed: str | None, *accepted: str) -> bool:
@@ -174,7 +174,7 @@ def delete_locked_project(project: Project, actor, *, info: RequestInfo | None,
                   **({"reason": "removed as malicious"} if as_malicious else {})})
     reservation.former_owners.set([] if as_malicious else owners)
     project.delete()
-    next_serial()
+    publish_commit(project.normalized_name, next_serial())
     _delete_stored_after_commit(paths)
 
 

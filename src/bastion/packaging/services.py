@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Callable
 
 from django.conf import settings
@@ -39,6 +40,7 @@ from .models import (
     Role,
     RoleName,
 )
+from . import signals
 from .signals import new_project_name_check
 
 UPLOAD_ROLES = (RoleName.OWNER, RoleName.MAINTAINER)
@@ -157,6 +159,16 @@ def check_can_upload(user, project: Project, role=_LOOK_IT_UP) -> None:
 def blocked_hash(sha256: str) -> BlockedFileHash | None:
     """The blocklist's entry for these bytes: a file removed as malicious (``reports.remove``)."""
     return BlockedFileHash.objects.filter(sha256=(sha256 or "").lower()).first() if sha256 else None
+
+
+def blocked_among(hashes) -> set[str]:
+    """Which of ``hashes`` (sha256 hex digests) are on the blocklist, in a few queries."""
+    wanted = sorted({h.lower() for h in hashes if h})
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):  # bounded IN lists, whatever the database
+        found.update(BlockedFileHash.objects.filter(sha256__in=wanted[start:start + 500])
+                     .values_list("sha256", flat=True))
+    return found
 
 
 def check_not_blocked(sha256: str, filename: str) -> None:
@@ -505,6 +517,9 @@ def _add_staged_file(*, user, verified, digests: Digests, path: str, staged: Sta
         from .notifications import on_file_added  # mailed only once the upload commits
 
         on_file_added(file, new_release=new_release, user=user, token=token)
+        from .signals import file_stored
+
+        file_stored.send(sender=File, file=file, new_release=new_release, info=info)
     return AddFileResult(file, created=True)
 
 
@@ -522,6 +537,11 @@ def verified_urls(release: Release, repository: str) -> set[str]:
     return {url for url in release_urls(release) if oidc.points_into(url, repository)}
 
 
+def publish_commit(normalized_name: str, serial: int) -> None:
+    transaction.on_commit(partial(signals.project_committed.send, sender=Project,
+                                  name=normalized_name, serial=serial), robust=True)
+
+
 def project_changed(project: Project, *, size_change: int = 0, locked: bool = False) -> int:
     """Give the project a new serial (and adjust its size); call in the change's transaction.
 
@@ -536,6 +556,7 @@ def project_changed(project: Project, *, size_change: int = 0, locked: bool = Fa
     Project.objects.filter(pk=project.pk).update(
         last_serial=serial, total_size=Greatest(F("total_size") + size_change, 0))
     project.last_serial = serial
+    publish_commit(project.normalized_name, serial)
     if size_change:
         if locked:
             project.total_size = max(project.total_size + size_change, 0)

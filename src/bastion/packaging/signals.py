@@ -20,3 +20,16 @@ new_project_name_check = django.dispatch.Signal()
 # project's lock in the upload's transaction: a receiver may quarantine the project at once
 # (advisories: a malicious-package record names that release).
 release_added = django.dispatch.Signal()
+
+# A file was stored by an upload (``file``, ``new_release``, ``info``), sent in the upload's
+# transaction after its rows are written: receivers queue their work on the task queue there
+# (so a committed file always has it queued) or on commit, never inline in the upload.
+file_stored = django.dispatch.Signal()
+
+# A project's change committed (``name``: normalized, ``serial``: the serial it moved to;
+# sent after a deletion too). Sent from ``transaction.on_commit``, so receivers see the change
+# and cannot roll it back: the simple app renders the project's pages to files from it.
+project_committed = django.dispatch.Signal()
+
+# An administrator asked for every public page to be rendered again (sent on commit).
+render_requested = django.dispatch.Signal()

@@ -17,7 +17,7 @@ from django.utils import timezone as django_timezone
 from bastion.advisories import queries as advisories
 from bastion.core import policy as core_policy
 from bastion.packaging.models import File
-from bastion.packaging.services import blocked_hash
+from bastion.packaging.services import blocked_among, blocked_hash
 
 from . import views_policy
 from .models import Exemption, UpstreamFile, View
@@ -102,11 +102,18 @@ def with_advisories(project: str, candidates: list[core_policy.Candidate]):
     return result
 
 
-def stamp(state: ViewState, serial, advisories_revision: int) -> tuple:
+def stamp(state: ViewState, serial, advisories_revision: int, blocklist_revision: int = 0) -> tuple:
     """What a page judged by ``state`` was rendered at: the listing's serial, the view's
-    revision and the advisories' (an import can hide or show a release; the endpoints read
-    it in their one lookup statement)."""
-    return (serial, state.revision, advisories_revision)
+    revision, the advisories' (an import can hide or show a release) and the blocklist's
+    (a file removed as malicious leaves every upstream page listing its bytes at once, not
+    when that page next changes). The endpoints read them all in their one lookup statement."""
+    return (serial, state.revision, advisories_revision, blocklist_revision)
+
+
+def _blocked_hash_block(view: str, filename: str) -> core_policy.Block:
+    return core_policy.Block(view=view, kind="blocked-hash", reason=(
+        f"Forbidden: {filename} has the sha256 of a file removed from this index as "
+        "malicious"))
 
 
 @dataclass(frozen=True)
@@ -127,8 +134,12 @@ def judge(state: ViewState, project: str, candidates: list[core_policy.Candidate
     until: datetime | None = None
     exemptions = _exemptions(state, project, now)
     candidates = with_advisories(project, candidates)
+    blocked = blocked_among(c.sha256 for c in candidates if not c.local and c.sha256)
     for candidate in candidates:
-        block = core_policy.evaluate(state.name, state.policy, candidate, now, exemptions)
+        if blocked and not candidate.local and (candidate.sha256 or "").lower() in blocked:
+            block = _blocked_hash_block(state.name, candidate.filename)
+        else:
+            block = core_policy.evaluate(state.name, state.policy, candidate, now, exemptions)
         if block is not None:
             hidden[candidate.filename] = block
             # Only a cooldown ends by time alone (core.policy.next_change, without a second
@@ -173,7 +184,7 @@ def upstream_candidate(file, project: str, license_expression: str | None = None
     return core_policy.Candidate(
         project=project, version=file.version, filename=file.filename,
         uploaded=file.upload_time, first_seen=file.first_seen, local=False,
-        license_expression=license_expression,
+        sha256=file.sha256 or None, license_expression=license_expression,
         classifiers=tuple(classifiers) if classifiers is not None else None)
 
 
@@ -205,9 +216,7 @@ def check_upstream_file(state: ViewState, file: UpstreamFile):
     project = file.project.normalized_name
     if blocked_hash(file.sha256) is not None:
         # Bytes removed here as malicious never come back through an upstream (issue 14).
-        return core_policy.Block(view=state.name, kind="blocked-hash", reason=(
-            f"Forbidden: {file.filename} has the sha256 of a file removed from this index as "
-            "malicious"))
+        return _blocked_hash_block(state.name, file.filename)
     return _check_one(state, project, upstream_candidate(file, project, file.license_expression,
                                                          file.classifiers))
 

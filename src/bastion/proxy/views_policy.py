@@ -35,6 +35,7 @@ from bastion.events import tags
 from bastion.events.services import RequestInfo, record
 from bastion.packaging.moderation import require_admin
 
+from . import signals
 from .models import Exemption, PolicyBlock, View
 
 DEFAULT_VIEW = "default"
@@ -149,6 +150,12 @@ def _description(text: str | None) -> str:
 def _advance(view: View, now: datetime) -> None:
     View.objects.filter(pk=view.pk).update(revision=F("revision") + 1, updated=now)
     view.refresh_from_db(fields=["revision", "updated"])
+    _publish(view)
+
+
+def _publish(view: View) -> None:
+    name = view.name
+    transaction.on_commit(lambda: signals.view_changed.send(sender=View, name=name), robust=True)
 
 
 def add_view(name: str, *, policy: dict, description: str = "", actor=None,
@@ -203,6 +210,7 @@ def set_view(name: str, *, policy: dict | None = None, description: str | None =
         view.revision += 1
         view.updated = now
         view.save(update_fields=fields)
+        _publish(view)
         record(tags.ADMIN_VIEW_CHANGE, info=info, actor=actor, user=actor,
                additional={"view": view.name, "changes": changes})
     return view

@@ -294,7 +294,7 @@ def _upstream_json(request, normalized: str, canonical: str | None, version: str
         return json_error(404, f"Not Found: no project named '{normalized}'.")
     cached = resolution.project
     known = found.advisories_revision
-    stamp = (cached.serial, state.revision, known)
+    stamp = gate.stamp(state, cached.serial, known, found.blocklist_revision)
 
     def build():
         listing, candidates = upstream_listing(resolution, view)

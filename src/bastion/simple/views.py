@@ -15,7 +15,7 @@ from bastion.core import names
 from bastion.core.negotiation import SIMPLE_TYPES, TEXT_HTML, simple_format
 from bastion.events.models import IndexState
 from bastion.events.services import index_state
-from bastion.packaging.models import Project, ProjectStatus
+from bastion.packaging.models import BlockedFileHash, Project, ProjectStatus
 from bastion.packaging.queries import version_key
 from bastion.proxy import gate
 from bastion.proxy import lookalikes as proxy_lookalikes
@@ -58,6 +58,7 @@ class Lookup:
     view_revision: int | None
     generation: int
     advisories_revision: int  # pages showing or judging by advisories are stamped with it
+    blocklist_revision: int = 0  # the newest blocked file hash: upstream pages are stamped with it
 
 
 # Every index request runs this one statement: written by hand (through Django's connection),
@@ -70,6 +71,8 @@ _LOOKUP_SQL = (
     f"SELECT (SELECT revision FROM {View._meta.db_table} WHERE name = %s), "
     f"(SELECT last_event_sequence FROM {IndexState._meta.db_table} WHERE id = 1), "
     f"(SELECT revision FROM {AdvisoryState._meta.db_table} WHERE id = 1), "
+    # Rows are only ever added to the blocklist: its largest id moves with every block.
+    f"(SELECT MAX(id) FROM {BlockedFileHash._meta.db_table}), "
     f"p.id, p.name, p.last_serial, p.status, p.status_reason "
     f"FROM (SELECT 1 AS one) AS o LEFT JOIN {Project._meta.db_table} AS p "
     f"ON p.normalized_name = %s"
@@ -79,12 +82,12 @@ _LOOKUP_SQL = (
 def lookup(normalized: str, view: str = DEFAULT_VIEW) -> Lookup:
     with connection.cursor() as cursor:
         cursor.execute(_LOOKUP_SQL, [view, normalized])
-        revision, generation, advisories_revision, *project = cursor.fetchone()
+        revision, generation, advisories_revision, blocklist, *project = cursor.fetchone()
     state = None
     if project[0] is not None:
         state = ProjectState(project[0], project[1], normalized, project[2], project[3],
                              project[4], revision)
-    return Lookup(state, revision, generation or 0, advisories_revision or 0)
+    return Lookup(state, revision, generation or 0, advisories_revision or 0, blocklist or 0)
 
 
 def _negotiated(request) -> str | None:
@@ -215,7 +218,7 @@ def _upstream_detail(request, normalized: str, media_type: str, view: str, found
     upstream, cached = resolution.upstream, resolution.project
     if cached.status == ProjectStatus.QUARANTINED:
         return _not_found(normalized)
-    stamp = gate.stamp(state, cached.serial, found.advisories_revision)
+    stamp = gate.stamp(state, cached.serial, found.advisories_revision, found.blocklist_revision)
     page = page_cache.get_or_build(
         ("upstream", view, upstream.pk, normalized, media_type), stamp,
         lambda: _judged_page(state, *upstream_listing(resolution, view), media_type, stamp))

@@ -88,7 +88,8 @@ def _copy(source: BinaryIO, fd: int) -> None:
 class _Directories:
     """Open handles on the directories from the root down to one directory of the store."""
 
-    def __init__(self, root: str, parts: list[str], path: str, *, create: bool):
+    def __init__(self, root: str, parts: list[str], path: str, *, create: bool,
+                 dir_mode: int | None = None):
         self.parts = parts
         self.fds: list[int] = []
         # Directories this walk created (or raced a concurrent write to create): they, and the
@@ -120,6 +121,8 @@ class _Directories:
                 if not self.unsynced:
                     self.unsynced.append(parent)
                 self.fds.append(_open_directory(part, parent, path))
+                if dir_mode is not None:
+                    os.fchmod(self.fds[-1], dir_mode)  # not left to the process's umask
                 self.unsynced.append(self.fds[-1])
         except BaseException:
             self.close()
@@ -156,14 +159,17 @@ class _Directories:
         self.close()
 
 
-def _create_temp(dir_fd: int) -> tuple[int, str]:
+def _create_temp(dir_fd: int, mode: int | None = None) -> tuple[int, str]:
     # Like mkstemp (exclusive create, owner-only mode) but relative to the directory handle.
     while True:
         name = f"{TEMP_PREFIX}{os.urandom(8).hex()}.part"
         try:
-            return os.open(name, _NEW_FILE, 0o600, dir_fd=dir_fd), name
+            fd = os.open(name, _NEW_FILE, 0o600, dir_fd=dir_fd)
         except FileExistsError:
             continue
+        if mode is not None:
+            os.fchmod(fd, mode)  # before anything is written or the file is visible
+        return fd, name
 
 
 class Staging:
@@ -197,7 +203,7 @@ class Staging:
                     self._directories[directory] = directories
                 for attempt in range(3):
                     try:
-                        fd, temp = _create_temp(directories.leaf)
+                        fd, temp = _create_temp(directories.leaf, self._store.file_mode)
                         break
                     except FileNotFoundError:
                         # A concurrent identical upload that was refused removed the empty
@@ -267,7 +273,11 @@ class Staging:
 class LocalFileStore:
     """Files under one directory, written atomically and durably (see the module docstring)."""
 
-    def __init__(self, root: Path | str):
+    def __init__(self, root: Path | str, *, file_mode: int | None = None,
+                 dir_mode: int | None = None):
+        """``file_mode``/``dir_mode``: for files another user must read (nginx serving
+        rendered pages); by default files are the owner's only."""
+        self.file_mode, self.dir_mode = file_mode, dir_mode
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         # Resolved once: symlinks above the root are the operator's choice; below it none
@@ -277,7 +287,7 @@ class LocalFileStore:
 
     def _directories(self, path: str, *, create: bool = False) -> tuple[_Directories, str]:
         *dirs, name = _components(path)
-        return _Directories(self._root, dirs, path, create=create), name
+        return _Directories(self._root, dirs, path, create=create, dir_mode=self.dir_mode), name
 
     def put(self, path: str, source: BinaryIO) -> None:
         """Store the bytes read from ``source`` at ``path``; visible only when complete."""

@@ -50,7 +50,7 @@ class S3FileStore:
                                        max_concurrency=4)
 
     @classmethod
-    def from_settings(cls) -> "S3FileStore":
+    def from_settings(cls, *, prefix: str = "") -> "S3FileStore":
         from django.conf import settings
         from django.core.exceptions import ImproperlyConfigured
 
@@ -71,7 +71,7 @@ class S3FileStore:
                 s3={"addressing_style": "path" if endpoint else "auto"},
             ),
         )
-        return cls(settings.S3_BUCKET, client=client)
+        return cls(settings.S3_BUCKET, client=client, prefix=prefix)
 
     def _key(self, path: str) -> str:
         # Keys are opaque to S3, but the same paths must be valid in every store.

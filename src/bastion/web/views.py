@@ -16,9 +16,10 @@ from bastion.core import browse
 from bastion.core.classifiers import grouped
 from bastion.core.descriptions import for_display
 from bastion.core.people import people
+from bastion.inventory import queries as inventory
 from bastion.packaging import access, roles
 from bastion.packaging import queries as projects
-from bastion.packaging.models import Project
+from bastion.packaging.models import Project, RoleName
 from bastion.proxy import gate
 
 from . import errors
@@ -177,6 +178,14 @@ def project_detail(request, name: str, version: str | None = None):
         "dependency_alerts": (advisories.dependency_alerts(release.requires_dist,
                                                            at_revision=known)
                               if release and page.sees_membership_details else []),
+        # Bundled native libraries with known vulnerabilities: for its Owners (and admins),
+        # like dependency advisories; bandit's code findings: a hint for all its members.
+        "bundled_hits": (inventory.bundled_hits(release)
+                         if release and (page.viewer_is_admin
+                                         or page.viewer_role == RoleName.OWNER) else []),
+        "code_check": (inventory.code_check(release)
+                       if release and page.sees_membership_details else None),
+        "sboms": inventory.inventories(release) if release else [],
     })
 
 

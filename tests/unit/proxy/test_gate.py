@@ -63,3 +63,30 @@ def test_a_stored_policy_that_no_longer_parses_hides_everything(view_name, uniqu
     assert judgement.hidden[candidate.filename].reason.startswith(
         f"Blocked by policy '{view_name}': ")
     assert not gate.name_listed(state, candidate.project)
+
+
+def test_an_upstream_file_with_a_blocked_sha256_is_hidden_and_the_stamp_moves(view_name, unique):
+    from dataclasses import replace
+
+    from bastion.packaging.models import BlockedFileHash
+    from bastion.simple.views import lookup
+
+    vp.add_view(view_name, policy={})
+    state = gate.view_state(view_name)
+    digest = f"{unique}".ljust(64, "0")[:64]
+    bad = replace(upstream(f"p-{unique}", "1.0", timedelta(days=5)), sha256=digest.upper())
+    good = replace(upstream(f"p-{unique}", "2.0", timedelta(days=5)), sha256="f" * 64)
+    local_twin = replace(bad, filename=f"l-{unique}.tar.gz", local=True)
+    before = lookup(f"p-{unique}", view_name).blocklist_revision
+    row = BlockedFileHash.objects.create(sha256=digest, filename="x.whl",
+                                         project_name=f"gone-{unique}", created=timezone.now())
+    try:
+        judgement = gate.judge(state, f"p-{unique}", [bad, good, local_twin], record=False)
+        assert list(judgement.hidden) == [bad.filename]
+        assert judgement.hidden[bad.filename].kind == "blocked-hash"
+        assert "removed from this index as malicious" in judgement.hidden[bad.filename].reason
+        after = lookup(f"p-{unique}", view_name).blocklist_revision
+        assert after == row.pk and after != before
+        assert gate.stamp(state, 1, 0, before) != gate.stamp(state, 1, 0, after)
+    finally:
+        row.delete()

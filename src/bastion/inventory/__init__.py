@@ -1,0 +1,1 @@
+"""What is inside a distribution file: bundled native libraries, SBOMs, code findings."""

@@ -1,0 +1,271 @@
+"""Public pages rendered to files on every committed change, for nginx or a CDN to serve.
+
+Which files (paths relative to the render root, the layout deploy/nginx/bastion.conf reads):
+
+    simple/index.html  simple/index.v1.json             the root list, both formats
+    simple/<p>/index.html  simple/<p>/index.v1.json     a project's detail page, both formats
+    pypi/<p>/json                                       PyPI's JSON document of the project
+    ….gz beside each page that compresses (nginx's gzip_static)
+    _state/…                                            what each file was rendered at
+
+Only what an anonymous reader of a public index sees is rendered: the default view's pages of
+local, non-quarantined projects, and only while the default view's policy hides no local file
+(a held or denied file must never be served from a file that nobody re-judges). Anything not
+rendered is simply missing, and nginx hands the request to Bastion, which answers as always.
+
+Ordering: each render reads the database, writes, and reads again; when what it read has moved
+in between (a newer change committed), it renders once more. Renders of one name on one
+machine also hold a lock, so a slow render started earlier cannot land after a newer one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import gzip
+import io
+import logging
+import os
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from bastion.core.negotiation import SIMPLE_JSON, TEXT_HTML
+from bastion.events.services import current_serial
+from bastion.packaging.models import Project, ProjectStatus
+from bastion.proxy import gate
+from bastion.proxy.gate import DEFAULT_VIEW
+
+from . import pages
+from .cache import Page
+from .json_views import json_page
+from .views import lookup
+
+logger = logging.getLogger(__name__)
+
+FORMATS = {TEXT_HTML: "index.html", SIMPLE_JSON: "index.v1.json"}
+ROOT = "simple/"
+STATE = "_state"
+# The root list's key among the projects' (no normalized name starts with a hyphen).
+ROOT_KEY = "-root"
+# A render that keeps seeing newer changes stops after this many tries: each of those changes
+# queued its own render, which will write the newer page.
+MAX_ATTEMPTS = 3
+_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*", re.ASCII)
+
+
+def enabled() -> bool:
+    return settings.RENDER_PAGES != "off"
+
+
+def detail_files(name: str) -> list[str]:
+    return [f"simple/{name}/{FORMATS[TEXT_HTML]}", f"simple/{name}/{FORMATS[SIMPLE_JSON]}",
+            f"pypi/{name}/json"]
+
+
+def root_files() -> list[str]:
+    return [ROOT + FORMATS[TEXT_HTML], ROOT + FORMATS[SIMPLE_JSON]]
+
+
+_stores: dict[tuple, object] = {}
+
+
+def rendered_store():
+    """Where rendered files go: the render directory, or a prefix in the S3 bucket."""
+    if settings.STORAGE_BACKEND == "s3":
+        key = ("s3", settings.S3_BUCKET, settings.RENDER_S3_PREFIX)
+    else:
+        key = ("local", str(settings.RENDER_DIR))
+    store = _stores.get(key)
+    if store is None:
+        if key[0] == "s3":
+            from bastion.storage.s3 import S3FileStore
+
+            store = S3FileStore.from_settings(prefix=settings.RENDER_S3_PREFIX)
+        else:
+            from bastion.storage.local import LocalFileStore
+
+            # nginx's workers run as another user: pages are readable by all, as on any
+            # public web server (a private index's pages are guarded by auth_request).
+            store = LocalFileStore(settings.RENDER_DIR, file_mode=0o644, dir_mode=0o755)
+        _stores[key] = store
+    return store
+
+
+@contextmanager
+def _locked(name: str):
+    """One render of ``name`` at a time on this machine (processes and threads alike)."""
+    directory = settings.RENDER_DIR / STATE / "locks"
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / (name or ROOT_KEY), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _marker_path(name: str) -> str:
+    return f"{STATE}/serials/{name or ROOT_KEY}"
+
+
+def rendered_serial(name: str) -> int:
+    """The serial ``name``'s files (``""``: the root list's) were last rendered at; -1: never."""
+    try:
+        with rendered_store().open(_marker_path(name)) as f:
+            return int(f.read(32).decode("ascii").strip() or -1)
+    except (OSError, ValueError):
+        return -1
+
+
+def _write(store, files: dict[str, Page], marker: tuple[str, int]) -> None:
+    items = []
+    for path, page in files.items():
+        items.append((path, io.BytesIO(page.body)))
+        if page.gzipped is not None:
+            items.append((path + ".gz", io.BytesIO(page.gzipped)))
+    store.put_many(items)
+    for path, page in files.items():
+        if page.gzipped is None:
+            store.delete(path + ".gz")  # an older, larger page's copy must not be served
+    store.put(_marker_path(marker[0]), io.BytesIO(str(marker[1]).encode("ascii")))
+
+
+def _remove(store, paths: list[str], marker: tuple[str, int]) -> None:
+    for path in paths:
+        store.delete(path)
+        store.delete(path + ".gz")
+    store.put(_marker_path(marker[0]), io.BytesIO(str(marker[1]).encode("ascii")))
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """What a project's pages depend on, as read before rendering them."""
+
+    serial: int | None  # None: no such project
+    view_revision: int | None
+    advisories_revision: int
+
+
+def _seen(name: str):
+    found = lookup(name, DEFAULT_VIEW)
+    project = found.project
+    return found, _Seen(project.last_serial if project else None, found.view_revision,
+                        found.advisories_revision)
+
+
+def _project_pages(found) -> dict[str, Page] | None:
+    """The files of a project as anyone may see them, or None when none may be rendered."""
+    project = found.project
+    if project is None or project.status == ProjectStatus.QUARANTINED:
+        return None
+    state = gate.view_state(DEFAULT_VIEW, project.view_revision)
+    if state is None or state.affects_local:
+        return None
+    html, json_simple, json_api = detail_files(project.normalized_name)
+    listing = pages.local_listing(project)  # both formats from one read
+    files = {html: pages.render_detail(listing, TEXT_HTML),
+             json_simple: pages.render_detail(listing, SIMPLE_JSON)}
+    known = found.advisories_revision
+    document = json_page(project, None, settings.BASE_URL,
+                         stamp=(project.last_serial, known), advisories_at=known)
+    if document is not None:
+        files[json_api] = document
+    return files
+
+
+def render_project(name: str, serial: int | None = None) -> bool:
+    """Render (or remove) the files of the project ``name`` (normalized) as it is now.
+
+    ``serial``: the change that asked; nothing is done when the files are already rendered at
+    or past it (idempotent, and a queue of renders for one busy project costs one). Returns
+    whether files were written or removed.
+    """
+    if not _NAME.fullmatch(name):
+        return False
+    store = rendered_store()
+    with _locked(name):
+        if serial is not None and rendered_serial(name) >= serial:
+            return False
+        for _attempt in range(MAX_ATTEMPTS):
+            found, before = _seen(name)
+            files = _project_pages(found)
+            at = before.serial if before.serial is not None else (serial or current_serial())
+            if files is None:
+                _remove(store, detail_files(name), (name, at))
+            else:
+                _write(store, files, (name, at))
+                for path in set(detail_files(name)) - set(files):
+                    store.delete(path)
+                    store.delete(path + ".gz")
+            if _seen(name)[1] == before:
+                break
+    purge([f"/simple/{name}/", f"/pypi/{name}/json"])
+    return True
+
+
+def render_index(serial: int | None = None) -> bool:
+    """Render the root list (``/simple/``) as it is now; skipped when already at ``serial``."""
+    store = rendered_store()
+    with _locked(""):
+        if serial is not None and rendered_serial("") >= serial:
+            return False
+        at = current_serial()
+        state = gate.view_state(DEFAULT_VIEW)
+        if state is None:
+            _remove(store, root_files(), ("", at))
+        else:
+            html, json_root = root_files()
+            keep = (lambda name: gate.name_listed(state, name))
+            _write(store, {html: pages.index_page(TEXT_HTML, at, keep=keep),
+                           json_root: pages.index_page(SIMPLE_JSON, at, keep=keep)}, ("", at))
+    purge(["/" + ROOT])
+    return True
+
+
+def _rendered_names(store) -> set[str]:
+    names = set()
+    for path in store.iter_paths():
+        parts = path.split("/")
+        if len(parts) == 3 and parts[0] in {"simple", "pypi"} and _NAME.fullmatch(parts[1]):
+            names.add(parts[1])
+    return names
+
+
+def render_all() -> int:
+    """Render every project's files again (and remove those of projects gone): after a change
+    of the default view or of the advisories, or to repair. Returns how many were rendered."""
+    store = rendered_store()
+    names = set(Project.objects.values_list("normalized_name", flat=True))
+    count = 0
+    for name in sorted(names | _rendered_names(store)):
+        count += render_project(name)
+    render_index()
+    return count
+
+
+def purge(paths: list[str]) -> None:
+    """Tell a CDN or caching front that these URLs changed (BASTION_PURGE_URL_TEMPLATE).
+
+    One request per URL with a bounded timeout; a failure is logged, never raised: the files
+    are already right, and the CDN's max-age bounds how long a stale copy can live.
+    """
+    template = settings.PURGE_URL_TEMPLATE
+    if not template:
+        return
+    # Imported here: httpx pulls in pygments, which no worker should carry for this.
+    import httpx
+
+    base = settings.BASE_URL.rstrip("/")
+    with httpx.Client(timeout=settings.PURGE_TIMEOUT_SECONDS, follow_redirects=False,
+                      trust_env=False) as client:
+        for path in paths:
+            target = template.replace("{url}", base + path).replace("{path}", path)
+            try:
+                response = client.request(settings.PURGE_METHOD, target)
+            except httpx.HTTPError as exc:
+                logger.warning("purge of %s failed: %s", path, type(exc).__name__)
+                continue
+            if response.status_code >= 400:
+                logger.warning("purge of %s failed: HTTP %s", path, response.status_code)

@@ -1,0 +1,112 @@
+"""A real nginx on 127.0.0.1 with deploy/nginx/bastion.conf in front of a test server.
+
+The template is filled in exactly as docs/deploy.md tells an operator to; only the paths
+nginx itself needs (pid, logs, temporary files) are moved into a private directory so that
+the test runs without touching /etc/nginx or /var. Skipped when nginx is not installed
+(``make test`` installs it when run as root: scripts/system-deps.sh).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "deploy" / "nginx"
+
+
+def nginx_binary() -> str | None:
+    found = shutil.which("nginx")
+    if found:
+        return found
+    return "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None
+
+
+def require_nginx() -> str:
+    binary = nginx_binary()
+    if binary is None:
+        pytest.skip("nginx is not installed (make test installs it when run as root)")
+    return binary
+
+
+def filled_template(*, listen: str, render_dir: Path, bastion: str, conf_dir: Path,
+                    read: str, server_name: str = "localhost") -> str:
+    text = (TEMPLATE_DIR / "bastion.conf").read_text()
+    for key, value in {"LISTEN": listen, "SERVER_NAME": server_name,
+                       "RENDER_DIR": str(render_dir), "BASTION": bastion,
+                       "CONF_DIR": str(conf_dir), "READ": read}.items():
+        text = text.replace(f"@{key}@", value)
+    assert "@" not in text.replace("@bastion", ""), "a placeholder was left unfilled"
+    return text
+
+
+class Nginx:
+    """nginx serving ``render_dir`` in front of the Bastion at ``upstream`` (host:port)."""
+
+    def __init__(self, render_dir: Path, upstream: str, *, read: str = "public",
+                 workers: int = 1, access_log: bool = True):
+        self.binary = require_nginx()
+        self.dir = Path(tempfile.mkdtemp(prefix="bastion-nginx-"))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        conf_dir = self.dir / "bastion"
+        conf_dir.mkdir()
+        for name in ("headers.conf", "read-public.conf", "read-private.conf"):
+            shutil.copy(TEMPLATE_DIR / name, conf_dir / name)
+        (conf_dir / "bastion.conf").write_text(filled_template(
+            listen=f"127.0.0.1:{self.port}", render_dir=render_dir, bastion=upstream,
+            conf_dir=conf_dir, read=read))
+        self.access_log = self.dir / "access.log"
+        temp = self.dir / "temp"
+        temp.mkdir()
+        # As root, nginx's workers would switch to an unprivileged user that cannot read the
+        # test's private data directory.
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        (self.dir / "nginx.conf").write_text(
+            f"{user}worker_processes {workers};\n"
+            f"pid {self.dir}/nginx.pid;\n"
+            f"error_log {self.dir}/error.log warn;\n"
+            "events { worker_connections 1024; }\n"
+            "http {\n"
+            f"  access_log {self.access_log if access_log else 'off'};\n"
+            f"  client_body_temp_path {temp}/body; proxy_temp_path {temp}/proxy;\n"
+            f"  fastcgi_temp_path {temp}/fastcgi; uwsgi_temp_path {temp}/uwsgi;\n"
+            f"  scgi_temp_path {temp}/scgi;\n"
+            "  sendfile on; tcp_nopush on; keepalive_requests 100000;\n"
+            f"  include {conf_dir}/bastion.conf;\n"
+            "}\n")
+        check = subprocess.run([self.binary, "-t", "-p", str(self.dir), "-c",
+                                str(self.dir / "nginx.conf")], capture_output=True, text=True)
+        assert check.returncode == 0, check.stderr
+        self.proc = subprocess.Popen(
+            [self.binary, "-p", str(self.dir), "-c", str(self.dir / "nginx.conf"),
+             "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._wait()
+
+    def _wait(self) -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nginx exited: {self.proc.stderr.read().decode()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("nginx did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
