@@ -367,12 +367,12 @@ def test_a_staging_walks_again_when_a_discard_removes_its_directory_under_it(sto
     original = local._create_temp
     removed = []
 
-    def create_temp(dir_fd):
+    def create_temp(dir_fd, *args):
         if not removed:
             removed.append(True)
             store.stage([(WHEEL + ".other", b"x")]).discard()  # leaves the leaf empty: gone
             assert not os.path.isdir(store.root / os.path.dirname(WHEEL))
-        return original(dir_fd)
+        return original(dir_fd, *args)
 
     monkeypatch.setattr(local, "_create_temp", create_temp)
     staging = store.stage([(WHEEL, b"wheel")])
