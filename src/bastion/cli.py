@@ -345,14 +345,45 @@ def cmd_render_pages(args) -> int:
 
 def cmd_verify_events(args) -> int:
     _setup_django()
-    from .events.services import verify_chain
+    from .events.anchor import check_anchor
+    from .events.services import SEAL_WINDOW_SECONDS, verify_chain
 
     report = verify_chain()
-    if report.ok:
-        print(f"OK: {report.checked} events verified")
+    if not report.ok:
+        print(f"BROKEN at event #{report.first_break}: {report.reason}")
+        return 1
+    problem = check_anchor()
+    if problem:
+        print(f"BROKEN: {problem}")
+        return 1
+    waiting = ""
+    if report.unsealed:
+        waiting = (f"; {report.unsealed} committed event(s) not yet sealed, the oldest "
+                   f"recorded {report.oldest_unsealed:%Y-%m-%d %H:%M:%S}")
+    if report.unsealed_too_long():
+        print(f"STALLED: {report.checked} events verified{waiting}, longer than "
+              f"{SEAL_WINDOW_SECONDS} s: is the worker running?")
+        return 1
+    print(f"OK: {report.checked} events verified{waiting}")
+    return 0
+
+
+def cmd_anchor_events(args) -> int:
+    _setup_django()
+    from .events.anchor import AnchorError, anchor_now
+    from .events.services import CLI
+
+    try:
+        anchor = anchor_now(None, info=CLI)
+    except (AnchorError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if anchor is None:
+        print("nothing anchored: no anchor is kept (BASTION_CHAIN_ANCHOR is empty) or the "
+              "log is empty")
         return 0
-    print(f"BROKEN at event #{report.first_break}: {report.reason}")
-    return 1
+    print(f"anchored event #{anchor.sequence} (written {anchor.time})")
+    return 0
 
 
 def _printable(text: str) -> str:
@@ -1093,6 +1124,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = admin.add_parser("verify-events", help="verify the hash chain of the security event log")
     p.set_defaults(func=cmd_verify_events)
+
+    p = admin.add_parser("anchor-events", help="write the security log's sealed head to its "
+                         "signed anchor outside the database now")
+    p.set_defaults(func=cmd_anchor_events)
 
     p = admin.add_parser("events", help="show security events, oldest first, each as a sentence")
     p.add_argument("--user", help="events by or about this user")

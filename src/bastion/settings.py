@@ -629,3 +629,13 @@ LOGGING = {
                 # Written only with BASTION_ACCESS_LOG in JSON mode, whatever the level.
                 "bastion.access": {"level": "INFO"}},
 }
+
+# Where the signed head of the security event chain is written (events.anchor): a file
+# outside the database, so that deleting the newest events and rewriting the head in the
+# database is caught by `bastion admin verify-events`. Empty: no anchor is kept.
+CHAIN_ANCHOR = option("chain_anchor", str(DATA_DIR / "chain-anchor.json"))
+# How often the worker writes it: the newest events of at most this span can be deleted
+# undetected.
+CHAIN_ANCHOR_SECONDS = option("chain_anchor_seconds", 60, cast=int)
+if CHAIN_ANCHOR_SECONDS < 1:
+    raise ConfigError("BASTION_CHAIN_ANCHOR_SECONDS must be at least 1")

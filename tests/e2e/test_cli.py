@@ -264,6 +264,34 @@ def test_verify_events_detects_a_tampered_row(username):
     assert verify_chain().ok
 
 
+def test_verify_events_detects_the_newest_events_deleted_behind_the_anchor(username):
+    from bastion.events.models import IndexState
+
+    result = bastion("admin", "anchor-events")
+    assert result.returncode == 0 and result.stdout.startswith("anchored event #"), result.stdout
+    anchored = int(result.stdout.split("#")[1].split()[0])
+    head = IndexState.objects.get(pk=1)
+    keep = SecurityEvent.objects.get(sequence=anchored - 1)
+    # What a writer of the database does to hide its latest deeds: the newest events go and
+    # the chain's head is set back; the chain itself still verifies.
+    rows = list(SecurityEvent.objects.filter(sequence__gt=keep.sequence))
+    SecurityEvent.objects.filter(pk__in=[row.pk for row in rows]).delete()
+    IndexState.objects.filter(pk=1).update(last_event_sequence=keep.sequence,
+                                           last_event_hash=keep.hash)
+    try:
+        assert verify_chain().ok
+        result = bastion("admin", "verify-events")
+        assert result.returncode == 1
+        assert result.stdout.startswith(f"BROKEN: event #{anchored}, the head anchored at ")
+        assert result.stdout.strip().endswith("is missing: the newest events were deleted")
+    finally:
+        for row in rows:
+            row.save(force_insert=True)
+        IndexState.objects.filter(pk=1).update(last_event_sequence=head.last_event_sequence,
+                                               last_event_hash=head.last_event_hash)
+    assert bastion("admin", "verify-events").returncode == 0
+
+
 def test_events_can_be_queried_by_user_and_tag(username):
     assert bastion("admin", "create-token", username).returncode == 0
     result = bastion("admin", "events", "--user", username, "--json")

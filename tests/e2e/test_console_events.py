@@ -175,3 +175,22 @@ def test_the_json_feed_still_answers(server):
     admin = Client(server, make_user("eva", admin=True))
     feed = admin.get("/admin/events.json?limit=2")
     assert feed.status_code == 200 and len(feed.json()["events"]) == 2
+
+
+def test_an_admin_anchors_the_head_outside_the_database_from_the_log(server):
+    from bastion.events.anchor import read_anchor
+
+    admin = Client(server, make_user("eva", admin=True))
+    response = admin.post(f"{EVENTS}anchor/")
+    assert response.status_code == 302 and response.headers["Location"] == EVENTS
+    written = read_anchor()
+    event = SecurityEvent.objects.filter(tag=tags.ADMIN_EVENT_CHAIN_ANCHOR).latest("id")
+    assert event.actor_name == admin.user.username
+    assert event.additional == {"sequence": written.sequence, "hash": written.hash}
+    page = text_of(admin.get(EVENTS).text)
+    assert (f"The head of the log is anchored outside the database: event #{written.sequence}"
+            in page)
+    assert "Anchored the head of the log" in page
+    # A form like every other: no token, no anchor; and only for the console's admins.
+    assert admin.post(f"{EVENTS}anchor/", csrf=False).status_code == 403
+    assert Client(server, make_user("em")).post(f"{EVENTS}anchor/").status_code == 403

@@ -272,3 +272,4 @@ class AccountRecovery(models.Model):
 
     def __str__(self) -> str:
         return f"recovery #{self.pk} of {self.user} ({self.status})"
+

@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import logging
 from contextlib import nullcontext
+from contextvars import ContextVar
 from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.dispatch import receiver
 from django.utils import timezone, translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext, gettext_lazy
 from django_tasks import TaskResultStatus, task
-from django_tasks.signals import task_finished
+from django_tasks.signals import task_finished, task_started
 from django_tasks_db import DatabaseBackend
 from django_tasks_db.models import DBTaskResult
 
@@ -42,10 +43,10 @@ RETRY_DELAYS = (60, 600, 3600)
 # is a live credential, and the row outlives the attempt by weeks.
 BODY_REMOVED = "(removed from failed attempts: a body may hold a live link)"
 
-# A message claimed longer ago than this was left behind by a worker that died while sending
-# it (killed, machine lost): it is put back in the queue. It may have gone out before the
-# worker died: sending it twice is better than never. A live worker is done with a message
-# long before (settings.EMAIL_TIMEOUT bounds each exchange with the mail server).
+# A message claimed longer ago than this was left behind by a worker that died, or that could
+# not record the outcome (a database outage): it is put back in the queue, and sent then only
+# if its sending had not begun (see deliver). A live worker is done with a message long
+# before (settings.EMAIL_TIMEOUT bounds each exchange with the mail server).
 STALE_CLAIM_SECONDS = 600
 
 
@@ -69,12 +70,59 @@ def _written_to_outbox() -> bool:
             and "filebased" in settings.EMAIL_BACKEND)
 
 
+# The id of the message task this worker thread runs (set as the worker starts it).
+_running_message: ContextVar[str | None] = ContextVar("bastion_running_message", default=None)
+
+
+@receiver(task_started)
+def _note_running_message(sender, task_result, **kwargs) -> None:
+    is_message = getattr(task_result.task, "func", None) is deliver.func
+    _running_message.set(str(task_result.id) if is_message else None)
+
+
+# What a message task's row holds, while its worker is sending it, in the field that takes
+# its return value once it has run: the claim to send it (see deliver).
+SENDING = "sending"
+
+
+def _begin_sending(task_id: str) -> bool:
+    """Claim the message for sending, durably (one statement, committed at once by the
+    worker, which runs tasks outside any transaction); False if an earlier run of it had."""
+    return bool(DBTaskResult.objects.filter(pk=task_id).exclude(return_value=SENDING)
+                .update(return_value=SENDING))
+
+
+def _release_claim(task_id: str) -> None:
+    # Refused or unreachable: nothing went out, so a run put back in the queue may send it.
+    try:
+        DBTaskResult.objects.filter(pk=task_id, return_value=SENDING).update(return_value=None)
+    except DatabaseError:
+        logger.warning("could not release the claim of mail task %s", task_id)
+
+
 @task()
 def deliver(recipient: str, subject: str, body: str, attempt: int = 1) -> None:
-    """Hand one message to the configured mail backend; raise (the task fails) if it cannot."""
+    """Hand one message to the configured mail backend; raise (the task fails) if it cannot.
+
+    At most once per queued message: the claim to send it is committed in its task's row before
+    the mail server is spoken to; the row goes once the message went out (or is marked FAILED
+    if the server refused it). A run that finds the claim already there belongs to a message
+    whose earlier run began sending and could not record how it ended (the database went away,
+    or the worker died): it is not sent again, and says so in the log.
+    """
+    task_id = _running_message.get()
+    _running_message.set(None)
+    if not isinstance(deliver.get_backend(), DatabaseBackend):
+        task_id = None  # no task row: sent once, after the commit, by the request itself
+    if task_id is not None and not _begin_sending(task_id):
+        logger.error("mail %r (task %s) was handed to the mail server by an earlier run whose "
+                     "end was not recorded; not sent again", subject, task_id)
+        return
     try:
         _message(recipient, subject, body).send()
     except Exception as exc:
+        if task_id is not None:
+            _release_claim(task_id)
         _retry_later(recipient, subject, body, attempt, exc)
         raise
     if _written_to_outbox():

@@ -1,21 +1,24 @@
 """The console's Event log (``/admin/events/``): the security log filtered, each event as a
-sentence (``core.event_text``), exported as JSON Lines or CSV, and whether the hash chain
-holds. ``bastion admin events`` and ``verify-events`` do the same at the command line."""
+sentence (``core.event_text``), exported as JSON Lines or CSV, whether the hash chain holds
+and matches its anchor outside the database, and writing that anchor now. ``bastion admin
+events``, ``verify-events`` and ``anchor-events`` do the same at the command line."""
 
 from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.http import Http404
-from django.shortcuts import render
-from django.urls import path
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_POST, require_safe
 
 from bastion.core.errors import ValidationError
 from bastion.core.text import one_line
 from bastion.events import export as exporting
-from bastion.events.services import EventFilter, chain_state, search
+from bastion.events import anchor as anchoring
+from bastion.events.services import EventFilter, RequestInfo, chain_state, search
 
 from .access import console_view
 
@@ -52,8 +55,27 @@ def index(request):
     return render(request, "console/events.html", {
         "area": "events", "events": events, "spec": spec, "query": query, "error": error,
         "older": events[-1].sequence if more and events else None, "paged": bool(before),
-        "chain": chain_state().report,
+        "chain": chain_state().report, "anchor": anchoring.anchor_state(),
     }, status=status)
+
+
+@console_view
+@require_POST
+def anchor(request):
+    """Write the chain's sealed head to its anchor outside the database now."""
+    try:
+        written = anchoring.anchor_now(request.user, info=RequestInfo.from_request(request))
+    except (anchoring.AnchorError, OSError) as exc:
+        messages.error(request, _("The anchor could not be written: {problem}").format(
+            problem=one_line(str(exc), 300)))
+    else:
+        if written is None:
+            messages.error(request, _("No anchor is kept (BASTION_CHAIN_ANCHOR is empty), or "
+                                      "the log is empty."))
+        else:
+            messages.success(request, _("Anchored the head of the log: event #{sequence}.")
+                             .format(sequence=written.sequence))
+    return redirect(reverse("console:events"))
 
 
 @console_view
@@ -75,4 +97,5 @@ def export(request, fmt: str):
 urlpatterns = [
     path("", index, name="events"),
     path("export.<str:fmt>", export, name="events-export"),
+    path("anchor/", anchor, name="events-anchor"),
 ]

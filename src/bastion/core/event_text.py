@@ -1184,6 +1184,9 @@ DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
     "admin:lookalike_corpus:load": _corpus_load,
     "admin:namespace:grant": _namespace_grant,
     "admin:namespace:revoke": _namespace_revoke,
+    "admin:event_chain:anchor": _who_and(
+        gettext_noop("{who} wrote the head of the security log (event #{sequence}) to its "
+                     "anchor outside the database"), sequence="sequence"),
     "proxy:lookalike:block": lambda e, say: say(
         gettext_noop("The upstream name {name} was kept from clients as a look-alike of "
                      "{resembles}: {reason}"), name=e.text("name"),

@@ -3,10 +3,11 @@ from django.db import models
 
 
 class IndexState(models.Model):
-    """A single row that orders every change: the serial and the head of the event chain.
+    """A single row: the sealed head of the event chain and the index's last sealed serial.
 
-    Services lock it (``select_for_update``) inside their transaction, so serials are gap-free
-    and the event hash chain is linear even with several server processes.
+    Only the sealer (``events.services.seal``) writes it, in a short transaction of its own
+    after the changes it seals have committed: no change holds it while it runs. (On SQLite,
+    where writes are serialised anyway, ``last_serial`` is also the serial counter.)
     """
 
     last_serial = models.BigIntegerField(default=0)
@@ -18,9 +19,13 @@ class IndexState(models.Model):
 
 
 class SecurityEvent(models.Model):
-    """One append-only, hash-chained record of a change of state."""
+    """One append-only, hash-chained record of a change of state.
 
-    sequence = models.BigIntegerField(unique=True)
+    A change inserts its events unsealed (no ``sequence``, no hashes); the sealer gives them
+    their place in the chain once the change has committed (see ``events.services``).
+    """
+
+    sequence = models.BigIntegerField(unique=True, null=True, blank=True)
     tag = models.CharField(max_length=100, db_index=True)
     time = models.DateTimeField(db_index=True)
     actor = models.ForeignKey(
@@ -39,8 +44,11 @@ class SecurityEvent(models.Model):
     ip_address = models.CharField(max_length=64, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
     additional = models.JSONField(default=dict, blank=True)
-    previous_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64)
+    previous_hash = models.CharField(max_length=64, blank=True, default="")
+    hash = models.CharField(max_length=64, blank=True, default="")
+    # The serial the event's change took (None: it took none), so that the sealer can advance
+    # the index's serial in commit order. Not hashed: it only orders pages, it proves nothing.
+    serial = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         db_table = "events_security_event"

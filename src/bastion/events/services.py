@@ -3,6 +3,12 @@
 Every service that changes state calls :func:`record` inside its transaction. Events form
 a hash chain: each one's hash covers its content and the previous event's hash, so an edit
 or deletion of any stored row breaks the chain (see :func:`verify_chain`).
+
+No change waits for another to record: a change inserts its events unsealed, and once it has
+committed it seals them (:func:`seal`): one sealer at a time gives every committed unsealed
+event the next place in the chain, in a transaction that lasts only as long as the hashing.
+An event is unsealed only between its change's commit and that seal, or until the worker
+seals what a process that died in between left (verify-events reports the window).
 """
 
 from __future__ import annotations
@@ -11,13 +17,14 @@ import hashlib
 import json
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime, time as dtime, timezone as dt_timezone
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone, translation
 
 from bastion.core.event_text import EventFacts, Translator, describe
@@ -75,64 +82,118 @@ def _locked_state() -> IndexState:
     return state
 
 
+# The PostgreSQL sequence serials come from (created by migration events 0002).
+SERIAL_SEQUENCE = "events_serial_seq"
+# The most events one seal writes in its transaction; a backlog takes several.
+SEAL_BATCH = 1000
+# An event committed this long ago and still unsealed means that nothing seals: every change
+# seals its own events once committed, and the worker seals what a crashed process left.
+# `bastion admin verify-events` fails then (see ChainReport.unsealed_too_long).
+SEAL_WINDOW_SECONDS = 60
+
+
 @dataclass
-class _HeldHead:
-    state: IndexState
-    pending: list[SecurityEvent]
+class _Change:
+    """What one transaction recorded (kept on its connection while the transaction runs)."""
+
+    events: list[SecurityEvent] = field(default_factory=list)  # inserted, unsealed
+    pending: list[SecurityEvent] | None = None  # recorded in a holding_chain_head() block
+    serial: int | None = None  # the largest serial the change took
+    seal: object = None  # its on_commit callback
 
 
-_held: ContextVar[_HeldHead | None] = ContextVar("bastion_held_chain_head", default=None)
-
-
-def _write_head(state: IndexState) -> None:
-    IndexState.objects.filter(pk=1).update(last_serial=state.last_serial,
-                                           last_event_sequence=state.last_event_sequence,
-                                           last_event_hash=state.last_event_hash)
+def _change() -> _Change:
+    connection = transaction.get_connection()
+    change = getattr(connection, "_bastion_change", None)
+    # The change belongs to the running transaction as long as its callback waits for that
+    # transaction's commit: Django drops it when the transaction (or the savepoint it was
+    # registered in) ends without committing.
+    if change is None or not any(entry[1] is change.seal for entry in connection.run_on_commit):
+        change = connection._bastion_change = _Change()
+        # Once committed, the change seals its own events (and any another left unsealed),
+        # so that the chain and the index's generation include it before its answer is sent.
+        # A failure to seal fails nothing: the next sealer seals them.
+        change.seal = partial(_seal_after_commit, change)
+        transaction.on_commit(change.seal, robust=True)
+    return change
 
 
 @contextmanager
 def holding_chain_head():
-    """Lock the serial and chain head once for the changes of one transaction.
+    """Group the events of one change so that they are inserted in one statement.
 
-    Every serial and event goes through such a block (``record`` and ``next_serial`` open one
-    of their own when none is held): a change that records several events (an upload that
-    creates a project records four) reads and writes the head row once instead of once per
-    event, and writes its events in one statement when the block ends (they are not in the
-    table before that). Use it directly inside ``transaction.atomic()``: an exception leaving
-    the block must also leave the transaction, because the head and the events are written
-    only when it ends normally.
+    No lock is taken (the name stays for the callers): serials come from a sequence and the
+    chain is sealed after commit. A change that records several events (an upload that creates
+    a project records four) inserts them together when the block ends. Use it directly inside
+    ``transaction.atomic()``: an exception leaving the block must also leave the transaction.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("holding_chain_head() must run inside transaction.atomic()")
-    if _held.get() is not None:
+    change = _change()
+    if change.pending is not None:
         yield
         return
-    held = _HeldHead(_locked_state(), [])
-    reset = _held.set(held)
+    change.pending = []
     try:
         yield
-    finally:
-        _held.reset(reset)
-    if held.pending:
-        SecurityEvent.objects.bulk_create(held.pending)
-    _write_head(held.state)
+    except BaseException:
+        change.pending = None
+        raise
+    pending, change.pending = change.pending, None
+    if pending:
+        for event in pending:
+            if event.serial is None:
+                event.serial = change.serial
+        SecurityEvent.objects.bulk_create(pending)
+        change.events.extend(pending)
 
 
 def next_serial() -> int:
-    """Advance and return the index serial. Call inside the transaction of the change."""
+    """A new index serial, larger than every serial handed out before. Call inside the
+    transaction of the change.
+
+    No change waits for another's serial: on PostgreSQL they come from a sequence (a change
+    that rolls back leaves a gap), on SQLite, whose writers are serialised anyway, from the
+    index state row. Serials of different changes may commit out of order; docs/security.md
+    ("The security log") says what readers can rely on.
+    """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("next_serial() must run inside transaction.atomic()")
-    held = _held.get()
-    if held is None:
-        with holding_chain_head():
-            return next_serial()
-    held.state.last_serial += 1
-    return held.state.last_serial
+    change = _change()
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT nextval('{SERIAL_SEQUENCE}')")
+            serial = cursor.fetchone()[0]
+    else:
+        IndexState.objects.get_or_create(pk=1)
+        IndexState.objects.filter(pk=1).update(last_serial=F("last_serial") + 1)
+        serial = IndexState.objects.filter(pk=1).values_list("last_serial", flat=True).get()
+    change.serial = serial if change.serial is None else max(change.serial, serial)
+    unstamped = [event.pk for event in change.events if event.serial != change.serial]
+    if unstamped:
+        SecurityEvent.objects.filter(pk__in=unstamped).update(serial=change.serial)
+        for event in change.events:
+            event.serial = change.serial
+    return serial
 
 
 def current_serial() -> int:
+    """The index's serial as of the last seal: the largest serial of a sealed change."""
     state = IndexState.objects.filter(pk=1).values_list("last_serial", flat=True).first()
     return state or 0
+
+
+def index_state() -> tuple[int, int]:
+    """The index's serial and generation (the sealed chain's length) as of the last seal.
+
+    The generation moves at every seal, which follows every committed change: a page of the
+    whole index keyed by both is rebuilt after any change, even one whose serial is smaller
+    than one sealed before it (serials of different projects may commit out of order).
+    """
+    state = IndexState.objects.filter(pk=1).values_list("last_serial",
+                                                        "last_event_sequence").first()
+    return state or (0, 0)
 
 
 def event_digest(fields: dict, previous_hash: str) -> str:
@@ -160,18 +221,17 @@ def _chained_fields(event: SecurityEvent) -> dict:
 
 def record(tag: str, *, info: RequestInfo | None = None, actor=None, user=None, project=None,
            additional: dict | None = None) -> SecurityEvent:
-    """Append one event to the chain. Must run inside the transaction of the change."""
+    """Append one event (unsealed) to the log. Must run inside the transaction of the change.
+
+    The event gets its sequence and hashes when it is sealed, right after the change commits;
+    the returned object is updated then.
+    """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("record() must run inside transaction.atomic()")
-    held = _held.get()
-    if held is None:
-        with holding_chain_head():
-            return record(tag, info=info, actor=actor, user=user, project=project,
-                          additional=additional)
+    change = _change()
     info = info or RequestInfo()
-    state = held.state
     event = SecurityEvent(
-        sequence=state.last_event_sequence + 1,
+        sequence=None,
         tag=tag,
         time=timezone.now(),
         actor=actor,
@@ -184,13 +244,74 @@ def record(tag: str, *, info: RequestInfo | None = None, actor=None, user=None, 
         user_agent=_text(info.user_agent)[:512],
         # Round-trip through JSON so the hashed form equals what the database returns.
         additional=_clean(json.loads(json.dumps(additional or {}, default=str))),
-        previous_hash=state.last_event_hash,
+        serial=change.serial,
     )
-    event.hash = event_digest(_chained_fields(event), event.previous_hash)
-    state.last_event_sequence = event.sequence
-    state.last_event_hash = event.hash
-    held.pending.append(event)
+    if change.pending is not None:
+        change.pending.append(event)
+    else:
+        event.save(force_insert=True)
+        change.events.append(event)
     return event
+
+
+def seal(*, limit: int = SEAL_BATCH, placed: dict | None = None) -> int:
+    """Give committed unsealed events their place in the hash chain; how many it sealed.
+
+    One sealer at a time (the index state row, locked for this short transaction only): it
+    takes the unsealed events in the order they were inserted, links each to the one before,
+    and moves the chain's head and the index's serial. Only committed events are visible to
+    it, so the head (the index's generation) moves only past changes readers can see.
+    ``placed`` receives each sealed event's id with its sequence and hashes.
+    """
+    if not SecurityEvent.objects.filter(sequence__isnull=True).exists():
+        return 0
+    with transaction.atomic():
+        state = _locked_state()
+        # Read after the lock: a sealer that held it before us has committed its work.
+        events = list(SecurityEvent.objects.filter(sequence__isnull=True).order_by("id")[:limit])
+        if not events:
+            return 0
+        sequence, previous = state.last_event_sequence, state.last_event_hash
+        serial = state.last_serial
+        for event in events:
+            sequence += 1
+            event.sequence, event.previous_hash = sequence, previous
+            event.hash = event_digest(_chained_fields(event), previous)
+            previous = event.hash
+            if event.serial is not None:
+                serial = max(serial, event.serial)
+        SecurityEvent.objects.bulk_update(events, ["sequence", "previous_hash", "hash"])
+        IndexState.objects.filter(pk=1).update(last_event_sequence=sequence,
+                                               last_event_hash=previous, last_serial=serial)
+    if placed is not None:
+        placed.update((e.pk, (e.sequence, e.previous_hash, e.hash)) for e in events)
+    return len(events)
+
+
+def seal_all(*, placed: dict | None = None) -> int:
+    """Seal until nothing committed is left unsealed; how many were sealed."""
+    total = 0
+    while True:
+        sealed = seal(placed=placed)
+        total += sealed
+        if sealed < SEAL_BATCH:
+            return total
+
+
+def _seal_after_commit(change: _Change) -> None:
+    if not change.events:
+        return
+    placed: dict = {}
+    seal_all(placed=placed)
+    missing = [e.pk for e in change.events if e.pk not in placed]
+    if missing:
+        # Another sealer sealed them: their places are in the table.
+        placed.update((pk, (sequence, previous, digest)) for pk, sequence, previous, digest in
+                      SecurityEvent.objects.filter(pk__in=missing)
+                      .values_list("pk", "sequence", "previous_hash", "hash"))
+    for event in change.events:
+        event.sequence, event.previous_hash, event.hash = placed.get(
+            event.pk, (None, "", ""))
 
 
 @dataclass(frozen=True)
@@ -199,52 +320,76 @@ class ChainReport:
     first_break: int | None = None
     reason: str = ""
     last_hash: str = ""  # of the last event checked, when the chain holds
+    unsealed: int = 0  # committed events not yet sealed into the chain
+    oldest_unsealed: datetime | None = None  # when the oldest of them was recorded
 
     @property
     def ok(self) -> bool:
         return self.first_break is None
 
+    def unsealed_too_long(self, now: datetime | None = None) -> bool:
+        """Whether an event has waited longer than SEAL_WINDOW_SECONDS for its seal."""
+        if self.oldest_unsealed is None:
+            return False
+        now = now or timezone.now()
+        return (now - self.oldest_unsealed).total_seconds() > SEAL_WINDOW_SECONDS
+
+
+def unsealed_window() -> tuple[int, datetime | None]:
+    """How many committed events wait for their seal, and when the oldest was recorded."""
+    from django.db.models import Count, Min
+
+    found = SecurityEvent.objects.filter(sequence__isnull=True).aggregate(
+        count=Count("id"), oldest=Min("time"))
+    return found["count"] or 0, found["oldest"]
+
 
 def verify_chain(*, after: ChainReport | None = None) -> ChainReport:
-    """Walk every event in order and report the first one whose link or hash is wrong.
+    """Walk every sealed event in order and report the first one whose link or hash is wrong,
+    and how many events wait for their seal (see SEAL_WINDOW_SECONDS).
 
     ``after``, a report of a chain that held, walks only the events appended since: what it
     checked is taken as still intact (a caller that cannot assume so walks it all).
 
-    The chain head in ``IndexState`` is read first: it and its event are committed together,
-    so events appended while the walk runs are not mistaken for tampering.
+    The chain head in ``IndexState`` is read first: the sealer commits it with the events it
+    sealed, so events sealed while the walk runs are not mistaken for tampering.
     """
     state = IndexState.objects.filter(pk=1).first()
     head_sequence = state.last_event_sequence if state else None
+    unsealed, oldest = unsealed_window()
     checked, previous = 0, GENESIS_HASH
     if after is not None and after.ok and after.last_hash:
         checked, previous = after.checked, after.last_hash
     events = SecurityEvent.objects.filter(sequence__gt=checked).order_by("sequence")
     if head_sequence is not None:
         events = events.filter(sequence__lte=head_sequence)
+
+    def report(*args, **kwargs) -> ChainReport:
+        return ChainReport(*args, unsealed=unsealed, oldest_unsealed=oldest, **kwargs)
+
     expected_sequence = checked + 1
     for event in events.iterator(chunk_size=2000):
         if event.sequence != expected_sequence:
-            return ChainReport(checked, expected_sequence, "event missing (sequence gap)")
+            return report(checked, expected_sequence, "event missing (sequence gap)")
         if event.previous_hash != previous:
-            return ChainReport(checked, event.sequence, "previous-hash link broken")
+            return report(checked, event.sequence, "previous-hash link broken")
         if event_digest(_chained_fields(event), previous) != event.hash:
-            return ChainReport(checked, event.sequence, "content does not match its hash")
+            return report(checked, event.sequence, "content does not match its hash")
         previous = event.hash
         expected_sequence += 1
         checked += 1
     if state is None:
-        return ChainReport(checked, 1, "chain head record missing") if checked else ChainReport(0)
+        return report(checked, 1, "chain head record missing") if checked else report(0)
     if head_sequence > checked:
-        return ChainReport(checked, checked + 1, "events missing at the end of the chain")
+        return report(checked, checked + 1, "events missing at the end of the chain")
     if state.last_event_hash != previous:
-        return ChainReport(checked, checked, "last event does not match the recorded chain head")
+        return report(checked, checked, "last event does not match the recorded chain head")
     if SecurityEvent.objects.filter(sequence__gt=head_sequence).exists():
         current = IndexState.objects.filter(pk=1).values_list("last_event_sequence", flat=True).first()
         if current == head_sequence:
-            return ChainReport(checked, head_sequence + 1,
-                               "event beyond the recorded chain head (not written by Bastion)")
-    return ChainReport(checked, last_hash=previous)
+            return report(checked, head_sequence + 1,
+                          "event beyond the recorded chain head (not written by Bastion)")
+    return report(checked, last_hash=previous)
 
 
 # The pages that show the chain's state walk all of it at most this often, and in between

@@ -175,3 +175,5 @@ ADMIN_SCAN_FALSE_POSITIVE = "admin:scan:false_positive"
 ADMIN_SCAN_RULE_DISABLE = "admin:scan_rule:disable"
 ADMIN_SCAN_RULE_ENABLE = "admin:scan_rule:enable"
 ADMIN_SCAN_RESCAN = "admin:scan:rescan"
+# An administrator wrote the chain's head to its anchor outside the database on demand.
+ADMIN_EVENT_CHAIN_ANCHOR = "admin:event_chain:anchor"

@@ -1,7 +1,8 @@
 """Every change to projects, releases and files goes through these functions.
 
 Each one runs in a single transaction that writes the rows, the stored bytes, a security
-event and a new serial together, so the index is never seen half-changed.
+event and a new serial together, so the index is never seen half-changed. The only lock a
+change takes is its project's row: changes to different projects never wait for each other.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def create_project(name: str, owner, *, info: RequestInfo | None = None) -> Proj
         # No savepoint: the caller's whole change fails with this error, and rolls back.
         project.save(force_insert=True)
     except IntegrityError:
-        raise ValidationError(f"The name '{name}' is already taken.") from None
+        raise LostRace(f"The name '{name}' is already taken.") from None
     Role.objects.create(project=project, user=owner, role_name=RoleName.OWNER)
     record(tags.PROJECT_CREATE, info=info, actor=owner, user=owner, project=project,
            additional={"name": name})
@@ -368,22 +369,67 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
     items = [(path, content_path_on_disk)]
     if verified.pep658_metadata is not None:
         items.append((path + ".metadata", verified.pep658_metadata))
-    # Written and synced out of sight before any lock is taken: under the locks only the
-    # renames and a directory sync remain.
+    # Written, synced and hashed out of sight before any lock is taken: under the project's
+    # lock only the renames and a directory sync remain.
     staged = get_store().stage(items)
+    for attempt in (1, 2):
+        try:
+            return _add_file_once(attempt, user=user, verified=verified, digests=digests,
+                                  path=path, staged=staged, python_version=python_version,
+                                  info=info, token=token, comment=comment,
+                                  still_allowed=still_allowed, by_publisher=by_publisher)
+        except _AskAgain:
+            continue
+        except IntegrityError:
+            # The commit itself failed on a constraint checked at commit (a row a concurrent
+            # change removed or committed first): nothing of this upload is in the index. Its
+            # published file stays: by now it may be a concurrent identical upload's.
+            raise ValidationError(
+                f"The index changed while '{verified.dist.filename}' was being added; nothing "
+                "was stored. Upload it again.") from None
+    raise AssertionError("unreachable")
+
+
+class _AskAgain(Exception):
+    pass
+
+
+def _add_file_once(attempt: int, *, user, verified, digests: Digests, path: str,
+                   staged: Staged, python_version: str, info, token, comment: str,
+                   still_allowed, by_publisher: bool) -> AddFileResult:
     with transaction.atomic():
         try:
             return _add_staged_file(
                 user=user, verified=verified, digests=digests, path=path, staged=staged,
                 python_version=python_version, info=info, token=token, comment=comment,
                 still_allowed=still_allowed, by_publisher=by_publisher)
+        except LostRace as race:
+            if attempt == 2 or race.published:
+                staged.discard()
+                raise
+            # Nothing of ours was published (the rows collided before): asked again
+            # below, the rows now say whether the winner stored this very file (an
+            # identical upload, accepted as any re-upload is) or refuse it in their words.
+            raise _AskAgain from None
         except BaseException:
-            # Before the transaction rolls back: its locks still hold off a concurrent upload
-            # of the same file, whose own copy at the same path must not be deleted. (If the
-            # commit itself fails, the published file stays: by then it may be that upload's,
-            # and nothing lists a file without its row.)
+            # Before the transaction rolls back: its locks still hold off a concurrent
+            # upload of the same file, whose own copy at the same path must not be
+            # deleted. (If the commit itself fails, the published file stays: by then it
+            # may be that upload's, and nothing lists a file without its row.)
             staged.discard()
             raise
+
+
+class LostRace(ValidationError):
+    """A concurrent change committed the same project name or file first (a unique row).
+
+    ``published``: our copy was already published (only our own upload writes its path then:
+    the paths of one project's files are written under its lock or by its one creator).
+    """
+
+    def __init__(self, message: str, *, published: bool = False):
+        super().__init__(message)
+        self.published = published
 
 
 def _add_staged_file(*, user, verified, digests: Digests, path: str, staged: Staged,
@@ -392,8 +438,9 @@ def _add_staged_file(*, user, verified, digests: Digests, path: str, staged: Sta
     dist = verified.dist
     meta = verified.metadata
     filename = dist.filename
-    # Lock order everywhere: the project row first (check_upload takes it), then the chain
-    # head; lifecycle and role changes take them in that order too, so they cannot deadlock.
+    # The project row is the only lock an upload takes (check_upload takes it): uploads to
+    # different projects never wait for each other. A new project has no row yet: its name's
+    # unique index orders concurrent creators, and the loser asks again (add_file).
     checked = check_upload(user, name=meta.name, version=str(meta.version), filename=filename,
                            kind=dist.kind, digests=digests, lock=True,
                            by_publisher=by_publisher)
@@ -456,9 +503,8 @@ def _add_staged_file(*, user, verified, digests: Digests, path: str, staged: Sta
             file.save(force_insert=True)
             FilenameRegistry.objects.create(filename=filename)
         except IntegrityError:
-            # Another upload of the same name or bytes won the race; answer as if we
-            # came second.
-            raise ValidationError(f"File already exists ('{filename}').") from None
+            # Another upload of the same name or bytes won the race; add_file asks again.
+            raise LostRace(f"File already exists ('{filename}').", published=True) from None
 
         project_changed(project, size_change=digests.size, locked=True)
         # The token's name too, so the log can say which token uploaded without a lookup.
@@ -512,8 +558,9 @@ def publish_commit(normalized_name: str, serial: int) -> None:
 def project_changed(project: Project, *, size_change: int = 0, locked: bool = False) -> int:
     """Give the project a new serial (and adjust its size); call in the change's transaction.
 
-    The project row is locked before the chain head, the order every change uses; ``locked``
-    says the caller already holds that lock, having read ``project`` under it.
+    Under the project row's lock, so that a project's serials grow in the order its changes
+    commit; ``locked`` says the caller already holds that lock, having read ``project`` under
+    it.
     """
     if not locked:
         list(Project.objects.select_for_update().filter(pk=project.pk)

@@ -14,7 +14,7 @@ from bastion.advisories.models import AdvisoryState
 from bastion.core import names
 from bastion.core.negotiation import SIMPLE_TYPES, TEXT_HTML, simple_format
 from bastion.events.models import IndexState
-from bastion.events.services import current_serial
+from bastion.events.services import index_state
 from bastion.packaging.models import BlockedFileHash, Project, ProjectStatus
 from bastion.packaging.queries import version_key
 from bastion.proxy import gate
@@ -112,7 +112,7 @@ def index(request, view: str = DEFAULT_VIEW):
     state = gate.view_state(view)
     if state is None:
         return _no_view(view)
-    serial = current_serial()
+    serial, generation = index_state()
     listing = reader.listing()
     # Upstream names are not listed: an upstream's index can hold hundreds of thousands.
     named = None if view == DEFAULT_VIEW else view
@@ -122,7 +122,7 @@ def index(request, view: str = DEFAULT_VIEW):
             media_type, serial, only=listing, view=named,
             keep=lambda name: gate.name_listed(state, name)), vary=VARY)
     page = page_cache.get_or_build(
-        ("index", view, media_type), (serial, state.revision),
+        ("index", view, media_type), (serial, generation, state.revision),
         lambda: pages.index_page(media_type, serial, view=named,
                                  keep=lambda name: gate.name_listed(state, name)))
     return page_response(request, page, vary=VARY)

@@ -90,6 +90,7 @@ class _Directories:
 
     def __init__(self, root: str, parts: list[str], path: str, *, create: bool,
                  dir_mode: int | None = None):
+        self.parts = parts
         self.fds: list[int] = []
         # Directories this walk created (or raced a concurrent write to create): they, and the
         # directory holding the topmost of them, must be synced for the new entries to survive
@@ -130,6 +131,15 @@ class _Directories:
     @property
     def leaf(self) -> int:
         return self.fds[-1]
+
+    def remove_leaf_if_empty(self) -> None:
+        """Remove the leaf directory if nothing is in it (a discarded staging's)."""
+        if len(self.fds) < 2 or not self.parts:
+            return
+        try:
+            os.rmdir(self.parts[-1], dir_fd=self.fds[-2])
+        except OSError:  # not empty (a file, or another upload's staging), or already gone
+            pass
 
     def sync(self) -> None:
         """Sync the leaf directory (its renamed entries) and every directory created above it."""
@@ -191,7 +201,18 @@ class Staging:
                 if directories is None:
                     directories, _name = self._store._directories(path, create=True)
                     self._directories[directory] = directories
-                fd, temp = _create_temp(directories.leaf, self._store.file_mode)
+                for attempt in range(3):
+                    try:
+                        fd, temp = _create_temp(directories.leaf, self._store.file_mode)
+                        break
+                    except FileNotFoundError:
+                        # A concurrent identical upload that was refused removed the empty
+                        # directory between our walk and this file: walk (and create) again.
+                        if attempt == 2:
+                            raise
+                        directories.close()
+                        directories, _name = self._store._directories(path, create=True)
+                        self._directories[directory] = directories
                 fds.append(fd)
                 self._staged.append((directories.leaf, temp, name, path))
                 self.paths.append(path)
@@ -218,13 +239,20 @@ class Staging:
 
     def discard(self) -> None:
         """Remove what was staged and not yet published, then delete what was published (see
-        ``storage.Staged.discard`` for when that is safe)."""
-        self._close()
+        ``storage.Staged.discard`` for when that is safe), and the directories left empty."""
+        self._close(remove_empty=True)
         published, self._published = self._published, []
         for path in published:
             self._store.delete(path)
+        for path in published:
+            try:
+                directories, _name = self._store._directories(path)
+            except OSError:
+                continue
+            with directories:
+                directories.remove_leaf_if_empty()
 
-    def _close(self) -> None:
+    def _close(self, *, remove_empty: bool = False) -> None:
         staged, self._staged = self._staged, []
         try:
             for leaf, temp, _name, _path in staged:
@@ -235,6 +263,10 @@ class Staging:
         finally:
             directories, self._directories = self._directories, {}
             for handle in directories.values():
+                if remove_empty:
+                    # Content-addressed: the leaf is this file's own. A concurrent upload of
+                    # the same bytes that opened it a moment ago walks again (see add).
+                    handle.remove_leaf_if_empty()
                 handle.close()
 
 

@@ -206,3 +206,53 @@ def test_failed_attempts_go_once_older_than_the_keep_days(rolled_back, unique):
     assert queued_to(old) == []
     assert [row.status for row in queued_to(recent)] == ["FAILED"]
     assert sorted(row.status for row in queued_to(waiting)) == ["FAILED", "READY"]
+
+
+def test_a_message_sent_while_the_database_went_away_is_not_sent_again(smtp, rolled_back,
+                                                                        unique, monkeypatch):
+    # The worker sent it, then could record neither the outcome nor the end of its claim: the
+    # row stays claimed, goes back in the queue later, and its next run must not send again.
+    from django.db import OperationalError
+    from django_tasks_db import models as task_models
+
+    address = f"outage{unique}@example.test"
+    notifications.send(address, "Password changed", "body")
+
+    def database_gone(*args, **kwargs):
+        raise OperationalError("the database went away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(task_models.DBTaskResult, "set_successful", database_gone)
+        patch.setattr(task_models.DBTaskResult, "set_failed", database_gone)
+        with pytest.raises(OperationalError):
+            deliver_all("worker-in-the-outage")
+    assert len(smtp.to(address)) == 1
+    [row] = queued_to(address)
+    assert row.status == "RUNNING" and row.return_value == notifications.SENDING
+    DBTaskResult.objects.filter(pk=row.pk).update(
+        started_at=timezone.now() - timedelta(seconds=notifications.STALE_CLAIM_SECONDS + 60))
+    assert notifications.requeue_stale_mail() >= 1
+    deliver_all("worker-after-the-outage")
+    assert len(smtp.to(address)) == 1
+    assert queued_to(address) == []
+
+
+def test_a_message_refused_by_the_mail_server_is_not_left_claimed(smtp, rolled_back, unique,
+                                                                 monkeypatch):
+    # Even when its failure cannot be recorded: put back in the queue, it is tried again.
+    from django.db import OperationalError
+    from django_tasks_db import models as task_models
+
+    refused = f"refused{unique}@example.test"
+    notifications.send(refused, "subject", "body")
+
+    def database_gone(*args, **kwargs):
+        raise OperationalError("the database went away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(task_models.DBTaskResult, "set_failed", database_gone)
+        patch.setattr(notifications, "_retry_later", lambda *args: None)
+        with pytest.raises(OperationalError):
+            deliver_all()
+    [row] = queued_to(refused)
+    assert row.status == "RUNNING" and row.return_value is None

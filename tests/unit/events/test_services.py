@@ -8,6 +8,7 @@ import contextlib
 import pytest
 from django.db import transaction
 from django.test import RequestFactory, override_settings
+from django.utils import timezone
 
 from bastion.events.models import IndexState, SecurityEvent
 from bastion.events.services import (
@@ -16,6 +17,7 @@ from bastion.events.services import (
     RequestInfo,
     _chained_fields,
     chain_state,
+    current_serial,
     event_digest,
     holding_chain_head,
     next_serial,
@@ -69,11 +71,13 @@ def test_recording_outside_a_transaction_is_refused():
         next_serial()
 
 
-def test_serial_advances_by_one_per_change():
+def test_every_serial_is_larger_than_the_one_before():
     with transaction.atomic():
         first = next_serial()
         second = next_serial()
-    assert second == first + 1
+    with transaction.atomic():
+        third = next_serial()
+    assert first < second < third
 
 
 def test_clean_chain_verifies():
@@ -192,14 +196,75 @@ def test_events_recorded_while_holding_the_head_chain_like_any_others(intact_cha
 
 def test_a_failure_while_holding_the_head_leaves_chain_and_serial_untouched(intact_chain):
     before = IndexState.objects.get(pk=1)
+    events_before = SecurityEvent.objects.count()
     with pytest.raises(RuntimeError, match="the change failed"), transaction.atomic(), \
             holding_chain_head():
-        assert next_serial() == before.last_serial + 1
-        assert record("test:event:held").sequence == before.last_event_sequence + 1
+        assert next_serial() > before.last_serial
+        assert record("test:event:held").sequence is None  # sealed only once committed
         raise RuntimeError("the change failed")
     after = IndexState.objects.get(pk=1)
-    assert (after.last_serial, after.last_event_hash) == (before.last_serial, before.last_event_hash)
-    assert not SecurityEvent.objects.filter(sequence__gt=before.last_event_sequence).exists()
+    assert (after.last_serial, after.last_event_sequence, after.last_event_hash) == (
+        before.last_serial, before.last_event_sequence, before.last_event_hash)
+    assert SecurityEvent.objects.count() == events_before
+
+
+def test_events_are_sealed_once_their_change_commits():
+    with transaction.atomic():
+        event = record("test:event:add")
+        assert event.sequence is None and event.hash == ""
+        assert SecurityEvent.objects.filter(pk=event.pk, sequence__isnull=True).exists()
+    stored = SecurityEvent.objects.get(pk=event.pk)
+    assert (stored.sequence, stored.hash) == (event.sequence, event.hash)
+    assert event.hash == event_digest(_chained_fields(stored), stored.previous_hash)
+    assert IndexState.objects.get(pk=1).last_event_sequence >= event.sequence
+
+
+def test_the_index_serial_moves_only_when_the_change_is_sealed():
+    with transaction.atomic():
+        serial = next_serial()
+        record("test:event:serial")
+        if transaction.get_connection().vendor == "postgresql":
+            # (SQLite counts in the state row itself: its writers are serialised anyway.)
+            assert current_serial() < serial
+    assert current_serial() >= serial
+    assert SecurityEvent.objects.filter(tag="test:event:serial").latest("id").serial == serial
+
+
+def test_a_change_that_records_before_taking_its_serial_still_carries_it():
+    with transaction.atomic():
+        event = record("test:event:serial-later")
+        serial = next_serial()
+    assert SecurityEvent.objects.get(pk=event.pk).serial == serial
+    assert current_serial() >= serial
+
+
+def test_events_left_unsealed_are_reported_and_sealed_by_the_next_sealer(intact_chain):
+    from bastion.events import services
+
+    with transaction.atomic():
+        event = record("test:event:orphan")
+        # As if the process died between its commit and its seal.
+        transaction.get_connection().run_on_commit.clear()
+    report = verify_chain()
+    assert report.ok and report.unsealed >= 1 and report.oldest_unsealed is not None
+    later = report.oldest_unsealed + timezone.timedelta(seconds=services.SEAL_WINDOW_SECONDS + 1)
+    assert report.unsealed_too_long(later) and not report.unsealed_too_long(report.oldest_unsealed)
+    assert services.seal_all() >= 1
+    assert SecurityEvent.objects.get(pk=event.pk).sequence is not None
+    assert verify_chain().unsealed == 0
+
+
+def test_an_event_committed_after_a_later_one_is_sealed_after_it(intact_chain):
+    # Insertion order is not commit order: the sealer seals what has committed, whatever its
+    # id, and the chain stays linear.
+    with transaction.atomic():
+        early = record("test:event:early")
+        transaction.get_connection().run_on_commit.clear()
+    early_id = early.pk
+    SecurityEvent.objects.filter(pk=early_id).update(sequence=None, previous_hash="", hash="")
+    add_events(1)  # seals the stray one too, before or after its own
+    assert SecurityEvent.objects.get(pk=early_id).sequence is not None
+    assert verify_chain().ok
 
 
 def test_a_walk_after_an_intact_one_checks_only_the_events_appended_since(intact_chain):
@@ -238,3 +303,15 @@ def test_pages_see_an_edited_old_event_once_the_chain_is_walked_again(intact_cha
     finally:
         SecurityEvent.objects.filter(pk=old.pk).update(ip_address=old.ip_address)
         cache.delete(services._CHAIN_STATE_KEY)
+
+
+def test_a_reused_atomic_block_starts_a_new_change_each_time():
+    # A function decorated with transaction.atomic reuses one Atomic object for every call:
+    # each call is its own change, sealed after its own commit.
+    @transaction.atomic
+    def change(n):
+        return record("test:event:decorated", additional={"n": n})
+
+    first, second = change(1), change(2)
+    assert first.sequence is not None and second.sequence > first.sequence
+    assert SecurityEvent.objects.get(pk=second.pk).previous_hash != ""

@@ -196,3 +196,30 @@ def test_a_release_offers_its_rendered_description_to_its_later_files(owner, uni
     assert (known.description, known.content_type, known.html) == (
         release.description, release.description_content_type, release.description_html)
     assert check("2.0").release is None
+
+
+def test_a_change_that_fails_at_commit_is_a_clean_refusal_with_nothing_stored(
+        owner, unique, monkeypatch):
+    # A constraint checked only at commit (foreign keys are deferred) fails after every
+    # statement succeeded: the upload is refused in one sentence, not answered with a 500,
+    # and leaves no row.
+    from bastion.packaging import notifications
+    from bastion.packaging.models import Role
+
+    project = new_project(owner, f"commitfail-{unique}")
+    artifact = wheel(project.name, "2.0")
+    original = notifications.on_file_added
+
+    def dangling(file, **kwargs):
+        original(file, **kwargs)
+        Role.objects.create(project_id=2**62, user=owner, role_name="Owner")
+
+    monkeypatch.setattr(notifications, "on_file_added", dangling)
+    events = SecurityEvent.objects.count()
+    with pytest.raises(services.ValidationError, match="nothing was stored. Upload it again"):
+        add(owner, artifact)
+    assert not File.objects.filter(filename=artifact.filename).exists()
+    assert not FilenameRegistry.objects.filter(filename=artifact.filename).exists()
+    assert SecurityEvent.objects.count() == events
+    monkeypatch.setattr(notifications, "on_file_added", original)
+    assert add(owner, artifact).filename == artifact.filename  # and it can be sent again

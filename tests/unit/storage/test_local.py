@@ -338,3 +338,44 @@ def test_a_staging_that_fails_to_write_leaves_no_temp_file(store, tmp_path):
     with pytest.raises(FileNotFoundError):
         store.stage([(WHEEL + ".metadata", b"m"), (WHEEL, str(missing))])
     assert all_files(store.root) == []
+
+
+def all_directories(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_dir())
+
+
+def test_a_discarded_staging_leaves_no_empty_directory_of_its_own(store):
+    # A refused upload: its content-addressed directory held only its staged copy.
+    staging = store.stage([(WHEEL, b"wheel"), (WHEEL + ".metadata", b"m")])
+    staging.discard()
+    assert os.path.dirname(WHEEL) not in all_directories(store.root)
+    published = store.stage([(WHEEL, b"wheel")])
+    published.publish()
+    published.discard()
+    assert os.path.dirname(WHEEL) not in all_directories(store.root)
+
+
+def test_a_discard_keeps_a_directory_with_another_uploads_file_in_it(store):
+    store.put("packages/aa/bb/cc/demo-1.0.tar.gz", io.BytesIO(b"the stored one"))
+    store.stage([("packages/aa/bb/cc/demo-1.0.tar.gz", b"the stored one")]).discard()
+    assert all_files(store.root) == ["packages/aa/bb/cc/demo-1.0.tar.gz"]
+
+
+def test_a_staging_walks_again_when_a_discard_removes_its_directory_under_it(store, monkeypatch):
+    # The race a removed empty directory opens: an identical upload opened the directory, then
+    # the refused one removed it before the first wrote its temporary file there.
+    original = local._create_temp
+    removed = []
+
+    def create_temp(dir_fd, *args):
+        if not removed:
+            removed.append(True)
+            store.stage([(WHEEL + ".other", b"x")]).discard()  # leaves the leaf empty: gone
+            assert not os.path.isdir(store.root / os.path.dirname(WHEEL))
+        return original(dir_fd, *args)
+
+    monkeypatch.setattr(local, "_create_temp", create_temp)
+    staging = store.stage([(WHEEL, b"wheel")])
+    staging.publish()
+    with store.open(WHEEL) as handle:
+        assert handle.read() == b"wheel"
