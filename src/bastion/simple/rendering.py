@@ -111,7 +111,7 @@ def _marker_path(name: str) -> str:
 
 
 def rendered_serial(name: str) -> int:
-    """The serial ``name``'s files (``""``: the root list's) were last rendered at; -1: never."""
+    """The serial a project's files were last rendered at; -1: never."""
     try:
         with rendered_store().open(_marker_path(name)) as f:
             return int(f.read(32).decode("ascii").strip() or -1)
@@ -119,7 +119,7 @@ def rendered_serial(name: str) -> int:
         return -1
 
 
-def _write(store, files: dict[str, Page], marker: tuple[str, int]) -> None:
+def _write(store, files: dict[str, Page], marker: tuple[str, int | str]) -> None:
     items = []
     for path, page in files.items():
         items.append((path, io.BytesIO(page.body)))
@@ -132,7 +132,7 @@ def _write(store, files: dict[str, Page], marker: tuple[str, int]) -> None:
     store.put(_marker_path(marker[0]), io.BytesIO(str(marker[1]).encode("ascii")))
 
 
-def _remove(store, paths: list[str], marker: tuple[str, int]) -> None:
+def _remove(store, paths: list[str], marker: tuple[str, int | str]) -> None:
     for path in paths:
         store.delete(path)
         store.delete(path + ".gz")
@@ -205,21 +205,42 @@ def render_project(name: str, serial: int | None = None) -> bool:
     return True
 
 
+def _names_key() -> str:
+    """What the root list shows, in a word: it changes only when a project is created or
+    removed, and project ids are never reused, so the count and the largest id name the set.
+    (A serial cannot: on PostgreSQL changes of different projects commit out of serial order.)"""
+    from django.db.models import Count, Max
+
+    seen = Project.objects.aggregate(count=Count("id"), largest=Max("id"))
+    return f"{seen['count']}.{seen['largest'] or 0}"
+
+
+def _rendered_names_key() -> str:
+    try:
+        with rendered_store().open(_marker_path("")) as f:
+            return f.read(64).decode("ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
 def render_index(serial: int | None = None) -> bool:
-    """Render the root list (``/simple/``) as it is now; skipped when already at ``serial``."""
+    """Render the root list (``/simple/``) as it is now. After a project's change (``serial``
+    given) it is skipped when the set of project names is the one already rendered; without
+    ``serial`` (a view's change, a repair) it is always rendered."""
     store = rendered_store()
     with _locked(""):
-        if serial is not None and rendered_serial("") >= serial:
+        key = _names_key()
+        if serial is not None and _rendered_names_key() == key:
             return False
         at = current_serial()
         state = gate.view_state(DEFAULT_VIEW)
         if state is None:
-            _remove(store, root_files(), ("", at))
+            _remove(store, root_files(), ("", key))
         else:
             html, json_root = root_files()
             keep = (lambda name: gate.name_listed(state, name))
             _write(store, {html: pages.index_page(TEXT_HTML, at, keep=keep),
-                           json_root: pages.index_page(SIMPLE_JSON, at, keep=keep)}, ("", at))
+                           json_root: pages.index_page(SIMPLE_JSON, at, keep=keep)}, ("", key))
     purge(["/" + ROOT])
     return True
 
