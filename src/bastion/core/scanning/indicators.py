@@ -76,7 +76,7 @@ PATTERNS: tuple[tuple[str, tuple[bytes, ...], re.Pattern[bytes]], ...] = tuple(
         ("proc-shell-download", ("curl", "wget", "powershell", "certutil", "bitsadmin", "mshta",
                                  "/dev/tcp", "nc -e", "bash -i", "regsvr32", "chmod"),
          r"curl\s[^|;\n]{0,200}\|\s*(?:sudo\s+)?(?:ba|z)?sh\b|wget\s[^\n]{0,200}(?:\||&&|;)\s*"
-         r"(?:ba|z)?sh\b|wget\s+-q?o-?\s|powershell[^\n]{0,80}(?:-e(?:nc(?:odedcommand)?)?\s|"
+         r"(?:ba|z)?sh\b|wget\s+-q?o-\s[^\n]{0,200}\|\s*(?:sudo\s+)?(?:ba|z)?sh\b|powershell[^\n]{0,80}(?:-e(?:nc(?:odedcommand)?)?\s|"
          r"iex|invoke-expression|downloadstring|downloadfile|invoke-webrequest|\biwr\b|"
          r"-w(?:indowstyle)?\s+hidden)|certutil(?:\.exe)?\s+-urlcache|bitsadmin\s+/transfer|"
          r"mshta\s+http|/dev/tcp/|\bnc\s+-e\s|bash\s+-i\s|regsvr32\s[^\n]{0,40}/i:http|"
