@@ -172,6 +172,8 @@ class _State:
         self.scored: set[tuple[str, str, str, bool]] = set()
         self.acting: set[str] = set()        # files with a call that acts, not only strings
         self.build_text = ""                 # setup.py, setup.cfg, pyproject.toml: what they name
+        self.text_bytes = 0
+        self.text_skipped = 0
 
     # -- members ----------------------------------------------------------------------------
     def member(self, member: Member) -> None:
@@ -231,16 +233,34 @@ class _State:
         # budget lasts (see finish); the others are matched as text.
         if is_setup:
             self._analyse(name, data, depth, True, parse=True)
-        elif self._context(name, depth, True) in (IMPORT, _TOP) and self.parsed + len(data) <= 2 * self.budget.max_parsed_bytes \
-                and (len(data) <= _LARGE_MODULE or indicators.strong_trigger(data)):
-            self._analyse(name, data, depth, False, parse=True)
-        elif indicators.strong_trigger(data) and self.deferred_bytes + len(data) <= self.budget.max_deferred_bytes:
+            return
+        context = self._context(name, depth, True)
+        trigger = None
+        if context in (IMPORT, _TOP) and self.parsed + len(data) <= 2 * self.budget.max_parsed_bytes:
+            if len(data) <= _LARGE_MODULE or (trigger := indicators.strong_trigger(data)):
+                self._analyse(name, data, depth, False, parse=True)
+                return
+        if trigger is None:
+            trigger = indicators.strong_trigger(data)
+        if context == AUX:
+            # Tests, docs and examples are never parsed (what they do weighs next to nothing)
+            # and matched as text only when they hold a strong trigger.
+            if trigger:
+                self._text_only(name, data, depth)
+        elif trigger and self.deferred_bytes + len(data) <= self.budget.max_deferred_bytes:
             self.deferred.append((name, data, depth))
             self.deferred_bytes += len(data)
-        elif self._context(name, depth, True) != AUX:
-            self._analyse(name, data, depth, False, parse=False)
-        # Tests, docs and examples without a strong trigger are not read at all: whatever
-        # string they hold would weigh next to nothing there.
+        else:
+            self._text_only(name, data, depth)
+
+    def _text_only(self, name: str, data: bytes, depth: int) -> None:
+        """Match a module's text, while the archive's text budget lasts: a large library's
+        hundredth module is where its own strings live, not where a payload is dropped."""
+        if self.text_bytes + len(data) > self.budget.max_text_bytes:
+            self.text_skipped += 1
+            return
+        self.text_bytes += len(data)
+        self._analyse(name, data, depth, False, parse=False)
 
     def _analyse(self, name: str, data: bytes, depth: int, is_setup: bool, parse: bool) -> None:
         if parse:
@@ -401,12 +421,17 @@ class _State:
         skipped = 0
         for name, data, depth in self.deferred:
             self.clock.check()
-            parse = self.parsed + len(data) <= self.budget.max_parsed_bytes
-            skipped += not parse
-            self._analyse(name, data, depth, False, parse=parse)
+            if self.parsed + len(data) <= self.budget.max_parsed_bytes:
+                self._analyse(name, data, depth, False, parse=True)
+            else:
+                skipped += 1
+                self._text_only(name, data, depth)
         if skipped:
             self.notes.append(f"parse budget of {self.budget.max_parsed_bytes} bytes spent: "
                               f"{skipped} module(s) matched as text only")
+        if self.text_skipped:
+            self.notes.append(f"text budget of {self.budget.max_text_bytes} bytes spent: "
+                              f"{self.text_skipped} module(s) not read")
 
     def finish(self) -> None:
         package_file = "PKG-INFO" if self.kind != "wheel" else "METADATA"

@@ -224,6 +224,15 @@ class _Walker:
                 top, scope = False, id(node)
             elif isinstance(node, collected):
                 self._collect_one(node)
+            elif isinstance(node, ast.If) and _argv_guard(node.test):
+                # `if sys.argv[-1] == "publish":` runs only when a maintainer types it.
+                self.result.inert_scopes.add(id(node))
+                stack.append((node.test, top, scope))
+                for child in reversed(node.orelse):
+                    stack.append((child, top, scope))
+                for child in reversed(node.body):
+                    stack.append((child, False, id(node)))
+                continue
             children = []
             for name in node._fields:
                 value = getattr(node, name, None)
@@ -555,6 +564,17 @@ _DESTRUCTIVE = re.compile(
 # Windows launches of a file: "start x.exe", "cmd /c ...", PowerShell.
 _LAUNCH = re.compile(r"^\s*(?:start\s|powershell)|cmd(?:\.exe)?\s+/[ck]\s+(?:start|powershell|curl|"
                      r"certutil|bitsadmin|mshta|\S+\.(?:exe|bat|vbs|ps1|scr)\b)", re.IGNORECASE)
+
+
+def _argv_guard(test: ast.AST) -> bool:
+    """A test of sys.argv against command names of which none runs at install."""
+    argv, names = False, []
+    for sub in ast.walk(test):
+        if isinstance(sub, ast.Attribute) and sub.attr == "argv":
+            argv = True
+        elif isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+            names.append(sub.value)
+    return argv and bool(names) and not any(n in RUN_AT_INSTALL or n == "install" for n in names)
 
 
 def _dangerous(name: str) -> bool:
