@@ -574,7 +574,11 @@ def _argv_guard(test: ast.AST) -> bool:
             argv = True
         elif isinstance(sub, ast.Constant) and isinstance(sub.value, str):
             names.append(sub.value)
-    return argv and bool(names) and not any(n in RUN_AT_INSTALL or n == "install" for n in names)
+        elif isinstance(sub, (ast.Call, ast.BinOp, ast.JoinedStr)):
+            return False   # a command name built at run time hides which command it is
+    return argv and bool(names) and all(re.fullmatch(r"[a-z][a-z0-9_-]*", n) for n in names) \
+        and not any(n in RUN_AT_INSTALL or n.startswith(("install", "build", "bdist", "develop"))
+                    for n in names)
 
 
 def _dangerous(name: str) -> bool:
