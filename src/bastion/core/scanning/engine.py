@@ -9,7 +9,6 @@ usually sits in one file, while a large honest library has many files with one w
 
 from __future__ import annotations
 
-import os
 import email.parser
 import email.policy
 import re
@@ -39,8 +38,7 @@ CONTEXT_WEIGHT = {
     AUX: (0.1, 0.3),
 }
 OTHER_FILES_SHARE = 0.2
-OTHER_FILES_CAP = float(os.environ.get("SCANACC_CAP", "2.0"))
-_LITERAL_STRICT = bool(os.environ.get("SCANACC_STRICT"))
+OTHER_FILES_CAP = 2.0
 
 # Tests and CI configuration anywhere; docs, examples, benchmarks and the maintainers' scripts
 # at the project's top; the old bootstrap helpers a setup.py could import. None of it runs
@@ -408,8 +406,6 @@ class _State:
                     context = PACKAGE
                 if context in (PACKAGE, AUX):
                     strong = False
-            elif literal and context == PACKAGE and _LITERAL_STRICT:
-                strong = False
             weight = rule.weight * CONTEXT_WEIGHT[context][1 if strong else 0]
             scores = self.files.setdefault(file, {})
             if weight > scores.get(rule_id, -1):
