@@ -36,12 +36,12 @@ PATTERNS: tuple[tuple[str, tuple[bytes, ...], re.Pattern[bytes]], ...] = tuple(
         ("exfil-oast", ("burpcollab", "oastify", "oast.", "interact", "requestbin", "pipedream", "webhook.site",
                         "canarytokens", "dnslog", "ceye.io", "ngrok", "trycloudflare", "serveo",
                         "loca.lt", "beeceptor", "requestcatcher", "hookbin", "xss.ht", "dnsbin",
-                        "bxss", "requestrepo", "glitch.me"),
+                        "bxss", "requestrepo", "glitch.me", "iplogger", "grabify"),
          r"\b(?:burpcollaborator\.net|oastify\.com|interact\.sh|interactsh|oast\.(?:pro|live|site|"
          r"online|fun|me)|requestbin|pipedream\.net|webhook\.site|canarytokens\.|dnslog\.cn|"
          r"ceye\.io|ngrok\.io|ngrok-free\.app|ngrok\.app|trycloudflare\.com|serveo\.net|"
          r"loca\.lt|beeceptor\.com|requestcatcher\.com|hookbin\.com|xss\.ht|dnsbin|bxss\.me|"
-         r"requestrepo\.com|glitch\.me)"),
+         r"requestrepo\.com|glitch\.me|iplogger\.(?:org|com|ru|co)|grabify\.link)"),
         ("cred-metadata", ("169.254.169.254", "metadata.google.internal", "100.100.100.200",
                            "fd00:ec2::254"),
          r"169\.254\.169\.254|metadata\.google\.internal|100\.100\.100\.200|fd00:ec2::254"),
