@@ -38,7 +38,7 @@ CONTEXT_WEIGHT = {
     AUX: (0.1, 0.3),
 }
 OTHER_FILES_SHARE = 0.2
-OTHER_FILES_CAP = 2.0
+OTHER_FILES_CAP = 1.0
 
 # Tests and CI configuration anywhere; docs, examples, benchmarks and the maintainers' scripts
 # at the project's top; the old bootstrap helpers a setup.py could import. None of it runs
