@@ -19,6 +19,7 @@ class Budget:
     max_python_bytes: int = 2 << 20     # a larger source file is not parsed
     max_parsed_bytes: int = 256 << 10   # package modules parsed per archive (the rest: text)
     max_deferred_bytes: int = 64 << 20  # package modules held back to be parsed smallest first
+    max_text_bytes: int = 2 << 20       # package modules matched as text only, per archive
     max_nodes: int = 400_000            # AST nodes walked per file
     max_fold_depth: int = 40            # nesting followed when folding constants
     max_decode_depth: int = 4           # payloads decoded inside decoded payloads

