@@ -107,8 +107,12 @@ def _restore_and_prove(source, export_path: Path, target_dir: Path, database_url
         assert pip.returncode == 0, pip.stdout + pip.stderr
         (downloaded,) = target.iterdir()
         assert hashlib.sha256(downloaded.read_bytes()).hexdigest() == source["sha256"]
-        # The moved token still uploads; the chain goes on from the imported events.
+        # The moved token still uploads; the chain goes on from the imported events, and the
+        # serials from the imported ones (PostgreSQL's sequence is restarted past them).
+        before = int(page.headers["X-PyPI-Last-Serial"])
         assert upload(server, source["token"], Wheel(source["project"], "3.0")).status_code == 200
+        after = requests.get(f"{server.url}/simple/{source['project']}/", timeout=30)
+        assert "3.0" in after.text and int(after.headers["X-PyPI-Last-Serial"]) > before
     finally:
         server.stop()
     verify = run(env, "admin", "verify-events")

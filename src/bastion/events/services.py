@@ -178,6 +178,21 @@ def next_serial() -> int:
     return serial
 
 
+def restart_serials() -> None:
+    """After rows were loaded from elsewhere (``bastion admin import``): the next serial comes
+    after every serial they carry. PostgreSQL's sequence knows nothing of loaded rows; SQLite
+    counts in the index state row, which the import brought along."""
+    connection = transaction.get_connection()
+    if connection.vendor != "postgresql":
+        return
+    from django.db.models import Max
+
+    largest = max(current_serial(),
+                  SecurityEvent.objects.aggregate(largest=Max("serial"))["largest"] or 0)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT setval(%s, %s, false)", [SERIAL_SEQUENCE, largest + 1])
+
+
 def current_serial() -> int:
     """The index's serial as of the last seal: the largest serial of a sealed change."""
     state = IndexState.objects.filter(pk=1).values_list("last_serial", flat=True).first()

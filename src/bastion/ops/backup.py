@@ -46,7 +46,7 @@ from django.utils.duration import duration_string
 
 from bastion.core.errors import ValidationError
 from bastion.events import tags
-from bastion.events.services import RequestInfo, record
+from bastion.events.services import RequestInfo, record, restart_serials
 from bastion.packaging.models import File, Project
 from bastion.proxy.models import UpstreamFile
 from bastion.storage import get_store
@@ -478,4 +478,5 @@ def _load_rows(tables: dict) -> tuple[int, int]:
         with connection.cursor() as cursor:
             for statement in connection.ops.sequence_reset_sql(no_style(), loaded):
                 cursor.execute(statement)
+        restart_serials()
     return total, len(loaded)
