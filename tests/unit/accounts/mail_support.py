@@ -1,11 +1,46 @@
-"""What the mail-queue tests share: the queued rows to an address, and a queued retry."""
+"""What the mail-queue tests share: a real SMTP server as the mail backend, the worker's
+delivery of due tasks, the queued rows to an address, and a queued retry."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import timedelta
 
+from django.db import transaction
+from django.test import override_settings
 from django.utils import timezone
+from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
+
+DATABASE_QUEUE = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+
+@contextmanager
+def smtp_to(port: int):
+    """Mail goes through the database queue to the SMTP server at ``port`` on 127.0.0.1."""
+    with override_settings(TASKS=DATABASE_QUEUE,
+                           EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+                           EMAIL_HOST="127.0.0.1", EMAIL_PORT=port, EMAIL_TIMEOUT=5):
+        yield
+
+
+@contextmanager
+def rolled_back_block():
+    with transaction.atomic():
+        yield
+        transaction.set_rollback(True)
+
+
+def deliver_all(worker_id: str = "test-worker") -> None:
+    """What `bastion worker` does with the due tasks: django-tasks-db's worker claims and runs
+    each. (Its loop itself cannot run inside the test's transaction: it closes a connection
+    that is not in autocommit mode.)"""
+    worker = Worker(queue_names=["default"], interval=0, batch=True, backend_name="default",
+                    startup_delay=False, max_tasks=None, worker_id=worker_id,
+                    excluded_queue_names=[])
+    while (row := DBTaskResult.objects.ready().filter(backend_name="default").get_locked()):
+        row.claim(worker_id)
+        worker.run_task(row)
 
 
 def queued_to(address: str) -> list[DBTaskResult]:

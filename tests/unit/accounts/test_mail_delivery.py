@@ -15,15 +15,14 @@ import pytest
 from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
-from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
 from bastion.accounts import notifications
 from tests.conftest import Mailbox, free_port
 
-from .mail_support import assert_tried_again_in_a_minute, queued_to
+from .mail_support import (DATABASE_QUEUE, assert_tried_again_in_a_minute, deliver_all,
+                           queued_to, rolled_back_block, smtp_to)
 
-DATABASE_QUEUE = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 
 class PickyMailbox(Mailbox):
@@ -48,29 +47,15 @@ def box():
 
 @pytest.fixture
 def smtp(box):
-    with override_settings(TASKS=DATABASE_QUEUE,
-                           EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
-                           EMAIL_HOST="127.0.0.1", EMAIL_PORT=box.port, EMAIL_TIMEOUT=5):
+    with smtp_to(box.port):
         yield box
 
 
 @pytest.fixture
 def rolled_back():
-    with transaction.atomic():
+    with rolled_back_block():
         yield
-        transaction.set_rollback(True)
 
-
-def deliver_all(worker_id: str = "test-worker") -> None:
-    """What `bastion worker` does with the due tasks: django-tasks-db's worker claims and runs
-    each. (Its loop itself cannot run inside the test's transaction: it closes a connection
-    that is not in autocommit mode.)"""
-    worker = Worker(queue_names=["default"], interval=0, batch=True, backend_name="default",
-                    startup_delay=False, max_tasks=None, worker_id=worker_id,
-                    excluded_queue_names=[])
-    while (row := DBTaskResult.objects.ready().filter(backend_name="default").get_locked()):
-        row.claim(worker_id)
-        worker.run_task(row)
 
 
 LINK_BODY = "Reset it here: https://example.test/reset/secret-token"

@@ -10,8 +10,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from django.db import transaction
-from django.test import override_settings
 
 from bastion.accounts import services as account_services
 from bastion.advisories import digest, services
@@ -21,7 +19,7 @@ from bastion.events.models import SecurityEvent
 from bastion.events.services import CLI
 from bastion.packaging.models import Project
 from tests.conftest import Mailbox
-from tests.unit.accounts.test_mail_delivery import DATABASE_QUEUE, deliver_all
+from tests.unit.accounts.mail_support import deliver_all, rolled_back_block, smtp_to
 from tests.unit.packaging.support import add, make_member, new_user, wheel
 
 from .support import osv_record, write_record
@@ -38,17 +36,14 @@ def box():
 
 @pytest.fixture
 def smtp(box):
-    with override_settings(TASKS=DATABASE_QUEUE,
-                           EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
-                           EMAIL_HOST="127.0.0.1", EMAIL_PORT=box.port, EMAIL_TIMEOUT=5):
+    with smtp_to(box.port):
         yield box
 
 
 @pytest.fixture
 def rolled_back():
-    with transaction.atomic():
+    with rolled_back_block():
         yield
-        transaction.set_rollback(True)
 
 
 def to(box: Mailbox, user) -> list:
