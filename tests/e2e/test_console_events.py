@@ -44,7 +44,7 @@ def test_an_upload_reads_the_same_in_the_console_the_users_log_and_the_projects_
                 "from 127.0.0.1")
 
     admin = Client(server, make_user("eva", admin=True))
-    console = admin.get(f"{EVENTS}?project={sdist.name}&tag=file")
+    console = admin.get(f"{EVENTS}?project={sdist.name}&tag=file:add")
     assert sequences(console.text) == [event.sequence]
     own = Client(server, user)
     history = own.get(f"/manage/project/{event.project_name}/history/?tag=file:add")

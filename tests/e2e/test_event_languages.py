@@ -39,7 +39,7 @@ def test_a_german_reader_reads_the_log_in_german_and_downloads_it_in_english(ser
     pages = {
         "security log": own.get("/account/security-log/?tag=file:add"),
         "history": own.get(f"/manage/project/{event.project_name}/history/?tag=file:add"),
-        "console": admin.get(f"/admin/events/?project={sdist.name}&tag=file"),
+        "console": admin.get(f"/admin/events/?project={sdist.name}&tag=file:add"),
     }
     for where, page in pages.items():
         assert page.status_code == 200, where
@@ -48,7 +48,7 @@ def test_a_german_reader_reads_the_log_in_german_and_downloads_it_in_english(ser
 
     exports = [own.get("/account/security-log/export.jsonl?tag=file:add"),
                own.get(f"/manage/project/{event.project_name}/history/export.jsonl?tag=file:add"),
-               admin.get(f"/admin/events/export.jsonl?project={sdist.name}&tag=file")]
+               admin.get(f"/admin/events/export.jsonl?project={sdist.name}&tag=file:add")]
     for export in exports:
         assert export.status_code == 200, export.url
         rows = [json.loads(line) for line in export.text.splitlines()]
