@@ -54,6 +54,14 @@ _EXECUTABLE_MAGIC = (b"\x7fELF", b"MZ\x90\x00", b"MZP\x00", b"\xfe\xed\xfa\xce",
 _OBF_NAME = re.compile(r"^(?:[Il1]{6,}|_0x[0-9a-fA-F]{3,}|O[O0]{5,}|_{5,}\w*|[^\x00-\x7f]{4,})$")
 
 
+# Nodes without fields (load/store contexts, operators): shared singletons with nothing for
+# any pass to find. They still count against the node budget, so a file's limit is unchanged.
+_LEAVES = frozenset(cls for cls in vars(ast).values()
+                    if isinstance(cls, type) and issubclass(cls, ast.AST) and cls.__subclasses__() == []
+                    and not cls._fields and issubclass(cls, (ast.expr_context, ast.operator, ast.unaryop,
+                                                             ast.cmpop, ast.boolop)))
+
+
 @dataclass
 class Hit:
     rule: str
@@ -212,14 +220,19 @@ class _Walker:
         functions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
         collected = (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign)
         AST = ast.AST
+        leaves = _LEAVES
+        count = 0
         while stack:
             item = stack.pop()
-            order.append(item)
             node, top, scope = item
-            if len(order) & 1023 == 0:
-                if len(order) > limit:
+            count += 1
+            if count & 1023 == 0:
+                if count > limit:
                     raise OutOfBudget(f"more than {limit} syntax nodes in one file")
                 check()
+            if type(node) in leaves:
+                continue   # counted against the budget as before, but nothing to look at
+            order.append(item)
             if isinstance(node, functions):
                 top, scope = False, id(node)
             elif isinstance(node, collected):
@@ -236,12 +249,13 @@ class _Walker:
             children = []
             for name in node._fields:
                 value = getattr(node, name, None)
-                if isinstance(value, list):
+                if type(value) is list:
                     children.extend(v for v in value if isinstance(v, AST))
                 elif isinstance(value, AST):
                     children.append(value)
+            push = stack.append
             for child in reversed(children):
-                stack.append((child, top, scope))
+                push((child, top, scope))
         return order
 
     def _collect_one(self, node: ast.AST) -> None:
