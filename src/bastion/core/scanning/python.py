@@ -292,27 +292,40 @@ class _Walker:
     def _walk(self) -> None:
         result = self.result
         obf_names: set[str] = set()
+        # ast.parse makes exactly these classes (never subclasses), so the type is looked up
+        # once per node rather than tested against each kind in turn.
+        Constant, Call, Name, Dict, ClassDef = ast.Constant, ast.Call, ast.Name, ast.Dict, ast.ClassDef
+        folded = (ast.BinOp, ast.JoinedStr, Call)
+        seen_names: set[str] = set()
+        offset, check = self.offset, self.clock.check
         for index, (node, top, scope) in enumerate(self.order):
             if index & 1023 == 0:
-                self.clock.check()
-            line = getattr(node, "lineno", 1) + self.offset
-            if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
-                self._string(node.value, line, top, scope)
-            elif isinstance(node, (ast.BinOp, ast.JoinedStr, ast.Call)):
-                if isinstance(node, ast.Call):
+                check()
+            kind = type(node)
+            if kind is Name:
+                name = node.id
+                if name not in seen_names:
+                    seen_names.add(name)
+                    if _OBF_NAME.match(name):
+                        obf_names.add(name)
+            elif kind is Constant:
+                # Only long strings can be encoded payloads (see _string).
+                if isinstance(node.value, (str, bytes)) and len(node.value) >= 200:
+                    self._string(node.value, getattr(node, "lineno", 1) + offset, top, scope)
+            elif kind in folded:
+                line = getattr(node, "lineno", 1) + offset
+                if kind is Call:
                     self._call(node, line, top, scope)
                 value = self.folder.value(node)
                 if isinstance(value, str) and 8 <= len(value) < 100_000:
                     self._indicators(value, line, top, scope)
-            elif isinstance(node, ast.ClassDef):
-                self._class(node, line)
-            elif isinstance(node, ast.Dict) and len(node.keys) <= 64:
+            elif kind is ClassDef:
+                self._class(node, getattr(node, "lineno", 1) + offset)
+            elif kind is Dict and len(node.keys) <= 64:
                 for key, value in zip(node.keys, node.values):
                     if isinstance(key, ast.Constant) and isinstance(key.value, str) \
                             and isinstance(value, ast.Name):
                         self.registered.setdefault(value.id, set()).add(key.value)
-            elif isinstance(node, ast.Name) and _OBF_NAME.match(node.id):
-                obf_names.add(node.id)
         inert_lines = set()
         for cls, methods in self.commands.items():
             if not (self.registered.get(cls, set()) & RUN_AT_INSTALL):
