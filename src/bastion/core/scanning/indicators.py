@@ -202,13 +202,35 @@ _CALL_NOT_METHOD = re.compile(rb"(?<![.\w])(?:exec|eval)\s*\(")
 _ENCODED_RUN = re.compile(rb"[A-Za-z0-9+/=]{200}")
 
 
-def strong_trigger(data: bytes) -> bool:
+# model.eval() and friends are methods, not the builtins: these tokens count only beside a
+# call that is not a method's.
+_EXEC_TOKENS = tuple(t for t in STRONG_TOKENS if t[:4] in (b"exec", b"eval"))
+# The other tokens behind a shorter substring they all hold: most modules lack the guard, and
+# one pass over the module then answers for the whole group.
+_GUARDS = (b"decode", b"subprocess.", b"requests.", b"os.", b"get", b"url", b"environ", b"Il",
+           b"lI")
+
+
+def _groups() -> tuple[tuple[bytes | None, tuple[bytes, ...]], ...]:
+    groups: dict[bytes | None, list[bytes]] = {}
     for token in STRONG_TOKENS:
-        if token in data:
-            # model.eval() and friends are methods, not the builtins.
-            if token[:4] in (b"exec", b"eval") and not _CALL_NOT_METHOD.search(data):
-                continue
-            return True
+        if token not in _EXEC_TOKENS:
+            guard = next((g for g in _GUARDS if g in token), None)
+            groups.setdefault(guard, []).append(token)
+    return tuple((guard, tuple(tokens)) for guard, tokens in groups.items())
+
+
+_STRONG_GROUPS = _groups()
+
+
+def strong_trigger(data: bytes) -> bool:
+    for guard, tokens in _STRONG_GROUPS:
+        if guard is None or guard in data:
+            for token in tokens:
+                if token in data:
+                    return True
+    if any(token in data for token in _EXEC_TOKENS) and _CALL_NOT_METHOD.search(data):
+        return True
     return has_encoded_run(data)
 
 
