@@ -97,6 +97,13 @@ PATTERNS: tuple[tuple[str, tuple[bytes, ...], re.Pattern[bytes]], ...] = tuple(
     )
 )
 
+# Shorter substrings several anchors hold: a text without one (most texts) lacks all of its
+# anchors, which one pass over the text then rules out.
+_ANCHOR_GUARDS = (b"paste", b"bin", b"hook", b"request", b" data", b"ip", b"cron", b".bash",
+                  b"oast")
+_GUARD_OF = {anchor: guard for _, anchors, _ in PATTERNS for anchor in anchors
+             if (guard := next((g for g in _ANCHOR_GUARDS if g in anchor), None))}
+
 _RAW_IP_URL = re.compile(rb"://(\d{1,3}(?:\.\d{1,3}){3})(?=[:/'\"\s]|$)")
 _SCHEME = re.compile(rb"(?:https?|ftp|tcp|wss?)$")
 
@@ -114,8 +121,18 @@ def locate(text: str | bytes) -> list[tuple[str, str, int]]:
     data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
     lower = data.lower()
     found = []
+    present: dict[bytes, bool] = {}
     for rule_id, anchors, pattern in PATTERNS:
-        hit = _search_near(lower, anchors, pattern)
+        live = []
+        for anchor in anchors:
+            guard = _GUARD_OF.get(anchor)
+            if guard is not None:
+                if guard not in present:
+                    present[guard] = guard in lower
+                if not present[guard]:
+                    continue   # the anchor holds the guard, so it is absent too
+            live.append(anchor)
+        hit = _search_near(lower, live, pattern) if live else None
         if hit:
             found.append((rule_id, _show(data[hit.start():hit.end()]), hit.start()))
     if b"://" in lower:
@@ -137,7 +154,7 @@ _WINDOW = 400          # a match lies within this many bytes of its anchor
 _MAX_ANCHOR_HITS = 8   # occurrences of one anchor looked at
 
 
-def _search_near(lower: bytes, anchors: tuple[bytes, ...], pattern: re.Pattern[bytes]):  # noqa: ANN202
+def _search_near(lower: bytes, anchors: tuple[bytes, ...] | list[bytes], pattern: re.Pattern[bytes]):  # noqa: ANN202
     """The first match of ``pattern`` near an occurrence of one of its anchors: the regex runs
     on small windows, never over a whole large source."""
     best = None
