@@ -143,6 +143,7 @@ class _Walker:
         self.commands: dict[str, list[int]] = {}     # command class -> ids of its methods
         self.registered: dict[str, set[str]] = {}    # class name -> the command names it serves
         self.command_lines: dict[str, int] = {}
+        self.matched: dict[str, list[tuple[str, str]]] = {}
 
     # -- names ------------------------------------------------------------------------------
     def resolve(self, node: ast.AST, depth: int = 0) -> str | None:
@@ -341,7 +342,12 @@ class _Walker:
             result.add("obf-builtin-lookup", 1 + self.offset, "name computed at run time", True, 0)
 
     def _indicators(self, text: str, line: int, top: bool, scope: int) -> None:
-        for rule_id, snippet in indicators.match(text):
+        # Nested expressions fold to the same strings again and again (the outer concatenation
+        # holds the inner one); the match of each distinct string is kept for this file.
+        found = self.matched.get(text)
+        if found is None:
+            found = self.matched[text] = indicators.match(text)
+        for rule_id, snippet in found:
             self.result.add(rule_id, line, snippet, top, scope)
 
     def _string(self, value: str | bytes, line: int, top: bool, scope: int) -> None:
