@@ -97,6 +97,13 @@ PATTERNS: tuple[tuple[str, tuple[bytes, ...], re.Pattern[bytes]], ...] = tuple(
     )
 )
 
+# Shorter substrings several anchors hold: a text without one (most texts) lacks all of its
+# anchors, which one pass over the text then rules out.
+_ANCHOR_GUARDS = (b"paste", b"bin", b"hook", b"request", b" data", b"ip", b"cron", b".bash",
+                  b"oast")
+_GUARD_OF = {anchor: guard for _, anchors, _ in PATTERNS for anchor in anchors
+             if (guard := next((g for g in _ANCHOR_GUARDS if g in anchor), None))}
+
 _RAW_IP_URL = re.compile(rb"://(\d{1,3}(?:\.\d{1,3}){3})(?=[:/'\"\s]|$)")
 _SCHEME = re.compile(rb"(?:https?|ftp|tcp|wss?)$")
 
@@ -114,8 +121,18 @@ def locate(text: str | bytes) -> list[tuple[str, str, int]]:
     data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
     lower = data.lower()
     found = []
+    present: dict[bytes, bool] = {}
     for rule_id, anchors, pattern in PATTERNS:
-        hit = _search_near(lower, anchors, pattern)
+        live = []
+        for anchor in anchors:
+            guard = _GUARD_OF.get(anchor)
+            if guard is not None:
+                if guard not in present:
+                    present[guard] = guard in lower
+                if not present[guard]:
+                    continue   # the anchor holds the guard, so it is absent too
+            live.append(anchor)
+        hit = _search_near(lower, live, pattern) if live else None
         if hit:
             found.append((rule_id, _show(data[hit.start():hit.end()]), hit.start()))
     if b"://" in lower:
@@ -137,7 +154,7 @@ _WINDOW = 400          # a match lies within this many bytes of its anchor
 _MAX_ANCHOR_HITS = 8   # occurrences of one anchor looked at
 
 
-def _search_near(lower: bytes, anchors: tuple[bytes, ...], pattern: re.Pattern[bytes]):  # noqa: ANN202
+def _search_near(lower: bytes, anchors: tuple[bytes, ...] | list[bytes], pattern: re.Pattern[bytes]):  # noqa: ANN202
     """The first match of ``pattern`` near an occurrence of one of its anchors: the regex runs
     on small windows, never over a whole large source."""
     best = None
@@ -202,13 +219,35 @@ _CALL_NOT_METHOD = re.compile(rb"(?<![.\w])(?:exec|eval)\s*\(")
 _ENCODED_RUN = re.compile(rb"[A-Za-z0-9+/=]{200}")
 
 
-def strong_trigger(data: bytes) -> bool:
+# model.eval() and friends are methods, not the builtins: these tokens count only beside a
+# call that is not a method's.
+_EXEC_TOKENS = tuple(t for t in STRONG_TOKENS if t[:4] in (b"exec", b"eval"))
+# The other tokens behind a shorter substring they all hold: most modules lack the guard, and
+# one pass over the module then answers for the whole group.
+_GUARDS = (b"decode", b"subprocess.", b"requests.", b"os.", b"get", b"url", b"environ", b"Il",
+           b"lI")
+
+
+def _groups() -> tuple[tuple[bytes | None, tuple[bytes, ...]], ...]:
+    groups: dict[bytes | None, list[bytes]] = {}
     for token in STRONG_TOKENS:
-        if token in data:
-            # model.eval() and friends are methods, not the builtins.
-            if token[:4] in (b"exec", b"eval") and not _CALL_NOT_METHOD.search(data):
-                continue
-            return True
+        if token not in _EXEC_TOKENS:
+            guard = next((g for g in _GUARDS if g in token), None)
+            groups.setdefault(guard, []).append(token)
+    return tuple((guard, tuple(tokens)) for guard, tokens in groups.items())
+
+
+_STRONG_GROUPS = _groups()
+
+
+def strong_trigger(data: bytes) -> bool:
+    for guard, tokens in _STRONG_GROUPS:
+        if guard is None or guard in data:
+            for token in tokens:
+                if token in data:
+                    return True
+    if any(token in data for token in _EXEC_TOKENS) and _CALL_NOT_METHOD.search(data):
+        return True
     return has_encoded_run(data)
 
 

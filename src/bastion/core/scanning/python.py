@@ -54,6 +54,14 @@ _EXECUTABLE_MAGIC = (b"\x7fELF", b"MZ\x90\x00", b"MZP\x00", b"\xfe\xed\xfa\xce",
 _OBF_NAME = re.compile(r"^(?:[Il1]{6,}|_0x[0-9a-fA-F]{3,}|O[O0]{5,}|_{5,}\w*|[^\x00-\x7f]{4,})$")
 
 
+# Nodes without fields (load/store contexts, operators): shared singletons with nothing for
+# any pass to find. They still count against the node budget, so a file's limit is unchanged.
+_LEAVES = frozenset(cls for cls in vars(ast).values()
+                    if isinstance(cls, type) and issubclass(cls, ast.AST) and cls.__subclasses__() == []
+                    and not cls._fields and issubclass(cls, (ast.expr_context, ast.operator, ast.unaryop,
+                                                             ast.cmpop, ast.boolop)))
+
+
 @dataclass
 class Hit:
     rule: str
@@ -135,6 +143,7 @@ class _Walker:
         self.commands: dict[str, list[int]] = {}     # command class -> ids of its methods
         self.registered: dict[str, set[str]] = {}    # class name -> the command names it serves
         self.command_lines: dict[str, int] = {}
+        self.matched: dict[str, list[tuple[str, str]]] = {}
 
     # -- names ------------------------------------------------------------------------------
     def resolve(self, node: ast.AST, depth: int = 0) -> str | None:
@@ -212,14 +221,19 @@ class _Walker:
         functions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
         collected = (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign)
         AST = ast.AST
+        leaves = _LEAVES
+        count = 0
         while stack:
             item = stack.pop()
-            order.append(item)
             node, top, scope = item
-            if len(order) & 1023 == 0:
-                if len(order) > limit:
+            count += 1
+            if count & 1023 == 0:
+                if count > limit:
                     raise OutOfBudget(f"more than {limit} syntax nodes in one file")
                 check()
+            if type(node) in leaves:
+                continue   # counted against the budget as before, but nothing to look at
+            order.append(item)
             if isinstance(node, functions):
                 top, scope = False, id(node)
             elif isinstance(node, collected):
@@ -236,12 +250,13 @@ class _Walker:
             children = []
             for name in node._fields:
                 value = getattr(node, name, None)
-                if isinstance(value, list):
+                if type(value) is list:
                     children.extend(v for v in value if isinstance(v, AST))
                 elif isinstance(value, AST):
                     children.append(value)
+            push = stack.append
             for child in reversed(children):
-                stack.append((child, top, scope))
+                push((child, top, scope))
         return order
 
     def _collect_one(self, node: ast.AST) -> None:
@@ -278,27 +293,40 @@ class _Walker:
     def _walk(self) -> None:
         result = self.result
         obf_names: set[str] = set()
+        # ast.parse makes exactly these classes (never subclasses), so the type is looked up
+        # once per node rather than tested against each kind in turn.
+        Constant, Call, Name, Dict, ClassDef = ast.Constant, ast.Call, ast.Name, ast.Dict, ast.ClassDef
+        folded = (ast.BinOp, ast.JoinedStr, Call)
+        seen_names: set[str] = set()
+        offset, check = self.offset, self.clock.check
         for index, (node, top, scope) in enumerate(self.order):
             if index & 1023 == 0:
-                self.clock.check()
-            line = getattr(node, "lineno", 1) + self.offset
-            if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
-                self._string(node.value, line, top, scope)
-            elif isinstance(node, (ast.BinOp, ast.JoinedStr, ast.Call)):
-                if isinstance(node, ast.Call):
+                check()
+            kind = type(node)
+            if kind is Name:
+                name = node.id
+                if name not in seen_names:
+                    seen_names.add(name)
+                    if _OBF_NAME.match(name):
+                        obf_names.add(name)
+            elif kind is Constant:
+                # Only long strings can be encoded payloads (see _string).
+                if isinstance(node.value, (str, bytes)) and len(node.value) >= 200:
+                    self._string(node.value, getattr(node, "lineno", 1) + offset, top, scope)
+            elif kind in folded:
+                line = getattr(node, "lineno", 1) + offset
+                if kind is Call:
                     self._call(node, line, top, scope)
                 value = self.folder.value(node)
                 if isinstance(value, str) and 8 <= len(value) < 100_000:
                     self._indicators(value, line, top, scope)
-            elif isinstance(node, ast.ClassDef):
-                self._class(node, line)
-            elif isinstance(node, ast.Dict) and len(node.keys) <= 64:
+            elif kind is ClassDef:
+                self._class(node, getattr(node, "lineno", 1) + offset)
+            elif kind is Dict and len(node.keys) <= 64:
                 for key, value in zip(node.keys, node.values):
                     if isinstance(key, ast.Constant) and isinstance(key.value, str) \
                             and isinstance(value, ast.Name):
                         self.registered.setdefault(value.id, set()).add(key.value)
-            elif isinstance(node, ast.Name) and _OBF_NAME.match(node.id):
-                obf_names.add(node.id)
         inert_lines = set()
         for cls, methods in self.commands.items():
             if not (self.registered.get(cls, set()) & RUN_AT_INSTALL):
@@ -314,7 +342,12 @@ class _Walker:
             result.add("obf-builtin-lookup", 1 + self.offset, "name computed at run time", True, 0)
 
     def _indicators(self, text: str, line: int, top: bool, scope: int) -> None:
-        for rule_id, snippet in indicators.match(text):
+        # Nested expressions fold to the same strings again and again (the outer concatenation
+        # holds the inner one); the match of each distinct string is kept for this file.
+        found = self.matched.get(text)
+        if found is None:
+            found = self.matched[text] = indicators.match(text)
+        for rule_id, snippet in found:
             self.result.add(rule_id, line, snippet, top, scope)
 
     def _string(self, value: str | bytes, line: int, top: bool, scope: int) -> None:
