@@ -377,6 +377,20 @@ def _refuse_token(exc) -> ExchangeError:
     return ExchangeError("invalid-token", why)
 
 
+def _holds_nul(value, depth: int = 0) -> bool:
+    """Whether any string in the claims (keys included) holds a NUL; the depth is bounded by
+    the token's length limit."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if depth > 32:
+        return True
+    if isinstance(value, dict):
+        return any(_holds_nul(k, depth + 1) or _holds_nul(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v, depth + 1) for v in value)
+    return False
+
+
 def verify_token(raw) -> tuple[Issuer, dict]:
     """The issuer and verified claims of a CI run's OIDC token, or ExchangeError."""
     # Imported on first use: PyJWT loads cryptography, which only exchanges need.
@@ -389,6 +403,9 @@ def verify_token(raw) -> tuple[Issuer, dict]:
         unverified = jwt.decode(raw, options={"verify_signature": False})
     except jwt.PyJWTError:
         raise ExchangeError("invalid-payload", "the token is not a JWT") from None
+    if _holds_nul(unverified):
+        # No issuer signs one, and no database may store or compare it (PostgreSQL refuses).
+        raise ExchangeError("invalid-payload", "the token's claims contain a NUL character")
     iss = unverified.get("iss")
     issuer = Issuer.objects.filter(url=iss).first() if isinstance(iss, str) else None
     if issuer is None:

@@ -31,14 +31,18 @@ def rolled_back_block():
         transaction.set_rollback(True)
 
 
-def deliver_all(worker_id: str = "test-worker") -> None:
+def deliver_all(worker_id: str = "test-worker", *, to: str | None = None) -> None:
     """What `bastion worker` does with the due tasks: django-tasks-db's worker claims and runs
-    each. (Its loop itself cannot run inside the test's transaction: it closes a connection
-    that is not in autocommit mode.)"""
+    each (only the mail to ``to``, when given: other tests' committed tasks share the
+    database). (Its loop itself cannot run inside the test's transaction: it closes a
+    connection that is not in autocommit mode.)"""
     worker = Worker(queue_names=["default"], interval=0, batch=True, backend_name="default",
                     startup_delay=False, max_tasks=None, worker_id=worker_id,
                     excluded_queue_names=[])
-    while (row := DBTaskResult.objects.ready().filter(backend_name="default").get_locked()):
+    due = DBTaskResult.objects.ready().filter(backend_name="default")
+    if to is not None:
+        due = due.filter(pk__in=[row.pk for row in queued_to(to)])
+    while (row := due.get_locked()):
         row.claim(worker_id)
         worker.run_task(row)
 

@@ -210,14 +210,14 @@ def test_a_message_sent_while_the_database_went_away_is_not_sent_again(smtp, rol
         patch.setattr(task_models.DBTaskResult, "set_successful", database_gone)
         patch.setattr(task_models.DBTaskResult, "set_failed", database_gone)
         with pytest.raises(OperationalError):
-            deliver_all("worker-in-the-outage")
+            deliver_all("worker-in-the-outage", to=address)
     assert len(smtp.to(address)) == 1
     [row] = queued_to(address)
     assert row.status == "RUNNING" and row.return_value == notifications.SENDING
     DBTaskResult.objects.filter(pk=row.pk).update(
         started_at=timezone.now() - timedelta(seconds=notifications.STALE_CLAIM_SECONDS + 60))
     assert notifications.requeue_stale_mail() >= 1
-    deliver_all("worker-after-the-outage")
+    deliver_all("worker-after-the-outage", to=address)
     assert len(smtp.to(address)) == 1
     assert queued_to(address) == []
 
@@ -238,6 +238,6 @@ def test_a_message_refused_by_the_mail_server_is_not_left_claimed(smtp, rolled_b
         patch.setattr(task_models.DBTaskResult, "set_failed", database_gone)
         patch.setattr(notifications, "_retry_later", lambda *args: None)
         with pytest.raises(OperationalError):
-            deliver_all()
+            deliver_all(to=refused)
     [row] = queued_to(refused)
     assert row.status == "RUNNING" and row.return_value is None

@@ -6,7 +6,7 @@ import time
 
 import pytest
 from django.conf import settings
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from django.test import override_settings
@@ -399,6 +399,8 @@ _VALUES = st.one_of(st.none(), st.booleans(), st.integers(min_value=-10 ** 30, m
 @given(st.dictionaries(st.sampled_from(["iss", "aud", "exp", "nbf", "iat", "jti", "repository",
                                         "repository_owner", "repository_owner_id", "ref",
                                         "sha", "workflow_ref", "job_workflow_ref"]), _VALUES))
+@example(changes={"iss": "\x00"})  # found on PostgreSQL: it refuses a NUL in a query
+@example(changes={"repository": "a\x00b"})
 def test_signed_tokens_with_any_claims_are_answered_never_crash(published, unique, changes):
     signer, *_ = published
     now = int(time.time())
