@@ -445,10 +445,17 @@ class _State:
                 self.add("meta-empty-description", package_file, 1, "no description", INSTALL)
 
     def score(self) -> float:
-        totals = sorted((sum(rules.values()) for rules in self.files.values() if rules), reverse=True)
-        if not totals:
-            return 0.0
-        return totals[0] + min(OTHER_FILES_CAP, OTHER_FILES_SHARE * sum(totals[1:]))
+        return combined_score(self.files)
+
+
+def combined_score(files: dict[str, dict[str, float]]) -> float:
+    """The archive's score from each file's strongest weight per rule: the worst file counts
+    whole, the others in part (capped), so one bad module is not diluted by a large package and
+    many weak hints across files do not add up to a verdict."""
+    totals = sorted((sum(rules.values()) for rules in files.values() if rules), reverse=True)
+    if not totals:
+        return 0.0
+    return totals[0] + min(OTHER_FILES_CAP, OTHER_FILES_SHARE * sum(totals[1:]))
 
 
 def _normal(name: str) -> str:
