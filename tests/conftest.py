@@ -82,6 +82,22 @@ from django.core.management import call_command  # noqa: E402
 call_command("migrate", interactive=False, verbosity=0)
 
 
+def wait_for_port(port: int, proc: subprocess.Popen, what: str, *, timeout: float = 30,
+                  details=lambda: "") -> None:
+    """Return once ``proc`` accepts connections on ``port`` of 127.0.0.1; raise (with
+    ``details()``) when it exits first or does not listen within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited early:\n{details()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not start:\n{details()}")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -110,16 +126,7 @@ class Server:
         self._wait()
 
     def _wait(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.output()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"server did not start:\n{self.output()}")
+        wait_for_port(self.port, self.proc, "server", details=self.output)
 
     def output(self) -> str:
         self.log.flush()

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for_port
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "deploy" / "nginx"
 
@@ -92,16 +90,8 @@ class Nginx:
         self._wait()
 
     def _wait(self) -> None:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"nginx exited: {self.proc.stderr.read().decode()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("nginx did not start")
+        wait_for_port(self.port, self.proc, "nginx", timeout=20,
+                      details=lambda: self.proc.stderr.read().decode() if self.proc.poll() is not None else "")
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from tests.artifacts import Wheel
-from tests.conftest import BASE_ENV, Server, free_port
+from tests.conftest import BASE_ENV, Server, free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "metrics-" + secrets.token_hex(16)
@@ -27,21 +27,6 @@ pytestmark = pytest.mark.skipif(
     shutil.which("redis-server") is None or not any(Path("/usr/lib/postgresql").glob("*/bin")),
     reason="needs Debian's postgresql and redis-server")
 
-
-def _wait_for_port(port: int, proc: subprocess.Popen, what: str) -> None:
-    import socket
-
-    deadline = time.monotonic() + 30
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{what} did not start")
-            time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +65,7 @@ def redis_url():
     proc = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port),
                              "--save", "", "--appendonly", "no"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait_for_port(port, proc, "redis-server")
+    wait_for_port(port, proc, "redis-server")
     url = f"redis://127.0.0.1:{port}/0"
     redis.Redis.from_url(url).ping()
     yield url
@@ -97,7 +82,7 @@ def s3(tmp_path_factory):
     log = open(tmp_path_factory.mktemp("moto") / "moto.log", "w+")
     proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
                              str(port)], stdout=log, stderr=subprocess.STDOUT)
-    _wait_for_port(port, proc, "moto server")
+    wait_for_port(port, proc, "moto server")
     endpoint = f"http://127.0.0.1:{port}"
     client = boto3.session.Session().client(
         "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
