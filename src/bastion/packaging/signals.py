@@ -33,6 +33,7 @@ project_committed = django.dispatch.Signal()
 
 # An administrator asked for every public page to be rendered again (sent on commit).
 render_requested = django.dispatch.Signal()
+
 # A new file is being added by an upload (``file``, not saved yet; ``project``, ``user``,
 # ``info``), sent under the project's lock in the upload's transaction. A receiver may return
 # ``(hold, reason)`` (a models.FileHold) to keep the file from clients from the start (the
