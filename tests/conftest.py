@@ -313,4 +313,7 @@ def mail_server(mailbox):
 
 
 def pytest_sessionfinish(session, exitstatus):
+    from tests.cli_runner import stop_all
+
+    stop_all()
     shutil.rmtree(DATA_DIR, ignore_errors=True)

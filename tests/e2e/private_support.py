@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from urllib.parse import urlparse
 
 import pyotp
 
+from tests.cli_runner import run_cli
 from tests.conftest import Server
 
 from .accounts_client import PASSWORD, Client as AccountsClient
@@ -27,7 +27,7 @@ def private_server(mailbox, **settings: str) -> Server:
 
 def admin(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """``bastion admin ...`` as an administrator types it; errors are one line, never a trace."""
-    result = subprocess.run([sys.executable, "-m", "bastion.cli", "admin", *args],
+    result = run_cli(["admin", *args],
                             capture_output=True, text=True, timeout=120,
                             env={**os.environ, **(env or {})})
     assert "Traceback" not in result.stderr, result.stderr

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from urllib.parse import parse_qs, urlsplit
 
 import pyotp
@@ -27,6 +26,7 @@ from bastion.packaging.models import File, Project, Release
 from bastion.tokens.models import ApiToken
 from bastion.tokens.services import create_token
 from tests.artifacts import Wheel
+from tests.cli_runner import run_cli
 from tests.conftest import Server
 
 from .manage_support import Client
@@ -39,7 +39,7 @@ def bastion(*args: str, mailbox=None) -> subprocess.CompletedProcess:
     if mailbox is not None:
         env.update({"BASTION_SMTP_HOST": "127.0.0.1", "BASTION_SMTP_PORT": str(mailbox.port),
                     "BASTION_TASKS_BACKEND": "immediate"})
-    result = subprocess.run([sys.executable, "-m", "bastion.cli", *args], capture_output=True,
+    result = run_cli([*args], capture_output=True,
                             text=True, env=env, timeout=120)
     assert "Traceback" not in result.stderr, result.stderr
     if result.returncode:

@@ -17,12 +17,13 @@ import pytest
 import requests
 
 from tests.artifacts import Wheel
+from tests.cli_runner import run_cli
 from tests.conftest import BASE_ENV, Server
 from tests.e2e.uploads import upload
 
 
 def run(env: dict, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "bastion.cli", *args], input=stdin,
+    result = run_cli([*args], input=stdin,
                             capture_output=True, text=True, env=env, timeout=300)
     assert "Traceback" not in result.stderr, result.stderr
     return result

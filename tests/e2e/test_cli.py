@@ -8,7 +8,6 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,10 +22,11 @@ from bastion.packaging.models import File, ProhibitedProjectName, Project, Relea
 from bastion.storage import content_path, get_store
 from bastion.tokens.models import ApiToken
 from bastion.tokens.services import TokenError, verify
+from tests.cli_runner import run_cli
 
 
 def bastion(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "bastion.cli", *args], input=stdin,
+    result = run_cli([*args], input=stdin,
                             capture_output=True, text=True, env=os.environ.copy(), timeout=120)
     # Whatever happened, the user never sees a traceback, and an error is one line.
     assert "Traceback" not in result.stderr, result.stderr
@@ -347,7 +347,7 @@ def test_prohibit_name_refuses_an_invalid_name():
 # --- failures --------------------------------------------------------------------------
 
 def test_bad_configuration_is_one_line_on_stderr():
-    result = subprocess.run([sys.executable, "-m", "bastion.cli", "admin", "verify-events"],
+    result = run_cli(["admin", "verify-events"],
                             capture_output=True, text=True, timeout=120,
                             env={**os.environ, "BASTION_READ_POLICY": "everyone"})
     assert result.returncode != 0
@@ -355,7 +355,7 @@ def test_bad_configuration_is_one_line_on_stderr():
 
 
 def test_uninitialised_database_is_one_line_with_a_hint(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "bastion.cli", "admin", "verify-events"],
+    result = run_cli(["admin", "verify-events"],
                             capture_output=True, text=True, timeout=120,
                             env={**os.environ, "BASTION_DATA_DIR": str(tmp_path),
                                  "BASTION_DATABASE_URL": ""})

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
 import requests
@@ -18,6 +17,7 @@ from bastion.events.models import SecurityEvent
 from bastion.inventory.models import BundledLibraryData
 from bastion.packaging.models import Project, Role, RoleName
 from tests.artifacts import Wheel
+from tests.cli_runner import run_cli
 from tests.unit.core.nativelib_samples import OPENSSL_111K, gcc_library
 
 from .manage_support import Client, make_user, text_of
@@ -122,7 +122,7 @@ def test_the_inventory_api_answers_members_by_token_and_no_one_else(server, bund
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "bastion.cli", "admin", *args],
+    result = run_cli(["admin", *args],
                             capture_output=True, text=True, timeout=120)
     assert "Traceback" not in result.stderr, result.stderr
     return result

@@ -13,6 +13,7 @@ from bastion.events.models import SecurityEvent
 
 from .accounts_client import Client, code_at, make_user
 from .simple_support import publish, shared_publisher, wheel
+from tests.cli_runner import run_cli
 
 GERMAN = {"Accept-Language": "de-DE,de;q=0.9,en;q=0.5"}
 # Headers that differ between any two answers, whatever their language.
@@ -289,7 +290,7 @@ def test_a_german_admin_reads_console_refusals_and_confirmations_in_german_the_c
     assert "Revoked" not in page
 
     # The command line activates no language: the same refusal stays English there.
-    cli = subprocess.run([sys.executable, "-m", "bastion.cli", "admin", "revoke-tokens",
+    cli = run_cli(["admin", "revoke-tokens",
                           "--reason", " ", str(row.pk)], capture_output=True, text=True,
                          timeout=120)
     assert cli.returncode == 2

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 import requests
@@ -13,6 +11,7 @@ from bastion.packaging import lifecycle, roles
 from bastion.packaging.models import File, Project, Release
 from bastion.tokens.services import create_token
 from tests.artifacts import upload_form
+from tests.cli_runner import run_cli
 from tests.unit.packaging.support import (
     add,
     make_member,
@@ -83,12 +82,12 @@ def test_deleted_project_name_is_reserved_until_an_admin_releases_it(server, own
     refused = upload(server, squatter_token, wheel(name, "6.6.6"))
     assert refused.status_code == 400 and "reserved" in refused.reason
 
-    released = subprocess.run([sys.executable, "-m", "bastion.cli", "admin", "release-name", name],
+    released = run_cli(["admin", "release-name", name],
                               capture_output=True, text=True, env=os.environ.copy(), timeout=60)
     assert released.returncode == 0, released.stderr
     assert upload(server, squatter_token, wheel(name, "6.6.6")).status_code == 200
 
-    again = subprocess.run([sys.executable, "-m", "bastion.cli", "admin", "release-name", name],
+    again = run_cli(["admin", "release-name", name],
                            capture_output=True, text=True, env=os.environ.copy(), timeout=60)
     assert again.returncode == 2 and "not the reserved name" in again.stderr
 

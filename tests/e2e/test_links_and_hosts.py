@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 import requests
 
 from bastion.events import tags
 from bastion.events.models import SecurityEvent
+from tests.cli_runner import run_cli
 from tests.conftest import Server
 from tests.e2e.simple_support import build_catalog
 
@@ -114,7 +113,7 @@ def test_mail_about_a_cli_minted_token_names_the_base_url(mailbox, unique, confi
            "BASTION_TASKS_BACKEND": "immediate", **configured}
     if "BASTION_BASE_URL" not in configured:
         env.pop("BASTION_BASE_URL", None)
-    result = subprocess.run([sys.executable, "-m", "bastion.cli", "admin", "create-token",
+    result = run_cli(["admin", "create-token",
                              user.username], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     body = mailbox.wait_for(user.email, "new API token").get_body(

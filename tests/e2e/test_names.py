@@ -5,7 +5,6 @@ console, namespaces enforced on upload and on the proxy (pip gets a 404)."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -17,6 +16,7 @@ from bastion.events.services import verify_chain
 from bastion.packaging import lookalikes, namespaces
 from bastion.packaging.models import AllowedName, LookalikeReview, Project, ProjectStatus
 from tests.artifacts import Wheel
+from tests.cli_runner import run_cli
 from tests.conftest import Server
 from tests.e2e.proxy_support import static_upstream, upstream_factory  # noqa: F401 (fixtures)
 from tests.e2e.simple_support import client_env, new_venv, pip_install
@@ -29,7 +29,7 @@ OLD = datetime.now(timezone.utc) - timedelta(days=30)
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "bastion.cli", "admin", *args],
+    result = run_cli(["admin", *args],
                             capture_output=True, text=True, timeout=120)
     assert "Traceback" not in result.stderr, result.stderr
     return result

@@ -12,6 +12,7 @@ import time
 import pytest
 import requests
 
+from tests.cli_runner import run_cli
 from tests.conftest import Server
 
 TOKEN = "metrics-" + "k" * 24
@@ -150,7 +151,7 @@ def test_the_metrics_directory_goes_with_the_server():
 def _cli(*args, **env) -> subprocess.CompletedProcess:
     import sys
 
-    return subprocess.run([sys.executable, "-m", "bastion.cli", *args], capture_output=True,
+    return run_cli([*args], capture_output=True,
                           text=True, timeout=120, env={**os.environ, **env})
 
 

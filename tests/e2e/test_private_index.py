@@ -25,6 +25,7 @@ from bastion.packaging import roles
 from bastion.packaging.models import File, FilenameRegistry, Project, RoleInvitation
 from bastion.tokens.models import TokenPermission
 from bastion.tokens.services import create_token
+from tests.cli_runner import run_cli
 from tests.unit.packaging.support import add, make_member, new_user, wheel
 
 from .accounts_client import Client as AccountsClient
@@ -597,7 +598,7 @@ def test_the_sign_up_mode_refuses_bad_configuration_in_one_line():
         ({"BASTION_SIGNUP": "domain"}, "needs BASTION_SIGNUP_DOMAINS"),
         ({"BASTION_PROJECT_CREATORS": "some"}, "BASTION_PROJECT_CREATORS must be"),
     ):
-        result = subprocess.run([sys.executable, "-m", "bastion.cli", "admin", "invitations"],
+        result = run_cli(["admin", "invitations"],
                                 capture_output=True, text=True, timeout=60,
                                 env={**os.environ, **extra})
         assert result.returncode != 0 and message in result.stderr

@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from tests.artifacts import Wheel
+from tests.cli_runner import run_cli
 from tests.conftest import BASE_ENV, Server, free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,7 +111,7 @@ def shape(tmp_path_factory, postgres, redis_url, s3):
            "BASTION_RUN_WORKER": "false", "BASTION_UPLOAD_MAIL_QUIET_SECONDS": "0",
            "BASTION_METRICS_TOKEN": TOKEN, "BASTION_LOG_FORMAT": "json",
            "BASTION_READY_TIMEOUT": "3"}
-    init = subprocess.run([sys.executable, "-m", "bastion.cli", "init", "--quiet"], env=env,
+    init = run_cli(["init", "--quiet"], env=env,
                           capture_output=True, text=True, timeout=300)
     assert init.returncode == 0, init.stderr
     web = Server({k: v for k, v in env.items() if k.startswith("BASTION_")}, workers=2)
@@ -128,7 +129,7 @@ def shape(tmp_path_factory, postgres, redis_url, s3):
 
 
 def cli(shape, *args, stdin=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bastion.cli", *args], env=shape["env"],
+    return run_cli([*args], env=shape["env"],
                           input=stdin, capture_output=True, text=True, timeout=300)
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -15,6 +14,7 @@ import pytest
 import requests
 
 from tests.artifacts import metadata_text
+from tests.cli_runner import run_cli
 from tests.e2e.proxy_support import static_upstream, upstream_factory  # noqa: F401 (fixtures)
 from tests.e2e.simple_support import (
     client_env,
@@ -119,7 +119,7 @@ def test_a_local_name_is_never_resolved_upstream(server, tmp_path, env, static_u
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bastion.cli", "admin", *args],
+    return run_cli(["admin", *args],
                           capture_output=True, text=True, timeout=120)
 
 
@@ -291,15 +291,15 @@ def upstream_bastion(tmp_path_factory):
     env = {"BASTION_DATA_DIR": str(data), "BASTION_DATABASE_URL": "",
            "BASTION_REQUIRE_2FA": "false", "BASTION_TASKS_BACKEND": "immediate"}
     full = {**os.environ, **env}
-    done = subprocess.run([sys.executable, "-m", "bastion.cli", "init", "--quiet"], env=full,
+    done = run_cli(["init", "--quiet"], env=full,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    made = subprocess.run([sys.executable, "-m", "bastion.cli", "admin", "create-user", "up",
+    made = run_cli(["admin", "create-user", "up",
                            "--email", "up@example.com", "--password-stdin"], env=full,
                           input="a long enough passphrase for tests\n", capture_output=True,
                           text=True, timeout=120)
     assert made.returncode == 0, made.stderr
-    token = subprocess.run([sys.executable, "-m", "bastion.cli", "admin", "create-token", "up"],
+    token = run_cli(["admin", "create-token", "up"],
                            env=full, capture_output=True, text=True, timeout=120)
     assert token.returncode == 0, token.stderr
     srv = Server(env)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
@@ -16,12 +15,13 @@ from bastion.proxy import upstreams
 from bastion.proxy.models import Upstream
 
 from .manage_support import Client, make_user, text_of
+from tests.cli_runner import run_cli
 
 SECRET = "hunter2-upstream-secret"
 
 
 def bastion(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "bastion.cli", *args], input=stdin,
+    result = run_cli([*args], input=stdin,
                             capture_output=True, text=True, env=os.environ.copy(), timeout=120)
     assert "Traceback" not in result.stderr, result.stderr
     return result

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
@@ -22,10 +21,11 @@ from bastion.proxy import views_policy
 from bastion.proxy.models import Exemption, View
 
 from .manage_support import Client, make_user, text_of
+from tests.cli_runner import run_cli
 
 
 def bastion(*args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "bastion.cli", "admin", *args],
+    result = run_cli(["admin", *args],
                             capture_output=True, text=True, env=os.environ.copy(), timeout=120)
     assert "Traceback" not in result.stderr, result.stderr
     if result.returncode:

@@ -6,19 +6,19 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 from bastion.events import tags
 from bastion.events.models import SecurityEvent
 from bastion.publishing import services
 from bastion.publishing.models import Issuer, Publisher
+from tests.cli_runner import run_cli
 from tests.oidc_issuer import OidcIssuer
 
 from .manage_support import Client, make_user, new_project, text_of
 
 
 def bastion(*args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "bastion.cli", *args], capture_output=True,
+    result = run_cli([*args], capture_output=True,
                             text=True, env=os.environ.copy(), timeout=120)
     assert "Traceback" not in result.stderr, result.stderr
     return result

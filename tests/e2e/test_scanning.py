@@ -20,6 +20,7 @@ from bastion.scanning import services
 from bastion.tokens.models import TokenPermission
 from bastion.tokens.services import create_token
 from tests.artifacts import Wheel
+from tests.cli_runner import run_cli
 from tests.conftest import Server
 from tests.e2e.manage_support import Client, make_user, text_of
 from tests.e2e.proxy_support import static_upstream, upstream_factory  # noqa: F401 (fixtures)
@@ -125,10 +126,10 @@ def queued_server(tmp_path):
     for args, given in ((["init", "--quiet"], None),
                         (["admin", "create-user", "up", "--email", "up@example.com",
                           "--password-stdin"], "a long enough passphrase for tests\n")):
-        done = subprocess.run([*BASTION, *args], env=full, input=given, capture_output=True,
+        done = run_cli([*args], env=full, input=given, capture_output=True,
                               text=True, timeout=120)
         assert done.returncode == 0, done.stderr
-    token = subprocess.run([*BASTION, "admin", "create-token", "up"], env=full,
+    token = run_cli(["admin", "create-token", "up"], env=full,
                            capture_output=True, text=True, timeout=120)
     assert token.returncode == 0, token.stderr
     srv = Server(env)
@@ -204,7 +205,7 @@ def test_the_proxy_hides_an_upstream_file_the_scanner_judged_malicious(
 
 
 def _bastion(*args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([*BASTION, *args], capture_output=True, text=True, timeout=300)
+    result = run_cli([*args], capture_output=True, text=True, timeout=300)
     assert "Traceback" not in result.stderr, result.stderr
     return result
 

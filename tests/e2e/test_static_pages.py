@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.cli_runner import run_cli
 from tests.conftest import Server
 from tests.e2e.nginx_support import Nginx, require_nginx
 from tests.e2e.simple_support import (
@@ -230,11 +231,11 @@ def test_an_admin_renders_every_page_again_from_the_cli_and_the_console(public_f
     page.unlink()  # lost, as after a crash between a commit and its render
     before = SecurityEvent.objects.filter(tag=tags.ADMIN_PAGES_RENDER).count()
     env = {**os.environ, "BASTION_RENDER_PAGES": "sync", "BASTION_RENDER_DIR": str(render_dir)}
-    result = subprocess.run([sys.executable, "-m", "bastion.cli", "admin", "render-pages"],
+    result = run_cli(["admin", "render-pages"],
                             capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
     assert page.is_file()
-    off = subprocess.run([sys.executable, "-m", "bastion.cli", "admin", "render-pages"],
+    off = run_cli(["admin", "render-pages"],
                          capture_output=True, text=True, timeout=120,
                          env={**os.environ, "BASTION_RENDER_PAGES": "off"})
     assert off.returncode == 2 and off.stderr.startswith("error: Pages are not rendered")

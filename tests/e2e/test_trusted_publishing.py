@@ -26,6 +26,7 @@ from bastion.publishing import services
 from bastion.publishing.models import Issuer, Publisher
 from bastion.tokens.models import ApiToken
 from tests.artifacts import Wheel, metadata_text
+from tests.cli_runner import run_cli
 from tests.conftest import Server
 from tests.oidc_issuer import IssuerServer, OidcIssuer, github_claims, gitlab_claims
 
@@ -333,7 +334,7 @@ def test_a_token_does_not_outlive_its_project(tp_server, ci, project, publisher,
 def test_minted_tokens_show_in_the_admin_listings(tp_server, ci, publisher, unique):
     issuer, _row = ci
     token = mint(tp_server, issuer.token(AUDIENCE, run_claims(unique))).json()["token"]
-    listed = subprocess.run([sys.executable, "-m", "bastion.cli", "admin", "tokens"],
+    listed = run_cli(["admin", "tokens"],
                             capture_output=True, text=True, env=os.environ.copy(), timeout=120)
     assert listed.returncode == 0, listed.stderr
     assert "owner=(trusted publisher)" in listed.stdout
@@ -342,7 +343,7 @@ def test_minted_tokens_show_in_the_admin_listings(tp_server, ci, publisher, uniq
     assert console.status_code == 200 and "trusted publisher" in console.text
     assert any(line.startswith(row_id) and "owner=(trusted publisher)" in line
                for line in listed.stdout.splitlines())
-    revoked = subprocess.run([sys.executable, "-m", "bastion.cli", "admin", "revoke-token",
+    revoked = run_cli(["admin", "revoke-token",
                               row_id, "--reason", "test"], capture_output=True, text=True,
                              env=os.environ.copy(), timeout=120)
     assert revoked.returncode == 0 and "(trusted publisher)" in revoked.stdout, revoked.stderr
