@@ -12,12 +12,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # Every dependency, pip and the build backend included, comes from a lock and is checked
-# against its --hash lines (pip's hash-checking mode, on for the whole install); the project
+# against its --hash lines (pip's hash-checking mode, on for the whole install), as wheels only:
+# building a source distribution would fetch its build requirements unchecked. The project
 # itself is a directory, which has no hash, so it follows with --no-deps and the locked
 # setuptools (no build isolation: nothing is fetched unchecked). `pip check` catches a
 # pyproject.toml dependency the lock misses: run `make lock` (scripts/lock.sh).
 define install_locked
-	$(BIN)/python -m pip install -q --require-hashes -r $(1)
+	$(BIN)/python -m pip install -q --require-hashes --only-binary :all: -r $(1)
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	$(BIN)/python -m pip check -q >/dev/null || { $(BIN)/python -m pip check; exit 1; }
 endef
