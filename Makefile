@@ -6,18 +6,29 @@ BASTION_HOST ?= 127.0.0.1
 BASTION_PORT ?= 8000
 export BASTION_HOST BASTION_PORT
 
-.PHONY: serve test install install-test clean messages
+.PHONY: serve test install install-test clean messages lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
-	$(BIN)/pip install -q -c constraints.txt -e .
+# Every dependency, pip and the build backend included, comes from a lock and is checked
+# against its --hash lines (pip's hash-checking mode, on for the whole install), as wheels only:
+# building a source distribution would fetch its build requirements unchecked. The project
+# itself is a directory, which has no hash, so it follows with --no-deps and the locked
+# setuptools (no build isolation: nothing is fetched unchecked). `pip check` catches a
+# pyproject.toml dependency the lock misses: run `make lock` (scripts/lock.sh).
+define install_locked
+	$(BIN)/python -m pip install -q --require-hashes --only-binary :all: -r $(1)
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check -q >/dev/null || { $(BIN)/python -m pip check; exit 1; }
+endef
+
+$(VENV)/.installed: pyproject.toml constraints-runtime.txt | $(BIN)/python
+	$(call install_locked,constraints-runtime.txt)
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
-	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
+	$(call install_locked,constraints.txt)
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed
@@ -33,6 +44,11 @@ test: install-test
 # Update the translation catalogs from the code and compile them (needs Debian's gettext).
 messages: install-test
 	$(BIN)/python scripts/messages.py
+
+# Re-lock our dependencies with hashes (constraints.txt, constraints-runtime.txt): keeps the
+# current pins; `make lock UPGRADE=1` moves to the newest versions pyproject.toml allows.
+lock: | $(BIN)/python
+	VENV=$(VENV) UPGRADE=$(UPGRADE) bash scripts/lock.sh
 
 clean:
 	rm -rf $(VENV) var

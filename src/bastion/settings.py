@@ -7,6 +7,7 @@ The environment wins over the file. Every option is listed in the README's table
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import tomllib
@@ -113,11 +114,18 @@ if UPLOAD_MIN_RATE < 0:
 # 127.0.0.1, as a secure context, which WebAuthn needs. A wildcard bind says nothing about the
 # name clients use, so without BASTION_BASE_URL it is treated as loopback too (cli warns).
 _LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
-_WILDCARD_BINDS = ("0.0.0.0", "::", "[::]", "")
 
 
 def is_wildcard_bind(host: str) -> bool:
-    return host.strip() in _WILDCARD_BINDS
+    """Whether binding ``host`` listens on every interface ("", 0.0.0.0, ::, [::] and the
+    other spellings of the unspecified address)."""
+    host = host.strip()
+    if not host:
+        return True
+    try:
+        return ipaddress.ip_address(host.removeprefix("[").removesuffix("]")).is_unspecified
+    except ValueError:
+        return False
 
 
 def _url_host(host: str) -> str:
@@ -262,7 +270,7 @@ READ_AUTH_CACHE_SECONDS = option("read_auth_cache_seconds", 10.0, cast=float)
 if not 0 <= READ_AUTH_CACHE_SECONDS <= 60:
     raise ConfigError("BASTION_READ_AUTH_CACHE_SECONDS must be between 0 and 60")
 
-TOKEN_PREFIX = "bastion-"
+TOKEN_PREFIX = "bastion-"  # nosec B105 # public: lets secret scanners know our tokens
 
 # Invitations (to a project role, or to sign up by email) die after this long; the project
 # page lists members idle (no login and no upload) for longer than INACTIVE_MEMBER_DAYS.

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import subprocess
+import subprocess  # nosec B404 # only to start our own worker (see _Supervisor._spawn)
 import sys
 import threading
 import time
@@ -193,7 +193,8 @@ class _Supervisor:
     def _spawn(self) -> subprocess.Popen:
         # Its own session: a Ctrl-C meant for the server must not stop the worker before the
         # server has stopped (it would be restarted); the server stops it last.
-        return subprocess.Popen([sys.executable, "-m", "bastion.cli", "worker",
+        # B603 (nosec): our own interpreter, fixed arguments, no shell, no outside input.
+        return subprocess.Popen([sys.executable, "-m", "bastion.cli", "worker",  # nosec B603
                                  "--parent", str(os.getpid())], start_new_session=True)
 
     def start(self) -> None:

@@ -41,6 +41,15 @@ def test_a_wildcard_bind_without_a_base_url_is_treated_as_loopback(tmp_path, hos
         "http://localhost:9000", LOOPBACK, "localhost", "http://localhost:9000", True]
 
 
+@pytest.mark.parametrize("host, wildcard", [
+    ("", True), ("0.0.0.0", True), ("::", True), ("[::]", True), (" 0:0::0 ", True),
+    ("127.0.0.1", False), ("[::1]", False), ("localhost", False), ("index.example", False)])
+def test_every_spelling_of_the_unspecified_address_is_a_wildcard_bind(host, wildcard):
+    from bastion.settings import is_wildcard_bind
+
+    assert is_wildcard_bind(host) is wildcard
+
+
 def test_a_named_bind_links_to_that_name_and_answers_only_it(tmp_path):
     assert loaded(tmp_path, BASTION_HOST="10.1.2.3", BASTION_PORT="9000") == [
         "http://10.1.2.3:9000", ["10.1.2.3"], "10.1.2.3", "http://10.1.2.3:9000", False]

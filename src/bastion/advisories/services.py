@@ -93,7 +93,7 @@ def decode(name: str, body: bytes):
     if name.endswith((".yaml", ".yml")):
         yaml, loader = _yaml_loader()
         try:
-            return yaml.load(text, Loader=loader)
+            return yaml.load(text, Loader=loader)  # nosec B506 # BaseLoader: no objects
         except (yaml.YAMLError, RecursionError) as exc:
             raise ValidationError(f"not valid YAML ({' '.join(str(exc).split())[:100]}).") \
                 from None

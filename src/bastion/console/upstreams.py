@@ -99,7 +99,7 @@ def edit(request, name: str):
     try:
         password = None
         if request.POST.get("clear_password") == "1":
-            password = ""
+            password = ""  # nosec B105 # not a secret: "" clears the stored one
         elif request.POST.get("password"):
             password = str(request.POST.get("password"))[:_FIELD_LIMIT]
         ttl = _number(typed["page_ttl"], _("The page TTL"), optional=True)

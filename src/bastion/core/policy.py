@@ -187,15 +187,15 @@ def license_expression_denied(expression: str, denied: Iterable[str]) -> bool | 
         return ok
 
     def single() -> bool:
-        token = take()
-        if token == "(":
+        part = take()
+        if part == "(":
             ok = either()
             if take() != ")":
                 raise _Unparsable
             return ok
-        if token == ")" or token.upper() in ("AND", "OR", "WITH"):
+        if part == ")" or part.upper() in ("AND", "OR", "WITH"):
             raise _Unparsable
-        license_id = token.lower()
+        license_id = part.lower()
         ok = license_id not in deny and license_id.rstrip("+") not in deny
         if (peek() or "").upper() == "WITH":
             take()

@@ -1,17 +1,17 @@
 """The fixed list of event tags, ``domain:object:action``."""
 
 ACCOUNT_CREATE = "account:create"
-ACCOUNT_API_TOKEN_ADDED = "account:api_token:added"
-ACCOUNT_API_TOKEN_REMOVED = "account:api_token:removed"
-ACCOUNT_API_TOKEN_REMOVED_LEAK = "account:api_token:removed_leak"
+ACCOUNT_API_TOKEN_ADDED = "account:api_token:added"  # nosec B105 # tag, no secret
+ACCOUNT_API_TOKEN_REMOVED = "account:api_token:removed"  # nosec B105 # tag, no secret
+ACCOUNT_API_TOKEN_REMOVED_LEAK = "account:api_token:removed_leak"  # nosec B105 # tag, no secret
 ACCOUNT_LOGIN_SUCCESS = "account:login:success"
 ACCOUNT_LOGIN_FAILURE = "account:login:failure"
 ACCOUNT_LOGOUT = "account:logout"
 ACCOUNT_REAUTHENTICATE = "account:reauthenticate"
 ACCOUNT_SESSIONS_REVOKED = "account:sessions:revoked"
-ACCOUNT_PASSWORD_CHANGE = "account:password:change"
-ACCOUNT_PASSWORD_RESET_REQUEST = "account:password:reset:request"
-ACCOUNT_PASSWORD_RESET = "account:password:reset"
+ACCOUNT_PASSWORD_CHANGE = "account:password:change"  # nosec B105 # tag, no secret
+ACCOUNT_PASSWORD_RESET_REQUEST = "account:password:reset:request"  # nosec B105 # tag, no secret
+ACCOUNT_PASSWORD_RESET = "account:password:reset"  # nosec B105 # tag, no secret
 ACCOUNT_EMAIL_ADD = "account:email:add"
 ACCOUNT_EMAIL_REMOVE = "account:email:remove"
 ACCOUNT_EMAIL_VERIFIED = "account:email:verified"
@@ -79,8 +79,8 @@ PROJECT_STATUS_CHANGE = "project:status:change"
 # An administrator changed the project's per-file upload limit.
 PROJECT_UPLOAD_LIMIT_CHANGE = "project:upload_limit:change"
 # A token that can act on the project was created or revoked (also on the account).
-PROJECT_API_TOKEN_ADDED = "project:api_token:added"
-PROJECT_API_TOKEN_REMOVED = "project:api_token:removed"
+PROJECT_API_TOKEN_ADDED = "project:api_token:added"  # nosec B105 # tag, no secret
+PROJECT_API_TOKEN_REMOVED = "project:api_token:removed"  # nosec B105 # tag, no secret
 PROJECT_REMOVE = "project:remove"
 FILE_ADD = "file:add"
 FILE_REMOVE = "file:remove"
@@ -131,7 +131,7 @@ ADMIN_REPORT_REMOVE = "admin:report:remove"
 PROJECT_PUBLISHER_ADD = "project:publisher:add"
 PROJECT_PUBLISHER_REMOVE = "project:publisher:remove"
 PROJECT_PUBLISHER_IDS_LEARNED = "project:publisher:ids_learned"
-PROJECT_TRUSTED_TOKEN_MINTED = "project:trusted_token:minted"
+PROJECT_TRUSTED_TOKEN_MINTED = "project:trusted_token:minted"  # nosec B105 # tag, no secret
 ACCOUNT_PENDING_PUBLISHER_ADD = "account:pending_publisher:add"
 ACCOUNT_PENDING_PUBLISHER_REMOVE = "account:pending_publisher:remove"
 # An administrator trusted an OIDC issuer (GitHub Enterprise, self-managed GitLab, a custom

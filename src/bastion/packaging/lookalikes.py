@@ -10,6 +10,7 @@ under it is released. Each decision is a security event; ``actor`` None is the c
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 
@@ -30,6 +31,8 @@ from bastion.events import tags
 from bastion.events.services import RequestInfo, record
 
 from .models import AllowedName, LookalikeCorpus, LookalikeReview, Project, ProjectStatus
+
+logger = logging.getLogger(__name__)
 
 NOTE_MAX = 500
 SOURCE_MAX = 200
@@ -259,7 +262,7 @@ def allow_name(name: str, *, note: str = "", actor=None,
     try:
         match = resembles(name)
     except Exception:  # noqa: BLE001 - only the event's detail; the allowance stands anyway
-        pass
+        logger.warning("look-alike check failed while allowing %r", normalized, exc_info=True)
     with transaction.atomic():
         review = (LookalikeReview.objects.select_for_update().select_related("project")
                   .filter(project__normalized_name=normalized, decided__isnull=True).first())

@@ -10,18 +10,15 @@ from django.http import HttpResponse
 from django.urls import get_script_prefix
 from packaging.utils import canonicalize_name, canonicalize_version
 
-from bastion.advisories.models import AdvisoryState
 from bastion.core import names
 from bastion.core.negotiation import SIMPLE_TYPES, TEXT_HTML, simple_format
-from bastion.events.models import IndexState
 from bastion.events.services import index_state
-from bastion.packaging.models import BlockedFileHash, Project, ProjectStatus
+from bastion.packaging.models import ProjectStatus
 from bastion.packaging.queries import version_key
 from bastion.proxy import gate
 from bastion.proxy import lookalikes as proxy_lookalikes
 from bastion.proxy import pages as proxy_pages
 from bastion.proxy import scans as proxy_scans
-from bastion.proxy.models import View
 from bastion.proxy.gate import DEFAULT_VIEW, view_path
 from bastion.tokens.http import read_access
 
@@ -67,16 +64,18 @@ class Lookup:
 # and many times what the database needs to answer it (bench/README.md). It always returns one
 # row, so that a name with no local project learns the view's revision and the generation that
 # let a cached upstream page be served with no further query. The only hand-written SQL in
-# Bastion; the project's other reads and all its writes use the ORM.
+# Bastion; the project's other reads and all its writes use the ORM. A constant, with the
+# tables named as the models' Meta.db_table names them (tests/unit/simple/test_lookup_sql.py):
+# nothing is formatted into it, every value is a parameter.
 _LOOKUP_SQL = (
-    f"SELECT (SELECT revision FROM {View._meta.db_table} WHERE name = %s), "
-    f"(SELECT last_event_sequence FROM {IndexState._meta.db_table} WHERE id = 1), "
-    f"(SELECT revision FROM {AdvisoryState._meta.db_table} WHERE id = 1), "
+    "SELECT (SELECT revision FROM proxy_view WHERE name = %s), "
+    "(SELECT last_event_sequence FROM events_index_state WHERE id = 1), "
+    "(SELECT revision FROM advisories_state WHERE id = 1), "
     # Rows are only ever added to the blocklist: its largest id moves with every block.
-    f"(SELECT MAX(id) FROM {BlockedFileHash._meta.db_table}), "
-    f"p.id, p.name, p.last_serial, p.status, p.status_reason "
-    f"FROM (SELECT 1 AS one) AS o LEFT JOIN {Project._meta.db_table} AS p "
-    f"ON p.normalized_name = %s"
+    "(SELECT MAX(id) FROM packaging_blocked_file_hash), "
+    "p.id, p.name, p.last_serial, p.status, p.status_reason "
+    "FROM (SELECT 1 AS one) AS o LEFT JOIN packaging_project AS p "
+    "ON p.normalized_name = %s"
 )
 
 

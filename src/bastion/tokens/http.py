@@ -14,7 +14,7 @@ from bastion.packaging import access
 
 from .services import Identity, TokenError, verify
 
-TOKEN_USERNAME = "__token__"
+TOKEN_USERNAME = "__token__"  # nosec B105 # PyPI's public user name for tokens
 PASSWORDS_REFUSED = (
     "Username/password authentication is not supported. "
     "Use an API token with the username __token__."

@@ -11,8 +11,9 @@ def create_serial_sequence(apps, schema_editor):
     with schema_editor.connection.cursor() as cursor:
         cursor.execute(f"CREATE SEQUENCE IF NOT EXISTS {SERIAL_SEQUENCE}")
         cursor.execute(
-            f"SELECT setval('{SERIAL_SEQUENCE}', "
-            "COALESCE((SELECT last_serial FROM events_index_state WHERE id = 1), 0) + 1, false)")
+            "SELECT setval(%s, "
+            "COALESCE((SELECT last_serial FROM events_index_state WHERE id = 1), 0) + 1, false)",
+            [SERIAL_SEQUENCE])
 
 
 def drop_serial_sequence(apps, schema_editor):
