@@ -126,7 +126,8 @@ def test_a_bad_attestation_is_refused_and_nothing_is_stored(server, attestations
     assert response.status_code == 400, response.text
     assert response.reason.startswith("Invalid attestations supplied during upload: ")
     assert reason in response.reason
-    assert_nothing_stored(GITHUB_SDIST, project="pypi-attestations", version="0.0.19")
+    assert_nothing_stored(GITHUB_SDIST)
+    assert not FileProvenance.objects.filter(file__filename=GITHUB_SDIST).exists()
 
 
 def test_owners_require_attested_uploads(server, unique):
