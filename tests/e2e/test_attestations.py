@@ -5,6 +5,7 @@ GitLab CI and Google Cloud Build), verified offline against the trust root sigst
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import shutil
@@ -156,3 +157,44 @@ def test_owners_require_attested_uploads(server, unique):
     assert row.publisher == {"kind": "Google",
                              "email": "919436158236-compute@developer.gserviceaccount.com"}
     assert File.objects.filter(filename=GOOGLE_SDIST).exists()
+
+
+def test_the_project_page_says_who_built_an_attested_file(server):
+    # The GitLab sdist was uploaded attested above (this module's first test).
+    page = requests.get(server.url + "/project/gitlab-oidc-project/", timeout=10)
+    assert page.status_code == 200
+    assert 'href="https://gitlab.com/facutuesca/gitlab-oidc-project"' in page.text
+    assert "workflow .gitlab-ci.yml" in page.text
+    assert "transparency log index 149945774" in page.text
+
+
+def test_the_sigstore_trust_root_is_refreshed_from_a_file_and_its_age_shown(server, tmp_path):
+    from bastion.cli import main
+    from bastion.provenance import trust
+    from bastion.provenance.models import TrustRoot
+
+    from .manage_support import make_user
+
+    document = trust._shipped_document()
+    path = tmp_path / "trusted_root.json"
+    path.write_bytes(document)
+    assert main(["admin", "sigstore", "refresh", "--from", str(path)]) == 0
+    row = TrustRoot.objects.order_by("-installed").first()
+    assert row.source == str(path.resolve())
+    assert SecurityEvent.objects.filter(tag=tags.ADMIN_SIGSTORE_TRUST_ROOT_REFRESH,
+                                        additional__sha256=row.sha256).exists()
+    bad = tmp_path / "not-a-root.json"
+    bad.write_text('{"mediaType": "nope"}')
+    assert main(["admin", "sigstore", "refresh", "--from", str(bad)]) != 0
+    assert TrustRoot.objects.order_by("-installed").first().pk == row.pk
+    console = Client(server, make_user("adm", admin=True))
+    page = console.get("/admin/issuers/")
+    assert page.status_code == 200 and 'id="sigstore-age"' in page.text
+    assert "Age: 0 days" in page.text
+    # Verification uses the installed root (here the same public-good one).
+    from bastion.provenance.services import verify_upload
+
+    content = (FIXTURES / GITHUB_SDIST).read_bytes()
+    verified = verify_upload(json.dumps([attestation(GITHUB_SDIST)]), filename=GITHUB_SDIST,
+                             sha256=hashlib.sha256(content).hexdigest())
+    assert verified.publisher["repository"] == "trailofbits/pypi-attestations"
