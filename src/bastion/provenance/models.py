@@ -29,6 +29,17 @@ class FileProvenance(models.Model):
     class Meta:
         db_table = "provenance_file"
 
+    @property
+    def workflow(self) -> str:
+        """The workflow file that built it (GitHub's name, GitLab's path), or ""."""
+        return str(self.publisher.get("workflow") or self.publisher.get("workflow_filepath")
+                   or "")
+
+    @property
+    def identity(self) -> str:
+        """Who signed, for publishers with no repository (a service account, a URI)."""
+        return str(self.publisher.get("email") or self.publisher.get("identity") or "")
+
 
 class AttestationRequired(models.Model):
     """A project whose uploads must carry a valid attestation (its Owners' choice)."""
