@@ -141,7 +141,7 @@ def test_an_attested_file_says_which_repository_and_workflow_built_it(context, s
             attestations=[], log_index=153454663, issuer="https://token.actions.githubusercontent.com",
             repository_url="https://github.com/acme/widget"), by_trusted_publisher=False)
     page = context.new_page()
-    visit(page, f"{localhost(server)}/project/{name}/", "project")
+    page.goto(f"{localhost(server)}/project/{name}/")
     attested = page.locator(f"[data-attested='{file.filename}']")
     assert attested.is_visible()
     text = attested.inner_text()
