@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from importlib.resources import files
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +29,9 @@ from .verification import AttestationRefused, load_trust_root
 # A trusted_root.json is some tens of kilobytes; this bounds what a refresh reads.
 MAX_TRUST_ROOT_BYTES = 1024 * 1024
 
+# sigstore-python's folder for the public-good instance's TUF repository, in its package data.
+SHIPPED_INSTANCE = "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev"
+
 _cache: dict[str, object] = {}
 _lock = threading.Lock()
 
@@ -41,14 +45,18 @@ class RootStatus:
 
 
 def _shipped_document() -> bytes:
-    # sigstore-python's production trust root, read from its TUF cache offline (bootstrapped
-    # from the copy inside the package on first use).
+    """sigstore-python's production trust root, offline: from its local TUF cache (which
+    ``sigstore`` itself may have updated), else the copy inside the package (a server whose
+    home directory is read-only cannot bootstrap that cache)."""
     from sigstore.models import ClientTrustConfig
 
-    root = ClientTrustConfig.production(offline=True).trusted_root
-    # The root's JSON is only reachable through its protobuf model; sigstore has no public
-    # serialiser for it.
-    return root._inner.to_json().encode("utf-8")
+    try:
+        root = ClientTrustConfig.production(offline=True).trusted_root
+        # The root's JSON is only reachable through its protobuf model; sigstore has no
+        # public serialiser for it.
+        return root._inner.to_json().encode("utf-8")
+    except Exception:  # noqa: BLE001 (the cache's file system, its metadata: many kinds)
+        return (files("sigstore") / "_store" / SHIPPED_INSTANCE / "trusted_root.json").read_bytes()
 
 
 def status() -> RootStatus:

@@ -39,7 +39,7 @@ from sigstore.errors import Error as SigstoreError
 from sigstore.errors import VerificationError as SigstoreVerificationError
 from sigstore.models import TrustedRoot
 from sigstore.verify import Verifier
-from sigstore.verify.policy import OIDCIssuerV2, OIDCSourceRepositoryURI
+from sigstore.verify.policy import OIDCIssuerV2
 
 # PyPI takes at most one attestation of each kind it knows (publish and SLSA provenance).
 MAX_ATTESTATIONS = len(AttestationType)
@@ -99,7 +99,10 @@ def load_trust_root(document: bytes) -> TrustedRoot:
         handle.flush()
         try:
             return TrustedRoot.from_file(handle.name)
-        except (SigstoreError, ValueError, pydantic.ValidationError) as exc:
+        except pydantic.ValidationError as exc:
+            raise AttestationRefused(
+                f"This is not a Sigstore trusted root: {exc.errors()[0]['msg']}.") from None
+        except (SigstoreError, ValueError) as exc:
             raise AttestationRefused(
                 f"This is not a Sigstore trusted root: {_first_line(exc)}") from None
 
@@ -192,11 +195,11 @@ class _PublisherPolicy:
             if want.email:
                 if want.email.lower() not in [e.lower() for e in _emails(cert)]:
                     raise SigstoreVerificationError("another service account signed it")
-            if want.repository_url:
-                # Forges treat repository paths case-insensitively.
-                got = _extension(cert, _SOURCE_REPOSITORY_URI)
-                if got.lower() != want.repository_url.lower():
-                    OIDCSourceRepositoryURI(want.repository_url).verify(cert)
+            # Forges treat repository paths case-insensitively (sigstore's
+            # OIDCSourceRepositoryURI compares exactly).
+            if want.repository_url and _extension(cert, _SOURCE_REPOSITORY_URI).lower() != \
+                    want.repository_url.lower():
+                raise SigstoreVerificationError("another repository signed it")
             if want.workflow and _workflow_of(cert) != want.workflow:
                 raise SigstoreVerificationError("another workflow signed it")
         except SigstoreVerificationError:
