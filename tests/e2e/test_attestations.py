@@ -18,8 +18,9 @@ import requests
 
 from bastion.events import tags
 from bastion.events.models import SecurityEvent
-from bastion.packaging.models import File
+from bastion.packaging.models import File, Project, Role, RoleName
 from bastion.provenance.models import FileProvenance
+from bastion.tokens.services import create_token
 from tests.artifacts import upload_form
 
 from .manage_support import Client
@@ -128,7 +129,11 @@ def _flipped_signature() -> str:
     (lambda: json.dumps([{"version": 1}]), "is not a PEP 740 attestation object"),
 ], ids=["flipped-signature", "another-files-attestation", "not-json", "not-an-attestation"])
 def test_a_bad_attestation_is_refused_and_nothing_is_stored(server, attestations, reason):
-    _user, token = uploader()
+    # The project may exist (the trusted-publishing test makes it): upload as its Owner.
+    project = Project.objects.filter(normalized_name="pypi-attestations").first() or \
+        create_project("pypi-attestations", new_user())
+    owner = Role.objects.filter(project=project, role_name=RoleName.OWNER).first().user
+    token, _row = create_token(owner)
     response = post(server, token, GITHUB_SDIST, attestations())
     assert response.status_code == 400, response.text
     assert response.reason.startswith("Invalid attestations supplied during upload: ")
