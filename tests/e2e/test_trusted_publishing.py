@@ -25,13 +25,13 @@ from bastion.packaging.models import File, Project, Role
 from bastion.publishing import services
 from bastion.publishing.models import Issuer, Publisher
 from bastion.tokens.models import ApiToken
-from tests.artifacts import Wheel, metadata_text
+from tests.artifacts import Wheel, metadata_text, upload_form
 from tests.cli_runner import run_cli
 from tests.conftest import Server
 from tests.oidc_issuer import IssuerServer, OidcIssuer, github_claims, gitlab_claims
 
 from .manage_support import Client, make_user
-from .uploads import create_project, new_user, upload
+from .uploads import assert_nothing_stored, create_project, new_user, upload
 
 AUDIENCE = "bastion-e2e-" + secrets.token_hex(4)
 TWINE = str(Path(sys.executable).parent / "twine")
@@ -353,10 +353,6 @@ def test_an_attestation_naming_another_identity_than_the_publisher_is_refused(
         tp_server, ci, owner, unique, tmp_path):
     """A real attestation (tests/fixtures/attestations), signed by trailofbits'
     release.yml, sent with a token minted for acme-{unique}/widget's run."""
-    from tests.artifacts import upload_form
-
-    from .uploads import assert_nothing_stored
-
     fixtures = Path(__file__).resolve().parent.parent / "fixtures" / "attestations"
     filename = "pypi_attestations-0.0.19.tar.gz"
     project = Project.objects.filter(normalized_name="pypi-attestations").first() or \

@@ -288,14 +288,31 @@ def _uris(cert: x509.Certificate) -> list[str]:
 
 
 def _workflow_of(cert: x509.Certificate) -> str:
-    """The workflow file the Build Signer URI names: GitHub's ``.github/workflows/NAME@REF``
-    gives NAME; GitLab's ``HOST/GROUP/PROJECT//PATH@REF`` gives PATH."""
-    signer = _extension(cert, _BUILD_SIGNER_URI).split("@", 1)[0]
-    if "//" in urlsplit(signer).path:
-        return urlsplit(signer).path.split("//", 1)[1]
-    if "/.github/workflows/" in signer:
-        return signer.rsplit("/", 1)[1]
+    return workflow_file(_extension(cert, _BUILD_SIGNER_URI))
+
+
+def workflow_file(reference: str) -> str:
+    """The workflow file a build reference names: GitHub's ``[https://HOST/]OWNER/REPO/
+    .github/workflows/NAME@REF`` gives NAME, GitLab's ``[https://]HOST/GROUP/PROJECT//PATH@REF``
+    gives PATH (the certificates' Build Signer URI and the CI tokens' workflow claims alike)."""
+    path = reference.split("@", 1)[0].split("://", 1)[-1]
+    if "//" in path:
+        return path.split("//", 1)[1]
+    if "/.github/workflows/" in path:
+        return path.rsplit("/", 1)[1]
     return ""
+
+
+def expected_from_run(run: dict) -> ExpectedPublisher | None:
+    """Who must have signed, from a trusted publisher's run (``core.oidc.run_identity`` plus
+    its ``repository_url``): its repository and workflow file (GitHub, GitLab), or its
+    service account (Google); None when the run names neither (a custom issuer's)."""
+    if run.get("repository_url"):
+        return ExpectedPublisher("", repository_url=run["repository_url"],
+                                 workflow=workflow_file(run.get("workflow") or ""))
+    if "@" in (run.get("repository") or ""):  # Google's run names the service account
+        return ExpectedPublisher("google", email=run["repository"])
+    return None
 
 
 def _publisher_of(cert: x509.Certificate, kinds: dict[str, str]) -> tuple[dict, str, str]:

@@ -25,7 +25,7 @@ from bastion.events.services import RequestInfo
 from bastion.packaging import services
 from bastion.packaging.models import Project
 from bastion.provenance import services as provenance
-from bastion.provenance.verification import ExpectedPublisher, Verified
+from bastion.provenance.verification import ExpectedPublisher, Verified, expected_from_run
 from bastion.publishing.models import Issuer
 from bastion.publishing.services import check_publisher_token, check_token_may_upload
 from bastion.tokens import http as token_http
@@ -196,37 +196,10 @@ def _verify_attestations(form: UploadForm, content: ReceivedFile, token,
 
 
 def _expected_publisher(token) -> ExpectedPublisher:
-    """Who a trusted publisher's token was issued to, as an attestation must name it: the
-    run's repository and workflow file (GitHub, GitLab), or service account (Google)."""
-    run = getattr(token, "publisher_claims", None) or {}
-    workflow = (run.get("workflow") or "").split("@", 1)[0]
-    if "//" in workflow:  # GitLab's ci_config_ref_uri: HOST/GROUP/PROJECT//PATH
-        workflow = workflow.split("//", 1)[1]
-    elif "/.github/workflows/" in workflow:  # GitHub's workflow_ref: OWNER/REPO/.github/...
-        workflow = workflow.rsplit("/", 1)[1]
-    if run.get("repository_url"):
-        return ExpectedPublisher("", repository_url=run["repository_url"], workflow=workflow)
-    if "@" in run.get("repository", ""):  # Google: the service account
-        return ExpectedPublisher("google", email=run["repository"])
-    raise ValidationError(
-        "The attestations cannot be checked against this upload's trusted publisher (its "
-        "issuer names no repository): upload without them.")
-
-
-def _check_token_scope_holds(form: UploadForm, verified) -> None:
-    """The token was checked against the form's name and version; the file must agree.
-
-    validate_distribution already compares the form with the metadata; this keeps a
-    project- or version-scoped token safe even if that comparison ever changes.
-    """
-    meta = verified.metadata
-    if canonicalize_name(meta.name) != canonicalize_name(form.name):
+    """Who a trusted publisher's token was issued to, as its attestations must name it."""
+    expected = expected_from_run(getattr(token, "publisher_claims", None) or {})
+    if expected is None:
         raise ValidationError(
-            f"The form name '{form.name}' does not match the name '{meta.name}' in the "
-            "file's metadata."
-        )
-    if canonicalize_version(str(meta.version)) != canonicalize_version(form.version):
-        raise ValidationError(
-            f"The form version '{form.version}' does not match the version '{meta.version}' "
-            "in the file's metadata."
-        )
+            "The attestations cannot be checked against this upload's trusted publisher (its "
+            "issuer names no repository): upload without them.")
+    return expected
