@@ -203,3 +203,22 @@ def _expected_publisher(token) -> ExpectedPublisher:
             "The attestations cannot be checked against this upload's trusted publisher (its "
             "issuer names no repository): upload without them.")
     return expected
+
+
+def _check_token_scope_holds(form: UploadForm, verified) -> None:
+    """The token was checked against the form's name and version; the file must agree.
+
+    validate_distribution already compares the form with the metadata; this keeps a
+    project- or version-scoped token safe even if that comparison ever changes.
+    """
+    meta = verified.metadata
+    if canonicalize_name(meta.name) != canonicalize_name(form.name):
+        raise ValidationError(
+            f"The form name '{form.name}' does not match the name '{meta.name}' in the "
+            "file's metadata."
+        )
+    if canonicalize_version(str(meta.version)) != canonicalize_version(form.version):
+        raise ValidationError(
+            f"The form version '{form.version}' does not match the version '{meta.version}' "
+            "in the file's metadata."
+        )
