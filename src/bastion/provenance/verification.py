@@ -176,9 +176,9 @@ class _WrongPublisher(SigstoreVerificationError):
 
 
 class _PublisherPolicy:
-    """A sigstore verification policy: called with the certificate once its chain has been
-    verified; keeps it (the publisher is read from it) and, when a publisher is expected,
-    checks the certificate names it, with sigstore's own extension policies."""
+    """A sigstore verification policy: sigstore calls it with the certificate once the chain
+    to the trust root and the SCT have been verified; it keeps the certificate (the publisher
+    is read from it) and, when a publisher is expected, checks the certificate names it."""
 
     def __init__(self, expected: ExpectedPublisher | None):
         self.expected = expected
