@@ -1170,6 +1170,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_publishing_commands(admin, _moderation_command)
 
+    from .provenance.cli import register as register_provenance_commands
+
+    register_provenance_commands(admin, _moderation_command)
+
     p = admin.add_parser("prohibit-name", help="forbid a project name from being registered")
     p.add_argument("name")
     p.add_argument("--comment", "--reason", dest="comment",

@@ -336,6 +336,11 @@ OIDC_TOKEN_SECONDS = option("oidc_token_seconds", 900, cast=int)
 PENDING_PUBLISHER_HOURS = option("pending_publisher_hours", 168, cast=int)
 OIDC_JWKS_TTL = option("oidc_jwks_ttl", 3600, cast=int)
 OIDC_JWKS_MIN_REFETCH = option("oidc_jwks_min_refetch", 10, cast=int)
+# PEP 740 attestations (bastion.provenance) are verified offline against a Sigstore trust
+# root: the public-good instance's that sigstore-python ships (or the one `bastion admin
+# sigstore refresh` installed last), or, for a private Sigstore instance, the
+# trusted_root.json file named here (then the only root used).
+SIGSTORE_TRUST_ROOT = option("sigstore_trust_root", "")
 OIDC_TIMEOUT = option("oidc_timeout", 10, cast=float)
 OIDC_ALLOW_HTTP_ISSUERS = option("oidc_allow_http_issuers", False, cast=bool)
 if not 60 <= OIDC_TOKEN_SECONDS <= 3600:
@@ -439,6 +444,7 @@ INSTALLED_APPS = [
     "bastion.advisories",
     "bastion.inventory",
     "bastion.publishing",
+    "bastion.provenance",
     "bastion.scanning",
     "bastion.ops",
     "bastion.upload",

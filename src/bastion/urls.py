@@ -23,6 +23,7 @@ urlpatterns = [
     path("legacy/+simple/", include("bastion.simple.hatch_urls")),
     path("views/<slug:view>/", include("bastion.simple.view_urls")),
     path("osv/", include("bastion.simple.osv_urls")),
+    path("integrity/", include("bastion.simple.integrity_urls")),
     path("legacy/", include("bastion.upload.urls")),
     # Served directly: twine and poetry treat any redirect of a POST as fatal.
     path("legacy", upload_views.upload),
@@ -37,6 +38,7 @@ urlpatterns = [
     path("manage/account/tokens/", include("bastion.tokens.manage_urls")),
     path("manage/", include("bastion.packaging.urls")),
     path("manage/", include("bastion.publishing.manage_urls")),
+    path("manage/", include("bastion.provenance.manage_urls")),
     # Before the console and Django's admin, whose catch-all would answer for it.
     path("admin/events.json", admin_only_json(event_views.admin_events), name="admin-events"),
     path("admin/blocks.json", admin_only_json(console_views.blocks_json), name="admin-blocks"),

@@ -119,3 +119,32 @@ def test_dark_mode_follows_the_system_setting(browser, server, project):
     assert colours["light"] == "rgb(255, 255, 255)"
     assert colours["dark"] == "rgb(13, 17, 23)"
     assert colours["light-code"] != colours["dark-code"]
+
+
+def test_an_attested_file_says_which_repository_and_workflow_built_it(context, server, unique):
+    """The row is written by the provenance service, as an upload's would be (the upload
+    itself, with real attestations, is tests/e2e/test_attestations.py's)."""
+    from django.db import transaction
+
+    from bastion.packaging.models import File
+    from bastion.provenance import services as provenance
+    from bastion.provenance.verification import Verified
+
+    owner = new_user("at")
+    name = f"attested-{unique}"
+    add(owner, wheel(name, "1.0"))
+    file = File.objects.get(release__project__normalized_name=name)
+    with transaction.atomic():
+        provenance.store(file, Verified(
+            publisher={"kind": "GitHub", "repository": "acme/widget", "workflow": "release.yml",
+                       "environment": None},
+            attestations=[], log_index=153454663, issuer="https://token.actions.githubusercontent.com",
+            repository_url="https://github.com/acme/widget"), by_trusted_publisher=False)
+    page = context.new_page()
+    page.goto(f"{localhost(server)}/project/{name}/")
+    attested = page.locator(f"[data-attested='{file.filename}']")
+    assert attested.is_visible()
+    text = attested.inner_text()
+    assert "built by https://github.com/acme/widget, workflow release.yml" in text
+    assert "transparency log index 153454663" in text
+    assert attested.locator("a").get_attribute("href") == "https://github.com/acme/widget"

@@ -25,13 +25,13 @@ from bastion.packaging.models import File, Project, Role
 from bastion.publishing import services
 from bastion.publishing.models import Issuer, Publisher
 from bastion.tokens.models import ApiToken
-from tests.artifacts import Wheel, metadata_text
+from tests.artifacts import Wheel, metadata_text, upload_form
 from tests.cli_runner import run_cli
 from tests.conftest import Server
 from tests.oidc_issuer import IssuerServer, OidcIssuer, github_claims, gitlab_claims
 
 from .manage_support import Client, make_user
-from .uploads import create_project, new_user, upload
+from .uploads import assert_nothing_stored, create_project, new_user, upload
 
 AUDIENCE = "bastion-e2e-" + secrets.token_hex(4)
 TWINE = str(Path(sys.executable).parent / "twine")
@@ -347,3 +347,32 @@ def test_minted_tokens_show_in_the_admin_listings(tp_server, ci, publisher, uniq
                               row_id, "--reason", "test"], capture_output=True, text=True,
                              env=os.environ.copy(), timeout=120)
     assert revoked.returncode == 0 and "(trusted publisher)" in revoked.stdout, revoked.stderr
+
+
+def test_an_attestation_naming_another_identity_than_the_publisher_is_refused(
+        tp_server, ci, owner, unique, tmp_path):
+    """A real attestation (tests/fixtures/attestations), signed by trailofbits'
+    release.yml, sent with a token minted for acme-{unique}/widget's run."""
+    fixtures = Path(__file__).resolve().parent.parent / "fixtures" / "attestations"
+    filename = "pypi_attestations-0.0.19.tar.gz"
+    project = Project.objects.filter(normalized_name="pypi-attestations").first() or \
+        create_project("pypi-attestations", owner)
+    _server, issuer_row = ci
+    services.add_publisher(project, issuer_row, {
+        "owner": f"acme-{unique}", "repository": "widget", "workflow": "release.yml",
+        "environment": "pypi"}, actor=Role.objects.filter(
+            project=project, role_name="Owner").first().user)
+    issuer, _row = ci
+    token = mint(tp_server, issuer.token(AUDIENCE, run_claims(unique))).json()["token"]
+    content = (fixtures / filename).read_bytes()
+    attestation = (fixtures / (filename + ".publish.attestation")).read_text()
+    data, files = upload_form("pypi-attestations", "0.0.19", filename, content,
+                              metadata_version="2.1", attestations=f"[{attestation}]")
+    response = requests.post(tp_server.url + "/legacy/", data=data, files=files,
+                             auth=("__token__", token), timeout=60)
+    assert response.status_code == 400, response.text
+    assert response.reason.startswith(
+        "Invalid attestations supplied during upload: The attestation was signed by another "
+        "publisher (https://github.com/trailofbits/pypi-attestations release.yml)")
+    assert f"acme-{unique}/widget release.yml" in response.reason
+    assert_nothing_stored(filename)

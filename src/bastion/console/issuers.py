@@ -6,12 +6,14 @@ from __future__ import annotations
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
 from bastion.core.errors import ValidationError
 from bastion.core.text import one_line
 from bastion.events.services import RequestInfo
+from bastion.provenance import trust
 from bastion.publishing import services
 from bastion.publishing.models import Issuer, IssuerKind
 
@@ -30,9 +32,12 @@ def _typed(post) -> dict:
 
 def _list(request, *, typed=None, error: str = "", status: int = 200):
     rows = [(row, row.publishers.count()) for row in Issuer.objects.order_by("name")]
+    root = trust.status()
     return render(request, "console/issuers.html", {
         "area": "issuers", "rows": rows, "kinds": IssuerKind.choices,
-        "typed": typed or {"kind": IssuerKind.CUSTOM}, "error": error}, status=status)
+        "typed": typed or {"kind": IssuerKind.CUSTOM}, "error": error,
+        "root": root, "root_age": (timezone.now() - root.installed).days
+        if root.installed else None}, status=status)
 
 
 @console_view
@@ -71,7 +76,30 @@ def remove(request, name: str):
     return redirect(reverse("console:issuers"))
 
 
+@console_view
+@require_POST
+def sigstore_refresh(request):
+    """Install a Sigstore trust root pasted as JSON (air-gapped sites), or, with nothing
+    pasted, the one Sigstore's TUF repository serves (like ``bastion admin sigstore
+    refresh``)."""
+    document = str(request.POST.get("trust_root") or "")[:trust.MAX_TRUST_ROOT_BYTES + 1]
+    info = RequestInfo.from_request(request)
+    try:
+        if document.strip():
+            if len(document) > trust.MAX_TRUST_ROOT_BYTES:
+                raise ValidationError(_("A trust root is at most 1 MiB."))
+            trust.install(document.strip().encode("utf-8"), source="console",
+                          actor=request.user, info=info)
+        else:
+            trust.refresh(actor=request.user, info=info)
+    except ValidationError as exc:
+        return _list(request, error=exc.message, status=400)
+    messages.success(request, _("Installed the new Sigstore trust root."))
+    return redirect(reverse("console:issuers"))
+
+
 urlpatterns = [
+    path("sigstore/refresh/", sigstore_refresh, name="sigstore-refresh"),
     path("", index, name="issuers"),
     path("add/", add, name="issuers-add"),
     path("<slug:name>/remove/", remove, name="issuer-remove"),

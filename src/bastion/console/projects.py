@@ -28,6 +28,7 @@ from bastion.packaging import admin_queries, moderation, name_rules, reports
 from bastion.packaging.models import Project, ProjectStatus
 from bastion.core.sizes import format_size
 from bastion.packaging.services import find_project
+from bastion.provenance import services as provenance
 
 from .access import console_view
 from .forms import form_field as _field, request_info as _info
@@ -80,6 +81,7 @@ def _render_project(request, project: Project, *, error: str = "", status: int =
         "total_size_limit": format_size(detail.total_size_limit),
         "total_size": format_size(project.total_size),
         "open_reports": reports.open_reports().filter(project=project).count(),
+        "attestations_required": provenance.is_required(project),
     }, status=status)
 
 
@@ -172,6 +174,15 @@ def upload_limit(request, project):
             project=project.name)
     return _("{project} accepts files up to {size}.").format(
         project=project.name, size=format_size(updated.upload_limit))
+
+
+@project_action
+def attestations(request, project):
+    enabled = request.POST.get("required") == "on"
+    provenance.set_required(project, enabled, actor=request.user, info=_info(request))
+    return (_("Uploads to {project} must now be attested.") if enabled
+            else _("Uploads to {project} no longer need an attestation.")).format(
+        project=project.name)
 
 
 # --- prohibited and reserved names ------------------------------------------------------------
@@ -273,4 +284,5 @@ urlpatterns = [
     path("<str:name>/delete/", delete, name="project-delete"),
     path("<str:name>/transfer/", transfer, name="project-transfer"),
     path("<str:name>/upload-limit/", upload_limit, name="project-upload-limit"),
+    path("<str:name>/attestations/", attestations, name="project-attestations"),
 ]

@@ -650,6 +650,21 @@ def _file_add(e, say):
         who=_who(e, say), filename=e.text("filename"))
 
 
+def _attestation_add(e, say):
+    publisher = e.get("publisher")
+    named = ""
+    if isinstance(publisher, dict):
+        named = str(publisher.get("repository") or publisher.get("email")
+                    or publisher.get("identity") or "")
+    elif publisher:
+        named = str(publisher)
+    if named:
+        return say(gettext_noop("{filename} came with a verified attestation by {publisher}"),
+                   filename=e.text("filename"), publisher=quoted(named))
+    return say(gettext_noop("{filename} came with a verified attestation"),
+               filename=e.text("filename"))
+
+
 def _yank(e, say):
     values = {"who": _who(e, say), "version": e.text("version"), "project": e.project}
     if e.text("reason"):
@@ -1209,6 +1224,15 @@ DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
                      "{name}"), who=_who(e, say), publisher=quoted(e.text("publisher")),
         name=e.text("name")),
     "account:pending_publisher:remove": _pending_publisher_remove,
+    "file:attestation:add": _attestation_add,
+    "project:attestation_required:change": lambda e, say: say(
+        gettext_noop("{who} required attested uploads for {project}")
+        if e.get("enabled") else
+        gettext_noop("{who} stopped requiring attested uploads for {project}"),
+        who=_who(e, say), project=_project_or_the(e, say)),
+    "admin:sigstore_trust_root:refresh": lambda e, say: say(
+        gettext_noop("{who} installed a new Sigstore trust root from {source}"),
+        who=_who(e, say), source=quoted(e.text("source"))),
     "project:trusted_publishing_only:change": lambda e, say: say(
         gettext_noop("{who} switched {project} to trusted-publishing-only mode")
         if e.get("enabled") else

@@ -177,3 +177,9 @@ ADMIN_SCAN_RULE_ENABLE = "admin:scan_rule:enable"
 ADMIN_SCAN_RESCAN = "admin:scan:rescan"
 # An administrator wrote the chain's head to its anchor outside the database on demand.
 ADMIN_EVENT_CHAIN_ANCHOR = "admin:event_chain:anchor"
+# PEP 740 attestations (bastion.provenance): a new file's verified attestations were stored;
+# an Owner (or an administrator) switched "uploads must be attested" on or off for a project;
+# an administrator installed a new Sigstore trust root.
+FILE_ATTESTATION_ADD = "file:attestation:add"
+PROJECT_ATTESTATION_REQUIRED_CHANGE = "project:attestation_required:change"
+ADMIN_SIGSTORE_TRUST_ROOT_REFRESH = "admin:sigstore_trust_root:refresh"

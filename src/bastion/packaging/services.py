@@ -357,13 +357,16 @@ def check_upload(user, *, name: str, version: str, filename: str, kind: str,
 def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
              python_version: str, info: RequestInfo | None = None, token=None,
              comment: str = "", still_allowed: Callable[[], None] | None = None,
-             by_publisher: bool = False) -> AddFileResult:
+             by_publisher: bool = False,
+             with_file: Callable[[File], None] | None = None) -> AddFileResult:
     """Add one validated distribution file, creating the project and release as needed.
 
     ``verified`` is a ``core.distributions.VerifiedDistribution``. Either everything is
     written (rows, stored bytes, events, serial) or nothing is. ``still_allowed`` is called
     in the transaction once the project row is locked, and raises to refuse the upload after
-    all (the upload endpoint looks at its token again there).
+    all (the upload endpoint looks at its token again there). ``with_file`` is called in the
+    transaction with the new file's saved row, to write what a higher app keeps with it (its
+    attestations), so that the file and those rows commit together or not at all.
     """
     path = content_path(digests.blake2_256, verified.dist.filename)
     items = [(path, content_path_on_disk)]
@@ -377,7 +380,8 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
             return _add_file_once(attempt, user=user, verified=verified, digests=digests,
                                   path=path, staged=staged, python_version=python_version,
                                   info=info, token=token, comment=comment,
-                                  still_allowed=still_allowed, by_publisher=by_publisher)
+                                  still_allowed=still_allowed, by_publisher=by_publisher,
+                                  with_file=with_file)
         except _AskAgain:
             continue
         except IntegrityError:
@@ -396,13 +400,13 @@ class _AskAgain(Exception):
 
 def _add_file_once(attempt: int, *, user, verified, digests: Digests, path: str,
                    staged: Staged, python_version: str, info, token, comment: str,
-                   still_allowed, by_publisher: bool) -> AddFileResult:
+                   still_allowed, by_publisher: bool, with_file=None) -> AddFileResult:
     with transaction.atomic():
         try:
             return _add_staged_file(
                 user=user, verified=verified, digests=digests, path=path, staged=staged,
                 python_version=python_version, info=info, token=token, comment=comment,
-                still_allowed=still_allowed, by_publisher=by_publisher)
+                still_allowed=still_allowed, by_publisher=by_publisher, with_file=with_file)
         except LostRace as race:
             if attempt == 2 or race.published:
                 staged.discard()
@@ -434,7 +438,8 @@ class LostRace(ValidationError):
 
 def _add_staged_file(*, user, verified, digests: Digests, path: str, staged: Staged,
                      python_version: str, info, token, comment: str,
-                     still_allowed, by_publisher: bool = False) -> AddFileResult:
+                     still_allowed, by_publisher: bool = False,
+                     with_file=None) -> AddFileResult:
     dist = verified.dist
     meta = verified.metadata
     filename = dist.filename
@@ -505,6 +510,8 @@ def _add_staged_file(*, user, verified, digests: Digests, path: str, staged: Sta
         except IntegrityError:
             # Another upload of the same name or bytes won the race; add_file asks again.
             raise LostRace(f"File already exists ('{filename}').", published=True) from None
+        if with_file is not None:
+            with_file(file)
 
         project_changed(project, size_change=digests.size, locked=True)
         # The token's name too, so the log can say which token uploaded without a lookup.

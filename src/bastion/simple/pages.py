@@ -9,13 +9,15 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from django.db.models import Count, Q
+from django.conf import settings
+from django.db.models import Count, Exists, OuterRef, Q
 from django.template.loader import render_to_string
 from django.urls import get_script_prefix
 
 from bastion.core.negotiation import SIMPLE_JSON, TEXT_HTML
 from bastion.packaging.models import File, Project, ProjectStatus, Release
 from bastion.packaging.queries import file_url_path, version_key
+from bastion.provenance.models import FileProvenance
 from bastion.proxy.gate import DEFAULT_VIEW, view_path
 
 from .cache import Page
@@ -51,6 +53,8 @@ class SimpleFile:
     yanked: bool
     yanked_reason: str
     has_metadata: bool = False  # PEP 658/714 metadata beside the file (its hash may be unknown)
+    # PEP 740: the absolute URL of the file's provenance object (the Integrity API), or None.
+    provenance: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,17 +80,25 @@ def local_file_prefix(view: str | None) -> str:
 def local_files(project_id: int, *, view: str | None = None) -> list[SimpleFile]:
     # A held file (being scanned, quarantined, waiting for review) is listed to nobody.
     rows = (File.objects.filter(release__project_id=project_id, hold="")
+            .annotate(attested=Exists(FileProvenance.objects.filter(file=OuterRef("pk"))))
             .values_list("filename", "path", "sha256", "size", "upload_time", "requires_python",
                          "metadata_sha256", "release__version", "release__yanked",
-                         "release__yanked_reason"))
+                         "release__yanked_reason", "attested", "release__project__normalized_name"))
     prefix = local_file_prefix(view)
     files = [SimpleFile(filename, prefix + file_url_path(path)[len(get_script_prefix()):],
                         sha256, size, upload_time, requires_python, metadata_sha256, version,
-                        yanked, yanked_reason, bool(metadata_sha256))
+                        yanked, yanked_reason, bool(metadata_sha256),
+                        provenance_url(project, version, filename) if attested else None)
              for (filename, path, sha256, size, upload_time, requires_python, metadata_sha256,
-                  version, yanked, yanked_reason) in rows]
+                  version, yanked, yanked_reason, attested, project) in rows]
     files.sort(key=lambda f: (version_key(f.version), f.filename))
     return files
+
+
+def provenance_url(normalized: str, version: str, filename: str) -> str:
+    """The Integrity API's URL of a file's provenance: absolute, as PEP 740 asks, and from
+    the configured base URL (a page is shared by every reader)."""
+    return f"{settings.BASE_URL}{get_script_prefix()}integrity/{normalized}/{version}/{filename}/provenance"
 
 
 def _versions(project_id: int) -> list[str]:
@@ -153,7 +165,7 @@ def _json_file(f: SimpleFile) -> dict:
         "yanked": (f.yanked_reason or True) if f.yanked else False,
         "size": f.size,
         "upload-time": iso_z(f.upload_time) if f.upload_time else None,
-        "provenance": None,
+        "provenance": f.provenance,
     }
     if entry["upload-time"] is None:
         del entry["upload-time"]  # PEP 700: optional, and never a guess

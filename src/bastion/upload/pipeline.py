@@ -24,6 +24,9 @@ from bastion.core.filenames import parse_filename
 from bastion.events.services import RequestInfo
 from bastion.packaging import services
 from bastion.packaging.models import Project
+from bastion.provenance import services as provenance
+from bastion.provenance.verification import ExpectedPublisher, Verified, expected_from_run
+from bastion.publishing.models import Issuer
 from bastion.publishing.services import check_publisher_token, check_token_may_upload
 from bastion.tokens import http as token_http
 from bastion.tokens.services import (
@@ -136,6 +139,9 @@ def _store(request, form: UploadForm, content: ReceivedFile, identity: Identity,
     # Retries and re-runs send the same file again: answer 200 without opening the archive.
     if checked.existing is not None:
         return Accepted(content.filename, created=False)
+    attested = _verify_attestations(form, content, identity.token, by_publisher)
+    if not by_publisher:
+        provenance.check_attested(checked.project, attested is not None)
 
     verified = validate_distribution(
         content.path, content.filename, form=form.cross_check,
@@ -156,7 +162,9 @@ def _store(request, form: UploadForm, content: ReceivedFile, identity: Identity,
         # The mode, or the publishers, may have changed while the file streamed in.
         if again.user is not None:
             check_may_publish(again.user)
-            check_token_may_upload(services.find_project(form.name))
+            project = services.find_project(form.name)
+            check_token_may_upload(project)
+            provenance.check_attested(project, attested is not None)
         else:
             check_publisher_token(again.token, services.find_project(form.name))
 
@@ -164,8 +172,37 @@ def _store(request, form: UploadForm, content: ReceivedFile, identity: Identity,
         user=user, verified=verified, content_path_on_disk=content.path, digests=digests,
         python_version=form.pyversion, info=info, token=identity.token, comment=form.comment,
         still_allowed=token_still_valid, by_publisher=by_publisher,
+        with_file=None if attested is None else (
+            lambda file: provenance.store(file, attested, by_trusted_publisher=by_publisher,
+                                          info=info, actor=user)),
     )
     return Accepted(content.filename, created=result.created)
+
+
+def _verify_attestations(form: UploadForm, content: ReceivedFile, token,
+                         by_publisher: bool) -> Verified | None:
+    """The form's PEP 740 attestations verified against the file (None: none sent).
+
+    A trusted publisher's upload must be attested by that publisher's own repository and
+    workflow; an API token's by anyone the trust root vouches for (who is recorded).
+    """
+    raw = form.fields.get("attestations", "").strip()
+    if not raw:
+        return None
+    return provenance.verify_upload(
+        raw, filename=content.filename, sha256=content.sha256,
+        expected=_expected_publisher(token) if by_publisher else None,
+        issuer_kinds=dict(Issuer.objects.values_list("url", "kind")))
+
+
+def _expected_publisher(token) -> ExpectedPublisher:
+    """Who a trusted publisher's token was issued to, as its attestations must name it."""
+    expected = expected_from_run(getattr(token, "publisher_claims", None) or {})
+    if expected is None:
+        raise ValidationError(
+            "The attestations cannot be checked against this upload's trusted publisher (its "
+            "issuer names no repository): upload without them.")
+    return expected
 
 
 def _check_token_scope_holds(form: UploadForm, verified) -> None:

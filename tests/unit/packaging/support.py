@@ -53,8 +53,9 @@ def _verified(artifact, path: str):
     )
 
 
-def add(user, artifact, *, token=None) -> File:
-    """Store ``artifact`` (a tests.artifacts Wheel or Sdist) as ``user`` and return its row."""
+def add(user, artifact, *, token=None, with_file=None) -> File:
+    """Store ``artifact`` (a tests.artifacts Wheel or Sdist) as ``user`` and return its row
+    (``with_file``: as add_file's, called with the new row in the upload's transaction)."""
     content = artifact.build()
     digests = services.Digests(sha256=hashlib.sha256(content).hexdigest(),
                                blake2_256=hashlib.blake2b(content, digest_size=32).hexdigest(),
@@ -66,7 +67,8 @@ def add(user, artifact, *, token=None) -> File:
         verified = _verified(artifact, path)
         python_version = "source" if isinstance(artifact, Sdist) else artifact.tag.split("-")[0]
         return services.add_file(user=user, verified=verified, content_path_on_disk=path,
-                                 digests=digests, python_version=python_version, token=token).file
+                                 digests=digests, python_version=python_version, token=token,
+                                 with_file=with_file).file
     finally:
         os.unlink(path)
 

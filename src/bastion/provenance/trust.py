@@ -1,0 +1,155 @@
+"""Which Sigstore trust root attestations are verified against, and refreshing it.
+
+In order: the private instance's ``trusted_root.json`` that BASTION_SIGSTORE_TRUST_ROOT
+names (an air-gapped site's; then nothing else is used), else the newest root ``bastion
+admin sigstore refresh`` installed, else the public-good root sigstore-python ships (from
+its local TUF cache, never fetched during an upload).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from importlib.resources import files
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from bastion.core.errors import ValidationError
+from bastion.events import tags
+from bastion.events.services import RequestInfo, record
+
+from .models import TrustRoot
+from .verification import AttestationRefused, load_trust_root
+
+# A trusted_root.json is some tens of kilobytes; this bounds what a refresh reads.
+MAX_TRUST_ROOT_BYTES = 1024 * 1024
+
+# sigstore-python's folder for the public-good instance's TUF repository, in its package data.
+SHIPPED_INSTANCE = "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev"
+
+_cache: dict[str, object] = {}
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class RootStatus:
+    source: str  # "setting", "installed" or "shipped"
+    where: str  # the file, "tuf", or sigstore-python's version
+    installed: datetime | None  # when it was installed (None: shipped, or a file's mtime)
+    sha256: str
+
+
+def _shipped_document() -> bytes:
+    """sigstore-python's production trust root, offline: from its local TUF cache (which
+    ``sigstore`` itself may have updated), else the copy inside the package (a server whose
+    home directory is read-only cannot bootstrap that cache)."""
+    from sigstore.models import ClientTrustConfig
+
+    try:
+        root = ClientTrustConfig.production(offline=True).trusted_root
+        # The root's JSON is only reachable through its protobuf model; sigstore has no
+        # public serialiser for it.
+        return root._inner.to_json().encode("utf-8")
+    except Exception:  # noqa: BLE001 (the cache's file system, its metadata: many kinds)
+        return (files("sigstore") / "_store" / SHIPPED_INSTANCE / "trusted_root.json").read_bytes()
+
+
+def status() -> RootStatus:
+    """Where the root in use comes from, and since when (what the console shows)."""
+    if settings.SIGSTORE_TRUST_ROOT:
+        path = Path(settings.SIGSTORE_TRUST_ROOT)
+        try:
+            stat = path.stat()
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            return RootStatus("setting", str(path), None, "")
+        return RootStatus("setting", str(path),
+                          datetime.fromtimestamp(stat.st_mtime, tz=timezone.get_current_timezone()),
+                          digest)
+    row = TrustRoot.objects.order_by("-installed", "-pk").only(
+        "source", "installed", "sha256").first()
+    if row is not None:
+        return RootStatus("installed", row.source, row.installed, row.sha256)
+    from importlib.metadata import version
+
+    return RootStatus("shipped", f"sigstore {version('sigstore')}", None, "")
+
+
+def current_root():
+    """The trust root to verify with now (a sigstore ``TrustedRoot``), parsed once per
+    process for each document."""
+    if settings.SIGSTORE_TRUST_ROOT:
+        try:
+            document = Path(settings.SIGSTORE_TRUST_ROOT).read_bytes()
+        except OSError as exc:
+            raise ValidationError("The index cannot verify attestations: its Sigstore trust "
+                                  f"root file cannot be read ({exc.strerror}).", status=503)
+    else:
+        row = TrustRoot.objects.order_by("-installed", "-pk").only("document").first()
+        document = row.document.encode("utf-8") if row is not None else None
+    key = hashlib.sha256(document).hexdigest() if document is not None else "shipped"
+    with _lock:
+        if key not in _cache:
+            try:
+                _cache[key] = load_trust_root(document if document is not None
+                                              else _shipped_document())
+            except AttestationRefused as exc:
+                raise ValidationError("The index cannot verify attestations: its Sigstore "
+                                      f"trust root is unusable. {exc.message}",
+                                      status=503) from None
+        return _cache[key]
+
+
+def refresh(from_file: str | None = None, *, actor=None,
+            info: RequestInfo | None = None) -> TrustRoot:
+    """Install a new trust root: ``from_file`` (an air-gapped site's copy), or the one
+    Sigstore's TUF repository serves now (sigstore-python's own TUF update)."""
+    if from_file is not None:
+        try:
+            with open(from_file, "rb") as handle:
+                document = handle.read(MAX_TRUST_ROOT_BYTES + 1)
+        except OSError as exc:
+            raise ValidationError(f"Cannot read {from_file}: {exc.strerror}.") from None
+        if len(document) > MAX_TRUST_ROOT_BYTES:
+            raise ValidationError(f"{from_file} is larger than a trust root can be "
+                                  f"({MAX_TRUST_ROOT_BYTES} bytes).")
+        source = str(Path(from_file).resolve())[:300]
+    else:
+        if settings.SIGSTORE_TRUST_ROOT:
+            raise ValidationError("BASTION_SIGSTORE_TRUST_ROOT names a private trust root: "
+                                  "update that file, or give --from FILE.")
+        document = _fetch_with_tuf()
+        source = "tuf"
+    return install(document, source=source, actor=actor, info=info)
+
+
+def install(document: bytes, *, source: str, actor=None,
+            info: RequestInfo | None = None) -> TrustRoot:
+    """Store ``document`` as the trust root in use, once it parses as one."""
+    try:
+        load_trust_root(document)
+    except AttestationRefused as exc:
+        raise ValidationError(exc.message) from None
+    digest = hashlib.sha256(document).hexdigest()
+    with transaction.atomic():
+        row = TrustRoot.objects.create(document=document.decode("utf-8"), sha256=digest,
+                                       source=source, installed=timezone.now(), by=actor)
+        record(tags.ADMIN_SIGSTORE_TRUST_ROOT_REFRESH, info=info, actor=actor, user=actor,
+               additional={"source": source, "sha256": digest})
+    return row
+
+
+def _fetch_with_tuf() -> bytes:
+    from sigstore.models import ClientTrustConfig
+
+    try:
+        root = ClientTrustConfig.production(offline=False).trusted_root
+    except Exception as exc:  # network, TUF metadata: sigstore raises many kinds
+        raise ValidationError("Sigstore's TUF repository could not be reached "
+                              f"({type(exc).__name__}); give --from FILE instead.") from None
+    return root._inner.to_json().encode("utf-8")

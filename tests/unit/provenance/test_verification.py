@@ -1,0 +1,140 @@
+"""bastion.provenance.verification with real attestations someone else made
+(tests/fixtures/attestations), against the trust roots sigstore-python ships: the function
+the upload path uses, and a later proxy change will use on upstream provenance."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib.resources import files
+from pathlib import Path
+
+import pytest
+
+from bastion.provenance.verification import (
+    AttestationRefused,
+    ExpectedPublisher,
+    load_trust_root,
+    parse_attestations,
+    verify_attestations,
+)
+
+# No database: run in the SQLite pass only (tests/conftest.py).
+pytestmark = pytest.mark.pure
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "attestations"
+GITHUB = "pypi_attestations-0.0.19.tar.gz"
+GITLAB = "gitlab_oidc_project-0.0.3.tar.gz"
+GOOGLE = "gcb_attestation_test-0.0.0.tar.gz"
+_STORE = files("sigstore") / "_store"
+
+
+def _root(instance: str):
+    return load_trust_root((_STORE / instance / "trusted_root.json").read_bytes())
+
+
+@pytest.fixture(scope="module")
+def production():
+    return _root("https%3A%2F%2Ftuf-repo-cdn.sigstore.dev")
+
+
+def _raw(filename: str) -> str:
+    if filename == GOOGLE:
+        bundle = json.loads((FIXTURES / (filename + ".provenance")).read_text())
+        return json.dumps(bundle["attestation_bundles"][0]["attestations"])
+    return "[" + (FIXTURES / (filename + ".publish.attestation")).read_text() + "]"
+
+
+def _verify(filename: str, root, *, raw: str | None = None, expected=None, name=None):
+    sha256 = hashlib.sha256((FIXTURES / filename).read_bytes()).hexdigest()
+    return verify_attestations(parse_attestations(raw or _raw(filename)),
+                               filename=name or filename, sha256=sha256, trust_root=root,
+                               expected=expected)
+
+
+def test_each_ci_kind_is_named_from_its_verified_certificate(production):
+    github = _verify(GITHUB, production)
+    assert github.publisher == {"kind": "GitHub", "repository": "trailofbits/pypi-attestations",
+                                "workflow": "release.yml", "environment": None}
+    assert github.log_index == 153454663
+    assert github.repository_url == "https://github.com/trailofbits/pypi-attestations"
+    gitlab = _verify(GITLAB, production)
+    assert gitlab.publisher["kind"] == "GitLab"
+    assert gitlab.publisher["workflow_filepath"] == ".gitlab-ci.yml"
+    google = _verify(GOOGLE, production)
+    assert google.publisher == {"kind": "Google",
+                                "email": "919436158236-compute@developer.gserviceaccount.com"}
+    assert google.issuer == "https://accounts.google.com"
+
+
+@pytest.mark.parametrize("expected", [
+    ExpectedPublisher("github", repository_url="https://github.com/TrailOfBits/pypi-attestations",
+                      workflow="release.yml"),
+    ExpectedPublisher("github", repository_url="https://github.com/trailofbits/pypi-attestations",
+                      workflow="release.yml", issuer="https://token.actions.githubusercontent.com"),
+])
+def test_the_expected_publisher_is_accepted(production, expected):
+    assert _verify(GITHUB, production, expected=expected).publisher["workflow"] == "release.yml"
+
+
+@pytest.mark.parametrize("expected", [
+    ExpectedPublisher("github", repository_url="https://github.com/acme/widget",
+                      workflow="release.yml"),
+    ExpectedPublisher("github", repository_url="https://github.com/trailofbits/pypi-attestations",
+                      workflow="other.yml"),
+    ExpectedPublisher("github", repository_url="https://github.com/trailofbits/pypi-attestations",
+                      workflow="release.yml", issuer="https://gitlab.com"),
+    ExpectedPublisher("google", email="someone@example.iam.gserviceaccount.com"),
+])
+def test_another_publisher_than_the_expected_one_is_refused(production, expected):
+    with pytest.raises(AttestationRefused, match="signed by another publisher"):
+        _verify(GITHUB, production, expected=expected)
+
+
+def test_a_gitlab_publisher_is_matched_by_its_ci_file_path(production):
+    expected = ExpectedPublisher("gitlab",
+                                 repository_url="https://gitlab.com/facutuesca/gitlab-oidc-project",
+                                 workflow=".gitlab-ci.yml")
+    assert _verify(GITLAB, production, expected=expected).publisher["kind"] == "GitLab"
+
+
+def test_another_instances_trust_root_does_not_vouch_for_it():
+    staging = _root("https%3A%2F%2Ftuf-repo-cdn.sigstage.dev")
+    with pytest.raises(AttestationRefused, match="does not verify against the Sigstore trust root"):
+        _verify(GITHUB, staging)
+
+
+def test_the_subject_must_be_the_file(production):
+    with pytest.raises(AttestationRefused, match="is for another file"):
+        _verify(GITHUB, production, name="pypi_attestations-0.0.20.tar.gz")
+    with pytest.raises(AttestationRefused, match="is for another file"):
+        _verify(GITHUB, production, raw=_raw(GITLAB))
+    with pytest.raises(AttestationRefused, match="its sha256 is not the uploaded file's"):
+        verify_attestations(parse_attestations(_raw(GITHUB)), filename=GITHUB,
+                            sha256="0" * 64, trust_root=production)
+
+
+def test_one_attestation_of_each_kind_at_most(production):
+    one = json.loads(_raw(GITHUB))[0]
+    with pytest.raises(AttestationRefused, match="sent twice"):
+        _verify(GITHUB, production, raw=json.dumps([one, one]))
+    with pytest.raises(AttestationRefused, match="at most 2"):
+        parse_attestations(json.dumps([one, one, one]))
+
+
+@pytest.mark.parametrize("raw, message", [
+    ("", "not valid JSON"), ("{", "not valid JSON"), ("{}", "non-empty JSON list"),
+    ("[]", "non-empty JSON list"), ('["x"]', "is not a PEP 740 attestation object"),
+    ('[{"version": 2}]', "is not a PEP 740 attestation object"),
+])
+def test_malformed_fields_are_refused_in_one_line(raw, message):
+    with pytest.raises(AttestationRefused, match=message) as refused:
+        parse_attestations(raw)
+    assert "\n" not in refused.value.message
+
+
+def test_a_document_that_is_no_trust_root_is_refused():
+    with pytest.raises(AttestationRefused, match="not a Sigstore trusted root"):
+        load_trust_root(b'{"mediaType": "application/json"}')
+    with pytest.raises(AttestationRefused, match="not a Sigstore trusted root"):
+        load_trust_root(b"not json")
