@@ -36,6 +36,7 @@ from bastion.events.services import current_serial
 from bastion.packaging.models import Project, ProjectStatus
 from bastion.proxy import gate
 from bastion.proxy.gate import DEFAULT_VIEW
+from bastion.storage import rendered_store
 
 from . import pages
 from .cache import Page
@@ -66,31 +67,6 @@ def detail_files(name: str) -> list[str]:
 
 def root_files() -> list[str]:
     return [ROOT + FORMATS[TEXT_HTML], ROOT + FORMATS[SIMPLE_JSON]]
-
-
-_stores: dict[tuple, object] = {}
-
-
-def rendered_store():
-    """Where rendered files go: the render directory, or a prefix in the S3 bucket."""
-    if settings.STORAGE_BACKEND == "s3":
-        key = ("s3", settings.S3_BUCKET, settings.RENDER_S3_PREFIX)
-    else:
-        key = ("local", str(settings.RENDER_DIR))
-    store = _stores.get(key)
-    if store is None:
-        if key[0] == "s3":
-            from bastion.storage.s3 import S3FileStore
-
-            store = S3FileStore.from_settings(prefix=settings.RENDER_S3_PREFIX)
-        else:
-            from bastion.storage.local import LocalFileStore
-
-            # nginx's workers run as another user: pages are readable by all, as on any
-            # public web server (a private index's pages are guarded by auth_request).
-            store = LocalFileStore(settings.RENDER_DIR, file_mode=0o644, dir_mode=0o755)
-        _stores[key] = store
-    return store
 
 
 @contextmanager
