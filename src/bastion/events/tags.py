@@ -177,3 +177,7 @@ ADMIN_SCAN_RULE_ENABLE = "admin:scan_rule:enable"
 ADMIN_SCAN_RESCAN = "admin:scan:rescan"
 # An administrator wrote the chain's head to its anchor outside the database on demand.
 ADMIN_EVENT_CHAIN_ANCHOR = "admin:event_chain:anchor"
+# TUF metadata (bastion.tuf, issue 17): the repository was created; a new root was signed
+# (renewed, or with new root keys or a new online key).
+ADMIN_TUF_INIT = "admin:tuf:init"
+ADMIN_TUF_ROOT_SIGN = "admin:tuf:root_sign"

@@ -27,19 +27,24 @@ import logging
 import os
 import re
 from contextlib import contextmanager
+from urllib.parse import unquote
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.urls import get_script_prefix
 
 from bastion.core.negotiation import SIMPLE_JSON, TEXT_HTML
 from bastion.events.services import current_serial
 from bastion.packaging.models import Project, ProjectStatus
 from bastion.proxy import gate
 from bastion.proxy.gate import DEFAULT_VIEW
+from bastion.core.tufmeta import Target
 from bastion.storage import rendered_store
+from bastion.tuf import services as tuf
 
 from . import pages
 from .cache import Page
+from .file_views import METADATA_SUFFIX
 from .json_views import json_page
 from .views import lookup
 
@@ -131,14 +136,15 @@ def _seen(name: str):
                         found.advisories_revision)
 
 
-def _project_pages(found) -> dict[str, Page] | None:
-    """The files of a project as anyone may see them, or None when none may be rendered."""
+def _project_pages(found) -> tuple[dict[str, Page] | None, pages.Listing | None]:
+    """The files of a project as anyone may see them and the listing they show, or None when
+    none may be rendered."""
     project = found.project
     if project is None or project.status == ProjectStatus.QUARANTINED:
-        return None
+        return None, None
     state = gate.view_state(DEFAULT_VIEW, project.view_revision)
     if state is None or state.affects_local:
-        return None
+        return None, None
     html, json_simple, json_api = detail_files(project.normalized_name)
     listing = pages.local_listing(project)  # both formats from one read
     files = {html: pages.render_detail(listing, TEXT_HTML),
@@ -148,7 +154,31 @@ def _project_pages(found) -> dict[str, Page] | None:
                          stamp=(project.last_serial, known), advisories_at=known)
     if document is not None:
         files[json_api] = document
-    return files
+    return files, listing
+
+
+def _file_targets(listing) -> list[Target]:
+    """The files a detail page lists, and their core metadata (PEP 658), as TUF targets: the
+    target path is the file's URL path, which is its path in the store."""
+    prefix = get_script_prefix()
+    targets = []
+    for f in listing.files:
+        path = unquote(f.url[len(prefix):])
+        targets.append(Target(path, f.sha256, f.size))
+        if f.has_metadata and f.metadata_sha256:
+            targets.append(Target(path + METADATA_SUFFIX, f.metadata_sha256, -1))
+    return targets
+
+
+def _sign(name: str, files: dict[str, Page] | None, listing) -> None:
+    """Hand the rendered simple pages (the bytes nginx serves, both formats) to TUF."""
+    if not tuf.enabled():
+        return
+    if files is None:
+        tuf.publish_project(name, None, [])
+        return
+    signed = {path: files[path].body for path in detail_files(name)[:2]}
+    tuf.publish_project(name, signed, _file_targets(listing))
 
 
 def render_project(name: str, serial: int | None = None) -> bool:
@@ -166,7 +196,7 @@ def render_project(name: str, serial: int | None = None) -> bool:
             return False
         for _attempt in range(MAX_ATTEMPTS):
             found, before = _seen(name)
-            files = _project_pages(found)
+            files, listing = _project_pages(found)
             at = before.serial if before.serial is not None else (serial or current_serial())
             if files is None:
                 _remove(store, detail_files(name), (name, at))
@@ -177,6 +207,7 @@ def render_project(name: str, serial: int | None = None) -> bool:
                     store.delete(path + ".gz")
             if _seen(name)[1] == before:
                 break
+        _sign(name, files, listing)
     purge([f"/simple/{name}/", f"/pypi/{name}/json"])
     return True
 
@@ -212,11 +243,16 @@ def render_index(serial: int | None = None) -> bool:
         state = gate.view_state(DEFAULT_VIEW)
         if state is None:
             _remove(store, root_files(), ("", key))
+            signed = None
         else:
             html, json_root = root_files()
             keep = (lambda name: gate.name_listed(state, name))
-            _write(store, {html: pages.index_page(TEXT_HTML, at, keep=keep),
-                           json_root: pages.index_page(SIMPLE_JSON, at, keep=keep)}, ("", key))
+            files = {html: pages.index_page(TEXT_HTML, at, keep=keep),
+                     json_root: pages.index_page(SIMPLE_JSON, at, keep=keep)}
+            _write(store, files, ("", key))
+            signed = {path: page.body for path, page in files.items()}
+        if tuf.enabled():
+            tuf.publish_index(signed)
     purge(["/" + ROOT])
     return True
 
