@@ -11,8 +11,6 @@ from __future__ import annotations
 import io
 import json
 import secrets
-import shutil
-import tempfile
 import threading
 from contextlib import redirect_stdout
 from http.server import ThreadingHTTPServer
@@ -28,7 +26,6 @@ from bastion import cli, verify_proxy
 from bastion.core.tufmeta import target_name
 from bastion.events import tags
 from bastion.events.models import SecurityEvent
-from tests.conftest import Server
 from tests.e2e.simple_support import (
     client_env,
     installed_version,
@@ -39,34 +36,7 @@ from tests.e2e.simple_support import (
     uv_install,
     wheel,
 )
-
-
-class Site:
-    def __init__(self):
-        self.dir = Path(tempfile.mkdtemp(prefix="bastion-tuf-"))
-        self.render_dir = self.dir / "rendered"
-        self.keys = self.dir / "offline-keys"
-        self.online_key = self.dir / "online-key.pem"
-        self.settings = override_settings(RENDER_DIR=self.render_dir,
-                                          TUF_KEY_FILE=self.online_key)
-        with self.settings, redirect_stdout(io.StringIO()) as out:
-            assert cli.main(["tuf", "init", "--keys", str(self.keys), "--bins", "16"]) == 0
-        self.init_output = out.getvalue()
-        self.server = Server({"BASTION_TUF": "true", "BASTION_RENDER_PAGES": "sync",
-                              "BASTION_RENDER_DIR": str(self.render_dir),
-                              "BASTION_TUF_KEY_FILE": str(self.online_key)})
-        self.root = self.render_dir / "tuf" / "metadata" / "1.root.json"
-        self.publisher = new_publisher()
-
-    def updater(self, tmp_path: Path) -> Updater:
-        (tmp_path / "md").mkdir(exist_ok=True)
-        return Updater(str(tmp_path / "md"), self.server.url + "/tuf/metadata/",
-                       str(tmp_path / "t"), self.server.url + "/tuf/targets/",
-                       bootstrap=self.root.read_bytes())
-
-    def stop(self):
-        self.server.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+from tests.e2e.tuf_support import Site
 
 
 @pytest.fixture(scope="module")
