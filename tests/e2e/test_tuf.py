@@ -36,6 +36,7 @@ from tests.e2e.simple_support import (
     uv_install,
     wheel,
 )
+from tests.e2e.nginx_support import Nginx, require_nginx
 from tests.e2e.tuf_support import Site
 
 
@@ -171,3 +172,29 @@ def test_sign_root_rotates_the_online_key_and_ngclient_follows(site, tmp_path):
     with site.settings, redirect_stdout(io.StringIO()) as out:
         assert cli.main(["tuf", "status"]) == 0
     assert "root       version 2" in out.getvalue()
+
+
+def test_nginx_serves_the_metadata_and_page_targets_as_files_and_ngclient_verifies(
+        site, tmp_path):
+    require_nginx()
+    name = _name()
+    stored = publish(site.server.url, site.publisher, wheel(name, "1.0"))
+    nginx = Nginx(site.render_dir, f"127.0.0.1:{site.server.port}")
+    try:
+        updater = Updater(str(site.md_dir(tmp_path)), nginx.url + "/tuf/metadata/",
+                          str(tmp_path / "t"), nginx.url + "/tuf/targets/",
+                          bootstrap=site.root.read_bytes())
+        updater.refresh()
+        for path in (f"simple/{name}/index.v1.json", f"simple/{name}/index.html", stored.path):
+            updater.download_target(updater.get_targetinfo(path))
+        timestamp = requests.get(nginx.url + "/tuf/metadata/timestamp.json", timeout=10)
+        assert timestamp.headers.get("X-Bastion-Rendered") == "1"
+        info = updater.get_targetinfo(f"simple/{name}/index.v1.json")
+        page = requests.get(f"{nginx.url}/tuf/targets/simple/{name}/"
+                            f"{info.hashes['sha256']}.index.v1.json", timeout=10)
+        assert page.headers.get("X-Bastion-Rendered") == "1"
+        assert page.headers["Content-Type"] == "application/vnd.pypi.simple.v1+json"
+        assert requests.get(nginx.url + "/tuf/metadata/../../secret_key",
+                            timeout=10).status_code in (400, 404)
+    finally:
+        nginx.stop()

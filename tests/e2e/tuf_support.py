@@ -34,9 +34,13 @@ class Site:
         self.root = self.render_dir / "tuf" / "metadata" / "1.root.json"
         self.publisher = new_publisher()
 
-    def updater(self, tmp_path: Path) -> Updater:
+    @staticmethod
+    def md_dir(tmp_path: Path) -> Path:
         (tmp_path / "md").mkdir(exist_ok=True)
-        return Updater(str(tmp_path / "md"), self.server.url + "/tuf/metadata/",
+        return tmp_path / "md"
+
+    def updater(self, tmp_path: Path) -> Updater:
+        return Updater(str(self.md_dir(tmp_path)), self.server.url + "/tuf/metadata/",
                        str(tmp_path / "t"), self.server.url + "/tuf/targets/",
                        bootstrap=self.root.read_bytes())
 
