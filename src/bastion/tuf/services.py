@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
 from securesystemslib.signer import CryptoSigner
 
 from bastion.core.errors import ValidationError
@@ -94,7 +95,8 @@ def load_signer(path: Path) -> CryptoSigner:
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (OSError, ValueError, TypeError) as exc:
-        raise ValidationError(f"Cannot read the TUF key {path}: {exc}.") from None
+        raise ValidationError(_("Cannot read the TUF key {path}: {error}.").format(
+            path=path, error=exc)) from None
     return CryptoSigner(key)
 
 
@@ -113,8 +115,8 @@ def online_signer() -> CryptoSigner:
     try:
         stat = path.stat()
     except OSError:
-        raise ValidationError(f"There is no TUF online key at {path}: run `bastion tuf init` "
-                              "or set BASTION_TUF_KEY_FILE.") from None
+        raise ValidationError(_("There is no TUF online key at {path}: run `bastion tuf "
+                                "init` or set BASTION_TUF_KEY_FILE.").format(path=path)) from None
     key = (str(path), stat.st_mtime_ns, stat.st_size)
     if _online is None or _online[0] != key:
         _online = (key, load_signer(path))
@@ -124,8 +126,9 @@ def online_signer() -> CryptoSigner:
 def _offline_signers(keys_dir: Path) -> tuple[list[CryptoSigner], CryptoSigner]:
     roots = [load_signer(path) for path in sorted(keys_dir.glob(ROOT_KEY_GLOB))]
     if not roots or not (keys_dir / TARGETS_KEY).is_file():
-        raise ValidationError(f"{keys_dir} holds no TUF root and targets keys "
-                              f"({ROOT_KEY_GLOB}, {TARGETS_KEY}).")
+        raise ValidationError(_("{directory} holds no TUF root and targets keys "
+                                "({root}, {targets}).").format(
+            directory=keys_dir, root=ROOT_KEY_GLOB, targets=TARGETS_KEY))
     return roots, load_signer(keys_dir / TARGETS_KEY)
 
 
@@ -138,10 +141,11 @@ def initialize(keys_dir: Path, *, bit_length: int, actor=None,
     require_admin(actor)
     repo = repository()
     if repo.initialized():
-        raise ValidationError("The TUF metadata exists already: renew or rotate keys with "
-                              "`bastion tuf sign-root`.")
+        raise ValidationError(_("The TUF metadata exists already: renew or rotate keys with "
+                                "`bastion tuf sign-root`."))
     if not 1 <= bit_length <= 16:
-        raise ValidationError("The number of hashed bins must be 2 to the power of 1 to 16.")
+        raise ValidationError(_("The number of hashed bins must be 2 to the power of 1 "
+                                "to 16."))
     keys_dir = Path(keys_dir)
     if not list(keys_dir.glob(ROOT_KEY_GLOB)):
         _new_key(keys_dir / "root-1.pem")
