@@ -1,0 +1,71 @@
+"""The index's TUF metadata kept by its services: what a render hands over becomes signed
+targets, what leaves the index leaves the metadata, and the worker re-signs it in time."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from django.test import override_settings
+
+from bastion.core.tufmeta import Repository
+from bastion.packaging import services as packaging
+from bastion.packaging.models import Project, ProjectStatus
+from bastion.tuf import services as tuf
+from bastion.tuf import tasks
+from tests.unit.packaging.support import add, new_user, wheel
+
+
+@pytest.fixture
+def signed(tmp_path):
+    render_dir, keys = tmp_path / "rendered", tmp_path / "keys"
+    # Made while rendering is off, so that init's "render everything again" renders nothing
+    # of the other tests' projects in this database.
+    with override_settings(RENDER_DIR=render_dir, TUF_KEY_FILE=tmp_path / "online.pem"):
+        tuf.initialize(keys, bit_length=2)
+        with override_settings(TUF=True, RENDER_PAGES="sync"):
+            yield tuf.repository()
+
+
+def test_an_upload_signs_both_page_formats_the_file_and_its_metadata(signed):
+    name = "signed-" + secrets.token_hex(4)
+    stored = add(new_user(), wheel(name, "1.0"))
+    for path in (f"simple/{name}/index.html", f"simple/{name}/index.v1.json"):
+        assert signed.target(path) is not None
+    assert signed.target(stored.path).hashes == {"sha256": stored.sha256}
+    assert signed.target(stored.path).length == stored.size
+    assert signed.target(stored.path + ".metadata").hashes == {"sha256": stored.metadata_sha256}
+    assert signed.target("simple/index.v1.json") is not None
+
+
+def test_a_quarantined_project_leaves_the_metadata_with_its_files(signed):
+    name = "signed-" + secrets.token_hex(4)
+    stored = add(new_user(), wheel(name, "1.0"))
+    packaging.set_project_status(Project.objects.get(normalized_name=name),
+                                 ProjectStatus.QUARANTINED, reason="test")
+    for path in (f"simple/{name}/index.html", stored.path, stored.path + ".metadata"):
+        assert signed.target(path) is None
+
+
+def test_a_second_init_is_refused_and_changes_nothing(signed, tmp_path):
+    before = signed.timestamp().signed.version
+    with pytest.raises(Exception, match="exists already"):
+        tuf.initialize(tmp_path / "other-keys", bit_length=2)
+    assert signed.timestamp().signed.version == before
+    assert not (tmp_path / "other-keys").exists()
+
+
+def test_the_task_re_signs_the_timestamp_once_half_its_life_is_gone(signed):
+    assert tuf.refresh_due() is False
+    # The timestamp as it was signed thirteen hours ago.
+    past = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=13)
+    old = Repository(tuf._read, tuf._write, now=lambda: past)
+    timestamp = old.timestamp()
+    timestamp.signed.version += 1
+    timestamp.signed.expires = past + timedelta(days=1)
+    old._publish(timestamp, [tuf.online_signer()])
+    assert tuf.refresh_due() is True
+    tasks.refresh_expiry.enqueue()  # the tests' task backend runs it at once
+    assert tuf.refresh_due() is False
+    assert signed.timestamp().signed.version == timestamp.signed.version + 1
