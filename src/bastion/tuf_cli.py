@@ -30,6 +30,18 @@ def register(sub, setup_django, fail) -> None:
                    help="hashed bins (a power of two; default 256)")
     p.set_defaults(func=command(_init))
 
+    p = tuf.add_parser("add-key", help="name an offline key held elsewhere (an HSM, a KMS, a "
+                                       "PEM file on removable media) in KEYS_DIR")
+    p.add_argument("--keys", required=True, type=Path, metavar="KEYS_DIR")
+    p.add_argument("--role", required=True, choices=["root", "targets"])
+    p.add_argument("--uri", required=True,
+                   help="securesystemslib's private key URI: hsm:, gcpkms:…, awskms:…, "
+                        "azurekms:…, hv:…, gnupg:…, file2:PATH")
+    p.add_argument("--public-key", type=Path, metavar="PEM",
+                   help="the key's public part, exported where the key lives (read from the "
+                        "HSM when omitted with hsm:)")
+    p.set_defaults(func=command(_add_key))
+
     p = tuf.add_parser("sign-root", help="sign a new root version with the offline keys "
                                          "(renews root and targets; rotates keys)")
     p.add_argument("--keys", required=True, type=Path, metavar="KEYS_DIR")
@@ -79,6 +91,22 @@ def _init(args, info) -> int:
     if not settings.TUF:
         print("set BASTION_TUF=true (with BASTION_RENDER_PAGES) and run "
               "`bastion admin render-pages` to sign the pages and files")
+    return 0
+
+
+def _add_key(args, info) -> int:
+    from .core.errors import ValidationError
+    from .tuf import services
+
+    pem = None
+    if args.public_key is not None:
+        try:
+            pem = args.public_key.read_bytes()
+        except OSError as exc:
+            raise ValidationError(f"Cannot read {args.public_key}: {exc.strerror}.") from None
+    keyid = services.describe_key(args.keys, args.role, args.uri, pem)
+    print(f"{args.role} key {keyid} named in {args.keys}: `bastion tuf init` or `sign-root` "
+          "signs with it there")
     return 0
 
 

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
-from securesystemslib.signer import CryptoSigner
+from securesystemslib.signer import SIGNER_FOR_URI_SCHEME, CryptoSigner, Signer, SSlibKey
 
 from bastion.core.errors import ValidationError
 from bastion.core.tufmeta import Repository, RepositoryError, RoleState, Target, target_name
@@ -45,6 +45,7 @@ LISTS = "_state/tuf/targets/"  # per project: the targets it published, to remov
 ROOT_LIST = "-root"  # the root list's key among the projects' (no project name starts "-")
 ROOT_KEY_GLOB = "root-*.pem"
 TARGETS_KEY = "targets.pem"
+SIGNER_SUFFIX = ".signer.json"
 
 
 def enabled() -> bool:
@@ -123,13 +124,64 @@ def online_signer() -> CryptoSigner:
     return _online[1]
 
 
-def _offline_signers(keys_dir: Path) -> tuple[list[CryptoSigner], CryptoSigner]:
+def _described_signers(keys_dir: Path, role: str) -> list[Signer]:
+    """Offline keys whose private part is elsewhere (an HSM, a cloud KMS, GPG, a PEM file on
+    removable media): ``<role>-*.signer.json`` files hold the public key and the signer's
+    private key URI, as securesystemslib names them (``hsm:``, ``gcpkms:``, ``file2:``…)."""
+    signers = []
+    for path in sorted(keys_dir.glob(f"{role}-*{SIGNER_SUFFIX}")):
+        try:
+            described = json.loads(path.read_text())
+            key = SSlibKey.from_dict(described["keyid"], dict(described["public_key"]))
+            signers.append(Signer.from_priv_key_uri(described["uri"], key))
+        except Exception as exc:  # any signer's failure: a missing HSM, a wrong PIN, bad JSON
+            raise ValidationError(_("Cannot use the TUF key {path}: {error}.").format(
+                path=path, error=f"{type(exc).__name__}: {exc}")) from None
+    return signers
+
+
+def _offline_signers(keys_dir: Path) -> tuple[list[Signer], Signer]:
     roots = [load_signer(path) for path in sorted(keys_dir.glob(ROOT_KEY_GLOB))]
-    if not roots or not (keys_dir / TARGETS_KEY).is_file():
+    roots += _described_signers(keys_dir, "root")
+    targets = _described_signers(keys_dir, "targets")
+    if (keys_dir / TARGETS_KEY).is_file():
+        targets.insert(0, load_signer(keys_dir / TARGETS_KEY))
+    if not roots or not targets:
         raise ValidationError(_("{directory} holds no TUF root and targets keys "
                                 "({root}, {targets}).").format(
             directory=keys_dir, root=ROOT_KEY_GLOB, targets=TARGETS_KEY))
-    return roots, load_signer(keys_dir / TARGETS_KEY)
+    return roots, targets[0]
+
+
+def describe_key(keys_dir: Path, role: str, uri: str, public_key_pem: bytes | None) -> str:
+    """Write a ``<role>-N.signer.json`` for a key held elsewhere; returns its key id. The
+    public key comes from a PEM file made where the key lives, or from the HSM itself."""
+    if role not in ("root", "targets"):
+        raise ValidationError(_("Offline TUF keys are for the root or targets role."))
+    try:
+        if public_key_pem is not None:
+            key = SSlibKey.from_crypto(serialization.load_pem_public_key(public_key_pem))
+        elif uri.startswith("hsm:"):
+            from securesystemslib.signer import HSMSigner
+
+            uri, key = HSMSigner.import_()
+        else:
+            raise ValidationError(_("Give the key's public part (--public-key) for {uri}.")
+                                  .format(uri=uri))
+        if uri.split(":", 1)[0] not in SIGNER_FOR_URI_SCHEME:
+            raise ValidationError(_("Unknown signer URI {uri}.").format(uri=uri))
+    except ValidationError:
+        raise
+    except Exception as exc:
+        raise ValidationError(_("Cannot read the public key: {error}.").format(
+            error=f"{type(exc).__name__}: {exc}")) from None
+    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    number = 1
+    while (keys_dir / f"{role}-{number}{SIGNER_SUFFIX}").exists():
+        number += 1
+    (keys_dir / f"{role}-{number}{SIGNER_SUFFIX}").write_text(json.dumps(
+        {"keyid": key.keyid, "public_key": key.to_dict(), "uri": uri}, indent=1) + "\n")
+    return key.keyid
 
 
 # -- administration -------------------------------------------------------------------------
@@ -147,9 +199,11 @@ def initialize(keys_dir: Path, *, bit_length: int, actor=None,
         raise ValidationError(_("The number of hashed bins must be 2 to the power of 1 "
                                 "to 16."))
     keys_dir = Path(keys_dir)
-    if not list(keys_dir.glob(ROOT_KEY_GLOB)):
+    if not list(keys_dir.glob(ROOT_KEY_GLOB)) and not list(
+            keys_dir.glob("root-*" + SIGNER_SUFFIX)):
         _new_key(keys_dir / "root-1.pem")
-    if not (keys_dir / TARGETS_KEY).exists():
+    if not (keys_dir / TARGETS_KEY).exists() and not list(
+            keys_dir.glob("targets-*" + SIGNER_SUFFIX)):
         _new_key(keys_dir / TARGETS_KEY)
     if not settings.TUF_KEY_FILE.exists():
         _new_key(settings.TUF_KEY_FILE)
@@ -211,6 +265,9 @@ def sign_root(keys_dir: Path, *, rotate_online: bool = False, new_root_key: bool
         old_ids = {s.public_key.keyid for s in roots}
         for path in keys_dir.glob(ROOT_KEY_GLOB):
             if load_signer(path).public_key.keyid in old_ids:
+                os.replace(path, path.with_name(path.name + ".retired"))
+        for path in keys_dir.glob("root-*" + SIGNER_SUFFIX):
+            if json.loads(path.read_text()).get("keyid") in old_ids:
                 os.replace(path, path.with_name(path.name + ".retired"))
     change = ", ".join(filter(None, ["renewed", rotate_online and "new online key",
                                      new_root_key and "new root key"]))

@@ -69,3 +69,37 @@ def test_the_task_re_signs_the_timestamp_once_half_its_life_is_gone(signed):
     tasks.refresh_expiry.enqueue()  # the tests' task backend runs it at once
     assert tuf.refresh_due() is False
     assert signed.timestamp().signed.version == timestamp.signed.version + 1
+
+
+def test_a_root_key_held_elsewhere_is_named_by_its_public_key_and_signs_the_root(tmp_path):
+    from contextlib import redirect_stdout
+    from io import StringIO
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from bastion import cli
+
+    # Made "on another machine": only the public half is handed to the index.
+    private = Ed25519PrivateKey.generate()
+    elsewhere = tmp_path / "removable" / "root.pem"
+    elsewhere.parent.mkdir()
+    elsewhere.write_bytes(private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    public = tmp_path / "root.pub.pem"
+    public.write_bytes(private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    keys = tmp_path / "keys"
+    with override_settings(RENDER_DIR=tmp_path / "rendered", TUF_KEY_FILE=tmp_path / "on.pem"), \
+            redirect_stdout(StringIO()) as out:
+        assert cli.main(["tuf", "add-key", "--keys", str(keys), "--role", "root",
+                         "--uri", f"file2:{elsewhere}", "--public-key", str(public)]) == 0
+        assert cli.main(["tuf", "add-key", "--keys", str(keys), "--role", "root",
+                         "--uri", "nosuch:key", "--public-key", str(public)]) == 2
+        assert cli.main(["tuf", "init", "--keys", str(keys), "--bins", "2"]) == 0
+        root = tuf.repository().root()
+    keyid = out.getvalue().split(" key ")[1].split()[0]
+    assert root.signed.roles["root"].keyids == [keyid]
+    assert [s.keyid for s in root.signatures.values()] == [keyid]
+    assert not list(keys.glob("root-*.pem"))  # no root key was made here
