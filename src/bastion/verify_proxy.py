@@ -170,7 +170,6 @@ def handler_for(verifier: Verifier):
 
 
 def run(*, index: str, root: Path, host: str, port: int, cache: Path | None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if not index.startswith(("http://", "https://")):
         print("error: --index must be an http:// or https:// URL", file=sys.stderr)
         return 2
@@ -182,6 +181,7 @@ def run(*, index: str, root: Path, host: str, port: int, cache: Path | None) -> 
     if cache is None:
         digest = hashlib.sha256(index.rstrip("/").encode() + b"\0" + trusted).hexdigest()[:16]
         cache = Path.home() / ".cache" / "bastion-verify" / digest
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     verifier = Verifier(index, root, cache)
     try:
         verifier.fetch("simple/index.html", refresh=True)

@@ -57,6 +57,11 @@ _SERIALIZER = JSONSerializer(compact=True)
 
 Read = Callable[[str], "bytes | None"]
 Write = Callable[[str, bytes], None]
+Delete = Callable[[str], None]
+# Superseded versions of snapshot and the bins kept (root and targets are all kept: clients
+# walk the root chain, and both change once a year). A client that read a timestamp this many
+# changes ago still finds what it names; one slower than that refreshes again.
+KEEP_VERSIONS = 8
 
 
 class RepositoryError(Exception):
@@ -100,10 +105,16 @@ class RoleState:
 
 
 class Repository:
-    def __init__(self, read: Read, write: Write, *, now: Callable[[], datetime] = _now):
+    def __init__(self, read: Read, write: Write, *, delete: Delete | None = None,
+                 now: Callable[[], datetime] = _now):
         self._read = read
         self._write = write
+        self._delete = delete
         self._now = now
+
+    def _prune(self, role: str, version: int) -> None:
+        if self._delete is not None and version - KEEP_VERSIONS >= 1:
+            self._delete(metadata_name(role, version - KEEP_VERSIONS))
 
     # -- reading -------------------------------------------------------------------------
 
@@ -177,12 +188,16 @@ class Repository:
         self._write(metadata_name(role, md.signed.version), data)
         if role == "root":
             self._write(metadata_name("root", None), data)
+        else:
+            self._prune(role, md.signed.version)
 
     def _publish_targets(self, role: str, md: Metadata[Targets], signers) -> None:
         md.signatures.clear()
         for signer in signers:
             md.sign(signer, append=True)
         self._write(metadata_name(role, md.signed.version), md.to_bytes(_SERIALIZER))
+        if role != "targets":
+            self._prune(role, md.signed.version)
 
     def _publish_snapshot_and_timestamp(self, snapshot: Metadata[Snapshot],
                                         changed: dict[str, int], online: Signer) -> None:

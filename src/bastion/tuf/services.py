@@ -30,7 +30,14 @@ from django.utils.translation import gettext as _
 from securesystemslib.signer import SIGNER_FOR_URI_SCHEME, CryptoSigner, Signer, SSlibKey
 
 from bastion.core.errors import ValidationError
-from bastion.core.tufmeta import Repository, RepositoryError, RoleState, Target, target_name
+from bastion.core.tufmeta import (
+    KEEP_VERSIONS,
+    Repository,
+    RepositoryError,
+    RoleState,
+    Target,
+    target_name,
+)
 from bastion.events import tags
 from bastion.events.services import RequestInfo, record
 from bastion.packaging import signals as packaging_signals
@@ -64,8 +71,12 @@ def _write(name: str, data: bytes) -> None:
     rendered_store().put(METADATA + name, io.BytesIO(data))
 
 
+def _delete(name: str) -> None:
+    rendered_store().delete(METADATA + name)
+
+
 def repository() -> Repository:
-    return Repository(_read, _write)
+    return Repository(_read, _write, delete=_delete)
 
 
 @contextmanager
@@ -295,12 +306,16 @@ def _list_path(key: str) -> str:
     return LISTS + key
 
 
-def _published(key: str) -> dict[str, tuple[str, int]]:
+def _published(key: str) -> tuple[dict[str, tuple[str, int]], dict[str, list[str]]]:
+    """What ``key`` published: each target's (sha256, length), and each page's earlier
+    hashed copies, newest first (removed after KEEP_VERSIONS, like old metadata)."""
     try:
         with rendered_store().open(_list_path(key)) as f:
-            return {path: (sha, length) for path, (sha, length) in json.load(f).items()}
-    except (OSError, ValueError, TypeError):
-        return {}
+            state = json.load(f)
+        targets = {path: (sha, length) for path, (sha, length) in state["targets"].items()}
+        return targets, {path: list(shas) for path, shas in state.get("copies", {}).items()}
+    except (OSError, ValueError, TypeError, KeyError):
+        return {}, {}
 
 
 def _publish(key: str, pages: dict[str, bytes] | None, files: list[Target]) -> None:
@@ -308,7 +323,7 @@ def _publish(key: str, pages: dict[str, bytes] | None, files: list[Target]) -> N
     with _locked():
         if not repository().initialized():
             return  # `bastion tuf init` renders every page again once it has made the roles
-        before = _published(key)
+        before, copies = _published(key)
         now: dict[str, Target] = {}
         for path, body in (pages or {}).items():
             digest = hashlib.sha256(body).hexdigest()
@@ -316,6 +331,10 @@ def _publish(key: str, pages: dict[str, bytes] | None, files: list[Target]) -> N
             if not store.exists(copy):
                 store.put(copy, io.BytesIO(body))
             now[path] = Target(path, digest, len(body))
+            history = [digest] + [sha for sha in copies.get(path, []) if sha != digest]
+            for old in history[KEEP_VERSIONS:]:
+                store.delete(TARGETS + target_name(path, old))
+            copies[path] = history[:KEEP_VERSIONS]
         for target in files:
             if target.length < 0:  # a length the caller does not know (core metadata)
                 known = before.get(target.path)
@@ -328,8 +347,11 @@ def _publish(key: str, pages: dict[str, bytes] | None, files: list[Target]) -> N
         changes.update({path: None for path in before if path not in now})
         if changes:
             repository().update(changes, online_signer())
-        store.put(_list_path(key), io.BytesIO(json.dumps(
-            {path: [t.sha256, t.length] for path, t in sorted(now.items())}).encode()))
+        # A page gone for good (its project deleted) keeps its recent copies for a client
+        # that is a few changes behind; they go when the name's pages come back and move on.
+        store.put(_list_path(key), io.BytesIO(json.dumps({
+            "targets": {path: [t.sha256, t.length] for path, t in sorted(now.items())},
+            "copies": copies}).encode()))
 
 
 def publish_project(name: str, pages: dict[str, bytes] | None, files: list[Target]) -> None:

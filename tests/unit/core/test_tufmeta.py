@@ -211,3 +211,15 @@ def test_status_names_each_role_with_its_version_and_expiry(index):
     assert set(states) == {"root", "targets", "snapshot", "timestamp", "bins"}
     assert states["timestamp"].version == 2 and states["snapshot"].version == 2
     assert states["timestamp"].expires == index.clock.at + timedelta(days=1)
+
+
+def test_superseded_snapshots_and_bins_are_removed_after_a_few_versions(tmp_path):
+    index = Index(bit_length=1)
+    index.repo._delete = lambda name: index.files.pop("tuf/metadata/" + name, None)
+    for n in range(tufmeta.KEEP_VERSIONS + 2):
+        index.publish(PAGE, b"version %d" % n)
+    versions = index.repo.snapshot().signed.version
+    assert "tuf/metadata/1.snapshot.json" not in index.files
+    assert f"tuf/metadata/{versions - tufmeta.KEEP_VERSIONS + 1}.snapshot.json" in index.files
+    assert "tuf/metadata/1.root.json" in index.files and "tuf/metadata/1.targets.json" in index.files
+    assert download(client(index, tmp_path), PAGE) == b"version %d" % (tufmeta.KEEP_VERSIONS + 1)

@@ -7,6 +7,7 @@ import secrets
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from django.conf import settings
 from django.test import override_settings
 
 from bastion.core.tufmeta import Repository
@@ -103,3 +104,15 @@ def test_a_root_key_held_elsewhere_is_named_by_its_public_key_and_signs_the_root
     assert root.signed.roles["root"].keyids == [keyid]
     assert [s.keyid for s in root.signatures.values()] == [keyid]
     assert not list(keys.glob("root-*.pem"))  # no root key was made here
+
+
+def test_a_page_keeps_only_its_recent_hashed_copies(signed):
+    from bastion.core.tufmeta import KEEP_VERSIONS
+
+    name = "signed-" + secrets.token_hex(4)
+    page = f"simple/{name}/index.html"
+    for n in range(KEEP_VERSIONS + 2):
+        tuf.publish_project(name, {page: b"page %d" % n}, [])
+    copies = list((settings.RENDER_DIR / "tuf" / "targets" / "simple" / name).iterdir())
+    assert len(copies) == KEEP_VERSIONS
+    assert signed.target(page).length == len(b"page %d" % (KEEP_VERSIONS + 1))
