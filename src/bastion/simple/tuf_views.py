@@ -31,6 +31,15 @@ def _not_found() -> HttpResponse:
     return text_error(404, "Not Found: the index's TUF repository has no such file.")
 
 
+def _reader_or_response(request):
+    """Readers of the whole index only: the bins name every project's pages and files, so on
+    a private index a reader limited to some projects would learn the others' names."""
+    reader = file_views._reader_or_response(request)
+    if isinstance(reader, HttpResponse):
+        return reader
+    return reader if reader.listing() is None else _not_found()
+
+
 def _from_store(path: str, content_type: str, max_age: int, *, immutable: bool) -> HttpResponse:
     try:
         with rendered_store().open(path) as f:
@@ -44,7 +53,7 @@ def _from_store(path: str, content_type: str, max_age: int, *, immutable: bool) 
 
 @read_only
 def metadata(request, filename: str):
-    reader = file_views._reader_or_response(request)
+    reader = _reader_or_response(request)
     if isinstance(reader, HttpResponse):
         return reader
     if not tuf.enabled() or not _METADATA.fullmatch(filename):
@@ -57,7 +66,7 @@ def metadata(request, filename: str):
 
 @read_only
 def target(request, path: str):
-    reader = file_views._reader_or_response(request)
+    reader = _reader_or_response(request)
     if isinstance(reader, HttpResponse):
         return reader
     if not tuf.enabled() or len(path) > MAX_PATH_LENGTH:

@@ -116,3 +116,36 @@ def test_a_page_keeps_only_its_recent_hashed_copies(signed):
     copies = list((settings.RENDER_DIR / "tuf" / "targets" / "simple" / name).iterdir())
     assert len(copies) == KEEP_VERSIONS
     assert signed.target(page).length == len(b"page %d" % (KEEP_VERSIONS + 1))
+
+
+def test_on_a_private_index_only_readers_of_every_project_read_the_metadata(signed):
+    import base64
+
+    from django.test import RequestFactory
+
+    from bastion.accounts import grants
+    from bastion.simple import tuf_views
+    from bastion.tokens.models import TokenPermission
+    from bastion.tokens.services import create_token
+
+    name = "signed-" + secrets.token_hex(4)
+    add(new_user(), wheel(name, "1.0"))
+    user = new_user("reader")
+    grants.grant(user, grants.READ, notify=False)
+
+    def status(token: str | None) -> int:
+        headers = {}
+        if token is not None:
+            pair = base64.b64encode(f"__token__:{token}".encode()).decode()
+            headers["HTTP_AUTHORIZATION"] = "Basic " + pair
+        request = RequestFactory().get("/tuf/metadata/timestamp.json", **headers)
+        return tuf_views.metadata(request, "timestamp.json").status_code
+
+    whole, _ = create_token(user, permission=TokenPermission.READ, description="tuf")
+    limited, _ = create_token(user, permission=TokenPermission.READ, projects=[name],
+                              description="tuf")
+    with override_settings(READ_POLICY="authenticated"):
+        assert status(None) == 401
+        # The bins name every project: a reader limited to one would learn the others.
+        assert status(limited) == 404
+        assert status(whole) == 200
