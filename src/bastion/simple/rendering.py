@@ -13,6 +13,9 @@ local, non-quarantined projects, and only while the default view's policy hides 
 (a held or denied file must never be served from a file that nobody re-judges). Anything not
 rendered is simply missing, and nginx hands the request to Bastion, which answers as always.
 
+With BASTION_TUF, the simple pages just written (both formats) and the files they list are
+handed to the tuf app, which signs exactly those bytes (docs/tuf.md).
+
 Ordering: each render reads the database, writes, and reads again; when what it read has moved
 in between (a newer change committed), it renders once more. Renders of one name on one
 machine also hold a lock, so a slow render started earlier cannot land after a newer one.
@@ -27,18 +30,18 @@ import logging
 import os
 import re
 from contextlib import contextmanager
-from urllib.parse import unquote
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from django.conf import settings
 from django.urls import get_script_prefix
 
 from bastion.core.negotiation import SIMPLE_JSON, TEXT_HTML
+from bastion.core.tufmeta import Target
 from bastion.events.services import current_serial
 from bastion.packaging.models import Project, ProjectStatus
 from bastion.proxy import gate
 from bastion.proxy.gate import DEFAULT_VIEW
-from bastion.core.tufmeta import Target
 from bastion.storage import rendered_store
 from bastion.tuf import services as tuf
 
