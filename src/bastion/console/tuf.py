@@ -26,9 +26,10 @@ def index(request):
     rows = [{
         "role": state.role, "version": state.version, "expires": state.expires,
         "expired": state.expires <= now,
-        # Online roles are re-signed once half their life is gone; less than that is late.
+        # Online roles are re-signed once half their life is gone (the bins and snapshot when
+        # the timestamp is, at least twice a day): a quarter left means no worker signed them.
         "late": state.role not in ("root", "targets") and
-        state.expires - now < lifetime(state.role) / 2,
+        state.expires - now < lifetime(state.role) / 4,
         "soon": state.role in ("root", "targets") and state.expires - now < lifetime("root") / 12,
     } for state in states or []]
     root_keys = []

@@ -264,8 +264,11 @@ def sign_root(keys_dir: Path, *, rotate_online: bool = False, new_root_key: bool
                 new_signers=new_roots, threshold=1 if new_roots else None,
                 targets_signer=targets, online=online, rotate_online=rotate_online)
         except RepositoryError as exc:
+            # Nothing was published: the keys made for it are of no use.
             if rotate_online:
                 pending.unlink(missing_ok=True)
+            if new_root_key:
+                (keys_dir / f"root-{number}.pem").unlink(missing_ok=True)
             raise ValidationError(str(exc)) from None
         if rotate_online:
             retired = settings.TUF_KEY_FILE.with_name(settings.TUF_KEY_FILE.name + ".retired")
