@@ -23,10 +23,11 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from packaging.utils import canonicalize_name
 from tuf.api import exceptions
+from tuf.api.metadata import Metadata
 from tuf.ngclient import Updater, UpdaterConfig
 
 from bastion.core.negotiation import SIMPLE_JSON, simple_format
@@ -100,12 +101,12 @@ def _target_for(path: str, accept: str | None, query: str) -> tuple[str, str, bo
     if path in ("/simple", "/simple/"):
         name = None
     elif path.startswith("/simple/"):
-        raw = path[len("/simple/"):].rstrip("/")
+        raw = unquote(path[len("/simple/"):].rstrip("/"))
         if not raw or "/" in raw:
             raise Refused(404, "Not Found.")
         name = canonicalize_name(raw)
         if raw != name or not path.endswith("/"):
-            return f"/simple/{name}/"
+            return f"/simple/{quote(name)}/"
     elif path.startswith("/packages/"):
         return unquote(path[1:]), "application/octet-stream", False
     else:
@@ -141,7 +142,9 @@ def handler_for(verifier: Verifier):
             except Refused as exc:
                 message = (str(exc) + "\n").encode()
                 logger.warning("%s %s: %s", self.command, parts.path, exc)
-                self.send_response(exc.status, str(exc).splitlines()[0][:200])
+                # A reason phrase is one line of Latin-1: the path in it may be neither.
+                reason = str(exc).splitlines()[0][:200].encode("ascii", "replace").decode()
+                self.send_response(exc.status, reason)
                 self.send_header("Content-Type", "text/plain; charset=utf-8")
                 self.send_header("Content-Length", str(len(message)))
                 self.end_headers()
@@ -177,6 +180,12 @@ def run(*, index: str, root: Path, host: str, port: int, cache: Path | None) -> 
         trusted = root.read_bytes()
     except OSError as exc:
         print(f"error: cannot read the root {root}: {exc.strerror}", file=sys.stderr)
+        return 2
+    try:
+        if Metadata.from_bytes(trusted).signed.type != "root":
+            raise ValueError("not root metadata")
+    except (exceptions.RepositoryError, ValueError) as exc:
+        print(f"error: {root} is no TUF root: {exc}", file=sys.stderr)
         return 2
     if cache is None:
         digest = hashlib.sha256(index.rstrip("/").encode() + b"\0" + trusted).hexdigest()[:16]

@@ -43,5 +43,32 @@ def test_a_bad_index_url_or_an_unreadable_root_is_refused_in_one_line(tmp_path, 
     assert cli.main(["verify-proxy", "--index", "ftp://example.test/", "--root", str(root)]) == 2
     assert cli.main(["verify-proxy", "--index", "https://example.test/",
                      "--root", str(tmp_path / "missing.json")]) == 2
+    assert cli.main(["verify-proxy", "--index", "https://example.test/", "--root", str(root)]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 2 and all(line.startswith("error: ") for line in lines)
+    assert len(lines) == 3 and all(line.startswith("error: ") for line in lines)
+    assert "is no TUF root" in lines[2]
+
+
+def test_a_refusal_naming_a_path_in_any_script_is_one_ascii_reason_line(tmp_path):
+    import threading
+    from http.server import ThreadingHTTPServer
+    from urllib.error import HTTPError
+    from urllib.request import urlopen
+
+    from bastion.verify_proxy import Verifier, handler_for
+
+    root = tmp_path / "root.json"
+    root.write_text("{}")
+    verifier = Verifier("http://127.0.0.1:9/", root, tmp_path / "cache")
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(verifier))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(HTTPError) as refused:
+            urlopen(f"http://127.0.0.1:{httpd.server_address[1]}/simple/%C3%A9l%C3%A8ve/", timeout=10)
+        # No index answers there (and the root is no root): refused, with the path named.
+        assert refused.value.code == 502
+        assert "élève" in refused.value.read().decode()
+        assert refused.value.reason.isascii()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
