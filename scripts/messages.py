@@ -22,7 +22,7 @@ from babel.messages.pofile import read_po  # noqa: E402
 
 APPS = ["accounts", "packaging", "tokens", "console", "events", "web", "proxy", "publishing",
         "inventory", "advisories",
-        "scanning", "provenance"]
+        "scanning", "provenance", "tuf"]
 LANGUAGES = ["de"]
 # Modules outside any app whose messages go into an app's catalog: core has no locale/ of its
 # own (it is no app), and the events app is the one that translates the log's sentences.

@@ -1085,6 +1085,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parent", type=int, help=argparse.SUPPRESS)  # set by `bastion serve`
     p.set_defaults(func=cmd_worker)
 
+    from .tuf_cli import register as register_tuf_commands
+
+    register_tuf_commands(sub, _setup_django, _fail)
+
     admin = sub.add_parser("admin", help="administration").add_subparsers(dest="admin_command", required=True)
 
     p = admin.add_parser("create-user", help="create an account")

@@ -257,6 +257,16 @@ if RENDER_PAGES not in {"off", "task", "sync"}:
     raise ConfigError("BASTION_RENDER_PAGES must be 'off', 'task' or 'sync'")
 RENDER_DIR = Path(option("render_dir", str(DATA_DIR / "rendered"))).resolve()
 RENDER_S3_PREFIX = option("render_s3_prefix", "rendered")
+# TUF metadata for the index (PEP 458; docs/tuf.md): on, every rendered simple page and every
+# file it lists is a signed target, re-signed on every change. The targets are the rendered
+# files, so pages must be rendered. The online key (timestamp, snapshot and the hashed bins)
+# is a PEM file like the other secrets; `bastion tuf init` creates it, the offline root and
+# targets keys stay elsewhere.
+TUF = option("tuf", False, cast=bool)
+TUF_KEY_FILE = Path(option("tuf_key_file", str(DATA_DIR / "tuf" / "online-key.pem"))).resolve()
+if TUF and RENDER_PAGES == "off":
+    raise ConfigError("BASTION_TUF signs the rendered pages: set BASTION_RENDER_PAGES to "
+                      "'task' or 'sync' as well")
 # One HTTP request per changed URL after a render ("{url}" and "{path}" are replaced), for a
 # CDN or a caching front; failures are logged and never fatal.
 PURGE_URL_TEMPLATE = option("purge_url_template", "")
@@ -446,6 +456,7 @@ INSTALLED_APPS = [
     "bastion.publishing",
     "bastion.provenance",
     "bastion.scanning",
+    "bastion.tuf",
     "bastion.ops",
     "bastion.upload",
     "bastion.simple",

@@ -20,6 +20,8 @@ urlpatterns = [
     path("pypi/", include("bastion.simple.json_urls")),
     path("pypi/", include("bastion.inventory.urls")),
     path("packages/", include("bastion.simple.file_urls")),
+    # The index's TUF metadata and targets (PEP 458; docs/tuf.md).
+    path("tuf/", include("bastion.simple.tuf_urls")),
     path("legacy/+simple/", include("bastion.simple.hatch_urls")),
     path("views/<slug:view>/", include("bastion.simple.view_urls")),
     path("osv/", include("bastion.simple.osv_urls")),

@@ -166,6 +166,12 @@ def _tidy_mail_queue(notifications, settings) -> None:
         # Queued, not run here: the worker runs it like any task (mail waits meanwhile).
         advisories.queue_refresh(scheduled=True)
         logger.info("queued the scheduled refresh of the advisories")
+    from bastion.tuf import services as tuf
+
+    if tuf.refresh_due():
+        # Queued like the advisories' refresh; a late or repeated run re-signs nothing twice.
+        tuf.queue_refresh()
+        logger.info("queued the re-signing of the TUF metadata nearing expiry")
     from bastion.advisories import digest
 
     if digest.due():

@@ -13,6 +13,7 @@ urlpatterns = [
     path("events/", include("bastion.console.events")),
     path("cache/", include("bastion.console.cache")),
     path("pages/", include("bastion.console.pages")),
+    path("tuf/", include("bastion.console.tuf")),
     path("views/", include("bastion.console.views")),
     path("held/", include("bastion.console.held")),
     path("reports/", include("bastion.console.reports")),

@@ -1180,6 +1180,12 @@ DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
     "admin:cache:prune": _cache_prune,
     "admin:index:export": _index_export,
     "admin:index:import": _index_import,
+    "admin:tuf:init": _who_and(
+        gettext_noop("{who} created the index's TUF metadata (root version {version})"),
+        version="root_version"),
+    "admin:tuf:root_sign": _who_and(
+        gettext_noop("{who} signed version {version} of the index's TUF root ({change})"),
+        version="root_version", change="change"),
     "admin:pages:render": _who_and(
         gettext_noop("{who} asked for every public page to be rendered to files again")),
     "admin:view:add": _who_and(gettext_noop("{who} added the view {view}"), view="view"),

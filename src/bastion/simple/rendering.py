@@ -13,6 +13,9 @@ local, non-quarantined projects, and only while the default view's policy hides 
 (a held or denied file must never be served from a file that nobody re-judges). Anything not
 rendered is simply missing, and nginx hands the request to Bastion, which answers as always.
 
+With BASTION_TUF, the simple pages just written (both formats) and the files they list are
+handed to the tuf app, which signs exactly those bytes (docs/tuf.md).
+
 Ordering: each render reads the database, writes, and reads again; when what it read has moved
 in between (a newer change committed), it renders once more. Renders of one name on one
 machine also hold a lock, so a slow render started earlier cannot land after a newer one.
@@ -28,17 +31,23 @@ import os
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from django.conf import settings
+from django.urls import get_script_prefix
 
 from bastion.core.negotiation import SIMPLE_JSON, TEXT_HTML
+from bastion.core.tufmeta import Target
 from bastion.events.services import current_serial
 from bastion.packaging.models import Project, ProjectStatus
 from bastion.proxy import gate
 from bastion.proxy.gate import DEFAULT_VIEW
+from bastion.storage import rendered_store
+from bastion.tuf import services as tuf
 
 from . import pages
 from .cache import Page
+from .file_views import METADATA_SUFFIX
 from .json_views import json_page
 from .views import lookup
 
@@ -66,31 +75,6 @@ def detail_files(name: str) -> list[str]:
 
 def root_files() -> list[str]:
     return [ROOT + FORMATS[TEXT_HTML], ROOT + FORMATS[SIMPLE_JSON]]
-
-
-_stores: dict[tuple, object] = {}
-
-
-def rendered_store():
-    """Where rendered files go: the render directory, or a prefix in the S3 bucket."""
-    if settings.STORAGE_BACKEND == "s3":
-        key = ("s3", settings.S3_BUCKET, settings.RENDER_S3_PREFIX)
-    else:
-        key = ("local", str(settings.RENDER_DIR))
-    store = _stores.get(key)
-    if store is None:
-        if key[0] == "s3":
-            from bastion.storage.s3 import S3FileStore
-
-            store = S3FileStore.from_settings(prefix=settings.RENDER_S3_PREFIX)
-        else:
-            from bastion.storage.local import LocalFileStore
-
-            # nginx's workers run as another user: pages are readable by all, as on any
-            # public web server (a private index's pages are guarded by auth_request).
-            store = LocalFileStore(settings.RENDER_DIR, file_mode=0o644, dir_mode=0o755)
-        _stores[key] = store
-    return store
 
 
 @contextmanager
@@ -155,14 +139,15 @@ def _seen(name: str):
                         found.advisories_revision)
 
 
-def _project_pages(found) -> dict[str, Page] | None:
-    """The files of a project as anyone may see them, or None when none may be rendered."""
+def _project_pages(found) -> tuple[dict[str, Page] | None, pages.Listing | None]:
+    """The files of a project as anyone may see them and the listing they show, or None when
+    none may be rendered."""
     project = found.project
     if project is None or project.status == ProjectStatus.QUARANTINED:
-        return None
+        return None, None
     state = gate.view_state(DEFAULT_VIEW, project.view_revision)
     if state is None or state.affects_local:
-        return None
+        return None, None
     html, json_simple, json_api = detail_files(project.normalized_name)
     listing = pages.local_listing(project)  # both formats from one read
     files = {html: pages.render_detail(listing, TEXT_HTML),
@@ -172,7 +157,31 @@ def _project_pages(found) -> dict[str, Page] | None:
                          stamp=(project.last_serial, known), advisories_at=known)
     if document is not None:
         files[json_api] = document
-    return files
+    return files, listing
+
+
+def _file_targets(listing) -> list[Target]:
+    """The files a detail page lists, and their core metadata (PEP 658), as TUF targets: the
+    target path is the file's URL path, which is its path in the store."""
+    prefix = get_script_prefix()
+    targets = []
+    for f in listing.files:
+        path = unquote(f.url[len(prefix):])
+        targets.append(Target(path, f.sha256, f.size))
+        if f.has_metadata and f.metadata_sha256:
+            targets.append(Target(path + METADATA_SUFFIX, f.metadata_sha256, -1))
+    return targets
+
+
+def _sign(name: str, files: dict[str, Page] | None, listing) -> None:
+    """Hand the rendered simple pages (the bytes nginx serves, both formats) to TUF."""
+    if not tuf.enabled():
+        return
+    if files is None:
+        tuf.publish_project(name, None, [])
+        return
+    signed = {path: files[path].body for path in detail_files(name)[:2]}
+    tuf.publish_project(name, signed, _file_targets(listing))
 
 
 def render_project(name: str, serial: int | None = None) -> bool:
@@ -190,7 +199,7 @@ def render_project(name: str, serial: int | None = None) -> bool:
             return False
         for _attempt in range(MAX_ATTEMPTS):
             found, before = _seen(name)
-            files = _project_pages(found)
+            files, listing = _project_pages(found)
             at = before.serial if before.serial is not None else (serial or current_serial())
             if files is None:
                 _remove(store, detail_files(name), (name, at))
@@ -201,6 +210,7 @@ def render_project(name: str, serial: int | None = None) -> bool:
                     store.delete(path + ".gz")
             if _seen(name)[1] == before:
                 break
+        _sign(name, files, listing)
     purge([f"/simple/{name}/", f"/pypi/{name}/json"])
     return True
 
@@ -236,11 +246,16 @@ def render_index(serial: int | None = None) -> bool:
         state = gate.view_state(DEFAULT_VIEW)
         if state is None:
             _remove(store, root_files(), ("", key))
+            signed = None
         else:
             html, json_root = root_files()
             keep = (lambda name: gate.name_listed(state, name))
-            _write(store, {html: pages.index_page(TEXT_HTML, at, keep=keep),
-                           json_root: pages.index_page(SIMPLE_JSON, at, keep=keep)}, ("", key))
+            files = {html: pages.index_page(TEXT_HTML, at, keep=keep),
+                     json_root: pages.index_page(SIMPLE_JSON, at, keep=keep)}
+            _write(store, files, ("", key))
+            signed = {path: page.body for path, page in files.items()}
+        if tuf.enabled():
+            tuf.publish_index(signed)
     purge(["/" + ROOT])
     return True
 

@@ -116,6 +116,34 @@ def get_store() -> FileStore:
     return _store
 
 
+_rendered: dict[tuple, FileStore] = {}
+
+
+def rendered_store() -> FileStore:
+    """Where rendered pages (and the TUF metadata that signs them) go: the render directory,
+    or a prefix in the S3 bucket."""
+    from django.conf import settings
+
+    if settings.STORAGE_BACKEND == "s3":
+        key = ("s3", settings.S3_BUCKET, settings.RENDER_S3_PREFIX)
+    else:
+        key = ("local", str(settings.RENDER_DIR))
+    store = _rendered.get(key)
+    if store is None:
+        if key[0] == "s3":
+            from .s3 import S3FileStore
+
+            store = S3FileStore.from_settings(prefix=settings.RENDER_S3_PREFIX)
+        else:
+            from .local import LocalFileStore
+
+            # nginx's workers run as another user: pages are readable by all, as on any
+            # public web server (a private index's pages are guarded by auth_request).
+            store = LocalFileStore(settings.RENDER_DIR, file_mode=0o644, dir_mode=0o755)
+        _rendered[key] = store
+    return store
+
+
 def reset_store() -> None:
     global _store
     _store = None

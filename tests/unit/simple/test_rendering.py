@@ -298,3 +298,34 @@ def test_the_root_list_follows_a_new_name_whatever_its_serial(rendered):
     assert rendering.render_index(0) is True  # an older serial than any rendered
     assert name in (rendered / "simple/index.html").read_text()
     assert rendering.render_index(0) is False  # same names: nothing to do
+
+
+def test_pages_rendered_to_s3_are_signed_there_with_tuf(tmp_path, s3_endpoint):
+    # Beside the S3 rendering test: the same moto server, no second one.
+    import boto3
+    from botocore.config import Config
+
+    from bastion.tuf import services as tuf
+
+    bucket = "tuf-" + secrets.token_hex(4)
+    client = boto3.session.Session().client(
+        "s3", endpoint_url=s3_endpoint, region_name="us-east-1", aws_access_key_id="test",
+        aws_secret_access_key="test", config=Config(s3={"addressing_style": "path"}))
+    client.create_bucket(Bucket=bucket)
+    name = _name()
+    add(new_user(), wheel(name, "1.0"))
+    s3 = override_settings(RENDER_DIR=tmp_path, STORAGE_BACKEND="s3", S3_BUCKET=bucket,
+                           S3_ENDPOINT_URL=s3_endpoint, S3_ACCESS_KEY_ID="test",
+                           S3_SECRET_ACCESS_KEY="test", RENDER_S3_PREFIX="rendered",
+                           TUF_KEY_FILE=tmp_path / "online.pem")
+    with s3:
+        tuf.initialize(tmp_path / "keys", bit_length=1)  # rendering off: renders nothing
+        with override_settings(RENDER_PAGES="sync", TUF=True):
+            assert rendering.render_project(name) is True
+            info = tuf.repository().target(f"simple/{name}/index.v1.json")
+    assert info is not None
+    copy = client.get_object(Bucket=bucket, Key=f"rendered/tuf/targets/simple/{name}/"
+                                                f"{info.hashes['sha256']}.index.v1.json")
+    assert copy["Body"].read() == client.get_object(
+        Bucket=bucket, Key=f"rendered/simple/{name}/index.v1.json")["Body"].read()
+    assert client.get_object(Bucket=bucket, Key="rendered/tuf/metadata/timestamp.json")

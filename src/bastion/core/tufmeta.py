@@ -1,0 +1,364 @@
+"""The index's TUF repository (PEP 458), on python-tuf's Metadata API: pure, no framework.
+
+Roles, as PEP 458 lays them out:
+
+    root        offline keys; names the keys of every top-level role
+    targets     offline key; signs nothing but the hashed-bin delegation to the online key
+    bins-XX     online key; 2**bit_length bins (TAP 15 succinct delegation): each target path
+                lands in the bin its sha256 picks, so one change re-signs a few small files
+    snapshot    online key; the version of targets and of every bin
+    timestamp   online key; the version of snapshot, short-lived (the freeze-attack bound)
+
+Files are named for consistent snapshots (``N.snapshot.json``, ``N.bins-3f.json``,
+``N.root.json``; only ``timestamp.json`` is overwritten), so a client that read timestamp N
+finds the very snapshot and bins it names even while newer ones are being written. Targets
+are fetched by their sha256-prefixed name, which is why the index stores a hashed copy of
+each rendered page beside the one nginx serves at the page's URL.
+
+The repository reads and writes through two callables (``read(path) -> bytes | None`` and
+``write(path, data)``), and is handed its signers: where the metadata lives, which lock
+serialises writers and where keys come from are the caller's business.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Iterable
+
+from securesystemslib.signer import Key, Signer
+from tuf.api.metadata import (
+    Delegations,
+    Metadata,
+    MetaFile,
+    Root,
+    Snapshot,
+    SuccinctRoles,
+    TargetFile,
+    Targets,
+    Timestamp,
+)
+from tuf.api.serialization.json import JSONSerializer
+
+BIN_PREFIX = "bins"
+TOP_LEVEL = ("root", "targets", "snapshot", "timestamp")
+# PEP 458's suggestions: the offline roles last a year, the online ones are re-signed well
+# before they lapse (``refresh``), the timestamp a day (a frozen mirror is caught within it).
+LIFETIMES = {
+    "root": timedelta(days=365),
+    "targets": timedelta(days=365),
+    "snapshot": timedelta(days=7),
+    BIN_PREFIX: timedelta(days=7),
+    "timestamp": timedelta(days=1),
+}
+DEFAULT_BIT_LENGTH = 8  # 256 bins: PEP 458's 16384 suits PyPI's size, not one site's
+
+_SERIALIZER = JSONSerializer(compact=True)
+
+Read = Callable[[str], "bytes | None"]
+Write = Callable[[str, bytes], None]
+Delete = Callable[[str], None]
+# Superseded versions of snapshot and the bins kept (root and targets are all kept: clients
+# walk the root chain, and both change once a year). A client that read a timestamp this many
+# changes ago still finds what it names; one slower than that refreshes again.
+KEEP_VERSIONS = 8
+
+
+class RepositoryError(Exception):
+    """The repository is missing, damaged, or the signing keys do not fit it."""
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def lifetime(role: str) -> timedelta:
+    return LIFETIMES[BIN_PREFIX if role.startswith(BIN_PREFIX + "-") else role]
+
+
+def metadata_name(role: str, version: int | None) -> str:
+    """The file a role's metadata is published as (consistent snapshots)."""
+    return f"{role}.json" if version is None else f"{version}.{role}.json"
+
+
+def target_name(path: str, sha256: str) -> str:
+    """Where a target's bytes are fetched: its sha256 before the file name, as ngclient asks."""
+    directory, _, name = path.rpartition("/")
+    return f"{directory}/{sha256}.{name}" if directory else f"{sha256}.{name}"
+
+
+@dataclass(frozen=True)
+class Target:
+    path: str
+    sha256: str
+    length: int
+
+    def info(self) -> TargetFile:
+        return TargetFile(length=self.length, hashes={"sha256": self.sha256}, path=self.path)
+
+
+@dataclass(frozen=True)
+class RoleState:
+    role: str
+    version: int
+    expires: datetime
+
+
+class Repository:
+    def __init__(self, read: Read, write: Write, *, delete: Delete | None = None,
+                 now: Callable[[], datetime] = _now):
+        self._read = read
+        self._write = write
+        self._delete = delete
+        self._now = now
+
+    def _prune(self, role: str, version: int) -> None:
+        if self._delete is not None and version - KEEP_VERSIONS >= 1:
+            self._delete(metadata_name(role, version - KEEP_VERSIONS))
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _load(self, role: str, version: int | None = None) -> Metadata:
+        data = self._read(metadata_name(role, version))
+        if data is None:
+            raise RepositoryError(f"no {metadata_name(role, version)} in the TUF repository")
+        return Metadata.from_bytes(data)
+
+    def initialized(self) -> bool:
+        return self._read(metadata_name("timestamp", None)) is not None
+
+    def timestamp(self) -> Metadata[Timestamp]:
+        return self._load("timestamp")
+
+    def snapshot(self) -> Metadata[Snapshot]:
+        return self._load("snapshot", self.timestamp().signed.snapshot_meta.version)
+
+    def root(self) -> Metadata[Root]:
+        # root.json is a copy of the newest N.root.json, kept for operators and bootstrap.
+        return self._load("root")
+
+    def targets(self, snapshot: Metadata[Snapshot] | None = None) -> Metadata[Targets]:
+        snapshot = snapshot or self.snapshot()
+        return self._load("targets", snapshot.signed.meta["targets.json"].version)
+
+    def succinct_roles(self, targets: Metadata[Targets] | None = None) -> SuccinctRoles:
+        succinct = (targets or self.targets()).signed.delegations.succinct_roles
+        if succinct is None:
+            raise RepositoryError("targets metadata holds no hashed-bin delegation")
+        return succinct
+
+    def bin_for(self, path: str, succinct: SuccinctRoles | None = None) -> str:
+        return (succinct or self.succinct_roles()).get_role_for_target(path)
+
+    def target(self, path: str) -> TargetFile | None:
+        snapshot = self.snapshot()
+        role = self.bin_for(path, self.succinct_roles(self.targets(snapshot)))
+        bin_md = self._load(role, snapshot.signed.meta[f"{role}.json"].version)
+        return bin_md.signed.targets.get(path)
+
+    def status(self) -> list[RoleState]:
+        """Versions and expiry of the top-level roles and of the bin that lapses first."""
+        timestamp = self.timestamp()
+        snapshot = self.snapshot()
+        targets = self.targets(snapshot)
+        states = [RoleState(md.signed.type, md.signed.version, md.signed.expires)
+                  for md in (self.root(), targets, snapshot, timestamp)]
+        bins = [self._load(name, snapshot.signed.meta[f"{name}.json"].version)
+                for name in self.succinct_roles(targets).get_roles()]
+        first = min(bins, key=lambda md: md.signed.expires)
+        states.append(RoleState(BIN_PREFIX, max(md.signed.version for md in bins),
+                                first.signed.expires))
+        return states
+
+    # -- writing -------------------------------------------------------------------------
+
+    def _expiry(self, role: str) -> datetime:
+        return self._now() + lifetime(role)
+
+    def _publish(self, md: Metadata, signers: Iterable[Signer]) -> None:
+        """Sign and write root, snapshot or timestamp metadata."""
+        md.signatures.clear()
+        for signer in signers:
+            md.sign(signer, append=True)
+        role = md.signed.type
+        data = md.to_bytes(_SERIALIZER)
+        if role == "timestamp":
+            self._write(metadata_name("timestamp", None), data)
+            return
+        self._write(metadata_name(role, md.signed.version), data)
+        if role == "root":
+            self._write(metadata_name("root", None), data)
+        else:
+            self._prune(role, md.signed.version)
+
+    def _publish_targets(self, role: str, md: Metadata[Targets], signers) -> None:
+        md.signatures.clear()
+        for signer in signers:
+            md.sign(signer, append=True)
+        self._write(metadata_name(role, md.signed.version), md.to_bytes(_SERIALIZER))
+        if role != "targets":
+            self._prune(role, md.signed.version)
+
+    def _publish_snapshot_and_timestamp(self, snapshot: Metadata[Snapshot],
+                                        changed: dict[str, int], online: Signer) -> None:
+        for role, version in changed.items():
+            snapshot.signed.meta[f"{role}.json"] = MetaFile(version=version)
+        snapshot.signed.version += 1
+        snapshot.signed.expires = self._expiry("snapshot")
+        self._publish(snapshot, [online])
+        timestamp = self.timestamp()
+        timestamp.signed.version += 1
+        timestamp.signed.expires = self._expiry("timestamp")
+        timestamp.signed.snapshot_meta = MetaFile(version=snapshot.signed.version)
+        self._publish(timestamp, [online])
+
+    def create(self, *, root_keys: list[Key], root_signers: list[Signer], threshold: int,
+               targets_signer: Signer, online: Signer,
+               bit_length: int = DEFAULT_BIT_LENGTH) -> None:
+        """A new repository: root and targets v1 (offline keys), every bin, snapshot and
+        timestamp (online key), all of them empty of targets."""
+        if self.initialized():
+            raise RepositoryError("a TUF repository exists already (rotate keys with sign-root)")
+        if not 1 <= threshold <= len(root_keys) or len(root_signers) < threshold:
+            raise RepositoryError("the root threshold must be met by the root keys given")
+        root = Root(expires=self._expiry("root"), consistent_snapshot=True)
+        for key in root_keys:
+            root.add_key(key, "root")
+        root.roles["root"].threshold = threshold
+        root.add_key(targets_signer.public_key, "targets")
+        for role in ("snapshot", "timestamp"):
+            root.add_key(online.public_key, role)
+        self._publish(Metadata(root), root_signers)
+        self._write_delegations(1, targets_signer, online.public_key, bit_length)
+        snapshot = Metadata(Snapshot(expires=self._expiry("snapshot")))
+        snapshot.signed.meta["targets.json"] = MetaFile(version=1)
+        for name in SuccinctRoles([], 1, bit_length, BIN_PREFIX).get_roles():
+            self._publish_targets(name, Metadata(Targets(expires=self._expiry(BIN_PREFIX))),
+                                  [online])
+            snapshot.signed.meta[f"{name}.json"] = MetaFile(version=1)
+        self._publish(snapshot, [online])
+        self._publish(Metadata(Timestamp(expires=self._expiry("timestamp"),
+                                         snapshot_meta=MetaFile(version=1))), [online])
+
+    def _write_delegations(self, version: int, targets_signer: Signer, online_key: Key,
+                           bit_length: int) -> None:
+        targets = Targets(version=version, expires=self._expiry("targets"))
+        succinct = SuccinctRoles([online_key.keyid], 1, bit_length, BIN_PREFIX)
+        targets.delegations = Delegations(keys={online_key.keyid: online_key}, roles=None,
+                                          succinct_roles=succinct)
+        self._publish_targets("targets", Metadata(targets), [targets_signer])
+
+    def update(self, changes: dict[str, Target | None], online: Signer) -> set[str]:
+        """Add, replace (a ``Target``) or remove (``None``) targets by path; re-sign the bins
+        that changed, then snapshot and timestamp. Returns the bins re-signed."""
+        snapshot = self.snapshot()
+        succinct = self.succinct_roles(self.targets(snapshot))
+        by_bin: dict[str, dict[str, Target | None]] = {}
+        for path, target in changes.items():
+            by_bin.setdefault(succinct.get_role_for_target(path), {})[path] = target
+        changed: dict[str, int] = {}
+        for role, items in sorted(by_bin.items()):
+            md = self._load(role, snapshot.signed.meta[f"{role}.json"].version)
+            before = dict(md.signed.targets)
+            for path, target in items.items():
+                if target is None:
+                    md.signed.targets.pop(path, None)
+                else:
+                    md.signed.targets[path] = target.info()
+            if md.signed.targets == before:
+                continue
+            md.signed.version += 1
+            md.signed.expires = self._expiry(BIN_PREFIX)
+            self._publish_targets(role, md, [online])
+            changed[role] = md.signed.version
+        if changed:
+            self._publish_snapshot_and_timestamp(snapshot, changed, online)
+        return set(changed)
+
+    def refresh(self, online: Signer, *, margin: float = 0.5) -> list[str]:
+        """Re-sign the online roles whose remaining life is under ``margin`` of their lifetime
+        (run periodically by the task queue). Returns the roles re-signed."""
+        now = self._now()
+
+        def due(md: Metadata) -> bool:
+            role = BIN_PREFIX if md.signed.type == "targets" else md.signed.type
+            return md.signed.expires - now < lifetime(role) * margin
+
+        snapshot = self.snapshot()
+        changed: dict[str, int] = {}
+        for role in self.succinct_roles(self.targets(snapshot)).get_roles():
+            md = self._load(role, snapshot.signed.meta[f"{role}.json"].version)
+            if due(md):
+                md.signed.version += 1
+                md.signed.expires = self._expiry(BIN_PREFIX)
+                self._publish_targets(role, md, [online])
+                changed[role] = md.signed.version
+        if changed or due(snapshot):
+            self._publish_snapshot_and_timestamp(snapshot, changed, online)
+            return [*sorted(changed), "snapshot", "timestamp"]
+        timestamp = self.timestamp()
+        if due(timestamp):
+            timestamp.signed.version += 1
+            timestamp.signed.expires = self._expiry("timestamp")
+            self._publish(timestamp, [online])
+            return ["timestamp"]
+        return []
+
+    def sign_root(self, *, old_signers: list[Signer], new_root_keys: list[Key] | None,
+                  new_signers: list[Signer], threshold: int | None, targets_signer: Signer,
+                  online: Signer, rotate_online: bool) -> int:
+        """A new root version (renewed expiry; new root keys or a new online key if given),
+        signed by a threshold of the old root's keys and of the new one's; targets re-signed
+        offline; with a new online key, every bin, snapshot and timestamp re-signed by it.
+        Returns the new root's version."""
+        root_md = self.root()
+        root = root_md.signed
+        old_keys = {keyid: root.keys[keyid] for keyid in root.roles["root"].keyids}
+        old_threshold = root.roles["root"].threshold
+        root.version += 1
+        root.expires = self._expiry("root")
+        if new_root_keys is not None:
+            for keyid in list(root.roles["root"].keyids):
+                root.revoke_key(keyid, "root")
+            for key in new_root_keys:
+                root.add_key(key, "root")
+        if threshold is not None:
+            root.roles["root"].threshold = threshold
+        if targets_signer.public_key.keyid not in root.roles["targets"].keyids:
+            raise RepositoryError("the targets key given is not the one the root names")
+        if rotate_online:
+            for role in ("snapshot", "timestamp"):
+                for keyid in list(root.roles[role].keyids):
+                    root.revoke_key(keyid, role)
+                root.add_key(online.public_key, role)
+        signers = {s.public_key.keyid: s for s in [*old_signers, *new_signers]}
+        old_count = sum(1 for keyid in old_keys if keyid in signers)
+        new_ids = root.roles["root"].keyids
+        if old_count < old_threshold:
+            raise RepositoryError(f"the new root needs {old_threshold} signature(s) of the "
+                                  f"current root's keys; {old_count} given")
+        if sum(1 for keyid in new_ids if keyid in signers) < root.roles["root"].threshold:
+            raise RepositoryError("the new root's own keys do not meet its threshold")
+        used = [signer for keyid, signer in signers.items()
+                if keyid in old_keys or keyid in new_ids]
+        self._publish(root_md, used)
+
+        snapshot = self.snapshot()
+        targets = self.targets(snapshot)
+        bit_length = self.succinct_roles(targets).bit_length
+        version = targets.signed.version + 1
+        changed = {"targets": version}
+        if rotate_online:
+            self._write_delegations(version, targets_signer, online.public_key, bit_length)
+            for role in SuccinctRoles([], 1, bit_length, BIN_PREFIX).get_roles():
+                md = self._load(role, snapshot.signed.meta[f"{role}.json"].version)
+                md.signed.version += 1
+                md.signed.expires = self._expiry(BIN_PREFIX)
+                self._publish_targets(role, md, [online])
+                changed[role] = md.signed.version
+        else:
+            targets.signed.version = version
+            targets.signed.expires = self._expiry("targets")
+            self._publish_targets("targets", targets, [targets_signer])
+        self._publish_snapshot_and_timestamp(snapshot, changed, online)
+        return root.version

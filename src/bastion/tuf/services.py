@@ -1,0 +1,401 @@
+"""The index's TUF metadata (PEP 458): where it lives, its keys, and every change to it.
+
+The metadata and the targets' hashed copies live in the rendered store beside the pages
+(``tuf/metadata/…``, ``tuf/targets/…``), so nginx or a CDN serves them like the pages. The
+simple app hands over what it rendered (``publish_project``, ``publish_index``); the targets
+are those rendered bytes, never a page rendered again on request, whose bytes vary with
+content negotiation and compression. Writers on one machine take one lock (as the renders do).
+
+Keys: root and targets are offline (PEM files in a directory the administrator keeps off the
+server, used only by ``bastion tuf init`` and ``bastion tuf sign-root``); the online key signs
+timestamp, snapshot and the bins, from ``BASTION_TUF_KEY_FILE``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import io
+import json
+import logging
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from django.conf import settings
+from django.db import transaction
+from django.utils.translation import gettext as _
+from securesystemslib.signer import SIGNER_FOR_URI_SCHEME, CryptoSigner, Signer, SSlibKey
+
+from bastion.core.errors import ValidationError
+from bastion.core.tufmeta import (
+    KEEP_VERSIONS,
+    Repository,
+    RepositoryError,
+    RoleState,
+    Target,
+    target_name,
+)
+from bastion.events import tags
+from bastion.events.services import RequestInfo, record
+from bastion.packaging import signals as packaging_signals
+from bastion.packaging.moderation import require_admin
+from bastion.storage import get_store, rendered_store
+
+logger = logging.getLogger(__name__)
+
+METADATA = "tuf/metadata/"
+TARGETS = "tuf/targets/"
+LISTS = "_state/tuf/targets/"  # per project: the targets it published, to remove them later
+ROOT_LIST = "-root"  # the root list's key among the projects' (no project name starts "-")
+ROOT_KEY_GLOB = "root-*.pem"
+TARGETS_KEY = "targets.pem"
+SIGNER_SUFFIX = ".signer.json"
+
+
+def enabled() -> bool:
+    return settings.TUF
+
+
+def _read(name: str) -> bytes | None:
+    try:
+        with rendered_store().open(METADATA + name) as f:
+            return f.read()
+    except (OSError, ValueError):
+        return None
+
+
+def _write(name: str, data: bytes) -> None:
+    rendered_store().put(METADATA + name, io.BytesIO(data))
+
+
+def _delete(name: str) -> None:
+    rendered_store().delete(METADATA + name)
+
+
+def repository() -> Repository:
+    return Repository(_read, _write, delete=_delete)
+
+
+@contextmanager
+def _locked():
+    """One writer of the metadata at a time on this machine (processes and threads alike)."""
+    directory = settings.RENDER_DIR / "_state" / "locks"
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / "tuf", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+# -- keys ---------------------------------------------------------------------------------
+
+def _write_private_key(path: Path, key: Ed25519PrivateKey) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def load_signer(path: Path) -> CryptoSigner:
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ValidationError(_("Cannot read the TUF key {path}: {error}.").format(
+            path=path, error=exc)) from None
+    return CryptoSigner(key)
+
+
+def _new_key(path: Path) -> CryptoSigner:
+    key = Ed25519PrivateKey.generate()
+    _write_private_key(path, key)
+    return CryptoSigner(key)
+
+
+_online: tuple[tuple, CryptoSigner] | None = None
+
+
+def online_signer() -> CryptoSigner:
+    global _online
+    path = settings.TUF_KEY_FILE
+    try:
+        stat = path.stat()
+    except OSError:
+        raise ValidationError(_("There is no TUF online key at {path}: run `bastion tuf "
+                                "init` or set BASTION_TUF_KEY_FILE.").format(path=path)) from None
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if _online is None or _online[0] != key:
+        _online = (key, load_signer(path))
+    return _online[1]
+
+
+def _described_signers(keys_dir: Path, role: str) -> list[Signer]:
+    """Offline keys whose private part is elsewhere (an HSM, a cloud KMS, GPG, a PEM file on
+    removable media): ``<role>-*.signer.json`` files hold the public key and the signer's
+    private key URI, as securesystemslib names them (``hsm:``, ``gcpkms:``, ``file2:``…)."""
+    signers = []
+    for path in sorted(keys_dir.glob(f"{role}-*{SIGNER_SUFFIX}")):
+        try:
+            described = json.loads(path.read_text())
+            key = SSlibKey.from_dict(described["keyid"], dict(described["public_key"]))
+            signers.append(Signer.from_priv_key_uri(described["uri"], key))
+        except Exception as exc:  # any signer's failure: a missing HSM, a wrong PIN, bad JSON
+            raise ValidationError(_("Cannot use the TUF key {path}: {error}.").format(
+                path=path, error=f"{type(exc).__name__}: {exc}")) from None
+    return signers
+
+
+def _offline_signers(keys_dir: Path) -> tuple[list[Signer], Signer]:
+    roots = [load_signer(path) for path in sorted(keys_dir.glob(ROOT_KEY_GLOB))]
+    roots += _described_signers(keys_dir, "root")
+    targets = _described_signers(keys_dir, "targets")
+    if (keys_dir / TARGETS_KEY).is_file():
+        targets.insert(0, load_signer(keys_dir / TARGETS_KEY))
+    if not roots or not targets:
+        raise ValidationError(_("{directory} holds no TUF root and targets keys "
+                                "({root}, {targets}).").format(
+            directory=keys_dir, root=ROOT_KEY_GLOB, targets=TARGETS_KEY))
+    return roots, targets[0]
+
+
+def describe_key(keys_dir: Path, role: str, uri: str, public_key_pem: bytes | None) -> str:
+    """Write a ``<role>-N.signer.json`` for a key held elsewhere; returns its key id. The
+    public key comes from a PEM file made where the key lives, or from the HSM itself."""
+    if role not in ("root", "targets"):
+        raise ValidationError(_("Offline TUF keys are for the root or targets role."))
+    try:
+        if public_key_pem is not None:
+            key = SSlibKey.from_crypto(serialization.load_pem_public_key(public_key_pem))
+        elif uri.startswith("hsm:"):
+            from securesystemslib.signer import HSMSigner
+
+            uri, key = HSMSigner.import_()
+        else:
+            raise ValidationError(_("Give the key's public part (--public-key) for {uri}.")
+                                  .format(uri=uri))
+        if uri.split(":", 1)[0] not in SIGNER_FOR_URI_SCHEME:
+            raise ValidationError(_("Unknown signer URI {uri}.").format(uri=uri))
+    except ValidationError:
+        raise
+    except Exception as exc:
+        raise ValidationError(_("Cannot read the public key: {error}.").format(
+            error=f"{type(exc).__name__}: {exc}")) from None
+    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    number = 1
+    while (keys_dir / f"{role}-{number}{SIGNER_SUFFIX}").exists():
+        number += 1
+    (keys_dir / f"{role}-{number}{SIGNER_SUFFIX}").write_text(json.dumps(
+        {"keyid": key.keyid, "public_key": key.to_dict(), "uri": uri}, indent=1) + "\n")
+    return key.keyid
+
+
+# -- administration -------------------------------------------------------------------------
+
+def initialize(keys_dir: Path, *, bit_length: int, actor=None,
+               info: RequestInfo | None = None) -> int:
+    """Create the repository: offline root and targets keys in ``keys_dir`` (kept if there),
+    the online key at BASTION_TUF_KEY_FILE (kept if there). Returns the root's version."""
+    require_admin(actor)
+    repo = repository()
+    if repo.initialized():
+        raise ValidationError(_("The TUF metadata exists already: renew or rotate keys with "
+                                "`bastion tuf sign-root`."))
+    if not 1 <= bit_length <= 16:
+        raise ValidationError(_("The number of hashed bins must be 2 to the power of 1 "
+                                "to 16."))
+    keys_dir = Path(keys_dir)
+    if not list(keys_dir.glob(ROOT_KEY_GLOB)) and not list(
+            keys_dir.glob("root-*" + SIGNER_SUFFIX)):
+        _new_key(keys_dir / "root-1.pem")
+    if not (keys_dir / TARGETS_KEY).exists() and not list(
+            keys_dir.glob("targets-*" + SIGNER_SUFFIX)):
+        _new_key(keys_dir / TARGETS_KEY)
+    if not settings.TUF_KEY_FILE.exists():
+        _new_key(settings.TUF_KEY_FILE)
+    roots, targets = _offline_signers(keys_dir)
+    with _locked():
+        try:
+            repo.create(root_keys=[s.public_key for s in roots], root_signers=roots,
+                        threshold=len(roots), targets_signer=targets, online=online_signer(),
+                        bit_length=bit_length)
+        except RepositoryError as exc:
+            raise ValidationError(str(exc)) from None
+    with transaction.atomic():
+        record(tags.ADMIN_TUF_INIT, info=info, actor=actor, user=actor,
+               additional={"root_version": 1, "bins": 2 ** bit_length,
+                           "root_keyids": [s.public_key.keyid for s in roots]})
+        # Every page already rendered becomes a target once rendered again.
+        transaction.on_commit(lambda: packaging_signals.render_requested.send(sender=None),
+                              robust=False)
+    return 1
+
+
+def sign_root(keys_dir: Path, *, rotate_online: bool = False, new_root_key: bool = False,
+              actor=None, info: RequestInfo | None = None) -> int:
+    """Sign a new root version (renewed expiry) and re-sign targets, with the offline keys in
+    ``keys_dir``. ``rotate_online``: a new online key replaces the one at
+    BASTION_TUF_KEY_FILE (the old file is kept beside it as ``.retired``); ``new_root_key``: a
+    new root key replaces the old ones (which sign this one last root). Returns the version."""
+    require_admin(actor)
+    keys_dir = Path(keys_dir)
+    roots, targets = _offline_signers(keys_dir)
+    new_roots: list[CryptoSigner] = []
+    if new_root_key:
+        taken = {p.name for p in keys_dir.glob(ROOT_KEY_GLOB)}
+        number = 1
+        while f"root-{number}.pem" in taken:
+            number += 1
+        new_roots = [_new_key(keys_dir / f"root-{number}.pem")]
+    online = online_signer()
+    pending = settings.TUF_KEY_FILE.with_name(settings.TUF_KEY_FILE.name + ".new")
+    if rotate_online:
+        pending.unlink(missing_ok=True)
+        online = _new_key(pending)
+    with _locked():
+        try:
+            version = repository().sign_root(
+                old_signers=roots, new_root_keys=[s.public_key for s in new_roots] or None,
+                new_signers=new_roots, threshold=1 if new_roots else None,
+                targets_signer=targets, online=online, rotate_online=rotate_online)
+        except RepositoryError as exc:
+            # Nothing was published: the keys made for it are of no use.
+            if rotate_online:
+                pending.unlink(missing_ok=True)
+            if new_root_key:
+                (keys_dir / f"root-{number}.pem").unlink(missing_ok=True)
+            raise ValidationError(str(exc)) from None
+        if rotate_online:
+            retired = settings.TUF_KEY_FILE.with_name(settings.TUF_KEY_FILE.name + ".retired")
+            os.replace(settings.TUF_KEY_FILE, retired)
+            os.replace(pending, settings.TUF_KEY_FILE)
+    if new_roots:
+        # The old root keys signed their last root: set aside, so the next one needs the new.
+        old_ids = {s.public_key.keyid for s in roots}
+        for path in keys_dir.glob(ROOT_KEY_GLOB):
+            if load_signer(path).public_key.keyid in old_ids:
+                os.replace(path, path.with_name(path.name + ".retired"))
+        for path in keys_dir.glob("root-*" + SIGNER_SUFFIX):
+            if json.loads(path.read_text()).get("keyid") in old_ids:
+                os.replace(path, path.with_name(path.name + ".retired"))
+    change = ", ".join(filter(None, ["renewed", rotate_online and "new online key",
+                                     new_root_key and "new root key"]))
+    with transaction.atomic():
+        record(tags.ADMIN_TUF_ROOT_SIGN, info=info, actor=actor, user=actor,
+               additional={"root_version": version, "change": change})
+    return version
+
+
+def status() -> list[RoleState] | None:
+    """The roles' versions and expiry, or None when there is no repository."""
+    repo = repository()
+    if not repo.initialized():
+        return None
+    try:
+        return repo.status()
+    except (RepositoryError, ValueError) as exc:
+        logger.error("the TUF metadata cannot be read: %s", exc)
+        return None
+
+
+# -- what the index publishes ---------------------------------------------------------------
+
+def _list_path(key: str) -> str:
+    return LISTS + key
+
+
+def _published(key: str) -> tuple[dict[str, tuple[str, int]], dict[str, list[str]]]:
+    """What ``key`` published: each target's (sha256, length), and each page's earlier
+    hashed copies, newest first (removed after KEEP_VERSIONS, like old metadata)."""
+    try:
+        with rendered_store().open(_list_path(key)) as f:
+            state = json.load(f)
+        targets = {path: (sha, length) for path, (sha, length) in state["targets"].items()}
+        return targets, {path: list(shas) for path, shas in state.get("copies", {}).items()}
+    except (OSError, ValueError, TypeError, KeyError):
+        return {}, {}
+
+
+def _publish(key: str, pages: dict[str, bytes] | None, files: list[Target]) -> None:
+    store = rendered_store()
+    with _locked():
+        if not repository().initialized():
+            return  # `bastion tuf init` renders every page again once it has made the roles
+        before, copies = _published(key)
+        now: dict[str, Target] = {}
+        for path, body in (pages or {}).items():
+            digest = hashlib.sha256(body).hexdigest()
+            copy = TARGETS + target_name(path, digest)
+            if not store.exists(copy):
+                store.put(copy, io.BytesIO(body))
+            now[path] = Target(path, digest, len(body))
+            history = [digest] + [sha for sha in copies.get(path, []) if sha != digest]
+            for old in history[KEEP_VERSIONS:]:
+                store.delete(TARGETS + target_name(path, old))
+            copies[path] = history[:KEEP_VERSIONS]
+        for target in files:
+            if target.length < 0:  # a length the caller does not know (core metadata)
+                known = before.get(target.path)
+                length = (known[1] if known and known[0] == target.sha256
+                          else get_store().size(target.path))
+                target = Target(target.path, target.sha256, length)
+            now[target.path] = target
+        changes: dict[str, Target | None] = {
+            path: t for path, t in now.items() if before.get(path) != (t.sha256, t.length)}
+        changes.update({path: None for path in before if path not in now})
+        if changes:
+            repository().update(changes, online_signer())
+        # A page gone for good (its project deleted) keeps its recent copies for a client
+        # that is a few changes behind; they go when the name's pages come back and move on.
+        store.put(_list_path(key), io.BytesIO(json.dumps({
+            "targets": {path: [t.sha256, t.length] for path, t in sorted(now.items())},
+            "copies": copies}).encode()))
+
+
+def publish_project(name: str, pages: dict[str, bytes] | None, files: list[Target]) -> None:
+    """The project ``name`` now has these rendered pages and files (None: no pages at all)."""
+    _publish(name, pages, files if pages is not None else [])
+
+
+def publish_index(pages: dict[str, bytes] | None) -> None:
+    _publish(ROOT_LIST, pages, [])
+
+
+def refresh() -> list[str]:
+    """Re-sign the online roles nearing expiry; returns those re-signed."""
+    if not enabled() or not repository().initialized():
+        return []
+    with _locked():
+        refreshed = repository().refresh(online_signer())
+    if refreshed:
+        logger.info("re-signed TUF metadata nearing expiry: %s", ", ".join(
+            r for r in refreshed if not r.startswith("bins-")) + (
+            f" and {sum(r.startswith('bins-') for r in refreshed)} bin(s)"))
+    return refreshed
+
+
+def refresh_due() -> bool:
+    """Whether the timestamp has lived half its life (every refresh renews it, so the bins
+    and snapshot, checked at each refresh, are looked at at least that often)."""
+    if not enabled():
+        return False
+    from datetime import datetime, timezone
+
+    from bastion.core.tufmeta import lifetime
+
+    try:
+        timestamp = repository().timestamp()
+    except (RepositoryError, ValueError):
+        return False
+    return timestamp.signed.expires - datetime.now(timezone.utc) < lifetime("timestamp") / 2
+
+
+def queue_refresh() -> None:
+    from .tasks import refresh_expiry
+
+    refresh_expiry.enqueue()

@@ -1,0 +1,147 @@
+"""``bastion tuf …``: the index's TUF metadata (docs/tuf.md), and ``bastion verify-proxy``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def register(sub, setup_django, fail) -> None:
+    tuf = sub.add_parser("tuf", help="the index's TUF metadata (PEP 458): keys, root, status"
+                         ).add_subparsers(dest="tuf_command", required=True)
+
+    def command(action):
+        def run(args) -> int:
+            setup_django()
+            from .core.errors import ValidationError
+            from .events.services import CLI
+
+            try:
+                return action(args, CLI) or 0
+            except ValidationError as exc:
+                return fail(exc.message)
+        return run
+
+    p = tuf.add_parser("init", help="create the TUF roles: offline root and targets keys in "
+                                    "KEYS_DIR, the online key at BASTION_TUF_KEY_FILE")
+    p.add_argument("--keys", required=True, type=Path, metavar="KEYS_DIR",
+                   help="the offline keys' directory (kept if it holds them): move it off "
+                        "the server afterwards")
+    p.add_argument("--bins", type=int, default=256,
+                   help="hashed bins (a power of two; default 256)")
+    p.set_defaults(func=command(_init))
+
+    p = tuf.add_parser("add-key", help="name an offline key held elsewhere (an HSM, a KMS, a "
+                                       "PEM file on removable media) in KEYS_DIR")
+    p.add_argument("--keys", required=True, type=Path, metavar="KEYS_DIR")
+    p.add_argument("--role", required=True, choices=["root", "targets"])
+    p.add_argument("--uri", required=True,
+                   help="securesystemslib's private key URI: hsm:, gcpkms:…, awskms:…, "
+                        "azurekms:…, hv:…, gnupg:…, file2:PATH")
+    p.add_argument("--public-key", type=Path, metavar="PEM",
+                   help="the key's public part, exported where the key lives (read from the "
+                        "HSM when omitted with hsm:)")
+    p.set_defaults(func=command(_add_key))
+
+    p = tuf.add_parser("sign-root", help="sign a new root version with the offline keys "
+                                         "(renews root and targets; rotates keys)")
+    p.add_argument("--keys", required=True, type=Path, metavar="KEYS_DIR")
+    p.add_argument("--rotate-online-key", action="store_true",
+                   help="a new online key for timestamp, snapshot and the bins")
+    p.add_argument("--rotate-root-key", action="store_true",
+                   help="a new root key in KEYS_DIR; the old one signs this root last")
+    p.set_defaults(func=command(_sign_root))
+
+    p = tuf.add_parser("status", help="each role's version and expiry")
+    p.set_defaults(func=command(_status))
+
+    p = tuf.add_parser("refresh", help="re-sign the online roles nearing expiry now (the "
+                                       "worker does it on its own)")
+    p.set_defaults(func=command(_refresh))
+
+    p = sub.add_parser("verify-proxy", help="a local proxy for pip and uv that serves only "
+                                            "what the index's TUF metadata vouches for")
+    p.add_argument("--index", required=True, help="the index's base URL, e.g. "
+                                                  "https://pypi.example.org/")
+    p.add_argument("--root", required=True, type=Path,
+                   help="a root.json of the index you trust (got out of band)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--cache", type=Path,
+                   help="where verified metadata is kept (default: a directory per index "
+                        "under ~/.cache/bastion-verify)")
+    p.set_defaults(func=_verify_proxy)
+
+
+def _init(args, info) -> int:
+    from django.conf import settings
+
+    from .tuf import services
+
+    bins = args.bins
+    if bins < 2 or bins & (bins - 1):
+        from .core.errors import ValidationError
+
+        raise ValidationError("--bins must be a power of two, at least 2.")
+    services.initialize(args.keys, bit_length=bins.bit_length() - 1, info=info)
+    root = services.repository().root()
+    print(f"created the TUF metadata: root v1, {bins} hashed bins")
+    print(f"offline keys (root, targets) in {args.keys}: move them off this machine")
+    print(f"online key: {settings.TUF_KEY_FILE}")
+    print("root keys: " + ", ".join(root.signed.roles["root"].keyids))
+    if not settings.TUF:
+        print("set BASTION_TUF=true (with BASTION_RENDER_PAGES) and run "
+              "`bastion admin render-pages` to sign the pages and files")
+    return 0
+
+
+def _add_key(args, info) -> int:
+    from .core.errors import ValidationError
+    from .tuf import services
+
+    pem = None
+    if args.public_key is not None:
+        try:
+            pem = args.public_key.read_bytes()
+        except OSError as exc:
+            raise ValidationError(f"Cannot read {args.public_key}: {exc.strerror}.") from None
+    keyid = services.describe_key(args.keys, args.role, args.uri, pem)
+    print(f"{args.role} key {keyid} named in {args.keys}: `bastion tuf init` or `sign-root` "
+          "signs with it there")
+    return 0
+
+
+def _sign_root(args, info) -> int:
+    from .tuf import services
+
+    version = services.sign_root(args.keys, rotate_online=args.rotate_online_key,
+                                 new_root_key=args.rotate_root_key, info=info)
+    print(f"signed root version {version}")
+    return 0
+
+
+def _status(args, info) -> int:
+    from .tuf import services
+
+    states = services.status()
+    if states is None:
+        print("no TUF metadata (bastion tuf init)")
+        return 1
+    for state in states:
+        print(f"{state.role:<10} version {state.version:<6} expires "
+              f"{state.expires.strftime('%Y-%m-%d %H:%M:%S')} UTC")
+    return 0
+
+
+def _refresh(args, info) -> int:
+    from .tuf import services
+
+    refreshed = services.refresh()
+    print("re-signed: " + (", ".join(refreshed) if refreshed else "nothing was due"))
+    return 0
+
+
+def _verify_proxy(args) -> int:
+    from .verify_proxy import run
+
+    return run(index=args.index, root=args.root, host=args.host, port=args.port,
+               cache=args.cache)

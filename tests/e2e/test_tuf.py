@@ -1,0 +1,200 @@
+"""The index's TUF metadata (PEP 458) end to end: a real server signs what it renders, python-tuf's
+ngclient verifies it, and pip and uv install through ``bastion verify-proxy`` — and stop when
+a page is changed on disk behind the index.
+
+One server with TUF on serves the whole module; the proxy runs in this process (a thread),
+as ``bastion verify-proxy`` runs it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+import threading
+from contextlib import redirect_stdout
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import requests
+from django.test import override_settings
+from tuf.api import exceptions
+from tuf.ngclient import Updater
+
+from bastion import cli, verify_proxy
+from bastion.core.tufmeta import target_name
+from bastion.events import tags
+from bastion.events.models import SecurityEvent
+from tests.e2e.simple_support import (
+    client_env,
+    installed_version,
+    new_publisher,
+    new_venv,
+    pip_install,
+    publish,
+    uv_install,
+    wheel,
+)
+from tests.e2e.nginx_support import Nginx, require_nginx
+from tests.e2e.tuf_support import Site
+
+
+@pytest.fixture(scope="module")
+def site():
+    s = Site()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def proxy(site, tmp_path):
+    verifier = verify_proxy.Verifier(site.server.url, site.root, tmp_path / "proxy-cache")
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), verify_proxy.handler_for(verifier))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _name() -> str:
+    return "tufdemo-" + secrets.token_hex(4)
+
+
+def test_init_makes_offline_keys_and_an_online_key_and_records_the_event(site):
+    assert sorted(p.name for p in site.keys.iterdir()) == ["root-1.pem", "targets.pem"]
+    for key in (*site.keys.iterdir(), site.online_key):
+        assert key.stat().st_mode & 0o077 == 0
+    root = json.loads(site.root.read_bytes())
+    assert root["signed"]["consistent_snapshot"] is True
+    assert root["signed"]["roles"]["root"]["keyids"][0] in site.init_output
+    assert SecurityEvent.objects.filter(tag=tags.ADMIN_TUF_INIT).exists()
+
+
+def test_ngclient_with_the_index_root_verifies_pages_in_both_formats_and_files(site, tmp_path):
+    name = _name()
+    stored = publish(site.server.url, site.publisher, wheel(name, "1.0"))
+    updater = site.updater(tmp_path)
+    updater.refresh()
+    for page in ("index.html", "index.v1.json"):
+        info = updater.get_targetinfo(f"simple/{name}/{page}")
+        body = Path(updater.download_target(info)).read_bytes()
+        # The very bytes the index renders for nginx to serve at the page's URL.
+        assert body == (site.render_dir / "simple" / name / page).read_bytes()
+    document = json.loads((site.render_dir / "simple" / name / "index.v1.json").read_bytes())
+    assert name in {p["name"] for p in json.loads(Path(updater.download_target(
+        updater.get_targetinfo("simple/index.v1.json"))).read_bytes())["projects"]}
+    for path in (stored.path, stored.path + ".metadata"):
+        info = updater.get_targetinfo(path)
+        assert info is not None, path
+        updater.download_target(info)
+    assert updater.get_targetinfo(stored.path).hashes["sha256"] == document["files"][0]["hashes"]["sha256"]
+
+
+def test_a_page_changed_on_disk_behind_the_index_is_refused(site, tmp_path):
+    name = _name()
+    publish(site.server.url, site.publisher, wheel(name, "1.0"))
+    updater = site.updater(tmp_path)
+    updater.refresh()
+    info = updater.get_targetinfo(f"simple/{name}/index.html")
+    copy = site.render_dir / "tuf" / "targets" / target_name(info.path, info.hashes["sha256"])
+    copy.write_bytes(copy.read_bytes().replace(b"</body>", b"<a href='/evil'>x</a></body>"))
+    # A longer page is cut off at the signed length; one of the same length fails the hash.
+    with pytest.raises(exceptions.DownloadLengthMismatchError):
+        updater.download_target(info)
+    copy.write_bytes(copy.read_bytes()[:info.length - 1] + b"!")
+    with pytest.raises(exceptions.LengthOrHashMismatchError):
+        updater.download_target(info)
+
+
+@pytest.mark.slow
+def test_pip_and_uv_install_through_the_verify_proxy_and_stop_at_a_tampered_page(
+        site, proxy, tmp_path):
+    good, bad = _name(), _name()
+    for name in (good, bad):
+        publish(site.server.url, site.publisher, wheel(name, "1.0"))
+    # The second project's pages are changed behind the index, in both formats and at the
+    # URLs nginx serves: a file of another release is offered in place of the real one.
+    for page in (site.render_dir / "simple" / bad).glob("index*"):
+        tampered = page.read_bytes().replace(b"1.0", b"1.1")
+        page.write_bytes(tampered)
+        for copy in (site.render_dir / "tuf" / "targets" / "simple" / bad).glob(f"*.{page.name}"):
+            copy.write_bytes(tampered)
+
+    # The proxy answers 502 to what fails verification; both clients would retry it with
+    # growing pauses before giving up, which only costs time here.
+    env = client_env(tmp_path / "home", PIP_RETRIES="0", UV_HTTP_RETRIES="0")
+    for install in (pip_install, uv_install):
+        python = new_venv(tmp_path / f"venv-{install.__name__}", env)
+        installed = install(python, f"{proxy}/simple/", [good], env)
+        assert installed.returncode == 0, installed.stdout + installed.stderr
+        assert installed_version(python, good.replace("-", "_")) == "1.0"
+        refused = install(python, f"{proxy}/simple/", [bad], env)
+        assert refused.returncode != 0
+        assert installed_version(python, bad.replace("-", "_")) is None
+    assert requests.get(f"{proxy}/simple/{bad}/", timeout=10).status_code == 502
+
+
+def test_the_verify_proxy_refuses_what_the_metadata_does_not_list(site, proxy):
+    missing = requests.get(f"{proxy}/simple/{_name()}/", timeout=10)
+    assert missing.status_code == 404
+    assert "TUF metadata does not list" in missing.text
+    assert requests.get(f"{proxy}/elsewhere", timeout=10).status_code == 404
+    moved = requests.get(f"{proxy}/simple/TufDemo_X", allow_redirects=False, timeout=10)
+    assert moved.status_code == 301 and moved.headers["Location"] == "/simple/tufdemo-x/"
+
+
+def test_the_metadata_urls_serve_only_repository_files(site):
+    url = site.server.url + "/tuf/"
+    assert requests.get(url + "metadata/timestamp.json", timeout=10).status_code == 200
+    versioned = requests.get(url + "metadata/1.root.json", timeout=10)
+    assert "immutable" in versioned.headers["Cache-Control"]
+    for bad in ("metadata/../secret_key", "metadata/online-key.pem", "targets/x/y",
+                "targets/packages/ab/cd/" + "0" * 64 + ".nothing.whl"):
+        assert requests.get(url + bad, timeout=10).status_code == 404, bad
+
+
+def test_sign_root_rotates_the_online_key_and_ngclient_follows(site, tmp_path):
+    old_key = site.online_key.read_bytes()
+    with site.settings, redirect_stdout(io.StringIO()):
+        assert cli.main(["tuf", "sign-root", "--keys", str(site.keys),
+                         "--rotate-online-key"]) == 0
+    assert site.online_key.read_bytes() != old_key
+    assert SecurityEvent.objects.filter(tag=tags.ADMIN_TUF_ROOT_SIGN).exists()
+    # The server reads the new key file at its next change; a client holding root v1 moves
+    # to the new root and verifies what the new key signed.
+    name = _name()
+    publish(site.server.url, site.publisher, wheel(name, "1.0"))
+    updater = site.updater(tmp_path)
+    updater.refresh()
+    assert updater.get_targetinfo(f"simple/{name}/index.html") is not None
+    with site.settings, redirect_stdout(io.StringIO()) as out:
+        assert cli.main(["tuf", "status"]) == 0
+    assert "root       version 2" in out.getvalue()
+
+
+def test_nginx_serves_the_metadata_and_page_targets_as_files_and_ngclient_verifies(
+        site, tmp_path):
+    require_nginx()
+    name = _name()
+    stored = publish(site.server.url, site.publisher, wheel(name, "1.0"))
+    nginx = Nginx(site.render_dir, f"127.0.0.1:{site.server.port}")
+    try:
+        updater = Updater(str(site.md_dir(tmp_path)), nginx.url + "/tuf/metadata/",
+                          str(tmp_path / "t"), nginx.url + "/tuf/targets/",
+                          bootstrap=site.root.read_bytes())
+        updater.refresh()
+        for path in (f"simple/{name}/index.v1.json", f"simple/{name}/index.html", stored.path):
+            updater.download_target(updater.get_targetinfo(path))
+        timestamp = requests.get(nginx.url + "/tuf/metadata/timestamp.json", timeout=10)
+        assert timestamp.headers.get("X-Bastion-Rendered") == "1"
+        info = updater.get_targetinfo(f"simple/{name}/index.v1.json")
+        page = requests.get(f"{nginx.url}/tuf/targets/simple/{name}/"
+                            f"{info.hashes['sha256']}.index.v1.json", timeout=10)
+        assert page.headers.get("X-Bastion-Rendered") == "1"
+        assert page.headers["Content-Type"] == "application/vnd.pypi.simple.v1+json"
+        assert requests.get(nginx.url + "/tuf/metadata/../../secret_key",
+                            timeout=10).status_code in (400, 404)
+    finally:
+        nginx.stop()

@@ -1,0 +1,49 @@
+"""A server with TUF metadata on: keys made by `bastion tuf init` in this process, pages
+rendered and signed by the server (tests/e2e/test_tuf.py, tests/browser/test_tuf_browser.py)."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tempfile
+from contextlib import redirect_stdout
+from pathlib import Path
+
+from django.test import override_settings
+from tuf.ngclient import Updater
+
+from bastion import cli
+from tests.conftest import Server
+from tests.e2e.simple_support import new_publisher
+
+
+class Site:
+    def __init__(self):
+        self.dir = Path(tempfile.mkdtemp(prefix="bastion-tuf-"))
+        self.render_dir = self.dir / "rendered"
+        self.keys = self.dir / "offline-keys"
+        self.online_key = self.dir / "online-key.pem"
+        self.settings = override_settings(RENDER_DIR=self.render_dir,
+                                          TUF_KEY_FILE=self.online_key)
+        with self.settings, redirect_stdout(io.StringIO()) as out:
+            assert cli.main(["tuf", "init", "--keys", str(self.keys), "--bins", "16"]) == 0
+        self.init_output = out.getvalue()
+        self.server = Server({"BASTION_TUF": "true", "BASTION_RENDER_PAGES": "sync",
+                              "BASTION_RENDER_DIR": str(self.render_dir),
+                              "BASTION_TUF_KEY_FILE": str(self.online_key)})
+        self.root = self.render_dir / "tuf" / "metadata" / "1.root.json"
+        self.publisher = new_publisher()
+
+    @staticmethod
+    def md_dir(tmp_path: Path) -> Path:
+        (tmp_path / "md").mkdir(exist_ok=True)
+        return tmp_path / "md"
+
+    def updater(self, tmp_path: Path) -> Updater:
+        return Updater(str(self.md_dir(tmp_path)), self.server.url + "/tuf/metadata/",
+                       str(tmp_path / "t"), self.server.url + "/tuf/targets/",
+                       bootstrap=self.root.read_bytes())
+
+    def stop(self):
+        self.server.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,151 @@
+"""The index's TUF metadata kept by its services: what a render hands over becomes signed
+targets, what leaves the index leaves the metadata, and the worker re-signs it in time."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from django.conf import settings
+from django.test import override_settings
+
+from bastion.core.tufmeta import Repository
+from bastion.packaging import services as packaging
+from bastion.packaging.models import Project, ProjectStatus
+from bastion.tuf import services as tuf
+from bastion.tuf import tasks
+from tests.unit.packaging.support import add, new_user, wheel
+
+
+@pytest.fixture
+def signed(tmp_path):
+    render_dir, keys = tmp_path / "rendered", tmp_path / "keys"
+    # Made while rendering is off, so that init's "render everything again" renders nothing
+    # of the other tests' projects in this database.
+    with override_settings(RENDER_DIR=render_dir, TUF_KEY_FILE=tmp_path / "online.pem"):
+        tuf.initialize(keys, bit_length=2)
+        with override_settings(TUF=True, RENDER_PAGES="sync"):
+            yield tuf.repository()
+
+
+def test_an_upload_signs_both_page_formats_the_file_and_its_metadata(signed):
+    name = "signed-" + secrets.token_hex(4)
+    stored = add(new_user(), wheel(name, "1.0"))
+    for path in (f"simple/{name}/index.html", f"simple/{name}/index.v1.json"):
+        assert signed.target(path) is not None
+    assert signed.target(stored.path).hashes == {"sha256": stored.sha256}
+    assert signed.target(stored.path).length == stored.size
+    assert signed.target(stored.path + ".metadata").hashes == {"sha256": stored.metadata_sha256}
+    assert signed.target("simple/index.v1.json") is not None
+
+
+def test_a_quarantined_project_leaves_the_metadata_with_its_files(signed):
+    name = "signed-" + secrets.token_hex(4)
+    stored = add(new_user(), wheel(name, "1.0"))
+    packaging.set_project_status(Project.objects.get(normalized_name=name),
+                                 ProjectStatus.QUARANTINED, reason="test")
+    for path in (f"simple/{name}/index.html", stored.path, stored.path + ".metadata"):
+        assert signed.target(path) is None
+
+
+def test_a_second_init_is_refused_and_changes_nothing(signed, tmp_path):
+    before = signed.timestamp().signed.version
+    with pytest.raises(Exception, match="exists already"):
+        tuf.initialize(tmp_path / "other-keys", bit_length=2)
+    assert signed.timestamp().signed.version == before
+    assert not (tmp_path / "other-keys").exists()
+
+
+def test_the_task_re_signs_the_timestamp_once_half_its_life_is_gone(signed):
+    assert tuf.refresh_due() is False
+    # The timestamp as it was signed thirteen hours ago.
+    past = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=13)
+    old = Repository(tuf._read, tuf._write, now=lambda: past)
+    timestamp = old.timestamp()
+    timestamp.signed.version += 1
+    timestamp.signed.expires = past + timedelta(days=1)
+    old._publish(timestamp, [tuf.online_signer()])
+    assert tuf.refresh_due() is True
+    tasks.refresh_expiry.enqueue()  # the tests' task backend runs it at once
+    assert tuf.refresh_due() is False
+    assert signed.timestamp().signed.version == timestamp.signed.version + 1
+
+
+def test_a_root_key_held_elsewhere_is_named_by_its_public_key_and_signs_the_root(tmp_path):
+    from contextlib import redirect_stdout
+    from io import StringIO
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from bastion import cli
+
+    # Made "on another machine": only the public half is handed to the index.
+    private = Ed25519PrivateKey.generate()
+    elsewhere = tmp_path / "removable" / "root.pem"
+    elsewhere.parent.mkdir()
+    elsewhere.write_bytes(private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    public = tmp_path / "root.pub.pem"
+    public.write_bytes(private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    keys = tmp_path / "keys"
+    with override_settings(RENDER_DIR=tmp_path / "rendered", TUF_KEY_FILE=tmp_path / "on.pem"), \
+            redirect_stdout(StringIO()) as out:
+        assert cli.main(["tuf", "add-key", "--keys", str(keys), "--role", "root",
+                         "--uri", f"file2:{elsewhere}", "--public-key", str(public)]) == 0
+        assert cli.main(["tuf", "add-key", "--keys", str(keys), "--role", "root",
+                         "--uri", "nosuch:key", "--public-key", str(public)]) == 2
+        assert cli.main(["tuf", "init", "--keys", str(keys), "--bins", "2"]) == 0
+        root = tuf.repository().root()
+    keyid = out.getvalue().split(" key ")[1].split()[0]
+    assert root.signed.roles["root"].keyids == [keyid]
+    assert [s.keyid for s in root.signatures.values()] == [keyid]
+    assert not list(keys.glob("root-*.pem"))  # no root key was made here
+
+
+def test_a_page_keeps_only_its_recent_hashed_copies(signed):
+    from bastion.core.tufmeta import KEEP_VERSIONS
+
+    name = "signed-" + secrets.token_hex(4)
+    page = f"simple/{name}/index.html"
+    for n in range(KEEP_VERSIONS + 2):
+        tuf.publish_project(name, {page: b"page %d" % n}, [])
+    copies = list((settings.RENDER_DIR / "tuf" / "targets" / "simple" / name).iterdir())
+    assert len(copies) == KEEP_VERSIONS
+    assert signed.target(page).length == len(b"page %d" % (KEEP_VERSIONS + 1))
+
+
+def test_on_a_private_index_only_readers_of_every_project_read_the_metadata(signed):
+    import base64
+
+    from django.test import RequestFactory
+
+    from bastion.accounts import grants
+    from bastion.simple import tuf_views
+    from bastion.tokens.models import TokenPermission
+    from bastion.tokens.services import create_token
+
+    name = "signed-" + secrets.token_hex(4)
+    add(new_user(), wheel(name, "1.0"))
+    user = new_user("reader")
+    grants.grant(user, grants.READ, notify=False)
+
+    def status(token: str | None) -> int:
+        headers = {}
+        if token is not None:
+            pair = base64.b64encode(f"__token__:{token}".encode()).decode()
+            headers["HTTP_AUTHORIZATION"] = "Basic " + pair
+        request = RequestFactory().get("/tuf/metadata/timestamp.json", **headers)
+        return tuf_views.metadata(request, "timestamp.json").status_code
+
+    whole, _ = create_token(user, permission=TokenPermission.READ, description="tuf")
+    limited, _ = create_token(user, permission=TokenPermission.READ, projects=[name],
+                              description="tuf")
+    with override_settings(READ_POLICY="authenticated"):
+        assert status(None) == 401
+        # The bins name every project: a reader limited to one would learn the others.
+        assert status(limited) == 404
+        assert status(whole) == 200
