@@ -1,6 +1,6 @@
 import gzip
 
-from bastion.simple.cache import Page, PageCache
+from bastion.simple.cache import Page, PageCache, SharedPages
 
 
 def test_a_page_is_built_once_per_serial():
@@ -48,3 +48,54 @@ def test_large_bodies_carry_a_gzip_variant_that_decompresses_to_them():
 def test_etag_changes_with_the_body():
     assert Page.build(b"a", "t", 1).etag != Page.build(b"b", "t", 1).etag
     assert Page.build(b"a", "t", 1).etag == Page.build(b"a", "t", 2).etag
+
+
+def _large(serial=1, **kwargs):
+    return Page.build(b"<a href='x'>x</a>\n" * 4000, "text/html", serial, **kwargs)
+
+
+def test_a_large_page_rendered_by_one_process_is_read_by_another(tmp_path):
+    shared = SharedPages(tmp_path)
+    first, second = PageCache(), PageCache()  # two workers
+    built = []
+
+    def build():
+        built.append(1)
+        return _large(stamp=(3, 1, 0, 0))
+
+    page = first.get_or_build("p", (3, 1, 0, 0), build, shared=(shared, ("p", "disk")))
+    read = second.get_or_build("p", (3, 1, 0, 0), build, shared=(shared, ("p", "disk")))
+    assert built == [1]
+    assert (read.body, read.gzipped, read.etag, read.content_type, read.serial) == (
+        page.body, page.gzipped, page.etag, page.content_type, page.serial)
+    # Another stamp, another disk key, or the code's key in a different process: rendered.
+    second._pages.clear()
+    second.get_or_build("p", (4, 1, 0, 0), build, shared=(shared, ("p", "disk")))
+    assert shared.get(("p", "other"), (3, 1, 0, 0)) is None
+    assert len(built) == 2
+
+
+def test_a_shared_page_is_not_read_past_its_expiry_or_when_damaged(tmp_path):
+    shared = SharedPages(tmp_path)
+    shared.put("gone", _large(valid_until=1.0))
+    assert shared.get("gone", 1) is None
+    shared.put("p", _large())
+    [path] = [p for p in tmp_path.iterdir() if p.read_bytes().startswith(b'{"key": "\'p\'"')]
+    data = path.read_bytes()
+    path.write_bytes(data[:-10] + b"x" * 10)  # same length, other bytes
+    assert shared.get("p", 1) is None
+    path.write_bytes(data[:-1])  # short
+    assert shared.get("p", 1) is None
+    path.write_bytes(data + b"x")  # long
+    assert shared.get("p", 1) is None
+    path.write_bytes(b"not a page")
+    assert shared.get("p", 1) is None
+    path.write_bytes(data)
+    assert shared.get("p", 1).body == _large().body
+
+
+def test_small_pages_are_not_written(tmp_path):
+    shared = SharedPages(tmp_path)
+    shared.put("p", Page.build(b"tiny", "text/html", 1))
+    assert shared.get("p", 1) is None
+    assert list(tmp_path.iterdir()) == []
