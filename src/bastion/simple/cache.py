@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Hashable
 
@@ -83,16 +83,18 @@ class PageCache:
     def get_or_build(self, key: Hashable, stamp: Hashable,
                      build: Callable[[], Page | None], *,
                      shared: "tuple[SharedPages, Hashable] | None" = None) -> Page | None:
-        """``shared``: (pages on disk, the page's key there): also look for the page there,
-        and keep a large one there."""
+        """``shared``: (pages on disk, the stamp the page must have there): also look for the
+        page there, and keep a large one there."""
         page = self.get(key, stamp)
         if page is not None:
             return page
-        page = shared[0].get(shared[1], stamp) if shared is not None else None
-        if page is None:
+        page = shared[0].get(key, shared[1]) if shared is not None else None
+        if page is not None:
+            page = replace(page, stamp=stamp)
+        else:
             page = build()
             if page is not None and shared is not None:
-                shared[0].put(shared[1], page)
+                shared[0].put(key, shared[1], page)
         if page is not None:
             self._store(key, page)
         return page
@@ -117,8 +119,9 @@ class PageCache:
 class SharedPages:
     """Rendered pages kept in files, one per key, for every process of the server.
 
-    A file holds the page rendered at one stamp; a page is read back only at exactly that
-    stamp, before its ``valid_until``, and with its bytes matching its ETag, so what a worker
+    One file per key, replaced when the page is rendered at another stamp (so the directory
+    holds one file per large page, whatever its history). A page is read back only at exactly
+    the stamp it was written at, before its ``valid_until``, and with its bytes matching its ETag, so what a worker
     reads is what it would have rendered (a damaged file is a miss, never a wrong page). The stamp must be the same value in every process
     (ints and strings, no sets): it is compared by its ``repr``. Files are replaced
     atomically; a missing, short or unreadable one is rendered again. Pages smaller than
@@ -153,11 +156,11 @@ class SharedPages:
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
-    def put(self, key: Hashable, page: Page) -> None:
+    def put(self, key: Hashable, stamp: Hashable, page: Page) -> None:
         if len(page.body) < self.min_bytes:
             return
         header = json.dumps({
-            "key": repr(key), "stamp": repr(page.stamp), "etag": page.etag,
+            "key": repr(key), "stamp": repr(stamp), "etag": page.etag,
             "content_type": page.content_type, "serial": page.serial,
             "valid_until": page.valid_until, "body": len(page.body),
             "gzipped": -1 if page.gzipped is None else len(page.gzipped),

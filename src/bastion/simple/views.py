@@ -235,14 +235,13 @@ def _upstream_detail(request, normalized: str, media_type: str, view: str, found
     if cached.status == ProjectStatus.QUARANTINED:
         return _not_found(normalized)
     stamp = gate.stamp(state, cached.serial, found.advisories_revision, found.blocklist_revision)
-    # On disk the page also names the rows it was rendered from, when the listing was
+    # On disk the page's stamp also names the rows it was rendered from, when the listing was
     # fetched and the code that rendered it: the files outlive this process, and a database
     # restored from a backup can reuse a row's id and serial for another listing.
-    key = ("upstream", view, upstream.pk, normalized, media_type)
-    on_disk = (*key, state.view.pk, cached.pk, cached.fetched.isoformat(), get_script_prefix(),
+    on_disk = (*stamp, state.view.pk, cached.pk, cached.fetched.isoformat(), get_script_prefix(),
                bastion.__version__)
     page = page_cache.get_or_build(
-        key, stamp,
+        ("upstream", view, upstream.pk, normalized, media_type), stamp,
         lambda: _judged_page(state, *upstream_listing(resolution, view), media_type, stamp),
         shared=(shared_pages(), on_disk))
     response = page_response(request, page, vary=VARY)

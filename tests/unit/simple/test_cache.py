@@ -59,30 +59,32 @@ def test_a_large_page_rendered_by_one_process_is_read_by_another(tmp_path):
     first, second = PageCache(), PageCache()  # two workers
     built = []
 
-    def build():
-        built.append(1)
-        return _large(stamp=(3, 1, 0, 0))
+    def build(serial):
+        return lambda: built.append(serial) or _large(serial, stamp=(serial, 1))
 
-    page = first.get_or_build("p", (3, 1, 0, 0), build, shared=(shared, ("p", "disk")))
-    read = second.get_or_build("p", (3, 1, 0, 0), build, shared=(shared, ("p", "disk")))
-    assert built == [1]
-    assert (read.body, read.gzipped, read.etag, read.content_type, read.serial) == (
-        page.body, page.gzipped, page.etag, page.content_type, page.serial)
-    # Another stamp, another disk key, or the code's key in a different process: rendered.
+    page = first.get_or_build("p", (3, 1), build(3), shared=(shared, (3, 1, "disk")))
+    read = second.get_or_build("p", (3, 1), build(3), shared=(shared, (3, 1, "disk")))
+    assert built == [3]
+    assert (read.body, read.gzipped, read.etag, read.content_type, read.serial, read.stamp) == (
+        page.body, page.gzipped, page.etag, page.content_type, page.serial, (3, 1))
+    assert second.get("p", (3, 1)) is read  # and kept in that worker's memory
+    # Another stamp on disk, or another key: rendered again, in the same one file per key.
     second._pages.clear()
-    second.get_or_build("p", (4, 1, 0, 0), build, shared=(shared, ("p", "disk")))
-    assert shared.get(("p", "other"), (3, 1, 0, 0)) is None
-    assert len(built) == 2
+    second.get_or_build("p", (3, 1), build(3), shared=(shared, (3, 1, "restored")))
+    second.get_or_build("p", (4, 1), build(4), shared=(shared, (4, 1, "disk")))
+    assert shared.get("q", (4, 1, "disk")) is None
+    assert built == [3, 3, 4]
+    assert len(list(tmp_path.iterdir())) == 1
 
 
 def test_a_shared_page_is_not_read_past_its_expiry_or_when_damaged(tmp_path):
     shared = SharedPages(tmp_path)
-    shared.put("gone", _large(valid_until=1.0))
+    shared.put("gone", 1, _large(valid_until=1.0))
     assert shared.get("gone", 1) is None
-    shared.put("p", _large())
+    shared.put("p", 1, _large())
     [path] = [p for p in tmp_path.iterdir() if p.read_bytes().startswith(b'{"key": "\'p\'"')]
     data = path.read_bytes()
-    path.write_bytes(data[:-10] + b"x" * 10)  # same length, other bytes
+    path.write_bytes(data[:-10] + b"x" * 10)  # same length, other bytes (in the gzip variant)
     assert shared.get("p", 1) is None
     path.write_bytes(data[:-1])  # short
     assert shared.get("p", 1) is None
@@ -96,6 +98,6 @@ def test_a_shared_page_is_not_read_past_its_expiry_or_when_damaged(tmp_path):
 
 def test_small_pages_are_not_written(tmp_path):
     shared = SharedPages(tmp_path)
-    shared.put("p", Page.build(b"tiny", "text/html", 1))
+    shared.put("p", 1, Page.build(b"tiny", "text/html", 1))
     assert shared.get("p", 1) is None
     assert list(tmp_path.iterdir()) == []
