@@ -245,6 +245,7 @@ def file_row(project: UpstreamProject, filename: str) -> UpstreamFile | None:
     page does not list ``filename``."""
     row = UpstreamFile.objects.filter(project=project, filename=filename).first()
     if row is not None and row.listed:
+        row.project = project  # the policy check reads it: no second query for the row
         return row
     listed = listed_file(project, filename)
     if listed is None:

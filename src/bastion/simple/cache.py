@@ -8,16 +8,24 @@ needed, and a worker never serves a page older than the database.
 A page filtered by a view's policy depends on more than one serial (the upstream page's, the
 view's revision): its ``stamp`` holds them all. A cooldown also changes a page with no change
 at all, when a held file comes of age: such a page carries ``valid_until``.
+
+A large upstream page also goes to ``SharedPages``, on disk, so that the other workers of the
+server read it instead of each rendering it again: an upstream page can list thousands of
+files, and a worker's first rendering of it was on the path of every install that needs it.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import json
+import os
+import tempfile
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Callable, Hashable
 
 # Bodies shorter than this gain nothing from compression (the same floor as Django's).
@@ -73,11 +81,20 @@ class PageCache:
         return None
 
     def get_or_build(self, key: Hashable, stamp: Hashable,
-                     build: Callable[[], Page | None]) -> Page | None:
+                     build: Callable[[], Page | None], *,
+                     shared: "tuple[SharedPages, Hashable] | None" = None) -> Page | None:
+        """``shared``: (pages on disk, the stamp the page must have there): also look for the
+        page there, and keep a large one there."""
         page = self.get(key, stamp)
         if page is not None:
             return page
-        page = build()
+        page = shared[0].get(key, shared[1]) if shared is not None else None
+        if page is not None:
+            page = replace(page, stamp=stamp)
+        else:
+            page = build()
+            if page is not None and shared is not None:
+                shared[0].put(key, shared[1], page)
         if page is not None:
             self._store(key, page)
         return page
@@ -97,6 +114,77 @@ class PageCache:
 
     def __len__(self) -> int:
         return len(self._pages)
+
+
+class SharedPages:
+    """Rendered pages kept in files, one per key, for every process of the server.
+
+    One file per key, replaced when the page is rendered at another stamp (so the directory
+    holds one file per large page, whatever its history). A page is read back only at exactly
+    the stamp it was written at, before its ``valid_until``, and with its bytes matching its ETag, so what a worker
+    reads is what it would have rendered (a damaged file is a miss, never a wrong page). The stamp must be the same value in every process
+    (ints and strings, no sets): it is compared by its ``repr``. Files are replaced
+    atomically; a missing, short or unreadable one is rendered again. Pages smaller than
+    ``min_bytes`` render in a few milliseconds and are not written.
+    """
+
+    def __init__(self, directory: Path, min_bytes: int = 32 * 1024):
+        self.directory = Path(directory)
+        self.min_bytes = min_bytes
+
+    def _path(self, key: Hashable) -> Path:
+        return self.directory / (hashlib.blake2b(repr(key).encode(), digest_size=20).hexdigest() + ".page")
+
+    def get(self, key: Hashable, stamp: Hashable) -> Page | None:
+        try:
+            with open(self._path(key), "rb") as handle:
+                header = json.loads(handle.readline(4096))
+                if header.get("key") != repr(key) or header.get("stamp") != repr(stamp):
+                    return None
+                valid_until = header["valid_until"]
+                if valid_until is not None and time.time() >= valid_until:
+                    return None
+                body = handle.read(header["body"])
+                gzipped = handle.read(header["gzipped"]) if header["gzipped"] >= 0 else None
+                if len(body) != header["body"] or handle.read(1):
+                    return None
+            etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+            if etag != header["etag"] or header["gzipped_digest"] != _digest(gzipped):
+                return None
+            return Page(body=body, gzipped=gzipped, etag=etag, content_type=str(header["content_type"]),
+                        serial=int(header["serial"]), stamp=stamp, valid_until=valid_until)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    def put(self, key: Hashable, stamp: Hashable, page: Page) -> None:
+        if len(page.body) < self.min_bytes:
+            return
+        header = json.dumps({
+            "key": repr(key), "stamp": repr(stamp), "etag": page.etag,
+            "content_type": page.content_type, "serial": page.serial,
+            "valid_until": page.valid_until, "body": len(page.body),
+            "gzipped": -1 if page.gzipped is None else len(page.gzipped),
+            "gzipped_digest": _digest(page.gzipped),
+        }).encode() + b"\n"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            handle, partial = tempfile.mkstemp(dir=self.directory, suffix=".partial")
+            try:
+                with os.fdopen(handle, "wb") as out:
+                    out.write(header)
+                    out.write(page.body)
+                    if page.gzipped is not None:
+                        out.write(page.gzipped)
+                os.replace(partial, self._path(key))
+            except BaseException:
+                os.unlink(partial)
+                raise
+        except OSError:
+            pass  # a page not shared is rendered again by the next worker, nothing worse
+
+
+def _digest(data: bytes | None) -> str | None:
+    return None if data is None else hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 pages = PageCache()

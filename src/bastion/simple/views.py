@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from urllib.parse import quote
 
+from django.conf import settings
 from django.db import connection
 from django.http import HttpResponse
 from django.urls import get_script_prefix
 from packaging.utils import canonicalize_name, canonicalize_version
 
+import bastion
 from bastion.core import names
 from bastion.core.negotiation import SIMPLE_TYPES, TEXT_HTML, simple_format
 from bastion.events.services import index_state
@@ -23,6 +25,7 @@ from bastion.proxy.gate import DEFAULT_VIEW, view_path
 from bastion.tokens.http import read_access
 
 from . import pages
+from .cache import SharedPages
 from .cache import pages as page_cache
 from .responses import page_response, permanent_redirect, read_only, text_error
 
@@ -204,6 +207,16 @@ def upstream_listing(resolution, view: str) -> tuple[pages.Listing, list]:
                      for f in rows]
 
 
+_shared_pages: SharedPages | None = None
+
+
+def shared_pages() -> SharedPages:
+    global _shared_pages
+    if _shared_pages is None or _shared_pages.directory != settings.DATA_DIR / "page-cache":
+        _shared_pages = SharedPages(settings.DATA_DIR / "page-cache")
+    return _shared_pages
+
+
 def _upstream_detail(request, normalized: str, media_type: str, view: str, found: Lookup):
     state = gate.view_state(view, found.view_revision)
     if state is None:
@@ -221,9 +234,15 @@ def _upstream_detail(request, normalized: str, media_type: str, view: str, found
     if cached.status == ProjectStatus.QUARANTINED:
         return _not_found(normalized)
     stamp = gate.stamp(state, cached.serial, found.advisories_revision, found.blocklist_revision)
+    # On disk the page's stamp also names the rows it was rendered from, when the listing was
+    # fetched and the code that rendered it: the files outlive this process, and a database
+    # restored from a backup can reuse a row's id and serial for another listing.
+    on_disk = (*stamp, state.view.pk, cached.pk, cached.fetched.isoformat(), get_script_prefix(),
+               bastion.__version__)
     page = page_cache.get_or_build(
         ("upstream", view, upstream.pk, normalized, media_type), stamp,
-        lambda: _judged_page(state, *upstream_listing(resolution, view), media_type, stamp))
+        lambda: _judged_page(state, *upstream_listing(resolution, view), media_type, stamp),
+        shared=(shared_pages(), on_disk))
     response = page_response(request, page, vary=VARY)
     if resolution.stale:
         # RFC 9111's stale-if-error, made visible: the upstream failed and this is its last page.
