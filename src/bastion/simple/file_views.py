@@ -26,7 +26,7 @@ from bastion.proxy import gate
 from bastion.proxy import lookalikes as proxy_lookalikes
 from bastion.proxy.gate import DEFAULT_VIEW
 from bastion.proxy.models import View
-from bastion.storage import get_store
+from bastion.storage import StorageUnavailable, get_store
 from bastion.tokens.http import read_access
 
 from .responses import cache_control, read_only, text_error
@@ -226,6 +226,8 @@ def _send_stored(request, served: Served):
     store = get_store()
     try:
         size = served.size if served.size is not None else store.size(served.store_path)
+    except StorageUnavailable:
+        raise  # not missing: the store is down (bastion.ops.outages answers 503)
     except OSError:
         return _missing_bytes(served)
     etag = f'"{served.digest}"'
@@ -255,6 +257,8 @@ def _send_stored(request, served: Served):
         try:
             local = store.local_path(served.store_path)
             handle = open(local, "rb") if local else store.open(served.store_path)
+        except StorageUnavailable:
+            raise
         except OSError:
             return _missing_bytes(served)
         if status == 200 and local:

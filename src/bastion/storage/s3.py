@@ -20,7 +20,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import PutOnPublish, Source
+from . import PutOnPublish, Source, StorageUnavailable
 
 MiB = 1024 * 1024
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
@@ -33,8 +33,11 @@ def _failure(exc: Exception, path: str) -> OSError:
         code = str(error.get("Code", ""))
         if code in _NOT_FOUND:
             return FileNotFoundError(f"no such object: {path}")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        if status >= 500:  # the service failing (InternalError, SlowDown): to retry
+            return StorageUnavailable(f"S3 error {code or status} for {path}")
         return OSError(f"S3 error {code or 'unknown'} for {path}")
-    return OSError(f"S3 unreachable for {path}: {exc.__class__.__name__}")
+    return StorageUnavailable(f"S3 unreachable for {path}: {exc.__class__.__name__}")
 
 
 class S3FileStore:
