@@ -37,7 +37,7 @@ from bastion import metrics
 from bastion.events import tags
 from bastion.events.services import RequestInfo, record
 from bastion.storage import get_store
-from bastion.storage.leftovers import UPLOAD_PREFIX, UPLOAD_SUFFIX
+from bastion.storage.leftovers import UPLOAD_PREFIX, UPLOAD_SUFFIX, process_tag
 
 from . import client, pages
 from .models import UpstreamFile, UpstreamProject
@@ -298,7 +298,7 @@ def _temp_file():
     directory = settings.FILE_UPLOAD_TEMP_DIR
     os.makedirs(directory, exist_ok=True)
     # Named like an upload's body, so storage.leftovers finds what a killed process left.
-    return tempfile.NamedTemporaryFile(dir=directory, prefix=UPLOAD_PREFIX + "proxy-",
+    return tempfile.NamedTemporaryFile(dir=directory, prefix=UPLOAD_PREFIX + process_tag() + "proxy-",
                                        suffix=UPLOAD_SUFFIX, delete=True)
 
 
