@@ -35,13 +35,20 @@ class Outage:
     what: str  # for the log: "database", "storage" or "disk full"
 
 
+def _schema_missing(exc: BaseException) -> bool:
+    # SQLite reports a database never migrated (`bastion init` not run) as an operational
+    # error too: a mistake to fix, not an outage to wait out.
+    return str(exc).startswith(("no such table", "no such column"))
+
+
 def classify(exc: BaseException | None, *, storing: bool = False) -> Outage | None:
     """The outage ``exc`` shows, or None for any other failure. ``storing``: the request
     asked to store something (an upload), so a full disk is 507 rather than 503."""
     seen = set()
     while exc is not None and id(exc) not in seen:  # the cause chain: wrapped errors too
         seen.add(id(exc))
-        if isinstance(exc, (OperationalError, InterfaceError)):
+        if isinstance(exc, InterfaceError) or (isinstance(exc, OperationalError)
+                                               and not _schema_missing(exc)):
             return Outage(503, str(DATABASE), "database")
         if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
             return Outage(507 if storing else 503, str(FULL), "disk full")

@@ -39,6 +39,7 @@ def test_outages_are_told_apart(exc, storing, status, what):
 
 @pytest.mark.pure
 @pytest.mark.parametrize("exc", [ValueError("bug"), OSError(errno.EACCES, "denied"),
-                                 FileNotFoundError("gone"), None])
+                                 FileNotFoundError("gone"), None,
+                                 OperationalError("no such table: packaging_project")])
 def test_anything_else_is_no_outage(exc):
     assert outages.classify(exc, storing=True) is None
