@@ -112,11 +112,26 @@ def tmpfs_store(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def index(tmp_path_factory, tmpfs_store):
-    base = tmp_path_factory.mktemp("faults")
-    url = _pg_database(TEST_PG, f"bastion_faults_{os.getpid()}") \
-        if TEST_PG.startswith("postgres") else ""
-    made = Index(base, url, tmpfs_store[0])
+def database():
+    """(URL, restart) of the index's database: on the PostgreSQL pass a cluster of this
+    module's own, which the test may restart without touching the suite's; else SQLite in the
+    data directory (restart None)."""
+    if not TEST_PG.startswith("postgres"):
+        yield "", None
+        return
+    env = {**os.environ, "PGROOT": f"/tmp/bastion-faults-pg-{os.getpid()}",
+           "BASTION_TEST_PG_PORT": str(free_port())}
+    script = ["bash", str(ROOT / "scripts" / "postgres.sh")]
+    started = subprocess.run([*script, "start"], capture_output=True, text=True, env=env)
+    assert started.returncode == 0, started.stderr
+    yield _pg_database(started.stdout.strip(), "faults"), lambda: subprocess.run(
+        [*script, "restart"], capture_output=True, env=env, check=True)
+    subprocess.run([*script, "stop"], capture_output=True, env=env)
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory, tmpfs_store, database):
+    made = Index(tmp_path_factory.mktemp("faults"), database[0], tmpfs_store[0])
     yield made
     made.server.stop()
 
@@ -213,38 +228,20 @@ def test_full_disk_refuses_the_upload_with_507_and_stores_nothing(index, tmpfs_s
     index.assert_whole()
 
 
-@pytest.fixture(scope="module")
-def own_postgres():
-    """A cluster of this module's own, to restart without touching the suite's."""
-    if not TEST_PG.startswith("postgres"):
+def test_postgresql_restart_is_a_503_then_everything_works(index, database):
+    restart = database[1]
+    if restart is None:
         pytest.skip("PostgreSQL is restarted only in the PostgreSQL pass")
-    env = {**os.environ, "PGROOT": f"/tmp/bastion-faults-pg-{os.getpid()}",
-           "BASTION_TEST_PG_PORT": str(free_port())}
-    script = ["bash", str(ROOT / "scripts" / "postgres.sh")]
-    started = subprocess.run([*script, "start"], capture_output=True, text=True, env=env)
-    assert started.returncode == 0, started.stderr
-    yield started.stdout.strip(), lambda: subprocess.run(
-        [*script, "restart"], capture_output=True, env=env, check=True)
-    subprocess.run([*script, "stop"], capture_output=True, env=env)
-
-
-def test_postgresql_restart_is_a_503_then_everything_works(tmp_path, own_postgres):
-    base_url, restart = own_postgres
-    store = tmp_path / "store"
-    index = Index(tmp_path, _pg_database(base_url, "faults"), store)
-    try:
-        first = Wheel("faults-pg", "1.0")
-        assert upload(index.server, index.token, first).status_code == 200
-        restart()
-        # The connections the workers held were cut: each answers 503 at most once (then
-        # reconnects), never 500; then everything works.
-        statuses = [requests.get(f"{index.url}/simple/faults-pg/", timeout=30).status_code
-                    for _ in range(6)]
-        assert set(statuses) <= {200, 503}, statuses
-        assert statuses[-1] == 200
-        second = Wheel("faults-pg", "1.1")
-        assert upload(index.server, index.token, second).status_code == 200
-        assert index.downloads(first, first.build())
-        index.assert_whole()
-    finally:
-        index.server.stop()
+    first = Wheel("faults-pg", "1.0")
+    assert upload(index.server, index.token, first).status_code == 200
+    restart()
+    # The connections the workers held were cut: a request on one answers 503 (the worker
+    # reconnects for the next), never 500; then everything works.
+    statuses = [requests.get(f"{index.url}/simple/faults-pg/", timeout=30).status_code
+                for _ in range(6)]
+    assert set(statuses) <= {200, 503}, statuses
+    assert statuses[-1] == 200
+    second = Wheel("faults-pg", "1.1")
+    assert upload(index.server, index.token, second).status_code == 200
+    assert index.downloads(first, first.build())
+    index.assert_whole()
