@@ -28,12 +28,9 @@ any violation.
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
-import json
 import os
 import random
-import re
 import secrets
 import shutil
 import signal
