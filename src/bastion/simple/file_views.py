@@ -8,6 +8,7 @@ Ranges and HEAD are supported because uv and pip read wheels' zip directories th
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -265,7 +266,12 @@ def _send_stored(request, served: Served):
             # A whole local file goes out through gunicorn's sendfile.
             response = FileResponse(handle, content_type=content_type)
         else:
-            response = StreamingHttpResponse(_read(handle, first, length), status=status,
+            chunks = _read(handle, first, length)
+            # The first chunk read here: a store that fails now is answered 503 (through
+            # bastion.ops.outages); once the status line is out, a failure can only cut the
+            # connection, which clients see as an incomplete download.
+            head = next(chunks, b"")
+            response = StreamingHttpResponse(itertools.chain((head,), chunks), status=status,
                                              content_type=content_type)
     headers["Content-Length"] = str(length)
     return _with_headers(response, headers)
