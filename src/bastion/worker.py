@@ -100,6 +100,7 @@ def run(*, interval: float, batch: bool = False, parent: int | None = None) -> N
                 if requeued:
                     logger.warning("put %d task(s) left running by a stopped worker, or by a "
                                    "database outage, back in the queue", requeued)
+                _remove_unfinished_uploads()
             if time.monotonic() >= next_tidy:
                 next_tidy = time.monotonic() + TIDY_SECONDS
                 _tidy_mail_queue(notifications, settings)
@@ -123,6 +124,19 @@ def run(*, interval: float, batch: bool = False, parent: int | None = None) -> N
             continue
         if not found:
             time.sleep(interval)
+
+
+def _remove_unfinished_uploads() -> None:
+    from bastion.packaging.services import remove_unfinished_uploads
+
+    try:
+        removed = remove_unfinished_uploads()
+    except OSError as exc:  # the store unreachable: the notes stay for the next round
+        logger.warning("could not remove the files of unfinished uploads: %s", exc)
+        return
+    if removed:
+        logger.warning("removed %d file(s) stored by uploads that never committed (a killed "
+                       "web worker, or a database outage during the commit)", removed)
 
 
 def _alive(pid: int) -> bool:

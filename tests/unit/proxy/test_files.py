@@ -62,7 +62,7 @@ def read(download: files.Download) -> bytes:
 
 def temp_leftovers() -> list[str]:
     directory = Path(settings.FILE_UPLOAD_TEMP_DIR)
-    return [p.name for p in directory.glob("bastion-upload-proxy-*")] if directory.exists() else []
+    return [p.name for p in directory.glob("bastion-upload-*proxy-*")] if directory.exists() else []
 
 
 def mismatch_events(file: UpstreamFile):
