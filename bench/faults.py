@@ -505,10 +505,17 @@ def leftovers(server: Bastion, store: Path | None) -> list[str]:
 
 def afterwards(server: Bastion, accepted: list, store: Path | None) -> Phase:
     phase = Phase(f"after ({server.name})", {"verify": {"ok"}, "check": {0},
-                                             "verify-events": {0}, "queue": {"drained"},
+                                             "verify-events": {0}, "queue": {"drained"}, "notes": {0},
                                              "leftovers": {0}})
     problem = wait_for_queue(server, 120)
     phase.count("queue", "drained" if not problem else "stuck", problem)
+    # The notes of uploads that never committed: the task worker removes their files once
+    # they settled (packaging.services.UNFINISHED_SETTLE_SECONDS).
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and list((server.data / "tmp").glob("bastion-publish-*")):
+        time.sleep(1)
+    notes = list((server.data / "tmp").glob("bastion-publish-*"))
+    phase.count("notes", len(notes), " ".join(p.name for p in notes[:3]))
     verify_accepted(server, accepted, phase)
     check = server.cli("admin", "check", check=False)
     phase.count("check", check.returncode, check.stdout[-600:])
