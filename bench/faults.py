@@ -505,8 +505,8 @@ def leftovers(server: Bastion, store: Path | None) -> list[str]:
 
 def afterwards(server: Bastion, accepted: list, store: Path | None) -> Phase:
     phase = Phase(f"after ({server.name})", {"verify": {"ok"}, "check": {0},
-                                             "verify-events": {0}, "queue": {"drained"}, "notes": {0},
-                                             "leftovers": {0}})
+                                             "verify-events": {0}, "queue": {"drained"},
+                                             "notes": {0}, "leftovers": {0}})
     problem = wait_for_queue(server, 120)
     phase.count("queue", "drained" if not problem else "stuck", problem)
     # The notes of uploads that never committed: the task worker removes their files once
