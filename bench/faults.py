@@ -551,7 +551,8 @@ def kill_task_worker(server: Bastion) -> str:
     server.worker.wait(10)
     time.sleep(2)
     server.start_worker()
-    return f"killed the task worker {'mid-job' if busy else '(no job seen running)'}; started another"
+    when = "mid-job" if busy else "(no job seen running)"
+    return f"killed the task worker {when}; started another"
 
 
 def main(argv=None) -> int:

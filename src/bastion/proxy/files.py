@@ -356,7 +356,14 @@ def _fetch(file: UpstreamFile, response: "httpx.Response",
         if temp is not None:
             temp.flush()
             temp.seek(0)
-            _keep(file, temp, blake2.hexdigest(), claimed_at)
+            try:
+                _keep(file, temp, blake2.hexdigest(), claimed_at)
+            except OSError as exc:
+                # Verified bytes the store could not keep (its disk full, S3 unreachable):
+                # the client still gets them whole; the next download fetches them again.
+                log.warning("could not keep %s from upstream %s: %s", file.filename,
+                            file.project.upstream.name, type(exc).__name__)
+                _release(file, claimed_at)
         finished = True
         if held is not None:
             yield held
