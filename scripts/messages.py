@@ -25,8 +25,10 @@ APPS = ["accounts", "packaging", "tokens", "console", "events", "web", "proxy", 
         "scanning", "provenance", "tuf"]
 LANGUAGES = ["de"]
 # Modules outside any app whose messages go into an app's catalog: core has no locale/ of its
-# own (it is no app), and the events app is the one that translates the log's sentences.
-SOURCES = {"events": ["core/event_text.py"], "console": ["core/lookalike.py"]}
+# own (it is no app), and the events app is the one that translates the log's sentences; the
+# outage answers of ops (no locale/ either) are the error pages' (web's).
+SOURCES = {"events": ["core/event_text.py"], "console": ["core/lookalike.py"],
+           "web": ["ops/outages.py"]}
 
 
 def app_dirs() -> list[Path]:

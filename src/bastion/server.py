@@ -126,10 +126,25 @@ class QuerylessLogger(Logger):
 
 
 def _worker_exited(server, worker) -> None:
-    # gunicorn's child_exit hook, in the master: the worker's live metrics files go with it.
+    # gunicorn's child_exit hook, in the master: the worker's live metrics files go with it,
+    # and so do the temporary files of the uploads it was receiving when it was killed (a
+    # worker that exits normally has removed its own).
+    from django.conf import settings
+
     from bastion import metrics
+    from bastion.storage import get_store, leftovers
 
     metrics.mark_process_dead(worker.pid)
+    try:
+        removed = leftovers.remove_of_process(worker.pid, settings.FILE_UPLOAD_TEMP_DIR,
+                                              get_store())
+    except OSError as exc:  # `bastion serve` removes them after an hour anyway
+        server.log.warning("could not remove the temporary files of worker %s: %s",
+                           worker.pid, exc)
+        return
+    if removed:
+        server.log.warning("removed %d temporary file(s) of worker %s, which was stopped "
+                           "in the middle of a request", removed, worker.pid)
 
 
 def json_log_config(level: str) -> dict:

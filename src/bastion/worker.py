@@ -37,6 +37,9 @@ NICENESS = 10
 # How often a worker tidies the mail queue: claims older than STALE_CLAIM_SECONDS back in
 # the queue, failed attempts past settings.FAILED_MAIL_KEEP_DAYS deleted.
 TIDY_SECONDS = 600
+# How often a worker puts back in the queue the tasks that no live worker runs (see
+# requeue_orphaned): one indexed read of the running tasks.
+ORPHAN_SECONDS = 5.0
 
 
 class MailFailuresLoggedOnce(logging.Filter):
@@ -84,13 +87,20 @@ def run(*, interval: float, batch: bool = False, parent: int | None = None) -> N
     worker.configure_signals()
     logger.info("worker %s: running queued tasks (idle poll every %s s)", worker.worker_id,
                 interval)
-    next_tidy = time.monotonic()
+    next_tidy = next_orphans = time.monotonic()
     chain = _ChainUpkeep()
     while worker.running:
         if parent and os.getppid() != parent:
             logger.warning("the server that started this worker has stopped; stopping too")
             return
         try:
+            if time.monotonic() >= next_orphans:
+                next_orphans = time.monotonic() + ORPHAN_SECONDS
+                requeued = requeue_orphaned(worker.worker_id)
+                if requeued:
+                    logger.warning("put %d task(s) left running by a stopped worker, or by a "
+                                   "database outage, back in the queue", requeued)
+                _remove_unfinished_uploads()
             if time.monotonic() >= next_tidy:
                 next_tidy = time.monotonic() + TIDY_SECONDS
                 _tidy_mail_queue(notifications, settings)
@@ -114,6 +124,53 @@ def run(*, interval: float, batch: bool = False, parent: int | None = None) -> N
             continue
         if not found:
             time.sleep(interval)
+
+
+def _remove_unfinished_uploads() -> None:
+    from bastion.packaging.services import remove_unfinished_uploads
+
+    try:
+        removed = remove_unfinished_uploads()
+    except OSError as exc:  # the store unreachable: the notes stay for the next round
+        logger.warning("could not remove the files of unfinished uploads: %s", exc)
+        return
+    if removed:
+        logger.warning("removed %d file(s) stored by uploads that never committed (a killed "
+                       "web worker, or a database outage during the commit)", removed)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def requeue_orphaned(own_id: str) -> int:
+    """Put back in the queue the tasks marked running that no worker runs: those claimed by
+    a worker of this machine that is gone (killed, crashed), and this worker's own, which a
+    database outage left marked running when it could not record how they ended (the worker
+    runs one task at a time, and none between two). Claims of other machines' workers are
+    left to their own restart, or, for mail, to its staleness (requeue_stale_mail). Tasks are
+    idempotent: one that ran to its end but could not say so runs again harmlessly."""
+    from django_tasks.base import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
+    host = own_id.rpartition(":")[0]
+    orphaned = []
+    for pk, claims in DBTaskResult.objects.running().values_list("pk", "worker_ids"):
+        claimer = claims[-1] if claims else ""
+        claimer_host, _, pid = claimer.rpartition(":")
+        if claimer == own_id or (claimer_host == host and pid.isdigit()
+                                 and not _alive(int(pid))):
+            orphaned.append(pk)
+    if not orphaned:
+        return 0
+    return (DBTaskResult.objects.running().filter(pk__in=orphaned)
+            .update(status=TaskResultStatus.READY, started_at=None))
 
 
 class _ChainUpkeep:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -30,3 +31,48 @@ def test_a_worker_that_dies_is_replaced_until_the_server_stops(monkeypatch):
     assert spawned[-1].poll() is not None  # stopped with the server
     time.sleep(0.1)
     assert len(spawned) == 3
+
+
+def _claimed(claimer: str):
+    """A scan task marked running by ``claimer`` (``host:pid``), as django-tasks-db claims."""
+    from django.utils import timezone
+    from django_tasks_db.models import DBTaskResult
+
+    from bastion.scanning.tasks import scan_file
+
+    # Made directly: the tests' task backend runs tasks as they are queued.
+    result = DBTaskResult.objects.create(
+        args_kwargs={"args": [0], "kwargs": {}}, task_path=scan_file.module_path,
+        backend_name="default", run_after=timezone.now())
+    result.claim(claimer)
+    return result
+
+
+def _dead_pid() -> int:
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    return finished.pid
+
+
+def test_tasks_of_a_killed_worker_or_left_by_an_outage_go_back_in_the_queue():
+    import socket
+
+    from django_tasks.base import TaskResultStatus
+
+    host = socket.gethostname()
+    own = f"{host}:{os.getpid()}"
+    killed = _claimed(f"{host}:{_dead_pid()}")
+    outage = _claimed(own)  # this worker could not record how it ended
+    alive = _claimed(f"{host}:{os.getppid()}")  # another worker here, still running it
+    elsewhere = _claimed("another-machine:1")  # its own machine's workers decide
+    try:
+        assert worker.requeue_orphaned(own) == 2
+        for row, status in ((killed, TaskResultStatus.READY), (outage, TaskResultStatus.READY),
+                            (alive, TaskResultStatus.RUNNING),
+                            (elsewhere, TaskResultStatus.RUNNING)):
+            row.refresh_from_db()
+            assert row.status == status
+        assert worker.requeue_orphaned(own) == 0
+    finally:
+        for row in (killed, outage, alive, elsewhere):
+            row.delete()

@@ -26,7 +26,7 @@ from bastion.core.descriptions import RenderedDescription
 from bastion.core.errors import ValidationError
 from bastion.events import tags
 from bastion.events.services import RequestInfo, holding_chain_head, next_serial, record
-from bastion.storage import Staged, content_path, get_store
+from bastion.storage import Staged, content_path, get_store, leftovers
 
 from .models import (
     BlockedFileHash,
@@ -372,9 +372,26 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
     items = [(path, content_path_on_disk)]
     if verified.pep658_metadata is not None:
         items.append((path + ".metadata", verified.pep658_metadata))
-    # Written, synced and hashed out of sight before any lock is taken: under the project's
-    # lock only the renames and a directory sync remain.
-    staged = get_store().stage(items)
+    # Noted first: should this process die between publishing and committing, or the commit
+    # fail, the task worker removes what was published and no row names (storage.leftovers).
+    note = leftovers.note_publishing(settings.FILE_UPLOAD_TEMP_DIR, [p for p, _ in items])
+    try:
+        # Written, synced and hashed out of sight before any lock is taken: under the
+        # project's lock only the renames and a directory sync remain.
+        staged = get_store().stage(items)
+        added = _add_file_noted(staged, user=user, verified=verified, digests=digests,
+                                path=path, python_version=python_version, info=info,
+                                token=token, comment=comment, still_allowed=still_allowed,
+                                by_publisher=by_publisher)
+    except BaseException:
+        leftovers.abandon(note)
+        raise
+    leftovers.published(note)
+    return added
+
+
+def _add_file_noted(staged, *, user, verified, digests, path, python_version, info, token,
+                    comment, still_allowed, by_publisher) -> AddFileResult:
     for attempt in (1, 2):
         try:
             return _add_file_once(attempt, user=user, verified=verified, digests=digests,
@@ -694,3 +711,25 @@ def release_quarantined(release_id: int) -> bool:
     """Whether a release is quarantined: it has files, all of them held "quarantined"."""
     holds = set(File.objects.filter(release_id=release_id).values_list("hold", flat=True))
     return holds == {FileHold.QUARANTINED}
+
+
+# Seconds a note of an unfinished upload waits before its files are looked at: by then any
+# commit that was in flight when its process died has landed or was rolled back.
+UNFINISHED_SETTLE_SECONDS = 30
+
+
+def remove_unfinished_uploads(*, settle_seconds: float = UNFINISHED_SETTLE_SECONDS) -> int:
+    """Delete the files published by uploads that never committed (storage.leftovers' notes)
+    and that no row names; how many files went. Run by the task worker."""
+    store = get_store()
+    removed = 0
+    for note, paths in leftovers.unfinished_publishes(settings.FILE_UPLOAD_TEMP_DIR,
+                                                      settle_seconds=settle_seconds):
+        named = set(File.objects.filter(path__in=[p.removesuffix(".metadata") for p in paths])
+                    .values_list("path", flat=True))
+        for path in paths:
+            if path.removesuffix(".metadata") not in named and store.exists(path):
+                store.delete(path)
+                removed += 1
+        leftovers.published(note)  # looked at: done
+    return removed

@@ -37,7 +37,7 @@ from bastion import metrics
 from bastion.events import tags
 from bastion.events.services import RequestInfo, record
 from bastion.storage import get_store
-from bastion.storage.leftovers import UPLOAD_PREFIX, UPLOAD_SUFFIX
+from bastion.storage.leftovers import UPLOAD_PREFIX, UPLOAD_SUFFIX, process_tag
 
 from . import client, pages
 from .models import UpstreamFile, UpstreamProject
@@ -298,7 +298,7 @@ def _temp_file():
     directory = settings.FILE_UPLOAD_TEMP_DIR
     os.makedirs(directory, exist_ok=True)
     # Named like an upload's body, so storage.leftovers finds what a killed process left.
-    return tempfile.NamedTemporaryFile(dir=directory, prefix=UPLOAD_PREFIX + "proxy-",
+    return tempfile.NamedTemporaryFile(dir=directory, prefix=UPLOAD_PREFIX + process_tag() + "proxy-",
                                        suffix=UPLOAD_SUFFIX, delete=True)
 
 
@@ -356,7 +356,14 @@ def _fetch(file: UpstreamFile, response: "httpx.Response",
         if temp is not None:
             temp.flush()
             temp.seek(0)
-            _keep(file, temp, blake2.hexdigest(), claimed_at)
+            try:
+                _keep(file, temp, blake2.hexdigest(), claimed_at)
+            except OSError as exc:
+                # Verified bytes the store could not keep (its disk full, S3 unreachable):
+                # the client still gets them whole; the next download fetches them again.
+                log.warning("could not keep %s from upstream %s: %s", file.filename,
+                            file.project.upstream.name, type(exc).__name__)
+                _release(file, claimed_at)
         finished = True
         if held is not None:
             yield held

@@ -42,7 +42,7 @@ from bastion.metrics import count_scan_verdict
 from bastion.packaging import services as packaging
 from bastion.packaging.models import File, FileHold, Project
 from bastion.packaging.moderation import require_admin
-from bastion.storage import get_store
+from bastion.storage import StorageUnavailable, get_store
 
 from .models import DisabledRule, Finding, ScanResult, Verdict
 
@@ -95,6 +95,10 @@ def _run_scanner(store_path: str, filename: str, disabled: frozenset[str]):
     try:
         with _local_copy(store_path, filename) as path:
             return scan(path, disabled=disabled)
+    except StorageUnavailable:
+        # The store is down for a while, not the file unreadable: no verdict (an "error" one
+        # would send the file to review); the caller scans it again later (retry_later).
+        raise
     except Exception as exc:  # a verdict is owed whatever happened; the reason says what
         log.warning("scan of %s failed: %s", filename, type(exc).__name__)
         return CoreResult(filename, Verdict.ERROR, 0.0, 0.0,
@@ -228,15 +232,31 @@ def on_file_added(sender, *, file, project, user=None, info=None, **kwargs):
 
 
 def after_upload(file_id: int, size: int, info: RequestInfo | None = None) -> None:
+    from .tasks import scan_file
+
     if size <= settings.SCAN_INLINE_MAX_BYTES:
         try:
             scan_local(file_id, info=info)
+        except StorageUnavailable:
+            retry_later(scan_file, file_id)
         except Exception:  # the upload is stored; the file stays held and is listed for review
             log.exception("inline scan of file %s failed", file_id)
         return
-    from .tasks import scan_file
-
     scan_file.enqueue(file_id)
+
+
+# Seconds before a scan the store's outage stopped is tried again (by the task worker).
+STORE_RETRY_SECONDS = 30
+
+
+def retry_later(task, object_id: int) -> None:
+    """Queue ``task(object_id)`` again in STORE_RETRY_SECONDS: the store was unreachable."""
+    from datetime import timedelta
+
+    log.warning("the store is unreachable: scanning %s %s again in %s s", task.name, object_id,
+                STORE_RETRY_SECONDS)
+    task.using(run_after=timezone.now() + timedelta(seconds=STORE_RETRY_SECONDS)).enqueue(
+        object_id)
 
 
 def on_upstream_file_stored(sender, *, file, **kwargs) -> None:

@@ -8,13 +8,23 @@ from django_tasks import task
 
 @task()
 def scan_file(file_id: int) -> None:
+    from bastion.storage import StorageUnavailable
+
     from . import services
 
-    services.scan_local(file_id, info=services.WORKER_INFO)
+    try:
+        services.scan_local(file_id, info=services.WORKER_INFO)
+    except StorageUnavailable:
+        services.retry_later(scan_file, file_id)
 
 
 @task()
 def scan_upstream_file(upstream_file_id: int) -> None:
+    from bastion.storage import StorageUnavailable
+
     from . import services
 
-    services.scan_upstream(upstream_file_id, info=services.WORKER_INFO)
+    try:
+        services.scan_upstream(upstream_file_id, info=services.WORKER_INFO)
+    except StorageUnavailable:
+        services.retry_later(scan_upstream_file, upstream_file_id)

@@ -8,6 +8,7 @@ Ranges and HEAD are supported because uv and pip read wheels' zip directories th
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,7 +27,7 @@ from bastion.proxy import gate
 from bastion.proxy import lookalikes as proxy_lookalikes
 from bastion.proxy.gate import DEFAULT_VIEW
 from bastion.proxy.models import View
-from bastion.storage import get_store
+from bastion.storage import StorageUnavailable, get_store
 from bastion.tokens.http import read_access
 
 from .responses import cache_control, read_only, text_error
@@ -226,6 +227,8 @@ def _send_stored(request, served: Served):
     store = get_store()
     try:
         size = served.size if served.size is not None else store.size(served.store_path)
+    except StorageUnavailable:
+        raise  # not missing: the store is down (bastion.ops.outages answers 503)
     except OSError:
         return _missing_bytes(served)
     etag = f'"{served.digest}"'
@@ -255,13 +258,20 @@ def _send_stored(request, served: Served):
         try:
             local = store.local_path(served.store_path)
             handle = open(local, "rb") if local else store.open(served.store_path)
+        except StorageUnavailable:
+            raise
         except OSError:
             return _missing_bytes(served)
         if status == 200 and local:
             # A whole local file goes out through gunicorn's sendfile.
             response = FileResponse(handle, content_type=content_type)
         else:
-            response = StreamingHttpResponse(_read(handle, first, length), status=status,
+            chunks = _read(handle, first, length)
+            # The first chunk read here: a store that fails now is answered 503 (through
+            # bastion.ops.outages); once the status line is out, a failure can only cut the
+            # connection, which clients see as an incomplete download.
+            head = next(chunks, b"")
+            response = StreamingHttpResponse(itertools.chain((head,), chunks), status=status,
                                              content_type=content_type)
     headers["Content-Length"] = str(length)
     return _with_headers(response, headers)

@@ -10,6 +10,11 @@ import io
 from contextlib import ExitStack, contextmanager
 from typing import BinaryIO, Iterable, Iterator, Protocol, Sequence
 
+class StorageUnavailable(OSError):
+    """The store cannot be reached (a remote store's endpoint down or failing): a failure to
+    retry, not a missing file."""
+
+
 # A file to store: its path in the store and where its bytes are (a local file's path, or the
 # bytes themselves).
 Source = tuple[str, "str | bytes"]

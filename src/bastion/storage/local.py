@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator, Sequence
 
 from . import Source, opened
+from .leftovers import process_tag
 
 _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
@@ -162,7 +163,7 @@ class _Directories:
 def _create_temp(dir_fd: int, mode: int | None = None) -> tuple[int, str]:
     # Like mkstemp (exclusive create, owner-only mode) but relative to the directory handle.
     while True:
-        name = f"{TEMP_PREFIX}{os.urandom(8).hex()}.part"
+        name = f"{TEMP_PREFIX}{process_tag()}{os.urandom(8).hex()}.part"
         try:
             fd = os.open(name, _NEW_FILE, 0o600, dir_fd=dir_fd)
         except FileExistsError:

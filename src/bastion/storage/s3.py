@@ -19,8 +19,9 @@ import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from urllib3.exceptions import HTTPError
 
-from . import PutOnPublish, Source
+from . import PutOnPublish, Source, StorageUnavailable
 
 MiB = 1024 * 1024
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
@@ -33,8 +34,35 @@ def _failure(exc: Exception, path: str) -> OSError:
         code = str(error.get("Code", ""))
         if code in _NOT_FOUND:
             return FileNotFoundError(f"no such object: {path}")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        if status >= 500:  # the service failing (InternalError, SlowDown): to retry
+            return StorageUnavailable(f"S3 error {code or status} for {path}")
         return OSError(f"S3 error {code or 'unknown'} for {path}")
-    return OSError(f"S3 unreachable for {path}: {exc.__class__.__name__}")
+    return StorageUnavailable(f"S3 unreachable for {path}: {exc.__class__.__name__}")
+
+
+class _Body:
+    """An object's streamed body whose read failures (the connection cut mid-object) are
+    StorageUnavailable, as the other calls' are, not botocore's or urllib3's own errors."""
+
+    def __init__(self, body, path: str):
+        self._body, self._path = body, path
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._body.read(size if size >= 0 else None)
+        except (BotoCoreError, ClientError, HTTPError, OSError) as exc:
+            raise StorageUnavailable(f"S3 read of {self._path} failed: "
+                                     f"{exc.__class__.__name__}") from exc
+
+    def close(self) -> None:
+        self._body.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 class S3FileStore:
@@ -106,7 +134,7 @@ class S3FileStore:
     def open(self, path: str) -> BinaryIO:
         key = self._key(path)
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            return _Body(self.client.get_object(Bucket=self.bucket, Key=key)["Body"], path)
         except (ClientError, BotoCoreError) as exc:
             raise _failure(exc, path) from exc
 

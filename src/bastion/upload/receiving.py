@@ -21,7 +21,7 @@ from django.utils.datastructures import MultiValueDict
 
 from bastion.core.errors import ValidationError
 from bastion.core.sizes import format_size
-from bastion.storage.leftovers import UPLOAD_PREFIX, UPLOAD_SUFFIX
+from bastion.storage.leftovers import UPLOAD_PREFIX, UPLOAD_SUFFIX, process_tag
 
 from .form import MAX_FIELDS_BYTES, MAX_UTF8_BYTES_PER_CHARACTER, max_characters, too_long
 
@@ -56,11 +56,11 @@ def _temporary_file():
     # In a directory of Bastion's own, where leftovers are known to be ours (storage.leftovers).
     directory = settings.FILE_UPLOAD_TEMP_DIR
     try:
-        return tempfile.NamedTemporaryFile(prefix=UPLOAD_PREFIX, suffix=UPLOAD_SUFFIX,
+        return tempfile.NamedTemporaryFile(prefix=UPLOAD_PREFIX + process_tag(), suffix=UPLOAD_SUFFIX,
                                            dir=directory)
     except FileNotFoundError:  # not made yet (the server starts without `bastion init`)
         os.makedirs(directory, mode=0o700, exist_ok=True)
-        return tempfile.NamedTemporaryFile(prefix=UPLOAD_PREFIX, suffix=UPLOAD_SUFFIX,
+        return tempfile.NamedTemporaryFile(prefix=UPLOAD_PREFIX + process_tag(), suffix=UPLOAD_SUFFIX,
                                            dir=directory)
 
 

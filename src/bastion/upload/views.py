@@ -8,6 +8,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from bastion import metrics
 from bastion.core.errors import ValidationError
+from bastion.ops import outages
 from bastion.packaging.models import File
 from bastion.tokens.services import TokenError
 
@@ -41,10 +42,19 @@ def upload(request):
     except TokenError as exc:
         metrics.count_upload_refusal(403, token=True)
         return error_response(request, 403, exc.message)
-    except Exception:
-        logger.exception("upload failed with an unexpected error")
-        metrics.count_upload_refusal(500)
-        return error_response(request, 500, UNEXPECTED_FAILURE)
+    except Exception as exc:
+        outage = outages.classify(exc, storing=True)
+        if outage is None:
+            logger.exception("upload failed with an unexpected error")
+            metrics.count_upload_refusal(500)
+            return error_response(request, 500, UNEXPECTED_FAILURE)
+        # The pipeline stored nothing (its transaction and staging undo themselves); the
+        # operator needs the cause, not a traceback per refused upload.
+        logger.warning("upload refused: %s unavailable: %s", outage.what, outages.describe(exc))
+        metrics.count_upload_refusal(outage.status)
+        response = error_response(request, outage.status, outage.message)
+        response["Retry-After"] = str(outages.RETRY_AFTER_SECONDS)
+        return response
     metrics.count_upload(created=accepted.created)
     if not accepted.created:
         return success_response(f"{accepted.filename} was already uploaded with identical content.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost, RequestDataTooBig, TooManyFieldsSent
@@ -20,6 +21,7 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from bastion.core.text import reason_phrase as _latin1_reason
+from bastion.ops import outages
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +39,8 @@ SERVER_ERROR = _("Something went wrong on the server. The error was logged for t
 CSRF_FAILED = _("The form's security token was missing or out of date (CSRF check failed): "
                 "go back, reload the page and send the form again.")
 TITLES = {400: _("Bad request"), 403: _("Not allowed"), 404: _("Page not found"),
-          405: _("Not allowed here"), 500: _("Server error")}
+          405: _("Not allowed here"), 500: _("Server error"),
+          503: _("Unavailable for a moment"), 507: _("Storage full")}
 
 
 def is_api(request) -> bool:
@@ -132,19 +135,34 @@ def csrf_failure(request, reason=""):
 
 
 def server_error(request):
-    """handler500: no request context, no database; plain text if even the template fails."""
+    """handler500: no request context, no database; plain text if even the template fails.
+
+    Django calls it while it handles the exception, so ``sys.exc_info()`` is that exception:
+    an outage of the database or the store (bastion.ops.outages) is answered 503 instead,
+    which pip and uv retry."""
+    status, message, retry = 500, SERVER_ERROR, None
+    outage = outages.classify(sys.exc_info()[1])
+    if outage is not None:
+        status, message, retry = outage.status, outage.message, outages.RETRY_AFTER_SECONDS
+    response = _last_resort(request, status, message)
+    if retry is not None:
+        response["Retry-After"] = str(retry)
+    return response
+
+
+def _last_resort(request, status: int, message) -> HttpResponse:
     if is_api(request):
-        return plain(500, SERVER_ERROR)
+        return plain(status, message, reason=status != 500)
     try:
         # No request: no context processors, so nothing reads the session or the user; the
         # language the page is in is still the request's.
         body = loader.render_to_string("web/error.html", {
-            "status": 500, "title": TITLES[500], "message": SERVER_ERROR,
+            "status": status, "title": TITLES.get(status, TITLES[500]), "message": message,
             "LANGUAGE_CODE": translation.get_language(),
             "LANGUAGE_BIDI": translation.get_language_bidi()})
     except Exception:  # the page is the last resort; its own failure must not become a loop
-        logger.exception("the 500 page could not be rendered")
-        return plain(500, SERVER_ERROR)
-    response = HttpResponse(body, status=500)
+        logger.exception("the %s page could not be rendered", status)
+        return plain(status, message)
+    response = HttpResponse(body, status=status)
     response["Cache-Control"] = "no-store"
     return response

@@ -62,7 +62,7 @@ def read(download: files.Download) -> bytes:
 
 def temp_leftovers() -> list[str]:
     directory = Path(settings.FILE_UPLOAD_TEMP_DIR)
-    return [p.name for p in directory.glob("bastion-upload-proxy-*")] if directory.exists() else []
+    return [p.name for p in directory.glob("bastion-upload-*proxy-*")] if directory.exists() else []
 
 
 def mismatch_events(file: UpstreamFile):
@@ -411,3 +411,22 @@ def test_bytes_removed_behind_the_rows_back_are_fetched_again(upstream_server, u
     assert again.stream is not None and read(again) == data
     assert get_store().exists(UpstreamFile.objects.get(pk=file.pk).stored_path)
     assert upstream_server.requests[f"/files/{file.filename}"] == 2
+
+
+def test_a_verified_file_the_store_cannot_keep_is_still_served_whole(upstream_server, upstream,
+                                                                      monkeypatch):
+    import errno
+
+    data = os.urandom(100_000)
+    file = serve(upstream_server, upstream, "full", Body.of(data))
+    store = get_store()
+
+    def full(path, source):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store, "put", full)
+    first = files.download(file)
+    assert b"".join(first.stream) == data
+    file.refresh_from_db()
+    assert file.stored_path == "" and file.fetching_since is None
+    assert temp_leftovers() == []

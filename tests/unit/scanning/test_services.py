@@ -207,6 +207,24 @@ def test_an_unreadable_file_is_an_error_verdict_held_for_review(owner, unique, m
     assert file.hold == FileHold.REVIEW
 
 
+def test_a_store_outage_queues_the_scan_again_instead_of_a_verdict(owner, unique, monkeypatch):
+    from bastion.scanning import tasks
+    from bastion.storage import StorageUnavailable, get_store
+
+    file = add(owner, wheel(f"scan-out-{unique}", "1.0"))
+    before = ScanResult.objects.filter(file=file).count()
+    store = get_store()
+    monkeypatch.setattr(store, "local_path", lambda path: None)
+    monkeypatch.setattr(store, "open", lambda path: (_ for _ in ()).throw(
+        StorageUnavailable("S3 unreachable")))
+    queued = []
+    monkeypatch.setattr(services, "retry_later", lambda task, pk: queued.append((task, pk)))
+    services.after_upload(file.pk, file.size)
+    tasks.scan_file.call(file.pk)
+    assert queued == [(tasks.scan_file, file.pk)] * 2
+    assert ScanResult.objects.filter(file=file).count() == before  # no "error" verdict
+
+
 def test_findings_are_for_members_and_admins_only(owner, admin, unique):
     file = add(owner, malicious_sdist(f"scan-see-{unique}"))
     project_id = file.release.project_id

@@ -241,3 +241,22 @@ def test_an_unpublished_staging_discarded_stores_nothing(store):
 def test_staging_refuses_a_path_out_of_the_store_at_once(store):
     with pytest.raises(ValueError, match="escapes"):
         store.stage([("packages/aa/ok.whl", b"x"), ("../outside", b"x")])
+
+
+@pytest.mark.pure
+def test_a_read_cut_mid_object_is_the_store_unavailable_not_a_botocore_error():
+    from botocore.exceptions import IncompleteReadError
+
+    from bastion.storage import StorageUnavailable
+    from bastion.storage.s3 import _Body
+
+    class Cut:
+        def read(self, amt=None):
+            raise IncompleteReadError(actual_bytes=0, expected_bytes=10)
+
+        def close(self):
+            pass
+
+    with pytest.raises(StorageUnavailable, match="S3 read of packages/x.whl failed"):
+        with _Body(Cut(), "packages/x.whl") as body:
+            body.read(4)
