@@ -268,7 +268,9 @@ class Mailbox:
                 "BASTION_TASKS_BACKEND": "database", "BASTION_RUN_WORKER": "true",
                 "BASTION_WORKER_POLL_SECONDS": "0.1"}
 
-    def wait_until_sent(self, timeout: float = 10.0) -> None:
+    # Both waits end as soon as the mail is there; the long limit only serves a loaded machine,
+    # where a worker may first send a message to every one of the many admins tests made.
+    def wait_until_sent(self, timeout: float = 30.0) -> None:
         """Until no queued mail is due or being sent: all mail queued before has arrived."""
         from django_tasks_db.models import DBTaskResult
 
@@ -278,7 +280,7 @@ class Mailbox:
                 raise AssertionError("queued mail still unsent: is a worker running?")
             time.sleep(0.05)
 
-    def wait_for(self, to: str, subject: str = "", timeout: float = 10.0):
+    def wait_for(self, to: str, subject: str = "", timeout: float = 30.0):
         """The newest message to ``to`` whose subject contains ``subject``."""
         def newest():
             for message in reversed(self.messages):
