@@ -382,7 +382,7 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
         added = _add_file_noted(staged, user=user, verified=verified, digests=digests,
                                 path=path, python_version=python_version, info=info,
                                 token=token, comment=comment, still_allowed=still_allowed,
-                                by_publisher=by_publisher)
+                                by_publisher=by_publisher, with_file=with_file)
     except BaseException:
         leftovers.abandon(note)
         raise
@@ -391,7 +391,7 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
 
 
 def _add_file_noted(staged, *, user, verified, digests, path, python_version, info, token,
-                    comment, still_allowed, by_publisher) -> AddFileResult:
+                    comment, still_allowed, by_publisher, with_file) -> AddFileResult:
     for attempt in (1, 2):
         try:
             return _add_file_once(attempt, user=user, verified=verified, digests=digests,
