@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from bastion.console import views as console_views
 from bastion.events import views as event_views
+from bastion.ops import views as ops_views
 from bastion.packaging import report_views
 from bastion.simple import read_auth
 from bastion.upload import observations, views as upload_views
@@ -33,6 +34,8 @@ urlpatterns = [
          name="observations"),
     path("_/oidc/", include("bastion.publishing.urls")),
     path("_/", include("bastion.ops.urls")),
+    # The OpenAPI description of the JSON endpoints (schemathesis and API clients read it).
+    path("openapi.json", ops_views.openapi_view, name="openapi"),
     # nginx's auth_request before it serves a rendered page of a private index.
     path("_/auth/read", read_auth.check, name="read-auth"),
     path("_/", include("bastion.tokens.urls")),

@@ -86,11 +86,23 @@ def test_osv_querybatch_and_vulns(server, vulnerable):
     ({"package": {"purl": "npm:x"}}, "'purl' must be a package URL"),
     ({"package": {"name": "x", "ecosystem": "PyPI"}, "extra": 1}, "unknown field 'extra'"),
     (b"x" * 20000, "larger than 16384 bytes"),
+    # Found by fuzzing: a NUL reached the database, which PostgreSQL answers with an error.
+    ({"package": {"name": "a\x00b", "ecosystem": "PyPI"}}, "may not hold control characters"),
+    ({"package": {"purl": "pkg:pypi/a\x00b@1"}}, "may not hold control characters"),
+    ({"package": {"name": "ab", "ecosystem": "PyPI"}, "version": "1\x00"},
+     "may not hold control characters"),
 ])
 def test_bad_queries_are_400_with_one_line(server, body, message):
     answer = post(server, "/osv/v1/query", body)
     assert answer.status_code == 400
     assert answer.json()["code"] == 3 and message in answer.json()["message"]
+
+
+def test_a_nul_in_a_batch_is_400_not_a_server_error(server):
+    answer = post(server, "/osv/v1/querybatch",
+                  {"queries": [{"package": {"name": "a\x00", "ecosystem": "PyPI"}}]})
+    assert answer.status_code == 400
+    assert "Query 1: the package and the version may not hold" in answer.json()["message"]
 
 
 def test_a_batch_is_bounded(server):

@@ -484,6 +484,7 @@ def affected_versions(record: Record, name: str, versions) -> list[str]:
 
 MAX_QUERY_BATCH = 1000
 _QUERY_KEYS = ("package", "version", "commit", "page_token")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PURL = re.compile(r"^pkg:([A-Za-z0-9.+-]+)/([^@?#]+)(?:@([^?#]+))?(?:[?#].*)?$")
 
 
@@ -538,6 +539,11 @@ def parse_query(data, *, where: str = "The query") -> Query:
                                   f"{MAX_NAME_LENGTH} characters.")
         if not isinstance(ecosystem, str) or not ecosystem.strip() or len(ecosystem) > 100:
             raise ValidationError(f"{where}: 'package.ecosystem' must be given, e.g. 'PyPI'.")
+    # No name or version holds one, and PostgreSQL cannot even be asked about a NUL: refused
+    # here rather than failing the lookup.
+    if any(_CONTROL.search(text) for text in (name, ecosystem, version or "")):
+        raise ValidationError(f"{where}: the package and the version may not hold control "
+                              "characters.")
     name = name.strip()
     if ecosystem == ECOSYSTEM:
         name = canonicalize_name(name)

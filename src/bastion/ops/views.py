@@ -1,4 +1,5 @@
-"""``/_/health``, ``/_/ready`` and ``/_/metrics``: JSON and Prometheus text, English, uncached.
+"""``/_/health``, ``/_/ready`` and ``/_/metrics``: JSON and Prometheus text, English, uncached;
+and ``/openapi.json``, the OpenAPI description of the JSON endpoints.
 
 Health and readiness answer anyone (a load balancer has no token) and say nothing about the
 software or its configuration: a status, and for an unready part its name and the kind of
@@ -12,9 +13,12 @@ import hmac
 import ipaddress
 import json
 import logging
+from functools import lru_cache
+from pathlib import Path
 
 from django.conf import settings
 from django.http import HttpResponse
+from django.urls import get_script_prefix
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
@@ -29,6 +33,27 @@ def _json(status: int, body: dict) -> HttpResponse:
     response = HttpResponse(json.dumps(body) + "\n", status=status,
                             content_type="application/json")
     response["Cache-Control"] = "no-store"
+    return response
+
+
+OPENAPI_PATH = Path(__file__).parent / "data" / "openapi.json"
+
+
+@lru_cache(maxsize=8)
+def _openapi_body(prefix: str) -> bytes:
+    description = json.loads(OPENAPI_PATH.read_bytes())
+    # The paths are relative to where the index is mounted, so the description's one server is
+    # this index's script prefix: a client resolves it against the URL it fetched it from.
+    description["servers"] = [{"url": prefix}]
+    return json.dumps(description, indent=1, ensure_ascii=False).encode() + b"\n"
+
+
+@csrf_exempt
+@require_safe
+def openapi_view(request):
+    # Public under every read policy: it describes the API, it holds nothing of the index.
+    response = HttpResponse(_openapi_body(get_script_prefix()), content_type="application/json")
+    response["Cache-Control"] = "public, max-age=3600"
     return response
 
 
