@@ -97,8 +97,12 @@ class Server:
         if self.data.exists():
             shutil.rmtree(self.data)
         self.data.mkdir(parents=True)
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.prepare()
+        self.start_keeping_data()
+
+    def start_keeping_data(self) -> None:
+        """Start on the data directory as it is (prepared before)."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
