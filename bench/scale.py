@@ -64,9 +64,16 @@ def postgres_pid() -> int:
     return int((PGROOT / "data" / "postmaster.pid").read_text().split()[0])
 
 
+def _reaped_seconds(pid: int) -> float:
+    """CPU of ``pid``'s children that have exited (PostgreSQL's backends come and go)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")  # cutime, cstime
+
+
 def cpu_ms(server: Bastion) -> tuple[float, float]:
     """CPU milliseconds so far of Bastion's process tree and of PostgreSQL's."""
-    return cpu_seconds(server.pid) * 1000, cpu_seconds(postgres_pid()) * 1000
+    return tuple((cpu_seconds(pid) + _reaped_seconds(pid)) * 1000
+                 for pid in (server.pid, postgres_pid()))
 
 
 def per(before: tuple[float, float], after: tuple[float, float], count: int) -> dict:

@@ -15,7 +15,10 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.db import connection
 from django.db.models import Max
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from bastion.accounts.services import create_user
 from bastion.core import browse
@@ -131,3 +134,27 @@ def test_search_finds_a_loaded_project_by_name_and_summary(loaded):
     assert [hit.project.normalized_name for hit in by_name.hits][:1] == [names[7]]
     by_summary = search("Synthetic project 7 of")
     assert names[7] in [hit.project.normalized_name for hit in by_summary.hits]
+
+
+def test_the_queries_of_pages_and_search_do_not_grow_with_the_index(loaded, monkeypatch):
+    owner, _serial, _written, _names = loaded
+    monkeypatch.setattr(scale_data, "PREFIX", "grow-")
+    client = Client(HTTP_HOST="127.0.0.1")
+    name = scale_data.project_name(1)
+    pages = {f"/simple/{name}/": "application/vnd.pypi.simple.v1+json",
+             f"/pypi/{name}/json": "application/json",
+             f"/search/?q={name}": "text/html"}
+
+    def counts() -> dict:
+        found = {}
+        for path, accept in pages.items():
+            client.get(path, HTTP_ACCEPT=accept)  # builds and caches what is cached
+            with CaptureQueriesContext(connection) as queries:
+                assert client.get(path, HTTP_ACCEPT=accept).status_code == 200
+            found[path] = len(queries)
+        return found
+
+    scale_data.generate(3, owner_name=owner.username, releases=1, progress=lambda line: None)
+    small = counts()
+    scale_data.generate(12, owner_name=owner.username, releases=1, progress=lambda line: None)
+    assert counts() == small

@@ -34,8 +34,8 @@ def create(apps, schema_editor):
             except Exception as exc:  # the role may not create extensions
                 cursor.execute("ROLLBACK TO SAVEPOINT bastion_trgm")
                 print(f"\n  pg_trgm could not be created ({str(exc).strip()}): search works "
-                      "unindexed; run CREATE EXTENSION pg_trgm as the database owner and "
-                      "migrate again (packaging 0010 backwards, then forwards).")
+                      "unindexed until a superuser creates it and this migration runs again "
+                      "(docs/deploy.md, PostgreSQL).")
                 return
         for name, (table, column) in INDEXES.items():
             cursor.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" '
