@@ -139,9 +139,16 @@ def upload_latencies(server: Bastion, indices: list[int], round_: int) -> dict:
             "non_200": sum(1 for s in statuses if s != 200)}
 
 
+def sampled(projects: int, args) -> list[int]:
+    return sorted(random.Random(projects).sample(range(projects), min(args.sample, projects)))
+
+
+def upload_targets(projects: int, args) -> list[int]:
+    return sampled(projects, args)[:args.uploads]
+
+
 def measure(wrk: str, server: Bastion, projects: int, args, round_: int) -> dict:
-    rng = random.Random(projects)
-    sample = sorted(rng.sample(range(projects), min(args.sample, projects)))
+    sample = sampled(projects, args)
     names = [scale_data.project_name(i) for i in sample]
     common = {"duration": args.duration, "connections": args.connections}
     result = {"projects": projects, "load_before": loadavg()}
@@ -154,7 +161,7 @@ def measure(wrk: str, server: Bastion, projects: int, args, round_: int) -> dict
                                    "application/json", warmup=args.warmup, **common)
     result["search"] = wrk_paths(wrk, server, "search", [f"/search/?q={n}" for n in names],
                                  "text/html", warmup=0, **common)
-    result["upload"] = upload_latencies(server, sample[:args.uploads], round_)
+    result["upload"] = upload_latencies(server, upload_targets(projects, args), round_)
     result["load_after"] = loadavg()
     return result
 
@@ -210,11 +217,14 @@ def main(argv=None) -> int:
     results, status = [], 0
     try:
         if args.reuse:
-            subprocess.run([str(VENV_BIN / "bastion"), "init", "--quiet"], check=True,
-                           env={**os.environ, **server.env()}, cwd=server.data, timeout=600)
+            # Scoped to the projects it uploads to: an unscoped token records an event on
+            # every project of its owner, which here are all of them.
+            scope = [f"--project={scale_data.project_name(i)}" for step in steps
+                     for i in upload_targets(step, args)]
             server.password = server._cli("admin", "create-token", BENCH_USER, "--description",
-                                          "scale benchmark").splitlines()[-1]
-            server.start_keeping_data()
+                                          "scale benchmark", *scope).splitlines()[-1]
+            # Its start walks the whole store for leftovers of killed uploads: minutes here.
+            server.start_keeping_data(ready_timeout=1800)
         else:
             server.start()  # a fresh data directory: init, the bench user and its token
         for round_, projects in enumerate(steps):
