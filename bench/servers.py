@@ -97,14 +97,18 @@ class Server:
         if self.data.exists():
             shutil.rmtree(self.data)
         self.data.mkdir(parents=True)
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.prepare()
+        self.start_keeping_data()
+
+    def start_keeping_data(self, ready_timeout: float = 90) -> None:
+        """Start on the data directory as it is (prepared before)."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, **self.env()}, start_new_session=True, cwd=self.data)
         log.close()
-        self._wait_ready()
+        self._wait_ready(ready_timeout)
         self.after_start()
 
     def _wait_ready(self, timeout: float = 90) -> None:

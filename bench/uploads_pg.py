@@ -54,33 +54,33 @@ def _as_postgres(*cmd: str) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else list(cmd)
 
 
-def start_postgres(port: int) -> str:
+def start_postgres(port: int, root: Path = PGROOT) -> str:
     """A throw-away cluster with PostgreSQL's durable defaults (fsync, synchronous commit):
     what production runs, and where a lock held across a commit costs what it costs. (The
     test suite's cluster, scripts/postgres.sh, turns durability off for speed.)"""
     import shutil
 
-    shutil.rmtree(PGROOT, ignore_errors=True)
-    PGROOT.mkdir(parents=True)
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
     if os.geteuid() == 0:
-        shutil.chown(PGROOT, "postgres")
+        shutil.chown(root, "postgres")
     bindir = _pg_bin()
-    subprocess.run(_as_postgres(str(bindir / "initdb"), "-D", str(PGROOT / "data"), "-U",
+    subprocess.run(_as_postgres(str(bindir / "initdb"), "-D", str(root / "data"), "-U",
                                 "postgres", "-A", "trust"), check=True, capture_output=True,
                    timeout=120)
     subprocess.run(_as_postgres(
-        str(bindir / "pg_ctl"), "-D", str(PGROOT / "data"), "-l", str(PGROOT / "log"), "-w",
-        "-o", f"-p {port} -k {PGROOT} -c listen_addresses=127.0.0.1 -c max_connections=200",
+        str(bindir / "pg_ctl"), "-D", str(root / "data"), "-l", str(root / "log"), "-w",
+        "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=200",
         "start"), check=True, capture_output=True, timeout=120)
     return f"postgresql://postgres@127.0.0.1:{port}/postgres"
 
 
-def stop_postgres(port: int) -> None:
+def stop_postgres(port: int, root: Path = PGROOT) -> None:
     import shutil
 
-    subprocess.run(_as_postgres(str(_pg_bin() / "pg_ctl"), "-D", str(PGROOT / "data"), "-m",
+    subprocess.run(_as_postgres(str(_pg_bin() / "pg_ctl"), "-D", str(root / "data"), "-m",
                                 "fast", "stop"), capture_output=True, timeout=120)
-    shutil.rmtree(PGROOT, ignore_errors=True)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def fresh_database(base_url: str, name: str) -> str:

@@ -216,10 +216,14 @@ def visible_projects(user):
 def _matching(projects, query: str):
     """``projects`` whose name, or a release's summary or keywords, contains ``query``."""
     normalized = canonicalize_name(query)
-    described = Release.objects.filter(project=OuterRef("pk")).filter(
-        Q(summary__icontains=query) | Q(keywords__icontains=query))
-    return (projects.filter(Q(name__icontains=query) | Q(normalized_name__icontains=normalized)
-                            | Exists(described))
+    # The matches are gathered from each table's own (trigram) indexes and joined to the
+    # projects: a condition on the projects that reached into the releases would make the
+    # database test every project of the index for each query.
+    by_name = Project.objects.filter(Q(name__icontains=query)
+                                     | Q(normalized_name__icontains=normalized)).values("pk")
+    by_description = Release.objects.filter(
+        Q(summary__icontains=query) | Q(keywords__icontains=query)).values("project_id")
+    return (projects.filter(pk__in=by_name.union(by_description))
             .annotate(rank=Case(When(normalized_name=normalized, then=Value(0)),
                                 When(normalized_name__startswith=normalized, then=Value(1)),
                                 default=Value(2), output_field=IntegerField())))
