@@ -12,8 +12,6 @@ from django.shortcuts import render
 from django.urls import path
 from django.views.decorators.http import require_safe
 
-from bastion.core.tufmeta import lifetime
-from bastion.tuf import services as tuf
 
 from .access import console_view
 
@@ -21,6 +19,10 @@ from .access import console_view
 @console_view
 @require_safe
 def index(request):
+    # Imported here, as in simple.tuf_views: python-tuf brings cryptography and boto3.
+    from bastion.core.tufmeta import lifetime
+    from bastion.tuf import services as tuf
+
     states = tuf.status() if tuf.enabled() else None
     now = datetime.now(timezone.utc)
     rows = [{

@@ -37,13 +37,11 @@ from django.conf import settings
 from django.urls import get_script_prefix
 
 from bastion.core.negotiation import SIMPLE_JSON, TEXT_HTML
-from bastion.core.tufmeta import Target
 from bastion.events.services import current_serial
 from bastion.packaging.models import Project, ProjectStatus
 from bastion.proxy import gate
 from bastion.proxy.gate import DEFAULT_VIEW
 from bastion.storage import rendered_store
-from bastion.tuf import services as tuf
 
 from . import pages
 from .cache import Page
@@ -160,9 +158,19 @@ def _project_pages(found) -> tuple[dict[str, Page] | None, pages.Listing | None]
     return files, listing
 
 
-def _file_targets(listing) -> list[Target]:
+def _tuf():
+    """The tuf app's services, imported only where TUF is on: python-tuf's signers bring
+    cryptography and boto3, which no worker should load for an index that does not sign."""
+    from bastion.tuf import services
+
+    return services
+
+
+def _file_targets(listing) -> list:
     """The files a detail page lists, and their core metadata (PEP 658), as TUF targets: the
     target path is the file's URL path, which is its path in the store."""
+    from bastion.core.tufmeta import Target
+
     prefix = get_script_prefix()
     targets = []
     for f in listing.files:
@@ -175,13 +183,13 @@ def _file_targets(listing) -> list[Target]:
 
 def _sign(name: str, files: dict[str, Page] | None, listing) -> None:
     """Hand the rendered simple pages (the bytes nginx serves, both formats) to TUF."""
-    if not tuf.enabled():
+    if not settings.TUF:
         return
     if files is None:
-        tuf.publish_project(name, None, [])
+        _tuf().publish_project(name, None, [])
         return
     signed = {path: files[path].body for path in detail_files(name)[:2]}
-    tuf.publish_project(name, signed, _file_targets(listing))
+    _tuf().publish_project(name, signed, _file_targets(listing))
 
 
 def render_project(name: str, serial: int | None = None) -> bool:
@@ -254,8 +262,8 @@ def render_index(serial: int | None = None) -> bool:
                      json_root: pages.index_page(SIMPLE_JSON, at, keep=keep)}
             _write(store, files, ("", key))
             signed = {path: page.body for path, page in files.items()}
-        if tuf.enabled():
-            tuf.publish_index(signed)
+        if settings.TUF:
+            _tuf().publish_index(signed)
     purge(["/" + ROOT])
     return True
 

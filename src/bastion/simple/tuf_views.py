@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import re
 
+from django.conf import settings
 from django.http import HttpResponse
 
 from bastion.storage import rendered_store
-from bastion.tuf import services as tuf
 
 from . import file_views
 from .responses import cache_control, read_only, text_error
@@ -53,10 +53,14 @@ def _from_store(path: str, content_type: str, max_age: int, *, immutable: bool) 
 
 @read_only
 def metadata(request, filename: str):
+    # Imported here: python-tuf's signers bring cryptography and boto3, which no worker of an
+    # index without TUF should load.
+    from bastion.tuf import services as tuf
+
     reader = _reader_or_response(request)
     if isinstance(reader, HttpResponse):
         return reader
-    if not tuf.enabled() or not _METADATA.fullmatch(filename):
+    if not settings.TUF or not _METADATA.fullmatch(filename):
         return _not_found()
     # Versioned files never change; timestamp.json and root.json are replaced in place.
     versioned = filename[0].isdigit()
@@ -66,10 +70,12 @@ def metadata(request, filename: str):
 
 @read_only
 def target(request, path: str):
+    from bastion.tuf import services as tuf
+
     reader = _reader_or_response(request)
     if isinstance(reader, HttpResponse):
         return reader
-    if not tuf.enabled() or len(path) > MAX_PATH_LENGTH:
+    if not settings.TUF or len(path) > MAX_PATH_LENGTH:
         return _not_found()
     if _PAGE.fullmatch(path):
         media = "text/html; charset=utf-8" if path.endswith(".html") else \
