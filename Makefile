@@ -17,7 +17,12 @@ $(BIN)/python:
 # itself is a directory, which has no hash, so it follows with --no-deps and the locked
 # setuptools (no build isolation: nothing is fetched unchecked). `pip check` catches a
 # pyproject.toml dependency the lock misses: run `make lock` (scripts/lock.sh).
+# The locked pip comes first, on its own and hash-checked: the pip a new venv brings (23.2 with
+# Python 3.11) takes a dependency's extra, such as sigstore's pydantic[email], for a second,
+# unpinned requirement and refuses the whole lock.
 define install_locked
+	awk '/^pip==/ { found = 1 } found { print } found && !/\\$$/ { exit }' $(1) > $(VENV)/pip.lock
+	$(BIN)/python -m pip install -q --require-hashes --only-binary :all: -r $(VENV)/pip.lock
 	$(BIN)/python -m pip install -q --require-hashes --only-binary :all: -r $(1)
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	$(BIN)/python -m pip check -q >/dev/null || { $(BIN)/python -m pip check; exit 1; }
