@@ -133,10 +133,10 @@ class Server:
         self.log.seek(0)
         return self.log.read()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10) -> None:
         self.proc.terminate()
         try:
-            self.proc.wait(10)
+            self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self.log.close()
