@@ -278,11 +278,15 @@ def scan_upstream(upstream_file_id: int, *, info: RequestInfo | None = None) -> 
     known = (ScanResult.objects.filter(sha256=row.sha256, scanner_version=SCANNER_VERSION,
                                        ruleset_version=RULESET_VERSION)
              .exclude(verdict=Verdict.ERROR).order_by("-created").first())
+    core = None
+    if known is None or set(known.disabled_rules) != set(disabled):
+        # Before the transaction, never in it: on SQLite an open write transaction holds the
+        # database's one write lock, and every request that writes would wait for the scan.
+        core = _run_scanner(row.stored_path, row.filename, disabled)
     with transaction.atomic():
-        if known is not None and set(known.disabled_rules) == set(disabled):
+        if core is None:
             result = known
         else:
-            core = _run_scanner(row.stored_path, row.filename, disabled)
             result = _store_result(core, sha256=row.sha256, filename=row.filename,
                                    upstream_file_id=row.pk, disabled=disabled)
         proxy_scans.set_verdict(row.pk, result.verdict, score=result.score,

@@ -239,3 +239,90 @@ def test_findings_are_for_members_and_admins_only(owner, admin, unique):
     assert {"rule", "severity", "file", "line", "message", "false_positive"} == set(
         scans[file.filename]["findings"][0])
     assert ScanResult.objects.filter(file=file).count() == 1
+
+
+@pytest.fixture
+def upstream_server():
+    from tests.unit.proxy.upstream_files import FileServer
+
+    server = FileServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def upstream(upstream_server, unique):
+    from bastion.proxy.models import UpstreamFile
+    from bastion.storage import get_store
+    from tests.unit.proxy.upstream_files import make_upstream
+
+    row = make_upstream(f"px{unique}", upstream_server.url + "/simple/")
+    yield row
+    for file in UpstreamFile.objects.filter(project__upstream=row):
+        if file.stored_path:
+            get_store().delete(file.stored_path)
+    row.delete()  # its pages and files go with it
+
+
+def _served(upstream_server, upstream, artifact):
+    from tests.unit.proxy.upstream_files import Body, make_file
+
+    body = Body.of(artifact.build())
+    path = f"/files/{artifact.filename}"
+    upstream_server.bodies[path] = body
+    return make_file(upstream, artifact.name, artifact.filename, upstream_server.url + path,
+                     sha256=body.sha256, size=body.size)
+
+
+def test_a_proxied_file_is_scanned_outside_any_transaction(upstream_server, upstream,
+                                                           monkeypatch):
+    from django.db import connection
+
+    from bastion.proxy import files
+
+    from .support import malicious_wheel
+
+    file = _served(upstream_server, upstream, malicious_wheel(f"{upstream.name}-evil"))
+    seen = []
+    engine = services.scan
+
+    def watched(path, **kwargs):
+        seen.append(connection.in_atomic_block)
+        return engine(path, **kwargs)
+
+    monkeypatch.setattr(services, "scan", watched)
+    # The first download keeps the bytes, and the proxy's signal has them scanned (with the
+    # tests' immediate task backend, before the stream ends).
+    download = files.download(files.find_file(upstream.name, file.project.normalized_name,
+                                              file.filename))
+    b"".join(download.stream)
+
+    # On SQLite a transaction open during the scan would hold the one write lock throughout.
+    assert seen == [False]
+    file.refresh_from_db()
+    assert file.stored_path and file.scan_verdict == "malicious"
+    result = ScanResult.objects.get(upstream_file_id=file.pk)
+    assert result.verdict == "malicious" and result.findings.exists()
+    assert SecurityEvent.objects.filter(tag=tags.PROXY_FILE_SCAN,
+                                        additional__filename=file.filename).exists()
+
+
+def test_a_store_outage_queues_a_proxied_file_scan_again_without_a_verdict(
+        upstream_server, upstream, monkeypatch):
+    from bastion.proxy.models import UpstreamFile
+    from bastion.scanning import tasks
+    from bastion.storage import StorageUnavailable, get_store
+
+    file = _served(upstream_server, upstream, wheel(f"{upstream.name}-out", "1.0"))
+    UpstreamFile.objects.filter(pk=file.pk).update(stored_path=f"upstream/gone/{file.filename}")
+    store = get_store()
+    monkeypatch.setattr(store, "local_path", lambda path: None)
+    monkeypatch.setattr(store, "open", lambda path: (_ for _ in ()).throw(
+        StorageUnavailable("S3 unreachable")))
+    queued = []
+    monkeypatch.setattr(services, "retry_later", lambda task, pk: queued.append((task, pk)))
+    tasks.scan_upstream_file.call(file.pk)
+    assert queued == [(tasks.scan_upstream_file, file.pk)]
+    assert not ScanResult.objects.filter(upstream_file_id=file.pk).exists()
+    file.refresh_from_db()
+    assert file.scan_verdict == ""
