@@ -82,22 +82,54 @@ class _Gunicorn(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        from django.urls import get_resolver
+        return load_application()
 
-        from bastion.wsgi import application
 
-        # Import every view once in the master, before the workers fork, instead of in each
-        # worker's first request. Libraries only a few pages use (security keys, password
-        # strength, QR codes, description rendering) are imported where they are used, so
-        # that every process does not carry them.
-        get_resolver().url_patterns
-        # Everything loaded so far lives as long as the server. Frozen, it is left out of the
-        # workers' garbage collections: a worker's first full collection otherwise walked it
-        # all, stalling that worker's requests, and wrote to (so copied) the
-        # memory pages the workers share with this process.
-        gc.collect()
-        gc.freeze()
-        return application
+def load_application():
+    """The WSGI application, with what its workers will need loaded (in gunicorn's master)."""
+    from django.urls import get_resolver
+
+    from bastion.wsgi import application
+
+    # Import every view once in the master, before the workers fork, instead of in each
+    # worker's first request. Libraries only a few pages use (security keys, password
+    # strength, QR codes, description rendering) are imported where they are used, so
+    # that every process does not carry them.
+    get_resolver().url_patterns
+    preload_proxy()
+    # Everything loaded so far lives as long as the server. Frozen, it is left out of the
+    # workers' garbage collections: a worker's first full collection otherwise walked it
+    # all, stalling that worker's requests, and wrote to (so copied) the
+    # memory pages the workers share with this process.
+    gc.collect()
+    gc.freeze()
+    return application
+
+
+def preload_proxy() -> bool:
+    """With an upstream enabled, load what each worker's first proxied request would: the
+    HTTP client's libraries and TLS context, and the look-alike corpora. Without one,
+    nothing (every worker would carry them for nothing). True when loaded.
+
+    An upstream added while the server runs is served all the same: each worker then
+    loads them on its first proxied request, as it would without this."""
+    from django.db import DatabaseError, connections
+
+    from bastion.packaging import lookalikes
+    from bastion.proxy import client
+    from bastion.proxy.models import Upstream
+
+    try:
+        if not Upstream.objects.filter(enabled=True).exists():
+            return False
+        lookalikes.preload()
+    except DatabaseError:  # not initialised (serve --no-migrate): the requests will say so
+        return False
+    finally:
+        # Before gunicorn forks its workers: they must not share this process's connection.
+        connections.close_all()
+    client.preload()
+    return True
 
 
 def default_workers() -> int:

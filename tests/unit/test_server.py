@@ -36,9 +36,8 @@ def test_the_loaded_application_leaves_the_rarely_used_heavy_libraries_out(tmp_p
 
     check = (
         "import sys\n"
-        "from bastion.wsgi import application\n"
-        "from django.urls import get_resolver\n"
-        "get_resolver().url_patterns\n"
+        "from bastion.server import load_application\n"
+        "load_application()\n"
         "heavy = ('webauthn', 'cryptography', 'OpenSSL', 'zxcvbn', 'segno', 'readme_renderer',\n"
         "         'docutils', 'pygments', 'boto3', 'botocore', 'sigstore', 'pypi_attestations',\n"
         "         'pydantic', 'tuf', 'securesystemslib')\n"
@@ -48,6 +47,57 @@ def test_the_loaded_application_leaves_the_rarely_used_heavy_libraries_out(tmp_p
     env = {"PATH": "/usr/bin:/bin", "BASTION_DATA_DIR": str(tmp_path),
            "DJANGO_SETTINGS_MODULE": "bastion.settings"}
     subprocess.run([sys.executable, "-c", check], check=True, timeout=60, env=env)
+
+
+PROXY_PRELOAD_CHECK = """
+import json, ssl, sys
+from bastion.server import load_application
+load_application()
+from bastion.packaging import lookalikes
+from bastion.proxy import client
+state = {"http": sorted({m.split(".")[0] for m in sys.modules} & {"httpx", "httpcore"}),
+         "tls": client._tls is not None,
+         "corpora": lookalikes._popular is not None and lookalikes._local is not None}
+if state["tls"]:
+    # What a forked worker does on its first proxied request: its own client, on the
+    # master's TLS context (the CA bundle is not loaded again).
+    def loaded_again(*args, **kwargs):
+        raise AssertionError("the CA bundle was loaded again")
+    ssl.create_default_context = loaded_again
+    client.http_client()
+print(json.dumps(state))
+"""
+
+
+def test_the_master_preloads_the_proxy_client_only_when_an_upstream_is_enabled(tmp_path):
+    # With no upstream, workers must not carry httpx and the corpora for nothing; with one,
+    # each worker's first proxied request must not load them (bench/README.md, issue 12).
+    import json
+    import subprocess
+    import sys
+
+    from tests.cli_runner import run_cli
+
+    env = {"PATH": "/usr/bin:/bin", "BASTION_DATA_DIR": str(tmp_path),
+           "BASTION_DATABASE_URL": "", "DJANGO_SETTINGS_MODULE": "bastion.settings"}
+
+    def master_state() -> dict:
+        done = subprocess.run([sys.executable, "-c", PROXY_PRELOAD_CHECK], env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    assert run_cli(["init", "--quiet"], env=env).returncode == 0
+    assert master_state() == {"http": [], "tls": False, "corpora": False}
+
+    added = run_cli(["admin", "upstream", "add", "local", "https://127.0.0.1:9/simple/"],
+                    env=env)
+    assert added.returncode == 0, added.stderr
+    assert master_state() == {"http": ["httpcore", "httpx"], "tls": True, "corpora": True}
+
+    disabled = run_cli(["admin", "upstream", "set", "local", "--disable"], env=env)
+    assert disabled.returncode == 0, disabled.stderr
+    assert master_state() == {"http": [], "tls": False, "corpora": False}
 
 
 def test_access_lines_leave_the_query_string_out():

@@ -119,6 +119,13 @@ def _local_corpus() -> Corpus:
         return corpus
 
 
+def preload() -> None:
+    """Build both corpora now (the server's master, before it forks its workers: each worker
+    then starts with them, instead of its first proxied name building them)."""
+    _popular_corpus()
+    _local_corpus()
+
+
 def load_corpus(data: bytes, *, source: str, actor=None,
                 info: RequestInfo | None = None) -> CorpusInfo:
     """Replace the corpus with the names in ``data`` (a top-pypi-packages CSV or JSON file, or

@@ -24,6 +24,8 @@ from bastion.core.upstream_pages import ACCEPT
 from .models import Upstream
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
 MAX_REDIRECTS = 5
@@ -44,6 +46,9 @@ def _httpx():
 _lock = threading.Lock()
 _client: httpx.Client | None = None
 _client_pid: int | None = None
+# Kept across a fork, unlike the client: loading the CA bundle costs more than the rest of
+# a client, and a context holds no connection (made before any thread, see preload).
+_tls: ssl.SSLContext | None = None
 
 
 class UpstreamError(Exception):
@@ -73,13 +78,31 @@ def http_client() -> httpx.Client:
         if _client is None or _client_pid != os.getpid():
             # trust_env keeps the deployment's CA bundle and proxy settings; httpx reads no
             # .netrc unless asked, so no credential reaches a request implicitly.
-            _client = _httpx().Client(verify=True, follow_redirects=False, trust_env=True,
-                                   headers={"User-Agent": USER_AGENT},
-                                   timeout=_httpx().Timeout(settings.PROXY_TIMEOUT),
-                                   limits=_httpx().Limits(max_connections=100,
-                                                       max_keepalive_connections=20))
+            _client = _httpx().Client(verify=_tls_context(), follow_redirects=False,
+                                      trust_env=True, headers={"User-Agent": USER_AGENT},
+                                      timeout=_httpx().Timeout(settings.PROXY_TIMEOUT),
+                                      limits=_httpx().Limits(max_connections=100,
+                                                             max_keepalive_connections=20))
             _client_pid = os.getpid()
         return _client
+
+
+def _tls_context() -> ssl.SSLContext:
+    # Always verifying: the CA bundle httpx uses for verify=True, or the deployment's own
+    # (SSL_CERT_FILE / SSL_CERT_DIR, which trust_env means).
+    global _tls
+    if _tls is None:
+        _tls = _httpx().create_ssl_context(verify=True, trust_env=True)
+    return _tls
+
+
+def preload() -> None:
+    """Import the HTTP stack and build the TLS context now (the server's master, before it
+    forks its workers), so that no worker's first upstream request pays for them."""
+    import httpcore  # noqa: F401  # httpx imports it only when its first client is made
+
+    with _lock:
+        _tls_context()
 
 
 def reset_client() -> None:
