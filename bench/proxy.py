@@ -467,6 +467,9 @@ def uv_install(index_url: str, packages: list[str]) -> tuple[float, int]:
                         str(VENV_BIN / "python"), str(venv)], check=True, env=clean_env(), timeout=120)
         cmd = [str(VENV_BIN / "uv"), "pip", "install", "--quiet", "--no-config", "--no-cache",
                "--python", str(venv / "bin" / "python"), "--index-url", index_url, *packages]
+        # The previous round's files (and this venv's) still wait in the page cache: written
+        # back now, that writeback does not land inside this measurement.
+        os.sync()
         started = time.perf_counter()
         completed = subprocess.run(cmd, capture_output=True, text=True, env=clean_env(UV_NO_CACHE="1"),
                                    timeout=SUBPROCESS_TIMEOUT)
