@@ -4,7 +4,8 @@ The metadata and the targets' hashed copies live in the rendered store beside th
 (``tuf/metadata/…``, ``tuf/targets/…``), so nginx or a CDN serves them like the pages. The
 simple app hands over what it rendered (``publish_project``, ``publish_index``); the targets
 are those rendered bytes, never a page rendered again on request, whose bytes vary with
-content negotiation and compression. Writers on one machine take one lock (as the renders do).
+content negotiation and compression. Writers take one lock: PostgreSQL's advisory lock across
+hosts, a file lock on one machine with SQLite.
 
 Keys: root and targets are offline (PEM files in a directory the administrator keeps off the
 server, used only by ``bastion tuf init`` and ``bastion tuf sign-root``); the online key signs
@@ -25,7 +26,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils.translation import gettext as _
 from securesystemslib.signer import SIGNER_FOR_URI_SCHEME, CryptoSigner, Signer, SSlibKey
 
@@ -79,9 +80,23 @@ def repository() -> Repository:
     return Repository(_read, _write, delete=_delete)
 
 
+# Every host on one PostgreSQL database takes this same lock (the bytes "tuf_lock"): with
+# several hosts signing into one S3 prefix, a file lock would serialise each host alone.
+LOCK_KEY = 0x7475665F6C6F636B
+
+
 @contextmanager
 def _locked():
-    """One writer of the metadata at a time on this machine (processes and threads alike)."""
+    """One writer of the metadata at a time: on PostgreSQL across every host that shares the
+    database, on SQLite (one machine) across this machine's processes and threads."""
+    if connection.vendor == "postgresql":
+        # Transaction-level: released at commit or rollback whatever happens inside, so a
+        # failed signing can never leave a persistent connection holding it.
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+            yield
+        return
     directory = settings.RENDER_DIR / "_state" / "locks"
     directory.mkdir(parents=True, exist_ok=True)
     fd = os.open(directory / "tuf", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
