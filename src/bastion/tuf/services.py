@@ -31,6 +31,7 @@ from django.utils.translation import gettext as _
 from securesystemslib.signer import SIGNER_FOR_URI_SCHEME, CryptoSigner, Signer, SSlibKey
 
 from bastion.core.errors import ValidationError
+from bastion.core import tufceremony
 from bastion.core.tufmeta import (
     KEEP_VERSIONS,
     Repository,
@@ -303,6 +304,86 @@ def sign_root(keys_dir: Path, *, rotate_online: bool = False, new_root_key: bool
     with transaction.atomic():
         record(tags.ADMIN_TUF_ROOT_SIGN, info=info, actor=actor, user=actor,
                additional={"root_version": version, "change": change})
+    return version
+
+
+def _next_online_key_file() -> Path:
+    """Where ``--prepare --rotate-online-key`` keeps the new online key until ``--apply``."""
+    return settings.TUF_KEY_FILE.with_name(settings.TUF_KEY_FILE.name + ".next")
+
+
+def prepare_root(directory: Path, *, rotate_online: bool = False, actor=None,
+                 info: RequestInfo | None = None) -> int:
+    """The first step of the offline ceremony: write the unsigned next root and targets (and,
+    with ``rotate_online``, a new online key's public part; its private part waits beside
+    BASTION_TUF_KEY_FILE) to ``directory``. Returns the version prepared."""
+    require_admin(actor)
+    repo = repository()
+    if not repo.initialized():
+        raise ValidationError(_("There is no TUF metadata (bastion tuf init)."))
+    pending = _next_online_key_file()
+    online_key = None
+    if rotate_online:
+        # A new prepare supersedes an earlier one: that directory's key no longer applies.
+        pending.unlink(missing_ok=True)
+        online_key = _new_key(pending).public_key
+    try:
+        root, targets = repo.next_root(online_key=online_key)
+        tufceremony.write(directory, repo.root(), root, targets, online_key)
+    except (RepositoryError, tufceremony.CeremonyError, OSError) as exc:
+        if rotate_online:
+            pending.unlink(missing_ok=True)
+        raise ValidationError(str(exc)) from None
+    version = root.signed.version
+    with transaction.atomic():
+        record(tags.ADMIN_TUF_ROOT_PREPARE, info=info, actor=actor, user=actor,
+               additional={"root_version": version,
+                           "change": "renewed, new online key" if rotate_online else "renewed",
+                           "online_keyid": online_key.keyid if online_key else None})
+    return version
+
+
+def apply_root(directory: Path, *, actor=None, info: RequestInfo | None = None) -> int:
+    """The last step of the offline ceremony: install the root signed offline in
+    ``directory`` once it is exactly the next root of the index and its signatures meet the
+    current root's threshold and its own. Returns the version installed."""
+    from datetime import datetime, timezone
+
+    require_admin(actor)
+    pending = _next_online_key_file()
+    with _locked():
+        repo = repository()
+        try:
+            prepared = tufceremony.read(directory)
+            tufceremony.check(repo, prepared, datetime.now(timezone.utc))
+        except (RepositoryError, tufceremony.CeremonyError) as exc:
+            raise ValidationError(str(exc)) from None
+        online = online_signer()
+        if prepared.online_key is not None:
+            if not pending.is_file():
+                raise ValidationError(_("The new online key prepared for {directory} is not "
+                                        "on this host ({path}).").format(directory=directory,
+                                                                         path=pending))
+            online = load_signer(pending)
+            if online.public_key.keyid != prepared.online_key.keyid:
+                raise ValidationError(_("{path} is not the online key {directory} was "
+                                        "prepared with: prepare it again.").format(
+                    path=pending, directory=directory))
+        try:
+            version = repo.install_root(prepared.root, prepared.targets, online)
+        except RepositoryError as exc:
+            raise ValidationError(str(exc)) from None
+        if prepared.online_key is not None:
+            retired = settings.TUF_KEY_FILE.with_name(settings.TUF_KEY_FILE.name + ".retired")
+            os.replace(settings.TUF_KEY_FILE, retired)
+            os.replace(pending, settings.TUF_KEY_FILE)
+    change = "signed offline: " + ("renewed, new online key" if prepared.online_key
+                                   else "renewed")
+    with transaction.atomic():
+        record(tags.ADMIN_TUF_ROOT_SIGN, info=info, actor=actor, user=actor,
+               additional={"root_version": version, "change": change,
+                           "root_keyids": sorted(
+                               prepared.root.signed.roles["root"].keyids)})
     return version
 
 
