@@ -208,7 +208,9 @@ def test_a_signer_on_another_connection_waits_for_the_database_wide_lock(signed)
     while True:
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND "
-                           "classid = %s AND objid = %s AND NOT granted", [high, low])
+                           "classid = %s AND objid = %s AND NOT granted AND database = "
+                           "(SELECT oid FROM pg_database WHERE datname = current_database())",
+                           [high, low])
             if cursor.fetchone()[0]:
                 break
         assert time.monotonic() < deadline, "the second signer never waited for the lock"
