@@ -43,13 +43,31 @@ def register(sub, setup_django, fail) -> None:
     p.set_defaults(func=command(_add_key))
 
     p = tuf.add_parser("sign-root", help="sign a new root version with the offline keys "
-                                         "(renews root and targets; rotates keys)")
-    p.add_argument("--keys", required=True, type=Path, metavar="KEYS_DIR")
+                                         "(renews root and targets; rotates keys), or "
+                                         "prepare and apply one signed on an offline machine")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--keys", type=Path, metavar="KEYS_DIR",
+                     help="sign here, with the offline keys in KEYS_DIR")
+    how.add_argument("--prepare", type=Path, metavar="DIR",
+                     help="write the unsigned next root to DIR for `bastion tuf sign` on the "
+                          "offline machine")
+    how.add_argument("--apply", type=Path, metavar="DIR",
+                     help="install the root signed offline in DIR")
     p.add_argument("--rotate-online-key", action="store_true",
                    help="a new online key for timestamp, snapshot and the bins")
     p.add_argument("--rotate-root-key", action="store_true",
                    help="a new root key in KEYS_DIR; the old one signs this root last")
     p.set_defaults(func=command(_sign_root))
+
+    p = tuf.add_parser("sign", help="on the offline machine: show the root prepared in DIR "
+                                    "and sign it with the offline keys (no data directory or "
+                                    "database needed)")
+    p.add_argument("directory", type=Path, metavar="DIR")
+    p.add_argument("--keys", required=True, type=Path, nargs="+", metavar="KEYFILE",
+                   help="root and targets keys: PEM files, or .signer.json files naming a key "
+                        "held elsewhere")
+    p.add_argument("--yes", action="store_true", help="sign without asking")
+    p.set_defaults(func=lambda args: _sign_offline(args, fail))
 
     p = tuf.add_parser("status", help="each role's version and expiry")
     p.set_defaults(func=command(_status))
@@ -111,11 +129,66 @@ def _add_key(args, info) -> int:
 
 
 def _sign_root(args, info) -> int:
+    from .core.errors import ValidationError
     from .tuf import services
 
+    if args.rotate_root_key and args.keys is None:
+        raise ValidationError("--rotate-root-key needs the root keys here (--keys): a new root "
+                              "key is made beside them.")
+    if args.apply is not None:
+        if args.rotate_online_key:
+            raise ValidationError("--rotate-online-key belongs to --prepare: --apply installs "
+                                  "what was prepared.")
+        version = services.apply_root(args.apply, info=info)
+        print(f"installed root version {version}, signed offline")
+        return 0
+    if args.prepare is not None:
+        version = services.prepare_root(args.prepare, rotate_online=args.rotate_online_key,
+                                        info=info)
+        print(f"prepared root version {version} in {args.prepare}: carry it to the offline "
+              f"machine, run `bastion tuf sign {args.prepare} --keys …` there, bring it back "
+              f"and run `bastion tuf sign-root --apply {args.prepare}`")
+        return 0
     version = services.sign_root(args.keys, rotate_online=args.rotate_online_key,
                                  new_root_key=args.rotate_root_key, info=info)
     print(f"signed root version {version}")
+    return 0
+
+
+def _sign_offline(args, fail) -> int:
+    """``bastion tuf sign``: runs on the offline machine, so no Django: the ceremony's pure
+    module and python-tuf only."""
+    import getpass
+    import sys
+
+    from .core import tufceremony
+
+    def password(path: Path) -> bytes:
+        return getpass.getpass(f"password for {path}: ").encode()
+
+    try:
+        prepared = tufceremony.read(args.directory)
+        signers = [tufceremony.load_signer(path, password) for path in args.keys]
+    except tufceremony.CeremonyError as exc:
+        return fail(str(exc))
+    print(f"{args.directory} asks to sign:")
+    for line in tufceremony.describe(prepared):
+        print("  " + line)
+    print("with the keys: " + ", ".join(
+        f"{path} ({signer.public_key.keyid[:16]}…)" for path, signer in zip(args.keys, signers)))
+    if not args.yes:
+        print("sign? [y/N] ", end="", flush=True)
+        answer = sys.stdin.readline().strip().lower()
+        if answer not in ("y", "yes"):
+            return fail("nothing was signed")
+    try:
+        done = tufceremony.sign(prepared, signers)
+    except tufceremony.CeremonyError as exc:
+        return fail(str(exc))
+    for path, roles in zip(args.keys, done):
+        print(f"{path}: signed {roles.replace('+', ' and ')}")
+    print(f"carry {args.directory} back and run `bastion tuf sign-root --apply "
+          f"{args.directory}` on the index")
     return 0
 
 

@@ -198,3 +198,150 @@ def test_nginx_serves_the_metadata_and_page_targets_as_files_and_ngclient_verifi
                             timeout=10).status_code in (400, 404)
     finally:
         nginx.stop()
+
+
+# -- the air-gapped root signing ceremony ----------------------------------------------------
+
+def _online_env(site) -> dict[str, str]:
+    """The index host's environment: the server's render directory and online key."""
+    import os
+
+    return {**os.environ, "BASTION_TUF": "true", "BASTION_RENDER_PAGES": "sync",
+            "BASTION_RENDER_DIR": str(site.render_dir),
+            "BASTION_TUF_KEY_FILE": str(site.online_key)}
+
+
+def _offline_env(tmp_path) -> dict[str, str]:
+    """The offline machine's: no data directory, no database, and settings that do not even
+    import, so a command that reached for Django would fail."""
+    import os
+
+    home = tmp_path / "offline-home"
+    home.mkdir(exist_ok=True)
+    return {"PATH": os.environ["PATH"], "HOME": str(home), "LANG": "C.UTF-8",
+            "DJANGO_SETTINGS_MODULE": "the_offline_machine_has_no_settings"}
+
+
+def _offline_keys(site) -> list[str]:
+    return [str(p) for p in sorted(site.keys.glob("root-*.pem"))] + [str(site.keys / "targets.pem")]
+
+
+def _root_version(site) -> int:
+    return json.loads((site.render_dir / "tuf" / "metadata" / "root.json").read_bytes()
+                      )["signed"]["version"]
+
+
+def _error(result) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0 and len(lines) == 1, (result.returncode, result.stderr)
+    return lines[0]
+
+
+def test_an_offline_ceremony_rotates_the_online_key_and_ngclient_follows(site, tmp_path):
+    from tests.cli_runner import run_cli
+
+    before, ceremony = _root_version(site), tmp_path / "ceremony"
+    old_key = site.online_key.read_bytes()
+    prepared = run_cli(["tuf", "sign-root", "--prepare", ceremony, "--rotate-online-key"],
+                       env=_online_env(site))
+    assert prepared.returncode == 0, prepared.stderr
+    assert sorted(p.name for p in ceremony.iterdir()) == [
+        "current-root.json", "manifest.json", "online-key.json", "root.json", "targets.json"]
+    assert not json.loads((ceremony / "root.json").read_bytes())["signatures"]
+    assert site.online_key.read_bytes() == old_key  # nothing changes before --apply
+
+    # On the offline machine: what is signed is shown first, and "no" signs nothing.
+    declined = run_cli(["tuf", "sign", ceremony, "--keys", *_offline_keys(site)],
+                       input="n\n", env=_offline_env(tmp_path))
+    assert "nothing was signed" in _error(declined)
+    shown = declined.stdout
+    assert f"root version {before + 1} (the index is at {before})" in shown
+    assert "timestamp: threshold 1 of 1" in shown and "(was threshold 1 of" in shown
+    assert "a new online key" in shown and "expires" in shown
+    assert not json.loads((ceremony / "root.json").read_bytes())["signatures"]
+    signed = run_cli(["tuf", "sign", ceremony, "--keys", *_offline_keys(site)], input="y\n",
+                     env=_offline_env(tmp_path))
+    assert signed.returncode == 0, signed.stderr
+    assert "signed root" in signed.stdout and "signed targets" in signed.stdout
+
+    applied = run_cli(["tuf", "sign-root", "--apply", ceremony], env=_online_env(site))
+    assert applied.returncode == 0, applied.stderr
+    assert f"installed root version {before + 1}" in applied.stdout
+    assert site.online_key.read_bytes() != old_key
+    for tag in (tags.ADMIN_TUF_ROOT_PREPARE, tags.ADMIN_TUF_ROOT_SIGN):
+        assert SecurityEvent.objects.filter(tag=tag).exists()
+    # A client holding root v1 walks the chain to the new root, and the index still
+    # verifies: a new page signed by the new online key, an older one re-signed with it.
+    name = _name()
+    publish(site.server.url, site.publisher, wheel(name, "1.0"))
+    updater = site.updater(tmp_path)
+    updater.refresh()
+    assert updater._trusted_set.root.version == before + 1
+    for page in ("index.html", "index.v1.json"):
+        body = Path(updater.download_target(
+            updater.get_targetinfo(f"simple/{name}/{page}"))).read_bytes()
+        assert body == (site.render_dir / "simple" / name / page).read_bytes()
+    assert updater.get_targetinfo("simple/index.v1.json") is not None
+    # The same directory again is a root for a version the index has passed.
+    again = run_cli(["tuf", "sign-root", "--apply", ceremony], env=_online_env(site))
+    assert f"prepared against root version {before}" in _error(again)
+
+
+def test_an_offline_ceremony_refuses_a_tampered_or_short_or_stale_directory(site, tmp_path):
+    from tests.cli_runner import run_cli
+
+    online, offline = _online_env(site), _offline_env(tmp_path)
+    first, second = tmp_path / "first", tmp_path / "second"
+    for ceremony in (first, second):
+        result = run_cli(["tuf", "sign-root", "--prepare", ceremony], env=online)
+        assert result.returncode == 0, result.stderr
+    before = _root_version(site)
+
+    # Too few signatures: the targets key alone does not make a root.
+    result = run_cli(["tuf", "sign", first, "--keys", str(site.keys / "targets.pem"), "--yes"],
+                     env=offline)
+    assert result.returncode == 0, result.stderr
+    assert "needs 1 signature(s) of the current root's keys; 0 valid given" in _error(
+        run_cli(["tuf", "sign-root", "--apply", first], env=online))
+    # A key that is neither root nor targets is refused before anything is signed.
+    stranger = tmp_path / "stranger.pem"
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    stranger.write_bytes(Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    assert "is not a root or targets key" in _error(run_cli(
+        ["tuf", "sign", first, "--keys", str(stranger), "--yes"], env=offline))
+
+    # Tampered after signing: a year more of life for the root.
+    result = run_cli(["tuf", "sign", first, "--keys", *_offline_keys(site), "--yes"],
+                     env=offline)
+    assert result.returncode == 0, result.stderr
+    document = json.loads((first / "root.json").read_bytes())
+    document["signed"]["expires"] = document["signed"]["expires"].replace(
+        document["signed"]["expires"][:4], str(int(document["signed"]["expires"][:4]) + 1), 1)
+    (first / "root.json").write_text(json.dumps(document))
+    assert "was changed after it was prepared" in _error(
+        run_cli(["tuf", "sign-root", "--apply", first], env=online))
+    assert "was changed after it was prepared" in _error(run_cli(
+        ["tuf", "sign", first, "--keys", *_offline_keys(site), "--yes"], env=offline))
+    assert _root_version(site) == before
+
+    # Prepared against an older root: the second directory, once the first is in.
+    result = run_cli(["tuf", "sign", second, "--keys", *_offline_keys(site), "--yes"],
+                     env=offline)
+    assert result.returncode == 0, result.stderr
+    third = tmp_path / "third"
+    assert run_cli(["tuf", "sign-root", "--prepare", third], env=online).returncode == 0
+    assert run_cli(["tuf", "sign", third, "--keys", *_offline_keys(site), "--yes"],
+                   env=offline).returncode == 0
+    applied = run_cli(["tuf", "sign-root", "--apply", third], env=online)
+    assert applied.returncode == 0, applied.stderr
+    assert (f"prepared against root version {before}, but the index is at root version "
+            f"{before + 1}") in _error(run_cli(["tuf", "sign-root", "--apply", second],
+                                               env=online))
+    assert _root_version(site) == before + 1
+    updater = site.updater(tmp_path)
+    updater.refresh()
+    assert updater._trusted_set.root.version == before + 1

@@ -1186,6 +1186,10 @@ DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
     "admin:tuf:root_sign": _who_and(
         gettext_noop("{who} signed version {version} of the index's TUF root ({change})"),
         version="root_version", change="change"),
+    "admin:tuf:root_prepare": _who_and(
+        gettext_noop("{who} prepared version {version} of the index's TUF root for signing "
+                     "offline ({change})"),
+        version="root_version", change="change"),
     "admin:pages:render": _who_and(
         gettext_noop("{who} asked for every public page to be rendered to files again")),
     "admin:view:add": _who_and(gettext_noop("{who} added the view {view}"), view="view"),

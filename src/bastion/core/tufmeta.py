@@ -304,19 +304,21 @@ class Repository:
             return ["timestamp"]
         return []
 
-    def sign_root(self, *, old_signers: list[Signer], new_root_keys: list[Key] | None,
-                  new_signers: list[Signer], threshold: int | None, targets_signer: Signer,
-                  online: Signer, rotate_online: bool) -> int:
-        """A new root version (renewed expiry; new root keys or a new online key if given),
-        signed by a threshold of the old root's keys and of the new one's; targets re-signed
-        offline; with a new online key, every bin, snapshot and timestamp re-signed by it.
-        Returns the new root's version."""
-        root_md = self.root()
-        root = root_md.signed
-        old_keys = {keyid: root.keys[keyid] for keyid in root.roles["root"].keyids}
-        old_threshold = root.roles["root"].threshold
+    def next_root(self, *, new_root_keys: list[Key] | None = None,
+                  threshold: int | None = None, online_key: Key | None = None,
+                  root_expires: datetime | None = None,
+                  targets_expires: datetime | None = None
+                  ) -> tuple[Metadata[Root], Metadata[Targets]]:
+        """The next root and targets, unsigned: renewed expiry (or the one given), new root
+        keys (``new_root_keys``, ``threshold``) or a new online key (``online_key``) for
+        timestamp, snapshot and the bins (targets then delegates the bins to it).
+
+        The online ``sign_root`` signs them at once; the offline ceremony carries them to the
+        keys and back, and ``apply`` rebuilds them with the expiry they carry to check that
+        what came back is exactly what was prepared."""
+        root = self.root().signed
         root.version += 1
-        root.expires = self._expiry("root")
+        root.expires = root_expires or self._expiry("root")
         if new_root_keys is not None:
             for keyid in list(root.roles["root"].keyids):
                 root.revoke_key(keyid, "root")
@@ -324,41 +326,122 @@ class Repository:
                 root.add_key(key, "root")
         if threshold is not None:
             root.roles["root"].threshold = threshold
-        if targets_signer.public_key.keyid not in root.roles["targets"].keyids:
-            raise RepositoryError("the targets key given is not the one the root names")
-        if rotate_online:
+        if online_key is not None:
             for role in ("snapshot", "timestamp"):
                 for keyid in list(root.roles[role].keyids):
                     root.revoke_key(keyid, role)
-                root.add_key(online.public_key, role)
-        signers = {s.public_key.keyid: s for s in [*old_signers, *new_signers]}
-        old_count = sum(1 for keyid in old_keys if keyid in signers)
-        new_ids = root.roles["root"].keyids
-        if old_count < old_threshold:
-            raise RepositoryError(f"the new root needs {old_threshold} signature(s) of the "
-                                  f"current root's keys; {old_count} given")
-        if sum(1 for keyid in new_ids if keyid in signers) < root.roles["root"].threshold:
-            raise RepositoryError("the new root's own keys do not meet its threshold")
-        used = [signer for keyid, signer in signers.items()
-                if keyid in old_keys or keyid in new_ids]
-        self._publish(root_md, used)
+                root.add_key(online_key, role)
+        current = self.targets()
+        version = current.signed.version + 1
+        expires = targets_expires or self._expiry("targets")
+        if online_key is not None:
+            bit_length = self.succinct_roles(current).bit_length
+            targets = Targets(version=version, expires=expires)
+            succinct = SuccinctRoles([online_key.keyid], 1, bit_length, BIN_PREFIX)
+            targets.delegations = Delegations(keys={online_key.keyid: online_key}, roles=None,
+                                              succinct_roles=succinct)
+        else:
+            targets = current.signed
+            targets.version = version
+            targets.expires = expires
+        return Metadata(root), Metadata(targets)
 
+    def install_root(self, root_md: Metadata[Root], targets_md: Metadata[Targets],
+                     online: Signer) -> int:
+        """Publish a next root and targets as signed (their signatures are kept, never
+        re-made here), once they meet the current root's threshold and the new one's; with a
+        new online key in the root, every bin is re-signed by ``online`` (which must be that
+        key), then snapshot and timestamp. Returns the new root's version."""
+        current = self.root().signed
+        new = root_md.signed
+        if new.version != current.version + 1:
+            raise RepositoryError(
+                f"this root is version {new.version}, but the index is at root version "
+                f"{current.version}: prepare it again from the current root")
+        if new.expires <= self._now():
+            raise RepositoryError(f"this root expired on {new.expires:%Y-%m-%d %H:%M} UTC")
+        result = new.get_root_verification_result(current, root_md.signed_bytes,
+                                                  root_md.signatures)
+        if not result.first.verified:
+            raise RepositoryError(
+                f"the new root needs {result.first.threshold} signature(s) of the current "
+                f"root's keys; {len(result.first.signed)} valid given")
+        if not result.second.verified:
+            raise RepositoryError(
+                f"the new root needs {result.second.threshold} signature(s) of its own root "
+                f"keys; {len(result.second.signed)} valid given")
+        current_targets = self.targets()
+        if targets_md.signed.version != current_targets.signed.version + 1:
+            raise RepositoryError(
+                f"the targets metadata is version {targets_md.signed.version}, but the index "
+                f"is at targets version {current_targets.signed.version}")
+        if not new.get_verification_result("targets", targets_md.signed_bytes,
+                                           targets_md.signatures).verified:
+            raise RepositoryError("the targets metadata is not signed by the targets key the "
+                                  "new root names")
+        rotate_online = set(new.roles["timestamp"].keyids) != set(
+            current.roles["timestamp"].keyids)
+        if online.public_key.keyid not in new.roles["timestamp"].keyids:
+            raise RepositoryError("the online key is not the one the new root names for "
+                                  "timestamp and snapshot")
+        data = root_md.to_bytes(_SERIALIZER)
+        self._write(metadata_name("root", new.version), data)
+        self._write(metadata_name("root", None), data)
+        self._write(metadata_name("targets", targets_md.signed.version),
+                    targets_md.to_bytes(_SERIALIZER))
         snapshot = self.snapshot()
-        targets = self.targets(snapshot)
-        bit_length = self.succinct_roles(targets).bit_length
-        version = targets.signed.version + 1
-        changed = {"targets": version}
+        changed = {"targets": targets_md.signed.version}
         if rotate_online:
-            self._write_delegations(version, targets_signer, online.public_key, bit_length)
+            bit_length = self.succinct_roles(targets_md).bit_length
             for role in SuccinctRoles([], 1, bit_length, BIN_PREFIX).get_roles():
                 md = self._load(role, snapshot.signed.meta[f"{role}.json"].version)
                 md.signed.version += 1
                 md.signed.expires = self._expiry(BIN_PREFIX)
                 self._publish_targets(role, md, [online])
                 changed[role] = md.signed.version
-        else:
-            targets.signed.version = version
-            targets.signed.expires = self._expiry("targets")
-            self._publish_targets("targets", targets, [targets_signer])
         self._publish_snapshot_and_timestamp(snapshot, changed, online)
-        return root.version
+        return new.version
+
+    def sign_root(self, *, old_signers: list[Signer], new_root_keys: list[Key] | None,
+                  new_signers: list[Signer], threshold: int | None, targets_signer: Signer,
+                  online: Signer, rotate_online: bool) -> int:
+        """A new root version (renewed expiry; new root keys or a new online key if given),
+        signed by a threshold of the old root's keys and of the new one's; targets re-signed
+        offline; with a new online key, every bin, snapshot and timestamp re-signed by it.
+        Returns the new root's version."""
+        root_md, targets_md = self.next_root(
+            new_root_keys=new_root_keys, threshold=threshold,
+            online_key=online.public_key if rotate_online else None)
+        if targets_signer.public_key.keyid not in root_md.signed.roles["targets"].keyids:
+            raise RepositoryError("the targets key given is not the one the root names")
+        sign_next_root(self.root().signed, root_md, targets_md,
+                       [*old_signers, *new_signers, targets_signer])
+        return self.install_root(root_md, targets_md, online)
+
+
+def sign_next_root(current: Root, root_md: Metadata[Root], targets_md: Metadata[Targets],
+                   signers: Iterable[Signer]) -> list[str]:
+    """Add each signer's signature where its key belongs: a root key of the current root
+    or of the next one signs the root, a targets key of the next root signs targets. Returns
+    what each signed ("root", "targets"), in order; a key that belongs nowhere is refused
+    before anything is signed."""
+    root_ids = set(current.roles["root"].keyids) | set(root_md.signed.roles["root"].keyids)
+    targets_ids = set(root_md.signed.roles["targets"].keyids)
+    signers = list(signers)
+    for signer in signers:
+        keyid = signer.public_key.keyid
+        if keyid not in root_ids and keyid not in targets_ids:
+            raise RepositoryError(f"the key {keyid[:16]}… is not a root or targets key of "
+                                  f"root version {root_md.signed.version}")
+    done = []
+    for signer in signers:
+        keyid = signer.public_key.keyid
+        roles = []
+        if keyid in root_ids:
+            root_md.sign(signer, append=True)
+            roles.append("root")
+        if keyid in targets_ids:
+            targets_md.sign(signer, append=True)
+            roles.append("targets")
+        done.append("+".join(roles))
+    return done

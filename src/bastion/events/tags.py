@@ -184,6 +184,8 @@ FILE_ATTESTATION_ADD = "file:attestation:add"
 PROJECT_ATTESTATION_REQUIRED_CHANGE = "project:attestation_required:change"
 ADMIN_SIGSTORE_TRUST_ROOT_REFRESH = "admin:sigstore_trust_root:refresh"
 # TUF metadata (bastion.tuf, issue 17): the repository was created; a new root was signed
-# (renewed, or with new root keys or a new online key).
+# (renewed, or with new root keys or a new online key; online, or signed offline and
+# applied); the next root was prepared for signing on an offline machine.
 ADMIN_TUF_INIT = "admin:tuf:init"
 ADMIN_TUF_ROOT_SIGN = "admin:tuf:root_sign"
+ADMIN_TUF_ROOT_PREPARE = "admin:tuf:root_prepare"

@@ -4,7 +4,8 @@ The metadata and the targets' hashed copies live in the rendered store beside th
 (``tuf/metadata/…``, ``tuf/targets/…``), so nginx or a CDN serves them like the pages. The
 simple app hands over what it rendered (``publish_project``, ``publish_index``); the targets
 are those rendered bytes, never a page rendered again on request, whose bytes vary with
-content negotiation and compression. Writers on one machine take one lock (as the renders do).
+content negotiation and compression. Writers take one lock: PostgreSQL's advisory lock across
+hosts, a file lock on one machine with SQLite.
 
 Keys: root and targets are offline (PEM files in a directory the administrator keeps off the
 server, used only by ``bastion tuf init`` and ``bastion tuf sign-root``); the online key signs
@@ -25,11 +26,12 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils.translation import gettext as _
 from securesystemslib.signer import SIGNER_FOR_URI_SCHEME, CryptoSigner, Signer, SSlibKey
 
 from bastion.core.errors import ValidationError
+from bastion.core import tufceremony
 from bastion.core.tufmeta import (
     KEEP_VERSIONS,
     Repository,
@@ -79,9 +81,23 @@ def repository() -> Repository:
     return Repository(_read, _write, delete=_delete)
 
 
+# Every host on one PostgreSQL database takes this same lock (the bytes "tuf_lock"): with
+# several hosts signing into one S3 prefix, a file lock would serialise each host alone.
+LOCK_KEY = 0x7475665F6C6F636B
+
+
 @contextmanager
 def _locked():
-    """One writer of the metadata at a time on this machine (processes and threads alike)."""
+    """One writer of the metadata at a time: on PostgreSQL across every host that shares the
+    database, on SQLite (one machine) across this machine's processes and threads."""
+    if connection.vendor == "postgresql":
+        # Transaction-level: released at commit or rollback whatever happens inside, so a
+        # failed signing can never leave a persistent connection holding it.
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+            yield
+        return
     directory = settings.RENDER_DIR / "_state" / "locks"
     directory.mkdir(parents=True, exist_ok=True)
     fd = os.open(directory / "tuf", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
@@ -288,6 +304,86 @@ def sign_root(keys_dir: Path, *, rotate_online: bool = False, new_root_key: bool
     with transaction.atomic():
         record(tags.ADMIN_TUF_ROOT_SIGN, info=info, actor=actor, user=actor,
                additional={"root_version": version, "change": change})
+    return version
+
+
+def _next_online_key_file() -> Path:
+    """Where ``--prepare --rotate-online-key`` keeps the new online key until ``--apply``."""
+    return settings.TUF_KEY_FILE.with_name(settings.TUF_KEY_FILE.name + ".next")
+
+
+def prepare_root(directory: Path, *, rotate_online: bool = False, actor=None,
+                 info: RequestInfo | None = None) -> int:
+    """The first step of the offline ceremony: write the unsigned next root and targets (and,
+    with ``rotate_online``, a new online key's public part; its private part waits beside
+    BASTION_TUF_KEY_FILE) to ``directory``. Returns the version prepared."""
+    require_admin(actor)
+    repo = repository()
+    if not repo.initialized():
+        raise ValidationError(_("There is no TUF metadata (bastion tuf init)."))
+    pending = _next_online_key_file()
+    online_key = None
+    if rotate_online:
+        # A new prepare supersedes an earlier one: that directory's key no longer applies.
+        pending.unlink(missing_ok=True)
+        online_key = _new_key(pending).public_key
+    try:
+        root, targets = repo.next_root(online_key=online_key)
+        tufceremony.write(directory, repo.root(), root, targets, online_key)
+    except (RepositoryError, tufceremony.CeremonyError, OSError) as exc:
+        if rotate_online:
+            pending.unlink(missing_ok=True)
+        raise ValidationError(str(exc)) from None
+    version = root.signed.version
+    with transaction.atomic():
+        record(tags.ADMIN_TUF_ROOT_PREPARE, info=info, actor=actor, user=actor,
+               additional={"root_version": version,
+                           "change": "renewed, new online key" if rotate_online else "renewed",
+                           "online_keyid": online_key.keyid if online_key else None})
+    return version
+
+
+def apply_root(directory: Path, *, actor=None, info: RequestInfo | None = None) -> int:
+    """The last step of the offline ceremony: install the root signed offline in
+    ``directory`` once it is exactly the next root of the index and its signatures meet the
+    current root's threshold and its own. Returns the version installed."""
+    from datetime import datetime, timezone
+
+    require_admin(actor)
+    pending = _next_online_key_file()
+    with _locked():
+        repo = repository()
+        try:
+            prepared = tufceremony.read(directory)
+            tufceremony.check(repo, prepared, datetime.now(timezone.utc))
+        except (RepositoryError, tufceremony.CeremonyError) as exc:
+            raise ValidationError(str(exc)) from None
+        online = online_signer()
+        if prepared.online_key is not None:
+            if not pending.is_file():
+                raise ValidationError(_("The new online key prepared for {directory} is not "
+                                        "on this host ({path}).").format(directory=directory,
+                                                                         path=pending))
+            online = load_signer(pending)
+            if online.public_key.keyid != prepared.online_key.keyid:
+                raise ValidationError(_("{path} is not the online key {directory} was "
+                                        "prepared with: prepare it again.").format(
+                    path=pending, directory=directory))
+        try:
+            version = repo.install_root(prepared.root, prepared.targets, online)
+        except RepositoryError as exc:
+            raise ValidationError(str(exc)) from None
+        if prepared.online_key is not None:
+            retired = settings.TUF_KEY_FILE.with_name(settings.TUF_KEY_FILE.name + ".retired")
+            os.replace(settings.TUF_KEY_FILE, retired)
+            os.replace(pending, settings.TUF_KEY_FILE)
+    change = "signed offline: " + ("renewed, new online key" if prepared.online_key
+                                   else "renewed")
+    with transaction.atomic():
+        record(tags.ADMIN_TUF_ROOT_SIGN, info=info, actor=actor, user=actor,
+               additional={"root_version": version, "change": change,
+                           "root_keyids": sorted(
+                               prepared.root.signed.roles["root"].keyids)})
     return version
 
 

@@ -149,3 +149,106 @@ def test_on_a_private_index_only_readers_of_every_project_read_the_metadata(sign
         # The bins name every project: a reader limited to one would learn the others.
         assert status(limited) == 404
         assert status(whole) == 200
+
+
+def _on_postgresql() -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("one machine with SQLite: the file lock serialises its writers")
+
+
+def _in_thread(target, *args):
+    """Runs ``target`` in a thread with a database connection of its own, as another host has."""
+    import threading
+
+    from django.db import connection
+
+    errors: list[BaseException] = []
+
+    def run():
+        try:
+            target(*args)
+        except BaseException as exc:  # reported by the test, not lost in the thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, errors
+
+
+def test_a_signer_on_another_connection_waits_for_the_database_wide_lock(signed):
+    """Two hosts on one PostgreSQL database: the second waits for the first's lock (the file
+    lock would not see it), then signs on top of what the first wrote."""
+    import threading
+    import time
+
+    from django.db import connection
+
+    _on_postgresql()
+    first, second = "signed-" + secrets.token_hex(4), "signed-" + secrets.token_hex(4)
+    held, release = threading.Event(), threading.Event()
+    before = signed.timestamp().signed.version
+
+    def hold():
+        with tuf._locked():
+            tuf.publish_project(first, {f"simple/{first}/index.html": b"first"}, [])
+            held.set()
+            assert release.wait(120)
+
+    holder, holder_errors = _in_thread(hold)
+    assert held.wait(120)
+    waiter, waiter_errors = _in_thread(
+        tuf.publish_project, second, {f"simple/{second}/index.html": b"second"}, [])
+    # Waits for the other connection to queue on the lock: pg_locks says so, no timing.
+    high, low = tuf.LOCK_KEY >> 32, tuf.LOCK_KEY & 0xFFFFFFFF
+    deadline = time.monotonic() + 120
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND "
+                           "classid = %s AND objid = %s AND NOT granted AND database = "
+                           "(SELECT oid FROM pg_database WHERE datname = current_database())",
+                           [high, low])
+            if cursor.fetchone()[0]:
+                break
+        assert time.monotonic() < deadline, "the second signer never waited for the lock"
+        time.sleep(0.05)
+    assert waiter.is_alive()
+    release.set()
+    holder.join(120)
+    waiter.join(120)
+    assert not holder_errors and not waiter_errors, holder_errors + waiter_errors
+    assert signed.timestamp().signed.version == before + 2
+    assert signed.target(f"simple/{first}/index.html").length == len(b"first")
+    assert signed.target(f"simple/{second}/index.html").length == len(b"second")
+
+
+def test_concurrent_signers_on_postgresql_keep_the_versions_consecutive(signed):
+    from bastion.core.tufmeta import KEEP_VERSIONS, metadata_name
+
+    _on_postgresql()
+    rounds = 5
+    names = [["signed-" + secrets.token_hex(4) for _ in range(rounds)] for _ in range(2)]
+    before = signed.timestamp().signed.version
+    snapshot_before = signed.snapshot().signed.version
+
+    def sign(batch):
+        for name in batch:
+            tuf.publish_project(name, {f"simple/{name}/index.html": name.encode()}, [])
+
+    threads = [_in_thread(sign, batch) for batch in names]
+    for thread, _errors in threads:
+        thread.join(300)
+    assert not [e for _t, errors in threads for e in errors]
+    timestamp = signed.timestamp().signed
+    assert timestamp.version == before + 2 * rounds
+    # Every change made a snapshot of its own, each naming the bins of all changes before it.
+    newest = timestamp.snapshot_meta.version
+    assert newest == snapshot_before + 2 * rounds
+    for version in range(newest - KEEP_VERSIONS + 1, newest + 1):
+        assert tuf._read(metadata_name("snapshot", version)) is not None
+    for batch in names:
+        for name in batch:
+            assert signed.target(f"simple/{name}/index.html").length == len(name)

@@ -1,0 +1,246 @@
+"""The air-gapped root signing ceremony (docs/tuf.md): the next root carried to the offline
+keys in a directory, signed there, and carried back.
+
+Three steps, three machines' worth of trust:
+
+    prepare   (online host)   writes the unsigned next root and targets, the current root and
+                              a manifest of their digests to a directory
+    sign      (offline)       shows what it signs, then adds the offline keys' signatures; it
+                              needs this module and python-tuf, no settings and no database
+    apply     (online host)   checks the directory against the index (same root version, the
+                              very root it would prepare now, thresholds met) and installs it
+
+The manifest's digests catch a directory damaged in transit; what protects the index is
+that ``apply`` rebuilds the next root from the current one (``Repository.next_root``, the
+code path the online ``sign-root`` uses) and refuses anything that differs, and that the
+signatures must meet the current root's threshold and the new one's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Callable
+
+from securesystemslib.signer import CryptoSigner, Key, Signer, SSlibKey
+from tuf.api.metadata import Metadata, Root, Targets
+from tuf.api.serialization import DeserializationError
+from tuf.api.serialization.json import JSONSerializer
+
+from .tufmeta import LIFETIMES, Repository, RepositoryError, sign_next_root
+
+FORMAT = "bastion-tuf-root-ceremony/1"
+MANIFEST = "manifest.json"
+CURRENT_ROOT = "current-root.json"
+ROOT = "root.json"
+TARGETS = "targets.json"
+ONLINE_KEY = "online-key.json"
+# A root names a handful of keys and targets only the bins' delegation: kilobytes.
+MAX_FILE = 1024 * 1024
+# Leeway for a clock that differs between the online host and the offline machine.
+CLOCK_SKEW = timedelta(days=1)
+
+_SERIALIZER = JSONSerializer(compact=False)
+
+
+class CeremonyError(Exception):
+    """The ceremony directory is missing, damaged, stale or not signed enough."""
+
+
+@dataclass
+class Prepared:
+    directory: Path
+    manifest: dict
+    current: Metadata[Root]
+    root: Metadata[Root]
+    targets: Metadata[Targets]
+    online_key: Key | None
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def write(directory: Path, current: Metadata[Root], root: Metadata[Root],
+          targets: Metadata[Targets], online_key: Key | None) -> None:
+    """Write a prepared ceremony to ``directory`` (new, or empty)."""
+    directory = Path(directory)
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        raise CeremonyError(f"{directory} is not an empty directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    files = {CURRENT_ROOT: current.to_bytes(_SERIALIZER), ROOT: root.to_bytes(_SERIALIZER),
+             TARGETS: targets.to_bytes(_SERIALIZER)}
+    if online_key is not None:
+        files[ONLINE_KEY] = json.dumps({"keyid": online_key.keyid,
+                                        "public_key": online_key.to_dict()}, indent=1).encode()
+    for name, data in files.items():
+        (directory / name).write_bytes(data)
+    # Root and targets by what is signed (their signatures are added later), the rest whole.
+    digests = {name: _digest(data) for name, data in files.items()}
+    digests[ROOT], digests[TARGETS] = _digest(root.signed_bytes), _digest(targets.signed_bytes)
+    manifest = {"format": FORMAT, "index_root_version": current.signed.version,
+                "root_version": root.signed.version,
+                "targets_version": targets.signed.version,
+                "online_key": online_key.keyid if online_key is not None else None,
+                "sha256": digests}
+    (directory / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+
+
+def _read_file(directory: Path, name: str) -> bytes:
+    path = directory / name
+    try:
+        if path.stat().st_size > MAX_FILE:
+            raise CeremonyError(f"{path} is larger than {MAX_FILE // 1024} KiB")
+        return path.read_bytes()
+    except OSError as exc:
+        raise CeremonyError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _metadata(directory: Path, name: str, kind: type) -> Metadata:
+    try:
+        md = Metadata.from_bytes(_read_file(directory, name))
+    except DeserializationError as exc:
+        raise CeremonyError(f"{directory / name} is not TUF metadata: {exc}") from None
+    if not isinstance(md.signed, kind):
+        raise CeremonyError(f"{directory / name} is not {kind.type} metadata")
+    return md
+
+
+def read(directory: Path) -> Prepared:
+    """A prepared ceremony, its files checked against the manifest."""
+    directory = Path(directory)
+    try:
+        manifest = json.loads(_read_file(directory, MANIFEST))
+        if manifest.get("format") != FORMAT:
+            raise CeremonyError(f"{directory / MANIFEST} is not a Bastion TUF root ceremony "
+                                f"manifest")
+        digests = manifest["sha256"]
+        index_version = int(manifest["index_root_version"])
+        online_keyid = manifest["online_key"]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise CeremonyError(f"{directory / MANIFEST} is damaged") from None
+    current = _metadata(directory, CURRENT_ROOT, Root)
+    root = _metadata(directory, ROOT, Root)
+    targets = _metadata(directory, TARGETS, Targets)
+    seen = {CURRENT_ROOT: _digest(_read_file(directory, CURRENT_ROOT)),
+            ROOT: _digest(root.signed_bytes), TARGETS: _digest(targets.signed_bytes)}
+    online_key = None
+    if online_keyid is not None:
+        data = _read_file(directory, ONLINE_KEY)
+        seen[ONLINE_KEY] = _digest(data)
+    for name, digest in seen.items():
+        if digests.get(name) != digest:
+            raise CeremonyError(f"{directory / name} was changed after it was prepared (its "
+                                f"sha256 is not the manifest's)")
+    if online_keyid is not None:
+        try:
+            described = json.loads(data)
+            online_key = SSlibKey.from_dict(described["keyid"], dict(described["public_key"]))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise CeremonyError(f"{directory / ONLINE_KEY} is damaged: {exc}") from None
+        if online_key.keyid != online_keyid:
+            raise CeremonyError(f"{directory / ONLINE_KEY} names another key than the manifest")
+    if (current.signed.version != index_version
+            or root.signed.version != index_version + 1
+            or root.signed.version != manifest.get("root_version")
+            or targets.signed.version != manifest.get("targets_version")):
+        raise CeremonyError(f"the versions in {directory} do not match its manifest")
+    return Prepared(directory, manifest, current, root, targets, online_key)
+
+
+def _keys(root: Root, role: str) -> str:
+    return ", ".join(keyid[:16] + "…" for keyid in root.roles[role].keyids)
+
+
+def describe(prepared: Prepared) -> list[str]:
+    """What signing the directory vouches for, a line each: versions, expiry, every role's
+    keys and threshold (and what changed since the current root)."""
+    root, current = prepared.root.signed, prepared.current.signed
+    lines = [f"root version {root.version} (the index is at {current.version}), expires "
+             f"{root.expires:%Y-%m-%d %H:%M} UTC",
+             f"targets version {prepared.targets.signed.version}, expires "
+             f"{prepared.targets.signed.expires:%Y-%m-%d %H:%M} UTC"]
+    for role in ("root", "targets", "snapshot", "timestamp"):
+        line = (f"  {role}: threshold {root.roles[role].threshold} of "
+                f"{len(root.roles[role].keyids)}: {_keys(root, role)}")
+        if (root.roles[role].keyids != current.roles[role].keyids
+                or root.roles[role].threshold != current.roles[role].threshold):
+            line += (f" (was threshold {current.roles[role].threshold} of "
+                     f"{_keys(current, role)})")
+        lines.append(line)
+    succinct = prepared.targets.signed.delegations and \
+        prepared.targets.signed.delegations.succinct_roles
+    if succinct is not None:
+        lines.append(f"  bins: {2 ** succinct.bit_length} hashed bins, threshold "
+                     f"{succinct.threshold} of {', '.join(k[:16] + '…' for k in succinct.keyids)}")
+    if prepared.online_key is not None:
+        lines.append(f"a new online key: {prepared.online_key.keyid}")
+    return lines
+
+
+def load_signer(path: Path, password: Callable[[Path], bytes] | None = None) -> Signer:
+    """An offline key: a PEM private key (asking ``password`` when it is encrypted), or a
+    ``.signer.json`` naming a key held elsewhere (``bastion tuf add-key``)."""
+    from cryptography.hazmat.primitives import serialization
+
+    path = Path(path)
+    data = _read_file(path.parent, path.name)
+    if path.name.endswith(".signer.json"):
+        try:
+            described = json.loads(data)
+            key = SSlibKey.from_dict(described["keyid"], dict(described["public_key"]))
+            return Signer.from_priv_key_uri(described["uri"], key)
+        except Exception as exc:  # any signer's failure: a missing HSM, a wrong PIN, bad JSON
+            raise CeremonyError(f"cannot use the key {path}: "
+                                f"{type(exc).__name__}: {exc}") from None
+    try:
+        try:
+            key = serialization.load_pem_private_key(data, password=None)
+        except TypeError:  # encrypted: only now is a password worth asking for
+            if password is None:
+                raise
+            key = serialization.load_pem_private_key(data, password=password(path))
+        return CryptoSigner(key)
+    except (ValueError, TypeError) as exc:
+        raise CeremonyError(f"cannot read the key {path}: {exc}") from None
+
+
+def sign(prepared: Prepared, signers: list[Signer]) -> list[str]:
+    """Add the signers' signatures to the directory's root and targets (beside any already
+    there: root keys may be on several machines). Returns what each key signed."""
+    try:
+        done = sign_next_root(prepared.current.signed, prepared.root, prepared.targets, signers)
+    except RepositoryError as exc:
+        raise CeremonyError(str(exc)) from None
+    (prepared.directory / ROOT).write_bytes(prepared.root.to_bytes(_SERIALIZER))
+    (prepared.directory / TARGETS).write_bytes(prepared.targets.to_bytes(_SERIALIZER))
+    return done
+
+
+def check(repository: Repository, prepared: Prepared, now: datetime) -> None:
+    """Refuse a directory that is not the next root of the index as it is now: prepared
+    against another root version, or anything but the expiry changed from what
+    ``next_root`` makes (a key added, a threshold lowered, another online key)."""
+    current = repository.root().signed
+    if prepared.current.signed.version != current.version:
+        raise CeremonyError(
+            f"{prepared.directory} was prepared against root version "
+            f"{prepared.current.signed.version}, but the index is at root version "
+            f"{current.version}: prepare it again")
+    for md, role in ((prepared.root, "root"), (prepared.targets, "targets")):
+        if md.signed.expires > now + LIFETIMES[role] + CLOCK_SKEW:
+            raise CeremonyError(f"the prepared {role} expires later than a {role} may")
+    root, targets = repository.next_root(online_key=prepared.online_key,
+                                         root_expires=prepared.root.signed.expires,
+                                         targets_expires=prepared.targets.signed.expires)
+    if prepared.current.signed != current:
+        raise CeremonyError(f"{prepared.directory / CURRENT_ROOT} is not the index's root")
+    if root.signed != prepared.root.signed:
+        raise CeremonyError(f"{prepared.directory / ROOT} is not the root prepared from root "
+                            f"version {current.version} (it was changed)")
+    if targets.signed != prepared.targets.signed:
+        raise CeremonyError(f"{prepared.directory / TARGETS} is not the targets metadata "
+                            f"prepared from the index's (it was changed)")

@@ -1,0 +1,132 @@
+"""The offline root ceremony's pure steps (core.tufceremony): what comes back from the offline
+machine is installed only if it is exactly the next root, signed enough; python-tuf's ngclient
+then follows it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+
+import pytest
+from securesystemslib.signer import CryptoSigner
+
+from bastion.core import tufceremony
+from bastion.core.tufceremony import CeremonyError
+from tests.unit.core.test_tufmeta import PAGE, Index, client, download
+
+
+@pytest.fixture
+def index():
+    return Index()
+
+
+def _prepare(index: Index, directory, online=None):
+    root, targets = index.repo.next_root(online_key=online.public_key if online else None)
+    tufceremony.write(directory, index.repo.root(), root, targets,
+                      online.public_key if online else None)
+    return tufceremony.read(directory)
+
+
+def _apply(index: Index, directory, online=None) -> int:
+    prepared = tufceremony.read(directory)
+    tufceremony.check(index.repo, prepared, index.clock.at)
+    return index.repo.install_root(prepared.root, prepared.targets, online or index.online)
+
+
+def test_keys_on_two_machines_sign_in_turn_and_ngclient_follows_the_new_online_key(
+        index, tmp_path):
+    index.publish(PAGE, b"before")
+    online = CryptoSigner.generate_ed25519()
+    prepared = _prepare(index, tmp_path / "c", online)
+    assert tufceremony.sign(prepared, [index.root_signer]) == ["root"]
+    prepared = tufceremony.read(tmp_path / "c")
+    assert tufceremony.sign(prepared, [index.targets_signer]) == ["targets"]
+    assert _apply(index, tmp_path / "c", online) == 2
+    index.online = online
+    index.publish(PAGE, b"after")
+    updater = client(index, tmp_path)
+    assert download(updater, PAGE) == b"after"
+    assert updater._trusted_set.root.version == 2
+
+
+def test_the_description_names_versions_expiry_keys_and_thresholds(index, tmp_path):
+    online = CryptoSigner.generate_ed25519()
+    lines = "\n".join(tufceremony.describe(_prepare(index, tmp_path / "c", online)))
+    assert "root version 2 (the index is at 1), expires" in lines
+    assert "targets version 2" in lines
+    assert f"root: threshold 1 of 1: {index.root_signer.public_key.keyid[:16]}" in lines
+    assert f"timestamp: threshold 1 of 1: {online.public_key.keyid[:16]}" in lines
+    assert f"(was threshold 1 of {index.online.public_key.keyid[:16]}" in lines
+    assert f"a new online key: {online.public_key.keyid}" in lines
+
+
+def test_a_root_changed_with_its_manifest_is_still_refused(index, tmp_path):
+    """Someone who can write the directory on its way rewrites root and manifest alike (an
+    extra root key of theirs): the offline keys would sign it, but the index rebuilds the next
+    root from its own and refuses what differs."""
+    directory = tmp_path / "c"
+    prepared = _prepare(index, directory)
+    intruder = CryptoSigner.generate_ed25519()
+    prepared.root.signed.add_key(intruder.public_key, "root")
+    (directory / "root.json").write_bytes(prepared.root.to_bytes())
+    manifest = json.loads((directory / "manifest.json").read_text())
+    manifest["sha256"]["root.json"] = hashlib.sha256(prepared.root.signed_bytes).hexdigest()
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    prepared = tufceremony.read(directory)
+    tufceremony.sign(prepared, [index.root_signer, index.targets_signer, intruder])
+    with pytest.raises(CeremonyError, match="is not the root prepared from root version 1"):
+        _apply(index, directory)
+    assert index.repo.root().signed.version == 1
+
+
+def test_an_expiry_beyond_a_roots_lifetime_is_refused(index, tmp_path):
+    directory = tmp_path / "c"
+    root, targets = index.repo.next_root(root_expires=index.clock.at + timedelta(days=3650))
+    tufceremony.write(directory, index.repo.root(), root, targets, None)
+    tufceremony.sign(tufceremony.read(directory), [index.root_signer, index.targets_signer])
+    with pytest.raises(CeremonyError, match="expires later than a root may"):
+        _apply(index, directory)
+
+
+def test_a_new_online_key_other_than_the_one_prepared_is_refused(index, tmp_path):
+    directory = tmp_path / "c"
+    _prepare(index, directory, CryptoSigner.generate_ed25519())
+    tufceremony.sign(tufceremony.read(directory), [index.root_signer, index.targets_signer])
+    with pytest.raises(tufceremony.RepositoryError, match="online key is not the one"):
+        _apply(index, directory, CryptoSigner.generate_ed25519())
+    assert index.repo.root().signed.version == 1
+
+
+def test_a_missing_damaged_or_foreign_directory_is_refused_in_one_line(index, tmp_path):
+    with pytest.raises(CeremonyError, match="cannot read"):
+        tufceremony.read(tmp_path / "nowhere")
+    directory = tmp_path / "c"
+    _prepare(index, directory)
+    with pytest.raises(CeremonyError, match="not an empty directory"):
+        _prepare(index, directory)
+    (directory / "targets.json").write_text("{")
+    with pytest.raises(CeremonyError, match="is not TUF metadata"):
+        tufceremony.read(directory)
+    (directory / "manifest.json").write_text(json.dumps({"format": "other"}))
+    with pytest.raises(CeremonyError, match="not a Bastion TUF root ceremony manifest"):
+        tufceremony.read(directory)
+    (directory / "manifest.json").write_text("[]")
+    with pytest.raises(CeremonyError, match="is damaged"):
+        tufceremony.read(directory)
+
+
+def test_a_password_protected_key_asks_for_its_password_only_when_needed(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    path = tmp_path / "root-1.pem"
+    path.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"secret")))
+    asked = []
+    signer = tufceremony.load_signer(path, lambda p: asked.append(p) or b"secret")
+    assert asked == [path] and signer.public_key.keyid
+    with pytest.raises(CeremonyError, match="cannot read the key"):
+        tufceremony.load_signer(path, lambda p: b"wrong")
