@@ -139,10 +139,12 @@ class SharedPages:
     """
 
     def __init__(self, directory: Path, min_bytes: int = 32 * 1024,
-                 max_bytes: int = DEFAULT_SHARED_BYTES):
+                 max_bytes: int = DEFAULT_SHARED_BYTES, *, files: PageFiles | None = None):
+        """``files``: the process's handle on the directory, when it has one already (its
+        count of bytes written is then the one the proxy's removals reset)."""
         self.directory = Path(directory)
         self.min_bytes = min_bytes
-        self.files = PageFiles(self.directory, max_bytes)
+        self.files = files if files is not None else PageFiles(self.directory, max_bytes)
 
     def _path(self, key: Hashable, scope: tuple[str, ...] = ()) -> Path:
         return self.files.path(scope, hashlib.blake2b(repr(key).encode(),
@@ -163,10 +165,10 @@ class SharedPages:
                 gzipped = handle.read(header["gzipped"]) if header["gzipped"] >= 0 else None
                 if len(body) != header["body"] or handle.read(1):
                     return None
-                self.files.touch(handle.fileno())
-            etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
-            if etag != header["etag"] or header["gzipped_digest"] != _digest(gzipped):
-                return None
+                etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+                if etag != header["etag"] or header["gzipped_digest"] != _digest(gzipped):
+                    return None
+                self.files.touch(handle.fileno())  # a hit: recently used
             return Page(body=body, gzipped=gzipped, etag=etag, content_type=str(header["content_type"]),
                         serial=int(header["serial"]), stamp=stamp, valid_until=valid_until)
         except (OSError, ValueError, KeyError, TypeError, AttributeError):

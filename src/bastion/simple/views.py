@@ -213,10 +213,9 @@ _shared_pages: SharedPages | None = None
 
 def shared_pages() -> SharedPages:
     global _shared_pages
-    files = proxy_page_files.shared()
-    if _shared_pages is None or (_shared_pages.directory, _shared_pages.files.max_bytes) != (
-            files.directory, files.max_bytes):
-        _shared_pages = SharedPages(files.directory, max_bytes=files.max_bytes)
+    files = proxy_page_files.shared()  # a new one when the settings change (tests)
+    if _shared_pages is None or _shared_pages.files is not files:
+        _shared_pages = SharedPages(files.directory, files=files)
     return _shared_pages
 
 

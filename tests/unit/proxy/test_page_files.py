@@ -199,3 +199,16 @@ def test_an_administrators_prune_is_a_security_event(cache_dir):
     assert event.additional["files"] == 1 and event.additional["everything"] is True
     assert page_files.usage() == page_files.Usage(files=0, bytes=0,
                                                   bound=page_files.shared().max_bytes)
+
+
+def test_the_worker_prunes_what_the_web_workers_left_past_the_bound(tmp_path):
+    from bastion import worker
+
+    shared = SharedPages(tmp_path / "page-cache")
+    for n in range(3):
+        shared.put(f"p{n}", n, _page(n))
+        _age(shared, f"p{n}", 1000 - n * 100)
+    size = _file_size(shared, "p2")
+    with override_settings(DATA_DIR=tmp_path, PAGE_CACHE_MAX_BYTES=size * 2):
+        worker._prune_page_cache()
+    assert _kept(tmp_path / "page-cache") == {shared._path("p2").name}
