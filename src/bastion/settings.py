@@ -311,6 +311,11 @@ PROXY_MAX_PAGE_BYTES = option("proxy_max_page_bytes", 64 * 1024 * 1024, cast=int
 PROXY_MAX_FILES_PER_PAGE = option("proxy_max_files_per_page", 100_000, cast=int)
 PROXY_HOLD_MIN_AGE_DAYS = option("proxy_hold_min_age_days", 0, cast=int)
 PROXY_HOLD_MIN_RELEASES = option("proxy_hold_min_releases", 0, cast=int)
+# Bytes of rendered upstream pages kept in DATA_DIR/page-cache for all the server's processes
+# (least recently used go first; 0: none kept, each process renders its own).
+PAGE_CACHE_MAX_BYTES = option("page_cache_max_bytes", 256 * MiB, cast=int)
+if PAGE_CACHE_MAX_BYTES < 0:
+    raise ConfigError("BASTION_PAGE_CACHE_MAX_BYTES must be 0 or more")
 
 # Known vulnerabilities (bastion.advisories): the OSV zip (or directory) `bastion admin
 # advisories refresh` imports; bounds on downloading it (bytes, seconds per network operation,

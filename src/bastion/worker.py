@@ -105,6 +105,7 @@ def run(*, interval: float, batch: bool = False, parent: int | None = None) -> N
                 next_tidy = time.monotonic() + TIDY_SECONDS
                 _tidy_mail_queue(notifications, settings)
                 _expire_pending_publishers()
+                _prune_page_cache()
             chain.run()
             found = (DBTaskResult.objects.ready()  # "ready" as of now: built each time
                      .filter(backend_name=worker.backend_name,
@@ -195,6 +196,21 @@ class _ChainUpkeep:
             except (anchor.AnchorError, OSError) as exc:
                 # verify-events reports it too; the worker carries on with the mail.
                 logger.error("could not write the security log's anchor: %s", exc)
+
+
+def _prune_page_cache() -> None:
+    # The web workers prune after their writes; this also catches what they missed (a bound
+    # lowered at a restart, files of processes that wrote little each).
+    from bastion.proxy import page_files
+
+    try:
+        pruned = page_files.shared().prune()
+    except OSError as exc:
+        logger.warning("could not prune the shared page files: %s", exc)
+        return
+    if pruned.files:
+        logger.info("removed %d shared page file(s) least recently used (%d bytes left, bound "
+                    "%d)", pruned.files, pruned.left_bytes, pruned.bound)
 
 
 def _expire_pending_publishers() -> None:

@@ -1,6 +1,8 @@
 """The console's Cache area (``/admin/cache/``): what the proxy keeps of upstream files, and
 pruning what nobody downloaded for a while (``proxy.retention``, like ``bastion admin cache``).
-A prune is shown as a dry run first; a second, confirmed POST prunes."""
+A prune is shown as a dry run first; a second, confirmed POST prunes. Below, the shared files of
+rendered upstream pages (``proxy.page_files``, like ``bastion admin page-cache``): their size
+and a prune, at once (they are rendered again when asked for)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from bastion.core.durations import format_duration, parse_duration
 from bastion.core.errors import ValidationError
 from bastion.core.text import one_line
 from bastion.events.services import RequestInfo
-from bastion.proxy import retention
+from bastion.core.sizes import format_size
+from bastion.proxy import page_files, retention
 
 from .access import console_view
 
@@ -24,6 +27,7 @@ DEFAULT_AGE = "90d"
 def _page(request, *, age: str = DEFAULT_AGE, error: str = "", status: int = 200):
     return render(request, "console/cache.html", {
         "area": "cache", "stats": retention.stats(), "age": age, "error": error,
+        "pages": page_files.usage(),
     }, status=status)
 
 
@@ -57,7 +61,21 @@ def prune(request):
     return redirect(reverse("console:cache"))
 
 
+@console_view
+@require_POST
+def prune_pages(request):
+    everything = request.POST.get("all") == "1"
+    result = page_files.prune(everything=everything, actor=request.user,
+                              info=RequestInfo.from_request(request))
+    messages.success(request, ngettext(
+        "Pruned {count} shared page file ({size}).",
+        "Pruned {count} shared page files ({size}).",
+        result.files).format(count=result.files, size=format_size(result.bytes)))
+    return redirect(reverse("console:cache"))
+
+
 urlpatterns = [
     path("", index, name="cache"),
     path("prune/", prune, name="cache-prune"),
+    path("pages/prune/", prune_pages, name="cache-pages-prune"),
 ]

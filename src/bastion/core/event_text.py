@@ -779,6 +779,13 @@ def _cache_prune(e, say):
         age=e.text("not_downloaded_for"))
 
 
+def _page_cache_prune(e, say):
+    return say.n(ngettext_lazy(
+        "{who} pruned {count} shared upstream page file ({size})",
+        "{who} pruned {count} shared upstream page files ({size})"),
+        _count(e.get("files")), who=_who(e, say), size=_size(_count(e.get("bytes")), say))
+
+
 def _index_export(e, say):
     return say.n(ngettext_lazy(
         "{who} exported the index: {rows} rows and {count} stored file ({size})",
@@ -1178,6 +1185,7 @@ DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
     "admin:report:quarantine": _report_quarantine,
     "admin:report:remove": _report_remove,
     "admin:cache:prune": _cache_prune,
+    "admin:page_cache:prune": _page_cache_prune,
     "admin:index:export": _index_export,
     "admin:index:import": _index_import,
     "admin:tuf:init": _who_and(

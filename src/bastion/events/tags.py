@@ -95,6 +95,8 @@ ADMIN_RESERVED_NAME_GIVE = "admin:reserved_name:give"
 # an administrator pruned cached upstream files nobody downloaded for a while.
 PROXY_FILE_HASH_MISMATCH = "proxy:file:hash_mismatch"
 ADMIN_CACHE_PRUNE = "admin:cache:prune"
+# An administrator pruned the files of rendered upstream pages the server's processes share.
+ADMIN_PAGE_CACHE_PRUNE = "admin:page_cache:prune"
 
 # Views of the index (/views/<name>/) and their policies, and exemptions from a view's cooldown.
 ADMIN_VIEW_ADD = "admin:view:add"

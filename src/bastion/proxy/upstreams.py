@@ -21,6 +21,7 @@ from bastion.events.services import RequestInfo, record
 from bastion.packaging.moderation import require_admin
 from bastion.storage import get_store
 
+from . import page_files
 from .models import Upstream, UpstreamFile, UpstreamProject
 
 # Known upstreams' extra file hosts, applied when an upstream is added at that index URL.
@@ -269,6 +270,9 @@ def set_upstream(name: str, changes: UpstreamChanges, *, actor=None,
                additional=details)
         if paths:
             transaction.on_commit(lambda: _delete_stored(paths))
+        if "url" in changed or "file_hosts" in changed:
+            # Its pages were rendered from listings that are gone or due again.
+            page_files.forget_upstream_on_commit(row.pk)
     return row
 
 
@@ -286,6 +290,7 @@ def remove_upstream(name: str, *, actor=None, info: RequestInfo | None = None) -
         details["cached_files"] = len(paths)
         record(tags.ADMIN_UPSTREAM_REMOVE, info=info, actor=actor, user=actor,
                additional=details)
+        page_files.forget_upstream_on_commit(row.pk)
         row.delete()
         if paths:
             transaction.on_commit(lambda: _delete_stored(paths))

@@ -35,7 +35,7 @@ from bastion.events import tags
 from bastion.events.services import RequestInfo, record
 from bastion.packaging.moderation import require_admin
 
-from . import signals
+from . import page_files, signals
 from .models import Exemption, PolicyBlock, View
 
 DEFAULT_VIEW = "default"
@@ -155,6 +155,9 @@ def _advance(view: View, now: datetime) -> None:
 
 def _publish(view: View) -> None:
     name = view.name
+    # Every change advances the view's revision, which its pages' stamps hold: none is served
+    # again, so their files go.
+    page_files.forget_view_on_commit(name)
     transaction.on_commit(lambda: signals.view_changed.send(sender=View, name=name), robust=True)
 
 
@@ -237,6 +240,7 @@ def remove_view(name: str, *, actor=None, info: RequestInfo | None = None) -> No
                additional={"view": view.name, "policy": view.policy,
                            "exemptions": view.exemptions.count()})
         PolicyBlock.objects.filter(view_name=view.name).delete()
+        page_files.forget_view_on_commit(view.name)
         view.delete()
 
 

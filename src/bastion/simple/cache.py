@@ -12,6 +12,8 @@ at all, when a held file comes of age: such a page carries ``valid_until``.
 A large upstream page also goes to ``SharedPages``, on disk, so that the other workers of the
 server read it instead of each rendering it again: an upstream page can list thousands of
 files, and a worker's first rendering of it was on the path of every install that needs it.
+How much of that directory is kept, and when a view's or an upstream's pages go, is
+``proxy.page_files``'s business.
 """
 
 from __future__ import annotations
@@ -28,9 +30,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Hashable
 
+from bastion.proxy.page_files import PARTIAL_SUFFIX, PageFiles
+
 # Bodies shorter than this gain nothing from compression (the same floor as Django's).
 GZIP_MIN_LENGTH = 200
 DEFAULT_BUDGET_BYTES = 64 * 1024 * 1024
+DEFAULT_SHARED_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -82,19 +87,21 @@ class PageCache:
 
     def get_or_build(self, key: Hashable, stamp: Hashable,
                      build: Callable[[], Page | None], *,
-                     shared: "tuple[SharedPages, Hashable] | None" = None) -> Page | None:
-        """``shared``: (pages on disk, the stamp the page must have there): also look for the
-        page there, and keep a large one there."""
+                     shared: "tuple[SharedPages, Hashable] | tuple[SharedPages, Hashable, "
+                             "tuple[str, ...]] | None" = None) -> Page | None:
+        """``shared``: (pages on disk, the stamp the page must have there[, the sub-directory
+        it goes in]): also look for the page there, and keep a large one there."""
         page = self.get(key, stamp)
         if page is not None:
             return page
-        page = shared[0].get(key, shared[1]) if shared is not None else None
+        where = tuple(shared[2]) if shared is not None and len(shared) > 2 else ()
+        page = shared[0].get(key, shared[1], scope=where) if shared is not None else None
         if page is not None:
             page = replace(page, stamp=stamp)
         else:
             page = build()
             if page is not None and shared is not None:
-                shared[0].put(key, shared[1], page)
+                shared[0].put(key, shared[1], page, scope=where)
         if page is not None:
             self._store(key, page)
         return page
@@ -125,19 +132,29 @@ class SharedPages:
     reads is what it would have rendered (a damaged file is a miss, never a wrong page). The stamp must be the same value in every process
     (ints and strings, no sets): it is compared by its ``repr``. Files are replaced
     atomically; a missing, short or unreadable one is rendered again. Pages smaller than
-    ``min_bytes`` render in a few milliseconds and are not written.
+    ``min_bytes`` render in a few milliseconds and are not written. ``scope`` names the
+    sub-directory a page goes in (``page_files.scope``: its view and upstream), so that they
+    can be removed together; the files in all take at most about ``max_bytes`` (0: none are
+    kept or read).
     """
 
-    def __init__(self, directory: Path, min_bytes: int = 32 * 1024):
+    def __init__(self, directory: Path, min_bytes: int = 32 * 1024,
+                 max_bytes: int = DEFAULT_SHARED_BYTES, *, files: PageFiles | None = None):
+        """``files``: the process's handle on the directory, when it has one already (its
+        count of bytes written is then the one the proxy's removals reset)."""
         self.directory = Path(directory)
         self.min_bytes = min_bytes
+        self.files = files if files is not None else PageFiles(self.directory, max_bytes)
 
-    def _path(self, key: Hashable) -> Path:
-        return self.directory / (hashlib.blake2b(repr(key).encode(), digest_size=20).hexdigest() + ".page")
+    def _path(self, key: Hashable, scope: tuple[str, ...] = ()) -> Path:
+        return self.files.path(scope, hashlib.blake2b(repr(key).encode(),
+                                                      digest_size=20).hexdigest())
 
-    def get(self, key: Hashable, stamp: Hashable) -> Page | None:
+    def get(self, key: Hashable, stamp: Hashable, *, scope: tuple[str, ...] = ()) -> Page | None:
+        if not self.files.enabled:
+            return None
         try:
-            with open(self._path(key), "rb") as handle:
+            with open(self._path(key, scope), "rb") as handle:
                 header = json.loads(handle.readline(4096))
                 if header.get("key") != repr(key) or header.get("stamp") != repr(stamp):
                     return None
@@ -148,15 +165,17 @@ class SharedPages:
                 gzipped = handle.read(header["gzipped"]) if header["gzipped"] >= 0 else None
                 if len(body) != header["body"] or handle.read(1):
                     return None
-            etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
-            if etag != header["etag"] or header["gzipped_digest"] != _digest(gzipped):
-                return None
+                etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+                if etag != header["etag"] or header["gzipped_digest"] != _digest(gzipped):
+                    return None
+                self.files.touch(handle.fileno())  # a hit: recently used
             return Page(body=body, gzipped=gzipped, etag=etag, content_type=str(header["content_type"]),
                         serial=int(header["serial"]), stamp=stamp, valid_until=valid_until)
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
-    def put(self, key: Hashable, stamp: Hashable, page: Page) -> None:
+    def put(self, key: Hashable, stamp: Hashable, page: Page, *,
+            scope: tuple[str, ...] = ()) -> None:
         if len(page.body) < self.min_bytes:
             return
         header = json.dumps({
@@ -166,21 +185,26 @@ class SharedPages:
             "gzipped": -1 if page.gzipped is None else len(page.gzipped),
             "gzipped_digest": _digest(page.gzipped),
         }).encode() + b"\n"
+        size = len(header) + len(page.body) + len(page.gzipped or b"")
+        if not self.files.fits(size):
+            return
+        path = self._path(key, scope)
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            handle, partial = tempfile.mkstemp(dir=self.directory, suffix=".partial")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, partial = tempfile.mkstemp(dir=path.parent, suffix=PARTIAL_SUFFIX)
             try:
                 with os.fdopen(handle, "wb") as out:
                     out.write(header)
                     out.write(page.body)
                     if page.gzipped is not None:
                         out.write(page.gzipped)
-                os.replace(partial, self._path(key))
+                os.replace(partial, path)
             except BaseException:
                 os.unlink(partial)
                 raise
         except OSError:
-            pass  # a page not shared is rendered again by the next worker, nothing worse
+            return  # a page not shared is rendered again by the next worker, nothing worse
+        self.files.wrote(size)
 
 
 def _digest(data: bytes | None) -> str | None:

@@ -19,6 +19,7 @@ from bastion.packaging.models import ProjectStatus
 from bastion.packaging.queries import version_key
 from bastion.proxy import gate
 from bastion.proxy import lookalikes as proxy_lookalikes
+from bastion.proxy import page_files as proxy_page_files
 from bastion.proxy import pages as proxy_pages
 from bastion.proxy import scans as proxy_scans
 from bastion.proxy.gate import DEFAULT_VIEW, view_path
@@ -212,8 +213,9 @@ _shared_pages: SharedPages | None = None
 
 def shared_pages() -> SharedPages:
     global _shared_pages
-    if _shared_pages is None or _shared_pages.directory != settings.DATA_DIR / "page-cache":
-        _shared_pages = SharedPages(settings.DATA_DIR / "page-cache")
+    files = proxy_page_files.shared()  # a new one when the settings change (tests)
+    if _shared_pages is None or _shared_pages.files is not files:
+        _shared_pages = SharedPages(files.directory, files=files)
     return _shared_pages
 
 
@@ -242,7 +244,7 @@ def _upstream_detail(request, normalized: str, media_type: str, view: str, found
     page = page_cache.get_or_build(
         ("upstream", view, upstream.pk, normalized, media_type), stamp,
         lambda: _judged_page(state, *upstream_listing(resolution, view), media_type, stamp),
-        shared=(shared_pages(), on_disk))
+        shared=(shared_pages(), on_disk, proxy_page_files.scope(view, upstream.pk)))
     response = page_response(request, page, vary=VARY)
     if resolution.stale:
         # RFC 9111's stale-if-error, made visible: the upstream failed and this is its last page.
