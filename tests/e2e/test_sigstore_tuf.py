@@ -227,3 +227,31 @@ def test_a_start_root_that_is_no_tuf_root_is_refused(repo, restore_trust_root):
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "the TUF root to start from (BASTION_SIGSTORE_TUF_ROOT) is unusable" in done.stderr
     assert _newest_pk() == restore_trust_root
+
+
+def test_the_console_refreshes_from_the_tuf_repository_and_shows_a_refusal(
+        repo, restore_trust_root):
+    from tests.conftest import Server
+
+    from .manage_support import Client, make_user
+
+    repo.publish()
+    console_server = Server({"BASTION_SIGSTORE_TUF_URL": repo.url,
+                             "BASTION_SIGSTORE_TUF_ROOT": str(repo.root_file)}, workers=1)
+    try:
+        admin = make_user("adm", admin=True)
+        console = Client(console_server, admin)
+        done = console.post("/admin/issuers/sigstore/refresh/", {"trust_root": ""})
+        assert done.status_code == 302, done.text[:500]
+        row = TrustRoot.objects.order_by("-pk").first()
+        assert row.pk > restore_trust_root and row.source == "tuf" and row.by_id == admin.pk
+        page = console.get("/admin/issuers/")
+        assert "Installed from tuf." in page.text and "Age: 0 days" in page.text
+
+        repo.publish(timestamp_expires=-timedelta(hours=1))
+        refused = console.post("/admin/issuers/sigstore/refresh/", {"trust_root": ""})
+        assert refused.status_code == 400
+        assert "its metadata has expired" in refused.text
+        assert _newest_pk() == row.pk
+    finally:
+        console_server.stop()
