@@ -146,15 +146,16 @@ def install(document: bytes, *, source: str, actor=None,
 
 
 def _initial_tuf_root() -> bytes:
-    """The TUF root.json first trusted for BASTION_SIGSTORE_TUF_URL."""
-    if not settings.SIGSTORE_TUF_ROOT:
-        return (files("sigstore") / "_store" / SHIPPED_INSTANCE / "root.json").read_bytes()
+    """The TUF root.json first trusted for BASTION_SIGSTORE_TUF_URL (by default the one
+    sigstore-python ships for the public-good repository)."""
     try:
+        if not settings.SIGSTORE_TUF_ROOT:
+            return (files("sigstore") / "_store" / SHIPPED_INSTANCE / "root.json").read_bytes()
         with open(settings.SIGSTORE_TUF_ROOT, "rb") as handle:
             return handle.read(MAX_TRUST_ROOT_BYTES + 1)
     except OSError as exc:
         raise ValidationError(_("BASTION_SIGSTORE_TUF_ROOT cannot be read ({reason}).").format(
-            reason=exc.strerror)) from None
+            reason=exc.strerror or type(exc).__name__)) from None
 
 
 def tuf_cache_dir(url: str, initial_root: bytes) -> Path:
@@ -209,6 +210,8 @@ def _fetch_with_tuf() -> bytes:
             path = updater.find_cached_target(info) or updater.download_target(info)
             with open(path, "rb") as handle:
                 return handle.read(MAX_TRUST_ROOT_BYTES + 1)
+    except ValidationError:
+        raise
     except tuf_errors.ExpiredMetadataError as exc:
         reason = _("its metadata has expired ({detail})").format(detail=_first_line(exc))
     except (tuf_errors.LengthOrHashMismatchError, tuf_errors.DownloadLengthMismatchError):
@@ -220,6 +223,8 @@ def _fetch_with_tuf() -> bytes:
     except OSError as exc:
         reason = _("the metadata cache {path} cannot be written ({detail})").format(
             path=cache, detail=exc.strerror)
+    except Exception as exc:  # noqa: BLE001 (what a hostile repository serves is input: no 500)
+        reason = _("its answer cannot be used ({detail})").format(detail=type(exc).__name__)
     raise ValidationError(_("Cannot update from Sigstore's TUF repository at {url}: {reason}. "
                             "The trust root stays as it was (or give --from FILE).").format(
         url=url, reason=reason))
