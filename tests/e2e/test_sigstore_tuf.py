@@ -14,6 +14,7 @@ import functools
 import hashlib
 import json
 import os
+import socket
 import threading
 from datetime import datetime, timedelta, timezone
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -29,7 +30,6 @@ from bastion.events.models import SecurityEvent
 from bastion.provenance import trust
 from bastion.provenance.models import TrustRoot
 from tests.cli_runner import run_cli
-from tests.conftest import free_port
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "attestations"
 GITHUB_SDIST = "pypi_attestations-0.0.19.tar.gz"
@@ -207,9 +207,13 @@ def test_an_unreachable_repository_is_refused_and_the_root_stays(
     before = trust.status()
     root = SigstoreTuf(tmp_path / "repository")
     root.stop()
-    url = f"http://127.0.0.1:{free_port()}"
-    done = run_cli(["admin", "sigstore", "refresh"],
-                   env={**root.env(), "BASTION_SIGSTORE_TUF_URL": url})
+    # Bound and never listening: connections are refused, and no other test's server can
+    # take the port meanwhile.
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        done = run_cli(["admin", "sigstore", "refresh"],
+                       env={**root.env(), "BASTION_SIGSTORE_TUF_URL": url})
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
@@ -255,3 +259,10 @@ def test_the_console_refreshes_from_the_tuf_repository_and_shows_a_refusal(
         assert _newest_pk() == row.pk
     finally:
         console_server.stop()
+
+
+def test_a_tuf_url_that_is_no_http_url_is_a_configuration_error():
+    done = run_cli(["admin", "sigstore", "status"],
+                   env={**os.environ, "BASTION_SIGSTORE_TUF_URL": "file:///etc/tuf"})
+    assert done.returncode != 0
+    assert "BASTION_SIGSTORE_TUF_URL must be an http(s) URL" in done.stderr
