@@ -356,6 +356,16 @@ OIDC_JWKS_MIN_REFETCH = option("oidc_jwks_min_refetch", 10, cast=int)
 # sigstore refresh` installed last), or, for a private Sigstore instance, the
 # trusted_root.json file named here (then the only root used).
 SIGSTORE_TRUST_ROOT = option("sigstore_trust_root", "")
+# Where `bastion admin sigstore refresh` updates the public-good root from: a Sigstore TUF
+# repository (sigstore's own, a mirror of it, or a private instance's) and the TUF root.json
+# first trusted for it (empty: the one sigstore-python ships for the public-good repository).
+SIGSTORE_TUF_URL = option("sigstore_tuf_url", "https://tuf-repo-cdn.sigstore.dev").strip()
+SIGSTORE_TUF_URL = SIGSTORE_TUF_URL.rstrip("/")
+SIGSTORE_TUF_ROOT = option("sigstore_tuf_root", "")
+_tuf_url = urlparse(SIGSTORE_TUF_URL)
+if _tuf_url.scheme not in {"http", "https"} or not _tuf_url.hostname or len(SIGSTORE_TUF_URL) > 500:
+    raise ConfigError("BASTION_SIGSTORE_TUF_URL must be an http(s) URL of at most 500 "
+                      f"characters, not {SIGSTORE_TUF_URL[:100]!r}")
 OIDC_TIMEOUT = option("oidc_timeout", 10, cast=float)
 OIDC_ALLOW_HTTP_ISSUERS = option("oidc_allow_http_issuers", False, cast=bool)
 if not 60 <= OIDC_TOKEN_SECONDS <= 3600:
@@ -656,6 +666,9 @@ LOGGING = {
                 "django_tasks_db": {"level": "WARNING"},
                 # A line per upstream request is noise; the proxy logs what failed itself.
                 "httpx": {"level": "WARNING"},
+                # python-tuf's fetcher (a Sigstore trust root refresh): a line per retried
+                # connection is noise; the refresh says in one line what failed.
+                "urllib3": {"level": "ERROR"},
                 # Written only with BASTION_ACCESS_LOG in JSON mode, whatever the level.
                 "bastion.access": {"level": "INFO"}},
 }

@@ -18,6 +18,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from bastion.core.errors import ValidationError
 from bastion.events import tags
@@ -108,7 +109,7 @@ def current_root():
 def refresh(from_file: str | None = None, *, actor=None,
             info: RequestInfo | None = None) -> TrustRoot:
     """Install a new trust root: ``from_file`` (an air-gapped site's copy), or the one
-    Sigstore's TUF repository serves now (sigstore-python's own TUF update)."""
+    the Sigstore TUF repository (BASTION_SIGSTORE_TUF_URL) serves now, after a TUF update."""
     if from_file is not None:
         try:
             with open(from_file, "rb") as handle:
@@ -144,12 +145,111 @@ def install(document: bytes, *, source: str, actor=None,
     return row
 
 
-def _fetch_with_tuf() -> bytes:
-    from sigstore.models import ClientTrustConfig
-
+def _initial_tuf_root() -> bytes:
+    """The TUF root.json first trusted for BASTION_SIGSTORE_TUF_URL (by default the one
+    sigstore-python ships for the public-good repository)."""
     try:
-        root = ClientTrustConfig.production(offline=False).trusted_root
-    except Exception as exc:  # network, TUF metadata: sigstore raises many kinds
-        raise ValidationError("Sigstore's TUF repository could not be reached "
-                              f"({type(exc).__name__}); give --from FILE instead.") from None
-    return root._inner.to_json().encode("utf-8")
+        if not settings.SIGSTORE_TUF_ROOT:
+            return (files("sigstore") / "_store" / SHIPPED_INSTANCE / "root.json").read_bytes()
+        with open(settings.SIGSTORE_TUF_ROOT, "rb") as handle:
+            return handle.read(MAX_TRUST_ROOT_BYTES + 1)
+    except OSError as exc:
+        raise ValidationError(_("BASTION_SIGSTORE_TUF_ROOT cannot be read ({reason}).").format(
+            reason=exc.strerror or type(exc).__name__)) from None
+
+
+def tuf_cache_dir(url: str, initial_root: bytes) -> Path:
+    """The TUF metadata cache for one repository and the root first trusted for it: another
+    initial root (say, after a compromise) starts from that root, not from what the old one
+    led to."""
+    key = hashlib.sha256(url.encode("utf-8") + b"\0" + initial_root).hexdigest()[:32]
+    return Path(settings.DATA_DIR) / "sigstore-tuf" / key
+
+
+def _fetch_with_tuf() -> bytes:
+    """The ``trusted_root.json`` target of the Sigstore TUF repository, after a TUF update.
+
+    python-tuf's ngclient does the update (sigstore-python's ``ClientTrustConfig.from_tuf``
+    wraps the same client, but keeps its cache in the home directory, which a server's may
+    not have or share, prefers the root it embeds over the one configured, and also requires
+    a signing configuration, which verifying does not need); what is written here is only
+    where the cache lives and which root starts it.
+    """
+    import urllib3
+    from tuf.api import exceptions as tuf_errors
+    from tuf.ngclient import Updater, UpdaterConfig
+
+    url = settings.SIGSTORE_TUF_URL
+    initial = _initial_tuf_root()
+    cache = tuf_cache_dir(url, initial)
+    try:
+        (cache / "targets").mkdir(parents=True, exist_ok=True)
+        # The root already verified and cached goes on from where the last update left
+        # off (a repository cannot roll it back); the configured one only starts the cache.
+        cached = (cache / "root.json").exists()
+        try:
+            updater = Updater(metadata_dir=str(cache), metadata_base_url=url,
+                              target_dir=str(cache / "targets"),
+                              target_base_url=url + "/targets/",
+                              config=UpdaterConfig(app_user_agent="bastion"),
+                              bootstrap=None if cached else initial)
+        except (tuf_errors.RepositoryError, ValueError) as exc:
+            start = cache / "root.json" if cached else "BASTION_SIGSTORE_TUF_ROOT"
+            raise ValidationError(_(
+                "Cannot update from Sigstore's TUF repository at {url}: the TUF root to "
+                "start from ({start}) is unusable ({detail})."
+            ).format(url=url, start=start, detail=_first_line(exc))) from None
+        updater.refresh()
+        info = updater.get_targetinfo("trusted_root.json")
+        if info is None:
+            reason = _("its signed targets have no trusted_root.json")
+        elif info.length > MAX_TRUST_ROOT_BYTES:
+            reason = _("its trusted_root.json is larger than a trust root can be "
+                       "({limit} bytes)").format(limit=MAX_TRUST_ROOT_BYTES)
+        else:
+            path = updater.find_cached_target(info) or updater.download_target(info)
+            with open(path, "rb") as handle:
+                return handle.read(MAX_TRUST_ROOT_BYTES + 1)
+    except ValidationError:
+        raise
+    except tuf_errors.ExpiredMetadataError as exc:
+        reason = _("its metadata has expired ({detail})").format(detail=_first_line(exc))
+    except (tuf_errors.LengthOrHashMismatchError, tuf_errors.DownloadLengthMismatchError):
+        reason = _("a file it served does not match its signed metadata")
+    except (tuf_errors.DownloadError, urllib3.exceptions.HTTPError) as exc:
+        reason = _("it could not be reached ({detail})").format(detail=_unreachable(exc))
+    except tuf_errors.RepositoryError as exc:
+        reason = _("its metadata does not verify ({detail})").format(detail=_first_line(exc))
+    except OSError as exc:
+        reason = _("the metadata cache {path} cannot be written ({detail})").format(
+            path=cache, detail=exc.strerror)
+    except Exception as exc:  # noqa: BLE001 (what a hostile repository serves is input: no 500)
+        reason = _("its answer cannot be used ({detail})").format(detail=type(exc).__name__)
+    raise ValidationError(_("Cannot update from Sigstore's TUF repository at {url}: {reason}. "
+                            "The trust root stays as it was (or give --from FILE).").format(
+        url=url, reason=reason))
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
+
+
+def _unreachable(exc: Exception) -> str:
+    """Why a download failed, in a few words: a connection error's own text is a paragraph
+    of urllib3 internals (and python-tuf calls a refused connection a slow retrieval), so the
+    socket's error is named where there is one."""
+    from tuf.api import exceptions as tuf_errors
+
+    if isinstance(exc, tuf_errors.DownloadHTTPError):
+        return _first_line(exc)
+    seen = exc
+    for _ in range(10):  # a cause chain is short; this bounds a cyclic one
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror
+        seen = seen.__cause__ or seen.__context__
+        if seen is None:
+            break
+    if isinstance(exc, tuf_errors.SlowRetrievalError):
+        return _("no answer in time")
+    return type(exc).__name__
