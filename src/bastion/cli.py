@@ -62,13 +62,18 @@ def _print_first_admin_hint() -> None:
 
 
 def _remove_upload_leftovers() -> None:
-    """Remove what killed uploads left (see storage.leftovers); the upload directory made."""
+    """Remove the upload bodies killed uploads left in the upload directory (made if need be).
+
+    Only that directory: a walk of the store for its temporary files takes minutes at a
+    million files, and the server must start at once. The task worker sweeps the store
+    (worker.LeftoverSweep) and the notes of unfinished uploads.
+    """
     from django.conf import settings
 
-    from .storage import get_store, leftovers
+    from .storage import leftovers
 
     os.makedirs(settings.FILE_UPLOAD_TEMP_DIR, mode=0o700, exist_ok=True)
-    removed = leftovers.remove(leftovers.find(settings.FILE_UPLOAD_TEMP_DIR, get_store()))
+    removed = leftovers.remove(leftovers.find(settings.FILE_UPLOAD_TEMP_DIR))
     if removed:
         print(f"removed {removed} temporary file(s) left by interrupted uploads",
               file=sys.stderr)
@@ -289,13 +294,13 @@ def cmd_check(args) -> int:
     report = check_files(projects=args.project)
     for line in report.problems:
         print(line)
-    # Reported, not removed: a check changes nothing, and may run beside a live server;
-    # `bastion serve` and `bastion init` remove them.
+    # Reported, not removed: a check changes nothing, and may run beside a live server; the
+    # task worker removes them (worker.LeftoverSweep).
     found = leftovers.find(settings.FILE_UPLOAD_TEMP_DIR, get_store())
     for leftover in found:
         print(f"LEFTOVER {leftover.path} ({leftover.age_seconds / 3600:.1f} h old): a temporary "
-              "file of an interrupted upload; the next `bastion serve` or `bastion init` "
-              "removes it")
+              "file of an interrupted upload; the task worker (`bastion worker`) removes "
+              "it within the hour")
     if report.problems:
         print(f"FAILED: {len(report.problems)} problem(s) in {report.checked} files checked")
         return 1
@@ -315,8 +320,8 @@ def _check_index() -> int:
         print(line)
     for leftover in leftovers.find(settings.FILE_UPLOAD_TEMP_DIR, get_store()):
         print(f"LEFTOVER {leftover.path} ({leftover.age_seconds / 3600:.1f} h old): a temporary "
-              "file of an interrupted upload; the next `bastion serve` or `bastion init` "
-              "removes it")
+              "file of an interrupted upload; the task worker (`bastion worker`) removes "
+              "it within the hour")
     checked = (f"{report.files} files and {report.upstream_files} cached upstream files "
                f"verified, {report.events} events verified")
     if report.problems:

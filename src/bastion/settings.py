@@ -243,6 +243,14 @@ S3_ENDPOINT_URL = option("s3_endpoint_url", "")
 S3_REGION = option("s3_region", "us-east-1")
 S3_ACCESS_KEY_ID = option("s3_access_key_id", "")
 S3_SECRET_ACCESS_KEY = option("s3_secret_access_key", "")
+# Work on the task queue that the store's outage stopped (a scan, an inventory) is queued again
+# STORE_RETRY_SECONDS later, at most STORE_RETRY_ATTEMPTS times (then it is left for an
+# administrator to queue again: the file stays held, or without an inventory).
+STORE_RETRY_SECONDS = option("store_retry_seconds", 60, cast=int)
+STORE_RETRY_ATTEMPTS = option("store_retry_attempts", 60, cast=int)
+if STORE_RETRY_SECONDS < 1 or STORE_RETRY_ATTEMPTS < 0:
+    raise ConfigError("BASTION_STORE_RETRY_SECONDS must be at least 1 and "
+                      "BASTION_STORE_RETRY_ATTEMPTS at least 0")
 
 # Seconds index pages may be cached by clients; short so yanks reach users quickly.
 SIMPLE_CACHE_SECONDS = option("simple_cache_seconds", 60, cast=int)

@@ -40,6 +40,10 @@ TIDY_SECONDS = 600
 # How often a worker puts back in the queue the tasks that no live worker runs (see
 # requeue_orphaned): one indexed read of the running tasks.
 ORPHAN_SECONDS = 5.0
+# How often a worker removes the temporary files interrupted uploads left in the upload
+# directory and the local store (storage.leftovers), the first time as it starts. Only
+# files older than leftovers.STALE_SECONDS go, so an hour loses nothing by waiting.
+LEFTOVER_SWEEP_SECONDS = 3600.0
 
 
 class MailFailuresLoggedOnce(logging.Filter):
@@ -89,6 +93,7 @@ def run(*, interval: float, batch: bool = False, parent: int | None = None) -> N
                 interval)
     next_tidy = next_orphans = time.monotonic()
     chain = _ChainUpkeep()
+    sweep = LeftoverSweep()
     while worker.running:
         if parent and os.getppid() != parent:
             logger.warning("the server that started this worker has stopped; stopping too")
@@ -107,6 +112,7 @@ def run(*, interval: float, batch: bool = False, parent: int | None = None) -> N
                 _expire_pending_publishers()
                 _prune_page_cache()
             chain.run()
+            sweep.run()
             found = (DBTaskResult.objects.ready()  # "ready" as of now: built each time
                      .filter(backend_name=worker.backend_name,
                              queue_name__in=worker.queue_names).exists())
@@ -138,6 +144,42 @@ def _remove_unfinished_uploads() -> None:
     if removed:
         logger.warning("removed %d file(s) stored by uploads that never committed (a killed "
                        "web worker, or a database outage during the commit)", removed)
+
+
+class LeftoverSweep:
+    """Removes what killed uploads left (sweep_leftovers), every LEFTOVER_SWEEP_SECONDS, in a
+    thread of its own: the walk of a local store of a million files takes minutes, which
+    neither the server's start (it no longer sweeps the store) nor the queued mail waits for."""
+
+    def __init__(self):
+        self._due = time.monotonic()
+        self._thread: threading.Thread | None = None
+
+    def run(self) -> None:
+        if time.monotonic() < self._due or (self._thread is not None
+                                            and self._thread.is_alive()):
+            return
+        self._due = time.monotonic() + LEFTOVER_SWEEP_SECONDS
+        self._thread = threading.Thread(target=sweep_leftovers, name="bastion-leftover-sweep",
+                                        daemon=True)
+        self._thread.start()
+
+
+def sweep_leftovers() -> int:
+    """Remove the temporary files of uploads interrupted over leftovers.STALE_SECONDS ago: the
+    bodies in the upload directory and the files staged in a local store; how many."""
+    from django.conf import settings
+
+    from bastion.storage import get_store, leftovers
+
+    try:
+        removed = leftovers.remove(leftovers.find(settings.FILE_UPLOAD_TEMP_DIR, get_store()))
+    except OSError as exc:  # the next sweep tries again
+        logger.warning("could not remove the temporary files of interrupted uploads: %s", exc)
+        return 0
+    if removed:
+        logger.warning("removed %d temporary file(s) left by interrupted uploads", removed)
+    return removed
 
 
 def _alive(pid: int) -> bool:

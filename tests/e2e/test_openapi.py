@@ -23,6 +23,7 @@ from schemathesis import GenerationMode, checks
 from bastion.ops.views import OPENAPI_PATH
 
 from bastion.events.services import CLI
+from bastion.tokens.services import create_token
 from bastion.advisories import services as advisories
 from tests.unit.advisories.support import forget, osv_record, write_record
 
@@ -51,17 +52,21 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize
 
 @pytest.fixture(scope="module")
 def published(server, tmp_path_factory):
-    """A project with a wheel and an sdist in two versions, the older one vulnerable."""
+    """A project with a wheel and an sdist in two versions, the older one vulnerable and
+    carrying an SBOM; its publisher's read token."""
     name = "openapi-" + os.urandom(4).hex()
     publisher = new_publisher()
-    for version in ("1.0", "2.0"):
-        publish(server.url, publisher, wheel(name, version))
+    sbom = {f"{name.replace('-', '_')}-1.0.dist-info/sboms/vendor.cdx.json":
+            b'{"bomFormat": "CycloneDX"}'}
+    publish(server.url, publisher, wheel(name, "1.0", files=sbom))
+    publish(server.url, publisher, wheel(name, "2.0"))
     publish(server.url, publisher, sdist(name, "2.0"))
     osv_id = f"TEST-{name}"
     directory = tmp_path_factory.mktemp("records")
     write_record(directory, osv_record(osv_id, name, fixed="2.0"))
     advisories.import_records(str(directory), info=CLI)
-    yield name, osv_id
+    token, _ = create_token(publisher.user)
+    yield name, osv_id, token
     forget([osv_id])
 
 
@@ -98,7 +103,7 @@ def operation(api, path: str, method: str = "GET"):
 
 
 def test_real_answers_conform_to_the_description(api, server, published):
-    name, osv_id = published
+    name, osv_id, _token = published
     calls = [
         ("/simple/", {}, {"format": "application/vnd.pypi.simple.v1+json"}, None),
         ("/simple/{project}/", {"project": name},
@@ -129,6 +134,37 @@ def test_real_answers_conform_to_the_description(api, server, published):
         if path == "/osv/v1/query":
             assert [v["id"] for v in response.json()["vulns"]] == [osv_id]
     assert statuses == [200, 200, 301, 200, 200, 404, 200, 200, 200, 200, 200]
+
+
+def test_real_inventory_answers_conform_to_the_description(api, server, published):
+    name, _osv_id, token = published
+    filename = wheel(name, "1.0").filename
+    member = ("__token__", token)
+    calls = [
+        ("/pypi/{project}/{version}/inventory/json", {"project": name, "version": "1.0"},
+         member, 200),
+        ("/pypi/{project}/{version}/inventory/json", {"project": name, "version": "1.0"},
+         None, 404),  # not a member: as if there were no such release
+        ("/pypi/{project}/{version}/inventory/json", {"project": name, "version": "1.0"},
+         ("__token__", "bastion-not-a-token"), 401),
+        ("/pypi/{project}/{version}/{filename}/sbom.cdx.json",
+         {"project": name, "version": "1.0", "filename": filename}, None, 200),
+        ("/pypi/{project}/{version}/{filename}/sbom.cdx.json",
+         {"project": name, "version": "2.0", "filename": filename}, None, 404),
+        ("/pypi/{project}/{version}/{filename}/sboms/{sbom}",
+         {"project": name, "version": "1.0", "filename": filename, "sbom": "vendor.cdx.json"},
+         None, 200),
+        ("/pypi/{project}/{version}/{filename}/sboms/{sbom}",
+         {"project": name, "version": "1.0", "filename": filename, "sbom": "other.json"},
+         None, 404),
+    ]
+    for path, path_parameters, auth, status in calls:
+        case = operation(api, path).Case(path_parameters=path_parameters)
+        response = case.call_and_validate(base_url=server.url, checks=CHECKS, auth=auth,
+                                          allow_redirects=False, timeout=60)
+        assert response.status_code == status, (path, path_parameters, response.text)
+        if status == 200 and path.endswith("inventory/json"):
+            assert response.json()["files"][0]["embedded_sboms"] == ["vendor.cdx.json"]
 
 
 def test_an_upload_and_its_refusal_conform_to_the_description(api, server, upload_auth):

@@ -22,7 +22,7 @@ from bastion.core.errors import ValidationError
 from bastion.events import tags
 from bastion.events.services import RequestInfo, record
 from bastion.packaging.models import File, Release
-from bastion.storage import get_store
+from bastion.storage import StorageUnavailable, get_store
 
 from .models import BundledLibraryData, CodeCheck, EmbeddedSbom, FileInventory
 from .queries import active_dataset
@@ -50,7 +50,8 @@ def _local_copy(file: File) -> Iterator[str]:
 
 
 def inventory(file_id: int, *, info: RequestInfo = WORKER) -> FileInventory | None:
-    """Inventory a stored file's bundled libraries (once); None if the file is gone."""
+    """Inventory a stored file's bundled libraries (once); None if the file is gone.
+    Raises StorageUnavailable, recording nothing, while the store cannot be reached."""
     file = File.objects.select_related("release__project").filter(pk=file_id).first()
     if file is None:
         return None
@@ -65,6 +66,8 @@ def inventory(file_id: int, *, info: RequestInfo = WORKER) -> FileInventory | No
         try:
             with _local_copy(file) as path, open(path, "rb") as f:
                 found = nativelibs.inventory_wheel(f)
+        except StorageUnavailable:
+            raise  # the store down for a while, not the file unreadable: the task tries again
         except (ValidationError, OSError) as exc:
             status = "error"
             error = (exc.message if isinstance(exc, ValidationError)
@@ -100,6 +103,8 @@ def check_code(file_id: int, *, info: RequestInfo = WORKER) -> CodeCheck | None:
     try:
         with _local_copy(file) as path:
             report = codefindings.check(path, file.filename)
+    except StorageUnavailable:
+        raise
     except (ValidationError, OSError) as exc:
         report = codefindings.Report(notes=[f"unreadable: {exc}"[:300]])
     with transaction.atomic():

@@ -29,15 +29,27 @@ def on_file_stored(sender, *, file, new_release: bool, info=None, **kwargs) -> N
 
 
 @task()
-def inventory_file(file_id: int, check_code: bool = False) -> None:
+def inventory_file(file_id: int, check_code: bool = False, attempt: int = 0) -> None:
+    from bastion.storage import StorageUnavailable
+    from bastion.storage.retry import retry_later
+
     from . import services
 
     try:
-        services.inventory(file_id)
-    except Exception:  # noqa: BLE001 — the upload stands; the page says no inventory yet
-        logger.exception("inventory of file %s failed", file_id)
-    if check_code:
         try:
-            services.check_code(file_id)
-        except Exception:  # noqa: BLE001
-            logger.exception("code check of file %s failed", file_id)
+            services.inventory(file_id)
+        except StorageUnavailable:
+            raise
+        except Exception:  # noqa: BLE001 — the upload stands; the page says no inventory yet
+            logger.exception("inventory of file %s failed", file_id)
+        if check_code:
+            try:
+                services.check_code(file_id)
+            except StorageUnavailable:
+                raise
+            except Exception:  # noqa: BLE001
+                logger.exception("code check of file %s failed", file_id)
+    except StorageUnavailable:
+        # Nothing recorded for what the outage stopped: the whole task runs again later (an
+        # inventory already written is kept, not redone).
+        retry_later(inventory_file, file_id, check_code, attempt=attempt)

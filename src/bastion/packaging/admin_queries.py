@@ -23,6 +23,7 @@ from bastion.core.text import one_line
 from bastion.events.models import SecurityEvent
 from bastion.events.services import parse_day
 
+from .queries import project_events
 from .models import (
     File,
     InvitationStatus,
@@ -198,8 +199,7 @@ def project_detail(project: Project) -> ProjectDetail:
                        .filter(project=project, status=InvitationStatus.PENDING,
                                expires__gt=timezone.now())
                        .order_by("created"))
-    events = list(SecurityEvent.objects.filter(project_id_ref=project.pk)
-                  .order_by("-sequence")[:RECENT_EVENTS])
+    events = list(project_events(project).order_by("-sequence")[:RECENT_EVENTS])
     detail = ProjectDetail(
         project=project, members=members, invitations=invitations,
         releases=[(r, counts.get(r.pk, 0)) for r in releases], files=files,

@@ -50,6 +50,21 @@ def can_see(user, project: Project) -> bool:
     return is_admin(user) or role_of(user, project) is not None
 
 
+def project_events(project: Project):
+    """The project's security log: its own events, and the account events of its members'
+    user-wide API tokens (recorded once, on the account: each can act on every project of
+    its user, this one included)."""
+    from bastion.events import tags
+    from bastion.events.models import SecurityEvent
+
+    members = Role.objects.filter(project=project).values("user_id")
+    return SecurityEvent.objects.filter(
+        Q(project_id_ref=project.pk)
+        | Q(tag__in=(tags.ACCOUNT_API_TOKEN_ADDED, tags.ACCOUNT_API_TOKEN_REMOVED,
+                     tags.ACCOUNT_API_TOKEN_REMOVED_LEAK),
+            additional__scope="user", user_id__in=members))
+
+
 def sorted_releases(releases) -> list[Release]:
     return sorted(releases, key=lambda r: version_key(r.version), reverse=True)
 

@@ -35,7 +35,6 @@ from bastion.accounts.services import can_publish, is_admin
 from bastion.core.errors import ValidationError
 from bastion.core.text import one_line
 from bastion.events.export import export_response
-from bastion.events.models import SecurityEvent
 from bastion.events.services import RequestInfo, filtered
 
 from . import lifecycle, roles
@@ -234,7 +233,7 @@ def project_history(request, name: str):
     happened with their uploads. Anyone else gets 404, as on every management page.
     """
     project, role = managed_project(request, name)
-    mine = SecurityEvent.objects.filter(project_id_ref=project.pk)
+    mine = pages.project_events(project)
     chosen = one_line(request.GET.get("tag"), 100)
     since, until = one_line(request.GET.get("since"), 10), one_line(request.GET.get("until"), 10)
     events = filtered(mine, tag=chosen, since=since, until=until).order_by("-sequence")
@@ -254,7 +253,7 @@ def project_history(request, name: str):
 def project_history_export(request, name: str, fmt: str):
     """The history page's events with the same filters, as JSON Lines or CSV; same readers."""
     project, _role = managed_project(request, name)
-    events = filtered(SecurityEvent.objects.filter(project_id_ref=project.pk),
+    events = filtered(pages.project_events(project),
                       tag=one_line(request.GET.get("tag"), 100),
                       since=one_line(request.GET.get("since"), 10),
                       until=one_line(request.GET.get("until"), 10))

@@ -245,18 +245,11 @@ def after_upload(file_id: int, size: int, info: RequestInfo | None = None) -> No
     scan_file.enqueue(file_id)
 
 
-# Seconds before a scan the store's outage stopped is tried again (by the task worker).
-STORE_RETRY_SECONDS = 30
+def retry_later(task, object_id: int, attempt: int = 0) -> bool:
+    """Scan ``object_id`` again later: the store was unreachable (storage.retry)."""
+    from bastion.storage.retry import retry_later as store_retry_later
 
-
-def retry_later(task, object_id: int) -> None:
-    """Queue ``task(object_id)`` again in STORE_RETRY_SECONDS: the store was unreachable."""
-    from datetime import timedelta
-
-    log.warning("the store is unreachable: scanning %s %s again in %s s", task.name, object_id,
-                STORE_RETRY_SECONDS)
-    task.using(run_after=timezone.now() + timedelta(seconds=STORE_RETRY_SECONDS)).enqueue(
-        object_id)
+    return store_retry_later(task, object_id, attempt=attempt)
 
 
 def on_upstream_file_stored(sender, *, file, **kwargs) -> None:

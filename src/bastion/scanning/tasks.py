@@ -7,7 +7,7 @@ from django_tasks import task
 
 
 @task()
-def scan_file(file_id: int) -> None:
+def scan_file(file_id: int, attempt: int = 0) -> None:
     from bastion.storage import StorageUnavailable
 
     from . import services
@@ -15,11 +15,11 @@ def scan_file(file_id: int) -> None:
     try:
         services.scan_local(file_id, info=services.WORKER_INFO)
     except StorageUnavailable:
-        services.retry_later(scan_file, file_id)
+        services.retry_later(scan_file, file_id, attempt)
 
 
 @task()
-def scan_upstream_file(upstream_file_id: int) -> None:
+def scan_upstream_file(upstream_file_id: int, attempt: int = 0) -> None:
     from bastion.storage import StorageUnavailable
 
     from . import services
@@ -27,4 +27,4 @@ def scan_upstream_file(upstream_file_id: int) -> None:
     try:
         services.scan_upstream(upstream_file_id, info=services.WORKER_INFO)
     except StorageUnavailable:
-        services.retry_later(scan_upstream_file, upstream_file_id)
+        services.retry_later(scan_upstream_file, upstream_file_id, attempt)

@@ -7,6 +7,10 @@ ends, unless the process is killed first (a gunicorn worker past its timeout, th
 going down). Such leftovers are only told from the files of uploads in progress by their age:
 another server may share the data directory or the store, and a request runs for at most
 gunicorn's timeout (600 s), which STALE_SECONDS leaves well behind.
+
+Who removes them: gunicorn's master those of a worker it saw die (``of_process``), the task
+worker every stale one hourly (``worker.LeftoverSweep``: the walk of a large local store takes
+minutes), and the server's start the stale upload bodies, never listing the store.
 """
 
 from __future__ import annotations

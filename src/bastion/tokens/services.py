@@ -113,7 +113,7 @@ def create_token(user, *, projects: list[str] | None = None,
         row.save()
         record(tags.ACCOUNT_API_TOKEN_ADDED, info=info, actor=actor or user, user=user,
                additional={"token_id": str(row.id), "description": row.description,
-                           "permission": str(permission),
+                           "permission": str(permission), **_scope_of(row),
                            "projects": sorted(canonicalize_name(p) for p in projects or []),
                            "version": version, "expires": expires.isoformat() if expires else None})
         _record_on_projects(row, tags.PROJECT_API_TOKEN_ADDED, info=info, actor=actor or user,
@@ -124,26 +124,35 @@ def create_token(user, *, projects: list[str] | None = None,
     return token, row
 
 
+def _scope_of(row: ApiToken) -> dict:
+    """What the account's token event says of the token's reach: ``scope`` "user" for a
+    user-wide token (every project of its user, now and later), "projects" for one limited to
+    the projects it names."""
+    return {"scope": "user" if row.project_scope is None else "projects"}
+
+
 def _record_on_projects(row: ApiToken, tag: str, *, info: RequestInfo | None, actor,
                         additional: dict) -> None:
-    """Put a token's creation or revocation on the security log of each project it can act on.
-
-    A user-wide token acts on every project of its user; a scoped one on the projects it
+    """Put a scoped token's creation or revocation on the security log of each project it
     names, of which only those its user is a member of are its concern at creation.
+
+    A user-wide token gets none: it acts on every project of its user, and one event per
+    project made an owner of thousands write thousands of events per token. Its account event
+    (``scope`` "user") is the one record, and each project's log lists its members' user-wide
+    token events (packaging.queries.project_events).
     """
     scope = row.project_scope
-    member_of = Project.objects.filter(roles__user_id=row.user_id)
     if scope is None:
-        projects = member_of
-    elif tag == tags.PROJECT_API_TOKEN_ADDED:
+        return
+    member_of = Project.objects.filter(roles__user_id=row.user_id)
+    if tag == tags.PROJECT_API_TOKEN_ADDED:
         projects = member_of.filter(normalized_name__in=scope)
     else:
         # Revocation often follows the loss of the role (member removed, project deleted).
         projects = Project.objects.filter(normalized_name__in=scope)
-    scope_text = "user" if scope is None else "projects"
     for project in projects.distinct().order_by("normalized_name"):
         record(tag, info=info, actor=actor, user=row.user, project=project,
-               additional={**additional, "scope": scope_text})
+               additional={**additional, "scope": "projects"})
 
 
 @dataclass(frozen=True)
@@ -322,7 +331,7 @@ def revoke(row: ApiToken, *, reason: str = "revoked", info: RequestInfo | None =
                    else tags.ACCOUNT_API_TOKEN_REMOVED)
             record(tag, info=info, actor=actor, user=row.user,
                    additional={**(additional or {}), "token_id": str(row.id), "reason": reason,
-                               "description": row.description})
+                               "description": row.description, **_scope_of(row)})
         if updated:
             _record_on_projects(row, tags.PROJECT_API_TOKEN_REMOVED, info=info, actor=actor,
                                 additional={"token_id": str(row.id), "reason": reason,

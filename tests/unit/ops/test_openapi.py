@@ -22,7 +22,7 @@ pytestmark = pytest.mark.pure
 DESCRIPTION = json.loads(OPENAPI_PATH.read_text())
 # The modules whose routes are the JSON endpoints (and the upload endpoint).
 JSON_VIEWS = ("bastion.simple.json_views", "bastion.simple.osv_views", "bastion.ops.views",
-              "bastion.upload.views", "bastion.simple.views")
+              "bastion.upload.views", "bastion.simple.views", "bastion.inventory.views")
 # Routes of those modules the description does not list on their own, and why.
 NOT_DESCRIBED = {
     "simple/{}": "the slash-less spelling: a 301 to the described URL",

@@ -218,7 +218,8 @@ def test_a_store_outage_queues_the_scan_again_instead_of_a_verdict(owner, unique
     monkeypatch.setattr(store, "open", lambda path: (_ for _ in ()).throw(
         StorageUnavailable("S3 unreachable")))
     queued = []
-    monkeypatch.setattr(services, "retry_later", lambda task, pk: queued.append((task, pk)))
+    monkeypatch.setattr(services, "retry_later",
+                        lambda task, pk, attempt=0: queued.append((task, pk)))
     services.after_upload(file.pk, file.size)
     tasks.scan_file.call(file.pk)
     assert queued == [(tasks.scan_file, file.pk)] * 2
