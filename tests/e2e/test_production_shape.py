@@ -273,6 +273,10 @@ def test_upload_and_install_through_nginx_with_pages_from_the_bucket(shape, s3, 
     assert as_json.headers["Content-Type"] == SIMPLE_JSON
     assert as_json.headers["Cache-Control"] == "max-age=60, public, must-revalidate"
     assert as_json.headers["Vary"] == "Accept, Accept-Encoding"
+    # A reader's credentials stay with nginx: the bucket is asked anonymously all the same.
+    with_auth = requests.get(url, headers={"Accept": PIP_ACCEPT},
+                             auth=("__token__", "bastion-" + secrets.token_hex(8)), timeout=10)
+    assert from_bucket(with_auth, s3, f"simple/{name}/index.v1.json")
     as_html = requests.get(url, timeout=10)
     assert from_bucket(as_html, s3, f"simple/{name}/index.html")
     assert as_html.headers["Content-Type"] == "text/html; charset=utf-8"
