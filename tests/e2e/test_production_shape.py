@@ -142,19 +142,24 @@ def shape(tmp_path_factory, postgres, redis_url, s3):
     assert init.returncode == 0, init.stderr
     web = Server({k: v for k, v in env.items() if k.startswith("BASTION_")}, workers=2)
     worker_log = open(data_dir / "worker.log", "w+")
-    worker = subprocess.Popen([sys.executable, "-m", "bastion.cli", "worker", "--interval",
-                               "0.2"], env=env, stdout=worker_log, stderr=subprocess.STDOUT)
-    nginx = Nginx(None, f"127.0.0.1:{web.port}", port=front,
-                  pages_url=f"{s3['endpoint']}/{s3['bucket']}/{PREFIX}")
-    yield {"env": env, "web": web, "worker": worker, "data_dir": data_dir, "nginx": nginx}
-    nginx.stop()
-    worker.terminate()
-    try:
-        worker.wait(20)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-    worker_log.close()
-    web.stop()
+    worker = nginx = None
+    try:  # whatever fails to start, nothing started before it is left running
+        worker = subprocess.Popen([sys.executable, "-m", "bastion.cli", "worker", "--interval",
+                                   "0.2"], env=env, stdout=worker_log, stderr=subprocess.STDOUT)
+        nginx = Nginx(None, f"127.0.0.1:{web.port}", port=front,
+                      pages_url=f"{s3['endpoint']}/{s3['bucket']}/{PREFIX}")
+        yield {"env": env, "web": web, "worker": worker, "data_dir": data_dir, "nginx": nginx}
+    finally:
+        if nginx is not None:
+            nginx.stop()
+        if worker is not None:
+            worker.terminate()
+            try:
+                worker.wait(20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        worker_log.close()
+        web.stop()
 
 
 def cli(shape, *args, stdin=None) -> subprocess.CompletedProcess:
