@@ -75,14 +75,16 @@ class BastionStatic(Bastion):
         conf.mkdir(exist_ok=True)
         (conf / "temp").mkdir(exist_ok=True)
         self.render_dir.mkdir(exist_ok=True)
-        for name in ("headers.conf", "read-public.conf", "read-private.conf"):
+        for name in ("headers.conf", "read-public.conf", "read-private.conf", "pages-s3.conf"):
             shutil.copy(TEMPLATE / name, conf / name)
-        text = (TEMPLATE / "bastion.conf").read_text()
-        for key, value in {"LISTEN": f"127.0.0.1:{self.nginx_port}", "SERVER_NAME": "localhost",
-                           "RENDER_DIR": str(self.render_dir), "BASTION": f"127.0.0.1:{self.app_port}",
-                           "CONF_DIR": str(conf), "READ": "public"}.items():
-            text = text.replace(f"@{key}@", value)
-        (conf / "bastion.conf").write_text(text)
+        for name in ("bastion.conf", "pages-files.conf"):
+            text = (TEMPLATE / name).read_text()
+            for key, value in {"LISTEN": f"127.0.0.1:{self.nginx_port}", "SERVER_NAME": "localhost",
+                               "RENDER_DIR": str(self.render_dir),
+                               "BASTION": f"127.0.0.1:{self.app_port}",
+                               "CONF_DIR": str(conf), "READ": "public", "PAGES": "files"}.items():
+                text = text.replace(f"@{key}@", value)
+            (conf / name).write_text(text)
         user = "user root;\n" if os.geteuid() == 0 else ""
         (conf / "nginx.conf").write_text(
             f"{user}worker_processes 1;\npid {conf}/nginx.pid;\nerror_log {conf}/error.log warn;\n"

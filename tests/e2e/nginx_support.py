@@ -35,33 +35,42 @@ def require_nginx() -> str:
     return binary
 
 
-def filled_template(*, listen: str, render_dir: Path, bastion: str, conf_dir: Path,
-                    read: str, server_name: str = "localhost") -> str:
-    text = (TEMPLATE_DIR / "bastion.conf").read_text()
+TEMPLATES = ("bastion.conf", "headers.conf", "read-public.conf", "read-private.conf",
+             "pages-files.conf", "pages-s3.conf")
+
+
+def filled_template(name: str, *, listen: str, render_dir: Path | None, bastion: str,
+                    conf_dir: Path, read: str, pages: str = "files", pages_url: str = "",
+                    server_name: str = "localhost") -> str:
+    text = (TEMPLATE_DIR / name).read_text()
     for key, value in {"LISTEN": listen, "SERVER_NAME": server_name,
-                       "RENDER_DIR": str(render_dir), "BASTION": bastion,
-                       "CONF_DIR": str(conf_dir), "READ": read}.items():
+                       "RENDER_DIR": str(render_dir or ""), "BASTION": bastion,
+                       "CONF_DIR": str(conf_dir), "READ": read, "PAGES": pages,
+                       "PAGES_URL": pages_url}.items():
         text = text.replace(f"@{key}@", value)
-    assert "@" not in text.replace("@bastion", ""), "a placeholder was left unfilled"
+    if name == "bastion.conf" or name == f"pages-{pages}.conf":
+        assert "@" not in text.replace("@bastion", ""), "a placeholder was left unfilled"
     return text
 
 
 class Nginx:
-    """nginx serving ``render_dir`` in front of the Bastion at ``upstream`` (host:port)."""
+    """nginx serving the pages rendered in ``render_dir`` (or, with ``pages_url``, under that
+    URL: the bucket's render prefix) in front of the Bastion at ``upstream`` (host:port)."""
 
-    def __init__(self, render_dir: Path, upstream: str, *, read: str = "public",
-                 workers: int = 1, access_log: bool = True):
+    def __init__(self, render_dir: Path | None, upstream: str, *, read: str = "public",
+                 workers: int = 1, access_log: bool = True, pages_url: str | None = None,
+                 port: int | None = None):
         self.binary = require_nginx()
         self.dir = Path(tempfile.mkdtemp(prefix="bastion-nginx-"))
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         conf_dir = self.dir / "bastion"
         conf_dir.mkdir()
-        for name in ("headers.conf", "read-public.conf", "read-private.conf"):
-            shutil.copy(TEMPLATE_DIR / name, conf_dir / name)
-        (conf_dir / "bastion.conf").write_text(filled_template(
-            listen=f"127.0.0.1:{self.port}", render_dir=render_dir, bastion=upstream,
-            conf_dir=conf_dir, read=read))
+        for name in TEMPLATES:
+            (conf_dir / name).write_text(filled_template(
+                name, listen=f"127.0.0.1:{self.port}", render_dir=render_dir,
+                bastion=upstream, conf_dir=conf_dir, read=read,
+                pages="s3" if pages_url else "files", pages_url=pages_url or ""))
         self.access_log = self.dir / "access.log"
         temp = self.dir / "temp"
         temp.mkdir()

@@ -150,6 +150,14 @@ def test_a_new_upload_is_served_from_a_fresh_file_with_cache_headers(public_fron
     assert _rendered(document) and document.headers["Content-Type"] == "application/json"
     assert document.json()["info"]["version"] == "2.0"
     assert document.json() == requests.get(f"{server.url}/pypi/{name}/json", timeout=10).json()
+    # Each release's document too; another spelling of its version is Bastion's to resolve.
+    release = requests.get(f"{nginx.url}/pypi/{name}/1.0/json", timeout=10)
+    assert _rendered(release) and release.headers["Content-Type"] == "application/json"
+    assert release.content == requests.get(f"{server.url}/pypi/{name}/1.0/json",
+                                           timeout=10).content
+    spelled = requests.get(f"{nginx.url}/pypi/{name}/1.0.0/json", timeout=10)
+    assert spelled.status_code == 200 and not _rendered(spelled)
+    assert spelled.json()["info"]["version"] == "1.0"
 
 
 def test_rendered_pages_carry_the_headers_bastion_sends(public_front):

@@ -102,13 +102,8 @@ def _info(name: str, release: Release, base_url: str) -> dict:
     }
 
 
-def json_page(project: ProjectState, version: str | None, base_url: str, *,
-              view: str | None = None, hidden=frozenset(), stamp=None,
-              valid_until: float | None = None, advisories_at: int | None = None) -> Page | None:
-    """The JSON document, or None when the project has no such release (or none at all).
-
-    ``hidden``: filenames a view hides (a release left with no file is hidden whole).
-    """
+def _releases(project: ProjectState, hidden=frozenset()):
+    """The releases a JSON document may show and their visible files, from one read."""
     releases = list(Release.objects.filter(project_id=project.id))
     by_release: dict[int, list[File]] = {r.id: [] for r in releases}
     held_only: set[int] = set()  # releases whose files are all held (scanning, quarantine)
@@ -120,15 +115,14 @@ def json_page(project: ProjectState, version: str | None, base_url: str, *,
     if hidden or held_only:
         releases = [r for r in releases
                     if by_release[r.id] or (not hidden and r.id not in held_only)]
-    if not releases:
-        return None
-    if version is None:
-        release = latest_release(releases)
-    else:
-        release = next((r for r in releases if r.canonical_version == version), None)
-        if release is None:
-            return None
     releases.sort(key=lambda r: version_key(r.version))
+    return releases, by_release
+
+
+def _document(project: ProjectState, release: Release, releases: list[Release] | None,
+              by_release: dict[int, list[File]], base_url: str, view: str | None, *,
+              stamp, valid_until: float | None, advisories_at: int | None) -> Page:
+    """One JSON document: the project's (``releases`` given) or one release's."""
     files_url = base_url + local_file_prefix(view)
     document = {
         "info": _info(project.name, release, base_url),
@@ -137,7 +131,7 @@ def json_page(project: ProjectState, version: str | None, base_url: str, *,
         "project-status": ({"status": project.status, "reason": project.status_reason}
                            if project.status_reason else {"status": project.status}),
     }
-    if version is None:
+    if releases is not None:
         document["releases"] = {r.version: [_file(f, r, files_url) for f in by_release[r.id]]
                                 for r in releases}
     document["urls"] = [_file(f, release, files_url) for f in by_release[release.id]]
@@ -145,6 +139,41 @@ def json_page(project: ProjectState, version: str | None, base_url: str, *,
         project.name, release.version, at_revision=advisories_at)
     return Page.build(dump_json(document), "application/json", project.last_serial, stamp=stamp,
                       valid_until=valid_until)
+
+
+def json_page(project: ProjectState, version: str | None, base_url: str, *,
+              view: str | None = None, hidden=frozenset(), stamp=None,
+              valid_until: float | None = None, advisories_at: int | None = None) -> Page | None:
+    """The JSON document, or None when the project has no such release (or none at all).
+
+    ``hidden``: filenames a view hides (a release left with no file is hidden whole).
+    """
+    releases, by_release = _releases(project, hidden)
+    if not releases:
+        return None
+    if version is None:
+        release = latest_release(releases)
+    else:
+        release = next((r for r in releases if r.canonical_version == version), None)
+        if release is None:
+            return None
+    return _document(project, release, releases if version is None else None, by_release,
+                     base_url, view, stamp=stamp, valid_until=valid_until,
+                     advisories_at=advisories_at)
+
+
+def json_pages(project: ProjectState, base_url: str, *, stamp=None,
+               advisories_at: int | None = None) -> tuple[Page | None, dict[str, Page]]:
+    """The project's JSON document and every release's (by the release's version as
+    uploaded), as anyone reads them in the default view, from one read of the releases."""
+    releases, by_release = _releases(project)
+    if not releases:
+        return None, {}
+    common = {"stamp": stamp, "valid_until": None, "advisories_at": advisories_at}
+    whole = _document(project, latest_release(releases), releases, by_release, base_url, None,
+                      **common)
+    return whole, {r.version: _document(project, r, None, by_release, base_url, None, **common)
+                   for r in releases}
 
 
 def upstream_json_page(listing: Listing, name: str, version: str | None, base_url: str, *,

@@ -5,6 +5,7 @@ Which files (paths relative to the render root, the layout deploy/nginx/bastion.
     simple/index.html  simple/index.v1.json             the root list, both formats
     simple/<p>/index.html  simple/<p>/index.v1.json     a project's detail page, both formats
     pypi/<p>/json                                       PyPI's JSON document of the project
+    pypi/<p>/<v>/json                                   each release's, by its version as uploaded
     ….gz beside each page that compresses (nginx's gzip_static)
     _state/…                                            what each file was rendered at
 
@@ -46,7 +47,7 @@ from bastion.storage import rendered_store
 from . import pages
 from .cache import Page
 from .file_views import METADATA_SUFFIX
-from .json_views import json_page
+from .json_views import json_pages
 from .views import lookup
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,10 @@ ROOT_KEY = "-root"
 # queued its own render, which will write the newer page.
 MAX_ATTEMPTS = 3
 _NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*", re.ASCII)
+# The versions whose documents are rendered: spelled as PEP 440 normalizes them (lower case, no
+# separators but dots), the spelling clients use and nginx's location matches; any other
+# spelling is left to Bastion, which canonicalizes it.
+_VERSION = re.compile(r"(?:[0-9]+!)?[0-9a-z.]{1,64}", re.ASCII)
 
 
 def enabled() -> bool:
@@ -69,6 +74,10 @@ def enabled() -> bool:
 def detail_files(name: str) -> list[str]:
     return [f"simple/{name}/{FORMATS[TEXT_HTML]}", f"simple/{name}/{FORMATS[SIMPLE_JSON]}",
             f"pypi/{name}/json"]
+
+
+def version_file(name: str, version: str) -> str:
+    return f"pypi/{name}/{version}/json"
 
 
 def root_files() -> list[str]:
@@ -90,6 +99,24 @@ def _locked(name: str):
 
 def _marker_path(name: str) -> str:
     return f"{STATE}/serials/{name or ROOT_KEY}"
+
+
+def _versions_path(name: str) -> str:
+    return f"{STATE}/versions/{name}"
+
+
+def _rendered_versions(store, name: str) -> set[str]:
+    """The per-version documents of ``name`` a render may have left (their paths)."""
+    try:
+        with store.open(_versions_path(name)) as f:
+            lines = f.read(1 << 20).decode("ascii").split()
+    except (OSError, UnicodeDecodeError):
+        return set()
+    return {path for path in lines if path.startswith(f"pypi/{name}/")}
+
+
+def _record_versions(store, name: str, paths: set[str]) -> None:
+    store.put(_versions_path(name), io.BytesIO("\n".join(sorted(paths)).encode("ascii")))
 
 
 def rendered_serial(name: str) -> int:
@@ -151,10 +178,13 @@ def _project_pages(found) -> tuple[dict[str, Page] | None, pages.Listing | None]
     files = {html: pages.render_detail(listing, TEXT_HTML),
              json_simple: pages.render_detail(listing, SIMPLE_JSON)}
     known = found.advisories_revision
-    document = json_page(project, None, settings.BASE_URL,
-                         stamp=(project.last_serial, known), advisories_at=known)
+    document, releases = json_pages(project, settings.BASE_URL,
+                                    stamp=(project.last_serial, known), advisories_at=known)
     if document is not None:
         files[json_api] = document
+    for version, page in releases.items():
+        if _VERSION.fullmatch(version):
+            files[version_file(project.normalized_name, version)] = page
     return files, listing
 
 
@@ -205,21 +235,34 @@ def render_project(name: str, serial: int | None = None) -> bool:
     with _locked(name):
         if serial is not None and rendered_serial(name) >= serial:
             return False
+        versions = _rendered_versions(store, name)
+        touched = set(versions)
         for _attempt in range(MAX_ATTEMPTS):
             found, before = _seen(name)
             files, listing = _project_pages(found)
             at = before.serial if before.serial is not None else (serial or current_serial())
+            current = {path for path in files or () if path not in detail_files(name)}
+            touched |= current
+            if current - versions:
+                # Listed before they are written: a render cut short leaves no document that
+                # the next one would not know to remove.
+                versions |= current
+                _record_versions(store, name, versions)
             if files is None:
-                _remove(store, detail_files(name), (name, at))
+                _remove(store, detail_files(name) + sorted(versions), (name, at))
             else:
                 _write(store, files, (name, at))
-                for path in set(detail_files(name)) - set(files):
+                for path in (set(detail_files(name)) | versions) - set(files):
                     store.delete(path)
                     store.delete(path + ".gz")
+            if versions != current:
+                versions = current
+                _record_versions(store, name, versions)
             if _seen(name)[1] == before:
                 break
         _sign(name, files, listing)
-    purge([f"/simple/{name}/", f"/pypi/{name}/json"])
+    purge([f"/simple/{name}/", f"/pypi/{name}/json"]
+          + ["/" + path for path in sorted(touched)])
     return True
 
 

@@ -123,6 +123,30 @@ def get_store() -> FileStore:
 
 _rendered: dict[tuple, FileStore] = {}
 
+# The media types of rendered pages by how their paths end (simple/rendering's layout), stored
+# with each object in a bucket so that nginx or a CDN passes the right Content-Type on.
+_RENDERED_TYPES = (
+    (".v1.json", "application/vnd.pypi.simple.v1+json"),
+    (".html", "text/html; charset=utf-8"),
+    ("/json", "application/json"),
+    (".json", "application/json"),  # TUF metadata
+)
+
+
+def rendered_object_headers(path: str) -> dict[str, str]:
+    """ContentType (and ContentEncoding for a .gz copy) of the rendered page at ``path``."""
+    headers = {}
+    if path.endswith(".gz"):
+        headers["ContentEncoding"] = "gzip"
+        path = path[:-3]
+    for suffix, media_type in _RENDERED_TYPES:
+        if path.endswith(suffix):
+            headers["ContentType"] = media_type
+            break
+    else:
+        headers["ContentType"] = "application/octet-stream"
+    return headers
+
 
 def rendered_store() -> FileStore:
     """Where rendered pages (and the TUF metadata that signs them) go: the render directory,
@@ -138,7 +162,8 @@ def rendered_store() -> FileStore:
         if key[0] == "s3":
             from .s3 import S3FileStore
 
-            store = S3FileStore.from_settings(prefix=settings.RENDER_S3_PREFIX)
+            store = S3FileStore.from_settings(prefix=settings.RENDER_S3_PREFIX,
+                                              object_headers=rendered_object_headers)
         else:
             from .local import LocalFileStore
 

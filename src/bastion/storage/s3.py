@@ -13,7 +13,7 @@ multipart upload only at CompleteMultipartUpload; on any failure the parts are a
 from __future__ import annotations
 
 import posixpath
-from typing import BinaryIO, Iterable, Iterator, Sequence
+from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -67,7 +67,11 @@ class _Body:
 
 class S3FileStore:
     def __init__(self, bucket: str, *, client=None, prefix: str = "",
-                 multipart_threshold: int = 64 * MiB, multipart_chunksize: int = 16 * MiB):
+                 multipart_threshold: int = 64 * MiB, multipart_chunksize: int = 16 * MiB,
+                 object_headers: Callable[[str], dict[str, str]] | None = None):
+        """``object_headers``: the stored headers (boto3's ExtraArgs: ContentType,
+        ContentEncoding) of the object at a path, for objects something else serves as they
+        are (rendered pages behind nginx or a CDN)."""
         if not bucket:
             raise ValueError("an S3 bucket name is required")
         self.bucket = bucket
@@ -76,9 +80,12 @@ class S3FileStore:
         self.transfer = TransferConfig(multipart_threshold=multipart_threshold,
                                        multipart_chunksize=multipart_chunksize,
                                        max_concurrency=4)
+        self.object_headers = object_headers
 
     @classmethod
-    def from_settings(cls, *, prefix: str = "") -> "S3FileStore":
+    def from_settings(cls, *, prefix: str = "",
+                      object_headers: Callable[[str], dict[str, str]] | None = None
+                      ) -> "S3FileStore":
         from django.conf import settings
         from django.core.exceptions import ImproperlyConfigured
 
@@ -99,7 +106,8 @@ class S3FileStore:
                 s3={"addressing_style": "path" if endpoint else "auto"},
             ),
         )
-        return cls(settings.S3_BUCKET, client=client, prefix=prefix)
+        return cls(settings.S3_BUCKET, client=client, prefix=prefix,
+                   object_headers=object_headers)
 
     def _key(self, path: str) -> str:
         # Keys are opaque to S3, but the same paths must be valid in every store.
@@ -112,7 +120,9 @@ class S3FileStore:
     def put(self, path: str, source: BinaryIO) -> None:
         key = self._key(path)
         try:
-            self.client.upload_fileobj(source, self.bucket, key, Config=self.transfer)
+            extra = self.object_headers(path) if self.object_headers else None
+            self.client.upload_fileobj(source, self.bucket, key, Config=self.transfer,
+                                       ExtraArgs=extra or None)
         except (ClientError, BotoCoreError) as exc:
             raise _failure(exc, path) from exc
 

@@ -83,6 +83,48 @@ def test_quarantined_and_deleted_projects_lose_their_files(rendered):
     assert not {quarantined, deleted} & {p["name"] for p in root["projects"]}
 
 
+def test_each_release_has_its_document_rendered_and_removed_with_it(rendered):
+    from django.conf import settings
+    from packaging.utils import canonicalize_version
+
+    from bastion.packaging.models import Release
+    from bastion.simple.json_views import json_page
+
+    name = _name()
+    owner = new_user()
+    add(owner, wheel(name, "1.0"))
+    add(owner, wheel(name, "2.0"))
+    found = lookup(name)
+    for version in ("1.0", "2.0"):
+        path = rendered / f"pypi/{name}/{version}/json"
+        # The very document Bastion answers for that release (as anyone reads it).
+        served = json_page(found.project, canonicalize_version(version), settings.BASE_URL,
+                           advisories_at=found.advisories_revision)
+        assert path.read_bytes() == served.body
+        assert json.loads(path.read_bytes())["info"]["version"] == version
+    # A yank changes every document of the project: each is rendered again.
+    services.yank_release(Release.objects.get(project__normalized_name=name, version="1.0"),
+                          reason="broken", actor=owner)
+    assert json.loads((rendered / f"pypi/{name}/1.0/json").read_bytes())["info"]["yanked"]
+    lifecycle.delete_release(Release.objects.get(project__normalized_name=name, version="2.0"),
+                             owner, confirm="2.0")
+    assert not (rendered / f"pypi/{name}/2.0/json").exists()
+    assert (rendered / f"pypi/{name}/1.0/json").exists()
+    lifecycle.delete_project(Project.objects.get(normalized_name=name), owner, confirm=name)
+    assert not (rendered / f"pypi/{name}").exists() or \
+        not any(p.is_file() for p in (rendered / f"pypi/{name}").rglob("*"))
+
+
+def test_a_version_spelled_unlike_its_normal_form_is_left_to_bastion(rendered):
+    name = _name()
+    add(new_user(), wheel(name, "1.0rc1"))
+    assert (rendered / f"pypi/{name}/1.0rc1/json").is_file()
+    assert rendering._VERSION.fullmatch("1.0rc1")
+    assert rendering._VERSION.fullmatch("1!2.0.post1")
+    for spelling in ("1.0RC1", "1.0-1", "1.0+local", "../json", "1.0/json", ""):
+        assert not rendering._VERSION.fullmatch(spelling), spelling
+
+
 def test_the_task_queue_renders_the_same_files(tmp_path):
     # The test process runs tasks immediately after the commit (BASTION_TASKS_BACKEND).
     with override_settings(RENDER_PAGES="task", RENDER_DIR=tmp_path):
@@ -233,7 +275,19 @@ def test_with_the_s3_store_pages_are_rendered_under_their_prefix_in_the_bucket(t
         assert rendering.render_project(name, rendering.rendered_serial(name)) is False
     page = client.get_object(Bucket=bucket, Key=f"rendered/simple/{name}/index.v1.json")
     assert json.loads(page["Body"].read())["name"] == name
-    assert client.get_object(Bucket=bucket, Key=f"rendered/pypi/{name}/json")
+    # Stored with the type nginx or a CDN passes on as it is.
+    assert page["ContentType"] == SIMPLE_JSON
+    html = client.get_object(Bucket=bucket, Key=f"rendered/simple/{name}/index.html")
+    assert html["ContentType"] == "text/html; charset=utf-8"
+    for key in (f"rendered/pypi/{name}/json", f"rendered/pypi/{name}/1.0/json"):
+        assert client.get_object(Bucket=bucket, Key=key)["ContentType"] == "application/json"
+    copies = [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]
+              if o["Key"].endswith(".gz")]
+    for key in copies:
+        head = client.head_object(Bucket=bucket, Key=key)
+        assert head["ContentEncoding"] == "gzip"
+        assert head["ContentType"] == client.head_object(Bucket=bucket,
+                                                         Key=key[:-3])["ContentType"]
 
 
 def test_rendered_pages_are_readable_by_the_web_server_whatever_the_umask(rendered):
