@@ -162,7 +162,7 @@ class _State:
         self.install_hook = False
         self.install_code = False
         self.install_active = False
-        self.deferred: list[tuple[str, bytes, int]] = []
+        self.deferred: list[tuple[str, bytes, int, bytes]] = []
         self.deferred_bytes = 0
         # Findings are weighed once the whole sample is seen: whether a top-level module is
         # installed, and whether a file acts at all, is only known then.
@@ -233,40 +233,43 @@ class _State:
             self._analyse(name, data, depth, True, parse=True)
             return
         context = self._context(name, depth, True)
+        # Both the trigger test and the indicators look words up: listed once per module.
+        words = indicators.words(data)
         trigger = None
         if context in (IMPORT, _TOP) and self.parsed + len(data) <= 2 * self.budget.max_parsed_bytes:
-            if len(data) <= _LARGE_MODULE or (trigger := indicators.strong_trigger(data)):
-                self._analyse(name, data, depth, False, parse=True)
+            if len(data) <= _LARGE_MODULE or (trigger := indicators.strong_trigger(data, words)):
+                self._analyse(name, data, depth, False, parse=True, words=words)
                 return
         if trigger is None:
-            trigger = indicators.strong_trigger(data)
+            trigger = indicators.strong_trigger(data, words)
         if context == AUX:
             # Tests, docs and examples are never parsed (what they do weighs next to nothing)
             # and matched as text only when they hold a strong trigger.
             if trigger:
-                self._text_only(name, data, depth)
+                self._text_only(name, data, depth, words)
         elif trigger and self.deferred_bytes + len(data) <= self.budget.max_deferred_bytes:
-            self.deferred.append((name, data, depth))
+            self.deferred.append((name, data, depth, words))
             self.deferred_bytes += len(data)
         else:
-            self._text_only(name, data, depth)
+            self._text_only(name, data, depth, words)
 
-    def _text_only(self, name: str, data: bytes, depth: int) -> None:
+    def _text_only(self, name: str, data: bytes, depth: int, words: bytes) -> None:
         """Match a module's text, while the archive's text budget lasts: a large library's
         hundredth module is where its own strings live, not where a payload is dropped."""
         if self.text_bytes + len(data) > self.budget.max_text_bytes:
             self.text_skipped += 1
             return
         self.text_bytes += len(data)
-        self._analyse(name, data, depth, False, parse=False)
+        self._analyse(name, data, depth, False, parse=False, words=words)
 
-    def _analyse(self, name: str, data: bytes, depth: int, is_setup: bool, parse: bool) -> None:
+    def _analyse(self, name: str, data: bytes, depth: int, is_setup: bool, parse: bool,
+                 words: bytes | None = None) -> None:
         if parse:
             self.parsed += len(data)
         self.clock.start_file()
         try:
             analysis = analyse(data, self.budget, self.clock, DecodeBudget(self.budget),
-                               always=is_setup, parse=parse)
+                               always=is_setup, parse=parse, words=words)
         except OutOfBudget as exc:
             self.notes.append(f"{name}: {exc}")
             return
@@ -415,13 +418,13 @@ class _State:
     def parse_deferred(self) -> None:
         self.deferred.sort(key=lambda item: len(item[1]))
         skipped = 0
-        for name, data, depth in self.deferred:
+        for name, data, depth, words in self.deferred:
             self.clock.check()
             if self.parsed + len(data) <= self.budget.max_parsed_bytes:
-                self._analyse(name, data, depth, False, parse=True)
+                self._analyse(name, data, depth, False, parse=True, words=words)
             else:
                 skipped += 1
-                self._text_only(name, data, depth)
+                self._text_only(name, data, depth, words)
         if skipped:
             self.notes.append(f"parse budget of {self.budget.max_parsed_bytes} bytes spent: "
                               f"{skipped} module(s) matched as text only")

@@ -86,14 +86,16 @@ class Analysis:
 
 
 def analyse(source: bytes | str, budget: Budget, clock: Clock, spend: DecodeBudget | None = None,
-            depth: int = 0, line_offset: int = 0, always: bool = False, parse: bool = True) -> Analysis:
+            depth: int = 0, line_offset: int = 0, always: bool = False, parse: bool = True,
+            words: bytes | None = None) -> Analysis:
     """``always``: parse even without a trigger word (setup.py: its command classes matter);
-    ``parse``: False matches the text only (the archive's parse budget is spent)."""
+    ``parse``: False matches the text only (the archive's parse budget is spent);
+    ``words``: indicators.words() of the source, if the caller has them."""
     result = Analysis()
     spend = spend or DecodeBudget(budget)
     data = source.encode("utf-8", "surrogatepass") if isinstance(source, str) else source
     # String literals are matched in the raw text, once: cheaper than one match per constant.
-    for rule_id, snippet, offset in indicators.locate(data):
+    for rule_id, snippet, offset in indicators.locate(data, words):
         result.add(rule_id, line_offset + data.count(b"\n", 0, offset) + 1, snippet, True, 0, True)
     _long_lines(data, result, line_offset)
     if not parse or (not always and not indicators.TRIGGER.search(data)
