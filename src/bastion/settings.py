@@ -311,6 +311,10 @@ PROXY_MAX_PAGE_BYTES = option("proxy_max_page_bytes", 64 * 1024 * 1024, cast=int
 PROXY_MAX_FILES_PER_PAGE = option("proxy_max_files_per_page", 100_000, cast=int)
 PROXY_HOLD_MIN_AGE_DAYS = option("proxy_hold_min_age_days", 0, cast=int)
 PROXY_HOLD_MIN_RELEASES = option("proxy_hold_min_releases", 0, cast=int)
+# PEP 740 provenance of upstream files, for views that need it to decide what to list: how
+# many unchecked files one page render checks (newest first), and how many at a time.
+PROXY_PROVENANCE_PER_PAGE = option("proxy_provenance_per_page", 50, cast=int)
+PROXY_PROVENANCE_CONCURRENCY = option("proxy_provenance_concurrency", 4, cast=int)
 
 # Known vulnerabilities (bastion.advisories): the OSV zip (or directory) `bastion admin
 # advisories refresh` imports; bounds on downloading it (bytes, seconds per network operation,
