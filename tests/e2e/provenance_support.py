@@ -42,3 +42,12 @@ def add_attested(static, filename: str, *, upload_time=None, attestation_of: str
     return static.add(PROJECTS[filename], filename, (FIXTURES / filename).read_bytes(),
                       upload_time=upload_time,
                       provenance=provenance(filename, attestation_of=attestation_of))
+
+
+def forget_local_projects() -> None:
+    """The fixture names are fixed: a local project of one (left by tests that upload these
+    files) would take the name over from an upstream. Removed as rows, not by the deletion
+    service, which would reserve the names and refuse their filenames for good."""
+    from bastion.packaging.models import Project
+
+    Project.objects.filter(normalized_name__in=sorted(PROJECTS.values())).delete()

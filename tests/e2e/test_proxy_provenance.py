@@ -36,6 +36,7 @@ from .provenance_support import (
     IDENTITIES,
     PROJECTS,
     add_attested,
+    forget_local_projects,
 )
 from .simple_support import client_env
 
@@ -49,6 +50,11 @@ def bastion(*args: str) -> subprocess.CompletedProcess:
                      timeout=120)
     assert "Traceback" not in result.stderr, result.stderr
     return result
+
+
+@pytest.fixture(autouse=True)
+def no_local_projects_of_the_fixture_names():
+    forget_local_projects()
 
 
 @pytest.fixture

@@ -136,7 +136,8 @@ def verify_provenance(document: bytes, *, filename: str, sha256: str, trust_root
             raise AttestationRefused("The provenance's bundles name different publishers.")
         else:
             result.attestations.extend(verified.attestations)
-    assert result is not None  # parse_provenance refuses an object without bundles
+    if result is None:  # parse_provenance refuses an object without bundles already
+        raise AttestationRefused("The provenance holds no attestation bundles.")
     return result
 
 
