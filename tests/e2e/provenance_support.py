@@ -26,6 +26,14 @@ PUBLISHERS = {
 }
 
 
+def attestation(filename: str) -> dict:
+    """The file's attestation object (Google's only inside its provenance object)."""
+    if filename == GOOGLE_SDIST:
+        document = json.loads((FIXTURES / (GOOGLE_SDIST + ".provenance")).read_text())
+        return document["attestation_bundles"][0]["attestations"][0]
+    return json.loads((FIXTURES / (filename + ".publish.attestation")).read_text())
+
+
 def provenance(filename: str, *, attestation_of: str | None = None) -> bytes:
     """PEP 740's provenance object for ``filename``; ``attestation_of``: put another file's
     attestation in it instead (a provenance that must not verify)."""
@@ -47,7 +55,20 @@ def add_attested(static, filename: str, *, upload_time=None, attestation_of: str
 def forget_local_projects() -> None:
     """The fixture names are fixed: a local project of one (left by tests that upload these
     files) would take the name over from an upstream. Removed as rows, not by the deletion
-    service, which would reserve the names and refuse their filenames for good."""
-    from bastion.packaging.models import Project
+    service, which would reserve the names and refuse their filenames for good. Tests that
+    upload these files call it before and after."""
+    from bastion.packaging.models import File, FilenameRegistry, Project
+    from bastion.storage import get_store
 
-    Project.objects.filter(normalized_name__in=sorted(PROJECTS.values())).delete()
+    names = sorted(PROJECTS.values())
+    store = get_store()
+    for path in File.objects.filter(release__project__normalized_name__in=names).values_list(
+            "path", flat=True):
+        for stored in (path, path + ".metadata"):
+            try:
+                store.delete(stored)
+            except FileNotFoundError:
+                pass
+    Project.objects.filter(normalized_name__in=names).delete()
+    # Every filename ever accepted stays taken: the next test uploading one needs it free.
+    FilenameRegistry.objects.filter(filename__in=sorted(PROJECTS)).delete()
