@@ -38,7 +38,7 @@ from .provenance_support import (
     add_attested,
     forget_local_projects,
 )
-from .simple_support import client_env
+from .simple_support import UV, client_env
 
 JSON = "application/vnd.pypi.simple.v1+json"
 INTEGRITY = "application/vnd.pypi.integrity.v1+json"
@@ -171,6 +171,15 @@ def test_pip_installs_through_a_view_requiring_provenance(
         (FIXTURES / GOOGLE_SDIST).read_bytes()).hexdigest()
     url = f"{server.base_url}/integrity/{project}/0.0.0/{GOOGLE_SDIST}/provenance"
     assert [f["provenance"] for f in _page(server, project, required)["files"]] == [url]
+    # uv resolves through the same view to the attested release (reading the sdist's
+    # static metadata: nothing is built).
+    (tmp_path / "in.txt").write_text(project + "\n")
+    compiled = subprocess.run(
+        [UV, "pip", "compile", "--no-header", "--index-url",
+         f"{server.url}/views/{required}/simple/", str(tmp_path / "in.txt")],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert compiled.returncode == 0, compiled.stdout + compiled.stderr
+    assert f"{project}==0.0.0" in compiled.stdout
 
 
 def test_a_release_attested_by_another_publisher_than_the_pin_is_hidden_and_admins_are_mailed(
