@@ -6,6 +6,7 @@ index's Integrity API and verified offline, with the library the index itself us
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 from http.server import ThreadingHTTPServer
 from importlib.resources import files
@@ -39,20 +40,22 @@ OTHER = "someone-else@developer.gserviceaccount.com"
 @pytest.fixture(scope="module")
 def site():
     s = Site()
-    forget_local_projects()
-    _user, token = uploader()
-    data, upload = upload_form(PROJECT, "0.0.0", SDIST, (FIXTURES / SDIST).read_bytes(),
-                               metadata_version="2.4",
-                               attestations=json.dumps([attestation(SDIST)]))
-    response = requests.post(s.server.url + "/legacy/", data=data, files=upload,
-                             auth=("__token__", token), timeout=60)
-    assert response.status_code == 200, response.text
-    s.attested = File.objects.get(filename=SDIST).path
-    s.plain_name = "provplain-" + token[-8:].lower().replace("_", "-")
-    s.plain = publish(s.server.url, s.publisher, wheel(s.plain_name, "1.0")).path
-    yield s
-    forget_local_projects()
-    s.stop()
+    try:
+        forget_local_projects()
+        _user, token = uploader()
+        data, upload = upload_form(PROJECT, "0.0.0", SDIST, (FIXTURES / SDIST).read_bytes(),
+                                   metadata_version="2.4",
+                                   attestations=json.dumps([attestation(SDIST)]))
+        response = requests.post(s.server.url + "/legacy/", data=data, files=upload,
+                                 auth=("__token__", token), timeout=60)
+        assert response.status_code == 200, response.text
+        s.attested = File.objects.get(filename=SDIST).path
+        s.plain_name = "provplain-" + secrets.token_hex(4)
+        s.plain = publish(s.server.url, s.publisher, wheel(s.plain_name, "1.0")).path
+        yield s
+    finally:  # a failed set-up must not leave its server running
+        forget_local_projects()
+        s.stop()
 
 
 @pytest.fixture
