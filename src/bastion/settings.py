@@ -324,6 +324,10 @@ PROXY_HOLD_MIN_RELEASES = option("proxy_hold_min_releases", 0, cast=int)
 PAGE_CACHE_MAX_BYTES = option("page_cache_max_bytes", 256 * MiB, cast=int)
 if PAGE_CACHE_MAX_BYTES < 0:
     raise ConfigError("BASTION_PAGE_CACHE_MAX_BYTES must be 0 or more")
+# PEP 740 provenance of upstream files, for views that need it to decide what to list: how
+# many unchecked files one page render checks (newest first), and how many at a time.
+PROXY_PROVENANCE_PER_PAGE = option("proxy_provenance_per_page", 50, cast=int)
+PROXY_PROVENANCE_CONCURRENCY = option("proxy_provenance_concurrency", 4, cast=int)
 
 # Known vulnerabilities (bastion.advisories): the OSV zip (or directory) `bastion admin
 # advisories refresh` imports; bounds on downloading it (bytes, seconds per network operation,

@@ -87,6 +87,14 @@ def register(sub, setup_django, fail) -> None:
     p.add_argument("--cache", type=Path,
                    help="where verified metadata is kept (default: a directory per index "
                         "under ~/.cache/bastion-verify)")
+    p.add_argument("--require-provenance", action="store_true",
+                   help="refuse files without verified PEP 740 provenance")
+    p.add_argument("--pin", action="append", default=[], metavar="PROJECT=IDENTITY",
+                   help="refuse the project's files unless their provenance names this "
+                        "publisher (a repository URL, or a signer's email); repeatable")
+    p.add_argument("--sigstore-root", type=Path, metavar="FILE",
+                   help="the Sigstore trusted_root.json to verify provenance with (default: "
+                        "the public-good root sigstore-python ships)")
     p.set_defaults(func=_verify_proxy)
 
 
@@ -217,4 +225,5 @@ def _verify_proxy(args) -> int:
     from .verify_proxy import run
 
     return run(index=args.index, root=args.root, host=args.host, port=args.port,
-               cache=args.cache)
+               cache=args.cache, require_provenance=args.require_provenance, pins=args.pin,
+               sigstore_root=args.sigstore_root)

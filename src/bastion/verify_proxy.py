@@ -13,6 +13,18 @@ match, metadata expired, rolled back or badly signed) is refused with a one-line
 pip and uv stop. Pages name files by site-absolute URLs (``/packages/…``), so the client
 fetches files through the proxy too. Django is never loaded: this runs on a developer's
 machine or in CI, knowing nothing of the index but its URL and its root.
+
+With ``--require-provenance`` or ``--pin PROJECT=IDENTITY``, each file is also checked
+against its PEP 740 provenance, fetched from the index's Integrity API and verified offline
+against a Sigstore trust root (``--sigstore-root FILE``, else the production root
+sigstore-python ships) by the same code the index verifies uploads with. A file without
+provenance is refused when it is required, and also when its project is pinned (else
+dropping the provenance would dodge the pin); one whose provenance names another publisher
+than the pin is refused. The Integrity API itself is not under TUF: the provenance's own
+signatures and its binding to the TUF-verified bytes are what make it trustworthy.
+
+    bastion verify-proxy --index https://pypi.example.org/ --root root.json \
+        --pin mylib=https://github.com/acme/mylib --require-provenance
 """
 
 from __future__ import annotations
@@ -21,6 +33,8 @@ import hashlib
 import logging
 import sys
 import threading
+import urllib.error
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
@@ -35,6 +49,8 @@ from bastion.core.negotiation import SIMPLE_JSON, simple_format
 logger = logging.getLogger("bastion.verify_proxy")
 
 PAGE_TYPES = {"index.v1.json": SIMPLE_JSON, "index.html": "text/html; charset=utf-8"}
+INTEGRITY_TYPE = "application/vnd.pypi.integrity.v1+json"
+PROVENANCE_TIMEOUT = 30
 MAX_PATH_LENGTH = 1024
 
 
@@ -96,6 +112,95 @@ class Verifier:
         return data
 
 
+class ProvenanceCheck:
+    """What a file must show of its PEP 740 provenance to be served."""
+
+    def __init__(self, index: str, *, required: bool, pins: dict[str, str], trust_root):
+        self.index = index.rstrip("/") + "/"
+        self.required = required
+        self.pins = pins  # normalized project -> identity (core.policy.parse_pin's)
+        self.trust_root = trust_root
+
+    def check(self, target: str, data: bytes) -> None:
+        """Refuse the TUF-verified ``data`` of the file ``target`` unless its provenance is
+        what the options ask for."""
+        from bastion.core.policy import normalize_identity
+        from bastion.provenance.verification import (
+            AttestationRefused,
+            publisher_identity,
+            verify_provenance,
+        )
+
+        filename = target.rsplit("/", 1)[-1]
+        parsed = _name_and_version(filename)
+        if parsed is None:
+            if self.required:
+                raise Refused(403, f"Forbidden: {filename} is no distribution whose "
+                                   "provenance can be checked.")
+            return
+        name, version = parsed
+        pinned = self.pins.get(name)
+        if not self.required and pinned is None:
+            return
+        document = self._fetch(name, version, filename)
+        if document is None:
+            why = "provenance is required" if self.required else f"{name} is pinned to {pinned}"
+            raise Refused(403, f"Forbidden: {filename} has no PEP 740 provenance and {why}.")
+        try:
+            verified = verify_provenance(document, filename=filename,
+                                         sha256=hashlib.sha256(data).hexdigest(),
+                                         trust_root=self.trust_root)
+        except AttestationRefused as exc:
+            raise Refused(403, f"Forbidden: the provenance of {filename} does not verify: "
+                               f"{exc.message}") from None
+        identity = publisher_identity(verified)
+        if pinned is not None and normalize_identity(identity) != pinned:
+            raise Refused(403, f"Forbidden: {filename} was built by {identity}, not by "
+                               f"{pinned} pinned for {name}.")
+
+    def _fetch(self, name: str, version: str, filename: str) -> bytes | None:
+        from bastion.provenance.verification import MAX_PROVENANCE_BYTES
+
+        url = (f"{self.index}integrity/{quote(name)}/{quote(version)}/{quote(filename)}"
+               "/provenance")
+        request = urllib.request.Request(url, headers={
+            "Accept": INTEGRITY_TYPE, "User-Agent": "bastion-verify"})
+        try:
+            with urllib.request.urlopen(request, timeout=PROVENANCE_TIMEOUT) as response:  # nosec B310 # an http(s) URL built from --index, checked at start
+                body = response.read(MAX_PROVENANCE_BYTES + 1)
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise Refused(502, f"Bad Gateway: the index answered {exc.code} for the "
+                               f"provenance of {filename}.") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise Refused(502, f"Bad Gateway: the provenance of {filename} could not be "
+                               f"fetched: {type(exc).__name__}.") from None
+        if len(body) > MAX_PROVENANCE_BYTES:
+            raise Refused(502, f"Bad Gateway: the provenance of {filename} is too large.")
+        return body
+
+
+def _name_and_version(filename: str) -> tuple[str, str] | None:
+    from packaging.utils import (
+        InvalidSdistFilename,
+        InvalidWheelFilename,
+        parse_sdist_filename,
+        parse_wheel_filename,
+    )
+
+    try:
+        if filename.endswith(".whl"):
+            name, version, _build, _tags = parse_wheel_filename(filename)
+        elif filename.endswith((".tar.gz", ".zip")):
+            name, version = parse_sdist_filename(filename)
+        else:
+            return None
+    except (InvalidWheelFilename, InvalidSdistFilename):
+        return None
+    return str(name), str(version)
+
+
 def _target_for(path: str, accept: str | None, query: str) -> tuple[str, str, bool] | str:
     """(target path, content type, is a page) for a request path, or where to redirect."""
     if path in ("/simple", "/simple/"):
@@ -121,7 +226,7 @@ def _target_for(path: str, accept: str | None, query: str) -> tuple[str, str, bo
     return prefix + filename, PAGE_TYPES[filename], True
 
 
-def handler_for(verifier: Verifier):
+def handler_for(verifier: Verifier, provenance: ProvenanceCheck | None = None):
     class Handler(BaseHTTPRequestHandler):
         server_version = "bastion-verify"
 
@@ -139,6 +244,8 @@ def handler_for(verifier: Verifier):
                     return
                 target, content_type, page = found
                 body = verifier.fetch(target, refresh=page)
+                if provenance is not None and not page and not target.endswith(".metadata"):
+                    provenance.check(target, body)
             except Refused as exc:
                 message = (str(exc) + "\n").encode()
                 logger.warning("%s %s: %s", self.command, parts.path, exc)
@@ -172,9 +279,52 @@ def handler_for(verifier: Verifier):
     return Handler
 
 
-def run(*, index: str, root: Path, host: str, port: int, cache: Path | None) -> int:
+def provenance_check(index: str, *, required: bool, pins: list[str],
+                     sigstore_root: Path | None) -> ProvenanceCheck | None:
+    """The check ``--require-provenance``, ``--pin`` and ``--sigstore-root`` ask for (None:
+    none); raises ValueError with a one-line message."""
+    if not required and not pins:
+        return None
+    from bastion.core.errors import ValidationError
+    from bastion.core.policy import parse_pin
+    from bastion.provenance.verification import AttestationRefused, load_trust_root
+
+    parsed: dict[str, str] = {}
+    for pin in pins:
+        try:
+            name, identity = parse_pin(pin)
+        except ValidationError as exc:
+            raise ValueError(f"--pin {pin[:100]}: {exc.message}") from None
+        parsed[name] = identity
+    try:
+        if sigstore_root is not None:
+            document = sigstore_root.read_bytes()
+        else:
+            from sigstore.models import ClientTrustConfig
+
+            return ProvenanceCheck(index, required=required, pins=parsed,
+                                   trust_root=ClientTrustConfig.production(
+                                       offline=True).trusted_root)
+        return ProvenanceCheck(index, required=required, pins=parsed,
+                               trust_root=load_trust_root(document))
+    except OSError as exc:
+        raise ValueError(f"cannot read the Sigstore trust root {sigstore_root}: "
+                         f"{exc.strerror}") from None
+    except AttestationRefused as exc:
+        raise ValueError(f"{sigstore_root}: {exc.message}") from None
+
+
+def run(*, index: str, root: Path, host: str, port: int, cache: Path | None,
+        require_provenance: bool = False, pins: list[str] | None = None,
+        sigstore_root: Path | None = None) -> int:
     if not index.startswith(("http://", "https://")):
         print("error: --index must be an http:// or https:// URL", file=sys.stderr)
+        return 2
+    try:
+        provenance = provenance_check(index, required=require_provenance, pins=pins or [],
+                                      sigstore_root=sigstore_root)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
         trusted = root.read_bytes()
@@ -197,7 +347,7 @@ def run(*, index: str, root: Path, host: str, port: int, cache: Path | None) -> 
     except Refused as exc:
         # Said at once, but the proxy still starts: the index may be fixed meanwhile.
         print(f"warning: {exc}", file=sys.stderr)
-    server = ThreadingHTTPServer((host, port), handler_for(verifier))
+    server = ThreadingHTTPServer((host, port), handler_for(verifier, provenance))
     print(f"verifying {index} on http://{host}:{server.server_address[1]}/simple/", flush=True)
     try:
         server.serve_forever()

@@ -44,6 +44,9 @@ class UpstreamDist:
     requires_python: str = ""
     # Bytes served instead of ``content`` while the page keeps ``content``'s hash.
     served: bytes | None = None
+    # PEP 740: the provenance object served at /integrity/<p>/<v>/<file>/provenance, which
+    # the page then names (``provenance`` in JSON, ``data-provenance`` in HTML).
+    provenance: bytes | None = None
 
     @property
     def sha256(self) -> str:
@@ -137,10 +140,11 @@ class StaticUpstream:
 
     def add(self, project: str, filename: str, content: bytes, *,
             upload_time: datetime | None = None, metadata: bytes | None = None,
-            yanked: bool | str = False, requires_python: str = "") -> UpstreamDist:
+            yanked: bool | str = False, requires_python: str = "",
+            provenance: bytes | None = None) -> UpstreamDist:
         project = canonicalize_name(project)
         dist = UpstreamDist(project, filename, content, upload_time, metadata, yanked,
-                            requires_python)
+                            requires_python, provenance=provenance)
         with self._lock:
             self._state.dists.setdefault(project, {})[filename] = dist
             self._touch(project)
@@ -176,6 +180,9 @@ class StaticUpstream:
         with self._lock:
             self._state.status[project] = (status, reason)
             self._touch(project)
+
+    def provenance_url(self, dist: UpstreamDist) -> str:
+        return f"{self.origin}/integrity/{dist.project}/{_version(dist)}/{dist.filename}/provenance"
 
     def file_url(self, dist: UpstreamDist) -> str:
         return f"{self._files_origin()}/files/{dist.project}/{dist.filename}"
@@ -219,6 +226,8 @@ class StaticUpstream:
                     "%Y-%m-%dT%H:%M:%S.%fZ")
             if d.metadata is not None:
                 item["core-metadata"] = {"sha256": hashlib.sha256(d.metadata).hexdigest()}
+            if d.provenance is not None:
+                item["provenance"] = self.provenance_url(d)
             files.append(item)
         versions = sorted({_version(d) for d in self._dists(project)})
         data = {"meta": {"api-version": "1.1"}, "name": project, "files": files,
@@ -249,6 +258,8 @@ class StaticUpstream:
                 digest = hashlib.sha256(d.metadata).hexdigest()
                 attrs += f' data-core-metadata="sha256={digest}"'
                 attrs += f' data-dist-info-metadata="sha256={digest}"'
+            if d.provenance is not None:
+                attrs += f' data-provenance="{html.escape(self.provenance_url(d))}"'
             lines.append(f'<a href="{self._href(project, d.filename)}#sha256={d.sha256}"'
                          f"{attrs}>{d.filename}</a><br>")
         lines.append("</body></html>")
@@ -328,6 +339,13 @@ class _Handler(BaseHTTPRequestHandler):
             return self._page(parts[1], head)
         if len(parts) == 3 and parts[0] == "files":
             return self._file(parts[1], parts[2], head)
+        if len(parts) == 5 and parts[0] == "integrity" and parts[4] == "provenance":
+            with up._lock:
+                dist = up._state.dists.get(parts[1], {}).get(parts[3])
+            if dist is not None and dist.provenance is not None:
+                return self._send(200, dist.provenance,
+                                  {"Content-Type": "application/vnd.pypi.integrity.v1+json"},
+                                  head)
         return self._send(404, b"not found", {"Content-Type": "text/plain"}, head)
 
     def _authorized(self, credentials: tuple[str, str]) -> bool:

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_safe
 
 from bastion.core.errors import ValidationError
 from bastion.core.text import one_line
+from bastion.proxy import provenance as proxy_provenance
 from bastion.proxy import views_policy
 
 from .access import console_view
@@ -111,11 +112,14 @@ def _render_view(request, view, *, error: str = "", status: int = 200, form=None
             "license_unknown": stored["license_unknown"], "description": view.description,
             "lookalikes": stored["lookalikes"],
             "hide_vulnerable": stored["hide_vulnerable"] or "",
-            "hide_scanned": stored["hide_scanned"]})
+            "hide_scanned": stored["hide_scanned"],
+            "require_provenance": stored["require_provenance"],
+            "pin_publishers": stored["pin_publishers"]})
     return render(request, "console/views_one.html", {
         "area": "views", "view": view, "policy": policy, "form": form, "error": error,
         "path": _path_of(view), "is_default": view.name == views_policy.DEFAULT_VIEW,
         "exemptions": views_policy.exemptions_of(view),
+        "pins": proxy_provenance.pins(view.name),
         "blocks": views_policy.recent_blocks(view=view.name, limit=BLOCKS_SHOWN),
         "default_hours": policy.default_min_age_hours,
         "vulnerability_levels": VULNERABILITY_LEVELS,
@@ -147,8 +151,9 @@ def view_action(handler):
                         POLICY_LISTS else (request.POST.get(k) or "")[:LIST_FIELD_LIMIT]
                         for k in (*POLICY_LISTS, "min_age", "frozen_at", "license_unknown",
                                   "description", "lookalikes", "hide_vulnerable",
-                                  "hide_scanned")}
+                                  "hide_scanned", "pin_publishers")}
                 form["hold_local"] = bool(request.POST.get("hold_local"))
+                form["require_provenance"] = bool(request.POST.get("require_provenance"))
             return _render_view(request, view, error=exc.message, form=form,
                                 status=exc.status if exc.status >= 400 else 400)
         if isinstance(done, tuple):
@@ -182,6 +187,8 @@ def policy(request, view):
     data["lookalikes"] = _field(request, "lookalikes", 10) or "block"
     data["hide_vulnerable"] = _field(request, "hide_vulnerable", 10) or None
     data["hide_scanned"] = _field(request, "hide_scanned", 10) or "malicious"
+    data["require_provenance"] = bool(request.POST.get("require_provenance"))
+    data["pin_publishers"] = _field(request, "pin_publishers", 10) or "off"
     updated = views_policy.set_view(view.name, policy=data,
                                     description=_field(request, "description", 1000),
                                     actor=request.user, info=_info(request))
@@ -229,6 +236,20 @@ def unexempt(request, view, exemption_id: int):
     return _("Withdrew the exemption.")
 
 
+@view_action
+def pin(request, view):
+    row = proxy_provenance.add_pin(view.name, _field(request, "pin", 800), actor=request.user,
+                                   info=_info(request))
+    return _("Pinned {identity} as the publisher of {project} in {name}.").format(
+        identity=row.identity, project=row.normalized_name, name=view.name)
+
+
+@view_action
+def unpin(request, view, project: str):
+    proxy_provenance.remove_pin(view.name, project, actor=request.user, info=_info(request))
+    return _("Withdrew the pin of {project}.").format(project=project[:200])
+
+
 # --- /admin/blocks.json --------------------------------------------------------------------
 
 def _json_refusal(message: str, status: int) -> JsonResponse:
@@ -268,4 +289,6 @@ urlpatterns = [
     path("<str:name>/remove/", remove, name="view-remove"),
     path("<str:name>/exempt/", exempt, name="view-exempt"),
     path("<str:name>/exemptions/<int:exemption_id>/remove/", unexempt, name="view-unexempt"),
+    path("<str:name>/pins/", pin, name="view-pin"),
+    path("<str:name>/pins/<str:project>/remove/", unpin, name="view-unpin"),
 ]

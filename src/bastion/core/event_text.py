@@ -812,6 +812,27 @@ def _view_change(e, say):
                view=e.text("view"))
 
 
+def _upstream_provenance(e, say):
+    values = {"upstream": quoted(e.text("upstream")), "filename": e.text("filename")}
+    if e.get("verified"):
+        return say(gettext_noop("The provenance of {filename} from the upstream {upstream} "
+                                "verified: built by {identity}"),
+                   identity=e.text("identity"), **values)
+    return say(gettext_noop("The provenance of {filename} from the upstream {upstream} did "
+                            "not verify: {reason}"), reason=quoted(e.text("reason")), **values)
+
+
+def _pin_add(e, say):
+    values = {"who": _who(e, say), "view": e.text("view"), "name": e.text("name"),
+              "identity": e.text("identity")}
+    if e.get("before"):
+        return say(gettext_noop("{who} pinned {identity} as the publisher of {name} in the "
+                                "view {view}, instead of {before}"),
+                   before=e.text("before"), **values)
+    return say(gettext_noop("{who} pinned {identity} as the publisher of {name} in the view "
+                            "{view}"), **values)
+
+
 def _exemption_add(e, say):
     values = {"who": _who(e, say), "view": e.text("view"), "name": e.text("name"),
               "expires": e.text("expires"), "reason": quoted(e.text("reason"))}
@@ -1204,6 +1225,20 @@ DESCRIBERS: dict[str, Callable[[EventFacts, Say], str]] = {
     "admin:view:change": _view_change,
     "admin:view:remove": _who_and(gettext_noop("{who} removed the view {view}"), view="view"),
     "admin:view:exemption:add": _exemption_add,
+    "proxy:file:provenance": _upstream_provenance,
+    "admin:view:pin:add": _pin_add,
+    "admin:view:pin:remove": lambda e, say: say(
+        gettext_noop("{who} withdrew the pin of {identity} as the publisher of {name} in the "
+                     "view {view}"), who=_who(e, say), identity=e.text("identity"),
+        name=e.text("name"), view=e.text("view")),
+    "proxy:publisher_pin:tofu": lambda e, say: say(
+        gettext_noop("The view {view} pinned {identity} as the publisher of {name}, the first "
+                     "one seen"), view=e.text("view"), identity=e.text("identity"),
+        name=e.text("name")),
+    "proxy:publisher:mismatch": lambda e, say: say(
+        gettext_noop("The view {view} hid {filename}: attested by {identity}, not by {pinned} "
+                     "pinned for {name}"), view=e.text("view"), filename=e.text("filename"),
+        identity=e.text("identity"), pinned=e.text("pinned"), name=e.text("name")),
     "admin:view:exemption:remove": _exemption_remove,
     "proxy:name_hold:request": _name_hold_request,
     "admin:name_hold:approve": _name_hold_decision(True),

@@ -34,7 +34,8 @@ except ImportError:  # pragma: no cover - the pinned packaging has it
     InvalidLicenseExpression = ValueError
 
 KEYS = ("min_age_hours", "hold_local", "frozen_at", "allow", "deny", "deny_licenses",
-        "deny_classifiers", "license_unknown", "lookalikes", "hide_vulnerable", "hide_scanned")
+        "deny_classifiers", "license_unknown", "lookalikes", "hide_vulnerable", "hide_scanned",
+        "require_provenance", "pin_publishers")
 MAX_MIN_AGE_HOURS = 24 * 366
 MAX_RULES = 500
 MAX_RULE_LENGTH = 200
@@ -53,6 +54,11 @@ VULNERABLE, MALICIOUS = "vulnerable", "malicious"
 # default), suspicious ones too, or none ("none": the view shows whatever the scanner said).
 SCANNED = "scanned"
 HIDE_SCANNED_CHOICES = ("malicious", "suspicious", "none")
+# PEP 740 provenance of upstream files: required or not; publishers pinned on first use per
+# project ("tofu") or only by administrators ("off": explicit pins still apply).
+PROVENANCE, PINNED = "provenance", "pinned-publisher"
+PIN_PUBLISHERS_CHOICES = ("off", "tofu")
+MAX_IDENTITY_LENGTH = 500
 # Severity levels of known vulnerabilities, lowest first (core.osv.LEVELS).
 VULNERABILITY_LEVELS = ("low", "moderate", "high", "critical")
 
@@ -280,6 +286,14 @@ class Policy:
     # Hide releases a known vulnerability of this level or higher affects (None: show them).
     hide_vulnerable: str | None = None
     hide_scanned: str = "malicious"
+    require_provenance: bool = False
+    pin_publishers: str = "off"
+
+    @property
+    def needs_provenance(self) -> bool:
+        """Whether judging an upstream file needs its verified provenance (explicit pins,
+        kept apart from the policy, need it too: see the proxy's view state)."""
+        return self.require_provenance or self.pin_publishers != "off"
 
     @property
     def cooldown_hours(self) -> int:
@@ -321,6 +335,12 @@ class Policy:
         if hide_scanned not in HIDE_SCANNED_CHOICES:
             raise ValidationError("'hide_scanned' must be one of "
                                   f"{', '.join(HIDE_SCANNED_CHOICES)}.")
+        require_provenance = data.get("require_provenance", False)
+        if not isinstance(require_provenance, bool):
+            raise ValidationError("'require_provenance' must be true or false.")
+        pin_publishers = data.get("pin_publishers", "off")
+        if pin_publishers not in PIN_PUBLISHERS_CHOICES:
+            raise ValidationError("'pin_publishers' must be 'off' or 'tofu'.")
         return cls(
             min_age_hours=hours,
             hold_local=hold_local,
@@ -334,6 +354,8 @@ class Policy:
             lookalikes=lookalikes,
             hide_vulnerable=hide_vulnerable,
             hide_scanned=hide_scanned,
+            require_provenance=require_provenance,
+            pin_publishers=pin_publishers,
         )
 
     def to_json(self) -> dict:
@@ -352,6 +374,8 @@ class Policy:
             "lookalikes": self.lookalikes,
             "hide_vulnerable": self.hide_vulnerable,
             "hide_scanned": self.hide_scanned,
+            "require_provenance": self.require_provenance,
+            "pin_publishers": self.pin_publishers,
         }
 
 
@@ -378,6 +402,10 @@ class Candidate:
     sha256: str | None = None
     # The malware scanner's verdict on the file's bytes (None: not scanned yet).
     scan_verdict: str | None = None
+    # Who built an upstream file, as its verified PEP 740 provenance says (None: it has
+    # none, or it was not checked), and who the view pinned for the project (None: no pin).
+    provenance_identity: str | None = None
+    pinned_identity: str | None = None
 
 
 @dataclass(frozen=True)
@@ -539,6 +567,61 @@ def check_scanned(view, policy, candidate, now, exemptions) -> Block | None:
     return _block(view, SCANNED, f"the malware scanner judged {candidate.filename} {verdict}")
 
 
+def normalize_identity(identity: str) -> str:
+    """A publisher identity as pins compare it: a repository's URL (``https://github.com/
+    owner/repo``) or a signer without one (a service account's email), case and a trailing
+    slash or ``.git`` aside."""
+    text = identity.strip().lower().rstrip("/")
+    return text[:-4] if text.endswith(".git") else text
+
+
+def parse_identity(value: object) -> str:
+    """A pinned identity as an administrator typed it, checked; one-line refusal."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("A publisher identity is a repository URL, like "
+                              "https://github.com/owner/repo, or a signer's email.")
+    text = value.strip()
+    if len(text) > MAX_IDENTITY_LENGTH or not re.fullmatch(r"[!-~]+", text):
+        raise ValidationError(f"'{_short(text)}' is not a publisher identity (a repository URL "
+                              f"or an email, at most {MAX_IDENTITY_LENGTH} characters).")
+    if not (text.startswith("https://") or ("@" in text and "/" not in text)):
+        raise ValidationError(f"'{_short(text)}' is not a publisher identity: give the "
+                              "repository's https:// URL, or the signer's email.")
+    return normalize_identity(text)
+
+
+def parse_pin(value: object) -> tuple[str, str]:
+    """``project=identity`` as (normalized project, identity); one-line refusal."""
+    if not isinstance(value, str) or "=" not in value:
+        raise ValidationError("A pin is PROJECT=IDENTITY, like "
+                              "demo=https://github.com/owner/demo.")
+    project, identity = value.split("=", 1)
+    project = project.strip()
+    if not project or len(project) > MAX_RULE_LENGTH or not re.fullmatch(
+            r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?", project):
+        raise ValidationError(f"'{_short(project)}' is not a valid project name.")
+    return _normalize(project), parse_identity(identity)
+
+
+def check_provenance(view, policy, candidate, now, exemptions) -> Block | None:
+    """Local files are judged by their project's own "uploads must be attested" rule."""
+    if candidate.local or not policy.require_provenance or candidate.provenance_identity:
+        return None
+    return _block(view, PROVENANCE, f"{candidate.filename} has no verified provenance "
+                                    f"(PEP 740 attestation) and the view requires one")
+
+
+def check_pinned(view, policy, candidate, now, exemptions) -> Block | None:
+    pinned, identity = candidate.pinned_identity, candidate.provenance_identity
+    if candidate.local or not pinned or not identity:
+        return None
+    if normalize_identity(identity) == normalize_identity(pinned):
+        return None
+    return _block(view, PINNED, f"{candidate.filename} was attested by {_short(identity, 120)}, "
+                                f"not by the publisher pinned for '{_name(candidate)}' "
+                                f"({_short(pinned, 120)})")
+
+
 Check = Callable[[str, Policy, Candidate, datetime, tuple], "Block | None"]
 
 # In order; the first failing check is the reason given. Later features append theirs.
@@ -547,6 +630,10 @@ CHECKS: list[Check] = [check_allow, check_deny, check_license, check_freeze, che
 CHECKS.insert(0, check_malicious)
 CHECKS.insert(1, check_scanned)
 CHECKS.append(check_vulnerable)
+# Who built it comes right after what the scanner found: a file from another publisher than
+# the pinned one is the supply-chain attack itself, whatever the view's other rules say.
+CHECKS.insert(2, check_pinned)
+CHECKS.append(check_provenance)
 
 
 def evaluate(view_name: str, policy: Policy, candidate: Candidate, now: datetime,

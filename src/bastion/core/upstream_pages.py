@@ -1,6 +1,6 @@
 """An upstream index's simple page for one project, parsed and checked: PEP 691 JSON (api
 1.x) or PEP 503 HTML, with PEP 592 yanks, PEP 658/714 metadata, PEP 700 versions, sizes and
-upload times, and PEP 792 status.
+upload times, PEP 792 status, and PEP 740 provenance URLs.
 
 The page is foreign input. A broken page as a whole is refused with :class:`UpstreamPageError`
 (the caller keeps serving what it had); a single file that cannot be trusted is dropped
@@ -69,6 +69,9 @@ class UpstreamFileEntry:
     has_metadata: bool
     metadata_sha256: str  # "" when the page advertised metadata without a hash
     version: str  # from the filename, normalized (PEP 440)
+    # PEP 740: where the upstream serves the file's provenance object (its Integrity API),
+    # on an allowed host like the file itself; "" when the page names none (or a bad one).
+    provenance_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -220,8 +223,17 @@ def _upload_time(value) -> datetime | None:
         return None
 
 
+def _provenance_url(value, page_url: str, hosts: "_Hosts") -> str:
+    """An upstream's provenance URL, resolved, when it may be fetched; else "" (the file is
+    still listed: it just has no provenance we could check)."""
+    resolved = _absolute(value, page_url) if isinstance(value, str) else None
+    if resolved is None or resolved[1] or not hosts.allows(resolved[2]):
+        return ""
+    return resolved[0]
+
+
 def _entry(*, resolved, filename_hint, sha256, size, upload_time, requires_python, yanked,
-           yanked_reason, metadata, project, hosts) -> UpstreamFileEntry | None:
+           yanked_reason, metadata, project, hosts, provenance_url="") -> UpstreamFileEntry | None:
     """``resolved``: what :func:`_absolute` made of the file's href."""
     if resolved is None:
         return None
@@ -246,7 +258,7 @@ def _entry(*, resolved, filename_hint, sha256, size, upload_time, requires_pytho
         filename=filename, url=url, sha256=sha256, size=size, upload_time=upload_time,
         requires_python=requires_python, yanked=yanked,
         yanked_reason=yanked_reason if yanked else "", has_metadata=has_metadata,
-        metadata_sha256=metadata_sha256, version=version)
+        metadata_sha256=metadata_sha256, version=version, provenance_url=provenance_url)
 
 
 def _collect(entries, max_files: int) -> tuple[UpstreamFileEntry, ...]:
@@ -344,7 +356,8 @@ def _json_entry(item, page_url, project, hosts) -> UpstreamFileEntry | None:
                   yanked=is_yanked,
                   yanked_reason=_text(yanked, MAX_REASON_LENGTH) if isinstance(yanked, str) else "",
                   metadata=_metadata_json(metadata), project=project,
-                  hosts=hosts)
+                  hosts=hosts,
+                  provenance_url=_provenance_url(item.get("provenance"), page_url, hosts))
 
 
 def _versions(value, max_count: int) -> tuple[str, ...]:
@@ -445,4 +458,5 @@ def _html_entry(anchor, page_url, project, hosts) -> UpstreamFileEntry | None:
                   upload_time=None, requires_python=" ".join(requires.split()) if requires else "",
                   yanked=yanked, yanked_reason=_text(attrs.get("data-yanked"), MAX_REASON_LENGTH),
                   metadata=_metadata_html(metadata), project=project,
-                  hosts=hosts)
+                  hosts=hosts,
+                  provenance_url=_provenance_url(attrs.get("data-provenance"), page_url, hosts))

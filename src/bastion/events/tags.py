@@ -191,3 +191,12 @@ ADMIN_SIGSTORE_TRUST_ROOT_REFRESH = "admin:sigstore_trust_root:refresh"
 ADMIN_TUF_INIT = "admin:tuf:init"
 ADMIN_TUF_ROOT_SIGN = "admin:tuf:root_sign"
 ADMIN_TUF_ROOT_PREPARE = "admin:tuf:root_prepare"
+# PEP 740 through the proxy (issue 17): an upstream file's provenance was checked (verified,
+# or refused with the reason); a view pinned a proxied project's publisher on first use; a
+# view hid a file attested by another publisher than the pinned one (the admins are mailed);
+# an administrator pinned a publisher in a view, or withdrew a pin.
+PROXY_FILE_PROVENANCE = "proxy:file:provenance"
+PROXY_PUBLISHER_PIN_TOFU = "proxy:publisher_pin:tofu"
+PROXY_PUBLISHER_MISMATCH = "proxy:publisher:mismatch"
+ADMIN_VIEW_PIN_ADD = "admin:view:pin:add"
+ADMIN_VIEW_PIN_REMOVE = "admin:view:pin:remove"

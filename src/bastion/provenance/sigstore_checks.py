@@ -78,6 +78,33 @@ def parse_attestations(raw: str) -> list[Attestation]:
     return [_attestation(item, index) for index, item in enumerate(value, 1)]
 
 
+def parse_provenance(document: bytes, max_bundles: int) -> list[list[Attestation]]:
+    """A PEP 740 provenance object (an Integrity API answer): its bundles' attestations."""
+    try:
+        value = json.loads(document)
+    except (ValueError, RecursionError):
+        raise AttestationRefused("The provenance is not valid JSON.") from None
+    if not isinstance(value, dict) or value.get("version") != 1:
+        raise AttestationRefused("The provenance is not a PEP 740 provenance object "
+                                 "(version 1).")
+    bundles = value.get("attestation_bundles")
+    if not isinstance(bundles, list) or not bundles:
+        raise AttestationRefused("The provenance holds no attestation bundles.")
+    if len(bundles) > max_bundles:
+        raise AttestationRefused(f"The provenance holds more than {max_bundles} bundles.")
+    result = []
+    for bundle in bundles:
+        attestations = bundle.get("attestations") if isinstance(bundle, dict) else None
+        if not isinstance(attestations, list) or not attestations:
+            raise AttestationRefused("A provenance bundle holds no attestations.")
+        if len(attestations) > MAX_ATTESTATIONS:
+            raise AttestationRefused(f"A provenance bundle holds more than "
+                                     f"{MAX_ATTESTATIONS} attestations.")
+        result.append([_attestation(item, index) for index, item in
+                       enumerate(attestations, 1)])
+    return result
+
+
 def _attestation(item, index: int) -> Attestation:
     try:
         return Attestation.model_validate(item)

@@ -6,9 +6,10 @@ about (its exact filename and sha256) and a Sigstore trust root, and returns wha
 verified certificates say about who built the file, or raises ``AttestationRefused``
 saying why in one line. Nothing here reads settings or the database: the caller chooses the
 trust root (``trust.current_root``) and, when it knows who must have signed (a trusted
-publisher's run, a pinned upstream publisher), passes ``expected``. A later proxy change
-calls the same function on each bundle of an upstream ``/integrity/.../provenance`` answer,
-with the publisher it pinned as ``expected``.
+publisher's run), passes ``expected``. The proxy (and ``bastion verify-proxy``, offline)
+checks an upstream's ``/integrity/.../provenance`` answer with :func:`verify_provenance`,
+which runs the same function on each of its bundles; pins are compared afterwards with
+:func:`publisher_identity`, so that a mismatch is a decision of the view, not a refusal.
 
 The cryptography is sigstore-python's ``Verifier`` (certificate chain to the trust root's
 Fulcio, the signed certificate timestamp, the transparency-log inclusion proof, the DSSE
@@ -109,3 +110,40 @@ def verify_attestations(attestations: list, *, filename: str, sha256: str, trust
     return sigstore_checks.verify_attestations(
         attestations, filename=filename, sha256=sha256, trust_root=trust_root,
         expected=expected, issuer_kinds=issuer_kinds)
+
+
+# A provenance object of PyPI's holds one bundle per publisher; a few more is already odd.
+MAX_PROVENANCE_BUNDLES = 4
+MAX_PROVENANCE_BYTES = 1024 * 1024
+
+
+def verify_provenance(document: bytes, *, filename: str, sha256: str, trust_root,
+                      issuer_kinds: dict[str, str] | None = None) -> Verified:
+    """A PEP 740 provenance object (as an Integrity API serves it) verified for the file:
+    every attestation of every bundle, all by one publisher (the bundles' own ``publisher``
+    claims are not trusted: the certificates say who signed)."""
+    from . import sigstore_checks
+
+    if len(document) > MAX_PROVENANCE_BYTES:
+        raise AttestationRefused(f"The provenance is larger than {MAX_PROVENANCE_BYTES} bytes.")
+    result: Verified | None = None
+    for attestations in sigstore_checks.parse_provenance(document, MAX_PROVENANCE_BUNDLES):
+        verified = verify_attestations(attestations, filename=filename, sha256=sha256,
+                                       trust_root=trust_root, issuer_kinds=issuer_kinds)
+        if result is None:
+            result = verified
+        elif publisher_identity(verified) != publisher_identity(result):
+            raise AttestationRefused("The provenance's bundles name different publishers.")
+        else:
+            result.attestations.extend(verified.attestations)
+    if result is None:  # parse_provenance refuses an object without bundles already
+        raise AttestationRefused("The provenance holds no attestation bundles.")
+    return result
+
+
+def publisher_identity(verified: Verified) -> str:
+    """Who built the file, as pins name it: the source repository's URL the certificate
+    names (GitHub, GitLab), else the signer itself (a Google service account's email)."""
+    from bastion.core.policy import normalize_identity
+
+    return normalize_identity(verified.repository_url or verified.identity or "")

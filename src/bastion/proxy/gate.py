@@ -19,7 +19,7 @@ from bastion.core import policy as core_policy
 from bastion.packaging.models import File
 from bastion.packaging.services import blocked_among, blocked_hash
 
-from . import views_policy
+from . import provenance, views_policy
 from .models import Exemption, UpstreamFile, View
 
 DEFAULT_VIEW = views_policy.DEFAULT_VIEW
@@ -35,6 +35,9 @@ def view_path(view: str) -> str:
 class ViewState:
     view: View
     policy: core_policy.Policy  # views_policy.policy_of's: one that no longer parses hides all
+    # Pins apply (explicit ones, or tofu): read once per revision, so that a view without
+    # any judges a download with no query for them.
+    has_pins: bool = False
 
     @property
     def name(self) -> str:
@@ -43,6 +46,11 @@ class ViewState:
     @property
     def revision(self) -> int:
         return self.view.revision
+
+    @property
+    def needs_provenance(self) -> bool:
+        """Whether judging an upstream file needs its verified provenance."""
+        return self.policy.require_provenance or self.has_pins
 
     @property
     def affects_local(self) -> bool:
@@ -73,7 +81,8 @@ def view_state(name: str, revision=_UNKNOWN) -> ViewState | None:
     view = View.objects.filter(name=name).first()
     if view is None:
         return None
-    state = ViewState(view, views_policy.policy_of(view))
+    policy = views_policy.policy_of(view)
+    state = ViewState(view, policy, provenance.has_pins(view, policy))
     with _lock:
         if len(_states) >= _MAX_CACHED_VIEWS:
             _states.clear()
@@ -157,6 +166,8 @@ def judge(state: ViewState, project: str, candidates: list[core_policy.Candidate
             block = hidden.get(candidate.filename)
             if block is not None:
                 views_policy.record_block(state.name, candidate, block, direct=False, now=now)
+                if block.kind == core_policy.PINNED:
+                    provenance.report_mismatch(state.name, candidate)
     return Judgement(hidden, until.timestamp() if until is not None else None)
 
 
@@ -179,16 +190,38 @@ def _local_candidate(project, filename, version, upload_time, license_expression
 
 def upstream_candidate(file, project: str, license_expression: str | None = None,
                        classifiers: list[str] | None = None,
-                       scan_verdict: str | None = None) -> core_policy.Candidate:
+                       scan_verdict: str | None = None, *,
+                       provenance_identity: str | None = None,
+                       pinned_identity: str | None = None) -> core_policy.Candidate:
     """``file``: an UpstreamFile or a page's ListedFile; the license fields are known once the
     file's metadata was read (None: not yet); ``scan_verdict``: the scanner's (an
-    UpstreamFile carries its own)."""
+    UpstreamFile carries its own); ``provenance_identity``: who its verified provenance says
+    built it; ``pinned_identity``: the view's pin for the project."""
     return core_policy.Candidate(
         project=project, version=file.version, filename=file.filename,
         uploaded=file.upload_time, first_seen=file.first_seen, local=False,
         sha256=file.sha256 or None, license_expression=license_expression,
         classifiers=tuple(classifiers) if classifiers is not None else None,
-        scan_verdict=scan_verdict or getattr(file, "scan_verdict", None) or None)
+        scan_verdict=scan_verdict or getattr(file, "scan_verdict", None) or None,
+        provenance_identity=provenance_identity or None, pinned_identity=pinned_identity)
+
+
+def upstream_provenance(state: ViewState, project, listed) -> tuple[dict[str, str],
+                                                                      str | None, bool]:
+    """For a page of upstream files: who built each file whose provenance verified, the
+    view's pin for the project (None: none), and whether some files are left unchecked.
+    Checks the provenance the view needs first (network: at render time only)."""
+    left = False
+    if state.needs_provenance:
+        left = provenance.check_listing(project, listed)
+    identities = provenance.verified_identities(project)
+    pin = None
+    if state.has_pins:
+        oldest_first = [f.filename for f in sorted(
+            listed, key=lambda f: (f.upload_time or f.first_seen, f.filename))]
+        pin = provenance.pin_for(state.view, state.policy, project.normalized_name,
+                                 identities, oldest_first)
+    return identities, pin, left
 
 
 def _check_one(state: ViewState, project: str, candidate: core_policy.Candidate):
@@ -201,6 +234,8 @@ def _check_one(state: ViewState, project: str, candidate: core_policy.Candidate)
                                      _exemptions(state, project, now))
     if block is not None:
         views_policy.record_block(state.name, candidate, block, direct=True)
+        if block.kind == core_policy.PINNED:
+            provenance.report_mismatch(state.name, candidate)
     return block
 
 
@@ -220,8 +255,19 @@ def check_upstream_file(state: ViewState, file: UpstreamFile):
     if blocked_hash(file.sha256) is not None:
         # Bytes removed here as malicious never come back through an upstream (issue 14).
         return _blocked_hash_block(state.name, file.filename)
-    return _check_one(state, project, upstream_candidate(file, project, file.license_expression,
-                                                         file.classifiers))
+    identity, pin = None, None
+    if state.needs_provenance:
+        # A direct download a listing never judged (the page was not rendered here yet).
+        provenance.check_file(file)
+        identity = file.provenance_identity if file.provenance_state == provenance.VERIFIED \
+            else None
+        if state.has_pins:
+            pin = provenance.pin_for(state.view, state.policy, project,
+                                     {file.filename: identity or ""}, [file.filename])
+    block = _check_one(state, project, upstream_candidate(
+        file, project, file.license_expression, file.classifiers,
+        provenance_identity=identity, pinned_identity=pin))
+    return block
 
 
 def name_listed(state: ViewState, name: str) -> bool:

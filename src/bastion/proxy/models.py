@@ -97,12 +97,44 @@ class UpstreamFile(models.Model):
     # The malware scanner's verdict on the fetched bytes (empty: not scanned yet); the view's
     # policy (hide_scanned) decides what it hides. Written only by proxy.scans.
     scan_verdict = models.CharField(max_length=20, blank=True, default="")
+    # PEP 740: the upstream's provenance object of the file ("": the page names none), and
+    # what checking it gave (proxy.provenance, the only writer of the two below): "" not
+    # checked yet, "verified" (provenance_identity: who built it), "refused" (it did not
+    # verify; UpstreamProvenance.reason says why). The download path reads them from the
+    # row it has anyway: checking a view's pins costs no query of its own.
+    provenance_url = models.TextField(blank=True, default="")
+    provenance_state = models.CharField(max_length=20, blank=True, default="")
+    provenance_identity = models.CharField(max_length=500, blank=True, default="")
 
     class Meta:
         db_table = "proxy_upstream_file"
         constraints = [models.UniqueConstraint(fields=["project", "filename"],
                                                name="one_row_per_upstream_file")]
         indexes = [models.Index(fields=["last_downloaded"])]
+
+
+class UpstreamProvenance(models.Model):
+    """The PEP 740 provenance object of an upstream file, as fetched and checked."""
+
+    file = models.OneToOneField(UpstreamFile, on_delete=models.CASCADE, primary_key=True,
+                                related_name="provenance")
+    sha256 = models.CharField(max_length=64)  # the file's, which the attestations bind
+    verified = models.BooleanField(default=False)
+    reason = models.TextField(blank=True)  # why it did not verify
+    # The PEP 740 publisher object the verified certificate names.
+    publisher = models.JSONField(default=dict, blank=True)
+    kind = models.CharField(max_length=50, blank=True)  # GitHub, GitLab, Google, ...
+    repository_url = models.CharField(max_length=500, blank=True)
+    workflow = models.CharField(max_length=500, blank=True)
+    # What pins compare: the repository's URL, or the signer (a service account) without one.
+    identity = models.CharField(max_length=500, blank=True)
+    log_index = models.BigIntegerField(null=True, blank=True)
+    # The provenance object as verified (served by the Integrity API).
+    document = models.JSONField(default=dict, blank=True)
+    checked = models.DateTimeField()
+
+    class Meta:
+        db_table = "proxy_upstream_provenance"
 
 
 class View(models.Model):
@@ -137,6 +169,24 @@ class Exemption(models.Model):
 
     class Meta:
         db_table = "proxy_exemption"
+
+
+class PublisherPin(models.Model):
+    """Who must have built a proxied project's files for a view to list them: pinned by an
+    administrator, or by the view itself on first use (``pin_publishers: tofu``)."""
+
+    view = models.ForeignKey(View, on_delete=models.CASCADE, related_name="pins")
+    normalized_name = models.CharField(max_length=200)
+    identity = models.CharField(max_length=500)
+    source = models.CharField(max_length=10)  # "admin" or "tofu"
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField()
+
+    class Meta:
+        db_table = "proxy_publisher_pin"
+        constraints = [models.UniqueConstraint(fields=["view", "normalized_name"],
+                                               name="one_pin_per_view_project")]
 
 
 class PolicyBlock(models.Model):

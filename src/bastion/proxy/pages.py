@@ -42,7 +42,8 @@ BATCH = 500
 # Columns of UpstreamFile that follow the upstream's page (the rest is ours: first_seen,
 # stored bytes, download counts).
 LISTED_FIELDS = ("url", "sha256", "size", "upload_time", "requires_python", "yanked",
-                 "yanked_reason", "has_metadata", "metadata_sha256", "version", "listed")
+                 "yanked_reason", "has_metadata", "metadata_sha256", "version", "listed",
+                 "provenance_url")
 
 
 class ListedFile(NamedTuple):
@@ -60,6 +61,7 @@ class ListedFile(NamedTuple):
     yanked_reason: str
     has_metadata: bool
     metadata_sha256: str
+    provenance_url: str = ""  # PEP 740: the upstream's provenance object of the file, or ""
 
 # Failed first contacts (no row to record them on): (upstream id, name) -> monotonic time.
 _failures: dict[tuple[int, str], float] = {}
@@ -215,7 +217,8 @@ def document_entry(f: ListedFile) -> dict:
             "size": f.size, "upload_time": _stamp(f.upload_time),
             "first_seen": _stamp(f.first_seen), "requires_python": f.requires_python,
             "yanked": f.yanked, "yanked_reason": f.yanked_reason,
-            "has_metadata": f.has_metadata, "metadata_sha256": f.metadata_sha256}
+            "has_metadata": f.has_metadata, "metadata_sha256": f.metadata_sha256,
+            "provenance_url": f.provenance_url}
 
 
 def _from_document(item: dict) -> ListedFile:
@@ -225,7 +228,9 @@ def _from_document(item: dict) -> ListedFile:
                       datetime.fromisoformat(upload_time) if upload_time else None,
                       datetime.fromisoformat(item["first_seen"]), item["requires_python"],
                       item["yanked"], item["yanked_reason"], item["has_metadata"],
-                      item["metadata_sha256"])
+                      item["metadata_sha256"],
+                      # Listings stored before provenance was read have no such key.
+                      item.get("provenance_url", ""))
 
 
 def _stamp(value: datetime | None) -> str | None:
@@ -407,12 +412,18 @@ def store_page(upstream: Upstream, normalized: str, page: UpstreamPage, etag: st
             wanted = by_name.get(filename)
             values = _row_values(wanted) if wanted is not None else {"listed": False}
             if any(getattr(current, key) != value for key, value in values.items()):
+                if current.provenance_state and wanted is not None and (
+                        current.sha256 != wanted.sha256
+                        or current.provenance_url != wanted.provenance_url):
+                    # What was checked is not what is listed now: check it again.
+                    values = {**values, "provenance_state": "", "provenance_identity": ""}
                 for key, value in values.items():
                     setattr(current, key, value)
                 changed_rows.append(current)
         if changed_rows:
-            UpstreamFile.objects.bulk_update(changed_rows, list(LISTED_FIELDS),
-                                             batch_size=BATCH)
+            UpstreamFile.objects.bulk_update(
+                changed_rows, [*LISTED_FIELDS, "provenance_state", "provenance_identity"],
+                batch_size=BATCH)
         estimated = any(entry.upload_time is None for entry in page.files)
         page_changed = (not row.found or row.status != page.status
                         or row.status_reason != page.status_reason or row.versions != versions
@@ -447,7 +458,8 @@ def _listed(entry: UpstreamFileEntry, current: UpstreamFile | None, seen_before:
         first_seen = current.first_seen if current is not None else now
     return ListedFile(entry.filename, entry.version, url, sha256, entry.size,
                       entry.upload_time, first_seen, entry.requires_python, entry.yanked,
-                      entry.yanked_reason, entry.has_metadata, entry.metadata_sha256)
+                      entry.yanked_reason, entry.has_metadata, entry.metadata_sha256,
+                      entry.provenance_url)
 
 
 def _sorted(files: list[ListedFile]) -> list[ListedFile]:
@@ -466,4 +478,5 @@ def _row_values(f: ListedFile) -> dict:
     return {"url": f.url, "sha256": f.sha256, "size": f.size, "upload_time": f.upload_time,
             "requires_python": f.requires_python, "yanked": f.yanked,
             "yanked_reason": f.yanked_reason, "has_metadata": f.has_metadata,
-            "metadata_sha256": f.metadata_sha256, "version": f.version, "listed": True}
+            "metadata_sha256": f.metadata_sha256, "version": f.version, "listed": True,
+            "provenance_url": f.provenance_url}

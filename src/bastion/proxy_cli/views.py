@@ -74,6 +74,11 @@ def _policy_options(p, *, changing: bool) -> None:
     p.add_argument("--hide-scanned", choices=["malicious", "suspicious", "none"],
                    help="what the malware scanner's verdict on an upstream file hides: "
                         "malicious files (the default), suspicious ones too, or none")
+    p.add_argument("--require-provenance", action=argparse.BooleanOptionalAction, default=None,
+                   help="list only upstream files whose PEP 740 provenance verified")
+    p.add_argument("--pin-publishers", choices=["off", "tofu"],
+                   help="tofu: pin the first verified publisher seen for each proxied "
+                        "project (explicit pins, 'view pin add', apply either way)")
     p.add_argument("--description")
     if changing:
         for option in ("allow", "deny", "deny-licenses", "deny-classifiers"):
@@ -103,6 +108,10 @@ def _apply(policy: dict, args) -> dict:
             else args.hide_vulnerable
     if getattr(args, "hide_scanned", None) is not None:
         policy["hide_scanned"] = args.hide_scanned
+    if getattr(args, "require_provenance", None) is not None:
+        policy["require_provenance"] = args.require_provenance
+    if getattr(args, "pin_publishers", None) is not None:
+        policy["pin_publishers"] = args.pin_publishers
     for option, key in POLICY_LISTS.items():
         if getattr(args, f"clear_{key}", False):
             policy[key] = []
@@ -174,7 +183,34 @@ def _show(args, info) -> str:
                      f"reason={e.reason!r}")
     if not found.exemptions:
         lines.append("no active exemptions")
+    from bastion.proxy import provenance
+
+    for pin in provenance.pins(view.name):
+        lines.append(f"pin {pin.normalized_name}={pin.identity} source={pin.source}")
     return "\n".join(lines)
+
+
+def _pin_add(args, info) -> str:
+    from bastion.proxy import provenance
+
+    pin = provenance.add_pin(args.view, args.pin, info=info)
+    return f"pinned {pin.normalized_name}={pin.identity} in view {args.view}"
+
+
+def _pin_remove(args, info) -> str:
+    from bastion.proxy import provenance
+
+    provenance.remove_pin(args.view, args.project, info=info)
+    return f"removed the pin of {args.project} in view {args.view}"
+
+
+def _pin_list(args, info) -> str:
+    from bastion.proxy import provenance
+
+    rows = provenance.pins(args.view)
+    return "\n".join(f"{p.view.name} {p.normalized_name}={p.identity} source={p.source} "
+                     f"since={p.created.isoformat(timespec='seconds')}"
+                     for p in rows) or "no pins"
 
 
 def _exempt(args, info) -> str:
@@ -247,6 +283,22 @@ def register(admin, command) -> None:
     p = view.add_parser("unexempt", help="withdraw an exemption")
     p.add_argument("id", type=int)
     p.set_defaults(func=command(_unexempt))
+
+    pin = view.add_parser("pin", help="publishers pinned for proxied projects (PEP 740)"
+                          ).add_subparsers(dest="pin_command", required=True)
+    p = pin.add_parser("add", help="pin PROJECT=IDENTITY (a repository URL, or a signer's "
+                                   "email) in a view: files attested by another publisher "
+                                   "are hidden there")
+    p.add_argument("view")
+    p.add_argument("pin", metavar="PROJECT=IDENTITY")
+    p.set_defaults(func=command(_pin_add))
+    p = pin.add_parser("remove", help="withdraw a view's pin of a project")
+    p.add_argument("view")
+    p.add_argument("project")
+    p.set_defaults(func=command(_pin_remove))
+    p = pin.add_parser("list", help="the pins of every view (or one)")
+    p.add_argument("--view")
+    p.set_defaults(func=command(_pin_list))
 
     p = view.add_parser("blocks", help="files views hid recently, newest first")
     p.add_argument("--view")

@@ -25,6 +25,7 @@ from bastion.packaging.models import File, ProjectStatus
 from bastion.proxy import files as proxy_files
 from bastion.proxy import gate
 from bastion.proxy import lookalikes as proxy_lookalikes
+from bastion.proxy import provenance as proxy_provenance
 from bastion.proxy.gate import DEFAULT_VIEW
 from bastion.proxy.models import View
 from bastion.storage import StorageUnavailable, get_store
@@ -198,6 +199,10 @@ def serve_upstream(request, upstream: str, name: str, filename: str, view: str =
             if found.size is not None:
                 response["Content-Length"] = str(found.size)
             return response
+        if not found.stored_path and found.provenance_url and not found.provenance_state:
+            # Its first download: its provenance is checked now, once, so that the Integrity
+            # API and the pages serve it from then on (proxy.provenance).
+            proxy_provenance.check_file(found, info=RequestInfo.from_request(request))
         download = proxy_files.download(found, info=RequestInfo.from_request(request))
     except proxy_files.UpstreamUnavailable as exc:
         return text_error(502, f"Bad Gateway: {exc}")

@@ -1,7 +1,9 @@
 """PEP 740's Integrity API: ``/integrity/<project>/<version>/<filename>/provenance``.
 
 The provenance object of one local file, as PyPI serves it: 404 (JSON) when the file has
-none, is held, is not the project's at that version, or may not be read by this reader.
+none, is held, is not the project's at that version, or may not be read by this reader. A
+name with no local project is an upstream's: its file's provenance is served once the proxy
+verified it (proxy.provenance), as the verified publisher and attestations.
 """
 
 from __future__ import annotations
@@ -9,9 +11,10 @@ from __future__ import annotations
 from django.http import HttpResponse
 from packaging.utils import canonicalize_name, canonicalize_version
 
-from bastion.packaging.models import ProjectStatus
+from bastion.packaging.models import Project, ProjectStatus
 from bastion.provenance.models import FileProvenance
 from bastion.provenance.services import provenance_object
+from bastion.proxy import provenance as proxy_provenance
 from bastion.tokens.http import read_access
 
 from .pages import dump_json
@@ -52,13 +55,22 @@ def provenance(request, name: str, version: str, filename: str):
     not_found["Vary"] = "Accept"
     if not reader.may_read(normalized):
         return not_found
+    if not Project.objects.filter(normalized_name=normalized).exists():
+        upstream = proxy_provenance.provenance_of(normalized, version, filename)
+        if upstream is None:
+            return not_found
+        return _answer(request, upstream.document)
     row = (FileProvenance.objects.select_related("file__release__project")
            .filter(file__filename=filename, file__hold="",
                    file__release__project__normalized_name=normalized)
            .exclude(file__release__project__status=ProjectStatus.QUARANTINED).first())
     if row is None or row.file.release.canonical_version != canonicalize_version(version):
         return not_found
-    response = HttpResponse(dump_json(provenance_object(row)), content_type=PROVENANCE_TYPE)
+    return _answer(request, provenance_object(row))
+
+
+def _answer(request, document: dict) -> HttpResponse:
+    response = HttpResponse(dump_json(document), content_type=PROVENANCE_TYPE)
     # Attestations never change once stored, but the file may be deleted or held.
     response["Cache-Control"] = "private, max-age=60" if request.META.get(
         "HTTP_AUTHORIZATION") else "public, max-age=60"

@@ -369,12 +369,15 @@ def _upstream_json(request, normalized: str, canonical: str | None, version: str
     stamp = gate.stamp(state, cached.serial, known, found.blocklist_revision)
 
     def build():
-        listing, candidates = upstream_listing(resolution, view)
+        listing, candidates, retry_at = upstream_listing(resolution, view, state)
         judgement = gate.judge(state, normalized, candidates)
+        valid_until = judgement.valid_until
+        if retry_at is not None and (valid_until is None or retry_at < valid_until):
+            valid_until = retry_at
         shown = replace(listing, files=[f for f in listing.files
                                         if f.filename not in judgement.hidden])
         return upstream_json_page(shown, cached.name, canonical, base_url, stamp=stamp,
-                                  valid_until=judgement.valid_until, advisories_at=known)
+                                  valid_until=valid_until, advisories_at=known)
 
     page = page_cache.get_or_build(
         ("upstream-json", view, resolution.upstream.pk, normalized, canonical, base_url),

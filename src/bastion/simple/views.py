@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from urllib.parse import quote
 
@@ -21,6 +22,7 @@ from bastion.proxy import gate
 from bastion.proxy import lookalikes as proxy_lookalikes
 from bastion.proxy import page_files as proxy_page_files
 from bastion.proxy import pages as proxy_pages
+from bastion.proxy import provenance as proxy_provenance
 from bastion.proxy import scans as proxy_scans
 from bastion.proxy.gate import DEFAULT_VIEW, view_path
 from bastion.tokens.http import read_access
@@ -174,27 +176,44 @@ def _detail(request, name: str, *, location: str, media_type: str | None = None,
     return page_response(request, page, vary=VARY)
 
 
-def _judged_page(state, listing: pages.Listing, candidates, media_type: str, stamp):
-    """The page of ``listing`` with what the view hides left out (versions too)."""
+def _judged_page(state, listing: pages.Listing, candidates, media_type: str, stamp,
+                 retry_at: float | None = None):
+    """The page of ``listing`` with what the view hides left out (versions too);
+    ``retry_at``: rebuild it by then even if nothing changed (provenance left unchecked)."""
     judgement = gate.judge(state, listing.name, candidates)
     files = [f for f in listing.files if f.filename not in judgement.hidden]
     # Thousands of files share a few hundred versions: each is canonicalized once.
     shown_versions = {canonicalize_version(v) for v in {f.version for f in files}}
     versions = [v for v in listing.versions if canonicalize_version(v) in shown_versions]
+    valid_until = judgement.valid_until
+    if retry_at is not None and (valid_until is None or retry_at < valid_until):
+        valid_until = retry_at
     return pages.render_detail(replace(listing, files=files, versions=versions), media_type,
-                               stamp=stamp, valid_until=judgement.valid_until)
+                               stamp=stamp, valid_until=valid_until)
 
 
-def upstream_listing(resolution, view: str) -> tuple[pages.Listing, list]:
-    """An upstream's page as Bastion serves it (file URLs on Bastion), and the candidates."""
+def upstream_listing(resolution, view: str, state=None) -> tuple[pages.Listing, list,
+                                                                  float | None]:
+    """An upstream's page as Bastion serves it (file URLs on Bastion), the candidates, and
+    when to render it again though nothing changed (None: only when something does).
+
+    ``state``: the view judging it; one whose policy needs provenance has the page's
+    unchecked provenance checked first (proxy.provenance: at render time, bounded)."""
     upstream, cached = resolution.upstream, resolution.project
     normalized = cached.normalized_name
     base = (f"{get_script_prefix()}{view_path(view)}packages/+upstream/{upstream.name}/"
             f"{normalized}/")
     rows = proxy_pages.listed_files(cached)
+    identities, pin, left = ({}, None, False)
+    if state is not None:
+        identities, pin, left = gate.upstream_provenance(state, cached, rows)
+    else:
+        identities = proxy_provenance.verified_identities(cached)
     files = [pages.SimpleFile(f.filename, base + quote(f.filename), f.sha256, f.size,
                               f.upload_time, f.requires_python, f.metadata_sha256, f.version,
-                              f.yanked, f.yanked_reason, f.has_metadata) for f in rows]
+                              f.yanked, f.yanked_reason, f.has_metadata,
+                              pages.provenance_url(normalized, f.version, f.filename)
+                              if f.filename in identities else None) for f in rows]
     note = ("This upstream publishes no upload times: files are aged from when Bastion first "
             "saw them." if cached.upload_times_estimated else "")
     listing = pages.Listing(normalized, cached.status or ProjectStatus.ACTIVE,
@@ -203,9 +222,18 @@ def upstream_listing(resolution, view: str) -> tuple[pages.Listing, list]:
                                                             key=version_key), note)
     licenses = proxy_pages.known_licenses(cached)
     verdicts = proxy_scans.verdicts(cached)
-    return listing, [gate.upstream_candidate(f, normalized, *licenses.get(f.filename, (None, None)),
-                                             scan_verdict=verdicts.get(f.filename))
-                     for f in rows]
+    candidates = [gate.upstream_candidate(f, normalized, *licenses.get(f.filename, (None, None)),
+                                          scan_verdict=verdicts.get(f.filename),
+                                          provenance_identity=identities.get(f.filename),
+                                          pinned_identity=pin)
+                  for f in rows]
+    retry_at = time.time() + settings.PROXY_RETRY_SECONDS if left else None
+    return listing, candidates, retry_at
+
+
+def _judged_upstream_page(state, resolution, view: str, media_type: str, stamp):
+    listing, candidates, retry_at = upstream_listing(resolution, view, state)
+    return _judged_page(state, listing, candidates, media_type, stamp, retry_at)
 
 
 _shared_pages: SharedPages | None = None
@@ -243,7 +271,7 @@ def _upstream_detail(request, normalized: str, media_type: str, view: str, found
                bastion.__version__)
     page = page_cache.get_or_build(
         ("upstream", view, upstream.pk, normalized, media_type), stamp,
-        lambda: _judged_page(state, *upstream_listing(resolution, view), media_type, stamp),
+        lambda: _judged_upstream_page(state, resolution, view, media_type, stamp),
         shared=(shared_pages(), on_disk, proxy_page_files.scope(view, upstream.pk)))
     response = page_response(request, page, vary=VARY)
     if resolution.stale:

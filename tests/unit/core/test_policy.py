@@ -29,7 +29,8 @@ def test_an_empty_policy_takes_the_default_cooldown_and_round_trips():
                            "allow": [], "deny": [], "deny_licenses": [],
                            "deny_classifiers": [], "license_unknown": "allow",
                            "lookalikes": "block", "hide_vulnerable": None,
-                           "hide_scanned": "malicious"}
+                           "hide_scanned": "malicious", "require_provenance": False,
+                           "pin_publishers": "off"}
 
 
 def test_a_full_policy_round_trips_in_canonical_form():
@@ -184,9 +185,10 @@ def test_checks_run_in_order_allow_deny_license_freeze_cooldown():
                     NOW).kind == "license"
     assert evaluate("v", p, upstream("ok-x", **young), NOW).kind == "freeze"
     assert [c.__name__ for c in pol.CHECKS] == ["check_malicious", "check_scanned",
-                                                "check_allow", "check_deny",
+                                                "check_pinned", "check_allow", "check_deny",
                                                 "check_license", "check_freeze",
-                                                "check_cooldown", "check_vulnerable"]
+                                                "check_cooldown", "check_vulnerable",
+                                                "check_provenance"]
 
 
 @pytest.mark.parametrize("expression, denied", [
@@ -291,3 +293,62 @@ def test_a_scanned_verdict_is_hidden_by_the_hide_scanned_setting():
                     NOW) is None
     with pytest.raises(ValidationError, match="'hide_scanned' must be one of"):
         parse({"hide_scanned": "all"})
+
+
+# --- PEP 740 provenance and pinned publishers ------------------------------------------------
+
+REPO = "https://github.com/acme/demo"
+
+
+def test_provenance_keys_parse_and_refuse_bad_values():
+    p = parse({"require_provenance": True, "pin_publishers": "tofu"}, default=0)
+    assert p.require_provenance and p.pin_publishers == "tofu" and p.needs_provenance
+    assert parse(p.to_json(), default=0) == p
+    with pytest.raises(ValidationError, match="'require_provenance' must be true or false"):
+        parse({"require_provenance": "yes"})
+    with pytest.raises(ValidationError, match="'pin_publishers' must be 'off' or 'tofu'"):
+        parse({"pin_publishers": "always"})
+
+
+def test_a_view_requiring_provenance_hides_upstream_files_without_it_only():
+    p = parse({"require_provenance": True}, default=0)
+    block = evaluate("v", p, upstream("demo"), NOW)
+    assert block.kind == pol.PROVENANCE
+    assert block.reason == ("Blocked by policy 'v': demo-1.0.tar.gz has no verified provenance "
+                            "(PEP 740 attestation) and the view requires one")
+    assert evaluate("v", p, upstream("demo", provenance_identity=REPO), NOW) is None
+    local = Candidate(project="demo", version="1.0", filename="demo-1.0.tar.gz", local=True,
+                      uploaded=NOW - timedelta(days=9))
+    assert evaluate("v", p, local, NOW) is None
+
+
+def test_a_file_attested_by_another_publisher_than_the_pin_is_hidden_whatever_else():
+    p = parse({"allow": ["other"]}, default=0)
+    block = evaluate("v", p, upstream("demo", provenance_identity="https://github.com/evil/demo",
+                                      pinned_identity=REPO), NOW)
+    assert block.kind == pol.PINNED  # before the allow list: it is the attack itself
+    assert "attested by https://github.com/evil/demo, not by the publisher pinned for " \
+           "'demo' (https://github.com/acme/demo)" in block.reason
+    same = upstream("demo", provenance_identity="HTTPS://github.com/Acme/demo.git/",
+                    pinned_identity=REPO)
+    assert evaluate("v", parse({}, default=0), same, NOW) is None
+    # A pin alone does not hide files with no provenance: require_provenance does that.
+    assert evaluate("v", parse({}, default=0), upstream("demo", pinned_identity=REPO), NOW) is None
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Demo_Pkg=https://github.com/Acme/Demo/", ("demo-pkg", "https://github.com/acme/demo")),
+    ("gcb = 1-compute@developer.gserviceaccount.com",
+     ("gcb", "1-compute@developer.gserviceaccount.com")),
+])
+def test_pins_are_parsed_and_normalized(text, expected):
+    assert pol.parse_pin(text) == expected
+
+
+@pytest.mark.parametrize("text", ["demo", "=https://github.com/a/b", "demo=", "demo=github.com/a/b",
+                                  "demo=http://github.com/a/b", "de mo=https://github.com/a/b",
+                                  "demo=https://github.com/a/" + "b" * 600])
+def test_bad_pins_are_refused_in_one_line(text):
+    with pytest.raises(ValidationError) as refused:
+        pol.parse_pin(text)
+    assert "\n" not in refused.value.message

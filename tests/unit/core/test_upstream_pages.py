@@ -228,3 +228,36 @@ def test_any_html_parses_or_raises_the_modules_error(anchors, noise):
 @given(st.text(max_size=100), st.text(max_size=30))
 def test_any_page_url_or_project_parses_or_raises_the_modules_error(page_url, project):
     _safe(json_page([json_file()]), JSON_TYPE, page_url, project)
+
+
+# --- PEP 740 provenance URLs ---------------------------------------------------------------
+
+INTEGRITY = "https://up.example/integrity/demo/1.0/demo-1.0-py3-none-any.whl/provenance"
+
+
+def test_json_provenance_url_is_kept_when_on_an_allowed_host():
+    body = json_page([json_file(provenance=INTEGRITY),
+                      json_file("demo-1.1.tar.gz", provenance="/integrity/demo/1.1/x/provenance")])
+    wheel, sdist = parse_page(body, JSON_TYPE, PAGE, "demo").files
+    assert wheel.provenance_url == INTEGRITY
+    assert sdist.provenance_url == "https://up.example/integrity/demo/1.1/x/provenance"
+
+
+@pytest.mark.parametrize("value", [
+    "https://elsewhere.example/integrity/demo/1.0/f/provenance",  # not an allowed host
+    "http://up.example/integrity/x",  # a downgrade from https
+    "javascript:alert(1)", "https://up.example/a b", 42, None, "",
+    "https://user:secret@up.example/integrity/x", "https://up.example/i#fragment",
+])
+def test_a_provenance_url_that_may_not_be_fetched_is_dropped_not_the_file(value):
+    body = json_page([json_file(provenance=value)])
+    (entry,) = parse_page(body, JSON_TYPE, PAGE, "demo").files
+    assert entry.provenance_url == "" and entry.sha256 == SHA
+
+
+def test_html_data_provenance_is_read():
+    body = (f'<a href="demo-1.0.tar.gz#sha256={SHA}" data-provenance="{INTEGRITY}">'
+            'demo-1.0.tar.gz</a><a href="demo-1.1.tar.gz#sha256={SHA}" data-provenance>'
+            'demo-1.1.tar.gz</a>').replace("{SHA}", SHA).encode()
+    first, second = parse_page(body, HTML_TYPE, PAGE, "demo").files
+    assert first.provenance_url == INTEGRITY and second.provenance_url == ""

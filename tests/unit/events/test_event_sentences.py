@@ -128,7 +128,9 @@ def test_every_template_a_sentence_asks_for_is_in_the_catalog(monkeypatch):
                                             "something_else")),
                     {"publisher": "gh: acme/w release.yml"},
                     {"from_pending": True}, {"enabled": True}, {"reason": "expired"},
-                    {"scheduled": True}, {"failure": "answered 404."}, *({"method": m} for m in (
+                    {"scheduled": True}, {"failure": "answered 404."},
+                    {"verified": True}, {"before": "https://github.com/a/b"},
+                    *({"method": m} for m in (
                         "password", "registration", "passkey", "password+totp",
                         "password+webauthn", "password+recovery", "webauthn", "other"))]
     # Each detail present, each one missing, and the alternatives over both.

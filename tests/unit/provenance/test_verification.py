@@ -1,6 +1,6 @@
 """bastion.provenance.verification with real attestations someone else made
 (tests/fixtures/attestations), against the trust roots sigstore-python ships: the function
-the upload path uses, and a later proxy change will use on upstream provenance."""
+the upload path uses, and the proxy and ``bastion verify-proxy`` use on provenance objects."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from bastion.provenance.verification import (
     ExpectedPublisher,
     load_trust_root,
     parse_attestations,
+    publisher_identity,
     verify_attestations,
+    verify_provenance,
 )
 
 # No database: run in the SQLite pass only (tests/conftest.py).
@@ -138,3 +140,43 @@ def test_a_document_that_is_no_trust_root_is_refused():
         load_trust_root(b'{"mediaType": "application/json"}')
     with pytest.raises(AttestationRefused, match="not a Sigstore trusted root"):
         load_trust_root(b"not json")
+
+
+# --- provenance objects (PEP 740's Integrity API answer) -------------------------------------
+
+def _provenance(*bundles) -> bytes:
+    return json.dumps({"version": 1, "attestation_bundles": [
+        {"publisher": {"kind": "claimed"}, "attestations": [
+            json.loads((FIXTURES / (name + ".publish.attestation")).read_text())]}
+        for name in bundles]}).encode()
+
+
+def _sha(name: str) -> str:
+    return hashlib.sha256((FIXTURES / name).read_bytes()).hexdigest()
+
+
+def test_a_provenance_object_verifies_and_names_the_certificates_publisher(production):
+    verified = verify_provenance(_provenance(GITHUB), filename=GITHUB, sha256=_sha(GITHUB),
+                                 trust_root=production)
+    assert verified.publisher["repository"] == "trailofbits/pypi-attestations"
+    assert publisher_identity(verified) == "https://github.com/trailofbits/pypi-attestations"
+    google = verify_provenance((FIXTURES / (GOOGLE + ".provenance")).read_bytes(),
+                               filename=GOOGLE, sha256=_sha(GOOGLE), trust_root=production)
+    assert publisher_identity(google) == "919436158236-compute@developer.gserviceaccount.com"
+
+
+@pytest.mark.parametrize("document, reason", [
+    (b"not json", "The provenance is not valid JSON."),
+    (b'{"version": 2, "attestation_bundles": []}', "is not a PEP 740 provenance object"),
+    (b'{"version": 1, "attestation_bundles": []}', "holds no attestation bundles"),
+    (json.dumps({"version": 1, "attestation_bundles": [{"attestations": []}] * 5}).encode(),
+     "more than 4 bundles"),
+    (b'{"version": 1, "attestation_bundles": [{"attestations": [{"x": 1}]}]}',
+     "is not a PEP 740 attestation object"),
+    (_provenance(GITLAB), "is for another file"),
+    (b" " * (1024 * 1024 + 1), "larger than"),
+])
+def test_a_bad_provenance_object_is_refused_in_one_line(production, document, reason):
+    with pytest.raises(AttestationRefused) as refused:
+        verify_provenance(document, filename=GITHUB, sha256=_sha(GITHUB), trust_root=production)
+    assert reason in refused.value.message and "\n" not in refused.value.message

@@ -90,3 +90,58 @@ def test_an_upstream_file_with_a_blocked_sha256_is_hidden_and_the_stamp_moves(vi
         assert gate.stamp(state, 1, 0, before) != gate.stamp(state, 1, 0, after)
     finally:
         row.delete()
+
+
+def _upstream_file(unique: str, **values):
+    from bastion.proxy.models import Upstream, UpstreamFile, UpstreamProject
+
+    now = timezone.now()
+    upstream = Upstream.objects.create(name=f"u-{unique}", url="https://up.invalid/simple/",
+                                       include=[f"*{unique}*"], created=now, updated=now)
+    project = UpstreamProject.objects.create(upstream=upstream, normalized_name=f"p-{unique}",
+                                             name=f"p-{unique}", fetched=now, checked=now)
+    return UpstreamFile.objects.create(
+        project=project, filename=f"p_{unique}-1.0.tar.gz", version="1.0",
+        url="https://up.invalid/f.tar.gz", sha256="a" * 64, first_seen=now - timedelta(days=9),
+        upload_time=now - timedelta(days=9),
+        provenance_url="https://up.invalid/integrity/x/provenance", **values)
+
+
+def test_a_view_without_pins_judges_a_download_with_no_pin_query_and_no_provenance_fetch(
+        view_name, unique):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    vp.add_view(view_name, policy={"min_age_hours": 0})
+    state = gate.view_state(view_name)
+    assert not state.has_pins and not state.needs_provenance
+    file = _upstream_file(unique)
+    file.project.upstream  # noqa: B018 (loaded by find_file's select_related on the real path)
+    with CaptureQueriesContext(connection) as queries:
+        assert gate.check_upstream_file(state, file) is None
+    assert not any("proxy_publisher_pin" in q["sql"] or "proxy_upstream_provenance" in q["sql"]
+                   for q in queries.captured_queries)
+    assert file.provenance_state == ""  # nothing fetched: the download itself checks it once
+    file.project.upstream.delete()
+
+
+def test_a_pinned_view_hides_a_download_attested_by_another_publisher(view_name, unique):
+    from bastion.events import tags
+    from bastion.events.models import SecurityEvent
+    from bastion.proxy import provenance
+
+    vp.add_view(view_name, policy={"min_age_hours": 0})
+    file = _upstream_file(unique, provenance_state="verified",
+                          provenance_identity="https://github.com/evil/p")
+    provenance.add_pin(view_name, f"p-{unique}=https://github.com/acme/p")
+    state = gate.view_state(view_name)
+    assert state.has_pins
+    block = gate.check_upstream_file(state, file)
+    assert block.kind == "pinned-publisher" and "attested by https://github.com/evil/p" in \
+        block.reason
+    assert SecurityEvent.objects.filter(tag=tags.PROXY_PUBLISHER_MISMATCH,
+                                        additional__view=view_name).count() == 1
+    gate.check_upstream_file(state, file)  # told once per view and file
+    assert SecurityEvent.objects.filter(tag=tags.PROXY_PUBLISHER_MISMATCH,
+                                        additional__view=view_name).count() == 1
+    file.project.upstream.delete()
