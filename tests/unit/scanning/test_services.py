@@ -321,9 +321,10 @@ def test_a_store_outage_queues_a_proxied_file_scan_again_without_a_verdict(
     monkeypatch.setattr(store, "open", lambda path: (_ for _ in ()).throw(
         StorageUnavailable("S3 unreachable")))
     queued = []
-    monkeypatch.setattr(services, "retry_later", lambda task, pk: queued.append((task, pk)))
+    monkeypatch.setattr(services, "retry_later",
+                        lambda task, pk, attempt: queued.append((task, pk, attempt)))
     tasks.scan_upstream_file.call(file.pk)
-    assert queued == [(tasks.scan_upstream_file, file.pk)]
+    assert queued == [(tasks.scan_upstream_file, file.pk, 0)]
     assert not ScanResult.objects.filter(upstream_file_id=file.pk).exists()
     file.refresh_from_db()
     assert file.scan_verdict == ""
