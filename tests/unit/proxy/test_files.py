@@ -21,25 +21,14 @@ from bastion.proxy.models import UpstreamFile
 from bastion.storage import get_store
 from tests.conftest import BASE_ENV, free_port
 
-from .upstream_files import Body, FileServer, make_file, make_upstream
-
-
-@pytest.fixture
-def upstream_server():
-    server = FileServer()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def upstream(upstream_server, unique):
-    row = make_upstream(f"px{unique}", upstream_server.url + "/simple/")
-    yield row
-    for file in UpstreamFile.objects.filter(project__upstream=row):
-        for path in (file.stored_path, file.metadata_stored_path):
-            if path:
-                get_store().delete(path)
-    row.delete()  # its pages and files go with it
+from .upstream_files import (  # noqa: F401 (upstream, upstream_server: fixtures)
+    Body,
+    FileServer,
+    make_file,
+    make_upstream,
+    upstream,
+    upstream_server,
+)
 
 
 def serve(server: FileServer, upstream, name: str, body: Body, *, sha256: str | None = None,

@@ -12,6 +12,7 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Iterator
 
+import pytest
 from django.utils import timezone
 
 from bastion.proxy.models import Upstream, UpstreamFile, UpstreamProject
@@ -128,3 +129,24 @@ def make_file(upstream: Upstream, project: str, filename: str, url: str, *, sha2
     return UpstreamFile.objects.create(
         project=page, filename=filename, version="1.0", url=url, sha256=sha256, size=size,
         first_seen=now - timedelta(days=10), **fields)
+
+
+# Fixtures for the tests that fetch from a local upstream (import them into the test module).
+@pytest.fixture
+def upstream_server():
+    server = FileServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def upstream(upstream_server, unique):
+    from bastion.storage import get_store
+
+    row = make_upstream(f"px{unique}", upstream_server.url + "/simple/")
+    yield row
+    for file in UpstreamFile.objects.filter(project__upstream=row):
+        for path in (file.stored_path, file.metadata_stored_path):
+            if path:
+                get_store().delete(path)
+    row.delete()  # its pages and files go with it

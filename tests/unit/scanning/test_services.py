@@ -242,27 +242,7 @@ def test_findings_are_for_members_and_admins_only(owner, admin, unique):
     assert ScanResult.objects.filter(file=file).count() == 1
 
 
-@pytest.fixture
-def upstream_server():
-    from tests.unit.proxy.upstream_files import FileServer
-
-    server = FileServer()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def upstream(upstream_server, unique):
-    from bastion.proxy.models import UpstreamFile
-    from bastion.storage import get_store
-    from tests.unit.proxy.upstream_files import make_upstream
-
-    row = make_upstream(f"px{unique}", upstream_server.url + "/simple/")
-    yield row
-    for file in UpstreamFile.objects.filter(project__upstream=row):
-        if file.stored_path:
-            get_store().delete(file.stored_path)
-    row.delete()  # its pages and files go with it
+from tests.unit.proxy.upstream_files import upstream, upstream_server  # noqa: E402,F401 (fixtures)
 
 
 def _served(upstream_server, upstream, artifact):
