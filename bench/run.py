@@ -1,12 +1,16 @@
 """Compare Bastion, pypiserver and devpi-server on the same corpus, in one run.
 
     .venv/bin/python bench/run.py [--projects N] [--duration S] [--servers bastion,devpi]
+    .venv/bin/python bench/run.py --suite production [--quick]
 
 Measures, per server: one `twine upload` over the whole corpus (files/s); /simple/<project>/
 throughput and p50/p99 latency for HTML and PEP 691 JSON under a bounded wrk load; `pip install`
 and `uv pip install` wall time into fresh venvs with caches off; server memory after the load.
 Prints a table with Bastion/competitor ratios and the issue's targets, and writes the full
-results as JSON to bench/results/. See bench/README.md.
+results as JSON to bench/results/. `--suite production` adds issue 16's sections
+(bench/production.py): uploads on PostgreSQL by worker count, and the cached page's p99 at
+100k projects on the embedded server and on the static path beside nginx's own ceiling, with
+one more table of their targets. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -25,11 +29,13 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus  # noqa: E402
 import load  # noqa: E402
+import production  # noqa: E402
 from servers import VENV_BIN, Bastion, Devpi, Pypiserver, cpu_seconds, memory  # noqa: E402
 from static import BastionStatic  # noqa: E402
 
@@ -269,6 +275,12 @@ def static_table(results: dict) -> str | None:
     return aligned(header, lines)
 
 
+def production_report(production_results: dict, cpus: int) -> str:
+    """The production sections' one table: value, what it is compared with, ratio, target."""
+    header = ["metric", "value", "compared with", "ratio", "target", "met"]
+    return aligned(header, production.production_table(production_results, cpus))
+
+
 def run_record(args) -> dict:
     """When, on what and with which options a run was made: the head of its JSON result."""
     return {
@@ -334,7 +346,54 @@ def parse_args(argv=None):
     parser.add_argument("--phases", default="upload,simple,install",
                         help="comma-separated subset of upload,simple,install (the upload always runs: "
                              "the other phases need its data)")
+    suite = parser.add_argument_group("production suite (issue 16, bench/production.py)")
+    suite.add_argument("--suite", choices=("peers", "production"), default="peers",
+                       help="production: the peers, then uploads by worker count and the scale "
+                            "sections on PostgreSQL (the same as --sections peers,uploads,scale)")
+    suite.add_argument("--sections", default="",
+                       help="comma-separated subset of peers,uploads,scale (overrides --suite)")
+    suite.add_argument("--quick", action="store_true",
+                       help="a few minutes: 30 projects, 3 s of load, 1 install round, uploads "
+                            "of 20 files, 1k projects at scale (a check of the machinery; "
+                            "its numbers are no result)")
+    suite.add_argument("--upload-workers", default="1,2,4", help="worker counts of the uploads section")
+    suite.add_argument("--upload-files", type=int, default=200, help="uploads per worker count")
+    suite.add_argument("--upload-clients", type=int, default=8, help="concurrent upload clients")
+    suite.add_argument("--scale-projects", type=int, default=100_000,
+                       help="projects bulk-loaded for the scale section")
+    suite.add_argument("--scale-jobs", type=int, default=2, help="bulk loader processes")
+    suite.add_argument("--render-jobs", type=int, default=2, help="processes rendering the pages")
+    suite.add_argument("--scale-workers", type=int, default=0,
+                       help="gunicorn workers at scale (0 = Bastion's default)")
+    suite.add_argument("--scale-connections", type=int, default=4,
+                       help="wrk connections at scale (a latency measurement, not a throughput one)")
+    suite.add_argument("--scale-sample", type=int, default=200, help="projects measured at scale")
+    suite.add_argument("--scale-uploads", type=int, default=40,
+                       help="uploads, one at a time, measured at scale")
+    suite.add_argument("--pg-port", type=int, default=54379, help="the throw-away PostgreSQL cluster's port")
     args = parser.parse_args(argv)
+    if args.quick:
+        for option, value in (("projects", 30), ("duration", 3), ("warmup", 1), ("install_rounds", 1),
+                              ("upload_files", 20), ("scale_projects", 1000), ("scale_sample", 50),
+                              ("scale_uploads", 5)):
+            if getattr(args, option) == parser.get_default(option):
+                setattr(args, option, value)
+    sections = args.sections or ("peers,uploads,scale" if args.suite == "production" else "peers")
+    args.sections = {s.strip() for s in sections.split(",") if s.strip()}
+    if not args.sections or args.sections - {"peers", "uploads", "scale"}:
+        parser.error("--sections: a subset of peers,uploads,scale")
+    try:
+        args.upload_workers = sorted({int(n) for n in args.upload_workers.split(",")})
+    except ValueError:
+        parser.error("--upload-workers: comma-separated worker counts")
+    if not all(1 <= n <= 16 for n in args.upload_workers) or not 1 <= args.upload_files <= 10_000 \
+            or not 1 <= args.upload_clients <= 64:
+        parser.error("--upload-workers 1..16 each, --upload-files 1..10000, --upload-clients 1..64")
+    if not 1 <= args.scale_projects <= 1_000_000 or not 1 <= args.scale_sample <= 10_000 \
+            or not 0 <= args.scale_uploads <= args.scale_sample or not 1 <= args.scale_jobs <= 8 \
+            or not 1 <= args.render_jobs <= 8 or not 1 <= args.scale_connections <= 256:
+        parser.error("--scale-projects 1..1000000, --scale-sample 1..10000, --scale-uploads at most "
+                     "the sample, --scale-jobs and --render-jobs 1..8, --scale-connections 1..256")
     args.phases = {p.strip() for p in args.phases.split(",") if p.strip()}
     if args.phases - {"upload", "simple", "install"}:
         parser.error(f"unknown phases: {', '.join(sorted(args.phases - {'upload', 'simple', 'install'}))}")
@@ -347,12 +406,19 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    started = time.perf_counter()
-    (WORK / "tmp").mkdir(parents=True, exist_ok=True)
-    wrk = load.ensure_wrk()
+def production_options(args) -> SimpleNamespace:
+    """What bench/production.py (and bench/scale.py's functions under it) read."""
+    return SimpleNamespace(
+        pg_port=args.pg_port, upload_workers=args.upload_workers, upload_files=args.upload_files,
+        upload_clients=args.upload_clients, scale_projects=args.scale_projects,
+        scale_jobs=args.scale_jobs, render_jobs=args.render_jobs, scale_workers=args.scale_workers,
+        # scale.measure's names
+        workers=args.scale_workers, sample=args.scale_sample, uploads=args.scale_uploads,
+        duration=args.duration, warmup=args.warmup, connections=args.scale_connections)
 
+
+def run_peers(args, wrk: str) -> tuple[dict, dict, str]:
+    """The peers: each server in turn on the generated corpus; results, corpus, report."""
     log(f"corpus: {args.projects} generated projects + real wheels of {', '.join(corpus.REAL_REQUIREMENTS)}")
     generated = corpus.build_generated(WORK / "corpus" / "generated", args.projects)
     real = corpus.download_real(WORK / "corpus" / "real")
@@ -381,30 +447,56 @@ def main(argv=None) -> int:
             results[server.name] = {"error": str(exc), "log": str(server.log_path)}
 
     report = table(results)
-    log("")
-    log(report)
     static_report = static_table(results)
     if static_report:
         report += "\n\nstatic path (Bastion renders, nginx serves; one nginx worker)\n" + static_report
-        log("")
-        log("static path (Bastion renders, nginx serves; one nginx worker)")
-        log(static_report)
+    corpus_record = {"files": len(files), "bytes": corpus_bytes, "projects": args.projects,
+                     "real_wheels": [p.name for p in real]}
+    return results, corpus_record, report
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    (WORK / "tmp").mkdir(parents=True, exist_ok=True)
+    wrk = load.ensure_wrk()
+
+    results: dict = {}
+    corpus_record: dict = {}
+    reports = []
+    if "peers" in args.sections:
+        results, corpus_record, report = run_peers(args, wrk)
+        reports.append(report)
+    production_results: dict = {}
+    if args.sections & {"uploads", "scale"}:
+        log(f"production sections: {', '.join(sorted(args.sections & {'uploads', 'scale'}))} "
+            f"(PostgreSQL on port {args.pg_port}, load average {os.getloadavg()[0]:.1f})")
+        production_results = production.run(wrk, production_options(args), args.sections)
+        reports.append(f"production (issue 16; {os.cpu_count()} cores)\n"
+                       + production_report(production_results, os.cpu_count() or 1))
+    report = "\n\n".join(reports)
+    log("")
+    log(report)
     for line in notes(results):
         log(f"  {line}")
+    for section, result in production_results.items():
+        if "error" in result:
+            log(f"  {section}: FAILED: {result['error']}")
 
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / time.strftime("%Y%m%d-%H%M%S.json")
     out.write_text(json.dumps({
         **run_record(args),
-        "corpus": {"files": len(files), "bytes": corpus_bytes, "projects": args.projects,
-                   "real_wheels": [p.name for p in real]},
+        "corpus": corpus_record,
         "results": results,
+        "production": production_results,
         "table": report,
         "wall_seconds": round(time.perf_counter() - started, 1),
-    }, indent=2))
+    }, indent=2, default=str))
     log(f"\nresults: {out.relative_to(BENCH.parent)} ({time.perf_counter() - started:.0f} s total)")
     shutil.rmtree(WORK / "tmp", ignore_errors=True)
-    return 1 if any("error" in r for r in results.values()) else 0
+    failed = [*results.values(), *production_results.values()]
+    return 1 if any("error" in r for r in failed) else 0
 
 
 if __name__ == "__main__":
