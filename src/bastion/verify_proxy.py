@@ -52,6 +52,8 @@ PAGE_TYPES = {"index.v1.json": SIMPLE_JSON, "index.html": "text/html; charset=ut
 INTEGRITY_TYPE = "application/vnd.pypi.integrity.v1+json"
 PROVENANCE_TIMEOUT = 30
 MAX_PATH_LENGTH = 1024
+UPSTREAM_FILES = "packages/+upstream/"
+ASK_TIMEOUT = 300  # a proxied file may be large and its upstream slow
 
 
 class Refused(Exception):
@@ -80,6 +82,33 @@ class Verifier:
                        config=UpdaterConfig(app_user_agent="bastion-verify"),
                        bootstrap=None if cached.exists() else self._root)
 
+    def _ask_index(self, path: str, accept: str | None, *, head: bool) -> int:
+        """Ask the index for ``path`` as a client would (unverified; the answer is not used,
+        only its status): a proxied page is built, and signed if it changed, as it is
+        answered; a proxied file is fetched, checked and signed."""
+        request = urllib.request.Request(self.index + quote(path), method="HEAD" if head
+                                         else "GET", headers={"User-Agent": "bastion-verify"})
+        if accept:
+            request.add_header("Accept", accept)
+        try:
+            with urllib.request.urlopen(request, timeout=ASK_TIMEOUT) as response:  # nosec B310 # an http(s) URL: run() refuses other schemes
+                while response.read(1 << 16):
+                    pass
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except (OSError, ValueError) as exc:
+            logger.warning("asking the index for %s failed: %s", path, exc)
+            return 0
+
+    def touch_page(self, page_path: str, accept: str) -> None:
+        """Before a page's metadata is read: ask the index for the page, so that a proxied
+        project's page is (re)signed when it would change. A page the index has not is not
+        served from older metadata either."""
+        with self.lock:
+            if self._ask_index(page_path, accept, head=True) in (404, 410):
+                raise Refused(404, f"Not Found: the index has no page {page_path}.")
+
     def fetch(self, path: str, *, refresh: bool) -> bytes:
         """The verified bytes of the target ``path``. ``refresh``: read the newest metadata
         first (pages); files, named by their content, use the metadata last refreshed."""
@@ -89,6 +118,14 @@ class Verifier:
                     self._updater = self._new_updater()
                     self._updater.refresh()
                 info = self._updater.get_targetinfo(path)
+                if info is None and path.startswith(UPSTREAM_FILES):
+                    # A proxied file is signed once the index has fetched and kept it: ask
+                    # for it (the index signs before its last byte), then read the metadata
+                    # again. The bytes fetched so are checked like any others, below.
+                    self._ask_index(path, None, head=False)
+                    self._updater = self._new_updater()
+                    self._updater.refresh()
+                    info = self._updater.get_targetinfo(path)
                 if info is None:
                     raise Refused(404, f"Not Found: the index's TUF metadata does not list "
                                        f"{path}.")
@@ -243,6 +280,10 @@ def handler_for(verifier: Verifier, provenance: ProvenanceCheck | None = None):
                     self.end_headers()
                     return
                 target, content_type, page = found
+                if page:
+                    accept = (SIMPLE_JSON if target.endswith(".json")
+                              else "text/html")
+                    verifier.touch_page(target.rsplit("/", 1)[0] + "/", accept)
                 body = verifier.fetch(target, refresh=page)
                 if provenance is not None and not page and not target.endswith(".metadata"):
                     provenance.check(target, body)

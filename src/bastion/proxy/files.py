@@ -478,6 +478,9 @@ def metadata(file: UpstreamFile, *, info: RequestInfo | None = None) -> bytes | 
         classifiers=classifiers)
     file.metadata_stored_path = path
     file.license_expression, file.classifiers = license_expression, classifiers
+    from .signals import upstream_metadata_stored
+
+    upstream_metadata_stored.send_robust(sender=UpstreamFile, file=file, data=data)
     return data
 
 

@@ -4,6 +4,9 @@ none of them).
 ``upstream_file_stored``: an upstream file's verified bytes were kept in the store for the
 first time (``file``, an UpstreamFile, its ``stored_path`` set). Sent once the row says so,
 outside any transaction; the scanner queues the file's scan.
+
+``upstream_metadata_stored``: a file's PEP 658 metadata (``data``, the bytes served) was kept
+(``file``, its ``metadata_stored_path`` set), before it is served; TUF signs it.
 """
 
 import django.dispatch
@@ -13,3 +16,4 @@ import django.dispatch
 view_changed = django.dispatch.Signal()
 
 upstream_file_stored = django.dispatch.Signal()
+upstream_metadata_stored = django.dispatch.Signal()

@@ -23,6 +23,7 @@ from .responses import cache_control, read_only, text_error
 _METADATA = re.compile(r"(?:[1-9][0-9]{0,9}\.)?(?:root|targets|snapshot|timestamp|bins-[0-9a-f]{1,4})\.json")
 _PAGE = re.compile(r"simple/(?:[a-z0-9]+(?:-[a-z0-9]+)*/)?[0-9a-f]{64}\.index(?:\.v1\.json|\.html)")
 _FILE = re.compile(r"(packages/.+/)([0-9a-f]{64})\.([^/]+)")
+_UPSTREAM_FILE = re.compile(r"packages/\+upstream/([-a-zA-Z0-9_]+)/([^/]+)/")
 ONE_YEAR = 365 * 24 * 3600
 MAX_PATH_LENGTH = 600
 
@@ -85,5 +86,9 @@ def target(request, path: str):
     if found is None:
         return _not_found()
     directory, _digest, filename = found.groups()
+    upstream = _UPSTREAM_FILE.fullmatch(directory)
+    if upstream is not None:
+        # A proxied file, answered as its URL answers: the view's policy judges it each time.
+        return file_views.serve_upstream(request, *upstream.groups(), filename)
     # The stored path carries no sha256: the one in the name is checked by the client.
     return file_views.serve(request, (directory + filename).removeprefix("packages/"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, replace
 from urllib.parse import quote
@@ -31,6 +32,8 @@ from . import pages
 from .cache import SharedPages
 from .cache import pages as page_cache
 from .responses import page_response, permanent_redirect, read_only, text_error
+
+logger = logging.getLogger(__name__)
 
 VARY = "Accept, Accept-Encoding"
 NOT_ACCEPTABLE = (
@@ -273,11 +276,41 @@ def _upstream_detail(request, normalized: str, media_type: str, view: str, found
         ("upstream", view, upstream.pk, normalized, media_type), stamp,
         lambda: _judged_upstream_page(state, resolution, view, media_type, stamp),
         shared=(shared_pages(), on_disk, proxy_page_files.scope(view, upstream.pk)))
+    if view == DEFAULT_VIEW and settings.TUF and page is not None:
+        _sign_upstream_page(normalized, media_type, page)
     response = page_response(request, page, vary=VARY)
     if resolution.stale:
         # RFC 9111's stale-if-error, made visible: the upstream failed and this is its last page.
         response["X-Bastion-Upstream"] = f"{upstream.name}; stale"
     return response
+
+
+# The proxied pages this process last handed to TUF, by their ETag (a hash of the bytes): a
+# page is signed when a process first serves it, and again only when its bytes change (the
+# upstream moved, or a file aged past the cooldown), so a cached page costs a dict lookup.
+_signed_upstream: dict[tuple[str, str], str] = {}
+MAX_SIGNED_REMEMBERED = 20_000
+
+
+def _sign_upstream_page(normalized: str, media_type: str, page) -> None:
+    """Sign the default view's page of a proxied project as served (docs/tuf.md): the
+    target's copy holds these very bytes, which `bastion verify-proxy` checks and serves."""
+    from .rendering import FORMATS
+
+    filename = FORMATS.get(media_type)  # PEP 691's v1+html: the same bytes as text/html's
+    key = (normalized, media_type)
+    if filename is None or _signed_upstream.get(key) == page.etag:
+        return
+    from bastion.tuf import services as tuf
+
+    try:
+        tuf.publish_upstream_page(normalized, f"simple/{normalized}/{filename}", page.body)
+    except Exception:  # the page is still served; verify-proxy refuses what is not signed
+        logger.exception("could not sign the proxied page of %s", normalized)
+        return
+    if len(_signed_upstream) >= MAX_SIGNED_REMEMBERED:
+        _signed_upstream.clear()
+    _signed_upstream[key] = page.etag
 
 
 @read_only

@@ -4,3 +4,16 @@ from django.apps import AppConfig
 class TufConfig(AppConfig):
     name = "bastion.tuf"
     label = "bastion_tuf"
+
+    def ready(self) -> None:
+        from bastion.proxy.signals import upstream_file_stored, upstream_metadata_stored
+
+        from . import receivers
+
+        # Proxied files become targets once kept (docs/tuf.md); services, which load
+        # python-tuf, are imported only when TUF is on and a file is kept.
+        upstream_file_stored.connect(receivers.on_upstream_file_stored,
+                                     dispatch_uid="bastion.tuf.receivers.on_upstream_file_stored")
+        upstream_metadata_stored.connect(
+            receivers.on_upstream_metadata_stored,
+            dispatch_uid="bastion.tuf.receivers.on_upstream_metadata_stored")

@@ -417,7 +417,10 @@ def _published(key: str) -> tuple[dict[str, tuple[str, int]], dict[str, list[str
         return {}, {}
 
 
-def _publish(key: str, pages: dict[str, bytes] | None, files: list[Target]) -> None:
+def _publish(key: str, pages: dict[str, bytes] | None, files: list[Target], *,
+             keep_others: bool = False) -> None:
+    """``key`` now has these pages and files; ``keep_others``: and its other targets still
+    (a proxied page is built one format at a time, on request)."""
     store = rendered_store()
     with _locked():
         if not repository().initialized():
@@ -434,6 +437,9 @@ def _publish(key: str, pages: dict[str, bytes] | None, files: list[Target]) -> N
             for old in history[KEEP_VERSIONS:]:
                 store.delete(TARGETS + target_name(path, old))
             copies[path] = history[:KEEP_VERSIONS]
+        if keep_others:
+            files = [Target(path, sha, length) for path, (sha, length) in before.items()
+                     if path not in now] + list(files)
         for target in files:
             if target.length < 0:  # a length the caller does not know (core metadata)
                 known = before.get(target.path)
@@ -460,6 +466,55 @@ def publish_project(name: str, pages: dict[str, bytes] | None, files: list[Targe
 
 def publish_index(pages: dict[str, bytes] | None) -> None:
     _publish(ROOT_LIST, pages, [])
+
+
+# -- what the proxy serves ------------------------------------------------------------------
+#
+# A proxied project's page is not rendered to a file: it is built on request, and changes
+# without any change upstream when a file ages past the default view's cooldown. It is signed
+# when it is built (the simple app hands over each page it builds for the default view), so
+# the signature follows exactly the pages served; `bastion verify-proxy` asks the index for the
+# page before it reads the metadata, which builds (and signs) the page when it would change.
+# A proxied file becomes a target once its bytes are kept, after the proxy's sha256 check.
+
+def publish_upstream_page(name: str, path: str, body: bytes) -> None:
+    """The default view's page ``path`` (one format) of the proxied project ``name``, as
+    built for a request. Shares the project's key with local pages: one name is either."""
+    _publish(name, {path: body}, [], keep_others=True)
+
+
+def upstream_file_path(upstream: str, normalized: str, filename: str) -> str:
+    """A proxied file's target path: its URL path in the default view."""
+    return f"packages/+upstream/{upstream}/{normalized}/{filename}"
+
+
+def publish_upstream_file(path: str, sha256: str, length: int) -> None:
+    """A proxied file whose bytes the index keeps (their sha256 checked) is a target. It is
+    in no project's list, so no page change removes it; its name never names other bytes
+    (the proxy refuses an upstream file whose bytes change)."""
+    with _locked():
+        if not repository().initialized():
+            return
+        repository().update({path: Target(path, sha256.lower(), length)}, online_signer())
+
+
+def on_upstream_file_stored(sender, *, file, **kwargs) -> None:
+    """The proxy kept a file's verified bytes: sign them (the proxy's signal; it sends it
+    before the last byte reaches the client that asked, so that client finds it signed)."""
+    if not enabled():
+        return
+    project = file.project
+    path = upstream_file_path(project.upstream.name, project.normalized_name, file.filename)
+    publish_upstream_file(path, file.sha256, get_store().size(file.stored_path))
+
+
+def on_upstream_metadata_stored(sender, *, file, data: bytes, **kwargs) -> None:
+    """The proxy kept a file's PEP 658 metadata: sign the bytes it serves."""
+    if not enabled():
+        return
+    project = file.project
+    path = upstream_file_path(project.upstream.name, project.normalized_name, file.filename)
+    publish_upstream_file(path + ".metadata", hashlib.sha256(data).hexdigest(), len(data))
 
 
 def refresh() -> list[str]:

@@ -1,0 +1,104 @@
+"""TUF for proxied projects (docs/tuf.md, "Proxied projects"): the default view's page of an
+upstream project is signed as served, a proxied file once the index keeps it after its sha256
+check, and ``bastion verify-proxy`` asks the index first so pip installs through it."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timedelta, timezone
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+import requests
+from tuf.api import exceptions
+
+from bastion import verify_proxy
+from bastion.core.tufmeta import target_name
+from tests.artifacts import Wheel
+from tests.e2e.proxy_support import JSON_TYPE, static_upstream, upstream_factory  # noqa: F401
+from tests.e2e.simple_support import client_env, installed_version, new_venv, pip_install
+from tests.e2e.tuf_support import Site
+
+OLD = datetime.now(timezone.utc) - timedelta(days=60)
+
+
+@pytest.fixture(scope="module")
+def site():
+    s = Site()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def proxy(site, tmp_path):
+    verifier = verify_proxy.Verifier(site.server.url, site.root, tmp_path / "proxy-cache")
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), verify_proxy.handler_for(verifier))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _proxied(static, make, unique) -> tuple[str, Wheel]:
+    name = f"tufproxied-{unique}"
+    wheel = Wheel(name, "1.0")
+    static.add_wheel(wheel, upload_time=OLD)
+    make(static)
+    return name, wheel
+
+
+def test_ngclient_verifies_a_proxied_page_and_a_proxied_file(
+        site, static_upstream, upstream_factory, unique, tmp_path):  # noqa: F811
+    name, wheel = _proxied(static_upstream, upstream_factory, unique)
+    served = {}
+    for page, accept in (("index.html", "text/html"), ("index.v1.json", JSON_TYPE)):
+        answer = requests.get(f"{site.server.url}/simple/{name}/", headers={"Accept": accept},
+                              timeout=30)
+        assert answer.status_code == 200
+        served[page] = answer.content
+    updater = site.updater(tmp_path)
+    updater.refresh()
+    for page, body in served.items():
+        info = updater.get_targetinfo(f"simple/{name}/{page}")
+        assert info is not None, page
+        assert Path(updater.download_target(info)).read_bytes() == body
+    url = json.loads(served["index.v1.json"])["files"][0]["url"]
+    assert url.startswith("/packages/+upstream/")
+    path = unquote(url[1:])
+    # Not fetched yet: not signed. Once the index keeps it, it is.
+    assert updater.get_targetinfo(path) is None
+    assert requests.get(site.server.url + url, timeout=30).content == wheel.build()
+    (tmp_path / "again").mkdir()
+    updater = site.updater(tmp_path / "again")
+    updater.refresh()
+    info = updater.get_targetinfo(path)
+    assert info is not None
+    assert Path(updater.download_target(info)).read_bytes() == wheel.build()
+
+
+def test_a_proxied_page_changed_on_disk_behind_the_index_is_refused(
+        site, static_upstream, upstream_factory, unique, tmp_path):  # noqa: F811
+    name, _ = _proxied(static_upstream, upstream_factory, unique)
+    assert requests.get(f"{site.server.url}/simple/{name}/", timeout=30).status_code == 200
+    updater = site.updater(tmp_path)
+    updater.refresh()
+    info = updater.get_targetinfo(f"simple/{name}/index.html")
+    copy = site.render_dir / "tuf" / "targets" / target_name(info.path, info.hashes["sha256"])
+    copy.write_bytes(copy.read_bytes()[:info.length - 1] + b"!")
+    with pytest.raises(exceptions.LengthOrHashMismatchError):
+        updater.download_target(info)
+
+
+@pytest.mark.slow
+def test_pip_installs_a_proxied_package_through_the_verify_proxy(
+        site, static_upstream, upstream_factory, unique, proxy, tmp_path):  # noqa: F811
+    name, _ = _proxied(static_upstream, upstream_factory, unique)
+    env = client_env(tmp_path / "home", PIP_RETRIES="0")
+    python = new_venv(tmp_path / "venv", env)
+    installed = pip_install(python, f"{proxy}/simple/", [name], env)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert installed_version(python, name.replace("-", "_")) == "1.0"
