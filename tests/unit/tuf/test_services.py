@@ -252,3 +252,29 @@ def test_concurrent_signers_on_postgresql_keep_the_versions_consecutive(signed):
     for batch in names:
         for name in batch:
             assert signed.target(f"simple/{name}/index.html").length == len(name)
+
+
+def test_a_proxied_page_is_signed_one_format_at_a_time_keeping_the_other(signed):
+    name = "proxied-" + secrets.token_hex(4)
+    html, json_page = f"simple/{name}/index.html", f"simple/{name}/index.v1.json"
+    tuf.publish_upstream_page(name, html, b"<html>1</html>")
+    tuf.publish_upstream_page(name, json_page, b'{"files": []}')
+    assert signed.target(html).length == len(b"<html>1</html>")
+    # The file aged past the cooldown: the HTML page changes, the JSON one stays signed.
+    tuf.publish_upstream_page(name, html, b"<html>12</html>")
+    assert signed.target(html).length == len(b"<html>12</html>")
+    assert signed.target(json_page).length == len(b'{"files": []}')
+    before = signed.timestamp().signed.version
+    tuf.publish_upstream_page(name, html, b"<html>12</html>")  # the same bytes: no signing
+    assert signed.timestamp().signed.version == before
+    # The name becomes a local project's, which replaces the proxied pages.
+    add(new_user(), wheel(name, "1.0"))
+    assert signed.target(html).length != len(b"<html>12</html>")
+
+
+def test_a_kept_upstream_file_and_its_metadata_are_targets(signed):
+    path = tuf.upstream_file_path("pypi", "demo-" + secrets.token_hex(4), "demo-1.0.tar.gz")
+    tuf.publish_upstream_file(path, "AB" * 32, 123)
+    assert signed.target(path).hashes == {"sha256": "ab" * 32}
+    assert signed.target(path).length == 123
+    assert path.startswith("packages/+upstream/pypi/")
