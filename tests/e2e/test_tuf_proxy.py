@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -19,7 +20,13 @@ from bastion import verify_proxy
 from bastion.core.tufmeta import target_name
 from tests.artifacts import Wheel
 from tests.e2e.proxy_support import JSON_TYPE, static_upstream, upstream_factory  # noqa: F401
-from tests.e2e.simple_support import client_env, installed_version, new_venv, pip_install
+from tests.e2e.simple_support import (
+    client_env,
+    installed_version,
+    new_venv,
+    pip_install,
+    uv_install,
+)
 from tests.e2e.tuf_support import Site
 
 OLD = datetime.now(timezone.utc) - timedelta(days=60)
@@ -94,11 +101,49 @@ def test_a_proxied_page_changed_on_disk_behind_the_index_is_refused(
 
 
 @pytest.mark.slow
-def test_pip_installs_a_proxied_package_through_the_verify_proxy(
+def test_pip_and_uv_install_a_proxied_package_through_the_verify_proxy(
         site, static_upstream, upstream_factory, unique, proxy, tmp_path):  # noqa: F811
     name, _ = _proxied(static_upstream, upstream_factory, unique)
-    env = client_env(tmp_path / "home", PIP_RETRIES="0")
-    python = new_venv(tmp_path / "venv", env)
-    installed = pip_install(python, f"{proxy}/simple/", [name], env)
-    assert installed.returncode == 0, installed.stdout + installed.stderr
-    assert installed_version(python, name.replace("-", "_")) == "1.0"
+    env = client_env(tmp_path / "home", PIP_RETRIES="0", UV_HTTP_RETRIES="0")
+    for install in (pip_install, uv_install):
+        python = new_venv(tmp_path / f"venv-{install.__name__}", env)
+        installed = install(python, f"{proxy}/simple/", [name], env)
+        assert installed.returncode == 0, installed.stdout + installed.stderr
+        assert installed_version(python, name.replace("-", "_")) == "1.0"
+
+
+def test_the_verify_proxy_refuses_a_proxied_page_changed_behind_the_index(
+        site, static_upstream, upstream_factory, unique, proxy, tmp_path):  # noqa: F811
+    name, _ = _proxied(static_upstream, upstream_factory, unique)
+    assert requests.get(f"{proxy}/simple/{name}/", timeout=60).status_code == 200
+    for copy in (site.render_dir / "tuf" / "targets" / "simple" / name).glob("*.index.html"):
+        body = copy.read_bytes()
+        copy.write_bytes(body[:-1] + b"!")
+    # A fresh cache: the proxy must download the page again, and finds it changed.
+    verifier = verify_proxy.Verifier(site.server.url, site.root, tmp_path / "fresh-cache")
+    with pytest.raises(verify_proxy.Refused) as refused:
+        verifier.touch_page(f"simple/{name}/", "text/html")
+        verifier.fetch(f"simple/{name}/index.html", refresh=True)
+    assert refused.value.status == 502
+
+
+def test_a_proxied_page_that_changes_is_signed_again_when_the_verify_proxy_asks(
+        site, static_upstream, upstream_factory, unique, proxy):  # noqa: F811
+    name = f"tufproxied-{unique}"
+    static_upstream.add_wheel(Wheel(name, "1.0"), upload_time=OLD)
+    upstream_factory(static_upstream, page_ttl=1)
+    json_accept = {"Accept": JSON_TYPE}
+    first = requests.get(f"{proxy}/simple/{name}/", headers=json_accept, timeout=60)
+    assert first.status_code == 200
+    assert [f["filename"] for f in first.json()["files"]] == [Wheel(name, "1.0").filename]
+    static_upstream.add_wheel(Wheel(name, "2.0"), upload_time=OLD)
+    # The page is refreshed once its one-second TTL is over: asked until then, each answer
+    # verified (an unsigned newer page would be a 502, not the old page).
+    deadline = time.monotonic() + 120
+    while True:
+        answer = requests.get(f"{proxy}/simple/{name}/", headers=json_accept, timeout=60)
+        assert answer.status_code == 200, answer.text
+        if len(answer.json()["files"]) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert len(answer.json()["files"]) == 2
