@@ -304,7 +304,9 @@ def _sign_upstream_page(normalized: str, media_type: str, page) -> None:
     from bastion.tuf import services as tuf
 
     try:
-        tuf.publish_upstream_page(normalized, f"simple/{normalized}/{filename}", page.body)
+        if not tuf.publish_upstream_page(normalized, f"simple/{normalized}/{filename}",
+                                         page.body):
+            return  # no repository yet: signed when next served after `bastion tuf init`
     except Exception:  # the page is still served; verify-proxy refuses what is not signed
         logger.exception("could not sign the proxied page of %s", normalized)
         return

@@ -418,13 +418,13 @@ def _published(key: str) -> tuple[dict[str, tuple[str, int]], dict[str, list[str
 
 
 def _publish(key: str, pages: dict[str, bytes] | None, files: list[Target], *,
-             keep_others: bool = False) -> None:
+             keep_others: bool = False) -> bool:
     """``key`` now has these pages and files; ``keep_others``: and its other targets still
     (a proxied page is built one format at a time, on request)."""
     store = rendered_store()
     with _locked():
         if not repository().initialized():
-            return  # `bastion tuf init` renders every page again once it has made the roles
+            return False  # `bastion tuf init` renders every page again once it has made them
         before, copies = _published(key)
         now: dict[str, Target] = {}
         for path, body in (pages or {}).items():
@@ -457,6 +457,7 @@ def _publish(key: str, pages: dict[str, bytes] | None, files: list[Target], *,
         store.put(_list_path(key), io.BytesIO(json.dumps({
             "targets": {path: [t.sha256, t.length] for path, t in sorted(now.items())},
             "copies": copies}).encode()))
+    return True
 
 
 def publish_project(name: str, pages: dict[str, bytes] | None, files: list[Target]) -> None:
@@ -477,10 +478,11 @@ def publish_index(pages: dict[str, bytes] | None) -> None:
 # page before it reads the metadata, which builds (and signs) the page when it would change.
 # A proxied file becomes a target once its bytes are kept, after the proxy's sha256 check.
 
-def publish_upstream_page(name: str, path: str, body: bytes) -> None:
+def publish_upstream_page(name: str, path: str, body: bytes) -> bool:
     """The default view's page ``path`` (one format) of the proxied project ``name``, as
-    built for a request. Shares the project's key with local pages: one name is either."""
-    _publish(name, {path: body}, [], keep_others=True)
+    built for a request. Shares the project's key with local pages: one name is either.
+    False: there is no repository yet (nothing signed)."""
+    return _publish(name, {path: body}, [], keep_others=True)
 
 
 def upstream_file_path(upstream: str, normalized: str, filename: str) -> str:

@@ -278,3 +278,9 @@ def test_a_kept_upstream_file_and_its_metadata_are_targets(signed):
     assert signed.target(path).hashes == {"sha256": "ab" * 32}
     assert signed.target(path).length == 123
     assert path.startswith("packages/+upstream/pypi/")
+
+
+def test_a_proxied_page_served_before_init_is_not_taken_as_signed(tmp_path):
+    with override_settings(RENDER_DIR=tmp_path / "rendered", TUF=True):
+        assert tuf.publish_upstream_page("proxied-x", "simple/proxied-x/index.html",
+                                         b"<html></html>") is False
