@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import sys
 import threading
 import urllib.error
@@ -82,18 +83,21 @@ class Verifier:
                        config=UpdaterConfig(app_user_agent="bastion-verify"),
                        bootstrap=None if cached.exists() else self._root)
 
-    def _ask_index(self, path: str, accept: str | None, *, head: bool) -> int:
-        """Ask the index for ``path`` as a client would (unverified; the answer is not used,
-        only its status): a proxied page is built, and signed if it changed, as it is
-        answered; a proxied file is fetched, checked and signed."""
+    def _ask_index(self, path: str, accept: str | None, *, head: bool,
+                   save_to: Path | None = None) -> int:
+        """Ask the index for ``path`` as a client would (unverified: only its status is used,
+        and ``save_to`` keeps the body for ngclient to check against the metadata): a proxied
+        page is built, and signed if it changed, as it is answered; a proxied file is
+        fetched, checked and signed."""
         request = urllib.request.Request(self.index + quote(path), method="HEAD" if head
                                          else "GET", headers={"User-Agent": "bastion-verify"})
         if accept:
             request.add_header("Accept", accept)
         try:
             with urllib.request.urlopen(request, timeout=ASK_TIMEOUT) as response:  # nosec B310 # an http(s) URL: run() refuses other schemes
-                while response.read(1 << 16):
-                    pass
+                with open(save_to or os.devnull, "wb") as out:
+                    while chunk := response.read(1 << 16):
+                        out.write(chunk)
                 return response.status
         except urllib.error.HTTPError as exc:
             return exc.code
@@ -122,10 +126,16 @@ class Verifier:
                     # A proxied file is signed once the index has fetched and kept it: ask
                     # for it (the index signs before its last byte), then read the metadata
                     # again. The bytes fetched so are checked like any others, below.
-                    self._ask_index(path, None, head=False)
+                    fetched = self.cache / "targets" / "unverified"
+                    self._ask_index(path, None, head=False, save_to=fetched)
                     self._updater = self._new_updater()
                     self._updater.refresh()
                     info = self._updater.get_targetinfo(path)
+                    if info is not None and fetched.exists():
+                        # Checked by find_cached_target below: not downloaded a second time.
+                        os.replace(fetched, self.cache / "targets" / info.hashes["sha256"])
+                    else:
+                        fetched.unlink(missing_ok=True)
                 if info is None:
                     raise Refused(404, f"Not Found: the index's TUF metadata does not list "
                                        f"{path}.")
