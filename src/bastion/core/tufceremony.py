@@ -19,7 +19,11 @@ signatures must meet the current root's threshold and the new one's.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import stat
+import zipfile
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -40,6 +44,10 @@ TARGETS = "targets.json"
 ONLINE_KEY = "online-key.json"
 # A root names a handful of keys and targets only the bins' delegation: kilobytes.
 MAX_FILE = 1024 * 1024
+# The files a ceremony directory may hold, and so the only members of its zip (the console
+# carries the directory as one), which cannot then be larger than all of them at their limit.
+NAMES = (MANIFEST, CURRENT_ROOT, ROOT, TARGETS, ONLINE_KEY)
+MAX_ARCHIVE = len(NAMES) * MAX_FILE
 # Leeway for a clock that differs between the online host and the offline machine.
 CLOCK_SKEW = timedelta(days=1)
 
@@ -244,3 +252,53 @@ def check(repository: Repository, prepared: Prepared, now: datetime) -> None:
     if targets.signed != prepared.targets.signed:
         raise CeremonyError(f"{prepared.directory / TARGETS} is not the targets metadata "
                             f"prepared from the index's (it was changed)")
+
+
+def archive(directory: Path) -> bytes:
+    """The ceremony files of ``directory`` as a zip, at its top level (``unzip -d DIR``)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in NAMES:
+            if (Path(directory) / name).is_file():
+                zf.writestr(name, _read_file(Path(directory), name))
+    return out.getvalue()
+
+
+def unpack(data: bytes, directory: Path) -> None:
+    """Write the zip ``data`` of a ceremony directory to ``directory`` (new, or empty).
+
+    Only what ``write`` makes gets through: regular files with its names at the top level,
+    each once, none larger than MAX_FILE uncompressed — counted while inflating, since the
+    sizes a zip declares are the sender's word. Nothing else is written: no path, no link."""
+    if len(data) > MAX_ARCHIVE:
+        raise CeremonyError(f"the zip is larger than {MAX_ARCHIVE // 1024} KiB")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            members = zf.infolist()
+            names = [info.filename for info in members]
+            for info in members:
+                if info.filename not in NAMES:
+                    raise CeremonyError(f"the zip holds {info.filename!r}, which is not a file "
+                                        f"of a root ceremony ({', '.join(NAMES)})")
+                # Zips from Windows tools carry no Unix file type; any other type is refused.
+                kind = stat.S_IFMT(info.external_attr >> 16)
+                if info.is_dir() or kind not in (0, stat.S_IFREG):
+                    raise CeremonyError(f"{info.filename} in the zip is not a regular file")
+                if names.count(info.filename) > 1:
+                    raise CeremonyError(f"the zip holds {info.filename} more than once")
+            files = {}
+            for info in members:
+                with zf.open(info) as member:
+                    files[info.filename] = member.read(MAX_FILE + 1)
+                if len(files[info.filename]) > MAX_FILE:
+                    raise CeremonyError(f"{info.filename} in the zip is larger than "
+                                        f"{MAX_FILE // 1024} KiB")
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError,
+            EOFError, ValueError, zlib.error) as exc:
+        raise CeremonyError(f"the upload is not a readable zip: {exc}") from None
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    if any(directory.iterdir()):
+        raise CeremonyError(f"{directory} is not an empty directory")
+    for name, body in files.items():
+        (directory / name).write_bytes(body)

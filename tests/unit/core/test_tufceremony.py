@@ -5,7 +5,12 @@ then follows it."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import re
+import stat
+import zipfile
+from contextlib import nullcontext
 from datetime import timedelta
 
 import pytest
@@ -130,3 +135,55 @@ def test_a_password_protected_key_asks_for_its_password_only_when_needed(tmp_pat
     assert asked == [path] and signer.public_key.keyid
     with pytest.raises(CeremonyError, match="cannot read the key"):
         tufceremony.load_signer(path, lambda p: b"wrong")
+
+
+# -- the directory carried as a zip (the console's way) ------------------------------------
+
+def _zip(members: list[tuple[zipfile.ZipInfo | str, bytes]]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for info, data in members:
+            zf.writestr(info, data)
+    return out.getvalue()
+
+
+def test_a_directory_goes_out_as_a_zip_and_comes_back_whole(index, tmp_path):
+    _prepare(index, tmp_path / "out")
+    tufceremony.unpack(tufceremony.archive(tmp_path / "out"), tmp_path / "back")
+    assert sorted(p.name for p in (tmp_path / "back").iterdir()) == sorted(
+        p.name for p in (tmp_path / "out").iterdir())
+    assert tufceremony.read(tmp_path / "back").root.signed.version == 2
+
+
+def _link(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name)
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    return info
+
+
+@pytest.mark.parametrize("members, reason", [
+    ([("manifest.json", b"{}"), ("extra.txt", b"")], "'extra.txt', which is not a file"),
+    ([("../manifest.json", b"{}")], "'../manifest.json', which is not a file"),
+    ([("dir/root.json", b"{}")], "'dir/root.json', which is not a file"),
+    ([("/root.json", b"{}")], "'/root.json', which is not a file"),
+    ([(_link("root.json"), b"/etc/passwd")], "root.json in the zip is not a regular file"),
+    ([("root.json/", b"")], "'root.json/', which is not a file"),
+    ([("root.json", b"{}"), ("root.json", b"{}")], "root.json more than once"),
+    ([("root.json", b"0" * (tufceremony.MAX_FILE + 1))], "root.json in the zip is larger"),
+])
+def test_a_zip_with_anything_but_the_ceremony_files_is_refused_and_nothing_written(
+        tmp_path, members, reason):
+    with pytest.warns(UserWarning) if "more than once" in reason else nullcontext():
+        data = _zip(members)
+    with pytest.raises(CeremonyError, match=re.escape(reason)) as refused:
+        tufceremony.unpack(data, tmp_path / "in")
+    assert "\n" not in str(refused.value)
+    assert not (tmp_path / "in").exists()
+
+
+def test_an_upload_too_large_or_not_a_zip_is_refused(tmp_path):
+    with pytest.raises(CeremonyError, match="larger than"):
+        tufceremony.unpack(b"0" * (tufceremony.MAX_ARCHIVE + 1), tmp_path / "in")
+    with pytest.raises(CeremonyError, match="not a readable zip"):
+        tufceremony.unpack(b"PK\x03\x04 broken", tmp_path / "in")
+    assert not (tmp_path / "in").exists()

@@ -1,0 +1,132 @@
+"""The air-gapped root ceremony through the admin console (``/admin/tuf/``), end to end: a
+real server with TUF on prepares the next root as a zip, the offline machine signs it with
+``bastion tuf sign`` (no Django), and the console applies the zip of the signed directory —
+after which ``bastion tuf status`` and python-tuf's ngclient see the new root. Zips that are
+not exactly a signed ceremony directory are refused in one line with nothing installed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from bastion.events import tags
+from bastion.events.models import SecurityEvent
+from tests.cli_runner import run_cli
+from tests.e2e.manage_support import Client, make_user, text_of
+from tests.e2e.tuf_support import Site
+
+from .test_tuf import _offline_env, _offline_keys, _online_env, _root_version
+
+NAMES = ["current-root.json", "manifest.json", "online-key.json", "root.json", "targets.json"]
+
+
+@pytest.fixture(scope="module")
+def site():
+    s = Site()
+    yield s
+    s.stop()
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return out.getvalue()
+
+
+def _apply(admin: Client, data: bytes, *, csrf: bool = True):
+    fields = {"csrfmiddlewaretoken": admin.csrf()} if csrf else {}
+    return admin.http.post(admin.base + "/admin/tuf/apply/", data=fields,
+                           files={"file": ("signed.zip", data, "application/zip")},
+                           allow_redirects=False, timeout=60)
+
+
+def _refusal(response) -> str:
+    assert response.status_code == 400, (response.status_code, text_of(response.text)[:500])
+    match = re.search(r'id="form-error">([^<]*)<', response.text)
+    assert match, text_of(response.text)[:500]
+    assert "\n" not in match.group(1).strip()
+    return text_of(match.group(1))
+
+
+def test_admins_prepare_and_apply_a_root_signed_offline_through_the_console(site, tmp_path):
+    admin_user = make_user("tufadmin", admin=True)
+    admin = Client(site.server, admin_user)
+    before, old_key = _root_version(site), site.online_key.read_bytes()
+    page = admin.get("/admin/tuf/")
+    assert page.status_code == 200 and 'id="tuf-prepare-form"' in page.text
+    assert 'id="tuf-pending"' not in page.text
+
+    # Without the CSRF token nothing is prepared.
+    refused = admin.post("/admin/tuf/prepare/", {"rotate_online_key": "1"}, csrf=False)
+    assert refused.status_code == 403
+    prepared = admin.post("/admin/tuf/prepare/", {"rotate_online_key": "1"})
+    assert prepared.status_code == 200, text_of(prepared.text)[:500]
+    assert prepared.headers["Content-Type"] == "application/zip"
+    assert prepared.headers["Content-Disposition"] == (
+        f'attachment; filename="bastion-tuf-root-v{before + 1}-unsigned.zip"')
+    assert SecurityEvent.objects.filter(tag=tags.ADMIN_TUF_ROOT_PREPARE, actor=admin_user,
+                                        additional__root_version=before + 1).exists()
+    assert site.online_key.read_bytes() == old_key
+    page = admin.get("/admin/tuf/")
+    assert 'id="tuf-pending"' in page.text and "online-key.pem.next" in page.text
+
+    # On the offline machine: unzip, sign, zip the directory's files.
+    ceremony = tmp_path / "ceremony"
+    with zipfile.ZipFile(io.BytesIO(prepared.content)) as zf:
+        assert sorted(zf.namelist()) == NAMES
+        zf.extractall(ceremony)
+    unsigned = {name: (ceremony / name).read_bytes() for name in NAMES}
+    signed = run_cli(["tuf", "sign", ceremony, "--keys", *_offline_keys(site), "--yes"],
+                     env=_offline_env(tmp_path))
+    assert signed.returncode == 0, signed.stderr
+    signed_files = {name: (ceremony / name).read_bytes() for name in NAMES}
+
+    # Refused in one line, and nothing installed: unsigned, an unknown member, a path out,
+    # no CSRF token, not an administrator.
+    assert "signature" in _refusal(_apply(admin, _zip(unsigned)))
+    assert "'notes.txt', which is not a file of a root ceremony" in _refusal(
+        _apply(admin, _zip({**signed_files, "notes.txt": b"hello"})))
+    assert "'../root.json', which is not a file of a root ceremony" in _refusal(
+        _apply(admin, _zip({**signed_files, "../root.json": signed_files["root.json"]})))
+    assert "not a readable zip" in _refusal(_apply(admin, b"PK not a zip at all"))
+    assert _apply(admin, _zip(signed_files), csrf=False).status_code == 403
+    stranger = Client(site.server, make_user("tufuser"))
+    denied = stranger.http.post(site.server.url + "/admin/tuf/apply/",
+                                data={"csrfmiddlewaretoken": stranger.csrf()},
+                                files={"file": ("signed.zip", _zip(signed_files))},
+                                allow_redirects=False, timeout=60)
+    assert denied.status_code == 403
+    anonymous = Client(site.server).post("/admin/tuf/prepare/", {}, csrf=False)
+    assert anonymous.status_code in (302, 403)
+    assert _root_version(site) == before
+    assert site.online_key.read_bytes() == old_key
+    assert not (tmp_path / "root.json").exists()
+
+    applied = _apply(admin, _zip(signed_files))
+    assert applied.status_code == 302, text_of(applied.text)[:500]
+    shown = admin.get(applied.headers["Location"])
+    assert f"Installed root version {before + 1}." in text_of(shown.text)
+    assert 'id="tuf-pending"' not in shown.text
+    assert SecurityEvent.objects.filter(tag=tags.ADMIN_TUF_ROOT_SIGN, actor=admin_user,
+                                        additional__root_version=before + 1).exists()
+    assert site.online_key.read_bytes() != old_key
+    status = run_cli(["tuf", "status"], env=_online_env(site))
+    assert status.returncode == 0, status.stderr
+    assert re.search(rf"^root\s+version {before + 1}\b", status.stdout, re.M), status.stdout
+    updater = site.updater(tmp_path)
+    updater.refresh()
+    assert updater._trusted_set.root.version == before + 1
+    assert json.loads(Path(site.render_dir / "tuf" / "metadata" / "root.json").read_bytes(
+    ))["signed"]["version"] == before + 1
+
+    # The same zip again: prepared against a root the index has passed.
+    assert f"prepared against root version {before}" in _refusal(
+        _apply(admin, _zip(signed_files)))
