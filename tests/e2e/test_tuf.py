@@ -11,9 +11,7 @@ from __future__ import annotations
 import io
 import json
 import secrets
-import threading
 from contextlib import redirect_stdout
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -22,7 +20,7 @@ from django.test import override_settings
 from tuf.api import exceptions
 from tuf.ngclient import Updater
 
-from bastion import cli, verify_proxy
+from bastion import cli
 from bastion.core.tufmeta import target_name
 from bastion.events import tags
 from bastion.events.models import SecurityEvent
@@ -37,25 +35,7 @@ from tests.e2e.simple_support import (
     wheel,
 )
 from tests.e2e.nginx_support import Nginx, require_nginx
-from tests.e2e.tuf_support import Site
-
-
-@pytest.fixture(scope="module")
-def site():
-    s = Site()
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def proxy(site, tmp_path):
-    verifier = verify_proxy.Verifier(site.server.url, site.root, tmp_path / "proxy-cache")
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), verify_proxy.handler_for(verifier))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+from tests.e2e.tuf_support import proxy, site  # noqa: F401 (fixtures)
 
 
 def _name() -> str:

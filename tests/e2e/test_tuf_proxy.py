@@ -5,10 +5,8 @@ check, and ``bastion verify-proxy`` asks the index first so pip installs through
 from __future__ import annotations
 
 import json
-import threading
 import time
 from datetime import datetime, timedelta, timezone
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -27,27 +25,9 @@ from tests.e2e.simple_support import (
     pip_install,
     uv_install,
 )
-from tests.e2e.tuf_support import Site
+from tests.e2e.tuf_support import proxy, site  # noqa: F401 (fixtures)
 
 OLD = datetime.now(timezone.utc) - timedelta(days=60)
-
-
-@pytest.fixture(scope="module")
-def site():
-    s = Site()
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def proxy(site, tmp_path):
-    verifier = verify_proxy.Verifier(site.server.url, site.root, tmp_path / "proxy-cache")
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), verify_proxy.handler_for(verifier))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def _proxied(static, make, unique) -> tuple[str, Wheel]:

@@ -6,9 +6,12 @@ from __future__ import annotations
 import io
 import shutil
 import tempfile
+import threading
 from contextlib import redirect_stdout
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
 from django.test import override_settings
 from tuf.ngclient import Updater
 
@@ -47,3 +50,25 @@ class Site:
     def stop(self):
         self.server.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# Fixtures for the TUF tests (import them into the test module): a module's site, and a
+# `bastion verify-proxy` in front of it, run in this process.
+@pytest.fixture(scope="module")
+def site():
+    s = Site()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def proxy(site, tmp_path):
+    from bastion import verify_proxy
+
+    verifier = verify_proxy.Verifier(site.server.url, site.root, tmp_path / "proxy-cache")
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), verify_proxy.handler_for(verifier))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
