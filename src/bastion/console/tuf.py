@@ -44,7 +44,7 @@ def _page(request, *, error: str = "", status: int = 200):
     root_keys = []
     if states:
         root_keys = tuf.repository().root().signed.roles["root"].keyids
-    pending = tuf._next_online_key_file()
+    pending = tuf.next_online_key_file()
     return render(request, "console/tuf.html", {
         "area": "tuf", "enabled": tuf.enabled(), "rows": rows, "root_keys": root_keys,
         "key_file": settings.TUF_KEY_FILE, "error": error,

@@ -307,7 +307,7 @@ def sign_root(keys_dir: Path, *, rotate_online: bool = False, new_root_key: bool
     return version
 
 
-def _next_online_key_file() -> Path:
+def next_online_key_file() -> Path:
     """Where ``--prepare --rotate-online-key`` keeps the new online key until ``--apply``."""
     return settings.TUF_KEY_FILE.with_name(settings.TUF_KEY_FILE.name + ".next")
 
@@ -321,7 +321,7 @@ def prepare_root(directory: Path, *, rotate_online: bool = False, actor=None,
     repo = repository()
     if not repo.initialized():
         raise ValidationError(_("There is no TUF metadata (bastion tuf init)."))
-    pending = _next_online_key_file()
+    pending = next_online_key_file()
     online_key = None
     if rotate_online:
         # A new prepare supersedes an earlier one: that directory's key no longer applies.
@@ -350,7 +350,7 @@ def apply_root(directory: Path, *, actor=None, info: RequestInfo | None = None) 
     from datetime import datetime, timezone
 
     require_admin(actor)
-    pending = _next_online_key_file()
+    pending = next_online_key_file()
     with _locked():
         repo = repository()
         try:
