@@ -83,15 +83,13 @@ def remove(leftovers: list[Leftover]) -> int:
 def of_process(pid: int, upload_dir: str | os.PathLike | None, store=None) -> list[Path]:
     """The temporary files written by process ``pid`` of this machine, whatever their age:
     once that process is gone (a web worker killed), nobody else writes or reads them."""
-    from .local import TEMP_PREFIX
-
     tag = process_tag(pid)
     found: list[Path] = []
     if upload_dir is not None and os.path.isdir(upload_dir):
         found += Path(upload_dir).glob(f"{UPLOAD_PREFIX}{tag}*{UPLOAD_SUFFIX}")
-    temp_files = getattr(store, "temp_files", None)
-    if temp_files is not None:
-        found += [path for path in temp_files() if path.name.startswith(TEMP_PREFIX + tag)]
+    temp_files_of = getattr(store, "temp_files_of", None)  # remote stores have none
+    if temp_files_of is not None:
+        found += temp_files_of(tag)
     return found
 
 

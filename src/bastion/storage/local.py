@@ -23,6 +23,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import threading
 from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator, Sequence
 
@@ -160,6 +161,75 @@ class _Directories:
         self.close()
 
 
+INFLIGHT_SUFFIX = "inflight"
+
+
+def inflight_journal(root: str, tag: str) -> str:
+    """The file naming the directories where the process ``tag`` (``process_tag``) has
+    temporary files, one a line (see :class:`_InFlight`)."""
+    return f"{root}/{TEMP_PREFIX}{tag}{INFLIGHT_SUFFIX}"
+
+
+class _InFlight:
+    """Where this process has temporary files in each store, written down before each is made.
+
+    When a web worker is killed, gunicorn's master removes its temporary files at once
+    (``leftovers.of_process``). Listing a large store to find them would hold the master, which
+    also restarts workers, for minutes; the journal names the few directories to look in. It is
+    appended to when a directory gets its first temporary file, and removed when the process
+    has none left in that store, so it stays a few lines long. It is not synced: after a crash
+    of the machine no process is left to tell apart, and the hourly sweep removes what is old.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._counts: dict[tuple[str, str], int] = {}
+
+    def _own(self) -> dict[tuple[str, str], int]:
+        if self._pid != os.getpid():  # a forked child starts with nothing in flight
+            self._pid, self._counts = os.getpid(), {}
+        return self._counts
+
+    def add(self, root: str, directory: str) -> None:
+        with self._lock:
+            counts = self._own()
+            key = (root, directory)
+            if key not in counts:
+                journal = inflight_journal(root, process_tag())
+                fd = os.open(journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW,
+                             0o600)
+                try:
+                    os.write(fd, directory.encode("utf-8", "surrogateescape") + b"\n")
+                except BaseException:  # a full disk: the write is refused, as the file's would be
+                    if not any(r == root for r, _directory in counts):
+                        os.unlink(journal)
+                    raise
+                finally:
+                    os.close(fd)
+                counts[key] = 0
+            counts[key] += 1
+
+    def done(self, root: str, directory: str) -> None:
+        with self._lock:
+            counts = self._own()
+            key = (root, directory)
+            if key not in counts:
+                return
+            counts[key] -= 1
+            if counts[key]:
+                return
+            del counts[key]
+            if not any(r == root for r, _directory in counts):
+                try:
+                    os.unlink(inflight_journal(root, process_tag()))
+                except FileNotFoundError:
+                    pass
+
+
+_inflight = _InFlight()
+
+
 def _create_temp(dir_fd: int, mode: int | None = None) -> tuple[int, str]:
     # Like mkstemp (exclusive create, owner-only mode) but relative to the directory handle.
     while True:
@@ -187,6 +257,7 @@ class Staging:
         self._store = store
         self._directories: dict[str, _Directories] = {}
         self._staged: list[tuple[int, str, str, str]] = []  # (dir fd, temp name, name, path)
+        self._root = store._root
         self._published: list[str] = []
         self.paths: list[str] = []
 
@@ -202,6 +273,7 @@ class Staging:
                 if directories is None:
                     directories, _name = self._store._directories(path, create=True)
                     self._directories[directory] = directories
+                _inflight.add(self._root, directory)
                 for attempt in range(3):
                     try:
                         fd, temp = _create_temp(directories.leaf, self._store.file_mode)
@@ -210,10 +282,14 @@ class Staging:
                         # A concurrent identical upload that was refused removed the empty
                         # directory between our walk and this file: walk (and create) again.
                         if attempt == 2:
+                            _inflight.done(self._root, directory)
                             raise
                         directories.close()
                         directories, _name = self._store._directories(path, create=True)
                         self._directories[directory] = directories
+                    except BaseException:
+                        _inflight.done(self._root, directory)
+                        raise
                 fds.append(fd)
                 self._staged.append((directories.leaf, temp, name, path))
                 self.paths.append(path)
@@ -232,6 +308,7 @@ class Staging:
                 leaf, temp, name, path = self._staged[0]
                 os.replace(temp, name, src_dir_fd=leaf, dst_dir_fd=leaf)
                 self._staged.pop(0)
+                _inflight.done(self._root, path.rpartition("/")[0])
                 self._published.append(path)
             for directories in self._directories.values():
                 directories.sync()
@@ -256,11 +333,12 @@ class Staging:
     def _close(self, *, remove_empty: bool = False) -> None:
         staged, self._staged = self._staged, []
         try:
-            for leaf, temp, _name, _path in staged:
+            for leaf, temp, _name, path in staged:
                 try:
                     os.unlink(temp, dir_fd=leaf)
                 except FileNotFoundError:
                     pass
+                _inflight.done(self._root, path.rpartition("/")[0])
         finally:
             directories, self._directories = self._directories, {}
             for handle in directories.values():
@@ -373,6 +451,31 @@ class LocalFileStore:
             for name in files:
                 if name.startswith(TEMP_PREFIX):
                     yield Path(dirpath, name)
+
+    def temp_files_of(self, tag: str) -> list[Path]:
+        """The temporary files of the process ``tag`` (``process_tag``), found in the
+        directories its journal names (see :class:`_InFlight`), and the journal itself; the
+        store is not listed."""
+        journal = Path(inflight_journal(self._root, tag))
+        try:
+            # A killed process's journal: only its own lines, and only as much as it wrote.
+            lines = journal.read_bytes()[:1 << 20].decode("utf-8", "surrogateescape").splitlines()
+        except FileNotFoundError:
+            return []
+        prefix = TEMP_PREFIX + tag
+        found: list[Path] = []
+        for directory in dict.fromkeys(lines):
+            try:
+                parts = _components(directory) if directory else []
+            except ValueError:
+                continue  # never a path the store would have written
+            try:
+                with os.scandir(Path(self._root, *parts)) as entries:
+                    found += [Path(entry.path) for entry in entries
+                              if entry.name.startswith(prefix) and entry.is_file(follow_symlinks=False)]
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+        return found + [journal]
 
     def local_path(self, path: str) -> str | None:
         try:

@@ -379,3 +379,58 @@ def test_a_staging_walks_again_when_a_discard_removes_its_directory_under_it(sto
     staging.publish()
     with store.open(WHEEL) as handle:
         assert handle.read() == b"wheel"
+
+
+# --- a killed writer's temporary files, found without listing the store ---------------------
+
+def _temp_names(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob(local.TEMP_PREFIX + "*"))
+
+
+def test_a_killed_writers_temp_files_are_found_from_its_journal_without_listing_the_store(
+        store, monkeypatch):
+    from bastion.storage import leftovers
+
+    store.put("packages/aa/bb/other.whl", io.BytesIO(b"other"))
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the writer: stages two files, then dies without cleaning up
+        try:
+            store.stage([("packages/cc/dd/one.whl", b"1"), ("packages/ee/ff/two.whl", b"2")])
+        finally:
+            os.write(write, b"x")
+            os._exit(0)
+    os.close(write)
+    assert os.read(read, 1) == b"x"
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert len(_temp_names(store.root)) == 3  # two staged files and the journal
+
+    def no_walk(*args, **kwargs):
+        raise AssertionError("the store was listed")
+
+    monkeypatch.setattr(os, "walk", no_walk)
+    found = leftovers.of_process(pid, None, store)
+    assert sorted(str(p.relative_to(store.root.resolve())) for p in found) == _temp_names(store.root)
+    assert leftovers.remove_of_process(pid, None, store) == 3
+    monkeypatch.undo()
+    assert _temp_names(store.root) == []
+    assert list(store.iter_paths()) == ["packages/aa/bb/other.whl"]
+    # Another process's tag finds nothing, and a process with no journal costs no listing.
+    assert leftovers.of_process(pid + 1, None, store) == []
+
+
+def test_the_journal_lasts_only_while_a_write_is_in_flight(store):
+    first = store.stage([("packages/aa/one.whl", b"1")])
+    second = store.stage([("packages/bb/two.whl", b"2")])
+    journal = store.root / f"{local.TEMP_PREFIX}{local.process_tag()}{local.INFLIGHT_SUFFIX}"
+    assert sorted(journal.read_text().splitlines()) == ["packages/aa", "packages/bb"]
+    first.publish()
+    assert journal.exists()  # the second is still staged
+    second.discard()
+    assert not journal.exists()
+    store.put("top.whl", io.BytesIO(b"t"))  # a file at the root: its directory is ""
+    assert _temp_names(store.root) == []
+    with pytest.raises(ConnectionResetError):
+        store.put("packages/cc/three.whl", FailingSource(10))
+    assert _temp_names(store.root) == []
