@@ -497,6 +497,20 @@ def rss_kib(root: int) -> int:
     return total
 
 
+def settle(server, limit: float = 120.0) -> float:
+    """Wait until the proxy's process tree (its task workers too) has been idle for half a
+    second (under a tenth of a core), at most ``limit`` seconds; the seconds waited."""
+    started = time.monotonic()
+    before = cpu_seconds(server.pid)
+    while time.monotonic() - started < limit:
+        time.sleep(0.5)
+        now = cpu_seconds(server.pid)
+        if now - before < 0.05:
+            break
+        before = now
+    return round(time.monotonic() - started, 1)
+
+
 def file_url(server, project: str, filename: str) -> str:
     """The download URL the proxy's own page gives for filename."""
     page_url = server.base + server.simple_path(project)
@@ -537,14 +551,7 @@ def measure_stream(server, big: Path, interval: float = 0.05) -> dict:
         elapsed = time.perf_counter() - started
         # Work the proxy finishes after the response counts too: moving the file into its cache,
         # or a download it carries on in the background after redirecting the client (proxpi).
-        settle_deadline = time.monotonic() + 120
-        before = cpu_seconds(server.pid)
-        while time.monotonic() < settle_deadline:
-            time.sleep(0.5)
-            now = cpu_seconds(server.pid)
-            if now - before < 0.05:
-                break
-            before = now
+        settle(server)
     finally:
         stop.set()
         sampler.join(timeout=5)
@@ -589,7 +596,8 @@ def measure_simple(server, projects: list[str], accept: str, args, wrk: str) -> 
 
 def measure_proxy(server, projects: list[str], big: Path, args, wrk: str) -> dict:
     result: dict = {"versions": server.versions(), "loadavg_before": os.getloadavg()[0],
-                    "direct": [], "cold": [], "warm": [], "startup_s": [],
+                    "direct": [], "cold": [], "direct_warm": [], "warm": [], "startup_s": [],
+                    "cold_settle_s": [], "warm_settle_s": [],
                     "cold_upstream_requests": [], "warm_upstream_requests": []}
     for round_ in range(args.rounds):
         started = time.perf_counter()
@@ -603,19 +611,26 @@ def measure_proxy(server, projects: list[str], big: Path, args, wrk: str) -> dic
                     raise MissingFeature(f"{server.label} does not serve the upstream's 'requests' "
                                          f"(GET {server.simple_path('requests')} -> {status})")
             if "install" in args.phases:
-                # The same install straight from the upstream, right before the proxy's: the
-                # machine's load moves from minute to minute, so each ratio compares neighbours.
-                seconds, count = uv_install(server.upstream.index_url, REQUIREMENTS)
-                result["direct"].append(seconds)
                 for phase in ("cold", "warm"):
+                    # Warm means the proxy has finished what the cold install gave it to do
+                    # (scans of new files, background downloads): each proxy is left to settle
+                    # first, and the time it took is reported.
+                    result[f"{phase}_settle_s"].append(settle(server))
+                    # The same install straight from the upstream, right before the proxy's:
+                    # the machine's load moves from minute to minute, so each ratio compares
+                    # neighbours.
+                    seconds, count = uv_install(server.upstream.index_url, REQUIREMENTS)
+                    result["direct" if phase == "cold" else "direct_warm"].append(seconds)
                     before = server.upstream.requests()
                     seconds, count = uv_install(server.index_url, REQUIREMENTS)
                     result[phase].append(seconds)
                     result[f"{phase}_upstream_requests"].append(server.upstream.requests() - before)
                 result["installed_packages"] = count
                 log(f"  round {round_ + 1}: uv direct {result['direct'][-1]:.2f} s, cold {result['cold'][-1]:.2f} s, "
-                    f"warm {result['warm'][-1]:.2f} s ({count} packages; upstream requests: cold "
-                    f"{result['cold_upstream_requests'][-1]}, warm {result['warm_upstream_requests'][-1]})")
+                    f"direct {result['direct_warm'][-1]:.2f} s, warm {result['warm'][-1]:.2f} s "
+                    f"(settled {result['warm_settle_s'][-1]:.1f} s before it; {count} packages; "
+                    f"upstream requests: cold {result['cold_upstream_requests'][-1]}, "
+                    f"warm {result['warm_upstream_requests'][-1]})")
             if round_ == 0 and "memory" in args.phases:
                 result["stream"] = measure_stream(server, big)
                 s = result["stream"]
@@ -636,10 +651,10 @@ def measure_proxy(server, projects: list[str], big: Path, args, wrk: str) -> dic
     for phase in ("direct", "cold", "warm"):
         if result[phase]:
             result[f"{phase}_s"] = statistics.median(result[phase])
-    for phase in ("cold", "warm"):
+    for phase, direct in (("cold", "direct"), ("warm", "direct_warm")):
         if result[phase]:
             result[f"{phase}_ratio"] = round(statistics.median(
-                t / d for t, d in zip(result[phase], result["direct"])), 3)
+                t / d for t, d in zip(result[phase], result[direct])), 3)
     result["loadavg_after"] = os.getloadavg()[0]
     return result
 
@@ -702,7 +717,8 @@ def notes(results: dict, direct: float | None) -> list[str]:
                      f"{result['loadavg_after']:.1f} after (2 cores; > 2 means other work competed)")
         if result.get("direct"):
             lines.append(f"{name}: uv install rounds (s): direct {result['direct']}, cold {result['cold']}, "
-                         f"warm {result['warm']}; requests reaching the upstream: cold "
+                         f"direct {result['direct_warm']}, warm {result['warm']} (the proxy settled "
+                         f"{result['warm_settle_s']} s before it); requests reaching the upstream: cold "
                          f"{result['cold_upstream_requests']}, warm {result['warm_upstream_requests']}")
         stream = result.get("stream")
         if stream and not stream["served_by_proxy"]:
@@ -846,7 +862,7 @@ def main(argv=None) -> int:
     finally:
         upstream.stop()
 
-    directs = [t for r in results.values() for t in r.get("direct", [])]
+    directs = [t for r in results.values() for t in r.get("direct", []) + r.get("direct_warm", [])]
     direct = statistics.median(directs) if directs else None
     report = table(results, direct)
     log("")
