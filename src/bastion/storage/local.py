@@ -182,18 +182,18 @@ class _InFlight:
     """
 
     def __init__(self):
-        self._lock = threading.Lock()
-        self._pid = 0
-        self._counts: dict[tuple[str, str], int] = {}
+        self._reset()
+        # A child forked while another thread held the lock would otherwise wait forever, and
+        # it has none of its parent's writes in flight.
+        os.register_at_fork(after_in_child=self._reset)
 
-    def _own(self) -> dict[tuple[str, str], int]:
-        if self._pid != os.getpid():  # a forked child starts with nothing in flight
-            self._pid, self._counts = os.getpid(), {}
-        return self._counts
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, str], int] = {}
 
     def add(self, root: str, directory: str) -> None:
         with self._lock:
-            counts = self._own()
+            counts = self._counts
             key = (root, directory)
             if key not in counts:
                 journal = inflight_journal(root, process_tag())
@@ -212,7 +212,7 @@ class _InFlight:
 
     def done(self, root: str, directory: str) -> None:
         with self._lock:
-            counts = self._own()
+            counts = self._counts
             key = (root, directory)
             if key not in counts:
                 return
