@@ -79,7 +79,8 @@ def register(sub, setup_django, fail) -> None:
     p = sub.add_parser("verify-proxy", help="a local proxy for pip and uv that serves only "
                                             "what the index's TUF metadata vouches for")
     p.add_argument("--index", required=True, help="the index's base URL, e.g. "
-                                                  "https://pypi.example.org/")
+                                                  "https://pypi.example.org/, or a named "
+                                                  "view's, https://pypi.example.org/views/NAME/")
     p.add_argument("--root", required=True, type=Path,
                    help="a root.json of the index you trust (got out of band)")
     p.add_argument("--host", default="127.0.0.1")

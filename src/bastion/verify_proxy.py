@@ -25,6 +25,12 @@ signatures and its binding to the TUF-verified bytes are what make it trustworth
 
     bastion verify-proxy --index https://pypi.example.org/ --root root.json \
         --pin mylib=https://github.com/acme/mylib --require-provenance
+
+Pointed at a named view (``--index https://pypi.example.org/views/<name>/``), it verifies
+that view's pages (signed as ``views/<name>/simple/…``), served at ``/simple/`` and at
+``/views/<name>/simple/``, and the files they list (``/views/<name>/packages/…``): each is
+fetched through the view, whose policy judges every download, and checked against the
+file's target (its path in the default view, ``packages/…``: the same bytes).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import sys
 import threading
 import urllib.error
@@ -55,6 +62,16 @@ PROVENANCE_TIMEOUT = 30
 MAX_PATH_LENGTH = 1024
 UPSTREAM_FILES = "packages/+upstream/"
 ASK_TIMEOUT = 300  # a proxied file may be large and its upstream slow
+# A named view's URL (proxy.views_policy's names): /views/<name>/ after the index's base.
+_VIEW_URL = re.compile(r"(?P<base>.*/)views/(?P<view>[a-z0-9](?:[a-z0-9_-]{0,48}[a-z0-9])?)/?")
+
+
+def split_view(index: str) -> tuple[str, str | None]:
+    """``--index``'s base URL, and the named view it points at (None: the default view)."""
+    found = _VIEW_URL.fullmatch(index)
+    if found is None:
+        return index, None
+    return found["base"], found["view"]
 
 
 class Refused(Exception):
@@ -66,8 +83,9 @@ class Refused(Exception):
 class Verifier:
     """ngclient over one index; not thread-safe, so every use holds ``lock``."""
 
-    def __init__(self, index: str, root: Path, cache: Path):
+    def __init__(self, index: str, root: Path, cache: Path, view: str | None = None):
         self.index = index.rstrip("/") + "/"
+        self.view = view  # a named view: its pages are served, its files fetched through it
         self.cache = cache
         self.lock = threading.Lock()
         (cache / "metadata").mkdir(parents=True, exist_ok=True)
@@ -113,16 +131,51 @@ class Verifier:
             if self._ask_index(page_path, accept, head=True) in (404, 410):
                 raise Refused(404, f"Not Found: the index has no page {page_path}.")
 
-    def fetch(self, path: str, *, refresh: bool) -> bytes:
+    def _fetch_through(self, path: str, info, source: str):
+        """Fetch the file ``path`` from ``source`` (its URL in a named view, whose policy
+        judges the download; a proxied file is kept and signed by the index as it is
+        answered) and check those bytes against the target; returns the target's info."""
+        fetched = self.cache / "targets" / "unverified"
+        status = self._ask_index(source, None, head=False, save_to=fetched)
+        if status != 200:
+            fetched.unlink(missing_ok=True)
+            # The view's refusal (its policy blocks the file) is passed on; anything else is
+            # the index failing.
+            reason = {403: "Forbidden", 404: "Not Found", 410: "Gone"}.get(status)
+            raise Refused(status if reason else 502, f"{reason or 'Bad Gateway'}: the index "
+                                                     f"answered {status or 'nothing'} for "
+                                                     f"{source}.")
+        if info is None:
+            # A proxied file fetched for the first time was signed as it was answered.
+            self._updater = self._new_updater()
+            self._updater.refresh()
+            info = self._updater.get_targetinfo(path)
+        if info is None:
+            fetched.unlink(missing_ok=True)
+            raise Refused(404, f"Not Found: the index's TUF metadata does not list {path}.")
+        local = self.cache / "targets" / info.hashes["sha256"]
+        os.replace(fetched, local)
+        if self._updater.find_cached_target(info, str(local)) is None:
+            local.unlink(missing_ok=True)
+            raise Refused(502, f"Bad Gateway: {source} does not match the TUF metadata of "
+                               f"{path}.")
+        return info
+
+    def fetch(self, path: str, *, refresh: bool, source: str | None = None) -> bytes:
         """The verified bytes of the target ``path``. ``refresh``: read the newest metadata
-        first (pages); files, named by their content, use the metadata last refreshed."""
+        first (pages); files, named by their content, use the metadata last refreshed.
+        ``source``: where the index serves a file that is not cached yet (a named view's
+        URL for it), instead of the target's own URL."""
         with self.lock:
             try:
                 if refresh or self._updater is None:
                     self._updater = self._new_updater()
                     self._updater.refresh()
                 info = self._updater.get_targetinfo(path)
-                if info is None and path.startswith(UPSTREAM_FILES):
+                if source is not None and (info is None or self._updater.find_cached_target(
+                        info, str(self.cache / "targets" / info.hashes["sha256"])) is None):
+                    info = self._fetch_through(path, info, source)
+                elif info is None and path.startswith(UPSTREAM_FILES):
                     # A proxied file is signed once the index has fetched and kept it: ask
                     # for it (the index signs before its last byte), then read the metadata
                     # again. The bytes fetched so are checked like any others, below.
@@ -248,8 +301,22 @@ def _name_and_version(filename: str) -> tuple[str, str] | None:
     return str(name), str(version)
 
 
-def _target_for(path: str, accept: str | None, query: str) -> tuple[str, str, bool] | str:
-    """(target path, content type, is a page) for a request path, or where to redirect."""
+def _target_for(path: str, accept: str | None, query: str, view: str | None = None
+                ) -> tuple[str, str, bool, str | None] | str:
+    """(target path, content type, is a page, where to fetch a file through the view) for a
+    request path, or where to redirect. ``view``: a named view's pages and files, its
+    pages at /simple/ and at /views/<view>/simple/ alike."""
+    prefix = f"/views/{view}" if view else ""
+    if view and (path == prefix or path.startswith(prefix + "/")):
+        path = path[len(prefix):]
+        if path.startswith("/packages/"):
+            return "packages/" + unquote(path[len("/packages/"):]), \
+                "application/octet-stream", False, unquote(prefix[1:] + path)
+    elif view and path.startswith("/packages/"):
+        raise Refused(404, f"Not Found: this proxy serves the view {view}: its files are at "
+                           f"{prefix}/packages/.")
+    else:
+        prefix = ""
     if path in ("/simple", "/simple/"):
         name = None
     elif path.startswith("/simple/"):
@@ -258,9 +325,9 @@ def _target_for(path: str, accept: str | None, query: str) -> tuple[str, str, bo
             raise Refused(404, "Not Found.")
         name = canonicalize_name(raw)
         if raw != name or not path.endswith("/"):
-            return f"/simple/{quote(name)}/"
+            return f"{prefix}/simple/{quote(name)}/"
     elif path.startswith("/packages/"):
-        return unquote(path[1:]), "application/octet-stream", False
+        return unquote(path[1:]), "application/octet-stream", False, None
     else:
         raise Refused(404, "Not Found: this proxy serves /simple/ and /packages/ only.")
     format_param = None
@@ -269,8 +336,10 @@ def _target_for(path: str, accept: str | None, query: str) -> tuple[str, str, bo
             format_param = unquote(part[len("format="):])
     wanted = simple_format(format_param, accept)
     filename = "index.v1.json" if wanted == SIMPLE_JSON else "index.html"
-    prefix = f"simple/{name}/" if name else "simple/"
-    return prefix + filename, PAGE_TYPES[filename], True
+    page = f"simple/{name}/" if name else "simple/"
+    if view:
+        page = f"views/{view}/{page}"
+    return page + filename, PAGE_TYPES[filename], True, None
 
 
 def handler_for(verifier: Verifier, provenance: ProvenanceCheck | None = None):
@@ -282,19 +351,20 @@ def handler_for(verifier: Verifier, provenance: ProvenanceCheck | None = None):
             try:
                 if len(self.path) > MAX_PATH_LENGTH:
                     raise Refused(414, "URI Too Long.")
-                found = _target_for(parts.path, self.headers.get("Accept"), parts.query)
+                found = _target_for(parts.path, self.headers.get("Accept"), parts.query,
+                                    verifier.view)
                 if isinstance(found, str):
                     self.send_response(301)
                     self.send_header("Location", found)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                target, content_type, page = found
+                target, content_type, page, source = found
                 if page:
                     accept = (SIMPLE_JSON if target.endswith(".json")
                               else "text/html")
                     verifier.touch_page(target.rsplit("/", 1)[0] + "/", accept)
-                body = verifier.fetch(target, refresh=page)
+                body = verifier.fetch(target, refresh=page, source=source)
                 if provenance is not None and not page and not target.endswith(".metadata"):
                     provenance.check(target, body)
             except Refused as exc:
@@ -371,8 +441,9 @@ def run(*, index: str, root: Path, host: str, port: int, cache: Path | None,
     if not index.startswith(("http://", "https://")):
         print("error: --index must be an http:// or https:// URL", file=sys.stderr)
         return 2
+    base, view = split_view(index)
     try:
-        provenance = provenance_check(index, required=require_provenance, pins=pins or [],
+        provenance = provenance_check(base, required=require_provenance, pins=pins or [],
                                       sigstore_root=sigstore_root)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -392,9 +463,13 @@ def run(*, index: str, root: Path, host: str, port: int, cache: Path | None,
         digest = hashlib.sha256(index.rstrip("/").encode() + b"\0" + trusted).hexdigest()[:16]
         cache = Path.home() / ".cache" / "bastion-verify" / digest
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    verifier = Verifier(index, root, cache)
+    verifier = Verifier(base, root, cache, view)
     try:
-        verifier.fetch("simple/index.html", refresh=True)
+        if view:
+            # A named view's pages are signed when served: ask for its root list first.
+            verifier.touch_page(f"views/{view}/simple/", "text/html")
+        verifier.fetch(f"views/{view}/simple/index.html" if view else "simple/index.html",
+                       refresh=True)
     except Refused as exc:
         # Said at once, but the proxy still starts: the index may be fixed meanwhile.
         print(f"warning: {exc}", file=sys.stderr)

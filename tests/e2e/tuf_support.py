@@ -7,7 +7,7 @@ import io
 import shutil
 import tempfile
 import threading
-from contextlib import redirect_stdout
+from contextlib import contextmanager, redirect_stdout
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
@@ -61,14 +61,24 @@ def site():
     s.stop()
 
 
-@pytest.fixture
-def proxy(site, tmp_path):
+@contextmanager
+def running_proxy(site, cache: Path, view: str | None = None):
+    """A `bastion verify-proxy` of the site (``view``: pointed at that named view), its
+    verified metadata in ``cache``; yields its URL."""
     from bastion import verify_proxy
 
-    verifier = verify_proxy.Verifier(site.server.url, site.root, tmp_path / "proxy-cache")
+    verifier = verify_proxy.Verifier(site.server.url, site.root, cache, view)
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), verify_proxy.handler_for(verifier))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture
+def proxy(site, tmp_path):
+    with running_proxy(site, tmp_path / "proxy-cache") as url:
+        yield url

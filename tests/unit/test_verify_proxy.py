@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bastion import cli
-from bastion.verify_proxy import Refused, _target_for
+from bastion.verify_proxy import Refused, _target_for, split_view
 
 pytestmark = pytest.mark.pure
 
@@ -16,9 +16,9 @@ PIP_ACCEPT = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.
 
 def test_pages_map_to_the_rendered_file_of_the_negotiated_format():
     assert _target_for("/simple/", PIP_ACCEPT, "") == (
-        "simple/index.v1.json", "application/vnd.pypi.simple.v1+json", True)
+        "simple/index.v1.json", "application/vnd.pypi.simple.v1+json", True, None)
     assert _target_for("/simple/demo/", None, "") == (
-        "simple/demo/index.html", "text/html; charset=utf-8", True)
+        "simple/demo/index.html", "text/html; charset=utf-8", True, None)
     assert _target_for("/simple/demo/", None, "format=application/vnd.pypi.simple.v1%2Bjson")[0] \
         == "simple/demo/index.v1.json"
 
@@ -27,7 +27,34 @@ def test_names_are_redirected_to_their_normal_form_and_files_map_to_their_path()
     assert _target_for("/simple/Demo_Pkg", None, "") == "/simple/demo-pkg/"
     assert _target_for("/simple/demo-pkg", None, "") == "/simple/demo-pkg/"
     assert _target_for("/packages/ab/cd/ef/demo-1.0.tar.gz", None, "") == (
-        "packages/ab/cd/ef/demo-1.0.tar.gz", "application/octet-stream", False)
+        "packages/ab/cd/ef/demo-1.0.tar.gz", "application/octet-stream", False, None)
+
+
+def test_an_index_url_naming_a_view_points_the_proxy_at_it():
+    assert split_view("https://pypi.example.org/views/stable/") == (
+        "https://pypi.example.org/", "stable")
+    assert split_view("https://example.org/pypi/views/a_b-1") == ("https://example.org/pypi/",
+                                                                  "a_b-1")
+    assert split_view("https://pypi.example.org/") == ("https://pypi.example.org/", None)
+
+
+def test_a_views_pages_and_files_map_to_its_targets_and_its_file_urls():
+    for path in ("/simple/demo/", "/views/stable/simple/demo/"):
+        assert _target_for(path, None, "", "stable") == (
+            "views/stable/simple/demo/index.html", "text/html; charset=utf-8", True, None)
+    assert _target_for("/simple/", PIP_ACCEPT, "", "stable")[0] == \
+        "views/stable/simple/index.v1.json"
+    assert _target_for("/views/stable/simple/Demo", None, "", "stable") == \
+        "/views/stable/simple/demo/"
+    # A file's target is its default path (the same bytes); it is fetched through the view.
+    assert _target_for("/views/stable/packages/%2Bupstream/pypi/demo/demo-1.0.tar.gz", None,
+                       "", "stable") == (
+        "packages/+upstream/pypi/demo/demo-1.0.tar.gz", "application/octet-stream", False,
+        "views/stable/packages/+upstream/pypi/demo/demo-1.0.tar.gz")
+    for path in ("/packages/ab/demo-1.0.tar.gz", "/views/other/simple/demo/"):
+        with pytest.raises(Refused) as refused:
+            _target_for(path, None, "", "stable")
+        assert refused.value.status == 404
 
 
 @pytest.mark.parametrize("path", ["/", "/legacy/", "/simple/a/b/", "/pypi/demo/json"])

@@ -11,8 +11,8 @@ outside any transaction; the scanner queues the file's scan.
 
 import django.dispatch
 
-# A view's policy or settings changed and the change committed (``name``; sent from
-# transaction.on_commit): pages filtered by it are out of date.
+# A view's policy or settings changed, or the view was removed, and the change committed
+# (``name``; sent from transaction.on_commit): pages filtered by it are out of date.
 view_changed = django.dispatch.Signal()
 
 upstream_file_stored = django.dispatch.Signal()

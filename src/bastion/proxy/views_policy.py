@@ -242,6 +242,9 @@ def remove_view(name: str, *, actor=None, info: RequestInfo | None = None) -> No
         PolicyBlock.objects.filter(view_name=view.name).delete()
         page_files.forget_view_on_commit(view.name)
         view.delete()
+        name = view.name
+        transaction.on_commit(lambda: signals.view_changed.send(sender=View, name=name),
+                              robust=True)
 
 
 # --- exemptions ----------------------------------------------------------------------------

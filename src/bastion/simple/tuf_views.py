@@ -1,7 +1,7 @@
 """``/tuf/metadata/<file>`` and ``/tuf/targets/<path>``: the index's TUF repository (PEP 458).
 
-The metadata and the pages' hashed copies are served as the rendered store holds them (nginx
-serves the same files directly; deploy/nginx/bastion.conf). A file's target is fetched by its
+The metadata and the pages' hashed copies (the named views' pages too) are served as the
+rendered store holds them (nginx serves the same files directly; deploy/nginx/bastion.conf). A file's target is fetched by its
 sha256-prefixed name, as python-tuf's ngclient asks: ``packages/…/<sha256>.<filename>`` is
 the stored file ``packages/…/<filename>`` served as ``/packages/`` serves it, to the readers
 it serves it to. The client checks every byte against the signed metadata; these views only
@@ -21,7 +21,9 @@ from . import file_views
 from .responses import cache_control, read_only, text_error
 
 _METADATA = re.compile(r"(?:[1-9][0-9]{0,9}\.)?(?:root|targets|snapshot|timestamp|bins-[0-9a-f]{1,4})\.json")
-_PAGE = re.compile(r"simple/(?:[a-z0-9]+(?:-[a-z0-9]+)*/)?[0-9a-f]{64}\.index(?:\.v1\.json|\.html)")
+# A page: the default view's, or a named view's (``views/<name>/simple/…``, views.py's names).
+_PAGE = re.compile(r"(?:views/[a-z0-9](?:[a-z0-9_-]{0,48}[a-z0-9])?/)?"
+                   r"simple/(?:[a-z0-9]+(?:-[a-z0-9]+)*/)?[0-9a-f]{64}\.index(?:\.v1\.json|\.html)")
 _FILE = re.compile(r"(packages/.+/)([0-9a-f]{64})\.([^/]+)")
 _UPSTREAM_FILE = re.compile(r"packages/\+upstream/([-a-zA-Z0-9_]+)/([^/]+)/")
 ONE_YEAR = 365 * 24 * 3600

@@ -133,6 +133,8 @@ def index(request, view: str = DEFAULT_VIEW):
         ("index", view, media_type), (serial, generation, state.revision),
         lambda: pages.index_page(media_type, serial, view=named,
                                  keep=lambda name: gate.name_listed(state, name)))
+    if named and settings.TUF and page is not None:
+        _sign_view_page(state, None, media_type, page)
     return page_response(request, page, vary=VARY)
 
 
@@ -176,6 +178,8 @@ def _detail(request, name: str, *, location: str, media_type: str | None = None,
         ("detail", view, normalized, media_type), stamp,
         lambda: _judged_page(state, pages.local_listing(project, view=view),
                              gate.local_candidates(project.id, normalized), media_type, stamp))
+    if view != DEFAULT_VIEW and settings.TUF and page is not None:
+        _sign_view_page(state, normalized, media_type, page)
     return page_response(request, page, vary=VARY)
 
 
@@ -276,8 +280,11 @@ def _upstream_detail(request, normalized: str, media_type: str, view: str, found
         ("upstream", view, upstream.pk, normalized, media_type), stamp,
         lambda: _judged_upstream_page(state, resolution, view, media_type, stamp),
         shared=(shared_pages(), on_disk, proxy_page_files.scope(view, upstream.pk)))
-    if view == DEFAULT_VIEW and settings.TUF and page is not None:
-        _sign_upstream_page(normalized, media_type, page)
+    if settings.TUF and page is not None:
+        if view == DEFAULT_VIEW:
+            _sign_upstream_page(normalized, media_type, page)
+        else:
+            _sign_view_page(state, normalized, media_type, page)
     response = page_response(request, page, vary=VARY)
     if resolution.stale:
         # RFC 9111's stale-if-error, made visible: the upstream failed and this is its last page.
@@ -313,6 +320,36 @@ def _sign_upstream_page(normalized: str, media_type: str, page) -> None:
     if len(_signed_upstream) >= MAX_SIGNED_REMEMBERED:
         _signed_upstream.clear()
     _signed_upstream[key] = page.etag
+
+
+# A named view's pages this process last handed to TUF, by view, revision, name and format:
+# signed when first served at a revision, and again only when their bytes change.
+_signed_view: dict[tuple[str, int, int, str | None, str], str] = {}
+
+
+def _sign_view_page(state, normalized: str | None, media_type: str, page) -> None:
+    """Sign a named view's page (``normalized`` None: its root list) as served (docs/tuf.md):
+    the view's policy built it, and `bastion verify-proxy` asks for it before reading the
+    metadata, so the signed page follows the policy."""
+    from .rendering import FORMATS
+
+    filename = FORMATS.get(media_type)
+    at = (state.view.pk, state.revision)
+    key = (state.name, *at, normalized, media_type)
+    if filename is None or _signed_view.get(key) == page.etag:
+        return
+    from bastion.tuf import services as tuf
+
+    try:
+        if not tuf.publish_view_page(state.name, at, normalized, filename, page.body):
+            return  # no repository, or the view changed meanwhile: its newer page is signed
+    except Exception:  # the page is still served; verify-proxy refuses what is not signed
+        logger.exception("could not sign the page of %s in the view %s", normalized or "/",
+                         state.name)
+        return
+    if len(_signed_view) >= MAX_SIGNED_REMEMBERED:
+        _signed_view.clear()
+    _signed_view[key] = page.etag
 
 
 @read_only

@@ -6,7 +6,11 @@ class TufConfig(AppConfig):
     label = "bastion_tuf"
 
     def ready(self) -> None:
-        from bastion.proxy.signals import upstream_file_stored, upstream_metadata_stored
+        from bastion.proxy.signals import (
+            upstream_file_stored,
+            upstream_metadata_stored,
+            view_changed,
+        )
 
         from . import receivers
 
@@ -17,3 +21,6 @@ class TufConfig(AppConfig):
         upstream_metadata_stored.connect(
             receivers.on_upstream_metadata_stored,
             dispatch_uid="bastion.tuf.receivers.on_upstream_metadata_stored")
+        # A named view's change takes the pages it signed out of the metadata.
+        view_changed.connect(receivers.on_view_changed,
+                             dispatch_uid="bastion.tuf.receivers.on_view_changed")

@@ -417,46 +417,58 @@ def _published(key: str) -> tuple[dict[str, tuple[str, int]], dict[str, list[str
         return {}, {}
 
 
-def _publish(key: str, pages: dict[str, bytes] | None, files: list[Target], *,
-             keep_others: bool = False) -> bool:
-    """``key`` now has these pages and files; ``keep_others``: and its other targets still
-    (a proxied page is built one format at a time, on request)."""
+def _staged(key: str, pages: dict[str, bytes] | None, files: list[Target], *,
+            keep_others: bool = False):
+    """What publishing these pages and files under ``key`` changes (the pages' hashed copies
+    are written already), and a function that then records ``key``'s new list; held under
+    the lock, with the changes signed before the list is recorded."""
     store = rendered_store()
-    with _locked():
-        if not repository().initialized():
-            return False  # `bastion tuf init` renders every page again once it has made them
-        before, copies = _published(key)
-        now: dict[str, Target] = {}
-        for path, body in (pages or {}).items():
-            digest = hashlib.sha256(body).hexdigest()
-            copy = TARGETS + target_name(path, digest)
-            if not store.exists(copy):
-                store.put(copy, io.BytesIO(body))
-            now[path] = Target(path, digest, len(body))
-            history = [digest] + [sha for sha in copies.get(path, []) if sha != digest]
-            for old in history[KEEP_VERSIONS:]:
-                store.delete(TARGETS + target_name(path, old))
-            copies[path] = history[:KEEP_VERSIONS]
-        if keep_others:
-            files = [Target(path, sha, length) for path, (sha, length) in before.items()
-                     if path not in now] + list(files)
-        for target in files:
-            if target.length < 0:  # a length the caller does not know (core metadata)
-                known = before.get(target.path)
-                length = (known[1] if known and known[0] == target.sha256
-                          else get_store().size(target.path))
-                target = Target(target.path, target.sha256, length)
-            now[target.path] = target
-        changes: dict[str, Target | None] = {
-            path: t for path, t in now.items() if before.get(path) != (t.sha256, t.length)}
-        changes.update({path: None for path in before if path not in now})
-        if changes:
-            repository().update(changes, online_signer())
+    before, copies = _published(key)
+    now: dict[str, Target] = {}
+    for path, body in (pages or {}).items():
+        digest = hashlib.sha256(body).hexdigest()
+        copy = TARGETS + target_name(path, digest)
+        if not store.exists(copy):
+            store.put(copy, io.BytesIO(body))
+        now[path] = Target(path, digest, len(body))
+        history = [digest] + [sha for sha in copies.get(path, []) if sha != digest]
+        for old in history[KEEP_VERSIONS:]:
+            store.delete(TARGETS + target_name(path, old))
+        copies[path] = history[:KEEP_VERSIONS]
+    if keep_others:
+        files = [Target(path, sha, length) for path, (sha, length) in before.items()
+                 if path not in now] + list(files)
+    for target in files:
+        if target.length < 0:  # a length the caller does not know (core metadata)
+            known = before.get(target.path)
+            length = (known[1] if known and known[0] == target.sha256
+                      else get_store().size(target.path))
+            target = Target(target.path, target.sha256, length)
+        now[target.path] = target
+    changes: dict[str, Target | None] = {
+        path: t for path, t in now.items() if before.get(path) != (t.sha256, t.length)}
+    changes.update({path: None for path in before if path not in now})
+
+    def record_list() -> None:
         # A page gone for good (its project deleted) keeps its recent copies for a client
         # that is a few changes behind; they go when the name's pages come back and move on.
         store.put(_list_path(key), io.BytesIO(json.dumps({
             "targets": {path: [t.sha256, t.length] for path, t in sorted(now.items())},
             "copies": copies}).encode()))
+    return changes, record_list
+
+
+def _publish(key: str, pages: dict[str, bytes] | None, files: list[Target], *,
+             keep_others: bool = False) -> bool:
+    """``key`` now has these pages and files; ``keep_others``: and its other targets still
+    (a proxied page is built one format at a time, on request)."""
+    with _locked():
+        if not repository().initialized():
+            return False  # `bastion tuf init` renders every page again once it has made them
+        changes, record_list = _staged(key, pages, files, keep_others=keep_others)
+        if changes:
+            repository().update(changes, online_signer())
+        record_list()
     return True
 
 
@@ -517,6 +529,101 @@ def on_upstream_metadata_stored(sender, *, file, data: bytes, **kwargs) -> None:
     project = file.project
     path = upstream_file_path(project.upstream.name, project.normalized_name, file.filename)
     publish_upstream_file(path + ".metadata", hashlib.sha256(data).hexdigest(), len(data))
+
+
+# -- what the named views serve ---------------------------------------------------------------
+#
+# A named view's pages (``/views/<name>/simple/…``, of local and proxied projects alike) are
+# built on request and judged by the view's policy, so they are signed as served, like the
+# default view's proxied pages, at their URL path (``views/<name>/simple/<p>/index.html``).
+# The files they list are the index's own bytes, targets at their default path
+# (``packages/…``); `bastion verify-proxy` fetches them through the view, whose policy judges
+# every download, and checks them against those targets. A change of the view (its revision
+# moves) changes its pages: every page it had signed leaves the metadata at once, each is
+# signed again at the new revision when next served, and a page built at an older revision
+# is not signed. One record per view names the keys it signed, so that costs one update.
+
+VIEWS = "_state/tuf/views/"
+
+
+def view_page_path(view: str, name: str | None, filename: str) -> str:
+    """A named view's page as a target: its URL path (``name`` None: the view's root list)."""
+    return f"views/{view}/simple/{name}/{filename}" if name else f"views/{view}/simple/{filename}"
+
+
+def _view_record(view: str) -> dict | None:
+    """``{"at": [view row, revision], "keys": [...]}``: what the view's signed pages are of."""
+    try:
+        with rendered_store().open(VIEWS + view + ".json") as f:
+            record = json.load(f)
+        return {"at": [int(n) for n in record["at"]], "keys": [str(k) for k in record["keys"]]}
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def _write_view_record(view: str, at: tuple[int, int], keys: list[str]) -> None:
+    rendered_store().put(VIEWS + view + ".json", io.BytesIO(json.dumps(
+        {"at": list(at), "keys": sorted(keys)}).encode()))
+
+
+def _view_pages_removed(record: dict | None):
+    """Every page the view signed, removed (their recent copies kept for a client a few
+    changes behind), and the functions recording that, once signed."""
+    changes: dict[str, Target | None] = {}
+    records = []
+    for key in (record or {}).get("keys", []):
+        staged, record_list = _staged(key, None, [])
+        changes.update(staged)
+        records.append(record_list)
+    return changes, records
+
+
+def publish_view_page(view: str, at: tuple[int, int], name: str | None, filename: str,
+                      body: bytes) -> bool:
+    """The named view's page (``name`` None: its root list; one format, ``filename``), as
+    built for a request at ``at`` (the view's row and revision). False: nothing signed (no
+    repository yet, or the page was built before the view last changed)."""
+    at = (int(at[0]), int(at[1]))
+    key = f"+views/{view}/{name or ROOT_LIST}"  # no project name starts with "+"
+    with _locked():
+        if not repository().initialized():
+            return False
+        record = _view_record(view)
+        seen = tuple(record["at"]) if record else None
+        if seen is not None and at < seen:
+            return False  # built by a request that read the view before its last change
+        changes, records = ({}, []) if seen == at else _view_pages_removed(record)
+        keys = record["keys"] if seen == at else []
+        staged, record_list = _staged(key, {view_page_path(view, name, filename): body}, [],
+                                      keep_others=seen == at)
+        changes.update(staged)
+        if changes:
+            repository().update(changes, online_signer())
+        for done in records:
+            done()
+        record_list()
+        _write_view_record(view, at, sorted(set(keys) | {key}))
+    return True
+
+
+def retire_view(view: str, at: tuple[int, int] | None) -> None:
+    """The named view changed (``at``: its row and revision now) or is gone (None): the
+    pages it signed leave the metadata now, not when each is next served."""
+    with _locked():
+        if not repository().initialized():
+            return
+        record = _view_record(view)
+        if at is not None and record is not None and tuple(record["at"]) >= tuple(at):
+            return  # a page of this revision was signed already, after the older ones went
+        changes, records = _view_pages_removed(record)
+        if changes:
+            repository().update(changes, online_signer())
+        for done in records:
+            done()
+        if at is not None:
+            _write_view_record(view, at, [])
+        elif record is not None:
+            rendered_store().delete(VIEWS + view + ".json")
 
 
 def refresh() -> list[str]:

@@ -280,6 +280,38 @@ def test_a_kept_upstream_file_and_its_metadata_are_targets(signed):
     assert path.startswith("packages/+upstream/pypi/")
 
 
+def test_a_view_page_built_before_the_view_changed_is_not_signed(signed):
+    view, name = "v" + secrets.token_hex(4), "viewed-" + secrets.token_hex(4)
+    html = tuf.view_page_path(view, name, "index.html")
+    json_page = tuf.view_page_path(view, name, "index.v1.json")
+    root = tuf.view_page_path(view, None, "index.html")
+    assert html == f"views/{view}/simple/{name}/index.html"
+    assert root == f"views/{view}/simple/index.html"
+    assert tuf.publish_view_page(view, (7, 1), name, "index.html", b"<html>1 2</html>")
+    assert tuf.publish_view_page(view, (7, 1), name, "index.v1.json", b"[1, 2]")
+    assert tuf.publish_view_page(view, (7, 1), None, "index.html", b"<html>all</html>")
+    assert signed.target(json_page).length == len(b"[1, 2]")
+    # The view's policy changed (revision 2): every page it signed leaves the metadata.
+    tuf.retire_view(view, (7, 2))
+    assert [signed.target(p) for p in (html, json_page, root)] == [None, None, None]
+    # A request that read revision 1 cannot sign its page now; one at revision 2 can.
+    assert tuf.publish_view_page(view, (7, 1), name, "index.html", b"<html>1 2</html>") is False
+    assert signed.target(html) is None
+    assert tuf.publish_view_page(view, (7, 2), name, "index.html", b"<html>1</html>")
+    assert signed.target(html).length == len(b"<html>1</html>")
+    # The change's signal arriving after that page was signed takes nothing away.
+    tuf.retire_view(view, (7, 2))
+    assert signed.target(html) is not None
+    # A page served at a newer revision before the signal came drops the older ones itself.
+    assert tuf.publish_view_page(view, (7, 3), name, "index.v1.json", b"[1]")
+    assert signed.target(html) is None and signed.target(json_page).length == len(b"[1]")
+    # The view removed: its pages go; a view made again under its name starts afresh.
+    tuf.retire_view(view, None)
+    assert signed.target(json_page) is None
+    assert tuf.publish_view_page(view, (8, 1), name, "index.html", b"<html>new</html>")
+    assert signed.target(html).length == len(b"<html>new</html>")
+
+
 def test_a_proxied_page_served_before_init_is_not_taken_as_signed(tmp_path):
     with override_settings(RENDER_DIR=tmp_path / "rendered", TUF=True):
         assert tuf.publish_upstream_page("proxied-x", "simple/proxied-x/index.html",
