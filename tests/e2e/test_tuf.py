@@ -35,7 +35,7 @@ from tests.e2e.simple_support import (
     wheel,
 )
 from tests.e2e.nginx_support import Nginx, require_nginx
-from tests.e2e.tuf_support import proxy, site  # noqa: F401 (fixtures)
+from tests.e2e.tuf_support import own_site, proxy, site  # noqa: F401 (fixtures)
 
 
 def _name() -> str:
@@ -325,16 +325,6 @@ def test_an_offline_ceremony_refuses_a_tampered_or_short_or_stale_directory(site
     updater = site.updater(tmp_path)
     updater.refresh()
     assert updater._trusted_set.root.version == before + 1
-
-
-@pytest.fixture
-def own_site():
-    """A site of its own: rotating its root key leaves the module's site's keys as they are."""
-    from tests.e2e.tuf_support import Site
-
-    s = Site()
-    yield s
-    s.stop()
 
 
 def test_an_offline_ceremony_makes_a_new_root_key_and_ngclient_holding_the_old_root_follows(

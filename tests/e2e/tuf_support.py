@@ -62,6 +62,15 @@ def site():
 
 
 @pytest.fixture
+def own_site():
+    """A site for one test: one that rotates its root key leaves the module's site's keys
+    (which its other tests sign with) as they are."""
+    s = Site()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
 def proxy(site, tmp_path):
     from bastion import verify_proxy
 
