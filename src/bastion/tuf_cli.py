@@ -153,6 +153,9 @@ def _sign_root(args, info) -> int:
                                   "what was prepared.")
         version = services.apply_root(args.apply, info=info)
         print(f"installed root version {version}, signed offline")
+        # To compare with the key ids `bastion tuf sign` printed on the offline machine.
+        print("root keys: " + ", ".join(
+            services.repository().root().signed.roles["root"].keyids))
         return 0
     if args.prepare is not None:
         version = services.prepare_root(args.prepare, rotate_online=args.rotate_online_key,

@@ -373,6 +373,7 @@ def test_an_offline_ceremony_makes_a_new_root_key_and_ngclient_holding_the_old_r
     applied = run_cli(["tuf", "sign-root", "--apply", rotated], env=online)
     assert applied.returncode == 0, applied.stderr
     assert "installed root version 2" in applied.stdout
+    assert f"root keys: {new_keyid}" in applied.stdout
     event = SecurityEvent.objects.filter(tag=tags.ADMIN_TUF_ROOT_SIGN).latest("pk")
     assert event.additional["change"] == "signed offline: renewed, new root key"
     assert event.additional["root_keyids"] == [new_keyid]
