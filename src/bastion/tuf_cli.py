@@ -66,6 +66,9 @@ def register(sub, setup_django, fail) -> None:
     p.add_argument("--keys", required=True, type=Path, nargs="+", metavar="KEYFILE",
                    help="root and targets keys: PEM files, or .signer.json files naming a key "
                         "held elsewhere")
+    p.add_argument("--new-root-key", type=Path, metavar="NEWFILE",
+                   help="make a new root key here, encrypted with a password asked for, and "
+                        "replace the root's keys with it (the --keys root keys sign too)")
     p.add_argument("--yes", action="store_true", help="sign without asking")
     p.set_defaults(func=lambda args: _sign_offline(args, fail))
 
@@ -142,14 +145,18 @@ def _sign_root(args, info) -> int:
     from .tuf import services
 
     if args.rotate_root_key and args.keys is None:
-        raise ValidationError("--rotate-root-key needs the root keys here (--keys): a new root "
-                              "key is made beside them.")
+        raise ValidationError("--rotate-root-key needs the root keys here (--keys); to keep "
+                              "them offline, prepare and make the new root key on the offline "
+                              "machine: `bastion tuf sign DIR --keys … --new-root-key FILE`.")
     if args.apply is not None:
         if args.rotate_online_key:
             raise ValidationError("--rotate-online-key belongs to --prepare: --apply installs "
                                   "what was prepared.")
         version = services.apply_root(args.apply, info=info)
         print(f"installed root version {version}, signed offline")
+        # To compare with the key ids `bastion tuf sign` printed on the offline machine.
+        print("root keys: " + ", ".join(
+            services.repository().root().signed.roles["root"].keyids))
         return 0
     if args.prepare is not None:
         version = services.prepare_root(args.prepare, rotate_online=args.rotate_online_key,
@@ -164,38 +171,76 @@ def _sign_root(args, info) -> int:
     return 0
 
 
+def _secret(prompt: str, *, twice: bool = False) -> bytes:
+    """A password: asked on the terminal without echo, or a line of standard input when that
+    is no terminal (a scripted ceremony)."""
+    import getpass
+    import sys
+
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n").encode()
+    secret = getpass.getpass(prompt).encode()
+    if twice and getpass.getpass("again: ").encode() != secret:
+        from .core.tufceremony import CeremonyError
+
+        raise CeremonyError("the passwords differ")
+    return secret
+
+
 def _sign_offline(args, fail) -> int:
     """``bastion tuf sign``: runs on the offline machine, so no Django: the ceremony's pure
     module and python-tuf only."""
-    import getpass
     import sys
+
+    from securesystemslib.signer import CryptoSigner
 
     from .core import tufceremony
 
     def password(path: Path) -> bytes:
-        return getpass.getpass(f"password for {path}: ").encode()
+        return _secret(f"password for {path}: ")
 
+    new_key = None
     try:
         prepared = tufceremony.read(args.directory)
         signers = [tufceremony.load_signer(path, password) for path in args.keys]
+        if args.new_root_key is not None:
+            if args.new_root_key.exists() or args.new_root_key.is_symlink():
+                raise tufceremony.CeremonyError(f"{args.new_root_key} exists: name a new file "
+                                                f"for the new root key")
+            # Made in memory and written only once the signing is agreed to.
+            new_key = tufceremony.new_root_key()
+            tufceremony.rotate_root_key(prepared, CryptoSigner(new_key).public_key)
     except tufceremony.CeremonyError as exc:
         return fail(str(exc))
     print(f"{args.directory} asks to sign:")
     for line in tufceremony.describe(prepared):
         print("  " + line)
-    print("with the keys: " + ", ".join(
-        f"{path} ({signer.public_key.keyid[:16]}…)" for path, signer in zip(args.keys, signers)))
+    keys = [f"{path} ({signer.public_key.keyid[:16]}…)" for path, signer in zip(args.keys, signers)]
+    if new_key is not None:
+        keys.append(f"{args.new_root_key} (new, {CryptoSigner(new_key).public_key.keyid[:16]}…)")
+    print("with the keys: " + ", ".join(keys))
     if not args.yes:
         print("sign? [y/N] ", end="", flush=True)
         answer = sys.stdin.readline().strip().lower()
         if answer not in ("y", "yes"):
             return fail("nothing was signed")
+    paths = list(args.keys)
     try:
+        if new_key is not None:
+            tufceremony.write_root_key(args.new_root_key, new_key, _secret(
+                f"password for the new root key {args.new_root_key}: ", twice=True))
+            signers.append(CryptoSigner(new_key))
+            paths.append(args.new_root_key)
         done = tufceremony.sign(prepared, signers)
     except tufceremony.CeremonyError as exc:
+        if new_key is not None and args.new_root_key in paths:
+            args.new_root_key.unlink(missing_ok=True)  # it signed nothing: of no use
         return fail(str(exc))
-    for path, roles in zip(args.keys, done):
+    for path, roles in zip(paths, done):
         print(f"{path}: signed {roles.replace('+', ' and ')}")
+    if new_key is not None:
+        print(f"new root key {CryptoSigner(new_key).public_key.keyid} in {args.new_root_key}: "
+              f"keep it offline; the old root keys are retired once this root is applied")
     print(f"carry {args.directory} back and run `bastion tuf sign-root --apply "
           f"{args.directory}` on the index")
     return 0

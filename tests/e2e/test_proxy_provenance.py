@@ -10,11 +10,10 @@ and pinned, at the end.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import requests
@@ -22,6 +21,7 @@ import requests
 from bastion.events import tags
 from bastion.events.models import SecurityEvent
 from bastion.proxy import views_policy
+from bastion.proxy.provenance import add_pin
 from bastion.proxy.models import PublisherPin, UpstreamFile, UpstreamProvenance, View
 from tests.artifacts import Wheel
 from tests.cli_runner import run_cli
@@ -38,7 +38,7 @@ from .provenance_support import (
     add_attested,
     forget_local_projects,
 )
-from .simple_support import UV, client_env
+from .simple_support import client_env, new_venv, pip_install, uv_install
 
 JSON = "application/vnd.pypi.simple.v1+json"
 INTEGRITY = "application/vnd.pypi.integrity.v1+json"
@@ -149,37 +149,73 @@ def test_a_provenance_of_another_file_is_refused_and_a_view_requiring_provenance
     assert _filenames(_page(server, project)) == [GITHUB_SDIST]
 
 
-def test_pip_installs_through_a_view_requiring_provenance(
+def _venv_with_a_build_backend(path, env) -> Path:
+    """A new virtualenv whose interpreter sees setuptools (this one's, by a .pth file of
+    links to it): the attested distribution is an sdist, built here with
+    --no-build-isolation, since the view serves nothing but that project."""
+    import setuptools
+
+    python = new_venv(path, env)
+    backend = path.parent / (path.name + "-backend")
+    backend.mkdir()
+    source = Path(setuptools.__file__).parent.parent
+    # The dist-info too: setuptools finds its own commands through its entry points.
+    for found in [source / "setuptools", source / "_distutils_hack",
+                  *source.glob("setuptools-*.dist-info")]:
+        (backend / found.name).symlink_to(found)
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path("
+                              "'purelib'))"], capture_output=True, text=True, timeout=60,
+                             check=True).stdout.strip()
+    (Path(purelib) / "build-backend.pth").write_text(str(backend) + "\n")
+    return python
+
+
+def _installed(python: Path, distribution: str) -> str | None:
+    result = subprocess.run([str(python), "-c", "import importlib.metadata as m, sys; "
+                             "print(m.version(sys.argv[1]))", distribution],
+                            capture_output=True, text=True, timeout=60)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def test_pip_and_uv_install_an_attested_file_through_a_view_requiring_provenance_and_a_pin(
         server, static_upstream, upstream_factory, views, tmp_path):  # noqa: F811
+    # The assets hold no production-signed wheel (their rfc8785 wheels are signed on
+    # Sigstore's staging instance), so the attested file is Google Cloud Build's sdist.
     project = PROJECTS[GOOGLE_SDIST]
     # A newer release without provenance: the view must leave it out for pip to get 0.0.0.
     static_upstream.add_wheel(Wheel(project, "0.0.1"), upload_time=OLD)
     _serve(static_upstream, upstream_factory, GOOGLE_SDIST)
-    required = views(require_provenance=True)
-    assert _filenames(_page(server, project, required)) == [GOOGLE_SDIST]
-    assert _filenames(_page(server, project)) == [GOOGLE_SDIST, "gcb_attestation_test-0.0.1-py3-none-any.whl"]
+    view = views(require_provenance=True)
+    add_pin(view, f"{project}={IDENTITIES[GOOGLE_SDIST]}")
+    assert _filenames(_page(server, project, view)) == [GOOGLE_SDIST]
+    assert _filenames(_page(server, project)) == [
+        GOOGLE_SDIST, "gcb_attestation_test-0.0.1-py3-none-any.whl"]
+    url = f"{server.base_url}/integrity/{project}/0.0.0/{GOOGLE_SDIST}/provenance"
+    assert [f["provenance"] for f in _page(server, project, view)["files"]] == [url]
+    index = f"{server.url}/views/{view}/simple/"
 
     env = client_env(tmp_path / "home")
-    result = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-input", "--no-deps",
-         "--no-build-isolation", "--dest", str(tmp_path / "dl"), "--index-url",
-         f"{server.url}/views/{required}/simple/", project],
-        env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
-    got = (tmp_path / "dl" / GOOGLE_SDIST).read_bytes()
-    assert hashlib.sha256(got).hexdigest() == hashlib.sha256(
-        (FIXTURES / GOOGLE_SDIST).read_bytes()).hexdigest()
-    url = f"{server.base_url}/integrity/{project}/0.0.0/{GOOGLE_SDIST}/provenance"
-    assert [f["provenance"] for f in _page(server, project, required)["files"]] == [url]
-    # uv resolves through the same view to the attested release (reading the sdist's
-    # static metadata: nothing is built).
-    (tmp_path / "in.txt").write_text(project + "\n")
-    compiled = subprocess.run(
-        [UV, "pip", "compile", "--no-header", "--index-url",
-         f"{server.url}/views/{required}/simple/", str(tmp_path / "in.txt")],
-        env=env, capture_output=True, text=True, timeout=300)
-    assert compiled.returncode == 0, compiled.stdout + compiled.stderr
-    assert f"{project}==0.0.0" in compiled.stdout
+    python = _venv_with_a_build_backend(tmp_path / "pip-venv", env)
+    installed = pip_install(python, index, ["--no-deps", "--no-build-isolation", project], env)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert _installed(python, project) == "0.0.0"
+    python = _venv_with_a_build_backend(tmp_path / "uv-venv", env)
+    installed = uv_install(python, index, ["--no-build-isolation", project], env)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert _installed(python, project) == "0.0.0"
+
+    # Pinned to another publisher: the release is hidden, and the same installs find nothing.
+    add_pin(view, f"{project}=https://github.com/someone/else")
+    assert _filenames(_page(server, project, view)) == []
+    env = client_env(tmp_path / "home-refused")  # no page cached from the installs above
+    python = _venv_with_a_build_backend(tmp_path / "refused-venv", env)
+    refused = pip_install(python, index, ["--no-deps", "--no-build-isolation", project], env)
+    assert refused.returncode != 0
+    assert f"No matching distribution found for {project}" in refused.stderr, refused.stderr
+    refused = uv_install(python, index, ["--no-build-isolation", project], env)
+    assert refused.returncode != 0
+    assert f"no versions of {project}" in refused.stderr, refused.stderr
+    assert _installed(python, project) is None
 
 
 def test_a_release_attested_by_another_publisher_than_the_pin_is_hidden_and_admins_are_mailed(

@@ -35,7 +35,7 @@ from tests.e2e.simple_support import (
     wheel,
 )
 from tests.e2e.nginx_support import Nginx, require_nginx
-from tests.e2e.tuf_support import proxy, site  # noqa: F401 (fixtures)
+from tests.e2e.tuf_support import own_site, proxy, site  # noqa: F401 (fixtures)
 
 
 def _name() -> str:
@@ -325,3 +325,80 @@ def test_an_offline_ceremony_refuses_a_tampered_or_short_or_stale_directory(site
     updater = site.updater(tmp_path)
     updater.refresh()
     assert updater._trusted_set.root.version == before + 1
+
+
+def test_an_offline_ceremony_makes_a_new_root_key_and_ngclient_holding_the_old_root_follows(
+        own_site, tmp_path):
+    from tests.cli_runner import run_cli
+
+    site = own_site
+    online, offline = _online_env(site), _offline_env(tmp_path)
+    old_root_key = str(site.keys / "root-1.pem")
+    targets_key = str(site.keys / "targets.pem")
+    rotated, impostor = tmp_path / "rotated", tmp_path / "impostor"
+    for ceremony in (rotated, impostor):
+        result = run_cli(["tuf", "sign-root", "--prepare", ceremony], env=online)
+        assert result.returncode == 0, result.stderr
+
+    # A root signed only by a new key (the old root key never signed it) is refused.
+    result = run_cli(["tuf", "sign", impostor, "--keys", targets_key, "--new-root-key",
+                      tmp_path / "impostor.pem", "--yes"], input="pw\n", env=offline)
+    assert result.returncode == 0, result.stderr
+    assert "needs 1 signature(s) of the current root's keys; 0 valid given" in _error(
+        run_cli(["tuf", "sign-root", "--apply", impostor], env=online))
+
+    # On the offline machine: the new key is made there, shown, encrypted with the password
+    # given, and signs beside the old root key.
+    new_key = tmp_path / "offline-keys" / "root-2.pem"
+    result = run_cli(["tuf", "sign", rotated, "--keys", old_root_key, targets_key,
+                      "--new-root-key", new_key], input="y\ncorrect horse\n", env=offline)
+    assert result.returncode == 0, result.stderr
+    assert "a new root key: " in result.stdout and f"{new_key}: signed root" in result.stdout
+    assert f"{old_root_key}: signed root" in result.stdout
+    assert b"ENCRYPTED PRIVATE KEY" in new_key.read_bytes()
+    assert new_key.stat().st_mode & 0o077 == 0
+    [new_keyid] = json.loads((rotated / "root.json").read_bytes()
+                             )["signed"]["roles"]["root"]["keyids"]
+    assert new_keyid in result.stdout
+    # Without the new key's signature, the index refuses it too.
+    document = json.loads((rotated / "root.json").read_bytes())
+    complete = document["signatures"]
+    document["signatures"] = [s for s in complete if s["keyid"] != new_keyid]
+    (rotated / "root.json").write_text(json.dumps(document))
+    assert "needs 1 signature(s) of its own root keys; 0 valid given" in _error(
+        run_cli(["tuf", "sign-root", "--apply", rotated], env=online))
+    document["signatures"] = complete
+    (rotated / "root.json").write_text(json.dumps(document))
+
+    applied = run_cli(["tuf", "sign-root", "--apply", rotated], env=online)
+    assert applied.returncode == 0, applied.stderr
+    assert "installed root version 2" in applied.stdout
+    assert f"root keys: {new_keyid}" in applied.stdout
+    event = SecurityEvent.objects.filter(tag=tags.ADMIN_TUF_ROOT_SIGN).latest("pk")
+    assert event.additional["change"] == "signed offline: renewed, new root key"
+    assert event.additional["root_keyids"] == [new_keyid]
+
+    # A client holding the old root (v1) walks to v2 and verifies a page signed after it.
+    name = _name()
+    publish(site.server.url, site.publisher, wheel(name, "1.0"))
+    updater = site.updater(tmp_path)
+    updater.refresh()
+    assert updater._trusted_set.root.version == 2
+    assert list(updater._trusted_set.root.roles["root"].keyids) == [new_keyid]
+    body = Path(updater.download_target(
+        updater.get_targetinfo(f"simple/{name}/index.html"))).read_bytes()
+    assert body == (site.render_dir / "simple" / name / "index.html").read_bytes()
+
+    # The next root is the new key's to sign (its password asked for); the old one is retired.
+    following = tmp_path / "following"
+    assert run_cli(["tuf", "sign-root", "--prepare", following], env=online).returncode == 0
+    assert "is not a root or targets key of root version 3" in _error(run_cli(
+        ["tuf", "sign", following, "--keys", old_root_key, "--yes"], env=offline))
+    result = run_cli(["tuf", "sign", following, "--keys", new_key, targets_key, "--yes"],
+                     input="correct horse\n", env=offline)
+    assert result.returncode == 0, result.stderr
+    applied = run_cli(["tuf", "sign-root", "--apply", following], env=online)
+    assert applied.returncode == 0, applied.stderr
+    updater = site.updater(tmp_path)
+    updater.refresh()
+    assert updater._trusted_set.root.version == 3

@@ -19,7 +19,7 @@ from bastion.events import tags
 from bastion.events.models import SecurityEvent
 from tests.cli_runner import run_cli
 from tests.e2e.manage_support import Client, make_user, text_of
-from tests.e2e.tuf_support import Site
+from tests.e2e.tuf_support import Site, own_site  # noqa: F401 (fixture)
 
 from .test_tuf import _offline_env, _offline_keys, _online_env, _root_version
 
@@ -130,3 +130,37 @@ def test_admins_prepare_and_apply_a_root_signed_offline_through_the_console(site
     # The same zip again: prepared against a root the index has passed.
     assert f"prepared against root version {before}" in _refusal(
         _apply(admin, _zip(signed_files)))
+
+
+def test_the_console_applies_a_root_whose_new_root_key_was_made_offline(own_site, tmp_path):
+    site = own_site
+    admin = Client(site.server, make_user("tufrot", admin=True))
+    page = admin.get("/admin/tuf/")
+    assert "--new-root-key" in page.text
+    offline, old_root_key = _offline_env(tmp_path), str(site.keys / "root-1.pem")
+    zips = {}
+    for which, keys in (("impostor", [str(site.keys / "targets.pem")]),
+                        ("rotated", [old_root_key, str(site.keys / "targets.pem")])):
+        prepared = admin.post("/admin/tuf/prepare/", {})
+        assert prepared.status_code == 200, text_of(prepared.text)[:500]
+        ceremony = tmp_path / which
+        with zipfile.ZipFile(io.BytesIO(prepared.content)) as zf:
+            zf.extractall(ceremony)
+        signed = run_cli(["tuf", "sign", ceremony, "--keys", *keys, "--new-root-key",
+                          tmp_path / f"{which}.pem", "--yes"], input="pw\n", env=offline)
+        assert signed.returncode == 0, signed.stderr
+        zips[which] = _zip({p.name: p.read_bytes() for p in ceremony.iterdir()})
+
+    # Signed by its new key alone, never by the root key the index trusts: refused.
+    assert "needs 1 signature(s) of the current root's keys; 0 valid given" in _refusal(
+        _apply(admin, zips["impostor"]))
+    assert _root_version(site) == 1
+    applied = _apply(admin, zips["rotated"])
+    assert applied.status_code == 302, text_of(applied.text)[:500]
+    new_keyid = json.loads((tmp_path / "rotated" / "root.json").read_bytes()
+                           )["signed"]["roles"]["root"]["keyids"][0]
+    assert new_keyid in admin.get("/admin/tuf/").text
+    updater = site.updater(tmp_path)
+    updater.refresh()
+    assert updater._trusted_set.root.version == 2
+    assert list(updater._trusted_set.root.roles["root"].keyids) == [new_keyid]

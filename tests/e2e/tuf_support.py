@@ -61,6 +61,15 @@ def site():
     s.stop()
 
 
+@pytest.fixture
+def own_site():
+    """A site for one test: one that rotates its root key leaves the module's site's keys
+    (which its other tests sign with) as they are."""
+    s = Site()
+    yield s
+    s.stop()
+
+
 @contextmanager
 def running_proxy(site, cache: Path, view: str | None = None):
     """A `bastion verify-proxy` of the site (``view``: pointed at that named view), its

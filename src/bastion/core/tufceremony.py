@@ -6,14 +6,19 @@ Three steps, three machines' worth of trust:
     prepare   (online host)   writes the unsigned next root and targets, the current root and
                               a manifest of their digests to a directory
     sign      (offline)       shows what it signs, then adds the offline keys' signatures; it
-                              needs this module and python-tuf, no settings and no database
+                              needs this module and python-tuf, no settings and no database.
+                              It may first replace the root key with one it makes there
+                              (``rotate_root_key``): the new private key never leaves it
     apply     (online host)   checks the directory against the index (same root version, the
                               very root it would prepare now, thresholds met) and installs it
 
 The manifest's digests catch a directory damaged in transit; what protects the index is
 that ``apply`` rebuilds the next root from the current one (``Repository.next_root``, the
 code path the online ``sign-root`` uses) and refuses anything that differs, and that the
-signatures must meet the current root's threshold and the new one's.
+signatures must meet the current root's threshold and the new one's. A root key made offline
+is the one thing the index cannot rebuild: it takes the root's keys from the directory only
+when they are one new Ed25519 key in place of all the current ones, and the old keys' and
+the new key's signatures are what vouch for it.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import stat
 import zipfile
 import zlib
@@ -29,6 +35,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from securesystemslib.signer import CryptoSigner, Key, Signer, SSlibKey
 from tuf.api.metadata import Metadata, Root, Targets
 from tuf.api.serialization import DeserializationError
@@ -48,6 +56,8 @@ MAX_FILE = 1024 * 1024
 # carries the directory as one), which cannot then be larger than all of them at their limit.
 NAMES = (MANIFEST, CURRENT_ROOT, ROOT, TARGETS, ONLINE_KEY)
 MAX_ARCHIVE = len(NAMES) * MAX_FILE
+# A new root key's password (asked on the offline machine): enough for a passphrase.
+MAX_PASSWORD = 1024
 # Leeway for a clock that differs between the online host and the offline machine.
 CLOCK_SKEW = timedelta(days=1)
 
@@ -156,6 +166,10 @@ def read(directory: Path) -> Prepared:
             or root.signed.version != manifest.get("root_version")
             or targets.signed.version != manifest.get("targets_version")):
         raise CeremonyError(f"the versions in {directory} do not match its manifest")
+    rotated = manifest.get("new_root_key")
+    if rotated is not None and root.signed.roles["root"].keyids != [rotated]:
+        raise CeremonyError(f"{directory / ROOT} does not name the new root key its manifest "
+                            f"names")
     return Prepared(directory, manifest, current, root, targets, online_key)
 
 
@@ -186,14 +200,16 @@ def describe(prepared: Prepared) -> list[str]:
                      f"{succinct.threshold} of {', '.join(k[:16] + '…' for k in succinct.keyids)}")
     if prepared.online_key is not None:
         lines.append(f"a new online key: {prepared.online_key.keyid}")
+    new_root = _new_root_key(current, root)
+    if new_root is not None:
+        lines.append(f"a new root key: {new_root.keyid} replaces "
+                     f"{', '.join(current.roles['root'].keyids)}")
     return lines
 
 
 def load_signer(path: Path, password: Callable[[Path], bytes] | None = None) -> Signer:
     """An offline key: a PEM private key (asking ``password`` when it is encrypted), or a
     ``.signer.json`` naming a key held elsewhere (``bastion tuf add-key``)."""
-    from cryptography.hazmat.primitives import serialization
-
     path = Path(path)
     data = _read_file(path.parent, path.name)
     if path.name.endswith(".signer.json"):
@@ -216,6 +232,68 @@ def load_signer(path: Path, password: Callable[[Path], bytes] | None = None) -> 
         raise CeremonyError(f"cannot read the key {path}: {exc}") from None
 
 
+def new_root_key() -> Ed25519PrivateKey:
+    """A new root key, in memory until ``write_root_key`` keeps it (``CryptoSigner(key)``
+    signs with it)."""
+    return Ed25519PrivateKey.generate()
+
+
+def write_root_key(path: Path, key: Ed25519PrivateKey, password: bytes) -> None:
+    """Keep a new root key at ``path`` (a new file, mode 0600), its PEM encrypted with
+    ``password``: at rest on the offline machine it is no use to whoever copies the file."""
+    if not password:
+        raise CeremonyError("a new root key needs a password to encrypt it with")
+    if len(password) > MAX_PASSWORD:
+        raise CeremonyError(f"the password is longer than {MAX_PASSWORD} bytes")
+    data = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(password))
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        raise CeremonyError(f"{path} exists: name a new file for the new root key") from None
+    except OSError as exc:
+        raise CeremonyError(f"cannot write {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def _new_root_key(current: Root, root: Root) -> Key | None:
+    """The one new root key ``root`` names in place of all of ``current``'s, or None when it
+    names anything else (the same keys, or some old ones still: not a rotation)."""
+    keyids = root.roles["root"].keyids
+    if len(keyids) != 1 or keyids[0] in current.roles["root"].keyids:
+        return None
+    if any(keyids[0] in root.roles[role].keyids for role in root.roles if role != "root"):
+        return None  # one key for two roles: the offline root shares an online key's fate
+    key = root.keys.get(keyids[0])
+    if key is None or key.keytype != "ed25519" or key.scheme != "ed25519":
+        return None
+    return key
+
+
+def rotate_root_key(prepared: Prepared, key: Key) -> None:
+    """Replace the prepared root's root keys by ``key`` (threshold 1), as the online
+    ``sign-root --rotate-root-key`` does; the current root's keys must still sign it (TUF's
+    rotation: a client holding the current root checks the new one with it). Before any
+    signature: one made earlier would not cover the changed root."""
+    if prepared.manifest.get("new_root_key") is not None:
+        raise CeremonyError(f"{prepared.directory} has a new root key already")
+    if prepared.root.signatures:
+        raise CeremonyError(f"the root in {prepared.directory} is signed already: make the new "
+                            f"root key before any root key signs (prepare it again)")
+    if key.keytype != "ed25519" or key.scheme != "ed25519":
+        raise CeremonyError("a new root key made offline is an Ed25519 key")
+    root = prepared.root.signed
+    for keyid in list(root.roles["root"].keyids):
+        root.revoke_key(keyid, "root")
+    root.add_key(key, "root")
+    root.roles["root"].threshold = 1
+    prepared.manifest["new_root_key"] = key.keyid
+
+
 def sign(prepared: Prepared, signers: list[Signer]) -> list[str]:
     """Add the signers' signatures to the directory's root and targets (beside any already
     there: root keys may be on several machines). Returns what each key signed."""
@@ -225,6 +303,12 @@ def sign(prepared: Prepared, signers: list[Signer]) -> list[str]:
         raise CeremonyError(str(exc)) from None
     (prepared.directory / ROOT).write_bytes(prepared.root.to_bytes(_SERIALIZER))
     (prepared.directory / TARGETS).write_bytes(prepared.targets.to_bytes(_SERIALIZER))
+    if prepared.manifest.get("new_root_key") is not None:
+        # The root changed here on purpose: the manifest names the new key and the digest
+        # of what it now signs, so the next machine and --apply read it as it is now.
+        prepared.manifest["sha256"][ROOT] = _digest(prepared.root.signed_bytes)
+        (prepared.directory / MANIFEST).write_text(json.dumps(prepared.manifest, indent=1)
+                                                   + "\n")
     return done
 
 
@@ -241,7 +325,12 @@ def check(repository: Repository, prepared: Prepared, now: datetime) -> None:
     for md, role in ((prepared.root, "root"), (prepared.targets, "targets")):
         if md.signed.expires > now + LIFETIMES[role] + CLOCK_SKEW:
             raise CeremonyError(f"the prepared {role} expires later than a {role} may")
+    # A root key made offline is taken from the directory (the index cannot know it); its
+    # signature and the current keys' are checked when the root is installed.
+    new_root = _new_root_key(current, prepared.root.signed)
     root, targets = repository.next_root(online_key=prepared.online_key,
+                                         new_root_keys=[new_root] if new_root else None,
+                                         threshold=1 if new_root else None,
                                          root_expires=prepared.root.signed.expires,
                                          targets_expires=prepared.targets.signed.expires)
     if prepared.current.signed != current:

@@ -345,8 +345,9 @@ def prepare_root(directory: Path, *, rotate_online: bool = False, actor=None,
 
 def apply_root(directory: Path, *, actor=None, info: RequestInfo | None = None) -> int:
     """The last step of the offline ceremony: install the root signed offline in
-    ``directory`` once it is exactly the next root of the index and its signatures meet the
-    current root's threshold and its own. Returns the version installed."""
+    ``directory`` once it is exactly the next root of the index (but for one new root key made
+    on the offline machine, ``tufceremony.check``) and its signatures meet the current root's
+    threshold and its own. Returns the version installed."""
     from datetime import datetime, timezone
 
     require_admin(actor)
@@ -377,8 +378,11 @@ def apply_root(directory: Path, *, actor=None, info: RequestInfo | None = None) 
             retired = settings.TUF_KEY_FILE.with_name(settings.TUF_KEY_FILE.name + ".retired")
             os.replace(settings.TUF_KEY_FILE, retired)
             os.replace(pending, settings.TUF_KEY_FILE)
-    change = "signed offline: " + ("renewed, new online key" if prepared.online_key
-                                   else "renewed")
+    new_root_key = (set(prepared.root.signed.roles["root"].keyids)
+                    != set(prepared.current.signed.roles["root"].keyids))
+    change = "signed offline: " + ", ".join(filter(None, [
+        "renewed", prepared.online_key is not None and "new online key",
+        new_root_key and "new root key"]))
     with transaction.atomic():
         record(tags.ADMIN_TUF_ROOT_SIGN, info=info, actor=actor, user=actor,
                additional={"root_version": version, "change": change,

@@ -187,3 +187,123 @@ def test_an_upload_too_large_or_not_a_zip_is_refused(tmp_path):
     with pytest.raises(CeremonyError, match="not a readable zip"):
         tufceremony.unpack(b"PK\x03\x04 broken", tmp_path / "in")
     assert not (tmp_path / "in").exists()
+
+
+# -- a new root key made on the offline machine --------------------------------------------
+
+def _rotate(index: Index, directory, signers=None):
+    """Prepare, make a new root key offline and sign with ``signers`` (default: the old root
+    key, the new one and the targets key). Returns the new key's signer."""
+    prepared = _prepare(index, directory)
+    new = CryptoSigner(tufceremony.new_root_key())
+    tufceremony.rotate_root_key(prepared, new.public_key)
+    tufceremony.sign(prepared, signers(new) if signers else
+                     [index.root_signer, new, index.targets_signer])
+    return new
+
+
+def test_a_root_key_made_offline_replaces_the_old_one_and_ngclient_follows(index, tmp_path):
+    index.publish(PAGE, b"before")
+    old_root = index.read("1.root.json")
+    new = _rotate(index, tmp_path / "c")
+    prepared = tufceremony.read(tmp_path / "c")
+    assert prepared.manifest["new_root_key"] == new.public_key.keyid
+    assert f"a new root key: {new.public_key.keyid} replaces " in "\n".join(
+        tufceremony.describe(prepared))
+    assert _apply(index, tmp_path / "c") == 2
+    assert index.repo.root().signed.roles["root"].keyids == [new.public_key.keyid]
+    index.publish(PAGE, b"after")
+    (tmp_path / "client").mkdir()
+    updater = client(index, tmp_path / "client", old_root)
+    assert download(updater, PAGE) == b"after"
+    assert updater._trusted_set.root.version == 2
+    # The next root needs the new key; the old one is no root key any more.
+    prepared = _prepare(index, tmp_path / "next")
+    with pytest.raises(CeremonyError, match="is not a root or targets key of root version 3"):
+        tufceremony.sign(prepared, [index.root_signer])
+    tufceremony.sign(prepared, [new, index.targets_signer])
+    assert _apply(index, tmp_path / "next") == 3
+
+
+@pytest.mark.parametrize("signers, reason", [
+    (lambda index, new: [new, index.targets_signer],
+     "needs 1 signature(s) of the current root's keys; 0 valid given"),
+    (lambda index, new: [index.root_signer, index.targets_signer],
+     "needs 1 signature(s) of its own root keys; 0 valid given"),
+])
+def test_a_rotated_root_without_the_old_or_the_new_keys_signature_is_refused(
+        index, tmp_path, signers, reason):
+    _rotate(index, tmp_path / "c", lambda new: signers(index, new))
+    with pytest.raises(tufceremony.RepositoryError, match=re.escape(reason)):
+        _apply(index, tmp_path / "c")
+    assert index.repo.root().signed.version == 1
+
+
+def _rewrite_root(directory, change) -> None:
+    """Change the root as someone with the directory could (manifest and all), then sign it
+    with every key it names and the old one: only the index's own rules stop it."""
+    prepared = tufceremony.read(directory)
+    signers = change(prepared.root.signed)
+    (directory / "root.json").write_bytes(prepared.root.to_bytes())
+    manifest = json.loads((directory / "manifest.json").read_text())
+    manifest["sha256"]["root.json"] = hashlib.sha256(prepared.root.signed_bytes).hexdigest()
+    manifest.pop("new_root_key", None)
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    tufceremony.sign(tufceremony.read(directory), signers)
+
+
+def test_a_root_rotated_otherwise_than_the_offline_machine_does_is_refused(index, tmp_path):
+    def two_new_keys(root):
+        extra = CryptoSigner.generate_ed25519()
+        root.add_key(extra.public_key, "root")
+        return [index.root_signer, extra, index.targets_signer]
+
+    def the_online_key_as_root_key(root):
+        root.revoke_key(root.roles["root"].keyids[0], "root")
+        root.add_key(index.online.public_key, "root")
+        return [index.root_signer, index.online, index.targets_signer]
+
+    def the_old_key_kept_beside_the_new(root):
+        root.add_key(index.root_signer.public_key, "root")
+        return [index.root_signer, index.targets_signer]
+
+    for number, change in enumerate([two_new_keys, the_online_key_as_root_key,
+                                     the_old_key_kept_beside_the_new]):
+        directory = tmp_path / str(number)
+        if change is the_online_key_as_root_key:
+            _prepare(index, directory)
+        else:
+            _rotate(index, directory, lambda new: [])
+        _rewrite_root(directory, change)
+        with pytest.raises(CeremonyError, match="is not the root prepared from root version 1"):
+            _apply(index, directory)
+    assert index.repo.root().signed.version == 1
+
+
+def test_a_new_root_key_comes_before_any_root_signature_and_only_once(index, tmp_path):
+    prepared = _prepare(index, tmp_path / "c")
+    tufceremony.sign(prepared, [index.root_signer])
+    prepared = tufceremony.read(tmp_path / "c")
+    with pytest.raises(CeremonyError, match="is signed already"):
+        tufceremony.rotate_root_key(prepared, CryptoSigner.generate_ed25519().public_key)
+    _rotate(index, tmp_path / "d", lambda new: [])
+    with pytest.raises(CeremonyError, match="has a new root key already"):
+        tufceremony.rotate_root_key(tufceremony.read(tmp_path / "d"),
+                                    CryptoSigner.generate_ed25519().public_key)
+
+
+def test_a_new_root_key_is_kept_encrypted_in_a_new_file(tmp_path):
+    key = tufceremony.new_root_key()
+    path = tmp_path / "keys" / "root-2.pem"
+    tufceremony.write_root_key(path, key, b"correct horse")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert b"ENCRYPTED PRIVATE KEY" in path.read_bytes()
+    signer = tufceremony.load_signer(path, lambda p: b"correct horse")
+    assert signer.public_key == CryptoSigner(key).public_key
+    with pytest.raises(CeremonyError, match="cannot read the key"):
+        tufceremony.load_signer(path)
+    with pytest.raises(CeremonyError, match="exists: name a new file"):
+        tufceremony.write_root_key(path, key, b"correct horse")
+    with pytest.raises(CeremonyError, match="needs a password"):
+        tufceremony.write_root_key(tmp_path / "other.pem", key, b"")
+    assert not (tmp_path / "other.pem").exists()
