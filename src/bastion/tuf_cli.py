@@ -57,6 +57,9 @@ def register(sub, setup_django, fail) -> None:
                    help="a new online key for timestamp, snapshot and the bins")
     p.add_argument("--rotate-root-key", action="store_true",
                    help="a new root key in KEYS_DIR; the old one signs this root last")
+    p.add_argument("--expect-root-key", action="append", metavar="KEYID",
+                   help="with --apply: install the root only if its root keys are exactly "
+                        "these (the key id `bastion tuf sign` printed); repeatable")
     p.set_defaults(func=command(_sign_root))
 
     p = tuf.add_parser("sign", help="on the offline machine: show the root prepared in DIR "
@@ -66,9 +69,14 @@ def register(sub, setup_django, fail) -> None:
     p.add_argument("--keys", required=True, type=Path, nargs="+", metavar="KEYFILE",
                    help="root and targets keys: PEM files, or .signer.json files naming a key "
                         "held elsewhere")
-    p.add_argument("--new-root-key", type=Path, metavar="NEWFILE",
-                   help="make a new root key here, encrypted with a password asked for, and "
-                        "replace the root's keys with it (the --keys root keys sign too)")
+    rotation = p.add_mutually_exclusive_group()
+    rotation.add_argument("--new-root-key", type=Path, metavar="NEWFILE",
+                          help="make a new root key here, encrypted with a password asked "
+                               "for, and replace the root's keys with it (the --keys root "
+                               "keys sign too)")
+    rotation.add_argument("--expect-root-key", metavar="KEYID",
+                          help="sign a root whose new root key another offline machine made "
+                               "(--new-root-key there): the key id it printed")
     p.add_argument("--yes", action="store_true", help="sign without asking")
     p.set_defaults(func=lambda args: _sign_offline(args, fail))
 
@@ -148,11 +156,15 @@ def _sign_root(args, info) -> int:
         raise ValidationError("--rotate-root-key needs the root keys here (--keys); to keep "
                               "them offline, prepare and make the new root key on the offline "
                               "machine: `bastion tuf sign DIR --keys … --new-root-key FILE`.")
+    if args.expect_root_key and args.apply is None:
+        raise ValidationError("--expect-root-key belongs to --apply: it names the root keys "
+                              "the offline machine printed.")
     if args.apply is not None:
         if args.rotate_online_key:
             raise ValidationError("--rotate-online-key belongs to --prepare: --apply installs "
                                   "what was prepared.")
-        version = services.apply_root(args.apply, info=info)
+        version = services.apply_root(args.apply, expect_root_keys=args.expect_root_key,
+                                      info=info)
         print(f"installed root version {version}, signed offline")
         # To compare with the key ids `bastion tuf sign` printed on the offline machine.
         print("root keys: " + ", ".join(
@@ -203,6 +215,9 @@ def _sign_offline(args, fail) -> int:
     try:
         prepared = tufceremony.read(args.directory)
         signers = [tufceremony.load_signer(path, password) for path in args.keys]
+        # Before anything is shown or made: what the directory asks the keys to vouch for.
+        tufceremony.vouch(prepared, signers, new_root_key=args.new_root_key is not None,
+                          expect_root_key=args.expect_root_key)
         if args.new_root_key is not None:
             if args.new_root_key.exists() or args.new_root_key.is_symlink():
                 raise tufceremony.CeremonyError(f"{args.new_root_key} exists: name a new file "

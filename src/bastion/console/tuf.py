@@ -83,6 +83,10 @@ def prepare(request):
     return response
 
 
+# A few root key ids (64 hex digits each), separated by spaces or commas.
+MAX_EXPECTED = 1024
+
+
 @console_view
 @require_POST
 def apply(request):
@@ -105,7 +109,13 @@ def apply(request):
                 tufceremony.unpack(upload.read(tufceremony.MAX_ARCHIVE + 1), directory)
             except tufceremony.CeremonyError as exc:
                 raise ValidationError(str(exc)) from None
-            version = tuf.apply_root(directory, actor=request.user, info=request_info(request))
+            expected = request.POST.get("expect_root_key", "")
+            if len(expected) > MAX_EXPECTED:
+                raise ValidationError(_("The expected root key ids are longer than {size} "
+                                        "characters.").format(size=MAX_EXPECTED))
+            version = tuf.apply_root(directory, expect_root_keys=expected.replace(",", " ")
+                                     .split() or None, actor=request.user,
+                                     info=request_info(request))
         except ValidationError as exc:
             # apply_root names files by their path, here a temporary one: the zip's names
             # are what the admin knows.

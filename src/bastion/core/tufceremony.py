@@ -274,6 +274,93 @@ def _new_root_key(current: Root, root: Root) -> Key | None:
     return key
 
 
+def _same_key(a: Key, b: Key) -> bool:
+    # Key ids are the metadata's own word: a root may name a key of someone else's under the
+    # id of ours, so the key itself is compared.
+    return (a.keyid, a.keytype, a.scheme, a.keyval) == (b.keyid, b.keytype, b.scheme, b.keyval)
+
+
+def _role_keys(root: Root, role: str) -> tuple[int, dict[str, Key | None]]:
+    return root.roles[role].threshold, {keyid: root.keys.get(keyid)
+                                        for keyid in root.roles[role].keyids}
+
+
+def _same_role(current: Root, root: Root, role: str) -> bool:
+    (threshold, keys), (was, old) = _role_keys(root, role), _role_keys(current, role)
+    return threshold == was and keys.keys() == old.keys() and all(
+        key is not None and old[keyid] is not None and _same_key(key, old[keyid])
+        for keyid, key in keys.items())
+
+
+def vouch(prepared: Prepared, signers: list[Signer], *, new_root_key: bool = False,
+          expect_root_key: str | None = None) -> None:
+    """Refuse, before anything is signed, what the offline keys must not vouch for.
+
+    The directory comes from the online host, and whoever rewrites it on the way can rewrite
+    its manifest too; the offline keys are what the offline machine trusts. So the current
+    root must be one they signed (each root key of ``signers`` named in it as itself, its
+    signature valid, the root's threshold met: python-tuf's verification), and the prepared
+    root may differ from it only where the ceremony changes it: the expiry and version, the
+    online key named in the directory for timestamp and snapshot, and the root key when
+    ``new_root_key`` (``rotate_root_key`` replaces them in this run, after this check) or the
+    one ``expect_root_key`` names (made by the offline machine that signed first). The
+    targets key is never rotated in the ceremony.
+
+    A run with only a targets key signs no root: nothing in the directory is anchored for it,
+    and its key must still be the current root's targets key to sign."""
+    current_md, root = prepared.current, prepared.root.signed
+    current = current_md.signed
+    where = prepared.directory
+    root_ids = current.roles["root"].keyids
+    ours = [s.public_key for s in signers if s.public_key.keyid in root_ids]
+    for key in ours + [s.public_key for s in signers
+                       if s.public_key.keyid in current.roles["targets"].keyids]:
+        named = current.keys.get(key.keyid)
+        if named is None or not _same_key(named, key):
+            raise CeremonyError(f"{where / CURRENT_ROOT} names another key under the id "
+                                f"{key.keyid[:16]}… of a key given: it is not the index's root")
+    if ours:
+        result = current.get_verification_result(Root.type, current_md.signed_bytes,
+                                                  current_md.signatures)
+        for key in ours:
+            if key.keyid not in result.signed:
+                raise CeremonyError(f"{where / CURRENT_ROOT} carries no valid signature of "
+                                    f"the root key {key.keyid[:16]}… given: it is not a root "
+                                    f"that key signed; refusing to sign anything prepared "
+                                    f"from it")
+        if not result.verified:
+            raise CeremonyError(f"{where / CURRENT_ROOT} lacks a threshold of its root keys' "
+                                f"signatures ({len(result.signed)} of {result.threshold}); "
+                                f"refusing to sign anything prepared from it")
+    if expect_root_key is not None:
+        new = _new_root_key(current, root)
+        if new is None or new.keyid != expect_root_key:
+            raise CeremonyError(f"{where / ROOT} does not replace the root keys with the key "
+                                f"{expect_root_key[:16]}… expected (--expect-root-key)")
+    elif not _same_role(current, root, "root"):
+        new = _new_root_key(current, root)
+        hint = (f": if the offline machine that signed first made the new root key "
+                f"{new.keyid[:16]}…, sign with --expect-root-key and the key id it printed"
+                if new is not None and not new_root_key else "")
+        raise CeremonyError(f"{where / ROOT} names other root keys or another threshold than "
+                            f"the current root{hint}; refusing to sign it")
+    if not _same_role(current, root, "targets"):
+        raise CeremonyError(f"{where / ROOT} names another targets key or threshold than the "
+                            f"current root (the ceremony does not change it); refusing to "
+                            f"sign it")
+    online = prepared.online_key
+    for role in ("snapshot", "timestamp"):
+        if _same_role(current, root, role):
+            continue
+        if (online is None or root.roles[role].keyids != [online.keyid]
+                or root.roles[role].threshold != current.roles[role].threshold
+                or root.keys.get(online.keyid) is None
+                or not _same_key(root.keys[online.keyid], online)):
+            raise CeremonyError(f"{where / ROOT} names another {role} key than the current "
+                                f"root's or the new online key in {where / ONLINE_KEY}; "
+                                f"refusing to sign it")
+
+
 def rotate_root_key(prepared: Prepared, key: Key) -> None:
     """Replace the prepared root's root keys by ``key`` (threshold 1), as the online
     ``sign-root --rotate-root-key`` does; the current root's keys must still sign it (TUF's

@@ -343,11 +343,13 @@ def prepare_root(directory: Path, *, rotate_online: bool = False, actor=None,
     return version
 
 
-def apply_root(directory: Path, *, actor=None, info: RequestInfo | None = None) -> int:
+def apply_root(directory: Path, *, expect_root_keys: list[str] | None = None, actor=None,
+               info: RequestInfo | None = None) -> int:
     """The last step of the offline ceremony: install the root signed offline in
     ``directory`` once it is exactly the next root of the index (but for one new root key made
     on the offline machine, ``tufceremony.check``) and its signatures meet the current root's
-    threshold and its own. Returns the version installed."""
+    threshold and its own; with ``expect_root_keys``, once its root keys are exactly those
+    (the key ids the offline machine printed). Returns the version installed."""
     from datetime import datetime, timezone
 
     require_admin(actor)
@@ -359,6 +361,11 @@ def apply_root(directory: Path, *, actor=None, info: RequestInfo | None = None) 
             tufceremony.check(repo, prepared, datetime.now(timezone.utc))
         except (RepositoryError, tufceremony.CeremonyError) as exc:
             raise ValidationError(str(exc)) from None
+        keyids = prepared.root.signed.roles["root"].keyids
+        if expect_root_keys and set(expect_root_keys) != set(keyids):
+            raise ValidationError(_("The root in {directory} names the root keys {keyids}, "
+                                    "not the ones expected.").format(
+                directory=directory, keyids=", ".join(keyids)))
         online = online_signer()
         if prepared.online_key is not None:
             if not pending.is_file():

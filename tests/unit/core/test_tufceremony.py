@@ -307,3 +307,167 @@ def test_a_new_root_key_is_kept_encrypted_in_a_new_file(tmp_path):
     with pytest.raises(CeremonyError, match="needs a password"):
         tufceremony.write_root_key(tmp_path / "other.pem", key, b"")
     assert not (tmp_path / "other.pem").exists()
+
+
+# -- what the offline keys vouch for (tufceremony.vouch, before `tuf sign` signs) ------------
+
+def _tamper(directory, name: str, change) -> None:
+    """Rewrite a file of the directory as someone on its way to the offline machine could:
+    the manifest's digest with it, so that only what the offline keys trust can tell."""
+    md = tufceremony.read(directory).current if name == "current-root.json" else getattr(
+        tufceremony.read(directory), name.removesuffix(".json"))
+    change(md)
+    data = md.to_bytes()
+    (directory / name).write_bytes(data)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    manifest["sha256"][name] = hashlib.sha256(
+        data if name == "current-root.json" else md.signed_bytes).hexdigest()
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _refused(index, directory, match, **kwargs) -> None:
+    before = {p.name: p.read_bytes() for p in directory.iterdir()}
+    prepared = tufceremony.read(directory)
+    with pytest.raises(CeremonyError, match=match) as refused:
+        tufceremony.vouch(prepared, [index.root_signer, index.targets_signer], **kwargs)
+    assert "\n" not in str(refused.value)
+    assert {p.name: p.read_bytes() for p in directory.iterdir()} == before
+
+
+def test_the_offline_keys_vouch_for_the_next_root_as_prepared(index, tmp_path):
+    keys = [index.root_signer, index.targets_signer]
+    tufceremony.vouch(_prepare(index, tmp_path / "renew"), keys)
+    tufceremony.vouch(_prepare(index, tmp_path / "online", CryptoSigner.generate_ed25519()),
+                      keys)
+    # The root key this very run makes is the one change of the root keys it signs.
+    prepared = _prepare(index, tmp_path / "rotate")
+    tufceremony.vouch(prepared, keys, new_root_key=True)
+    tufceremony.rotate_root_key(prepared, CryptoSigner(tufceremony.new_root_key()).public_key)
+    tufceremony.sign(prepared, keys)
+    # On two machines the root key signs on one, the targets key on the other.
+    prepared = _prepare(index, tmp_path / "two")
+    tufceremony.vouch(prepared, [index.root_signer])
+    tufceremony.sign(prepared, [index.root_signer])
+    tufceremony.vouch(tufceremony.read(tmp_path / "two"), [index.targets_signer])
+
+
+def test_a_foreign_root_key_in_the_prepared_root_is_refused_and_nothing_signed(
+        index, tmp_path):
+    """The hole: a root key of someone else's put into the prepared root on its way. The
+    offline machine showed it as a new root key; now it refuses to sign it."""
+    intruder = CryptoSigner.generate_ed25519()
+
+    def replace(md):
+        for keyid in list(md.signed.roles["root"].keyids):
+            md.signed.revoke_key(keyid, "root")
+        md.signed.add_key(intruder.public_key, "root")
+
+    def beside(md):
+        md.signed.add_key(intruder.public_key, "root")
+
+    def under_our_id(md):
+        keyid = index.root_signer.public_key.keyid
+        md.signed.keys[keyid].keyval = dict(intruder.public_key.keyval)
+
+    def lower_threshold(md):
+        md.signed.add_key(intruder.public_key, "root")
+        md.signed.roles["root"].threshold = 1
+
+    for number, change in enumerate([replace, beside, under_our_id, lower_threshold]):
+        directory = tmp_path / str(number)
+        _prepare(index, directory)
+        _tamper(directory, "root.json", change)
+        _refused(index, directory, "names other root keys or another threshold than the "
+                                   "current root")
+        # Nor does making a new root key in the same run let it through.
+        _refused(index, directory, "names other root keys", new_root_key=True)
+    # A new key in place of the old ones is what another offline machine's --new-root-key
+    # makes: the refusal says how to sign it once its key id is the one that machine printed.
+    directory = tmp_path / "0"
+    _refused(index, directory, re.escape(f"made the new root key "
+                                         f"{intruder.public_key.keyid[:16]}…, sign with "
+                                         f"--expect-root-key"))
+    _refused(index, directory, "does not replace the root keys with the key",
+             expect_root_key=CryptoSigner.generate_ed25519().public_key.keyid)
+
+
+def test_a_foreign_targets_key_or_snapshot_key_in_the_prepared_root_is_refused(
+        index, tmp_path):
+    intruder = CryptoSigner.generate_ed25519()
+
+    def targets(md):
+        md.signed.revoke_key(index.targets_signer.public_key.keyid, "targets")
+        md.signed.add_key(intruder.public_key, "targets")
+
+    def snapshot(md):
+        md.signed.revoke_key(md.signed.roles["snapshot"].keyids[0], "snapshot")
+        md.signed.add_key(intruder.public_key, "snapshot")
+
+    _prepare(index, tmp_path / "t")
+    _tamper(tmp_path / "t", "root.json", targets)
+    _refused(index, tmp_path / "t", "names another targets key or threshold")
+    _prepare(index, tmp_path / "s", CryptoSigner.generate_ed25519())
+    _tamper(tmp_path / "s", "root.json", snapshot)
+    _refused(index, tmp_path / "s", "names another snapshot key than the current root's or "
+                                    "the new online key")
+
+
+def test_a_current_root_the_offline_keys_did_not_sign_is_refused(index, tmp_path):
+    """A current root of someone else's, with a next root to match it, would make their key
+    look like no change at all: the current root must carry the given keys' signatures."""
+    intruder = CryptoSigner.generate_ed25519()
+    ours = index.root_signer.public_key.keyid
+
+    def add_theirs(md):
+        md.signed.add_key(intruder.public_key, "root")
+
+    def forged(md):  # names our key, but theirs signs it, and one signature is enough
+        add_theirs(md)
+        md.signatures.clear()
+        md.sign(intruder)
+
+    def under_our_id(md):
+        md.signed.keys[ours].keyval = dict(intruder.public_key.keyval)
+
+    def unsigned(md):
+        md.signatures.clear()
+
+    for number, change, reason in [
+            (0, forged, f"carries no valid signature of the root key {ours[:16]}… given"),
+            (1, under_our_id, f"names another key under the id {ours[:16]}… of a key given"),
+            (2, unsigned, f"carries no valid signature of the root key {ours[:16]}")]:
+        directory = tmp_path / str(number)
+        _prepare(index, directory)
+        _tamper(directory, "current-root.json", change)
+        if change is forged:
+            _tamper(directory, "root.json", add_theirs)
+        _refused(index, directory, re.escape(reason))
+
+
+def test_a_root_rotated_on_the_first_offline_machine_is_signed_on_the_next_one_if_expected(
+        index, tmp_path):
+    """Root keys on two machines (threshold 2): the first makes the new key, the second signs
+    the rotated root once told the key id the first printed."""
+    first, second = CryptoSigner.generate_ed25519(), CryptoSigner.generate_ed25519()
+    index.repo.sign_root(old_signers=[index.root_signer], threshold=2,
+                         new_root_keys=[first.public_key, second.public_key],
+                         new_signers=[first, second], targets_signer=index.targets_signer,
+                         online=index.online, rotate_online=False)
+    directory = tmp_path / "c"
+    prepared = _prepare(index, directory)
+    tufceremony.vouch(prepared, [first], new_root_key=True)
+    new = CryptoSigner(tufceremony.new_root_key())
+    tufceremony.rotate_root_key(prepared, new.public_key)
+    tufceremony.sign(prepared, [first, new])
+
+    prepared = tufceremony.read(directory)
+    with pytest.raises(CeremonyError, match="sign with --expect-root-key"):
+        tufceremony.vouch(prepared, [second, index.targets_signer])
+    with pytest.raises(CeremonyError, match="does not replace the root keys with the key"):
+        tufceremony.vouch(prepared, [second, index.targets_signer],
+                          expect_root_key=first.public_key.keyid)
+    tufceremony.vouch(prepared, [second, index.targets_signer],
+                      expect_root_key=new.public_key.keyid)
+    tufceremony.sign(prepared, [second, index.targets_signer])
+    assert _apply(index, directory) == 3
+    assert index.repo.root().signed.roles["root"].keyids == [new.public_key.keyid]
