@@ -327,6 +327,78 @@ def test_an_offline_ceremony_refuses_a_tampered_or_short_or_stale_directory(site
     assert updater._trusted_set.root.version == before + 1
 
 
+def _rewrite(ceremony: Path, name: str, change) -> None:
+    """Change a file of the ceremony directory on its way to the offline machine, as whoever
+    carries it could: its digest in the manifest too."""
+    import hashlib
+
+    from tuf.api.metadata import Metadata
+
+    md = Metadata.from_bytes((ceremony / name).read_bytes())
+    change(md)
+    data = md.to_bytes()
+    (ceremony / name).write_bytes(data)
+    manifest = json.loads((ceremony / "manifest.json").read_bytes())
+    manifest["sha256"][name] = hashlib.sha256(
+        data if name == "current-root.json" else md.signed_bytes).hexdigest()
+    (ceremony / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_tuf_sign_refuses_a_root_rewritten_on_its_way_and_signs_nothing(site, tmp_path):
+    """The offline keys vouch only for the index's root: a root key or targets key of someone
+    else's in the prepared root, or a current root the given keys never signed, is refused
+    in one line, before anything is signed or a new root key made."""
+    from securesystemslib.signer import CryptoSigner
+
+    from tests.cli_runner import run_cli
+
+    online, offline = _online_env(site), _offline_env(tmp_path)
+    intruder = CryptoSigner.generate_ed25519()
+
+    def their_root_key(md):
+        for keyid in list(md.signed.roles["root"].keyids):
+            md.signed.revoke_key(keyid, "root")
+        md.signed.add_key(intruder.public_key, "root")
+
+    def their_targets_key(md):
+        md.signed.revoke_key(md.signed.roles["targets"].keyids[0], "targets")
+        md.signed.add_key(intruder.public_key, "targets")
+
+    def their_current_root(md):  # names our keys, but theirs beside them signs it
+        md.signed.add_key(intruder.public_key, "root")
+        md.signatures.clear()
+        md.sign(intruder)
+
+    def beside_ours(md):
+        md.signed.add_key(intruder.public_key, "root")
+
+    cases = [("root", [("root.json", their_root_key)], "names other root keys or another "
+                                                       "threshold than the current root"),
+             ("targets", [("root.json", their_targets_key)], "names another targets key"),
+             ("current", [("current-root.json", their_current_root),
+                          ("root.json", beside_ours)], "carries no valid signature of the "
+                                                       "root key")]
+    for which, changes, reason in cases:
+        ceremony = tmp_path / which
+        result = run_cli(["tuf", "sign-root", "--prepare", ceremony], env=online)
+        assert result.returncode == 0, result.stderr
+        for name, change in changes:
+            _rewrite(ceremony, name, change)
+        before = {p.name: p.read_bytes() for p in ceremony.iterdir()}
+        for extra in ([], ["--new-root-key", tmp_path / f"{which}-new.pem"]):
+            result = run_cli(["tuf", "sign", ceremony, "--keys", *_offline_keys(site), *extra,
+                              "--yes"], input="pw\n", env=offline)
+            assert reason in _error(result), result.stderr
+            assert "signed" not in result.stdout
+        assert {p.name: p.read_bytes() for p in ceremony.iterdir()} == before
+        assert not (tmp_path / f"{which}-new.pem").exists()
+    # The reported hole: the foreign key is named by its id, and the only way past is the
+    # operator typing the key id another offline machine printed.
+    result = run_cli(["tuf", "sign", tmp_path / "root", "--keys", *_offline_keys(site),
+                      "--yes"], env=offline)
+    assert f"made the new root key {intruder.public_key.keyid[:16]}…" in _error(result)
+
+
 def test_an_offline_ceremony_makes_a_new_root_key_and_ngclient_holding_the_old_root_follows(
         own_site, tmp_path):
     from tests.cli_runner import run_cli
@@ -370,7 +442,11 @@ def test_an_offline_ceremony_makes_a_new_root_key_and_ngclient_holding_the_old_r
     document["signatures"] = complete
     (rotated / "root.json").write_text(json.dumps(document))
 
-    applied = run_cli(["tuf", "sign-root", "--apply", rotated], env=online)
+    # Bound to the key id the offline machine printed: another one is refused.
+    assert "names the root keys " + new_keyid + ", not the ones expected" in _error(run_cli(
+        ["tuf", "sign-root", "--apply", rotated, "--expect-root-key", "0" * 64], env=online))
+    applied = run_cli(["tuf", "sign-root", "--apply", rotated, "--expect-root-key", new_keyid],
+                      env=online)
     assert applied.returncode == 0, applied.stderr
     assert "installed root version 2" in applied.stdout
     assert f"root keys: {new_keyid}" in applied.stdout

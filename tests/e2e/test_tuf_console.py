@@ -41,8 +41,10 @@ def _zip(files: dict[str, bytes]) -> bytes:
     return out.getvalue()
 
 
-def _apply(admin: Client, data: bytes, *, csrf: bool = True):
+def _apply(admin: Client, data: bytes, *, csrf: bool = True, expect: str | None = None):
     fields = {"csrfmiddlewaretoken": admin.csrf()} if csrf else {}
+    if expect is not None:
+        fields["expect_root_key"] = expect
     return admin.http.post(admin.base + "/admin/tuf/apply/", data=fields,
                            files={"file": ("signed.zip", data, "application/zip")},
                            allow_redirects=False, timeout=60)
@@ -155,10 +157,16 @@ def test_the_console_applies_a_root_whose_new_root_key_was_made_offline(own_site
     assert "needs 1 signature(s) of the current root's keys; 0 valid given" in _refusal(
         _apply(admin, zips["impostor"]))
     assert _root_version(site) == 1
-    applied = _apply(admin, zips["rotated"])
-    assert applied.status_code == 302, text_of(applied.text)[:500]
     new_keyid = json.loads((tmp_path / "rotated" / "root.json").read_bytes()
                            )["signed"]["roles"]["root"]["keyids"][0]
+    # The apply bound to the key id the offline machine printed: another one is refused.
+    assert f"names the root keys {new_keyid}, not the ones expected" in _refusal(
+        _apply(admin, zips["rotated"], expect="0" * 64))
+    assert "longer than 1024 characters" in _refusal(
+        _apply(admin, zips["rotated"], expect="0" * 1025))
+    assert _root_version(site) == 1
+    applied = _apply(admin, zips["rotated"], expect=new_keyid)
+    assert applied.status_code == 302, text_of(applied.text)[:500]
     assert new_keyid in admin.get("/admin/tuf/").text
     updater = site.updater(tmp_path)
     updater.refresh()
