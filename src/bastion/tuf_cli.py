@@ -215,7 +215,8 @@ def _sign_offline(args, fail) -> int:
     try:
         prepared = tufceremony.read(args.directory)
         signers = [tufceremony.load_signer(path, password) for path in args.keys]
-        # Before anything is shown or made: what the directory asks the keys to vouch for.
+        # The directory passed through untrusted hands: refuse before showing it or making
+        # a key, so that an operator never gets asked to sign a root key they did not make.
         tufceremony.vouch(prepared, signers, new_root_key=args.new_root_key is not None,
                           expect_root_key=args.expect_root_key)
         if args.new_root_key is not None:

@@ -5,7 +5,8 @@ Three steps, three machines' worth of trust:
 
     prepare   (online host)   writes the unsigned next root and targets, the current root and
                               a manifest of their digests to a directory
-    sign      (offline)       shows what it signs, then adds the offline keys' signatures; it
+    sign      (offline)       refuses what its keys must not vouch for (``vouch``), shows
+                              what it signs, then adds the offline keys' signatures; it
                               needs this module and python-tuf, no settings and no database.
                               It may first replace the root key with one it makes there
                               (``rotate_root_key``): the new private key never leaves it
@@ -18,7 +19,10 @@ code path the online ``sign-root`` uses) and refuses anything that differs, and 
 signatures must meet the current root's threshold and the new one's. A root key made offline
 is the one thing the index cannot rebuild: it takes the root's keys from the directory only
 when they are one new Ed25519 key in place of all the current ones, and the old keys' and
-the new key's signatures are what vouch for it.
+the new key's signatures are what vouch for it. So the old keys sign only a root whose root
+and targets keys are the current root's, that root being one they signed, or whose new root
+key the offline machine made itself (``vouch``): a key slipped into the directory on its way
+gets no old key's signature.
 """
 
 from __future__ import annotations
