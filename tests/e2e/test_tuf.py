@@ -442,7 +442,12 @@ def test_an_offline_ceremony_makes_a_new_root_key_and_ngclient_holding_the_old_r
     document["signatures"] = complete
     (rotated / "root.json").write_text(json.dumps(document))
 
-    # Bound to the key id the offline machine printed: another one is refused.
+    # Bound to the key id the offline machine printed: another one is refused (and the
+    # option binds nothing but an apply).
+    assert "--expect-root-key belongs to --apply" in _error(run_cli(
+        ["tuf", "sign-root", "--prepare", tmp_path / "unused", "--expect-root-key", new_keyid],
+        env=online))
+    assert not (tmp_path / "unused").exists()
     assert "names the root keys " + new_keyid + ", not the ones expected" in _error(run_cli(
         ["tuf", "sign-root", "--apply", rotated, "--expect-root-key", "0" * 64], env=online))
     applied = run_cli(["tuf", "sign-root", "--apply", rotated, "--expect-root-key", new_keyid],
