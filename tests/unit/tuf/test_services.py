@@ -256,6 +256,9 @@ def test_concurrent_signers_on_postgresql_keep_the_versions_consecutive(signed):
 
 
 def test_a_proxied_page_is_signed_one_format_at_a_time_keeping_the_other(signed):
+    from bastion.proxy.gate import DEFAULT_VIEW
+
+    assert tuf.DEFAULT_VIEW == DEFAULT_VIEW  # the tuf app names it without importing the proxy's
     name = "proxied-" + secrets.token_hex(4)
     html, json_page = f"simple/{name}/index.html", f"simple/{name}/index.v1.json"
     assert tuf.view_page_path(tuf.DEFAULT_VIEW, name, "index.html") == html
