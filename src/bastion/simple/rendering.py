@@ -211,15 +211,20 @@ def _file_targets(listing) -> list:
     return targets
 
 
-def _sign(name: str, files: dict[str, Page] | None, listing) -> None:
-    """Hand the rendered simple pages (the bytes nginx serves, both formats) to TUF."""
+def _sign(name: str, files: dict[str, Page] | None, listing, view_revision: int | None) -> None:
+    """Hand the rendered simple pages (the bytes nginx serves, both formats) to TUF, with the
+    default view's revision they were rendered at: pages rendered before its last change are
+    not signed (its change queued another render)."""
     if not settings.TUF:
         return
     if files is None:
         _tuf().publish_project(name, None, [])
         return
+    state = gate.view_state(DEFAULT_VIEW, view_revision)
+    # The revision read with the pages (the state may be a newer one's): the row is its own.
+    at = (state.view.pk, view_revision) if state is not None else None
     signed = {path: files[path].body for path in detail_files(name)[:2]}
-    _tuf().publish_project(name, signed, _file_targets(listing))
+    _tuf().publish_project(name, signed, _file_targets(listing), at)
 
 
 def render_project(name: str, serial: int | None = None) -> bool:
@@ -260,7 +265,7 @@ def render_project(name: str, serial: int | None = None) -> bool:
                 _record_versions(store, name, versions)
             if _seen(name)[1] == before:
                 break
-        _sign(name, files, listing)
+        _sign(name, files, listing, before.view_revision)
     purge([f"/simple/{name}/", f"/pypi/{name}/json"]
           + ["/" + path for path in sorted(touched)])
     return True

@@ -281,10 +281,7 @@ def _upstream_detail(request, normalized: str, media_type: str, view: str, found
         lambda: _judged_upstream_page(state, resolution, view, media_type, stamp),
         shared=(shared_pages(), on_disk, proxy_page_files.scope(view, upstream.pk)))
     if settings.TUF and page is not None:
-        if view == DEFAULT_VIEW:
-            _sign_upstream_page(normalized, media_type, page)
-        else:
-            _sign_view_page(state, normalized, media_type, page)
+        _sign_view_page(state, normalized, media_type, page)
     response = page_response(request, page, vary=VARY)
     if resolution.stale:
         # RFC 9111's stale-if-error, made visible: the upstream failed and this is its last page.
@@ -292,45 +289,19 @@ def _upstream_detail(request, normalized: str, media_type: str, view: str, found
     return response
 
 
-# The proxied pages this process last handed to TUF, by their ETag (a hash of the bytes): a
-# page is signed when a process first serves it, and again only when its bytes change (the
+# The pages this process last handed to TUF as served (a named view's, the default view's of
+# a proxied project), by view, revision, name and format, with their ETag (a hash of the
+# bytes): signed when first served at a revision, and again only when their bytes change (the
 # upstream moved, or a file aged past the cooldown), so a cached page costs a dict lookup.
-_signed_upstream: dict[tuple[str, str], str] = {}
+_signed_view: dict[tuple[str, int, int, str | None, str], str] = {}
 MAX_SIGNED_REMEMBERED = 20_000
 
 
-def _sign_upstream_page(normalized: str, media_type: str, page) -> None:
-    """Sign the default view's page of a proxied project as served (docs/tuf.md): the
-    target's copy holds these very bytes, which `bastion verify-proxy` checks and serves."""
-    from .rendering import FORMATS
-
-    filename = FORMATS.get(media_type)  # PEP 691's v1+html: the same bytes as text/html's
-    key = (normalized, media_type)
-    if filename is None or _signed_upstream.get(key) == page.etag:
-        return
-    from bastion.tuf import services as tuf
-
-    try:
-        if not tuf.publish_upstream_page(normalized, f"simple/{normalized}/{filename}",
-                                         page.body):
-            return  # no repository yet: signed when next served after `bastion tuf init`
-    except Exception:  # the page is still served; verify-proxy refuses what is not signed
-        logger.exception("could not sign the proxied page of %s", normalized)
-        return
-    if len(_signed_upstream) >= MAX_SIGNED_REMEMBERED:
-        _signed_upstream.clear()
-    _signed_upstream[key] = page.etag
-
-
-# A named view's pages this process last handed to TUF, by view, revision, name and format:
-# signed when first served at a revision, and again only when their bytes change.
-_signed_view: dict[tuple[str, int, int, str | None, str], str] = {}
-
-
 def _sign_view_page(state, normalized: str | None, media_type: str, page) -> None:
-    """Sign a named view's page (``normalized`` None: its root list) as served (docs/tuf.md):
-    the view's policy built it, and `bastion verify-proxy` asks for it before reading the
-    metadata, so the signed page follows the policy."""
+    """Sign a view's page (``normalized`` None: a named view's root list; in the default
+    view, a proxied project's page) as served (docs/tuf.md): the view's policy built it, the
+    target's copy holds these very bytes, and `bastion verify-proxy` asks for it before
+    reading the metadata, so the signed page follows the policy."""
     from .rendering import FORMATS
 
     filename = FORMATS.get(media_type)

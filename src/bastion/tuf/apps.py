@@ -21,6 +21,6 @@ class TufConfig(AppConfig):
         upstream_metadata_stored.connect(
             receivers.on_upstream_metadata_stored,
             dispatch_uid="bastion.tuf.receivers.on_upstream_metadata_stored")
-        # A named view's change takes the pages it signed out of the metadata.
+        # A view's change takes the pages it signed as served out of the metadata.
         view_changed.connect(receivers.on_view_changed,
                              dispatch_uid="bastion.tuf.receivers.on_view_changed")

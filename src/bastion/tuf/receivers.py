@@ -22,15 +22,21 @@ def on_upstream_metadata_stored(sender, *, file, data, **kwargs) -> None:
 
 
 def on_view_changed(sender, *, name: str, **kwargs) -> None:
-    """A named view changed or was removed: its signed pages are out of date (docs/tuf.md)."""
+    """A view changed or was removed: the pages it signed as served are out of date, and,
+    when the default view's policy now judges local projects, their rendered pages too (the
+    render the change queued would remove them, later) (docs/tuf.md)."""
     if not settings.TUF:
         return
-    from bastion.proxy.gate import DEFAULT_VIEW
+    from bastion.packaging.models import Project
+    from bastion.proxy import gate
     from bastion.proxy.models import View
 
     from . import services
 
-    if name == DEFAULT_VIEW:
-        return  # its pages are rendered again, and signed as they are (simple.receivers)
     row = View.objects.filter(name=name).values_list("pk", "revision").first()
-    services.retire_view(name, (row[0], row[1]) if row else None)
+    local: list[str] = []
+    if name == gate.DEFAULT_VIEW and row is not None:
+        state = gate.view_state(name, row[1])
+        if state is not None and state.affects_local:
+            local = list(Project.objects.values_list("normalized_name", flat=True))
+    services.retire_view(name, (row[0], row[1]) if row else None, local=local)

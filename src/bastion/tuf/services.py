@@ -469,44 +469,53 @@ def _staged(key: str, pages: dict[str, bytes] | None, files: list[Target], *,
     return changes, record_list
 
 
-def _publish(key: str, pages: dict[str, bytes] | None, files: list[Target], *,
-             keep_others: bool = False) -> bool:
-    """``key`` now has these pages and files; ``keep_others``: and its other targets still
-    (a proxied page is built one format at a time, on request)."""
-    with _locked():
-        if not repository().initialized():
-            return False  # `bastion tuf init` renders every page again once it has made them
-        changes, record_list = _staged(key, pages, files, keep_others=keep_others)
-        if changes:
-            repository().update(changes, online_signer())
-        record_list()
+def _publish(key: str, pages: dict[str, bytes] | None, files: list[Target]) -> bool:
+    """``key`` now has these pages and files (held under the lock)."""
+    if not repository().initialized():
+        return False  # `bastion tuf init` renders every page again once it has made them
+    changes, record_list = _staged(key, pages, files)
+    if changes:
+        repository().update(changes, online_signer())
+    record_list()
     return True
 
 
-def publish_project(name: str, pages: dict[str, bytes] | None, files: list[Target]) -> None:
-    """The project ``name`` now has these rendered pages and files (None: no pages at all)."""
-    _publish(name, pages, files if pages is not None else [])
+def publish_project(name: str, pages: dict[str, bytes] | None, files: list[Target],
+                    at: tuple[int, int] | None = None) -> bool:
+    """The project ``name`` now has these rendered pages and files (None: no pages at all),
+    rendered at ``at`` (the default view's row and revision). False: nothing signed (no
+    repository yet, or the pages were rendered before the default view last changed: the
+    render that change queued signs them)."""
+    with _locked():
+        record = _view_record(DEFAULT_VIEW)
+        if pages is not None and at is not None and record is not None and (
+                tuple(record["at"]) > (int(at[0]), int(at[1]))):
+            return False
+        if not _publish(name, pages, files if pages is not None else []):
+            return False
+        if record is not None and name in record["keys"]:
+            # The rendered list replaced the proxied page the default view had signed under
+            # this name: the view's next change must not take the local project's away.
+            _write_view_record(DEFAULT_VIEW, tuple(record["at"]),
+                               [k for k in record["keys"] if k != name], record["retired"])
+    return True
 
 
 def publish_index(pages: dict[str, bytes] | None) -> None:
-    _publish(ROOT_LIST, pages, [])
+    with _locked():
+        _publish(ROOT_LIST, pages, [])
 
 
 # -- what the proxy serves ------------------------------------------------------------------
 #
-# A proxied project's page is not rendered to a file: it is built on request, and changes
-# without any change upstream when a file ages past the default view's cooldown. It is signed
-# when it is built (the simple app hands over each page it builds for the default view), so
-# the signature follows exactly the pages served; `bastion verify-proxy` asks the index for the
-# page before it reads the metadata, which builds (and signs) the page when it would change.
-# A proxied file becomes a target once its bytes are kept, after the proxy's sha256 check.
-
-def publish_upstream_page(name: str, path: str, body: bytes) -> bool:
-    """The default view's page ``path`` (one format) of the proxied project ``name``, as
-    built for a request. Shares the project's key with local pages: one name is either.
-    False: there is no repository yet (nothing signed)."""
-    return _publish(name, {path: body}, [], keep_others=True)
-
+# A proxied project's page is not rendered to a file: it is built on request, judged by the
+# default view's policy, and changes without any change upstream when a file ages past the
+# cooldown. It is signed when it is built, as a named view's pages are (below): at its URL path
+# (``simple/<p>/…``), under the project's key (one name is either local or proxied), and
+# taken out of the metadata when the default view's policy changes. `bastion verify-proxy`
+# asks the index for the page before it reads the metadata, which builds (and signs) the page
+# when it would change. A proxied file becomes a target once its bytes are kept, after the
+# proxy's sha256 check.
 
 def upstream_file_path(upstream: str, normalized: str, filename: str) -> str:
     """A proxied file's target path: its URL path in the default view."""
@@ -542,7 +551,7 @@ def on_upstream_metadata_stored(sender, *, file, data: bytes, **kwargs) -> None:
     publish_upstream_file(path + ".metadata", hashlib.sha256(data).hexdigest(), len(data))
 
 
-# -- what the named views serve ---------------------------------------------------------------
+# -- what the views serve ---------------------------------------------------------------------
 #
 # A named view's pages (``/views/<name>/simple/…``, of local and proxied projects alike) are
 # built on request and judged by the view's policy, so they are signed as served, like the
@@ -552,29 +561,54 @@ def on_upstream_metadata_stored(sender, *, file, data: bytes, **kwargs) -> None:
 # every download, and checks them against those targets. A change of the view (its revision
 # moves) changes its pages: every page it had signed leaves the metadata at once, each is
 # signed again at the new revision when next served, and a page built at an older revision
-# is not signed. One record per view names the keys it signed, so that costs one update.
+# is not signed. One record per view names the keys it signed, so that costs one update. The
+# default view's proxied pages (above) are signed and taken out by the same code.
 
 VIEWS = "_state/tuf/views/"
+# The default view (proxy.gate's name): its proxied pages are signed as served like a named
+# view's, at their own path and under the project's key; its root list and local pages are
+# rendered (publish_index, publish_project).
+DEFAULT_VIEW = "default"
 
 
 def view_page_path(view: str, name: str | None, filename: str) -> str:
-    """A named view's page as a target: its URL path (``name`` None: the view's root list)."""
+    """A view's page as a target: its URL path (``name`` None: the view's root list)."""
+    if view == DEFAULT_VIEW:
+        return f"simple/{name}/{filename}" if name else f"simple/{filename}"
     return f"views/{view}/simple/{name}/{filename}" if name else f"views/{view}/simple/{filename}"
 
 
+def _view_key(view: str, name: str | None) -> str:
+    if view == DEFAULT_VIEW:
+        return name or ROOT_LIST
+    return f"+views/{view}/{name or ROOT_LIST}"  # no project name starts with "+"
+
+
 def _view_record(view: str) -> dict | None:
-    """``{"at": [view row, revision], "keys": [...]}``: what the view's signed pages are of."""
+    """``{"at": [view row, revision], "keys": [...], "retired": [...]}``: what the view's
+    signed pages are of, and (a named view's) keys signed before, whose lists keep the recent
+    copies of their pages until the view is removed."""
     try:
         with rendered_store().open(VIEWS + view + ".json") as f:
             record = json.load(f)
-        return {"at": [int(n) for n in record["at"]], "keys": [str(k) for k in record["keys"]]}
+        return {"at": [int(n) for n in record["at"]], "keys": [str(k) for k in record["keys"]],
+                "retired": [str(k) for k in record.get("retired", [])]}
     except (OSError, ValueError, TypeError, KeyError):
         return None
 
 
-def _write_view_record(view: str, at: tuple[int, int], keys: list[str]) -> None:
+def _write_view_record(view: str, at: tuple[int, int], keys: list[str],
+                       retired: list[str] | None = None) -> None:
     rendered_store().put(VIEWS + view + ".json", io.BytesIO(json.dumps(
-        {"at": list(at), "keys": sorted(keys)}).encode()))
+        {"at": list(at), "keys": sorted(keys), "retired": sorted(retired or [])}).encode()))
+
+
+def _retired(view: str, record: dict | None) -> list[str]:
+    """The record's keys once its signed ones leave. Not the default view's: it is never
+    removed, and the names it ever signed would only grow."""
+    if view == DEFAULT_VIEW or record is None:
+        return []
+    return sorted(set(record["retired"]) | set(record["keys"]))
 
 
 def _view_pages_removed(record: dict | None):
@@ -591,11 +625,12 @@ def _view_pages_removed(record: dict | None):
 
 def publish_view_page(view: str, at: tuple[int, int], name: str | None, filename: str,
                       body: bytes) -> bool:
-    """The named view's page (``name`` None: its root list; one format, ``filename``), as
-    built for a request at ``at`` (the view's row and revision). False: nothing signed (no
-    repository yet, or the page was built before the view last changed)."""
+    """The view's page (``name`` None: its root list; one format, ``filename``), as built
+    for a request at ``at`` (the view's row and revision); for the default view, a proxied
+    project's page. False: nothing signed (no repository yet, or the page was built before
+    the view last changed)."""
     at = (int(at[0]), int(at[1]))
-    key = f"+views/{view}/{name or ROOT_LIST}"  # no project name starts with "+"
+    key = _view_key(view, name)
     with _locked():
         if not repository().initialized():
             return False
@@ -605,36 +640,64 @@ def publish_view_page(view: str, at: tuple[int, int], name: str | None, filename
             return False  # built by a request that read the view before its last change
         changes, records = ({}, []) if seen == at else _view_pages_removed(record)
         keys = record["keys"] if seen == at else []
-        staged, record_list = _staged(key, {view_page_path(view, name, filename): body}, [],
-                                      keep_others=seen == at)
+        # A key the view had not signed under keeps its other targets (the default view's
+        # page of a name whose other format, or local pages, were signed otherwise).
+        staged, record_list = _staged(
+            key, {view_page_path(view, name, filename): body}, [],
+            keep_others=seen == at or key not in (record or {}).get("keys", []))
         changes.update(staged)
         if changes:
             repository().update(changes, online_signer())
         for done in records:
             done()
         record_list()
-        _write_view_record(view, at, sorted(set(keys) | {key}))
+        _write_view_record(view, at, sorted(set(keys) | {key}),
+                           record["retired"] if seen == at else _retired(view, record))
     return True
 
 
-def retire_view(view: str, at: tuple[int, int] | None) -> None:
-    """The named view changed (``at``: its row and revision now) or is gone (None): the
-    pages it signed leave the metadata now, not when each is next served."""
+def _drop_copies(key: str) -> None:
+    """The hashed copies of ``key``'s pages, and its list: for a removed view, once the
+    metadata no longer names them (no client asks for them again)."""
+    store = rendered_store()
+    for path, shas in _published(key)[1].items():
+        for sha in shas:
+            store.delete(TARGETS + target_name(path, sha))
+    store.delete(_list_path(key))
+
+
+def retire_view(view: str, at: tuple[int, int] | None, *, local: list[str] = ()) -> None:
+    """The view changed (``at``: its row and revision now) or is gone (None): the pages it
+    signed as served leave the metadata now, not when each is next served. ``local``: the
+    default view's policy now judges local projects, whose rendered pages (judged by none)
+    leave too; no page is rendered for them while it does."""
     with _locked():
         if not repository().initialized():
             return
         record = _view_record(view)
-        if at is not None and record is not None and tuple(record["at"]) >= tuple(at):
-            return  # a page of this revision was signed already, after the older ones went
-        changes, records = _view_pages_removed(record)
+        seen = tuple(record["at"]) if record is not None else None
+        if at is not None and seen is not None and seen > tuple(at):
+            return  # a newer change came first, and its own signal follows
+        # At this revision already: a page served at it dropped the older ones itself.
+        done_already = at is not None and seen == tuple(at)
+        changes, records = ({}, []) if done_already else _view_pages_removed(record)
+        store = rendered_store()
+        for name in local:
+            if _published(name)[0]:  # those rendered while the policy judged no local file
+                staged, record_list = _staged(name, None, [])
+                changes.update(staged)
+                records.append(record_list)
         if changes:
             repository().update(changes, online_signer())
         for done in records:
             done()
-        if at is not None:
-            _write_view_record(view, at, [])
-        elif record is not None:
-            rendered_store().delete(VIEWS + view + ".json")
+        if at is None:
+            for key in _retired(view, record):
+                _drop_copies(key)
+            if record is not None:
+                store.delete(VIEWS + view + ".json")
+        elif not done_already:
+            _write_view_record(view, at, [], _retired(view, record))
 
 
 def refresh() -> list[str]:

@@ -13,6 +13,7 @@ from django.test import override_settings
 from bastion.core.tufmeta import Repository
 from bastion.packaging import services as packaging
 from bastion.packaging.models import Project, ProjectStatus
+from bastion.storage import rendered_store
 from bastion.tuf import services as tuf
 from bastion.tuf import tasks
 from tests.unit.packaging.support import add, new_user, wheel
@@ -255,21 +256,109 @@ def test_concurrent_signers_on_postgresql_keep_the_versions_consecutive(signed):
 
 
 def test_a_proxied_page_is_signed_one_format_at_a_time_keeping_the_other(signed):
+    from bastion.proxy.gate import DEFAULT_VIEW
+
+    assert tuf.DEFAULT_VIEW == DEFAULT_VIEW  # the tuf app names it without importing the proxy's
     name = "proxied-" + secrets.token_hex(4)
     html, json_page = f"simple/{name}/index.html", f"simple/{name}/index.v1.json"
-    tuf.publish_upstream_page(name, html, b"<html>1</html>")
-    tuf.publish_upstream_page(name, json_page, b'{"files": []}')
+    assert tuf.view_page_path(tuf.DEFAULT_VIEW, name, "index.html") == html
+    at = (1, 1)
+    assert tuf.publish_view_page(tuf.DEFAULT_VIEW, at, name, "index.html", b"<html>1</html>")
+    tuf.publish_view_page(tuf.DEFAULT_VIEW, at, name, "index.v1.json", b'{"files": []}')
     assert signed.target(html).length == len(b"<html>1</html>")
     # The file aged past the cooldown: the HTML page changes, the JSON one stays signed.
-    tuf.publish_upstream_page(name, html, b"<html>12</html>")
+    tuf.publish_view_page(tuf.DEFAULT_VIEW, at, name, "index.html", b"<html>12</html>")
     assert signed.target(html).length == len(b"<html>12</html>")
     assert signed.target(json_page).length == len(b'{"files": []}')
     before = signed.timestamp().signed.version
-    tuf.publish_upstream_page(name, html, b"<html>12</html>")  # the same bytes: no signing
+    # The same bytes: no signing.
+    tuf.publish_view_page(tuf.DEFAULT_VIEW, at, name, "index.html", b"<html>12</html>")
     assert signed.timestamp().signed.version == before
     # The name becomes a local project's, which replaces the proxied pages.
     add(new_user(), wheel(name, "1.0"))
     assert signed.target(html).length != len(b"<html>12</html>")
+
+
+def _default_at() -> tuple[int, int]:
+    from bastion.proxy.models import View
+
+    view = View.objects.get(name=tuf.DEFAULT_VIEW)
+    return view.pk, view.revision
+
+
+def test_a_default_view_change_takes_its_proxied_pages_out_but_not_local_ones(signed):
+    (pk, revision), default = _default_at(), tuf.DEFAULT_VIEW
+    old, new = (pk, revision), (pk, revision + 1)
+    proxied, local = "proxied-" + secrets.token_hex(4), "local-" + secrets.token_hex(4)
+    owner = new_user()
+    add(owner, wheel(local, "1.0"))
+    local_page = signed.target(f"simple/{local}/index.html")
+    assert local_page is not None
+    # The local project's name was proxied once: its rendered pages replaced that page.
+    assert tuf.publish_view_page(default, old, proxied, "index.html", b"<p>1 2</p>")
+    assert tuf.publish_view_page(default, old, local, "index.html", b"<p>old</p>")
+    add(owner, wheel(local, "2.0"))
+    assert tuf._view_record(tuf.DEFAULT_VIEW)["keys"] == [proxied]
+    tuf.retire_view(default, new)
+    assert signed.target(f"simple/{proxied}/index.html") is None
+    assert signed.target(f"simple/{local}/index.html").length != local_page.length
+    # A page built before the change is not signed, nor are pages rendered before it.
+    assert not tuf.publish_view_page(default, old, proxied, "index.html", b"<p>")
+    assert signed.target(f"simple/{proxied}/index.html") is None
+    assert not tuf.publish_project(local, {f"simple/{local}/index.html": b"<p>old</p>"}, [],
+                                   old)
+    assert signed.target(f"simple/{local}/index.html").length != len(b"<p>old</p>")
+    assert tuf.publish_view_page(default, new, proxied, "index.html", b"<p>1</p>")
+    assert signed.target(f"simple/{proxied}/index.html").length == len(b"<p>1</p>")
+
+
+def test_a_default_view_judging_local_projects_takes_their_rendered_pages_out(signed):
+    name = "local-" + secrets.token_hex(4)
+    stored = add(new_user(), wheel(name, "1.0"))
+    other = "local-" + secrets.token_hex(4)  # a project never rendered here: nothing to do
+    tuf.retire_view(tuf.DEFAULT_VIEW, (1, 2), local=[name, other])
+    for path in (f"simple/{name}/index.html", f"simple/{name}/index.v1.json", stored.path):
+        assert signed.target(path) is None
+    assert not rendered_store().exists(tuf._list_path(other))
+
+
+def test_a_default_view_change_judging_local_files_takes_them_out_before_any_render(signed):
+    from bastion.proxy import views_policy
+
+    name = "local-" + secrets.token_hex(4)
+    stored = add(new_user(), wheel(name, "1.0"))
+    page = f"simple/{name}/index.html"
+    assert signed.target(page) is not None
+    before = views_policy.find_view(tuf.DEFAULT_VIEW).policy
+    try:
+        # Rendering queued (as with a task worker) and not run yet: the signal alone does it.
+        with override_settings(RENDER_PAGES="off"):
+            views_policy.set_view(tuf.DEFAULT_VIEW, policy={**before, "deny": [f"{name}>=2"]})
+        assert signed.target(page) is None and signed.target(stored.path) is None
+        # A cooldown change judges no local file: the rendered pages stay signed.
+        with override_settings(RENDER_PAGES="off"):
+            views_policy.set_view(tuf.DEFAULT_VIEW, policy=before)
+            tuf.publish_project(name, {page: b"<p>1</p>"}, [], _default_at())
+            views_policy.set_view(tuf.DEFAULT_VIEW, policy={
+                **before, "min_age_hours": (before.get("min_age_hours") or 72) + 1})
+        assert signed.target(page).length == len(b"<p>1</p>")
+    finally:
+        views_policy.set_view(tuf.DEFAULT_VIEW, policy=before)
+
+
+def test_a_removed_view_leaves_no_copy_of_its_pages(signed):
+    view, name = "v" + secrets.token_hex(4), "viewed-" + secrets.token_hex(4)
+    for body in (b"<html>1</html>", b"<html>2</html>"):
+        assert tuf.publish_view_page(view, (7, 1), name, "index.html", body)
+    copies = [p for p in rendered_store().iter_paths() if p.startswith(tuf.TARGETS + "views/")]
+    assert len(copies) == 2
+    tuf.retire_view(view, (7, 2))  # a change keeps them, for a client a few changes behind
+    assert all(rendered_store().exists(p) for p in copies)
+    tuf.retire_view(view, None)
+    assert not [p for p in rendered_store().iter_paths()
+                if p.startswith(tuf.TARGETS + "views/")]
+    assert not rendered_store().exists(tuf._list_path(f"+views/{view}/{name}"))
+    assert tuf._view_record(view) is None
 
 
 def test_a_kept_upstream_file_and_its_metadata_are_targets(signed):
@@ -314,5 +403,5 @@ def test_a_view_page_built_before_the_view_changed_is_not_signed(signed):
 
 def test_a_proxied_page_served_before_init_is_not_taken_as_signed(tmp_path):
     with override_settings(RENDER_DIR=tmp_path / "rendered", TUF=True):
-        assert tuf.publish_upstream_page("proxied-x", "simple/proxied-x/index.html",
-                                         b"<html></html>") is False
+        assert tuf.publish_view_page(tuf.DEFAULT_VIEW, (1, 1), "proxied-x", "index.html",
+                                     b"<html></html>") is False
