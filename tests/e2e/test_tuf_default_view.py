@@ -13,24 +13,21 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-import requests
 from tuf.api import exceptions
 
 from bastion.core.tufmeta import target_name
 from tests.artifacts import Wheel
-from tests.cli_runner import run_cli
-from tests.e2e.proxy_support import JSON_TYPE, static_upstream, upstream_factory  # noqa: F401
+from tests.e2e.proxy_support import static_upstream, upstream_factory  # noqa: F401
 from tests.e2e.simple_support import publish, wheel
-from tests.e2e.tuf_support import site  # noqa: F401 (fixtures)
+from tests.e2e.tuf_support import (  # noqa: F401 (fixtures)
+    PAGES,
+    admin_view,
+    assert_verified,
+    served_pages,
+    site,
+)
 
 OLD = datetime.now(timezone.utc) - timedelta(days=60)
-PAGES = (("index.html", "text/html"), ("index.v1.json", JSON_TYPE))
-
-
-def _admin(site, *args: str):
-    result = run_cli(["admin", "view", *args], env=site.server.env, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
 
 
 @pytest.fixture
@@ -41,21 +38,13 @@ def deny_in_default(site):
     before = list(View.objects.get(name="default").policy.get("deny") or [])
 
     def deny(rule: str) -> None:
-        _admin(site, "set", "default", "--deny", rule)
+        admin_view(site, "set", "default", "--deny", rule)
 
     yield deny
-    _admin(site, "set", "default", "--clear-deny",
+    admin_view(site, "set", "default", "--clear-deny",
            *[arg for rule in before for arg in ("--deny", rule)])
 
 
-def _served(site, prefix: str, name: str) -> dict[str, bytes]:
-    served = {}
-    for page, accept in PAGES:
-        answer = requests.get(f"{site.server.url}{prefix}simple/{name}/",
-                              headers={"Accept": accept}, timeout=60)
-        assert answer.status_code == 200, answer.text
-        served[page] = answer.content
-    return served
 
 
 def _versions(body: bytes) -> list[str]:
@@ -96,12 +85,10 @@ def test_a_default_view_deny_takes_the_proxied_page_out_and_its_old_bytes_never_
     for version in ("1.0", "2.0"):
         static_upstream.add_wheel(Wheel(name, version), upload_time=OLD)
     upstream_factory(static_upstream)
-    before = _served(site, "/", name)
+    before = served_pages(site, "/", name)
     assert _versions(before["index.v1.json"]) == ["1.0", "2.0"]
     updater = _fresh(site, tmp_path, "md-before")
-    for page, body in before.items():
-        info = updater.get_targetinfo(f"simple/{name}/{page}")
-        assert Path(updater.download_target(info)).read_bytes() == body
+    assert_verified(updater, f"simple/{name}", before)
 
     deny_in_default(f"{name}>=2")
     # Before anyone asks for the page again, no client verifies the page signed before.
@@ -109,7 +96,7 @@ def test_a_default_view_deny_takes_the_proxied_page_out_and_its_old_bytes_never_
     for page, _accept in PAGES:
         assert after_change.get_targetinfo(f"simple/{name}/{page}") is None
     # Nor the old bytes served behind the index once the page is served (signed) again.
-    after = _served(site, "/", name)
+    after = served_pages(site, "/", name)
     assert _versions(after["index.v1.json"]) == ["1.0"]
     assert b"2.0" not in after["index.html"]
     updater = _fresh(site, tmp_path, "md-after")
@@ -124,12 +111,10 @@ def test_a_default_view_deny_judging_local_projects_takes_their_pages_out(
     name = "tufdefault-" + secrets.token_hex(4)
     for version in ("1.0", "2.0"):
         publish(site.server.url, site.publisher, wheel(name, version))
-    before = _served(site, "/", name)
+    before = served_pages(site, "/", name)
     assert _versions(before["index.v1.json"]) == ["1.0", "2.0"]
     updater = _fresh(site, tmp_path, "md-before")
-    for page, body in before.items():
-        info = updater.get_targetinfo(f"simple/{name}/{page}")
-        assert Path(updater.download_target(info)).read_bytes() == body
+    assert_verified(updater, f"simple/{name}", before)
     newer = json.loads(before["index.v1.json"])["files"][1]["url"].lstrip("/")
     assert updater.get_targetinfo(newer) is not None
 
@@ -140,7 +125,7 @@ def test_a_default_view_deny_judging_local_projects_takes_their_pages_out(
     for page, _accept in PAGES:
         assert updater.get_targetinfo(f"simple/{name}/{page}") is None
     assert updater.get_targetinfo(newer) is None
-    after = _served(site, "/", name)
+    after = served_pages(site, "/", name)
     assert _versions(after["index.v1.json"]) == ["1.0"]
     assert b"2.0" not in after["index.html"]
 
@@ -149,13 +134,13 @@ def test_a_removed_view_leaves_no_copy_of_its_pages(site, tmp_path):  # noqa: F8
     view, name = "tufgone" + secrets.token_hex(4), "tufdefault-" + secrets.token_hex(4)
     for version in ("1.0", "2.0"):
         publish(site.server.url, site.publisher, wheel(name, version))
-    _admin(site, "add", view, "--min-age", "0")
+    admin_view(site, "add", view, "--min-age", "0")
     try:
-        _served(site, f"/views/{view}/", name)
-        _admin(site, "set", view, "--deny", f"{name}>=2")
-        _served(site, f"/views/{view}/", name)
+        served_pages(site, f"/views/{view}/", name)
+        admin_view(site, "set", view, "--deny", f"{name}>=2")
+        served_pages(site, f"/views/{view}/", name)
     finally:
-        _admin(site, "remove", view)
+        admin_view(site, "remove", view)
     copies = site.render_dir / "tuf" / "targets" / "views" / view
     assert not [p for p in copies.rglob("*") if p.is_file()]
     lists = site.render_dir / "_state" / "tuf" / "targets" / "+views" / view

@@ -25,7 +25,7 @@ from tests.e2e.simple_support import (
     pip_install,
     uv_install,
 )
-from tests.e2e.tuf_support import proxy, site  # noqa: F401 (fixtures)
+from tests.e2e.tuf_support import assert_verified, proxy, served_pages, site  # noqa: F401 (fixtures)
 
 OLD = datetime.now(timezone.utc) - timedelta(days=60)
 
@@ -41,18 +41,10 @@ def _proxied(static, make, unique) -> tuple[str, Wheel]:
 def test_ngclient_verifies_a_proxied_page_and_a_proxied_file(
         site, static_upstream, upstream_factory, unique, tmp_path):  # noqa: F811
     name, wheel = _proxied(static_upstream, upstream_factory, unique)
-    served = {}
-    for page, accept in (("index.html", "text/html"), ("index.v1.json", JSON_TYPE)):
-        answer = requests.get(f"{site.server.url}/simple/{name}/", headers={"Accept": accept},
-                              timeout=30)
-        assert answer.status_code == 200
-        served[page] = answer.content
+    served = served_pages(site, "/", name)
     updater = site.updater(tmp_path)
     updater.refresh()
-    for page, body in served.items():
-        info = updater.get_targetinfo(f"simple/{name}/{page}")
-        assert info is not None, page
-        assert Path(updater.download_target(info)).read_bytes() == body
+    assert_verified(updater, f"simple/{name}", served)
     url = json.loads(served["index.v1.json"])["files"][0]["url"]
     assert url.startswith("/packages/+upstream/")
     path = unquote(url[1:])

@@ -18,7 +18,6 @@ from tuf.api import exceptions
 
 from bastion.core.tufmeta import target_name
 from tests.artifacts import Wheel
-from tests.cli_runner import run_cli
 from tests.e2e.proxy_support import JSON_TYPE, static_upstream, upstream_factory  # noqa: F401
 from tests.e2e.simple_support import (
     client_env,
@@ -29,36 +28,28 @@ from tests.e2e.simple_support import (
     uv_install,
     wheel,
 )
-from tests.e2e.tuf_support import running_proxy, site  # noqa: F401 (fixtures)
+from tests.e2e.tuf_support import (  # noqa: F401 (fixtures)
+    PAGES,
+    admin_view,
+    assert_verified,
+    running_proxy,
+    served_pages,
+    site,
+)
 
 OLD = datetime.now(timezone.utc) - timedelta(days=60)
-PAGES = (("index.html", "text/html"), ("index.v1.json", JSON_TYPE))
-
-
-def _admin(site, *args: str):
-    """A `bastion admin view …` command against the site's data (TUF on, as the server)."""
-    result = run_cli(["admin", "view", *args], env=site.server.env, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
 
 
 @pytest.fixture
 def view(site):
     name = "tufv" + secrets.token_hex(4)
-    _admin(site, "add", name, "--min-age", "0")
+    admin_view(site, "add", name, "--min-age", "0")
     yield name
-    _admin(site, "remove", name)
+    admin_view(site, "remove", name)
 
 
 def _served(site, view: str, name: str) -> dict[str, bytes]:
-    """The view's page of ``name`` in both formats, as the index serves it (and signs it)."""
-    served = {}
-    for page, accept in PAGES:
-        answer = requests.get(f"{site.server.url}/views/{view}/simple/{name}/",
-                              headers={"Accept": accept}, timeout=60)
-        assert answer.status_code == 200, answer.text
-        served[page] = answer.content
-    return served
+    return served_pages(site, f"/views/{view}/", name)
 
 
 def _versions(body: bytes) -> list[str]:
@@ -75,10 +66,7 @@ def test_ngclient_verifies_a_view_page_in_both_formats_and_a_file_fetched_throug
                           headers={"Accept": JSON_TYPE}, timeout=60)).raise_for_status()
     updater = site.updater(tmp_path)
     updater.refresh()
-    for page, body in served.items():
-        info = updater.get_targetinfo(f"views/{view}/simple/{name}/{page}")
-        assert info is not None, page
-        assert Path(updater.download_target(info)).read_bytes() == body
+    assert_verified(updater, f"views/{view}/simple/{name}", served)
     listed = Path(updater.download_target(updater.get_targetinfo(
         f"views/{view}/simple/index.v1.json"))).read_bytes()
     assert listed == root.content and name in {p["name"] for p in json.loads(listed)["projects"]}
@@ -106,9 +94,7 @@ def test_ngclient_verifies_a_proxied_project_and_file_in_a_view(
     assert requests.get(site.server.url + url, timeout=60).content == Wheel(name, "1.0").build()
     updater = site.updater(tmp_path)
     updater.refresh()
-    for page, body in served.items():
-        info = updater.get_targetinfo(f"views/{view}/simple/{name}/{page}")
-        assert Path(updater.download_target(info)).read_bytes() == body
+    assert_verified(updater, f"views/{view}/simple/{name}", served)
     # Kept by the index when fetched through the view, signed at its default path.
     info = updater.get_targetinfo(unquote(url).removeprefix(f"/views/{view}/"))
     assert Path(updater.download_target(info)).read_bytes() == Wheel(name, "1.0").build()
@@ -140,7 +126,7 @@ def test_a_policy_change_that_hides_a_version_leaves_the_verified_page(
                               timeout=60)
         assert before.status_code == 200, before.text
         assert _versions(before.content) == ["1.0", "2.0"]
-        _admin(site, "set", view, "--deny", f"{name}>=2")
+        admin_view(site, "set", view, "--deny", f"{name}>=2")
         # The page signed before the change is no longer a target: nothing stale verifies.
         (tmp_path / "md").mkdir()
         updater = site.updater(tmp_path / "md")

@@ -12,12 +12,18 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import requests
 from django.test import override_settings
 from tuf.ngclient import Updater
 
 from bastion import cli
+from tests.cli_runner import run_cli
 from tests.conftest import Server
 from tests.e2e.simple_support import new_publisher
+
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+# A project page's target names and the Accept header that asks for each.
+PAGES = (("index.html", "text/html"), ("index.v1.json", JSON_TYPE))
 
 
 class Site:
@@ -50,6 +56,33 @@ class Site:
     def stop(self):
         self.server.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def admin_view(site, *args: str):
+    """A `bastion admin view …` command against the site's data (TUF on, as the server)."""
+    result = run_cli(["admin", "view", *args], env=site.server.env, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def served_pages(site, prefix: str, name: str) -> dict[str, bytes]:
+    """``name``'s page in both formats as the index serves (and signs) it under ``prefix``
+    ("/" or "/views/<view>/"), by target name."""
+    served = {}
+    for page, accept in PAGES:
+        answer = requests.get(f"{site.server.url}{prefix}simple/{name}/",
+                              headers={"Accept": accept}, timeout=60)
+        assert answer.status_code == 200, answer.text
+        served[page] = answer.content
+    return served
+
+
+def assert_verified(updater: Updater, directory: str, served: dict[str, bytes]) -> None:
+    """Each served page is the target ``directory``/<page> the metadata vouches for."""
+    for page, body in served.items():
+        info = updater.get_targetinfo(f"{directory}/{page}")
+        assert info is not None, page
+        assert Path(updater.download_target(info)).read_bytes() == body
 
 
 # Fixtures for the TUF tests (import them into the test module): a module's site, and a
