@@ -1,4 +1,5 @@
-"""The server's task worker is replaced if it dies, and not once the server stops."""
+"""The server's task worker is replaced if it dies, and not once the server stops; its periodic
+work queues the TUF refresh when the timestamp is due."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import os
 import subprocess
 import sys
 import time
+
+import pytest
 
 from bastion import worker
 
@@ -76,3 +79,54 @@ def test_tasks_of_a_killed_worker_or_left_by_an_outage_go_back_in_the_queue():
     finally:
         for row in (killed, outage, alive, elsewhere):
             row.delete()
+
+
+@pytest.fixture
+def signed_index(tmp_path):
+    """An index with TUF metadata of its own (in ``tmp_path``), as ``bastion tuf init`` makes
+    it; made while rendering is off, so no other test's project is rendered into it."""
+    from django.test import override_settings
+
+    from bastion.tuf import services as tuf
+
+    with override_settings(RENDER_DIR=tmp_path / "rendered",
+                           TUF_KEY_FILE=tmp_path / "online.pem"):
+        tuf.initialize(tmp_path / "keys", bit_length=1)
+        with override_settings(TUF=True):
+            yield tuf.repository()
+
+
+def test_the_worker_queues_the_tuf_refresh_once_the_timestamp_is_due_and_not_before(
+        signed_index, monkeypatch):
+    from datetime import datetime, timedelta, timezone
+
+    from django.conf import settings
+
+    from bastion.accounts import notifications
+    from bastion.core.tufmeta import Repository
+    from bastion.tuf import services as tuf
+
+    queued = []
+    queue_refresh = tuf.queue_refresh
+
+    def spy():
+        queued.append(True)
+        queue_refresh()  # the tests' task backend runs the task at once
+
+    monkeypatch.setattr(tuf, "queue_refresh", spy)
+    fresh = signed_index.timestamp().signed.version
+    worker._tidy_mail_queue(notifications, settings)
+    assert queued == []
+    assert signed_index.timestamp().signed.version == fresh
+
+    # Signed thirteen hours ago: under half of the timestamp's day is left.
+    past = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=13)
+    Repository(tuf._read, tuf._write, now=lambda: past).refresh(tuf.online_signer(),
+                                                                 margin=100)
+    aged = signed_index.timestamp().signed
+    worker._tidy_mail_queue(notifications, settings)
+    assert queued == [True]
+    renewed = signed_index.timestamp().signed
+    assert renewed.version == aged.version + 1 and renewed.expires > aged.expires
+    worker._tidy_mail_queue(notifications, settings)
+    assert queued == [True]  # renewed: not due again
