@@ -63,7 +63,8 @@ def _path_of(view) -> str:
 
 def _render_index(request, *, error: str = "", status: int = 200, values=None):
     rows = [{"view": v, "policy": views_policy.policy_of(v), "path": _path_of(v),
-             "exemptions": len(views_policy.exemptions_of(v))} for v in views_policy.views()]
+             "exemptions": len(views_policy.exemptions_of(v)),
+             "pins": len(proxy_provenance.pins(v.name))} for v in views_policy.views()]
     return render(request, "console/views.html", {
         "area": "views", "rows": rows, "error": error, "values": values or {},
         "blocks": views_policy.recent_blocks(limit=BLOCKS_SHOWN),

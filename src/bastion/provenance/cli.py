@@ -14,13 +14,29 @@ def _describe_root() -> str:
 
     root = trust.status()
     if root.source == "shipped":
-        return f"Sigstore trust root: the public-good one shipped with {root.where} (never refreshed)"
+        return (f"Sigstore trust root: the public-good one that came with Bastion "
+                f"{root.bastion} ({root.where}), none installed here{_validity(root)}")
     age = ""
     if root.installed is not None:
         days = (timezone.now() - root.installed).days
         age = f", installed {root.installed:%Y-%m-%d %H:%M} UTC ({days} days ago)"
     kind = "private (BASTION_SIGSTORE_TRUST_ROOT)" if root.source == "setting" else "refreshed"
-    return f"Sigstore trust root: {kind} from {root.where}{age}, sha256 {root.sha256 or '?'}"
+    return (f"Sigstore trust root: {kind} from {root.where}{age}, sha256 {root.sha256 or '?'}"
+            f"{_validity(root)}")
+
+
+def _validity(root) -> str:
+    v = root.validity
+    if v is None:
+        return "; its validity cannot be read from the document"
+    text = f"; {v.in_force} keys and authorities in force"
+    if v.newest_start is not None:
+        text += f" (the newest since {v.newest_start:%Y-%m-%d})"
+    if v.retired:
+        text += f", {v.retired} retired"
+    if v.certificates_expire is not None:
+        text += f"; certificates expire {v.certificates_expire:%Y-%m-%d} at the earliest"
+    return text
 
 
 def _refresh(args, info) -> str:

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from bastion.core.errors import ValidationError
+from bastion.core.sigstore_root import RootValidity, validity
 from bastion.events import tags
 from bastion.events.services import RequestInfo, record
 
@@ -43,6 +44,10 @@ class RootStatus:
     where: str  # the file, "tuf", or sigstore-python's version
     installed: datetime | None  # when it was installed (None: shipped, or a file's mtime)
     sha256: str
+    # What the document itself says: its keys' windows and certificates' expiry (the age of
+    # a shipped root is not when Bastion was installed but how current its keys are).
+    validity: RootValidity | None = None
+    bastion: str = ""  # Bastion's version, for the shipped root
 
 
 def _shipped_document() -> bytes:
@@ -61,24 +66,32 @@ def _shipped_document() -> bytes:
 
 
 def status() -> RootStatus:
-    """Where the root in use comes from, and since when (what the console shows)."""
+    """Where the root in use comes from, since when, and what it says of its own validity
+    (what the console and ``bastion admin sigstore status`` show)."""
+    now = timezone.now()
     if settings.SIGSTORE_TRUST_ROOT:
         path = Path(settings.SIGSTORE_TRUST_ROOT)
         try:
             stat = path.stat()
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            document = path.read_bytes()
         except OSError:
             return RootStatus("setting", str(path), None, "")
         return RootStatus("setting", str(path),
                           datetime.fromtimestamp(stat.st_mtime, tz=timezone.get_current_timezone()),
-                          digest)
+                          hashlib.sha256(document).hexdigest(), validity(document, now))
     row = TrustRoot.objects.order_by("-installed", "-pk").only(
-        "source", "installed", "sha256").first()
+        "source", "installed", "sha256", "document").first()
     if row is not None:
-        return RootStatus("installed", row.source, row.installed, row.sha256)
+        return RootStatus("installed", row.source, row.installed, row.sha256,
+                          validity(row.document, now))
     from importlib.metadata import version
 
-    return RootStatus("shipped", f"sigstore {version('sigstore')}", None, "")
+    from bastion import __version__ as bastion_version
+
+    # No digest: the document is sigstore's re-serialisation of its copy, whose hash no file
+    # an administrator could compare it with has.
+    return RootStatus("shipped", f"sigstore {version('sigstore')}", None, "",
+                      validity(_shipped_document(), now), bastion=bastion_version)
 
 
 def current_root():
