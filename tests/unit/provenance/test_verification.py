@@ -4,6 +4,7 @@ the upload path uses, and the proxy and ``bastion verify-proxy`` use on provenan
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from importlib.resources import files
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bastion.provenance.sigstore_checks import _check_statement
 from bastion.provenance.verification import (
     AttestationRefused,
     ExpectedPublisher,
@@ -114,6 +116,38 @@ def test_the_subject_must_be_the_file(production):
     with pytest.raises(AttestationRefused, match="its sha256 is not the uploaded file's"):
         verify_attestations(parse_attestations(_raw(GITHUB)), filename=GITHUB,
                             sha256="0" * 64, trust_root=production)
+
+
+def _statement(filename: str) -> dict:
+    """The in-toto statement the file's attestation signs (as the verified DSSE payload)."""
+    envelope = json.loads((FIXTURES / (filename + ".publish.attestation")).read_text())
+    return json.loads(base64.b64decode(envelope["envelope"]["statement"]))
+
+
+def test_the_signed_statement_is_checked_as_an_in_toto_v1_statement():
+    """A statement cannot be re-signed, so the check after the signature is tested on the
+    real attestation's statement as sigstore returns it, changed."""
+    statement, sha256 = _statement(GITLAB), _sha(GITLAB)
+    assert _check_statement(json.dumps(statement).encode(), GITLAB, sha256, 1) == \
+        "https://docs.pypi.org/attestations/publish/v1"
+    for wrong in ({**statement, "_type": "https://in-toto.io/Statement/v0.1"},
+                  {**statement, "_type": None},
+                  {key: value for key, value in statement.items() if key != "_type"}):
+        with pytest.raises(AttestationRefused, match="is not an in-toto v1 statement") as refused:
+            _check_statement(json.dumps(wrong).encode(), GITLAB, sha256, 1)
+        assert refused.value.message == (
+            "Attestation 1 is not an in-toto v1 statement (its _type is not "
+            "https://in-toto.io/Statement/v1).")
+    # Other malformed statements: one line, naming no key the sender chose.
+    subject = {**statement, "subject": [{"name": GITLAB, "digest": {"md5\nX": "1"}}]}
+    for wrong, message in ((b"[]", "Attestation 1 holds no valid in-toto statement."),
+                           (json.dumps(subject).encode(),
+                            "Attestation 1 holds no valid in-toto statement (its subject is "
+                            "wrong)."),
+                           (b"{" * 5000, "Attestation 1 holds no valid in-toto statement.")):
+        with pytest.raises(AttestationRefused) as refused:
+            _check_statement(wrong, GITLAB, sha256, 1)
+        assert refused.value.message == message
 
 
 def test_one_attestation_of_each_kind_at_most(production):
