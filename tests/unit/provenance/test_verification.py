@@ -30,6 +30,7 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "attestations"
 GITHUB = "pypi_attestations-0.0.19.tar.gz"
 GITLAB = "gitlab_oidc_project-0.0.3.tar.gz"
 GOOGLE = "gcb_attestation_test-0.0.0.tar.gz"
+STAGING = "rfc8785-0.1.2-py3-none-any.whl"
 _STORE = files("sigstore") / "_store"
 
 
@@ -106,6 +107,18 @@ def test_another_instances_trust_root_does_not_vouch_for_it():
     staging = _root("https%3A%2F%2Ftuf-repo-cdn.sigstage.dev")
     with pytest.raises(AttestationRefused, match="does not verify against the Sigstore trust root"):
         _verify(GITHUB, staging)
+
+
+def test_an_attestation_of_a_private_instance_verifies_against_its_root_only(production):
+    """pypi-attestations' rfc8785 wheel, attested on Sigstore's staging instance: staging's
+    root stands for a private instance's."""
+    staging = _root("https%3A%2F%2Ftuf-repo-cdn.sigstage.dev")
+    verified = _verify(STAGING, staging)
+    assert verified.publisher == {"kind": "Other", "issuer": "https://github.com/login/oauth",
+                                  "identity": "william@yossarian.net"}
+    assert publisher_identity(verified) == "william@yossarian.net"
+    with pytest.raises(AttestationRefused, match="does not verify against the Sigstore trust root"):
+        _verify(STAGING, production)
 
 
 def test_the_subject_must_be_the_file(production):
