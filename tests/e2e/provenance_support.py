@@ -6,14 +6,21 @@ PyPI builds it (one bundle: the publisher, and the attestations)."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "attestations"
 GITHUB_SDIST = "pypi_attestations-0.0.19.tar.gz"
 GITLAB_SDIST = "gitlab_oidc_project-0.0.3.tar.gz"
 GOOGLE_SDIST = "gcb_attestation_test-0.0.0.tar.gz"
+# Signed on Sigstore's staging instance (by an e-mail identity): only its root vouches for it.
+STAGING_WHEEL = "rfc8785-0.1.2-py3-none-any.whl"
+TWINE = str(Path(sys.executable).parent / "twine")
 PROJECTS = {GITHUB_SDIST: "pypi-attestations", GITLAB_SDIST: "gitlab-oidc-project",
-            GOOGLE_SDIST: "gcb-attestation-test"}
+            GOOGLE_SDIST: "gcb-attestation-test", STAGING_WHEEL: "rfc8785"}
 # Who built each, as Bastion names publishers (pins compare these).
 IDENTITIES = {GITHUB_SDIST: "https://github.com/trailofbits/pypi-attestations",
               GITLAB_SDIST: "https://gitlab.com/facutuesca/gitlab-oidc-project",
@@ -72,3 +79,20 @@ def forget_local_projects() -> None:
     Project.objects.filter(normalized_name__in=names).delete()
     # Every filename ever accepted stays taken: the next test uploading one needs it free.
     FilenameRegistry.objects.filter(filename__in=sorted(PROJECTS)).delete()
+
+
+def twine_upload_attested(server, token: str, tmp_path: Path, filename: str,
+                          ) -> subprocess.CompletedProcess:
+    """``twine upload --attestations`` of a fixture distribution with its attestation."""
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    shutil.copy(FIXTURES / filename, dist / filename)
+    (dist / f"{filename}.publish.attestation").write_text(json.dumps(attestation(filename)))
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TWINE_")}
+    env.update({"HOME": str(tmp_path), "NO_COLOR": "1",
+                "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"})
+    return subprocess.run(
+        [TWINE, "upload", "--non-interactive", "--disable-progress-bar", "--attestations",
+         "--repository-url", f"{server.url}/legacy/", "-u", "__token__", "-p", token,
+         str(dist / filename), str(dist / f"{filename}.publish.attestation")],
+        env=env, capture_output=True, text=True, timeout=300)

@@ -7,10 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,12 +19,17 @@ from bastion.packaging.models import File, Project, Role, RoleName
 from bastion.provenance.models import FileProvenance
 from bastion.tokens.services import create_token
 from tests.artifacts import upload_form
+from tests.conftest import Server
 
 from .manage_support import Client
+from .provenance_support import (
+    STAGING_WHEEL,
+    forget_local_projects,
+    twine_upload_attested,
+)
 from .uploads import assert_nothing_stored, create_project, new_user, uploader
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "attestations"
-TWINE = str(Path(sys.executable).parent / "twine")
 GITHUB_SDIST = "pypi_attestations-0.0.19.tar.gz"
 GITLAB_SDIST = "gitlab_oidc_project-0.0.3.tar.gz"
 GOOGLE_SDIST = "gcb_attestation_test-0.0.0.tar.gz"
@@ -55,18 +57,7 @@ def post(server, token: str, filename: str, attestations: str | None) -> request
 
 
 def twine_upload(server, token: str, tmp_path: Path, filename: str) -> subprocess.CompletedProcess:
-    dist = tmp_path / "dist"
-    dist.mkdir()
-    shutil.copy(FIXTURES / filename, dist / filename)
-    (dist / f"{filename}.publish.attestation").write_text(json.dumps(attestation(filename)))
-    env = {key: value for key, value in os.environ.items() if not key.startswith("TWINE_")}
-    env.update({"HOME": str(tmp_path), "NO_COLOR": "1",
-                "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"})
-    return subprocess.run(
-        [TWINE, "upload", "--non-interactive", "--disable-progress-bar", "--attestations",
-         "--repository-url", f"{server.url}/legacy/", "-u", "__token__", "-p", token,
-         str(dist / filename), str(dist / f"{filename}.publish.attestation")],
-        env=env, capture_output=True, text=True, timeout=300)
+    return twine_upload_attested(server, token, tmp_path, filename)
 
 
 def test_twine_upload_with_attestations_is_accepted_and_its_provenance_served(server, tmp_path):
@@ -112,6 +103,29 @@ def test_twine_upload_with_attestations_is_accepted_and_its_provenance_served(se
     assert 'href="https://gitlab.com/facutuesca/gitlab-oidc-project"' in page.text
     assert "workflow .gitlab-ci.yml" in page.text
     assert "transparency log index 149945774" in page.text
+
+
+def test_twine_upload_of_a_github_attested_file_is_accepted_and_names_its_workflow(
+        server, tmp_path):
+    forget_local_projects()  # the fixture's name and filename may be left by other tests
+    try:
+        _user, token = uploader()
+        result = twine_upload(server, token, tmp_path, GITHUB_SDIST)
+        assert result.returncode == 0, result.stdout + result.stderr
+        row = FileProvenance.objects.get(file__filename=GITHUB_SDIST)
+        assert row.publisher == {"kind": "GitHub", "repository": "trailofbits/pypi-attestations",
+                                 "workflow": "release.yml", "environment": None}
+        assert row.log_index == 153454663 and not row.by_trusted_publisher
+        path = f"/integrity/pypi-attestations/0.0.19/{GITHUB_SDIST}/provenance"
+        served = requests.get(server.url + path, headers={"Accept": INTEGRITY_TYPE}, timeout=30)
+        assert served.status_code == 200, served.text
+        [bundle] = served.json()["attestation_bundles"]
+        assert bundle["attestations"] == [attestation(GITHUB_SDIST)]
+        page = requests.get(server.url + "/project/pypi-attestations/", timeout=30).text
+        assert 'href="https://github.com/trailofbits/pypi-attestations"' in page
+        assert "workflow release.yml" in page
+    finally:
+        forget_local_projects()
 
 
 def _flipped_signature() -> str:
@@ -200,3 +214,56 @@ def test_the_sigstore_trust_root_is_refreshed_from_a_file_and_its_age_shown(serv
     verified = verify_upload(json.dumps([attestation(GITHUB_SDIST)]), filename=GITHUB_SDIST,
                              sha256=hashlib.sha256(content).hexdigest())
     assert verified.publisher["repository"] == "trailofbits/pypi-attestations"
+
+
+@pytest.fixture(scope="module")
+def staging_root_server(tmp_path_factory):
+    """A site whose private Sigstore instance is Sigstore's staging one: its
+    trusted_root.json (shipped with sigstore-python) set as BASTION_SIGSTORE_TRUST_ROOT."""
+    from importlib.resources import files
+
+    path = tmp_path_factory.mktemp("staging-root") / "trusted_root.json"
+    path.write_bytes((files("sigstore") / "_store" / "https%3A%2F%2Ftuf-repo-cdn.sigstage.dev"
+                      / "trusted_root.json").read_bytes())
+    srv = Server({"BASTION_SIGSTORE_TRUST_ROOT": str(path)})
+    yield srv
+    srv.stop()
+
+
+def test_a_private_trust_root_vouches_for_its_own_instances_attestations_only(
+        server, staging_root_server, tmp_path):
+    """The pypi-attestations project's rfc8785 wheel, attested on Sigstore's staging
+    instance: accepted where the staging root is the configured private root, refused where
+    the production root is in use; and a production attestation refused by the staging root."""
+    forget_local_projects()
+    try:
+        _user, token = uploader()
+        content = (FIXTURES / STAGING_WHEEL).read_bytes()
+        raw = (FIXTURES / (STAGING_WHEEL + ".publish.attestation")).read_text()
+        data, files = upload_form("rfc8785", "0.1.2", STAGING_WHEEL, content,
+                                  metadata_version="2.1", attestations=f"[{raw}]")
+        production = requests.post(server.url + "/legacy/", data=data, files=files,
+                                   auth=("__token__", token), timeout=60)
+        assert production.status_code == 400, production.text
+        assert "does not verify against the Sigstore trust root" in production.reason
+        assert_nothing_stored(STAGING_WHEEL)
+
+        refused = post(staging_root_server, token, GITLAB_SDIST,
+                       json.dumps([attestation(GITLAB_SDIST)]))
+        assert refused.status_code == 400, refused.text
+        assert "does not verify against the Sigstore trust root" in refused.reason
+        assert_nothing_stored(GITLAB_SDIST)
+
+        result = twine_upload(staging_root_server, token, tmp_path, STAGING_WHEEL)
+        assert result.returncode == 0, result.stdout + result.stderr
+        row = FileProvenance.objects.get(file__filename=STAGING_WHEEL)
+        # No CI kind: the issuer and the identity its certificate names.
+        assert row.publisher == {"kind": "Other", "issuer": "https://github.com/login/oauth",
+                                 "identity": "william@yossarian.net"}
+        assert row.log_index == 28175749
+        path = f"/integrity/rfc8785/0.1.2/{STAGING_WHEEL}/provenance"
+        served = requests.get(staging_root_server.url + path,
+                              headers={"Accept": INTEGRITY_TYPE}, timeout=30)
+        assert served.status_code == 200, served.text
+    finally:
+        forget_local_projects()

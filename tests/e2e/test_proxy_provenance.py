@@ -287,3 +287,36 @@ def test_the_console_sets_the_provenance_policy_and_pins_publishers(server, view
     assert not PublisherPin.objects.filter(view__name=name).exists()
     event = SecurityEvent.objects.get(tag=tags.ADMIN_VIEW_PIN_REMOVE, additional__view=name)
     assert event.actor is not None and event.additional["name"] == "demo-x"
+
+
+def test_tofu_hides_a_newer_release_attested_by_another_publisher_and_mails_the_admins(
+        mail_server, mailbox, static_upstream, upstream_factory, views):  # noqa: F811
+    """No two real attestations of one project by two publishers exist (and none can be
+    re-signed), so the pin the view made on first use, for an earlier release built
+    elsewhere, is set as ``pin_for`` makes it; the newer release is the real GitHub one."""
+    from django.utils import timezone as django_timezone
+
+    server = mail_server
+    admin = make_user("tofuadm", admin=True)
+    _serve(static_upstream, upstream_factory, GITHUB_SDIST)
+    project = PROJECTS[GITHUB_SDIST]
+    tofu = views(pin_publishers="tofu")
+    first = "https://github.com/first-builder/pypi-attestations"
+    PublisherPin.objects.create(view=View.objects.get(name=tofu), normalized_name=project,
+                                identity=first, source="tofu",
+                                created=django_timezone.now())
+
+    assert _filenames(_page(server, project, tofu)) == []
+    event = SecurityEvent.objects.get(tag=tags.PROXY_PUBLISHER_MISMATCH, additional__view=tofu)
+    assert event.additional["identity"] == IDENTITIES[GITHUB_SDIST]
+    assert event.additional["pinned"] == first
+    message = mailbox.wait_for(admin.email, f"hidden in the view {tofu}")
+    assert IDENTITIES[GITHUB_SDIST] in message.get_content()
+    assert first in message.get_content()
+    # The first publisher stays pinned: TOFU does not move to whoever built the newest release.
+    pin = PublisherPin.objects.get(view__name=tofu, normalized_name=project)
+    assert (pin.identity, pin.source) == (first, "tofu")
+    assert not SecurityEvent.objects.filter(tag=tags.PROXY_PUBLISHER_PIN_TOFU,
+                                            additional__view=tofu).exists()
+    # Other views still list it.
+    assert _filenames(_page(server, project)) == [GITHUB_SDIST]

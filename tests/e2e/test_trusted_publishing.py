@@ -376,3 +376,51 @@ def test_an_attestation_naming_another_identity_than_the_publisher_is_refused(
         "publisher (https://github.com/trailofbits/pypi-attestations release.yml)")
     assert f"acme-{unique}/widget release.yml" in response.reason
     assert_nothing_stored(filename)
+
+
+def test_a_trusted_publishers_upload_attested_by_that_publisher_is_accepted(tp_server, owner,
+                                                                          tmp_path):
+    """The real GitLab attestation (tests/fixtures/attestations), signed by
+    facutuesca/gitlab-oidc-project's .gitlab-ci.yml, uploaded by twine --attestations with a
+    token minted for a run of that very pipeline. gitlab.com's keys cannot be fetched here:
+    the built-in issuer is given a local signer's key set as static keys (as an air-gapped
+    site configures them) for the test, and its tokens say ``iss: https://gitlab.com``."""
+    from bastion.provenance.models import FileProvenance
+
+    from .provenance_support import GITLAB_SDIST, forget_local_projects, twine_upload_attested
+
+    gitlab = OidcIssuer("https://gitlab.com", key_kind="ec")
+    row = Issuer.objects.get(url="https://gitlab.com")
+    forget_local_projects()
+    Issuer.objects.filter(pk=row.pk).update(jwks=json.dumps(gitlab.jwks()))
+    publisher = None
+    try:
+        project = create_project("gitlab-oidc-project", owner)
+        publisher = services.add_publisher(project, row, {
+            "namespace": "facutuesca", "project": "gitlab-oidc-project",
+            "ci_config_path": ".gitlab-ci.yml"}, actor=owner)
+        claims = gitlab_claims("gitlab.com", "facutuesca", "gitlab-oidc-project")
+        minted = mint(tp_server, gitlab.token(AUDIENCE, claims))
+        assert minted.status_code == 200, minted.text
+        result = twine_upload_attested(tp_server, minted.json()["token"], tmp_path, GITLAB_SDIST)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+        stored = FileProvenance.objects.select_related("file").get(file__filename=GITLAB_SDIST)
+        assert stored.by_trusted_publisher and stored.file.uploaded_by is None
+        assert stored.publisher == {"kind": "GitLab", "repository": "facutuesca/gitlab-oidc-project",
+                                    "workflow_filepath": ".gitlab-ci.yml", "environment": None}
+        path = f"/integrity/gitlab-oidc-project/0.0.3/{GITLAB_SDIST}/provenance"
+        served = requests.get(tp_server.url + path,
+                              headers={"Accept": "application/vnd.pypi.integrity.v1+json"},
+                              timeout=30)
+        assert served.status_code == 200, served.text
+        [bundle] = served.json()["attestation_bundles"]
+        assert bundle["publisher"]["workflow_filepath"] == ".gitlab-ci.yml"
+        simple = requests.get(tp_server.url + "/simple/gitlab-oidc-project/", timeout=30,
+                              headers={"Accept": "application/vnd.pypi.simple.v1+json"}).json()
+        assert [entry["provenance"] for entry in simple["files"]] == [tp_server.base_url + path]
+    finally:
+        if publisher is not None:
+            Publisher.objects.filter(pk=publisher.pk).delete()
+        Issuer.objects.filter(pk=row.pk).update(jwks=row.jwks)
+        forget_local_projects()

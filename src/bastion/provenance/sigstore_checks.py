@@ -18,6 +18,7 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 from pypi_attestations import Attestation, AttestationType
+from sigstore.dsse import _Statement
 from sigstore.errors import Error as SigstoreError
 from sigstore.errors import VerificationError as SigstoreVerificationError
 from sigstore.models import TrustedRoot
@@ -35,6 +36,7 @@ from .verification import (
 # PyPI takes at most one attestation of each kind it knows (publish and SLSA provenance).
 MAX_ATTESTATIONS = len(AttestationType)
 DSSE_PAYLOAD_TYPE = "application/vnd.in-toto+json"
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 
 # The Fulcio certificate extensions a publisher is read from
 # (https://github.com/sigstore/fulcio/blob/main/docs/oid-info.md).
@@ -196,22 +198,35 @@ class _PublisherPolicy:
 
 
 def _check_statement(payload: bytes, filename: str, sha256: str, index: int) -> str:
+    """The statement's subject must be the file, its predicate a kind PEP 740 knows.
+
+    Parsed with sigstore's own in-toto statement model, the one pypi-attestations' verify
+    uses: it requires ``_type`` to be in-toto's Statement v1 (a payload of another type, or
+    of another version of the format, may mean something else by the same fields)."""
     try:
-        statement = json.loads(payload)
-        subjects = statement["subject"]
-        predicate_type = statement["predicateType"]
-    except (ValueError, KeyError, TypeError):
-        raise AttestationRefused(f"Attestation {index} holds no valid in-toto statement.") from None
-    if not isinstance(subjects, list) or len(subjects) != 1 or not isinstance(subjects[0], dict):
+        statement = _Statement.model_validate_json(payload)
+    except pydantic.ValidationError as exc:
+        # Only the field's own name: deeper parts of a location are the sender's keys.
+        field = str((exc.errors()[0]["loc"] or ("",))[0])
+        if field == "_type":
+            raise AttestationRefused(
+                f"Attestation {index} is not an in-toto v1 statement (its _type is not "
+                f"{STATEMENT_TYPE}).") from None
+        known = field in ("subject", "predicateType", "predicate")
+        raise AttestationRefused(f"Attestation {index} holds no valid in-toto statement"
+                                 f"{f' (its {field} is wrong)' if known else ''}.") from None
+    subjects = statement.subjects
+    predicate_type = statement.predicate_type
+    if len(subjects) != 1:
         raise AttestationRefused(f"Attestation {index} must name exactly one file.")
     subject = subjects[0]
-    name = subject.get("name")
+    name = subject.name
     if not isinstance(name, str) or _dist_identity(name) is None or \
             _dist_identity(name) != _dist_identity(filename):
         raise AttestationRefused(
             f"Attestation {index} is for another file ({str(name)[:200]!r}), not "
             f"'{filename}'.")
-    digest = (subject.get("digest") or {}).get("sha256") if isinstance(subject.get("digest"), dict) else None
+    digest = subject.digest.root.get("sha256")
     if not isinstance(digest, str) or digest.lower() != sha256.lower():
         raise AttestationRefused(
             f"Attestation {index} is for other contents: its sha256 is not the uploaded "

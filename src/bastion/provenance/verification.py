@@ -16,7 +16,9 @@ Fulcio, the signed certificate timestamp, the transparency-log inclusion proof, 
 signature), with the trust root given explicitly. That is why this does not call
 ``pypi_attestations.Attestation.verify``: it always builds the production (or staging)
 verifier and so cannot use a private Sigstore instance's root. What that method checks after
-the signature (one subject, its name and sha256, a known predicate type) is repeated below.
+the signature is repeated in ``sigstore_checks``: the payload parsed with the same sigstore
+statement model (an in-toto v1 statement), one subject, its name and sha256, a known
+predicate type.
 """
 
 from __future__ import annotations

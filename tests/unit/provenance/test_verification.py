@@ -4,6 +4,7 @@ the upload path uses, and the proxy and ``bastion verify-proxy`` use on provenan
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from importlib.resources import files
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bastion.provenance.sigstore_checks import _check_statement
 from bastion.provenance.verification import (
     AttestationRefused,
     ExpectedPublisher,
@@ -28,6 +30,7 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "attestations"
 GITHUB = "pypi_attestations-0.0.19.tar.gz"
 GITLAB = "gitlab_oidc_project-0.0.3.tar.gz"
 GOOGLE = "gcb_attestation_test-0.0.0.tar.gz"
+STAGING = "rfc8785-0.1.2-py3-none-any.whl"
 _STORE = files("sigstore") / "_store"
 
 
@@ -106,6 +109,18 @@ def test_another_instances_trust_root_does_not_vouch_for_it():
         _verify(GITHUB, staging)
 
 
+def test_an_attestation_of_a_private_instance_verifies_against_its_root_only(production):
+    """pypi-attestations' rfc8785 wheel, attested on Sigstore's staging instance: staging's
+    root stands for a private instance's."""
+    staging = _root("https%3A%2F%2Ftuf-repo-cdn.sigstage.dev")
+    verified = _verify(STAGING, staging)
+    assert verified.publisher == {"kind": "Other", "issuer": "https://github.com/login/oauth",
+                                  "identity": "william@yossarian.net"}
+    assert publisher_identity(verified) == "william@yossarian.net"
+    with pytest.raises(AttestationRefused, match="does not verify against the Sigstore trust root"):
+        _verify(STAGING, production)
+
+
 def test_the_subject_must_be_the_file(production):
     with pytest.raises(AttestationRefused, match="is for another file"):
         _verify(GITHUB, production, name="pypi_attestations-0.0.20.tar.gz")
@@ -114,6 +129,38 @@ def test_the_subject_must_be_the_file(production):
     with pytest.raises(AttestationRefused, match="its sha256 is not the uploaded file's"):
         verify_attestations(parse_attestations(_raw(GITHUB)), filename=GITHUB,
                             sha256="0" * 64, trust_root=production)
+
+
+def _statement(filename: str) -> dict:
+    """The in-toto statement the file's attestation signs (as the verified DSSE payload)."""
+    envelope = json.loads((FIXTURES / (filename + ".publish.attestation")).read_text())
+    return json.loads(base64.b64decode(envelope["envelope"]["statement"]))
+
+
+def test_the_signed_statement_is_checked_as_an_in_toto_v1_statement():
+    """A statement cannot be re-signed, so the check after the signature is tested on the
+    real attestation's statement as sigstore returns it, changed."""
+    statement, sha256 = _statement(GITLAB), _sha(GITLAB)
+    assert _check_statement(json.dumps(statement).encode(), GITLAB, sha256, 1) == \
+        "https://docs.pypi.org/attestations/publish/v1"
+    for wrong in ({**statement, "_type": "https://in-toto.io/Statement/v0.1"},
+                  {**statement, "_type": None},
+                  {key: value for key, value in statement.items() if key != "_type"}):
+        with pytest.raises(AttestationRefused, match="is not an in-toto v1 statement") as refused:
+            _check_statement(json.dumps(wrong).encode(), GITLAB, sha256, 1)
+        assert refused.value.message == (
+            "Attestation 1 is not an in-toto v1 statement (its _type is not "
+            "https://in-toto.io/Statement/v1).")
+    # Other malformed statements: one line, naming no key the sender chose.
+    subject = {**statement, "subject": [{"name": GITLAB, "digest": {"md5\nX": "1"}}]}
+    for wrong, message in ((b"[]", "Attestation 1 holds no valid in-toto statement."),
+                           (json.dumps(subject).encode(),
+                            "Attestation 1 holds no valid in-toto statement (its subject is "
+                            "wrong)."),
+                           (b"{" * 5000, "Attestation 1 holds no valid in-toto statement.")):
+        with pytest.raises(AttestationRefused) as refused:
+            _check_statement(wrong, GITLAB, sha256, 1)
+        assert refused.value.message == message
 
 
 def test_one_attestation_of_each_kind_at_most(production):
