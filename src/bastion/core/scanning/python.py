@@ -173,6 +173,7 @@ class _Walker:
         self.registered: dict[str, set[str]] = {}    # class name -> the command names it serves
         self.command_lines: dict[str, int] = {}
         self.matched: dict[str, list[tuple[str, str]]] = {}
+        self.tested: set[int] = set()                # ids of the right-hand sides of `in` tests
 
     # -- names ------------------------------------------------------------------------------
     def resolve(self, node: ast.AST, depth: int = 0) -> str | None:
@@ -325,6 +326,7 @@ class _Walker:
         # ast.parse makes exactly these classes (never subclasses), so the type is looked up
         # once per node rather than tested against each kind in turn.
         Constant, Call, Name, Dict, ClassDef = ast.Constant, ast.Call, ast.Name, ast.Dict, ast.ClassDef
+        Compare = ast.Compare
         folded = (ast.BinOp, ast.JoinedStr, Call)
         seen_names: set[str] = set()
         offset, check = self.offset, self.clock.check
@@ -351,6 +353,10 @@ class _Walker:
                     self._indicators(value, line, top, scope)
             elif kind is ClassDef:
                 self._class(node, getattr(node, "lineno", 1) + offset)
+            elif kind is Compare:
+                # `"x" in str(os.environ)` looks a value up; the text goes nowhere.
+                if all(type(op) in (ast.In, ast.NotIn) for op in node.ops):
+                    self.tested.update(id(c) for c in node.comparators)
             elif kind is Dict and len(node.keys) <= 64:
                 for key, value in zip(node.keys, node.values):
                     if isinstance(key, ast.Constant) and isinstance(key.value, str) \
@@ -531,7 +537,7 @@ class _Walker:
             return
         # Serialising the whole environment (to send or store it), not iterating or copying it.
         if name in ("json.dumps", "str", "repr", "print", "base64.b64encode") \
-                and node.args and self._mentions_environ(node.args[0]):
+                and node.args and id(node) not in self.tested and self._mentions_environ(node.args[0]):
             add("cred-env-dump", line, f"{name}(os.environ)", top, scope)
 
     def _decodes(self, node: ast.AST, depth: int = 0) -> bool:

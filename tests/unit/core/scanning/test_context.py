@@ -111,3 +111,12 @@ def test_a_script_deep_in_the_package_is_data_one_next_to_setup_is_not(tmp_path)
     top = _scan(tmp_path, "b", {"install.ps1": script})
     assert "drop-exe-url" in rules_of(deep) and deep.verdict == "clean"
     assert _weight(top, "drop-exe-url") > _weight(deep, "drop-exe-url")
+
+
+def test_testing_the_environment_for_a_word_is_not_dumping_it(tmp_path):
+    head = "import os\nfrom setuptools import setup\n"
+    tested = _scan(tmp_path, "a", {"setup.py": head + "if 'placeholder' in str(os.environ):\n"
+                                   "    del os.link\nsetup(name='demo')\n"})
+    dumped = _scan(tmp_path, "b", {"setup.py": head + "SNAPSHOT = str(os.environ)\nsetup(name='demo')\n"})
+    assert "cred-env-dump" not in rules_of(tested) and tested.verdict == "clean"
+    assert "cred-env-dump" in rules_of(dumped)
