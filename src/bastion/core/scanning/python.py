@@ -582,8 +582,15 @@ class _Walker:
         return False
 
     def _mentions_environ(self, node: ast.AST) -> bool:
-        for sub in ast.walk(node):
-            if isinstance(sub, (ast.Attribute, ast.Name)) and self.resolve(sub) == "os.environ":
+        """Whether the whole environment goes into ``node``; one variable read from it
+        (``os.environ["PORT"]``, ``os.environ.get("HOME")``) is configuration, not a dump."""
+        nodes = list(ast.walk(node))
+        one_key = {id(sub.value) for sub in nodes
+                   if isinstance(sub, ast.Subscript)
+                   or (isinstance(sub, ast.Attribute) and sub.attr in ("get", "pop", "setdefault"))}
+        for sub in nodes:
+            if isinstance(sub, (ast.Attribute, ast.Name)) and id(sub) not in one_key \
+                    and self.resolve(sub) == "os.environ":
                 return True
             if isinstance(sub, ast.Call) and self.resolve(sub.func) in ("os.environ.copy", "dict") \
                     and sub is not node:
@@ -629,8 +636,9 @@ _BENIGN_COMMAND = re.compile(
 _DESTRUCTIVE = re.compile(
     r"\brm\s+-[a-z]*r[a-z]*f?\s+(?:/|~|\$home)\s*(?:$|\*)|^\s*(?:sudo\s+)?(?:shutdown|poweroff|halt|reboot)\b|"
     r"\bformat\s+[a-z]:|\bdel\s+/[fsq]|\bmkfs\b|:\(\)\s*\{", re.IGNORECASE)
-# Windows launches of a file: "start x.exe", "cmd /c ...", PowerShell.
-_LAUNCH = re.compile(r"^\s*(?:start\s|powershell)|cmd(?:\.exe)?\s+/[ck]\s+(?:start|powershell|curl|"
+# Windows launches of a file: "start x.exe", "cmd /c ...", PowerShell, but not PowerShell
+# running the package's own script by a relative path and nothing else (a build step).
+_LAUNCH = re.compile(r"^\s*(?:start\s|powershell(?!(?:\.exe)?\s+(?:-file\s+)?\.{1,2}[\\/][\w.\\/-]+\.ps1\s*$))|cmd(?:\.exe)?\s+/[ck]\s+(?:start|powershell|curl|"
                      r"certutil|bitsadmin|mshta|\S+\.(?:exe|bat|vbs|ps1|scr)\b)", re.IGNORECASE)
 
 

