@@ -173,6 +173,7 @@ class _Walker:
         self.registered: dict[str, set[str]] = {}    # class name -> the command names it serves
         self.command_lines: dict[str, int] = {}
         self.matched: dict[str, list[tuple[str, str]]] = {}
+        self.calls_in_attrs: dict[str, ast.Call] = {}
         self.tested: set[int] = set()                # ids of the right-hand sides of `in` tests
 
     # -- names ------------------------------------------------------------------------------
@@ -309,6 +310,9 @@ class _Walker:
             self.env[node.targets[0].id] = node.value
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
             self.env[node.target.id] = node.value
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 \
+                and isinstance(node.targets[0], ast.Attribute) and isinstance(node.value, ast.Call):
+            self.calls_in_attrs[node.targets[0].attr] = node.value   # self.host = gethostname()
 
     def _collect(self) -> None:
         # Functions and modules bound to other names: x = getattr(os, 'sys'+'tem'); e = exec.
@@ -517,8 +521,7 @@ class _Walker:
                     add("cred-env-dump", line, "the environment sent over the network", top, scope)
             return
         if name in DNS:
-            if node.args and isinstance(node.args[0], ast.Call) \
-                    and self.resolve(node.args[0].func) in RECON:
+            if node.args and self._own_name(node.args[0]):
                 add("recon-host", line, f"{name} of the host's own name", top, scope)
                 return
             if node.args and not isinstance(node.args[0], ast.Constant) and self._has_domain(node.args[0]):
@@ -580,6 +583,15 @@ class _Walker:
                 if name in ("open", "io.open", "codecs.open") or name.endswith((".read_text", ".read")):
                     return True
         return False
+
+    def _own_name(self, node: ast.AST) -> bool:
+        """Whether ``node`` is the host's own name: gethostname() itself, or a name or an
+        attribute it was stored in (``self.host = socket.gethostname()``)."""
+        if isinstance(node, ast.Name):
+            node = self.env.get(node.id, node)
+        elif isinstance(node, ast.Attribute):
+            node = self.calls_in_attrs.get(node.attr, node)
+        return isinstance(node, ast.Call) and self.resolve(node.func) in RECON
 
     def _mentions_environ(self, node: ast.AST) -> bool:
         """Whether the whole environment goes into ``node``; one variable read from it

