@@ -289,7 +289,9 @@ class _State:
             self._setup_extras(analysis, [h for h in analysis.hits if h.scope not in inert])
         for hit in analysis.hits:
             context = self._context(name, depth, hit.toplevel)
-            if is_setup and hit.scope in analysis.inert_scopes:
+            if is_setup and (hit.scope in analysis.inert_scopes or hit.literal and any(
+                    first <= hit.line <= last for first, last in analysis.inert_spans)):
+                # A string on a line that only a maintainer's command runs is not install time.
                 context = PACKAGE
             self.add(hit.rule, name, hit.line, hit.detail, context, hit.literal)
             if not hit.literal and hit.rule in _ACTS:

@@ -79,6 +79,7 @@ class Analysis:
     install_hook: bool = False
     syntax_error: bool = False
     inert_scopes: set[int] = field(default_factory=set)   # setup.py methods pip never runs
+    inert_spans: list[tuple[int, int]] = field(default_factory=list)   # and their lines
 
     def add(self, rule: str, line: int, detail: str, toplevel: bool, scope: int,
             literal: bool = False) -> None:
@@ -172,6 +173,7 @@ class _Walker:
         self.commands: dict[str, list[int]] = {}     # command class -> ids of its methods
         self.registered: dict[str, set[str]] = {}    # class name -> the command names it serves
         self.command_lines: dict[str, int] = {}
+        self.command_spans: dict[str, list[tuple[int, int]]] = {}
         self.matched: dict[str, list[tuple[str, str]]] = {}
         self.calls_in_attrs: dict[str, ast.Call] = {}
         self.tested: set[int] = set()                # ids of the right-hand sides of `in` tests
@@ -272,6 +274,7 @@ class _Walker:
             elif isinstance(node, ast.If) and _argv_guard(node.test):
                 # `if sys.argv[-1] == "publish":` runs only when a maintainer types it.
                 self.result.inert_scopes.add(id(node))
+                self.result.inert_spans.append(_span(node, self.offset))
                 stack.append((node.test, top, scope))
                 for child in reversed(node.orelse):
                     stack.append((child, top, scope))
@@ -370,6 +373,7 @@ class _Walker:
         for cls, methods in self.commands.items():
             if not (self.registered.get(cls, set()) & RUN_AT_INSTALL):
                 result.inert_scopes.update(methods)
+                result.inert_spans.extend(self.command_spans[cls])
                 inert_lines.add(self.command_lines[cls])
         if inert_lines:
             result.hits = [h for h in result.hits
@@ -456,8 +460,9 @@ class _Walker:
         if last and not (last & RUN_AT_INSTALL) and all(
                 b in ("Command", "upload", "register", "test", "clean", "check", "TestCommand", "sdist")
                 for b in last):
-            self.commands[node.name] = [id(n) for n in node.body
-                                        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+            methods = [n for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+            self.commands[node.name] = [id(n) for n in methods]
+            self.command_spans[node.name] = [_span(n, self.offset) for n in methods]
             self.command_lines[node.name] = line
         for base in node.bases:
             name = self.resolve(base) or ""
@@ -652,6 +657,11 @@ _DESTRUCTIVE = re.compile(
 # running the package's own script by a relative path and nothing else (a build step).
 _LAUNCH = re.compile(r"^\s*(?:start\s|powershell(?!(?:\.exe)?\s+(?:-file\s+)?\.{1,2}[\\/][\w.\\/-]+\.ps1\s*$))|cmd(?:\.exe)?\s+/[ck]\s+(?:start|powershell|curl|"
                      r"certutil|bitsadmin|mshta|\S+\.(?:exe|bat|vbs|ps1|scr)\b)", re.IGNORECASE)
+
+
+def _span(node: ast.AST, offset: int) -> tuple[int, int]:
+    first = getattr(node, "lineno", 1) + offset
+    return first, (getattr(node, "end_lineno", None) or first) + offset
 
 
 def _argv_guard(test: ast.AST) -> bool:

@@ -163,3 +163,13 @@ def test_looking_up_the_own_host_name_kept_in_an_attribute_is_recon(tmp_path):
     built = _scan(tmp_path, "b", {"demo/sub/runner.py": module("self.user + '.collector.placeholder-host.net'")})
     assert "net-call" not in rules_of(own) and "exfil-host-data" not in rules_of(own)
     assert "exfil-dns" in rules_of(built)
+
+
+def test_a_string_only_a_maintainer_command_reaches_is_not_install_time(tmp_path):
+    line = "os.system('placeholder-upload dist/*')  # reads ~/.pypirc\n"
+    head = "import os, sys\nfrom setuptools import setup\n"
+    guarded = _scan(tmp_path, "a", {"setup.py": head + "if sys.argv[-1] == 'publish':\n    " + line
+                                    + "setup(name='demo')\n"})
+    bare = _scan(tmp_path, "b", {"setup.py": head + line + "setup(name='demo')\n"})
+    assert _weight(bare, "cred-files") > _weight(guarded, "cred-files") > 0
+    assert guarded.verdict == "clean"
