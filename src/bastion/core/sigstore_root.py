@@ -15,8 +15,6 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from cryptography import x509
-
 # The four kinds of key a trusted root lists (protobuf-specs' TrustedRoot, JSON names).
 _LOGS = ("tlogs", "ctlogs")
 _AUTHORITIES = ("certificateAuthorities", "timestampAuthorities")
@@ -50,6 +48,10 @@ def _window(entry: dict, kind: str) -> dict:
 
 
 def _expiries(entry: dict) -> list[datetime]:
+    # Imported here: the server's master loads this module, and only the pages that show a
+    # root's validity need cryptography (tests/unit/test_server.py).
+    from cryptography import x509
+
     chain = entry.get("certChain")
     certificates = chain.get("certificates") if isinstance(chain, dict) else None
     out = []
