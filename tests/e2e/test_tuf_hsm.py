@@ -1,7 +1,7 @@
 """The root key on a PKCS#11 token (docs/tuf.md "Keys held elsewhere"): a SoftHSM2 token
 stands in for a YubiKey. `bastion tuf add-key --uri hsm:` imports its public key, `init` and
-`sign-root` sign the root on the token (its PIN on standard input), and python-tuf's ngclient
-holding that root verifies the index's pages."""
+`sign-root` sign the root on the token (its PIN on standard input), as does `tuf sign` in the
+air-gapped ceremony, and python-tuf's ngclient holding that root verifies the index's pages."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def _cli(args, env, pin: str | None = None):
     return run_cli(args, env=env, input=None if pin is None else pin + "\n", timeout=300)
 
 
-def test_the_root_key_on_a_pkcs11_token_signs_init_and_sign_root_and_ngclient_verifies(
+def test_the_root_key_on_a_pkcs11_token_signs_init_sign_root_and_a_ceremony_and_ngclient_verifies(
         token, tmp_path):
     render_dir, keys = tmp_path / "rendered", tmp_path / "offline-keys"
     online_key = tmp_path / "online-key.pem"
@@ -143,5 +143,30 @@ def test_the_root_key_on_a_pkcs11_token_signs_init_and_sign_root_and_ngclient_ve
         client.refresh()
         assert client._trusted_set.root.version == 2
         assert_verified(client, f"simple/{later}", served_pages(site, "/", later))
+
+        # The air-gapped ceremony with the token on the offline machine: `tuf sign` asks the
+        # PIN after the operator agreed to sign.
+        ceremony = tmp_path / "ceremony"
+        prepared = _cli(["tuf", "sign-root", "--prepare", ceremony], env)
+        assert prepared.returncode == 0, prepared.stderr
+        home = tmp_path / "offline-home"
+        home.mkdir()
+        offline = {"PATH": os.environ["PATH"], "HOME": str(home), "LANG": "C.UTF-8",
+                   "DJANGO_SETTINGS_MODULE": "the_offline_machine_has_no_settings",
+                   **token.env}
+        signed = _cli(["tuf", "sign", ceremony, "--keys", keys / "root-1.signer.json",
+                       keys / "targets.pem"], offline, pin="y\n" + PIN)
+        assert signed.returncode == 0, signed.stdout + signed.stderr
+        assert PIN not in signed.stdout + signed.stderr
+        applied = _cli(["tuf", "sign-root", "--apply", ceremony], env)
+        assert applied.returncode == 0, applied.stderr
+        root_v3 = json.loads((render_dir / "tuf" / "metadata" / "3.root.json").read_bytes())
+        assert [s["keyid"] for s in root_v3["signatures"]] == [hsm_keyid]
+        last = "tufhsm-" + secrets.token_hex(4)
+        publish(server.url, new_publisher(), wheel(last, "1.0"))
+        client = updater(tmp_path / "client-3")
+        client.refresh()
+        assert client._trusted_set.root.version == 3
+        assert_verified(client, f"simple/{last}", served_pages(site, "/", last))
     finally:
         server.stop()
