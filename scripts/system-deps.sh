@@ -9,6 +9,8 @@ command -v xgettext >/dev/null 2>&1 || need+=(gettext)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 # nginx in front of rendered pages (tests/e2e/test_static_pages.py, bench/).
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+# A PKCS#11 token in software, standing in for a YubiKey (tests/e2e/test_tuf_hsm.py).
+command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # npm fetches axe-core for the browser tests' accessibility check (tests/browser/pagecheck.py).
 command -v npm >/dev/null 2>&1 || need+=(npm)

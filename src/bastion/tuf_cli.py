@@ -120,7 +120,8 @@ def _init(args, info) -> int:
         from .core.errors import ValidationError
 
         raise ValidationError("--bins must be a power of two, at least 2.")
-    services.initialize(args.keys, bit_length=bins.bit_length() - 1, info=info)
+    services.initialize(args.keys, bit_length=bins.bit_length() - 1, secret=_key_secret,
+                        info=info)
     root = services.repository().root()
     print(f"created the TUF metadata: root v1, {bins} hashed bins")
     print(f"offline keys (root, targets) in {args.keys}: move them off this machine")
@@ -142,7 +143,7 @@ def _add_key(args, info) -> int:
             pem = args.public_key.read_bytes()
         except OSError as exc:
             raise ValidationError(f"Cannot read {args.public_key}: {exc.strerror}.") from None
-    keyid = services.describe_key(args.keys, args.role, args.uri, pem)
+    keyid = services.describe_key(args.keys, args.role, args.uri, pem, secret=_key_secret)
     print(f"{args.role} key {keyid} named in {args.keys}: `bastion tuf init` or `sign-root` "
           "signs with it there")
     return 0
@@ -178,7 +179,8 @@ def _sign_root(args, info) -> int:
               f"and run `bastion tuf sign-root --apply {args.prepare}`")
         return 0
     version = services.sign_root(args.keys, rotate_online=args.rotate_online_key,
-                                 new_root_key=args.rotate_root_key, info=info)
+                                 new_root_key=args.rotate_root_key, secret=_key_secret,
+                                 info=info)
     print(f"signed root version {version}")
     return 0
 
@@ -199,6 +201,13 @@ def _secret(prompt: str, *, twice: bool = False) -> bytes:
     return secret
 
 
+def _key_secret(path: Path | None, what: str) -> str:
+    """What a key held elsewhere needs from the operator, asked when it is first needed: the
+    PKCS#11 token's PIN for ``hsm:`` keys (securesystemslib asks for "pin")."""
+    where = f"the token of {path.name}" if path is not None else "the PKCS#11 token"
+    return _secret(f"{what.upper() if what == 'pin' else what} for {where}: ").decode()
+
+
 def _sign_offline(args, fail) -> int:
     """``bastion tuf sign``: runs on the offline machine, so no Django: the ceremony's pure
     module and python-tuf only."""
@@ -214,7 +223,7 @@ def _sign_offline(args, fail) -> int:
     new_key = None
     try:
         prepared = tufceremony.read(args.directory)
-        signers = [tufceremony.load_signer(path, password) for path in args.keys]
+        signers = [tufceremony.load_signer(path, password, _key_secret) for path in args.keys]
         # The directory passed through untrusted hands: refuse before showing it or making
         # a key, so that an operator never gets asked to sign a root key they did not make.
         tufceremony.vouch(prepared, signers, new_root_key=args.new_root_key is not None,

@@ -211,16 +211,34 @@ def describe(prepared: Prepared) -> list[str]:
     return lines
 
 
-def load_signer(path: Path, password: Callable[[Path], bytes] | None = None) -> Signer:
+def asked_once(path: Path | None, secret: Callable[[Path | None, str], str] | None
+               ) -> Callable[[str], str] | None:
+    """A securesystemslib secrets handler for the key ``path`` names: ``secret(path, what)``
+    asks the operator for ``what`` (an HSM's "pin"). HSMSigner calls its handler at every
+    signature, and a ceremony signs several roles: the operator is asked once per key."""
+    if secret is None:
+        return None
+    answers: dict[str, str] = {}
+
+    def handler(what: str) -> str:
+        if what not in answers:
+            answers[what] = secret(path, what)
+        return answers[what]
+    return handler
+
+
+def load_signer(path: Path, password: Callable[[Path], bytes] | None = None,
+                secret: Callable[[Path | None, str], str] | None = None) -> Signer:
     """An offline key: a PEM private key (asking ``password`` when it is encrypted), or a
-    ``.signer.json`` naming a key held elsewhere (``bastion tuf add-key``)."""
+    ``.signer.json`` naming a key held elsewhere (``bastion tuf add-key``), whose signer
+    asks ``secret`` for what it needs (an HSM's PIN) when it signs."""
     path = Path(path)
     data = _read_file(path.parent, path.name)
     if path.name.endswith(".signer.json"):
         try:
             described = json.loads(data)
             key = SSlibKey.from_dict(described["keyid"], dict(described["public_key"]))
-            return Signer.from_priv_key_uri(described["uri"], key)
+            return Signer.from_priv_key_uri(described["uri"], key, asked_once(path, secret))
         except Exception as exc:  # any signer's failure: a missing HSM, a wrong PIN, bad JSON
             raise CeremonyError(f"cannot use the key {path}: "
                                 f"{type(exc).__name__}: {exc}") from None

@@ -38,6 +38,7 @@ from tuf.api.metadata import (
     Targets,
     Timestamp,
 )
+from tuf.api.exceptions import UnsignedMetadataError
 from tuf.api.serialization.json import JSONSerializer
 
 BIN_PREFIX = "bins"
@@ -66,6 +67,17 @@ KEEP_VERSIONS = 8
 
 class RepositoryError(Exception):
     """The repository is missing, damaged, or the signing keys do not fit it."""
+
+
+def _sign(md: Metadata, signer: Signer) -> None:
+    """A key held elsewhere can fail to sign (an HSM unplugged, a wrong PIN): one readable
+    line naming the key, not python-tuf's exception."""
+    try:
+        md.sign(signer, append=True)
+    except UnsignedMetadataError as exc:
+        cause = exc.__cause__ or exc
+        raise RepositoryError(f"the key {signer.public_key.keyid[:16]}… did not sign "
+                              f"{md.signed.type}: {type(cause).__name__}: {cause}") from None
 
 
 def _now() -> datetime:
@@ -179,7 +191,7 @@ class Repository:
         """Sign and write root, snapshot or timestamp metadata."""
         md.signatures.clear()
         for signer in signers:
-            md.sign(signer, append=True)
+            _sign(md, signer)
         role = md.signed.type
         data = md.to_bytes(_SERIALIZER)
         if role == "timestamp":
@@ -194,7 +206,7 @@ class Repository:
     def _publish_targets(self, role: str, md: Metadata[Targets], signers) -> None:
         md.signatures.clear()
         for signer in signers:
-            md.sign(signer, append=True)
+            _sign(md, signer)
         self._write(metadata_name(role, md.signed.version), md.to_bytes(_SERIALIZER))
         if role != "targets":
             self._prune(role, md.signed.version)
@@ -438,10 +450,10 @@ def sign_next_root(current: Root, root_md: Metadata[Root], targets_md: Metadata[
         keyid = signer.public_key.keyid
         roles = []
         if keyid in root_ids:
-            root_md.sign(signer, append=True)
+            _sign(root_md, signer)
             roles.append("root")
         if keyid in targets_ids:
-            targets_md.sign(signer, append=True)
+            _sign(targets_md, signer)
             roles.append("targets")
         done.append("+".join(roles))
     return done

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -55,6 +56,8 @@ ROOT_LIST = "-root"  # the root list's key among the projects' (no project name 
 ROOT_KEY_GLOB = "root-*.pem"
 TARGETS_KEY = "targets.pem"
 SIGNER_SUFFIX = ".signer.json"
+# Asks the operator for what a key held elsewhere needs: (its .signer.json, "pin") -> the PIN.
+Secret = Callable[[Path | None, str], str]
 
 
 def enabled() -> bool:
@@ -151,26 +154,30 @@ def online_signer() -> CryptoSigner:
     return _online[1]
 
 
-def _described_signers(keys_dir: Path, role: str) -> list[Signer]:
+def _described_signers(keys_dir: Path, role: str, secret: Secret | None = None
+                       ) -> list[Signer]:
     """Offline keys whose private part is elsewhere (an HSM, a cloud KMS, GPG, a PEM file on
     removable media): ``<role>-*.signer.json`` files hold the public key and the signer's
-    private key URI, as securesystemslib names them (``hsm:``, ``gcpkms:``, ``file2:``…)."""
+    private key URI, as securesystemslib names them (``hsm:``, ``gcpkms:``, ``file2:``…).
+    ``secret(path, what)`` asks the operator for what a signer needs (an HSM's PIN)."""
     signers = []
     for path in sorted(keys_dir.glob(f"{role}-*{SIGNER_SUFFIX}")):
         try:
             described = json.loads(path.read_text())
             key = SSlibKey.from_dict(described["keyid"], dict(described["public_key"]))
-            signers.append(Signer.from_priv_key_uri(described["uri"], key))
+            signers.append(Signer.from_priv_key_uri(
+                described["uri"], key, tufceremony.asked_once(path, secret)))
         except Exception as exc:  # any signer's failure: a missing HSM, a wrong PIN, bad JSON
             raise ValidationError(_("Cannot use the TUF key {path}: {error}.").format(
                 path=path, error=f"{type(exc).__name__}: {exc}")) from None
     return signers
 
 
-def _offline_signers(keys_dir: Path) -> tuple[list[Signer], Signer]:
+def _offline_signers(keys_dir: Path, secret: Secret | None = None
+                     ) -> tuple[list[Signer], Signer]:
     roots = [load_signer(path) for path in sorted(keys_dir.glob(ROOT_KEY_GLOB))]
-    roots += _described_signers(keys_dir, "root")
-    targets = _described_signers(keys_dir, "targets")
+    roots += _described_signers(keys_dir, "root", secret)
+    targets = _described_signers(keys_dir, "targets", secret)
     if (keys_dir / TARGETS_KEY).is_file():
         targets.insert(0, load_signer(keys_dir / TARGETS_KEY))
     if not roots or not targets:
@@ -180,9 +187,11 @@ def _offline_signers(keys_dir: Path) -> tuple[list[Signer], Signer]:
     return roots, targets[0]
 
 
-def describe_key(keys_dir: Path, role: str, uri: str, public_key_pem: bytes | None) -> str:
+def describe_key(keys_dir: Path, role: str, uri: str, public_key_pem: bytes | None,
+                 secret: Secret | None = None) -> str:
     """Write a ``<role>-N.signer.json`` for a key held elsewhere; returns its key id. The
-    public key comes from a PEM file made where the key lives, or from the HSM itself."""
+    public key comes from a PEM file made where the key lives, or from the HSM itself (which
+    may want its PIN to show a private public key: ``secret(None, "pin")``)."""
     if role not in ("root", "targets"):
         raise ValidationError(_("Offline TUF keys are for the root or targets role."))
     try:
@@ -191,7 +200,8 @@ def describe_key(keys_dir: Path, role: str, uri: str, public_key_pem: bytes | No
         elif uri.startswith("hsm:"):
             from securesystemslib.signer import HSMSigner
 
-            uri, key = HSMSigner.import_()
+            uri, key = HSMSigner.import_(
+                secrets_handler=tufceremony.asked_once(None, secret))
         else:
             raise ValidationError(_("Give the key's public part (--public-key) for {uri}.")
                                   .format(uri=uri))
@@ -213,7 +223,7 @@ def describe_key(keys_dir: Path, role: str, uri: str, public_key_pem: bytes | No
 
 # -- administration -------------------------------------------------------------------------
 
-def initialize(keys_dir: Path, *, bit_length: int, actor=None,
+def initialize(keys_dir: Path, *, bit_length: int, secret: Secret | None = None, actor=None,
                info: RequestInfo | None = None) -> int:
     """Create the repository: offline root and targets keys in ``keys_dir`` (kept if there),
     the online key at BASTION_TUF_KEY_FILE (kept if there). Returns the root's version."""
@@ -234,7 +244,7 @@ def initialize(keys_dir: Path, *, bit_length: int, actor=None,
         _new_key(keys_dir / TARGETS_KEY)
     if not settings.TUF_KEY_FILE.exists():
         _new_key(settings.TUF_KEY_FILE)
-    roots, targets = _offline_signers(keys_dir)
+    roots, targets = _offline_signers(keys_dir, secret)
     with _locked():
         try:
             repo.create(root_keys=[s.public_key for s in roots], root_signers=roots,
@@ -253,14 +263,15 @@ def initialize(keys_dir: Path, *, bit_length: int, actor=None,
 
 
 def sign_root(keys_dir: Path, *, rotate_online: bool = False, new_root_key: bool = False,
-              actor=None, info: RequestInfo | None = None) -> int:
+              secret: Secret | None = None, actor=None,
+              info: RequestInfo | None = None) -> int:
     """Sign a new root version (renewed expiry) and re-sign targets, with the offline keys in
     ``keys_dir``. ``rotate_online``: a new online key replaces the one at
     BASTION_TUF_KEY_FILE (the old file is kept beside it as ``.retired``); ``new_root_key``: a
     new root key replaces the old ones (which sign this one last root). Returns the version."""
     require_admin(actor)
     keys_dir = Path(keys_dir)
-    roots, targets = _offline_signers(keys_dir)
+    roots, targets = _offline_signers(keys_dir, secret)
     new_roots: list[CryptoSigner] = []
     if new_root_key:
         taken = {p.name for p in keys_dir.glob(ROOT_KEY_GLOB)}
