@@ -177,6 +177,12 @@ def _sign_root(args, info) -> int:
         print(f"prepared root version {version} in {args.prepare}: carry it to the offline "
               f"machine, run `bastion tuf sign {args.prepare} --keys …` there, bring it back "
               f"and run `bastion tuf sign-root --apply {args.prepare}`")
+        if args.rotate_online_key:
+            from .core import tufceremony
+
+            # Whoever rewrites the directory on its way can put an online key of their own
+            # there: the offline machine shows the key it would sign, to compare with this.
+            print("new online key: " + tufceremony.read(args.prepare).online_key.keyid)
         return 0
     version = services.sign_root(args.keys, rotate_online=args.rotate_online_key,
                                  new_root_key=args.rotate_root_key, secret=_key_secret,
