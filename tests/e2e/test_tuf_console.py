@@ -79,6 +79,9 @@ def test_admins_prepare_and_apply_a_root_signed_offline_through_the_console(site
     assert site.online_key.read_bytes() == old_key
     page = admin.get("/admin/tuf/")
     assert 'id="tuf-pending"' in page.text and "online-key.pem.next" in page.text
+    with zipfile.ZipFile(io.BytesIO(prepared.content)) as zf:
+        named = json.loads(zf.read("online-key.json"))
+    assert f'<code id="tuf-pending-keyid">{named["keyid"]}</code>' in page.text
 
     # On the offline machine: unzip, sign, zip the directory's files.
     ceremony = tmp_path / "ceremony"

@@ -45,10 +45,13 @@ def _page(request, *, error: str = "", status: int = 200):
     if states:
         root_keys = tuf.repository().root().signed.roles["root"].keyids
     pending = tuf.next_online_key_file()
+    pending = pending if tuf.enabled() and pending.is_file() else None
     return render(request, "console/tuf.html", {
         "area": "tuf", "enabled": tuf.enabled(), "rows": rows, "root_keys": root_keys,
-        "key_file": settings.TUF_KEY_FILE, "error": error,
-        "pending_key": pending if tuf.enabled() and pending.is_file() else None,
+        "key_file": settings.TUF_KEY_FILE, "error": error, "pending_key": pending,
+        # For the operator to compare with the key the offline machine shows before signing:
+        # the prepared directory may have been rewritten on its way there (docs/tuf.md).
+        "pending_keyid": tuf.load_signer(pending).public_key.keyid if pending else "",
     }, status=status)
 
 
