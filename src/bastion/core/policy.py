@@ -559,10 +559,20 @@ def check_vulnerable(view, policy, candidate, now, exemptions) -> Block | None:
                                     f"({', '.join(ids[:3])})")
 
 
+# The scanner's verdicts that a view's ``hide_scanned`` can hide, by setting.
+_HIDDEN_VERDICTS = {"malicious": ("malicious",), "suspicious": ("malicious", "suspicious")}
+
+
+def verdict_may_hide(verdict: str | None) -> bool:
+    """Whether some view's policy could hide a file for this scanner verdict. A change
+    between verdicts that none can hide (not scanned yet, clean, a scan error) changes no
+    page."""
+    return any(verdict in hidden for hidden in _HIDDEN_VERDICTS.values())
+
+
 def check_scanned(view, policy, candidate, now, exemptions) -> Block | None:
     verdict = candidate.scan_verdict
-    hidden = {"malicious": ("malicious",), "suspicious": ("malicious", "suspicious")}
-    if verdict not in hidden.get(policy.hide_scanned, ()):
+    if verdict not in _HIDDEN_VERDICTS.get(policy.hide_scanned, ()):
         return None
     return _block(view, SCANNED, f"the malware scanner judged {candidate.filename} {verdict}")
 

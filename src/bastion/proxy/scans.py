@@ -1,8 +1,11 @@
 """The scanner's verdicts on fetched upstream files, as the views' policies read them.
 
 The scanning app (above the proxy) decides; this module only writes the verdict on the cache
-row and moves the page's serial, so that pages rendered before the verdict are rendered again
-and judged by it. Serving a page reads the verdicts once per rendering, never per request.
+row and, when the verdict is one a view's policy can hide on, moves the page's serial, so that
+pages rendered before the verdict are rendered again and judged by it. A clean verdict moves
+nothing: rendering a page of thousands of files again for each file scanned would cost the
+next install of every project whose files were just fetched. Serving a page reads the
+verdicts once per rendering, never per request.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.db.models import F
 
+from bastion.core import policy as core_policy
 from bastion.events import tags
 from bastion.events.services import RequestInfo, record
 
@@ -25,7 +29,8 @@ def set_verdict(upstream_file_id: int, verdict: str, *, score: float = 0.0,
         if row is None:
             return False
         UpstreamFile.objects.filter(pk=row.pk).update(scan_verdict=verdict)
-        if row.scan_verdict != verdict:
+        if row.scan_verdict != verdict and (core_policy.verdict_may_hide(row.scan_verdict)
+                                            or core_policy.verdict_may_hide(verdict)):
             UpstreamProject.objects.filter(pk=row.project_id).update(serial=F("serial") + 1)
         # Also moves the index's generation: processes drop their cached resolution of the name.
         record(tags.PROXY_FILE_SCAN, info=info, additional={

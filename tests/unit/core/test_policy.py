@@ -295,6 +295,20 @@ def test_a_scanned_verdict_is_hidden_by_the_hide_scanned_setting():
         parse({"hide_scanned": "all"})
 
 
+def test_only_verdicts_a_policy_can_hide_on_may_change_a_page():
+    for verdict in ("malicious", "suspicious"):
+        assert pol.verdict_may_hide(verdict)
+    for verdict in (None, "", "clean", "error"):
+        assert not pol.verdict_may_hide(verdict)
+    # Whatever a policy hides on is covered: no setting hides a verdict verdict_may_hide denies.
+    for setting in pol.HIDE_SCANNED_CHOICES:
+        for verdict in ("", "clean", "error"):
+            candidate = Candidate(project="p", version="1.0", filename="p-1.0.tar.gz",
+                                  scan_verdict=verdict or None)
+            assert evaluate("v", parse({"min_age_hours": 0, "hide_scanned": setting}),
+                            candidate, NOW) is None
+
+
 # --- PEP 740 provenance and pinned publishers ------------------------------------------------
 
 REPO = "https://github.com/acme/demo"
