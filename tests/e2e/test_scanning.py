@@ -24,7 +24,17 @@ from tests.cli_runner import run_cli
 from tests.conftest import Server
 from tests.e2e.manage_support import Client, make_user, text_of
 from tests.e2e.proxy_support import static_upstream, upstream_factory  # noqa: F401 (fixtures)
-from tests.e2e.simple_support import new_publisher, publish, wheel
+from tests.e2e.simple_support import (
+    UV,
+    client_env,
+    new_publisher,
+    new_venv,
+    pip_install,
+    publish,
+    run,
+    uv_install,
+    wheel,
+)
 from tests.e2e.test_upload_clients import quiet_env, twine_upload
 from tests.unit.scanning.support import malicious_sdist, malicious_wheel
 
@@ -175,33 +185,53 @@ def test_a_large_upload_waits_for_the_task_queue_before_it_is_served(queued_serv
 
 
 def test_the_proxy_hides_an_upstream_file_the_scanner_judged_malicious(
-        server, static_upstream, upstream_factory, unique):  # noqa: F811
+        server, static_upstream, upstream_factory, unique, tmp_path):  # noqa: F811
     name = f"scanpx-{unique}"
     evil, good = malicious_wheel(name, "1.0"), Wheel(name, "0.9")
-    static_upstream.add_wheel(evil, upload_time=OLD)
-    static_upstream.add_wheel(good, upload_time=OLD)
+    evil_too = malicious_wheel(name, "1.1")
+    for artifact in (evil, good, evil_too):
+        static_upstream.add_wheel(artifact, upload_time=OLD)
     static_upstream.start()
     upstream = upstream_factory(static_upstream)
 
     page = requests.get(f"{server.url}/simple/{name}/", headers={"Accept": JSON}, timeout=30)
     assert page.status_code == 200, page.text
     urls = {f["filename"]: f["url"] for f in page.json()["files"]}
-    assert set(urls) == {evil.filename, good.filename}
+    assert set(urls) == {evil.filename, good.filename, evil_too.filename}
 
-    # The first download is streamed as it arrives; the kept bytes are scanned (here, with the
-    # immediate task backend, before the response ends).
-    first = requests.get(server.url + urls[evil.filename], timeout=60)
-    assert first.status_code == 200
+    # The first download is streamed as it arrives, but the bytes are judged before the last
+    # of them goes out: even this client never gets the malicious file whole.
+    with requests.get(server.url + urls[evil.filename], stream=True, timeout=60) as first:
+        assert first.status_code == 200
+        expected = int(first.headers["Content-Length"])
+        received = b""
+        with pytest.raises(requests.exceptions.ChunkedEncodingError):
+            for chunk in first.iter_content(64 * 1024):
+                received += chunk
+        assert len(received) < expected
     row = UpstreamFile.objects.get(project__upstream=upstream, filename=evil.filename)
-    assert row.scan_verdict == "malicious"
+    assert row.scan_verdict == "malicious" and row.stored_path
 
     again = requests.get(server.url + urls[evil.filename], timeout=60)
     assert again.status_code == 403 and "malware scanner" in again.reason
     shown = requests.get(f"{server.url}/simple/{name}/", headers={"Accept": JSON}, timeout=30)
-    assert {f["filename"] for f in shown.json()["files"]} == {good.filename}
+    assert {f["filename"] for f in shown.json()["files"]} == {good.filename, evil_too.filename}
     assert requests.get(server.url + urls[good.filename], timeout=60).status_code == 200
     assert UpstreamFile.objects.get(project__upstream=upstream,
                                     filename=good.filename).scan_verdict == "clean"
+
+    # A real installer whose own download is the first one fails, and installs nothing.
+    env = client_env(tmp_path / "home")
+    python = new_venv(tmp_path / "venv", env)
+    result = pip_install(python, server.url + "/simple/", [f"{name}==1.1"], env)
+    assert result.returncode != 0
+    assert UpstreamFile.objects.get(project__upstream=upstream,
+                                    filename=evil_too.filename).scan_verdict == "malicious"
+    assert "Successfully installed" not in result.stdout
+    # Then the page no longer lists it, and an unpinned install gets the clean release.
+    result = uv_install(python, server.url + "/simple/", [name], env)
+    assert result.returncode == 0, result.stderr
+    assert f"{name}==0.9" in run([UV, "pip", "freeze", "--python", str(python)], env).stdout
 
 
 def _bastion(*args: str) -> subprocess.CompletedProcess:

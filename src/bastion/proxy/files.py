@@ -3,7 +3,10 @@
 The first download of an upstream file streams it to the client while it is written to a
 temporary file and hashed; the last chunk is held back until the sha256 matches the one the
 upstream's page listed, so a client never receives a complete file Bastion did not verify, and
-bytes that do not match are never kept (the client sees a truncated response and fails).
+bytes that do not match are never kept (the client sees a truncated response and fails). Bytes
+that match are judged by the scanner (``signals.upstream_file_fetched``) before they are kept
+and before that last chunk goes out: a file a view hides for its verdict never reaches even the
+client whose download fetched it, and no other request finds it kept before it was judged.
 
 One fetch per file across every process: the fetcher claims the row with a conditional UPDATE
 on ``fetching_since`` (free, or older than :func:`stale_after`); while fetching it refreshes the
@@ -25,7 +28,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.parser import BytesHeaderParser
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -181,12 +184,17 @@ def _kept(file: UpstreamFile) -> Download:
                     sha256=file.sha256, blake2_256=file.blake2_256)
 
 
-def download(file: UpstreamFile, *, info: RequestInfo | None = None) -> Download:
+def download(file: UpstreamFile, *, info: RequestInfo | None = None,
+             may_serve: Callable[[UpstreamFile], bool] | None = None) -> Download:
     """The file's bytes: kept ones, or a first fetch (one per file across every process).
 
     ``file`` as :func:`find_file` just read it (a claim re-reads it). Raises
     UpstreamUnavailable when the bytes were never kept and the upstream cannot give them.
     Does not count the download: the view calls :func:`count_download` for every one it serves.
+
+    ``may_serve``: asked, once fetched bytes were judged (``file.scan_verdict`` set), whether
+    the client that asked may have them; if not, it never gets the last of them. Kept bytes
+    were judged before they were kept: the caller checks ``file`` as returned.
     """
     if file.stored_path:
         if _still_kept(file):
@@ -202,7 +210,7 @@ def download(file: UpstreamFile, *, info: RequestInfo | None = None) -> Download
         now = timezone.now()
         if _claim(file, now):
             metrics.count_proxy_file("fetch")
-            return _first_fetch(file, now, info=info)
+            return _first_fetch(file, now, info=info, may_serve=may_serve)
         file.refresh_from_db()
         if file.stored_path:
             metrics.count_proxy_file("hit")
@@ -219,11 +227,11 @@ def download(file: UpstreamFile, *, info: RequestInfo | None = None) -> Download
     # Still being fetched (a very large file to a slow client) or failing: serve this client
     # straight from the upstream, verified the same way, without keeping it.
     metrics.count_proxy_file("pass_through")
-    return _pass_through(file, info=info)
+    return _pass_through(file, info=info, may_serve=may_serve)
 
 
 def _first_fetch(file: UpstreamFile, claimed_at: datetime, *,
-                 info: RequestInfo | None) -> Download:
+                 info: RequestInfo | None, may_serve=None) -> Download:
     upstream = file.project.upstream
     try:
         response = open_file_stream(upstream, file.url)
@@ -237,12 +245,12 @@ def _first_fetch(file: UpstreamFile, claimed_at: datetime, *,
         _refuse(file, claimed_at, got=str(exc), info=info)
         raise HashMismatch(_mismatch_message(upstream, file.filename)) from None
     stream = _Stream(_fetch(file, response, size, keep=True, claimed_at=claimed_at,
-                            info=info),
+                            info=info, may_serve=may_serve),
                      lambda: (response.close(), _release(file, claimed_at)))
     return Download(stored_path=None, stream=stream, size=size, sha256=file.sha256)
 
 
-def _pass_through(file: UpstreamFile, *, info: RequestInfo | None) -> Download:
+def _pass_through(file: UpstreamFile, *, info: RequestInfo | None, may_serve=None) -> Download:
     response = open_file_stream(file.project.upstream, file.url)
     try:
         size = _expected_size(file, response)
@@ -251,7 +259,7 @@ def _pass_through(file: UpstreamFile, *, info: RequestInfo | None) -> Download:
         _record_mismatch(file, got=str(exc), info=info)
         raise HashMismatch(_mismatch_message(file.project.upstream, file.filename)) from None
     stream = _Stream(_fetch(file, response, size, keep=False, claimed_at=None,
-                            info=info),
+                            info=info, may_serve=may_serve),
                      lambda: response.close())
     return Download(stored_path=None, stream=stream, size=size, sha256=file.sha256)
 
@@ -304,7 +312,7 @@ def _temp_file():
 
 def _fetch(file: UpstreamFile, response: "httpx.Response",
            size: int | None, *, keep: bool, claimed_at: datetime | None,
-           info: RequestInfo | None) -> Iterator[bytes]:
+           info: RequestInfo | None, may_serve=None) -> Iterator[bytes]:
     limit = size if size is not None else UNLISTED_SIZE_LIMIT
     sha256, blake2 = hashlib.sha256(), hashlib.blake2b(digest_size=32)
     received = 0
@@ -312,7 +320,7 @@ def _fetch(file: UpstreamFile, response: "httpx.Response",
     finished = False
     refresh_every = max(settings.PROXY_TIMEOUT / 2, 0.5)
     refreshed = time.monotonic()
-    temp = _temp_file() if keep else None
+    temp = _temp_file()  # kept, or at least scanned, before the last chunk goes out
     try:
         try:
             for chunk in response.iter_raw(CHUNK):
@@ -323,8 +331,7 @@ def _fetch(file: UpstreamFile, response: "httpx.Response",
                     raise HashMismatch(f"more than the {limit} bytes listed")
                 sha256.update(chunk)
                 blake2.update(chunk)
-                if temp is not None:
-                    temp.write(chunk)
+                temp.write(chunk)
                 if held is not None:
                     yield held
                 held = chunk
@@ -353,8 +360,9 @@ def _fetch(file: UpstreamFile, response: "httpx.Response",
                 _release(file, claimed_at)
             finished = True
             return
-        if temp is not None:
-            temp.flush()
+        temp.flush()
+        _judge(file, temp.name)
+        if keep:
             temp.seek(0)
             try:
                 _keep(file, temp, blake2.hexdigest(), claimed_at)
@@ -365,12 +373,15 @@ def _fetch(file: UpstreamFile, response: "httpx.Response",
                             file.project.upstream.name, type(exc).__name__)
                 _release(file, claimed_at)
         finished = True
+        if may_serve is not None and not may_serve(file):
+            # A view hides the file for the verdict just given: this client never gets it
+            # whole either (the next ones get the 403 with the reason).
+            return
         if held is not None:
             yield held
     finally:
         response.close()
-        if temp is not None:
-            temp.close()  # deletes it
+        temp.close()  # deletes it
         if keep and not finished:
             # The client went away (or the store failed) before the end: nothing kept.
             _release(file, claimed_at)
@@ -385,6 +396,20 @@ def _refresh_claim(file: UpstreamFile, claimed_at: datetime) -> datetime:
     return claimed_at  # taken over: the other fetcher keeps the same bytes at the same path
 
 
+def _judge(file: UpstreamFile, path: str) -> None:
+    """Have the verified bytes at ``path`` judged (the scanner's verdict on the row) and read
+    the verdict into ``file``."""
+    from .signals import upstream_file_fetched
+
+    for _receiver, result in upstream_file_fetched.send_robust(sender=UpstreamFile, file=file,
+                                                               path=path):
+        if isinstance(result, Exception):
+            log.error("a receiver of upstream_file_fetched failed for %s: %s", file.filename,
+                      type(result).__name__)
+    file.scan_verdict = (UpstreamFile.objects.filter(pk=file.pk)
+                         .values_list("scan_verdict", flat=True).first() or "")
+
+
 def _keep(file: UpstreamFile, temp, blake2_256: str, claimed_at: datetime) -> None:
     path = stored_path_for(file)
     get_store().put(path, temp)
@@ -393,7 +418,8 @@ def _keep(file: UpstreamFile, temp, blake2_256: str, claimed_at: datetime) -> No
     file.stored_path, file.blake2_256 = path, blake2_256
     from .signals import upstream_file_stored
 
-    # The scanner queues the new bytes' scan; its trouble must never break the download.
+    # TUF signs the new bytes, and the scanner queues a scan it could not make at _judge;
+    # their trouble must never break the download.
     upstream_file_stored.send_robust(sender=UpstreamFile, file=file)
 
 

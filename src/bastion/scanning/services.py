@@ -9,9 +9,11 @@ task queue (``tasks.scan_file``). Clean: released. Suspicious: held for review, 
 and listed for review (BASTION_SCAN_SUSPICIOUS). Malicious: its whole release quarantined and
 the administrators mailed. An error: held for review.
 
-The proxy: ``on_upstream_file_stored`` queues the scan of bytes the proxy kept on their first
-download (that download itself is not delayed); the verdict is written on the cache row and
-each view's policy (``hide_scanned``) decides what it hides.
+The proxy: ``on_upstream_file_fetched`` scans an upstream file's bytes on their first download,
+after they were verified and before they are kept or the last of them is sent, so that no
+client gets a whole file before it was judged; the verdict is written on the cache row and each
+view's policy (``hide_scanned``) decides what it hides. A scan that could not be made then (the
+store unreachable) is queued once the file is kept (``on_upstream_file_stored``).
 """
 
 from __future__ import annotations
@@ -90,9 +92,13 @@ def _local_copy(store_path: str, filename: str) -> Iterator[str]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def _run_scanner(store_path: str, filename: str, disabled: frozenset[str]):
-    """The core scanner's result; a store failure or a crash is an "error" verdict."""
+def _run_scanner(store_path: str, filename: str, disabled: frozenset[str], *,
+                 local: str | None = None):
+    """The core scanner's result; a store failure or a crash is an "error" verdict.
+    ``local``: the bytes are in this file on this machine, not (yet) in the store."""
     try:
+        if local is not None:
+            return scan(local, disabled=disabled, name=filename)
         with _local_copy(store_path, filename) as path:
             return scan(path, disabled=disabled)
     except StorageUnavailable:
@@ -252,19 +258,31 @@ def retry_later(task, object_id: int, attempt: int = 0) -> bool:
     return store_retry_later(task, object_id, attempt=attempt)
 
 
+def on_upstream_file_fetched(sender, *, file, path: str, **kwargs) -> None:
+    """proxy.signals.upstream_file_fetched: judge the bytes in the request that fetched them."""
+    try:
+        scan_upstream(file.pk, local=path)
+    except Exception:  # the download goes on; the file's scan is queued once it is kept
+        log.exception("scan of the upstream file %s failed", file.pk)
+
+
 def on_upstream_file_stored(sender, *, file, **kwargs) -> None:
     from .tasks import scan_upstream_file
 
+    if file.scan_verdict:
+        return  # judged when it was fetched
     transaction.on_commit(lambda: scan_upstream_file.enqueue(file.pk), robust=True)
 
 
-def scan_upstream(upstream_file_id: int, *, info: RequestInfo | None = None) -> ScanResult | None:
-    """Scan the kept bytes of an upstream file (a verdict on the same bytes, by the same
-    scanner and rules, is reused) and hand the verdict to the proxy."""
+def scan_upstream(upstream_file_id: int, *, info: RequestInfo | None = None,
+                  local: str | None = None) -> ScanResult | None:
+    """Scan the bytes of an upstream file, kept or (``local``) about to be, reusing a verdict
+    on the same bytes by the same scanner and rules, and hand the verdict to the proxy."""
     from bastion.proxy import scans as proxy_scans
     from bastion.proxy.models import UpstreamFile
 
-    row = UpstreamFile.objects.filter(pk=upstream_file_id).exclude(stored_path="").first()
+    rows = UpstreamFile.objects.filter(pk=upstream_file_id)
+    row = (rows if local is not None else rows.exclude(stored_path="")).first()
     if row is None:
         return None
     disabled = disabled_rules()
@@ -275,7 +293,7 @@ def scan_upstream(upstream_file_id: int, *, info: RequestInfo | None = None) -> 
     if known is None or set(known.disabled_rules) != set(disabled):
         # Before the transaction, never in it: on SQLite an open write transaction holds the
         # database's one write lock, and every request that writes would wait for the scan.
-        core = _run_scanner(row.stored_path, row.filename, disabled)
+        core = _run_scanner(row.stored_path, row.filename, disabled, local=local)
     with transaction.atomic():
         if core is None:
             result = known

@@ -203,10 +203,18 @@ def serve_upstream(request, upstream: str, name: str, filename: str, view: str =
             # Its first download: its provenance is checked now, once, so that the Integrity
             # API and the pages serve it from then on (proxy.provenance).
             proxy_provenance.check_file(found, info=RequestInfo.from_request(request))
-        download = proxy_files.download(found, info=RequestInfo.from_request(request))
+        verdict = found.scan_verdict
+        download = proxy_files.download(
+            found, info=RequestInfo.from_request(request),
+            may_serve=lambda judged: gate.check_upstream_file(state, judged) is None)
     except proxy_files.UpstreamUnavailable as exc:
         return text_error(502, f"Bad Gateway: {exc}")
     if download.stored_path is not None:
+        if found.scan_verdict != verdict:
+            # Judged by the scanner while this request waited for another one's fetch of it.
+            block = gate.check_upstream_file(state, found)
+            if block is not None:
+                return blocked(block)
         proxy_files.count_download(found)
         return _send_stored(request, Served(download.stored_path, found.filename, found.sha256,
                                             found.size, found.upload_time or found.first_seen))

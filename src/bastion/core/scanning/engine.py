@@ -108,16 +108,17 @@ def verdict_for(score: float) -> str:
 
 
 def scan(path: str, *, disabled: frozenset[str] | set[str] = frozenset(),
-         budget: Budget | None = None) -> ScanResult:
+         budget: Budget | None = None, name: str | None = None) -> ScanResult:
     """Scan the archive or directory at ``path``. Never raises for hostile input: an unreadable
     sample is an "error" verdict with its reason; a spent budget ends the scan early and the
-    verdict covers what was seen, with the budget named in ``reason``."""
+    verdict covers what was seen, with the budget named in ``reason``. ``name``: the
+    distribution's filename when ``path`` is a temporary file."""
     budget = budget or Budget()
     clock = Clock(budget)
     state = _State(budget, clock, frozenset(disabled))
     reason = ""
     try:
-        sample = open_sample(path, budget)
+        sample = open_sample(path, budget, name)
         state.kind = sample.kind
         for member in sample.members:
             clock.check()

