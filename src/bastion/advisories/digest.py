@@ -1,7 +1,9 @@
 """The weekly digest of vulnerable dependencies: one mail a week to each account that asked
 for it (``User.dependency_digest``), listing the requirements of its projects' current
 releases that keep installs on an affected version (``queries.dependency_alerts``, the same
-alerts the project pages show their members).
+alerts the project pages show their members) and the native libraries their files bundle in a
+version with known vulnerabilities (``inventory.queries.bundled_hits``, the same hits the
+release pages show their Owners, and to Owners only).
 
 The worker's upkeep queues :func:`send_due` (``tasks.send_dependency_digests``) while some
 account is due; ``bastion admin advisories digest`` and the console run it at once. A week is
@@ -29,7 +31,9 @@ from bastion.accounts import languages, notifications
 from bastion.accounts.models import SignupStatus
 from bastion.events import tags
 from bastion.events.services import RequestInfo, record
-from bastion.packaging.models import Release, Role
+from bastion.inventory import queries as inventory
+from bastion.inventory.models import FileInventory
+from bastion.packaging.models import Release, Role, RoleName
 from bastion.packaging.queries import current_release, sorted_releases
 
 from . import queries
@@ -55,6 +59,13 @@ class ProjectAlerts:
     normalized_name: str
     version: str
     alerts: tuple[queries.DependencyAlert, ...]
+    bundled: tuple[inventory.BundledHit, ...] = ()
+
+    def keys(self) -> list[str]:
+        """What each alert is called from week to week (to mark next week's news)."""
+        return ([f"{self.normalized_name}|{a.requirement}|{a.osv_id}"[:400] for a in self.alerts]
+                + [f"{self.normalized_name}|{h.filename}|{h.path}|{h.id}"[:400]
+                   for h in self.bundled])
 
 
 @dataclass
@@ -76,11 +87,16 @@ def _due_accounts(week: str):
                                .values("user_id"))
 
 
+def _anything_known() -> bool:
+    """Some advisory names a package, or some file's libraries were inventoried."""
+    return (AffectedPackage.objects.exists()
+            or FileInventory.objects.filter(status="done").exists())
+
+
 def due(now: datetime | None = None) -> bool:
     """Whether a run could mail anyone: some account asked for the digest and has none this
-    week, and some advisory names a package at all."""
-    return (AffectedPackage.objects.exists()
-            and _due_accounts(week_of(now)).exists())
+    week, and something is known that could be in it."""
+    return _anything_known() and _due_accounts(week_of(now)).exists()
 
 
 def alerts_of(user) -> list[ProjectAlerts]:
@@ -95,40 +111,38 @@ def alerts_of(user) -> list[ProjectAlerts]:
         if release is None:
             continue
         alerts = queries.dependency_alerts(release.requires_dist, at_revision=revision)
-        if alerts:
+        # Bundled libraries' hits go to the Owners only, as on the release page.
+        bundled = (inventory.bundled_hits(release) if role.role_name == RoleName.OWNER
+                   else [])
+        if alerts or bundled:
             found.append(ProjectAlerts(project.name, project.normalized_name, release.version,
-                                       tuple(alerts)))
+                                       tuple(alerts), tuple(bundled)))
     return found
-
-
-def _key(project: ProjectAlerts, alert: queries.DependencyAlert) -> str:
-    return f"{project.normalized_name}|{alert.requirement}|{alert.osv_id}"[:400]
 
 
 def _body(user, week: str, found: list[ProjectAlerts], previous: set[str] | None) -> str:
     site = notifications.site_url()
     lines = [gettext("Hello {username},").format(username=user.username), "",
-             gettext("This is your weekly digest of vulnerable dependencies ({week}). These "
-                     "requirements of your projects' current releases let installers choose "
-                     "only versions that a known vulnerability affects:").format(week=week), ""]
+             gettext("This is your weekly digest of vulnerable dependencies ({week}): the "
+                     "requirements of your projects' current releases that let installers "
+                     "choose only versions a known vulnerability affects, and the native "
+                     "libraries their files bundle in a version with known "
+                     "vulnerabilities:").format(week=week), ""]
     listed = total = 0
     for project in found:
+        entries = [*project.alerts, *project.bundled]
         if listed >= MAX_LISTED:
-            total += len(project.alerts)
+            total += len(entries)
             continue
         url = site + reverse("project-release", args=[project.normalized_name, project.version])
         lines.append(f"{project.name} {project.version} ({url})")
-        for alert in project.alerts:
+        for entry, key in zip(entries, project.keys()):
             total += 1
             if listed >= MAX_LISTED:
                 continue
             listed += 1
-            detail = alert.osv_id + (f" ({alert.severity})" if alert.severity else "")
-            fix = (gettext("fixed in {versions}").format(versions=", ".join(alert.fixed_in))
-                   if alert.fixed_in else gettext("no fixed version is known"))
-            new = (" " + gettext("[new]")) if previous is not None and \
-                _key(project, alert) not in previous else ""
-            lines.append(f"  - {alert.requirement}: {detail}, {fix}{new}")
+            new = (" " + gettext("[new]")) if previous is not None and key not in previous else ""
+            lines.append(f"  - {_line(entry)}{new}")
         lines.append("")
     if total > listed:
         lines += [ngettext("{count} more is not listed here; the project pages show them all.",
@@ -140,12 +154,25 @@ def _body(user, week: str, found: list[ProjectAlerts], previous: set[str] | None
     return "\n".join(lines)
 
 
+def _line(entry) -> str:
+    if isinstance(entry, inventory.BundledHit):
+        fix = (gettext("fixed in {versions}").format(versions=entry.fixed) if entry.fixed
+               else gettext("no fixed version is known"))
+        return gettext("{filename} bundles {library} {version} ({path}): {id}, {fix}").format(
+            filename=entry.filename, library=entry.library, version=entry.version,
+            path=entry.path, id=entry.id, fix=fix)
+    detail = entry.osv_id + (f" ({entry.severity})" if entry.severity else "")
+    fix = (gettext("fixed in {versions}").format(versions=", ".join(entry.fixed_in))
+           if entry.fixed_in else gettext("no fixed version is known"))
+    return f"{entry.requirement}: {detail}, {fix}"
+
+
 def _mail_one(user, week: str, found: list[ProjectAlerts], *, info: RequestInfo | None) -> bool:
     """Mail ``user`` this week's digest unless a run already did; True when this one did."""
     previous_row = (DependencyDigest.objects.filter(user=user).exclude(week=week)
                     .order_by("-sent").first())
     previous = set(previous_row.alerts or ()) if previous_row is not None else None
-    keys = [_key(p, a) for p in found for a in p.alerts]
+    keys = [key for p in found for key in p.keys()]
     count = len(keys)
     try:
         with transaction.atomic():
@@ -170,7 +197,7 @@ def send_due(*, now: datetime | None = None, info: RequestInfo | None = None) ->
     """Mail this week's digest to every account due for it (see the module)."""
     week = week_of(now)
     result = Result(week)
-    if not AffectedPackage.objects.exists():
+    if not _anything_known():
         return result
     for user in _due_accounts(week).iterator():
         try:

@@ -217,3 +217,39 @@ def test_week_of_is_the_iso_week_in_utc():
     sunday_night = datetime(2026, 11, 29, 23, 30, tzinfo=timezone(timedelta(hours=-2)))
     assert digest.week_of(sunday_night) == "2026-W49"  # Monday 01:30 UTC
     assert digest.week_of(datetime(2027, 1, 1, tzinfo=timezone.utc)) == "2026-W53"
+
+
+def test_a_bundled_library_with_known_vulnerabilities_is_in_the_owners_digest(
+        smtp, rolled_back, unique, tmp_path):
+    from bastion.inventory import services as inventory
+    from tests.unit.core.nativelib_samples import ZLIB_1211, gcc_library
+
+    owner = subscriber()
+    name = f"bundles-{unique}"
+    artifact = wheel(name, "1.0")
+    artifact.tag = "cp312-cp312-manylinux_2_17_x86_64"
+    library = f"bundles_{unique.replace('-', '_')}.libs/libz-abc.so.1"
+    artifact.files = {library: gcc_library(tmp_path, "libz.so.1", [ZLIB_1211])}
+    # The upload's inventory waits for its commit, which this rolled-back test never makes.
+    inventory.inventory(add(owner, artifact).pk)
+    maintainer = subscriber("maint")
+    make_member(Project.objects.get(normalized_name=name), owner, maintainer)
+
+    result = send()
+    assert owner.username in result.mailed
+    (message,) = to(smtp, owner)
+    assert message["Subject"] == "[Bastion] Weekly digest: 2 vulnerable dependencies"
+    text = body(message)
+    assert f"{name} 1.0 (" in text
+    filename = f"bundles_{unique.replace('-', '_')}-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+    for cve in ("CVE-2018-25032", "CVE-2022-37434"):
+        assert f"{filename} bundles zlib 1.2.11 ({library}): {cve}, fixed in 1.2." in text
+    assert "[new]" not in text
+    # A maintainer does not see them on the release page, nor in the digest.
+    assert maintainer.username not in result.mailed and to(smtp, maintainer) == []
+
+    # Next week the same hits are not new; the count and the event say the same.
+    send(MONDAY + timedelta(days=7))
+    assert "[new]" not in body(to(smtp, owner)[-1])
+    assert SecurityEvent.objects.filter(tag=tags.ACCOUNT_DEPENDENCY_DIGEST_SENT,
+                                        user=owner).count() == 2
