@@ -150,12 +150,40 @@ def test_console_proxy_pages(context, server, language, unique):
                 ("/admin/held/", "console-held"), ("/admin/cache/", "console-cache"),
                 ("/admin/pages/", "console-pages"),
                 # What each view hides of a project, on its page, for signed-in users.
-                (f"/project/{project.normalized_name}/", "project-view-holds")]:
+                (f"/project/{project.normalized_name}/", "project-view-holds"),
+                # And of a project only the upstream serves.
+                (f"/project/{_cached_upstream_page(upstream, unique)}/", "project-upstream")]:
             visit(page, base + path, shot(label, language))
             assert "not shown anywhere" not in page.content()
     finally:
         views_policy.remove_view(view)
         upstreams.remove_upstream(upstream.name)
+
+
+def _cached_upstream_page(upstream, unique) -> str:
+    """A page of ``upstream`` as if fetched just now (one release older than any cooldown,
+    one brand new), written through the proxy's own path; its normalized name."""
+    import json
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from bastion.core.upstream_pages import JSON_TYPE, parse_page
+    from bastion.proxy import pages as proxy_pages
+
+    name = f"lib-{unique}"
+    now = timezone.now()
+    files = [{"filename": f"lib_{unique}-{version}-py3-none-any.whl",
+              "url": f"https://files.pythonhosted.org/packages/ab/cd/lib_{unique}-{version}-py3-none-any.whl",
+              "hashes": {"sha256": digit * 64}, "size": 1000,
+              "upload-time": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+             for version, digit, when in (("1.0", "a", now - timedelta(days=400)),
+                                          ("2.0", "b", now - timedelta(hours=2)))]
+    body = json.dumps({"meta": {"api-version": "1.1"}, "name": name, "files": files}).encode()
+    page = parse_page(body, JSON_TYPE, upstream.url + f"{name}/", name,
+                      file_hosts=upstream.file_hosts)
+    proxy_pages.store_page(upstream, name, page, "", "", now)
+    return name
 
 
 def test_trusted_publishing_reports_names_and_advisories_pages(context, server, language,

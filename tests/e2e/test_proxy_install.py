@@ -387,3 +387,39 @@ def test_a_named_view_links_its_own_file_urls_and_the_default_view_the_roots(ser
             assert got.status_code == 200
     finally:
         _cli("view", "remove", view)
+
+
+def test_a_proxied_project_has_a_page_saying_what_each_view_holds_back(
+        server, static_upstream, upstream_factory, unique):  # noqa: F811
+    from tests.unit.packaging.support import new_user, session_cookie
+
+    name = f"proxpage-{unique}"
+    static_upstream.add_wheel(_wheel(name, "1.0"), upload_time=OLD)
+    fresh = static_upstream.add_wheel(_wheel(name, "2.0"),
+                                      upload_time=datetime.now(timezone.utc) - timedelta(hours=1))
+    static_upstream.start()
+    upstream = upstream_factory(static_upstream)
+    # Nothing is cached yet: a page view never reaches out to the upstream.
+    assert requests.get(f"{server.url}/project/{name}/", timeout=30).status_code == 404
+    assert requests.get(f"{server.url}/simple/{name}/", timeout=30).status_code == 200
+
+    anonymous = requests.get(f"{server.url}/project/{name}/", timeout=30)
+    assert anonymous.status_code == 200, anonymous.text
+    text = anonymous.text
+    assert f"Served from the upstream index <strong>{upstream.name}</strong>" in text
+    assert re.search(rf"pip install --index-url \S+/simple/ {name}</code>", text)
+    assert text.index(">2.0<") < text.index(">1.0<")  # newest first
+    assert "Held back by views" not in text
+    assert requests.get(f"{server.url}/project/{name.upper()}/", timeout=30,
+                        allow_redirects=False).headers["Location"] == f"/project/{name}/"
+
+    signed_in = requests.get(f"{server.url}/project/{name}/", timeout=30,
+                             cookies=session_cookie(new_user("viewer"))).text
+    assert "Held back by views" in signed_in
+    held = signed_in[signed_in.index("Held back by views"):]
+    assert "<strong>/simple/</strong>" in held
+    assert f"{fresh.filename}: <span class=\"muted\">Blocked by policy &#x27;default&#x27;: released" in held
+    assert "younger than the 3-day cooldown" in held
+    assert _wheel(name, "1.0").filename not in held
+    # A name no upstream serves, and a local project, are not pages of the proxy.
+    assert requests.get(f"{server.url}/project/nothing-{unique}/", timeout=30).status_code == 404

@@ -19,7 +19,7 @@ from bastion.core import policy as core_policy
 from bastion.packaging.models import File
 from bastion.packaging.services import blocked_among, blocked_hash
 
-from . import provenance, views_policy
+from . import pages, provenance, scans, views_policy
 from .models import Exemption, UpstreamFile, View
 
 DEFAULT_VIEW = views_policy.DEFAULT_VIEW
@@ -206,13 +206,55 @@ def upstream_candidate(file, project: str, license_expression: str | None = None
         provenance_identity=provenance_identity or None, pinned_identity=pinned_identity)
 
 
-def upstream_provenance(state: ViewState, project, listed) -> tuple[dict[str, str],
-                                                                      str | None, bool]:
+def upstream_candidates(state: ViewState | None, project, listed, *,
+                        check: bool = True) -> tuple[list[core_policy.Candidate],
+                                                     dict[str, str], bool]:
+    """The policy's candidates for an upstream page's files (``listed``: its ListedFiles), who
+    built each file whose provenance verified, and whether some files were left unchecked.
+
+    ``state``: the view judging them (None: no view, only what is known); ``check``: check
+    the provenance the view needs first (network: at render time only)."""
+    identities, pin, left = {}, None, False
+    if state is not None:
+        identities, pin, left = upstream_provenance(state, project, listed, check=check)
+    else:
+        identities = provenance.verified_identities(project)
+    licenses = pages.known_licenses(project)
+    verdicts = scans.verdicts(project)
+    normalized = project.normalized_name
+    candidates = [upstream_candidate(f, normalized, *licenses.get(f.filename, (None, None)),
+                                     scan_verdict=verdicts.get(f.filename),
+                                     provenance_identity=identities.get(f.filename),
+                                     pinned_identity=pin)
+                  for f in listed]
+    return candidates, identities, left
+
+
+def hidden_upstream_in_views(project) -> list[tuple[str, dict[str, core_policy.Block]]]:
+    """For a proxied project's page: in each view, which files of its cached upstream page
+    (``project``, an UpstreamProject) are hidden and why. Judged with what is known, without
+    the network: a file whose provenance a view needs and nobody checked yet counts as
+    hidden, as it is until a page of that view is served."""
+    listed = pages.listed_files(project)
+    result = []
+    for name in View.objects.order_by("name").values_list("name", flat=True):
+        state = view_state(name)
+        if state is None:
+            continue
+        candidates, _identities, _left = upstream_candidates(state, project, listed, check=False)
+        judgement = judge(state, project.normalized_name, candidates, record=False)
+        if judgement.hidden:
+            result.append((name, judgement.hidden))
+    return result
+
+
+def upstream_provenance(state: ViewState, project, listed, *,
+                        check: bool = True) -> tuple[dict[str, str], str | None, bool]:
     """For a page of upstream files: who built each file whose provenance verified, the
     view's pin for the project (None: none), and whether some files are left unchecked.
-    Checks the provenance the view needs first (network: at render time only)."""
+    ``check``: check the provenance the view needs first (network: at render time only)."""
     left = False
-    if state.needs_provenance:
+    if state.needs_provenance and check:
         left = provenance.check_listing(project, listed)
     identities = provenance.verified_identities(project)
     pin = None

@@ -23,8 +23,6 @@ from bastion.proxy import gate
 from bastion.proxy import lookalikes as proxy_lookalikes
 from bastion.proxy import page_files as proxy_page_files
 from bastion.proxy import pages as proxy_pages
-from bastion.proxy import provenance as proxy_provenance
-from bastion.proxy import scans as proxy_scans
 from bastion.proxy.gate import DEFAULT_VIEW, view_path
 from bastion.tokens.http import read_access
 
@@ -211,11 +209,7 @@ def upstream_listing(resolution, view: str, state=None) -> tuple[pages.Listing, 
     base = (f"{get_script_prefix()}{view_path(view)}packages/+upstream/{upstream.name}/"
             f"{normalized}/")
     rows = proxy_pages.listed_files(cached)
-    identities, pin, left = ({}, None, False)
-    if state is not None:
-        identities, pin, left = gate.upstream_provenance(state, cached, rows)
-    else:
-        identities = proxy_provenance.verified_identities(cached)
+    candidates, identities, left = gate.upstream_candidates(state, cached, rows)
     files = [pages.SimpleFile(f.filename, base + quote(f.filename), f.sha256, f.size,
                               f.upload_time, f.requires_python, f.metadata_sha256, f.version,
                               f.yanked, f.yanked_reason, f.has_metadata,
@@ -227,13 +221,6 @@ def upstream_listing(resolution, view: str, state=None) -> tuple[pages.Listing, 
                             cached.status_reason, cached.serial, files,
                             list(cached.versions) or sorted({f.version for f in rows},
                                                             key=version_key), note)
-    licenses = proxy_pages.known_licenses(cached)
-    verdicts = proxy_scans.verdicts(cached)
-    candidates = [gate.upstream_candidate(f, normalized, *licenses.get(f.filename, (None, None)),
-                                          scan_verdict=verdicts.get(f.filename),
-                                          provenance_identity=identities.get(f.filename),
-                                          pinned_identity=pin)
-                  for f in rows]
     retry_at = time.time() + settings.PROXY_RETRY_SECONDS if left else None
     return listing, candidates, retry_at
 

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from packaging.utils import canonicalize_name
 
 from bastion.advisories import queries as advisories
-from bastion.core import browse
+from bastion.core import browse, names
 from bastion.core.classifiers import grouped
 from bastion.core.descriptions import for_display
 from bastion.core.people import people
@@ -20,8 +20,10 @@ from bastion.inventory import queries as inventory
 from bastion.packaging import access, roles
 from bastion.packaging import queries as projects
 from bastion.packaging import services as packaging_services
-from bastion.packaging.models import Project, RoleName
+from bastion.packaging.models import Project, ProjectStatus, RoleName
+from bastion.packaging.queries import version_key
 from bastion.proxy import gate
+from bastion.proxy import pages as proxy_pages
 from bastion.scanning import queries as scanning
 
 from . import errors
@@ -137,8 +139,34 @@ def _project_or_404(request, name: str) -> Project:
     return project
 
 
+# Files listed per view under "Held back by views": an upstream project may list thousands.
+MAX_HELD_LISTED = 50
+
+
+def _holds(per_view) -> list[tuple[str, dict, int]]:
+    """(view, the first hidden files and why, how many more) for the page."""
+    return [(view, dict(list(hidden.items())[:MAX_HELD_LISTED]),
+             max(len(hidden) - MAX_HELD_LISTED, 0)) for view, hidden in per_view]
+
+
+def _upstream_project(name: str):
+    """The cached upstream page serving ``name`` (no local project has it), or None. Only
+    what is cached: a page view never reaches out to an upstream."""
+    normalized = canonicalize_name(name)
+    if (not names.is_valid_name(name)
+            or Project.objects.filter(normalized_name=normalized).exists()):
+        return None
+    resolution = proxy_pages.resolve(normalized, live=False)
+    if resolution is None or resolution.project.status == ProjectStatus.QUARANTINED:
+        return None
+    return resolution
+
+
 @readable
 def project_detail(request, name: str, version: str | None = None):
+    resolution = _upstream_project(name) if version is None else None
+    if resolution is not None:
+        return _upstream_project_page(request, name, resolution)
     project = _project_or_404(request, name)
     page = projects.project_page(project, request.user, version)
     if page is None:
@@ -176,7 +204,7 @@ def project_detail(request, name: str, version: str | None = None):
         "scans": (scanning.release_scans(release.pk)
                   if release and scanning.may_see_findings(request.user, project.pk) else []),
         # What each view hides of it, and why: for signed-in users, as on the console.
-        "view_holds": (gate.hidden_in_views(project.pk, project.normalized_name)
+        "view_holds": (_holds(gate.hidden_in_views(project.pk, project.normalized_name))
                        if request.user.is_authenticated else []),
         "advisories": (advisories.distinct(advisories.affecting(
             project.normalized_name, release.version, at_revision=known)) if release else []),
@@ -228,3 +256,31 @@ def user_profile(request, username: str):
         return redirect("user-profile", profile.username, permanent=True)
     return render(request, "web/user.html", {"profile": profile, "hits": hits})
 
+
+
+# Versions listed on a proxied project's page, newest first.
+MAX_UPSTREAM_VERSIONS = 30
+
+
+def _upstream_project_page(request, name: str, resolution):
+    """A name an upstream serves: where it comes from, its newest versions, how to install
+    it, and (to signed-in users) what each view hides of it and why."""
+    cached = resolution.project
+    if name != cached.normalized_name:
+        return redirect("project", cached.normalized_name, permanent=True)
+    listed = proxy_pages.listed_files(cached)
+    uploaded: dict[str, object] = {}
+    for f in listed:
+        when = f.upload_time or f.first_seen
+        if f.version not in uploaded or when < uploaded[f.version]:
+            uploaded[f.version] = when
+    versions = sorted(uploaded, key=version_key, reverse=True)
+    return render(request, "web/upstream_project.html", {
+        "project": cached, "upstream": resolution.upstream.name, "stale": resolution.stale,
+        "versions": [(v, uploaded[v]) for v in versions[:MAX_UPSTREAM_VERSIONS]],
+        "more_versions": max(len(versions) - MAX_UPSTREAM_VERSIONS, 0),
+        "index_url": _index_url(), "requirement": cached.normalized_name,
+        "private_index": settings.READ_POLICY == "authenticated",
+        "view_holds": (_holds(gate.hidden_upstream_in_views(cached))
+                       if request.user.is_authenticated else []),
+    })
