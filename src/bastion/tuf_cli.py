@@ -77,6 +77,10 @@ def register(sub, setup_django, fail) -> None:
     rotation.add_argument("--expect-root-key", metavar="KEYID",
                           help="sign a root whose new root key another offline machine made "
                                "(--new-root-key there): the key id it printed")
+    p.add_argument("--expect-online-key", metavar="KEYID",
+                   help="the online key id `sign-root --prepare` printed (the console's TUF "
+                        "page shows it): needed to sign a new online key, refused if the "
+                        "root names another")
     p.add_argument("--yes", action="store_true", help="sign without asking")
     p.set_defaults(func=lambda args: _sign_offline(args, fail))
 
@@ -174,15 +178,18 @@ def _sign_root(args, info) -> int:
     if args.prepare is not None:
         version = services.prepare_root(args.prepare, rotate_online=args.rotate_online_key,
                                         info=info)
-        print(f"prepared root version {version} in {args.prepare}: carry it to the offline "
-              f"machine, run `bastion tuf sign {args.prepare} --keys …` there, bring it back "
-              f"and run `bastion tuf sign-root --apply {args.prepare}`")
+        expect = ""
         if args.rotate_online_key:
             from .core import tufceremony
 
             # Whoever rewrites the directory on its way can put an online key of their own
-            # there: the offline machine shows the key it would sign, to compare with this.
-            print("new online key: " + tufceremony.read(args.prepare).online_key.keyid)
+            # there: the offline machine signs only the key whose id is carried by hand.
+            keyid = tufceremony.read(args.prepare).online_key.keyid
+            print("new online key: " + keyid)
+            expect = f" --expect-online-key {keyid}"
+        print(f"prepared root version {version} in {args.prepare}: carry it to the offline "
+              f"machine, run `bastion tuf sign {args.prepare} --keys …{expect}` there, bring "
+              f"it back and run `bastion tuf sign-root --apply {args.prepare}`")
         return 0
     version = services.sign_root(args.keys, rotate_online=args.rotate_online_key,
                                  new_root_key=args.rotate_root_key, secret=_key_secret,
@@ -233,7 +240,8 @@ def _sign_offline(args, fail) -> int:
         # The directory passed through untrusted hands: refuse before showing it or making
         # a key, so that an operator never gets asked to sign a root key they did not make.
         tufceremony.vouch(prepared, signers, new_root_key=args.new_root_key is not None,
-                          expect_root_key=args.expect_root_key)
+                          expect_root_key=args.expect_root_key,
+                          expect_online_key=args.expect_online_key)
         if args.new_root_key is not None:
             if args.new_root_key.exists() or args.new_root_key.is_symlink():
                 raise tufceremony.CeremonyError(f"{args.new_root_key} exists: name a new file "

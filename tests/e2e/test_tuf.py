@@ -230,19 +230,22 @@ def test_an_offline_ceremony_rotates_the_online_key_and_ngclient_follows(site, t
     assert not json.loads((ceremony / "root.json").read_bytes())["signatures"]
     assert site.online_key.read_bytes() == old_key  # nothing changes before --apply
 
-    # On the offline machine: what is signed is shown first, and "no" signs nothing.
-    declined = run_cli(["tuf", "sign", ceremony, "--keys", *_offline_keys(site)],
+    # On the offline machine, told the new online key's id the index printed: what is signed
+    # is shown first, and "no" signs nothing.
+    printed = prepared.stdout.split("new online key: ", 1)[1].split()[0]
+    assert f"--expect-online-key {printed}`" in prepared.stdout
+    expect = ["--expect-online-key", printed]
+    declined = run_cli(["tuf", "sign", ceremony, "--keys", *_offline_keys(site), *expect],
                        input="n\n", env=_offline_env(tmp_path))
     assert "nothing was signed" in _error(declined)
     shown = declined.stdout
     assert f"root version {before + 1} (the index is at {before})" in shown
     assert "timestamp: threshold 1 of 1" in shown and "(was threshold 1 of" in shown
     # The key the offline machine would vouch for is the one the index printed.
-    printed = prepared.stdout.split("new online key: ", 1)[1].split()[0]
     assert f"a new online key: {printed}" in shown and "expires" in shown
     assert not json.loads((ceremony / "root.json").read_bytes())["signatures"]
-    signed = run_cli(["tuf", "sign", ceremony, "--keys", *_offline_keys(site)], input="y\n",
-                     env=_offline_env(tmp_path))
+    signed = run_cli(["tuf", "sign", ceremony, "--keys", *_offline_keys(site), *expect],
+                     input="y\n", env=_offline_env(tmp_path))
     assert signed.returncode == 0, signed.stderr
     assert "signed root" in signed.stdout and "signed targets" in signed.stdout
 
@@ -399,6 +402,56 @@ def test_tuf_sign_refuses_a_root_rewritten_on_its_way_and_signs_nothing(site, tm
     result = run_cli(["tuf", "sign", tmp_path / "root", "--keys", *_offline_keys(site),
                       "--yes"], env=offline)
     assert f"made the new root key {intruder.public_key.keyid[:16]}…" in _error(result)
+
+
+def test_tuf_sign_signs_a_new_online_key_only_under_the_id_prepare_printed(own_site, tmp_path):
+    """An online key of someone else's put into the directory on its way, online-key.json,
+    root, targets and manifest alike: `tuf sign` refuses it without --expect-online-key and
+    with the id `--prepare` printed, in one line, writing nothing; the directory as prepared
+    is signed with that id and applied."""
+    from securesystemslib.signer import CryptoSigner
+
+    from bastion.core import tufceremony
+    from tests.cli_runner import run_cli
+
+    site = own_site
+    online, offline = _online_env(site), _offline_env(tmp_path)
+    ceremony, swapped = tmp_path / "ceremony", tmp_path / "swapped"
+    prepared = run_cli(["tuf", "sign-root", "--prepare", ceremony, "--rotate-online-key"],
+                       env=online)
+    assert prepared.returncode == 0, prepared.stderr
+    printed = prepared.stdout.split("new online key: ", 1)[1].split()[0]
+    intruder = CryptoSigner.generate_ed25519().public_key
+    theirs = tufceremony.read(ceremony)
+    for role in ("snapshot", "timestamp"):
+        theirs.root.signed.revoke_key(printed, role)
+        theirs.root.signed.add_key(intruder, role)
+    theirs.targets.signed.delegations.keys = {intruder.keyid: intruder}
+    theirs.targets.signed.delegations.succinct_roles.keyids = [intruder.keyid]
+    tufceremony.write(swapped, theirs.current, theirs.root, theirs.targets, intruder)
+
+    before = {p.name: p.read_bytes() for p in swapped.iterdir()}
+    for extra, reason in [([], f"names a new online key {intruder.keyid[:16]}… for snapshot "
+                               f"and timestamp: sign with --expect-online-key"),
+                          (["--expect-online-key", printed],
+                           f"names the online key {intruder.keyid[:16]}… for snapshot and "
+                           f"timestamp, not the key {printed[:16]}… expected")]:
+        result = run_cli(["tuf", "sign", swapped, "--keys", *_offline_keys(site), *extra,
+                          "--yes"], env=offline)
+        assert reason in _error(result), result.stderr
+        assert "signed" not in result.stdout
+    assert {p.name: p.read_bytes() for p in swapped.iterdir()} == before
+
+    wrong = run_cli(["tuf", "sign", ceremony, "--keys", *_offline_keys(site),
+                     "--expect-online-key", intruder.keyid, "--yes"], env=offline)
+    assert "expected (--expect-online-key)" in _error(wrong)
+    signed = run_cli(["tuf", "sign", ceremony, "--keys", *_offline_keys(site),
+                      "--expect-online-key", printed, "--yes"], env=offline)
+    assert signed.returncode == 0, signed.stderr
+    applied = run_cli(["tuf", "sign-root", "--apply", ceremony], env=online)
+    assert applied.returncode == 0, applied.stderr
+    root = json.loads((site.render_dir / "tuf" / "metadata" / "root.json").read_bytes())
+    assert root["signed"]["roles"]["timestamp"]["keyids"] == [printed]
 
 
 def test_an_offline_ceremony_makes_a_new_root_key_and_ngclient_holding_the_old_root_follows(

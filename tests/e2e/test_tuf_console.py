@@ -82,6 +82,8 @@ def test_admins_prepare_and_apply_a_root_signed_offline_through_the_console(site
     with zipfile.ZipFile(io.BytesIO(prepared.content)) as zf:
         named = json.loads(zf.read("online-key.json"))
     assert f'<code id="tuf-pending-keyid">{named["keyid"]}</code>' in page.text
+    # What the operator copies from the page for the offline machine's --expect-online-key.
+    shown_keyid = re.search(r'<code id="tuf-pending-keyid">([0-9a-f]+)</code>', page.text)[1]
 
     # On the offline machine: unzip, sign, zip the directory's files.
     ceremony = tmp_path / "ceremony"
@@ -89,8 +91,8 @@ def test_admins_prepare_and_apply_a_root_signed_offline_through_the_console(site
         assert sorted(zf.namelist()) == NAMES
         zf.extractall(ceremony)
     unsigned = {name: (ceremony / name).read_bytes() for name in NAMES}
-    signed = run_cli(["tuf", "sign", ceremony, "--keys", *_offline_keys(site), "--yes"],
-                     env=_offline_env(tmp_path))
+    signed = run_cli(["tuf", "sign", ceremony, "--keys", *_offline_keys(site),
+                      "--expect-online-key", shown_keyid, "--yes"], env=_offline_env(tmp_path))
     assert signed.returncode == 0, signed.stderr
     signed_files = {name: (ceremony / name).read_bytes() for name in NAMES}
 

@@ -22,7 +22,9 @@ when they are one new Ed25519 key in place of all the current ones, and the old 
 the new key's signatures are what vouch for it. So the old keys sign only a root whose root
 and targets keys are the current root's, that root being one they signed, or whose new root
 key the offline machine made itself (``vouch``): a key slipped into the directory on its way
-gets no old key's signature.
+gets no old key's signature. A new online key, made on the online host, is the same kind
+of thing: it is signed for only under the id the operator carried by hand from ``prepare``
+(``expect_online_key``), which is the key's own digest, not a name.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ from typing import Callable
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from securesystemslib.exceptions import FormatError
+from securesystemslib.formats import encode_canonical
 from securesystemslib.signer import CryptoSigner, Key, Signer, SSlibKey
 from tuf.api.metadata import Metadata, Root, Targets
 from tuf.api.serialization import DeserializationError
@@ -302,6 +306,18 @@ def _same_key(a: Key, b: Key) -> bool:
     return (a.keyid, a.keytype, a.scheme, a.keyval) == (b.keyid, b.keytype, b.scheme, b.keyval)
 
 
+def _own_keyid(key: Key) -> bool:
+    """Whether ``key``'s id is the one its content gives it (securesystemslib's default: the
+    sha256 of its canonical form), so that an id typed by hand pins the key, not a name that
+    someone else's key could carry."""
+    try:
+        data = encode_canonical({"keytype": key.keytype, "scheme": key.scheme,
+                                 "keyval": key.keyval})
+    except (FormatError, TypeError, ValueError):
+        return False
+    return isinstance(data, str) and hashlib.sha256(data.encode()).hexdigest() == key.keyid
+
+
 def _role_keys(root: Root, role: str) -> tuple[int, dict[str, Key | None]]:
     return root.roles[role].threshold, {keyid: root.keys.get(keyid)
                                         for keyid in root.roles[role].keyids}
@@ -315,7 +331,7 @@ def _same_role(current: Root, root: Root, role: str) -> bool:
 
 
 def vouch(prepared: Prepared, signers: list[Signer], *, new_root_key: bool = False,
-          expect_root_key: str | None = None) -> None:
+          expect_root_key: str | None = None, expect_online_key: str | None = None) -> None:
     """Refuse, before anything is signed, what the offline keys must not vouch for.
 
     The directory comes from the online host, and whoever rewrites it on the way can rewrite
@@ -327,6 +343,12 @@ def vouch(prepared: Prepared, signers: list[Signer], *, new_root_key: bool = Fal
     ``new_root_key`` (``rotate_root_key`` replaces them in this run, after this check) or the
     one ``expect_root_key`` names (made by the offline machine that signed first). The
     targets key is never rotated in the ceremony.
+
+    A new online key comes from the directory too, and nothing offline can tell it from one
+    put there on the way: it is signed for only as the key ``expect_online_key`` names (the id
+    ``sign-root --prepare`` printed, carried by hand), which, when given, the online key must
+    be even if it does not change. The prepared targets must delegate the bins to that same
+    key (and nothing else), as ``Repository.next_root`` does.
 
     A run with only a targets key signs no root: nothing in the directory is anchored for it,
     and its key must still be the current root's targets key to sign."""
@@ -356,7 +378,7 @@ def vouch(prepared: Prepared, signers: list[Signer], *, new_root_key: bool = Fal
                                 f"refusing to sign anything prepared from it")
     if expect_root_key is not None:
         new = _new_root_key(current, root)
-        if new is None or new.keyid != expect_root_key:
+        if new is None or new.keyid != expect_root_key or not _own_keyid(new):
             raise CeremonyError(f"{where / ROOT} does not replace the root keys with the key "
                                 f"{expect_root_key[:16]}… expected (--expect-root-key)")
     elif not _same_role(current, root, "root"):
@@ -381,6 +403,33 @@ def vouch(prepared: Prepared, signers: list[Signer], *, new_root_key: bool = Fal
             raise CeremonyError(f"{where / ROOT} names another {role} key than the current "
                                 f"root's or the new online key in {where / ONLINE_KEY}; "
                                 f"refusing to sign it")
+    named = set(root.roles["snapshot"].keyids) | set(root.roles["timestamp"].keyids)
+    changed = not all(_same_role(current, root, role) for role in ("snapshot", "timestamp"))
+    if changed and expect_online_key is None:
+        raise CeremonyError(f"{where / ROOT} names a new online key {online.keyid[:16]}… for "
+                            f"snapshot and timestamp: sign with --expect-online-key and the "
+                            f"key id `sign-root --prepare` printed; refusing to sign it")
+    expected = root.keys.get(expect_online_key) if expect_online_key is not None else None
+    if expect_online_key is not None and (
+            named != {expect_online_key} or expected is None or not _own_keyid(expected)):
+        raise CeremonyError(f"{where / ROOT} names the online key "
+                            f"{', '.join(k[:16] + '…' for k in sorted(named))} for snapshot "
+                            f"and timestamp, not the key {expect_online_key[:16]}… expected "
+                            f"(--expect-online-key); refusing to sign it")
+    # The targets key signs the bins' delegation: to the online key the root names (whose
+    # holder signs the bins), as next_root makes it, and to nothing else.
+    targets = prepared.targets.signed
+    delegations = targets.delegations
+    succinct = delegations.succinct_roles if delegations is not None else None
+    online_ids = root.roles["timestamp"].keyids
+    if (succinct is None or delegations.roles or targets.targets
+            or succinct.keyids != online_ids or delegations.keys.keys() != set(online_ids)
+            or not all(root.keys.get(keyid) is not None
+                       and _same_key(delegations.keys[keyid], root.keys[keyid])
+                       for keyid in online_ids)):
+        raise CeremonyError(f"{where / TARGETS} delegates to another key than the online key "
+                            f"{where / ROOT} names, or lists targets of its own; refusing to "
+                            f"sign it")
 
 
 def rotate_root_key(prepared: Prepared, key: Key) -> None:

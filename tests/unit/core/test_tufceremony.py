@@ -337,8 +337,14 @@ def _refused(index, directory, match, **kwargs) -> None:
 def test_the_offline_keys_vouch_for_the_next_root_as_prepared(index, tmp_path):
     keys = [index.root_signer, index.targets_signer]
     tufceremony.vouch(_prepare(index, tmp_path / "renew"), keys)
-    tufceremony.vouch(_prepare(index, tmp_path / "online", CryptoSigner.generate_ed25519()),
-                      keys)
+    # Given, the online key id must match even when the key does not change.
+    tufceremony.vouch(tufceremony.read(tmp_path / "renew"), keys,
+                      expect_online_key=index.online.public_key.keyid)
+    online = CryptoSigner.generate_ed25519()
+    tufceremony.vouch(_prepare(index, tmp_path / "online", online), keys,
+                      expect_online_key=online.public_key.keyid)
+    tufceremony.vouch(tufceremony.read(tmp_path / "online"), [index.targets_signer],
+                      expect_online_key=online.public_key.keyid)
     # The root key this very run makes is the one change of the root keys it signs.
     prepared = _prepare(index, tmp_path / "rotate")
     tufceremony.vouch(prepared, keys, new_root_key=True)
@@ -410,6 +416,62 @@ def test_a_foreign_targets_key_or_snapshot_key_in_the_prepared_root_is_refused(
     _tamper(tmp_path / "s", "root.json", snapshot)
     _refused(index, tmp_path / "s", "names another snapshot key than the current root's or "
                                     "the new online key")
+
+
+def test_a_foreign_online_key_in_the_prepared_directory_is_refused_and_nothing_signed(
+        index, tmp_path):
+    """The gap the operator used to close by comparing ids: a directory re-prepared on its way
+    for an online key of someone else's (online-key.json, root, targets and manifest alike)
+    is signed only under the key id carried by hand from `sign-root --prepare`."""
+    from securesystemslib.signer import SSlibKey
+
+    ours, intruder = CryptoSigner.generate_ed25519(), CryptoSigner.generate_ed25519()
+    under_our_id = SSlibKey(ours.public_key.keyid, "ed25519", "ed25519",
+                            dict(intruder.public_key.keyval))
+
+    def swapped(directory, key):
+        root, targets = index.repo.next_root(online_key=key)
+        tufceremony.write(directory, index.repo.root(), root, targets, key)
+
+    swapped(tmp_path / "theirs", intruder.public_key)
+    _refused(index, tmp_path / "theirs",
+             re.escape(f"names a new online key {intruder.public_key.keyid[:16]}… for "
+                       f"snapshot and timestamp: sign with --expect-online-key"))
+    with pytest.raises(CeremonyError, match="sign with --expect-online-key"):
+        tufceremony.vouch(tufceremony.read(tmp_path / "theirs"), [index.targets_signer])
+    _refused(index, tmp_path / "theirs",
+             re.escape(f"names the online key {intruder.public_key.keyid[:16]}… for snapshot "
+                       f"and timestamp, not the key {ours.public_key.keyid[:16]}… expected "
+                       f"(--expect-online-key)"),
+             expect_online_key=ours.public_key.keyid)
+    # Their key under our key's id: the id typed is the key's digest, not a name.
+    swapped(tmp_path / "named", under_our_id)
+    _refused(index, tmp_path / "named", "not the key .* expected",
+             expect_online_key=ours.public_key.keyid)
+    # No new online key, but the id given is not the current one's.
+    _prepare(index, tmp_path / "same")
+    _refused(index, tmp_path / "same", "not the key .* expected",
+             expect_online_key=ours.public_key.keyid)
+
+    # The targets key signs the bins' delegation only to the online key the root names.
+    def their_bins(md):
+        succinct = md.signed.delegations.succinct_roles
+        md.signed.delegations.keys = {intruder.public_key.keyid: intruder.public_key}
+        succinct.keyids = [intruder.public_key.keyid]
+
+    def a_target_of_their_own(md):
+        from tuf.api.metadata import TargetFile
+
+        md.signed.targets[PAGE] = TargetFile.from_data(PAGE, b"theirs")
+
+    for number, (online, change) in enumerate([(None, their_bins), (ours, their_bins),
+                                               (None, a_target_of_their_own)]):
+        directory = tmp_path / f"targets-{number}"
+        _prepare(index, directory, online)
+        _tamper(directory, "targets.json", change)
+        kwargs = {"expect_online_key": online.public_key.keyid} if online else {}
+        _refused(index, directory, "targets.json delegates to another key than the online "
+                                   "key", **kwargs)
 
 
 def test_a_current_root_the_offline_keys_did_not_sign_is_refused(index, tmp_path):
