@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
+from datetime import timedelta
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,11 @@ TIDY_SECONDS = 600
 # How often a worker puts back in the queue the tasks that no live worker runs (see
 # requeue_orphaned): one indexed read of the running tasks.
 ORPHAN_SECONDS = 5.0
+# A task another machine's worker claimed this long ago and still has not finished is taken
+# to be lost with that machine (which may never come back to put it back itself) and queued
+# again: longer than any task runs (scans and renders are bounded in seconds, imports in
+# minutes), and tasks are idempotent, so a slow one that is still running only runs twice.
+STALE_TASK_SECONDS = 3600
 # How often a worker removes the temporary files interrupted uploads left in the upload
 # directory and the local store (storage.leftovers), the first time as it starts. Only
 # files older than leftovers.STALE_SECONDS go, so an hour loses nothing by waiting.
@@ -197,18 +203,24 @@ def requeue_orphaned(own_id: str) -> int:
     a worker of this machine that is gone (killed, crashed), and this worker's own, which a
     database outage left marked running when it could not record how they ended (the worker
     runs one task at a time, and none between two). Claims of other machines' workers are
-    left to their own restart, or, for mail, to its staleness (requeue_stale_mail). Tasks are
-    idempotent: one that ran to its end but could not say so runs again harmlessly."""
+    left to their own restart, or, for mail, to its staleness (requeue_stale_mail), until they
+    are STALE_TASK_SECONDS old. Tasks are idempotent: one that ran to its end but could not
+    say so runs again harmlessly."""
+    from django.utils import timezone
     from django_tasks.base import TaskResultStatus
     from django_tasks_db.models import DBTaskResult
 
     host = own_id.rpartition(":")[0]
+    stale = timezone.now() - timedelta(seconds=STALE_TASK_SECONDS)
     orphaned = []
-    for pk, claims in DBTaskResult.objects.running().values_list("pk", "worker_ids"):
+    for pk, claims, started in DBTaskResult.objects.running().values_list(
+            "pk", "worker_ids", "started_at"):
         claimer = claims[-1] if claims else ""
         claimer_host, _, pid = claimer.rpartition(":")
         if claimer == own_id or (claimer_host == host and pid.isdigit()
                                  and not _alive(int(pid))):
+            orphaned.append(pk)
+        elif claimer_host != host and started is not None and started < stale:
             orphaned.append(pk)
     if not orphaned:
         return 0

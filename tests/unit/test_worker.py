@@ -59,25 +59,35 @@ def _dead_pid() -> int:
 
 def test_tasks_of_a_killed_worker_or_left_by_an_outage_go_back_in_the_queue():
     import socket
+    from datetime import timedelta
 
+    from django.utils import timezone
     from django_tasks.base import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
 
     host = socket.gethostname()
     own = f"{host}:{os.getpid()}"
     killed = _claimed(f"{host}:{_dead_pid()}")
     outage = _claimed(own)  # this worker could not record how it ended
     alive = _claimed(f"{host}:{os.getppid()}")  # another worker here, still running it
-    elsewhere = _claimed("another-machine:1")  # its own machine's workers decide
+    elsewhere = _claimed("another-machine:1")  # its own machine's workers decide, for a while
+    gone = _claimed("machine-gone-for-good:1")
+    long_ago = timezone.now() - timedelta(seconds=worker.STALE_TASK_SECONDS + 60)
+    DBTaskResult.objects.filter(pk=gone.pk).update(started_at=long_ago)
+    # A task this machine's live worker has run for that long is its own business.
+    slow = _claimed(f"{host}:{os.getppid()}")
+    DBTaskResult.objects.filter(pk=slow.pk).update(started_at=long_ago)
     try:
-        assert worker.requeue_orphaned(own) == 2
+        assert worker.requeue_orphaned(own) == 3
         for row, status in ((killed, TaskResultStatus.READY), (outage, TaskResultStatus.READY),
                             (alive, TaskResultStatus.RUNNING),
-                            (elsewhere, TaskResultStatus.RUNNING)):
+                            (elsewhere, TaskResultStatus.RUNNING),
+                            (gone, TaskResultStatus.READY), (slow, TaskResultStatus.RUNNING)):
             row.refresh_from_db()
             assert row.status == status
         assert worker.requeue_orphaned(own) == 0
     finally:
-        for row in (killed, outage, alive, elsewhere):
+        for row in (killed, outage, alive, elsewhere, gone, slow):
             row.delete()
 
 
