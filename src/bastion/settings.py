@@ -328,6 +328,11 @@ if PAGE_CACHE_MAX_BYTES < 0:
 # many unchecked files one page render checks (newest first), and how many at a time.
 PROXY_PROVENANCE_PER_PAGE = option("proxy_provenance_per_page", 50, cast=int)
 PROXY_PROVENANCE_CONCURRENCY = option("proxy_provenance_concurrency", 4, cast=int)
+# Licenses of upstream releases, for views whose policy judges licenses: how many releases
+# (newest first) with no license known yet one page render reads from PEP 658 metadata.
+PROXY_LICENSES_PER_PAGE = option("proxy_licenses_per_page", 10, cast=int)
+if PROXY_LICENSES_PER_PAGE < 0:
+    raise ConfigError("BASTION_PROXY_LICENSES_PER_PAGE must be 0 or more")
 
 # Known vulnerabilities (bastion.advisories): the OSV zip (or directory) `bastion admin
 # advisories refresh` imports; bounds on downloading it (bytes, seconds per network operation,

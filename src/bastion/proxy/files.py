@@ -447,6 +447,49 @@ def _refuse(file: UpstreamFile, claimed_at: datetime | None, *, got: str,
 
 # --- PEP 658 metadata ------------------------------------------------------------------------
 
+def read_licenses(project: UpstreamProject, listed) -> bool:
+    """For a view whose policy judges licenses: read the license of the page's newest
+    releases of which no file's license is known yet, from one file's PEP 658 metadata per
+    release, newest first, at most ``PROXY_LICENSES_PER_PAGE`` releases per call (each is an
+    upstream request); True when some are left unread. ``listed``: the page's ListedFiles,
+    oldest version first."""
+    known = set(UpstreamFile.objects.filter(project=project, license_expression__isnull=False)
+                .values_list("version", flat=True))
+    readable: dict[str, object] = {}
+    for f in listed:
+        if f.has_metadata and f.version not in known:
+            readable.setdefault(f.version, f)
+    todo = list(reversed(readable.values()))
+    limit = settings.PROXY_LICENSES_PER_PAGE
+    left = len(todo) > limit
+    for f in todo[:limit]:
+        row = pages.file_row(project, f.filename)
+        if row is None:
+            continue
+        try:
+            metadata(row)
+        except (UpstreamUnavailable, HashMismatch):
+            left = True  # the next render tries again
+    return left
+
+
+def read_license(file: UpstreamFile) -> None:
+    """For a view whose policy judges licenses, before it judges a direct download: the
+    file's license from its own PEP 658 metadata, when neither it nor any file of its
+    release has one known (``file`` is updated)."""
+    if file.license_expression is not None or not file.has_metadata:
+        return
+    sibling = (UpstreamFile.objects.filter(project_id=file.project_id, version=file.version,
+                                           license_expression__isnull=False)
+               .values_list("license_expression", "classifiers").first())
+    if sibling is not None:
+        file.license_expression, file.classifiers = sibling[0], sibling[1] or []
+        return
+    try:
+        metadata(file)
+    except (UpstreamUnavailable, HashMismatch):
+        pass  # judged as unknown, as the view's license_unknown says
+
 def metadata(file: UpstreamFile, *, info: RequestInfo | None = None) -> bytes | None:
     """The wheel's PEP 658 metadata, fetched and hash-checked once; None if there is none.
 

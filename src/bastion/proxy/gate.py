@@ -19,7 +19,7 @@ from bastion.core import policy as core_policy
 from bastion.packaging.models import File
 from bastion.packaging.services import blocked_among, blocked_hash
 
-from . import pages, provenance, scans, views_policy
+from . import files, pages, provenance, scans, views_policy
 from .models import Exemption, UpstreamFile, View
 
 DEFAULT_VIEW = views_policy.DEFAULT_VIEW
@@ -51,6 +51,12 @@ class ViewState:
     def needs_provenance(self) -> bool:
         """Whether judging an upstream file needs its verified provenance."""
         return self.policy.require_provenance or self.has_pins
+
+    @property
+    def needs_licenses(self) -> bool:
+        """Whether judging an upstream file needs its license (read from its metadata)."""
+        p = self.policy
+        return bool(p.deny_licenses or p.deny_classifiers or p.license_unknown == "deny")
 
     @property
     def affects_local(self) -> bool:
@@ -217,12 +223,22 @@ def upstream_candidates(state: ViewState | None, project, listed, *,
     identities, pin, left = {}, None, False
     if state is not None:
         identities, pin, left = upstream_provenance(state, project, listed, check=check)
+        if check and state.needs_licenses:
+            left = files.read_licenses(project, listed) or left
     else:
         identities = provenance.verified_identities(project)
     licenses = pages.known_licenses(project)
+    # A release's files share its metadata: one file's license stands for the others (an
+    # sdist's, which has no PEP 658 metadata to read, included).
+    of_release: dict[str, tuple] = {}
+    for f in listed:
+        if f.filename in licenses:
+            of_release.setdefault(f.version, licenses[f.filename])
     verdicts = scans.verdicts(project)
     normalized = project.normalized_name
-    candidates = [upstream_candidate(f, normalized, *licenses.get(f.filename, (None, None)),
+    candidates = [upstream_candidate(f, normalized,
+                                     *licenses.get(f.filename,
+                                                   of_release.get(f.version, (None, None))),
                                      scan_verdict=verdicts.get(f.filename),
                                      provenance_identity=identities.get(f.filename),
                                      pinned_identity=pin)
@@ -298,6 +314,8 @@ def check_upstream_file(state: ViewState, file: UpstreamFile):
         # Bytes removed here as malicious never come back through an upstream (issue 14).
         return _blocked_hash_block(state.name, file.filename)
     identity, pin = None, None
+    if state.needs_licenses:
+        files.read_license(file)
     if state.needs_provenance:
         # A direct download a listing never judged (the page was not rendered here yet).
         provenance.check_file(file)
