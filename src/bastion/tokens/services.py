@@ -334,8 +334,16 @@ def _touch(row: ApiToken, info: RequestInfo | None) -> None:
     now = timezone.now()
     if row.last_used and now - row.last_used < LAST_USED_RESOLUTION:
         return
-    ApiToken.objects.filter(pk=row.pk).update(last_used=now,
-                                              last_used_ip=(info.ip_address if info else ""))
+    with transaction.atomic():
+        # Uploads with this token hold its row FOR SHARE until they commit (verify_again).
+        # Waiting for them would hold this request, and every upload after it would queue
+        # behind the wait: while the row is held, the use is written by a later request.
+        free = (ApiToken.objects.select_for_update(no_key=True, skip_locked=True)
+                .filter(pk=row.pk).values_list("pk", flat=True))
+        if not list(free):
+            return
+        ApiToken.objects.filter(pk=row.pk).update(
+            last_used=now, last_used_ip=(info.ip_address if info else ""))
     row.last_used = now
 
 

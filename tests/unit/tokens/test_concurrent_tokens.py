@@ -24,6 +24,7 @@ from bastion.tokens.services import (
     genuine_token,
     parse_token,
     revoke,
+    verify,
     verify_again,
 )
 
@@ -136,3 +137,38 @@ def test_a_revocation_waits_for_the_upload_holding_the_token_and_then_refuses_it
     with transaction.atomic(), pytest.raises(TokenError) as refused:
         verify_again(found, permission="upload")
     assert refused.value.message == REVOKED_MEANWHILE
+
+
+def test_a_request_with_the_token_does_not_wait_to_write_its_use_while_an_upload_holds_it(
+        token):
+    # Waiting there would hold the request until every upload with the token has committed,
+    # and queue every upload after it behind the wait.
+    row, found = token
+    first = Holder("first", found, threading.Event())
+    first.start()
+    outcome: dict = {}
+
+    def use():
+        try:
+            outcome["identity"] = verify("", permission="upload", found=(row, found.macaroon))
+        except BaseException as exc:
+            outcome["error"] = exc
+        finally:
+            connection.close()
+
+    user_of_token = threading.Thread(target=use, name="reader")
+    try:
+        assert first.inside.wait(GUARD_SECONDS) and first.error is None
+        user_of_token.start()
+        _wait_for(lambda: not user_of_token.is_alive() or _waiting_on_a_lock(), "the request")
+        assert not _waiting_on_a_lock(), "the request waits for the upload to write its use"
+        user_of_token.join(GUARD_SECONDS)
+        assert "error" not in outcome and outcome["identity"].token.pk == row.pk
+        # Not written while the upload holds the row; the next request writes it.
+        assert ApiToken.objects.get(pk=row.pk).last_used is None
+    finally:
+        first.go_on.set()
+        first.join(GUARD_SECONDS)
+    assert first.error is None
+    verify("", permission="upload", found=(ApiToken.objects.get(pk=row.pk), found.macaroon))
+    assert ApiToken.objects.get(pk=row.pk).last_used is not None
