@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from packaging.utils import canonicalize_name
@@ -237,7 +237,7 @@ def genuine_token(row: ApiToken, macaroon: Macaroon) -> GenuineToken:
 def verify(raw: str, *, permission: str, project: str | None = None, version: str | None = None,
            info: RequestInfo | None = None,
            found: tuple[ApiToken, Macaroon] | GenuineToken | None = None,
-           any_project: bool = False) -> Identity:
+           any_project: bool = False, touch: bool = True) -> Identity:
     """Check a presented token for one action; raise TokenError with the reason otherwise.
 
     The signature is checked before any caveat, so that only the holder of a genuine token
@@ -291,7 +291,8 @@ def verify(raw: str, *, permission: str, project: str | None = None, version: st
         failures.append("token has expired")
     if failures:
         raise TokenError(f"Token refused: {failures[0]}.")
-    _touch(row, info)
+    if touch:
+        _touch(row, info)
     scope = caveats.project_scope(scoping) if scoping else None
     return Identity(user=row.user, token=row,
                     scope=frozenset(scope) if scope is not None else None)
@@ -301,23 +302,48 @@ def verify_again(found: GenuineToken, *, permission: str, project: str | None = 
                  version: str | None = None, info: RequestInfo | None = None) -> Identity:
     """:func:`verify` once more, on the token's row read again and locked until the transaction
     ends: a change that took a while (an upload streaming in) must not be committed on a token
-    that was revoked, expired or lost its account in the meantime."""
-    row = (ApiToken.objects.select_related("user").select_for_update(of=("self",))
-           .filter(pk=found.row.pk).first())
+    that was revoked, expired or lost its account in the meantime.
+
+    The lock is shared: it holds off a revocation (an UPDATE of the row) until the change has
+    committed, but not another upload with the same token, so that one CI token uploading to
+    many projects at once does not queue its uploads one behind the other. For the same reason
+    the use is not written again here (``verify`` wrote it when the request came in): an
+    UPDATE of the row would wait for every other upload holding its shared lock, and two of
+    them doing so would deadlock."""
+    _lock_shared(found.row.pk)
+    row = ApiToken.objects.select_related("user").filter(pk=found.row.pk).first()
     if row is None or row.revoked is not None:
         raise TokenError(REVOKED_MEANWHILE)
     if row.user is not None and not row.user.is_active:
         raise TokenError()
     return verify("", permission=permission, project=project, version=version, info=info,
-                  found=GenuineToken(row, found.macaroon))
+                  found=GenuineToken(row, found.macaroon), touch=False)
+
+
+def _lock_shared(token_id: uuid.UUID) -> None:
+    """Lock the token's row FOR SHARE until the transaction ends (PostgreSQL; SQLite
+    serialises every writer anyway). The ORM has no FOR SHARE."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("verify_again() must run inside transaction.atomic()")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM tokens_api_token WHERE id = %s FOR SHARE", [token_id])
 
 
 def _touch(row: ApiToken, info: RequestInfo | None) -> None:
     now = timezone.now()
     if row.last_used and now - row.last_used < LAST_USED_RESOLUTION:
         return
-    ApiToken.objects.filter(pk=row.pk).update(last_used=now,
-                                              last_used_ip=(info.ip_address if info else ""))
+    with transaction.atomic():
+        # Uploads with this token hold its row FOR SHARE until they commit (verify_again).
+        # Waiting for them would hold this request, and every upload after it would queue
+        # behind the wait: while the row is held, the use is written by a later request.
+        free = (ApiToken.objects.select_for_update(no_key=True, skip_locked=True)
+                .filter(pk=row.pk).values_list("pk", flat=True))
+        if not list(free):
+            return
+        ApiToken.objects.filter(pk=row.pk).update(
+            last_used=now, last_used_ip=(info.ip_address if info else ""))
     row.last_used = now
 
 
