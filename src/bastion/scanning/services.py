@@ -487,9 +487,16 @@ def queue_rescan(*, project: str | None = None, actor=None,
         run = RescanRun.objects.create(project=name, requested_by=actor,
                                        ip_address=info.ip_address[:64],
                                        user_agent=info.user_agent[:512], created=timezone.now())
+        from django_tasks_db import DatabaseBackend
+
         from .tasks import rescan_run
 
-        transaction.on_commit(lambda: rescan_run.enqueue(run.pk), robust=True)
+        if isinstance(rescan_run.get_backend(), DatabaseBackend):
+            # Queued in this transaction: a committed run always has its task, and never
+            # stays "queued" (refusing the next request) for a task that was lost.
+            rescan_run.enqueue(run.pk)
+        else:
+            transaction.on_commit(lambda: rescan_run.enqueue(run.pk), robust=True)
     return run
 
 

@@ -114,3 +114,28 @@ def test_a_rescan_whose_project_or_admin_went_away_ends_with_the_reason(admin, u
     assert late.failure == "Only site administrators may do this."
     for row in (gone, orphan, late):
         row.delete()
+
+
+@override_settings(TASKS={"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}})
+def test_on_the_database_task_queue_a_run_and_its_task_commit_together(admin, unique):
+    from django.db import transaction
+    from django_tasks_db.models import DBTaskResult
+
+    name = f"scan-dbq-{unique}"
+    add(admin, wheel(name, "1.0"))
+
+    class Undo(Exception):
+        pass
+
+    with pytest.raises(Undo), transaction.atomic():
+        services.queue_rescan(project=name, actor=admin)
+        raise Undo
+    assert not RescanRun.objects.filter(project=name).exists()
+    run = services.queue_rescan(project=name, actor=admin)
+    queued = DBTaskResult.objects.filter(task_path__endswith=".rescan_run")
+    try:
+        assert [row.args_kwargs["args"] for row in queued] == [[run.pk]]
+    finally:
+        # A task left ready would wait for a worker that other tests' mail waits count.
+        queued.delete()
+        run.delete()

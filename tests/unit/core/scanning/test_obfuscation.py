@@ -89,9 +89,9 @@ def test_a_command_built_to_hide_it_is_folded_to_its_value(tmp_path, fold):
     assert "curl" not in build(HIDDEN)
     (tmp_path / "fire").mkdir()
     (tmp_path / "clean").mkdir()
-    hit = _scan(tmp_path / "fire", f"import codecs, os\ndef go():\n    os.system({build(HIDDEN)})\n")
-    twin = _scan(tmp_path / "clean",
-                 f"import codecs, os\ndef go():\n    os.system({build(HARMLESS)})\n")
+    head = "import codecs, os\ndef go():\n    os.system("
+    hit = _scan(tmp_path / "fire", head + build(HIDDEN) + ")\n")
+    twin = _scan(tmp_path / "clean", head + build(HARMLESS) + ")\n")
     assert _details(hit, "proc-shell-download") == [HIDDEN], hit.findings
     assert "proc-shell-download" not in rules_of(twin), twin.findings
 
@@ -116,7 +116,8 @@ def _chain(*steps: str):
     return encode, decode
 
 
-CHAINS = {"base64 of lzma": ("lzma", "base64"), "base64 of zlib of lzma": ("lzma", "zlib", "base64"),
+CHAINS = {"base64 of lzma": ("lzma", "base64"),
+          "base64 of zlib of lzma": ("lzma", "zlib", "base64"),
           "base64 of lzma of zlib": ("zlib", "lzma", "base64")}
 
 
@@ -142,10 +143,11 @@ def test_marshalled_code_at_the_end_of_a_decode_chain_is_recognised(tmp_path):
     blob = base64.b64encode(zlib.compress(NOT_CODE)).decode()
     (tmp_path / "fire").mkdir()
     (tmp_path / "clean").mkdir()
+    chain = f"zlib.decompress(base64.b64decode({blob!r}))"
     hit = _scan(tmp_path / "fire", "import base64, marshal, zlib\ndef go():\n"
-                                   f"    exec(marshal.loads(zlib.decompress(base64.b64decode({blob!r}))))\n")
+                                   f"    exec(marshal.loads({chain}))\n")
     twin = _scan(tmp_path / "clean", "import base64, json, zlib\ndef go():\n"
-                                     f"    return json.loads(zlib.decompress(base64.b64decode({blob!r})))\n")
+                                     f"    return json.loads({chain})\n")
     assert "exec-marshal" in rules_of(hit), hit.findings
     assert "exec-marshal" not in rules_of(twin), twin.findings
 
@@ -155,7 +157,8 @@ def test_a_module_imported_by_a_computed_name_is_resolved(tmp_path):
     (tmp_path / "clean").mkdir()
     (tmp_path / "plain").mkdir()
     hit = _scan(tmp_path / "fire", "def go(cmd):\n    __import__('o' + 's').system(cmd)\n")
-    twin = _scan(tmp_path / "clean", "def go(cmd):\n    __import__('o' + 's').path.join(cmd, 'x')\n")
+    twin = _scan(tmp_path / "clean",
+                 "def go(cmd):\n    __import__('o' + 's').path.join(cmd, 'x')\n")
     plain = _scan(tmp_path / "plain", "def go(cmd):\n    __import__('os').system(cmd)\n")
     assert {"obf-builtin-lookup", "proc-exec"} <= rules_of(hit), hit.findings
     assert _details(hit, "proc-exec") == ["os.system()"]
