@@ -1,12 +1,13 @@
 """The scanner's pages in the browser, in each shipped language: a quarantined release with
-its findings for its Owner, the console's Scan review (with a file waiting in it) and Scan
-rules; screenshots, no sideways scrolling, no serious axe-core violation, nothing refused by
+its findings for its Owner, the console's Scan review (with a file waiting in it, the rescan
+form and a finished rescan's progress) and Scan rules; screenshots, no sideways scrolling, no serious axe-core violation, nothing refused by
 the CSP."""
 
 from __future__ import annotations
 
 import pytest
 
+from bastion.scanning import services
 from tests.e2e.manage_support import make_user, new_project
 from tests.unit.packaging.support import add
 from tests.unit.scanning.support import malicious_sdist
@@ -30,10 +31,17 @@ def test_scan_review_rules_and_a_quarantined_release(context, server, language):
     assert "exfil-webhook" in page.content()
     admin_context = context.browser.new_context(locale=LOCALES[language])
     try:
-        sign_in(admin_context, server, make_user("sca", admin=True))
+        admin = make_user("sca", admin=True)
+        # Run at once by the tests' immediate task backend: the page shows it finished.
+        run = services.queue_rescan(project=project.name, actor=admin)
+        sign_in(admin_context, server, admin)
         page = admin_context.new_page()
         for path, label in [("/admin/scans/", "console-scan-review"),
                             ("/admin/scans/rules/", "console-scan-rules")]:
             visit(page, base + path, shot(label, language))
+            if path == "/admin/scans/":
+                assert page.locator(f"#rescan-{run.pk}").get_attribute("data-state") == \
+                    "finished"
+                assert page.locator("#rescan-start").is_visible()
     finally:
         admin_context.close()

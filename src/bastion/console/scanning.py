@@ -1,9 +1,11 @@
 """The console's Scan review (``/admin/scans/``) and Scan rules (``/admin/scans/rules/``)
-pages: files the malware scanner held or flagged, with their findings, and the rules
-administrators turned off.
+pages: files the malware scanner held or flagged, with their findings, the rescans asked for
+here and how far they got, and the rules administrators turned off.
 
-Each action calls the scanning service that ``bastion admin scan-review`` and
-``bastion admin scan-rules`` call too, and is recorded there as a security event.
+Each action calls the scanning service that ``bastion admin scan-review``, ``bastion admin
+rescan`` and ``bastion admin scan-rules`` call too, and is recorded there as a security event.
+A rescan is queued for the task worker (every stored file takes longer than a request should)
+and writes its progress on a row this page shows.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from bastion.core.errors import ValidationError
 from bastion.core.scanning import RULES, RULESET_VERSION, SCANNER_VERSION
+from bastion.core.text import one_line
 from bastion.events.services import RequestInfo
 from bastion.scanning import queries, services
 
@@ -27,6 +30,7 @@ def _review_page(request, *, error: str = "", status: int = 200):
     return render(request, "console/scans.html", {
         "area": "scans", "rows": queries.review_queue(), "error": error,
         "scanner": SCANNER_VERSION, "ruleset": RULESET_VERSION,
+        "rescans": queries.recent_rescans(),
     }, status=status)
 
 
@@ -78,6 +82,27 @@ def false_positive(request):
     return redirect("console:scans")
 
 
+@console_view
+@require_POST
+def rescan(request):
+    every = request.POST.get("scope") == "all"
+    project = None if every else one_line(request.POST.get("project"), 200)
+    if not every and not project:
+        return _review_page(request, error=_("Name the project to rescan, or rescan every "
+                                             "stored file."), status=400)
+    try:
+        run = services.queue_rescan(project=project, actor=request.user,
+                                    info=RequestInfo.from_request(request))
+    except ValidationError as exc:
+        return _review_page(request, error=exc.message, status=exc.status or 400)
+    messages.success(request, (_("The rescan of {project} is queued: the task worker scans its "
+                                 "files again, and its progress shows below.")
+                               .format(project=run.project) if run.project else
+                               _("The rescan of every stored file is queued: the task worker "
+                                 "scans them again, and its progress shows below.")))
+    return redirect("console:scans")
+
+
 def _rules_page(request, *, error: str = "", status: int = 200):
     off = {row.rule: row for row in queries.disabled()}
     return render(request, "console/scan_rules.html", {
@@ -118,6 +143,7 @@ urlpatterns = [
     path("release/", release, name="scans_release"),
     path("quarantine/", quarantine, name="scans_quarantine"),
     path("false-positive/", false_positive, name="scans_false_positive"),
+    path("rescan/", rescan, name="scans_rescan"),
     path("rules/", rules, name="scan_rules"),
     path("rules/<slug:action>/", rule_change, name="scan_rules_change"),
 ]

@@ -90,3 +90,31 @@ class DisabledRule(models.Model):
 
     def __str__(self) -> str:
         return self.rule
+
+
+class RescanRun(models.Model):
+    """A rescan an administrator asked for in the console: the task worker runs it
+    (``services.run_rescan``, the same ``rescan`` as ``bastion admin rescan``) and writes its
+    progress here, for the console to show. The command line's rescans need no row: their
+    progress bar is on the terminal."""
+
+    project = models.CharField(max_length=200, blank=True)  # blank: every stored file
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                     on_delete=models.SET_NULL, related_name="+")
+    # Who asked, as the request showed them: the rescan's security event records it.
+    ip_address = models.CharField(max_length=64, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    created = models.DateTimeField(db_index=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    total = models.IntegerField(default=0)
+    done = models.IntegerField(default=0)
+    verdicts = models.JSONField(default=dict, blank=True)
+    failure = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        db_table = "scanning_rescan_run"
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"rescan {self.project or 'all'}: {self.done}/{self.total}"

@@ -10,7 +10,7 @@ from django.db.models import OuterRef, Q, Subquery
 from bastion.accounts.services import is_admin
 from bastion.packaging.models import File, Role
 
-from .models import DisabledRule, Finding, ScanResult, Verdict
+from .models import DisabledRule, Finding, RescanRun, ScanResult, Verdict
 
 
 def may_see_findings(user, project_id: int) -> bool:
@@ -102,3 +102,8 @@ def finding(finding_id: int) -> Finding | None:
 
 def disabled() -> list[DisabledRule]:
     return list(DisabledRule.objects.select_related("created_by").order_by("rule"))
+
+
+def recent_rescans(limit: int = 10) -> list[RescanRun]:
+    """The newest rescans asked for in the console, with who asked."""
+    return list(RescanRun.objects.select_related("requested_by")[:limit])

@@ -46,7 +46,7 @@ from bastion.packaging.models import File, FileHold, Project
 from bastion.packaging.moderation import require_admin
 from bastion.storage import StorageUnavailable, get_store
 
-from .models import DisabledRule, Finding, ScanResult, Verdict
+from .models import DisabledRule, Finding, RescanRun, ScanResult, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -479,3 +479,73 @@ def rescan(*, project: str | None = None, actor=None, info: RequestInfo | None =
                additional={"files": len(ids), "verdicts": verdicts, "ruleset": RULESET_VERSION,
                            **({"name": project} if project else {})})
     return RescanSummary(len(ids), verdicts)
+
+
+def queue_rescan(*, project: str | None = None, actor=None,
+                 info: RequestInfo | None = None) -> RescanRun:
+    """Have the task worker run :func:`rescan` (all stored files, or one project's): a request
+    cannot wait for every file of an index to be scanned again. Its progress is written on the
+    returned row; its security event is the rescan's own, recorded when it ends."""
+    require_admin(actor)
+    name = ""
+    if project is not None:
+        found = packaging.find_project(project)
+        if found is None:
+            raise ValidationError(_("There is no project named '{name}'.").format(
+                name=" ".join(project.split())[:200]), status=404)
+        name = found.name
+    info = info or RequestInfo()
+    with transaction.atomic():
+        # Twice the same request (a double click) before the worker took the first would scan
+        # every file twice for nothing.
+        if RescanRun.objects.filter(project=name, started__isnull=True).exists():
+            raise ValidationError(
+                _("A rescan of {what} is already queued: the task worker starts it soon.")
+                .format(what=name or _("every stored file")), status=409)
+        run = RescanRun.objects.create(project=name, requested_by=actor,
+                                       ip_address=info.ip_address[:64],
+                                       user_agent=info.user_agent[:512], created=timezone.now())
+        from django_tasks_db import DatabaseBackend
+
+        from .tasks import rescan_run
+
+        if isinstance(rescan_run.get_backend(), DatabaseBackend):
+            # Queued in this transaction: a committed run always has its task, and never
+            # stays "queued" (refusing the next request) for a task that was lost.
+            rescan_run.enqueue(run.pk)
+        else:
+            transaction.on_commit(lambda: rescan_run.enqueue(run.pk), robust=True)
+    return run
+
+
+def run_rescan(run_id: int) -> RescanRun | None:
+    """The worker's half of :func:`queue_rescan`: rescan, writing the progress on the row."""
+    run = RescanRun.objects.filter(pk=run_id, started__isnull=True).first()
+    if run is None:
+        return None  # gone, or already run (a task delivered twice)
+    RescanRun.objects.filter(pk=run.pk).update(started=timezone.now())
+
+    def progress(done: int, total: int) -> None:
+        RescanRun.objects.filter(pk=run.pk).update(done=done, total=total)
+
+    info = RequestInfo(ip_address=run.ip_address, user_agent=run.user_agent)
+    failure = ""
+    summary = None
+    try:
+        if run.requested_by is None:
+            # Not the command line (actor None): whoever asked is gone, so nobody may.
+            raise ValidationError(_("The administrator who asked for this rescan no longer "
+                                    "exists."))
+        summary = rescan(project=run.project or None, actor=run.requested_by, info=info,
+                         progress=progress)
+    except ValidationError as exc:  # the project was removed, or the admin demoted, meanwhile
+        failure = exc.message
+    except Exception as exc:  # the row must end, whatever happened; the log has the rest
+        log.exception("rescan %s failed", run.pk)
+        failure = f"The rescan stopped: {type(exc).__name__}."
+    fields = {"finished": timezone.now(), "failure": str(failure)[:500]}
+    if summary is not None:
+        fields.update(total=summary.files, done=summary.files, verdicts=summary.verdicts)
+    RescanRun.objects.filter(pk=run.pk).update(**fields)
+    run.refresh_from_db()
+    return run

@@ -28,3 +28,11 @@ def scan_upstream_file(upstream_file_id: int, attempt: int = 0) -> None:
         services.scan_upstream(upstream_file_id, info=services.WORKER_INFO)
     except StorageUnavailable:
         services.retry_later(scan_upstream_file, upstream_file_id, attempt)
+
+
+@task()
+def rescan_run(run_id: int) -> None:
+    """A rescan an administrator asked for in the console (``services.queue_rescan``)."""
+    from . import services
+
+    services.run_rescan(run_id)

@@ -31,6 +31,15 @@ def test_openssl_letter_releases_compare_as_openssl_numbers_them():
     ("libcurl", "7.68.0", []),
     ("libcurl", "8.3.0", ["CVE-2023-38545"]),
     ("libpng", "1.6.37", []),
+    ("libpng", "1.6.36", ["CVE-2019-7317"]),
+    ("libxml2", "2.9.14", ["CVE-2022-40303"]),
+    ("libxml2", "2.10.3", []),
+    ("sqlite", "3.39.1", ["CVE-2022-35737"]),
+    ("sqlite", "3.40.1", []),
+    # CVE-2018-20330: tjLoadImage() came with 2.0.0 and was fixed in 2.0.2.
+    ("libjpeg-turbo", "1.5.3", []),
+    ("libjpeg-turbo", "2.0.1", ["CVE-2018-20330"]),
+    ("libjpeg-turbo", "2.0.2", []),
 ])
 def test_the_shipped_data_matches_known_vulnerable_versions(library, version, expected):
     assert ids(library, version) == expected
