@@ -9,6 +9,7 @@ import re
 import subprocess
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import requests
@@ -61,6 +62,33 @@ def tree(static_upstream, upstream_factory, unique):  # noqa: F811
     return {"app": app, "lib": lib, "upstream": upstream, "static": static_upstream}
 
 
+def _cold_env(home):
+    """A client env of its own (HOME, pip's and uv's caches): nothing installed after an
+    upstream stopped can come from a client-side cache of an earlier install."""
+    env = client_env(home)
+    for cache in ("PIP_CACHE_DIR", "UV_CACHE_DIR", "XDG_CACHE_HOME"):
+        path = Path(env[cache])
+        assert not path.exists() or not any(path.iterdir()), f"{path} is not empty"
+    return env
+
+
+def _downloads_served(upstream_name: str) -> dict[str, int]:
+    """How many downloads Bastion served of each kept file of the upstream (counted before
+    the bytes go out, so a finished install has been counted)."""
+    from bastion.proxy.models import UpstreamFile
+
+    return dict(UpstreamFile.objects.filter(project__upstream__name=upstream_name)
+                .exclude(stored_path="").values_list("filename", "downloads"))
+
+
+def _assert_served_again(upstream_name: str, before: dict[str, int], *, clients: int) -> None:
+    """Every file kept before the upstream stopped was served from the store to each client."""
+    after = _downloads_served(upstream_name)
+    assert before and set(after) == set(before), (before, after)
+    for filename, count in before.items():
+        assert after[filename] >= count + clients, (filename, count, after[filename])
+
+
 def _install_both(server, tmp_path, env, requirement: str, label: str):
     for tool, install in (("pip", pip_install), ("uv", uv_install)):
         python = new_venv(tmp_path / f"{label}-{tool}", env)
@@ -79,9 +107,14 @@ def test_pip_and_uv_install_a_tree_through_the_proxy_and_again_with_the_upstream
 
     time.sleep(1.2)  # past the page TTL: the next request revalidates, and the upstream is gone
     tree["static"].stop()
-    for tool, python in _install_both(server, tmp_path, env, tree["app"], "stale"):
+    served = _downloads_served(tree["upstream"].name)
+    # A client env that never saw the index: pip and uv cannot answer from their own caches.
+    cold = _cold_env(tmp_path / "home-stale")
+    for tool, python in _install_both(server, tmp_path, cold, tree["app"], "stale"):
         assert installed_version(python, _module(tree["app"])) == "1.0", tool
         assert installed_version(python, _module(tree["lib"])) == "2.0", tool
+    _assert_served_again(tree["upstream"].name, served, clients=2)
+    assert not tree["static"].running
 
 
 def test_proxied_page_carries_the_upstreams_fields(server, tree):
@@ -339,10 +372,15 @@ def test_another_bastion_as_the_upstream_serves_installs_and_they_survive_its_st
                        for f in page["files"])
             time.sleep(1.2)  # past the page TTL: the next install must revalidate, and cannot
             upstream_bastion.stop()
-            python = new_venv(tmp_path / "chain-after", env)
-            result = uv_install(python, index, [app], env)
-            assert result.returncode == 0, result.stdout + result.stderr
-            assert installed_version(python, _module(app)) == "3.0"
+            served = _downloads_served(upstream.name)
+            cold = _cold_env(tmp_path / "home-chain-after")
+            for tool, install in (("pip", pip_install), ("uv", uv_install)):
+                python = new_venv(tmp_path / f"chain-after-{tool}", cold)
+                result = install(python, index, [app], cold)
+                assert result.returncode == 0, f"{tool}: {result.stdout}{result.stderr}"
+                assert installed_version(python, _module(app)) == "3.0", tool
+                assert installed_version(python, _module(lib)) == "1.1", tool
+            _assert_served_again(upstream.name, served, clients=2)
         finally:
             _cli("view", "remove", view)
     finally:
