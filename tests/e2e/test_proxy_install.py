@@ -151,6 +151,61 @@ def test_a_local_name_is_never_resolved_upstream(server, tmp_path, env, static_u
     assert [f["filename"] for f in page.json()["files"]] == [wheel(name, "1.0").filename]
 
 
+def test_a_deleted_projects_reserved_name_is_never_resolved_upstream(
+        server, tmp_path, static_upstream, upstream_factory, unique):  # noqa: F811
+    from bastion.packaging.models import Project, ReservedProjectName
+    from bastion.proxy.models import NameHold
+
+    from tests.e2e.uploads import upload, uploader
+
+    name = f"gone-{unique}"
+    theirs = static_upstream.add_wheel(_wheel(name, "99.0"), upload_time=OLD)
+    static_upstream.start()
+    upstream = upstream_factory(static_upstream)
+    file_url = f"{server.url}/packages/+upstream/{upstream.name}/{name}/{theirs.filename}"
+    # Served from the upstream first, its file kept here...
+    page = requests.get(f"{server.url}/simple/{name}/", headers={"Accept": JSON}, timeout=30)
+    assert [f["filename"] for f in page.json()["files"]] == [theirs.filename]
+    assert requests.get(file_url, timeout=30).content == theirs.content
+    # ...then taken over locally, as the product allows it (held, approved) and deleted.
+    _user, token = uploader()
+    ours = _wheel(name, "1.0")
+    try:
+        assert upload(server, token, ours).status_code == 400  # held
+        approved = _cli("held", "approve", name, "--note", "ours now")
+        assert approved.returncode == 0, approved.stderr
+        created = upload(server, token, ours)
+        assert created.status_code == 200, created.reason
+        # While the name is local, the upstream's file URL handed out before is gone too.
+        assert requests.get(file_url, timeout=30).status_code == 404
+        deleted = _cli("delete-project", name, "--confirm", name)
+        assert deleted.returncode == 0, deleted.stderr
+        assert not Project.objects.filter(normalized_name=name).exists()
+        assert ReservedProjectName.objects.filter(normalized_name=name).exists()
+        asked = len(static_upstream.requests_for(f"/simple/{name}/"))
+
+        for accept in (JSON, "text/html"):
+            got = requests.get(f"{server.url}/simple/{name}/", headers={"Accept": accept},
+                               timeout=30)
+            assert got.status_code == 404, (accept, got.status_code)
+            assert theirs.filename not in got.text
+        assert requests.get(f"{server.url}/pypi/{name}/json", timeout=30).status_code == 404
+        assert requests.get(file_url, timeout=30).status_code == 404
+        assert theirs.filename not in requests.get(f"{server.url}/simple/", timeout=30).text
+        cold = _cold_env(tmp_path / "home-reserved")
+        for tool, install in (("pip", pip_install), ("uv", uv_install)):
+            python = new_venv(tmp_path / f"reserved-{tool}", cold)
+            result = install(python, server.url + "/simple/", [name], cold)
+            assert result.returncode != 0, f"{tool}: {result.stdout}{result.stderr}"
+            assert installed_version(python, _module(name)) is None, tool
+        assert len(static_upstream.requests_for(f"/simple/{name}/")) == asked
+        assert static_upstream.requests_for(f"/files/{name}/{theirs.filename}") and \
+            len(static_upstream.requests_for(f"/files/{name}/")) == 1  # the first download only
+    finally:
+        ReservedProjectName.objects.filter(normalized_name=name).delete()
+        NameHold.objects.filter(normalized_name=name).delete()
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return run_cli(["admin", *args],
                           capture_output=True, text=True, timeout=120)
