@@ -137,6 +137,65 @@ def test_proxied_page_carries_the_upstreams_fields(server, tree):
     assert set(api.json()["releases"]) == {"1.0", "2.0"}
 
 
+def test_yanks_requires_python_and_project_status_are_served_as_the_upstream_gave_them(
+        server, static_upstream, upstream_factory, unique):  # noqa: F811
+    from tests.e2e.simple_support import parse_page
+
+    name = f"faithful-{unique}"
+    reasoned = static_upstream.add_wheel(_wheel(name, "1.0"), upload_time=OLD,
+                                         yanked="broken build", requires_python=">=3.8")
+    bare = static_upstream.add_wheel(_wheel(name, "1.1"), upload_time=OLD, yanked=True,
+                                     requires_python="<4,>=3.7")
+    plain = static_upstream.add_wheel(_wheel(name, "2.0"), upload_time=OLD,
+                                      requires_python=">=3.9")
+    reason = "moved to acme-new <https://example.test/acme-new>"
+    static_upstream.set_status(name, "deprecated", reason)
+    static_upstream.start()
+    upstream_factory(static_upstream)
+    expected = {  # filename: (yanked as PEP 691 has it, requires-python)
+        reasoned.filename: ("broken build", ">=3.8"),
+        bare.filename: (True, "<4,>=3.7"),
+        plain.filename: (False, ">=3.9"),
+    }
+
+    data = requests.get(f"{server.url}/simple/{name}/", headers={"Accept": JSON},
+                        timeout=30).json()
+    assert data["project-status"] == {"status": "deprecated", "reason": reason}
+    assert {f["filename"]: (f["yanked"], f["requires-python"]) for f in data["files"]} \
+        == expected
+
+    html = requests.get(f"{server.url}/simple/{name}/", headers={"Accept": "text/html"},
+                        timeout=30)
+    assert html.status_code == 200 and html.headers["Content-Type"].startswith("text/html")
+    page = parse_page(html.text)
+    assert page.meta["pypi:project-status"] == "deprecated"
+    assert page.meta["pypi:project-status-reason"] == reason
+    anchors = {text: attrs for attrs, text in page.anchors}
+    assert set(anchors) == set(expected)
+    for filename, (yanked, requires_python) in expected.items():
+        attrs = anchors[filename]
+        assert attrs["data-requires-python"] == requires_python, filename
+        if yanked is False:
+            assert "data-yanked" not in attrs, filename
+        else:
+            assert attrs["data-yanked"] == ("" if yanked is True else yanked), filename
+
+    api = requests.get(f"{server.url}/pypi/{name}/json", timeout=30).json()
+    assert api["project-status"] == {"status": "deprecated", "reason": reason}
+    assert api["info"]["version"] == "2.0" and api["info"]["requires_python"] == ">=3.9"
+    served = {f["filename"]: f for files in api["releases"].values() for f in files}
+    assert set(served) == set(expected)
+    for filename, (yanked, requires_python) in expected.items():
+        entry = served[filename]
+        assert entry["requires_python"] == requires_python, filename
+        assert entry["yanked"] is (yanked is not False), filename
+        assert entry["yanked_reason"] == (yanked if isinstance(yanked, str) else None), filename
+    release = requests.get(f"{server.url}/pypi/{name}/1.0/json", timeout=30).json()
+    assert release["info"]["yanked"] is True
+    assert release["info"]["yanked_reason"] == "broken build"
+    assert release["project-status"] == {"status": "deprecated", "reason": reason}
+
+
 def test_a_local_name_is_never_resolved_upstream(server, tmp_path, env, static_upstream,  # noqa: F811
                                                  upstream_factory, unique):  # noqa: F811
     name = f"acme-util-{unique}"
