@@ -5,7 +5,10 @@ with the upstream gone; bytes that do not match the listed hash never reach a cl
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
+import threading
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -74,3 +77,46 @@ def test_an_unreachable_upstream_is_a_502_in_one_line(server, upstream):
     assert response.status_code == 502
     assert response.text.strip() == (f"Bad Gateway: upstream '{row.name}' could not be "
                                      f"reached for {file.filename}")
+
+
+def test_concurrent_first_downloads_through_the_server_fetch_the_file_once(server, upstream):
+    files_server, row = upstream
+    data = os.urandom(1_000_000)
+    file = listed(files_server, row, "crowd", data)
+    # The upstream sends the first chunk, then holds the rest until every client has asked.
+    files_server.gate, files_server.gate_at = threading.Event(), 0
+    path = urlsplit(url(server, row, file)).path
+    clients = 3
+    asked = threading.Semaphore(0)
+    results: list[tuple[int, bytes] | BaseException] = []
+
+    def download():
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+            try:
+                connection.request("GET", path)
+                asked.release()  # the request is on the wire: the server may take it
+                response = connection.getresponse()
+                results.append((response.status, response.read()))
+            finally:
+                connection.close()
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            asked.release()
+            results.append(exc)
+
+    threads = [threading.Thread(target=download) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    try:
+        assert files_server.started.wait(60), "no download reached the upstream"
+        for _ in range(clients):
+            assert asked.acquire(timeout=60), "a client never sent its request"
+    finally:
+        files_server.gate.set()
+        for thread in threads:
+            thread.join(120)
+    assert [r if isinstance(r, BaseException) else (r[0], len(r[1])) for r in results] == \
+        [(200, len(data))] * clients
+    assert all(body == data for _status, body in results)
+    assert files_server.requests[f"/f/{file.filename}"] == 1
+    assert UpstreamFile.objects.get(pk=file.pk).stored_path
