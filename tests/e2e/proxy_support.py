@@ -17,12 +17,14 @@ import hashlib
 import html
 import json
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
@@ -77,7 +79,9 @@ class StaticUpstream:
     :meth:`stop` / :meth:`start`. ``seen`` lists every request with its headers.
     """
 
-    def __init__(self):
+    def __init__(self, *, tls: tuple[Path, Path] | None = None):
+        # (certificate, key) in PEM: served over https (see :func:`self_signed_certificate`).
+        self.tls = tls
         self._state = _State()
         self._lock = threading.Lock()
         self.missing: set[str] = set()
@@ -101,11 +105,11 @@ class StaticUpstream:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/simple/"
+        return f"{self.origin}/simple/"
 
     @property
     def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         """Serve (again, on the same port after :meth:`stop`); a no-op while serving."""
@@ -115,6 +119,9 @@ class StaticUpstream:
         ThreadingHTTPServer.allow_reuse_address = True
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
         self._server.daemon_threads = True
+        if self.tls:
+            self._server.socket = tls_server_context(*self.tls).wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False)
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
@@ -188,7 +195,8 @@ class StaticUpstream:
         return f"{self._files_origin()}/files/{dist.project}/{dist.filename}"
 
     def _files_origin(self) -> str:
-        return f"http://{self.files_host}:{self.port}" if self.files_host else self.origin
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{self.files_host}:{self.port}" if self.files_host else self.origin
 
     def _href(self, project: str, filename: str) -> str:
         if self.files_host:
@@ -273,6 +281,41 @@ class StaticUpstream:
 
 
 
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and localhost that signs itself (no CA anywhere trusts it)
+    and its key, as PEM files in ``directory``: (certificate, key)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    import ipaddress
+
+    now = datetime.now(timezone.utc)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([
+                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "self-signed.pem", directory / "self-signed.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def tls_server_context(cert: Path, key: Path) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context
+
+
 def _version(dist: UpstreamDist) -> str:
     from packaging.utils import parse_sdist_filename, parse_wheel_filename
 
@@ -300,6 +343,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args):  # noqa: A002 - quiet: tests read ``seen``
         pass
+
+    def handle(self):
+        try:
+            super().handle()
+        except (ssl.SSLError, ConnectionError):
+            pass  # a client that refused our certificate (the TLS tests) or went away
 
     def do_HEAD(self):
         self._answer(head=True)

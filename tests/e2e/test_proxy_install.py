@@ -9,6 +9,7 @@ import re
 import subprocess
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import requests
@@ -61,6 +62,33 @@ def tree(static_upstream, upstream_factory, unique):  # noqa: F811
     return {"app": app, "lib": lib, "upstream": upstream, "static": static_upstream}
 
 
+def _cold_env(home):
+    """A client env of its own (HOME, pip's and uv's caches): nothing installed after an
+    upstream stopped can come from a client-side cache of an earlier install."""
+    env = client_env(home)
+    for cache in ("PIP_CACHE_DIR", "UV_CACHE_DIR", "XDG_CACHE_HOME"):
+        path = Path(env[cache])
+        assert not path.exists() or not any(path.iterdir()), f"{path} is not empty"
+    return env
+
+
+def _downloads_served(upstream_name: str) -> dict[str, int]:
+    """How many downloads Bastion served of each kept file of the upstream (counted before
+    the bytes go out, so a finished install has been counted)."""
+    from bastion.proxy.models import UpstreamFile
+
+    return dict(UpstreamFile.objects.filter(project__upstream__name=upstream_name)
+                .exclude(stored_path="").values_list("filename", "downloads"))
+
+
+def _assert_served_again(upstream_name: str, before: dict[str, int], *, clients: int) -> None:
+    """Every file kept before the upstream stopped was served from the store to each client."""
+    after = _downloads_served(upstream_name)
+    assert before and set(after) == set(before), (before, after)
+    for filename, count in before.items():
+        assert after[filename] >= count + clients, (filename, count, after[filename])
+
+
 def _install_both(server, tmp_path, env, requirement: str, label: str):
     for tool, install in (("pip", pip_install), ("uv", uv_install)):
         python = new_venv(tmp_path / f"{label}-{tool}", env)
@@ -79,9 +107,14 @@ def test_pip_and_uv_install_a_tree_through_the_proxy_and_again_with_the_upstream
 
     time.sleep(1.2)  # past the page TTL: the next request revalidates, and the upstream is gone
     tree["static"].stop()
-    for tool, python in _install_both(server, tmp_path, env, tree["app"], "stale"):
+    served = _downloads_served(tree["upstream"].name)
+    # A client env that never saw the index: pip and uv cannot answer from their own caches.
+    cold = _cold_env(tmp_path / "home-stale")
+    for tool, python in _install_both(server, tmp_path, cold, tree["app"], "stale"):
         assert installed_version(python, _module(tree["app"])) == "1.0", tool
         assert installed_version(python, _module(tree["lib"])) == "2.0", tool
+    _assert_served_again(tree["upstream"].name, served, clients=2)
+    assert not tree["static"].running
 
 
 def test_proxied_page_carries_the_upstreams_fields(server, tree):
@@ -104,6 +137,65 @@ def test_proxied_page_carries_the_upstreams_fields(server, tree):
     assert set(api.json()["releases"]) == {"1.0", "2.0"}
 
 
+def test_yanks_requires_python_and_project_status_are_served_as_the_upstream_gave_them(
+        server, static_upstream, upstream_factory, unique):  # noqa: F811
+    from tests.e2e.simple_support import parse_page
+
+    name = f"faithful-{unique}"
+    reasoned = static_upstream.add_wheel(_wheel(name, "1.0"), upload_time=OLD,
+                                         yanked="broken build", requires_python=">=3.8")
+    bare = static_upstream.add_wheel(_wheel(name, "1.1"), upload_time=OLD, yanked=True,
+                                     requires_python="<4,>=3.7")
+    plain = static_upstream.add_wheel(_wheel(name, "2.0"), upload_time=OLD,
+                                      requires_python=">=3.9")
+    reason = "moved to acme-new <https://example.test/acme-new>"
+    static_upstream.set_status(name, "deprecated", reason)
+    static_upstream.start()
+    upstream_factory(static_upstream)
+    expected = {  # filename: (yanked as PEP 691 has it, requires-python)
+        reasoned.filename: ("broken build", ">=3.8"),
+        bare.filename: (True, "<4,>=3.7"),
+        plain.filename: (False, ">=3.9"),
+    }
+
+    data = requests.get(f"{server.url}/simple/{name}/", headers={"Accept": JSON},
+                        timeout=30).json()
+    assert data["project-status"] == {"status": "deprecated", "reason": reason}
+    assert {f["filename"]: (f["yanked"], f["requires-python"]) for f in data["files"]} \
+        == expected
+
+    html = requests.get(f"{server.url}/simple/{name}/", headers={"Accept": "text/html"},
+                        timeout=30)
+    assert html.status_code == 200 and html.headers["Content-Type"].startswith("text/html")
+    page = parse_page(html.text)
+    assert page.meta["pypi:project-status"] == "deprecated"
+    assert page.meta["pypi:project-status-reason"] == reason
+    anchors = {text: attrs for attrs, text in page.anchors}
+    assert set(anchors) == set(expected)
+    for filename, (yanked, requires_python) in expected.items():
+        attrs = anchors[filename]
+        assert attrs["data-requires-python"] == requires_python, filename
+        if yanked is False:
+            assert "data-yanked" not in attrs, filename
+        else:
+            assert attrs["data-yanked"] == ("" if yanked is True else yanked), filename
+
+    api = requests.get(f"{server.url}/pypi/{name}/json", timeout=30).json()
+    assert api["project-status"] == {"status": "deprecated", "reason": reason}
+    assert api["info"]["version"] == "2.0" and api["info"]["requires_python"] == ">=3.9"
+    served = {f["filename"]: f for files in api["releases"].values() for f in files}
+    assert set(served) == set(expected)
+    for filename, (yanked, requires_python) in expected.items():
+        entry = served[filename]
+        assert entry["requires_python"] == requires_python, filename
+        assert entry["yanked"] is (yanked is not False), filename
+        assert entry["yanked_reason"] == (yanked if isinstance(yanked, str) else None), filename
+    release = requests.get(f"{server.url}/pypi/{name}/1.0/json", timeout=30).json()
+    assert release["info"]["yanked"] is True
+    assert release["info"]["yanked_reason"] == "broken build"
+    assert release["project-status"] == {"status": "deprecated", "reason": reason}
+
+
 def test_a_local_name_is_never_resolved_upstream(server, tmp_path, env, static_upstream,  # noqa: F811
                                                  upstream_factory, unique):  # noqa: F811
     name = f"acme-util-{unique}"
@@ -116,6 +208,61 @@ def test_a_local_name_is_never_resolved_upstream(server, tmp_path, env, static_u
     assert static_upstream.requests_for(f"/simple/{name}") == []
     page = requests.get(f"{server.url}/simple/{name}/", headers={"Accept": JSON}, timeout=30)
     assert [f["filename"] for f in page.json()["files"]] == [wheel(name, "1.0").filename]
+
+
+def test_a_deleted_projects_reserved_name_is_never_resolved_upstream(
+        server, tmp_path, static_upstream, upstream_factory, unique):  # noqa: F811
+    from bastion.packaging.models import Project, ReservedProjectName
+    from bastion.proxy.models import NameHold
+
+    from tests.e2e.uploads import upload, uploader
+
+    name = f"gone-{unique}"
+    theirs = static_upstream.add_wheel(_wheel(name, "99.0"), upload_time=OLD)
+    static_upstream.start()
+    upstream = upstream_factory(static_upstream)
+    file_url = f"{server.url}/packages/+upstream/{upstream.name}/{name}/{theirs.filename}"
+    # Served from the upstream first, its file kept here...
+    page = requests.get(f"{server.url}/simple/{name}/", headers={"Accept": JSON}, timeout=30)
+    assert [f["filename"] for f in page.json()["files"]] == [theirs.filename]
+    assert requests.get(file_url, timeout=30).content == theirs.content
+    # ...then taken over locally, as the product allows it (held, approved) and deleted.
+    _user, token = uploader()
+    ours = _wheel(name, "1.0")
+    try:
+        assert upload(server, token, ours).status_code == 400  # held
+        approved = _cli("held", "approve", name, "--note", "ours now")
+        assert approved.returncode == 0, approved.stderr
+        created = upload(server, token, ours)
+        assert created.status_code == 200, created.reason
+        # While the name is local, the upstream's file URL handed out before is gone too.
+        assert requests.get(file_url, timeout=30).status_code == 404
+        deleted = _cli("delete-project", name, "--confirm", name)
+        assert deleted.returncode == 0, deleted.stderr
+        assert not Project.objects.filter(normalized_name=name).exists()
+        assert ReservedProjectName.objects.filter(normalized_name=name).exists()
+        asked = len(static_upstream.requests_for(f"/simple/{name}/"))
+
+        for accept in (JSON, "text/html"):
+            got = requests.get(f"{server.url}/simple/{name}/", headers={"Accept": accept},
+                               timeout=30)
+            assert got.status_code == 404, (accept, got.status_code)
+            assert theirs.filename not in got.text
+        assert requests.get(f"{server.url}/pypi/{name}/json", timeout=30).status_code == 404
+        assert requests.get(file_url, timeout=30).status_code == 404
+        assert theirs.filename not in requests.get(f"{server.url}/simple/", timeout=30).text
+        cold = _cold_env(tmp_path / "home-reserved")
+        for tool, install in (("pip", pip_install), ("uv", uv_install)):
+            python = new_venv(tmp_path / f"reserved-{tool}", cold)
+            result = install(python, server.url + "/simple/", [name], cold)
+            assert result.returncode != 0, f"{tool}: {result.stdout}{result.stderr}"
+            assert installed_version(python, _module(name)) is None, tool
+        assert len(static_upstream.requests_for(f"/simple/{name}/")) == asked
+        assert static_upstream.requests_for(f"/files/{name}/{theirs.filename}") and \
+            len(static_upstream.requests_for(f"/files/{name}/")) == 1  # the first download only
+    finally:
+        ReservedProjectName.objects.filter(normalized_name=name).delete()
+        NameHold.objects.filter(normalized_name=name).delete()
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -339,10 +486,15 @@ def test_another_bastion_as_the_upstream_serves_installs_and_they_survive_its_st
                        for f in page["files"])
             time.sleep(1.2)  # past the page TTL: the next install must revalidate, and cannot
             upstream_bastion.stop()
-            python = new_venv(tmp_path / "chain-after", env)
-            result = uv_install(python, index, [app], env)
-            assert result.returncode == 0, result.stdout + result.stderr
-            assert installed_version(python, _module(app)) == "3.0"
+            served = _downloads_served(upstream.name)
+            cold = _cold_env(tmp_path / "home-chain-after")
+            for tool, install in (("pip", pip_install), ("uv", uv_install)):
+                python = new_venv(tmp_path / f"chain-after-{tool}", cold)
+                result = install(python, index, [app], cold)
+                assert result.returncode == 0, f"{tool}: {result.stdout}{result.stderr}"
+                assert installed_version(python, _module(app)) == "3.0", tool
+                assert installed_version(python, _module(lib)) == "1.1", tool
+            _assert_served_again(upstream.name, served, clients=2)
         finally:
             _cli("view", "remove", view)
     finally:

@@ -22,6 +22,7 @@ from bastion.proxy.models import Exemption, View
 
 from .manage_support import Client, make_user, text_of
 from tests.cli_runner import run_cli
+from tests.e2e.proxy_support import static_upstream, upstream_factory  # noqa: F401 (fixtures)
 
 
 def bastion(*args: str) -> subprocess.CompletedProcess:
@@ -189,3 +190,52 @@ def test_a_stale_admin_session_re_authenticates_first(server):
     for path in ("/admin/views/", "/admin/views/default/", "/admin/blocks.json"):
         assert stale.get(path).headers["Location"].startswith("/account/reauthenticate/"), path
     assert Client(server).get("/admin/blocks.json").status_code == 403
+
+
+def test_a_hidden_files_metadata_is_refused_with_the_reason_and_the_block_is_listed(
+        server, static_upstream, upstream_factory, unique):  # noqa: F811
+    from datetime import datetime, timedelta, timezone
+
+    import requests
+
+    from tests.artifacts import Wheel
+
+    name = f"young-{unique}"
+    fresh = static_upstream.add_wheel(
+        Wheel(name, "1.0"), upload_time=datetime.now(timezone.utc) - timedelta(hours=1))
+    static_upstream.start()
+    upstream = upstream_factory(static_upstream)
+    file_url = f"{server.url}/packages/+upstream/{upstream.name}/{name}/{fresh.filename}"
+    assert fresh.metadata is not None  # the upstream has its .metadata to give
+    # A client reads the page first (the file URL is Bastion's once it was listed): hidden.
+    page = requests.get(f"{server.url}/simple/{name}/",
+                        headers={"Accept": "application/vnd.pypi.simple.v1+json"}, timeout=30)
+    assert page.status_code == 200 and page.json()["files"] == []
+
+    for url in (file_url + ".metadata", file_url):
+        refused = requests.get(url, timeout=30)
+        assert refused.status_code == 403, (url, refused.status_code)
+        assert refused.reason.startswith("Blocked by policy 'default': released "), url
+        assert refused.reason.endswith("younger than the 3-day cooldown"), refused.reason
+        assert refused.text.strip() == refused.reason
+        assert fresh.metadata not in refused.content
+    assert static_upstream.requests_for("/files/") == []  # nothing hidden was fetched
+    reason = refused.reason
+
+    admin = Client(server, make_user("adm", admin=True))
+    feed = admin.get(f"/admin/blocks.json?view=default&limit={views_policy.MAX_BLOCKS_LISTED}")
+    assert feed.status_code == 200, feed.text
+    (row,) = [b for b in feed.json()["blocks"] if b["filename"] == fresh.filename]
+    assert (row["view"], row["project"], row["version"]) == ("default", name, "1.0")
+    # Counted for the listing that hid it and for each refused download.
+    assert row["reason"] == reason and row["direct"] is True and row["count"] >= 2
+
+    listed = bastion("view", "blocks", "--view", "default", "--json",
+                     "--limit", str(views_policy.MAX_BLOCKS_LISTED))
+    assert listed.returncode == 0, listed.stderr
+    (line,) = [json.loads(x) for x in listed.stdout.splitlines()
+               if json.loads(x)["filename"] == fresh.filename]
+    assert line == row
+    text = bastion("view", "blocks", "--view", "default",
+                   "--limit", str(views_policy.MAX_BLOCKS_LISTED))
+    assert f"default {fresh.filename} count={row['count']} direct: {reason}" in text.stdout

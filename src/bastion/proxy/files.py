@@ -108,12 +108,13 @@ def _wait_limit() -> float:
 
 def find_file(upstream_name: str, normalized: str, filename: str) -> UpstreamFile | None:
     """The listed file behind a proxied file URL (its row made on this first request), or
-    None."""
+    None; None too once the name is local, reserved, prohibited or a namespace's: a URL
+    handed out (or locked) before that must not bring the upstream's bytes back under it."""
     project = (UpstreamProject.objects.defer("listing").select_related("upstream")
                .filter(upstream__name=upstream_name, upstream__enabled=True,
                        normalized_name=normalized, found=True)
                .first())
-    if project is None:
+    if project is None or pages.taken_back(normalized):
         return None
     return pages.file_row(project, filename)
 

@@ -33,7 +33,7 @@ from bastion.core.upstream_pages import (
     UpstreamFileEntry, UpstreamPage, UpstreamPageError, parse_page,
 )
 from bastion.packaging import namespaces
-from bastion.packaging.models import ProhibitedProjectName, ReservedProjectName
+from bastion.packaging.models import ProhibitedProjectName, Project, ReservedProjectName
 
 from . import client
 from .models import Upstream, UpstreamFile, UpstreamProject
@@ -107,6 +107,16 @@ def is_locally_claimed(normalized: str) -> bool:
             | Q(ultranormalized_name=names.ultranormalize(normalized))).exists():
         return True
     return claimed_by_namespace(normalized)
+
+
+def taken_back(normalized: str) -> bool:
+    """True when ``normalized`` is no upstream's to serve any more: a local project has it,
+    or it is reserved, prohibited or claimed by a namespace (:func:`is_locally_claimed`).
+
+    For what an upstream page listed before that happened (its files' URLs, their
+    provenance): a name that no longer resolves upstream gives none of it."""
+    return (Project.objects.filter(normalized_name=normalized).exists()
+            or is_locally_claimed(normalized))
 
 
 def matching_upstreams(normalized: str) -> list[Upstream]:

@@ -213,6 +213,8 @@ def provenance_of(normalized: str, version: str, filename: str) -> UpstreamProve
         return None
     if canonicalize_version(row.file.version) != canonicalize_version(version):
         return None
+    if pages.is_locally_claimed(normalized):  # the caller saw no local project
+        return None
     return row
 
 

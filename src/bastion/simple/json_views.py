@@ -216,6 +216,10 @@ def upstream_json_page(listing: Listing, name: str, version: str | None, base_ur
             "downloads": {"last_day": -1, "last_month": -1, "last_week": -1},
         },
         "last_serial": listing.serial,
+        # The upstream's PEP 792 status, as its simple pages here carry it and as a local
+        # project's document has it.
+        "project-status": ({"status": listing.status, "reason": listing.status_reason}
+                           if listing.status_reason else {"status": listing.status}),
     }
     if version is None:
         document["releases"] = {v: [_upstream_file(f, base_url) for f in by_version[v]]

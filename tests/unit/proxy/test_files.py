@@ -347,6 +347,53 @@ def test_find_file_and_count_download(upstream_server, upstream):
     assert found.downloads == 2 and found.last_downloaded is not None
 
 
+@pytest.mark.parametrize("taken", ["local", "reserved", "prohibited"])
+def test_a_name_taken_back_locally_finds_no_upstream_file_nor_its_provenance(
+        upstream_server, upstream, taken):
+    from django.db import transaction
+    from django.utils import timezone
+
+    from bastion.accounts.models import TOTPDevice
+    from bastion.accounts.services import create_user
+    from bastion.accounts.totp import new_secret
+    from bastion.packaging.models import Project, ProhibitedProjectName, ReservedProjectName
+    from bastion.packaging.services import create_project
+    from bastion.proxy import provenance
+    from bastion.proxy.models import NameHold, NameHoldStatus, UpstreamProvenance
+
+    file = serve(upstream_server, upstream, f"back-{taken}", Body.of(b"x"),
+                 provenance_state=provenance.VERIFIED)
+    name = file.project.normalized_name
+    UpstreamProvenance.objects.create(file=file, sha256=file.sha256, verified=True,
+                                      document={"version": 1}, checked=timezone.now())
+    assert files.find_file(upstream.name, name, file.filename).pk == file.pk
+    assert provenance.provenance_of(name, "1.0", file.filename) is not None
+    if taken == "local":
+        owner = create_user(f"o{upstream.name}", f"o{upstream.name}@example.test",
+                            email_verified=True)
+        TOTPDevice.objects.create(user=owner, name="tests", secret=new_secret())
+        # Taking over a name an upstream serves needs an administrator's approval first.
+        NameHold.objects.create(normalized_name=name, name=name, upstream_name=upstream.name,
+                                status=NameHoldStatus.APPROVED, requested=timezone.now(),
+                                last_attempt=timezone.now())
+        with transaction.atomic():
+            create_project(name, owner)
+    elif taken == "reserved":
+        ReservedProjectName.objects.create(normalized_name=name, ultranormalized_name=name,
+                                           name=name, deleted=timezone.now())
+    else:
+        ProhibitedProjectName.objects.create(normalized_name=name)
+    try:
+        assert files.find_file(upstream.name, name, file.filename) is None
+        if taken != "local":  # the Integrity API looks for a local project itself first
+            assert provenance.provenance_of(name, "1.0", file.filename) is None
+    finally:
+        Project.objects.filter(normalized_name=name).delete()
+        ReservedProjectName.objects.filter(normalized_name=name).delete()
+        ProhibitedProjectName.objects.filter(normalized_name=name).delete()
+        NameHold.objects.filter(normalized_name=name).delete()
+
+
 def test_metadata_the_upstream_does_not_have_is_none(upstream_server, upstream):
     file = serve(upstream_server, upstream, "lostmeta", Body.of(b"wheel"), has_metadata=True)
     assert files.metadata(file) is None
