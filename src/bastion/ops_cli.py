@@ -55,7 +55,7 @@ def register(admin, setup, fail) -> None:
         from bastion.ops import health
 
         result = health.check()
-        for part in health.PARTS:
+        for part in health.parts():
             print(f"{part}: {result.failed.get(part, 'reachable').split(': ', 1)[-1]}")
         queue = result.queue
         if queue is not None and queue.backend == "database":
@@ -68,7 +68,8 @@ def register(admin, setup, fail) -> None:
         return 0 if result.ok else 1
 
     p = admin.add_parser("ready", help="is every part reachable (database, storage, task "
-                                       "queue), as /_/ready answers; and the task queue")
+                                       "queue, Redis cache if set), as /_/ready answers; and "
+                                       "the task queue")
     p.set_defaults(func=run_ready)
 
     p = admin.add_parser("export", help="write the whole index (database rows and stored files, "

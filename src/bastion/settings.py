@@ -624,8 +624,11 @@ WHITENOISE_AUTOREFRESH = DEBUG
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 REDIS_URL = option("redis_url", "")
 if REDIS_URL:
+    # Time limits: a Redis that accepts connections and then hangs must make sign-in a quick
+    # 503 (bastion.ops.outages), not a worker stuck until gunicorn kills it.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                          "LOCATION": REDIS_URL}}
+                          "LOCATION": REDIS_URL,
+                          "OPTIONS": {"socket_connect_timeout": 5, "socket_timeout": 5}}}
 
 EMAIL_HOST = option("smtp_host", "")
 EMAIL_PORT = option("smtp_port", 25, cast=int)

@@ -1,4 +1,4 @@
-"""The background worker: runs the tasks queued in the database (outgoing mail).
+"""The background worker: runs the tasks queued in the database (mail, renders, scans, ...).
 
 ``bastion worker`` runs one in the foreground (e.g. as its own systemd unit);
 ``bastion serve`` starts one next to gunicorn, never inside its workers, unless
@@ -35,8 +35,9 @@ RESTART_DELAY_SECONDS = 5.0
 # shared machine a burst of uploads queues a mail each, and a worker competing with the web
 # workers for the cores slowed the uploads themselves (bench/README.md).
 NICENESS = 10
-# How often a worker tidies the mail queue: claims older than STALE_CLAIM_SECONDS back in
-# the queue, failed attempts past settings.FAILED_MAIL_KEEP_DAYS deleted.
+# How often a worker tidies the mail queue (claims older than STALE_CLAIM_SECONDS back in
+# the queue, failed attempts past settings.FAILED_MAIL_KEEP_DAYS deleted) and re-renders the
+# projects whose rendered pages are behind (bastion.simple.reconcile).
 TIDY_SECONDS = 600
 # How often a worker puts back in the queue the tasks that no live worker runs (see
 # requeue_orphaned): one indexed read of the running tasks.
@@ -117,6 +118,7 @@ def run(*, interval: float, batch: bool = False, parent: int | None = None) -> N
                 _tidy_mail_queue(notifications, settings)
                 _expire_pending_publishers()
                 _prune_page_cache()
+                _reconcile_renders()
             chain.run()
             sweep.run()
             found = (DBTaskResult.objects.ready()  # "ready" as of now: built each time
@@ -265,6 +267,20 @@ def _prune_page_cache() -> None:
     if pruned.files:
         logger.info("removed %d shared page file(s) least recently used (%d bytes left, bound "
                     "%d)", pruned.files, pruned.left_bytes, pruned.bound)
+
+
+def _reconcile_renders() -> None:
+    # A render lost between a commit and its queueing, or given up on an unreachable store.
+    from bastion.simple import reconcile
+
+    try:
+        queued = reconcile.run()
+    except OSError as exc:  # the store unreachable: the cursor stays for the next round
+        logger.warning("could not compare the rendered pages with their projects: %s", exc)
+        return
+    if queued:
+        logger.warning("queued the render of %d project(s) whose rendered pages were behind",
+                       queued)
 
 
 def _expire_pending_publishers() -> None:

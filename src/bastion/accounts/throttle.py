@@ -3,6 +3,11 @@
 The store is the database (shared by every server process) or, when BASTION_REDIS_URL is
 set, the Redis cache. Only failures count; a success clears the account's counter.
 
+While Redis is unreachable, sign-in fails closed: the store's error is not caught here, so the
+request is answered 503 with one line (bastion.ops.outages) and no password is checked. Falling
+back to another store, or to no count, would hand out unthrottled guesses for as long as an
+attacker can keep Redis busy.
+
 An attempt is counted *before* the password or code is checked (:func:`reserve`), in one
 atomic step per limit, and un-counted when the check succeeds (:meth:`Attempt.release`).
 Checking the count first and adding a failure afterwards would let every request that

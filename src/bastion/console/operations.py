@@ -29,7 +29,7 @@ def _last(tag: str):
 def index(request):
     readiness = health.check()
     parts = [(part, part not in readiness.failed, readiness.failed.get(part, ""))
-             for part in health.PARTS]
+             for part in health.parts()]
     export_event, export_text = _last(tags.ADMIN_INDEX_EXPORT)
     import_event, import_text = _last(tags.ADMIN_INDEX_IMPORT)
     return render(request, "console/operations.html", {

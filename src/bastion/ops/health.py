@@ -1,4 +1,5 @@
-"""Is this process able to serve? The database, the file store and the task queue, each
+"""Is this process able to serve? The database, the file store, the task queue and (with
+BASTION_REDIS_URL) the Redis cache, each
 asked once with a time limit, so that a hung dependency makes the answer "no", not a hang.
 
 Reasons name the part and the kind of failure only (an exception's class, "timed out"): an
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connections
 from django.utils import timezone
 
@@ -26,6 +28,11 @@ logger = logging.getLogger(__name__)
 # A key no file has (no '/'): asking for it makes the store answer without reading anything.
 PROBE_PATH = "bastion-readiness-probe"
 PARTS = ("database", "storage", "queue")
+
+
+def parts() -> tuple[str, ...]:
+    """The parts checked here: the cache only when there is one to reach (Redis)."""
+    return PARTS + ("cache",) if settings.REDIS_URL else PARTS
 
 # Few threads: a check that hangs keeps its thread until it gives up by itself, and the next
 # requests' checks must still find one (their own limit answers for them meanwhile).
@@ -79,6 +86,12 @@ def _storage() -> None:
     get_store().exists(PROBE_PATH)
 
 
+def _cache() -> None:
+    # A read, not a write: readiness must not change what it looks at. A missing key still
+    # makes Redis answer.
+    cache.get(PROBE_PATH)
+
+
 def queue_state() -> QueueState:
     if settings.TASKS_BACKEND != "database":
         return QueueState(backend=settings.TASKS_BACKEND)
@@ -121,6 +134,8 @@ def _check(timeout: float) -> Readiness:
     futures = {"database": _pool.submit(_closing(_database)),
                "storage": _pool.submit(_closing(_storage)),
                "queue": _pool.submit(_closing(queue_state))}
+    if settings.REDIS_URL:  # sign-in counts its attempts there: without it, no sign-in
+        futures["cache"] = _pool.submit(_closing(_cache))
     deadline = time.monotonic() + timeout
     result = Readiness()
     for part, future in futures.items():

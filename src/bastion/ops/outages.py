@@ -1,7 +1,7 @@
-"""Failures of what the index stands on (the database, the file store, its disk), told apart
-from bugs: each gets its own answer instead of a 500.
+"""Failures of what the index stands on (the database, the file store, its disk, the Redis
+cache), told apart from bugs: each gets its own answer instead of a 500.
 
-A restarting PostgreSQL, an unreachable bucket or a full disk is the operator's to fix and
+A restarting PostgreSQL, an unreachable bucket or Redis, or a full disk is the operator's to fix and
 the client's to retry: 503 (pip and uv retry it by themselves), or 507 when an upload could
 not be stored for want of space. A bug stays a 500.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 from dataclasses import dataclass
 
+import redis.exceptions
 from django.db import InterfaceError, OperationalError
 from django.utils.translation import gettext_lazy as _
 
@@ -23,6 +24,8 @@ DATABASE = _("The index's database is unavailable for a moment; nothing was chan
              "Try again shortly.")
 STORAGE = _("The index's file storage is unreachable for a moment; nothing was changed. "
             "Try again shortly.")
+CACHE = _("The index's cache is unavailable for a moment; nothing was changed. "
+          "Try again shortly.")
 FULL = _("The index's file storage is full; nothing was stored. Try again later, once the "
          "administrator has freed space.")
 _FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
@@ -32,7 +35,7 @@ _FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 class Outage:
     status: int
     message: str
-    what: str  # for the log: "database", "storage" or "disk full"
+    what: str  # for the log: "database", "storage", "cache" or "disk full"
 
 
 def _schema_missing(exc: BaseException) -> bool:
@@ -54,6 +57,10 @@ def classify(exc: BaseException | None, *, storing: bool = False) -> Outage | No
             return Outage(507 if storing else 503, str(FULL), "disk full")
         if isinstance(exc, StorageUnavailable):
             return Outage(503, str(STORAGE), "storage")
+        # Redis (BASTION_REDIS_URL) down, restarting or not answering in time. Other Redis
+        # errors (a wrong command, a full memory) are not waited out: they stay 500s.
+        if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+            return Outage(503, str(CACHE), "cache")
         exc = exc.__cause__ or exc.__context__
     return None
 

@@ -29,6 +29,8 @@ class Project(models.Model):
 
     class Meta:
         db_table = "packaging_project"
+        # The render reconciliation reads the projects changed past a serial, in this order.
+        indexes = [models.Index(fields=["last_serial", "id"], name="project_serial_idx")]
 
     def __str__(self) -> str:
         return self.name

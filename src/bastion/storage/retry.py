@@ -1,11 +1,12 @@
 """Background work the store's outage stopped, queued again for later.
 
-A scan or an inventory reads a stored file; when the store cannot be reached (S3 down,
-``StorageUnavailable``) the file is not unreadable and no verdict or result is owed yet: the
-task is queued again BASTION_STORE_RETRY_SECONDS later, with its attempt counted in its
+A scan or an inventory reads a stored file, a render writes pages; when the store cannot be
+reached (S3 down, ``StorageUnavailable``) the file is not unreadable and no verdict or result
+is owed yet: the task is queued again BASTION_STORE_RETRY_SECONDS later, with its attempt counted in its
 arguments, at most BASTION_STORE_RETRY_ATTEMPTS times. Past that the outage is an
 administrator's to see (the log says so) and the work is left to be queued again by hand
-(``bastion admin rescan``, ``bastion admin inventory queue``): nothing is recorded as done.
+(``bastion admin rescan``, ``bastion admin inventory queue``; a render by the worker's
+reconciliation, bastion.simple.reconcile): nothing is recorded as done.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What is an outage of the database or the store (503, or 507 for an upload on a full disk)
+"""What is an outage of the database, the store or Redis (503, or 507 for an upload on a full disk)
 and what stays a bug (500)."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 
 import pytest
+import redis.exceptions
 from django.db import InterfaceError, OperationalError
 
 from bastion.ops import outages
@@ -30,6 +31,9 @@ def _wrapped(inner: BaseException) -> Exception:
     (OSError(errno.ENOSPC, "No space left on device"), True, 507, "disk full"),
     (OSError(errno.EDQUOT, "Disk quota exceeded"), False, 503, "disk full"),
     (_wrapped(OSError(errno.ENOSPC, "No space left on device")), True, 507, "disk full"),
+    (redis.exceptions.ConnectionError("Connection refused"), False, 503, "cache"),
+    (redis.exceptions.TimeoutError("Timeout reading from socket"), True, 503, "cache"),
+    (_wrapped(redis.exceptions.BusyLoadingError("loading")), False, 503, "cache"),
 ])
 def test_outages_are_told_apart(exc, storing, status, what):
     outage = outages.classify(exc, storing=storing)
@@ -40,6 +44,7 @@ def test_outages_are_told_apart(exc, storing, status, what):
 @pytest.mark.pure
 @pytest.mark.parametrize("exc", [ValueError("bug"), OSError(errno.EACCES, "denied"),
                                  FileNotFoundError("gone"), None,
+                                 redis.exceptions.ResponseError("WRONGTYPE"),
                                  OperationalError("no such table: packaging_project")])
 def test_anything_else_is_no_outage(exc):
     assert outages.classify(exc, storing=True) is None
