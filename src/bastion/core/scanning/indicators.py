@@ -199,7 +199,7 @@ TRIGGER = re.compile(
     rb"b32decode|b16decode|b85decode|a85decode|unhexlify|fromhex|decompress|codecs|system|popen|"
     rb"Popen|subprocess|startfile|spawn[lvpe]*|execv[pe]*|pty|urlopen|urlretrieve|requests|httpx|"
     rb"urllib3?|http\.client|socket|environ|getuser|gethostname|getlogin|uname|getnode|"
-    rb"clipboard|pyperclip|ctypes|windll|pip|decrypt|Fernet|chr|globals|vars|builtins|"
+    rb"clipboard|pyperclip|ctypes|windll|pip|decrypt|Fernet|chr|globals|vars|builtins|zipimport|"
     rb"[Il1]{6,}|_0x[0-9a-fA-F]{3,})\b")
 
 

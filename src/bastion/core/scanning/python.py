@@ -48,7 +48,8 @@ RUN_AT_INSTALL = (INSTALL_COMMANDS - {"sdist"}) | frozenset({
 KNOWN_MODULES = frozenset({"os", "sys", "subprocess", "base64", "zlib", "lzma", "bz2", "gzip",
                            "marshal", "codecs", "socket", "urllib", "urllib.request", "requests",
                            "builtins", "binascii", "ctypes", "platform", "getpass", "pty",
-                           "importlib", "http.client", "shutil", "tempfile", "webbrowser"})
+                           "importlib", "http.client", "shutil", "tempfile", "webbrowser",
+                           "zipimport"})
 _EXECUTABLE_MAGIC = (b"\x7fELF", b"MZ\x90\x00", b"MZP\x00", b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf",
                      b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe")
 _OBF_NAME = re.compile(r"^(?:[Il1]{6,}|_0x[0-9a-fA-F]{3,}|O[O0]{5,}|_{5,}\w*|[^\x00-\x7f]{4,})$")
@@ -504,6 +505,10 @@ class _Walker:
                     if decodes or (not isinstance(arg, ast.Name) and self._hidden(arg, value)):
                         add("exec-decoded", line, f"{name}() of a string built to hide it", top, scope)
                     self._payload(value, line, top, scope, hidden=decodes)
+            return
+        if name == "zipimport.zipimporter":
+            # Code imported from an archive inside the package: its source is not read here.
+            add("exec-dynamic", line, "code imported from a zip archive", top, scope)
             return
         if name == "marshal.loads" or name.endswith(".marshal.loads"):
             # Loading marshalled data from a file is honest; from a literal or a decoded blob

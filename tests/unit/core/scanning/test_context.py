@@ -232,3 +232,15 @@ def test_appending_to_a_login_profile_is_persistence_importing_a_profile_module_
                                      "demo/profile.py": "class Profile:\n    name = 'self.profile'\n"})
     assert "persist-unix" in rules_of(appended) and appended.verdict != "clean"
     assert "persist-unix" not in rules_of(relative)
+
+
+def test_importing_code_from_a_shipped_zip_at_install_is_running_it(tmp_path):
+    load = "zipimport.zipimporter('bundle.zip').load_module('bundle')\n"
+    setup = ("import zipimport\nfrom setuptools import setup\nfrom setuptools.command.install import install\n"
+             f"class Install(install):\n    def run(self):\n        {load}        install.run(self)\n"
+             "setup(name='demo', cmdclass={'install': Install})\n")
+    at_install = _scan(tmp_path, "a", {"setup.py": setup})
+    in_package = _scan(tmp_path, "b", {"demo/__init__.py": f"import zipimport\ndef plugin():\n    return {load}"})
+    assert "exec-dynamic" in rules_of(at_install) and at_install.verdict == "malicious"
+    assert _weight(at_install, "exec-dynamic") > _weight(in_package, "exec-dynamic") > 0
+    assert in_package.verdict == "clean"
