@@ -50,6 +50,7 @@ _AUX = re.compile(r"(?:^|/)(?:tests?|testing|\.github|\.buildkite|\.circleci|\.g
                   r"^(?:ez_setup|distribute_setup|noxfile|tasks|fabfile)\.py$", re.I)
 # A module at the top of an sdist: import time if the build names it, else a maintainer's tool.
 _TOP = "toplevel"
+_BOOTSTRAP_HELPERS = frozenset({"bootstrap", "bootstrap-buildout", "bootstrap_buildout"})
 _BINARY_MAGIC = (b"\x7fELF", b"MZ", b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe",
                  b"\xcf\xfa\xed\xfe")
 _MAX_FINDINGS = 200
@@ -406,9 +407,12 @@ class _State:
         """Weights for the findings, now that the whole sample is known."""
         for rule_id, file, line, detail, context, literal in self.raw:
             if context == _TOP:
-                stem = re.escape(file.rsplit("/", 1)[-1].rsplit(".", 1)[0].lower())
-                named = not self.build_text or re.search(rf"(?<![\w-]){stem}(?![\w-])", self.build_text)
-                context = IMPORT if named else PACKAGE
+                stem = file.rsplit("/", 1)[-1].rsplit(".", 1)[0].lower()
+                named = not self.build_text or re.search(rf"(?<![\w-]){re.escape(stem)}(?![\w-])",
+                                                         self.build_text)
+                # buildout's bootstrap.py fetches and runs buildout by design, like ez_setup.py;
+                # unless the build names it, nothing runs it unasked.
+                context = IMPORT if named else AUX if stem in _BOOTSTRAP_HELPERS else PACKAGE
             rule = RULES[rule_id]
             strong = rule.severity in (HIGH, CRITICAL)
             # A telling string (a webhook, a payload URL, a wallet path) in package code that

@@ -70,9 +70,11 @@ PATTERNS: tuple[tuple[str, tuple[bytes, ...], re.Pattern[bytes]], ...] = tuple(
          r"start menu[\\/]+programs[\\/]+startup|currentversion[\\/]+run\b|\bschtasks\b|"
          r"\\startup\\"),
         ("persist-unix", ("crontab", "/etc/cron", ".bashrc", ".bash_profile", ".zshrc", "systemd/user",
-                          "launchagents", "rc.local", "init.d"),
+                          "launchagents", "rc.local", "init.d", ".profile"),
+         # .profile only as a file name (~/.profile, '.profile'), not an attribute (self.profile)
+         # or a relative import (from .profile import ...).
          r"\bcrontab\b|/etc/cron|\.bashrc\b|\.bash_profile\b|\.zshrc\b|systemd/user|"
-         r"launchagents|/etc/rc\.local|/etc/init\.d/"),
+         r"launchagents|/etc/rc\.local|/etc/init\.d/|(?:^|[/\\~'\"])\.profile\b"),
         ("proc-shell-download", ("curl", "wget", "powershell", "certutil", "bitsadmin", "mshta",
                                  "/dev/tcp", "nc -e", "bash -i", "regsvr32", "chmod"),
          r"curl\s[^|;\n]{0,200}\|\s*(?:sudo\s+)?(?:ba|z)?sh\b|wget\s[^\n]{0,200}(?:\||&&|;)\s*"
@@ -197,7 +199,7 @@ TRIGGER = re.compile(
     rb"b32decode|b16decode|b85decode|a85decode|unhexlify|fromhex|decompress|codecs|system|popen|"
     rb"Popen|subprocess|startfile|spawn[lvpe]*|execv[pe]*|pty|urlopen|urlretrieve|requests|httpx|"
     rb"urllib3?|http\.client|socket|environ|getuser|gethostname|getlogin|uname|getnode|"
-    rb"clipboard|pyperclip|ctypes|windll|pip|decrypt|Fernet|chr|globals|vars|builtins|"
+    rb"clipboard|pyperclip|ctypes|windll|pip|decrypt|Fernet|chr|globals|vars|builtins|zipimport|"
     rb"[Il1]{6,}|_0x[0-9a-fA-F]{3,})\b")
 
 

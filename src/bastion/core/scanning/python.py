@@ -48,7 +48,8 @@ RUN_AT_INSTALL = (INSTALL_COMMANDS - {"sdist"}) | frozenset({
 KNOWN_MODULES = frozenset({"os", "sys", "subprocess", "base64", "zlib", "lzma", "bz2", "gzip",
                            "marshal", "codecs", "socket", "urllib", "urllib.request", "requests",
                            "builtins", "binascii", "ctypes", "platform", "getpass", "pty",
-                           "importlib", "http.client", "shutil", "tempfile", "webbrowser"})
+                           "importlib", "http.client", "shutil", "tempfile", "webbrowser",
+                           "zipimport"})
 _EXECUTABLE_MAGIC = (b"\x7fELF", b"MZ\x90\x00", b"MZP\x00", b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf",
                      b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe")
 _OBF_NAME = re.compile(r"^(?:[Il1]{6,}|_0x[0-9a-fA-F]{3,}|O[O0]{5,}|_{5,}\w*|[^\x00-\x7f]{4,})$")
@@ -177,6 +178,8 @@ class _Walker:
         self.matched: dict[str, list[tuple[str, str]]] = {}
         self.calls_in_attrs: dict[str, ast.Call] = {}
         self.tested: set[int] = set()                # ids of the right-hand sides of `in` tests
+        self.discarded: set[int] = set()             # ids of calls whose value nothing keeps
+        self.os_fields: set[int] = set()             # ids of uname() calls read for OS or CPU only
 
     # -- names ------------------------------------------------------------------------------
     def resolve(self, node: ast.AST, depth: int = 0) -> str | None:
@@ -333,7 +336,7 @@ class _Walker:
         # ast.parse makes exactly these classes (never subclasses), so the type is looked up
         # once per node rather than tested against each kind in turn.
         Constant, Call, Name, Dict, ClassDef = ast.Constant, ast.Call, ast.Name, ast.Dict, ast.ClassDef
-        Compare = ast.Compare
+        Compare, Expr, Subscript, Attribute = ast.Compare, ast.Expr, ast.Subscript, ast.Attribute
         folded = (ast.BinOp, ast.JoinedStr, Call)
         seen_names: set[str] = set()
         offset, check = self.offset, self.clock.check
@@ -360,6 +363,13 @@ class _Walker:
                     self._indicators(value, line, top, scope)
             elif kind is ClassDef:
                 self._class(node, getattr(node, "lineno", 1) + offset)
+            elif kind is Expr:
+                if type(node.value) is Call:
+                    self.discarded.add(id(node.value))
+            elif kind is Subscript or kind is Attribute:
+                # The tree is listed parents first: the call is marked before it is looked at.
+                if type(node.value) is Call and _os_field(node):
+                    self.os_fields.add(id(node.value))
             elif kind is Compare:
                 # `"x" in str(os.environ)` looks a value up; the text goes nowhere.
                 if all(type(op) in (ast.In, ast.NotIn) for op in node.ops):
@@ -496,6 +506,10 @@ class _Walker:
                         add("exec-decoded", line, f"{name}() of a string built to hide it", top, scope)
                     self._payload(value, line, top, scope, hidden=decodes)
             return
+        if name == "zipimport.zipimporter":
+            # Code imported from an archive inside the package: its source is not read here.
+            add("exec-dynamic", line, "code imported from a zip archive", top, scope)
+            return
         if name == "marshal.loads" or name.endswith(".marshal.loads"):
             # Loading marshalled data from a file is honest; from a literal or a decoded blob
             # it is code smuggled past the reader.
@@ -504,6 +518,9 @@ class _Walker:
             return
         command = self._command_text(node)
         if name in PROC or name.startswith(PROC_PREFIXES):
+            if command and _DNS_TOOL.match(command) and self._built_host(node.args[0]):
+                # dig/nslookup of a name built from data carries the data in the query itself.
+                add("exfil-dns", line, f"{command[:40]} of a built host name", top, scope)
             if command and re.search(r"\bpip\d?(?:\.exe)?\b.*\binstall\b", command):
                 add("proc-install-package", line, command[:80], top, scope)
             elif command and _DESTRUCTIVE.search(command):
@@ -527,6 +544,8 @@ class _Walker:
             return
         if name in DNS:
             if node.args and self._own_name(node.args[0]):
+                if id(node) in self.discarded:
+                    return   # a lookup whose answer is thrown away checks the name, keeps nothing
                 add("recon-host", line, f"{name} of the host's own name", top, scope)
                 return
             if node.args and not isinstance(node.args[0], ast.Constant) and self._has_domain(node.args[0]):
@@ -535,6 +554,8 @@ class _Walker:
                 add("net-call", line, name, top, scope)
             return
         if name in RECON:
+            if id(node) in self.os_fields or id(node) in self.discarded:
+                return   # the OS or CPU of uname(), or nothing kept: no identity collected
             add("recon-host", line, name, top, scope)
             return
         if name.startswith(CLIPBOARD_PREFIXES) or name.endswith((".clipboard_get", "OpenClipboard")):
@@ -614,6 +635,17 @@ class _Walker:
                 continue
         return False
 
+    def _built_host(self, arg: ast.AST) -> bool:
+        """Whether a command (a string or an argument list) holds a host name built at run time
+        from a literal domain and something else (``f"{data}.example.net"``)."""
+        parts = arg.elts if isinstance(arg, (ast.List, ast.Tuple)) else [arg]
+        for part in parts:
+            if isinstance(part, ast.Name):
+                part = self.env.get(part.id, part)
+            if not isinstance(part, ast.Constant) and self._has_domain(part):
+                return True
+        return False
+
     def _has_domain(self, node: ast.AST) -> bool:
         for sub in ast.walk(node):
             if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and re.search(
@@ -648,6 +680,22 @@ _BENIGN_COMMAND = re.compile(
     r"^\s*(?:git|hg|svn|make|cmake|ninja|gcc|g\+\+|cc|c\+\+|clang|nvcc|pkg-config|python\d?(?:\.\d+)?|"
     r"sphinx-build|cython|swig|protoc|rustc|cargo|go|javac|xcrun|uname|which|sw_vers|lsb_release|"
     r"ldconfig|nproc|sysctl|getconf|llvm-config|mpicc|ar|ranlib|install_name_tool|tox|pytest)\b")
+
+
+# Tools that resolve a host name: the name itself reaches the name server of its domain.
+_DNS_TOOL = re.compile(r"^\s*(?:dig|nslookup|host|drill|ping)(?:\.exe)?(?:\s|$)", re.IGNORECASE)
+# Fields of uname() that say which OS or CPU, not which host (index 1 and .node are the name).
+_UNAME_OS_FIELDS = frozenset({"system", "sysname", "release", "version", "machine", "processor"})
+
+
+def _os_field(node: ast.AST) -> bool:
+    """Whether ``node`` reads an OS or CPU field of the call it holds (``uname()[4]``,
+    ``uname().machine``); the caller checks that the call is uname()."""
+    if isinstance(node, ast.Attribute):
+        return node.attr in _UNAME_OS_FIELDS
+    index = node.slice
+    return isinstance(index, ast.Constant) and isinstance(index.value, int) \
+        and not isinstance(index.value, bool) and index.value >= 0 and index.value != 1
 
 
 _DESTRUCTIVE = re.compile(

