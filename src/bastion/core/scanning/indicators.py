@@ -230,6 +230,9 @@ STRONG_TOKENS = (
     b"gethostname", b"getlogin", b"getnode", b"clipboard", b"pyperclip", b"windll", b"Fernet",
     b"__builtins__", b"requests.get", b"requests.post", b"subprocess.run", b"subprocess.call",
     b"subprocess.check_", b"os.environ)", b"environ.copy()", b"IlIl", b"lIlI", b"_0x",
+    # The same calls behind an alias the tokens above would not see: ``import os as o`` then
+    # ``o.system(...)``, ``from os import system as s``, ``from subprocess import run``.
+    b"import os as", b"import subprocess as", b"import system", b"import run", b"import call",
 )
 _CALL_NOT_METHOD = re.compile(rb"(?<![.\w])(?:exec|eval)\s*\(")
 _ENCODED_RUN = re.compile(rb"[A-Za-z0-9+/=]{200}")

@@ -169,7 +169,7 @@ class _Walker:
         self.aliases: dict[str, str] = {}
         self.env: dict[str, ast.AST] = {}
         self.star: set[str] = set()
-        self.obfuscated_lookup = False
+        self.obfuscated_lookup: int | None = None  # the line of the first one
         self.folder = Folder(self.resolve, self.env, budget, spend)
         self.commands: dict[str, list[int]] = {}     # command class -> ids of its methods
         self.registered: dict[str, set[str]] = {}    # class name -> the command names it serves
@@ -182,6 +182,10 @@ class _Walker:
         self.os_fields: set[int] = set()             # ids of uname() calls read for OS or CPU only
 
     # -- names ------------------------------------------------------------------------------
+    def _lookup_at(self, node: ast.AST) -> None:
+        if self.obfuscated_lookup is None:
+            self.obfuscated_lookup = getattr(node, "lineno", 1)
+
     def resolve(self, node: ast.AST, depth: int = 0) -> str | None:
         """The qualified name an expression denotes, as far as it can be known statically."""
         if depth > 20:
@@ -213,13 +217,13 @@ class _Walker:
                 target = _builtin(attr) if base in ("builtins", "__builtins__", "globals()", "vars()") \
                     else f"{base}.{attr}"
                 if not isinstance(node.args[1], ast.Constant) and _dangerous(target):
-                    self.obfuscated_lookup = True
+                    self._lookup_at(node)
                 return target
             if func in ("__import__", "builtins.__import__", "importlib.import_module") and node.args:
                 module = self.folder.value(node.args[0])
                 if isinstance(module, str):
                     if not isinstance(node.args[0], ast.Constant) and _dangerous(module):
-                        self.obfuscated_lookup = True
+                        self._lookup_at(node)
                     return module
                 return None
             if func in ("globals", "vars", "locals") and not node.args:
@@ -238,7 +242,7 @@ class _Walker:
                 elif base == "sys.modules":
                     target = key
                 if target and not isinstance(node.slice, ast.Constant) and _dangerous(target):
-                    self.obfuscated_lookup = True
+                    self._lookup_at(node)
                 return target
             return None
         return None
@@ -391,8 +395,9 @@ class _Walker:
             result.install_hook = any(h.rule == "install-hook" for h in result.hits)
         if len(obf_names) >= 8:
             result.add("obf-identifiers", 1 + self.offset, ", ".join(sorted(obf_names)[:3]), True, 0)
-        if self.obfuscated_lookup:
-            result.add("obf-builtin-lookup", 1 + self.offset, "name computed at run time", True, 0)
+        if self.obfuscated_lookup is not None:
+            result.add("obf-builtin-lookup", self.obfuscated_lookup + self.offset,
+                       "name computed at run time", True, 0)
 
     def _indicators(self, text: str, line: int, top: bool, scope: int) -> None:
         # Nested expressions fold to the same strings again and again (the outer concatenation

@@ -162,6 +162,8 @@ def test_a_module_imported_by_a_computed_name_is_resolved(tmp_path):
     plain = _scan(tmp_path / "plain", "def go(cmd):\n    __import__('os').system(cmd)\n")
     assert {"obf-builtin-lookup", "proc-exec"} <= rules_of(hit), hit.findings
     assert _details(hit, "proc-exec") == ["os.system()"]
+    # Reported where the lookup is, not on the module's first line.
+    assert [f.line for f in hit.findings if f.rule == "obf-builtin-lookup"] == [2]
     assert "proc-exec" not in rules_of(twin), twin.findings
     # A name written out is no computed lookup, but is resolved the same.
     assert "obf-builtin-lookup" not in rules_of(plain) and "proc-exec" in rules_of(plain)
@@ -223,3 +225,22 @@ def test_a_call_through_an_alias_is_resolved(tmp_path, alias):
     fired = {"exec-decoded", "proc-exec"} & rules_of(hit)
     assert fired, hit.findings
     assert not fired & rules_of(twin), twin.findings
+
+
+DEEP = "demo/lib/util.py"
+
+
+@pytest.mark.parametrize("head, call", [
+    ("import os as o", "o.system(cmd)"),
+    ("import subprocess as sp", "sp.call(cmd, shell=True)"),
+    ("from os import system as s", "s(cmd)"),
+    ("from subprocess import run", "run(cmd, shell=True)"),
+])
+def test_a_call_behind_an_import_alias_deep_in_a_package_is_found(tmp_path, head, call):
+    # A module deep in a package is parsed only on a strong trigger: the aliased import is one.
+    (tmp_path / "fire").mkdir()
+    (tmp_path / "clean").mkdir()
+    hit = scan(sdist(tmp_path / "fire", {DEEP: f"{head}\ndef go(cmd):\n    {call}\n"}))
+    twin = scan(sdist(tmp_path / "clean", {DEEP: "import os\ndef go(p):\n    return os.path.join(p, 'x')\n"}))
+    assert "proc-exec" in rules_of(hit), hit.findings
+    assert "proc-exec" not in rules_of(twin), twin.findings
