@@ -9,7 +9,6 @@ add_file calls once its file is published and its rows are written.
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from django.db import connection
@@ -17,15 +16,12 @@ from django.db import connection
 from bastion.events.services import current_serial, verify_chain
 from bastion.packaging import services
 from bastion.packaging.models import File, Project
+from tests.unit.pg_waits import GUARD_SECONDS, wait_for, waiting_on_a_lock
 
 from .support import add, new_project, new_user, wheel
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql",
                                 reason="concurrent writers need PostgreSQL")
-
-# A guard against a test that would otherwise hang, not a measure: a lock wait fails at once
-# below, and nothing here waits on a clock to pass.
-GUARD_SECONDS = 60
 
 
 class Paused:
@@ -62,20 +58,6 @@ class Upload(threading.Thread):
             connection.close()
 
 
-def _waiting_on_a_lock() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                       " AND wait_event_type = 'Lock'")
-        return cursor.fetchone()[0]
-
-
-def _wait_for(condition, what: str) -> None:
-    deadline = time.monotonic() + GUARD_SECONDS
-    while not condition():
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.01)
-
-
 def test_an_upload_to_another_project_completes_while_one_is_paused_in_its_transaction(
         monkeypatch, unique):
     owner = new_user("para")
@@ -91,9 +73,9 @@ def test_an_upload_to_another_project_completes_while_one_is_paused_in_its_trans
         for name in (f"other-{unique}", f"created-{unique}"):
             second = Upload("second", owner, wheel(name, "1.0"))
             second.start()
-            _wait_for(lambda: not second.is_alive() or _waiting_on_a_lock(),
+            wait_for(lambda: not second.is_alive() or waiting_on_a_lock(),
                       "the second upload")
-            assert not _waiting_on_a_lock(), "the second upload waits on the paused one's lock"
+            assert not waiting_on_a_lock(), "the second upload waits on the paused one's lock"
             second.join()
             assert second.error is None and second.file is not None
         assert first.is_alive()  # still paused, holding its project's row
@@ -123,7 +105,7 @@ def test_two_identical_uploads_creating_a_project_at_once_both_succeed_with_one_
     try:
         assert paused.inside.wait(GUARD_SECONDS)
         second.start()
-        _wait_for(lambda: _waiting_on_a_lock() or not second.is_alive(),
+        wait_for(lambda: waiting_on_a_lock() or not second.is_alive(),
                   "the second upload to wait for the first")
     finally:
         paused.go_on.set()

@@ -10,7 +10,6 @@ PostgreSQL runs two writers at once, so these tests run only there.
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from django.db import connection, transaction
@@ -27,13 +26,10 @@ from bastion.tokens.services import (
     verify,
     verify_again,
 )
+from tests.unit.pg_waits import GUARD_SECONDS, wait_for, waiting_on_a_lock
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql",
                                 reason="concurrent writers need PostgreSQL")
-
-# A guard against a test that would otherwise hang, not a measure: nothing here waits on a
-# clock to pass.
-GUARD_SECONDS = 60
 
 
 class Holder(threading.Thread):
@@ -74,20 +70,6 @@ class Revoker(threading.Thread):
             connection.close()
 
 
-def _waiting_on_a_lock() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                       " AND wait_event_type = 'Lock'")
-        return cursor.fetchone()[0]
-
-
-def _wait_for(condition, what: str) -> None:
-    deadline = time.monotonic() + GUARD_SECONDS
-    while not condition():
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.01)
-
-
 @pytest.fixture
 def token(unique):
     user = create_user(f"conc-{unique}", f"conc-{unique}@example.com")
@@ -107,8 +89,8 @@ def test_two_uploads_with_one_token_do_not_wait_for_each_other(token):
         released.set()
         second = Holder("second", found, released)
         second.start()
-        _wait_for(lambda: not second.is_alive() or _waiting_on_a_lock(), "the second holder")
-        assert not _waiting_on_a_lock(), "the second upload waits for the first one's token lock"
+        wait_for(lambda: not second.is_alive() or waiting_on_a_lock(), "the second holder")
+        assert not waiting_on_a_lock(), "the second upload waits for the first one's token lock"
         second.join(GUARD_SECONDS)
         assert second.error is None
         assert first.is_alive()  # still holding its transaction open
@@ -126,7 +108,7 @@ def test_a_revocation_waits_for_the_upload_holding_the_token_and_then_refuses_it
     try:
         assert first.inside.wait(GUARD_SECONDS) and first.error is None
         revoker.start()
-        _wait_for(lambda: _waiting_on_a_lock() or not revoker.is_alive(), "the revocation")
+        wait_for(lambda: waiting_on_a_lock() or not revoker.is_alive(), "the revocation")
         assert revoker.is_alive(), "the token was revoked under an upload that had checked it"
     finally:
         first.go_on.set()
@@ -160,8 +142,8 @@ def test_a_request_with_the_token_does_not_wait_to_write_its_use_while_an_upload
     try:
         assert first.inside.wait(GUARD_SECONDS) and first.error is None
         user_of_token.start()
-        _wait_for(lambda: not user_of_token.is_alive() or _waiting_on_a_lock(), "the request")
-        assert not _waiting_on_a_lock(), "the request waits for the upload to write its use"
+        wait_for(lambda: not user_of_token.is_alive() or waiting_on_a_lock(), "the request")
+        assert not waiting_on_a_lock(), "the request waits for the upload to write its use"
         user_of_token.join(GUARD_SECONDS)
         assert "error" not in outcome and outcome["identity"].token.pk == row.pk
         # Not written while the upload holds the row; the next request writes it.
