@@ -219,7 +219,8 @@ def upstream_candidates(state: ViewState | None, project, listed, *,
     built each file whose provenance verified, and whether some files were left unchecked.
 
     ``state``: the view judging them (None: no view, only what is known); ``check``: check
-    the provenance the view needs first (network: at render time only)."""
+    the provenance and read the licenses the view needs first, and pin a publisher on first
+    use (network and writes: at render time only); without it, only what is known is read."""
     identities, pin, left = {}, None, False
     if state is not None:
         identities, pin, left = upstream_provenance(state, project, listed, check=check)
@@ -268,13 +269,16 @@ def upstream_provenance(state: ViewState, project, listed, *,
                         check: bool = True) -> tuple[dict[str, str], str | None, bool]:
     """For a page of upstream files: who built each file whose provenance verified, the
     view's pin for the project (None: none), and whether some files are left unchecked.
-    ``check``: check the provenance the view needs first (network: at render time only)."""
+    ``check``: check the provenance the view needs first and pin a publisher on first use
+    (network and writes: at render time only); without it, only what is known is read."""
     left = False
     if state.needs_provenance and check:
         left = provenance.check_listing(project, listed)
     identities = provenance.verified_identities(project)
     pin = None
-    if state.has_pins:
+    if state.has_pins and not check:
+        pin = provenance.pinned(state.view, project.normalized_name)
+    elif state.has_pins:
         oldest_first = [f.filename for f in sorted(
             listed, key=lambda f: (f.upload_time or f.first_seen, f.filename))]
         pin = provenance.pin_for(state.view, state.policy, project.normalized_name,
