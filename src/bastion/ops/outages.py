@@ -9,9 +9,9 @@ not be stored for want of space. A bug stays a 500.
 from __future__ import annotations
 
 import errno
+import sys
 from dataclasses import dataclass
 
-import redis.exceptions
 from django.db import InterfaceError, OperationalError
 from django.utils.translation import gettext_lazy as _
 
@@ -59,7 +59,11 @@ def classify(exc: BaseException | None, *, storing: bool = False) -> Outage | No
             return Outage(503, str(STORAGE), "storage")
         # Redis (BASTION_REDIS_URL) down, restarting or not answering in time. Other Redis
         # errors (a wrong command, a full memory) are not waited out: they stay 500s.
-        if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+        # redis-py is looked up, not imported: an error of it means it is loaded, and every
+        # worker the server forks would carry it (and what it imports) otherwise.
+        redis_errors = sys.modules.get("redis.exceptions")
+        if redis_errors is not None and isinstance(
+                exc, (redis_errors.ConnectionError, redis_errors.TimeoutError)):
             return Outage(503, str(CACHE), "cache")
         exc = exc.__cause__ or exc.__context__
     return None
