@@ -164,10 +164,15 @@ def _upstream_project(name: str):
 
 @readable
 def project_detail(request, name: str, version: str | None = None):
-    resolution = _upstream_project(name) if version is None else None
-    if resolution is not None:
+    try:
+        project = _project_or_404(request, name)
+    except Http404:
+        # No local project (or one this reader may not see, which _upstream_project finds
+        # and leaves alone): an upstream's, if one serves the name.
+        resolution = _upstream_project(name) if version is None else None
+        if resolution is None:
+            raise
         return _upstream_project_page(request, name, resolution)
-    project = _project_or_404(request, name)
     page = projects.project_page(project, request.user, version)
     if page is None:
         raise Http404(_("'{project}' has no release {version}.").format(project=project.name,
