@@ -32,6 +32,7 @@ from bastion.core import names
 from bastion.core.upstream_pages import (
     UpstreamFileEntry, UpstreamPage, UpstreamPageError, parse_page,
 )
+from bastion.events.models import IndexState
 from bastion.packaging import namespaces
 from bastion.packaging.models import ProhibitedProjectName, Project, ReservedProjectName
 
@@ -109,14 +110,32 @@ def is_locally_claimed(normalized: str) -> bool:
     return claimed_by_namespace(normalized)
 
 
+# Answers of taken_back kept per process: name -> (generation, answer). Every change that
+# takes a name back (a project created, a name reserved, prohibited or given to a namespace)
+# records an event, which moves the generation: one query instead of four per download.
+_taken: dict[str, tuple[int, bool]] = {}
+_taken_lock = threading.Lock()
+MAX_REMEMBERED_TAKEN = 10_000
+
+
 def taken_back(normalized: str) -> bool:
     """True when ``normalized`` is no upstream's to serve any more: a local project has it,
     or it is reserved, prohibited or claimed by a namespace (:func:`is_locally_claimed`).
 
     For what an upstream page listed before that happened (its files' URLs, their
     provenance): a name that no longer resolves upstream gives none of it."""
-    return (Project.objects.filter(normalized_name=normalized).exists()
-            or is_locally_claimed(normalized))
+    generation = (IndexState.objects.filter(pk=1)
+                  .values_list("last_event_sequence", flat=True).first()) or 0
+    kept = _taken.get(normalized)
+    if kept is not None and kept[0] == generation:
+        return kept[1]
+    answer = (Project.objects.filter(normalized_name=normalized).exists()
+              or is_locally_claimed(normalized))
+    with _taken_lock:
+        if len(_taken) >= MAX_REMEMBERED_TAKEN:
+            _taken.clear()
+        _taken[normalized] = (generation, answer)
+    return answer
 
 
 def matching_upstreams(normalized: str) -> list[Upstream]:
