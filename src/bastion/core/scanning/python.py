@@ -168,6 +168,9 @@ class _Walker:
         self.offset = line_offset
         self.aliases: dict[str, str] = {}
         self.env: dict[str, ast.AST] = {}
+        # Names some statement binds by unpacking (`a, b = name.rsplit('.', 1)`): whatever one
+        # plain assignment gives them, their value depends on which branch ran.
+        self.unpacked: set[str] = set()
         self.star: set[str] = set()
         self.obfuscated_lookup: int | None = None  # the line of the first one
         self.folder = Folder(self.resolve, self.env, budget, spend)
@@ -323,8 +326,15 @@ class _Walker:
         elif isinstance(node, ast.Assign) and len(node.targets) == 1 \
                 and isinstance(node.targets[0], ast.Attribute) and isinstance(node.value, ast.Call):
             self.calls_in_attrs[node.targets[0].attr] = node.value   # self.host = gethostname()
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, (ast.Tuple, ast.List)):
+                    self.unpacked.update(element.id for element in ast.walk(target)
+                                         if isinstance(element, ast.Name))
 
     def _collect(self) -> None:
+        for name in self.unpacked:
+            self.env.pop(name, None)
         # Functions and modules bound to other names: x = getattr(os, 'sys'+'tem'); e = exec.
         for name, value in list(self.env.items()):
             if isinstance(value, (ast.Name, ast.Attribute, ast.Call, ast.Subscript)):

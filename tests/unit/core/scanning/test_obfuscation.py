@@ -169,6 +169,25 @@ def test_a_module_imported_by_a_computed_name_is_resolved(tmp_path):
     assert "obf-builtin-lookup" not in rules_of(plain) and "proc-exec" in rules_of(plain)
 
 
+def test_a_name_also_bound_by_unpacking_is_not_taken_for_a_constant(tmp_path):
+    # A loader of names from data (PyYAML's constructor): one branch gives the module name a
+    # constant, the other unpacks it from its input, so what sys.modules is asked for is not
+    # known. The same lookup of a name only ever bound to the constant is still resolved.
+    lookup = ("import sys\ndef find(name):\n"
+              "    if '.' in name:\n        module_name, object_name = name.rsplit('.', 1)\n"
+              "    else:\n        module_name = 'builtins'\n        object_name = name\n"
+              "    module = sys.modules[module_name]\n    return getattr(module, object_name)\n")
+    constant = ("import sys\ndef find(name):\n    module_name = 'built' + 'ins'\n"
+                "    module = sys.modules[module_name]\n    return getattr(module, name)\n")
+    (tmp_path / "clean").mkdir()
+    (tmp_path / "fire").mkdir()
+    twin = _scan(tmp_path / "clean", lookup)
+    hit = _scan(tmp_path / "fire", constant)
+    assert "obf-builtin-lookup" not in rules_of(twin), twin.findings
+    assert twin.verdict == "clean"
+    assert "obf-builtin-lookup" in rules_of(hit), hit.findings
+
+
 @pytest.mark.parametrize("builtins", ["__builtins__", "builtins"])
 def test_a_builtin_fetched_by_a_computed_name_is_resolved(tmp_path, builtins):
     blob = base64.b64encode(INNER_HIDDEN).decode()
