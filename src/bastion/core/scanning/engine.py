@@ -362,10 +362,27 @@ class _State:
         context = AUX if context == AUX else INSTALL
         for number, line in enumerate(data.decode("utf-8", "replace").splitlines()[:1000], 1):
             if line.startswith(("import ", "import\t")):
-                self.add("pth-exec", name, number, line[:80], context)
+                hits = self._pth_line(line)
+                # Importing a module at every start is how coverage measures subprocesses;
+                # the module's own code is scanned where it lies. A line that itself does
+                # anything a rule sees (runs, fetches, decodes, hides) is more than that.
+                acts = hits is None or bool(hits)
+                self.add("pth-exec" if acts else "pth-import", name, number, line[:80], context)
+                for hit in hits or ():
+                    self.add(hit.rule, name, number, hit.detail, context, hit.literal)
                 for rule_id, snippet in indicators.match(line):
                     self.add(rule_id, name, number, snippet, context)
                 return
+
+    def _pth_line(self, line: str) -> list[Hit] | None:
+        """What one executable line of a .pth does, read as Python (None: it cannot be read)."""
+        try:
+            analysis = analyse(line, self.budget, self.clock, DecodeBudget(self.budget), always=True)
+        except (OutOfBudget, RecursionError, MemoryError):
+            return None
+        if analysis.syntax_error:
+            return None
+        return analysis.hits
 
     def _pyproject(self, name: str, data: bytes) -> None:
         try:

@@ -80,7 +80,7 @@ PATTERNS: tuple[tuple[str, tuple[bytes, ...], re.Pattern[bytes]], ...] = tuple(
          r"curl\s[^|;\n]{0,200}\|\s*(?:sudo\s+)?(?:ba|z)?sh\b|wget\s[^\n]{0,200}(?:\||&&|;)\s*"
          r"(?:ba|z)?sh\b|wget\s+-q?o-\s[^\n]{0,200}\|\s*(?:sudo\s+)?(?:ba|z)?sh\b|powershell[^\n]{0,80}(?:-e(?:nc(?:odedcommand)?)?\s|"
          r"iex|invoke-expression|downloadstring|downloadfile|invoke-webrequest|\biwr\b|"
-         r"-w(?:indowstyle)?\s+hidden)|certutil(?:\.exe)?\s+-urlcache|bitsadmin\s+/transfer|"
+         r"-w(?:indowstyle)?\s+hidden|-(?:ep|ex(?:ecutionpolicy)?)\s+bypass\b|frombase64string)|certutil(?:\.exe)?\s+-urlcache|bitsadmin\s+/transfer|"
          r"mshta\s+http|/dev/tcp/|\bnc\s+-e\s|bash\s+-i\s|regsvr32\s[^\n]{0,40}/i:http|"
          r"(?:curl|wget)\s[^\n]{0,300}(?:&&|;)\s*chmod\s+\+?[0-7x]+[^\n]{0,100}(?:&&|;)\s*\./"),
         ("drop-exe-url", (".exe", ".dll", ".ps1", ".vbs", ".hta", ".msi", ".scr'", '.scr"', ".bat'",

@@ -676,10 +676,13 @@ class _Walker:
             return value
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return " ".join(value)
-        # A list with unknown parts: its literal parts still say what runs.
+        # A list with unknown parts: its literal parts still say what runs. So does a list
+        # built first (`cmd = [exe, 'clone', url]; check_call(cmd)`).
         arg = node.args[0]
+        if isinstance(arg, ast.Name) and isinstance(self.env.get(arg.id), (ast.List, ast.Tuple)):
+            arg = self.env[arg.id]
         if isinstance(arg, (ast.List, ast.Tuple)):
-            parts = [self.folder.value(e) for e in arg.elts]
+            parts = [self._command_part(e) for e in arg.elts]
             known = [p for p in parts if isinstance(p, str)]
             if known:
                 return " ".join(known)
@@ -689,6 +692,19 @@ class _Walker:
             return "".join(v.value for v in arg.values if isinstance(v, ast.Constant)
                            and isinstance(v.value, str))
         return None
+
+    def _command_part(self, node: ast.AST) -> object:
+        """One element of a command list. A choice between two programs (`'git' if ... else
+        'hg'`) reads as harmless only if both are; else as the other, so that neither hides
+        behind the first."""
+        if isinstance(node, ast.Name) and isinstance(self.env.get(node.id), ast.IfExp):
+            node = self.env[node.id]
+        if isinstance(node, ast.IfExp):
+            both = [self.folder.value(node.body), self.folder.value(node.orelse)]
+            if not all(isinstance(v, str) for v in both):
+                return None
+            return next((v for v in both if not _benign_command(v)), both[0])
+        return self.folder.value(node)
 
 
 _BENIGN_COMMAND = re.compile(
@@ -716,9 +732,10 @@ def _os_field(node: ast.AST) -> bool:
 _DESTRUCTIVE = re.compile(
     r"\brm\s+-[a-z]*r[a-z]*f?\s+(?:/|~|\$home)\s*(?:$|\*)|^\s*(?:sudo\s+)?(?:shutdown|poweroff|halt|reboot)\b|"
     r"\bformat\s+[a-z]:|\bdel\s+/[fsq]|\bmkfs\b|:\(\)\s*\{", re.IGNORECASE)
-# Windows launches of a file: "start x.exe", "cmd /c ...", PowerShell, but not PowerShell
-# running the package's own script by a relative path and nothing else (a build step).
-_LAUNCH = re.compile(r"^\s*(?:start\s|powershell(?!(?:\.exe)?\s+(?:-file\s+)?\.{1,2}[\\/][\w.\\/-]+\.ps1\s*$))|cmd(?:\.exe)?\s+/[ck]\s+(?:start|powershell|curl|"
+# Windows launches of a file: "start x.exe", "cmd /c ...". PowerShell run directly is a
+# process like any other (Stop-Service, Get-Clipboard, opening a browser: awscli, pandas,
+# azure-identity); what it downloads, decodes or hides is matched by the indicators.
+_LAUNCH = re.compile(r"^\s*start\s|cmd(?:\.exe)?\s+/[ck]\s+(?:start|powershell|curl|"
                      r"certutil|bitsadmin|mshta|\S+\.(?:exe|bat|vbs|ps1|scr)\b)", re.IGNORECASE)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-RULESET_VERSION = "2026.12.7"
+RULESET_VERSION = "2026.12.8"
 
 LOW, MEDIUM, HIGH, CRITICAL = "low", "medium", "high", "critical"
 
@@ -32,7 +32,8 @@ RULES: dict[str, Rule] = _rules(
     Rule("install-hook", LOW, 2, "setup.py replaces the install, develop or egg_info command with its own code"),
     Rule("install-code", MEDIUM, 3, "setup.py does more at install time than describe the package"),
     Rule("build-backend-hook", LOW, 2, "pyproject.toml builds with a backend shipped inside the package"),
-    Rule("pth-exec", HIGH, 8, "a .pth file holds an import line, which Python runs at every start"),
+    Rule("pth-exec", HIGH, 8, "a .pth file holds an import line that runs, fetches or hides code at every start"),
+    Rule("pth-import", MEDIUM, 2, "a .pth file imports a module at every start of Python"),
     # Running code and processes.
     Rule("exec-dynamic", MEDIUM, 3, "exec, eval or compile of a string built at run time"),
     Rule("exec-decoded", CRITICAL, 10, "exec or eval of data that is decoded, decompressed or decrypted first"),

@@ -86,8 +86,9 @@ def test_looking_up_the_own_host_name_is_recon_not_network(tmp_path):
 
 
 def test_a_pth_among_the_tests_is_a_fixture(tmp_path):
-    fixture = _scan(tmp_path, "a", {"tests/data/x.pth": "import placeholder\n"})
-    shipped = _scan(tmp_path, "b", {"src/x.pth": "import placeholder\n"})
+    line = "import os; os.system('placeholder')\n"
+    fixture = _scan(tmp_path, "a", {"tests/data/x.pth": line})
+    shipped = _scan(tmp_path, "b", {"src/x.pth": line})
     assert fixture.verdict == "clean" and "pth-exec" in rules_of(fixture)
     assert shipped.verdict == "malicious"
 

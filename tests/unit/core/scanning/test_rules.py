@@ -197,7 +197,8 @@ CASES: dict[str, tuple[dict[str, str | bytes], dict[str, str | bytes]]] = {
 
 
 def test_every_rule_has_a_case():
-    assert set(CASES) | {"pth-exec"} == set(RULES)
+    # The two .pth rules need a wheel: tested below and in test_honest_shapes.py.
+    assert set(CASES) | {"pth-exec", "pth-import"} == set(RULES)
 
 
 @pytest.mark.parametrize("rule_id", sorted(CASES))
@@ -213,12 +214,14 @@ def test_rule_fires_on_its_sample_and_not_on_the_clean_twin(tmp_path, rule_id):
 
 
 def test_pth_with_an_import_line_fires_and_a_path_line_does_not(tmp_path):
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    hit = scan(wheel(tmp_path / "a", {"demo.pth": "import os; print('placeholder')\n"}))
-    miss = scan(wheel(tmp_path / "b", {"demo.pth": "/opt/placeholder/lib\n"}))
-    assert "pth-exec" in rules_of(hit)
-    assert "pth-exec" not in rules_of(miss)
+    for name in "abc":
+        (tmp_path / name).mkdir()
+    runs = scan(wheel(tmp_path / "a", {"demo.pth": "import os; os.system('placeholder')\n"}))
+    imports = scan(wheel(tmp_path / "b", {"demo.pth": "import os; print('placeholder')\n"}))
+    miss = scan(wheel(tmp_path / "c", {"demo.pth": "/opt/placeholder/lib\n"}))
+    assert "pth-exec" in rules_of(runs) and "pth-import" not in rules_of(runs)
+    assert rules_of(imports) == {"pth-import"}
+    assert not {"pth-exec", "pth-import"} & rules_of(miss)
 
 
 def test_a_disabled_rule_never_fires(tmp_path):
