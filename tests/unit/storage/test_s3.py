@@ -337,6 +337,20 @@ def test_staging_stays_inside_the_stores_prefix(client, bucket):
     assert _objects(client, bucket) == {"bastion/" + WHEEL: b"wheel"}
 
 
+def test_a_staging_object_is_no_orphan_and_no_stored_file(store, client, bucket, monkeypatch):
+    """iter_paths' callers (orphans, export, the import's check that the store is empty) never
+    see a staging object: it is not listed."""
+    from bastion.ops import backup, integrity
+
+    store.stage([(WHEEL, b"staged, never published")])
+    store.put("packages/zz/yy/orphan.whl", io.BytesIO(b"no row names it"))
+    monkeypatch.setattr(storage, "_store", store)
+    assert integrity.orphans() == ["packages/zz/yy/orphan.whl"]
+    store.delete("packages/zz/yy/orphan.whl")
+    assert "stored files" not in backup._what_is_there()
+    assert [key.startswith(STAGING) for key in _objects(client, bucket)] == [True]
+
+
 def test_the_sweep_removes_old_staging_objects_only(store, client, bucket, tmp_path,
                                                     monkeypatch):
     """What a process killed between stage and publish leaves: an object under a staging key
