@@ -265,6 +265,11 @@ if RENDER_PAGES not in {"off", "task", "sync"}:
     raise ConfigError("BASTION_RENDER_PAGES must be 'off', 'task' or 'sync'")
 RENDER_DIR = Path(option("render_dir", str(DATA_DIR / "rendered"))).resolve()
 RENDER_S3_PREFIX = option("render_s3_prefix", "rendered")
+# The file store's staging objects are under "staging/" (storage.s3.STAGING), and the
+# leftover sweep deletes old ones there: rendered pages must never be taken for them.
+if RENDER_S3_PREFIX.strip("/").split("/")[0] == "staging":
+    raise ConfigError("BASTION_RENDER_S3_PREFIX must not be 'staging' (the file store's "
+                      "staging prefix in the bucket)")
 # TUF metadata for the index (PEP 458; docs/tuf.md): on, every rendered simple page and every
 # file it lists is a signed target, re-signed on every change. The targets are the rendered
 # files, so pages must be rendered. The online key (timestamp, snapshot and the hashed bins)

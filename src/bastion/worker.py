@@ -48,7 +48,8 @@ ORPHAN_SECONDS = 5.0
 # minutes), and tasks are idempotent, so a slow one that is still running only runs twice.
 STALE_TASK_SECONDS = 3600
 # How often a worker removes the temporary files interrupted uploads left in the upload
-# directory and the local store (storage.leftovers), the first time as it starts. Only
+# directory and the store (a local store's temporary files, an S3 store's staging objects:
+# storage.leftovers), the first time as it starts. Only
 # files older than leftovers.STALE_SECONDS go, so an hour loses nothing by waiting.
 LEFTOVER_SWEEP_SECONDS = 3600.0
 
@@ -175,7 +176,8 @@ class LeftoverSweep:
 
 def sweep_leftovers() -> int:
     """Remove the temporary files of uploads interrupted over leftovers.STALE_SECONDS ago: the
-    bodies in the upload directory and the files staged in a local store; how many."""
+    bodies in the upload directory and the files staged in the store (a local store's temporary
+    files, an S3 store's staging objects); how many."""
     from django.conf import settings
 
     from bastion.storage import get_store, leftovers

@@ -377,7 +377,8 @@ def add_file(*, user, verified, content_path_on_disk: str, digests: Digests,
     note = leftovers.note_publishing(settings.FILE_UPLOAD_TEMP_DIR, [p for p, _ in items])
     try:
         # Written, synced and hashed out of sight before any lock is taken: under the
-        # project's lock only the renames and a directory sync remain.
+        # project's lock only the renames and a directory sync remain (in S3, a copy inside
+        # the bucket from the staging key: storage.s3).
         staged = get_store().stage(items)
         added = _add_file_noted(staged, user=user, verified=verified, digests=digests,
                                 path=path, python_version=python_version, info=info,

@@ -73,31 +73,6 @@ def opened(items: Sequence[Source]) -> Iterator[list[tuple[str, BinaryIO]]]:
                for path, source in items]
 
 
-class PutOnPublish:
-    """:class:`Staged` for stores without a place out of sight (S3): nothing is written
-    before ``publish``, which stores every file with ``put_many``."""
-
-    def __init__(self, store: FileStore, items: Sequence[Source]):
-        self._store = store
-        self._items = list(items)
-        self.paths = [path for path, _source in self._items]
-        self._published = False
-
-    def publish(self) -> None:
-        self._published = True  # a failure half-way leaves some: discard deletes them all
-        with opened(self._items) as sources:
-            self._store.put_many(sources)
-
-    def discard(self) -> None:
-        if not self._published:
-            return
-        for path in self.paths:
-            try:
-                self._store.delete(path)
-            except ValueError:  # a path the store refuses: put_many stored nothing
-                pass
-
-
 def content_path(blake2_256: str, filename: str) -> str:
     return f"packages/{blake2_256[:2]}/{blake2_256[2:4]}/{blake2_256[4:]}/{filename}"
 

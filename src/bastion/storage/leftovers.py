@@ -2,7 +2,8 @@
 
 An upload's body is streamed to ``bastion-upload-*.part`` in ``FILE_UPLOAD_TEMP_DIR`` (a
 directory under the data directory, Bastion's own), and its file is staged in the local store
-as a ``.tmp-*`` file beside its target. Both are removed when the request ends, however it
+as a ``.tmp-*`` file beside its target (in S3, as an object under the bucket's ``staging/``
+prefix: storage.s3). All are removed when the request ends, however it
 ends, unless the process is killed first (a gunicorn worker past its timeout, the machine
 going down). Such leftovers are only told from the files of uploads in progress by their age:
 another server may share the data directory or the store, and a request runs for at most
@@ -10,7 +11,9 @@ gunicorn's timeout (600 s), which STALE_SECONDS leaves well behind.
 
 Who removes them: gunicorn's master those of a worker it saw die (``of_process``), the task
 worker every stale one hourly (``worker.LeftoverSweep``: the walk of a large local store takes
-minutes), and the server's start the stale upload bodies, never listing the store.
+minutes; in S3 only the staging prefix is listed), and the server's start the stale upload
+bodies, never listing the store. A killed worker's S3 staging objects wait for the hourly
+sweep: gunicorn's master makes no request to a remote store.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import hashlib
 import os
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 UPLOAD_PREFIX, UPLOAD_SUFFIX = "bastion-upload-", ".part"
@@ -38,8 +41,10 @@ def process_tag(pid: int | None = None) -> str:
 
 @dataclass(frozen=True)
 class Leftover:
-    path: Path
+    path: Path | str  # a local file, or the key of a remote store's staging object
     age_seconds: float
+    # The remote store holding it (S3FileStore.delete_staged removes it); None for a file.
+    store: object = field(default=None, compare=False, repr=False)
 
 
 def _stale(paths, now: float, older_than: float) -> list[Leftover]:
@@ -65,6 +70,9 @@ def find(upload_dir: str | os.PathLike | None, store=None, *,
     if temp_files is not None:
         candidates += temp_files()
     found = _stale(candidates, time.time(), older_than)
+    stale_staging = getattr(store, "stale_staging", None)  # an S3 store's staging objects
+    if stale_staging is not None:
+        found += stale_staging(older_than)
     return sorted(found, key=lambda leftover: -leftover.age_seconds)
 
 
@@ -72,6 +80,10 @@ def remove(leftovers: list[Leftover]) -> int:
     """Delete ``leftovers``; how many were still there."""
     removed = 0
     for leftover in leftovers:
+        if leftover.store is not None:
+            leftover.store.delete_staged(leftover.path)
+            removed += 1
+            continue
         try:
             leftover.path.unlink()
         except FileNotFoundError:

@@ -8,11 +8,23 @@ get_available_name, per-file buffering in S3File, overwrite settings).
 
 Complete-or-absent: a single PUT becomes visible only once all its bytes arrived, and a
 multipart upload only at CompleteMultipartUpload; on any failure the parts are aborted.
+
+Staging (``stage``): an upload's bytes go to a key of their own under ``staging/`` before any
+lock is taken, and ``publish`` (under the project's lock) only copies each object to its path
+inside S3, with no byte sent from here, then deletes the staging copies. Staging keys start
+with the second they were written (``staging/<unix time>-<random>/<filename>``): a process
+killed between stage and publish leaves them behind, and the task worker's hourly sweep
+(``stale_staging``) lists that prefix in key order, which is time order, and stops at the first
+recent one. ``iter_paths`` never lists them: they are no stored file.
 """
 
 from __future__ import annotations
 
+import logging
 import posixpath
+import re
+import secrets
+import time
 from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
 
 import boto3
@@ -21,10 +33,17 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from urllib3.exceptions import HTTPError
 
-from . import PutOnPublish, Source, StorageUnavailable
+from . import Source, StorageUnavailable, opened
+from .leftovers import Leftover
+
+logger = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+# Where staged objects wait for their publish, under the store's prefix. settings.py refuses
+# a render prefix that is this directory: the sweep would take rendered pages for leftovers.
+STAGING = "staging/"
+_STAGED_NAME = re.compile(r"(\d{10})-[0-9a-f]{16}/[^/]+")
 
 
 def _failure(exc: Exception, path: str) -> OSError:
@@ -118,13 +137,7 @@ class S3FileStore:
         return self.prefix + path
 
     def put(self, path: str, source: BinaryIO) -> None:
-        key = self._key(path)
-        try:
-            extra = self.object_headers(path) if self.object_headers else None
-            self.client.upload_fileobj(source, self.bucket, key, Config=self.transfer,
-                                       ExtraArgs=extra or None)
-        except (ClientError, BotoCoreError) as exc:
-            raise _failure(exc, path) from exc
+        self._upload(self._key(path), source, path)
 
     def put_many(self, items: Iterable[tuple[str, BinaryIO]]) -> None:
         # One request per object whatever the grouping (S3 has no multi-object PUT), and an
@@ -135,11 +148,63 @@ class S3FileStore:
         for path, source in pairs:
             self.put(path, source)
 
-    def stage(self, items: Sequence[Source]) -> PutOnPublish:
-        # S3 has no place out of sight to write to: the objects are stored when published.
+    def _upload(self, key: str, source: BinaryIO, path: str) -> None:
+        try:
+            extra = self.object_headers(path) if self.object_headers else None
+            self.client.upload_fileobj(source, self.bucket, key, Config=self.transfer,
+                                       ExtraArgs=extra or None)
+        except (ClientError, BotoCoreError) as exc:
+            raise _failure(exc, path) from exc
+
+    def stage(self, items: Sequence[Source]) -> "Staging":
+        """Upload ``items`` to staging keys, out of sight (see the module docstring)."""
         for path, _source in items:
-            self._key(path)  # refuse a bad path now, as the local store does
-        return PutOnPublish(self, items)
+            self._key(path)  # refuse a bad path before storing anything
+        staging = Staging(self)
+        try:
+            with opened(items) as sources:
+                for path, source in sources:
+                    key = (f"{self.prefix}{STAGING}{int(time.time()):010d}-"
+                           f"{secrets.token_hex(8)}/{path.rpartition('/')[2]}")
+                    # Noted first: an upload that failed after all may have landed.
+                    staging.add(path, key)
+                    self._upload(key, source, path)
+        except BaseException:
+            staging.discard()
+            raise
+        return staging
+
+    def _copy(self, staged_key: str, path: str) -> None:
+        """Copy the object at ``staged_key`` to ``path`` inside S3 (no byte of it passes
+        through here): boto3's managed copy, a multipart copy past the threshold, as one
+        CopyObject cannot copy more than 5 GiB."""
+        key = self._key(path)
+        extra = self.object_headers(path) if self.object_headers else None
+        try:
+            self.client.copy({"Bucket": self.bucket, "Key": staged_key}, self.bucket, key,
+                             ExtraArgs=extra or None, Config=self.transfer)
+        except (ClientError, BotoCoreError) as exc:
+            raise _failure(exc, path) from exc
+
+    def _delete_keys(self, keys: list[str]) -> list[str]:
+        """Delete staging objects in one request; the keys not deleted (logged): the sweep
+        takes them later."""
+        if not keys:
+            return []
+        try:
+            answer = self.client.delete_objects(
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True})
+        except (ClientError, BotoCoreError) as exc:
+            logger.warning("could not delete %d staging object(s) (%s); the task worker's "
+                           "sweep removes them", len(keys), _failure(exc, keys[0]))
+            return list(keys)
+        failed = [error.get("Key", "") for error in answer.get("Errors", [])
+                  if str(error.get("Code", "")) not in _NOT_FOUND]
+        if failed:
+            logger.warning("could not delete %d staging object(s); the task worker's sweep "
+                           "removes them", len(failed))
+        return [key for key in keys if key in failed]
 
     def open(self, path: str) -> BinaryIO:
         key = self._key(path)
@@ -176,9 +241,83 @@ class S3FileStore:
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
                 for item in page.get("Contents", []):
-                    yield item["Key"][len(self.prefix):]
+                    path = item["Key"][len(self.prefix):]
+                    if not path.startswith(STAGING):  # no stored file (yet, or ever)
+                        yield path
         except (ClientError, BotoCoreError) as exc:
             raise _failure(exc, self.prefix or "/") from exc
 
+    def stale_staging(self, older_than: float, *, now: float | None = None) -> list[Leftover]:
+        """The staging objects written over ``older_than`` seconds ago (by the second in their
+        key), oldest first: left by a process killed between stage and publish. Listed by the
+        staging prefix only, and no further than the first recent one."""
+        now = time.time() if now is None else now
+        cutoff = now - older_than
+        prefix = self.prefix + STAGING
+        found = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    match = _STAGED_NAME.fullmatch(item["Key"][len(prefix):])
+                    if match is None:
+                        continue  # not a key stage() writes: not ours to delete
+                    written = int(match.group(1))
+                    if written >= cutoff:
+                        return found  # keys sort by that second: the rest are newer
+                    found.append(Leftover(item["Key"], now - written, store=self))
+        except (ClientError, BotoCoreError) as exc:
+            raise _failure(exc, prefix) from exc
+        return found
+
+    def delete_staged(self, key: str) -> None:
+        """Delete the staging object ``key`` (as ``stale_staging`` names it)."""
+        if not key.startswith(self.prefix + STAGING):
+            raise ValueError(f"not a staging key: {key!r}")
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        except (ClientError, BotoCoreError) as exc:
+            failure = _failure(exc, key)
+            if not isinstance(failure, FileNotFoundError):
+                raise failure from exc
+
     def local_path(self, path: str) -> str | None:
         return None
+
+
+class Staging:
+    """:class:`storage.Staged` in S3: objects under staging keys, copied to their paths by
+    ``publish`` (see the module docstring)."""
+
+    def __init__(self, store: S3FileStore):
+        self._store = store
+        self._staged: list[tuple[str, str]] = []  # (path, staging key)
+        self._leftover: list[str] = []  # staging keys not deleted yet
+        self._published: list[str] = []
+        self.paths: list[str] = []
+
+    def add(self, path: str, key: str) -> None:
+        self._staged.append((path, key))
+        self._leftover.append(key)
+        self.paths.append(path)
+
+    def publish(self) -> None:
+        """Copy every staged object to its path (inside S3: no byte of it is sent from here),
+        then delete the staging objects. Each copy is complete or absent, and durable once
+        S3 answered."""
+        while self._staged:
+            path, key = self._staged[0]
+            # Noted first: a copy that failed after all may have landed; discard deletes it.
+            self._published.append(path)
+            self._store._copy(key, path)
+            self._staged.pop(0)
+        # The files are published: a staging object left over is the sweep's, not a failure.
+        self._leftover = self._store._delete_keys(self._leftover)
+
+    def discard(self) -> None:
+        """Delete the staging objects, then what was published (see ``storage.Staged``)."""
+        self._staged = []
+        self._leftover = self._store._delete_keys(self._leftover)
+        published, self._published = self._published, []
+        for path in published:
+            self._store.delete(path)

@@ -1,6 +1,7 @@
 """S3FileStore against moto's standalone S3 server, spoken to over real HTTP."""
 
 import io
+import os
 import secrets
 import socket
 import subprocess
@@ -10,10 +11,12 @@ import time
 import boto3
 import pytest
 from botocore.config import Config
+from django.conf import settings
 from django.test import override_settings
 
-from bastion.storage import get_store, reset_store
-from bastion.storage.s3 import MiB, S3FileStore
+from bastion import storage, worker
+from bastion.storage import StorageUnavailable, get_store, leftovers, reset_store
+from bastion.storage.s3 import STAGING, MiB, S3FileStore
 
 ACCESS_KEY, SECRET_KEY = "testing-access-key", "testing-secret-key"
 
@@ -219,28 +222,191 @@ def test_put_many_that_fails_leaves_no_partial_object(store):
     assert not store.exists("packages/aa/demo.whl.metadata")
 
 
-def test_staging_writes_nothing_before_publish_then_stores_durably(store, tmp_path):
+def _objects(client, bucket, prefix: str = "") -> dict[str, bytes]:
+    """Every object under ``prefix`` with its bytes, staging objects included."""
+    found = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            found[item["Key"]] = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+    return found
+
+
+WHEEL = "packages/aa/bb/cc/demo-1.0-py3-none-any.whl"
+
+
+def test_staging_uploads_to_a_staging_key_only_and_publish_copies_it_into_place(
+        store, client, bucket, tmp_path):
     upload = tmp_path / "upload.whl"
     upload.write_bytes(b"wheel")
-    staging = store.stage([("packages/aa/bb/cc/demo.whl", str(upload)),
-                           ("packages/aa/bb/cc/demo.whl.metadata", b"meta")])
-    assert list(store.iter_paths()) == []  # S3 has no place out of sight
+    staging = store.stage([(WHEEL, str(upload)), (WHEEL + ".metadata", b"meta")])
+    # The bytes are in S3 before publish, under staging keys nothing lists or serves.
+    staged = _objects(client, bucket)
+    assert sorted(staged.values()) == [b"meta", b"wheel"]
+    assert all(key.startswith(STAGING) for key in staged)
+    assert sorted(key.rpartition("/")[2] for key in staged) == [
+        "demo-1.0-py3-none-any.whl", "demo-1.0-py3-none-any.whl.metadata"]
+    assert not store.exists(WHEEL) and not store.exists(WHEEL + ".metadata")
+    assert list(store.iter_paths()) == []
+    calls = []
+
+    def record(model, **kwargs):
+        calls.append(model.name)
+
+    client.meta.events.register("before-parameter-build.s3", record)
+    try:
+        staging.publish()
+    finally:
+        client.meta.events.unregister("before-parameter-build.s3", record)
+    # No byte sent from here: each object copied inside S3 (after a HeadObject for its size),
+    # then the staging objects deleted in one request.
+    assert set(calls) == {"HeadObject", "CopyObject", "DeleteObjects"}
+    assert calls.count("CopyObject") == 2 and calls[-1] == "DeleteObjects"
+    assert _objects(client, bucket) == {WHEEL: b"wheel", WHEEL + ".metadata": b"meta"}
+    assert sorted(store.iter_paths()) == [WHEEL, WHEEL + ".metadata"]
+
+
+def test_a_large_staged_file_is_published_by_a_multipart_copy_and_reads_back_whole(
+        store, client, bucket):
+    data = secrets.token_bytes(11 * MiB)
+    staging = store.stage([(WHEEL, data)])
     staging.publish()
-    assert sorted(store.iter_paths()) == ["packages/aa/bb/cc/demo.whl",
-                                          "packages/aa/bb/cc/demo.whl.metadata"]
-    staging.discard()  # the rows failed to commit after all
-    assert list(store.iter_paths()) == []
+    head = client.head_object(Bucket=bucket, Key=WHEEL)
+    assert head["ContentLength"] == len(data)
+    assert head["ETag"].strip('"').endswith("-3")  # copied in three parts, inside S3
+    with store.open(WHEEL) as fh:
+        assert fh.read() == data
+    assert list(_objects(client, bucket)) == [WHEEL]
 
 
-def test_an_unpublished_staging_discarded_stores_nothing(store):
-    staging = store.stage([("packages/aa/bb/cc/demo.whl", b"wheel")])
+def test_a_staging_discarded_before_publish_leaves_nothing(store, client, bucket):
+    staging = store.stage([(WHEEL, b"wheel"), (WHEEL + ".metadata", b"meta")])
     staging.discard()
-    assert list(store.iter_paths()) == []
+    assert _objects(client, bucket) == {}
 
 
-def test_staging_refuses_a_path_out_of_the_store_at_once(store):
+def test_a_staging_discarded_after_publish_leaves_nothing(store, client, bucket):
+    staging = store.stage([(WHEEL, b"wheel"), (WHEEL + ".metadata", b"meta")])
+    staging.publish()
+    staging.discard()  # the rows failed to commit after all
+    assert _objects(client, bucket) == {}
+
+
+def test_a_publish_that_fails_half_way_is_discarded_whole(store, client, bucket, monkeypatch):
+    staging = store.stage([(WHEEL, b"wheel"), (WHEEL + ".metadata", b"meta")])
+    copy = store._copy
+
+    def second_fails(key, path):
+        if path.endswith(".metadata"):
+            raise StorageUnavailable("S3 went away")
+        copy(key, path)
+
+    monkeypatch.setattr(store, "_copy", second_fails)
+    with pytest.raises(StorageUnavailable):
+        staging.publish()
+    assert store.exists(WHEEL)  # the first copy landed
+    staging.discard()
+    assert _objects(client, bucket) == {}
+
+
+def test_a_stage_that_fails_half_way_leaves_no_staging_object(store, client, bucket,
+                                                               monkeypatch):
+    upload = store._upload
+
+    def second_fails(key, source, path):
+        if path.endswith(".metadata"):
+            raise StorageUnavailable("S3 went away")
+        upload(key, source, path)
+
+    monkeypatch.setattr(store, "_upload", second_fails)
+    with pytest.raises(StorageUnavailable):
+        store.stage([(WHEEL, b"wheel"), (WHEEL + ".metadata", b"meta")])
+    assert _objects(client, bucket) == {}
+
+
+def test_staging_refuses_a_path_out_of_the_store_at_once(store, client, bucket):
     with pytest.raises(ValueError, match="escapes"):
         store.stage([("packages/aa/ok.whl", b"x"), ("../outside", b"x")])
+    assert _objects(client, bucket) == {}
+
+
+def test_staging_stays_inside_the_stores_prefix(client, bucket):
+    store = S3FileStore(bucket, client=client, prefix="bastion/")
+    staging = store.stage([(WHEEL, b"wheel")])
+    assert [key.startswith("bastion/" + STAGING) for key in _objects(client, bucket)] == [True]
+    staging.publish()
+    assert _objects(client, bucket) == {"bastion/" + WHEEL: b"wheel"}
+
+
+def test_a_staging_object_is_no_orphan_and_no_stored_file(store, client, bucket, monkeypatch):
+    """iter_paths' callers (orphans, export, the import's check that the store is empty) never
+    see a staging object: it is not listed."""
+    from bastion.ops import backup, integrity
+
+    store.stage([(WHEEL, b"staged, never published")])
+    store.put("packages/zz/yy/orphan.whl", io.BytesIO(b"no row names it"))
+    monkeypatch.setattr(storage, "_store", store)
+    assert integrity.orphans() == ["packages/zz/yy/orphan.whl"]
+    store.delete("packages/zz/yy/orphan.whl")
+    assert "stored files" not in backup._what_is_there()
+    assert [key.startswith(STAGING) for key in _objects(client, bucket)] == [True]
+
+
+def test_the_sweep_removes_old_staging_objects_only(store, client, bucket, tmp_path,
+                                                    monkeypatch):
+    """What a process killed between stage and publish leaves: an object under a staging key
+    written over leftovers.STALE_SECONDS ago (by the second its key starts with). A fresh
+    one may be an upload in progress; a key stage() never writes is not ours."""
+    two_hours_ago = int(time.time()) - 7200
+    old = f"{STAGING}{two_hours_ago:010d}-{secrets.token_hex(8)}/demo-1.0-py3-none-any.whl"
+    client.put_object(Bucket=bucket, Key=old, Body=b"killed before publish")
+    foreign = STAGING + "README"
+    client.put_object(Bucket=bucket, Key=foreign, Body=b"someone else's")
+    fresh = store.stage([(WHEEL, b"in progress")])
+    fresh_keys = set(_objects(client, bucket)) - {old, foreign}
+    assert len(fresh_keys) == 1
+
+    found = leftovers.find(None, store)
+    assert [(leftover.path, leftover.age_seconds >= 7200) for leftover in found] == [(old, True)]
+
+    monkeypatch.setattr(settings, "FILE_UPLOAD_TEMP_DIR", str(tmp_path / "uploads"))
+    monkeypatch.setattr(storage, "_store", store)
+    assert worker.sweep_leftovers() == 1
+    assert set(_objects(client, bucket)) == fresh_keys | {foreign}
+    fresh.publish()  # the upload in progress was left alone
+    assert set(_objects(client, bucket)) == {WHEEL, foreign}
+
+
+def test_the_sweep_lists_the_staging_prefix_only(
+        store, client, bucket):
+    now = int(time.time())
+    keys = [f"{STAGING}{now - age:010d}-{secrets.token_hex(8)}/f.whl"
+            for age in (9000, 8000, 10, 5)]
+    for key in keys:
+        client.put_object(Bucket=bucket, Key=key, Body=b"x")
+    client.put_object(Bucket=bucket, Key=WHEEL, Body=b"a stored file")
+    listed = []
+
+    def record(params, **kwargs):
+        listed.append(dict(params))
+
+    client.meta.events.register("before-parameter-build.s3.ListObjectsV2", record)
+    try:
+        found = store.stale_staging(leftovers.STALE_SECONDS, now=now)
+    finally:
+        client.meta.events.unregister("before-parameter-build.s3.ListObjectsV2", record)
+    assert [leftover.path for leftover in found] == keys[:2]  # oldest first
+    assert [(params["Bucket"], params["Prefix"]) for params in listed] == [(bucket, STAGING)]
+
+
+def test_a_render_prefix_that_is_the_staging_prefix_is_refused_at_start():
+    # The sweep would take the rendered pages under it for leftovers of killed uploads.
+    result = subprocess.run([sys.executable, "-m", "bastion.cli", "admin", "prohibited-names"],
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "BASTION_RENDER_S3_PREFIX": "staging/"})
+    assert result.returncode != 0
+    assert result.stderr.strip() == (
+        "error: configuration: BASTION_RENDER_S3_PREFIX must not be 'staging' (the file "
+        "store's staging prefix in the bucket)")
 
 
 @pytest.mark.pure
