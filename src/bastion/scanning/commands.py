@@ -11,8 +11,10 @@ def register(admin, command) -> None:
     p = admin.add_parser("rescan", help="scan stored files again with the current rules (after "
                                         "a rule update); a progress bar on standard error")
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--all", action="store_true", help="every stored file")
-    which.add_argument("--project", metavar="P", help="the files of one project")
+    which.add_argument("--all", action="store_true",
+                       help="every stored file, local or kept by the proxy")
+    which.add_argument("--project", metavar="P",
+                       help="the files of one project (local, or kept by the proxy)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=command(_rescan))
 

@@ -32,6 +32,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext as _, gettext_lazy
+from packaging.utils import canonicalize_name
 
 from bastion.accounts.notifications import send
 from bastion.core.errors import ValidationError
@@ -456,29 +457,53 @@ class RescanSummary:
 
 def rescan(*, project: str | None = None, actor=None, info: RequestInfo | None = None,
            progress: Callable[[int, int], None] | None = None) -> RescanSummary:
-    """Scan the stored local files again (all, or one project's) with the current rules."""
+    """Scan the stored files again (all, or one project's) with the current rules: the local
+    files, and the upstream files the proxy keeps, on whose verdicts its views act too (else a
+    verdict of older rules would hide a proxied file until it is fetched anew)."""
     require_admin(actor)
-    files = File.objects.order_by("id")
-    if project is not None:
-        found = packaging.find_project(project)
-        if found is None:
-            raise ValidationError(_("There is no project named '{name}'.").format(
-                name=project[:200]), status=404)
-        files = files.filter(release__project=found)
-    ids = list(files.values_list("id", flat=True))
+    local, kept = _rescanned(project)
+    ids = list(local.values_list("id", flat=True))
+    upstream_ids = list(kept.values_list("id", flat=True))
+    total = len(ids) + len(upstream_ids)
     verdicts: dict[str, int] = {}
-    for done, file_id in enumerate(ids, 1):
-        row = scan_local(file_id, actor=actor, info=info, rescan=True)
+    done = 0
+
+    def count(row) -> None:
+        nonlocal done
+        done += 1
         if row is not None:
             verdicts[row.verdict] = verdicts.get(row.verdict, 0) + 1
         if progress is not None:
-            progress(done, len(ids))
+            progress(done, total)
+
+    for file_id in ids:
+        count(scan_local(file_id, actor=actor, info=info, rescan=True))
+    for upstream_id in upstream_ids:
+        count(scan_upstream(upstream_id, info=info))
     with transaction.atomic():
         record(tags.ADMIN_SCAN_RESCAN, info=info, actor=actor, user=actor,
                project=packaging.find_project(project) if project else None,
-               additional={"files": len(ids), "verdicts": verdicts, "ruleset": RULESET_VERSION,
+               additional={"files": total, "upstream_files": len(upstream_ids),
+                           "verdicts": verdicts, "ruleset": RULESET_VERSION,
                            **({"name": project} if project else {})})
-    return RescanSummary(len(ids), verdicts)
+    return RescanSummary(total, verdicts)
+
+
+def _rescanned(project: str | None):
+    """(local files, kept upstream files) a rescan of ``project`` (None: all) covers; refused
+    when the name is neither a local project nor one the proxy keeps files of."""
+    from bastion.proxy.models import UpstreamFile
+
+    local = File.objects.order_by("id")
+    kept = UpstreamFile.objects.exclude(stored_path="").order_by("id")
+    if project is None:
+        return local, kept
+    found = packaging.find_project(project)
+    kept = kept.filter(project__normalized_name=canonicalize_name(project[:200]))
+    if found is None and not kept.exists():
+        raise ValidationError(_("There is no project named '{name}'.").format(
+            name=" ".join(project.split())[:200]), status=404)
+    return (local.filter(release__project=found) if found is not None else local.none()), kept
 
 
 def queue_rescan(*, project: str | None = None, actor=None,
@@ -489,11 +514,9 @@ def queue_rescan(*, project: str | None = None, actor=None,
     require_admin(actor)
     name = ""
     if project is not None:
+        _rescanned(project)  # refuses a name with nothing to scan
         found = packaging.find_project(project)
-        if found is None:
-            raise ValidationError(_("There is no project named '{name}'.").format(
-                name=" ".join(project.split())[:200]), status=404)
-        name = found.name
+        name = found.name if found is not None else canonicalize_name(project)
     info = info or RequestInfo()
     with transaction.atomic():
         # Twice the same request (a double click) before the worker took the first would scan

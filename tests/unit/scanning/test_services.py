@@ -308,3 +308,34 @@ def test_a_store_outage_queues_a_proxied_file_scan_again_without_a_verdict(
     assert not ScanResult.objects.filter(upstream_file_id=file.pk).exists()
     file.refresh_from_db()
     assert file.scan_verdict == ""
+
+
+def test_a_rescan_judges_the_kept_upstream_files_again_under_the_current_rules(
+        upstream_server, upstream, admin, unique):
+    from bastion.proxy import files, scans as proxy_scans
+    from bastion.scanning.models import RescanRun
+
+    name = f"{upstream.name}-kept"
+    file = _served(upstream_server, upstream, wheel(name, "1.0"))
+    b"".join(files.download(files.find_file(upstream.name, file.project.normalized_name,
+                                            file.filename)).stream)
+    file.refresh_from_db()
+    assert file.stored_path and file.scan_verdict == "clean"
+    # What older rules said of it (setuptools was "malicious" under rule set 2026.12.7).
+    ScanResult.objects.filter(upstream_file_id=file.pk).update(ruleset_version="2000.1.1",
+                                                               verdict="malicious")
+    proxy_scans.set_verdict(file.pk, "malicious", ruleset="2000.1.1")
+
+    seen = []
+    summary = services.rescan(project=name.upper(), actor=admin,
+                              progress=lambda done, total: seen.append((done, total)))
+    assert summary.files == 1 and summary.verdicts == {"clean": 1} and seen == [(1, 1)]
+    file.refresh_from_db()
+    assert file.scan_verdict == "clean"
+    event = SecurityEvent.objects.filter(tag=tags.ADMIN_SCAN_RESCAN).last()
+    assert event.additional["upstream_files"] == 1 and event.additional["files"] == 1
+    # A name only the proxy serves can be rescanned from the console's queue as well.
+    run = services.queue_rescan(project=name, actor=admin)
+    assert RescanRun.objects.get(pk=run.pk).project == name
+    with pytest.raises(ValidationError, match="There is no project named"):
+        services.queue_rescan(project=f"none-{unique}", actor=admin)
