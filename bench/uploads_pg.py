@@ -191,7 +191,12 @@ class Probe:
         self._thread = threading.Thread(target=self._sample, name="pg-sampler", daemon=True)
 
     def _read(self) -> dict:
-        return {"machine": machine_seconds(), "server": server_seconds(self.server_pid),
+        # The next transaction id, without taking one: how many transactions wrote (only a
+        # transaction that writes gets an id, and only its commit writes and flushes WAL).
+        next_xid = self.conn.execute(
+            "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint").fetchone()[0]
+        return {"next_xid": next_xid,
+                "machine": machine_seconds(), "server": server_seconds(self.server_pid),
                 "postgres": postgres_seconds(self.postmaster),
                 "sampler_backend": _own_seconds(self.own_backend),
                 "loadgen": sum(resource.getrusage(resource.RUSAGE_SELF)[:2]),
@@ -258,6 +263,10 @@ class Probe:
             "pg_active_backends": round(self.active / max(self.samples, 1), 2),
             "wait_ms_per_upload": {t: ms(n * step) for t, n in by_type.most_common()},
             "lock_wait_ms_per_upload": ms(by_type["Lock"] * step),
+            # Of the whole cluster (its only database is this run's): the server's and the
+            # task worker's transactions.
+            "write_transactions_per_upload": round(
+                (a["next_xid"] - b["next_xid"]) / max(uploads, 1), 2),
             "idle_in_transaction_ms_per_upload": ms(self.in_transaction * step),
             "top_waits": {f"{t}/{e}": round(n * step, 2) for (t, e), n in self.waits.most_common(6)},
             "lock_waiters": dict(self.lock_queries.most_common(5)),
@@ -350,10 +359,11 @@ def main(argv=None) -> int:
     print("\nWhere the batch went, per round: CPU ms per upload (web = gunicorn master and "
           "workers, task = the task worker, pg = PostgreSQL, gen = this load generator, "
           "others = the rest of the machine), the machine's idle share, backend ms per upload "
-          "waiting on a Lock / an LWLock / I/O and idle in transaction; load averages")
+          "waiting on a Lock / an LWLock / I/O and idle in transaction, transactions that wrote "
+          "(took a transaction id, so flushed their commit) per upload; load averages")
     print("| variant | workers | files/s | web | task | pg | gen | others | idle | Lock | LWLock "
-          "| IO | idle in tx | load before → after |")
-    print("| --- | ---: |" + " ---: |" * 11 + " --- |")
+          "| IO | idle in tx | writes | load before → after |")
+    print("| --- | ---: |" + " ---: |" * 12 + " --- |")
     for workers in counts:
         for label, _src in variants:
             for r in results[(label, workers)]:
@@ -363,6 +373,7 @@ def main(argv=None) -> int:
                       f"| {r['idle_share']:.0%} | {waits.get('Lock', 0)} "
                       f"| {waits.get('LWLock', 0)} | {waits.get('IO', 0)} "
                       f"| {r['idle_in_transaction_ms_per_upload']} "
+                      f"| {r['write_transactions_per_upload']} "
                       f"| {r['load_before']} → {r['load_after']} |")
     out = REPO / "bench" / "results" / f"uploads-pg-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -110,9 +110,10 @@ def _change() -> _Change:
     # registered in) ends without committing.
     if change is None or not any(entry[1] is change.seal for entry in connection.run_on_commit):
         change = connection._bastion_change = _Change()
-        # Once committed, the change seals its own events (and any another left unsealed),
-        # so that the chain and the index's generation include it before its answer is sent.
-        # A failure to seal fails nothing: the next sealer seals them.
+        # Once committed, the change seals its own events (with any others left unsealed)
+        # unless a sealer before it already has, so that the chain and the index's
+        # generation include it before its answer is sent. A failure to seal fails nothing:
+        # the next sealer seals them.
         change.seal = partial(_seal_after_commit, change)
         transaction.on_commit(change.seal, robust=True)
     return change
@@ -269,7 +270,24 @@ def record(tag: str, *, info: RequestInfo | None = None, actor=None, user=None, 
     return event
 
 
-def seal(*, limit: int = SEAL_BATCH, placed: dict | None = None) -> int:
+# The PostgreSQL advisory lock one sealer at a time holds (the bytes "evt_seal").
+SEALER_LOCK_KEY = 0x6576745F7365616C
+
+
+def _take_sealer_lock(connection) -> None:
+    """Wait for the sealer's lock, for the rest of the running transaction (PostgreSQL).
+
+    Transaction-level, not session-level: the commit or rollback that ends the transaction
+    releases it whatever happens inside, so an exception, or a connection kept for the next
+    request (CONN_MAX_AGE), can never leave it held. Taking it gives the transaction no id: a
+    transaction that only waits for it and reads commits without writing or flushing anything.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEALER_LOCK_KEY])
+
+
+def seal(*, limit: int = SEAL_BATCH, placed: dict | None = None,
+         awaited: int | None = None) -> int:
     """Give committed unsealed events their place in the hash chain; how many it sealed.
 
     One sealer at a time (the index state row, locked for this short transaction only): it
@@ -277,13 +295,34 @@ def seal(*, limit: int = SEAL_BATCH, placed: dict | None = None) -> int:
     and moves the chain's head and the index's serial. Only committed events are visible to
     it, so the head (the index's generation) moves only past changes readers can see.
     ``placed`` receives each sealed event's id with its sequence and hashes.
+
+    ``awaited``: the id of the last event of a change that needs its events sealed (they
+    committed together, so a sealer sees all of them or none, and it seals in id order: once
+    the last is sealed, all are); when another sealer has sealed it, this one seals nothing.
+    Without it, any unsealed event will do.
+
+    On PostgreSQL sealers first queue on an advisory lock, which costs no write: a sealer that
+    finds, once it holds it, that the one before it sealed what it came for leaves without
+    having written anything. Only a sealer with work to do locks the state row (still taken
+    ``FOR UPDATE``: ``bastion admin import`` replaces that row without the advisory lock).
     """
-    if not SecurityEvent.objects.filter(sequence__isnull=True).exists():
+    unsealed = SecurityEvent.objects.filter(sequence__isnull=True)
+    wanted = unsealed if awaited is None else unsealed.filter(pk=awaited)
+    if not wanted.exists():
         return 0
     with transaction.atomic():
+        connection = transaction.get_connection()
+        if connection.vendor == "postgresql":
+            _take_sealer_lock(connection)
+            # Read after the lock (each statement of a READ COMMITTED transaction sees what
+            # had committed when it began): a sealer that held the lock before us has
+            # committed its work, and one that read the unsealed events before our change
+            # committed has left ours unsealed, so we seal them.
+            if not wanted.exists():
+                return 0
         state = _locked_state()
-        # Read after the lock: a sealer that held it before us has committed its work.
-        events = list(SecurityEvent.objects.filter(sequence__isnull=True).order_by("id")[:limit])
+        # Read after the row lock: a sealer (or an import) that held it has committed.
+        events = list(unsealed.order_by("id")[:limit])
         if not events:
             return 0
         sequence, previous = state.last_event_sequence, state.last_event_hash
@@ -303,11 +342,12 @@ def seal(*, limit: int = SEAL_BATCH, placed: dict | None = None) -> int:
     return len(events)
 
 
-def seal_all(*, placed: dict | None = None) -> int:
-    """Seal until nothing committed is left unsealed; how many were sealed."""
+def seal_all(*, placed: dict | None = None, awaited: int | None = None) -> int:
+    """Seal until nothing committed is left unsealed (with ``awaited``: until that event is
+    sealed, by this call or another sealer); how many this call sealed."""
     total = 0
     while True:
-        sealed = seal(placed=placed)
+        sealed = seal(placed=placed, awaited=awaited)
         total += sealed
         if sealed < SEAL_BATCH:
             return total
@@ -317,7 +357,9 @@ def _seal_after_commit(change: _Change) -> None:
     if not change.events:
         return
     placed: dict = {}
-    seal_all(placed=placed)
+    # When this returns the change's events are sealed (by this call or by a sealer that
+    # held the lock before it), unless sealing failed: then the next sealer seals them.
+    seal_all(placed=placed, awaited=max(e.pk for e in change.events))
     missing = [e.pk for e in change.events if e.pk not in placed]
     if missing:
         # Another sealer sealed them: their places are in the table.
