@@ -558,6 +558,8 @@ class _Walker:
                     add("cred-env-dump", line, "the environment sent over the network", top, scope)
             return
         if name in DNS:
+            if node.args and _loopback(self.folder.value(node.args[0])):
+                return   # nothing leaves the machine
             if node.args and self._own_name(node.args[0]):
                 if id(node) in self.discarded:
                     return   # a lookup whose answer is thrown away checks the name, keeps nothing
@@ -627,7 +629,12 @@ class _Walker:
 
     def _own_name(self, node: ast.AST) -> bool:
         """Whether ``node`` is the host's own name: gethostname() itself, or a name or an
-        attribute it was stored in (``self.host = socket.gethostname()``)."""
+        attribute it was stored in (``self.host = socket.gethostname()``), also with a
+        suffix of a network no query leaves (``gethostname() + '.local'``, multicast DNS)."""
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            suffix = self.folder.value(node.right)
+            if isinstance(suffix, str) and _LOCAL_SUFFIX.fullmatch(suffix.lower()):
+                node = node.left
         if isinstance(node, ast.Name):
             node = self.env.get(node.id, node)
         elif isinstance(node, ast.Attribute):
@@ -684,6 +691,11 @@ class _Walker:
         if isinstance(arg, (ast.List, ast.Tuple)):
             parts = [self._command_part(e) for e in arg.elts]
             known = [p for p in parts if isinstance(p, str)]
+            if known and parts and not isinstance(parts[0], str) \
+                    and self.resolve(arg.elts[0]) != "sys.executable":
+                # The program itself is unknown: its first argument is no program
+                # (asyncpg's `[pg_ctl, 'start', '-D', ...]` is not Windows' `start`).
+                known.insert(0, "?")
             if known:
                 return " ".join(known)
             if any(self.resolve(e) == "sys.executable" for e in arg.elts):
@@ -710,7 +722,16 @@ class _Walker:
 _BENIGN_COMMAND = re.compile(
     r"^\s*(?:git|hg|svn|make|cmake|ninja|gcc|g\+\+|cc|c\+\+|clang|nvcc|pkg-config|python\d?(?:\.\d+)?|"
     r"sphinx-build|cython|swig|protoc|rustc|cargo|go|javac|xcrun|uname|which|sw_vers|lsb_release|"
-    r"ldconfig|nproc|sysctl|getconf|llvm-config|mpicc|ar|ranlib|install_name_tool|tox|pytest)\b")
+    r"ldconfig|ldd|nproc|sysctl|getconf|llvm-config|mpicc|ar|ranlib|install_name_tool|tox|pytest)\b")
+
+
+# Names a lookup answers without asking any server beyond this machine or its link.
+_LOOPBACK = re.compile(r"localhost\.?|127(?:\.\d{1,3}){3}|::1|0\.0\.0\.0|")
+_LOCAL_SUFFIX = re.compile(r"\.(?:local|localhost|localdomain|home\.arpa)\.?")
+
+
+def _loopback(value: object) -> bool:
+    return isinstance(value, str) and bool(_LOOPBACK.fullmatch(value.strip().lower()))
 
 
 # Tools that resolve a host name: the name itself reaches the name server of its domain.

