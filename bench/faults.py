@@ -1,6 +1,6 @@
 """The reliability drill of issue 16: a bounded mixed load, then faults, then the proof that
 nothing was lost or left half-written. Not a test: tests/e2e/test_faults.py and
-test_faults_load.py run a cheap, count-bounded version of each phase.
+test_faults_queue_s3.py run a cheap, count-bounded version of each phase.
 
     .venv/bin/python bench/faults.py [--seconds 20] [--pg-port 54391] [--skip s3,disk]
 

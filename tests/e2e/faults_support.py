@@ -1,16 +1,21 @@
-"""Shared parts of the fault tests (tests/e2e/test_faults*.py) and of bench/faults.py: an index
-of its own with its server, CLI and task worker; a TCP relay that makes an endpoint
-unreachable; moto's S3 server; the checks that nothing was lost or half-written."""
+"""Shared parts of the fault tests (tests/e2e/test_faults*.py): an index of its own with its
+server, CLI and task worker; moto's S3 server; a count-bounded mixed load; the checks that
+nothing was lost or half-written. (The TCP relay that makes S3 unreachable is in relay.py,
+which bench/faults.py shares.)"""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import queue
+import random
 import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 from urllib.parse import urljoin, urlparse, urlunparse
 
@@ -19,6 +24,7 @@ import requests
 from tests.artifacts import Wheel
 from tests.cli_runner import run_cli
 from tests.conftest import BASE_ENV, Server, free_port, wait_for_port
+from tests.e2e.uploads import upload
 
 PASSWORD = "Vq7!" + secrets.token_urlsafe(18)
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -220,3 +226,127 @@ def s3_env(endpoint: str, bucket: str) -> dict[str, str]:
     return {"BASTION_STORAGE": "s3", "BASTION_S3_BUCKET": bucket,
             "BASTION_S3_ENDPOINT_URL": endpoint, "BASTION_S3_REGION": "us-east-1",
             "BASTION_S3_ACCESS_KEY_ID": "testing", "BASTION_S3_SECRET_ACCESS_KEY": "testing"}
+
+
+class Load:
+    """A fixed list of requests shared by a few client threads; every answer is counted by
+    (kind, status) and checked against what the kind expects."""
+
+    EXPECTED = {"upload": {200}, "page": {200}, "download": {200}, "proxy": {200},
+                "login": {302}}
+
+    def __init__(self, index: Index, projects: list[str], upstream_projects: list[str],
+                 visitor: str):
+        self.index, self.projects, self.visitor = index, projects, visitor
+        self.upstream_projects = upstream_projects
+        self.answers: Counter = Counter()
+        self.unexpected: list[str] = []
+        self.accepted: list[tuple[str, str, str]] = []  # (project, filename, sha256)
+        self.lock = threading.Lock()
+        self.versions = iter(range(1, 10_000))
+
+    def count(self, kind: str, response: requests.Response, what: str) -> None:
+        with self.lock:
+            self.answers[(kind, response.status_code)] += 1
+            if response.status_code not in self.EXPECTED[kind]:
+                self.unexpected.append(f"{kind} {what}: {response.status_code} "
+                                       f"{response.reason}")
+
+    def get(self, session: requests.Session, kind: str, url: str, **kw) -> requests.Response:
+        response = session.get(urljoin(self.index.url + "/", url), timeout=60, **kw)
+        self.count(kind, response, url)
+        return response
+
+    def upload(self, session: requests.Session, rng: random.Random) -> None:
+        with self.lock:
+            version = f"1.{next(self.versions)}"
+        project = rng.choice(self.projects)
+        wheel = Wheel(project, version, files={
+            f"{project.replace('-', '_')}/blob.bin": os.urandom(2048)})
+        content = wheel.build()
+        response = upload(self.index.server, self.index.token, wheel, content=content)
+        self.count("upload", response, wheel.filename)
+        if response.status_code == 200:
+            with self.lock:
+                self.accepted.append((project, wheel.filename,
+                                      hashlib.sha256(content).hexdigest()))
+
+    def page(self, session: requests.Session, rng: random.Random) -> None:
+        with self.lock:
+            known = [project for project, _, _ in self.accepted]
+        self.get(session, "page", f"/simple/{rng.choice(known)}/" if known else "/simple/")
+
+    def download(self, session: requests.Session, rng: random.Random) -> None:
+        with self.lock:
+            known = list(self.accepted)
+        if not known:
+            self.page(session, rng)
+            return
+        project, filename, sha = rng.choice(known)
+        page = self.get(session, "page", f"/simple/{project}/", headers={"Accept": JSON_TYPE})
+        if page.status_code != 200:
+            return
+        url = {f["filename"]: f["url"] for f in page.json()["files"]}.get(filename)
+        if url is None:
+            with self.lock:
+                self.unexpected.append(f"download {filename}: not listed after its 200")
+            return
+        got = self.get(session, "download", urljoin(page.url, url))
+        if got.status_code == 200 and hashlib.sha256(got.content).hexdigest() != sha:
+            with self.lock:
+                self.unexpected.append(f"download {filename}: other bytes")
+
+    def proxy(self, session: requests.Session, rng: random.Random) -> None:
+        page = self.get(session, "proxy", f"/simple/{rng.choice(self.upstream_projects)}/",
+                        headers={"Accept": JSON_TYPE})
+        if page.status_code != 200:
+            return
+        entry = rng.choice(page.json()["files"])
+        got = self.get(session, "proxy", urljoin(page.url, entry["url"]))
+        if got.status_code == 200 and \
+                hashlib.sha256(got.content).hexdigest() != entry["hashes"]["sha256"]:
+            with self.lock:
+                self.unexpected.append(f"proxy {entry['filename']}: other bytes")
+
+    def login(self, session: requests.Session, rng: random.Random) -> None:
+        session.cookies.clear()
+        form = session.get(self.index.url + "/account/login/", timeout=60)
+        if form.status_code != 200:
+            self.count("login", form, "the sign-in page")
+            return
+        response = session.post(self.index.url + "/account/login/", timeout=60,
+                                allow_redirects=False,
+                                data={"username": self.visitor, "password": PASSWORD,
+                                      "csrfmiddlewaretoken": session.cookies["csrftoken"]})
+        self.count("login", response, self.visitor)
+
+    def run(self, mix: dict[str, int], threads: int, seed: int) -> None:
+        """Every request of ``mix`` (kind -> how many) once, in a shuffled order, by
+        ``threads`` clients; a client's own failure fails the test, it is not counted."""
+        kinds = [kind for kind, n in mix.items() for _ in range(n)]
+        random.Random(seed).shuffle(kinds)
+        todo: queue.SimpleQueue = queue.SimpleQueue()
+        for kind in kinds:
+            todo.put(kind)
+        errors: list[BaseException] = []
+
+        def client(number: int) -> None:
+            session, rng = requests.Session(), random.Random(seed + number)
+            while True:
+                try:
+                    kind = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    getattr(self, kind)(session, rng)
+                except BaseException as exc:  # noqa: BLE001 - raised in the test's thread
+                    errors.append(exc)
+                    return
+
+        clients = [threading.Thread(target=client, args=(n,)) for n in range(threads)]
+        for thread in clients:
+            thread.start()
+        for thread in clients:
+            thread.join()
+        if errors:
+            raise errors[0]

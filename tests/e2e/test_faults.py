@@ -1,6 +1,7 @@
 """Faults the index must survive without losing or half-writing anything (issue 16): a web
-worker killed with SIGKILL in the middle of an upload, the store's disk full, PostgreSQL
-restarted under a running server (PostgreSQL pass only). bench/faults.py is the full drill.
+worker killed with SIGKILL in the middle of an upload, the store's disk full, a bounded mixed
+load on two web workers, PostgreSQL restarted under a running server (PostgreSQL pass only).
+test_faults_queue_s3.py has the task worker's and S3's; bench/faults.py is the timed drill.
 
 The server here has an index of its own (data directory, database, store), so that `bastion
 admin check` and `verify-events` judge exactly what these faults touched. Its store is a
@@ -16,6 +17,7 @@ import secrets
 import signal
 import socket
 import subprocess
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,8 @@ import requests
 
 from tests.artifacts import Wheel
 from tests.conftest import free_port
-from tests.e2e.faults_support import Index, pg_database, wait
+from tests.e2e.faults_support import PASSWORD, Index, Load, pg_database, wait
+from tests.e2e.proxy_support import StaticUpstream
 from tests.e2e.uploads import upload
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,6 +149,36 @@ def test_full_disk_refuses_the_upload_with_507_and_stores_nothing(index, tmpfs_s
     index.assert_whole()
     assert upload(index.server, index.token, wheel, content=content).status_code == 200
     assert index.downloads(wheel, content)
+    index.assert_whole()
+
+
+def test_mixed_load_on_two_web_workers_answers_no_5xx_and_keeps_every_upload(index):
+    tag = secrets.token_hex(3)
+    upstream = StaticUpstream()
+    try:
+        old = datetime.now(timezone.utc) - timedelta(days=30)
+        upstream_projects = [f"faults-up-{tag}-{n}" for n in range(2)]
+        for name in upstream_projects:
+            upstream.add_wheel(Wheel(name, "1.0"), upload_time=old)
+        added = index.cli("admin", "upstream", "add", f"faults-{tag}", upstream.url,
+                          "--include", f"faults-up-{tag}-*")
+        assert added.returncode == 0, added.stderr
+        visitor = f"visitor{tag}"
+        made = index.cli("admin", "create-user", visitor, "--email", f"{visitor}@example.com",
+                         "--password-stdin", stdin=PASSWORD + "\n")
+        assert made.returncode == 0, made.stderr
+        load = Load(index, [f"faults-load-{tag}-{n}" for n in range(4)], upstream_projects,
+                    visitor)
+        # Count-bounded, from four clients at once: ~60 requests, a third of them uploads.
+        load.run({"upload": 20, "page": 20, "download": 10, "login": 4, "proxy": 6},
+                 threads=4, seed=16)
+    finally:
+        upstream.stop()
+    assert load.unexpected == [], (load.unexpected, load.answers)
+    assert not [key for key in load.answers if key[1] >= 500]
+    assert load.answers[("upload", 200)] == 20
+    for project, filename, sha in load.accepted:
+        assert index.served_sha256(project, filename) == sha, filename
     index.assert_whole()
 
 
