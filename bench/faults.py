@@ -1,5 +1,6 @@
 """The reliability drill of issue 16: a bounded mixed load, then faults, then the proof that
-nothing was lost or left half-written. Not a test (tests/e2e/test_faults.py runs a cheap part).
+nothing was lost or left half-written. Not a test: tests/e2e/test_faults.py and
+test_faults_queue_s3.py run a cheap, count-bounded version of each phase.
 
     .venv/bin/python bench/faults.py [--seconds 20] [--pg-port 54391] [--skip s3,disk]
 
@@ -56,6 +57,7 @@ from servers import REPO, VENV_BIN, free_port  # noqa: E402
 
 from tests.artifacts import Wheel  # noqa: E402
 from tests.e2e.proxy_support import StaticUpstream  # noqa: E402
+from tests.e2e.relay import Relay  # noqa: E402
 
 WORK = REPO / "bench" / ".work" / "faults"
 METRICS_TOKEN = "drill-" + secrets.token_hex(12)
@@ -133,70 +135,6 @@ class Tmpfs:
         if self.mounted:
             subprocess.run(["umount", "-l", str(self.path)], capture_output=True)
             self.mounted = False
-
-
-class Relay:
-    """A TCP relay in front of a server, switched off and on: an endpoint that is unreachable
-    (connections refused, those open cut) while the server behind it keeps its data."""
-
-    def __init__(self, target_port: int):
-        self.target = target_port
-        self.port = free_port()
-        self._listener: socket.socket | None = None
-        self._open: set[socket.socket] = set()
-        self._lock = threading.Lock()
-        self.up()
-
-    def up(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(64)
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def down(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.close()
-        with self._lock:
-            sockets, self._open = self._open, set()
-        for sock in sockets:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(("127.0.0.1", self.target))
-            except OSError:
-                client.close()
-                continue
-            with self._lock:
-                self._open.update((client, upstream))
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (src, dst):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
 
 class Bastion:

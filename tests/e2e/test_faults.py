@@ -1,6 +1,7 @@
 """Faults the index must survive without losing or half-writing anything (issue 16): a web
-worker killed with SIGKILL in the middle of an upload, the store's disk full, PostgreSQL
-restarted under a running server (PostgreSQL pass only). bench/faults.py is the full drill.
+worker killed with SIGKILL in the middle of an upload, the store's disk full, a bounded mixed
+load on two web workers, PostgreSQL restarted under a running server (PostgreSQL pass only).
+test_faults_queue_s3.py has the task worker's and S3's; bench/faults.py is the timed drill.
 
 The server here has an index of its own (data directory, database, store), so that `bastion
 admin check` and `verify-events` judge exactly what these faults touched. Its store is a
@@ -16,87 +17,20 @@ import secrets
 import signal
 import socket
 import subprocess
-import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import requests
 
 from tests.artifacts import Wheel
-from tests.cli_runner import run_cli
-from tests.conftest import BASE_ENV, Server, free_port
+from tests.conftest import free_port
+from tests.e2e.faults_support import PASSWORD, Index, Load, pg_database, wait
+from tests.e2e.proxy_support import StaticUpstream
 from tests.e2e.uploads import upload
 
 ROOT = Path(__file__).resolve().parents[2]
-PASSWORD = "Vq7!" + secrets.token_urlsafe(18)
 TEST_PG = os.environ.get("BASTION_TEST_DATABASE_URL", "")
-JSON_TYPE = "application/vnd.pypi.simple.v1+json"
-
-
-def _pg_database(base: str, name: str) -> str:
-    import psycopg
-    from urllib.parse import urlparse, urlunparse
-
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunparse(urlparse(base)._replace(path="/" + name))
-
-
-class Index:
-    """A server with an index of its own, an uploader's token, and its CLI."""
-
-    def __init__(self, base: Path, database_url: str, store: Path):
-        self.data, self.store = base / "data", store
-        self.env = {**os.environ, **BASE_ENV, "BASTION_DATA_DIR": str(self.data),
-                    "BASTION_DATABASE_URL": database_url, "BASTION_STORAGE_DIR": str(store),
-                    "BASTION_RUN_WORKER": "false"}
-        assert self.cli("init", "--quiet").returncode == 0
-        made = self.cli("admin", "create-user", "faults", "--email", "faults@example.com",
-                        "--totp", "--password-stdin", stdin=PASSWORD + "\n")
-        assert made.returncode == 0, made.stderr
-        self.token = self.cli("admin", "create-token", "faults").stdout.strip().splitlines()[0]
-        self.server = Server({k: v for k, v in self.env.items() if k.startswith("BASTION_")},
-                             workers=2)
-        self.url = self.server.url
-
-    def cli(self, *args: str, stdin: str | None = None):
-        return run_cli(list(args), env=self.env, input=stdin, timeout=300)
-
-    def workers(self) -> list[int]:
-        children = []
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    stat = Path(f"/proc/{entry}/stat").read_text()
-                except OSError:
-                    continue
-                if int(stat.rsplit(")", 1)[1].split()[1]) == self.server.proc.pid:
-                    children.append(int(entry))
-        return children
-
-    def temp_files(self) -> list[Path]:
-        return [*(self.data / "tmp").glob("bastion-upload-*"), *self.store.rglob(".tmp-*")]
-
-    def assert_whole(self) -> None:
-        """`admin check` (every row with its file, no orphan) and `verify-events` pass, and
-        no temporary file is left."""
-        check = self.cli("admin", "check")
-        assert check.returncode == 0, check.stdout
-        assert "LEFTOVER" not in check.stdout
-        events = self.cli("admin", "verify-events")
-        assert events.returncode == 0, events.stdout
-        assert self.temp_files() == []
-
-    def downloads(self, wheel: Wheel, content: bytes) -> bool:
-        page = requests.get(f"{self.url}/simple/{wheel.name}/", headers={"Accept": JSON_TYPE},
-                            timeout=30)
-        urls = {f["filename"]: f["url"] for f in page.json()["files"]} \
-            if page.status_code == 200 else {}
-        if wheel.filename not in urls:
-            return False
-        got = requests.get(requests.compat.urljoin(page.url, urls[wheel.filename]), timeout=30)
-        return hashlib.sha256(got.content).digest() == hashlib.sha256(content).digest()
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +58,7 @@ def database():
     script = ["bash", str(ROOT / "scripts" / "postgres.sh")]
     started = subprocess.run([*script, "start"], capture_output=True, text=True, env=env)
     assert started.returncode == 0, started.stderr
-    yield _pg_database(started.stdout.strip(), "faults"), lambda: subprocess.run(
+    yield pg_database(started.stdout.strip(), "faults"), lambda: subprocess.run(
         [*script, "restart"], capture_output=True, env=env, check=True)
     subprocess.run([*script, "stop"], capture_output=True, env=env)
 
@@ -133,7 +67,7 @@ def database():
 def index(tmp_path_factory, tmpfs_store, database):
     made = Index(tmp_path_factory.mktemp("faults"), database[0], tmpfs_store[0])
     yield made
-    made.server.stop()
+    made.stop()
 
 
 def _start_upload(index: Index, wheel: Wheel, content: bytes, sent: int) -> socket.socket:
@@ -159,16 +93,6 @@ def _start_upload(index: Index, wheel: Wheel, content: bytes, sent: int) -> sock
     return sock
 
 
-def _wait(condition, what: str, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_worker_killed_mid_upload_leaves_no_partial_file_and_the_upload_succeeds_again(index):
     name = "faults-kill-" + secrets.token_hex(3)
     wheel = Wheel(name, "1.0", files={f"{name.replace('-', '_')}/blob.bin": os.urandom(600_000)})
@@ -177,15 +101,15 @@ def test_worker_killed_mid_upload_leaves_no_partial_file_and_the_upload_succeeds
     try:
         # Which worker receives it: the one whose temporary file carries its process id.
         before = index.workers()
-        part = _wait(lambda: list((index.data / "tmp").glob("bastion-upload-*.part")),
+        part = wait(lambda: list((index.data / "tmp").glob("bastion-upload-*.part")),
                      "the upload's temporary file")[0]
         pid = int(part.name[len("bastion-upload-"):].split("-")[0])
         assert pid in before
         os.kill(pid, signal.SIGKILL)
         # gunicorn starts another; its master removed what the killed worker was writing.
-        _wait(lambda: len(index.workers()) == 2 and pid not in index.workers(),
+        wait(lambda: len(index.workers()) == 2 and pid not in index.workers(),
               "a new worker")
-        _wait(lambda: not part.exists(), "the killed upload's temporary file to go")
+        wait(lambda: not part.exists(), "the killed upload's temporary file to go")
     finally:
         sock.close()
     assert not index.downloads(wheel, content)
@@ -225,6 +149,36 @@ def test_full_disk_refuses_the_upload_with_507_and_stores_nothing(index, tmpfs_s
     index.assert_whole()
     assert upload(index.server, index.token, wheel, content=content).status_code == 200
     assert index.downloads(wheel, content)
+    index.assert_whole()
+
+
+def test_mixed_load_on_two_web_workers_answers_no_5xx_and_keeps_every_upload(index):
+    tag = secrets.token_hex(3)
+    upstream = StaticUpstream()
+    try:
+        old = datetime.now(timezone.utc) - timedelta(days=30)
+        upstream_projects = [f"faults-up-{tag}-{n}" for n in range(2)]
+        for name in upstream_projects:
+            upstream.add_wheel(Wheel(name, "1.0"), upload_time=old)
+        added = index.cli("admin", "upstream", "add", f"faults-{tag}", upstream.url,
+                          "--include", f"faults-up-{tag}-*")
+        assert added.returncode == 0, added.stderr
+        visitor = f"visitor{tag}"
+        made = index.cli("admin", "create-user", visitor, "--email", f"{visitor}@example.com",
+                         "--password-stdin", stdin=PASSWORD + "\n")
+        assert made.returncode == 0, made.stderr
+        load = Load(index, [f"faults-load-{tag}-{n}" for n in range(4)], upstream_projects,
+                    visitor)
+        # Count-bounded, from four clients at once: ~60 requests, a third of them uploads.
+        load.run({"upload": 20, "page": 20, "download": 10, "login": 4, "proxy": 6},
+                 threads=4, seed=16)
+    finally:
+        upstream.stop()
+    assert load.unexpected == [], (load.unexpected, load.answers)
+    assert not [key for key in load.answers if key[1] >= 500]
+    assert load.answers[("upload", 200)] == 20
+    for project, filename, sha in load.accepted:
+        assert index.served_sha256(project, filename) == sha, filename
     index.assert_whole()
 
 
