@@ -41,6 +41,13 @@ _ADDRESS = re.compile(r"^\s*(?:[a-z][a-z0-9+.-]*://|[a-z0-9-]+(?:\.[a-z0-9-]+)*\
 # Names of what proves ownership of a wallet or an account and is only ever used locally.
 _SECRET_NAME = re.compile(r"(?:^|_)(?:priv(?:ate)?_?key|mnemonic|seed_?phrase|secret_?key|"
                           r"access_?key_?secret|wallet_?key)s?$", re.I)
+# What a tool's description says to take the model over: hidden-instruction tags, orders to
+# ignore earlier instructions or to keep something from the user.
+_TOOL_ORDERS = re.compile(
+    r"<\s*/?\s*(?:important|system[\w ]*|instructions?|hidden[\w ]*)\s*>|"
+    r"\bignore (?:all |any )?(?:previous|prior|above|earlier) instructions|"
+    r"\b(?:do not|don't|never) (?:tell|mention|inform|reveal|show|notify)\b[^.\n]{0,40}\buser|"
+    r"\bwithout (?:telling|informing|notifying|alerting) the user", re.I)
 # Calls that hand on the value they are given (a key in a string is still the key).
 _PASSES_VALUE = frozenset({"str", "repr", "dict", "list", "tuple", "set", "json.dumps"})
 DECRYPT_ATTRS = frozenset({"decrypt", "decrypt_and_verify", "decompress", "b64decode",
@@ -393,6 +400,8 @@ class _Walker:
                     self._indicators(value, line, top, scope)
             elif kind is ClassDef:
                 self._class(node, getattr(node, "lineno", 1) + offset)
+            elif (kind is ast.FunctionDef or kind is ast.AsyncFunctionDef) and node.decorator_list:
+                self._tool(node, getattr(node, "lineno", 1) + offset, top, scope)
             elif kind is Expr:
                 if type(node.value) is Call:
                     self.discarded.add(id(node.value))
@@ -642,6 +651,20 @@ class _Walker:
                           if isinstance(sub, ast.Constant) and isinstance(sub.value, str))
         words = set(re.findall(r"[A-Za-z_]{4,}", value))
         return any(word not in pieces for word in words)
+
+    def _tool(self, node: ast.FunctionDef | ast.AsyncFunctionDef, line: int, top: bool, scope: int) -> None:
+        """An AI agent's tool (``@mcp.tool()``, ``@tool``) whose description, which the model
+        reads as instructions, orders it to do more than the tool: read or send files and keys,
+        keep it from the user. A prompt template elsewhere in the code is only text."""
+        for decorator in node.decorator_list:
+            target = decorator.func if isinstance(decorator, ast.Call) else decorator
+            name = self.resolve(target) or ""
+            if name == "tool" or name.endswith(".tool"):
+                doc = ast.get_docstring(node, clean=False) or ""
+                order = _TOOL_ORDERS.search(doc[:20_000])
+                if order:
+                    self.result.add("inject-tool-prompt", line, f"{node.name}: {order.group(0)[:60]}", top, scope)
+                return
 
     def _hidden_address(self, node: ast.Call) -> str | None:
         """The address a request goes to when the code hides it: decoded from base64 or hex, or

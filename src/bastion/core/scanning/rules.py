@@ -77,6 +77,8 @@ RULES: dict[str, Rule] = _rules(
     Rule("drop-binary", MEDIUM, 4, "an executable (ELF, PE or Mach-O) inside a source distribution"),
     Rule("drop-exe-url", HIGH, 7, "a URL to an executable or script payload (.exe, .dll, .scr, .bat, .ps1, .vbs)"),
     Rule("win-api", LOW, 1, "calls the Windows API through ctypes"),
+    # AI agents' tools.
+    Rule("inject-tool-prompt", HIGH, 7, "an AI agent tool whose description gives the model hidden orders (tool poisoning)"),
     # Metadata tricks.
     Rule("meta-typosquat", LOW, 2, "the name is one edit away from a popular project"),
     Rule("meta-empty-description", LOW, 2, "no real description, yet custom install-time code"),
