@@ -200,7 +200,9 @@ TRIGGER = re.compile(
     rb"Popen|subprocess|startfile|spawn[lvpe]*|execv[pe]*|pty|urlopen|urlretrieve|requests|httpx|"
     rb"urllib3?|http\.client|socket|environ|getuser|gethostname|getlogin|uname|getnode|"
     rb"clipboard|pyperclip|ctypes|windll|pip|decrypt|Fernet|chr|globals|vars|builtins|zipimport|"
-    rb"[Il1]{6,}|_0x[0-9a-fA-F]{3,})\b")
+    rb"[Il1]{6,}|_0x[0-9a-fA-F]{3,})\b|"
+    # An AI agent's tool: its description is read by a model (see python._TOOL_ORDERS).
+    rb"\.tool\(|@tool\b")
 
 
 _ENCODED = re.compile(r"[A-Za-z0-9+/=_\-\s]+")

@@ -36,6 +36,20 @@ DNS = frozenset({"socket.gethostbyname", "socket.gethostbyname_ex", "socket.geta
 RECON = frozenset({"socket.gethostname", "getpass.getuser", "os.getlogin", "platform.node",
                    "platform.uname", "os.uname", "uuid.getnode", "socket.getfqdn"})
 CLIPBOARD_PREFIXES = ("pyperclip.", "win32clipboard.", "clipboard.")
+# An address a request is sent to: a URL or a host name with a domain.
+_ADDRESS = re.compile(r"^\s*(?:[a-z][a-z0-9+.-]*://|[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}(?::\d+)?(?:/|$))", re.I)
+# Names of what proves ownership of a wallet or an account and is only ever used locally.
+_SECRET_NAME = re.compile(r"(?:^|_)(?:priv(?:ate)?_?key|mnemonic|seed_?phrase|secret_?key|"
+                          r"access_?key_?secret|wallet_?key)s?$", re.I)
+# What a tool's description says to take the model over: hidden-instruction tags, orders to
+# ignore earlier instructions or to keep something from the user.
+_TOOL_ORDERS = re.compile(
+    r"<\s*/?\s*(?:important|system[\w ]*|instructions?|hidden[\w ]*)\s*>|"
+    r"\bignore (?:all |any )?(?:previous|prior|above|earlier) instructions|"
+    r"\b(?:do not|don't|never) (?:tell|mention|inform|reveal|show|notify)\b[^.\n]{0,40}\buser|"
+    r"\bwithout (?:telling|informing|notifying|alerting) the user", re.I)
+# Calls that hand on the value they are given (a key in a string is still the key).
+_PASSES_VALUE = frozenset({"str", "repr", "dict", "list", "tuple", "set", "json.dumps"})
 DECRYPT_ATTRS = frozenset({"decrypt", "decrypt_and_verify", "decompress", "b64decode",
                            "a85decode", "b85decode", "unhexlify", "fromhex", "loads"})
 INSTALL_COMMANDS = frozenset({"install", "develop", "egg_info", "bdist_egg", "build_py",
@@ -180,6 +194,7 @@ class _Walker:
         self.command_spans: dict[str, list[tuple[int, int]]] = {}
         self.matched: dict[str, list[tuple[str, str]]] = {}
         self.calls_in_attrs: dict[str, ast.Call] = {}
+        self.returns: dict[str, ast.AST] = {}        # function -> the name it ends returning
         self.tested: set[int] = set()                # ids of the right-hand sides of `in` tests
         self.discarded: set[int] = set()             # ids of calls whose value nothing keeps
         self.os_fields: set[int] = set()             # ids of uname() calls read for OS or CPU only
@@ -234,6 +249,11 @@ class _Walker:
             if func == "vars" and node.args:
                 inner = self.resolve(node.args[0], depth + 1)
                 return f"{inner}.__dict__" if inner else None
+            if isinstance(node.func, ast.Name) and node.func.id in self.returns:
+                # def get(): from subprocess import check_output as c; return c -- get()(cmd)
+                # is the call it hands out, however many helpers stand between.
+                target = self.resolve(self.returns[node.func.id], depth + 1)
+                return target if target and _interesting(target) else None
             return None
         if isinstance(node, ast.Subscript):
             base = self.resolve(node.value, depth + 1)
@@ -279,6 +299,9 @@ class _Walker:
             order.append(item)
             if isinstance(node, functions):
                 top, scope = False, id(node)
+                if type(node) is not ast.Lambda and node.body and isinstance(node.body[-1], ast.Return) \
+                        and isinstance(node.body[-1].value, (ast.Name, ast.Attribute)):
+                    self.returns[node.name] = node.body[-1].value
             elif isinstance(node, collected):
                 self._collect_one(node)
             elif isinstance(node, ast.If) and _argv_guard(node.test):
@@ -377,6 +400,8 @@ class _Walker:
                     self._indicators(value, line, top, scope)
             elif kind is ClassDef:
                 self._class(node, getattr(node, "lineno", 1) + offset)
+            elif (kind is ast.FunctionDef or kind is ast.AsyncFunctionDef) and node.decorator_list:
+                self._tool(node, getattr(node, "lineno", 1) + offset, top, scope)
             elif kind is Expr:
                 if type(node.value) is Call:
                     self.discarded.add(id(node.value))
@@ -554,8 +579,16 @@ class _Walker:
             if name.rsplit(".", 1)[-1] not in ("exceptions", "codes", "HTTPError", "RequestException",
                                                "ConnectionError", "Timeout", "adapters"):
                 add("net-call", line, name, top, scope)
-                if any(self._mentions_environ(a) for a in [*node.args, *(k.value for k in node.keywords)]):
+                sent = [*node.args, *(k.value for k in node.keywords)]
+                if any(self._mentions_environ(a) for a in sent):
                     add("cred-env-dump", line, "the environment sent over the network", top, scope)
+                address = self._hidden_address(node)
+                if address:
+                    add("exfil-hidden-url", line, address[:80], top, scope)
+                    self._indicators(address, line, top, scope)
+                secret = self._secret_sent(sent)
+                if secret:
+                    add("exfil-secret", line, f"{secret} sent by {name}", top, scope)
             return
         if name in DNS:
             if node.args and _loopback(self.folder.value(node.args[0])):
@@ -618,6 +651,65 @@ class _Walker:
                           if isinstance(sub, ast.Constant) and isinstance(sub.value, str))
         words = set(re.findall(r"[A-Za-z_]{4,}", value))
         return any(word not in pieces for word in words)
+
+    def _tool(self, node: ast.FunctionDef | ast.AsyncFunctionDef, line: int, top: bool, scope: int) -> None:
+        """An AI agent's tool (``@mcp.tool()``, ``@tool``) whose description, which the model
+        reads as instructions, orders it to do more than the tool: read or send files and keys,
+        keep it from the user. A prompt template elsewhere in the code is only text."""
+        for decorator in node.decorator_list:
+            target = decorator.func if isinstance(decorator, ast.Call) else decorator
+            name = self.resolve(target) or ""
+            if name == "tool" or name.endswith(".tool"):
+                doc = ast.get_docstring(node, clean=False) or ""
+                order = _TOOL_ORDERS.search(doc[:20_000])
+                if order:
+                    self.result.add("inject-tool-prompt", line, f"{node.name}: {order.group(0)[:60]}", top, scope)
+                return
+
+    def _hidden_address(self, node: ast.Call) -> str | None:
+        """The address a request goes to when the code hides it: decoded from base64 or hex, or
+        folded from chr() codes or a reversal (no literal piece shows it). An address written
+        out, or one read from configuration, hides nothing."""
+        arg = node.args[0] if node.args else next(
+            (k.value for k in node.keywords if k.arg in ("url", "host", "address")), None)
+        if arg is None or isinstance(arg, ast.Constant):
+            return None
+        source = self.env.get(arg.id, arg) if isinstance(arg, ast.Name) else arg
+        if isinstance(source, ast.Constant):
+            return None
+        value = self.folder.value(arg)
+        if isinstance(value, bytes):
+            value = value.decode("latin-1")
+        if not isinstance(value, str) or not _ADDRESS.search(value):
+            return None
+        if self._decodes(source):
+            return value
+        # Folding through variables shows words from elsewhere in the module (a server name
+        # set at the top of it): hidden only when the expression alone builds the address.
+        if not any(isinstance(sub, ast.Name) and sub.id in self.env for sub in ast.walk(source)) \
+                and self._hidden(source, value):
+            return value
+        return None
+
+    def _secret_sent(self, nodes: list[ast.AST]) -> str | None:
+        """A private key, seed phrase or secret key among what a request sends, by the name it
+        is held in (``{"key": private_key}``, directly or through one assignment). A wallet or
+        SDK signs with such a key; it never needs to send it anywhere."""
+        stack = list(nodes)
+        seen = 0
+        while stack and seen < 500:
+            node = stack.pop()
+            seen += 1
+            if isinstance(node, ast.Call) and self.resolve(node.func) not in _PASSES_VALUE:
+                continue   # sign(tx, private_key): what a call makes of the key is not the key
+            word = node.id if isinstance(node, ast.Name) else \
+                node.attr if isinstance(node, ast.Attribute) else None
+            if word and _SECRET_NAME.search(word):
+                return word
+            if isinstance(node, ast.Name) and node.id in self.env and seen < 50:
+                stack.append(self.env[node.id])
+            stack.extend(ast.iter_child_nodes(node))
+        return None
 
     def _reads_file(self, node: ast.AST) -> bool:
         for sub in ast.walk(node):
@@ -722,7 +814,10 @@ class _Walker:
 _BENIGN_COMMAND = re.compile(
     r"^\s*(?:git|hg|svn|make|cmake|ninja|gcc|g\+\+|cc|c\+\+|clang|nvcc|pkg-config|python\d?(?:\.\d+)?|"
     r"sphinx-build|cython|swig|protoc|rustc|cargo|go|javac|xcrun|uname|which|sw_vers|lsb_release|"
-    r"ldconfig|ldd|nproc|sysctl|getconf|llvm-config|mpicc|ar|ranlib|install_name_tool|tox|pytest)\b")
+    r"ldconfig|ldd|nproc|sysctl|getconf|llvm-config|mpicc|ar|ranlib|install_name_tool|tox|pytest|"
+    # Desktop integration: refresh the menu, MIME and icon caches after installing a launcher.
+    r"update-desktop-database|update-mime-database|gtk-update-icon-cache|glib-compile-schemas|"
+    r"xdg-desktop-menu|xdg-icon-resource|xdg-mime)(?![\w-])")
 
 
 # Names a lookup answers without asking any server beyond this machine or its link.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-RULESET_VERSION = "2026.12.9"
+RULESET_VERSION = "2026.12.10"
 
 LOW, MEDIUM, HIGH, CRITICAL = "low", "medium", "high", "critical"
 
@@ -50,6 +50,8 @@ RULES: dict[str, Rule] = _rules(
     Rule("exfil-oast", HIGH, 8, "a request-bin or out-of-band (OAST) collector domain"),
     Rule("exfil-raw-ip", HIGH, 6, "a URL to a raw public IP address"),
     Rule("exfil-dns", HIGH, 7, "a DNS lookup of a host name built from data (DNS tunnelling)"),
+    Rule("exfil-hidden-url", HIGH, 6, "sends to a network address hidden by encoding or assembly (base64, hex, chr() codes)"),
+    Rule("exfil-secret", HIGH, 7, "sends a private key, seed phrase or secret key over the network"),
     Rule("exfil-host-data", HIGH, 7, "collects the host's identity or environment and sends it over the network"),
     Rule("recon-host", LOW, 1, "collects the host's identity (user, host name, address, working directory)"),
     # Credentials and secrets.
@@ -75,6 +77,8 @@ RULES: dict[str, Rule] = _rules(
     Rule("drop-binary", MEDIUM, 4, "an executable (ELF, PE or Mach-O) inside a source distribution"),
     Rule("drop-exe-url", HIGH, 7, "a URL to an executable or script payload (.exe, .dll, .scr, .bat, .ps1, .vbs)"),
     Rule("win-api", LOW, 1, "calls the Windows API through ctypes"),
+    # AI agents' tools.
+    Rule("inject-tool-prompt", HIGH, 7, "an AI agent tool whose description gives the model hidden orders (tool poisoning)"),
     # Metadata tricks.
     Rule("meta-typosquat", LOW, 2, "the name is one edit away from a popular project"),
     Rule("meta-empty-description", LOW, 2, "no real description, yet custom install-time code"),

