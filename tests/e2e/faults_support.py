@@ -10,7 +10,6 @@ import os
 import queue
 import random
 import secrets
-import signal
 import subprocess
 import sys
 import threading
@@ -23,7 +22,7 @@ import requests
 
 from tests.artifacts import Wheel
 from tests.cli_runner import run_cli
-from tests.conftest import BASE_ENV, Server, free_port, wait_for_port
+from tests.conftest import BASE_ENV, Server
 from tests.e2e.uploads import upload
 
 PASSWORD = "Vq7!" + secrets.token_urlsafe(18)
@@ -191,35 +190,6 @@ def random_wheel(prefix: str, size: int, version: str = "1.0") -> tuple[Wheel, b
     name = f"{prefix}-{secrets.token_hex(4)}"
     wheel = Wheel(name, version, files={f"{name.replace('-', '_')}/blob.bin": os.urandom(size)})
     return wheel, wheel.build()
-
-
-class Moto:
-    """moto's S3 server on a port of its own, in its own process group."""
-
-    def __init__(self, log: Path):
-        self.port = free_port()
-        self._log = open(log, "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_for_port(self.port, self.proc, "moto server")
-
-    def create_bucket(self, endpoint: str, bucket: str) -> None:
-        import boto3
-
-        boto3.session.Session().client(
-            "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
-            aws_secret_access_key="testing").create_bucket(Bucket=bucket)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        self._log.close()
 
 
 def s3_env(endpoint: str, bucket: str) -> dict[str, str]:

@@ -22,7 +22,6 @@ import requests
 from tests.e2e.faults_support import (
     JSON_TYPE,
     Index,
-    Moto,
     pg_database,
     random_wheel,
     s3_env,
@@ -30,6 +29,7 @@ from tests.e2e.faults_support import (
 )
 from tests.e2e.relay import Relay
 from tests.e2e.uploads import upload
+from tests.moto_server import MotoServer
 
 TEST_PG = os.environ.get("BASTION_TEST_DATABASE_URL", "")
 # Files up to this size are scanned in the upload request, larger ones by the task worker.
@@ -122,7 +122,7 @@ def test_task_worker_killed_mid_job_its_job_runs_again_and_every_file_is_served(
 def s3_index(tmp_path_factory):
     """An index on S3 (moto's server) reached through a relay the test switches off."""
     base = tmp_path_factory.mktemp("faults-s3")
-    moto = Moto(base / "moto.log")
+    moto = MotoServer(base / "moto.log")
     relay = index = None
     try:
         relay = Relay(moto.port)

@@ -25,6 +25,7 @@ from tests.artifacts import Wheel
 from tests.cli_runner import run_cli
 from tests.conftest import BASE_ENV, Server, free_port, wait_for_port
 from tests.e2e.nginx_support import Nginx, require_nginx
+from tests.moto_server import MotoServer
 from tests.e2e.simple_support import (
     client_env,
     installed_version,
@@ -91,18 +92,8 @@ def redis_url():
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
-    import boto3
-    from botocore.config import Config
-
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                             str(port)], stdout=log, stderr=subprocess.STDOUT)
-    wait_for_port(port, proc, "moto server")
-    endpoint = f"http://127.0.0.1:{port}"
-    client = boto3.session.Session().client(
-        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
-        aws_secret_access_key="testing", config=Config(s3={"addressing_style": "path"}))
+    moto = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
+    endpoint, proc, client = moto.endpoint, moto.proc, moto.client()
     bucket = "bastion-shape-" + secrets.token_hex(4)
     client.create_bucket(Bucket=bucket)
     client.put_bucket_versioning(Bucket=bucket,
@@ -114,10 +105,7 @@ def s3(tmp_path_factory):
                        "Action": "s3:GetObject",
                        "Resource": f"arn:aws:s3:::{bucket}/{PREFIX}/*"}]}))
     yield {"endpoint": endpoint, "bucket": bucket, "client": client, "proc": proc}
-    if proc.poll() is None:
-        proc.terminate()
-        proc.wait(10)
-    log.close()
+    moto.stop()
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,8 @@ import pytest
 from bastion.packaging.models import File
 from bastion.storage.s3 import STAGING
 from tests.artifacts import Wheel
-from tests.conftest import Server, free_port, wait_for_port
+from tests.conftest import Server
+from tests.moto_server import MotoServer
 
 from .uploads import upload, uploader
 
@@ -27,29 +26,14 @@ SENDS_BYTES = {"PutObject", "UploadPart", "CreateMultipartUpload", "CompleteMult
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
-    import boto3
-    from botocore.config import Config
-
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                             str(port)], stdout=log, stderr=subprocess.STDOUT)
+    moto = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
     try:
-        wait_for_port(port, proc, "moto server")
-        endpoint = f"http://127.0.0.1:{port}"
-        client = boto3.session.Session().client(
-            "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
-            aws_secret_access_key="testing", config=Config(s3={"addressing_style": "path"}))
+        client = moto.client()
         bucket = "bastion-staging-" + secrets.token_hex(4)
         client.create_bucket(Bucket=bucket)
-        yield {"endpoint": endpoint, "bucket": bucket, "client": client}
+        yield {"endpoint": moto.endpoint, "bucket": bucket, "client": client}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        moto.stop()
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from django.test import override_settings
 from bastion import storage, worker
 from bastion.storage import StorageUnavailable, get_store, leftovers, reset_store
 from bastion.storage.s3 import STAGING, MiB, S3FileStore
+from tests.moto_server import MotoServer
 
 ACCESS_KEY, SECRET_KEY = "testing-access-key", "testing-secret-key"
 
@@ -29,30 +30,9 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def s3_endpoint(tmp_path_factory):
-    port = _free_port()
-    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while True:
-        if proc.poll() is not None:
-            log.seek(0)
-            raise RuntimeError(f"moto server exited:\n{log.read()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("moto server did not start")
-            time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    moto = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
+    yield moto.endpoint
+    moto.stop()
 
 
 @pytest.fixture(scope="module")
