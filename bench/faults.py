@@ -58,6 +58,7 @@ from servers import REPO, VENV_BIN, free_port  # noqa: E402
 from tests.artifacts import Wheel  # noqa: E402
 from tests.e2e.proxy_support import StaticUpstream  # noqa: E402
 from tests.e2e.relay import Relay  # noqa: E402
+from tests.processes import children  # noqa: E402
 
 WORK = REPO / "bench" / ".work" / "faults"
 METRICS_TOKEN = "drill-" + secrets.token_hex(12)
@@ -204,16 +205,7 @@ class Bastion:
 
     def web_workers(self) -> list[int]:
         """The gunicorn workers: the serving process's children."""
-        found = []
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    stat = Path(f"/proc/{entry}/stat").read_text()
-                except OSError:
-                    continue
-                if int(stat.rsplit(")", 1)[1].split()[1]) == self.web.pid:
-                    found.append(int(entry))
-        return sorted(found)
+        return children(self.web.pid)
 
     def metrics(self) -> dict[str, float]:
         text = requests.get(self.url + "/_/metrics", timeout=30,

@@ -24,6 +24,7 @@ from tests.artifacts import Wheel
 from tests.cli_runner import run_cli
 from tests.conftest import BASE_ENV, Server
 from tests.e2e.uploads import upload
+from tests.processes import children
 
 PASSWORD = "Vq7!" + secrets.token_urlsafe(18)
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -80,16 +81,7 @@ class Index:
 
     def workers(self) -> list[int]:
         """The web workers: the serving process's children."""
-        children = []
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    stat = Path(f"/proc/{entry}/stat").read_text()
-                except OSError:
-                    continue
-                if int(stat.rsplit(")", 1)[1].split()[1]) == self.server.proc.pid:
-                    children.append(int(entry))
-        return children
+        return children(self.server.proc.pid)
 
     def start_worker(self) -> subprocess.Popen:
         """A ``bastion worker`` of its own (the previous one must be gone)."""
