@@ -133,6 +133,16 @@ class Server:
         self.log.seek(0)
         return self.log.read()
 
+    def output_when(self, check, timeout: float = 30) -> str:
+        """The output once ``check(output)`` holds (or as it is after ``timeout`` seconds): a
+        request's access line is written after its answer, so a client may be done first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            output = self.output()
+            if check(output) or time.monotonic() > deadline:
+                return output
+            time.sleep(0.05)
+
     def stop(self, timeout: float = 10) -> None:
         self.proc.terminate()
         try:

@@ -162,6 +162,10 @@ def output_of(result: subprocess.CompletedProcess) -> str:
     return f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
 
 
-def downloads_of(server, path: str) -> int:
-    """How many times the server's access log shows a GET of ``/path``."""
-    return server.output().count(f'"GET /{path} ')
+def downloads_of(server, path: str, *, more_than: int | None = None) -> int:
+    """How many times the server's access log shows a GET of ``/path``; with ``more_than``,
+    once it shows more (or after a while): a line is written after its answer is sent."""
+    line = f'"GET /{path} '
+    if more_than is None:
+        return server.output().count(line)
+    return server.output_when(lambda output: output.count(line) > more_than).count(line)

@@ -166,7 +166,7 @@ def test_install_without_credentials_fails_on_401_and_fetches_no_file(private, t
     python = new_venv(tmp_path / "venv", env)
     install = pip_install if installer == "pip" else uv_install
     result = install(python, f"{server.url}/simple/", [name], env)
-    after = server.output()
+    after = server.output_when(lambda out: out.count(refused_page) > before.count(refused_page))
     assert result.returncode != 0
     assert after.count(refused_page) > before.count(refused_page)
     assert after.count(served_file) == before.count(served_file)

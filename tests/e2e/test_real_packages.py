@@ -195,8 +195,8 @@ def sdist_and_backend_downloads(server) -> dict[str, int]:
 def assert_built_from_the_index(server, before: dict[str, int]) -> None:
     """The sdists and their build backends were fetched from us (nothing else is reachable
     through the index URL, but a wheel from somewhere would not show up here)."""
-    after = sdist_and_backend_downloads(server)
-    missing = [name for name, count in after.items() if count <= before[name]]
+    missing = [name for name, count in before.items()
+               if downloads_of(server, stored(name).path, more_than=count) <= count]
     assert not missing, f"not downloaded from the index: {missing}"
 
 
