@@ -228,7 +228,10 @@ class S3FileStore:
         return True
 
     def delete(self, path: str) -> None:
-        key = self._key(path)
+        self._delete_key(self._key(path), path)
+
+    def _delete_key(self, key: str, path: str) -> None:
+        """Delete the object at ``key``; one already gone is no failure."""
         try:
             self.client.delete_object(Bucket=self.bucket, Key=key)
         except (ClientError, BotoCoreError) as exc:
@@ -236,16 +239,21 @@ class S3FileStore:
             if not isinstance(failure, FileNotFoundError):
                 raise failure from exc
 
-    def iter_paths(self) -> Iterator[str]:
+    def _keys(self, prefix: str) -> Iterator[str]:
+        """Every key under ``prefix``, in S3's (lexical) order."""
         paginator = self.client.get_paginator("list_objects_v2")
         try:
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
-                    path = item["Key"][len(self.prefix):]
-                    if not path.startswith(STAGING):  # no stored file (yet, or ever)
-                        yield path
+                    yield item["Key"]
         except (ClientError, BotoCoreError) as exc:
-            raise _failure(exc, self.prefix or "/") from exc
+            raise _failure(exc, prefix or "/") from exc
+
+    def iter_paths(self) -> Iterator[str]:
+        for key in self._keys(self.prefix):
+            path = key[len(self.prefix):]
+            if not path.startswith(STAGING):  # no stored file (yet, or ever)
+                yield path
 
     def stale_staging(self, older_than: float, *, now: float | None = None) -> list[Leftover]:
         """The staging objects written over ``older_than`` seconds ago (by the second in their
@@ -255,31 +263,21 @@ class S3FileStore:
         cutoff = now - older_than
         prefix = self.prefix + STAGING
         found = []
-        paginator = self.client.get_paginator("list_objects_v2")
-        try:
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-                for item in page.get("Contents", []):
-                    match = _STAGED_NAME.fullmatch(item["Key"][len(prefix):])
-                    if match is None:
-                        continue  # not a key stage() writes: not ours to delete
-                    written = int(match.group(1))
-                    if written >= cutoff:
-                        return found  # keys sort by that second: the rest are newer
-                    found.append(Leftover(item["Key"], now - written, store=self))
-        except (ClientError, BotoCoreError) as exc:
-            raise _failure(exc, prefix) from exc
+        for key in self._keys(prefix):
+            match = _STAGED_NAME.fullmatch(key[len(prefix):])
+            if match is None:
+                continue  # not a key stage() writes: not ours to delete
+            written = int(match.group(1))
+            if written >= cutoff:
+                break  # keys sort by that second: the rest are newer
+            found.append(Leftover(key, now - written, store=self))
         return found
 
     def delete_staged(self, key: str) -> None:
         """Delete the staging object ``key`` (as ``stale_staging`` names it)."""
         if not key.startswith(self.prefix + STAGING):
             raise ValueError(f"not a staging key: {key!r}")
-        try:
-            self.client.delete_object(Bucket=self.bucket, Key=key)
-        except (ClientError, BotoCoreError) as exc:
-            failure = _failure(exc, key)
-            if not isinstance(failure, FileNotFoundError):
-                raise failure from exc
+        self._delete_key(key, key)
 
     def local_path(self, path: str) -> str | None:
         return None
