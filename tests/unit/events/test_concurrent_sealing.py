@@ -10,6 +10,7 @@ runs two writers at once, so these tests run only there.
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 
 import pytest
 from django.db import connection, transaction
@@ -152,21 +153,30 @@ def test_changes_committing_at_once_all_return_with_their_events_sealed(unique):
     assert verify_chain().ok
 
 
-def test_a_waiter_whose_events_the_holder_sealed_writes_nothing(unique):
-    holder = LockHolder(seal_first=True)
+@contextmanager
+def queued_behind(holder: "LockHolder", waiter: "Change"):
+    """Run ``waiter`` once ``holder`` holds the sealer's lock, until the waiter has committed
+    and queues for that lock; then let both finish."""
     holder.start()
-    waiter = Change(f"test:seal:waiter-{unique}")
     try:
         assert holder.holding.wait(GUARD_SECONDS) and holder.error is None
         waiter.start()
-        # Committed, and queued behind the holder for the sealer's lock.
         wait_for(waiter.queued, "the waiter to queue")
         assert waiter.is_alive() and waiter.committed.is_set()
+        yield
     finally:
         holder.go_on.set()
         holder.join(GUARD_SECONDS)
-        waiter.join(GUARD_SECONDS)
+        if waiter.ident is not None:
+            waiter.join(GUARD_SECONDS)
     assert holder.error is None and waiter.error is None
+
+
+def test_a_waiter_whose_events_the_holder_sealed_writes_nothing(unique):
+    holder = LockHolder(seal_first=True)
+    waiter = Change(f"test:seal:waiter-{unique}")
+    with queued_behind(holder, waiter):
+        pass
     assert holder.sealed >= len(waiter.events)  # the holder sealed the waiter's events...
     assert all(e.sequence is not None for e in waiter.events)
     assert stored(waiter.events) == {e.pk: (e.sequence, e.hash) for e in waiter.events}
@@ -181,21 +191,11 @@ def test_a_waiter_whose_events_the_holder_did_not_see_seals_them_itself(unique):
     # The holder read the unsealed events before the waiter committed: it seals none of the
     # waiter's, so the waiter, looking again once it holds the lock, seals them.
     holder = LockHolder(seal_first=False)
-    holder.start()
     waiter = Change(f"test:seal:late-{unique}")
-    try:
-        assert holder.holding.wait(GUARD_SECONDS) and holder.error is None
-        waiter.start()
-        wait_for(waiter.queued, "the waiter to queue")
-        assert waiter.is_alive()
+    with queued_behind(holder, waiter):
         # The lock goes to those waiting in the order they came: with none ahead of it, the
         # waiter is the next sealer (a task worker's seal could otherwise take its work).
         first_in_line = sealer_lock_waiters() == [waiter.pid]
-    finally:
-        holder.go_on.set()
-        holder.join(GUARD_SECONDS)
-        waiter.join(GUARD_SECONDS)
-    assert holder.error is None and waiter.error is None
     assert all(e.sequence is not None and e.hash for e in waiter.events)
     assert stored(waiter.events) == {e.pk: (e.sequence, e.hash) for e in waiter.events}
     assert waiter.took_the_sealer_lock()
