@@ -33,15 +33,14 @@ class MotoServer:
         self._log.seek(0)
         return self._log.read().decode(errors="replace")[-2000:]
 
-    def client(self, endpoint: str | None = None, *, access_key: str = "testing",
-               secret_key: str = "testing"):
+    def client(self, endpoint: str | None = None):
         """A boto3 S3 client of this server (or of ``endpoint``: a relay in front of it)."""
         import boto3
         from botocore.config import Config
 
         return boto3.session.Session().client(
             "s3", endpoint_url=endpoint or self.endpoint, region_name="us-east-1",
-            aws_access_key_id=access_key, aws_secret_access_key=secret_key,
+            aws_access_key_id="testing", aws_secret_access_key="testing",
             config=Config(s3={"addressing_style": "path"}))
 
     def create_bucket(self, endpoint: str, bucket: str) -> None:
