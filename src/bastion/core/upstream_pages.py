@@ -10,6 +10,7 @@ wheel or sdist of this very project, or no sha256 (what we cannot verify is neve
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from packaging.utils import (
     parse_sdist_filename,
     parse_wheel_filename,
 )
+from packaging.tags import parse_tag
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_TYPE = "application/vnd.pypi.simple.v1+html"
@@ -39,6 +41,9 @@ MAX_VERSION_LENGTH = 100
 MAX_REQUIRES_PYTHON_LENGTH = 1000
 MAX_REASON_LENGTH = 1000
 MAX_SIZE = 2 ** 53  # beyond any real file; keeps the number exact everywhere it goes
+# Tags one wheel filename may stand for (its compressed tag set expanded): real wheels name a
+# handful; a hostile page must not make us build a cartesian product of thousands per file.
+MAX_TAGS_PER_WHEEL = 1000
 STATUSES = ("active", "archived", "quarantined", "deprecated")
 
 _SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -131,9 +136,19 @@ class _Hosts:
         if self.page_scheme not in ("http", "https") or not self.page_origin[0]:
             raise UpstreamPageError("The upstream page's URL is not an http(s) URL.")
         self.file_hosts = {str(h).strip().lower().rstrip(".") for h in file_hosts if str(h).strip()}
+        # The answer depends on the scheme and the authority only, and a page links one or
+        # two of them for all its files.
+        self._answers: dict[tuple[str, str], bool] = {}
 
     def allows(self, parts: SplitResult) -> bool:
         """Whether the split absolute URL ``parts`` may be fetched."""
+        key = (parts.scheme, parts.netloc)
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = self._answers[key] = self._allows(parts)
+        return answer
+
+    def _allows(self, parts: SplitResult) -> bool:
         try:
             port = parts.port or _default_port(parts.scheme)
         except ValueError:
@@ -161,19 +176,48 @@ def _version_of(filename: str, project: str) -> str | None:
     """The normalized version a valid distribution filename of ``project`` names, else None."""
     if (len(filename) > MAX_FILENAME_LENGTH or not _FILENAME_RE.match(filename)):
         return None
-    try:
-        if filename.endswith(".whl"):
-            name, version, _build, _tags = parse_wheel_filename(filename)
-        elif filename.endswith((".tar.gz", ".zip")):
-            name, version = parse_sdist_filename(filename)
-        else:
+    if filename.endswith(".whl"):
+        parts = filename[:-4].rsplit("-", 3)
+        if len(parts) != 4 or not _valid_tags("-".join(parts[1:])):
             return None
-    except (InvalidWheelFilename, InvalidSdistFilename, ValueError):
+        parsed = _wheel_name_version(parts[0])
+    elif filename.endswith((".tar.gz", ".zip")):
+        try:
+            name, version = parse_sdist_filename(filename)
+        except (InvalidSdistFilename, ValueError):
+            return None
+        parsed = (name, str(version))
+    else:
         return None
-    if canonicalize_name(name) != project:
+    if parsed is None or parsed[0] != project:
         return None
-    text = str(version)
-    return text if len(text) <= MAX_VERSION_LENGTH else None
+    return parsed[1] if len(parsed[1]) <= MAX_VERSION_LENGTH else None
+
+
+# A page lists one version's wheel for every platform and Python: its name, version and build
+# part, and each tag set, is checked once by packaging, not once per file. Splitting them this
+# way checks what parse_wheel_filename checks: the probe keeps the filename's number of dashes,
+# and its tags are valid.
+_PROBE_TAGS = "py3-none-any"
+
+
+@functools.lru_cache(maxsize=4096)
+def _wheel_name_version(prefix: str) -> tuple[str, str] | None:
+    """(normalized name, normalized version) of a wheel filename's part before its tags."""
+    try:
+        name, version, _build, _tags = parse_wheel_filename(f"{prefix}-{_PROBE_TAGS}.whl")
+    except (InvalidWheelFilename, ValueError):
+        return None
+    return name, str(version)
+
+
+@functools.lru_cache(maxsize=4096)
+def _valid_tags(text: str) -> bool:
+    try:
+        parse_tag(text, limit=MAX_TAGS_PER_WHEEL)
+    except ValueError:
+        return False
+    return True
 
 
 def _absolute(href, page_url: str) -> tuple[str, str, SplitResult] | None:

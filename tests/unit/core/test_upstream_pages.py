@@ -143,6 +143,24 @@ HTML = """<!DOCTYPE html><html><head>
 </body></html>""".format(sha=SHA, meta=META_SHA)
 
 
+def test_each_wheel_is_judged_whole_though_a_version_is_parsed_once():
+    """A page's wheels share their name and version part; what follows it still decides."""
+    tags = ".".join(f"cp3{i}" for i in range(11))
+    wheels = ["demo-1.0-py3-none-any.whl",
+              "demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl",
+              "demo-1.0-1-py3-none-any.whl",            # a build number
+              "demo-1.0-py3--any.whl",                  # an empty tag
+              "demo-1.0-3py-none-any.whl",              # an interpreter that is no identifier
+              "demo-1.0-x1-py3-none-any.whl",           # a build tag without its number
+              "demo-1.0-1-2-py3-none-any.whl",          # one part too many
+              "demo-1.0-none-any.whl",                  # one part too few
+              f"demo-1.0-{tags}-{tags}-{tags}.whl",     # a tag set of a thousand tags and more
+              "other-1.0-py3-none-any.whl"]
+    page = parse_page(json_page([json_file(w) for w in wheels]), JSON_TYPE, PAGE, "demo")
+    assert [f.filename for f in page.files] == wheels[:3]
+    assert {f.version for f in page.files} == {"1.0"}
+
+
 def test_html_page_carries_every_field():
     page = parse_page(HTML.encode(), "text/html; charset=utf-8", PAGE, "demo")
     assert page.api_version == "1.1" and page.name == "demo" and page.versions == ()
