@@ -19,6 +19,7 @@ from html.parser import HTMLParser
 from typing import Iterable
 from urllib.parse import SplitResult, unquote, urljoin, urlsplit
 
+from packaging.tags import parse_tag
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
@@ -26,7 +27,6 @@ from packaging.utils import (
     parse_sdist_filename,
     parse_wheel_filename,
 )
-from packaging.tags import parse_tag
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_TYPE = "application/vnd.pypi.simple.v1+html"
@@ -194,10 +194,10 @@ def _version_of(filename: str, project: str) -> str | None:
     return parsed[1] if len(parsed[1]) <= MAX_VERSION_LENGTH else None
 
 
-# A page lists one version's wheel for every platform and Python: its name, version and build
-# part, and each tag set, is checked once by packaging, not once per file. Splitting them this
-# way checks what parse_wheel_filename checks: the probe keeps the filename's number of dashes,
-# and its tags are valid.
+# A page lists one version's wheel for every platform and Python: packaging checks the part
+# before the tags once per version and each tag set once, not each file whole. Together that
+# is what parse_wheel_filename checks: the probe keeps the filename's number of dashes, and its
+# own tags are valid.
 _PROBE_TAGS = "py3-none-any"
 
 
