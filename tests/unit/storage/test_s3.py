@@ -4,8 +4,6 @@ import io
 import os
 import secrets
 import socket
-import subprocess
-import sys
 import time
 
 import boto3
@@ -17,6 +15,7 @@ from django.test import override_settings
 from bastion import storage, worker
 from bastion.storage import StorageUnavailable, get_store, leftovers, reset_store
 from bastion.storage.s3 import STAGING, MiB, S3FileStore
+from tests.cli_runner import run_cli
 from tests.moto_server import MotoServer
 
 ACCESS_KEY, SECRET_KEY = "testing-access-key", "testing-secret-key"
@@ -380,9 +379,8 @@ def test_the_sweep_lists_the_staging_prefix_only(
 
 def test_a_render_prefix_that_is_the_staging_prefix_is_refused_at_start():
     # The sweep would take the rendered pages under it for leftovers of killed uploads.
-    result = subprocess.run([sys.executable, "-m", "bastion.cli", "admin", "prohibited-names"],
-                            capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "BASTION_RENDER_S3_PREFIX": "staging/"})
+    result = run_cli(["admin", "prohibited-names"],
+                     env={**os.environ, "BASTION_RENDER_S3_PREFIX": "staging/"})
     assert result.returncode != 0
     assert result.stderr.strip() == (
         "error: configuration: BASTION_RENDER_S3_PREFIX must not be 'staging' (the file "
