@@ -58,6 +58,7 @@ from servers import REPO, VENV_BIN, free_port  # noqa: E402
 from tests.artifacts import Wheel  # noqa: E402
 from tests.e2e.proxy_support import StaticUpstream  # noqa: E402
 from tests.e2e.relay import Relay  # noqa: E402
+from tests.metrics_text import totals  # noqa: E402
 from tests.processes import children  # noqa: E402
 
 WORK = REPO / "bench" / ".work" / "faults"
@@ -207,15 +208,11 @@ class Bastion:
         """The gunicorn workers: the serving process's children."""
         return children(self.web.pid)
 
-    def metrics(self) -> dict[str, float]:
+    def tasks(self) -> dict[str, float]:
+        """The queue's counts from /_/metrics (``due``, ``waiting``, ``running``, ...)."""
         text = requests.get(self.url + "/_/metrics", timeout=30,
                             headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
-        values: dict[str, float] = {}
-        for line in text.splitlines():
-            if line.startswith("bastion_tasks_"):
-                name, value = line.split("{")[0].split(" ")[0], float(line.rsplit(" ", 1)[1])
-                values[name] = values.get(name, 0.0) + value
-        return values
+        return totals(text, "bastion_tasks_")
 
     def stop(self) -> None:
         for proc in (self.worker, self.web):
@@ -397,8 +394,8 @@ def wait_for_queue(server: Bastion, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     values: dict = {}
     while time.monotonic() < deadline:
-        values = server.metrics()
-        if not any(values.get(f"bastion_tasks_{k}", 0) for k in ("due", "running", "waiting")):
+        values = server.tasks()
+        if not any(values.get(k, 0) for k in ("due", "running", "waiting")):
             return ""
         time.sleep(1)
     return f"queue not drained after {timeout:.0f} s: {values}"
@@ -477,9 +474,9 @@ def kill_web_worker(server: Bastion) -> str:
 def kill_task_worker(server: Bastion) -> str:
     # Until it is busy with a queued scan, for at most 20 s.
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not server.metrics().get("bastion_tasks_running"):
+    while time.monotonic() < deadline and not server.tasks().get("running"):
         time.sleep(0.05)
-    busy = bool(server.metrics().get("bastion_tasks_running"))
+    busy = bool(server.tasks().get("running"))
     os.killpg(server.worker.pid, signal.SIGKILL)
     server.worker.wait(10)
     time.sleep(2)

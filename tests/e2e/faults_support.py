@@ -24,6 +24,7 @@ from tests.artifacts import Wheel
 from tests.cli_runner import run_cli
 from tests.conftest import BASE_ENV, Server
 from tests.e2e.uploads import upload
+from tests.metrics_text import totals
 from tests.processes import children
 
 PASSWORD = "Vq7!" + secrets.token_urlsafe(18)
@@ -115,12 +116,7 @@ class Index:
         """The queue's counts from /_/metrics (``due``, ``waiting``, ``running``, ...)."""
         text = requests.get(self.url + "/_/metrics", timeout=30,
                             headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
-        counts: dict[str, float] = {}
-        for line in text.splitlines():
-            if line.startswith("bastion_tasks_"):
-                name = line.split("{")[0].split(" ")[0][len("bastion_tasks_"):]
-                counts[name] = counts.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
-        return counts
+        return totals(text, "bastion_tasks_")
 
     def wait_for_queue(self, timeout: float = 120) -> None:
         """Until no task is due, waiting or running: all queued work is done."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import shutil
 import subprocess
@@ -25,6 +24,7 @@ from tests.artifacts import Wheel
 from tests.cli_runner import run_cli
 from tests.conftest import BASE_ENV, Server, free_port, wait_for_port
 from tests.e2e.nginx_support import Nginx, require_nginx
+from tests.metrics_text import total
 from tests.moto_server import MotoServer
 from tests.e2e.simple_support import (
     client_env,
@@ -153,18 +153,6 @@ def shape(tmp_path_factory, postgres, redis_url, s3):
 def cli(shape, *args, stdin=None) -> subprocess.CompletedProcess:
     return run_cli([*args], env=shape["env"],
                           input=stdin, capture_output=True, text=True, timeout=300)
-
-
-def metric(text: str, name: str, **labels) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        head = line.split(" ")[0]
-        if head.split("{")[0] != name:
-            continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', head))
-        if all(found.get(k) == v for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 def scrape(server) -> str:
@@ -315,19 +303,19 @@ def test_upload_and_install_through_nginx_with_pages_from_the_bucket(shape, s3, 
     assert document.json()["info"]["version"] == "2.0"
 
     text = scrape(web)
-    assert metric(text, "bastion_uploads_total", outcome="created") >= 2
-    assert metric(text, "bastion_http_requests_total", route="/legacy/", status="200") >= 2
+    assert total(text, "bastion_uploads_total", outcome="created") >= 2
+    assert total(text, "bastion_http_requests_total", route="/legacy/", status="200") >= 2
 
     # The separate task worker sends the owner's upload mail and renders: the queue empties.
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         text = scrape(web)
-        if metric(text, "bastion_tasks_due") == 0 and metric(text, "bastion_tasks_waiting") == 0 \
-                and metric(text, "bastion_tasks_running") == 0:
+        if total(text, "bastion_tasks_due") == 0 and total(text, "bastion_tasks_waiting") == 0 \
+                and total(text, "bastion_tasks_running") == 0:
             break
         time.sleep(0.5)
-    assert metric(text, "bastion_tasks_queue_readable") == 1
-    assert metric(text, "bastion_tasks_due") == 0 and metric(text, "bastion_tasks_waiting") == 0
+    assert total(text, "bastion_tasks_queue_readable") == 1
+    assert total(text, "bastion_tasks_due") == 0 and total(text, "bastion_tasks_waiting") == 0
     assert any((shape["data_dir"] / "outbox").iterdir())
 
     check = cli(shape, "admin", "check")
