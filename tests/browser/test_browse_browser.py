@@ -32,7 +32,9 @@ def test_a_signed_in_user_browses_filters_and_searches(browser, server, unique):
     page.fill("#q", unique)
     page.check("#mine")
     page.select_option("#sort", "created")
+    # A click only starts the navigation; reading the list before it lands reads the old page.
     page.get_by_role("button", name="Show").click()
+    page.wait_for_url("**/projects/?*mine=1*")
     links = page.locator("ul.results li a strong").all_inner_texts()
     assert links == [f"web-{unique}-a", f"web-{unique}-b"]  # newest first, only mine
     assert "mine=1" in page.url and "sort=created" in page.url
@@ -41,6 +43,7 @@ def test_a_signed_in_user_browses_filters_and_searches(browser, server, unique):
     page.goto(base + "/search/")
     page.fill("#q", f"web-{unique}-c")
     page.get_by_role("button", name="Search").click()
+    page.wait_for_url("**/search/?q=*")
     assert page.locator("ul.results li a strong").all_inner_texts()[0] == f"web-{unique}-c"
     assert problems == []
     context.close()

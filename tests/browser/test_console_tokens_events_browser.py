@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from playwright.sync_api import expect
 from django.utils import timezone
 
 from bastion.tokens.models import ApiToken
@@ -48,8 +49,9 @@ def test_an_admin_revokes_stale_tokens_and_reads_it_in_the_event_log(
     page.fill("#owner", owner.username)
     page.fill("#unused_days", "90")
     page.click("#token-filters button[type=submit]")
-    rows = page.locator("#console-tokens tbody tr")
-    assert rows.count() == 2
+    # A click only starts the navigation: expect() waits for the filtered page, a bare
+    # count() could read the old one.
+    expect(page.locator("#console-tokens tbody tr")).to_have_count(2)
     assert "old laptop" in page.inner_text("#console-tokens")
     assert "current ci" not in page.inner_text("#console-tokens")
     screenshot(page, tmp_path, "console-tokens.png")
@@ -63,6 +65,7 @@ def test_an_admin_revokes_stale_tokens_and_reads_it_in_the_event_log(
     screenshot(page, tmp_path, "console-tokens-confirm.png")
     page.click("#confirm-revoke")
     assert "Revoked 2 token(s)" in page.inner_text(".messages")
+    page.wait_for_load_state()  # the whole table, not the part parsed so far
     assert page.locator("#console-tokens tbody tr", has_text="old laptop").count() == 0
     for row in (stale, stale_too, fresh):
         row.refresh_from_db()

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 import requests
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from bastion.events import tags
 from bastion.events.models import SecurityEvent
@@ -82,7 +83,7 @@ def test_report_then_queue_then_quarantine_then_clear(browser, context, server, 
         console.fill(f"#clear-note-{report.pk}", "benign telemetry, documented")
         console.click(f"{row} button:has-text('Clear')")
         assert "lifted its quarantine" in console.inner_text(".messages")
-        assert console.is_visible("#no-reports")
+        expect(console.locator("#no-reports")).to_be_visible()
         assert Project.objects.get(pk=project.pk).status == "active"
         assert MalwareReport.objects.get(pk=report.pk).status == ReportStatus.CLEARED
         assert requests.get(f"{server.url}/simple/{project.normalized_name}/",
