@@ -32,7 +32,7 @@ def test_a_signed_in_user_browses_filters_and_searches(browser, server, unique):
     page.fill("#q", unique)
     page.check("#mine")
     page.select_option("#sort", "created")
-    # A click only starts the navigation; reading the list before it lands reads the old page.
+    # A click returns once the navigation starts: read the list only after the page has loaded.
     page.get_by_role("button", name="Show").click()
     page.wait_for_url("**/projects/?*mine=1*")
     links = page.locator("ul.results li a strong").all_inner_texts()

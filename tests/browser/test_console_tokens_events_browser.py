@@ -11,8 +11,8 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from playwright.sync_api import expect
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from bastion.tokens.models import ApiToken
 from bastion.tokens.services import create_token
@@ -49,8 +49,8 @@ def test_an_admin_revokes_stale_tokens_and_reads_it_in_the_event_log(
     page.fill("#owner", owner.username)
     page.fill("#unused_days", "90")
     page.click("#token-filters button[type=submit]")
-    # A click only starts the navigation: expect() waits for the filtered page, a bare
-    # count() could read the old one.
+    # A click returns once the navigation starts: expect() retries until the filtered page
+    # shows, where a bare count() reads whatever is parsed so far.
     expect(page.locator("#console-tokens tbody tr")).to_have_count(2)
     assert "old laptop" in page.inner_text("#console-tokens")
     assert "current ci" not in page.inner_text("#console-tokens")
