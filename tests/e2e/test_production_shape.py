@@ -24,8 +24,6 @@ from tests.artifacts import Wheel
 from tests.cli_runner import run_cli
 from tests.conftest import BASE_ENV, Server, free_port, wait_for_port
 from tests.e2e.nginx_support import Nginx, require_nginx
-from tests.metrics_text import total
-from tests.moto_server import MotoServer
 from tests.e2e.simple_support import (
     client_env,
     installed_version,
@@ -33,6 +31,8 @@ from tests.e2e.simple_support import (
     pip_install,
     uv_install,
 )
+from tests.metrics_text import total
+from tests.moto_server import MotoServer
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "metrics-" + secrets.token_hex(16)

@@ -461,7 +461,7 @@ def rescan(*, project: str | None = None, actor=None, info: RequestInfo | None =
     files, and the upstream files the proxy keeps, on whose verdicts its views act too (else a
     verdict of older rules would hide a proxied file until it is fetched anew)."""
     require_admin(actor)
-    local, kept = _rescanned(project)
+    found, local, kept = _rescanned(project)
     ids = list(local.values_list("id", flat=True))
     upstream_ids = list(kept.values_list("id", flat=True))
     total = len(ids) + len(upstream_ids)
@@ -481,8 +481,7 @@ def rescan(*, project: str | None = None, actor=None, info: RequestInfo | None =
     for upstream_id in upstream_ids:
         count(scan_upstream(upstream_id, info=info))
     with transaction.atomic():
-        record(tags.ADMIN_SCAN_RESCAN, info=info, actor=actor, user=actor,
-               project=packaging.find_project(project) if project else None,
+        record(tags.ADMIN_SCAN_RESCAN, info=info, actor=actor, user=actor, project=found,
                additional={"files": total, "upstream_files": len(upstream_ids),
                            "verdicts": verdicts, "ruleset": RULESET_VERSION,
                            **({"name": project} if project else {})})
@@ -490,20 +489,22 @@ def rescan(*, project: str | None = None, actor=None, info: RequestInfo | None =
 
 
 def _rescanned(project: str | None):
-    """(local files, kept upstream files) a rescan of ``project`` (None: all) covers; refused
-    when the name is neither a local project nor one the proxy keeps files of."""
+    """(the local project, its files, the kept upstream files) a rescan of ``project`` (None:
+    all) covers; refused when the name is neither a local project nor one the proxy keeps
+    files of."""
     from bastion.proxy.models import UpstreamFile
 
     local = File.objects.order_by("id")
     kept = UpstreamFile.objects.exclude(stored_path="").order_by("id")
     if project is None:
-        return local, kept
+        return None, local, kept
     found = packaging.find_project(project)
     kept = kept.filter(project__normalized_name=canonicalize_name(project[:200]))
     if found is None and not kept.exists():
         raise ValidationError(_("There is no project named '{name}'.").format(
             name=" ".join(project.split())[:200]), status=404)
-    return (local.filter(release__project=found) if found is not None else local.none()), kept
+    files = local.filter(release__project=found) if found is not None else local.none()
+    return found, files, kept
 
 
 def queue_rescan(*, project: str | None = None, actor=None,
@@ -514,8 +515,7 @@ def queue_rescan(*, project: str | None = None, actor=None,
     require_admin(actor)
     name = ""
     if project is not None:
-        _rescanned(project)  # refuses a name with nothing to scan
-        found = packaging.find_project(project)
+        found, _local, _kept = _rescanned(project)  # refuses a name with nothing to scan
         name = found.name if found is not None else canonicalize_name(project)
     info = info or RequestInfo()
     with transaction.atomic():

@@ -303,18 +303,15 @@ class Staging:
         """Copy every staged object to its path (inside S3: no byte of it is sent from here),
         then delete the staging objects. Each copy is complete or absent, and durable once
         S3 answered."""
-        while self._staged:
-            path, key = self._staged[0]
+        for path, key in self._staged:
             # Noted first: a copy that failed after all may have landed; discard deletes it.
             self._published.append(path)
             self._store._copy(key, path)
-            self._staged.pop(0)
         # The files are published: a staging object left over is the sweep's, not a failure.
         self._leftover = self._store._delete_keys(self._leftover)
 
     def discard(self) -> None:
         """Delete the staging objects, then what was published (see ``storage.Staged``)."""
-        self._staged = []
         self._leftover = self._store._delete_keys(self._leftover)
         published, self._published = self._published, []
         for path in published:

@@ -47,8 +47,7 @@ def _install() -> None:
         def transfer(self, *args, _original=getattr(TransferManager, name), _name=name,
                      **kwargs):
             _note("transfer", _name)
-            future = _original(self, *args, **kwargs)
-            return future
+            return _original(self, *args, **kwargs)
         setattr(TransferManager, name, transfer)
 
 

@@ -3,7 +3,6 @@
 import io
 import os
 import secrets
-import socket
 import time
 
 import boto3
@@ -16,15 +15,10 @@ from bastion import storage, worker
 from bastion.storage import StorageUnavailable, get_store, leftovers, reset_store
 from bastion.storage.s3 import STAGING, MiB, S3FileStore
 from tests.cli_runner import run_cli
+from tests.conftest import free_port
 from tests.moto_server import MotoServer
 
 ACCESS_KEY, SECRET_KEY = "testing-access-key", "testing-secret-key"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +139,7 @@ def test_paths_that_would_escape_or_alias_are_refused(store, path):
 
 
 def test_unreachable_endpoint_is_an_os_error_not_a_crash(bucket):
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     dead = boto3.session.Session().client(
         "s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
         aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,

@@ -820,7 +820,8 @@ _BENIGN_COMMAND = re.compile(
     r"xdg-desktop-menu|xdg-icon-resource|xdg-mime)(?![\w-])")
 
 
-# Names a lookup answers without asking any server beyond this machine or its link.
+# Names a lookup answers without asking any server beyond this machine or its link (the
+# empty name included: the resolver answers it as 0.0.0.0 itself).
 _LOOPBACK = re.compile(r"localhost\.?|127(?:\.\d{1,3}){3}|::1|0\.0\.0\.0|")
 _LOCAL_SUFFIX = re.compile(r"\.(?:local|localhost|localdomain|home\.arpa)\.?")
 
