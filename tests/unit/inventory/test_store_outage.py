@@ -17,8 +17,9 @@ from bastion import storage
 from bastion.inventory.models import CodeCheck, FileInventory
 from bastion.inventory.tasks import inventory_file
 from bastion.storage.s3 import S3FileStore
+from tests.conftest import free_port
 from tests.unit.packaging.support import add, new_user, wheel
-from tests.unit.storage.test_s3 import (ACCESS_KEY, SECRET_KEY, _free_port, bucket,  # noqa: F401
+from tests.unit.storage.test_s3 import (ACCESS_KEY, SECRET_KEY, bucket,  # noqa: F401
                                         client, s3_endpoint)
 
 DATABASE_QUEUE = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
@@ -54,7 +55,7 @@ def test_an_unreachable_store_queues_the_inventory_again_until_it_is_back(
         uninventoried, bucket, s3_endpoint, monkeypatch):  # noqa: F811
     file = uninventoried
     # Nothing listens on this port: every S3 call fails to connect, as with S3 down.
-    down = S3FileStore(bucket, client=_s3_client(f"http://127.0.0.1:{_free_port()}"))
+    down = S3FileStore(bucket, client=_s3_client(f"http://127.0.0.1:{free_port()}"))
     monkeypatch.setattr(storage, "_store", down)
     with override_settings(TASKS=DATABASE_QUEUE, STORE_RETRY_SECONDS=60):
         inventory_file.call(file.pk, True)
@@ -82,7 +83,7 @@ def test_an_unreachable_store_queues_the_inventory_again_until_it_is_back(
 
 def test_the_retries_are_bounded(uninventoried, bucket, caplog, monkeypatch):  # noqa: F811
     file = uninventoried
-    down = S3FileStore(bucket, client=_s3_client(f"http://127.0.0.1:{_free_port()}"))
+    down = S3FileStore(bucket, client=_s3_client(f"http://127.0.0.1:{free_port()}"))
     monkeypatch.setattr(storage, "_store", down)
     with override_settings(TASKS=DATABASE_QUEUE, STORE_RETRY_ATTEMPTS=3):
         inventory_file.call(file.pk, False, attempt=2)
